@@ -1,0 +1,71 @@
+/*
+ * importers/csv_import — streaming CSV order import, SPEC §6.
+ *
+ * Feed the body as it arrives (any chunk sizes); each complete record is mapped through the
+ * header (case-insensitive, ignoring spaces, '_' and '-', aliases of docs/import.md), checked
+ * with order_input_check() plus the import rules (known work centre code, orderNumber not
+ * repeated in the file, optionally not existing already), and either kept as a valid row or
+ * reported as row errors. Memory grows with the valid rows kept, never with copies of the file.
+ *
+ * Row numbers are the 1-based line on which the record starts (header = 1), counting every
+ * line break (CRLF or LF) including those inside quoted fields.
+ *
+ * No SQLite, no sockets: the caller supplies lookups as callbacks.
+ * Errors: 0 or a negative PB_E* code of protocol/errors.h.
+ */
+#ifndef PB_CSV_IMPORT_H
+#define PB_CSV_IMPORT_H
+
+#include "store/model.h"
+
+/* Look up a work centre by code; return 0 and set *id when it exists, -1 otherwise. */
+typedef int (*csv_wc_lookup_fn)(void *ctx, const char *code, int64_t *id);
+/* Return true when an order with this orderNumber already exists (used with create_only). */
+typedef bool (*csv_order_exists_fn)(void *ctx, const char *order_number);
+
+struct csv_import_options {
+    bool create_only;                   /* mode=create: an existing orderNumber is a row error */
+    size_t max_rows;                    /* records beyond this -> PB_ETOO_LARGE (0 = 200000) */
+    csv_wc_lookup_fn wc_lookup;         /* required */
+    csv_order_exists_fn order_exists;   /* required when create_only */
+    void *ctx;                          /* passed to both callbacks */
+};
+
+/* An error or warning: row 1-based (header = 1); column canonical snake_case name, the header
+ * as written (unknown-column warning) or NULL (record that cannot be parsed). Owned by the
+ * importer. */
+struct csv_issue {
+    int64_t row;
+    char *column;
+    char *message;
+};
+
+/* A valid row: in's strings point into storage owned by the importer. */
+struct csv_row {
+    int64_t row;
+    struct order_input in;
+};
+
+struct csv_import;
+
+/* New importer; NULL on allocation failure. opts is copied. */
+struct csv_import *csv_import_new(const struct csv_import_options *opts);
+void csv_import_free(struct csv_import *ci);
+
+/* Feed the next len bytes of the file. Returns 0, or PB_ETOO_LARGE once more than max_rows
+ * records were read (stop feeding), or PB_EINTERNAL on allocation failure. */
+int csv_import_feed(struct csv_import *ci, const char *buf, size_t len);
+
+/* End of file: flushes the last record (an unterminated quote becomes an error on the row where
+ * that record started, column NULL). Returns 0, PB_ETOO_LARGE or PB_EINTERNAL. */
+int csv_import_finish(struct csv_import *ci);
+
+/* Results, valid after csv_import_finish(). */
+size_t csv_import_records(const struct csv_import *ci);      /* records read, header excluded */
+bool csv_import_missing_required(const struct csv_import *ci); /* a required column is absent */
+size_t csv_import_skipped(const struct csv_import *ci);      /* records with at least one error */
+const struct csv_row *csv_import_rows(const struct csv_import *ci, size_t *n);
+const struct csv_issue *csv_import_errors(const struct csv_import *ci, size_t *n);
+const struct csv_issue *csv_import_warnings(const struct csv_import *ci, size_t *n);
+
+#endif

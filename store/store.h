@@ -1,0 +1,185 @@
+/*
+ * store — SQLite (WAL) persistence behind an in-memory per-tenant board cache.
+ *
+ * SPEC §1 write-through: every mutation runs as one SQLite transaction (the change, the
+ * position shifts it causes and its audit entry); only after COMMIT succeeds is the cache
+ * changed. A failed commit is rolled back and leaves the cache exactly as it was.
+ * Reads of the board are served from the cache.
+ *
+ * Threading: a struct store and everything reached from it belong to one thread (the loop
+ * thread in the server). Nothing here blocks for long: synchronous=NORMAL in WAL mode means a
+ * commit does not fsync (see store_options.synchronous).
+ *
+ * Errors: functions return 0 or a negative PB_E* code of protocol/errors.h:
+ *   PB_ENOT_FOUND   the object does not exist in this tenant (or is deleted)
+ *   PB_ECONFLICT    a unique key is taken or a precondition (version, fromWorkCentreId) is stale
+ *   PB_EVALIDATION  an id named in the input (work centre) does not exist in the tenant
+ *   PB_EINTERNAL    SQLite failed; nothing was changed (database rolled back, cache untouched)
+ */
+#ifndef PB_STORE_H
+#define PB_STORE_H
+
+#include "store/model.h"
+
+struct store;
+
+struct store_options {
+    const char *synchronous;    /* "NORMAL" (default) or "FULL": SQLite PRAGMA synchronous */
+};
+
+/*
+ * Open (creating if needed) the database at `path` (":memory:" works for tests), set WAL and
+ * foreign keys, apply schema.sql (compiled in as pb_schema_sql). opts may be NULL.
+ * On success *out owns the connection; free with store_free(). Returns 0, or PB_EINTERNAL
+ * with *out NULL (the reason is logged to stderr).
+ */
+int store_open(struct store **out, const char *path, const struct store_options *opts);
+
+/* Close the database and free every cached board. store_free(NULL) does nothing. */
+void store_free(struct store *s);
+
+/* The last SQLite error message of this store (static until the next call). */
+const char *store_errmsg(const struct store *s);
+
+/* Run raw SQL (several statements allowed). For tests and the demo seed only. */
+int store_exec(struct store *s, const char *sql);
+
+/* ---------------------------------------------------------------- tenants and users */
+
+/* Create tenant `slug` ([a-z0-9-]{2,40}) named `name`, timezone "UTC". *id_out gets its id.
+ * PB_EVALIDATION bad slug, PB_ECONFLICT slug taken, PB_EINTERNAL. */
+int store_tenant_create(struct store *s, const char *slug, const char *name, int64_t *id_out);
+
+/* Look a tenant up by id or slug, reading SQLite (so tenants created by another process are
+ * seen). Fills caller storage *out (free with tenant_cleanup). PB_ENOT_FOUND, PB_EINTERNAL. */
+int store_tenant_get(struct store *s, int64_t id, struct tenant *out);
+int store_tenant_by_slug(struct store *s, const char *slug, struct tenant *out);
+
+/* Create a user. password_hash is the argon2id encoded string (hashing is the caller's job).
+ * PB_ECONFLICT username or email taken among live users, PB_EINTERNAL. */
+int store_user_create(struct store *s, int64_t tenant_id, const char *username, const char *email,
+                      const char *password_hash, enum role role, const char *first_name,
+                      const char *last_name, int64_t *id_out);
+
+/* Live (not deleted) user by id or username within the tenant; fills *out (user_cleanup).
+ * PB_ENOT_FOUND, PB_EINTERNAL. */
+int store_user_get(struct store *s, int64_t tenant_id, int64_t id, struct user *out);
+int store_user_by_username(struct store *s, int64_t tenant_id, const char *username,
+                           struct user *out);
+
+/* ---------------------------------------------------------------- board cache */
+
+/* One column of the board: the orders of one work centre (or the backlog) in position order;
+ * orders[i]->position == i always. Read-only for callers. */
+struct column {
+    int64_t work_centre_id;     /* 0 = backlog */
+    struct order **orders;      /* owned by the board */
+    size_t len;
+    size_t cap;
+};
+
+struct board_index;             /* private: hash maps id -> order, orderNumber -> order */
+
+/* A tenant's board. Read-only for callers; changed only by store_* mutations. */
+struct board {
+    int64_t tenant_id;
+    struct work_centre *work_centres;   /* live work centres ordered by display_order, id */
+    struct column *columns;             /* columns[i] belongs to work_centres[i] */
+    size_t n_work_centres;
+    struct column backlog;
+    size_t n_orders;                    /* live orders on the board */
+    uint64_t version;                   /* +1 on every change of the board (cache keys) */
+    struct board_index *index;          /* private */
+};
+
+/*
+ * The tenant's board, loaded from SQLite on first use and kept until store_free().
+ * *out stays valid (and owned by the store) until store_free(). PB_ENOT_FOUND when the tenant
+ * does not exist, PB_EINTERNAL.
+ */
+int store_board(struct store *s, int64_t tenant_id, struct board **out);
+
+/* Lookups in the cache; NULL when absent. O(1) for orders (hash), O(work centres) otherwise. */
+struct order *board_order(const struct board *b, int64_t order_id);
+struct order *board_order_by_number(const struct board *b, const char *order_number);
+const struct work_centre *board_work_centre(const struct board *b, int64_t wc_id);
+const struct work_centre *board_work_centre_by_code(const struct board *b, const char *code);
+/* The column of work centre wc_id (0 = backlog); NULL for an unknown id. */
+struct column *board_column(struct board *b, int64_t wc_id);
+
+/* Invariant check for assert(): every column dense (orders[i]->position == i), every order
+ * in the column of its work_centre_id, n_orders matches. Returns true when all hold. */
+bool board_check(const struct board *b);
+
+/* ---------------------------------------------------------------- orders */
+
+/*
+ * Create an order from `in` (already checked with order_input_check) with `n_steps` routing
+ * steps (may be 0/NULL; step strings borrowed). It joins the end of its column. An audit entry
+ * "order_created" is written in the same transaction. On success *out points at the cached
+ * order (owned by the board). PB_ECONFLICT orderNumber taken, PB_EVALIDATION unknown
+ * work_centre_id, PB_EINTERNAL.
+ */
+int store_order_create(struct store *s, struct board *b, const struct order_input *in,
+                       const struct step *steps, size_t n_steps, int64_t user_id,
+                       struct order **out);
+
+/* Routing steps of an order, read from SQLite, by step_number. *out is a malloc'd array of
+ * *n steps (free each with step_cleanup, then free()). PB_ENOT_FOUND, PB_EINTERNAL. */
+int store_order_steps(struct store *s, int64_t tenant_id, int64_t order_id,
+                      struct step **out, size_t *n);
+
+/* A move of SPEC §4 "PUT /api/orders/:id/move". */
+struct move_request {
+    int64_t order_id;
+    int64_t to_work_centre_id;          /* 0 = backlog */
+    int64_t position;                   /* -1 = end of column; past the end = end */
+    bool has_from;                      /* precondition fromWorkCentreId present */
+    int64_t from_work_centre_id;        /* 0 = asserts backlog; unknown id = conflict */
+    bool has_version;                   /* precondition version present */
+    int64_t version;
+    const char *reason;                 /* free text for the audit entry, may be NULL */
+    int64_t user_id;                    /* the mover */
+};
+
+struct move_result {
+    struct order *order;                /* the moved order in the cache (owned by the board) */
+    int64_t from_work_centre_id;        /* 0 = backlog */
+    int64_t to_work_centre_id;
+    int64_t position;                   /* final position in the target column */
+    int64_t queue_depth_from;           /* sizes of both columns just before the move */
+    int64_t queue_depth_to;
+};
+
+/*
+ * Move an order (SPEC §4): positions of the other orders close up in the source column and
+ * open up in the target; the moved order's version +1 (others' versions unchanged); the move,
+ * the shifts and an "order_moved" audit entry (with queue depths) are one transaction. An order
+ * leaving the backlog for the first time gets started_at. Locks are not checked here.
+ * Errors: PB_ENOT_FOUND order, PB_ECONFLICT stale version / fromWorkCentreId,
+ * PB_EVALIDATION unknown to_work_centre_id or negative position, PB_EINTERNAL.
+ */
+int store_order_move(struct store *s, struct board *b, const struct move_request *req,
+                     struct move_result *out);
+
+/* CSV import (SPEC §6) of already-validated rows, as one transaction with one
+ * "orders_imported" audit entry. upsert: an existing orderNumber is updated (fields replaced;
+ * if its work centre changes it moves to the end of the new column; an unchanged row keeps its
+ * version but still counts as updated); otherwise every row must be new (PB_ECONFLICT).
+ * New orders join the end of their column in the given order.
+ * PB_EVALIDATION unknown work centre, PB_ECONFLICT, PB_EINTERNAL (nothing changed). */
+int store_import(struct store *s, struct board *b, const struct order_input *rows, size_t n,
+                 bool upsert, int64_t user_id, size_t *created, size_t *updated);
+
+/* ---------------------------------------------------------------- demo data (SPEC §8) */
+
+/*
+ * Create tenant "demo" with users admin, scheduler, viewer (password_hashes[0..2], argon2id
+ * encoded, in that order), work centres CUT ASM QC PACK SHIP, 15 orders in every status and
+ * priority spread over the columns and the backlog, steps for each, and a few days of audit
+ * history. Does nothing and returns PB_ECONFLICT when tenant "demo" exists. *tenant_id gets
+ * the id. PB_EINTERNAL (nothing written).
+ */
+int store_demo_create(struct store *s, const char *const password_hashes[3], int64_t *tenant_id);
+
+#endif
