@@ -99,6 +99,11 @@ struct board {
  */
 int store_board(struct store *s, int64_t tenant_id, struct board **out);
 
+/* Forget tenant_id's cached board (after changes made outside the store_* mutations, e.g.
+ * work centres written with raw SQL); the next store_board() reloads it from SQLite. Every
+ * pointer into the old board becomes invalid. Does nothing when it is not loaded. */
+void store_board_drop(struct store *s, int64_t tenant_id);
+
 /* Lookups in the cache; NULL when absent. O(1) for orders (hash), O(work centres) otherwise. */
 struct order *board_order(const struct board *b, int64_t order_id);
 struct order *board_order_by_number(const struct board *b, const char *order_number);

@@ -1,0 +1,690 @@
+/*
+ * orders — write-through order mutations: create, move, import; and reading routing steps.
+ *
+ * Every mutation has the same three phases (SPEC §1 write-through):
+ *   1. prepare: validate against the cache and allocate everything the cache will need
+ *      (order structs, column capacity, hash capacity). Failing here changes nothing.
+ *   2. write: BEGIN IMMEDIATE, the SQL, the audit entry, COMMIT. Failing here rolls back and
+ *      frees what phase 1 allocated: the cache was never touched.
+ *   3. apply: change the cache. Nothing in this phase can fail.
+ */
+#include "store/store_int.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- helpers */
+
+static char *dup_opt(const char *v)
+{
+    return v != NULL && *v != '\0' ? strdup(v) : NULL;
+}
+
+static void copy_date(char dst[PB_DATE_LEN], const char *v)
+{
+    snprintf(dst, PB_DATE_LEN, "%s", v != NULL ? v : "");
+}
+
+/* A new heap order with the fields of `in` (id 0, version 1). NULL on allocation failure. */
+static struct order *order_from_input(const struct order_input *in, int64_t user_id,
+                                      const char *now)
+{
+    struct order *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return NULL;
+    o->order_number = strdup(in->order_number);
+    o->stock_code = strdup(in->stock_code);
+    o->description = strdup(in->description);
+    o->current_operation = dup_opt(in->current_operation);
+    if (o->order_number == NULL || o->stock_code == NULL || o->description == NULL
+        || (in->current_operation != NULL && *in->current_operation != '\0'
+            && o->current_operation == NULL)) {
+        order__free(o);
+        return NULL;
+    }
+    o->quantity_to_make = in->quantity_to_make;
+    o->quantity_completed = in->quantity_completed;
+    o->work_centre_id = in->work_centre_id;
+    o->status = (enum order_status)in->status;
+    o->priority = (enum order_priority)in->priority;
+    copy_date(o->due_date, in->due_date);
+    copy_date(o->start_date, in->start_date);
+    o->created_by = user_id;
+    snprintf(o->created_at, sizeof(o->created_at), "%s", now);
+    snprintf(o->updated_at, sizeof(o->updated_at), "%s", now);
+    o->version = 1;
+    return o;
+}
+
+/* The target column for an order placed in work centre wc_id: NULL when the centre is unknown
+ * in this tenant or inactive (new orders and moves may not enter an inactive centre). */
+static struct column *target_column(struct board *b, int64_t wc_id)
+{
+    if (wc_id != 0) {
+        const struct work_centre *w = board_work_centre(b, wc_id);
+        if (w == NULL || !w->is_active)
+            return NULL;
+    }
+    return board_column(b, wc_id);
+}
+
+static int insert_order(struct store *s, int64_t tenant_id, const struct order *o,
+                        const char *now, int *rc)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_ORDER_INSERT);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, o->order_number, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, o->stock_code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, o->description, -1, SQLITE_STATIC);
+    store__bind_text_opt(st, 5, o->current_operation);
+    sqlite3_bind_int64(st, 6, o->quantity_to_make);
+    sqlite3_bind_int64(st, 7, o->quantity_completed);
+    store__bind_id_opt(st, 8, o->work_centre_id);
+    sqlite3_bind_int64(st, 9, o->position);
+    sqlite3_bind_text(st, 10, order_status_name(o->status), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, order_priority_name(o->priority), -1, SQLITE_STATIC);
+    store__bind_text_opt(st, 12, o->due_date);
+    store__bind_text_opt(st, 13, o->start_date);
+    store__bind_id_opt(st, 14, o->created_by);
+    sqlite3_bind_text(st, 15, now, -1, SQLITE_STATIC);
+    return store__run(s, st, "order insert", rc);
+}
+
+static int insert_step(struct store *s, int64_t tenant_id, int64_t order_id,
+                       const struct step *p)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_STEP_INSERT);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, order_id);
+    sqlite3_bind_int64(st, 3, p->step_number);
+    sqlite3_bind_text(st, 4, p->operation_name != NULL ? p->operation_name : "", -1,
+                      SQLITE_STATIC);
+    store__bind_id_opt(st, 5, p->work_centre_id);
+    const char *status = step_status_name(p->status);
+    sqlite3_bind_text(st, 6, status != NULL ? status : "pending", -1, SQLITE_STATIC);
+    if (p->planned_duration_minutes >= 0)
+        sqlite3_bind_int64(st, 7, p->planned_duration_minutes);
+    if (p->actual_duration_minutes >= 0)
+        sqlite3_bind_int64(st, 8, p->actual_duration_minutes);
+    sqlite3_bind_int64(st, 9, p->quantity_completed);
+    store__bind_text_opt(st, 10, p->started_at);
+    store__bind_text_opt(st, 11, p->completed_at);
+    return store__run(s, st, "step insert", NULL);
+}
+
+/* ---------------------------------------------------------------- create */
+
+int store_order_create(struct store *s, struct board *b, const struct order_input *in,
+                       const struct step *steps, size_t n_steps, int64_t user_id,
+                       struct order **out)
+{
+    char now[PB_TIMESTAMP_LEN];
+    struct column *col;
+    struct order *o;
+    char *data = NULL, *num = NULL;
+    int rc = 0, sqlrc = 0;
+
+    if (in->order_number == NULL || in->stock_code == NULL || in->description == NULL)
+        return PB_EVALIDATION;
+    col = target_column(b, in->work_centre_id);
+    if (col == NULL)
+        return PB_EVALIDATION;
+    for (size_t i = 0; i < n_steps; i++)
+        if (steps[i].work_centre_id != 0 && board_work_centre(b, steps[i].work_centre_id) == NULL)
+            return PB_EVALIDATION;
+    if (board_order_by_number(b, in->order_number) != NULL)
+        return PB_ECONFLICT;
+
+    /* phase 1: everything the cache will need */
+    pb_now_timestamp(now);
+    o = order_from_input(in, user_id, now);
+    if (o == NULL || board__column_reserve(col, 1) != 0
+        || imap_reserve(&b->index->by_id, b->n_orders + 1) != 0
+        || smap_reserve(&b->index->by_number, b->n_orders + 1) != 0)
+        goto fail_nomem;
+    o->position = (int64_t)col->len;
+    num = store__json_quote(o->order_number);
+    if (num == NULL || (data = malloc(strlen(num) + 32)) == NULL)
+        goto fail_nomem;
+    sprintf(data, "{\"orderNumber\":%s}", num);
+
+    /* phase 2: one transaction */
+    if (store__begin(s) != 0)
+        goto fail_nomem;
+    if (insert_order(s, b->tenant_id, o, now, &sqlrc) != 0) {
+        rc = sqlrc == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
+        goto fail_tx;
+    }
+    o->id = sqlite3_last_insert_rowid(s->db);
+    for (size_t i = 0; i < n_steps; i++)
+        if (insert_step(s, b->tenant_id, o->id, &steps[i]) != 0)
+            goto fail_tx;
+    if (store__audit(s, b->tenant_id, "order_created", o->id, 0, o->work_centre_id, user_id,
+                     data, -1, (int64_t)col->len, now) != 0)
+        goto fail_tx;
+    if (store__commit(s) != 0)
+        goto fail_nomem;
+
+    /* phase 3: apply (cannot fail: capacity reserved above) */
+    col->orders[col->len++] = o;
+    imap_put(&b->index->by_id, o->id, o);
+    smap_put(&b->index->by_number, o);
+    b->n_orders++;
+    b->version++;
+    assert(board__column_check(b, col));
+    free(num);
+    free(data);
+    if (out != NULL)
+        *out = o;
+    return 0;
+
+fail_tx:
+    store__rollback(s);
+    if (rc == 0)
+        rc = PB_EINTERNAL;
+    goto fail;
+fail_nomem:
+    rc = PB_EINTERNAL;
+fail:
+    order__free(o);
+    free(num);
+    free(data);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- steps */
+
+int store_order_steps(struct store *s, int64_t tenant_id, int64_t order_id,
+                      struct step **out, size_t *n)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_ORDER_EXISTS);
+    struct step *v = NULL;
+    size_t len = 0, cap = 0;
+    int r;
+
+    *out = NULL;
+    *n = 0;
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, order_id);
+    r = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (r == SQLITE_DONE)
+        return PB_ENOT_FOUND;
+    if (r != SQLITE_ROW) {
+        store__error(s, "order exists");
+        return PB_EINTERNAL;
+    }
+
+    st = store__stmt(s, ST_STEP_LIST);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, order_id);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 8;
+            struct step *nv = realloc(v, cap * sizeof(*nv));
+            if (nv == NULL)
+                goto fail;
+            v = nv;
+        }
+        struct step *p = &v[len];
+        memset(p, 0, sizeof(*p));
+        p->step_number = sqlite3_column_int64(st, 0);
+        p->operation_name = store__col_strdup(st, 1);
+        if (p->operation_name == NULL)
+            goto fail;
+        len++;
+        p->work_centre_id = sqlite3_column_int64(st, 2);
+        int status = step_status_parse((const char *)sqlite3_column_text(st, 3));
+        p->status = status >= 0 ? (enum step_status)status : STEP_PENDING;
+        p->planned_duration_minutes =
+            sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
+        p->actual_duration_minutes =
+            sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 5);
+        p->quantity_completed = sqlite3_column_int64(st, 6);
+        store__col_copy(st, 7, p->started_at, sizeof(p->started_at));
+        store__col_copy(st, 8, p->completed_at, sizeof(p->completed_at));
+    }
+    if (r != SQLITE_DONE) {
+        store__error(s, "step list");
+        goto fail;
+    }
+    sqlite3_reset(st);
+    *out = v;
+    *n = len;
+    return 0;
+
+fail:
+    sqlite3_reset(st);
+    for (size_t i = 0; i < len; i++)
+        step_cleanup(&v[i]);
+    free(v);
+    return PB_EINTERNAL;
+}
+
+/* ---------------------------------------------------------------- move */
+
+/* UPDATE position = position + delta for the live orders of column wc with position in
+ * [lo, hi]. One statement, whatever the column size. */
+static int shift(struct store *s, int64_t tenant_id, int64_t wc, int64_t lo, int64_t hi,
+                 int delta)
+{
+    if (lo > hi)
+        return 0;
+    sqlite3_stmt *st = store__stmt(s, ST_ORDER_SHIFT);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    store__bind_id_opt(st, 2, wc);
+    sqlite3_bind_int64(st, 3, lo);
+    sqlite3_bind_int64(st, 4, hi);
+    sqlite3_bind_int(st, 5, delta);
+    return store__run(s, st, "position shift", NULL);
+}
+
+int store_order_move(struct store *s, struct board *b, const struct move_request *req,
+                     struct move_result *out)
+{
+    char now[PB_TIMESTAMP_LEN];
+    struct order *o = board_order(b, req->order_id);
+    struct column *src, *dst;
+    char *reason = NULL, *data = NULL;
+    int64_t old, p;
+
+    if (o == NULL)
+        return PB_ENOT_FOUND;
+    if (req->position < -1)
+        return PB_EVALIDATION;
+    dst = target_column(b, req->to_work_centre_id);
+    if (dst == NULL)
+        return PB_EVALIDATION;
+    if (req->has_version && req->version != o->version)
+        return PB_ECONFLICT;
+    if (req->has_from && req->from_work_centre_id != o->work_centre_id)
+        return PB_ECONFLICT;
+    src = board_column(b, o->work_centre_id);
+    assert(src != NULL && src->orders[o->position] == o);
+
+    old = o->position;
+    int64_t depth_from = (int64_t)src->len, depth_to = (int64_t)dst->len;
+    if (src == dst) {
+        p = req->position == -1 || req->position >= (int64_t)dst->len ? (int64_t)dst->len - 1
+                                                                         : req->position;
+    } else {
+        p = req->position == -1 || req->position > (int64_t)dst->len ? (int64_t)dst->len
+                                                                        : req->position;
+        if (board__column_reserve(dst, 1) != 0)
+            return PB_EINTERNAL;
+    }
+    bool leaves_backlog = src == &b->backlog && dst != &b->backlog;
+
+    pb_now_timestamp(now);
+    reason = store__json_quote(req->reason);
+    if (reason == NULL || (data = malloc(strlen(reason) + 96)) == NULL) {
+        free(reason);
+        return PB_EINTERNAL;
+    }
+    sprintf(data, "{\"reason\":%s,\"fromPosition\":%lld,\"toPosition\":%lld}", reason,
+            (long long)old, (long long)p);
+
+    /* phase 2: the shifts, the move and the audit entry in one transaction */
+    if (store__begin(s) != 0)
+        goto fail;
+    if (src == dst) {
+        if ((p < old && shift(s, b->tenant_id, src->work_centre_id, p, old - 1, +1) != 0)
+            || (p > old && shift(s, b->tenant_id, src->work_centre_id, old + 1, p, -1) != 0))
+            goto fail_tx;
+    } else {
+        if (shift(s, b->tenant_id, src->work_centre_id, old + 1, depth_from - 1, -1) != 0
+            || shift(s, b->tenant_id, dst->work_centre_id, p, depth_to - 1, +1) != 0)
+            goto fail_tx;
+    }
+    sqlite3_stmt *st = store__stmt(s, ST_ORDER_MOVE);
+    if (st == NULL)
+        goto fail_tx;
+    sqlite3_bind_int64(st, 1, b->tenant_id);
+    sqlite3_bind_int64(st, 2, o->id);
+    store__bind_id_opt(st, 3, dst->work_centre_id);
+    sqlite3_bind_int64(st, 4, p);
+    sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 6, leaves_backlog);
+    if (store__run(s, st, "order move", NULL) != 0)
+        goto fail_tx;
+    if (store__audit(s, b->tenant_id, "order_moved", o->id, src->work_centre_id,
+                     dst->work_centre_id, req->user_id, data, depth_from, depth_to, now) != 0)
+        goto fail_tx;
+    if (store__commit(s) != 0)
+        goto fail;
+
+    /* phase 3: apply to the cache (no allocation) */
+    if (src == dst) {
+        struct order **v = src->orders;
+        if (p < old)
+            memmove(&v[p + 1], &v[p], (size_t)(old - p) * sizeof(*v));
+        else if (p > old)
+            memmove(&v[old], &v[old + 1], (size_t)(p - old) * sizeof(*v));
+        v[p] = o;
+        int64_t lo = p < old ? p : old, hi = p < old ? old : p;
+        for (int64_t i = lo; i <= hi; i++)
+            v[i]->position = i;
+    } else {
+        memmove(&src->orders[old], &src->orders[old + 1],
+                (src->len - (size_t)old - 1) * sizeof(*src->orders));
+        src->len--;
+        for (size_t i = (size_t)old; i < src->len; i++)
+            src->orders[i]->position = (int64_t)i;
+        memmove(&dst->orders[p + 1], &dst->orders[p],
+                (dst->len - (size_t)p) * sizeof(*dst->orders));
+        dst->orders[p] = o;
+        dst->len++;
+        for (size_t i = (size_t)p; i < dst->len; i++)
+            dst->orders[i]->position = (int64_t)i;
+        o->work_centre_id = dst->work_centre_id;
+    }
+    o->version++;
+    memcpy(o->updated_at, now, sizeof(o->updated_at));
+    b->version++;
+    assert(board__column_check(b, src) && board__column_check(b, dst));
+    free(reason);
+    free(data);
+    if (out != NULL) {
+        out->order = o;
+        out->from_work_centre_id = src->work_centre_id;
+        out->to_work_centre_id = dst->work_centre_id;
+        out->position = p;
+        out->queue_depth_from = depth_from;
+        out->queue_depth_to = depth_to;
+    }
+    return 0;
+
+fail_tx:
+    store__rollback(s);
+fail:
+    free(reason);
+    free(data);
+    return PB_EINTERNAL;
+}
+
+/* ---------------------------------------------------------------- import */
+
+/* Per input row: the existing order (NULL = new) and the staged values. */
+struct imp_row {
+    struct order *existing;
+    struct order *staged;       /* new order, or the replacement field values of existing */
+    bool changed;               /* existing: some field differs (version +1) */
+};
+
+/* A column whose contents change: its new order array, built before the transaction. */
+struct imp_col {
+    size_t leaving, arriving;
+    struct order **next;        /* NULL = column unchanged */
+    size_t next_len;
+};
+
+static bool str_eq(const char *a, const char *b)
+{
+    return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
+static bool order_differs(const struct order *o, const struct order *n)
+{
+    return !str_eq(o->stock_code, n->stock_code) || !str_eq(o->description, n->description)
+           || !str_eq(o->current_operation, n->current_operation)
+           || o->quantity_to_make != n->quantity_to_make
+           || o->quantity_completed != n->quantity_completed || o->status != n->status
+           || o->priority != n->priority || strcmp(o->due_date, n->due_date) != 0
+           || strcmp(o->start_date, n->start_date) != 0 || o->work_centre_id != n->work_centre_id;
+}
+
+static int update_fields(struct store *s, int64_t tenant_id, int64_t id, const struct order *n,
+                         const char *now)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_ORDER_UPDATE_FIELDS);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_text(st, 3, n->stock_code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, n->description, -1, SQLITE_STATIC);
+    store__bind_text_opt(st, 5, n->current_operation);
+    sqlite3_bind_int64(st, 6, n->quantity_to_make);
+    sqlite3_bind_int64(st, 7, n->quantity_completed);
+    sqlite3_bind_text(st, 8, order_status_name(n->status), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, order_priority_name(n->priority), -1, SQLITE_STATIC);
+    store__bind_text_opt(st, 10, n->due_date);
+    store__bind_text_opt(st, 11, n->start_date);
+    sqlite3_bind_text(st, 12, now, -1, SQLITE_STATIC);
+    return store__run(s, st, "order update", NULL);
+}
+
+static int place(struct store *s, int64_t tenant_id, int64_t id, int64_t wc, int64_t pos,
+                 bool leaves_backlog, const char *now)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_ORDER_PLACE);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, id);
+    store__bind_id_opt(st, 3, wc);
+    sqlite3_bind_int64(st, 4, pos);
+    sqlite3_bind_int(st, 5, leaves_backlog);
+    sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
+    return store__run(s, st, "order place", NULL);
+}
+
+static struct column *col_at(struct board *b, size_t ci)
+{
+    return ci == b->n_work_centres ? &b->backlog : &b->columns[ci];
+}
+
+/*
+ * Import strategy: the new layout of every affected column is computed in memory first
+ * (remaining orders in their order, then arrivals in row order), then SQLite is told only
+ * what changed: INSERTs for new rows, field UPDATEs for changed rows, and one position UPDATE
+ * per existing order whose place changed. That is O(rows + affected columns), never a
+ * per-row shift of whole columns.
+ */
+int store_import(struct store *s, struct board *b, const struct order_input *rows, size_t n,
+                 bool upsert, int64_t user_id, size_t *created, size_t *updated)
+{
+    char now[PB_TIMESTAMP_LEN];
+    size_t ncols = b->n_work_centres + 1, n_new = 0, n_upd = 0;
+    struct imp_row *ir = calloc(n ? n : 1, sizeof(*ir));
+    struct imp_col *ic = calloc(ncols, sizeof(*ic));
+    struct smap seen = { 0 };
+    char data[128];
+    int rc = PB_EINTERNAL;
+
+    if (created != NULL)
+        *created = 0;
+    if (updated != NULL)
+        *updated = 0;
+    if (ir == NULL || ic == NULL || smap_reserve(&seen, n) != 0)
+        goto out;
+    pb_now_timestamp(now);
+
+    /* phase 1a: validate rows, stage values */
+    for (size_t i = 0; i < n; i++) {
+        const struct order_input *in = &rows[i];
+        if (in->order_number == NULL || in->stock_code == NULL || in->description == NULL) {
+            rc = PB_EVALIDATION;
+            goto out;
+        }
+        struct order *ex = board_order_by_number(b, in->order_number);
+        if (ex != NULL && !upsert) {
+            rc = PB_ECONFLICT;
+            goto out;
+        }
+        /* an existing order staying where it is may stay in an inactive centre */
+        if (target_column(b, in->work_centre_id) == NULL
+            && !(ex != NULL && ex->work_centre_id == in->work_centre_id
+                 && board_column(b, in->work_centre_id) != NULL)) {
+            rc = PB_EVALIDATION;
+            goto out;
+        }
+        if (smap_get(&seen, in->order_number) != NULL) {
+            rc = PB_ECONFLICT;      /* the same orderNumber twice in one import */
+            goto out;
+        }
+        ir[i].existing = ex;
+        ir[i].staged = order_from_input(in, user_id, now);
+        if (ir[i].staged == NULL) {
+            rc = PB_EINTERNAL;
+            goto out;
+        }
+        smap_put(&seen, ir[i].staged);
+        size_t to = board__column_index(b, board_column(b, in->work_centre_id));
+        if (ex == NULL) {
+            n_new++;
+            ic[to].arriving++;
+        } else {
+            n_upd++;
+            ir[i].changed = order_differs(ex, ir[i].staged);
+            if (ex->work_centre_id != in->work_centre_id) {
+                ic[board__column_index(b, board_column(b, ex->work_centre_id))].leaving++;
+                ic[to].arriving++;
+            }
+        }
+    }
+
+    /* phase 1b: the new arrays of the affected columns */
+    for (size_t c = 0; c < ncols; c++) {
+        if (ic[c].leaving == 0 && ic[c].arriving == 0)
+            continue;
+        struct column *col = col_at(b, c);
+        size_t len = col->len - ic[c].leaving + ic[c].arriving;
+        ic[c].next = malloc((len ? len : 1) * sizeof(*ic[c].next));
+        if (ic[c].next == NULL)
+            goto out;
+        for (size_t j = 0; j < col->len; j++) {
+            struct order *o = col->orders[j];
+            struct order *st = ic[c].leaving ? smap_get(&seen, o->order_number) : NULL;
+            if (st == NULL || st->work_centre_id == o->work_centre_id)
+                ic[c].next[ic[c].next_len++] = o;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct order *ex = ir[i].existing, *st = ir[i].staged;
+        if (ex != NULL && ex->work_centre_id == st->work_centre_id)
+            continue;
+        struct imp_col *t = &ic[board__column_index(b, board_column(b, st->work_centre_id))];
+        st->position = (int64_t)t->next_len;
+        t->next[t->next_len++] = ex != NULL ? ex : st;
+    }
+    if (imap_reserve(&b->index->by_id, b->n_orders + n_new) != 0
+        || smap_reserve(&b->index->by_number, b->n_orders + n_new) != 0)
+        goto out;
+    snprintf(data, sizeof(data), "{\"created\":%zu,\"updated\":%zu,\"rows\":%zu}", n_new, n_upd,
+             n);
+
+    /* phase 2: one transaction */
+    if (store__begin(s) != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        struct order *st = ir[i].staged;
+        int sqlrc = 0;
+        if (ir[i].existing == NULL) {
+            if (insert_order(s, b->tenant_id, st, now, &sqlrc) != 0) {
+                rc = sqlrc == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
+                goto fail_tx;
+            }
+            st->id = sqlite3_last_insert_rowid(s->db);
+        } else if (ir[i].changed
+                   && update_fields(s, b->tenant_id, ir[i].existing->id, st, now) != 0) {
+            goto fail_tx;
+        }
+    }
+    for (size_t c = 0; c < ncols; c++) {
+        struct column *col = col_at(b, c);
+        for (size_t j = 0; ic[c].next != NULL && j < ic[c].next_len; j++) {
+            struct order *o = ic[c].next[j];
+            if (board_order(b, o->id) != o)
+                continue;           /* a new order: inserted at its place already */
+            if (o->position == (int64_t)j && o->work_centre_id == col->work_centre_id)
+                continue;           /* unchanged place */
+            bool leaves = o->work_centre_id == 0 && col->work_centre_id != 0;
+            if (place(s, b->tenant_id, o->id, col->work_centre_id, (int64_t)j, leaves, now) != 0)
+                goto fail_tx;
+        }
+    }
+    if (store__audit(s, b->tenant_id, "orders_imported", 0, 0, 0, user_id, data, -1, -1, now)
+        != 0)
+        goto fail_tx;
+    if (store__commit(s) != 0)
+        goto out;
+
+    /* phase 3: apply (no allocation) */
+    for (size_t i = 0; i < n; i++) {
+        struct order *ex = ir[i].existing, *st = ir[i].staged;
+        if (ex == NULL) {
+            imap_put(&b->index->by_id, st->id, st);
+            smap_put(&b->index->by_number, st);
+            b->n_orders++;
+            ir[i].staged = NULL;    /* now owned by the board */
+            continue;
+        }
+        if (!ir[i].changed)
+            continue;
+        /* swap the staged values in; the old strings go with the staged struct */
+        char *tmp;
+        tmp = ex->stock_code, ex->stock_code = st->stock_code, st->stock_code = tmp;
+        tmp = ex->description, ex->description = st->description, st->description = tmp;
+        tmp = ex->current_operation, ex->current_operation = st->current_operation,
+        st->current_operation = tmp;
+        ex->quantity_to_make = st->quantity_to_make;
+        ex->quantity_completed = st->quantity_completed;
+        ex->status = st->status;
+        ex->priority = st->priority;
+        memcpy(ex->due_date, st->due_date, sizeof(ex->due_date));
+        memcpy(ex->start_date, st->start_date, sizeof(ex->start_date));
+        memcpy(ex->updated_at, now, sizeof(ex->updated_at));
+        ex->version++;
+    }
+    for (size_t c = 0; c < ncols; c++) {
+        if (ic[c].next == NULL)
+            continue;
+        struct column *col = col_at(b, c);
+        free(col->orders);
+        col->orders = ic[c].next;
+        col->len = col->cap = ic[c].next_len;
+        if (col->cap == 0) {        /* keep the malloc(1 pointer) block as capacity 1 */
+            col->cap = 1;
+        }
+        ic[c].next = NULL;
+        for (size_t j = 0; j < col->len; j++) {
+            col->orders[j]->position = (int64_t)j;
+            col->orders[j]->work_centre_id = col->work_centre_id;
+        }
+    }
+    b->version++;
+    assert(board_check(b));
+    if (created != NULL)
+        *created = n_new;
+    if (updated != NULL)
+        *updated = n_upd;
+    rc = 0;
+    goto out;
+
+fail_tx:
+    store__rollback(s);
+    if (rc == 0)
+        rc = PB_EINTERNAL;
+out:
+    for (size_t i = 0; ir != NULL && i < n; i++)
+        order__free(ir[i].staged);
+    for (size_t c = 0; ic != NULL && c < ncols; c++)
+        free(ic[c].next);
+    free(ir);
+    free(ic);
+    smap_cleanup(&seen);
+    return rc;
+}

@@ -1,0 +1,444 @@
+/*
+ * store — SQLite connection, prepared-statement cache, transactions, tenants and users.
+ * See store.h for the contract and store_int.h for the layout of store/.
+ */
+#include "store/store_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char pb_schema_sql[];
+
+static const char *const stmt_sql[ST__COUNT] = {
+#define STORE_STMT_SQL(name, sql) [ST_##name] = sql,
+    STORE_STMTS(STORE_STMT_SQL)
+#undef STORE_STMT_SQL
+};
+
+/* ---------------------------------------------------------------- errors and statements */
+
+void store__error(struct store *s, const char *what)
+{
+    snprintf(s->errmsg, sizeof(s->errmsg), "%s: %s", what, sqlite3_errmsg(s->db));
+    fprintf(stderr, "store: %s\n", s->errmsg);
+}
+
+const char *store_errmsg(const struct store *s)
+{
+    return s->errmsg;
+}
+
+sqlite3_stmt *store__stmt(struct store *s, enum store_stmt id)
+{
+    sqlite3_stmt *st = s->stmts[id];
+
+    if (st == NULL) {
+        if (sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL)
+            != SQLITE_OK) {
+            store__error(s, "prepare");
+            return NULL;
+        }
+        s->stmts[id] = st;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+int store__run(struct store *s, sqlite3_stmt *st, const char *what, int *rc)
+{
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)            /* INSERT .. RETURNING is not used; treat as done */
+        r = SQLITE_DONE;
+    if (r != SQLITE_DONE) {
+        if (rc != NULL)
+            *rc = sqlite3_extended_errcode(s->db);
+        store__error(s, what);
+        sqlite3_reset(st);
+        return PB_EINTERNAL;
+    }
+    if (rc != NULL)
+        *rc = SQLITE_OK;
+    sqlite3_reset(st);
+    return 0;
+}
+
+int store__begin(struct store *s)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_BEGIN);
+    return st == NULL ? PB_EINTERNAL : store__run(s, st, "begin", NULL);
+}
+
+int store__commit(struct store *s)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_COMMIT);
+    if (st == NULL || store__run(s, st, "commit", NULL) != 0) {
+        store__rollback(s);
+        return PB_EINTERNAL;
+    }
+    return 0;
+}
+
+void store__rollback(struct store *s)
+{
+    /* Reset every statement first: a statement still running would make ROLLBACK fail with
+     * SQLITE_BUSY in older SQLite versions. */
+    for (size_t i = 0; i < ST__COUNT; i++)
+        if (s->stmts[i] != NULL)
+            sqlite3_reset(s->stmts[i]);
+    if (sqlite3_get_autocommit(s->db))
+        return;                     /* SQLite already rolled back (e.g. after SQLITE_FULL) */
+    sqlite3_stmt *st = store__stmt(s, ST_ROLLBACK);
+    if (st == NULL || sqlite3_step(st) != SQLITE_DONE)
+        fprintf(stderr, "store: rollback: %s\n", sqlite3_errmsg(s->db));
+    if (st != NULL)
+        sqlite3_reset(st);
+}
+
+void store__bind_text_opt(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v == NULL || *v == '\0')
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+void store__bind_id_opt(sqlite3_stmt *st, int i, int64_t id)
+{
+    if (id == 0)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_int64(st, i, id);
+}
+
+char *store__col_strdup(sqlite3_stmt *st, int i)
+{
+    const char *v = (const char *)sqlite3_column_text(st, i);
+    return strdup(v != NULL ? v : "");
+}
+
+void store__col_copy(sqlite3_stmt *st, int i, char *buf, size_t size)
+{
+    const char *v = (const char *)sqlite3_column_text(st, i);
+    snprintf(buf, size, "%s", v != NULL ? v : "");
+}
+
+char *store__json_quote(const char *text)
+{
+    if (text == NULL)
+        return strdup("null");
+    size_t n = 3;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        n += (*p < 0x20 || *p == '"' || *p == '\\') ? 6 : 1;
+    char *out = malloc(n), *q = out;
+    if (out == NULL)
+        return NULL;
+    *q++ = '"';
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            *q++ = '\\';
+            *q++ = (char)*p;
+        } else if (*p == '\n') {
+            *q++ = '\\';
+            *q++ = 'n';
+        } else if (*p < 0x20) {
+            q += sprintf(q, "\\u%04x", *p);
+        } else {
+            *q++ = (char)*p;
+        }
+    }
+    *q++ = '"';
+    *q = '\0';
+    return out;
+}
+
+int store__audit(struct store *s, int64_t tenant_id, const char *event_type, int64_t order_id,
+                 int64_t from_wc, int64_t to_wc, int64_t user_id, const char *event_data,
+                 int64_t depth_from, int64_t depth_to, const char *timestamp)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_AUDIT_INSERT);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, event_type, -1, SQLITE_STATIC);
+    store__bind_id_opt(st, 3, order_id);
+    store__bind_id_opt(st, 4, from_wc);
+    store__bind_id_opt(st, 5, to_wc);
+    store__bind_id_opt(st, 6, user_id);
+    store__bind_text_opt(st, 7, event_data);
+    if (depth_from >= 0)
+        sqlite3_bind_int64(st, 8, depth_from);
+    if (depth_to >= 0)
+        sqlite3_bind_int64(st, 9, depth_to);
+    sqlite3_bind_text(st, 10, timestamp, -1, SQLITE_STATIC);
+    return store__run(s, st, "audit insert", NULL);
+}
+
+/* ---------------------------------------------------------------- open / close */
+
+int store_open(struct store **out, const char *path, const struct store_options *opts)
+{
+    const char *sync = opts != NULL && opts->synchronous != NULL ? opts->synchronous : "NORMAL";
+    char pragma[128];
+    struct store *s;
+
+    *out = NULL;
+    if (strcmp(sync, "NORMAL") != 0 && strcmp(sync, "FULL") != 0) {
+        fprintf(stderr, "store: synchronous must be NORMAL or FULL, not '%s'\n", sync);
+        return PB_EINTERNAL;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return PB_EINTERNAL;
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
+        != SQLITE_OK) {
+        fprintf(stderr, "store: open %s: %s\n", path,
+                s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
+        goto fail;
+    }
+    /* A short busy timeout: another process (the CLI) holds the write lock for
+     * milliseconds; the loop thread must never wait long. */
+    sqlite3_busy_timeout(s->db, 100);
+    snprintf(pragma, sizeof(pragma),
+             "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
+             sync);
+    if (store_exec(s, pragma) != 0 || store_exec(s, pb_schema_sql) != 0)
+        goto fail;
+    *out = s;
+    return 0;
+
+fail:
+    store_free(s);
+    return PB_EINTERNAL;
+}
+
+static void free_board_ent(struct imap *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->ents[i].val != NULL)
+            board__free(m->ents[i].val);
+}
+
+void store_free(struct store *s)
+{
+    if (s == NULL)
+        return;
+    free_board_ent(&s->boards);
+    imap_cleanup(&s->boards);
+    for (size_t i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(s->stmts[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+int store_exec(struct store *s, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        snprintf(s->errmsg, sizeof(s->errmsg), "exec: %s", err != NULL ? err : "?");
+        fprintf(stderr, "store: %s\n", s->errmsg);
+        sqlite3_free(err);
+        return PB_EINTERNAL;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- tenants */
+
+static bool slug_valid(const char *slug)
+{
+    size_t n = slug != NULL ? strlen(slug) : 0;
+    if (n < 2 || n > 40)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(islower((unsigned char)slug[i]) || isdigit((unsigned char)slug[i]) || slug[i] == '-'))
+            return false;
+    return true;
+}
+
+int store_tenant_create(struct store *s, const char *slug, const char *name, int64_t *id_out)
+{
+    char now[PB_TIMESTAMP_LEN];
+    int rc;
+
+    if (!slug_valid(slug) || name == NULL || *name == '\0')
+        return PB_EVALIDATION;
+    sqlite3_stmt *st = store__stmt(s, ST_TENANT_INSERT);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    pb_now_timestamp(now);
+    sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    if (store__run(s, st, "tenant insert", &rc) != 0)
+        return rc == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
+    if (id_out != NULL)
+        *id_out = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+static int tenant_read(struct store *s, sqlite3_stmt *st, struct tenant *out)
+{
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return PB_ENOT_FOUND;
+    }
+    if (r != SQLITE_ROW) {
+        store__error(s, "tenant select");
+        sqlite3_reset(st);
+        return PB_EINTERNAL;
+    }
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(st, 0);
+    out->slug = store__col_strdup(st, 1);
+    out->name = store__col_strdup(st, 2);
+    out->timezone = store__col_strdup(st, 3);
+    out->daily_target = sqlite3_column_int64(st, 4);
+    sqlite3_reset(st);
+    if (out->slug == NULL || out->name == NULL || out->timezone == NULL) {
+        tenant_cleanup(out);
+        return PB_EINTERNAL;
+    }
+    return 0;
+}
+
+int store_tenant_get(struct store *s, int64_t id, struct tenant *out)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_TENANT_BY_ID);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, id);
+    return tenant_read(s, st, out);
+}
+
+int store_tenant_by_slug(struct store *s, const char *slug, struct tenant *out)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_TENANT_BY_SLUG);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+    return tenant_read(s, st, out);
+}
+
+/* ---------------------------------------------------------------- users */
+
+int store_user_create(struct store *s, int64_t tenant_id, const char *username, const char *email,
+                      const char *password_hash, enum role role, const char *first_name,
+                      const char *last_name, int64_t *id_out)
+{
+    char now[PB_TIMESTAMP_LEN];
+    int rc;
+
+    if (username == NULL || email == NULL || password_hash == NULL || role_name(role) == NULL)
+        return PB_EVALIDATION;
+    sqlite3_stmt *st = store__stmt(s, ST_USER_INSERT);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    pb_now_timestamp(now);
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, username, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, password_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, role_name(role), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, first_name != NULL ? first_name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, last_name != NULL ? last_name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
+    if (store__run(s, st, "user insert", &rc) != 0)
+        return rc == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
+    if (id_out != NULL)
+        *id_out = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+static int user_read(struct store *s, sqlite3_stmt *st, struct user *out)
+{
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return PB_ENOT_FOUND;
+    }
+    if (r != SQLITE_ROW) {
+        store__error(s, "user select");
+        sqlite3_reset(st);
+        return PB_EINTERNAL;
+    }
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(st, 0);
+    out->tenant_id = sqlite3_column_int64(st, 1);
+    out->username = store__col_strdup(st, 2);
+    out->email = store__col_strdup(st, 3);
+    out->first_name = store__col_strdup(st, 4);
+    out->last_name = store__col_strdup(st, 5);
+    out->password_hash = store__col_strdup(st, 6);
+    int role = role_parse((const char *)sqlite3_column_text(st, 7));
+    out->role = role >= 0 ? (enum role)role : ROLE_VIEWER;
+    out->is_active = sqlite3_column_int(st, 8) != 0;
+    store__col_copy(st, 9, out->created_at, sizeof(out->created_at));
+    store__col_copy(st, 10, out->updated_at, sizeof(out->updated_at));
+    sqlite3_reset(st);
+    if (out->username == NULL || out->email == NULL || out->first_name == NULL
+        || out->last_name == NULL || out->password_hash == NULL) {
+        user_cleanup(out);
+        return PB_EINTERNAL;
+    }
+    return 0;
+}
+
+int store_user_get(struct store *s, int64_t tenant_id, int64_t id, struct user *out)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_USER_BY_ID);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, id);
+    return user_read(s, st, out);
+}
+
+int store_user_by_username(struct store *s, int64_t tenant_id, const char *username,
+                           struct user *out)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_USER_BY_NAME);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, username, -1, SQLITE_STATIC);
+    return user_read(s, st, out);
+}
+
+/* ---------------------------------------------------------------- boards */
+
+int store_board(struct store *s, int64_t tenant_id, struct board **out)
+{
+    struct board *b = imap_get(&s->boards, tenant_id);
+    struct tenant t;
+    int rc;
+
+    if (b != NULL) {
+        *out = b;
+        return 0;
+    }
+    rc = store_tenant_get(s, tenant_id, &t);
+    if (rc != 0)
+        return rc;
+    tenant_cleanup(&t);
+    if (imap_reserve(&s->boards, s->boards.len + 1) != 0)
+        return PB_EINTERNAL;
+    rc = board__load(s, tenant_id, &b);
+    if (rc != 0)
+        return rc;
+    imap_put(&s->boards, tenant_id, b);
+    *out = b;
+    return 0;
+}
+
+void store_board_drop(struct store *s, int64_t tenant_id)
+{
+    struct board *b = imap_get(&s->boards, tenant_id);
+    if (b == NULL)
+        return;
+    imap_del(&s->boards, tenant_id);
+    board__free(b);
+}

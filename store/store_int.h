@@ -1,0 +1,213 @@
+/*
+ * store_int.h — declarations shared by the files of store/ only (store.c, board.c, orders.c,
+ * demo.c). Nothing outside store/ includes this.
+ *
+ * Layout:
+ *   store.c   connection, prepared-statement cache, transactions, tenants, users
+ *   board.c   per-tenant board cache: loading, hash index, lookups, board_check()
+ *   orders.c  order create / steps / move / import (write-through mutations)
+ *   demo.c    SPEC §8 sample tenant
+ */
+#ifndef PB_STORE_INT_H
+#define PB_STORE_INT_H
+
+#include <sqlite3.h>
+
+#include "protocol/errors.h"
+#include "store/store.h"
+
+/* ---------------------------------------------------------------- hash maps */
+
+/*
+ * Open addressing with linear probing, power-of-two capacity, load factor <= 1/2, deletion by
+ * backward shift (no tombstones). Two flavours:
+ *   imap: int64 key -> void *val (val != NULL)
+ *   smap: struct order * keyed by its order_number (the key string is the order's own)
+ * *_reserve(m, n) makes room for n entries in total; after a successful reserve, *_put of up
+ * to n entries cannot fail (this is what lets the cache change after COMMIT without failing).
+ */
+struct imap_ent {
+    int64_t key;
+    void *val;                  /* NULL = empty slot */
+};
+struct imap {
+    struct imap_ent *ents;
+    size_t cap;                 /* 0 or a power of two */
+    size_t len;
+};
+
+struct smap_ent {
+    uint64_t hash;
+    struct order *val;          /* NULL = empty slot; key is val->order_number */
+};
+struct smap {
+    struct smap_ent *ents;
+    size_t cap;
+    size_t len;
+};
+
+int imap_reserve(struct imap *m, size_t n);             /* 0 or PB_EINTERNAL */
+void imap_put(struct imap *m, int64_t key, void *val);  /* replaces; capacity must be reserved */
+void *imap_get(const struct imap *m, int64_t key);
+void imap_del(struct imap *m, int64_t key);
+void imap_cleanup(struct imap *m);
+
+int smap_reserve(struct smap *m, size_t n);
+void smap_put(struct smap *m, struct order *o);
+struct order *smap_get(const struct smap *m, const char *order_number);
+void smap_del(struct smap *m, const char *order_number);
+void smap_cleanup(struct smap *m);
+
+/* The private part of struct board. */
+struct board_index {
+    struct imap by_id;          /* order id -> struct order * */
+    struct smap by_number;      /* order_number -> struct order * */
+};
+
+/* ---------------------------------------------------------------- prepared statements */
+
+/* X(name, sql): every statement the store runs. All are scoped by tenant_id. */
+#define STORE_STMTS(X)                                                                          \
+    X(BEGIN, "BEGIN IMMEDIATE")                                                                 \
+    X(COMMIT, "COMMIT")                                                                         \
+    X(ROLLBACK, "ROLLBACK")                                                                     \
+    X(TENANT_INSERT, "INSERT INTO tenants(slug, name, timezone, daily_target, created_at) "    \
+                     "VALUES (?1, ?2, 'UTC', 0, ?3)")                                           \
+    X(TENANT_BY_ID, "SELECT id, slug, name, timezone, daily_target FROM tenants WHERE id = ?1") \
+    X(TENANT_BY_SLUG, "SELECT id, slug, name, timezone, daily_target FROM tenants "             \
+                      "WHERE slug = ?1")                                                        \
+    X(USER_INSERT, "INSERT INTO users(tenant_id, username, email, password_hash, role, "        \
+                   "first_name, last_name, is_active, created_at, updated_at) "                 \
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8)")                            \
+    X(USER_BY_ID, "SELECT id, tenant_id, username, email, first_name, last_name, "              \
+                  "password_hash, role, is_active, created_at, updated_at FROM users "          \
+                  "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL")                    \
+    X(USER_BY_NAME, "SELECT id, tenant_id, username, email, first_name, last_name, "            \
+                    "password_hash, role, is_active, created_at, updated_at FROM users "        \
+                    "WHERE tenant_id = ?1 AND username = ?2 AND deleted_at IS NULL")            \
+    X(WC_LOAD, "SELECT id, code, name, description, capacity, display_order, is_active "        \
+               "FROM work_centres WHERE tenant_id = ?1 AND deleted_at IS NULL "                 \
+               "ORDER BY display_order, id")                                                    \
+    X(ORDER_LOAD, "SELECT id, order_number, stock_code, description, current_operation, "       \
+                  "quantity_to_make, quantity_completed, work_centre_id, position, status, "    \
+                  "priority, due_date, start_date, completion_date, created_by, created_at, "   \
+                  "updated_at, version FROM orders WHERE tenant_id = ?1 AND deleted_at IS NULL "\
+                  "ORDER BY position, id")                                                      \
+    X(ORDER_FIX_POS, "UPDATE orders SET work_centre_id = ?3, position = ?4 "                   \
+                     "WHERE tenant_id = ?1 AND id = ?2")                                        \
+    X(ORDER_INSERT, "INSERT INTO orders(tenant_id, order_number, stock_code, description, "     \
+                    "current_operation, quantity_to_make, quantity_completed, work_centre_id, " \
+                    "position, status, priority, due_date, start_date, created_by, "           \
+                    "created_at, updated_at, version, started_at, completed_at) "               \
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "    \
+                    "?15, ?15, 1, "                                                             \
+                    "CASE WHEN ?10 IN ('in_progress', 'complete') THEN ?15 END, "              \
+                    "CASE WHEN ?10 = 'complete' THEN ?15 END)")                                 \
+    X(ORDER_UPDATE_FIELDS, "UPDATE orders SET stock_code = ?3, description = ?4, "              \
+                           "current_operation = ?5, quantity_to_make = ?6, "                    \
+                           "quantity_completed = ?7, status = ?8, priority = ?9, "              \
+                           "due_date = ?10, start_date = ?11, updated_at = ?12, "               \
+                           "version = version + 1, "                                            \
+                           "started_at = CASE WHEN ?8 IN ('in_progress', 'complete') "          \
+                           "THEN COALESCE(started_at, ?12) ELSE started_at END, "               \
+                           "completed_at = CASE WHEN ?8 = 'complete' "                          \
+                           "THEN COALESCE(completed_at, ?12) ELSE completed_at END "            \
+                           "WHERE tenant_id = ?1 AND id = ?2")                                  \
+    X(ORDER_PLACE, "UPDATE orders SET work_centre_id = ?3, position = ?4, "                     \
+                   "started_at = CASE WHEN ?5 THEN COALESCE(started_at, ?6) "                   \
+                   "ELSE started_at END WHERE tenant_id = ?1 AND id = ?2")                      \
+    X(ORDER_SHIFT, "UPDATE orders SET position = position + ?5 WHERE tenant_id = ?1 "           \
+                   "AND work_centre_id IS ?2 AND position BETWEEN ?3 AND ?4 "                   \
+                   "AND deleted_at IS NULL")                                                    \
+    X(ORDER_MOVE, "UPDATE orders SET work_centre_id = ?3, position = ?4, "                      \
+                  "version = version + 1, updated_at = ?5, "                                    \
+                  "started_at = CASE WHEN ?6 THEN COALESCE(started_at, ?5) "                    \
+                  "ELSE started_at END WHERE tenant_id = ?1 AND id = ?2")                       \
+    X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE tenant_id = ?1 AND id = ?2 "                    \
+                    "AND deleted_at IS NULL")                                                   \
+    X(STEP_INSERT, "INSERT INTO order_steps(tenant_id, order_id, step_number, operation_name, " \
+                   "work_centre_id, status, planned_duration_minutes, "                         \
+                   "actual_duration_minutes, quantity_completed, started_at, completed_at) "    \
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")                     \
+    X(STEP_LIST, "SELECT step_number, operation_name, work_centre_id, status, "                 \
+                 "planned_duration_minutes, actual_duration_minutes, quantity_completed, "      \
+                 "started_at, completed_at FROM order_steps "                                   \
+                 "WHERE tenant_id = ?1 AND order_id = ?2 ORDER BY step_number")                 \
+    X(AUDIT_INSERT, "INSERT INTO audit_log(tenant_id, event_type, order_id, "                  \
+                    "from_work_centre_id, to_work_centre_id, user_id, event_data, "             \
+                    "queue_depth_from, queue_depth_to, timestamp) "                             \
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+
+enum store_stmt {
+#define STORE_STMT_ENUM(name, sql) ST_##name,
+    STORE_STMTS(STORE_STMT_ENUM)
+#undef STORE_STMT_ENUM
+    ST__COUNT
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[ST__COUNT]; /* prepared lazily, SQLITE_PREPARE_PERSISTENT */
+    struct imap boards;             /* tenant id -> struct board * (loaded lazily) */
+    char errmsg[256];               /* last SQLite error, "" when none */
+};
+
+/*
+ * The cached statement `id`, reset and with bindings cleared, ready to bind. NULL when it
+ * cannot be prepared (s->errmsg set). The caller sqlite3_reset()s it when done (a SELECT left
+ * un-reset would keep a read transaction open).
+ */
+sqlite3_stmt *store__stmt(struct store *s, enum store_stmt id);
+
+/* Record the connection's current error message in s->errmsg and log it (with `what`). */
+void store__error(struct store *s, const char *what);
+
+/* Step a write statement to completion and reset it. 0, or PB_EINTERNAL (s->errmsg set).
+ * The extended SQLite result code goes to *rc when rc is not NULL. */
+int store__run(struct store *s, sqlite3_stmt *st, const char *what, int *rc);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. begin and commit return 0 or PB_EINTERNAL; a failed
+ * commit has already been rolled back. */
+int store__begin(struct store *s);
+int store__commit(struct store *s);
+void store__rollback(struct store *s);
+
+/* Bind helpers: NULL (or "" for text_opt) binds SQL NULL; 0 binds NULL for id_opt. */
+void store__bind_text_opt(sqlite3_stmt *st, int i, const char *v);
+void store__bind_id_opt(sqlite3_stmt *st, int i, int64_t id);
+
+/* Column helpers: a malloc'd copy of a text column ("" for NULL), NULL on allocation failure.
+ * copy_fixed copies into a fixed buffer ("" for NULL, truncated to fit). */
+char *store__col_strdup(sqlite3_stmt *st, int i);
+void store__col_copy(sqlite3_stmt *st, int i, char *buf, size_t size);
+
+/* "text" as a JSON string literal (quotes included, escaped), or "null" for NULL. malloc'd;
+ * NULL on allocation failure. */
+char *store__json_quote(const char *text);
+
+/* Insert one audit_log row (inside the caller's transaction). 0 or PB_EINTERNAL. */
+int store__audit(struct store *s, int64_t tenant_id, const char *event_type, int64_t order_id,
+                 int64_t from_wc, int64_t to_wc, int64_t user_id, const char *event_data,
+                 int64_t depth_from, int64_t depth_to, const char *timestamp);
+
+/* ---------------------------------------------------------------- board (board.c) */
+
+/* Load tenant_id's board from SQLite (repairing non-dense positions in one transaction).
+ * 0, PB_EINTERNAL. */
+int board__load(struct store *s, int64_t tenant_id, struct board **out);
+void board__free(struct board *b);
+
+/* Free one cached order and its strings. NULL does nothing. */
+void order__free(struct order *o);
+
+/* Index of column c inside the board: 0..n_work_centres-1, or n_work_centres for backlog. */
+size_t board__column_index(const struct board *b, const struct column *c);
+
+/* Make room for `extra` more orders in column c. 0 or PB_EINTERNAL (column unchanged). */
+int board__column_reserve(struct column *c, size_t extra);
+
+/* True when column c is dense and every order in it belongs to it (a move only touches two
+ * columns, so mutations assert this instead of the O(board) board_check). */
+bool board__column_check(const struct board *b, const struct column *c);
+
+#endif
