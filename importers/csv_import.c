@@ -1,0 +1,873 @@
+/*
+ * importers/csv_import — streaming CSV order import, SPEC §6 (API and contract in csv_import.h,
+ * alias list and rules in docs/import.md).
+ *
+ * Parsing is Debian's libcsv (RFC 4180) in strict mode. libcsv knows nothing about line
+ * numbers, so we count them from what it reports:
+ *   - CSV_REPALL_NL makes it report every CR and LF outside quotes through the row callback
+ *     (the one that ends a record, and each one on a blank line as an empty row);
+ *   - a line break inside a quoted field arrives inside the field data, where we count it.
+ * A line break is LF, CRLF or a lone CR. Every line break before a record is reported before
+ * the first field of that record arrives, so "lines so far + 1" at the first field callback is
+ * the line on which the record starts, whatever the chunk boundaries were.
+ *
+ * A record that libcsv rejects (a quote inside an unquoted field, text after a closing quote,
+ * a field over CSV_FIELD_MAX bytes, an unterminated quote at the end) is one error with column
+ * NULL on its first line; the parser is then reset and input resumes after the next line break.
+ *
+ * Memory: the per-record scratch holds only the mapped fields of one record; strings of valid
+ * rows go into `pool` (an arena of fixed blocks, so row pointers stay valid); issue texts go
+ * into `issue_pool`. Nothing keeps a copy of the file.
+ */
+#include "importers/csv_import.h"
+
+#include <csv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/errors.h"
+
+#define CSV_DEFAULT_MAX_ROWS 200000
+#define CSV_FIELD_MAX   65536           /* libcsv entry buffer cap: a field is < 64 KiB */
+#define CSV_BLK_SIZE    4096            /* libcsv entry buffer growth step */
+#define ARENA_BLOCK     65536           /* bytes per arena block */
+#define HEADER_NORM_MAX 64              /* longest normalised header name we try to match */
+#define ISSUE_TEXT_MAX  200             /* bytes of user text echoed in a message */
+#define CSV_OPTIONS (CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL | CSV_REPALL_NL)
+
+/* ------------------------------------------------------------------------------------------ */
+/* Columns and aliases                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+enum col {
+    COL_ORDER_NUMBER, COL_STOCK_CODE, COL_DESCRIPTION, COL_QTY_TO_MAKE, COL_QTY_COMPLETED,
+    COL_PRIORITY, COL_STATUS, COL_DUE_DATE, COL_START_DATE, COL_WC_CODE, COL_CURRENT_OP,
+    COL__COUNT
+};
+
+static const char *const col_names[COL__COUNT] = {
+    "order_number", "stock_code", "description", "quantity_to_make", "quantity_completed",
+    "priority", "status", "due_date", "start_date", "work_centre_code", "current_operation"
+};
+static const bool col_required[COL__COUNT] = { true, true, true, true };
+
+/* Normalised names (lower case, no ' ', '_', '-'); keep in step with docs/import.md. */
+static const struct alias { const char *key; enum col col; } aliases[] = {
+    { "ordernumber", COL_ORDER_NUMBER }, { "orderno", COL_ORDER_NUMBER },
+    { "order", COL_ORDER_NUMBER }, { "job", COL_ORDER_NUMBER }, { "jobno", COL_ORDER_NUMBER },
+    { "jobnumber", COL_ORDER_NUMBER }, { "mo", COL_ORDER_NUMBER },
+    { "monumber", COL_ORDER_NUMBER }, { "workorder", COL_ORDER_NUMBER },
+    { "stockcode", COL_STOCK_CODE }, { "part", COL_STOCK_CODE },
+    { "partnumber", COL_STOCK_CODE }, { "partno", COL_STOCK_CODE }, { "item", COL_STOCK_CODE },
+    { "itemcode", COL_STOCK_CODE }, { "sku", COL_STOCK_CODE },
+    { "description", COL_DESCRIPTION }, { "jobdescription", COL_DESCRIPTION },
+    { "quantitytomake", COL_QTY_TO_MAKE }, { "qtytomake", COL_QTY_TO_MAKE },
+    { "qty", COL_QTY_TO_MAKE }, { "quantity", COL_QTY_TO_MAKE },
+    { "quantitycompleted", COL_QTY_COMPLETED }, { "qtycompleted", COL_QTY_COMPLETED },
+    { "qtymanufactured", COL_QTY_COMPLETED }, { "quantitymanufactured", COL_QTY_COMPLETED },
+    { "priority", COL_PRIORITY },
+    { "status", COL_STATUS }, { "jobstatus", COL_STATUS },
+    { "duedate", COL_DUE_DATE }, { "jobdeliverydate", COL_DUE_DATE },
+    { "deliverydate", COL_DUE_DATE },
+    { "startdate", COL_START_DATE }, { "jobstartdate", COL_START_DATE },
+    { "workcentrecode", COL_WC_CODE }, { "workcentercode", COL_WC_CODE },
+    { "workcentre", COL_WC_CODE }, { "workcenter", COL_WC_CODE }, { "wc", COL_WC_CODE },
+    { "currentoperation", COL_CURRENT_OP }, { "operation", COL_CURRENT_OP },
+};
+
+/* Header name -> column, or -1. Matching ignores ASCII case, ' ', '_' and '-'. */
+static int header_lookup(const char *name, size_t len)
+{
+    char norm[HEADER_NORM_MAX];
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (c == ' ' || c == '_' || c == '-')
+            continue;
+        if (n == sizeof(norm) - 1)
+            return -1;
+        norm[n++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    norm[n] = '\0';
+    for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+        if (strcmp(aliases[i].key, norm) == 0)
+            return (int)aliases[i].col;
+    return -1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Arena: append-only string storage with stable addresses                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+struct arena_block {
+    struct arena_block *next;
+    size_t used, cap;           /* bytes of data[] in use / available */
+    char data[];
+};
+
+struct arena {
+    struct arena_block *head;   /* newest block first */
+};
+
+/* Copy s[0..n) plus a NUL into the arena; NULL on allocation failure. */
+static char *arena_strndup(struct arena *a, const char *s, size_t n)
+{
+    struct arena_block *b = a->head;
+
+    if (b == NULL || b->cap - b->used < n + 1) {
+        size_t cap = n + 1 > ARENA_BLOCK ? n + 1 : ARENA_BLOCK;
+        b = malloc(sizeof(*b) + cap);
+        if (b == NULL)
+            return NULL;
+        b->next = a->head;
+        b->used = 0;
+        b->cap = cap;
+        a->head = b;
+    }
+    char *p = b->data + b->used;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    b->used += n + 1;
+    return p;
+}
+
+static void arena_cleanup(struct arena *a)
+{
+    struct arena_block *b = a->head;
+
+    while (b != NULL) {
+        struct arena_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    a->head = NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The importer                                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+struct issue_list {
+    struct csv_issue *v;
+    size_t n, cap;
+};
+
+struct csv_import {
+    struct csv_import_options opts;     /* copy; max_rows resolved */
+    struct csv_parser parser;           /* libcsv state */
+    int err;                            /* sticky PB_E* once feeding must stop */
+    bool finished;                      /* csv_import_finish() ran */
+
+    unsigned bom_len;                   /* bytes of a UTF-8 BOM prefix held back */
+    bool bom_done;                      /* past the place where a BOM may be */
+
+    int64_t lines;                      /* line breaks consumed so far */
+    bool pending_cr;                    /* last break seen was a CR: an LF now is its pair */
+    bool skipping;                      /* after a parse error: drop input to the next break */
+
+    size_t field_idx;                   /* fields seen in the current record */
+    int64_t rec_row;                    /* line on which the current record starts */
+    char *scratch;                      /* mapped fields of the current record, NUL-separated */
+    size_t scratch_len, scratch_cap;
+    size_t val_off[COL__COUNT];         /* into scratch */
+    size_t val_len[COL__COUNT];         /* bytes as parsed (may differ from strlen: NUL bytes) */
+    bool val_set[COL__COUNT];           /* column present in this record */
+
+    bool header_done;                   /* the header record has been read (or failed) */
+    int64_t header_row;
+    int *colmap;                        /* header field index -> enum col or -1 */
+    size_t ncols, colmap_cap;
+    bool have_col[COL__COUNT];
+    bool missing_required;
+
+    size_t records;                     /* data records read, header excluded */
+    size_t skipped;                     /* data records with at least one error */
+    size_t row_errors;                  /* errors reported on the record being checked */
+
+    struct csv_row *rows;               /* valid rows, file order */
+    size_t nrows, rows_cap;
+    struct arena pool;                  /* strings of valid rows only */
+
+    struct issue_list errors, warnings;
+    struct arena issue_pool;            /* column and message texts of issues */
+
+    size_t *set;                        /* open-addressing set of order numbers: row index+1 */
+    size_t set_cap, set_used;
+};
+
+static void *capped_realloc(void *p, size_t n)
+{
+    /* libcsv grows its field buffer without limit; refusing here bounds one field (and so a
+     * runaway unterminated quote) to CSV_FIELD_MAX bytes. libcsv reports CSV_ENOMEM. */
+    if (n > CSV_FIELD_MAX)
+        return NULL;
+    return realloc(p, n);
+}
+
+/* The importer whose bytes libcsv is parsing on this thread (libcsv's space test gets no
+ * context pointer). */
+static _Thread_local struct csv_import *parsing;
+
+static int is_space(unsigned char c)
+{
+    /* A space or tab between a CR and an LF (outside quotes, where libcsv drops it) means the
+     * CR was a line break of its own: the LF is not its pair. */
+    if (c == ' ' || c == '\t') {
+        if (parsing != NULL)
+            parsing->pending_cr = false;
+        return 1;
+    }
+    return 0;
+}
+
+static void parser_init(struct csv_parser *p)
+{
+    csv_init(p, CSV_OPTIONS);
+    csv_set_space_func(p, is_space);
+    csv_set_realloc_func(p, capped_realloc);
+    csv_set_blk_size(p, CSV_BLK_SIZE);
+}
+
+struct csv_import *csv_import_new(const struct csv_import_options *opts)
+{
+    struct csv_import *ci = calloc(1, sizeof(*ci));
+
+    if (ci == NULL)
+        return NULL;
+    if (opts != NULL)
+        ci->opts = *opts;
+    if (ci->opts.max_rows == 0)
+        ci->opts.max_rows = CSV_DEFAULT_MAX_ROWS;
+    parser_init(&ci->parser);
+    return ci;
+}
+
+void csv_import_free(struct csv_import *ci)
+{
+    if (ci == NULL)
+        return;
+    csv_free(&ci->parser);
+    free(ci->scratch);
+    free(ci->colmap);
+    free(ci->rows);
+    arena_cleanup(&ci->pool);
+    free(ci->errors.v);
+    free(ci->warnings.v);
+    arena_cleanup(&ci->issue_pool);
+    free(ci->set);
+    free(ci);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Helpers: issues, text checks, numbers                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Append an issue; column may be NULL. Texts are copied. Sets ci->err on allocation failure. */
+static void add_issue(struct csv_import *ci, struct issue_list *l, int64_t row,
+                      const char *column, const char *message)
+{
+    if (ci->err)
+        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct csv_issue *v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL) {
+            ci->err = PB_EINTERNAL;
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    struct csv_issue *is = &l->v[l->n];
+    is->row = row;
+    is->column = column ? arena_strndup(&ci->issue_pool, column, strlen(column)) : NULL;
+    is->message = arena_strndup(&ci->issue_pool, message, strlen(message));
+    if ((column != NULL && is->column == NULL) || is->message == NULL) {
+        ci->err = PB_EINTERNAL;
+        return;
+    }
+    l->n++;
+}
+
+/* pb_report_fn for order_input_check: an error on the record being checked. */
+static void report_row_error(void *ctx, const char *field, const char *message)
+{
+    struct csv_import *ci = ctx;
+
+    add_issue(ci, &ci->errors, ci->rec_row, field, message);
+    ci->row_errors++;
+}
+
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one (overlong forms,
+ * surrogates and code points above U+10FFFF are invalid). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0], cp, min;
+    size_t len;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+        len = 3, cp = c & 0x0F, min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+static bool utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(u + i, n - i);
+        if (k == 0)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+/* Copy user text for a message: invalid UTF-8 bytes and NULs become '?', at most
+ * ISSUE_TEXT_MAX bytes (cut at a character boundary, "..." appended). */
+static void printable(char out[ISSUE_TEXT_MAX + 4], const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t o = 0;
+
+    for (size_t i = 0; i < n;) {
+        size_t k = u[i] == 0 ? 0 : utf8_seq(u + i, n - i);
+        size_t w = k ? k : 1;
+        if (o + w > ISSUE_TEXT_MAX) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (k)
+            memcpy(out + o, s + i, k);
+        else
+            out[o] = '?';
+        o += w;
+        i += w;
+    }
+    out[o] = '\0';
+}
+
+/* Strict decimal: optional '-', one or more digits, nothing else, no overflow. */
+static bool parse_int(const char *s, int64_t *out)
+{
+    bool neg = false;
+    int64_t v = 0;
+
+    if (*s == '-') {
+        neg = true;
+        s++;
+    }
+    if (*s == '\0')
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        int d = *s - '0';
+        if (v > (INT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = neg ? -v : v;
+    return true;
+}
+
+/* Line breaks in field data: LF, CRLF, lone CR. Returns the count; *ends_cr tells whether the
+ * data ends with a CR (whose LF, if any, follows outside the data). */
+static int64_t count_breaks(const char *s, size_t n, bool *ends_cr)
+{
+    int64_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\n')
+            k++;
+        else if (s[i] == '\r' && (i + 1 == n || s[i + 1] != '\n'))
+            k++;
+    }
+    *ends_cr = n > 0 && s[n - 1] == '\r';
+    return k;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Duplicate set (order numbers of valid rows)                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;            /* FNV-1a */
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Slot holding key, or the empty slot where it would go. set_cap is a power of two. */
+static size_t *set_slot(const struct csv_import *ci, const char *key)
+{
+    size_t mask = ci->set_cap - 1;
+
+    for (size_t i = (size_t)hash_str(key) & mask;; i = (i + 1) & mask) {
+        size_t *s = &ci->set[i];
+        if (*s == 0 || strcmp(ci->rows[*s - 1].in.order_number, key) == 0)
+            return s;
+    }
+}
+
+/* Row index of an earlier valid row with this order number, or -1. */
+static long set_find(const struct csv_import *ci, const char *key)
+{
+    if (ci->set_cap == 0)
+        return -1;
+    size_t *s = set_slot(ci, key);
+    return *s ? (long)(*s - 1) : -1;
+}
+
+/* Add rows[idx] (not yet present). Returns 0 or PB_EINTERNAL. */
+static int set_add(struct csv_import *ci, size_t idx)
+{
+    if ((ci->set_used + 1) * 2 > ci->set_cap) {
+        size_t cap = ci->set_cap ? ci->set_cap * 2 : 1024;
+        size_t *old = ci->set, old_cap = ci->set_cap;
+        ci->set = calloc(cap, sizeof(*ci->set));
+        if (ci->set == NULL) {
+            ci->set = old;
+            return PB_EINTERNAL;
+        }
+        ci->set_cap = cap;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i])
+                *set_slot(ci, ci->rows[old[i] - 1].in.order_number) = old[i];
+        free(old);
+    }
+    *set_slot(ci, ci->rows[idx].in.order_number) = idx + 1;
+    ci->set_used++;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Header                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static void header_field(struct csv_import *ci, const char *s, size_t len)
+{
+    char shown[ISSUE_TEXT_MAX + 4], msg[ISSUE_TEXT_MAX + 64];
+
+    if (ci->ncols == ci->colmap_cap) {
+        size_t cap = ci->colmap_cap ? ci->colmap_cap * 2 : 16;
+        int *v = realloc(ci->colmap, cap * sizeof(*v));
+        if (v == NULL) {
+            ci->err = PB_EINTERNAL;
+            return;
+        }
+        ci->colmap = v;
+        ci->colmap_cap = cap;
+    }
+    int c = header_lookup(s, len);
+    printable(shown, s, len);
+    if (c >= 0 && ci->have_col[c]) {
+        snprintf(msg, sizeof(msg), "duplicate column for %s, ignored", col_names[c]);
+        add_issue(ci, &ci->warnings, ci->rec_row, shown, msg);
+        c = -1;
+    } else if (c >= 0) {
+        ci->have_col[c] = true;
+    } else {
+        add_issue(ci, &ci->warnings, ci->rec_row, shown, "unknown column, ignored");
+    }
+    ci->colmap[ci->ncols++] = c;
+}
+
+/* The header record is complete (or could not be read): report missing required columns. */
+static void header_end(struct csv_import *ci, int64_t row)
+{
+    char msg[96];
+
+    ci->header_done = true;
+    ci->header_row = row;
+    for (int c = 0; c < COL__COUNT; c++) {
+        if (col_required[c] && !ci->have_col[c]) {
+            ci->missing_required = true;
+            snprintf(msg, sizeof(msg), "required column %s is missing", col_names[c]);
+            add_issue(ci, &ci->errors, row, col_names[c], msg);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Records                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Count a data record against max_rows. Returns false (and sets ci->err) beyond it. */
+static bool count_record(struct csv_import *ci)
+{
+    ci->records++;
+    if (ci->records > ci->opts.max_rows) {
+        ci->err = PB_ETOO_LARGE;
+        return false;
+    }
+    return true;
+}
+
+static void keep_field(struct csv_import *ci, int c, const char *s, size_t len)
+{
+    if (ci->scratch_cap - ci->scratch_len < len + 1) {
+        size_t cap = ci->scratch_cap ? ci->scratch_cap : 1024;
+        while (cap - ci->scratch_len < len + 1)
+            cap *= 2;
+        char *p = realloc(ci->scratch, cap);
+        if (p == NULL) {
+            ci->err = PB_EINTERNAL;
+            return;
+        }
+        ci->scratch = p;
+        ci->scratch_cap = cap;
+    }
+    memcpy(ci->scratch + ci->scratch_len, s, len);
+    ci->scratch[ci->scratch_len + len] = '\0';
+    ci->val_off[c] = ci->scratch_len;
+    ci->val_len[c] = len;
+    ci->val_set[c] = true;
+    ci->scratch_len += len + 1;
+}
+
+/* Store a valid row: strings into the pool, order number into the duplicate set. */
+static void keep_row(struct csv_import *ci, const struct order_input *in)
+{
+    if (ci->nrows == ci->rows_cap) {
+        size_t cap = ci->rows_cap ? ci->rows_cap * 2 : 64;
+        struct csv_row *v = realloc(ci->rows, cap * sizeof(*v));
+        if (v == NULL) {
+            ci->err = PB_EINTERNAL;
+            return;
+        }
+        ci->rows = v;
+        ci->rows_cap = cap;
+    }
+    struct csv_row *r = &ci->rows[ci->nrows];
+    r->row = ci->rec_row;
+    r->in = *in;
+    const char **str[] = { &r->in.order_number, &r->in.stock_code, &r->in.description,
+                           &r->in.current_operation, &r->in.due_date, &r->in.start_date };
+    for (size_t i = 0; i < sizeof(str) / sizeof(str[0]); i++) {
+        if (*str[i] == NULL)
+            continue;
+        *str[i] = arena_strndup(&ci->pool, *str[i], strlen(*str[i]));
+        if (*str[i] == NULL) {
+            ci->err = PB_EINTERNAL;
+            return;
+        }
+    }
+    if (set_add(ci, ci->nrows) != 0) {
+        ci->err = PB_EINTERNAL;
+        return;
+    }
+    ci->nrows++;
+}
+
+/* Check one complete data record (fields in scratch) and keep it or report its errors. */
+static void check_record(struct csv_import *ci)
+{
+    const char *v[COL__COUNT];
+    struct order_input in;
+    char shown[ISSUE_TEXT_MAX + 4], msg[ISSUE_TEXT_MAX + 64];
+
+    ci->row_errors = 0;
+    for (int c = 0; c < COL__COUNT; c++) {
+        v[c] = NULL;
+        if (!ci->val_set[c] || ci->val_len[c] == 0)
+            continue;                   /* empty = absent */
+        v[c] = ci->scratch + ci->val_off[c];
+        if (memchr(v[c], '\0', ci->val_len[c]) != NULL)
+            report_row_error(ci, col_names[c], "must not contain NUL bytes");
+        else if (!utf8_valid(v[c], ci->val_len[c]))
+            report_row_error(ci, col_names[c], "must be valid UTF-8");
+    }
+
+    order_input_init(&in);
+    in.order_number = v[COL_ORDER_NUMBER];
+    in.stock_code = v[COL_STOCK_CODE];
+    in.description = v[COL_DESCRIPTION];
+    in.current_operation = v[COL_CURRENT_OP];
+    in.due_date = v[COL_DUE_DATE];
+    in.start_date = v[COL_START_DATE];
+    /* A number that does not parse becomes -1 so that order_input_check() reports it with
+     * the same sentence as a negative one. An absent quantity_to_make stays 0 (reported). */
+    if (v[COL_QTY_TO_MAKE] && !parse_int(v[COL_QTY_TO_MAKE], &in.quantity_to_make))
+        in.quantity_to_make = -1;
+    if (v[COL_QTY_COMPLETED] && !parse_int(v[COL_QTY_COMPLETED], &in.quantity_completed))
+        in.quantity_completed = -1;
+    if (v[COL_STATUS])
+        in.status = order_status_parse(v[COL_STATUS], true);
+    if (v[COL_PRIORITY])
+        in.priority = order_priority_parse(v[COL_PRIORITY], true);
+
+    order_input_check(&in, report_row_error, ci);
+
+    if (v[COL_WC_CODE]) {
+        int64_t id = 0;
+        if (ci->opts.wc_lookup == NULL || ci->opts.wc_lookup(ci->opts.ctx, v[COL_WC_CODE], &id) != 0) {
+            printable(shown, v[COL_WC_CODE], strlen(v[COL_WC_CODE]));
+            snprintf(msg, sizeof(msg), "unknown work centre code \"%s\"", shown);
+            report_row_error(ci, "work_centre_code", msg);
+        } else {
+            in.work_centre_id = id;
+        }
+    }
+    if (in.order_number) {
+        long first = set_find(ci, in.order_number);
+        if (first >= 0) {
+            snprintf(msg, sizeof(msg), "repeats the order number of row %lld",
+                     (long long)ci->rows[first].row);
+            report_row_error(ci, "order_number", msg);
+        }
+        if (ci->opts.create_only && ci->opts.order_exists
+            && ci->opts.order_exists(ci->opts.ctx, in.order_number))
+            report_row_error(ci, "order_number", "already exists");
+    }
+    if (ci->err)
+        return;
+    if (ci->row_errors)
+        ci->skipped++;
+    else
+        keep_row(ci, &in);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* libcsv callbacks                                                                           */
+/* ------------------------------------------------------------------------------------------ */
+
+static void on_field(void *data, size_t len, void *vci)
+{
+    struct csv_import *ci = vci;
+    const char *s = data ? data : "";
+    bool ends_cr;
+
+    if (ci->err)
+        return;
+    if (ci->field_idx == 0) {
+        ci->rec_row = ci->lines + 1;
+        ci->scratch_len = 0;
+        memset(ci->val_set, 0, sizeof(ci->val_set));
+    }
+    ci->lines += count_breaks(s, len, &ends_cr);
+    ci->pending_cr = false;             /* a closing quote or delimiter follows the data */
+    if (!ci->header_done) {
+        header_field(ci, s, len);
+    } else if (!ci->missing_required && ci->field_idx < ci->ncols) {
+        int c = ci->colmap[ci->field_idx];
+        if (c >= 0)
+            keep_field(ci, c, s, len);
+    }
+    ci->field_idx++;
+}
+
+static void on_row(int c, void *vci)
+{
+    struct csv_import *ci = vci;
+
+    if (ci->err)
+        return;
+    if (ci->field_idx > 0) {
+        ci->field_idx = 0;
+        if (!ci->header_done)
+            header_end(ci, ci->rec_row);
+        else if (count_record(ci) && !ci->missing_required)
+            check_record(ci);
+    }
+    if (c == '\n') {
+        if (!ci->pending_cr)
+            ci->lines++;
+        ci->pending_cr = false;
+    } else if (c == '\r') {
+        ci->lines++;
+        ci->pending_cr = true;
+    }
+}
+
+/* The record being parsed cannot be parsed: one error, column NULL, on its first line. Counts
+ * the line breaks in the partial field and resets the parser. */
+static void record_failed(struct csv_import *ci, const char *message)
+{
+    struct csv_parser *p = &ci->parser;
+    int64_t row = ci->field_idx > 0 ? ci->rec_row : ci->lines + 1;
+    bool ends_cr = false;
+
+    if (p->entry_buf != NULL && p->entry_pos > 0) {
+        ci->lines += count_breaks((const char *)p->entry_buf, p->entry_pos, &ends_cr);
+        ci->pending_cr = ends_cr;
+    }
+    ci->field_idx = 0;
+    csv_free(p);
+    parser_init(p);
+    if (!ci->header_done) {
+        add_issue(ci, &ci->errors, row, NULL, message);
+        ci->ncols = 0;
+        header_end(ci, row);
+    } else if (count_record(ci)) {
+        add_issue(ci, &ci->errors, row, NULL, message);
+        ci->skipped++;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Feeding                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+static int parse_bytes(struct csv_import *ci, const char *buf, size_t len)
+{
+    while (len > 0 && !ci->err) {
+        if (ci->skipping) {
+            size_t i = 0;
+            while (i < len && buf[i] != '\n' && buf[i] != '\r')
+                i++;
+            if (i == len)
+                return 0;
+            if (buf[i] == '\r') {
+                ci->lines++;
+                ci->pending_cr = true;
+            } else {
+                if (!ci->pending_cr)
+                    ci->lines++;
+                ci->pending_cr = false;
+            }
+            ci->skipping = false;
+            buf += i + 1;
+            len -= i + 1;
+            continue;
+        }
+        parsing = ci;
+        size_t n = csv_parse(&ci->parser, buf, len, on_field, on_row, ci);
+        parsing = NULL;
+        if (ci->err)
+            break;
+        if (n == len)
+            return 0;
+        /* libcsv stopped before buf[n]: a strict-mode error or the field cap. */
+        int st = csv_error(&ci->parser);
+        if (st == CSV_EPARSE) {
+            record_failed(ci, ci->parser.quoted
+                          ? "cannot parse: text after a closing quote (write a quote as \"\")"
+                          : "cannot parse: quote inside an unquoted field (quote the field, write a quote as \"\")");
+        } else if (st == CSV_ENOMEM && csv_get_buffer_size(&ci->parser) + CSV_BLK_SIZE > CSV_FIELD_MAX) {
+            record_failed(ci, "cannot parse: a field is longer than 64 KiB");
+        } else {
+            ci->err = PB_EINTERNAL;
+            break;
+        }
+        /* buf[n] is the character libcsv refused (never a line break after EPARSE; after the
+         * cap it may be one, which then ends the skipped line). */
+        ci->skipping = true;
+        buf += n;
+        len -= n;
+    }
+    return ci->err;
+}
+
+int csv_import_feed(struct csv_import *ci, const char *buf, size_t len)
+{
+    static const char bom[3] = { '\xEF', '\xBB', '\xBF' };
+
+    if (ci->err)
+        return ci->err;
+    if (ci->finished)
+        return PB_EINTERNAL;
+    while (!ci->bom_done && len > 0) {
+        if (*buf == bom[ci->bom_len]) {
+            buf++;
+            len--;
+            if (++ci->bom_len == sizeof(bom)) {
+                ci->bom_done = true;
+                ci->bom_len = 0;
+            }
+        } else {
+            ci->bom_done = true;
+            int rc = parse_bytes(ci, bom, ci->bom_len);
+            ci->bom_len = 0;
+            if (rc)
+                return rc;
+        }
+    }
+    return parse_bytes(ci, buf, len);
+}
+
+int csv_import_finish(struct csv_import *ci)
+{
+    static const char bom[3] = { '\xEF', '\xBB', '\xBF' };
+
+    if (ci->err)
+        return ci->err;
+    if (ci->finished)
+        return 0;
+    if (!ci->bom_done) {
+        ci->bom_done = true;
+        if (parse_bytes(ci, bom, ci->bom_len))
+            return ci->err;
+    }
+    if (csv_fini(&ci->parser, on_field, on_row, ci) != 0 && !ci->err)
+        record_failed(ci, "cannot parse: quoted field not closed before the end of the file");
+    if (ci->err)
+        return ci->err;
+    if (!ci->header_done)
+        header_end(ci, 1);              /* empty file: every required column is missing */
+    ci->finished = true;
+    return ci->err;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Results                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+size_t csv_import_records(const struct csv_import *ci)
+{
+    return ci->records;
+}
+
+bool csv_import_missing_required(const struct csv_import *ci)
+{
+    return ci->missing_required;
+}
+
+size_t csv_import_skipped(const struct csv_import *ci)
+{
+    return ci->skipped;
+}
+
+const struct csv_row *csv_import_rows(const struct csv_import *ci, size_t *n)
+{
+    if (n)
+        *n = ci->nrows;
+    return ci->rows;
+}
+
+const struct csv_issue *csv_import_errors(const struct csv_import *ci, size_t *n)
+{
+    if (n)
+        *n = ci->errors.n;
+    return ci->errors.v;
+}
+
+const struct csv_issue *csv_import_warnings(const struct csv_import *ci, size_t *n)
+{
+    if (n)
+        *n = ci->warnings.n;
+    return ci->warnings.v;
+}
