@@ -1,0 +1,71 @@
+/*
+ * protocol/json — the JSON shapes of SPEC §2/§4/§5 (cJSON), and helpers to read request bodies.
+ * No sockets, no SQLite. Keys are camelCase; absent/empty optional values are null.
+ *
+ * Ownership: every json_* constructor returns a new cJSON tree owned by the caller
+ * (cJSON_Delete), or NULL on allocation failure.
+ */
+#ifndef PB_JSON_H
+#define PB_JSON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cJSON.h>
+
+#include "locks/lock.h"
+#include "store/model.h"
+
+/* ms since the epoch -> "2026-11-21T09:30:00Z" into out[PB_TIMESTAMP_LEN]. */
+void json_format_ms(int64_t ms, char out[PB_TIMESTAMP_LEN]);
+
+/* {userId, username, expiresAt} of a drag lock. */
+cJSON *json_lock_holder(const struct drag_lock *lock);
+/* {orderId, orderNumber, lockedBy: {userId, username}, expiresAt} (SPEC §5 order_locked). */
+cJSON *json_lock(const struct drag_lock *lock, const char *order_number);
+/* The order of SPEC §2; lock (may be NULL) becomes lockedBy. */
+cJSON *json_order(const struct order *o, const struct drag_lock *lock);
+cJSON *json_work_centre(const struct work_centre *wc);
+cJSON *json_step(const struct step *s);
+/* The user of SPEC §2 (never the password hash). */
+cJSON *json_user(const struct user *u);
+/* {id, slug, name} */
+cJSON *json_tenant_brief(const struct tenant *t);
+/* {id, slug, name, timezone, dailyTarget} */
+cJSON *json_tenant(const struct tenant *t);
+
+/*
+ * Error body of SPEC §4: {"error": message, "code": pb_error_code(err)} plus the members of
+ * `extra` (moved into the body; extra is consumed and may be NULL). Returns a malloc'd
+ * unformatted string (caller frees), NULL on allocation failure.
+ */
+char *json_error_body(int err, const char *message, cJSON *extra);
+
+/* A validation report being built: {"details": [{"field", "message"}...]}. */
+struct json_details {
+    cJSON *details;             /* array, owned until consumed by json_error_body */
+    int count;
+};
+void json_details_init(struct json_details *d);
+/* pb_report_fn-compatible: ctx is a struct json_details; field in snake_case is reported
+ * in camelCase (pb_field_camel). */
+void json_details_add(void *ctx, const char *field, const char *message);
+/* Move into an object {"details": [...]} for json_error_body; d is emptied. */
+cJSON *json_details_take(struct json_details *d);
+void json_details_cleanup(struct json_details *d);
+
+/*
+ * Body readers. Each looks up `name` in object `obj`:
+ *   returns 0 and sets *out when present with the right type,
+ *   returns 1 when absent (or JSON null where null_ok is true: then *is_null is set),
+ *   returns PB_EVALIDATION when present with the wrong type (and reports it to d).
+ * json_get_int accepts only integral numbers within int64 (doubles with a fraction fail).
+ */
+int json_get_int(const cJSON *obj, const char *name, int64_t *out, struct json_details *d);
+int json_get_str(const cJSON *obj, const char *name, const char **out, struct json_details *d);
+int json_get_bool(const cJSON *obj, const char *name, bool *out, struct json_details *d);
+/* Integer id or null: *out = 0 for null (backlog). */
+int json_get_id_or_null(const cJSON *obj, const char *name, int64_t *out,
+                        struct json_details *d);
+
+#endif

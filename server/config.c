@@ -1,0 +1,178 @@
+/*
+ * config — INI settings over built-in defaults (SPEC §7). See config.example.ini.
+ */
+#include "server/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "protocol/errors.h"
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->bind, sizeof(c->bind), "127.0.0.1");
+    c->port = 8080;
+    snprintf(c->static_dir, sizeof(c->static_dir), "web");
+    snprintf(c->log_level, sizeof(c->log_level), "info");
+    snprintf(c->db_path, sizeof(c->db_path), "var/planboard.db");
+    snprintf(c->synchronous, sizeof(c->synchronous), "NORMAL");
+    snprintf(c->jwt_secret_file, sizeof(c->jwt_secret_file), "var/jwt.secret");
+    c->access_ttl = 900;
+    c->refresh_ttl = 30 * 24 * 3600;
+    c->login_rate_per_minute = 10;
+    c->lock_ttl_seconds = 30;
+    c->max_body = 1 << 20;
+    c->max_upload = 10 << 20;
+    c->max_import_rows = 200000;
+    c->ws_queue_bytes = 1 << 20;
+    c->ws_ping_seconds = 30;
+}
+
+enum kind { K_STR, K_INT };
+
+struct key {
+    const char *section, *name;
+    enum kind kind;
+    size_t off, size;                   /* K_STR: buffer size; K_INT: unused */
+    int64_t min, max;                   /* K_INT range */
+};
+
+#define S(sec, nm, field) { sec, nm, K_STR, offsetof(struct config, field), \
+                            sizeof(((struct config *)0)->field), 0, 0 }
+#define I(sec, nm, field, lo, hi) { sec, nm, K_INT, offsetof(struct config, field), 0, lo, hi }
+
+static const struct key keys[] = {
+    S("server", "bind", bind),
+    { "server", "port", K_INT, offsetof(struct config, port), sizeof(int), 0, 65535 },
+    S("server", "static_dir", static_dir),
+    S("server", "log_level", log_level),
+    S("database", "path", db_path),
+    S("database", "synchronous", synchronous),
+    S("auth", "jwt_secret_file", jwt_secret_file),
+    I("auth", "access_ttl", access_ttl, 10, 86400),
+    I("auth", "refresh_ttl", refresh_ttl, 60, 365LL * 86400),
+    I("auth", "login_rate_per_minute", login_rate_per_minute, 1, 100000),
+    I("locks", "ttl_seconds", lock_ttl_seconds, 1, 3600),
+    I("limits", "max_body", max_body, 1024, 1LL << 30),
+    I("limits", "max_upload", max_upload, 1024, 1LL << 32),
+    I("limits", "max_import_rows", max_import_rows, 1, 10000000),
+    I("limits", "ws_queue_bytes", ws_queue_bytes, 4096, 1LL << 30),
+    I("limits", "ws_ping_seconds", ws_ping_seconds, 1, 3600),
+};
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static int set_value(struct config *c, const struct key *k, const char *v, char *err,
+                     size_t errlen, const char *where)
+{
+    char *p = (char *)c + k->off;
+    if (k->kind == K_STR) {
+        if (strlen(v) >= k->size) {
+            snprintf(err, errlen, "%s: %s.%s is too long", where, k->section, k->name);
+            return PB_EVALIDATION;
+        }
+        memcpy(p, v, strlen(v) + 1);
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || end == v || *end != '\0' || n < k->min || n > k->max) {
+        snprintf(err, errlen, "%s: %s.%s must be an integer in %lld..%lld", where, k->section,
+                 k->name, (long long)k->min, (long long)k->max);
+        return PB_EVALIDATION;
+    }
+    if (k->size == sizeof(int))
+        *(int *)p = (int)n;
+    else
+        *(int64_t *)p = n;
+    return 0;
+}
+
+static int check(const struct config *c, char *err, size_t errlen, const char *where)
+{
+    if (strcasecmp(c->synchronous, "NORMAL") != 0 && strcasecmp(c->synchronous, "FULL") != 0) {
+        snprintf(err, errlen, "%s: database.synchronous must be NORMAL or FULL", where);
+        return PB_EVALIDATION;
+    }
+    static const char *const levels[] = { "error", "warn", "info", "debug" };
+    for (size_t i = 0; i < 4; i++)
+        if (strcmp(c->log_level, levels[i]) == 0)
+            return 0;
+    snprintf(err, errlen, "%s: server.log_level must be error, warn, info or debug", where);
+    return PB_EVALIDATION;
+}
+
+int config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return PB_ENOT_FOUND;
+    }
+    char line[1024], section[64] = "", where[600];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        snprintf(where, sizeof(where), "%s:%d", path, lineno);
+        char *s = trim(line);
+        if (*s == '\0' || *s == ';' || *s == '#')
+            continue;
+        if (*s == '[') {
+            char *e = strchr(s, ']');
+            if (e == NULL || (size_t)(e - s - 1) >= sizeof(section)) {
+                snprintf(err, errlen, "%s: bad section header", where);
+                rc = PB_EVALIDATION;
+                break;
+            }
+            *e = '\0';
+            snprintf(section, sizeof(section), "%s", trim(s + 1));
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            snprintf(err, errlen, "%s: expected key = value", where);
+            rc = PB_EVALIDATION;
+            break;
+        }
+        *eq = '\0';
+        char *name = trim(s), *value = trim(eq + 1);
+        const struct key *k = NULL;
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+            if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+                k = &keys[i];
+        if (k == NULL) {
+            snprintf(err, errlen, "%s: unknown setting %s.%s", where, section, name);
+            rc = PB_EVALIDATION;
+            break;
+        }
+        rc = set_value(c, k, value, err, errlen, where);
+    }
+    fclose(f);
+    if (rc == 0)
+        rc = check(c, err, errlen, path);
+    return rc;
+}
+
+int config_env(struct config *c, char *err, size_t errlen)
+{
+    const char *port = getenv("PORT");
+    if (port != NULL && *port != '\0') {
+        const struct key *k = &keys[1];
+        return set_value(c, k, port, err, errlen, "PORT");
+    }
+    return 0;
+}

@@ -1,0 +1,466 @@
+/*
+ * http — the HTTP side of protocol 0: request lifecycle, limits (SPEC §4 413/415/411),
+ * authentication and role check from the route table, body collection, responses, and the
+ * static files of the browser board.
+ */
+#include "server/server_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SEND_CHUNK (64 * 1024)
+
+static const char JSON_TYPE[] = "application/json; charset=utf-8";
+
+/* ================================================================ responses */
+
+void http_reply(struct http_req *r, int status, const char *ctype, char *body, size_t len)
+{
+    if (r->replied) {                   /* a bug: answer once; keep the first */
+        free(body);
+        return;
+    }
+    r->replied = true;
+    r->status = status;
+    r->ctype = ctype;
+    r->resp = body;
+    r->resp_len = body != NULL ? len : 0;
+    r->resp_sent = 0;
+    lws_callback_on_writable(r->wsi);
+}
+
+void http_reply_json(struct http_req *r, int status, cJSON *json)
+{
+    char *s = json != NULL ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    if (s == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    http_reply(r, status, JSON_TYPE, s, strlen(s));
+}
+
+void http_reply_error(struct http_req *r, int err, const char *message, cJSON *extra)
+{
+    char *s = json_error_body(err, message, extra);
+    http_reply(r, pb_error_status(err), JSON_TYPE, s, s ? strlen(s) : 0);
+}
+
+const char *http_query(struct http_req *r, const char *name, char *buf, size_t len)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "%s=", name);
+    return lws_get_urlarg_by_name(r->wsi, key, buf, (int)len);
+}
+
+int app_verify_token(struct app *app, const char *token, struct auth_claims *out)
+{
+    return auth_token_verify(app->jwt_key, app->jwt_key_len, token, pb_now_ms() / 1000, out);
+}
+
+static void req_reset(struct http_req *r)
+{
+    import_cleanup(r);
+    free(r->body);
+    free(r->resp);
+    memset(r, 0, sizeof(*r));
+    r->kind = PB_PSS_HTTP;
+}
+
+static int write_headers(struct http_req *r)
+{
+    unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
+    struct lws *wsi = r->wsi;
+
+    if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, r->resp_len, &p, end))
+        return -1;
+    if (r->close_after
+        && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5,
+                                        &p, end))
+        return -1;
+    if (strncmp(r->path, "/api/", 5) == 0
+        && lws_add_http_header_by_name(wsi, (unsigned char *)"cache-control:",
+                                       (unsigned char *)"no-store", 8, &p, end))
+        return -1;
+    /* extra_hdr holds "name: value\r\n" lines */
+    for (char *line = r->extra_hdr; *line != '\0';) {
+        char *colon = strchr(line, ':'), *eol = strstr(line, "\r\n");
+        if (colon == NULL || eol == NULL)
+            break;
+        char name[64];
+        size_t nlen = (size_t)(colon - line) + 1;
+        if (nlen >= sizeof(name))
+            break;
+        memcpy(name, line, nlen);
+        name[nlen] = '\0';
+        const char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        if (lws_add_http_header_by_name(wsi, (unsigned char *)name, (const unsigned char *)v,
+                                        (int)(eol - v), &p, end))
+            return -1;
+        line = eol + 2;
+    }
+    return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
+}
+
+static void log_request(struct http_req *r)
+{
+    static const char *const names[] = { "GET", "POST", "PUT", "DELETE", "OTHER" };
+    pb_log(LOG_INFO, "%s %s %d %lldus", names[r->method], r->path, r->status,
+           (long long)(lws_now_usecs() - r->start_us));
+}
+
+/* HTTP_WRITEABLE: headers first, then the body in chunks; then end the transaction. */
+static int on_writeable(struct http_req *r)
+{
+    unsigned char *buf;
+    size_t n;
+    int final;
+
+    if (!r->replied)
+        return 0;
+    if (!r->headers_sent) {
+        if (write_headers(r) < 0)
+            return -1;
+        r->headers_sent = true;
+        if (r->resp_len > 0) {
+            lws_callback_on_writable(r->wsi);
+            return 0;
+        }
+    }
+    if (r->resp_sent < r->resp_len) {
+        n = r->resp_len - r->resp_sent;
+        if (n > SEND_CHUNK)
+            n = SEND_CHUNK;
+        final = r->resp_sent + n == r->resp_len;
+        buf = malloc(LWS_PRE + n);
+        if (buf == NULL)
+            return -1;
+        memcpy(buf + LWS_PRE, r->resp + r->resp_sent, n);
+        int w = lws_write(r->wsi, buf + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+        free(buf);
+        if (w < 0)
+            return -1;
+        r->resp_sent += n;
+        if (!final) {
+            lws_callback_on_writable(r->wsi);
+            return 0;
+        }
+    }
+    log_request(r);
+    bool close = r->close_after;
+    struct lws *wsi = r->wsi;
+    req_reset(r);
+    if (close)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* ================================================================ static files */
+
+static const char *mime_of(const char *path)
+{
+    static const char *const map[][2] = {
+        { ".html", "text/html; charset=utf-8" }, { ".js", "text/javascript; charset=utf-8" },
+        { ".mjs", "text/javascript; charset=utf-8" }, { ".css", "text/css; charset=utf-8" },
+        { ".svg", "image/svg+xml" }, { ".png", "image/png" }, { ".ico", "image/x-icon" },
+        { ".json", "application/json; charset=utf-8" }, { ".txt", "text/plain; charset=utf-8" },
+        { ".csv", "text/csv; charset=utf-8" }, { ".woff2", "font/woff2" },
+    };
+    const char *dot = strrchr(path, '.');
+    if (dot != NULL)
+        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+            if (strcmp(dot, map[i][0]) == 0)
+                return map[i][1];
+    return "application/octet-stream";
+}
+
+static void serve_static(struct http_req *r)
+{
+    char file[PB_CONFIG_STR + 300], etag[64], inm[64];
+    const char *rel = strcmp(r->path, "/") == 0 ? "/index.html" : r->path;
+    struct stat st;
+    int fd;
+
+    if (r->method != M_GET || strstr(rel, "..") != NULL || strstr(rel, "//") != NULL) {
+        http_reply_error(r, PB_ENOT_FOUND, "not found", NULL);
+        return;
+    }
+    snprintf(file, sizeof(file), "%s%s", r->app->cfg.static_dir, rel);
+    fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 16 * 1024 * 1024) {
+        if (fd >= 0)
+            close(fd);
+        http_reply_error(r, PB_ENOT_FOUND, "not found", NULL);
+        return;
+    }
+    snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)st.st_mtime,
+             (unsigned long long)st.st_size);
+    snprintf(r->extra_hdr, sizeof(r->extra_hdr),
+             "etag: %s\r\ncache-control: no-cache\r\nx-content-type-options: nosniff\r\n"
+             "referrer-policy: no-referrer\r\n", etag);
+    if (strstr(rel, ".html") != NULL) {
+        size_t l = strlen(r->extra_hdr);
+        snprintf(r->extra_hdr + l, sizeof(r->extra_hdr) - l,
+                 "content-security-policy: default-src 'self'; img-src 'self' data:; "
+                 "object-src 'none'; base-uri 'none'; frame-ancestors 'none'\r\n");
+    }
+    if (lws_hdr_copy(r->wsi, inm, sizeof(inm), WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0
+        && strcmp(inm, etag) == 0) {
+        close(fd);
+        http_reply(r, 304, mime_of(rel), NULL, 0);
+        return;
+    }
+    char *body = malloc((size_t)st.st_size + 1);
+    ssize_t got = body != NULL ? read(fd, body, (size_t)st.st_size) : -1;
+    close(fd);
+    if (got != st.st_size) {
+        free(body);
+        http_reply_error(r, PB_EINTERNAL, "could not read file", NULL);
+        return;
+    }
+    http_reply(r, 200, mime_of(rel), body, (size_t)st.st_size);
+}
+
+/* ================================================================ dispatch */
+
+static enum http_method method_of(struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
+        return M_GET;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI))
+        return M_POST;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI))
+        return M_PUT;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI))
+        return M_DELETE;
+    return M_OTHER;
+}
+
+/* Authenticate from "Authorization: Bearer <jwt>". 0 or PB_EUNAUTHORIZED. */
+static int authenticate(struct http_req *r)
+{
+    int len = lws_hdr_total_length(r->wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    char *buf;
+    int rc = PB_EUNAUTHORIZED;
+    if (len <= 7 || len > 16384)
+        return PB_EUNAUTHORIZED;
+    buf = malloc((size_t)len + 1);
+    if (buf == NULL)
+        return PB_EINTERNAL;
+    if (lws_hdr_copy(r->wsi, buf, len + 1, WSI_TOKEN_HTTP_AUTHORIZATION) == len
+        && strncasecmp(buf, "Bearer ", 7) == 0)
+        rc = app_verify_token(r->app, buf + 7, &r->claims);
+    free(buf);
+    if (rc == 0)
+        r->authed = true;
+    return rc;
+}
+
+static bool content_type_is(struct lws *wsi, const char *type)
+{
+    char ct[128];
+    size_t tl = strlen(type);
+    if (lws_hdr_copy(wsi, ct, sizeof(ct), WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0)
+        return false;
+    return strncasecmp(ct, type, tl) == 0 && (ct[tl] == '\0' || ct[tl] == ';' || ct[tl] == ' ');
+}
+
+/* Run the route handler with the parsed JSON body (NULL when the body is empty). */
+static void dispatch(struct http_req *r)
+{
+    cJSON *body = NULL;
+    if (r->route->flags & ROUTE_IMPORT) {
+        import_finish(r);
+        return;
+    }
+    if (r->body_len > 0) {
+        body = cJSON_ParseWithLength(r->body, r->body_len);
+        if (body == NULL) {
+            http_reply_error(r, PB_EINVALID_JSON, "request body is not valid JSON", NULL);
+            return;
+        }
+    }
+    r->route->fn(r, body);
+    cJSON_Delete(body);
+}
+
+/* Answer an error before the body was read: the connection closes after the answer
+ * (PLATFORM.md: otherwise lws reads and discards the rest). */
+static void early_error(struct http_req *r, int err, const char *msg)
+{
+    r->close_after = r->wait_body;
+    r->wait_body = false;
+    http_reply_error(r, err, msg, NULL);
+}
+
+static void on_request(struct http_req *r, struct lws *wsi, const char *path)
+{
+    char cl[32];
+    bool known = false;
+    int64_t content_length = -1;
+
+    r->wsi = wsi;
+    r->app = lws_context_user(lws_get_context(wsi));
+    r->active = true;
+    r->start_us = lws_now_usecs();
+    r->method = method_of(wsi);
+    snprintf(r->path, sizeof(r->path), "%s", path);
+
+    if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        content_length = strtoll(cl, NULL, 10);
+    r->wait_body = content_length >= 0 && (r->method == M_POST || r->method == M_PUT
+                                           || r->method == M_DELETE);
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        /* PLATFORM.md: lws 4.1 cannot read chunked request bodies. */
+        r->wait_body = true;
+        early_error(r, PB_ELENGTH_REQUIRED, "chunked request bodies are not supported; "
+                    "send Content-Length");
+        return;
+    }
+    if (strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0) {
+        if (r->wait_body && content_length > 0) {
+            early_error(r, PB_ENOT_FOUND, "not found");
+            return;
+        }
+        serve_static(r);
+        return;
+    }
+    r->route = route_find(r->method, path, r->ids, &known);
+    if (r->route == NULL) {
+        early_error(r, PB_ENOT_FOUND, known ? "method not allowed on this route" : "no such route");
+        return;
+    }
+    if (r->route->roles != R_PUBLIC) {
+        int rc = authenticate(r);
+        if (rc != 0) {
+            early_error(r, PB_EUNAUTHORIZED, "missing, invalid or expired token");
+            return;
+        }
+        if (!(r->route->roles & (1u << r->claims.role))) {
+            early_error(r, PB_EFORBIDDEN, "your role does not allow this");
+            return;
+        }
+    }
+    int64_t limit = (r->route->flags & ROUTE_IMPORT) ? r->app->cfg.max_upload : r->app->cfg.max_body;
+    if (content_length > limit) {
+        early_error(r, PB_ETOO_LARGE, "request body is larger than the server accepts");
+        return;
+    }
+    if (r->route->flags & ROUTE_IMPORT) {
+        int rc = import_begin(r);
+        if (rc != 0) {
+            early_error(r, rc, rc == PB_EUNSUPPORTED_MEDIA
+                        ? "send the file as text/csv or as the file part of multipart/form-data"
+                        : "cannot start the import");
+            return;
+        }
+        if (!r->wait_body)
+            dispatch(r);
+        return;
+    }
+    if (r->wait_body && content_length > 0 && !content_type_is(wsi, "application/json")) {
+        early_error(r, PB_EUNSUPPORTED_MEDIA, "send the body as application/json");
+        return;
+    }
+    if (content_length > 1024 * 1024
+        && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_EXPECT) > 0) {
+        /* FIXME: see PLATFORM.md on 100-continue; bodies over 1 MiB only reach imports. */
+    }
+    if (!r->wait_body)
+        dispatch(r);
+}
+
+static int on_body(struct http_req *r, const char *in, size_t len)
+{
+    if (!r->active || r->replied)
+        return 0;                       /* an early answer is on its way; drop the rest */
+    if (r->imp != NULL) {
+        int rc = import_feed(r, in, len);
+        if (rc != 0)
+            early_error(r, rc, rc == PB_ETOO_LARGE ? "the file is larger than the server accepts"
+                                                    : "the upload could not be read");
+        return 0;
+    }
+    if (r->body_len + len > (size_t)r->app->cfg.max_body) {
+        early_error(r, PB_ETOO_LARGE, "request body is larger than the server accepts");
+        return 0;
+    }
+    if (r->body_len + len > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 1024;
+        while (cap < r->body_len + len)
+            cap *= 2;
+        char *nb = realloc(r->body, cap);
+        if (nb == NULL) {
+            early_error(r, PB_EINTERNAL, "out of memory");
+            return 0;
+        }
+        r->body = nb;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, in, len);
+    r->body_len += len;
+    return 0;
+}
+
+/* Expect: 100-continue is never answered by lws 4.1 (PLATFORM.md): answer it ourselves once
+ * the headers are validated, so curl does not wait a second before sending an upload. */
+static void maybe_continue(struct http_req *r)
+{
+    char ex[32];
+    if (r->replied || !r->wait_body
+        || lws_hdr_copy(r->wsi, ex, sizeof(ex), WSI_TOKEN_HTTP_EXPECT) <= 0
+        || strcasecmp(ex, "100-continue") != 0)
+        return;
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    unsigned char buf[LWS_PRE + sizeof(cont)];
+    memcpy(buf + LWS_PRE, cont, sizeof(cont) - 1);
+    lws_write(r->wsi, buf + LWS_PRE, sizeof(cont) - 1, LWS_WRITE_HTTP_HEADERS_CONTINUATION);
+}
+
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len)
+{
+    struct http_req *r = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        if (r == NULL)
+            return -1;
+        req_reset(r);
+        on_request(r, wsi, (const char *)in);
+        maybe_continue(r);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY:
+        if (r == NULL || r->kind != PB_PSS_HTTP)
+            return -1;
+        return on_body(r, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (r == NULL || r->kind != PB_PSS_HTTP)
+            return -1;
+        if (r->active && !r->replied && r->wait_body) {
+            r->wait_body = false;
+            dispatch(r);
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (r == NULL || r->kind != PB_PSS_HTTP)
+            return -1;
+        return on_writeable(r);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (r != NULL && r->kind == PB_PSS_HTTP) {
+            if (r->job != NULL)
+                *(struct http_req **)r->job = NULL;  /* job's first field: its owner */
+            r->job = NULL;
+            req_reset(r);
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}

@@ -1,0 +1,251 @@
+/*
+ * room — one room per tenant (SPEC §5): the event sequence, the replay ring, the joined
+ * connections and who is online. Broadcast = encode once, queue a reference per member.
+ */
+#include "server/server_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct presence {
+    int64_t user_id;
+    char username[PB_LOCK_USERNAME_MAX + 1];
+    int count;                          /* joined connections of this user */
+};
+
+struct room {
+    int64_t tenant_id;
+    uint64_t seq;                       /* last published seq; 0 before the first */
+    struct ws_msg *ring[PB_ROOM_RING];  /* event seq s lives at ring[s % PB_ROOM_RING] */
+    struct ws_conn *members;            /* joined connections (room_next/room_prev) */
+    struct presence *online;            /* users with >= 1 joined connection */
+    size_t n_online, cap_online;
+    struct room *next;                  /* app->rooms */
+};
+
+/* ================================================================ messages */
+
+struct ws_msg *ws_msg_new(const char *event, uint64_t seq, const char *ref, cJSON *data)
+{
+    cJSON *o = cJSON_CreateObject();
+    struct ws_msg *m = NULL;
+    char *txt;
+    size_t len;
+
+    if (o == NULL) {
+        cJSON_Delete(data);
+        return NULL;
+    }
+    cJSON_AddStringToObject(o, "event", event);
+    if (seq > 0)
+        cJSON_AddNumberToObject(o, "seq", (double)seq);
+    if (ref != NULL)
+        cJSON_AddStringToObject(o, "ref", ref);
+    cJSON_AddItemToObject(o, "data", data != NULL ? data : cJSON_CreateObject());
+    txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (txt == NULL)
+        return NULL;
+    len = strlen(txt);
+    m = malloc(sizeof(*m) + LWS_PRE + len + 1);
+    if (m != NULL) {
+        m->refs = 1;
+        m->seq = seq;
+        m->len = len;
+        memcpy(m->buf + LWS_PRE, txt, len + 1);
+    }
+    free(txt);
+    return m;
+}
+
+void ws_msg_ref(struct ws_msg *m)
+{
+    m->refs++;
+}
+
+void ws_msg_unref(struct ws_msg *m)
+{
+    if (m != NULL && --m->refs == 0)
+        free(m);
+}
+
+/* ================================================================ rooms */
+
+static struct room *room_find(struct app *app, int64_t tenant_id)
+{
+    for (struct room *r = app->rooms; r != NULL; r = r->next)
+        if (r->tenant_id == tenant_id)
+            return r;
+    return NULL;
+}
+
+struct room *room_get(struct app *app, int64_t tenant_id)
+{
+    struct room *r = room_find(app, tenant_id);
+    if (r != NULL)
+        return r;
+    r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->tenant_id = tenant_id;
+    r->next = app->rooms;
+    app->rooms = r;
+    return r;
+}
+
+void room_free_all(struct app *app)
+{
+    struct room *r = app->rooms, *next;
+    for (; r != NULL; r = next) {
+        next = r->next;
+        for (size_t i = 0; i < PB_ROOM_RING; i++)
+            ws_msg_unref(r->ring[i]);
+        free(r->online);
+        free(r);
+    }
+    app->rooms = NULL;
+}
+
+uint64_t room_seq(const struct room *r)
+{
+    return r != NULL ? r->seq : 0;
+}
+
+uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJSON *data)
+{
+    struct room *r = room_get(app, tenant_id);
+    struct ws_msg *m;
+    size_t slot;
+
+    if (r == NULL) {
+        cJSON_Delete(data);
+        return 0;
+    }
+    m = ws_msg_new(event, r->seq + 1, NULL, data);
+    if (m == NULL)
+        return 0;
+    r->seq++;
+    slot = r->seq % PB_ROOM_RING;
+    ws_msg_unref(r->ring[slot]);
+    r->ring[slot] = m;                  /* the ring keeps the creation reference */
+    for (struct ws_conn *c = r->members; c != NULL; c = c->room_next)
+        ws_send(c, m);
+    pb_log(LOG_DEBUG, "room %lld: %s seq %llu", (long long)tenant_id, event,
+           (unsigned long long)r->seq);
+    return r->seq;
+}
+
+static struct presence *presence_find(struct room *r, int64_t user_id)
+{
+    for (size_t i = 0; i < r->n_online; i++)
+        if (r->online[i].user_id == user_id)
+            return &r->online[i];
+    return NULL;
+}
+
+static cJSON *user_brief(int64_t user_id, const char *username)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o != NULL) {
+        cJSON_AddNumberToObject(o, "userId", (double)user_id);
+        cJSON_AddStringToObject(o, "username", username);
+    }
+    return o;
+}
+
+void room_join(struct app *app, struct ws_conn *c, bool has_since, uint64_t since_seq,
+               const char *epoch)
+{
+    struct room *r = room_get(app, c->claims.tenant_id);
+    struct presence *p;
+
+    if (r == NULL)
+        return;
+    if (has_since) {
+        bool same_epoch = epoch == NULL || strcmp(epoch, app->epoch) == 0;
+        uint64_t oldest = r->seq > PB_ROOM_RING ? r->seq - PB_ROOM_RING + 1 : 1;
+        if (!same_epoch || since_seq > r->seq || since_seq + 1 < oldest) {
+            cJSON *d = cJSON_CreateObject();
+            cJSON_AddNumberToObject(d, "seq", (double)r->seq);
+            cJSON_AddStringToObject(d, "epoch", app->epoch);
+            ws_reply(c, "resync_required", NULL, d);
+        } else {
+            for (uint64_t s = since_seq + 1; s <= r->seq; s++)
+                ws_send(c, r->ring[s % PB_ROOM_RING]);
+        }
+    }
+    if (c->joined)
+        return;
+    c->joined = true;
+    c->room_prev = NULL;
+    c->room_next = r->members;
+    if (r->members != NULL)
+        r->members->room_prev = c;
+    r->members = c;
+
+    p = presence_find(r, c->claims.user_id);
+    if (p != NULL) {
+        p->count++;
+        return;
+    }
+    if (r->n_online == r->cap_online) {
+        size_t cap = r->cap_online ? r->cap_online * 2 : 8;
+        struct presence *np = realloc(r->online, cap * sizeof(*np));
+        if (np == NULL)
+            return;
+        r->online = np;
+        r->cap_online = cap;
+    }
+    p = &r->online[r->n_online++];
+    p->user_id = c->claims.user_id;
+    p->count = 1;
+    snprintf(p->username, sizeof(p->username), "%s", c->username);
+    room_publish(app, r->tenant_id, "user_joined", user_brief(p->user_id, p->username));
+}
+
+void room_leave(struct app *app, struct ws_conn *c)
+{
+    struct room *r;
+    struct presence *p;
+
+    if (!c->joined)
+        return;
+    r = room_find(app, c->claims.tenant_id);
+    c->joined = false;
+    if (r == NULL)
+        return;
+    if (c->room_prev != NULL)
+        c->room_prev->room_next = c->room_next;
+    else
+        r->members = c->room_next;
+    if (c->room_next != NULL)
+        c->room_next->room_prev = c->room_prev;
+    c->room_next = c->room_prev = NULL;
+
+    p = presence_find(r, c->claims.user_id);
+    if (p == NULL || --p->count > 0)
+        return;
+    int64_t uid = p->user_id;
+    char name[PB_LOCK_USERNAME_MAX + 1];
+    memcpy(name, p->username, sizeof(name));
+    *p = r->online[--r->n_online];
+    if (!app->stopping)
+        room_publish(app, r->tenant_id, "user_left", user_brief(uid, name));
+}
+
+cJSON *room_online(struct app *app, int64_t tenant_id)
+{
+    struct room *r = room_find(app, tenant_id);
+    cJSON *a = cJSON_CreateArray();
+    if (r != NULL && a != NULL)
+        for (size_t i = 0; i < r->n_online; i++)
+            cJSON_AddItemToArray(a, user_brief(r->online[i].user_id, r->online[i].username));
+    return a;
+}
+
+int room_user_connections(struct app *app, int64_t tenant_id, int64_t user_id)
+{
+    struct room *r = room_find(app, tenant_id);
+    struct presence *p = r != NULL ? presence_find(r, user_id) : NULL;
+    return p != NULL ? p->count : 0;
+}

@@ -1,0 +1,558 @@
+/*
+ * routes — the REST routes of SPEC §4 and the table that maps them to roles (SPEC §3).
+ */
+#include "server/server_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ================================================================ helpers */
+
+void http_op_user(struct http_req *r, struct op_user *u, char *username, size_t len)
+{
+    struct user usr;
+    u->tenant_id = r->claims.tenant_id;
+    u->user_id = r->claims.user_id;
+    u->role = r->claims.role;
+    username[0] = '\0';
+    if (store_user_get(r->app->store, u->tenant_id, u->user_id, &usr) == 0) {
+        snprintf(username, len, "%s", usr.username);
+        user_cleanup(&usr);
+    }
+    u->username = username;
+}
+
+static void reply_op(struct http_req *r, struct op_result *res, int ok_status)
+{
+    if (res->err != 0) {
+        cJSON_Delete(res->data);
+        http_reply_error(r, res->err, res->message, res->extra);
+    } else if (ok_status == 204) {
+        cJSON_Delete(res->data);
+        http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
+    } else {
+        http_reply_json(r, ok_status, res->data);
+    }
+}
+
+static struct board *tenant_board(struct http_req *r)
+{
+    struct board *b = NULL;
+    int rc = store_board(r->app->store, r->claims.tenant_id, &b);
+    if (rc != 0) {
+        http_reply_error(r, rc == PB_ENOT_FOUND ? PB_ENOT_FOUND : PB_EINTERNAL,
+                         "board unavailable", NULL);
+        return NULL;
+    }
+    return b;
+}
+
+static cJSON *data_wrap(cJSON *arr)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "data", arr);
+    return o;
+}
+
+/* ================================================================ auth */
+
+/* Off-loop password check (STYLE: slow work off the loop thread; the after-work callback finds
+ * the request through owner, which CLOSED_HTTP clears). owner must stay the first field. */
+struct login_job {
+    struct http_req *owner;
+    uv_work_t work;
+    struct user user;                   /* found user, or id 0 */
+    struct tenant tenant;
+    char *password;
+    int result;                         /* auth_password_verify() */
+};
+
+/* A fixed argon2id hash to verify against when the user does not exist, so that a wrong
+ * username costs as much time as a wrong password (no user enumeration by timing). */
+static char dummy_hash[PB_HASH_MAX];
+
+static void login_work(uv_work_t *w)
+{
+    struct login_job *j = w->data;
+    const char *hash = j->user.password_hash != NULL ? j->user.password_hash : dummy_hash;
+    j->result = auth_password_verify(hash, j->password);
+    if (j->user.id == 0)
+        j->result = PB_EUNAUTHORIZED;
+}
+
+static void login_done(uv_work_t *w, int status)
+{
+    struct login_job *j = w->data;
+    struct http_req *r = j->owner;
+
+    if (r != NULL) {
+        r->job = NULL;
+        if (status != 0 || j->result != 0 || !j->user.is_active) {
+            http_reply_error(r, PB_EUNAUTHORIZED, "wrong tenant, username or password", NULL);
+        } else {
+            struct auth_claims cl = {
+                .user_id = j->user.id, .tenant_id = j->user.tenant_id, .role = j->user.role,
+                .iat = pb_now_ms() / 1000,
+            };
+            char *token = NULL;
+            cl.exp = cl.iat + r->app->cfg.access_ttl;
+            if (auth_token_issue(r->app->jwt_key, r->app->jwt_key_len, &cl, &token) != 0) {
+                http_reply_error(r, PB_EINTERNAL, "could not issue a token", NULL);
+            } else {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "accessToken", token);
+                cJSON_AddStringToObject(o, "tokenType", "Bearer");
+                cJSON_AddNumberToObject(o, "expiresIn", (double)r->app->cfg.access_ttl);
+                cJSON *u = json_user(&j->user);
+                cJSON_AddItemToObject(u, "tenant", json_tenant_brief(&j->tenant));
+                cJSON_AddItemToObject(o, "user", u);
+                http_reply_json(r, 200, o);
+                free(token);
+            }
+        }
+    }
+    user_cleanup(&j->user);
+    tenant_cleanup(&j->tenant);
+    if (j->password != NULL)
+        memset(j->password, 0, strlen(j->password));
+    free(j->password);
+    free(j);
+}
+
+static void r_login(struct http_req *r, const cJSON *body)
+{
+    const char *tenant = NULL, *username = NULL, *password = NULL;
+    struct json_details d;
+    struct login_job *j;
+
+    json_details_init(&d);
+    if (body == NULL || json_get_str(body, "tenant", &tenant, &d) != 0)
+        json_details_add(&d, "tenant", "is required");
+    if (body == NULL || json_get_str(body, "username", &username, &d) != 0)
+        json_details_add(&d, "username", "is required");
+    if (body == NULL || json_get_str(body, "password", &password, &d) != 0)
+        json_details_add(&d, "password", "is required");
+    if (d.count > 0) {
+        http_reply_error(r, PB_EVALIDATION, "tenant, username and password are required",
+                         json_details_take(&d));
+        return;
+    }
+    json_details_cleanup(&d);
+
+    j = calloc(1, sizeof(*j));
+    if (j == NULL || (j->password = strdup(password)) == NULL) {
+        free(j);
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    if (dummy_hash[0] == '\0')
+        auth_password_hash("planboard-dummy-password", dummy_hash);
+    if (store_tenant_by_slug(r->app->store, tenant, &j->tenant) == 0
+        && store_user_by_username(r->app->store, j->tenant.id, username, &j->user) != 0)
+        memset(&j->user, 0, sizeof(j->user));
+    j->owner = r;
+    j->work.data = j;
+    r->job = j;
+    if (uv_queue_work(r->app->loop, &j->work, login_work, login_done) != 0) {
+        r->job = NULL;
+        j->owner = NULL;
+        login_done(&j->work, -1);
+        http_reply_error(r, PB_EINTERNAL, "could not start the login", NULL);
+    }
+}
+
+static void r_me(struct http_req *r, const cJSON *body)
+{
+    struct user u;
+    struct tenant t;
+    (void)body;
+    if (store_user_get(r->app->store, r->claims.tenant_id, r->claims.user_id, &u) != 0) {
+        http_reply_error(r, PB_EUNAUTHORIZED, "user no longer exists", NULL);
+        return;
+    }
+    cJSON *o = json_user(&u);
+    if (store_tenant_get(r->app->store, r->claims.tenant_id, &t) == 0) {
+        cJSON_AddItemToObject(o, "tenant", json_tenant_brief(&t));
+        tenant_cleanup(&t);
+    }
+    user_cleanup(&u);
+    http_reply_json(r, 200, o);
+}
+
+/* ================================================================ health, work centres */
+
+static void r_health(struct http_req *r, const cJSON *body)
+{
+    (void)body;
+    cJSON *o = cJSON_CreateObject();
+    bool db_ok = store_exec(r->app->store, "SELECT 1") == 0;
+    cJSON_AddStringToObject(o, "status", db_ok ? "ok" : "degraded");
+    cJSON_AddStringToObject(o, "version", PB_VERSION);
+    cJSON_AddNumberToObject(o, "uptimeSeconds", (double)((pb_now_ms() - r->app->started_ms) / 1000));
+    cJSON_AddStringToObject(o, "db", db_ok ? "ok" : "error");
+    http_reply_json(r, db_ok ? 200 : 503, o);
+}
+
+static void r_work_centres(struct http_req *r, const cJSON *body)
+{
+    (void)body;
+    struct board *b = tenant_board(r);
+    if (b == NULL)
+        return;
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < b->n_work_centres; i++)
+        cJSON_AddItemToArray(a, json_work_centre(&b->work_centres[i]));
+    http_reply_json(r, 200, data_wrap(a));
+}
+
+/* ================================================================ orders */
+
+static int cmp_order_id(const void *a, const void *b)
+{
+    const struct order *x = *(struct order *const *)a, *y = *(struct order *const *)b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int64_t query_int(struct http_req *r, const char *name, int64_t def, int64_t lo,
+                         int64_t hi, bool *bad)
+{
+    char buf[32], *end;
+    if (http_query(r, name, buf, sizeof(buf)) == NULL)
+        return def;
+    long long v = strtoll(buf, &end, 10);
+    if (end == buf || *end != '\0' || v < lo) {
+        *bad = true;
+        return def;
+    }
+    return v > hi ? hi : v;
+}
+
+static void r_orders_list(struct http_req *r, const cJSON *body)
+{
+    char status[32], prio[32], wc[32], q[256], due[16];
+    bool bad = false, backlog_only = false;
+    int st = -1, pr = -1;
+    int64_t wc_id = 0;
+    struct board *b;
+    (void)body;
+
+    int64_t limit = query_int(r, "limit", 50, 0, 500, &bad);
+    int64_t offset = query_int(r, "offset", 0, 0, INT64_MAX, &bad);
+    if (http_query(r, "status", status, sizeof(status)) && (st = order_status_parse(status, false)) < 0)
+        bad = true;
+    if (http_query(r, "priority", prio, sizeof(prio)) && (pr = order_priority_parse(prio, false)) < 0)
+        bad = true;
+    if (http_query(r, "workCentreId", wc, sizeof(wc))) {
+        if (strcmp(wc, "backlog") == 0 || strcmp(wc, "null") == 0)
+            backlog_only = true;
+        else if ((wc_id = strtoll(wc, NULL, 10)) <= 0)
+            bad = true;
+    }
+    const char *qs = http_query(r, "q", q, sizeof(q));
+    const char *dueb = http_query(r, "dueBefore", due, sizeof(due));
+    if (dueb != NULL && !pb_date_valid(dueb))
+        bad = true;
+    if (bad) {
+        http_reply_error(r, PB_EVALIDATION, "invalid query parameter", NULL);
+        return;
+    }
+    if ((b = tenant_board(r)) == NULL)
+        return;
+
+    struct order **hits = malloc((b->n_orders + 1) * sizeof(*hits));
+    size_t n = 0;
+    if (hits == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    for (size_t c = 0; c <= b->n_work_centres; c++) {
+        const struct column *col = c < b->n_work_centres ? &b->columns[c] : &b->backlog;
+        if (backlog_only && col->work_centre_id != 0)
+            continue;
+        if (wc_id > 0 && col->work_centre_id != wc_id)
+            continue;
+        for (size_t i = 0; i < col->len; i++) {
+            struct order *o = col->orders[i];
+            if (st >= 0 && (int)o->status != st)
+                continue;
+            if (pr >= 0 && (int)o->priority != pr)
+                continue;
+            if (dueb != NULL && (o->due_date[0] == '\0' || strcmp(o->due_date, dueb) >= 0))
+                continue;
+            if (qs != NULL && *qs != '\0' && strcasestr(o->order_number, qs) == NULL
+                && strcasestr(o->stock_code, qs) == NULL && strcasestr(o->description, qs) == NULL)
+                continue;
+            hits[n++] = o;
+        }
+    }
+    qsort(hits, n, sizeof(*hits), cmp_order_id);
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = (size_t)offset; i < n && i < (size_t)(offset + limit); i++)
+        cJSON_AddItemToArray(a, op_order_json(r->app, hits[i], r->claims.tenant_id));
+    free(hits);
+    cJSON *o = data_wrap(a);
+    cJSON_AddNumberToObject(o, "total", (double)n);
+    cJSON_AddNumberToObject(o, "limit", (double)limit);
+    cJSON_AddNumberToObject(o, "offset", (double)offset);
+    http_reply_json(r, 200, o);
+}
+
+static cJSON *order_with_steps(struct http_req *r, const struct order *o)
+{
+    cJSON *j = op_order_json(r->app, o, r->claims.tenant_id);
+    cJSON *a = cJSON_AddArrayToObject(j, "steps");
+    struct step *steps = NULL;
+    size_t n = 0;
+    if (store_order_steps(r->app->store, r->claims.tenant_id, o->id, &steps, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            cJSON_AddItemToArray(a, json_step(&steps[i]));
+            step_cleanup(&steps[i]);
+        }
+        free(steps);
+    }
+    return j;
+}
+
+static void r_order_get(struct http_req *r, const cJSON *body)
+{
+    (void)body;
+    struct board *b = tenant_board(r);
+    struct order *o;
+    if (b == NULL)
+        return;
+    if ((o = board_order(b, r->ids[0])) == NULL) {
+        http_reply_error(r, PB_ENOT_FOUND, "order not found", NULL);
+        return;
+    }
+    http_reply_json(r, 200, order_with_steps(r, o));
+}
+
+/* Read one optional string field; wrong type is reported to d. */
+static const char *opt_str(const cJSON *body, const char *name, struct json_details *d)
+{
+    const char *s = NULL;
+    return json_get_str(body, name, &s, d) == 0 ? s : NULL;
+}
+
+static void r_order_create(struct http_req *r, const cJSON *body)
+{
+    struct order_input in;
+    struct json_details d;
+    struct board *b;
+    struct step *steps = NULL;
+    size_t n_steps = 0;
+    const char *s;
+
+    if (body == NULL || !cJSON_IsObject(body)) {
+        http_reply_error(r, PB_EVALIDATION, "a JSON object is required", NULL);
+        return;
+    }
+    if ((b = tenant_board(r)) == NULL)
+        return;
+    order_input_init(&in);
+    json_details_init(&d);
+    in.order_number = opt_str(body, "orderNumber", &d);
+    in.stock_code = opt_str(body, "stockCode", &d);
+    in.description = opt_str(body, "description", &d);
+    in.current_operation = opt_str(body, "currentOperation", &d);
+    in.due_date = opt_str(body, "dueDate", &d);
+    in.start_date = opt_str(body, "startDate", &d);
+    if (json_get_int(body, "quantityToMake", &in.quantity_to_make, &d) == 1)
+        in.quantity_to_make = 0;
+    json_get_int(body, "quantityCompleted", &in.quantity_completed, &d);
+    if ((s = opt_str(body, "status", &d)) != NULL)
+        in.status = order_status_parse(s, false);
+    if ((s = opt_str(body, "priority", &d)) != NULL)
+        in.priority = order_priority_parse(s, false);
+    if (json_get_id_or_null(body, "workCentreId", &in.work_centre_id, &d) == 0
+        && in.work_centre_id > 0 && board_work_centre(b, in.work_centre_id) == NULL)
+        json_details_add(&d, "workCentreId", "no such work centre");
+    order_input_check(&in, json_details_add, &d);
+
+    const cJSON *sa = cJSON_GetObjectItemCaseSensitive(body, "steps");
+    if (sa != NULL && !cJSON_IsNull(sa)) {
+        if (!cJSON_IsArray(sa) || cJSON_GetArraySize(sa) > 100) {
+            json_details_add(&d, "steps", "must be an array of at most 100 steps");
+        } else {
+            n_steps = (size_t)cJSON_GetArraySize(sa);
+            steps = calloc(n_steps + 1, sizeof(*steps));
+            size_t i = 0;
+            for (const cJSON *e = sa->child; e != NULL && steps != NULL; e = e->next, i++) {
+                struct step *st = &steps[i];
+                const char *op = NULL;
+                st->step_number = (int64_t)i + 1;
+                st->planned_duration_minutes = st->actual_duration_minutes = -1;
+                if (!cJSON_IsObject(e) || json_get_str(e, "operationName", &op, &d) != 0
+                    || *op == '\0' || pb_utf8_len(op) > PB_OPERATION_MAX) {
+                    json_details_add(&d, "steps", "each step needs an operationName (<= 100)");
+                    continue;
+                }
+                st->operation_name = (char *)op;            /* borrowed from body */
+                json_get_int(e, "stepNumber", &st->step_number, &d);
+                if (json_get_id_or_null(e, "workCentreId", &st->work_centre_id, &d) == 0
+                    && st->work_centre_id > 0 && board_work_centre(b, st->work_centre_id) == NULL)
+                    json_details_add(&d, "steps", "step workCentreId: no such work centre");
+                json_get_int(e, "plannedDurationMinutes", &st->planned_duration_minutes, &d);
+                const char *sst = opt_str(e, "status", &d);
+                if (sst != NULL) {
+                    int v = step_status_parse(sst);
+                    if (v < 0)
+                        json_details_add(&d, "steps", "step status must be pending, in_progress, complete or skipped");
+                    else
+                        st->status = (enum step_status)v;
+                }
+            }
+        }
+    }
+    if (d.count > 0) {
+        free(steps);
+        http_reply_error(r, PB_EVALIDATION, "the order is not valid", json_details_take(&d));
+        return;
+    }
+    json_details_cleanup(&d);
+
+    struct order *o = NULL;
+    int rc = store_order_create(r->app->store, b, &in, steps, n_steps, r->claims.user_id, &o);
+    free(steps);                        /* strings were borrowed from body */
+    if (rc != 0) {
+        http_reply_error(r, rc, rc == PB_ECONFLICT ? "orderNumber is already in use"
+                              : rc == PB_EVALIDATION ? "the order is not valid"
+                              : "could not save the order", NULL);
+        return;
+    }
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
+    room_publish(r->app, r->claims.tenant_id, "order_created", ev);
+    http_reply_json(r, 201, order_with_steps(r, o));
+}
+
+static void r_start_move(struct http_req *r, const cJSON *body)
+{
+    struct op_user u;
+    struct op_result res;
+    char name[PB_LOCK_USERNAME_MAX + 1];
+    (void)body;
+    http_op_user(r, &u, name, sizeof(name));
+    op_start_drag(r->app, &u, r->ids[0], &res);
+    reply_op(r, &res, 200);
+}
+
+static void r_end_move(struct http_req *r, const cJSON *body)
+{
+    struct op_user u;
+    struct op_result res;
+    char name[PB_LOCK_USERNAME_MAX + 1];
+    struct json_details d;
+    bool completed;
+    json_details_init(&d);
+    if (body != NULL && json_get_bool(body, "completed", &completed, &d) < 0) {
+        http_reply_error(r, PB_EVALIDATION, "completed must be true or false", json_details_take(&d));
+        return;
+    }
+    json_details_cleanup(&d);
+    http_op_user(r, &u, name, sizeof(name));
+    op_end_drag(r->app, &u, r->ids[0], &res);
+    reply_op(r, &res, 204);
+}
+
+static void r_move(struct http_req *r, const cJSON *body)
+{
+    struct op_user u;
+    struct op_result res;
+    char name[PB_LOCK_USERNAME_MAX + 1];
+    http_op_user(r, &u, name, sizeof(name));
+    op_move(r->app, &u, r->ids[0], body, &res);
+    reply_op(r, &res, 200);
+}
+
+static void r_board_move(struct http_req *r, const cJSON *body)
+{
+    int64_t id = 0;
+    struct json_details d;
+    json_details_init(&d);
+    if (body == NULL || json_get_int(body, "orderId", &id, &d) != 0 || id <= 0) {
+        json_details_cleanup(&d);
+        json_details_init(&d);
+        json_details_add(&d, "orderId", "is required");
+        http_reply_error(r, PB_EVALIDATION, "orderId is required", json_details_take(&d));
+        return;
+    }
+    json_details_cleanup(&d);
+    r->ids[0] = id;
+    r_move(r, body);
+}
+
+static void r_board(struct http_req *r, const cJSON *body)
+{
+    int err;
+    (void)body;
+    cJSON *j = op_board_json(r->app, r->claims.tenant_id, &err);
+    if (j == NULL) {
+        http_reply_error(r, err, "board unavailable", NULL);
+        return;
+    }
+    http_reply_json(r, 200, j);
+}
+
+/* ================================================================ the route table */
+
+static const struct route routes[] = {
+    { M_POST, "/api/auth/login", R_PUBLIC, 0, r_login },
+    { M_GET, "/api/auth/me", R_ANY, 0, r_me },
+    { M_GET, "/api/health", R_PUBLIC, 0, r_health },
+    { M_GET, "/api/work-centres", R_ANY, 0, r_work_centres },
+    { M_GET, "/api/orders", R_ANY, 0, r_orders_list },
+    { M_POST, "/api/orders", R_ADMIN | R_SCHEDULER, 0, r_order_create },
+    { M_POST, "/api/orders/import", R_ADMIN | R_SCHEDULER, ROUTE_IMPORT, NULL },
+    { M_GET, "/api/orders/:id", R_ANY, 0, r_order_get },
+    { M_POST, "/api/orders/:id/start-move", R_ADMIN | R_SCHEDULER, 0, r_start_move },
+    { M_PUT, "/api/orders/:id/move", R_ADMIN | R_SCHEDULER, 0, r_move },
+    { M_POST, "/api/orders/:id/end-move", R_ADMIN | R_SCHEDULER, 0, r_end_move },
+    { M_GET, "/api/planning-board", R_ANY, 0, r_board },
+    { M_PUT, "/api/planning-board/move", R_ADMIN | R_SCHEDULER, 0, r_board_move },
+};
+
+/* Match path against pattern; ":id" segments must be positive decimal numbers. */
+static bool match(const char *pattern, const char *path, int64_t ids[2])
+{
+    int n = 0;
+    while (*pattern != '\0' && *path != '\0') {
+        if (pattern[0] == ':' ) {
+            char *end;
+            if (*path < '1' || *path > '9')
+                return false;
+            long long v = strtoll(path, &end, 10);
+            if (v <= 0 || (*end != '/' && *end != '\0') || n >= 2)
+                return false;
+            ids[n++] = v;
+            path = end;
+            while (*pattern != '\0' && *pattern != '/')
+                pattern++;
+            continue;
+        }
+        if (*pattern++ != *path++)
+            return false;
+    }
+    if (*path == '/' && path[1] == '\0')
+        path++;                         /* tolerate one trailing slash */
+    return *pattern == '\0' && *path == '\0';
+}
+
+const struct route *route_find(enum http_method m, const char *path, int64_t ids[2],
+                               bool *path_known)
+{
+    *path_known = false;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        int64_t tmp[2] = { 0, 0 };
+        if (!match(routes[i].pattern, path, tmp))
+            continue;
+        if (routes[i].method == m) {
+            ids[0] = tmp[0];
+            ids[1] = tmp[1];
+            return &routes[i];
+        }
+        *path_known = true;
+    }
+    return NULL;
+}

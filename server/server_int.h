@@ -1,0 +1,265 @@
+/*
+ * server_int.h — declarations shared by the files of server/ (not a public API).
+ *
+ * Everything here runs on the loop thread unless a comment says otherwise.
+ */
+#ifndef PB_SERVER_INT_H
+#define PB_SERVER_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>                 /* before libwebsockets.h (PLATFORM.md) */
+#include <libwebsockets.h>
+#include <cJSON.h>
+
+#include "locks/lock.h"
+#include "protocol/errors.h"
+#include "protocol/json.h"
+#include "server/auth.h"
+#include "server/config.h"
+#include "store/store.h"
+
+#define PB_VERSION "0.1.0"
+#define PB_WS_SUBPROTOCOL "planboard.v1"
+#define PB_ROOM_RING 4096       /* events kept per room for replay (SPEC §5: at least 1024) */
+
+struct room;
+struct ws_conn;
+
+/* ---------------------------------------------------------------- logging */
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+extern enum log_level pb_log_level;
+/* printf-style line to stderr with a UTC timestamp and level, when level <= pb_log_level. */
+void pb_log(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---------------------------------------------------------------- the application */
+
+struct app {
+    struct config cfg;                  /* read-only after start */
+    uv_loop_t *loop;                    /* ours: lws runs on it as a foreign loop */
+    struct lws_context *ctx;            /* NULL once destroyed */
+    struct store *store;
+    struct lock_table *locks;
+    unsigned char jwt_key[64];
+    size_t jwt_key_len;
+    char epoch[17];                     /* random hex, new at every start (SPEC §5 epoch) */
+    int64_t started_ms;
+    uv_signal_t sig_int, sig_term;
+    uv_timer_t sweep_timer;             /* drag-lock expiry, every second */
+    uv_timer_t shutdown_timer;          /* grace period for close frames on shutdown */
+    bool stopping;
+    struct room *rooms;                 /* singly linked, one per tenant seen */
+    struct ws_conn *conns;              /* every open WebSocket (doubly linked) */
+    uint64_t next_conn_id;
+    int exit_code;
+};
+
+/* ---------------------------------------------------------------- rooms (room.c) */
+
+/* A refcounted encoded server->client frame. buf has LWS_PRE bytes of headroom before the
+ * payload (lws_write requirement). */
+struct ws_msg {
+    uint32_t refs;
+    uint64_t seq;                       /* 0 for direct replies */
+    size_t len;                         /* payload bytes */
+    unsigned char buf[];                /* LWS_PRE + len + 1 */
+};
+
+/* Encode {"event", "seq"?, "ref"?, "data"} into a new message (refs = 1). data is consumed
+ * (may be NULL -> {}). NULL on allocation failure. */
+struct ws_msg *ws_msg_new(const char *event, uint64_t seq, const char *ref, cJSON *data);
+void ws_msg_ref(struct ws_msg *m);
+void ws_msg_unref(struct ws_msg *m);
+
+/* The tenant's room, created on first use. NULL on allocation failure. */
+struct room *room_get(struct app *app, int64_t tenant_id);
+void room_free_all(struct app *app);
+/* The room's current seq (last event published; 0 before any). */
+uint64_t room_seq(const struct room *r);
+
+/* Publish a room event: give it the room's next seq, keep it in the replay ring, queue it to
+ * every joined member. data is consumed. Returns the seq, or 0 on allocation failure. */
+uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJSON *data);
+
+/* Join a connection to its tenant's room (idempotent), replaying events after since_seq when
+ * has_since (or queueing resync_required when they are gone or the epoch differs). Publishes
+ * user_joined when it is the user's first joined connection. */
+void room_join(struct app *app, struct ws_conn *c, bool has_since, uint64_t since_seq,
+               const char *epoch);
+/* Leave the room (idempotent); publishes user_left after the user's last joined connection. */
+void room_leave(struct app *app, struct ws_conn *c);
+/* {userId, username} of each user with a joined connection, as a new cJSON array. */
+cJSON *room_online(struct app *app, int64_t tenant_id);
+/* Number of joined connections of a user in the tenant (0 when none). */
+int room_user_connections(struct app *app, int64_t tenant_id, int64_t user_id);
+
+/* ---------------------------------------------------------------- WebSocket (ws.c) */
+
+#define PB_PSS_WS   0x57534b31u   /* pss kind tags: the first field of both per-session */
+#define PB_PSS_HTTP 0x48545431u   /* structs, as protocol 0 serves HTTP and WebSocket */
+
+struct ws_conn {
+    uint32_t kind;                      /* PB_PSS_WS */
+    uint64_t id;                        /* unique per process */
+    struct lws *wsi;
+    struct app *app;
+    struct auth_claims claims;          /* of the token it connected with */
+    char username[PB_LOCK_USERNAME_MAX + 1];
+    struct ws_conn *next, *prev;        /* app->conns */
+    struct ws_conn *room_next, *room_prev;  /* members of its room when joined */
+    bool joined;
+    int close_code;                     /* non-zero: close with it at the next writable */
+    struct ws_msg **q;                  /* outgoing queue (ring), loop thread only */
+    size_t q_head, q_len, q_cap;
+    size_t q_bytes;                     /* payload bytes queued: bounded by ws_queue_bytes */
+};
+
+/* Queue a message to one connection (takes a reference) and ask for a writable callback.
+ * Past cfg.ws_queue_bytes the connection is marked for close 1008 and its queue dropped. */
+void ws_send(struct ws_conn *c, struct ws_msg *m);
+/* Direct reply (no seq): {"event", "ref"?, "data"}; data consumed. */
+void ws_reply(struct ws_conn *c, const char *event, const char *ref, cJSON *data);
+/* Mark every connection for close with `code` (e.g. 1001 on shutdown). */
+void ws_close_all(struct app *app, int code);
+/* The lws callback for WebSocket reasons (called from the shared protocol callback). */
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                size_t len);
+
+/* ---------------------------------------------------------------- board operations (board_ops.c) */
+
+/* The result of an operation shared by REST and WebSocket: err is 0 or PB_E*; on error
+ * message is a human sentence and extra (may be NULL) holds extra members of the error body
+ * (lockedBy, orderNumber, expiresAt for PB_ELOCKED; details for PB_EVALIDATION). */
+struct op_result {
+    int err;
+    const char *message;
+    cJSON *extra;                       /* owned: consume or cJSON_Delete */
+    cJSON *data;                        /* owned: success payload */
+};
+
+struct op_user {
+    int64_t tenant_id;
+    int64_t user_id;
+    enum role role;
+    const char *username;
+};
+
+/* Take/renew the drag lock (SPEC §5): data = {orderId, lockedBy, expiresAt}; broadcasts
+ * order_locked. Errors: forbidden (viewer), not_found, locked. */
+void op_start_drag(struct app *app, const struct op_user *u, int64_t order_id,
+                   struct op_result *res);
+/* Release the caller's lock (no error when none is held); broadcasts order_unlocked
+ * {reason: released}. Errors: forbidden, not_found. */
+void op_end_drag(struct app *app, const struct op_user *u, int64_t order_id,
+                 struct op_result *res);
+/* Parse a move body (SPEC §4: toWorkCentreId, position, fromWorkCentreId, version, reason)
+ * and move; data = the moved order. Broadcasts order_moved (and order_unlocked {moved} when
+ * the mover held the lock). Errors: forbidden, not_found, validation_failed, conflict,
+ * locked, internal. */
+void op_move(struct app *app, const struct op_user *u, int64_t order_id, const cJSON *body,
+             struct op_result *res);
+/* Release every lock of the user in the tenant with `reason`, broadcasting each. */
+void op_release_user_locks(struct app *app, int64_t tenant_id, int64_t user_id,
+                           const char *reason);
+/* Sweep expired locks (uv timer). */
+void op_sweep_locks(struct app *app);
+/* The order JSON with its current lock. */
+cJSON *op_order_json(struct app *app, const struct order *o, int64_t tenant_id);
+/* The board of SPEC §4 GET /api/planning-board. NULL + *err on failure. */
+cJSON *op_board_json(struct app *app, int64_t tenant_id, int *err);
+
+/* ---------------------------------------------------------------- HTTP (http.c, routes.c) */
+
+enum http_method { M_GET, M_POST, M_PUT, M_DELETE, M_OTHER };
+
+/* Role bits for the route table (SPEC §3). */
+#define R_ADMIN     (1u << ROLE_ADMIN)
+#define R_SCHEDULER (1u << ROLE_SCHEDULER)
+#define R_VIEWER    (1u << ROLE_VIEWER)
+#define R_ANY       (R_ADMIN | R_SCHEDULER | R_VIEWER)
+#define R_PUBLIC    0u                  /* no token needed */
+
+#define ROUTE_IMPORT 1u                 /* body streamed into the CSV importer (max_upload) */
+
+struct http_req;
+typedef void (*route_fn)(struct http_req *r, const cJSON *body);
+
+struct route {
+    enum http_method method;
+    const char *pattern;                /* "/api/orders/:id/move": ":id" matches a number */
+    unsigned roles;                     /* allowed roles; R_PUBLIC = no auth */
+    unsigned flags;
+    route_fn fn;
+};
+
+/* Find the route for method + path; *ids gets the :id values (up to 2). Returns NULL when
+ * no pattern matches; *path_known is set when the path matches under another method. */
+const struct route *route_find(enum http_method m, const char *path, int64_t ids[2],
+                               bool *path_known);
+
+struct import_job;
+
+/* One HTTP request on a connection (the per-session data of protocol 0 while it serves HTTP).
+ * Reset at the start of every request on a keep-alive connection. */
+struct http_req {
+    uint32_t kind;                      /* PB_PSS_HTTP */
+    struct app *app;
+    struct lws *wsi;
+    enum http_method method;
+    char path[256];
+    int64_t start_us;
+    const struct route *route;
+    int64_t ids[2];                     /* :id path parameters */
+    struct auth_claims claims;          /* valid when authed */
+    bool authed;
+    bool active;                        /* a request is in progress */
+    bool wait_body;                     /* dispatch on BODY_COMPLETION */
+    char *body;                         /* JSON body being received (malloc) */
+    size_t body_len, body_cap;
+    struct import_job *imp;             /* import in progress, or NULL */
+    struct login_job *job;              /* off-loop work in flight, or NULL */
+    /* response */
+    int status;
+    const char *ctype;                  /* static string */
+    char *resp;                         /* malloc'd body */
+    size_t resp_len, resp_sent;
+    bool replied, headers_sent, close_after;
+    char extra_hdr[256];                /* extra "Name: value\r\n" lines, e.g. Retry-After */
+};
+
+/* Answer the request (each consumes what it is given). May be called from any loop-thread
+ * callback, including after-work callbacks; the bytes go out at the next writable callback. */
+void http_reply(struct http_req *r, int status, const char *ctype, char *body, size_t len);
+void http_reply_json(struct http_req *r, int status, cJSON *json);
+void http_reply_error(struct http_req *r, int err, const char *message, cJSON *extra);
+/* Query argument `name` (without '='), URL-decoded, into buf; NULL when absent. */
+const char *http_query(struct http_req *r, const char *name, char *buf, size_t len);
+/* The caller as an op_user (username looked up lazily by the caller when needed). */
+void http_op_user(struct http_req *r, struct op_user *u, char *username, size_t len);
+
+/* Streaming import (import.c): begin at headers (0 or PB_E* to answer), feed body bytes,
+ * finish (answers), cleanup (idempotent). */
+int import_begin(struct http_req *r);
+int import_feed(struct http_req *r, const char *buf, size_t len);
+void import_finish(struct http_req *r);
+void import_cleanup(struct http_req *r);
+/* The lws callback for HTTP reasons (called from the shared protocol callback). */
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len);
+
+/* Verify an access token for this app: 0 and *out, or PB_EUNAUTHORIZED. */
+int app_verify_token(struct app *app, const char *token, struct auth_claims *out);
+
+/* ---------------------------------------------------------------- server lifecycle (server.c) */
+
+/* Create the lws context on app->loop with our protocols, timers and signal handlers.
+ * Returns 0, or -1 with a one-line reason on stderr (port in use, evlib plugin missing). */
+int server_start(struct app *app);
+/* Begin a clean shutdown (SPEC §7): close WebSockets with 1001, then destroy the context. */
+void server_stop(struct app *app);
+/* Free what server_start made after uv_run returned; uv_loop_close must then return 0. */
+void server_cleanup(struct app *app);
+
+#endif

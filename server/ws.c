@@ -1,0 +1,388 @@
+/*
+ * ws — WebSocket connections of SPEC §5: token check at upgrade, hello, client events,
+ * the bounded per-connection send queue, close codes.
+ */
+#include "server/server_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ================================================================ send queue */
+
+static void queue_drop(struct ws_conn *c)
+{
+    while (c->q_len > 0) {
+        ws_msg_unref(c->q[c->q_head]);
+        c->q_head = (c->q_head + 1) % c->q_cap;
+        c->q_len--;
+    }
+    c->q_bytes = 0;
+}
+
+void ws_send(struct ws_conn *c, struct ws_msg *m)
+{
+    if (m == NULL || c->close_code != 0)
+        return;
+    if (c->q_bytes + m->len > (size_t)c->app->cfg.ws_queue_bytes) {
+        /* SPEC §5 slow clients: close with 1008; it recovers by reconnecting with sinceSeq. */
+        pb_log(LOG_WARN, "ws %llu: send queue over %lld bytes, closing 1008",
+               (unsigned long long)c->id, (long long)c->app->cfg.ws_queue_bytes);
+        queue_drop(c);
+        c->close_code = 1008;
+        lws_callback_on_writable(c->wsi);
+        return;
+    }
+    if (c->q_len == c->q_cap) {
+        size_t cap = c->q_cap ? c->q_cap * 2 : 16;
+        struct ws_msg **nq = malloc(cap * sizeof(*nq));
+        if (nq == NULL)
+            return;
+        for (size_t i = 0; i < c->q_len; i++)
+            nq[i] = c->q[(c->q_head + i) % c->q_cap];
+        free(c->q);
+        c->q = nq;
+        c->q_head = 0;
+        c->q_cap = cap;
+    }
+    ws_msg_ref(m);
+    c->q[(c->q_head + c->q_len) % c->q_cap] = m;
+    c->q_len++;
+    c->q_bytes += m->len;
+    lws_callback_on_writable(c->wsi);
+}
+
+void ws_reply(struct ws_conn *c, const char *event, const char *ref, cJSON *data)
+{
+    struct ws_msg *m = ws_msg_new(event, 0, ref, data);
+    if (m != NULL) {
+        ws_send(c, m);
+        ws_msg_unref(m);
+    }
+}
+
+void ws_close_all(struct app *app, int code)
+{
+    for (struct ws_conn *c = app->conns; c != NULL; c = c->next) {
+        queue_drop(c);
+        c->close_code = code;
+        lws_callback_on_writable(c->wsi);
+    }
+}
+
+/* ================================================================ client events */
+
+static void reply_error(struct ws_conn *c, const char *ref, int err, const char *message,
+                        cJSON *extra)
+{
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "code", pb_error_code(err));
+    cJSON_AddStringToObject(d, "error", message);
+    if (extra != NULL) {
+        cJSON *it;
+        while ((it = extra->child) != NULL) {
+            cJSON_DetachItemViaPointer(extra, it);
+            cJSON_AddItemToObject(d, it->string, it);
+        }
+        cJSON_Delete(extra);
+    }
+    ws_reply(c, "error", ref, d);
+}
+
+/* Answer an operation: ack with its data (when ref) or the error (always, so a client
+ * without ref still learns why). */
+static void reply_op(struct ws_conn *c, const char *ref, struct op_result *res)
+{
+    if (res->err != 0) {
+        reply_error(c, ref, res->err, res->message, res->extra);
+        res->extra = NULL;
+        cJSON_Delete(res->data);
+    } else if (ref != NULL) {
+        ws_reply(c, "ack", ref, res->data);
+    } else {
+        cJSON_Delete(res->data);
+    }
+    res->data = NULL;
+}
+
+static bool get_order_id(struct ws_conn *c, const char *ref, const cJSON *data, int64_t *id)
+{
+    struct json_details d;
+    json_details_init(&d);
+    int rc = data != NULL ? json_get_int(data, "orderId", id, &d) : 1;
+    json_details_cleanup(&d);
+    if (rc != 0 || *id <= 0) {
+        reply_error(c, ref, PB_EVALIDATION, "orderId must be a positive whole number", NULL);
+        return false;
+    }
+    return true;
+}
+
+static void handle_message(struct ws_conn *c, const char *text, size_t len)
+{
+    cJSON *msg = cJSON_ParseWithLength(text, len);
+    const cJSON *ev, *refj, *data;
+    const char *ref = NULL;
+    struct op_user u = {
+        .tenant_id = c->claims.tenant_id, .user_id = c->claims.user_id,
+        .role = c->claims.role, .username = c->username,
+    };
+    struct op_result res = { 0 };
+    int64_t order_id;
+    char refbuf[129];
+
+    if (msg == NULL || !cJSON_IsObject(msg)) {
+        reply_error(c, NULL, PB_EVALIDATION, "frame is not a JSON object", NULL);
+        cJSON_Delete(msg);
+        return;
+    }
+    refj = cJSON_GetObjectItemCaseSensitive(msg, "ref");
+    if (cJSON_IsString(refj)) {
+        snprintf(refbuf, sizeof(refbuf), "%s", refj->valuestring);
+        ref = refbuf;
+    } else if (cJSON_IsNumber(refj)) {
+        snprintf(refbuf, sizeof(refbuf), "%.0f", refj->valuedouble);
+        ref = refbuf;
+    }
+    ev = cJSON_GetObjectItemCaseSensitive(msg, "event");
+    data = cJSON_GetObjectItemCaseSensitive(msg, "data");
+    if (data != NULL && !cJSON_IsObject(data) && !cJSON_IsNull(data)) {
+        reply_error(c, ref, PB_EVALIDATION, "data must be an object", NULL);
+        goto out;
+    }
+    if (!cJSON_IsString(ev)) {
+        reply_error(c, ref, PB_EVALIDATION, "event must be a string", NULL);
+        goto out;
+    }
+
+    if (strcmp(ev->valuestring, "ping") == 0) {
+        ws_reply(c, "pong", ref, NULL);
+    } else if (strcmp(ev->valuestring, "join_planning_board") == 0) {
+        int64_t since = 0;
+        const char *epoch = NULL;
+        struct json_details d;
+        json_details_init(&d);
+        int has = data != NULL ? json_get_int(data, "sinceSeq", &since, &d) : 1;
+        if (has == 0 && data != NULL)
+            json_get_str(data, "epoch", &epoch, &d);
+        json_details_cleanup(&d);
+        if (has < 0 || since < 0) {
+            reply_error(c, ref, PB_EVALIDATION, "sinceSeq must be a whole number >= 0", NULL);
+            goto out;
+        }
+        if (ref != NULL) {
+            cJSON *a = cJSON_CreateObject();
+            cJSON_AddNumberToObject(a, "seq", (double)room_seq(room_get(c->app, u.tenant_id)));
+            cJSON_AddStringToObject(a, "epoch", c->app->epoch);
+            ws_reply(c, "ack", ref, a);
+        }
+        room_join(c->app, c, has == 0, (uint64_t)since, epoch);
+    } else if (strcmp(ev->valuestring, "leave_planning_board") == 0) {
+        room_leave(c->app, c);
+        if (ref != NULL)
+            ws_reply(c, "ack", ref, NULL);
+    } else if (strcmp(ev->valuestring, "start_drag") == 0) {
+        if (get_order_id(c, ref, data, &order_id)) {
+            op_start_drag(c->app, &u, order_id, &res);
+            reply_op(c, ref, &res);
+        }
+    } else if (strcmp(ev->valuestring, "end_drag") == 0) {
+        if (get_order_id(c, ref, data, &order_id)) {
+            op_end_drag(c->app, &u, order_id, &res);
+            reply_op(c, ref, &res);
+        }
+    } else if (strcmp(ev->valuestring, "move_order") == 0) {
+        if (get_order_id(c, ref, data, &order_id)) {
+            op_move(c->app, &u, order_id, data, &res);
+            reply_op(c, ref, &res);
+        }
+    } else {
+        reply_error(c, ref, PB_EVALIDATION, "unknown event", NULL);
+    }
+out:
+    cJSON_Delete(msg);
+}
+
+/* ================================================================ connection lifecycle */
+
+/* Token from ?token= or Authorization: Bearer. 0 and *out, or PB_EUNAUTHORIZED. */
+static int upgrade_auth(struct app *app, struct lws *wsi, struct auth_claims *out)
+{
+    char buf[4096];
+    int n = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof(buf)) ? 1 : 0;
+    if (n == 0) {
+        int len = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+        if (len <= 7 || len >= (int)sizeof(buf)
+            || lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION) < 0
+            || strncasecmp(buf, "Bearer ", 7) != 0)
+            return PB_EUNAUTHORIZED;
+        memmove(buf, buf + 7, strlen(buf + 7) + 1);
+    }
+    return app_verify_token(app, buf, out);
+}
+
+/* SPEC §5: refuse the upgrade with a real 401 (PLATFORM.md: answer in CONFIRM_UPGRADE). */
+static int refuse_upgrade(struct lws *wsi, const char *why)
+{
+    unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
+    char *body = json_error_body(PB_EUNAUTHORIZED, why, NULL);
+    size_t blen = body ? strlen(body) : 0;
+
+    if (lws_add_http_common_headers(wsi, 401, "application/json; charset=utf-8", blen, &p, end)
+        || lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5,
+                                        &p, end)
+        || lws_finalize_write_http_header(wsi, start, &p, end)) {
+        free(body);
+        return 1;
+    }
+    if (body != NULL) {
+        unsigned char out[LWS_PRE + 512];
+        if (blen < sizeof(out) - LWS_PRE) {
+            memcpy(out + LWS_PRE, body, blen);
+            lws_write(wsi, out + LWS_PRE, blen, LWS_WRITE_HTTP_FINAL);
+        }
+        free(body);
+    }
+    return 1;
+}
+
+static void conn_link(struct app *app, struct ws_conn *c)
+{
+    c->prev = NULL;
+    c->next = app->conns;
+    if (app->conns != NULL)
+        app->conns->prev = c;
+    app->conns = c;
+}
+
+static void conn_unlink(struct app *app, struct ws_conn *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else if (app->conns == c)
+        app->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
+static bool user_has_other_conn(struct app *app, const struct ws_conn *c)
+{
+    /* FIXME: O(connections); a per-user count would make mass disconnects cheaper. */
+    for (struct ws_conn *o = app->conns; o != NULL; o = o->next)
+        if (o != c && o->claims.user_id == c->claims.user_id
+            && o->claims.tenant_id == c->claims.tenant_id)
+            return true;
+    return false;
+}
+
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                size_t len)
+{
+    struct lws_context *cx = lws_get_context(wsi);
+    struct app *app = lws_context_user(cx);
+    struct ws_conn *c = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+        struct auth_claims cl;
+        char path[16];
+        int plen = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
+        if (plen < 0 || strcmp(path, "/ws") != 0)
+            return refuse_upgrade(wsi, "WebSocket endpoint is /ws");
+        if (strcmp((const char *)in, "websocket") != 0)
+            return refuse_upgrade(wsi, "only websocket upgrades");
+        if (app->stopping || upgrade_auth(app, wsi, &cl) != 0)
+            return refuse_upgrade(wsi, "missing, invalid or expired token");
+        return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED: {
+        struct user u;
+        memset(c, 0, sizeof(*c));
+        c->kind = PB_PSS_WS;
+        if (upgrade_auth(app, wsi, &c->claims) != 0)
+            return -1;
+        if (store_user_get(app->store, c->claims.tenant_id, c->claims.user_id, &u) != 0)
+            return -1;
+        if (!u.is_active) {
+            user_cleanup(&u);
+            return -1;
+        }
+        c->id = ++app->next_conn_id;
+        c->wsi = wsi;
+        c->app = app;
+        snprintf(c->username, sizeof(c->username), "%s", u.username);
+        conn_link(app, c);
+
+        struct tenant t;
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddItemToObject(d, "user", json_user(&u));
+        if (store_tenant_get(app->store, c->claims.tenant_id, &t) == 0) {
+            cJSON_AddItemToObject(d, "tenant", json_tenant_brief(&t));
+            tenant_cleanup(&t);
+        }
+        cJSON_AddNumberToObject(d, "seq", (double)room_seq(room_get(app, c->claims.tenant_id)));
+        cJSON_AddStringToObject(d, "epoch", app->epoch);
+        ws_reply(c, "hello", NULL, d);
+        pb_log(LOG_INFO, "ws %llu open user=%s tenant=%lld", (unsigned long long)c->id,
+               u.username, (long long)c->claims.tenant_id);
+        user_cleanup(&u);
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE:
+        if (c->kind != PB_PSS_WS || c->app == NULL)
+            return -1;
+        if (!lws_is_first_fragment(wsi) || !lws_is_final_fragment(wsi)
+            || lws_frame_is_binary(wsi)) {
+            /* Board frames are small single text frames; fragments and binary are refused. */
+            reply_error(c, NULL, PB_EVALIDATION, "expected one UTF-8 JSON text frame", NULL);
+            return 0;
+        }
+        handle_message(c, in, len);
+        return 0;
+
+    case LWS_CALLBACK_SERVER_WRITEABLE: {
+        if (c->kind != PB_PSS_WS || c->app == NULL)
+            return -1;
+        if (c->close_code != 0) {
+            const char *why = c->close_code == 1008 ? "send queue limit exceeded"
+                            : c->close_code == 1001 ? "server shutting down" : "closing";
+            lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+                             (unsigned char *)why, strlen(why));
+            return -1;
+        }
+        /* Several queued frames per callback while the pipe is not choked (PLATFORM.md). */
+        int budget = 32;
+        while (c->q_len > 0 && budget-- > 0) {
+            struct ws_msg *m = c->q[c->q_head];
+            int n = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
+            c->q_head = (c->q_head + 1) % c->q_cap;
+            c->q_len--;
+            c->q_bytes -= m->len;
+            ws_msg_unref(m);
+            if (n < 0)
+                return -1;
+            if (lws_send_pipe_choked(wsi))
+                break;
+        }
+        if (c->q_len > 0)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
+    case LWS_CALLBACK_CLOSED:
+        if (c->kind != PB_PSS_WS || c->app == NULL)
+            return 0;
+        pb_log(LOG_INFO, "ws %llu close user=%s", (unsigned long long)c->id, c->username);
+        room_leave(app, c);
+        conn_unlink(app, c);
+        if (!app->stopping && !user_has_other_conn(app, c))
+            op_release_user_locks(app, c->claims.tenant_id, c->claims.user_id, "disconnected");
+        queue_drop(c);
+        free(c->q);
+        c->q = NULL;
+        c->app = NULL;
+        return 0;
+
+    default:
+        return 0;
+    }
+}
