@@ -9,7 +9,7 @@ CC      ?= cc
 PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2
 DEBIAN_PKGS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev \
 	libsqlite3-dev libcjson-dev libjwt-dev libargon2-dev libcmocka-dev libcsv-dev libssl-dev \
-	sqlite3 nodejs npm curl python3
+	sqlite3 curl python3
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(WARN) -MMD -MP -I.
@@ -43,6 +43,7 @@ TEST_SRC := $(wildcard test/test_*.c)
 TEST_BIN := $(TEST_SRC:test/%.c=$(BUILD)/test/%)
 
 .PHONY: all test unit e2e run clean deps check-deps bench bench-smoke
+.SECONDARY:
 all: $(BUILD)/planboard
 
 # Rebuild everything when the flags change (Redis keeps them in .make-settings).
@@ -78,6 +79,8 @@ $(BUILD)/test/%: $(BUILD)/test/%.o $(BUILD)/libpb_core.a
 
 check-deps:
 	@missing=""; for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \

@@ -1,0 +1,136 @@
+/* Unit tests of server/config: defaults, INI parsing, errors, PORT override. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "protocol/errors.h"
+#include "server/config.h"
+
+static char path[64];
+
+static void write_ini(const char *text)
+{
+    snprintf(path, sizeof(path), "/tmp/pb-test-config-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+static void test_defaults_match_spec(void **state)
+{
+    struct config c;
+    (void)state;
+    config_defaults(&c);
+    assert_int_equal(c.port, 8080);
+    assert_string_equal(c.bind, "127.0.0.1");
+    assert_int_equal(c.lock_ttl_seconds, 30);
+    assert_int_equal(c.access_ttl, 900);
+    assert_int_equal(c.max_upload, 10 << 20);
+    assert_int_equal(c.max_import_rows, 200000);
+    assert_int_equal(c.ws_queue_bytes, 1 << 20);
+    assert_int_equal(c.login_rate_per_minute, 10);
+}
+
+static void test_load_overrides_values_and_keeps_others(void **state)
+{
+    struct config c;
+    char err[256];
+    (void)state;
+    write_ini("; comment\n[server]\nport = 9090\n# another\n[locks]\nttl_seconds=5\n"
+              "[database]\npath = /tmp/x.db\nsynchronous = FULL\n");
+    config_defaults(&c);
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+    assert_int_equal(c.port, 9090);
+    assert_int_equal(c.lock_ttl_seconds, 5);
+    assert_string_equal(c.db_path, "/tmp/x.db");
+    assert_string_equal(c.synchronous, "FULL");
+    assert_int_equal(c.access_ttl, 900);
+    unlink(path);
+}
+
+static void test_unknown_key_is_an_error_with_line_number(void **state)
+{
+    struct config c;
+    char err[256];
+    (void)state;
+    write_ini("[server]\nport = 1\nprot = 2\n");
+    config_defaults(&c);
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), PB_EVALIDATION);
+    assert_non_null(strstr(err, ":3:"));
+    assert_non_null(strstr(err, "server.prot"));
+    unlink(path);
+}
+
+static void test_bad_values_are_errors(void **state)
+{
+    static const char *const bad[] = {
+        "[server]\nport = 70000\n", "[server]\nport = 80x\n", "[locks]\nttl_seconds = 0\n",
+        "[database]\nsynchronous = OFF\n", "[server]\nlog_level = loud\n", "[server\n",
+        "[server]\njust words\n",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct config c;
+        char err[256] = "";
+        write_ini(bad[i]);
+        config_defaults(&c);
+        assert_int_equal(config_load(&c, path, err, sizeof(err)), PB_EVALIDATION);
+        assert_true(strlen(err) > 0);
+        unlink(path);
+    }
+}
+
+static void test_missing_file_is_not_found(void **state)
+{
+    struct config c;
+    char err[256];
+    (void)state;
+    config_defaults(&c);
+    assert_int_equal(config_load(&c, "/nonexistent/pb.ini", err, sizeof(err)), PB_ENOT_FOUND);
+}
+
+static void test_port_env_overrides(void **state)
+{
+    struct config c;
+    char err[256];
+    (void)state;
+    config_defaults(&c);
+    setenv("PORT", "18123", 1);
+    assert_int_equal(config_env(&c, err, sizeof(err)), 0);
+    assert_int_equal(c.port, 18123);
+    setenv("PORT", "nope", 1);
+    assert_int_equal(config_env(&c, err, sizeof(err)), PB_EVALIDATION);
+    unsetenv("PORT");
+}
+
+static void test_example_config_loads(void **state)
+{
+    struct config c;
+    char err[256];
+    (void)state;
+    config_defaults(&c);
+    assert_int_equal(config_load(&c, "config.example.ini", err, sizeof(err)), 0);
+    assert_int_equal(c.port, 8080);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_match_spec),
+        cmocka_unit_test(test_load_overrides_values_and_keeps_others),
+        cmocka_unit_test(test_unknown_key_is_an_error_with_line_number),
+        cmocka_unit_test(test_bad_values_are_errors),
+        cmocka_unit_test(test_missing_file_is_not_found),
+        cmocka_unit_test(test_port_env_overrides),
+        cmocka_unit_test(test_example_config_loads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
