@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS users (
     username      TEXT NOT NULL,
     email         TEXT NOT NULL,
     password_hash TEXT NOT NULL,            -- argon2id encoded string
-    role          TEXT NOT NULL CHECK (role IN ('admin', 'scheduler', 'viewer')),
+    role          TEXT NOT NULL CHECK (role = 'admin' OR role = 'scheduler' OR role = 'viewer'),
     first_name    TEXT NOT NULL DEFAULT '',
     last_name     TEXT NOT NULL DEFAULT '',
     is_active     INTEGER NOT NULL DEFAULT 1,
@@ -76,9 +76,9 @@ CREATE TABLE IF NOT EXISTS orders (
     work_centre_id     INTEGER REFERENCES work_centres(id),
     position           INTEGER NOT NULL DEFAULT 0,
     status             TEXT NOT NULL DEFAULT 'not_started'
-                       CHECK (status IN ('not_started', 'in_progress', 'complete', 'on_hold', 'cancelled')),
+                       CHECK (status = 'not_started' OR status = 'in_progress' OR status = 'complete' OR status = 'on_hold' OR status = 'cancelled'),
     priority           TEXT NOT NULL DEFAULT 'normal'
-                       CHECK (priority IN ('low', 'normal', 'high', 'urgent')),
+                       CHECK (priority = 'low' OR priority = 'normal' OR priority = 'high' OR priority = 'urgent'),
     due_date           TEXT,
     start_date         TEXT,
     completion_date    TEXT,
@@ -102,7 +102,7 @@ CREATE TABLE IF NOT EXISTS order_steps (
     operation_name           TEXT NOT NULL,
     work_centre_id           INTEGER REFERENCES work_centres(id),
     status                   TEXT NOT NULL DEFAULT 'pending'
-                             CHECK (status IN ('pending', 'in_progress', 'complete', 'skipped')),
+                             CHECK (status = 'pending' OR status = 'in_progress' OR status = 'complete' OR status = 'skipped'),
     planned_duration_minutes INTEGER,
     actual_duration_minutes  INTEGER,
     quantity_completed       INTEGER NOT NULL DEFAULT 0,
@@ -145,7 +145,7 @@ CREATE TABLE IF NOT EXISTS scanner_events (
     order_id        INTEGER REFERENCES orders(id),
     work_centre_id  INTEGER REFERENCES work_centres(id),
     operation_name  TEXT,
-    event_type      TEXT NOT NULL CHECK (event_type IN ('job_start', 'progress_update', 'job_complete')),
+    event_type      TEXT NOT NULL CHECK (event_type = 'job_start' OR event_type = 'progress_update' OR event_type = 'job_complete'),
     quantity        INTEGER NOT NULL DEFAULT 0,
     operator_badge  TEXT,
     scanner_id      TEXT,
