@@ -101,14 +101,14 @@ struct board_index {
                     "created_at, updated_at, version, started_at, completed_at) "               \
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "    \
                     "?15, ?15, 1, "                                                             \
-                    "CASE WHEN ?10 IN ('in_progress', 'complete') THEN ?15 END, "              \
+                    "CASE WHEN ?10 = 'in_progress' OR ?10 = 'complete' THEN ?15 END, "              \
                     "CASE WHEN ?10 = 'complete' THEN ?15 END)")                                 \
     X(ORDER_UPDATE_FIELDS, "UPDATE orders SET stock_code = ?3, description = ?4, "              \
                            "current_operation = ?5, quantity_to_make = ?6, "                    \
                            "quantity_completed = ?7, status = ?8, priority = ?9, "              \
                            "due_date = ?10, start_date = ?11, updated_at = ?12, "               \
                            "version = version + 1, "                                            \
-                           "started_at = CASE WHEN ?8 IN ('in_progress', 'complete') "          \
+                           "started_at = CASE WHEN ?8 = 'in_progress' OR ?8 = 'complete' "          \
                            "THEN COALESCE(started_at, ?12) ELSE started_at END, "               \
                            "completed_at = CASE WHEN ?8 = 'complete' "                          \
                            "THEN COALESCE(completed_at, ?12) ELSE completed_at END "            \

@@ -1,0 +1,898 @@
+/*
+ * test_store — the store module against a real SQLite file in a temp directory.
+ * A second, independent sqlite3 connection ("peek") reads what was really committed, so the
+ * tests compare the cache with the database rows, not with the store's own view of them.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "protocol/errors.h"
+#include "store/store.h"
+
+/* ---------------------------------------------------------------- fixture */
+
+struct fx {
+    char dir[64];
+    char path[96];
+    struct store *s;
+    sqlite3 *peek;              /* independent connection to the same file */
+    int64_t tenant;
+    int64_t user;
+    int64_t wc[3];              /* CUT, ASM, QC (active) */
+    int64_t wc_inactive;        /* OLD (inactive) */
+    struct board *b;
+};
+
+static int64_t peek_int(struct fx *f, const char *fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+    sqlite3_stmt *st;
+    int64_t v = -999;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    assert_int_equal(sqlite3_prepare_v2(f->peek, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int64_t add_wc(struct fx *f, const char *code, const char *name, int order, int active)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO work_centres(tenant_id, code, name, capacity, display_order, "
+             "is_active, created_at, updated_at) VALUES (%lld, '%s', '%s', 2, %d, %d, "
+             "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+             (long long)f->tenant, code, name, order, active);
+    assert_int_equal(store_exec(f->s, sql), 0);
+    return peek_int(f, "SELECT id FROM work_centres WHERE tenant_id = %lld AND code = '%s'",
+                    (long long)f->tenant, code);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/pb_test_store.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/pb.db", f->dir);
+    assert_int_equal(store_open(&f->s, f->path, NULL), 0);
+    assert_int_equal(sqlite3_open(f->path, &f->peek), SQLITE_OK);
+    assert_int_equal(store_tenant_create(f->s, "acme", "Acme Ltd", &f->tenant), 0);
+    assert_int_equal(store_user_create(f->s, f->tenant, "sam", "sam@acme.test", "$argon2id$x",
+                                       ROLE_SCHEDULER, "Sam", "Smith", &f->user), 0);
+    /* display_order deliberately not in insertion order: QC(0) CUT(1) ASM(2) */
+    f->wc[0] = add_wc(f, "CUT", "Cutting", 1, 1);
+    f->wc[1] = add_wc(f, "ASM", "Assembly", 2, 1);
+    f->wc[2] = add_wc(f, "QC", "Quality Control", 0, 1);
+    f->wc_inactive = add_wc(f, "OLD", "Old line", 9, 0);
+    assert_int_equal(store_board(f->s, f->tenant, &f->b), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    char cmd[160];
+    sqlite3_close(f->peek);
+    store_free(f->s);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static struct order *mk_order(struct fx *f, const char *number, int64_t wc)
+{
+    struct order_input in;
+    struct order *o = NULL;
+    order_input_init(&in);
+    in.order_number = number;
+    in.stock_code = "STK-1";
+    in.description = "A part";
+    in.quantity_to_make = 10;
+    in.work_centre_id = wc;
+    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, &o), 0);
+    assert_non_null(o);
+    return o;
+}
+
+static int do_move(struct fx *f, int64_t id, int64_t to, int64_t pos, struct move_result *r)
+{
+    struct move_request m = { .order_id = id, .to_work_centre_id = to, .position = pos,
+                              .reason = "test", .user_id = f->user };
+    struct move_result tmp;
+    return store_order_move(f->s, f->b, &m, r != NULL ? r : &tmp);
+}
+
+/* Every live order row in SQLite matches the cache (column, position, version), every column
+ * in SQLite is dense 0..n-1, and the counts agree. */
+static void assert_db_matches_cache(struct fx *f)
+{
+    sqlite3_stmt *st;
+    size_t rows = 0;
+
+    assert_true(board_check(f->b));
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT id, work_centre_id, position, version, order_number FROM orders "
+             "WHERE tenant_id = %lld AND deleted_at IS NULL", (long long)f->tenant);
+    assert_int_equal(sqlite3_prepare_v2(f->peek, sql, -1, &st, NULL), SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        struct order *o = board_order(f->b, sqlite3_column_int64(st, 0));
+        assert_non_null(o);
+        assert_int_equal(o->work_centre_id, sqlite3_column_int64(st, 1));
+        assert_int_equal(o->position, sqlite3_column_int64(st, 2));
+        assert_int_equal(o->version, sqlite3_column_int64(st, 3));
+        assert_string_equal(o->order_number, (const char *)sqlite3_column_text(st, 4));
+        rows++;
+    }
+    sqlite3_finalize(st);
+    assert_int_equal(rows, f->b->n_orders);
+    /* density per column, computed by SQLite itself */
+    assert_int_equal(peek_int(f,
+        "SELECT COUNT(*) FROM (SELECT work_centre_id, COUNT(*) n, MIN(position) lo, "
+        "MAX(position) hi, COUNT(DISTINCT position) d FROM orders WHERE tenant_id = %lld "
+        "AND deleted_at IS NULL GROUP BY work_centre_id) WHERE lo != 0 OR hi != n - 1 OR d != n",
+        (long long)f->tenant), 0);
+}
+
+/* ---------------------------------------------------------------- tenants and users */
+
+static void test_tenant_and_user_are_found_by_id_and_name(void **state)
+{
+    struct fx *f = *state;
+    struct tenant t;
+    struct user u;
+    int64_t id;
+
+    assert_int_equal(store_tenant_get(f->s, f->tenant, &t), 0);
+    assert_string_equal(t.slug, "acme");
+    assert_string_equal(t.name, "Acme Ltd");
+    assert_string_equal(t.timezone, "UTC");
+    tenant_cleanup(&t);
+    assert_int_equal(store_tenant_by_slug(f->s, "acme", &t), 0);
+    assert_int_equal(t.id, f->tenant);
+    tenant_cleanup(&t);
+    assert_int_equal(store_tenant_by_slug(f->s, "nope", &t), PB_ENOT_FOUND);
+    assert_int_equal(store_tenant_get(f->s, 424242, &t), PB_ENOT_FOUND);
+
+    assert_int_equal(store_tenant_create(f->s, "acme", "Again", &id), PB_ECONFLICT);
+    assert_int_equal(store_tenant_create(f->s, "Bad_Slug", "x", &id), PB_EVALIDATION);
+    assert_int_equal(store_tenant_create(f->s, "a", "x", &id), PB_EVALIDATION);
+
+    assert_int_equal(store_user_get(f->s, f->tenant, f->user, &u), 0);
+    assert_string_equal(u.username, "sam");
+    assert_string_equal(u.email, "sam@acme.test");
+    assert_string_equal(u.password_hash, "$argon2id$x");
+    assert_int_equal(u.role, ROLE_SCHEDULER);
+    assert_true(u.is_active);
+    user_cleanup(&u);
+    assert_int_equal(store_user_by_username(f->s, f->tenant, "sam", &u), 0);
+    assert_int_equal(u.id, f->user);
+    user_cleanup(&u);
+    assert_int_equal(store_user_create(f->s, f->tenant, "sam", "other@acme.test", "h",
+                                       ROLE_VIEWER, NULL, NULL, &id), PB_ECONFLICT);
+    assert_int_equal(store_user_create(f->s, f->tenant, "other", "sam@acme.test", "h",
+                                       ROLE_VIEWER, NULL, NULL, &id), PB_ECONFLICT);
+    assert_int_equal(store_user_by_username(f->s, f->tenant, "ghost", &u), PB_ENOT_FOUND);
+}
+
+/* ---------------------------------------------------------------- board and create */
+
+static void test_board_orders_work_centres_by_display_order(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(f->b->n_work_centres, 4);
+    assert_string_equal(f->b->work_centres[0].code, "QC");
+    assert_string_equal(f->b->work_centres[1].code, "CUT");
+    assert_string_equal(f->b->work_centres[2].code, "ASM");
+    assert_string_equal(f->b->work_centres[3].code, "OLD");
+    assert_false(f->b->work_centres[3].is_active);
+    assert_ptr_equal(board_work_centre_by_code(f->b, "ASM"), &f->b->work_centres[2]);
+    assert_ptr_equal(board_column(f->b, f->wc[0]), &f->b->columns[1]);
+    assert_ptr_equal(board_column(f->b, 0), &f->b->backlog);
+    assert_null(board_column(f->b, 99999));
+    assert_true(board_check(f->b));
+}
+
+static void test_created_orders_join_the_end_of_their_column(void **state)
+{
+    struct fx *f = *state;
+    uint64_t v0 = f->b->version;
+    struct order *a = mk_order(f, "MO-1", f->wc[0]);
+    struct order *b = mk_order(f, "MO-2", f->wc[0]);
+    struct order *c = mk_order(f, "MO-3", 0);
+
+    assert_int_equal(a->position, 0);
+    assert_int_equal(b->position, 1);
+    assert_int_equal(c->position, 0);
+    assert_int_equal(a->version, 1);
+    assert_int_equal(f->b->version, v0 + 3);
+    assert_ptr_equal(board_order(f->b, b->id), b);
+    assert_ptr_equal(board_order_by_number(f->b, "MO-3"), c);
+    assert_null(board_order_by_number(f->b, "MO-4"));
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
+                                 "'order_created' AND order_id = %lld AND user_id = %lld",
+                              (long long)b->id, (long long)f->user), 1);
+    assert_int_equal(peek_int(f, "SELECT created_by FROM orders WHERE id = %lld",
+                              (long long)a->id), f->user);
+    assert_db_matches_cache(f);
+}
+
+static void test_create_rejects_taken_number_and_unknown_work_centre(void **state)
+{
+    struct fx *f = *state;
+    struct order_input in;
+    struct order *o = NULL;
+
+    mk_order(f, "MO-1", 0);
+    order_input_init(&in);
+    in.order_number = "MO-1";
+    in.stock_code = "S";
+    in.description = "D";
+    in.quantity_to_make = 1;
+    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, &o), PB_ECONFLICT);
+    in.order_number = "MO-2";
+    in.work_centre_id = 99999;
+    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, &o),
+                     PB_EVALIDATION);
+    in.work_centre_id = f->wc_inactive;
+    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, &o),
+                     PB_EVALIDATION);
+    assert_int_equal(f->b->n_orders, 1);
+    assert_db_matches_cache(f);
+}
+
+static void test_steps_are_stored_and_read_back_in_order(void **state)
+{
+    struct fx *f = *state;
+    struct order_input in;
+    struct order *o = NULL;
+    struct step steps[2] = {
+        { .step_number = 2, .operation_name = "Weld", .work_centre_id = f->wc[1],
+          .status = STEP_PENDING, .planned_duration_minutes = 30,
+          .actual_duration_minutes = -1 },
+        { .step_number = 1, .operation_name = "Cut", .work_centre_id = f->wc[0],
+          .status = STEP_COMPLETE, .planned_duration_minutes = -1,
+          .actual_duration_minutes = 12, .quantity_completed = 5,
+          .started_at = "2026-11-20T08:00:00Z", .completed_at = "2026-11-20T08:12:00Z" },
+    };
+    struct step *out;
+    size_t n;
+
+    order_input_init(&in);
+    in.order_number = "MO-S";
+    in.stock_code = "S";
+    in.description = "D";
+    in.quantity_to_make = 5;
+    assert_int_equal(store_order_create(f->s, f->b, &in, steps, 2, f->user, &o), 0);
+    assert_int_equal(store_order_steps(f->s, f->tenant, o->id, &out, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0].step_number, 1);
+    assert_string_equal(out[0].operation_name, "Cut");
+    assert_int_equal(out[0].status, STEP_COMPLETE);
+    assert_int_equal(out[0].planned_duration_minutes, -1);
+    assert_int_equal(out[0].actual_duration_minutes, 12);
+    assert_string_equal(out[0].completed_at, "2026-11-20T08:12:00Z");
+    assert_int_equal(out[1].work_centre_id, f->wc[1]);
+    assert_string_equal(out[1].started_at, "");
+    for (size_t i = 0; i < n; i++)
+        step_cleanup(&out[i]);
+    free(out);
+    assert_int_equal(store_order_steps(f->s, f->tenant, 777777, &out, &n), PB_ENOT_FOUND);
+
+    /* a step naming an unknown work centre is a validation error and writes nothing */
+    steps[0].work_centre_id = 99999;
+    in.order_number = "MO-T";
+    assert_int_equal(store_order_create(f->s, f->b, &in, steps, 2, f->user, &o),
+                     PB_EVALIDATION);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM orders WHERE order_number = 'MO-T'"), 0);
+}
+
+/* ---------------------------------------------------------------- moves */
+
+static void test_move_across_columns_closes_source_and_opens_target(void **state)
+{
+    struct fx *f = *state;
+    struct order *a[4], *b[3];
+    struct move_result r;
+    char num[16];
+
+    for (int i = 0; i < 4; i++) {
+        snprintf(num, sizeof(num), "A-%d", i);
+        a[i] = mk_order(f, num, f->wc[0]);
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(num, sizeof(num), "B-%d", i);
+        b[i] = mk_order(f, num, f->wc[1]);
+    }
+    uint64_t v0 = f->b->version;
+    assert_int_equal(do_move(f, a[1]->id, f->wc[1], 1, &r), 0);
+    assert_ptr_equal(r.order, a[1]);
+    assert_int_equal(r.from_work_centre_id, f->wc[0]);
+    assert_int_equal(r.to_work_centre_id, f->wc[1]);
+    assert_int_equal(r.position, 1);
+    assert_int_equal(r.queue_depth_from, 4);
+    assert_int_equal(r.queue_depth_to, 3);
+    assert_int_equal(a[1]->work_centre_id, f->wc[1]);
+    assert_int_equal(a[1]->version, 2);
+    assert_int_equal(f->b->version, v0 + 1);
+    /* source closed up, target opened up, shifted orders keep their version */
+    assert_int_equal(a[0]->position, 0);
+    assert_int_equal(a[2]->position, 1);
+    assert_int_equal(a[3]->position, 2);
+    assert_int_equal(b[0]->position, 0);
+    assert_int_equal(b[1]->position, 2);
+    assert_int_equal(b[2]->position, 3);
+    assert_int_equal(a[2]->version, 1);
+    assert_int_equal(b[1]->version, 1);
+    assert_db_matches_cache(f);
+
+    /* the audit row */
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
+        "'order_moved' AND order_id = %lld AND from_work_centre_id = %lld AND "
+        "to_work_centre_id = %lld AND user_id = %lld AND queue_depth_from = 4 AND "
+        "queue_depth_to = 3 AND json_extract(event_data, '$.reason') = 'test' AND "
+        "json_extract(event_data, '$.fromPosition') = 1 AND "
+        "json_extract(event_data, '$.toPosition') = 1",
+        (long long)a[1]->id, (long long)f->wc[0], (long long)f->wc[1], (long long)f->user), 1);
+}
+
+static void test_move_within_column_shifts_only_the_range(void **state)
+{
+    struct fx *f = *state;
+    struct order *o[5];
+    struct move_result r;
+    char num[16];
+
+    for (int i = 0; i < 5; i++) {
+        snprintf(num, sizeof(num), "W-%d", i);
+        o[i] = mk_order(f, num, f->wc[2]);
+    }
+    assert_int_equal(do_move(f, o[3]->id, f->wc[2], 1, &r), 0);    /* up: 0 3 1 2 4 */
+    assert_int_equal(r.queue_depth_from, 5);
+    assert_int_equal(r.queue_depth_to, 5);
+    assert_int_equal(o[0]->position, 0);
+    assert_int_equal(o[3]->position, 1);
+    assert_int_equal(o[1]->position, 2);
+    assert_int_equal(o[2]->position, 3);
+    assert_int_equal(o[4]->position, 4);
+    assert_int_equal(o[3]->version, 2);
+    assert_int_equal(o[1]->version, 1);
+    assert_db_matches_cache(f);
+    assert_int_equal(do_move(f, o[0]->id, f->wc[2], 3, &r), 0);    /* down: 3 1 2 0 4 */
+    assert_int_equal(o[3]->position, 0);
+    assert_int_equal(o[1]->position, 1);
+    assert_int_equal(o[2]->position, 2);
+    assert_int_equal(o[0]->position, 3);
+    assert_int_equal(o[4]->position, 4);
+    assert_db_matches_cache(f);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
+        "'order_moved' AND from_work_centre_id = to_work_centre_id AND queue_depth_from = 5 "
+        "AND queue_depth_to = 5"), 2);
+}
+
+static void test_move_position_past_end_means_end_and_negative_is_invalid(void **state)
+{
+    struct fx *f = *state;
+    struct order *a = mk_order(f, "E-0", f->wc[0]);
+    struct order *b = mk_order(f, "E-1", f->wc[0]);
+    struct order *c = mk_order(f, "E-2", f->wc[1]);
+    struct move_result r;
+
+    assert_int_equal(do_move(f, c->id, f->wc[0], 100, &r), 0);
+    assert_int_equal(r.position, 2);
+    assert_int_equal(do_move(f, a->id, f->wc[0], 100, &r), 0);     /* same column: last */
+    assert_int_equal(r.position, 2);
+    assert_int_equal(b->position, 0);
+    assert_int_equal(do_move(f, b->id, f->wc[1], -1, &r), 0);      /* -1: end (empty: 0) */
+    assert_int_equal(r.position, 0);
+    assert_int_equal(do_move(f, a->id, f->wc[1], -2, &r), PB_EVALIDATION);
+    assert_int_equal(a->version, 2);
+    assert_db_matches_cache(f);
+}
+
+static void test_move_to_and_from_backlog_sets_started_at_once(void **state)
+{
+    struct fx *f = *state;
+    struct order *o = mk_order(f, "BL-1", 0);
+    struct order *p = mk_order(f, "BL-2", 0);
+    struct move_result r;
+
+    assert_int_equal(peek_int(f, "SELECT started_at IS NULL FROM orders WHERE id = %lld",
+                              (long long)o->id), 1);
+    assert_int_equal(do_move(f, o->id, f->wc[0], 0, &r), 0);
+    assert_int_equal(r.from_work_centre_id, 0);
+    assert_int_equal(p->position, 0);
+    assert_int_equal(peek_int(f, "SELECT started_at IS NOT NULL FROM orders WHERE id = %lld",
+                              (long long)o->id), 1);
+    assert_int_equal(store_exec(f->s, "UPDATE orders SET started_at = '2000-01-01T00:00:00Z'"),
+                     0);
+    assert_int_equal(do_move(f, o->id, 0, 0, &r), 0);               /* back to backlog, top */
+    assert_int_equal(o->position, 0);
+    assert_int_equal(p->position, 1);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
+        "'order_moved' AND order_id = %lld AND to_work_centre_id IS NULL AND "
+        "queue_depth_from = 1 AND queue_depth_to = 1", (long long)o->id), 1);
+    assert_int_equal(do_move(f, o->id, f->wc[1], 0, &r), 0);
+    assert_int_equal(peek_int(f, "SELECT started_at = '2000-01-01T00:00:00Z' FROM orders "
+                                 "WHERE id = %lld", (long long)o->id), 1);
+    assert_db_matches_cache(f);
+}
+
+static void test_move_with_stale_preconditions_is_a_conflict(void **state)
+{
+    struct fx *f = *state;
+    struct order *o = mk_order(f, "P-1", f->wc[0]);
+    struct order *q = mk_order(f, "P-2", 0);
+    struct move_request m = { .order_id = o->id, .to_work_centre_id = f->wc[1], .position = 0,
+                              .user_id = f->user };
+    struct move_result r;
+
+    m.has_version = true;
+    m.version = 2;
+    assert_int_equal(store_order_move(f->s, f->b, &m, &r), PB_ECONFLICT);
+    m.version = 1;
+    m.has_from = true;
+    m.from_work_centre_id = f->wc[1];                   /* another real column */
+    assert_int_equal(store_order_move(f->s, f->b, &m, &r), PB_ECONFLICT);
+    m.from_work_centre_id = 99999;                      /* unknown id */
+    assert_int_equal(store_order_move(f->s, f->b, &m, &r), PB_ECONFLICT);
+    m.from_work_centre_id = 0;                          /* asserts backlog: it is not */
+    assert_int_equal(store_order_move(f->s, f->b, &m, &r), PB_ECONFLICT);
+    assert_int_equal(o->version, 1);
+    assert_int_equal(o->work_centre_id, f->wc[0]);
+    m.from_work_centre_id = f->wc[0];
+    assert_int_equal(store_order_move(f->s, f->b, &m, &r), 0);
+    assert_int_equal(store_order_move(f->s, f->b, &m, &r), PB_ECONFLICT);  /* now stale */
+
+    struct move_request mq = { .order_id = q->id, .to_work_centre_id = f->wc[0],
+                               .position = -1, .has_from = true, .from_work_centre_id = 0 };
+    assert_int_equal(store_order_move(f->s, f->b, &mq, &r), 0);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
+                                 "'order_moved'"), 2);
+    assert_db_matches_cache(f);
+}
+
+static void test_move_to_unknown_or_inactive_work_centre_is_invalid(void **state)
+{
+    struct fx *f = *state;
+    struct order *o = mk_order(f, "U-1", f->wc[0]);
+    struct move_result r;
+
+    assert_int_equal(do_move(f, o->id, 99999, 0, &r), PB_EVALIDATION);
+    assert_int_equal(do_move(f, o->id, f->wc_inactive, 0, &r), PB_EVALIDATION);
+    assert_int_equal(do_move(f, 99999, f->wc[1], 0, &r), PB_ENOT_FOUND);
+    assert_int_equal(o->version, 1);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
+                                 "'order_moved'"), 0);
+}
+
+static void test_random_moves_keep_every_column_dense(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 60, MOVES = 600 };
+    int64_t ids[N], cols[4] = { 0, f->wc[0], f->wc[1], f->wc[2] };
+    char num[16];
+
+    srand(12345);
+    for (int i = 0; i < N; i++) {
+        snprintf(num, sizeof(num), "R-%02d", i);
+        ids[i] = mk_order(f, num, cols[i % 4])->id;
+    }
+    for (int k = 0; k < MOVES; k++) {
+        struct order *o = board_order(f->b, ids[rand() % N]);
+        int64_t to = cols[rand() % 4];
+        int64_t pos = rand() % 25 - 1;          /* -1 (end) .. 23, often past the end */
+        int64_t version = o->version;
+        assert_int_equal(do_move(f, o->id, to, pos, NULL), 0);
+        assert_int_equal(o->version, version + 1);
+        assert_int_equal(o->work_centre_id, to);
+        assert_true(board_check(f->b));
+        if (k % 100 == 99)
+            assert_db_matches_cache(f);
+    }
+    assert_db_matches_cache(f);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
+                                 "'order_moved'"), MOVES);
+}
+
+/* ---------------------------------------------------------------- failures */
+
+struct snap {
+    int64_t id, wc, pos, version;
+};
+
+static size_t snap_cache(struct fx *f, struct snap *out)
+{
+    size_t n = 0;
+    for (size_t c = 0; c <= f->b->n_work_centres; c++) {
+        const struct column *col = c < f->b->n_work_centres ? &f->b->columns[c]
+                                                            : &f->b->backlog;
+        for (size_t i = 0; i < col->len; i++)
+            out[n++] = (struct snap){ col->orders[i]->id, col->orders[i]->work_centre_id,
+                                      col->orders[i]->position, col->orders[i]->version };
+    }
+    return n;
+}
+
+static size_t snap_db(struct fx *f, struct snap *out)
+{
+    sqlite3_stmt *st;
+    size_t n = 0;
+    assert_int_equal(sqlite3_prepare_v2(f->peek,
+        "SELECT id, IFNULL(work_centre_id, 0), position, version FROM orders "
+        "WHERE deleted_at IS NULL ORDER BY id", -1, &st, NULL), SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        out[n++] = (struct snap){ sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                                  sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3) };
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void test_failed_commit_leaves_cache_and_database_unchanged(void **state)
+{
+    struct fx *f = *state;
+    struct snap c0[16], c1[16], d0[16], d1[16];
+    struct order *o[6];
+    char num[16];
+
+    for (int i = 0; i < 6; i++) {
+        snprintf(num, sizeof(num), "F-%d", i);
+        o[i] = mk_order(f, num, i < 3 ? f->wc[0] : f->wc[1]);
+    }
+    size_t nc = snap_cache(f, c0), nd = snap_db(f, d0);
+    uint64_t version = f->b->version;
+    int64_t audits = peek_int(f, "SELECT COUNT(*) FROM audit_log");
+    struct order **col0 = board_column(f->b, f->wc[0])->orders;
+
+    assert_int_equal(store_exec(f->s, "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log "
+                                      "BEGIN SELECT RAISE(ABORT, 'boom'); END;"), 0);
+    /* cross-column, same-column and create all fail after their first SQL ran */
+    assert_int_equal(do_move(f, o[0]->id, f->wc[1], 0, NULL), PB_EINTERNAL);
+    assert_non_null(strstr(store_errmsg(f->s), "boom"));
+    assert_int_equal(do_move(f, o[2]->id, f->wc[0], 0, NULL), PB_EINTERNAL);
+    struct order_input in;
+    struct order *created = NULL;
+    order_input_init(&in);
+    in.order_number = "F-new";
+    in.stock_code = "S";
+    in.description = "D";
+    in.quantity_to_make = 1;
+    in.work_centre_id = f->wc[0];
+    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, &created),
+                     PB_EINTERNAL);
+    assert_null(created);
+    struct order_input rows[2] = { in, in };
+    rows[1].order_number = "F-1";                   /* existing, moves to the backlog */
+    rows[1].work_centre_id = 0;
+    size_t cr = 99, up = 99;
+    assert_int_equal(store_import(f->s, f->b, rows, 2, true, f->user, &cr, &up), PB_EINTERNAL);
+    assert_int_equal(cr, 0);
+
+    /* nothing changed, in the cache or in SQLite */
+    assert_int_equal(snap_cache(f, c1), nc);
+    assert_memory_equal(c0, c1, nc * sizeof(c0[0]));
+    assert_int_equal(snap_db(f, d1), nd);
+    assert_memory_equal(d0, d1, nd * sizeof(d0[0]));
+    assert_int_equal(f->b->version, version);
+    assert_null(board_order_by_number(f->b, "F-new"));
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log"), audits);
+    assert_int_equal(board_column(f->b, f->wc[0])->len, 3);
+    (void)col0;
+    assert_db_matches_cache(f);
+
+    /* and the store keeps working once the cause is gone */
+    assert_int_equal(store_exec(f->s, "DROP TRIGGER fail_audit"), 0);
+    assert_int_equal(do_move(f, o[0]->id, f->wc[1], 0, NULL), 0);
+    assert_db_matches_cache(f);
+}
+
+/* ---------------------------------------------------------------- reload */
+
+static void test_second_store_loads_the_same_board(void **state)
+{
+    struct fx *f = *state;
+    struct store *s2;
+    struct board *b2;
+    char num[16];
+
+    for (int i = 0; i < 12; i++) {
+        snprintf(num, sizeof(num), "L-%d", i);
+        mk_order(f, num, i % 3 == 0 ? 0 : f->wc[i % 3 - 1]);
+    }
+    for (int i = 0; i < 12; i++) {
+        snprintf(num, sizeof(num), "L-%d", (i * 5) % 12);
+        struct order *o = board_order_by_number(f->b, num);
+        assert_int_equal(do_move(f, o->id, i % 2 ? f->wc[2] : 0, i % 3, NULL), 0);
+    }
+    assert_int_equal(store_open(&s2, f->path, NULL), 0);
+    assert_int_equal(store_board(s2, f->tenant, &b2), 0);
+    assert_true(board_check(b2));
+    assert_int_equal(b2->n_orders, f->b->n_orders);
+    assert_int_equal(b2->n_work_centres, f->b->n_work_centres);
+    for (size_t c = 0; c <= b2->n_work_centres; c++) {
+        const struct column *x = c < b2->n_work_centres ? &f->b->columns[c] : &f->b->backlog;
+        const struct column *y = c < b2->n_work_centres ? &b2->columns[c] : &b2->backlog;
+        assert_int_equal(x->work_centre_id, y->work_centre_id);
+        assert_int_equal(x->len, y->len);
+        for (size_t i = 0; i < x->len; i++) {
+            const struct order *p = x->orders[i], *q = y->orders[i];
+            assert_int_equal(p->id, q->id);
+            assert_int_equal(p->version, q->version);
+            assert_string_equal(p->order_number, q->order_number);
+            assert_string_equal(p->stock_code, q->stock_code);
+            assert_string_equal(p->description, q->description);
+            assert_int_equal(p->quantity_to_make, q->quantity_to_make);
+            assert_int_equal(p->status, q->status);
+            assert_int_equal(p->created_by, q->created_by);
+            assert_string_equal(p->created_at, q->created_at);
+            assert_string_equal(p->updated_at, q->updated_at);
+        }
+    }
+    store_free(s2);
+}
+
+static void test_load_repairs_positions_that_are_not_dense(void **state)
+{
+    struct fx *f = *state;
+    struct order *a = mk_order(f, "G-0", f->wc[0]);
+    struct order *b = mk_order(f, "G-1", f->wc[0]);
+    int64_t aid = a->id, bid = b->id;
+
+    assert_int_equal(store_exec(f->s, "UPDATE orders SET position = position * 10 + 5"), 0);
+    store_board_drop(f->s, f->tenant);
+    assert_int_equal(store_board(f->s, f->tenant, &f->b), 0);
+    assert_int_equal(board_order(f->b, aid)->position, 0);
+    assert_int_equal(board_order(f->b, bid)->position, 1);
+    assert_db_matches_cache(f);
+}
+
+/* ---------------------------------------------------------------- import */
+
+static struct order_input row(const char *number, int64_t wc, int64_t qty)
+{
+    struct order_input in;
+    order_input_init(&in);
+    in.order_number = number;
+    in.stock_code = "STK";
+    in.description = "Imported";
+    in.quantity_to_make = qty;
+    in.work_centre_id = wc;
+    return in;
+}
+
+static void test_import_creates_then_upserts(void **state)
+{
+    struct fx *f = *state;
+    struct order *pre = mk_order(f, "I-pre", f->wc[0]);
+    struct order *stay = mk_order(f, "I-stay", f->wc[0]);
+    size_t cr, up;
+    struct order_input rows[4] = {
+        row("I-1", f->wc[0], 5), row("I-2", 0, 6), row("I-3", f->wc[0], 7), row("I-4", 0, 8),
+    };
+
+    assert_int_equal(store_import(f->s, f->b, rows, 4, false, f->user, &cr, &up), 0);
+    assert_int_equal(cr, 4);
+    assert_int_equal(up, 0);
+    /* new orders join the end of their column in row order */
+    assert_int_equal(board_order_by_number(f->b, "I-1")->position, 2);
+    assert_int_equal(board_order_by_number(f->b, "I-3")->position, 3);
+    assert_int_equal(board_order_by_number(f->b, "I-2")->position, 0);
+    assert_int_equal(board_order_by_number(f->b, "I-4")->position, 1);
+    assert_db_matches_cache(f);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
+        "'orders_imported' AND json_extract(event_data, '$.created') = 4"), 1);
+
+    /* mode create: an existing number is a conflict, nothing written */
+    struct order_input again[2] = { row("I-5", 0, 1), row("I-1", 0, 1) };
+    assert_int_equal(store_import(f->s, f->b, again, 2, false, f->user, &cr, &up),
+                     PB_ECONFLICT);
+    assert_null(board_order_by_number(f->b, "I-5"));
+    /* the same number twice in one import is a conflict */
+    struct order_input dup[2] = { row("I-6", 0, 1), row("I-6", 0, 1) };
+    assert_int_equal(store_import(f->s, f->b, dup, 2, true, f->user, &cr, &up), PB_ECONFLICT);
+    struct order_input badwc[1] = { row("I-7", 99999, 1) };
+    assert_int_equal(store_import(f->s, f->b, badwc, 1, true, f->user, &cr, &up),
+                     PB_EVALIDATION);
+
+    /* upsert: I-pre moves CUT -> ASM (end), I-stay unchanged, I-2 changes quantity, I-8 new */
+    struct order_input stay_row = row("I-stay", f->wc[0], 10);
+    stay_row.stock_code = "STK-1";
+    stay_row.description = "A part";
+    struct order_input up_rows[4] = {
+        row("I-pre", f->wc[1], 10), stay_row, row("I-2", 0, 60), row("I-8", f->wc[1], 3),
+    };
+    up_rows[0].stock_code = "STK-1";
+    up_rows[0].description = "A part";
+    int64_t pre_id = pre->id;
+    assert_int_equal(store_import(f->s, f->b, up_rows, 4, true, f->user, &cr, &up), 0);
+    assert_int_equal(cr, 1);
+    assert_int_equal(up, 3);
+    assert_ptr_equal(board_order(f->b, pre_id), pre);
+    assert_int_equal(pre->work_centre_id, f->wc[1]);
+    assert_int_equal(pre->position, 0);
+    assert_int_equal(pre->version, 2);
+    assert_int_equal(board_order_by_number(f->b, "I-8")->position, 1);
+    assert_int_equal(stay->version, 1);             /* unchanged row keeps its version */
+    assert_int_equal(stay->position, 0);            /* CUT closed up: I-stay I-1 I-3 */
+    assert_int_equal(board_order_by_number(f->b, "I-3")->position, 2);
+    assert_int_equal(board_order_by_number(f->b, "I-3")->version, 1);
+    struct order *i2 = board_order_by_number(f->b, "I-2");
+    assert_int_equal(i2->quantity_to_make, 60);
+    assert_int_equal(i2->version, 2);
+    assert_int_equal(peek_int(f, "SELECT quantity_to_make FROM orders WHERE id = %lld",
+                              (long long)i2->id), 60);
+    assert_db_matches_cache(f);
+}
+
+static void test_import_of_100000_rows_is_one_fast_transaction(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 100000 };
+    struct order_input *rows = calloc(N, sizeof(*rows));
+    char (*nums)[16] = calloc(N, sizeof(*nums));
+    struct timespec t0, t1;
+    size_t cr, up;
+
+    assert_non_null(rows);
+    assert_non_null(nums);
+    for (int i = 0; i < N; i++) {
+        snprintf(nums[i], sizeof(nums[i]), "BULK-%06d", i);
+        rows[i] = row(nums[i], i % 4 == 0 ? 0 : f->wc[i % 3], 1 + i % 50);
+        rows[i].due_date = "2026-12-01";
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(store_import(f->s, f->b, rows, N, true, f->user, &cr, &up), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    fprintf(stderr, "import of %d rows: %.3f s\n", N, secs);
+#if defined(__SANITIZE_ADDRESS__)
+    assert_true(secs < 5.0);                        /* ASan: several times slower */
+#else
+    assert_true(secs < 1.0);
+#endif
+    assert_int_equal(cr, N);
+    assert_int_equal(f->b->n_orders, N);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
+                                 "'orders_imported'"), 1);
+    assert_db_matches_cache(f);
+
+    /* a second pass upserting everything (unchanged) is also fast and keeps versions */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(store_import(f->s, f->b, rows, N, true, f->user, &cr, &up), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    fprintf(stderr, "re-import of %d unchanged rows: %.3f s\n", N, secs);
+    assert_true(secs < 5.0);
+    assert_int_equal(up, N);
+    assert_int_equal(peek_int(f, "SELECT MAX(version) FROM orders"), 1);
+    free(rows);
+    free(nums);
+}
+
+/* ---------------------------------------------------------------- demo */
+
+static void test_demo_creates_a_full_sample_tenant_once(void **state)
+{
+    struct fx *f = *state;
+    const char *const hashes[3] = { "$argon2id$a", "$argon2id$s", "$argon2id$v" };
+    int64_t demo = 0, again = 0;
+    struct board *b;
+    struct user u;
+
+    assert_int_equal(store_demo_create(f->s, hashes, &demo), 0);
+    assert_true(demo > 0);
+    assert_int_equal(store_user_by_username(f->s, demo, "scheduler", &u), 0);
+    assert_int_equal(u.role, ROLE_SCHEDULER);
+    assert_string_equal(u.password_hash, "$argon2id$s");
+    user_cleanup(&u);
+    assert_int_equal(store_board(f->s, demo, &b), 0);
+    assert_true(board_check(b));
+    assert_int_equal(b->n_orders, 15);
+    assert_int_equal(b->n_work_centres, 5);
+    assert_string_equal(b->work_centres[0].code, "CUT");
+    assert_string_equal(b->work_centres[2].name, "Quality Control");
+    assert_string_equal(b->work_centres[4].code, "SHIP");
+    assert_int_equal(b->backlog.len, 3);
+    assert_int_equal(board_column(b, b->work_centres[1].id)->len, 3);   /* ASM: 002 006 009 */
+    struct order *o = board_order_by_number(b, "MO-2026-010");
+    assert_non_null(o);
+    assert_string_equal(o->description, "Label set \"CE\" marking");
+    assert_int_equal(o->quantity_to_make, 5000);
+    /* every status and priority present */
+    assert_int_equal(peek_int(f, "SELECT COUNT(DISTINCT status) FROM orders WHERE tenant_id "
+                                 "= %lld", (long long)demo), 5);
+    assert_int_equal(peek_int(f, "SELECT COUNT(DISTINCT priority) FROM orders WHERE "
+                                 "tenant_id = %lld", (long long)demo), 4);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM order_steps WHERE tenant_id = %lld",
+                              (long long)demo), 75);
+    /* history: moves with queue depths, completed orders with start and end */
+    assert_true(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE tenant_id = %lld AND "
+                            "event_type = 'order_moved' AND queue_depth_to IS NOT NULL",
+                         (long long)demo) >= 20);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM orders WHERE tenant_id = %lld AND "
+                                 "status = 'complete' AND completed_at > started_at",
+                              (long long)demo), 2);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE tenant_id = %lld AND "
+                                 "timestamp > strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', 'now')",
+                              (long long)demo), 0);
+    assert_int_equal(store_demo_create(f->s, hashes, &again), PB_ECONFLICT);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM tenants WHERE slug = 'demo'"), 1);
+}
+
+/* ---------------------------------------------------------------- isolation */
+
+static void test_tenants_never_see_each_others_orders(void **state)
+{
+    struct fx *f = *state;
+    struct order *mine = mk_order(f, "X-1", f->wc[0]);
+    struct board *other;
+    struct step *steps;
+    size_t n;
+    int64_t t2;
+
+    assert_int_equal(store_tenant_create(f->s, "globex", "Globex", &t2), 0);
+    assert_int_equal(store_board(f->s, t2, &other), 0);
+    assert_int_equal(other->n_orders, 0);
+    assert_null(board_order(other, mine->id));
+    assert_null(board_order_by_number(other, "X-1"));
+    assert_null(board_work_centre(other, f->wc[0]));
+    struct move_request m = { .order_id = mine->id, .to_work_centre_id = 0, .position = -1 };
+    struct move_result r;
+    assert_int_equal(store_order_move(f->s, other, &m, &r), PB_ENOT_FOUND);
+    assert_int_equal(store_order_steps(f->s, t2, mine->id, &steps, &n), PB_ENOT_FOUND);
+    /* a work centre of tenant A is unknown to tenant B */
+    struct order_input in = row("X-1", f->wc[0], 1);
+    struct order *o;
+    assert_int_equal(store_order_create(f->s, other, &in, NULL, 0, 0, &o), PB_EVALIDATION);
+    in.work_centre_id = 0;                          /* same number, other tenant: fine */
+    assert_int_equal(store_order_create(f->s, other, &in, NULL, 0, 0, &o), 0);
+    assert_ptr_equal(board_order_by_number(f->b, "X-1"), mine);
+    struct board *b;
+    assert_int_equal(store_board(f->s, 987654, &b), PB_ENOT_FOUND);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_tenant_and_user_are_found_by_id_and_name),
+        T(test_board_orders_work_centres_by_display_order),
+        T(test_created_orders_join_the_end_of_their_column),
+        T(test_create_rejects_taken_number_and_unknown_work_centre),
+        T(test_steps_are_stored_and_read_back_in_order),
+        T(test_move_across_columns_closes_source_and_opens_target),
+        T(test_move_within_column_shifts_only_the_range),
+        T(test_move_position_past_end_means_end_and_negative_is_invalid),
+        T(test_move_to_and_from_backlog_sets_started_at_once),
+        T(test_move_with_stale_preconditions_is_a_conflict),
+        T(test_move_to_unknown_or_inactive_work_centre_is_invalid),
+        T(test_random_moves_keep_every_column_dense),
+        T(test_failed_commit_leaves_cache_and_database_unchanged),
+        T(test_second_store_loads_the_same_board),
+        T(test_load_repairs_positions_that_are_not_dense),
+        T(test_import_creates_then_upserts),
+        T(test_import_of_100000_rows_is_one_fast_transaction),
+        T(test_demo_creates_a_full_sample_tenant_once),
+        T(test_tenants_never_see_each_others_orders),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
