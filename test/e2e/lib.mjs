@@ -1,0 +1,405 @@
+// End-to-end test helpers for planboard (SPEC.md): start a real server process on a free
+// 127.0.0.1 port with its own temp dir, log in, talk REST (global fetch) and WebSocket (npm ws).
+// Every wait is bounded by a timeout so a test never hangs.
+//
+// Environment: PB_BIN (server binary, default /work/main/build/planboard),
+//              PB_SAMPLES (sample CSV dir, default /work/shared/samples).
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+
+export const BIN = process.env.PB_BIN || '/work/main/build/planboard';
+export const SAMPLES = process.env.PB_SAMPLES || '/work/shared/samples';
+export const DEMO_PASSWORD = 'demo-password-123';
+export const OTHER_PASSWORD = 'other-password-123';
+export const SANITIZER_MARKERS = ['AddressSanitizer', 'LeakSanitizer', 'runtime error'];
+// ASan builds are slower to start and to answer.
+export const SLOW = /san/.test(BIN);
+
+export function sample(name) {
+  return readFileSync(join(SAMPLES, name));
+}
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Resolve `p`, or reject with `what` after `ms`. */
+export function withTimeout(p, ms, what) {
+  let t;
+  const timer = new Promise((_, rej) => {
+    t = setTimeout(() => rej(new Error(`timeout after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([p, timer]).finally(() => clearTimeout(t));
+}
+
+/** A free TCP port on 127.0.0.1 (bind to 0, read it, release it). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Poll until `fn()` returns a truthy value; returns it. Rejects after `timeout` ms. */
+export async function until(fn, { timeout = 5000, interval = 50, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timeout after ${timeout} ms waiting for ${what} (last: ${last})`);
+    await sleep(interval);
+  }
+}
+
+/** Run a child process to completion; resolves {code, signal, stdout, stderr}. Bounded. */
+export function run(args, { env = {}, timeout = 20000, input } = {}) {
+  return withTimeout(new Promise((resolve, reject) => {
+    const p = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    p.on('error', reject);
+    p.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    if (input !== undefined) p.stdin.end(input); else p.stdin.end();
+  }), timeout, `${BIN} ${args.join(' ')}`);
+}
+
+/** Write a config INI into `dir`; `extra` is {section: {key: value}} merged over the base. */
+export function writeConfig(dir, extra = {}) {
+  const cfg = {
+    server: { static_dir: '/work/main/web' },
+    database: { path: join(dir, 'pb.db') },
+    auth: { jwt_secret_file: join(dir, 'jwt.secret') },
+    locks: { ttl_seconds: 30 },
+  };
+  for (const [sec, kv] of Object.entries(extra)) cfg[sec] = { ...(cfg[sec] || {}), ...kv };
+  let text = '';
+  for (const [sec, kv] of Object.entries(cfg)) {
+    text += `[${sec}]\n`;
+    for (const [k, v] of Object.entries(kv)) text += `${k} = ${v}\n`;
+    text += '\n';
+  }
+  const path = join(dir, 'cfg.ini');
+  writeFileSync(path, text);
+  return path;
+}
+
+/**
+ * Start `planboard demo` with its own temp dir and a free port, and wait for /api/health.
+ * options.config: extra INI settings {section: {key: value}}.
+ * Returns a Server (see class below). Always call server.stop() (asserts a clean exit).
+ */
+export async function startServer({ config = {}, startTimeout = 15000 } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'pb-e2e-'));
+  const cfgPath = writeConfig(dir, config);
+  const port = await freePort();
+  const srv = new Server(dir, cfgPath, port);
+  await srv.launch(startTimeout);
+  return srv;
+}
+
+export class Server {
+  constructor(dir, cfgPath, port) {
+    this.dir = dir;
+    this.cfgPath = cfgPath;
+    this.port = port;
+    this.base = `http://127.0.0.1:${port}`;
+    this.wsBase = `ws://127.0.0.1:${port}`;
+    this.stdout = '';
+    this.stderr = '';
+    this.exit = null;
+    this.tokens = {};
+    this.clients = new Set();
+  }
+
+  async launch(startTimeout) {
+    this.proc = spawn(BIN, ['demo', '--config', this.cfgPath], {
+      env: { ...process.env, PORT: String(this.port), PLANBOARD_DEMO_PASSWORD: DEMO_PASSWORD },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.exited = new Promise((resolve) => {
+      this.proc.on('exit', (code, signal) => {
+        this.exit = { code, signal };
+        resolve(this.exit);
+      });
+      this.proc.on('error', (e) => {
+        this.exit = { code: null, signal: null, error: e };
+        resolve(this.exit);
+      });
+    });
+    this.proc.stdout.on('data', (d) => { this.stdout += d; });
+    this.proc.stderr.on('data', (d) => { this.stderr += d; });
+    try {
+      await until(async () => {
+        if (this.exit) throw new Error(`server exited early: ${JSON.stringify(this.exit)}\n${this.stderr}`);
+        const r = await fetch(`${this.base}/api/health`, { signal: AbortSignal.timeout(1000) });
+        return r.status === 200;
+      }, { timeout: startTimeout, interval: 50, what: 'server /api/health' });
+    } catch (e) {
+      if (!this.exit) this.proc.kill('SIGKILL');
+      throw new Error(`${e.message}\nstderr:\n${this.stderr.slice(-4000)}`);
+    }
+  }
+
+  /** SIGTERM; assert exit code 0 and no sanitizer report. Closes leftover WS clients first. */
+  async stop({ closeClients = true } = {}) {
+    if (closeClients) for (const c of this.clients) c.terminate();
+    if (!this.exit) this.proc.kill('SIGTERM');
+    let exit;
+    try {
+      exit = await withTimeout(this.exited, SLOW ? 20000 : 10000, 'server exit after SIGTERM');
+    } catch (e) {
+      this.proc.kill('SIGKILL');
+      await withTimeout(this.exited, 5000, 'server exit after SIGKILL').catch(() => {});
+      throw e;
+    }
+    this.assertCleanLog();
+    assert.equal(exit.signal, null, `server killed by signal ${exit.signal}\n${this.stderr.slice(-3000)}`);
+    assert.equal(exit.code, 0, `server exit code ${exit.code}\n${this.stderr.slice(-3000)}`);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  assertCleanLog() {
+    for (const m of SANITIZER_MARKERS) {
+      const i = this.stderr.indexOf(m);
+      assert.equal(i, -1, `server stderr contains "${m}":\n${this.stderr.slice(Math.max(0, i - 2000), i + 3000)}`);
+    }
+  }
+
+  /** fetch `path` with optional token and JSON body; returns {status, headers, body, text}. */
+  async req(method, path, { token, json, body, headers = {}, timeout = 10000 } = {}) {
+    const h = { ...headers };
+    if (token) h.authorization = `Bearer ${token}`;
+    if (json !== undefined) {
+      body = JSON.stringify(json);
+      if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['content-type'] = 'application/json';
+    }
+    const r = await fetch(this.base + path, { method, headers: h, body, signal: AbortSignal.timeout(timeout) });
+    const text = await r.text();
+    let parsed;
+    try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = undefined; }
+    return { status: r.status, headers: r.headers, body: parsed, text };
+  }
+
+  /** POST /api/auth/login; returns the response. */
+  login(username, password = DEMO_PASSWORD, tenant = 'demo') {
+    return this.req('POST', '/api/auth/login', { json: { tenant, username, password } });
+  }
+
+  /** Access token for a user (cached); asserts the login works. */
+  async token(username, password = DEMO_PASSWORD, tenant = 'demo') {
+    const key = `${tenant}/${username}`;
+    if (!this.tokens[key]) {
+      const r = await this.login(username, password, tenant);
+      assert.equal(r.status, 200, `login ${key}: ${r.text}`);
+      this.tokens[key] = r.body.accessToken;
+    }
+    return this.tokens[key];
+  }
+
+  /** `planboard tenant create` against this server's database (while it runs). */
+  async createTenant(slug, admin = 'boss', password = OTHER_PASSWORD, name = slug) {
+    const r = await run(['tenant', 'create', slug, '--name', name, '--admin', admin, '--config', this.cfgPath],
+      { env: { PLANBOARD_PASSWORD: password } });
+    assert.equal(r.code, 0, `tenant create ${slug}: ${r.stdout}${r.stderr}`);
+    return r;
+  }
+
+  board(token) {
+    return this.req('GET', '/api/planning-board', { token });
+  }
+
+  /** Open a WS client (see WsClient.connect). Tracked so stop() can clean up. */
+  async ws(token, opts = {}) {
+    const c = await WsClient.connect(this, token, opts);
+    this.clients.add(c);
+    c.ws.on('close', () => this.clients.delete(c));
+    return c;
+  }
+
+  /** Work-centre code -> id map and id -> code map. */
+  async workCentres(token) {
+    const r = await this.req('GET', '/api/work-centres', { token });
+    assert.equal(r.status, 200, r.text);
+    const byCode = {}, byId = {};
+    for (const w of r.body.data) { byCode[w.code] = w.id; byId[w.id] = w.code; }
+    return { list: r.body.data, byCode, byId };
+  }
+}
+
+let refCounter = 0;
+
+/**
+ * A WebSocket client that records every message it receives.
+ * - waitFor(pred, {timeout, from}) resolves with the first message (from index `from`) matching.
+ * - request(event, data) sends with a fresh ref and resolves with the ack or error carrying it.
+ * - closed: a promise of {code, reason} once the socket closes.
+ */
+export class WsClient {
+  constructor(ws) {
+    this.ws = ws;
+    this.messages = [];
+    this.waiters = [];
+    this.closeInfo = null;
+    this.closed = new Promise((resolve) => {
+      ws.on('close', (code, reason) => {
+        this.closeInfo = { code, reason: reason.toString() };
+        resolve(this.closeInfo);
+        for (const w of this.waiters) w.check();
+      });
+    });
+    ws.on('message', (data, isBinary) => {
+      let m;
+      try { m = JSON.parse(data.toString()); } catch { m = { unparsable: data.toString(), isBinary }; }
+      this.messages.push(m);
+      for (const w of [...this.waiters]) w.check();
+    });
+    ws.on('error', () => {});
+  }
+
+  /**
+   * Connect to /ws. opts: protocol (string, e.g. 'planboard.v1'; default none), join (default
+   * true: send join_planning_board and wait for its ack), joinData ({sinceSeq, epoch}),
+   * auth: 'query' (default) or 'header'. Resolves once `hello` (and the join ack) arrived.
+   */
+  static async connect(server, token, { protocol, join = true, joinData, auth = 'query', timeout = 10000 } = {}) {
+    const url = auth === 'query' ? `${server.wsBase}/ws?token=${encodeURIComponent(token)}` : `${server.wsBase}/ws`;
+    const headers = auth === 'header' ? { authorization: `Bearer ${token}` } : {};
+    const ws = protocol ? new WebSocket(url, protocol, { headers }) : new WebSocket(url, { headers });
+    const c = new WsClient(ws);
+    await withTimeout(new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));
+      ws.once('error', reject);
+    }), timeout, 'ws open');
+    c.hello = await c.waitFor((m) => m.event === 'hello', { timeout });
+    if (join) {
+      const a = await c.request('join_planning_board', joinData || {}, { timeout });
+      assert.equal(a.event, 'ack', `join: ${JSON.stringify(a)}`);
+      c.joinAck = a;
+    }
+    return c;
+  }
+
+  send(obj) {
+    this.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
+  }
+
+  /** Send {event, ref, data}; resolve with the ack/error of the same ref. */
+  async request(event, data, { timeout = 10000 } = {}) {
+    const ref = `r${++refCounter}`;
+    const from = this.messages.length;
+    const msg = { event, ref };
+    if (data !== undefined) msg.data = data;
+    this.send(msg);
+    return this.waitFor((m) => (m.event === 'ack' || m.event === 'error') && m.ref === ref,
+      { timeout, from, what: `reply to ${event} ${ref}` });
+  }
+
+  /** First message at index >= from matching pred; bounded by timeout; rejects if closed first. */
+  waitFor(pred, { timeout = 5000, from = 0, what = 'message' } = {}) {
+    return new Promise((resolve, reject) => {
+      const w = {
+        check: () => {
+          for (let i = from; i < this.messages.length; i++) {
+            if (pred(this.messages[i])) { done(); resolve(this.messages[i]); return; }
+          }
+          from = this.messages.length;
+          if (this.closeInfo) { done(); reject(new Error(`socket closed (${this.closeInfo.code}) while waiting for ${what}`)); }
+        },
+      };
+      const t = setTimeout(() => { done(); reject(new Error(`timeout after ${timeout} ms waiting for ${what}`)); }, timeout);
+      const done = () => { clearTimeout(t); this.waiters = this.waiters.filter((x) => x !== w); };
+      this.waiters.push(w);
+      w.check();
+    });
+  }
+
+  /** Wait until `n` messages match pred (counting from index 0); returns them. */
+  async waitCount(pred, n, { timeout = 10000, what = 'messages' } = {}) {
+    await until(() => this.messages.filter(pred).length >= n || this.closeInfo,
+      { timeout, interval: 20, what: `${n} ${what}` });
+    const got = this.messages.filter(pred);
+    assert.ok(got.length >= n, `${what}: expected ${n}, got ${got.length} (closed: ${JSON.stringify(this.closeInfo)})`);
+    return got;
+  }
+
+  events(name) {
+    return this.messages.filter((m) => m.event === name);
+  }
+
+  async close(timeout = 5000) {
+    if (!this.closeInfo) this.ws.close();
+    return withTimeout(this.closed, timeout, 'ws close');
+  }
+
+  terminate() {
+    this.ws.terminate();
+  }
+}
+
+/** Try an upgrade that should be refused; resolves with the HTTP status (or 'open'/'error'). */
+export function tryUpgrade(url, opts = {}, timeout = 5000) {
+  return withTimeout(new Promise((resolve) => {
+    const ws = new WebSocket(url, opts);
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => { resolve({ status: res.statusCode, body }); ws.terminate(); });
+      res.on('error', () => resolve({ status: res.statusCode, body }));
+    });
+    ws.on('open', () => { resolve({ status: 'open' }); ws.terminate(); });
+    ws.on('error', (e) => resolve({ status: 'error', error: e.message }));
+  }), timeout, `upgrade ${url}`);
+}
+
+/** Assert the SPEC §4 error body shape and code. */
+export function assertError(r, status, code) {
+  assert.equal(r.status, status, `expected ${status} ${code}, got ${r.status}: ${r.text}`);
+  assert.ok(r.body && typeof r.body === 'object', `error body is not JSON: ${r.text}`);
+  assert.equal(r.body.code, code, `code: ${r.text}`);
+  assert.equal(typeof r.body.error, 'string', `error sentence: ${r.text}`);
+  assert.ok(r.body.error.length > 0);
+}
+
+/** Check board columns have dense positions 0..n-1; returns {wcId|'backlog': [orderIds]}. */
+export function boardColumns(board) {
+  const cols = {};
+  for (const wc of board.workCentres) {
+    cols[wc.id] = wc.orders.map((o) => o.id);
+    wc.orders.forEach((o, i) => {
+      assert.equal(o.position, i, `column ${wc.code}: order ${o.id} position ${o.position} at index ${i}`);
+      assert.equal(o.workCentreId, wc.id);
+    });
+  }
+  cols.backlog = board.backlog.map((o) => o.id);
+  board.backlog.forEach((o, i) => {
+    assert.equal(o.position, i, `backlog: order ${o.id} position ${o.position} at index ${i}`);
+    assert.equal(o.workCentreId, null);
+  });
+  return cols;
+}
+
+/** All orders of a board snapshot by id. */
+export function boardOrders(board) {
+  const m = new Map();
+  for (const wc of board.workCentres) for (const o of wc.orders) m.set(o.id, o);
+  for (const o of board.backlog) m.set(o.id, o);
+  return m;
+}
