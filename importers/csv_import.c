@@ -154,6 +154,11 @@ struct issue_list {
     size_t n, cap;
 };
 
+struct set_slot {
+    uint64_t hash;                      /* hash_str() of the order number */
+    size_t idx;                         /* row index + 1; 0 = empty slot */
+};
+
 struct csv_import {
     struct csv_import_options opts;     /* copy; max_rows resolved */
     struct csv_parser parser;           /* libcsv state */
@@ -193,7 +198,7 @@ struct csv_import {
     struct issue_list errors, warnings;
     struct arena issue_pool;            /* column and message texts of issues */
 
-    size_t *set;                        /* open-addressing set of order numbers: row index+1 */
+    struct set_slot *set;               /* open-addressing set of valid rows' order numbers */
     size_t set_cap, set_used;
 };
 
@@ -421,14 +426,16 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-/* Slot holding key, or the empty slot where it would go. set_cap is a power of two. */
-static size_t *set_slot(const struct csv_import *ci, const char *key)
+/* Slot holding key, or the empty slot where it would go. set_cap is a power of two. The hash
+ * is kept in the slot so that a probe rarely touches the row itself. */
+static struct set_slot *set_slot(const struct csv_import *ci, const char *key, uint64_t h)
 {
     size_t mask = ci->set_cap - 1;
 
-    for (size_t i = (size_t)hash_str(key) & mask;; i = (i + 1) & mask) {
-        size_t *s = &ci->set[i];
-        if (*s == 0 || strcmp(ci->rows[*s - 1].in.order_number, key) == 0)
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        struct set_slot *s = &ci->set[i];
+        if (s->idx == 0
+            || (s->hash == h && strcmp(ci->rows[s->idx - 1].in.order_number, key) == 0))
             return s;
     }
 }
@@ -438,8 +445,8 @@ static long set_find(const struct csv_import *ci, const char *key)
 {
     if (ci->set_cap == 0)
         return -1;
-    size_t *s = set_slot(ci, key);
-    return *s ? (long)(*s - 1) : -1;
+    struct set_slot *s = set_slot(ci, key, hash_str(key));
+    return s->idx ? (long)(s->idx - 1) : -1;
 }
 
 /* Add rows[idx] (not yet present). Returns 0 or PB_EINTERNAL. */
@@ -447,19 +454,29 @@ static int set_add(struct csv_import *ci, size_t idx)
 {
     if ((ci->set_used + 1) * 2 > ci->set_cap) {
         size_t cap = ci->set_cap ? ci->set_cap * 2 : 1024;
-        size_t *old = ci->set, old_cap = ci->set_cap;
+        struct set_slot *old = ci->set;
+        size_t old_cap = ci->set_cap;
         ci->set = calloc(cap, sizeof(*ci->set));
         if (ci->set == NULL) {
             ci->set = old;
             return PB_EINTERNAL;
         }
         ci->set_cap = cap;
-        for (size_t i = 0; i < old_cap; i++)
-            if (old[i])
-                *set_slot(ci, ci->rows[old[i] - 1].in.order_number) = old[i];
+        for (size_t i = 0; i < old_cap; i++) {
+            if (old[i].idx == 0)
+                continue;
+            size_t j = (size_t)old[i].hash & (cap - 1);
+            while (ci->set[j].idx != 0)         /* keys are distinct: no compare needed */
+                j = (j + 1) & (cap - 1);
+            ci->set[j] = old[i];
+        }
         free(old);
     }
-    *set_slot(ci, ci->rows[idx].in.order_number) = idx + 1;
+    const char *key = ci->rows[idx].in.order_number;
+    uint64_t h = hash_str(key);
+    struct set_slot *s = set_slot(ci, key, h);
+    s->hash = h;
+    s->idx = idx + 1;
     ci->set_used++;
     return 0;
 }

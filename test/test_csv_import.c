@@ -552,6 +552,29 @@ static void test_order_number_repeated_in_file_is_error_on_later_row(void **stat
     csv_import_free(ci);
 }
 
+static void test_order_number_repeats_are_found_among_many_rows(void **state)
+{
+    (void)state;
+    size_t cap = 5000 * 32, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    len += (size_t)sprintf(text + len, HEADER);
+    for (int i = 1; i <= 5000; i++)
+        len += (size_t)sprintf(text + len, "MO-%d,S,D,1\n", i);
+    len += (size_t)sprintf(text + len, "MO-1,S,D,1\nMO-4321,S,D,1\nMO-5001,S,D,1\n");
+    struct run_opts o = { 0 };
+    struct csv_import *ci = run_with(text, len, &o);
+    size_t n;
+
+    rows(ci, &n);
+    assert_int_equal(n, 5001);
+    assert_int_equal(n_errors(ci), 2);
+    assert_true(has_error(ci, 5002, "order_number", "row 2"));
+    assert_true(has_error(ci, 5003, "order_number", "row 4322"));
+    csv_import_free(ci);
+    free(text);
+}
+
 static void test_create_only_rejects_existing_order_number(void **state)
 {
     (void)state;
@@ -876,6 +899,7 @@ int main(void)
         cmocka_unit_test(test_missing_required_column_is_reported_on_row_1),
         cmocka_unit_test(test_empty_input_misses_every_required_column),
         cmocka_unit_test(test_order_number_repeated_in_file_is_error_on_later_row),
+        cmocka_unit_test(test_order_number_repeats_are_found_among_many_rows),
         cmocka_unit_test(test_create_only_rejects_existing_order_number),
         cmocka_unit_test(test_integers_are_strict_decimal),
         cmocka_unit_test(test_priority_and_status_match_case_insensitively),
