@@ -122,8 +122,9 @@ bool board_check(const struct board *b);
  * Create an order from `in` (already checked with order_input_check) with `n_steps` routing
  * steps (may be 0/NULL; step strings borrowed). It joins the end of its column. An audit entry
  * "order_created" is written in the same transaction. On success *out points at the cached
- * order (owned by the board). PB_ECONFLICT orderNumber taken, PB_EVALIDATION unknown
- * work_centre_id, PB_EINTERNAL.
+ * order (owned by the board). Status in_progress/complete stamps started_at/completed_at.
+ * PB_ECONFLICT orderNumber taken, PB_EVALIDATION unknown or inactive work_centre_id (or a
+ * step naming a work centre unknown to the tenant), PB_EINTERNAL.
  */
 int store_order_create(struct store *s, struct board *b, const struct order_input *in,
                        const struct step *steps, size_t n_steps, int64_t user_id,
@@ -161,8 +162,11 @@ struct move_result {
  * open up in the target; the moved order's version +1 (others' versions unchanged); the move,
  * the shifts and an "order_moved" audit entry (with queue depths) are one transaction. An order
  * leaving the backlog for the first time gets started_at. Locks are not checked here.
- * Errors: PB_ENOT_FOUND order, PB_ECONFLICT stale version / fromWorkCentreId,
- * PB_EVALIDATION unknown to_work_centre_id or negative position, PB_EINTERNAL.
+ * A move to the order's own column and place is still a move (version +1, audit entry).
+ * Errors are checked in this order: PB_ENOT_FOUND order; PB_EVALIDATION unknown or inactive
+ * to_work_centre_id, or position < -1 (-1 means the end; map a JSON negative position to
+ * PB_EVALIDATION before calling); PB_ECONFLICT stale version / fromWorkCentreId; PB_EINTERNAL.
+ * On error nothing changed and *out is untouched.
  */
 int store_order_move(struct store *s, struct board *b, const struct move_request *req,
                      struct move_result *out);
@@ -172,7 +176,10 @@ int store_order_move(struct store *s, struct board *b, const struct move_request
  * if its work centre changes it moves to the end of the new column; an unchanged row keeps its
  * version but still counts as updated); otherwise every row must be new (PB_ECONFLICT).
  * New orders join the end of their column in the given order.
- * PB_EVALIDATION unknown work centre, PB_ECONFLICT, PB_EINTERNAL (nothing changed). */
+ * PB_EVALIDATION unknown or inactive work centre (or a row without order_number, stock_code or
+ * description), PB_ECONFLICT existing orderNumber without upsert or the same orderNumber twice
+ * in rows, PB_EINTERNAL; on any error nothing changed. The counts (pointers may be NULL) are 0
+ * on error. Cost: O(rows + sizes of the affected columns), one transaction. */
 int store_import(struct store *s, struct board *b, const struct order_input *rows, size_t n,
                  bool upsert, int64_t user_id, size_t *created, size_t *updated);
 

@@ -18,6 +18,7 @@
 
 #include "protocol/errors.h"
 #include "store/store.h"
+#include "store/store_int.h"     /* the hash maps are tested directly */
 
 /* ---------------------------------------------------------------- fixture */
 
@@ -747,7 +748,7 @@ static void test_import_of_100000_rows_is_one_fast_transaction(void **state)
     struct fx *f = *state;
     enum { N = 100000 };
     struct order_input *rows = calloc(N, sizeof(*rows));
-    char (*nums)[16] = calloc(N, sizeof(*nums));
+    char (*nums)[24] = calloc(N, sizeof(*nums));
     struct timespec t0, t1;
     size_t cr, up;
 
@@ -869,6 +870,65 @@ static void test_tenants_never_see_each_others_orders(void **state)
     assert_int_equal(store_board(f->s, 987654, &b), PB_ENOT_FOUND);
 }
 
+/* ---------------------------------------------------------------- odds and ends */
+
+static void test_memory_database_and_options(void **state)
+{
+    (void)state;
+    struct store *s = NULL;
+    struct store_options bad = { .synchronous = "OFF" }, full = { .synchronous = "FULL" };
+    const char *const hashes[3] = { "a", "b", "c" };
+    struct board *b;
+    int64_t demo;
+
+    store_free(NULL);
+    assert_int_equal(store_open(&s, ":memory:", &bad), PB_EINTERNAL);
+    assert_null(s);
+    assert_int_equal(store_open(&s, "/nonexistent-dir/x/y.db", NULL), PB_EINTERNAL);
+    assert_null(s);
+    assert_int_equal(store_open(&s, ":memory:", &full), 0);
+    assert_int_equal(store_demo_create(s, hashes, &demo), 0);
+    assert_int_equal(store_board(s, demo, &b), 0);
+    assert_int_equal(b->n_orders, 15);
+    assert_int_equal(store_exec(s, "SELECT nonsense FROM nowhere"), PB_EINTERNAL);
+    assert_non_null(strstr(store_errmsg(s), "nowhere"));
+    store_free(s);
+}
+
+static void test_hash_maps_survive_growth_and_deletion(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    struct imap im = { 0 };
+    struct smap sm = { 0 };
+    static struct order orders[N];
+    static char nums[N][16];
+
+    for (int i = 0; i < N; i++) {
+        snprintf(nums[i], sizeof(nums[i]), "N%d", i * 7);
+        orders[i].order_number = nums[i];
+        orders[i].id = (int64_t)i * 1024;           /* clustered keys */
+        assert_int_equal(imap_reserve(&im, im.len + 1), 0);
+        imap_put(&im, orders[i].id, &orders[i]);
+        assert_int_equal(smap_reserve(&sm, sm.len + 1), 0);
+        smap_put(&sm, &orders[i]);
+    }
+    for (int i = 0; i < N; i += 2) {
+        imap_del(&im, orders[i].id);
+        smap_del(&sm, nums[i]);
+    }
+    assert_int_equal(im.len, N / 2);
+    assert_int_equal(sm.len, N / 2);
+    for (int i = 0; i < N; i++) {
+        assert_ptr_equal(imap_get(&im, orders[i].id), i % 2 ? &orders[i] : NULL);
+        assert_ptr_equal(smap_get(&sm, nums[i]), i % 2 ? &orders[i] : NULL);
+    }
+    assert_null(imap_get(&im, 3));
+    assert_null(smap_get(&sm, "nope"));
+    imap_cleanup(&im);
+    smap_cleanup(&sm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -892,6 +952,8 @@ int main(void)
         T(test_import_of_100000_rows_is_one_fast_transaction),
         T(test_demo_creates_a_full_sample_tenant_once),
         T(test_tenants_never_see_each_others_orders),
+        cmocka_unit_test(test_memory_database_and_options),
+        cmocka_unit_test(test_hash_maps_survive_growth_and_deletion),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
