@@ -1,0 +1,703 @@
+// app.js — wires the page together: login/session, board load, live events, moves (pointer and
+// keyboard), presence, connection indicator, dashboard strip and CSV import.
+
+import { Api, ApiError } from './api.js';
+import { BoardSocket } from './ws.js';
+import { BoardView, statusLabel } from './board.js';
+import { installDrag } from './drag.js';
+import { ImportDialog } from './import.js';
+import * as S from './state.js';
+
+const $ = (id) => document.getElementById(id);
+
+const api = new Api();
+let me = null;             // {id, username, role, ...}
+let canEdit = false;
+let state = null;          // see state.js
+let view = null;
+let drag = null;
+let sock = null;
+let importer = null;
+let timeZone = null;
+
+let loadingBoard = false;  // a GET /api/planning-board is in flight: room events are queued
+let queued = [];
+let joinPending = null;    // {seq, at} of the last rejoin sent because of a gap
+let heldLock = null;       // orderId we hold a drag lock on (drag or keyboard dialog)
+let renewTimer = null;
+let batch = null;          // merged applyEvent results waiting for the next frame
+let connState = 'connecting';
+let everOnline = false;
+let retryAt = 0;
+let countdownTimer = null;
+let dashboardOff = false;
+let dashTimer = null;
+let dashFirstPending = 0;
+let todayTimer = null;
+let messageTimer = null;
+
+// ── announcements and messages ──────────────────────────────────────────────
+function announce(text) {
+  const el = $('announcer');
+  el.textContent = '';
+  // A fresh text node after a tick makes screen readers speak repeated messages too.
+  setTimeout(() => { el.textContent = text; }, 30);
+}
+
+function showMessage(text, kind = 'error') {
+  const box = $('message');
+  $('message-text').textContent = text;
+  box.dataset.kind = kind;
+  box.hidden = false;
+  clearTimeout(messageTimer);
+  messageTimer = setTimeout(() => { box.hidden = true; }, 8000);
+}
+
+function explainError(err, order) {
+  const num = order ? order.orderNumber : 'The order';
+  switch (err.code) {
+    case 'conflict':
+      return `${num} was changed by someone else first; it has been put back. Try again.`;
+    case 'locked': {
+      const who = err.data?.lockedBy?.username;
+      return `${num} is being moved by ${who || 'another user'}; it has been put back.`;
+    }
+    case 'forbidden': return 'Your role may not move orders.';
+    case 'not_found': return `${num} no longer exists.`;
+    case 'validation_failed': return `That move is not allowed: ${err.message}`;
+    case 'disconnected': case 'timeout':
+      return `The server did not confirm the move of ${num}; it has been put back.`;
+    default: return `${num} could not be moved: ${err.message || err.code}`;
+  }
+}
+
+// ── views ───────────────────────────────────────────────────────────────────
+function showLogin(message) {
+  $('app-view').hidden = true;
+  $('login-view').hidden = false;
+  const err = $('login-error');
+  if (message) { err.textContent = message; err.hidden = false; } else { err.hidden = true; }
+  try {
+    const last = localStorage.getItem('planboard.lastTenant');
+    if (last && !$('tenant').value) $('tenant').value = last;
+  } catch { /* ignore */ }
+  ($('tenant').value ? $('username') : $('tenant')).focus();
+}
+
+function showApp() {
+  $('login-view').hidden = true;
+  $('app-view').hidden = false;
+}
+
+// ── connection indicator ────────────────────────────────────────────────────
+function setConn(st, info = {}) {
+  connState = st;
+  const box = $('connection-status');
+  box.dataset.state = st;
+  const text = $('connection-text');
+  clearInterval(countdownTimer);
+  $('reconnect-button').hidden = st !== 'reconnecting';
+  if (st === 'online') {
+    everOnline = true;
+    text.textContent = 'Live';
+  } else if (st === 'connecting') {
+    text.textContent = 'Connecting…';
+  } else if (st === 'resyncing') {
+    text.textContent = 'Reloading board…';
+  } else if (st === 'offline') {
+    text.textContent = 'Offline';
+  } else if (st === 'reconnecting') {
+    retryAt = Date.now() + (info.retryInMs || 0);
+    const tick = () => {
+      const s = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+      text.textContent = s > 0 ? `Reconnecting in ${s} s…` : 'Reconnecting…';
+    };
+    tick();
+    countdownTimer = setInterval(tick, 1000);
+  }
+  const stale = everOnline && st !== 'online' && st !== 'offline';
+  $('stale-banner').hidden = !stale;
+  $('stale-text').textContent = st === 'resyncing'
+    ? 'Reloading the board from the server…'
+    : 'Connection lost: the board may be out of date. Moves are paused until it is back.';
+  document.body.classList.toggle('stale', stale);
+  if (st !== 'online' && drag) drag.cancel();
+}
+
+// ── board loading and events ────────────────────────────────────────────────
+async function loadBoard(reason) {
+  if (loadingBoard) return;
+  loadingBoard = true;
+  queued = [];
+  if (state) setConn('resyncing');
+  let attempt = 0;
+  for (;;) {
+    try {
+      const snap = await api.get('/api/planning-board');
+      if (!me) { loadingBoard = false; return; } // logged out meanwhile
+      state = S.boardFromSnapshot(snap);
+      break;
+    } catch (err) {
+      if (!me || err.status === 401) { loadingBoard = false; return; }
+      if (attempt === 0) showMessage('The board could not be loaded; retrying…');
+      await new Promise((r) => setTimeout(r, S.backoffDelay(attempt++)));
+      if (!me) { loadingBoard = false; return; }
+    }
+  }
+  batch = null;
+  view.render(state);
+  renderOnline();
+  loadingBoard = false;
+  joinPending = null;
+  if (sock && sock.isOpen()) {
+    sock.join(state.seq, state.epoch);
+    setConn('online');
+  }
+  const pending = queued;
+  queued = [];
+  for (const msg of pending) handleEvent(msg);
+  if (reason) announce(reason);
+  scheduleDashboard(0);
+}
+
+function onSocketMessage(msg) {
+  if (msg.event === 'hello') {
+    const h = msg.data || {};
+    if (loadingBoard) return; // loadBoard joins when it finishes
+    if (!state || (h.epoch && state.epoch && h.epoch !== state.epoch)) {
+      loadBoard(state ? 'The server restarted; the board was reloaded.' : null);
+    } else {
+      sock.join(state.seq, state.epoch);
+    }
+    return;
+  }
+  if (loadingBoard || !state) { queued.push(msg); return; }
+  handleEvent(msg);
+}
+
+function handleEvent(msg) {
+  const res = S.applyEvent(state, msg);
+  if (res.status === 'ignored') return;
+  if (res.status === 'gap') {
+    const now = Date.now();
+    if (joinPending && joinPending.seq === state.seq && now - joinPending.at < 5000) return;
+    if (joinPending && joinPending.seq === state.seq) { loadBoard('The board was reloaded to catch up.'); return; }
+    joinPending = { seq: state.seq, at: now };
+    sock.join(state.seq, state.epoch);
+    return;
+  }
+  if (res.status === 'refetch') {
+    if (msg.event === 'orders_imported') {
+      const d = msg.data || {};
+      announce(`Orders imported: ${d.created || 0} created, ${d.updated || 0} updated.`);
+      loadBoard();
+    } else {
+      loadBoard('The board was reloaded from the server.');
+    }
+    return;
+  }
+  joinPending = null;
+  queueApply(res);
+  if (res.presence) renderOnline();
+  if (res.board) scheduleDashboard();
+  describeForScreenReader(msg);
+  // A drag in progress on a card that vanished or was taken by someone else cannot continue.
+  const active = drag && drag.active();
+  if (active !== null && active !== undefined) {
+    const lk = state.locks.get(active);
+    if (!state.orders.has(active) || (lk && String(lk.lockedBy.userId) !== String(me.id))) drag.cancel(active);
+  }
+  if (msg.event === 'order_unlocked' && heldLock !== null && msg.data && msg.data.orderId === heldLock &&
+      msg.data.reason === 'expired') {
+    heldLock = null;
+  }
+}
+
+function describeForScreenReader(msg) {
+  const d = msg.data || {};
+  if (msg.event === 'order_moved' && d.order) {
+    const mb = d.movedBy;
+    let byId = null, by = null;
+    if (mb && typeof mb === 'object') { byId = mb.userId ?? mb.id ?? null; by = mb.username ?? null; }
+    else if (typeof mb === 'string') by = mb;
+    else if (typeof mb === 'number') { byId = mb; by = state.online.get(mb)?.username ?? null; }
+    if ((byId !== null && String(byId) === String(me.id)) || (by && by === me.username)) return;
+    const key = S.colKey(d.toWorkCentreId !== undefined ? d.toWorkCentreId : d.order.workCentreId);
+    announce(`${d.order.orderNumber} moved to ${view.columnName(key)}${by ? ` by ${by}` : ''}.`);
+  } else if (msg.event === 'user_joined' && d.username && String(d.userId) !== String(me.id)) {
+    announce(`${d.username} is online.`);
+  } else if (msg.event === 'user_left' && d.username && String(d.userId) !== String(me.id)) {
+    announce(`${d.username} went offline.`);
+  }
+}
+
+function mergeResults(a, b) {
+  if (!a) return { ...b, moved: [...b.moved], added: [...b.added], removed: [...b.removed],
+    updated: new Set(b.updated), columns: new Set(b.columns) };
+  a.moved.push(...b.moved);
+  a.added.push(...b.added);
+  a.removed.push(...b.removed);
+  for (const x of b.updated) a.updated.add(x);
+  for (const x of b.columns) a.columns.add(x);
+  a.workCentres = a.workCentres || b.workCentres;
+  a.presence = a.presence || b.presence;
+  a.board = a.board || b.board;
+  return a;
+}
+
+function queueApply(res) {
+  const first = !batch;
+  batch = mergeResults(batch, res);
+  if (!first) return;
+  let done = false;
+  const flush = () => {
+    if (done) return;
+    done = true;
+    const b = batch;
+    batch = null;
+    if (b && state) view.apply(state, b);
+  };
+  requestAnimationFrame(flush);
+  setTimeout(flush, 120); // background tabs get no animation frames
+}
+
+function renderOnline() {
+  const ul = $('online-list');
+  const users = [...state.online.values()].sort((a, b) => String(a.username).localeCompare(String(b.username)));
+  const frag = document.createDocumentFragment();
+  for (const u of users) {
+    const li = document.createElement('li');
+    li.dataset.userId = String(u.userId);
+    li.textContent = u.username;
+    if (me && String(u.userId) === String(me.id)) {
+      li.classList.add('me');
+      const you = document.createElement('span');
+      you.className = 'you';
+      you.textContent = ' (you)';
+      li.appendChild(you);
+    }
+    frag.appendChild(li);
+  }
+  ul.replaceChildren(frag);
+  $('online-count').textContent = String(users.length);
+}
+
+// ── dashboard ───────────────────────────────────────────────────────────────
+function scheduleDashboard(delay = 1000) {
+  if (dashboardOff || !me) return;
+  const now = Date.now();
+  if (!dashFirstPending) dashFirstPending = now;
+  clearTimeout(dashTimer);
+  // Debounced, but never later than 5 s after the first event of a burst.
+  const wait = Math.min(delay, Math.max(0, dashFirstPending + 5000 - now));
+  dashTimer = setTimeout(refreshDashboard, wait);
+}
+
+async function refreshDashboard() {
+  dashFirstPending = 0;
+  if (dashboardOff || !me) return;
+  try {
+    const d = await api.get('/api/analytics/dashboard');
+    const num = (v) => (v === null || v === undefined || Number.isNaN(Number(v)) ? '—' : String(v));
+    const pct = (v) => (v === null || v === undefined ? '—' : `${v}%`);
+    $('dash-active-orders').textContent = num(d.activeOrders);
+    $('dash-completion-rate').textContent = pct(d.completionRate);
+    $('dash-utilization').textContent = pct(d.workCentreUtilization);
+    const dp = d.dailyProduction || {};
+    $('dash-daily-production').textContent = `${num(dp.actual)} / ${num(dp.target)}`;
+    $('dash-overdue-orders').textContent = num(d.overdueOrders);
+    $('dash-overdue-orders').parentElement.classList.toggle('warn', Number(d.overdueOrders) > 0);
+    $('dash-avg-cycle-time').textContent = d.avgCycleTime === null || d.avgCycleTime === undefined ? '—' : `${d.avgCycleTime} h`;
+    $('dashboard').hidden = false;
+  } catch (err) {
+    if (err.status === 404) {
+      dashboardOff = true;
+      $('dashboard').hidden = true;
+    }
+    // other failures keep the last figures; the next event retries
+  }
+}
+
+// ── moves ───────────────────────────────────────────────────────────────────
+function lockedByOther(id) {
+  const lk = state && state.locks.get(id);
+  return lk && String(lk.lockedBy.userId) !== String(me.id) ? lk : null;
+}
+
+function whyNotMovable(id) {
+  if (!canEdit) return 'Viewers cannot move orders.';
+  if (!state || !state.orders.has(id)) return 'That order is no longer on the board.';
+  if (!sock || !sock.isOpen() || connState !== 'online') return 'Moves are paused until the connection is back.';
+  const lk = lockedByOther(id);
+  if (lk) return `${state.orders.get(id).orderNumber} is being moved by ${lk.lockedBy.username}.`;
+  return true;
+}
+
+async function takeLock(id) {
+  try {
+    await sock.request('start_drag', { orderId: id });
+    heldLock = id;
+    clearInterval(renewTimer);
+    // Locks last 30 s (SPEC §5); renew while the user still holds the card.
+    renewTimer = setInterval(() => {
+      if (heldLock !== null && sock.isOpen()) sock.send('start_drag', { orderId: heldLock });
+    }, 20000);
+    return true;
+  } catch (err) {
+    const o = state.orders.get(id);
+    const msg = explainError(err, o).replace('; it has been put back', '');
+    showMessage(msg);
+    announce(msg);
+    return false;
+  }
+}
+
+function releaseLock(id, completed) {
+  clearInterval(renewTimer);
+  renewTimer = null;
+  if (heldLock === id) heldLock = null;
+  if (!completed && sock) sock.send('end_drag', { orderId: id, completed: false });
+}
+
+/** Send move_order; on any error the card snaps back and the reason is shown. */
+async function moveOrder(id, toKey, position) {
+  const o = state.orders.get(id);
+  if (!o) return;
+  if (S.isNoopMove(state, id, toKey, position)) {
+    releaseLock(id, false);
+    view.snapBack(id);
+    return;
+  }
+  const data = {
+    orderId: id,
+    toWorkCentreId: S.keyToWorkCentreId(toKey),
+    position,
+    fromWorkCentreId: o.workCentreId === undefined ? null : o.workCentreId,
+    version: o.version,
+  };
+  try {
+    await sock.request('move_order', data);
+    releaseLock(id, true);
+    announce(`${o.orderNumber} moved to ${view.columnName(toKey)}, position ${position + 1}.`);
+  } catch (err) {
+    releaseLock(id, false);
+    view.snapBack(id);
+    const msg = explainError(err, o);
+    showMessage(msg);
+    announce(msg);
+  }
+}
+
+// ── keyboard ────────────────────────────────────────────────────────────────
+let moveDialogId = null;
+
+function onBoardKey(e) {
+  const card = e.target.closest && e.target.closest('.card[data-order-id]');
+  if (!card || !state) return;
+  const id = view.orderIdOf(card);
+  const o = state.orders.get(id);
+  if (!o) return;
+  const key = S.colKey(o.workCentreId);
+  const ids = view.columnIds(key);
+  const idx = ids.indexOf(id);
+  const keys = view.columnKeys();
+  const ci = keys.indexOf(key);
+
+  if ((e.key === 'm' || e.key === 'M') && !e.ctrlKey && !e.metaKey && !e.altKey) {
+    e.preventDefault();
+    if (!canEdit) { announce('Viewers cannot move orders.'); return; }
+    openMoveDialog(id);
+    return;
+  }
+  if (e.altKey && canEdit && ['ArrowUp', 'ArrowDown', 'ArrowLeft', 'ArrowRight'].includes(e.key)) {
+    // Quick moves: Alt+Up/Down one place, Alt+Left/Right to the neighbouring column.
+    e.preventDefault();
+    const why = whyNotMovable(id);
+    if (why !== true) { showMessage(why); announce(why); return; }
+    if (e.key === 'ArrowUp' && idx > 0) moveOrder(id, key, idx - 1);
+    else if (e.key === 'ArrowDown' && idx < ids.length - 1) moveOrder(id, key, idx + 1);
+    else if (e.key === 'ArrowLeft' && ci > 0) moveOrder(id, keys[ci - 1], Math.min(idx, view.columnIds(keys[ci - 1]).length));
+    else if (e.key === 'ArrowRight' && ci < keys.length - 1) moveOrder(id, keys[ci + 1], Math.min(idx, view.columnIds(keys[ci + 1]).length));
+    return;
+  }
+  if (e.altKey || e.ctrlKey || e.metaKey) return;
+  let target = null;
+  if (e.key === 'ArrowUp' && idx > 0) target = ids[idx - 1];
+  else if (e.key === 'ArrowDown' && idx < ids.length - 1) target = ids[idx + 1];
+  else if (e.key === 'Home') target = ids[0];
+  else if (e.key === 'End') target = ids[ids.length - 1];
+  else if (e.key === 'ArrowLeft' || e.key === 'ArrowRight') {
+    const step = e.key === 'ArrowLeft' ? -1 : 1;
+    for (let c = ci + step; c >= 0 && c < keys.length; c += step) {
+      const other = view.columnIds(keys[c]);
+      if (other.length) { target = other[Math.min(idx, other.length - 1)]; break; }
+    }
+  } else return;
+  e.preventDefault();
+  if (target !== null && target !== undefined) view.focusCard(target);
+}
+
+async function openMoveDialog(id) {
+  const why = whyNotMovable(id);
+  if (why !== true) { showMessage(why); announce(why); return; }
+  const o = state.orders.get(id);
+  if (!(await takeLock(id))) return;
+  moveDialogId = id;
+  $('move-order-number').textContent = o.orderNumber;
+  const sel = $('move-column');
+  sel.replaceChildren();
+  const fromKey = S.colKey(o.workCentreId);
+  for (const key of view.columnKeys()) {
+    const opt = document.createElement('option');
+    opt.value = key;
+    const n = view.columnIds(key).length;
+    opt.textContent = `${view.columnName(key)} (${n} order${n === 1 ? '' : 's'})`;
+    if (key === fromKey) opt.selected = true;
+    sel.appendChild(opt);
+  }
+  $('move-error').hidden = true;
+  updatePositionBounds(true);
+  $('move-dialog').showModal();
+  sel.focus();
+}
+
+function updatePositionBounds(initial) {
+  const id = moveDialogId;
+  const o = state.orders.get(id);
+  const key = $('move-column').value;
+  const n = view.columnIds(key).filter((x) => x !== id).length;
+  const max = n + 1;
+  const input = $('move-position');
+  input.max = String(max);
+  if (initial && key === S.colKey(o.workCentreId)) input.value = String(o.position + 1);
+  else input.value = String(max);
+  $('move-position-hint').textContent = `1 to ${max}; ${max} is the bottom of the column.`;
+}
+
+function closeMoveDialog(moved) {
+  const id = moveDialogId;
+  moveDialogId = null;
+  if ($('move-dialog').open) $('move-dialog').close();
+  if (id !== null && !moved) releaseLock(id, false);
+  if (id !== null) view.focusCard(id);
+}
+
+function submitMoveDialog(e) {
+  e.preventDefault();
+  const id = moveDialogId;
+  if (id === null) return;
+  const key = $('move-column').value;
+  const max = Number($('move-position').max);
+  const pos = Number($('move-position').value);
+  if (!Number.isInteger(pos) || pos < 1 || pos > max) {
+    const err = $('move-error');
+    err.textContent = `Enter a position from 1 to ${max}.`;
+    err.hidden = false;
+    $('move-position').focus();
+    return;
+  }
+  closeMoveDialog(true);
+  moveOrder(id, key, pos - 1);
+}
+
+// ── session ─────────────────────────────────────────────────────────────────
+function refreshToday() {
+  if (view) view.setToday(S.todayIn(timeZone));
+}
+
+async function startSession() {
+  me = api.user;
+  if (!me) {
+    try { me = await api.get('/api/auth/me'); api.user = me; } catch { showLogin(); return; }
+  }
+  canEdit = me.role === 'admin' || me.role === 'scheduler';
+  document.body.classList.toggle('viewer', !canEdit);
+  $('current-user').textContent = `${me.username} (${me.role})`;
+  $('import-button').hidden = !canEdit;
+  $('tenant-name').textContent = api.tenant ? `· ${api.tenant}` : '';
+  dashboardOff = false;
+  showApp();
+  setConn('connecting');
+  view.configure({ canEdit, myUserId: me.id, today: S.todayIn(null) });
+
+  api.get('/api/tenant').then((t) => {
+    if (t && t.name) $('tenant-name').textContent = `· ${t.name}`;
+    if (t && t.timezone) { timeZone = t.timezone; refreshToday(); }
+  }).catch(() => {});
+  clearInterval(todayTimer);
+  todayTimer = setInterval(refreshToday, 60000);
+
+  await loadBoard();
+  if (!me) return;
+  sock = new BoardSocket({ api, onMessage: onSocketMessage, onStatus: (st, info) => {
+    if (st === 'online' && loadingBoard) return; // loadBoard sets online when it joins
+    setConn(st, info);
+  } });
+  sock.start();
+  const first = document.querySelector('#board .card');
+  if (first && document.activeElement === document.body) first.focus({ preventScroll: true });
+}
+
+function endSession(message) {
+  if (sock) { sock.stop(); sock = null; }
+  if (drag) drag.cancel();
+  me = null;
+  state = null;
+  heldLock = null;
+  clearInterval(renewTimer);
+  clearInterval(todayTimer);
+  clearTimeout(dashTimer);
+  loadingBoard = false;
+  queued = [];
+  batch = null;
+  everOnline = false;
+  view.clear();
+  $('online-list').replaceChildren();
+  $('dashboard').hidden = true;
+  document.body.classList.remove('stale', 'viewer');
+  if ($('import-dialog').open) $('import-dialog').close();
+  if ($('move-dialog').open) $('move-dialog').close();
+  showLogin(message);
+}
+
+async function onLogin(e) {
+  e.preventDefault();
+  const tenant = $('tenant').value.trim();
+  const username = $('username').value.trim();
+  const password = $('password').value;
+  const err = $('login-error');
+  if (!tenant || !username || !password) {
+    err.textContent = 'Enter your organisation, username and password.';
+    err.hidden = false;
+    return;
+  }
+  const btn = $('login-submit');
+  btn.disabled = true;
+  err.hidden = true;
+  try {
+    await api.login(tenant, username, password);
+    try { localStorage.setItem('planboard.lastTenant', tenant); } catch { /* ignore */ }
+    $('password').value = '';
+    await startSession();
+  } catch (ex) {
+    let msg;
+    if (ex instanceof ApiError && ex.status === 401) msg = 'Wrong organisation, username or password.';
+    else if (ex instanceof ApiError && ex.status === 429) {
+      msg = `Too many attempts. Try again in ${ex.retryAfter || 60} seconds.`;
+    } else if (ex instanceof ApiError && ex.status === 0) msg = 'The server cannot be reached. Check your connection.';
+    else msg = ex.message || 'Login failed.';
+    err.textContent = msg;
+    err.hidden = false;
+    $('password').focus();
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+// ── file drop on the page ───────────────────────────────────────────────────
+function hasFiles(e) {
+  const t = e.dataTransfer && e.dataTransfer.types;
+  return !!t && Array.prototype.includes.call(t, 'Files');
+}
+
+function wireFileDrop() {
+  const overlay = $('drop-overlay');
+  let depth = 0;
+  window.addEventListener('dragenter', (e) => {
+    if (!hasFiles(e) || !me) return;
+    depth++;
+    if (canEdit) overlay.hidden = false;
+  });
+  window.addEventListener('dragleave', (e) => {
+    if (!hasFiles(e)) return;
+    depth = Math.max(0, depth - 1);
+    if (depth === 0) overlay.hidden = true;
+  });
+  window.addEventListener('dragover', (e) => {
+    if (!hasFiles(e) || !me) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = canEdit ? 'copy' : 'none';
+  });
+  window.addEventListener('drop', (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    depth = 0;
+    overlay.hidden = true;
+    if (!me) return;
+    if (!canEdit) { showMessage('Viewers cannot import orders.'); return; }
+    const f = e.dataTransfer.files && e.dataTransfer.files[0];
+    if (f) importer.open(f);
+  });
+}
+
+// ── boot ────────────────────────────────────────────────────────────────────
+function wire() {
+  view = new BoardView($('board'), $('card-template'), { canEdit: false, myUserId: null, today: S.todayIn(null) });
+  drag = installDrag($('board'), view, {
+    canDrag: (id) => {
+      const why = whyNotMovable(id);
+      if (why !== true) { showMessage(why, 'info'); announce(why); }
+      return why;
+    },
+    onStart: (id) => takeLock(id),
+    onDrop: (id, toKey, beforeId) => moveOrder(id, toKey, S.dropPosition(state, id, toKey, beforeId)),
+    onCancel: (id) => releaseLock(id, false),
+  });
+  importer = new ImportDialog(api, {
+    announce,
+    onImported: () => scheduleDashboard(0),
+  });
+
+  $('login-form').addEventListener('submit', onLogin);
+  $('logout-button').addEventListener('click', async () => {
+    if (sock) { sock.stop(); sock = null; }
+    await api.logout();
+    endSession('You have logged out.');
+  });
+  $('reconnect-button').addEventListener('click', () => { if (sock) sock.reconnectNow(); });
+  $('message-close').addEventListener('click', () => { $('message').hidden = true; });
+  $('import-button').addEventListener('click', () => { importer.reset(); importer.open(); });
+  $('board').addEventListener('keydown', onBoardKey);
+  $('move-form').addEventListener('submit', submitMoveDialog);
+  $('move-cancel').addEventListener('click', () => closeMoveDialog(false));
+  $('move-dialog').addEventListener('cancel', (e) => { e.preventDefault(); closeMoveDialog(false); });
+  $('move-column').addEventListener('change', () => updatePositionBounds(false));
+  wireFileDrop();
+  window.addEventListener('pagehide', () => {
+    if (heldLock !== null && sock) sock.send('end_drag', { orderId: heldLock, completed: false });
+  });
+
+  api.onSessionLost = () => {
+    if (me) endSession('Your session has ended. Please log in again.');
+  };
+}
+
+async function boot() {
+  wire();
+  if (!api.hasSession()) { showLogin(); return; }
+  // A reload: rotate the stored refresh token to get a fresh pair (retry while unreachable).
+  showApp();
+  setConn('connecting');
+  $('board').setAttribute('aria-busy', 'true');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const ok = await api.refresh();
+      if (!ok) { showLogin('Your session has ended. Please log in again.'); return; }
+      break;
+    } catch {
+      setConn('reconnecting', { retryInMs: S.backoffDelay(attempt) });
+      await new Promise((r) => setTimeout(r, S.backoffDelay(attempt)));
+    }
+  }
+  await startSession();
+}
+
+// Exposed for browser tests and debugging (read-only use).
+window.planboard = {
+  get state() { return state; },
+  get connection() { return connState; },
+  get user() { return me; },
+  statusLabel,
+};
+
+boot();

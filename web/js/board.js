@@ -1,0 +1,453 @@
+// board.js — the board's DOM: one <section> per column, one keyed <li> per order.
+//
+// Nodes are created once per order id (from <template id="card-template">) and then only
+// updated or moved: an event touches the cards and column headers it names, never the rest.
+// Moves are animated with FLIP (First, Last, Invert, Play) through the CSS custom properties
+// --flip-x / --flip-y set with CSSOM (allowed by a CSP without 'unsafe-inline').
+
+import {
+  BACKLOG, displayColumns, columnLoad, isOverdue, stableIds, columnOrders,
+} from './state.js';
+
+const STATUS_LABEL = {
+  not_started: 'Not started', in_progress: 'In progress', complete: 'Complete',
+  on_hold: 'On hold', cancelled: 'Cancelled',
+};
+const PRIORITY_LABEL = { low: 'Low', normal: 'Normal', high: 'High', urgent: 'Urgent' };
+const FLIP_NEIGHBOURS = 12;
+const FLIP_MAX = 80;
+
+function setText(el, text) {
+  const t = text === null || text === undefined ? '' : String(text);
+  if (el.textContent !== t) el.textContent = t;
+}
+
+function setData(el, name, value) {
+  const v = value === null || value === undefined ? null : String(value);
+  if (v === null) {
+    if (name in el.dataset) delete el.dataset[name];
+  } else if (el.dataset[name] !== v) {
+    el.dataset[name] = v;
+  }
+}
+
+export function statusLabel(s) { return STATUS_LABEL[s] || s || ''; }
+export function priorityLabel(p) { return PRIORITY_LABEL[p] || p || ''; }
+
+export class BoardView {
+  /**
+   * root: the #board element; template: <template id="card-template">
+   * opts.canEdit: drag handles and keyboard moves; opts.myUserId: to tell own locks from others'
+   */
+  constructor(root, template, opts) {
+    this.root = root;
+    this.template = template.content.firstElementChild;
+    this.canEdit = !!opts.canEdit;
+    this.myUserId = opts.myUserId;
+    this.today = opts.today;
+    this.state = null;
+    this.cards = new Map();      // orderId -> <li>
+    this.columns = new Map();    // key -> {section, list, title, count, over}
+    this.reduceMotion = typeof matchMedia === 'function' &&
+      matchMedia('(prefers-reduced-motion: reduce)').matches;
+    this.root.classList.toggle('can-edit', this.canEdit);
+  }
+
+  /** Set who is looking (a new login reuses the view). */
+  configure({ canEdit, myUserId, today }) {
+    this.canEdit = !!canEdit;
+    this.myUserId = myUserId;
+    if (today) this.today = today;
+    this.root.classList.toggle('can-edit', this.canEdit);
+  }
+
+  /** Forget everything (logout). */
+  clear() {
+    this.state = null;
+    this.cards.clear();
+    this.columns.clear();
+    this.root.replaceChildren();
+    this.root.setAttribute('aria-busy', 'true');
+  }
+
+  // ── full render ───────────────────────────────────────────────────────────
+  /** Render `state` from scratch, reusing card nodes by order id. */
+  render(state) {
+    this.state = state;
+    const focusedId = this._focusedOrderId();
+    const frag = document.createDocumentFragment();
+    const seen = new Set();
+    const newColumns = new Map();
+    for (const { key, workCentre } of displayColumns(state)) {
+      const col = this.columns.get(key) || this._createColumn(key);
+      this._fillColumnHeader(col, key, workCentre);
+      const listFrag = document.createDocumentFragment();
+      for (const id of state.columns.get(key) || []) {
+        const node = this._card(id);
+        this.updateCard(id);
+        listFrag.appendChild(node);
+        seen.add(id);
+      }
+      col.list.replaceChildren(listFrag);
+      newColumns.set(key, col);
+      frag.appendChild(col.section);
+    }
+    for (const [id, node] of this.cards) {
+      if (!seen.has(id)) { node.remove(); this.cards.delete(id); }
+    }
+    this.columns = newColumns;
+    this.root.replaceChildren(frag);
+    this.root.setAttribute('aria-busy', 'false');
+    if (focusedId !== null) this.focusCard(focusedId);
+  }
+
+  /** Rebuild only the set and order of column sections (work_centre_updated); cards are kept. */
+  renderColumns(state) {
+    this.state = state;
+    const focusedId = this._focusedOrderId();
+    const wanted = displayColumns(state);
+    const newColumns = new Map();
+    let prev = null;
+    for (const { key, workCentre } of wanted) {
+      let col = this.columns.get(key);
+      if (!col) {
+        col = this._createColumn(key);
+        for (const id of state.columns.get(key) || []) {
+          col.list.appendChild(this._card(id));
+          this.updateCard(id);
+        }
+      }
+      this._fillColumnHeader(col, key, workCentre);
+      const next = prev ? prev.nextSibling : this.root.firstChild;
+      if (next !== col.section) this.root.insertBefore(col.section, next);
+      prev = col.section;
+      newColumns.set(key, col);
+    }
+    for (const [key, col] of this.columns) if (!newColumns.has(key)) col.section.remove();
+    this.columns = newColumns;
+    if (focusedId !== null) this.focusCard(focusedId);
+  }
+
+  _createColumn(key) {
+    const section = document.createElement('section');
+    section.className = 'column';
+    section.dataset.columnId = key;
+    const titleId = `column-title-${key}`;
+    section.setAttribute('aria-labelledby', titleId);
+
+    const header = document.createElement('header');
+    header.className = 'column-header';
+    const title = document.createElement('h2');
+    title.className = 'column-title';
+    title.id = titleId;
+    const name = document.createElement('span');
+    name.className = 'column-name';
+    const code = document.createElement('span');
+    code.className = 'column-code';
+    title.append(name, code);
+    const count = document.createElement('p');
+    count.className = 'column-count';
+    const countText = document.createElement('span');
+    countText.className = 'count-text';
+    const over = document.createElement('span');
+    over.className = 'over-marker';
+    over.textContent = 'Over capacity';
+    count.append(countText, over);
+    header.append(title, count);
+
+    const list = document.createElement('ol');
+    list.className = 'cards';
+    list.dataset.columnId = key;
+    list.setAttribute('aria-labelledby', titleId);
+    section.append(header, list);
+    const col = { key, section, list, name, code, countText, count };
+    this.columns.set(key, col);
+    return col;
+  }
+
+  _fillColumnHeader(col, key, workCentre) {
+    if (key === BACKLOG) {
+      setText(col.name, 'Backlog');
+      setText(col.code, '');
+      col.section.classList.add('backlog');
+    } else {
+      setText(col.name, workCentre ? workCentre.name : `Work centre ${key}`);
+      setText(col.code, workCentre ? workCentre.code : '');
+    }
+    this.updateColumnHeader(key);
+  }
+
+  /** Refresh the count / capacity line of one column. */
+  updateColumnHeader(key) {
+    const col = this.columns.get(key);
+    if (!col || !this.state) return;
+    const { count, capacity, over } = columnLoad(this.state, key);
+    const noun = count === 1 ? 'order' : 'orders';
+    setText(col.countText, capacity === null ? `${count} ${noun}` : `${count} / ${capacity} ${noun}`);
+    setData(col.section, 'count', count);
+    setData(col.section, 'capacity', capacity);
+    setData(col.section, 'overCapacity', over ? 'true' : null);
+    col.section.classList.toggle('over-capacity', over);
+  }
+
+  // ── cards ─────────────────────────────────────────────────────────────────
+  _card(id) {
+    let node = this.cards.get(id);
+    if (node) return node;
+    node = this.template.cloneNode(true);
+    node.dataset.orderId = String(id);
+    node.id = `order-${id}`;
+    if (!this.canEdit) {
+      const h = node.querySelector('.drag-handle');
+      if (h) h.remove();
+    }
+    this.cards.set(id, node);
+    return node;
+  }
+
+  cardNode(id) { return this.cards.get(id) || null; }
+
+  /** Copy the order's fields (and its lock) into its card. */
+  updateCard(id) {
+    const o = this.state && this.state.orders.get(id);
+    const node = this.cards.get(id);
+    if (!o || !node) return;
+    const q = (sel) => node.querySelector(sel);
+    setText(q('.order-number'), o.orderNumber);
+    setText(q('.stock-code'), o.stockCode);
+    setText(q('.description'), o.description);
+    const pr = q('.priority');
+    setText(pr, priorityLabel(o.priority));
+    setData(node, 'priority', o.priority);
+    const toMake = Number(o.quantityToMake) || 0;
+    const done = Number(o.quantityCompleted) || 0;
+    const bar = q('progress');
+    const max = String(Math.max(toMake, 1));
+    const val = String(Math.min(done, Math.max(toMake, 1)));
+    if (bar.getAttribute('max') !== max) bar.setAttribute('max', max);
+    if (bar.getAttribute('value') !== val) bar.setAttribute('value', val);
+    const qtyText = `${done} / ${toMake}`;
+    setText(q('.qty-text'), qtyText);
+    bar.setAttribute('aria-label', `Quantity completed ${done} of ${toMake}`);
+    setText(q('.due-date'), o.dueDate ? String(o.dueDate).slice(0, 10) : '—');
+    const overdue = isOverdue(o, this.today);
+    setData(node, 'overdue', overdue ? 'true' : null);
+    node.classList.toggle('overdue', overdue);
+    q('.overdue-marker').hidden = !overdue;
+    setText(q('.status'), statusLabel(o.status));
+    setData(node, 'status', o.status);
+    setData(node, 'version', o.version);
+    setData(node, 'workCentreId', o.workCentreId === null || o.workCentreId === undefined ? BACKLOG : o.workCentreId);
+    setData(node, 'position', o.position);
+
+    const lock = this.state.locks.get(id);
+    const lockInfo = q('.lock-info');
+    if (lock) {
+      const mine = lock.lockedBy && String(lock.lockedBy.userId) === String(this.myUserId);
+      setData(node, 'lockedBy', lock.lockedBy ? lock.lockedBy.username : '');
+      node.classList.toggle('locked', !mine);
+      node.classList.toggle('locked-mine', mine);
+      setText(lockInfo, mine ? 'You are moving this order' : `Being moved by ${lock.lockedBy?.username || 'another user'}`);
+      lockInfo.hidden = false;
+    } else {
+      setData(node, 'lockedBy', null);
+      node.classList.remove('locked', 'locked-mine');
+      setText(lockInfo, '');
+      lockInfo.hidden = true;
+    }
+    const draggable = this.canEdit && !node.classList.contains('locked');
+    node.setAttribute('aria-disabled', draggable || !this.canEdit ? 'false' : 'true');
+    node.setAttribute('aria-label',
+      `${o.orderNumber}, ${o.stockCode}, ${statusLabel(o.status)}, priority ${priorityLabel(o.priority)}` +
+      `${overdue ? ', overdue' : ''}${lock && node.classList.contains('locked') ? `, being moved by ${lock.lockedBy?.username}` : ''}`);
+  }
+
+  updateAllCards() {
+    for (const id of this.cards.keys()) this.updateCard(id);
+  }
+
+  setToday(today) {
+    if (today === this.today) return;
+    this.today = today;
+    this.updateAllCards();
+  }
+
+  // ── incremental update ────────────────────────────────────────────────────
+  /**
+   * Bring the DOM in line with the state after applyEvent results `results` (one or many merged):
+   * removed cards go, moved and added cards are placed by keyed reconciliation of the touched
+   * columns, updated cards are refreshed, column headers recounted; moves are FLIP-animated.
+   */
+  apply(state, res) {
+    this.state = state;
+    if (res.workCentres) this.renderColumns(state);
+    const focusedId = this._focusedOrderId();
+
+    const movedIds = new Set([...res.moved.map((m) => m.orderId), ...res.added]);
+    const touchedCols = new Set(res.columns);
+    for (const m of res.moved) { if (m.from) touchedCols.add(m.from); touchedCols.add(m.to); }
+
+    // FIRST: where the moving cards and their neighbours are now.
+    const animate = !this.reduceMotion && movedIds.size > 0 && movedIds.size <= 20 &&
+      document.visibilityState === 'visible';
+    const tracked = new Set();
+    const first = new Map();
+    if (animate) {
+      for (const id of movedIds) {
+        const node = this.cards.get(id);
+        if (node && node.isConnected) {
+          tracked.add(id);
+          let sib = node.nextElementSibling;
+          for (let i = 0; sib && i < FLIP_NEIGHBOURS; i++, sib = sib.nextElementSibling) {
+            if (sib.dataset.orderId) tracked.add(Number(sib.dataset.orderId) || sib.dataset.orderId);
+          }
+        } else {
+          tracked.add(id);
+        }
+        const o = state.orders.get(id);
+        const list = o ? state.columns.get(o.workCentreId === null || o.workCentreId === undefined ? BACKLOG : String(o.workCentreId)) : null;
+        if (list) {
+          const at = list.indexOf(id);
+          for (let i = at + 1; i < list.length && i <= at + FLIP_NEIGHBOURS; i++) tracked.add(list[i]);
+        }
+        if (tracked.size > FLIP_MAX) break;
+      }
+      for (const id of tracked) {
+        const node = this.cards.get(id);
+        if (node && node.isConnected) first.set(id, node.getBoundingClientRect());
+      }
+    }
+
+    // Change the DOM.
+    for (const { orderId } of res.removed) {
+      const node = this.cards.get(orderId);
+      if (node) { node.remove(); this.cards.delete(orderId); }
+    }
+    for (const key of touchedCols) this.syncColumn(key);
+    for (const id of res.updated) this.updateCard(id);
+    for (const id of res.added) this.updateCard(id);
+    for (const key of touchedCols) this.updateColumnHeader(key);
+    if (focusedId !== null && document.activeElement !== this.cards.get(focusedId)) this.focusCard(focusedId);
+
+    // LAST, INVERT, PLAY.
+    if (animate) this._flip(tracked, first, movedIds);
+  }
+
+  /** Make column `key`'s card nodes match state order, moving as few nodes as possible. */
+  syncColumn(key) {
+    const col = this.columns.get(key);
+    if (!col) return;
+    const target = this.state.columns.get(key) || [];
+    const current = [];
+    for (const el of col.list.children) {
+      if (el.dataset.orderId) {
+        const id = this._idOf(el);
+        if (this.state.orders.has(id)) current.push(id);
+      }
+    }
+    const keep = stableIds(current, target);
+    let next = null;
+    for (let i = target.length - 1; i >= 0; i--) {
+      const id = target[i];
+      const node = this.cards.get(id) || this._card(id);
+      if (!keep.has(id) || node.parentNode !== col.list) {
+        col.list.insertBefore(node, next);
+        if (!node.dataset.version) this.updateCard(id);
+      }
+      next = node;
+    }
+    // Leftovers that belong nowhere (e.g. a drag placeholder is not a card and stays).
+    for (const el of [...col.list.children]) {
+      if (!el.dataset.orderId) continue;
+      const id = this._idOf(el);
+      if (!this.state.orders.has(id)) { el.remove(); this.cards.delete(id); }
+    }
+  }
+
+  /** Put one card back where the state says it is (a move that failed snaps back). */
+  snapBack(id) {
+    const o = this.state.orders.get(id);
+    if (!o) return;
+    const key = o.workCentreId === null || o.workCentreId === undefined ? BACKLOG : String(o.workCentreId);
+    const node = this.cards.get(id);
+    const first = node && node.isConnected && !this.reduceMotion ? new Map([[id, node.getBoundingClientRect()]]) : null;
+    this.syncColumn(key);
+    this.updateCard(id);
+    if (first) this._flip(new Set([id]), first, new Set([id]));
+  }
+
+  _flip(tracked, first, movedIds) {
+    const vh = window.innerHeight, vw = window.innerWidth;
+    const play = [];
+    for (const id of tracked) {
+      const node = this.cards.get(id);
+      if (!node || !node.isConnected) continue;
+      const last = node.getBoundingClientRect();
+      const f = first.get(id);
+      const onScreen = (r) => r.bottom > 0 && r.top < vh && r.right > 0 && r.left < vw;
+      if (!onScreen(last) && (!f || !onScreen(f))) continue;
+      if (f) {
+        const dx = f.left - last.left, dy = f.top - last.top;
+        if (Math.abs(dx) < 1 && Math.abs(dy) < 1) continue;
+        node.style.setProperty('--flip-x', `${dx}px`);
+        node.style.setProperty('--flip-y', `${dy}px`);
+        node.classList.remove('flip-play');
+        node.classList.add('flip-invert');
+      } else if (movedIds.has(id)) {
+        node.classList.remove('flip-play');
+        node.classList.add('flip-enter');
+      } else continue;
+      play.push(node);
+    }
+    if (!play.length) return;
+    void this.root.offsetHeight; // one reflow so the inverted transforms take effect
+    requestAnimationFrame(() => {
+      for (const node of play) {
+        node.classList.remove('flip-invert', 'flip-enter');
+        node.classList.add('flip-play');
+        const done = () => {
+          node.classList.remove('flip-play');
+          node.style.removeProperty('--flip-x');
+          node.style.removeProperty('--flip-y');
+          node.removeEventListener('transitionend', done);
+        };
+        node.addEventListener('transitionend', done);
+        setTimeout(done, 400);
+      }
+    });
+  }
+
+  // ── focus helpers ─────────────────────────────────────────────────────────
+  _idOf(el) {
+    const raw = el.dataset.orderId;
+    const n = Number(raw);
+    return this.state && this.state.orders.has(n) ? n : raw;
+  }
+
+  orderIdOf(el) {
+    const card = el && el.closest ? el.closest('.card[data-order-id]') : null;
+    return card ? this._idOf(card) : null;
+  }
+
+  _focusedOrderId() {
+    const el = document.activeElement;
+    return el && el.classList && el.classList.contains('card') ? this._idOf(el) : null;
+  }
+
+  focusCard(id) {
+    const node = this.cards.get(id);
+    if (node && node.isConnected) node.focus({ preventScroll: false });
+  }
+
+  /** Ids of the orders in a column, for keyboard navigation. */
+  columnIds(key) { return (this.state && this.state.columns.get(key)) || []; }
+
+  columnKeys() { return [...this.columns.keys()]; }
+
+  columnName(key) {
+    const col = this.columns.get(key);
+    return col ? col.name.textContent : key;
+  }
+
+  ordersOf(key) { return columnOrders(this.state, key); }
+}
