@@ -301,14 +301,15 @@ export class WsClient {
     this.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
   }
 
-  /** Send {event, ref, data}; resolve with the ack/error of the same ref. */
+  /** Send {event, ref, data}; resolve with the direct reply (ack, error, pong) of the same ref. */
   async request(event, data, { timeout = 10000 } = {}) {
     const ref = `r${++refCounter}`;
     const from = this.messages.length;
     const msg = { event, ref };
     if (data !== undefined) msg.data = data;
     this.send(msg);
-    return this.waitFor((m) => (m.event === 'ack' || m.event === 'error') && m.ref === ref,
+    // ack / error (or pong for ping): the direct reply carrying our ref.
+    return this.waitFor((m) => m.ref === ref && m.seq === undefined,
       { timeout, from, what: `reply to ${event} ${ref}` });
   }
 
