@@ -508,7 +508,8 @@ static void header_field(struct csv_import *ci, const char *s, size_t len)
     } else if (c >= 0) {
         ci->have_col[c] = true;
     } else {
-        add_issue(ci, &ci->warnings, ci->rec_row, shown, "unknown column, ignored");
+        add_issue(ci, &ci->warnings, ci->rec_row, shown,
+                  len == 0 ? "column without a name, ignored" : "unknown column, ignored");
     }
     ci->colmap[ci->ncols++] = c;
 }
@@ -736,8 +737,10 @@ static void record_failed(struct csv_import *ci, const char *message)
     csv_free(p);
     parser_init(p);
     if (!ci->header_done) {
+        /* A header we cannot read maps nothing: every required column is reported missing. */
         add_issue(ci, &ci->errors, row, NULL, message);
         ci->ncols = 0;
+        memset(ci->have_col, 0, sizeof(ci->have_col));
         header_end(ci, row);
     } else if (count_record(ci)) {
         add_issue(ci, &ci->errors, row, NULL, message);

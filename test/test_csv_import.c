@@ -401,6 +401,23 @@ static void test_field_over_64k_is_error_and_parsing_resumes(void **state)
     assert_int_equal(r[0].row, 3);
     assert_chunking_invariant(text, len);
     csv_import_free(ci);
+
+    /* The cap hits right after a CR inside the quotes: the LF that follows is the same line
+     * break, not a second one. */
+    strcpy(text, HEADER "MO-1,S,\"");
+    len = strlen(text);
+    memset(text + len, 'x', 65534);
+    len += 65534;
+    strcpy(text + len, "\r\ny\",1\nMO-2,S,D,2\n");
+    len += strlen(text + len);
+    ci = run_with(text, len, &o);
+    r = rows(ci, &n);
+    assert_true(has_error(ci, 2, NULL, "longer than 64 KiB"));
+    assert_true(has_error(ci, 3, NULL, "quote inside an unquoted field"));
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].row, 4);
+    assert_chunking_invariant(text, len);
+    csv_import_free(ci);
     free(text);
 }
 
@@ -489,15 +506,17 @@ static void test_header_aliases_and_normalisation_map_columns(void **state)
 static void test_unknown_header_gives_warning_with_header_as_written(void **state)
 {
     (void)state;
-    struct csv_import *ci = run("order_number,Colour Code,stock_code,description,quantity_to_make\n"
+    struct csv_import *ci = run("order_number,Colour Code,stock_code,description,quantity_to_make,\n"
                                 "MO-1,red,S,D,1\n");
     size_t nw, n;
     const struct csv_issue *w = csv_import_warnings(ci, &nw);
 
-    assert_int_equal(nw, 1);
+    assert_int_equal(nw, 2);
     assert_int_equal(w[0].row, 1);
     assert_string_equal(w[0].column, "Colour Code");
-    assert_non_null(w[0].message);
+    assert_string_equal(w[0].message, "unknown column, ignored");
+    assert_int_equal(w[1].row, 1);
+    assert_string_equal(w[1].column, "");          /* trailing comma: a nameless column */
     rows(ci, &n);
     assert_int_equal(n, 1);
     assert_int_equal(n_errors(ci), 0);
@@ -517,6 +536,20 @@ static void test_missing_required_column_is_reported_on_row_1(void **state)
     rows(ci, &n);
     assert_int_equal(n, 0);
     assert_int_equal(csv_import_records(ci), 2);
+    csv_import_free(ci);
+}
+
+static void test_unparseable_header_misses_every_required_column(void **state)
+{
+    (void)state;
+    struct csv_import *ci = run("order_number,stock_code,description,quantity_to_make,bad\"name\n"
+                                "MO-1,S,D,1\n");
+
+    assert_true(csv_import_missing_required(ci));
+    assert_true(has_error(ci, 1, NULL, "quote inside an unquoted field"));
+    assert_true(has_error(ci, 1, "order_number", "missing"));
+    assert_true(has_error(ci, 1, "quantity_to_make", "missing"));
+    assert_int_equal(csv_import_records(ci), 1);
     csv_import_free(ci);
 }
 
@@ -897,6 +930,7 @@ int main(void)
         cmocka_unit_test(test_header_aliases_and_normalisation_map_columns),
         cmocka_unit_test(test_unknown_header_gives_warning_with_header_as_written),
         cmocka_unit_test(test_missing_required_column_is_reported_on_row_1),
+        cmocka_unit_test(test_unparseable_header_misses_every_required_column),
         cmocka_unit_test(test_empty_input_misses_every_required_column),
         cmocka_unit_test(test_order_number_repeated_in_file_is_error_on_later_row),
         cmocka_unit_test(test_order_number_repeats_are_found_among_many_rows),
