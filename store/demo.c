@@ -282,6 +282,7 @@ static int write_demo(struct store *s, const char *const hashes[3], int64_t *ten
         /* history fields */
         int64_t t_last = complete ? t_done : f >= 0 ? t_hop(now, k, f) : t_created(now, k);
         sqlite3_reset(fix);
+        sqlite3_clear_bindings(fix);
         sqlite3_bind_int64(fix, 1, order_ids[k]);
         sqlite3_bind_text(fix, 2, ts, -1, SQLITE_TRANSIENT);
         fmt_time(t_last, ts2);
