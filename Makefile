@@ -33,7 +33,7 @@ LDFLAGS := $(SANFLAGS)
 # Two archives: the core (no sockets: protocol, store, locks, importers, and the pure server
 # modules auth and config) and the libwebsockets/libuv server. A unit test links the core only,
 # unless it is listed in TEST_NEEDS_SERVER.
-PURE_SERVER := server/auth.c server/config.c
+PURE_SERVER := server/auth.c server/config.c server/ratelimit.c
 CORE_SRC := $(wildcard protocol/*.c store/*.c locks/*.c importers/*.c) $(wildcard $(PURE_SERVER))
 SRV_SRC  := $(filter-out server/main.c $(PURE_SERVER),$(wildcard server/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o

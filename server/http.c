@@ -59,7 +59,10 @@ const char *http_query(struct http_req *r, const char *name, char *buf, size_t l
 
 int app_verify_token(struct app *app, const char *token, struct auth_claims *out)
 {
-    return auth_token_verify(app->jwt_key, app->jwt_key_len, token, pb_now_ms() / 1000, out);
+    int rc = auth_token_verify(app->jwt_key, app->jwt_key_len, token, pb_now_ms() / 1000, out);
+    if (rc == 0 && session_revoked(app, out))
+        rc = PB_EUNAUTHORIZED;
+    return rc;
 }
 
 static void req_reset(struct http_req *r)

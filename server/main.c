@@ -7,6 +7,8 @@
  */
 #include "server/server_int.h"
 
+#include "server/ratelimit.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,8 +132,10 @@ static int serve(const struct config *cfg, bool demo)
                 cfg->jwt_secret_file);
         goto out_store;
     }
-    if (auth_random_hex(app.epoch, 8) != 0 || (app.locks = lock_table_new()) == NULL)
-        goto out_store;
+    if (auth_random_hex(app.epoch, 8) != 0 || (app.locks = lock_table_new()) == NULL
+        || (app.login_limit = ratelimit_new((int)cfg->login_rate_per_minute)) == NULL
+        || session_init(&app) != 0)
+        goto out_locks;
     if (uv_loop_init(&loop) != 0)
         goto out_locks;
     app.loop = &loop;
@@ -149,6 +153,8 @@ static int serve(const struct config *cfg, bool demo)
     pb_log(LOG_INFO, "stopped");
 out_locks:
     lock_table_free(app.locks);
+    ratelimit_free(app.login_limit);
+    session_cleanup(&app);
 out_store:
     store_free(app.store);
     return rc;

@@ -3,6 +3,9 @@
  */
 #include "server/server_int.h"
 
+#include "server/ratelimit.h"
+#include "store/session.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -57,14 +60,51 @@ static cJSON *data_wrap(cJSON *arr)
 
 /* ================================================================ auth */
 
+/* Issue an access token + refresh token pair for user u in session sid (new session when
+ * old_refresh_hash is NULL, else rotation already done by the caller) and answer with the
+ * SPEC §4 login body. */
+static void reply_tokens(struct http_req *r, const struct user *u, const struct tenant *t,
+                         const char *sid, const char *refresh)
+{
+    struct auth_claims cl = {
+        .user_id = u->id, .tenant_id = u->tenant_id, .role = u->role,
+        .iat = pb_now_ms() / 1000,
+    };
+    char rnd[16], *token = NULL;
+    cl.exp = cl.iat + r->app->cfg.access_ttl;
+    if (auth_random_hex(rnd, 7) != 0) {
+        http_reply_error(r, PB_EINTERNAL, "could not issue a token", NULL);
+        return;
+    }
+    snprintf(cl.jti, sizeof(cl.jti), "%s.%s", sid, rnd);
+    if (auth_token_issue(r->app->jwt_key, r->app->jwt_key_len, &cl, &token) != 0) {
+        http_reply_error(r, PB_EINTERNAL, "could not issue a token", NULL);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "accessToken", token);
+    cJSON_AddStringToObject(o, "refreshToken", refresh);
+    cJSON_AddStringToObject(o, "tokenType", "Bearer");
+    cJSON_AddNumberToObject(o, "expiresIn", (double)r->app->cfg.access_ttl);
+    cJSON *uj = json_user(u);
+    if (t != NULL)
+        cJSON_AddItemToObject(uj, "tenant", json_tenant_brief(t));
+    cJSON_AddItemToObject(o, "user", uj);
+    http_reply_json(r, 200, o);
+    free(token);
+}
+
 /* Off-loop password check (STYLE: slow work off the loop thread; the after-work callback finds
  * the request through owner, which CLOSED_HTTP clears). owner must stay the first field. */
 struct login_job {
     struct http_req *owner;
+    struct app *app;
     uv_work_t work;
     struct user user;                   /* found user, or id 0 */
     struct tenant tenant;
     char *password;
+    char key_ip[80];                    /* rate-limit keys (SPEC §4) */
+    char key_user[200];
     int result;                         /* auth_password_verify() */
 };
 
@@ -81,36 +121,40 @@ static void login_work(uv_work_t *w)
         j->result = PB_EUNAUTHORIZED;
 }
 
+static void login_success(struct http_req *r, struct login_job *j)
+{
+    char sid[PB_SID_LEN], refresh[65], hash[65], expires[PB_TIMESTAMP_LEN];
+    if (auth_random_hex(sid, 8) != 0 || auth_random_hex(refresh, 32) != 0) {
+        http_reply_error(r, PB_EINTERNAL, "could not start a session", NULL);
+        return;
+    }
+    auth_sha256_hex(refresh, hash);
+    json_format_ms(pb_now_ms() + r->app->cfg.refresh_ttl * 1000, expires);
+    if (store_session_create(r->app->store, j->user.tenant_id, j->user.id, hash, sid, expires,
+                             NULL) != 0) {
+        http_reply_error(r, PB_EINTERNAL, "could not start a session", NULL);
+        return;
+    }
+    reply_tokens(r, &j->user, &j->tenant, sid, refresh);
+}
+
 static void login_done(uv_work_t *w, int status)
 {
     struct login_job *j = w->data;
     struct http_req *r = j->owner;
+    bool ok = status == 0 && j->result == 0 && j->user.is_active;
 
+    if (!ok) {                          /* counted even if the client went away */
+        int64_t now = pb_now_ms();
+        ratelimit_fail(j->app->login_limit, j->key_ip, now);
+        ratelimit_fail(j->app->login_limit, j->key_user, now);
+    }
     if (r != NULL) {
         r->job = NULL;
-        if (status != 0 || j->result != 0 || !j->user.is_active) {
+        if (!ok)
             http_reply_error(r, PB_EUNAUTHORIZED, "wrong tenant, username or password", NULL);
-        } else {
-            struct auth_claims cl = {
-                .user_id = j->user.id, .tenant_id = j->user.tenant_id, .role = j->user.role,
-                .iat = pb_now_ms() / 1000,
-            };
-            char *token = NULL;
-            cl.exp = cl.iat + r->app->cfg.access_ttl;
-            if (auth_token_issue(r->app->jwt_key, r->app->jwt_key_len, &cl, &token) != 0) {
-                http_reply_error(r, PB_EINTERNAL, "could not issue a token", NULL);
-            } else {
-                cJSON *o = cJSON_CreateObject();
-                cJSON_AddStringToObject(o, "accessToken", token);
-                cJSON_AddStringToObject(o, "tokenType", "Bearer");
-                cJSON_AddNumberToObject(o, "expiresIn", (double)r->app->cfg.access_ttl);
-                cJSON *u = json_user(&j->user);
-                cJSON_AddItemToObject(u, "tenant", json_tenant_brief(&j->tenant));
-                cJSON_AddItemToObject(o, "user", u);
-                http_reply_json(r, 200, o);
-                free(token);
-            }
-        }
+        else
+            login_success(r, j);
     }
     user_cleanup(&j->user);
     tenant_cleanup(&j->tenant);
@@ -125,6 +169,8 @@ static void r_login(struct http_req *r, const cJSON *body)
     const char *tenant = NULL, *username = NULL, *password = NULL;
     struct json_details d;
     struct login_job *j;
+    char ip[64] = "";
+    int64_t retry = 0, now = pb_now_ms();
 
     json_details_init(&d);
     if (body == NULL || json_get_str(body, "tenant", &tenant, &d) != 0)
@@ -146,12 +192,27 @@ static void r_login(struct http_req *r, const cJSON *body)
         http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
         return;
     }
+    lws_get_peer_simple(r->wsi, ip, sizeof(ip));
+    snprintf(j->key_ip, sizeof(j->key_ip), "ip:%s", ip);
+    snprintf(j->key_user, sizeof(j->key_user), "user:%.60s/%.60s", tenant, username);
+    if (ratelimit_check(r->app->login_limit, j->key_ip, now, &retry) != 0
+        || ratelimit_check(r->app->login_limit, j->key_user, now, &retry) != 0) {
+        /* SPEC §4: past the limit even the right password gets 429; not counted again. */
+        snprintf(r->extra_hdr, sizeof(r->extra_hdr), "retry-after: %lld\r\n", (long long)retry);
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "retryAfter", (double)retry);
+        http_reply_error(r, PB_ERATE_LIMITED, "too many failed logins; try again later", x);
+        free(j->password);
+        free(j);
+        return;
+    }
     if (dummy_hash[0] == '\0')
         auth_password_hash("planboard-dummy-password", dummy_hash);
     if (store_tenant_by_slug(r->app->store, tenant, &j->tenant) == 0
         && store_user_by_username(r->app->store, j->tenant.id, username, &j->user) != 0)
         memset(&j->user, 0, sizeof(j->user));
     j->owner = r;
+    j->app = r->app;
     j->work.data = j;
     r->job = j;
     if (uv_queue_work(r->app->loop, &j->work, login_work, login_done) != 0) {
@@ -160,6 +221,56 @@ static void r_login(struct http_req *r, const cJSON *body)
         login_done(&j->work, -1);
         http_reply_error(r, PB_EINTERNAL, "could not start the login", NULL);
     }
+}
+
+static void r_refresh(struct http_req *r, const cJSON *body)
+{
+    const char *old = NULL;
+    char old_hash[65], new_hash[65], refresh[65], now[PB_TIMESTAMP_LEN], sid[PB_SID_LEN];
+    int64_t tid = 0, uid = 0;
+    struct user u;
+    struct tenant t;
+
+    if (body == NULL || json_get_str(body, "refreshToken", &old, NULL) != 0 || *old == '\0') {
+        http_reply_error(r, PB_EVALIDATION, "refreshToken is required", NULL);
+        return;
+    }
+    auth_sha256_hex(old, old_hash);
+    if (auth_random_hex(refresh, 32) != 0) {
+        http_reply_error(r, PB_EINTERNAL, "could not rotate the session", NULL);
+        return;
+    }
+    auth_sha256_hex(refresh, new_hash);
+    pb_now_timestamp(now);
+    /* The session keeps its id (the access_jti column holds it); only the refresh token turns. */
+    int rc = store_session_rotate(r->app->store, old_hash, new_hash, now, &tid, &uid, sid,
+                                  sizeof(sid));
+    if (rc != 0) {
+        http_reply_error(r, rc == PB_EUNAUTHORIZED ? PB_EUNAUTHORIZED : PB_EINTERNAL,
+                         "refresh token is invalid, expired or already used", NULL);
+        return;
+    }
+    memset(&u, 0, sizeof(u));
+    if (store_user_get(r->app->store, tid, uid, &u) != 0 || !u.is_active) {
+        user_cleanup(&u);
+        http_reply_error(r, PB_EUNAUTHORIZED, "user no longer exists", NULL);
+        return;
+    }
+    bool have_t = store_tenant_get(r->app->store, tid, &t) == 0;
+    reply_tokens(r, &u, have_t ? &t : NULL, sid, refresh);
+    user_cleanup(&u);
+    if (have_t)
+        tenant_cleanup(&t);
+}
+
+static void r_logout(struct http_req *r, const cJSON *body)
+{
+    (void)body;
+    if (session_logout(r->app, &r->claims) != 0) {
+        http_reply_error(r, PB_EINTERNAL, "could not end the session", NULL);
+        return;
+    }
+    http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
 }
 
 static void r_me(struct http_req *r, const cJSON *body)
@@ -499,6 +610,8 @@ static void r_board(struct http_req *r, const cJSON *body)
 
 static const struct route routes[] = {
     { M_POST, "/api/auth/login", R_PUBLIC, 0, r_login },
+    { M_POST, "/api/auth/refresh", R_PUBLIC, 0, r_refresh },
+    { M_POST, "/api/auth/logout", R_ANY, 0, r_logout },
     { M_GET, "/api/auth/me", R_ANY, 0, r_me },
     { M_GET, "/api/health", R_PUBLIC, 0, r_health },
     { M_GET, "/api/work-centres", R_ANY, 0, r_work_centres },

@@ -4,6 +4,8 @@
  */
 #include "server/server_int.h"
 
+#include "server/ratelimit.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,7 +67,9 @@ static lws_retry_bo_t retry_policy;
 
 static void on_sweep(uv_timer_t *t)
 {
-    op_sweep_locks(t->data);
+    struct app *app = t->data;
+    op_sweep_locks(app);
+    ratelimit_prune(app->login_limit, pb_now_ms());
 }
 
 static void on_signal(uv_signal_t *s, int signum)

@@ -50,6 +50,11 @@ struct app {
     uv_timer_t sweep_timer;             /* drag-lock expiry, every second */
     uv_timer_t shutdown_timer;          /* grace period for close frames on shutdown */
     bool stopping;
+    struct ratelimit *login_limit;      /* failed logins per address and per tenant+user */
+    struct revoked_session *revoked;    /* logged-out sessions (their tokens are refused) */
+    size_t n_revoked, cap_revoked;
+    struct revoked_user *revoked_users; /* deleted users: tokens issued before are refused */
+    size_t n_revoked_users, cap_revoked_users;
     struct room *rooms;                 /* singly linked, one per tenant seen */
     struct ws_conn *conns;              /* every open WebSocket (doubly linked) */
     uint64_t next_conn_id;
@@ -251,6 +256,34 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 /* Verify an access token for this app: 0 and *out, or PB_EUNAUTHORIZED. */
 int app_verify_token(struct app *app, const char *token, struct auth_claims *out);
+
+/* ---------------------------------------------------------------- sessions (session.c) */
+
+/* A session id is the first 16 hex chars of an access token's jti ("<sid>.<random>"): every
+ * access token issued by login or refresh within one session shares it (SPEC §4 logout
+ * revokes the session's tokens; SPEC §5 closes the connections opened with them). */
+#define PB_SID_LEN 17
+struct revoked_session {
+    char sid[PB_SID_LEN];
+    int64_t until_s;                    /* forget after this (no token of it can be valid) */
+};
+struct revoked_user {
+    int64_t tenant_id, user_id;
+    int64_t before_s;                   /* tokens issued at or before this are refused */
+};
+
+/* The session id of a token's claims into sid[PB_SID_LEN]. */
+void session_id_of(const struct auth_claims *c, char sid[PB_SID_LEN]);
+/* True when the token's session was logged out or its user removed. */
+bool session_revoked(const struct app *app, const struct auth_claims *c);
+/* Log out the session of c: store + memory, and close its WebSockets (code 1008). */
+int session_logout(struct app *app, const struct auth_claims *c);
+/* Refuse every token of the user issued until now and close the user's WebSockets (user
+ * deleted or deactivated). */
+int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id);
+/* Load revoked sessions from the store at start; free at the end. */
+int session_init(struct app *app);
+void session_cleanup(struct app *app);
 
 /* ---------------------------------------------------------------- server lifecycle (server.c) */
 

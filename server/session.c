@@ -1,0 +1,121 @@
+/*
+ * session — logout and user revocation (SPEC §4 Auth, §5 connection closing).
+ * Revoked sessions are kept in memory for one access-token lifetime (after that no token of
+ * theirs can still be valid) and rebuilt from the sessions table at start.
+ */
+#include "server/server_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/session.h"
+
+void session_id_of(const struct auth_claims *c, char sid[PB_SID_LEN])
+{
+    size_t n = strcspn(c->jti, ".");
+    if (n > PB_SID_LEN - 1)
+        n = PB_SID_LEN - 1;
+    memcpy(sid, c->jti, n);
+    sid[n] = '\0';
+}
+
+bool session_revoked(const struct app *app, const struct auth_claims *c)
+{
+    char sid[PB_SID_LEN];
+    session_id_of(c, sid);
+    for (size_t i = 0; i < app->n_revoked; i++)
+        if (strcmp(app->revoked[i].sid, sid) == 0)
+            return true;
+    for (size_t i = 0; i < app->n_revoked_users; i++) {
+        const struct revoked_user *u = &app->revoked_users[i];
+        if (u->user_id == c->user_id && u->tenant_id == c->tenant_id && c->iat <= u->before_s)
+            return true;
+    }
+    return false;
+}
+
+static int remember_sid(struct app *app, const char *sid)
+{
+    int64_t now = pb_now_ms() / 1000;
+    size_t w = 0;
+    for (size_t i = 0; i < app->n_revoked; i++)         /* drop the ones that can't matter */
+        if (app->revoked[i].until_s > now)
+            app->revoked[w++] = app->revoked[i];
+    app->n_revoked = w;
+    if (app->n_revoked == app->cap_revoked) {
+        size_t cap = app->cap_revoked ? app->cap_revoked * 2 : 16;
+        struct revoked_session *n = realloc(app->revoked, cap * sizeof(*n));
+        if (n == NULL)
+            return PB_EINTERNAL;
+        app->revoked = n;
+        app->cap_revoked = cap;
+    }
+    struct revoked_session *r = &app->revoked[app->n_revoked++];
+    snprintf(r->sid, sizeof(r->sid), "%s", sid);
+    r->until_s = now + app->cfg.access_ttl + 60;
+    return 0;
+}
+
+int session_logout(struct app *app, const struct auth_claims *c)
+{
+    char sid[PB_SID_LEN];
+    session_id_of(c, sid);
+    int rc = store_session_revoke_jti(app->store, c->tenant_id, c->user_id, sid);
+    if (rc != 0)
+        return rc;
+    rc = remember_sid(app, sid);
+    for (struct ws_conn *w = app->conns; w != NULL; w = w->next) {
+        char wsid[PB_SID_LEN];
+        session_id_of(&w->claims, wsid);
+        if (w->claims.user_id == c->user_id && strcmp(wsid, sid) == 0) {
+            w->close_code = 1008;
+            lws_callback_on_writable(w->wsi);
+        }
+    }
+    return rc;
+}
+
+int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id)
+{
+    int rc = store_session_revoke_user(app->store, tenant_id, user_id);
+    if (rc != 0)
+        return rc;
+    if (app->n_revoked_users == app->cap_revoked_users) {
+        size_t cap = app->cap_revoked_users ? app->cap_revoked_users * 2 : 8;
+        struct revoked_user *n = realloc(app->revoked_users, cap * sizeof(*n));
+        if (n == NULL)
+            return PB_EINTERNAL;
+        app->revoked_users = n;
+        app->cap_revoked_users = cap;
+    }
+    app->revoked_users[app->n_revoked_users++] = (struct revoked_user){
+        tenant_id, user_id, pb_now_ms() / 1000
+    };
+    for (struct ws_conn *w = app->conns; w != NULL; w = w->next)
+        if (w->claims.user_id == user_id && w->claims.tenant_id == tenant_id) {
+            w->close_code = 1008;
+            lws_callback_on_writable(w->wsi);
+        }
+    return 0;
+}
+
+static void load_one(void *ctx, const char *sid)
+{
+    remember_sid(ctx, sid);
+}
+
+int session_init(struct app *app)
+{
+    char since[PB_TIMESTAMP_LEN];
+    json_format_ms(pb_now_ms() - (app->cfg.access_ttl + 60) * 1000, since);
+    return store_session_revoked_since(app->store, since, load_one, app);
+}
+
+void session_cleanup(struct app *app)
+{
+    free(app->revoked);
+    free(app->revoked_users);
+    app->revoked = NULL;
+    app->revoked_users = NULL;
+    app->n_revoked = app->n_revoked_users = 0;
+}

@@ -1,0 +1,135 @@
+/*
+ * store/session — refresh-token sessions. These statements run a few times per login, not per
+ * request, so they are prepared per call instead of joining the cached STORE_STMTS table.
+ */
+#include "store/session.h"
+
+#include <string.h>
+
+#include "store/store_int.h"
+
+static sqlite3_stmt *prepare(struct store *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        store__error(s, "prepare session statement");
+        return NULL;
+    }
+    return st;
+}
+
+/* Step a write statement to completion and finalize it. 0 or PB_EINTERNAL. */
+static int run(struct store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        store__error(s, what);
+        sqlite3_finalize(st);
+        return PB_EINTERNAL;
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int store_session_create(struct store *s, int64_t tenant_id, int64_t user_id,
+                         const char *refresh_hash, const char *access_jti,
+                         const char *expires_at, int64_t *id_out)
+{
+    char now[PB_TIMESTAMP_LEN];
+    sqlite3_stmt *st = prepare(s, "INSERT INTO sessions(tenant_id, user_id, refresh_hash, "
+                                  "access_jti, created_at, expires_at) VALUES (?,?,?,?,?,?)");
+    if (st == NULL)
+        return PB_EINTERNAL;
+    pb_now_timestamp(now);
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, user_id);
+    sqlite3_bind_text(st, 3, refresh_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, access_jti, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, expires_at, -1, SQLITE_STATIC);
+    int rc = run(s, st, "create session");
+    if (rc == 0 && id_out != NULL)
+        *id_out = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+int store_session_rotate(struct store *s, const char *old_hash, const char *new_hash,
+                         const char *now, int64_t *tenant_id, int64_t *user_id, char *sid,
+                         size_t sid_len)
+{
+    /* One statement: the match and the rotation cannot be split by another request. */
+    sqlite3_stmt *st = prepare(s, "UPDATE sessions SET refresh_hash = ?2 "
+                                  "WHERE refresh_hash = ?1 AND revoked_at IS NULL "
+                                  "AND expires_at > ?3 RETURNING tenant_id, user_id, access_jti");
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_text(st, 1, old_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, new_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *tenant_id = sqlite3_column_int64(st, 0);
+        *user_id = sqlite3_column_int64(st, 1);
+        store__col_copy(st, 2, sid, sid_len);
+        rc = sqlite3_step(st);
+    } else if (rc == SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return PB_EUNAUTHORIZED;
+    }
+    if (rc != SQLITE_DONE) {
+        store__error(s, "rotate session");
+        sqlite3_finalize(st);
+        return PB_EINTERNAL;
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int store_session_revoke_jti(struct store *s, int64_t tenant_id, int64_t user_id,
+                             const char *jti)
+{
+    char now[PB_TIMESTAMP_LEN];
+    sqlite3_stmt *st = prepare(s, "UPDATE sessions SET revoked_at = ?4 WHERE tenant_id = ?1 "
+                                  "AND user_id = ?2 AND access_jti = ?3 AND revoked_at IS NULL");
+    if (st == NULL)
+        return PB_EINTERNAL;
+    pb_now_timestamp(now);
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, user_id);
+    sqlite3_bind_text(st, 3, jti, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+    return run(s, st, "revoke session");
+}
+
+int store_session_revoke_user(struct store *s, int64_t tenant_id, int64_t user_id)
+{
+    char now[PB_TIMESTAMP_LEN];
+    sqlite3_stmt *st = prepare(s, "UPDATE sessions SET revoked_at = ?3 WHERE tenant_id = ?1 "
+                                  "AND user_id = ?2 AND revoked_at IS NULL");
+    if (st == NULL)
+        return PB_EINTERNAL;
+    pb_now_timestamp(now);
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, user_id);
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    return run(s, st, "revoke user sessions");
+}
+
+int store_session_revoked_since(struct store *s, const char *since,
+                                void (*cb)(void *ctx, const char *jti), void *ctx)
+{
+    sqlite3_stmt *st = prepare(s, "SELECT access_jti FROM sessions WHERE revoked_at >= ?1 "
+                                  "AND access_jti IS NOT NULL");
+    int rc;
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_text(st, 1, since, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ctx, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        store__error(s, "list revoked sessions");
+        return PB_EINTERNAL;
+    }
+    return 0;
+}
