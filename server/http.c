@@ -326,7 +326,8 @@ static void on_request(struct http_req *r, struct lws *wsi, const char *path)
                     "send Content-Length");
         return;
     }
-    if (strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0) {
+    if (strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0
+        && strcmp(path, "/metrics") != 0) {
         if (r->wait_body && content_length > 0) {
             early_error(r, PB_ENOT_FOUND, "not found");
             return;

@@ -608,7 +608,7 @@ static void r_board(struct http_req *r, const cJSON *body)
 
 /* ================================================================ the route table */
 
-static const struct route routes[] = {
+const struct route pb_routes_core[] = {
     { M_POST, "/api/auth/login", R_PUBLIC, 0, r_login },
     { M_POST, "/api/auth/refresh", R_PUBLIC, 0, r_refresh },
     { M_POST, "/api/auth/logout", R_ANY, 0, r_logout },
@@ -624,6 +624,7 @@ static const struct route routes[] = {
     { M_POST, "/api/orders/:id/end-move", R_ADMIN | R_SCHEDULER, 0, r_end_move },
     { M_GET, "/api/planning-board", R_ANY, 0, r_board },
     { M_PUT, "/api/planning-board/move", R_ADMIN | R_SCHEDULER, 0, r_board_move },
+    { M_OTHER, NULL, 0, 0, NULL },
 };
 
 /* Match path against pattern; ":id" segments must be positive decimal numbers. */
@@ -655,17 +656,23 @@ static bool match(const char *pattern, const char *path, int64_t ids[2])
 const struct route *route_find(enum http_method m, const char *path, int64_t ids[2],
                                bool *path_known)
 {
+    static const struct route *const tables[] = {
+        pb_routes_core, pb_routes_admin, pb_routes_orders, pb_routes_analytics,
+        pb_routes_scanner, pb_routes_metrics,
+    };
     *path_known = false;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        int64_t tmp[2] = { 0, 0 };
-        if (!match(routes[i].pattern, path, tmp))
-            continue;
-        if (routes[i].method == m) {
-            ids[0] = tmp[0];
-            ids[1] = tmp[1];
-            return &routes[i];
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+        for (const struct route *rt = tables[t]; rt->pattern != NULL; rt++) {
+            int64_t tmp[2] = { 0, 0 };
+            if (!match(rt->pattern, path, tmp))
+                continue;
+            if (rt->method == m) {
+                ids[0] = tmp[0];
+                ids[1] = tmp[1];
+                return rt;
+            }
+            *path_known = true;
         }
-        *path_known = true;
     }
     return NULL;
 }

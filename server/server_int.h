@@ -199,6 +199,17 @@ struct route {
     route_fn fn;
 };
 
+/* Route tables, each ended by an entry with pattern NULL. One per file of server/:
+ * routes.c (auth, board, orders core), routes_admin.c (tenant, users), routes_orders.c (order
+ * writes, work centres, export, audit log), routes_analytics.c (analytics, board stats),
+ * routes_scanner.c (API keys, scanner events), metrics.c (/metrics). */
+extern const struct route pb_routes_core[];
+extern const struct route pb_routes_admin[];
+extern const struct route pb_routes_orders[];
+extern const struct route pb_routes_analytics[];
+extern const struct route pb_routes_scanner[];
+extern const struct route pb_routes_metrics[];
+
 /* Find the route for method + path; *ids gets the :id values (up to 2). Returns NULL when
  * no pattern matches; *path_known is set when the path matches under another method. */
 const struct route *route_find(enum http_method m, const char *path, int64_t ids[2],
