@@ -356,9 +356,9 @@ export class WsClient {
 }
 
 /** Try an upgrade that should be refused; resolves with the HTTP status (or 'open'/'error'). */
-export function tryUpgrade(url, opts = {}, timeout = 5000) {
+export function tryUpgrade(url, { protocol, ...opts } = {}, timeout = 5000) {
   return withTimeout(new Promise((resolve) => {
-    const ws = new WebSocket(url, opts);
+    const ws = protocol ? new WebSocket(url, protocol, opts) : new WebSocket(url, opts);
     ws.on('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (d) => { body += d; });
