@@ -22,7 +22,7 @@ let timeZone = null;
 
 let loadingBoard = false;  // a GET /api/planning-board is in flight: room events are queued
 let queued = [];
-let joinPending = null;    // {seq, at} of the last rejoin sent because of a gap
+let joinPending = null;    // {seq, target}: a rejoin sent because of a seq gap, until target is reached
 let heldLock = null;       // orderId we hold a drag lock on (drag or keyboard dialog)
 let renewTimer = null;
 let batch = null;          // merged applyEvent results waiting for the next frame
@@ -179,11 +179,17 @@ function handleEvent(msg) {
   const res = S.applyEvent(state, msg);
   if (res.status === 'ignored') return;
   if (res.status === 'gap') {
-    const now = Date.now();
-    if (joinPending && joinPending.seq === state.seq && now - joinPending.at < 5000) return;
-    if (joinPending && joinPending.seq === state.seq) { loadBoard('The board was reloaded to catch up.'); return; }
-    joinPending = { seq: state.seq, at: now };
+    // Missed events: ask for a replay from the last seq applied. If the replay has not brought
+    // us up to the seq we saw within 3 s, fetch the whole board instead.
+    if (joinPending) { joinPending.target = Math.max(joinPending.target, msg.seq); return; }
+    const jp = { seq: state.seq, target: msg.seq };
+    joinPending = jp;
     sock.join(state.seq, state.epoch);
+    setTimeout(() => {
+      if (joinPending !== jp || !state) return;
+      joinPending = null;
+      if (state.seq < jp.target) loadBoard('The board was reloaded to catch up.');
+    }, 3000);
     return;
   }
   if (res.status === 'refetch') {
@@ -196,7 +202,7 @@ function handleEvent(msg) {
     }
     return;
   }
-  joinPending = null;
+  if (joinPending && state.seq >= joinPending.target) joinPending = null;
   queueApply(res);
   if (res.presence) renderOnline();
   if (res.board) scheduleDashboard();

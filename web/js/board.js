@@ -356,6 +356,11 @@ export class BoardView {
       }
       next = node;
     }
+    // Other cards' positions shift with a move (their version does not change).
+    for (let i = 0; i < target.length; i++) {
+      const node = this.cards.get(target[i]);
+      if (node) setData(node, 'position', i);
+    }
     // Leftovers that belong nowhere (e.g. a drag placeholder is not a card and stays).
     for (const el of [...col.list.children]) {
       if (!el.dataset.orderId) continue;
