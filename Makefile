@@ -9,7 +9,7 @@ CC      ?= cc
 PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2
 DEBIAN_PKGS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev \
 	libsqlite3-dev libcjson-dev libjwt-dev libargon2-dev libcmocka-dev libcsv-dev libssl-dev \
-	sqlite3 curl python3 tzdata
+	sqlite3 curl python3 tzdata prometheus wrk
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(WARN) -MMD -MP -I.

@@ -114,6 +114,9 @@ static int write_headers(struct http_req *r)
 static void log_request(struct http_req *r)
 {
     static const char *const names[] = { "GET", "POST", "PUT", "DELETE", "OTHER" };
+    const char *route = r->route != NULL ? r->route->pattern
+                      : strncmp(r->path, "/api", 4) == 0 ? "unmatched" : "static";
+    metrics_request(r->app, r->method, route, r->status);
     pb_log(LOG_INFO, "%s %s %d %lldus", names[r->method], r->path, r->status,
            (long long)(lws_now_usecs() - r->start_us));
 }

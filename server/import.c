@@ -168,6 +168,7 @@ void import_finish(struct http_req *r)
         http_reply_error(r, PB_EINTERNAL, "the import failed", NULL);
         return;
     }
+    r->app->metrics.import_rows += csv_import_records(j->ci);
     rows = csv_import_rows(j->ci, &n_rows);
     errs = csv_import_errors(j->ci, &n_err);
     warns = csv_import_warnings(j->ci, &n_warn);

@@ -155,6 +155,7 @@ out_locks:
     lock_table_free(app.locks);
     ratelimit_free(app.login_limit);
     session_cleanup(&app);
+    metrics_cleanup(&app);
 out_store:
     store_free(app.store);
     return rc;

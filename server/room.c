@@ -128,8 +128,11 @@ uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJS
     slot = r->seq % PB_ROOM_RING;
     ws_msg_unref(r->ring[slot]);
     r->ring[slot] = m;                  /* the ring keeps the creation reference */
-    for (struct ws_conn *c = r->members; c != NULL; c = c->room_next)
+    app->metrics.broadcasts++;
+    for (struct ws_conn *c = r->members; c != NULL; c = c->room_next) {
         ws_send(c, m);
+        app->metrics.deliveries++;
+    }
     pb_log(LOG_DEBUG, "room %lld: %s seq %llu", (long long)tenant_id, event,
            (unsigned long long)r->seq);
     return r->seq;

@@ -26,6 +26,24 @@
 
 struct room;
 struct ws_conn;
+struct route;
+
+/* Counters for GET /metrics (metrics.c). Loop thread only. */
+struct request_stat {
+    int method;                         /* enum http_method */
+    const char *route;                  /* route pattern, "static" or "unmatched" (static) */
+    int status;
+    uint64_t count;
+};
+struct metrics {
+    struct request_stat *requests;      /* one entry per (method, route, status) seen */
+    size_t n_requests, cap_requests;
+    uint64_t ws_opened;                 /* WebSocket connections accepted */
+    uint64_t ws_slow_closed;            /* closed with 1008 for a full send queue */
+    uint64_t broadcasts;                /* room events published */
+    uint64_t deliveries;                /* room events queued to connections */
+    uint64_t import_rows;               /* CSV records read by imports */
+};
 
 /* ---------------------------------------------------------------- logging */
 
@@ -55,6 +73,7 @@ struct app {
     size_t n_revoked, cap_revoked;
     struct revoked_user *revoked_users; /* deleted users: tokens issued before are refused */
     size_t n_revoked_users, cap_revoked_users;
+    struct metrics metrics;
     struct room *rooms;                 /* singly linked, one per tenant seen */
     struct ws_conn *conns;              /* every open WebSocket (doubly linked) */
     uint64_t next_conn_id;
@@ -295,6 +314,12 @@ int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id);
 /* Load revoked sessions from the store at start; free at the end. */
 int session_init(struct app *app);
 void session_cleanup(struct app *app);
+
+/* ---------------------------------------------------------------- metrics (metrics.c) */
+
+/* Count one answered HTTP request. route is a static string (pattern). */
+void metrics_request(struct app *app, int method, const char *route, int status);
+void metrics_cleanup(struct app *app);
 
 /* ---------------------------------------------------------------- server lifecycle (server.c) */
 

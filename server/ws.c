@@ -29,6 +29,7 @@ void ws_send(struct ws_conn *c, struct ws_msg *m)
                (unsigned long long)c->id, (long long)c->app->cfg.ws_queue_bytes);
         queue_drop(c);
         c->close_code = 1008;
+        c->app->metrics.ws_slow_closed++;
         lws_callback_on_writable(c->wsi);
         return;
     }
@@ -308,6 +309,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             return -1;
         }
         c->id = ++app->next_conn_id;
+        app->metrics.ws_opened++;
         c->wsi = wsi;
         c->app = app;
         snprintf(c->username, sizeof(c->username), "%s", u.username);

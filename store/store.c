@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 extern const char pb_schema_sql[];
 
@@ -71,13 +72,36 @@ int store__begin(struct store *s)
     return st == NULL ? PB_EINTERNAL : store__run(s, st, "begin", NULL);
 }
 
+const double pb_commit_bounds[PB_COMMIT_BUCKETS - 1] = {
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0
+};
+
+const struct pb_histogram *store_commit_histogram(const struct store *s)
+{
+    return &s->commits;
+}
+
+static void commit_observe(struct store *s, double seconds)
+{
+    size_t i = 0;
+    while (i < PB_COMMIT_BUCKETS - 1 && seconds > pb_commit_bounds[i])
+        i++;
+    s->commits.counts[i]++;
+    s->commits.count++;
+    s->commits.sum_seconds += seconds;
+}
+
 int store__commit(struct store *s)
 {
+    struct timespec t0, t1;
     sqlite3_stmt *st = store__stmt(s, ST_COMMIT);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (st == NULL || store__run(s, st, "commit", NULL) != 0) {
         store__rollback(s);
         return PB_EINTERNAL;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    commit_observe(s, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
     return 0;
 }
 

@@ -44,6 +44,19 @@ const char *store_errmsg(const struct store *s);
 /* Run raw SQL (several statements allowed). For tests and the demo seed only. */
 int store_exec(struct store *s, const char *sql);
 
+/* Latency histogram of COMMIT statements (for /metrics): cumulative-free bucket counts,
+ * counts[i] = commits that took <= pb_commit_bounds[i] seconds and more than the previous
+ * bound; the last bucket is +Inf. */
+#define PB_COMMIT_BUCKETS 12
+extern const double pb_commit_bounds[PB_COMMIT_BUCKETS - 1];
+struct pb_histogram {
+    uint64_t counts[PB_COMMIT_BUCKETS];
+    uint64_t count;
+    double sum_seconds;
+};
+/* The store's commit histogram (owned by the store; read-only). */
+const struct pb_histogram *store_commit_histogram(const struct store *s);
+
 /* ---------------------------------------------------------------- tenants and users */
 
 /* Create tenant `slug` ([a-z0-9-]{2,40}) named `name`, timezone "UTC". *id_out gets its id.

@@ -150,6 +150,7 @@ struct store {
     sqlite3_stmt *stmts[ST__COUNT]; /* prepared lazily, SQLITE_PREPARE_PERSISTENT */
     struct imap boards;             /* tenant id -> struct board * (loaded lazily) */
     char errmsg[256];               /* last SQLite error, "" when none */
+    struct pb_histogram commits;    /* COMMIT latency, for /metrics */
 };
 
 /*
