@@ -47,6 +47,7 @@ export class BoardView {
     this.today = opts.today;
     this.state = null;
     this.cards = new Map();      // orderId -> <li>
+    this.parts = new WeakMap();  // <li> -> its child elements, looked up once
     this.columns = new Map();    // key -> {section, list, title, count, over}
     this.reduceMotion = typeof matchMedia === 'function' &&
       matchMedia('(prefers-reduced-motion: reduce)').matches;
@@ -201,6 +202,12 @@ export class BoardView {
       const h = node.querySelector('.drag-handle');
       if (h) h.remove();
     }
+    const q = (sel) => node.querySelector(sel);
+    this.parts.set(node, {
+      orderNumber: q('.order-number'), stockCode: q('.stock-code'), description: q('.description'),
+      priority: q('.priority'), bar: q('progress'), qtyText: q('.qty-text'), dueDate: q('.due-date'),
+      overdue: q('.overdue-marker'), status: q('.status'), lockInfo: q('.lock-info'),
+    });
     this.cards.set(id, node);
     return node;
   }
@@ -212,36 +219,35 @@ export class BoardView {
     const o = this.state && this.state.orders.get(id);
     const node = this.cards.get(id);
     if (!o || !node) return;
-    const q = (sel) => node.querySelector(sel);
-    setText(q('.order-number'), o.orderNumber);
-    setText(q('.stock-code'), o.stockCode);
-    setText(q('.description'), o.description);
-    const pr = q('.priority');
-    setText(pr, priorityLabel(o.priority));
+    const p = this.parts.get(node);
+    setText(p.orderNumber, o.orderNumber);
+    setText(p.stockCode, o.stockCode);
+    setText(p.description, o.description);
+    setText(p.priority, priorityLabel(o.priority));
     setData(node, 'priority', o.priority);
     const toMake = Number(o.quantityToMake) || 0;
     const done = Number(o.quantityCompleted) || 0;
-    const bar = q('progress');
+    const bar = p.bar;
     const max = String(Math.max(toMake, 1));
     const val = String(Math.min(done, Math.max(toMake, 1)));
     if (bar.getAttribute('max') !== max) bar.setAttribute('max', max);
     if (bar.getAttribute('value') !== val) bar.setAttribute('value', val);
-    const qtyText = `${done} / ${toMake}`;
-    setText(q('.qty-text'), qtyText);
-    bar.setAttribute('aria-label', `Quantity completed ${done} of ${toMake}`);
-    setText(q('.due-date'), o.dueDate ? String(o.dueDate).slice(0, 10) : '—');
+    setText(p.qtyText, `${done} / ${toMake}`);
+    const barLabel = `Quantity completed ${done} of ${toMake}`;
+    if (bar.getAttribute('aria-label') !== barLabel) bar.setAttribute('aria-label', barLabel);
+    setText(p.dueDate, o.dueDate ? String(o.dueDate).slice(0, 10) : '—');
     const overdue = isOverdue(o, this.today);
     setData(node, 'overdue', overdue ? 'true' : null);
     node.classList.toggle('overdue', overdue);
-    q('.overdue-marker').hidden = !overdue;
-    setText(q('.status'), statusLabel(o.status));
+    if (p.overdue.hidden === overdue) p.overdue.hidden = !overdue;
+    setText(p.status, statusLabel(o.status));
     setData(node, 'status', o.status);
     setData(node, 'version', o.version);
     setData(node, 'workCentreId', o.workCentreId === null || o.workCentreId === undefined ? BACKLOG : o.workCentreId);
     setData(node, 'position', o.position);
 
     const lock = this.state.locks.get(id);
-    const lockInfo = q('.lock-info');
+    const lockInfo = p.lockInfo;
     if (lock) {
       const mine = lock.lockedBy && String(lock.lockedBy.userId) === String(this.myUserId);
       setData(node, 'lockedBy', lock.lockedBy ? lock.lockedBy.username : '');
@@ -256,10 +262,12 @@ export class BoardView {
       lockInfo.hidden = true;
     }
     const draggable = this.canEdit && !node.classList.contains('locked');
-    node.setAttribute('aria-disabled', draggable || !this.canEdit ? 'false' : 'true');
-    node.setAttribute('aria-label',
-      `${o.orderNumber}, ${o.stockCode}, ${statusLabel(o.status)}, priority ${priorityLabel(o.priority)}` +
-      `${overdue ? ', overdue' : ''}${lock && node.classList.contains('locked') ? `, being moved by ${lock.lockedBy?.username}` : ''}`);
+    const disabled = draggable || !this.canEdit ? 'false' : 'true';
+    if (node.getAttribute('aria-disabled') !== disabled) node.setAttribute('aria-disabled', disabled);
+    const label = `${o.orderNumber}, ${o.stockCode}, ${o.description || ''}, ${done} of ${toMake} made, ` +
+      `due ${o.dueDate ? String(o.dueDate).slice(0, 10) : 'not set'}, ${statusLabel(o.status)}, priority ${priorityLabel(o.priority)}` +
+      `${overdue ? ', overdue' : ''}${lock && node.classList.contains('locked') ? `, being moved by ${lock.lockedBy?.username}` : ''}`;
+    if (node.getAttribute('aria-label') !== label) node.setAttribute('aria-label', label);
   }
 
   updateAllCards() {
