@@ -209,16 +209,17 @@ out:
 static int upgrade_auth(struct app *app, struct lws *wsi, struct auth_claims *out)
 {
     char buf[4096];
-    int n = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof(buf)) ? 1 : 0;
-    if (n == 0) {
+    /* lws 4.1 copies "token=<value>" into buf and returns a pointer to the value */
+    const char *tok = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof(buf));
+    if (tok == NULL) {
         int len = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
         if (len <= 7 || len >= (int)sizeof(buf)
             || lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION) < 0
             || strncasecmp(buf, "Bearer ", 7) != 0)
             return PB_EUNAUTHORIZED;
-        memmove(buf, buf + 7, strlen(buf + 7) + 1);
+        tok = buf + 7;
     }
-    return app_verify_token(app, buf, out);
+    return app_verify_token(app, tok, out);
 }
 
 /* SPEC §5: refuse the upgrade with a real 401 (PLATFORM.md: answer in CONFIRM_UPGRADE). */

@@ -1,0 +1,57 @@
+// GET /metrics (SPEC §4): Prometheus text that promtool accepts, with counters that follow
+// what the server did.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { startServer, sample } from './lib.mjs';
+
+let srv;
+before(async () => { srv = await startServer(); });
+after(async () => { await srv.stop(); });
+
+function metric(text, name, labels = '') {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+  return line === undefined ? undefined : Number(line.split(' ').pop());
+}
+
+test('metrics are valid Prometheus text and need no token', async () => {
+  const r = await srv.req('GET', '/metrics');
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+  for (const line of r.text.split('\n').filter((l) => l && !l.startsWith('#'))) {
+    assert.match(line, /^planboard_/, `metric name without prefix: ${line}`);
+  }
+  const p = spawnSync('promtool', ['check', 'metrics'], { input: r.text, encoding: 'utf8' });
+  assert.equal(p.error, undefined, 'promtool (Debian package prometheus) must be installed');
+  assert.equal(p.status, 0, `promtool: ${p.stdout}${p.stderr}`);
+});
+
+test('counters follow requests, sockets, broadcasts, imports and commits', async () => {
+  const token = await srv.token('scheduler');
+  const before = (await srv.req('GET', '/metrics')).text;
+  const c1 = await srv.ws(token);
+  const c2 = await srv.ws(token);
+  const { byCode } = await srv.workCentres(token);
+  const board = (await srv.board(token)).body;
+  const order = board.backlog[0] ?? board.workCentres[0].orders[0];
+  const mv = await srv.req('PUT', `/api/orders/${order.id}/move`,
+    { token, json: { toWorkCentreId: byCode.QC, position: 0 } });
+  assert.equal(mv.status, 200, mv.text);
+  await c1.waitFor((m) => m.event === 'order_moved');
+  await srv.req('GET', '/api/orders/999999', { token });
+  const imp = await srv.req('POST', '/api/orders/import',
+    { token, body: sample('orders-erp-export.csv'), headers: { 'content-type': 'text/csv' } });
+  assert.equal(imp.status, 200, imp.text);
+
+  const now = (await srv.req('GET', '/metrics')).text;
+  assert.equal(metric(now, 'planboard_websocket_connections'), 2);
+  assert.equal(metric(now, 'planboard_http_requests_total',
+    '{method="PUT",route="/api/orders/:id/move",status="200"}'), 1);
+  assert.equal(metric(now, 'planboard_http_requests_total',
+    '{method="GET",route="/api/orders/:id",status="404"}'), 1);
+  assert.ok(metric(now, 'planboard_broadcasts_total') >= metric(before, 'planboard_broadcasts_total') + 2);
+  assert.ok(metric(now, 'planboard_broadcast_deliveries_total') >= 4);
+  assert.equal(metric(now, 'planboard_import_rows_total') - metric(before, 'planboard_import_rows_total'), 5);
+  assert.ok(metric(now, 'planboard_sqlite_commit_seconds_count') >= metric(before, 'planboard_sqlite_commit_seconds_count') + 2);
+  c1.close(); c2.close();
+});
