@@ -21,6 +21,9 @@ struct room {
     struct presence *online;            /* users with >= 1 joined connection */
     size_t n_online, cap_online;
     struct room *next;                  /* app->rooms */
+    char *board_json;                   /* cached GET /api/planning-board body, or NULL */
+    size_t board_len;
+    uint64_t board_seq, board_version;  /* the cache is valid while both are unchanged */
 };
 
 /* ================================================================ messages */
@@ -101,6 +104,7 @@ void room_free_all(struct app *app)
         for (size_t i = 0; i < PB_ROOM_RING; i++)
             ws_msg_unref(r->ring[i]);
         free(r->online);
+        free(r->board_json);
         free(r);
     }
     app->rooms = NULL;
@@ -251,4 +255,25 @@ int room_user_connections(struct app *app, int64_t tenant_id, int64_t user_id)
     struct room *r = room_find(app, tenant_id);
     struct presence *p = r != NULL ? presence_find(r, user_id) : NULL;
     return p != NULL ? p->count : 0;
+}
+
+const char *room_board_cached(struct room *r, uint64_t board_version, size_t *len)
+{
+    if (r->board_json == NULL || r->board_seq != r->seq || r->board_version != board_version)
+        return NULL;
+    *len = r->board_len;
+    return r->board_json;
+}
+
+void room_board_cache(struct room *r, uint64_t board_version, const char *json, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (copy == NULL)
+        return;
+    memcpy(copy, json, len + 1);
+    free(r->board_json);
+    r->board_json = copy;
+    r->board_len = len;
+    r->board_seq = r->seq;
+    r->board_version = board_version;
 }

@@ -594,16 +594,39 @@ static void r_board_move(struct http_req *r, const cJSON *body)
     r_move(r, body);
 }
 
+/* GET /api/planning-board: served from pre-serialized bytes while neither the room's seq nor
+ * the board version changed (issue 3: board reads are the hottest route). */
 static void r_board(struct http_req *r, const cJSON *body)
 {
     int err;
+    size_t len;
+    struct board *b;
+    struct room *room = room_get(r->app, r->claims.tenant_id);
     (void)body;
-    cJSON *j = op_board_json(r->app, r->claims.tenant_id, &err);
-    if (j == NULL) {
-        http_reply_error(r, err, "board unavailable", NULL);
+    if ((b = tenant_board(r)) == NULL)
+        return;
+    const char *cached = room != NULL ? room_board_cached(room, b->version, &len) : NULL;
+    if (cached == NULL) {
+        cJSON *j = op_board_json(r->app, r->claims.tenant_id, &err);
+        char *s = j != NULL ? cJSON_PrintUnformatted(j) : NULL;
+        cJSON_Delete(j);
+        if (s == NULL) {
+            http_reply_error(r, j == NULL ? err : PB_EINTERNAL, "board unavailable", NULL);
+            return;
+        }
+        len = strlen(s);
+        if (room != NULL)
+            room_board_cache(room, b->version, s, len);
+        http_reply(r, 200, "application/json; charset=utf-8", s, len);
         return;
     }
-    http_reply_json(r, 200, j);
+    char *copy = malloc(len + 1);
+    if (copy == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    memcpy(copy, cached, len + 1);
+    http_reply(r, 200, "application/json; charset=utf-8", copy, len);
 }
 
 /* ================================================================ the route table */

@@ -116,6 +116,12 @@ void room_join(struct app *app, struct ws_conn *c, bool has_since, uint64_t sinc
 void room_leave(struct app *app, struct ws_conn *c);
 /* {userId, username} of each user with a joined connection, as a new cJSON array. */
 cJSON *room_online(struct app *app, int64_t tenant_id);
+/* The cached board body of SPEC §4 GET /api/planning-board when it is still valid for the
+ * room's seq and board_version (every change of orders, locks or presence publishes a room
+ * event, so seq + board version identify the board's content); NULL otherwise. Owned by the
+ * room. room_board_cache stores a copy of json[len]. */
+const char *room_board_cached(struct room *r, uint64_t board_version, size_t *len);
+void room_board_cache(struct room *r, uint64_t board_version, const char *json, size_t len);
 /* Number of joined connections of a user in the tenant (0 when none). */
 int room_user_connections(struct app *app, int64_t tenant_id, int64_t user_id);
 
