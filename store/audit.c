@@ -1,0 +1,201 @@
+/*
+ * audit — audit log listing with filters and pagination, and `since` parsing.
+ */
+#include "store/audit.h"
+
+#include "store/store_int.h"
+#include "store/tz.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void audit_entry_cleanup(struct audit_entry *e)
+{
+    if (e == NULL)
+        return;
+    free(e->event_type);
+    free(e->event_data);
+    e->event_type = NULL;
+    e->event_data = NULL;
+}
+
+/* ---------------------------------------------------------------- since */
+
+static bool digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+static int num(const char *s, size_t n)
+{
+    int v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    return v;
+}
+
+static void format_utc(int64_t secs, char out[PB_TIMESTAMP_LEN])
+{
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, PB_TIMESTAMP_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int audit_since_parse(const char *in, const char *tz, char out[PB_TIMESTAMP_LEN])
+{
+    char date[PB_DATE_LEN];
+
+    if (in == NULL || strlen(in) < 10)
+        return PB_EVALIDATION;
+    memcpy(date, in, 10);
+    date[10] = '\0';
+    if (!pb_date_valid(date))
+        return PB_EVALIDATION;
+    if (in[10] == '\0') {           /* a date: the start of that day in the tenant's zone */
+        int64_t ms = tz_day_start_ms(tz, date);   /* a whole second: never the -1 error */
+        format_utc(ms / 1000, out);
+        return 0;
+    }
+    const char *p = in + 10;
+    if ((*p != 'T' && *p != 't' && *p != ' ') || !digits(p + 1, 2) || p[3] != ':'
+        || !digits(p + 4, 2))
+        return PB_EVALIDATION;
+    int hh = num(p + 1, 2), mi = num(p + 4, 2), ss = 0;
+    p += 6;
+    if (*p == ':') {
+        if (!digits(p + 1, 2))
+            return PB_EVALIDATION;
+        ss = num(p + 1, 2);
+        p += 3;
+        if (*p == '.') {
+            p++;
+            if (!isdigit((unsigned char)*p))
+                return PB_EVALIDATION;
+            while (isdigit((unsigned char)*p))
+                p++;
+        }
+    }
+    int offset = 0;                 /* seconds east of UTC */
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        if (!digits(p + 1, 2) || p[3] != ':' || !digits(p + 4, 2))
+            return PB_EVALIDATION;
+        int oh = num(p + 1, 2), om = num(p + 4, 2);
+        if (oh > 23 || om > 59)
+            return PB_EVALIDATION;
+        offset = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
+        p += 6;
+    }
+    if (*p != '\0' || hh > 23 || mi > 59 || ss > 60)
+        return PB_EVALIDATION;
+    struct tm tm = { 0 };
+    tm.tm_year = num(date, 4) - 1900;
+    tm.tm_mon = num(date + 5, 2) - 1;
+    tm.tm_mday = num(date + 8, 2);
+    tm.tm_hour = hh;
+    tm.tm_min = mi;
+    tm.tm_sec = ss;
+    int64_t secs = (int64_t)timegm(&tm) - offset;
+    format_utc(secs, out);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- listing */
+
+/* WHERE clause shared by the count and the page; parameters ?1 tenant, ?2 order id or NULL,
+ * ?3 event type or NULL, ?4 since or NULL. */
+#define AUDIT_WHERE                                                                            \
+    " FROM audit_log WHERE tenant_id = ?1 AND (?2 IS NULL OR order_id = ?2) "                  \
+    "AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR timestamp >= ?4)"
+
+static void bind_filters(sqlite3_stmt *st, int64_t tenant_id, const struct audit_query *q)
+{
+    sqlite3_bind_int64(st, 1, tenant_id);
+    store__bind_id_opt(st, 2, q->order_id);
+    store__bind_text_opt(st, 3, q->event_type);
+    store__bind_text_opt(st, 4, q->since);
+}
+
+int store_audit_list(struct store *s, int64_t tenant_id, const struct audit_query *q,
+                     struct audit_entry **out, size_t *n, int64_t *total)
+{
+    static const char sql_count[] = "SELECT COUNT(*)" AUDIT_WHERE;
+    static const char sql_page[] =
+        "SELECT id, event_type, order_id, from_work_centre_id, to_work_centre_id, user_id, "
+        "event_data, queue_depth_from, queue_depth_to, timestamp" AUDIT_WHERE
+        " ORDER BY id DESC LIMIT ?5 OFFSET ?6";
+    sqlite3_stmt *st = NULL;
+    struct audit_entry *v = NULL;
+    size_t len = 0, cap = 0;
+    int r;
+
+    *out = NULL;
+    *n = 0;
+    *total = 0;
+    if (sqlite3_prepare_v2(s->db, sql_count, -1, &st, NULL) != SQLITE_OK)
+        goto fail_sql;
+    bind_filters(st, tenant_id, q);
+    if (sqlite3_step(st) != SQLITE_ROW)
+        goto fail_sql;
+    *total = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+
+    if (sqlite3_prepare_v2(s->db, sql_page, -1, &st, NULL) != SQLITE_OK)
+        goto fail_sql;
+    bind_filters(st, tenant_id, q);
+    sqlite3_bind_int64(st, 5, q->limit);
+    sqlite3_bind_int64(st, 6, q->offset);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 16;
+            struct audit_entry *nv = realloc(v, cap * sizeof(*nv));
+            if (nv == NULL)
+                goto fail;
+            v = nv;
+        }
+        struct audit_entry *e = &v[len];
+        memset(e, 0, sizeof(*e));
+        e->id = sqlite3_column_int64(st, 0);
+        e->event_type = store__col_strdup(st, 1);
+        e->order_id = sqlite3_column_int64(st, 2);
+        e->from_work_centre_id = sqlite3_column_int64(st, 3);
+        e->to_work_centre_id = sqlite3_column_int64(st, 4);
+        e->user_id = sqlite3_column_int64(st, 5);
+        if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+            e->event_data = store__col_strdup(st, 6);
+        e->queue_depth_from = sqlite3_column_type(st, 7) == SQLITE_NULL
+                                  ? -1 : sqlite3_column_int64(st, 7);
+        e->queue_depth_to = sqlite3_column_type(st, 8) == SQLITE_NULL
+                                ? -1 : sqlite3_column_int64(st, 8);
+        store__col_copy(st, 9, e->timestamp, sizeof(e->timestamp));
+        len++;
+        if (e->event_type == NULL
+            || (sqlite3_column_type(st, 6) != SQLITE_NULL && e->event_data == NULL))
+            goto fail;
+    }
+    if (r != SQLITE_DONE)
+        goto fail_sql;
+    sqlite3_finalize(st);
+    *out = v;
+    *n = len;
+    return 0;
+
+fail_sql:
+    store__error(s, "audit list");
+fail:
+    sqlite3_finalize(st);
+    for (size_t i = 0; i < len; i++)
+        audit_entry_cleanup(&v[i]);
+    free(v);
+    *total = 0;
+    return PB_EINTERNAL;
+}

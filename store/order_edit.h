@@ -1,0 +1,63 @@
+/*
+ * order_edit — write-through order edits of SPEC §4 "PUT /api/orders/:id" (the field part; a
+ * change of column or position is a move: store_order_move) and "DELETE /api/orders/:id".
+ * Same phases and error conventions as store/store.h.
+ */
+#ifndef PB_STORE_ORDER_EDIT_H
+#define PB_STORE_ORDER_EDIT_H
+
+#include "store/store.h"
+
+/* A partial update of an order's fields. Strings borrowed. */
+struct order_patch {
+    const char *order_number;           /* NULL = unchanged; unique among live orders */
+    const char *stock_code;             /* NULL = unchanged */
+    const char *description;            /* NULL = unchanged */
+    bool has_current_operation;
+    const char *current_operation;      /* NULL or "" = clear */
+    bool has_quantity_to_make;
+    int64_t quantity_to_make;
+    bool has_quantity_completed;
+    int64_t quantity_completed;
+    int status;                         /* enum order_status, -1 = unchanged */
+    int priority;                       /* enum order_priority, -1 = unchanged */
+    bool has_due_date;
+    const char *due_date;               /* "YYYY-MM-DD", NULL or "" = clear */
+    bool has_start_date;
+    const char *start_date;
+    bool has_version;                   /* precondition: the order's current version */
+    int64_t version;
+    const char *timezone;               /* tenant's IANA zone for "today" (NULL = UTC) */
+    int64_t user_id;                    /* who edits (audit) */
+};
+
+/* Everything absent (status/priority -1). */
+void order_patch_init(struct order_patch *p);
+
+/*
+ * Apply patch p to order order_id. The merged order must pass order_input_check.
+ * Status rules (SPEC §4): becoming complete sets completion_date = today in p->timezone and
+ * completed_at = now; leaving complete clears both; becoming in_progress sets start_date to
+ * today when it is empty after the patch and started_at (COALESCE) = now.
+ * When something changed: version +1, updated_at, one "order_updated" audit row whose
+ * event_data holds {"orderNumber", "fields": [...], "statusFrom"/"statusTo" on a status
+ * change, "quantityCompletedDelta" on a quantity_completed change}; *changed = true.
+ * When nothing differs: no write, no audit row, *changed = false (the version is still checked).
+ * *out (may be NULL) = the cached order. Locks are not checked here.
+ * Errors in this order: PB_ENOT_FOUND; PB_EVALIDATION (rules); PB_ECONFLICT stale version,
+ * then orderNumber taken; PB_EINTERNAL. On error nothing changed.
+ */
+int store_order_update(struct store *s, struct board *b, int64_t order_id,
+                       const struct order_patch *p, struct order **out, bool *changed);
+
+/*
+ * Soft delete (deleted_at) of order order_id: the orders after it in its column close up
+ * (positions -1, versions unchanged), it leaves the cache and its orderNumber can be used
+ * again. One "order_deleted" audit row (from_work_centre_id = its column, queue_depth_from =
+ * the column's size before). *from_wc (may be NULL) = its column (0 = backlog).
+ * PB_ENOT_FOUND, PB_EINTERNAL (nothing changed). Locks are the caller's business.
+ */
+int store_order_delete(struct store *s, struct board *b, int64_t order_id, int64_t user_id,
+                       int64_t *from_wc);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * work_centres — write-through work-centre mutations (SPEC §4 Work centres): create, partial
+ * update, soft delete, reorder. Same three phases as store/orders.c: validate and allocate
+ * (the new cache arrays), one transaction with exactly one audit row, then swap the new arrays
+ * into the board without failing.
+ *
+ * The board keeps b->work_centres / b->columns as parallel arrays ordered by
+ * (display_order, id); every function here keeps that order. The arrays are replaced, so every
+ * pointer obtained from board_work_centre() / board_column() before a successful call is
+ * invalid afterwards (order pointers stay valid).
+ *
+ * Errors (0 or negative PB_E*, protocol/errors.h):
+ *   PB_EVALIDATION  a field breaks a rule (see work_centre_input_check), or a reorder list that
+ *                   does not name every active work centre exactly once
+ *   PB_ENOT_FOUND   no live work centre with that id in this tenant
+ *   PB_ECONFLICT    code taken among live work centres; delete of a centre with live orders
+ *   PB_EINTERNAL    SQLite or allocation failed; nothing changed (database nor cache)
+ */
+#ifndef PB_STORE_WORK_CENTRES_H
+#define PB_STORE_WORK_CENTRES_H
+
+#include "store/store.h"
+
+#define PB_WC_DESCRIPTION_MAX 500       /* description length (code points) */
+#define PB_WC_CAPACITY_MAX    1000000   /* sanity bound on capacity */
+
+/* A new work centre or a partial update. Strings borrowed; NULL = absent (update: unchanged;
+ * create: code and name required, description ""). */
+struct work_centre_input {
+    const char *code;                   /* <= 20 code points, unique among live centres */
+    const char *name;                   /* <= 100 */
+    const char *description;            /* <= 500 */
+    bool has_capacity;
+    int64_t capacity;                   /* >= 1 */
+    bool has_display_order;
+    int64_t display_order;              /* create default: after the last one */
+    bool has_is_active;
+    bool is_active;                     /* create default: true */
+};
+
+/* Initialise `in` to "everything absent". */
+void work_centre_input_init(struct work_centre_input *in);
+
+/*
+ * Check the field rules on `in`; `creating` makes code and name required. For each broken rule
+ * calls report(ctx, field, message) with a snake_case field name ("code", "name",
+ * "description", "capacity", "display_order"). Uniqueness is not checked (the store does).
+ * Returns the number of broken rules.
+ */
+int work_centre_input_check(const struct work_centre_input *in, bool creating,
+                            pb_report_fn report, void *ctx);
+
+/*
+ * Create a work centre; it joins the board with an empty column. Audit "work_centre_created".
+ * *out (may be NULL) points at the cached centre (valid until the next work-centre change).
+ * PB_EVALIDATION, PB_ECONFLICT code taken, PB_EINTERNAL.
+ */
+int store_work_centre_create(struct store *s, struct board *b,
+                             const struct work_centre_input *in, int64_t user_id,
+                             const struct work_centre **out);
+
+/*
+ * Partial update of work centre wc_id (present fields only). A display_order change re-sorts
+ * the board's columns. Audit "work_centre_updated" (also when nothing changed: the caller
+ * asked for a write). *out as for create.
+ * PB_ENOT_FOUND, PB_EVALIDATION, PB_ECONFLICT code taken, PB_EINTERNAL.
+ */
+int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
+                             const struct work_centre_input *in, int64_t user_id,
+                             const struct work_centre **out);
+
+/*
+ * Soft delete (deleted_at) of work centre wc_id; its (empty) column leaves the board and its
+ * code can be used again. Audit "work_centre_deleted".
+ * PB_ENOT_FOUND, PB_ECONFLICT while live orders sit in it, PB_EINTERNAL.
+ */
+int store_work_centre_delete(struct store *s, struct board *b, int64_t wc_id, int64_t user_id);
+
+/*
+ * Reorder: ids[0..n-1] get display_order 0..n-1 in that order. The list must name every
+ * active work centre exactly once; it may also name inactive ones. Live centres it does not
+ * name (inactive ones) follow, keeping their relative order. Audit "work_centres_reordered".
+ * PB_EVALIDATION unknown id (or another tenant's), duplicate, or an active centre missing;
+ * PB_EINTERNAL.
+ */
+int store_work_centre_reorder(struct store *s, struct board *b, const int64_t *ids, size_t n,
+                              int64_t user_id);
+
+#endif
