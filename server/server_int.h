@@ -22,7 +22,8 @@
 
 #define PB_VERSION "0.1.0"
 #define PB_WS_SUBPROTOCOL "planboard.v1"
-#define PB_ROOM_RING 4096       /* events kept per room for replay (SPEC §5: at least 1024) */
+#define PB_ROOM_RING 4096
+#define PB_WS_MAX_MESSAGE (64 * 1024) /* largest client message; board frames are ~200 bytes */       /* events kept per room for replay (SPEC §5: at least 1024) */
 
 struct room;
 struct ws_conn;
@@ -141,6 +142,9 @@ struct ws_conn {
     struct ws_conn *room_next, *room_prev;  /* members of its room when joined */
     bool joined;
     int close_code;                     /* non-zero: close with it at the next writable */
+    char *rx;                           /* a client message arriving in pieces (malloc), or NULL */
+    size_t rx_len;
+    bool rx_discard;                    /* the current message is over PB_WS_MAX_MESSAGE */
     struct ws_msg **q;                  /* outgoing queue (ring), loop thread only */
     size_t q_head, q_len, q_cap;
     size_t q_bytes;                     /* payload bytes queued: bounded by ws_queue_bytes */

@@ -334,13 +334,39 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
     case LWS_CALLBACK_RECEIVE:
         if (c->kind != PB_PSS_WS || c->app == NULL)
             return -1;
-        if (!lws_is_first_fragment(wsi) || !lws_is_final_fragment(wsi)
-            || lws_frame_is_binary(wsi)) {
-            /* Board frames are small single text frames; fragments and binary are refused. */
-            reply_error(c, NULL, PB_EVALIDATION, "expected one UTF-8 JSON text frame", NULL);
+        if (lws_frame_is_binary(wsi)) {
+            if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0)
+                reply_error(c, NULL, PB_EVALIDATION, "expected UTF-8 JSON text frames", NULL);
             return 0;
         }
-        handle_message(c, in, len);
+        bool complete = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
+        if (complete && c->rx == NULL && !c->rx_discard) {
+            handle_message(c, in, len);         /* the usual case: one frame, one piece */
+            return 0;
+        }
+        /* A message in several frames or pieces (bigger than the rx buffer): collect it. */
+        if (!c->rx_discard) {
+            if (c->rx_len + len > PB_WS_MAX_MESSAGE) {
+                c->rx_discard = true;
+            } else {
+                char *nb = realloc(c->rx, c->rx_len + len + 1);
+                if (nb == NULL)
+                    return -1;
+                memcpy(nb + c->rx_len, in, len);
+                c->rx = nb;
+                c->rx_len += len;
+            }
+        }
+        if (complete) {
+            if (c->rx_discard)
+                reply_error(c, NULL, PB_ETOO_LARGE, "message larger than 64 KiB", NULL);
+            else
+                handle_message(c, c->rx, c->rx_len);
+            free(c->rx);
+            c->rx = NULL;
+            c->rx_len = 0;
+            c->rx_discard = false;
+        }
         return 0;
 
     case LWS_CALLBACK_SERVER_WRITEABLE: {
@@ -382,6 +408,8 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         queue_drop(c);
         free(c->q);
         c->q = NULL;
+        free(c->rx);
+        c->rx = NULL;
         c->app = NULL;
         return 0;
 
