@@ -9,7 +9,7 @@ CC      ?= cc
 PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2
 DEBIAN_PKGS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev \
 	libsqlite3-dev libcjson-dev libjwt-dev libargon2-dev libcmocka-dev libcsv-dev libssl-dev \
-	sqlite3 curl python3 tzdata prometheus wrk
+	sqlite3 curl python3 tzdata prometheus wrk chromium
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(WARN) -MMD -MP -I.
@@ -87,7 +87,7 @@ check-deps:
 	  else echo "missing packages; run: sudo apt-get install -y$$missing"; exit 1; fi; \
 	fi
 deps: check-deps
-	@[ -d node_modules/ws ] || npm ci --no-audit --no-fund --loglevel=error
+	@[ -d node_modules/ws ] && [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error
 
 unit: $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do echo "== $$t"; PB_SAMPLES=$(SAMPLES) $$t || fail=1; done; exit $$fail
