@@ -92,6 +92,8 @@ CREATE TABLE IF NOT EXISTS orders (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS orders_number ON orders(tenant_id, order_number) WHERE deleted_at IS NULL;
 CREATE INDEX IF NOT EXISTS orders_column ON orders(tenant_id, work_centre_id, position) WHERE deleted_at IS NULL;
+-- Analytics avgCycleTime: orders completed in the last 30 days (docs/analytics.md).
+CREATE INDEX IF NOT EXISTS orders_completed ON orders(tenant_id, completed_at) WHERE completed_at IS NOT NULL AND deleted_at IS NULL;
 
 -- Routing steps of an order.
 CREATE TABLE IF NOT EXISTS order_steps (
@@ -127,6 +129,9 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 CREATE INDEX IF NOT EXISTS audit_log_tenant ON audit_log(tenant_id, id);
 CREATE INDEX IF NOT EXISTS audit_log_order ON audit_log(tenant_id, order_id);
+-- Analytics: today's rows (quantity completed today) and the order_moved rows by order.
+CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log(tenant_id, timestamp);
+CREATE INDEX IF NOT EXISTS audit_log_moves ON audit_log(tenant_id, event_type, order_id);
 
 CREATE TABLE IF NOT EXISTS api_keys (
     id          INTEGER PRIMARY KEY,

@@ -7,7 +7,8 @@
  * synthesised: every order is created in the backlog 2-5 days ago and walks the route
  * CUT -> ASM -> QC -> PACK -> SHIP up to its current column; the queue depths recorded with
  * each move come from replaying those events in time order, so they are consistent with each
- * other and end at the board's real column sizes.
+ * other and end at the board's real column sizes. Three scanner progress events dated today
+ * (with their audit rows carrying quantityCompletedDelta) give the dashboard a daily output.
  */
 #include "store/store_int.h"
 
@@ -404,6 +405,14 @@ static int write_demo(struct store *s, const char *const hashes[3], int64_t *ten
             sqlite3_bind_int(misc, 6, qty[i]);
             sqlite3_bind_text(misc, 7, ts, -1, SQLITE_TRANSIENT);
             if (store__run(s, misc, "demo scanner event", NULL) != 0)
+                goto out;
+            /* its audit row: analytics sums quantityCompletedDelta for "completed today" */
+            int64_t wc = wc_ids[wc_index(demo_orders[k].wc)];
+            snprintf(buf, sizeof(buf), "{\"eventId\":\"demo-%d\",\"eventType\":"
+                     "\"progress_update\",\"quantity\":%d,\"quantityCompletedDelta\":%d}",
+                     i + 1, qty[i], qty[i]);
+            if (store__audit(s, tenant, "scanner_event", order_ids[k], wc, wc, 0, buf, -1, -1,
+                             ts) != 0)
                 goto out;
         }
     }

@@ -1,0 +1,437 @@
+/*
+ * analytics — SPEC §4 board stats and analytics; see analytics.h and docs/analytics.md.
+ */
+#include "store/analytics.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/store_int.h"
+#include "store/tz.h"
+
+#define CYCLE_WINDOW_S (30 * 86400)   /* SPEC §4: orders completed in the last 30 days */
+
+/* ---------------------------------------------------------------- arithmetic */
+
+/* round(10 × num ÷ den), half up, for num >= 0 and den > 0: a figure in tenths. */
+static int64_t tenths(int64_t num, int64_t den)
+{
+    return (20 * num + den) / (2 * den);
+}
+
+/* Seconds -> hours in tenths (one decimal), half up; negatives (clock steps) count as 0. */
+static int64_t hours_tenths(int64_t seconds)
+{
+    return seconds <= 0 ? 0 : tenths(seconds, 3600);
+}
+
+/* ---------------------------------------------------------------- dates */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* Seconds since the epoch of "YYYY-MM-DDTHH:MM:SSZ" (the store's timestamps); -1 when the
+ * text is shorter than that. */
+static int64_t parse_ts(const char *t)
+{
+    if (t == NULL || strlen(t) < 19)
+        return -1;
+    int64_t days = days_from_civil(atoi(t), atoi(t + 5), atoi(t + 8));
+    return days * 86400 + atoi(t + 11) * 3600 + atoi(t + 14) * 60 + atoi(t + 17);
+}
+
+static void fmt_ts(int64_t seconds, char out[PB_TIMESTAMP_LEN])
+{
+    time_t tt = (time_t)seconds;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, PB_TIMESTAMP_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Floor division for the ms -> s conversion (instants before 1970 in tests). */
+static int64_t ms_to_s(int64_t ms)
+{
+    return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+}
+
+void analytics_today(const char *tz, int64_t now_ms, char today[PB_DATE_LEN],
+                     char from[PB_TIMESTAMP_LEN], char to[PB_TIMESTAMP_LEN])
+{
+    char d[PB_DATE_LEN], next[PB_DATE_LEN];
+
+    tz_date_at(tz, now_ms, d);
+    if (today != NULL)
+        memcpy(today, d, PB_DATE_LEN);
+    int64_t start = tz_day_start_ms(tz, d);
+    if (from != NULL)
+        fmt_ts(ms_to_s(start), from);
+    if (to != NULL) {
+        /* a local day lasts 23 to 25 hours: 36 h after its start is always tomorrow */
+        tz_date_at(tz, start + 36LL * 3600 * 1000, next);
+        fmt_ts(ms_to_s(tz_day_start_ms(tz, next)), to);
+    }
+}
+
+/* ---------------------------------------------------------------- board cache */
+
+static bool is_overdue(const struct order *o, const char *today)
+{
+    return o->due_date[0] != '\0' && strcmp(o->due_date, today) < 0
+           && o->status != ORDER_COMPLETE && o->status != ORDER_CANCELLED;
+}
+
+static int64_t count_in_progress(const struct column *c)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < c->len; i++)
+        n += c->orders[i]->status == ORDER_IN_PROGRESS;
+    return n;
+}
+
+int analytics_board_stats(const struct board *b, const char *today,
+                          struct analytics_wc_stats **out, size_t *n)
+{
+    struct analytics_wc_stats *v = NULL;
+
+    *out = NULL;
+    *n = 0;
+    if (b->n_work_centres == 0)
+        return 0;
+    v = calloc(b->n_work_centres, sizeof(*v));
+    if (v == NULL)
+        return PB_EINTERNAL;
+    for (size_t i = 0; i < b->n_work_centres; i++) {
+        const struct work_centre *w = &b->work_centres[i];
+        const struct column *c = &b->columns[i];
+        struct analytics_wc_stats *e = &v[i];
+        e->work_centre_id = w->id;
+        e->code = w->code;
+        e->capacity = w->capacity;
+        e->order_count = (int64_t)c->len;
+        e->in_progress = count_in_progress(c);
+        for (size_t j = 0; j < c->len; j++) {
+            const struct order *o = c->orders[j];
+            e->overdue += is_overdue(o, today);
+            e->quantity_to_make += o->quantity_to_make;
+            e->quantity_completed += o->quantity_completed;
+        }
+        int64_t busy = e->in_progress < w->capacity ? e->in_progress : w->capacity;
+        e->utilization_tenths = w->capacity > 0 ? tenths(100 * busy, w->capacity) : 0;
+    }
+    *out = v;
+    *n = b->n_work_centres;
+    return 0;
+}
+
+static void count_column(const struct column *c, const char *today, int64_t per_status[],
+                         int64_t *overdue)
+{
+    for (size_t i = 0; i < c->len; i++) {
+        const struct order *o = c->orders[i];
+        if ((unsigned)o->status < ORDER_STATUS__COUNT)
+            per_status[o->status]++;
+        *overdue += is_overdue(o, today);
+    }
+}
+
+void analytics_board_counts(const struct board *b, const char *today,
+                            struct analytics_dashboard *out)
+{
+    int64_t per_status[ORDER_STATUS__COUNT] = { 0 }, overdue = 0, busy = 0, cap = 0;
+
+    for (size_t i = 0; i < b->n_work_centres; i++) {
+        const struct column *c = &b->columns[i];
+        int64_t before = per_status[ORDER_IN_PROGRESS];
+        count_column(c, today, per_status, &overdue);
+        if (b->work_centres[i].is_active) {
+            int64_t wip = per_status[ORDER_IN_PROGRESS] - before;
+            int64_t wcap = b->work_centres[i].capacity;
+            busy += wip < wcap ? wip : wcap;
+            cap += wcap;
+        }
+    }
+    count_column(&b->backlog, today, per_status, &overdue);
+
+    int64_t not_cancelled = 0;
+    for (int st = 0; st < ORDER_STATUS__COUNT; st++)
+        if (st != ORDER_CANCELLED)
+            not_cancelled += per_status[st];
+    out->active_orders = per_status[ORDER_NOT_STARTED] + per_status[ORDER_IN_PROGRESS]
+                         + per_status[ORDER_ON_HOLD];
+    out->completion_rate_tenths =
+        not_cancelled > 0 ? tenths(100 * per_status[ORDER_COMPLETE], not_cancelled) : 0;
+    out->utilization_tenths = cap > 0 ? tenths(100 * busy, cap) : 0;
+    out->overdue_orders = overdue;
+}
+
+/* ---------------------------------------------------------------- SQL */
+
+static sqlite3_stmt *prepare(struct store *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        store__error(s, "analytics prepare");
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+/* Quantity completed in [from, to): uses index audit_log_time (tenant_id, timestamp). Rows
+ * whose event_data is not JSON are skipped instead of failing the whole sum. */
+static const char sql_daily[] =
+    "SELECT COALESCE(SUM(CASE WHEN json_valid(event_data) "
+    "THEN json_extract(event_data, '$.quantityCompletedDelta') END), 0) "
+    "FROM audit_log WHERE tenant_id = ?1 AND timestamp >= ?2 AND timestamp < ?3";
+
+/* Cycle time of the orders completed since ?2: uses the partial index orders_completed
+ * (tenant_id, completed_at) WHERE completed_at IS NOT NULL AND deleted_at IS NULL. */
+static const char sql_cycle[] =
+    "SELECT COUNT(*), COALESCE(SUM(CAST(strftime('%s', completed_at) AS INTEGER) "
+    "- CAST(strftime('%s', started_at) AS INTEGER)), 0) "
+    "FROM orders WHERE tenant_id = ?1 AND completed_at IS NOT NULL AND deleted_at IS NULL "
+    "AND completed_at >= ?2 AND status = 'complete' AND started_at IS NOT NULL "
+    "AND started_at < completed_at";
+
+static int dashboard_sql(struct store *s, int64_t tenant_id, const char *from, const char *to,
+                         int64_t now_s, struct analytics_dashboard *out)
+{
+    char since[PB_TIMESTAMP_LEN];
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    if ((st = prepare(s, sql_daily)) == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        out->daily_actual = sqlite3_column_int64(st, 0);
+    } else {
+        store__error(s, "analytics daily production");
+        rc = PB_EINTERNAL;
+    }
+    sqlite3_finalize(st);
+    if (rc != 0)
+        return rc;
+
+    fmt_ts(now_s - CYCLE_WINDOW_S, since);
+    if ((st = prepare(s, sql_cycle)) == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, since, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t n = sqlite3_column_int64(st, 0), sum = sqlite3_column_int64(st, 1);
+        out->avg_cycle_tenths = n > 0 ? (sum <= 0 ? 0 : tenths(sum, n * 3600)) : -1;
+    } else {
+        store__error(s, "analytics cycle time");
+        rc = PB_EINTERNAL;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int analytics_dashboard(struct store *s, int64_t tenant_id, int64_t now_ms,
+                        struct analytics_dashboard *out)
+{
+    char today[PB_DATE_LEN], from[PB_TIMESTAMP_LEN], to[PB_TIMESTAMP_LEN];
+    struct analytics_dashboard d = { 0 };
+    struct tenant t;
+    struct board *b;
+    int rc;
+
+    if ((rc = store_tenant_get(s, tenant_id, &t)) != 0)
+        return rc;
+    analytics_today(t.timezone, now_ms, today, from, to);
+    d.daily_target = t.daily_target;
+    tenant_cleanup(&t);
+    if ((rc = store_board(s, tenant_id, &b)) != 0)
+        return rc;
+    analytics_board_counts(b, today, &d);
+    if ((rc = dashboard_sql(s, tenant_id, from, to, ms_to_s(now_ms), &d)) != 0)
+        return rc;
+    *out = d;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- dwell times */
+
+struct samples {
+    int64_t *v;                 /* seconds */
+    size_t len, cap;
+};
+
+static int samples_push(struct samples *sm, int64_t x)
+{
+    if (sm->len == sm->cap) {
+        size_t cap = sm->cap ? 2 * sm->cap : 16;
+        int64_t *p = realloc(sm->v, cap * sizeof(*p));
+        if (p == NULL)
+            return PB_EINTERNAL;
+        sm->v = p;
+        sm->cap = cap;
+    }
+    sm->v[sm->len++] = x;
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest rank: the smallest sample with at least p % of the samples <= it (v sorted, n > 0). */
+static int64_t nearest_rank(const int64_t *v, size_t n, unsigned p)
+{
+    size_t rank = (p * n + 99) / 100;
+    return v[rank > 0 ? rank - 1 : 0];
+}
+
+static int wc_slot(const struct board *b, int64_t wc_id)
+{
+    for (size_t i = 0; i < b->n_work_centres; i++)
+        if (b->work_centres[i].id == wc_id)
+            return (int)i;
+    return -1;
+}
+
+/* Uses index audit_log_moves (tenant_id, event_type, order_id): rows come grouped by order
+ * and, inside an order, in id (= commit) order. */
+static const char sql_moves[] =
+    "SELECT order_id, from_work_centre_id, to_work_centre_id, timestamp FROM audit_log "
+    "WHERE tenant_id = ?1 AND event_type = 'order_moved' AND order_id IS NOT NULL "
+    "ORDER BY order_id, id";
+
+int analytics_cycle_times(struct store *s, const struct board *b,
+                          struct analytics_dwell **out, size_t *n)
+{
+    size_t nw = b->n_work_centres;
+    struct samples *sm = calloc(nw + 1, sizeof(*sm));
+    struct analytics_dwell *v = calloc(nw + 1, sizeof(*v));
+    sqlite3_stmt *st = NULL;
+    int64_t cur_order = 0, cur_wc = 0, arrived = -1;
+    int r, rc = PB_EINTERNAL;
+
+    *out = NULL;
+    *n = 0;
+    if (sm == NULL || v == NULL || (st = prepare(s, sql_moves)) == NULL)
+        goto done;
+    sqlite3_bind_int64(st, 1, b->tenant_id);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t order = sqlite3_column_int64(st, 0);
+        int64_t from = sqlite3_column_int64(st, 1);     /* NULL (backlog) reads as 0 */
+        int64_t to = sqlite3_column_int64(st, 2);
+        int64_t t = parse_ts((const char *)sqlite3_column_text(st, 3));
+        if (order != cur_order) {                       /* first move seen of this order */
+            cur_order = order;
+            cur_wc = 0;
+            arrived = -1;
+        }
+        if (from == to)
+            continue;                                   /* reorder inside the column */
+        if (from != 0 && from == cur_wc && arrived >= 0 && t >= 0) {
+            int slot = wc_slot(b, from);
+            if (slot >= 0 && samples_push(&sm[slot], t - arrived) != 0)
+                goto done;
+        }
+        cur_wc = to;
+        arrived = t;
+    }
+    if (r != SQLITE_DONE) {
+        store__error(s, "analytics moves");
+        goto done;
+    }
+    for (size_t i = 0; i < nw; i++) {
+        struct analytics_dwell *e = &v[i];
+        e->work_centre_id = b->work_centres[i].id;
+        e->code = b->work_centres[i].code;
+        e->samples = (int64_t)sm[i].len;
+        e->avg_tenths = e->p50_tenths = e->p90_tenths = -1;
+        if (sm[i].len == 0)
+            continue;
+        int64_t sum = 0;
+        qsort(sm[i].v, sm[i].len, sizeof(int64_t), cmp_i64);
+        for (size_t j = 0; j < sm[i].len; j++)
+            sum += sm[i].v[j] > 0 ? sm[i].v[j] : 0;
+        e->avg_tenths = tenths(sum, (int64_t)sm[i].len * 3600);
+        e->p50_tenths = hours_tenths(nearest_rank(sm[i].v, sm[i].len, 50));
+        e->p90_tenths = hours_tenths(nearest_rank(sm[i].v, sm[i].len, 90));
+    }
+    if (nw > 0) {
+        *out = v;
+        *n = nw;
+        v = NULL;
+    }
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    for (size_t i = 0; sm != NULL && i < nw; i++)
+        free(sm[i].v);
+    free(sm);
+    free(v);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- routing */
+
+static const char sql_routing[] =
+    "SELECT from_work_centre_id, to_work_centre_id, COUNT(*), "
+    "COALESCE(SUM(queue_depth_to), 0), COUNT(queue_depth_to) FROM audit_log "
+    "WHERE tenant_id = ?1 AND event_type = 'order_moved' "
+    "AND from_work_centre_id IS NOT to_work_centre_id "
+    "GROUP BY from_work_centre_id, to_work_centre_id "
+    "ORDER BY COUNT(*) DESC, from_work_centre_id, to_work_centre_id";
+
+int analytics_routing(struct store *s, int64_t tenant_id, struct analytics_route **out,
+                      size_t *n)
+{
+    struct analytics_route *v = NULL;
+    size_t len = 0, cap = 0;
+    sqlite3_stmt *st;
+    int r, rc = 0;
+
+    *out = NULL;
+    *n = 0;
+    if ((st = prepare(s, sql_routing)) == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 16;
+            struct analytics_route *p = realloc(v, cap * sizeof(*p));
+            if (p == NULL) {
+                rc = PB_EINTERNAL;
+                break;
+            }
+            v = p;
+        }
+        struct analytics_route *e = &v[len++];
+        int64_t sum = sqlite3_column_int64(st, 3), with_depth = sqlite3_column_int64(st, 4);
+        e->from_work_centre_id = sqlite3_column_int64(st, 0);
+        e->to_work_centre_id = sqlite3_column_int64(st, 1);
+        e->count = sqlite3_column_int64(st, 2);
+        e->avg_depth_to_tenths = with_depth > 0 && sum >= 0 ? tenths(sum, with_depth) : -1;
+    }
+    if (rc == 0 && r != SQLITE_DONE) {
+        store__error(s, "analytics routing");
+        rc = PB_EINTERNAL;
+    }
+    sqlite3_finalize(st);
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
