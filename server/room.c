@@ -171,7 +171,16 @@ void room_join(struct app *app, struct ws_conn *c, bool has_since, uint64_t sinc
     if (has_since) {
         bool same_epoch = epoch == NULL || strcmp(epoch, app->epoch) == 0;
         uint64_t oldest = r->seq > PB_ROOM_RING ? r->seq - PB_ROOM_RING + 1 : 1;
-        if (!same_epoch || since_seq > r->seq || since_seq + 1 < oldest) {
+        bool replayable = same_epoch && since_seq <= r->seq && since_seq + 1 >= oldest;
+        if (replayable) {
+            /* A replay bigger than half the send queue would only get the client closed
+             * again as a slow reader: a fresh board is cheaper for it. */
+            size_t bytes = 0;
+            for (uint64_t s = since_seq + 1; s <= r->seq; s++)
+                bytes += r->ring[s % PB_ROOM_RING]->len;
+            replayable = bytes <= (size_t)app->cfg.ws_queue_bytes / 2;
+        }
+        if (!replayable) {
             cJSON *d = cJSON_CreateObject();
             cJSON_AddNumberToObject(d, "seq", (double)r->seq);
             cJSON_AddStringToObject(d, "epoch", app->epoch);

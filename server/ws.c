@@ -375,8 +375,17 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         if (c->close_code != 0) {
             const char *why = c->close_code == 1008 ? "send queue limit exceeded"
                             : c->close_code == 1001 ? "server shutting down" : "closing";
-            lws_close_reason(wsi, (enum lws_close_status)c->close_code,
-                             (unsigned char *)why, strlen(why));
+            /* PLATFORM.md: lws_close_reason() + return -1 from WRITEABLE loses the close frame
+             * on Debian's build, so the frame (code + reason, RFC 6455 §5.5.1) is written here
+             * and the connection dropped after it is on the wire. */
+            unsigned char frame[LWS_PRE + 128], *f = frame + LWS_PRE;
+            size_t rlen = strlen(why);          /* < 124: fits a one-byte length */
+            f[0] = 0x88;                        /* FIN + opcode close; server frames unmasked */
+            f[1] = (unsigned char)(2 + rlen);
+            f[2] = (unsigned char)(c->close_code >> 8);
+            f[3] = (unsigned char)(c->close_code & 0xff);
+            memcpy(f + 4, why, rlen);
+            lws_write(wsi, f, 4 + rlen, LWS_WRITE_RAW);
             return -1;
         }
         /* Several queued frames per callback while the pipe is not choked (PLATFORM.md). */
