@@ -109,12 +109,20 @@ struct login_job {
 };
 
 /* A fixed argon2id hash to verify against when the user does not exist, so that a wrong
- * username costs as much time as a wrong password (no user enumeration by timing). */
+ * username costs as much time as a wrong password (no user enumeration by timing). Made once,
+ * on a worker thread (argon2 never runs on the loop). */
 static char dummy_hash[PB_HASH_MAX];
+static uv_once_t dummy_once = UV_ONCE_INIT;
+
+static void make_dummy_hash(void)
+{
+    auth_password_hash("planboard-dummy-password", dummy_hash);
+}
 
 static void login_work(uv_work_t *w)
 {
     struct login_job *j = w->data;
+    uv_once(&dummy_once, make_dummy_hash);
     const char *hash = j->user.password_hash != NULL ? j->user.password_hash : dummy_hash;
     j->result = auth_password_verify(hash, j->password);
     if (j->user.id == 0)
@@ -206,8 +214,6 @@ static void r_login(struct http_req *r, const cJSON *body)
         free(j);
         return;
     }
-    if (dummy_hash[0] == '\0')
-        auth_password_hash("planboard-dummy-password", dummy_hash);
     if (store_tenant_by_slug(r->app->store, tenant, &j->tenant) == 0
         && store_user_by_username(r->app->store, j->tenant.id, username, &j->user) != 0)
         memset(&j->user, 0, sizeof(j->user));
