@@ -1,0 +1,697 @@
+#!/usr/bin/env python3
+"""planboard benchmarks: start the release server on 127.0.0.1 with fresh databases, run every
+scenario of bench/README.md through the public API only (HTTP, WebSocket), print one table and
+write the same figures as JSON to bench/results/<date>-<git sha>.json.
+
+Usage: run.py [--smoke] [--bin build/planboard] [--only board,fanout,durable,import,conns]
+              [--no-save]
+
+Python 3 standard library only. Load comes from `wrk` (board reads) and bench/build/pbload
+(WebSocket and move clients, C). Server CPU and memory come from /proc/<pid>/stat and status.
+Numbers never fail this script (benchmarks are not tests); broken plumbing does: a scenario that
+cannot run, HTTP errors, or lost / reordered WebSocket events make it exit 1.
+"""
+import argparse
+import csv
+import datetime
+import http.client
+import io
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+PBLOAD = os.path.join(HERE, "build", "pbload")
+GEN = os.environ.get("PB_GEN_ORDERS", os.path.join(TOP, "..", "shared", "samples", "gen-orders.py"))
+DEMO_PW = "demo-password-123"
+BENCH_PW = "bench-password-123"
+CLK = os.sysconf("SC_CLK_TCK")
+
+problems = []      # plumbing failures: make the run exit 1
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def proc_cpu(pid):
+    """utime + stime of pid in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / CLK
+
+
+def proc_status(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return -1
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+class Server:
+    """One planboard process on a free loopback port with its own temp dir and database."""
+
+    def __init__(self, binary, sync="NORMAL", tag="srv"):
+        self.bin = binary
+        self.dir = tempfile.mkdtemp(prefix=f"pbbench-{tag}-")
+        self.port = free_port()
+        self.cfg = os.path.join(self.dir, "bench.ini")
+        with open(self.cfg, "w") as f:
+            f.write(f"""[server]
+bind = 127.0.0.1
+static_dir = {os.path.join(TOP, 'web')}
+log_level = warn
+[database]
+path = {os.path.join(self.dir, 'pb.db')}
+synchronous = {sync}
+[auth]
+jwt_secret_file = {os.path.join(self.dir, 'jwt.secret')}
+access_ttl = 3600
+""")
+        env = dict(os.environ, PORT=str(self.port), PLANBOARD_DEMO_PASSWORD=DEMO_PW)
+        self.err = open(os.path.join(self.dir, "server.log"), "w")
+        self.proc = subprocess.Popen([self.bin, "demo", "--config", self.cfg], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=self.err,
+                                     preexec_fn=raise_nofile)
+        self.pid = self.proc.pid
+        deadline = time.time() + 20
+        while True:
+            try:
+                st, _ = self.request("GET", "/api/health")
+                if st == 200:
+                    break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"server did not start (see {self.err.name})")
+            time.sleep(0.05)
+
+    def request(self, method, path, body=None, token=None, ctype="application/json"):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        h = {}
+        if token:
+            h["Authorization"] = "Bearer " + token
+        if body is not None:
+            if not isinstance(body, (bytes, str)):
+                body = json.dumps(body)
+            h["Content-Type"] = ctype
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        try:
+            return r.status, json.loads(data) if data else None
+        except ValueError:
+            return r.status, data
+
+    def login(self, tenant, user, pw):
+        st, b = self.request("POST", "/api/auth/login",
+                             {"tenant": tenant, "username": user, "password": pw})
+        if st != 200:
+            raise RuntimeError(f"login {tenant}/{user}: {st} {b}")
+        return b["accessToken"]
+
+    def tenant_create(self, slug, name, admin="boss"):
+        r = subprocess.run([self.bin, "tenant", "create", slug, "--name", name, "--admin", admin,
+                            "--config", self.cfg],
+                           env=dict(os.environ, PLANBOARD_PASSWORD=BENCH_PW),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError(f"tenant create {slug}: {r.stderr.decode()[-300:]}")
+
+    def board(self, token):
+        st, b = self.request("GET", "/api/planning-board", token=token)
+        if st != 200:
+            raise RuntimeError(f"board: {st}")
+        return b
+
+    def cpu(self):
+        return proc_cpu(self.pid)
+
+    def rss_kb(self):
+        return proc_status(self.pid, "VmRSS")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.err.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def gen_orders(n, path, remap=None):
+    out = subprocess.run([sys.executable, GEN, str(n)], stdout=subprocess.PIPE, check=True,
+                         timeout=120).stdout
+    if remap:
+        rows = list(csv.reader(io.StringIO(out.decode())))
+        col = rows[0].index("work_centre_code")
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(rows[0])
+        for i, r in enumerate(rows[1:]):
+            r[col] = remap[i % len(remap)]
+            w.writerow(r)
+        out = buf.getvalue().encode()
+    with open(path, "wb") as f:
+        f.write(out)
+    return len(out)
+
+
+def has_wc_create(srv, token):
+    """True when POST /api/work-centres exists (an empty body then answers 400, not 404)."""
+    st, _ = srv.request("POST", "/api/work-centres", {}, token=token)
+    return st != 404
+
+
+def run_pbload(args, timeout):
+    c0 = children_cpu()
+    t0 = time.time()
+    r = subprocess.run([PBLOAD] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout, preexec_fn=raise_nofile)
+    wall = time.time() - t0
+    try:
+        res = json.loads(r.stdout.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise RuntimeError(f"pbload {args[0]} printed no result: {r.stderr.decode()[-500:]}")
+    res["loadgenCpuSecondsTotal"] = round(children_cpu() - c0, 3)
+    res["wallSeconds"] = round(wall, 3)
+    if res.get("errors"):
+        problems.append(f"pbload {args[0]}: {res['errors']} errors, first: {res.get('firstError')}")
+    return res
+
+
+# ---------------------------------------------------------------- scenario 1: board read
+
+def parse_wrk(out):
+    def dur(s):
+        m = re.match(r"([\d.]+)(us|ms|s|m)", s)
+        v, u = float(m.group(1)), m.group(2)
+        return v * {"us": 1e-3, "ms": 1, "s": 1e3, "m": 60e3}[u]
+    res = {}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    res["rps"] = float(m.group(1)) if m else 0
+    m = re.search(r"(\d+) requests in ([\d.]+\w+)", out)
+    res["requests"] = int(m.group(1)) if m else 0
+    for p in ("50", "99"):
+        m = re.search(rf"^\s+{p}%\s+(\S+)", out, re.M)
+        res[f"p{p}Ms"] = round(dur(m.group(1)), 3) if m else None
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    res["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    res["socketErrors"] = sum(int(x) for x in m.groups()) if m else 0
+    return res
+
+
+def wrk_board(srv, token, conns, secs, threads=1):
+    lua = os.path.join(srv.dir, "auth.lua")
+    with open(lua, "w") as f:
+        f.write(f'wrk.headers["Authorization"] = "Bearer {token}"\n')
+    s0, c0, t0 = srv.cpu(), children_cpu(), time.time()
+    r = subprocess.run(["wrk", f"-t{threads}", f"-c{conns}", f"-d{secs}s", "--latency",
+                        "--timeout", "10s", "-s", lua,
+                        f"http://127.0.0.1:{srv.port}/api/planning-board"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=secs + 60)
+    wall = time.time() - t0
+    res = parse_wrk(r.stdout.decode())
+    cpu = srv.cpu() - s0
+    res["serverCpuSeconds"] = round(cpu, 3)
+    res["serverCpuPct"] = round(100 * cpu / wall, 1)
+    res["serverCpuUsPerRequest"] = round(cpu * 1e6 / res["requests"], 1) if res["requests"] else None
+    res["loadgenCpuSeconds"] = round(children_cpu() - c0, 3)
+    res["loadgenCpuPct"] = round(100 * res["loadgenCpuSeconds"] / wall, 1)
+    if r.returncode != 0 or res["requests"] == 0 or res["non2xx"]:
+        problems.append(f"wrk board: rc={r.returncode} requests={res['requests']} "
+                        f"non2xx={res['non2xx']}")
+    return res
+
+
+def scenario_board(binary, S):
+    out = {}
+    srv = Server(binary, tag="board")
+    try:
+        tok = srv.login("demo", "scheduler", DEMO_PW)
+        b = srv.board(tok)
+        n = sum(len(w["orders"]) for w in b["workCentres"]) + len(b["backlog"])
+        log(f"board: demo tenant, {n} orders")
+        out["demo"] = wrk_board(srv, tok, S["wrk_conns"], S["wrk_secs"])
+        out["demo"]["orders"] = n
+        # the big board: a tenant with 10 work centres when the route exists, else demo
+        big_tok, note = None, None
+        if has_wc_create(srv, srv.login("demo", "admin", DEMO_PW)):
+            srv.tenant_create("bench", "Bench")
+            big_tok = srv.login("bench", "boss", BENCH_PW)
+            codes = [f"WC{i:02d}" for i in range(1, 11)]
+            for i, code in enumerate(codes):
+                st, body = srv.request("POST", "/api/work-centres",
+                                       {"code": code, "name": f"Centre {i + 1}", "capacity": 4},
+                                       token=big_tok)
+                if st != 201:
+                    raise RuntimeError(f"work centre create: {st} {body}")
+            remap, tenant = codes, "bench (10 work centres)"
+        else:
+            big_tok, remap = tok, None
+            tenant = "demo (5 work centres + backlog; POST /api/work-centres missing)"
+        csvp = os.path.join(srv.dir, "big.csv")
+        gen_orders(S["big_orders"], csvp, remap)
+        with open(csvp, "rb") as f:
+            st, body = srv.request("POST", "/api/orders/import", f.read(),
+                                   token=big_tok, ctype="text/csv")
+        if st != 200:
+            raise RuntimeError(f"import for the big board: {st} {str(body)[:300]}")
+        b = srv.board(big_tok)
+        n = sum(len(w["orders"]) for w in b["workCentres"]) + len(b["backlog"])
+        size = len(json.dumps(b))
+        log(f"board: {tenant}, {n} orders, ~{size // 1024} KiB")
+        out["big"] = wrk_board(srv, big_tok, S["wrk_conns"], S["wrk_secs"])
+        out["big"].update(orders=n, tenant=tenant, bodyBytes=size)
+        out["demo"]["bodyBytes"] = len(json.dumps(srv.board(tok))) if remap else None
+    finally:
+        srv.stop()
+    return out
+
+
+# ---------------------------------------------------------------- scenario 2: fan-out
+
+def scenario_fanout(binary, S):
+    out = {}
+    srv = Server(binary, tag="fanout")
+    try:
+        sched = srv.login("demo", "scheduler", DEMO_PW)
+        viewer = srv.login("demo", "viewer", DEMO_PW)
+        b = srv.board(sched)
+        orders = [o["id"] for w in b["workCentres"] for o in w["orders"]] + \
+                 [o["id"] for o in b["backlog"]]
+        wcs = [w["id"] for w in b["workCentres"]]
+        one_room = ["--room", f"{viewer}:{sched}:{','.join(map(str, orders))}:"
+                    f"{','.join(map(str, wcs))}"]
+        # N rooms = N tenants (SPEC §5: one room per tenant), orders moved inside the backlog
+        rooms = []
+        for i in range(S["rooms"]):
+            slug = f"bench-r{i}"
+            srv.tenant_create(slug, f"Bench room {i}")
+            t = srv.login(slug, "boss", BENCH_PW)
+            ids = []
+            for k in range(10):
+                st, o = srv.request("POST", "/api/orders",
+                                    {"orderNumber": f"R{i}-{k}", "stockCode": "STK-1",
+                                     "description": "fan-out bench", "quantityToMake": 10},
+                                    token=t)
+                if st != 201:
+                    raise RuntimeError(f"order create: {st} {o}")
+                ids.append(o["id"])
+            rooms += ["--room", f"{t}:{t}:{','.join(map(str, ids))}:null"]
+        base = ["--port", str(srv.port), "--server-pid", str(srv.pid),
+                "--duration", str(S["fan_secs"]), "--max-moves", str(S["fan_max_moves"])]
+        runs = [
+            ("1x%d ws fixed" % S["fan_clients"], one_room, S["fan_clients"], "ws", S["fan_rate"]),
+            ("1x%d ws acked" % S["fan_clients"], one_room, S["fan_clients"], "ws", 0),
+            ("1x%d rest fixed" % S["fan_clients"], one_room, S["fan_clients"], "rest", S["fan_rate"]),
+            ("1x%d rest acked" % S["fan_clients"], one_room, S["fan_clients"], "rest", 0),
+            ("%dx%d ws fixed" % (S["rooms"], S["room_clients"]), rooms, S["room_clients"], "ws",
+             S["fan_rate"]),
+            ("%dx%d ws acked" % (S["rooms"], S["room_clients"]), rooms, S["room_clients"], "ws", 0),
+        ]
+        for name, room_args, clients, mover, rate in runs:
+            log(f"fanout: {name}")
+            r = run_pbload(["fanout"] + base + room_args +
+                           ["--clients", str(clients), "--mover", mover, "--rate", str(rate)],
+                           timeout=S["fan_secs"] + 200)
+            r["name"] = name
+            r["rate"] = rate
+            r["serverCpuPct"] = round(100 * r["serverCpuSeconds"] / r["totalSeconds"], 1)
+            r["loadgenCpuPct"] = round(100 * r["clientCpuSeconds"] / r["totalSeconds"], 1)
+            if r.get("lostDeliveries") or r.get("reordered") or r.get("gaps") \
+                    or r.get("movesIncomplete"):
+                msg = (f"fanout {name}: LOST OR REORDERED EVENTS: lost={r['lostDeliveries']} "
+                       f"gaps={r['gaps']} reordered={r['reordered']} "
+                       f"incomplete moves={r['movesIncomplete']}")
+                log("!!! " + msg)
+                problems.append(msg)
+            out[name] = r
+    finally:
+        srv.stop()
+    return out
+
+
+# ---------------------------------------------------------------- scenario 3: durable moves
+
+def scenario_durable(binary, S):
+    out = {}
+    for sync in S["syncs"]:
+        srv = Server(binary, sync=sync, tag="durable")
+        try:
+            tok = srv.login("demo", "scheduler", DEMO_PW)
+            b = srv.board(tok)
+            orders = [o["id"] for w in b["workCentres"] for o in w["orders"]] + \
+                     [o["id"] for o in b["backlog"]]
+            wcs = [w["id"] for w in b["workCentres"]]
+            for movers in S["movers"]:
+                for via in S["move_via"]:
+                    name = f"{sync} {movers} mover{'s' if movers > 1 else ''} {via}"
+                    log(f"durable: {name}")
+                    r = run_pbload(["moves", "--port", str(srv.port), "--server-pid", str(srv.pid),
+                                    "--token", tok, "--orders", ",".join(map(str, orders)),
+                                    "--wcs", ",".join(map(str, wcs)), "--movers", str(movers),
+                                    "--via", via, "--duration", str(S["move_secs"]),
+                                    "--max-moves", str(S["move_max"])],
+                                   timeout=S["move_secs"] + 60)
+                    r.update(name=name, sync=sync, movers=movers, via=via)
+                    r["serverCpuPct"] = round(100 * r["serverCpuSeconds"] / r["totalSeconds"], 1)
+                    r["loadgenCpuPct"] = round(100 * r["clientCpuSeconds"] / r["totalSeconds"], 1)
+                    if r["movesFailed"]:
+                        problems.append(f"durable {name}: {r['movesFailed']} moves failed")
+                    out[name] = r
+        finally:
+            srv.stop()
+    return out
+
+
+# ---------------------------------------------------------------- scenario 4: import
+
+def scenario_import(binary, S):
+    srv = Server(binary, tag="import")
+    try:
+        admin = srv.login("demo", "admin", DEMO_PW)
+        if has_wc_create(srv, admin):
+            srv.tenant_create("imp", "Import bench")
+            tok = srv.login("imp", "boss", BENCH_PW)
+            for i, code in enumerate(["CUT", "ASM", "QC", "PACK", "SHIP"]):
+                st, body = srv.request("POST", "/api/work-centres",
+                                       {"code": code, "name": f"Centre {code}", "capacity": 4},
+                                       token=tok)
+                if st != 201:
+                    raise RuntimeError(f"work centre create: {st} {body}")
+            tenant = "imp (new tenant, 5 work centres, no orders)"
+        else:
+            tok = srv.login("demo", "scheduler", DEMO_PW)
+            tenant = "demo (15 orders; POST /api/work-centres missing, so no empty tenant " \
+                     "with the work centre codes)"
+        csvp = os.path.join(srv.dir, "import.csv")
+        size = gen_orders(S["import_rows"], csvp)
+        with open(csvp, "rb") as f:
+            data = f.read()
+        time.sleep(0.2)
+        try:
+            with open(f"/proc/{srv.pid}/clear_refs", "w") as f:
+                f.write("5")          # reset VmHWM so the peak is this import's
+            hwm_reset = True
+        except OSError:
+            hwm_reset = False
+        rss0 = srv.rss_kb()
+        s0 = srv.cpu()
+        t0 = time.time()
+        st, body = srv.request("POST", "/api/orders/import", data, token=tok,
+                               ctype="text/csv")
+        wall = time.time() - t0
+        cpu = srv.cpu() - s0
+        hwm = proc_status(srv.pid, "VmHWM")
+        if st != 200 or body.get("created") != S["import_rows"]:
+            problems.append(f"import: {st} {str(body)[:300]}")
+        # the floor: sqlite3's own CSV import of the same file
+        db = os.path.join(srv.dir, "sqlite3-floor.db")
+        t1 = time.time()
+        r = subprocess.run(["sqlite3", db, ".mode csv", f".import {csvp} orders"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        sq = time.time() - t1
+        if r.returncode != 0:
+            problems.append(f"sqlite3 import: {r.stderr.decode()[:200]}")
+        return {"rows": S["import_rows"], "bytes": size, "tenant": tenant, "status": st,
+                "created": body.get("created") if isinstance(body, dict) else None,
+                "wallSeconds": round(wall, 3), "rowsPerSec": round(S["import_rows"] / wall),
+                "serverCpuSeconds": round(cpu, 3), "rssKbBefore": rss0,
+                "peakRssKb": hwm, "peakRssIsImportOnly": hwm_reset,
+                "sqlite3Seconds": round(sq, 3), "ratio": round(wall / sq, 2) if sq else None}
+    finally:
+        srv.stop()
+
+
+# ---------------------------------------------------------------- scenario 5: connections
+
+def scenario_conns(binary, S):
+    srv = Server(binary, tag="conns")
+    try:
+        tok = srv.login("demo", "viewer", DEMO_PW)
+        r = run_pbload(["conns", "--port", str(srv.port), "--server-pid", str(srv.pid),
+                        "--token", tok, "--steps", ",".join(map(str, S["conn_steps"])),
+                        "--settle", str(S["conn_settle"])], timeout=300)
+        base = r["rssKb0"]
+        for step in r["steps"]:
+            step["rssDeltaKb"] = step["rssKb"] - base
+            step["bytesPerConn"] = round(step["rssDeltaKb"] * 1024 / step["clients"])
+            if step["joined"] != step["clients"]:
+                problems.append(f"conns: {step['joined']} of {step['clients']} joined")
+        return r
+    finally:
+        srv.stop()
+
+
+# ---------------------------------------------------------------- report
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = proc_meminfo = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1])
+    del proc_meminfo
+    return {"nproc": os.cpu_count(), "cpu": model, "memMiB": mem // 1024,
+            "kernel": platform.release(), "loadavgStart": open("/proc/loadavg").read().split()[:3]}
+
+
+def git_sha():
+    try:
+        sha = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.decode().strip()
+        dirty = subprocess.run(["git", "-C", TOP, "status", "--porcelain", "--untracked-files=no"],
+                               stdout=subprocess.PIPE).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def goal(rows, name, value, target, better, unit, fmt="{:.1f}"):
+    """better: 'ge' (value >= target) or 'le'. Adds a row with met / missed by how much."""
+    if value is None:
+        rows.append((name, "n/a", f"{'≥' if better == 'ge' else '≤'} {fmt.format(target)} {unit}",
+                     "not measured"))
+        return
+    ok = value >= target if better == "ge" else value <= target
+    if ok:
+        verdict = "met"
+    elif better == "ge":
+        verdict = f"MISSED by {fmt.format(target - value)} {unit} ({100 * (target - value) / target:.0f}% short)"
+    else:
+        verdict = f"MISSED by {fmt.format(value - target)} {unit} ({value / target:.1f}x the goal)"
+    rows.append((name, f"{fmt.format(value)} {unit}",
+                 f"{'≥' if better == 'ge' else '≤'} {fmt.format(target)} {unit}", verdict))
+
+
+def report(res, S):
+    lines = []
+    p = lines.append
+    if "board" in res:
+        p("1. Board read (wrk, %d keep-alive connections, %d s)" % (S["wrk_conns"], S["wrk_secs"]))
+        p("   %-34s %10s %9s %9s %12s %9s %9s" % ("board", "req/s", "p50 ms", "p99 ms",
+                                                 "srv µs/req", "srv CPU%", "wrk CPU%"))
+        for k in ("demo", "big"):
+            r = res["board"].get(k)
+            if r:
+                p("   %-34s %10.0f %9.2f %9.2f %12.1f %9.0f %9.0f" % (
+                    f"{k} ({r['orders']} orders)", r["rps"], r["p50Ms"] or 0, r["p99Ms"] or 0,
+                    r["serverCpuUsPerRequest"] or 0, r["serverCpuPct"], r["loadgenCpuPct"]))
+        if res["board"].get("big"):
+            p("   big board tenant: " + res["board"]["big"]["tenant"])
+    if "fanout" in res:
+        p("2. Fan-out (move -> last client's receipt)")
+        p("   %-22s %8s %9s %8s %8s %8s %10s %10s %8s %8s %s" % (
+            "run", "moves/s", "ack p50", "p50 ms", "p99 ms", "max ms", "deliv/s", "µs/deliv",
+            "srv CPU%", "gen CPU%", "lost/reordered"))
+        for name, r in res["fanout"].items():
+            f = r["fanoutMs"]
+            p("   %-22s %8.1f %9.2f %8.2f %8.2f %8.2f %10.0f %10.2f %8.0f %8.0f %s" % (
+                name, r["movesPerSec"], r["ackMs"]["p50"], f["p50"], f["p99"], f["max"],
+                r["deliveriesPerSec"], r["serverCpuUsPerDelivery"], r["serverCpuPct"],
+                r["loadgenCpuPct"],
+                "0/0 (all %d events in order at every client)" % r["movesOk"]
+                if not (r["lostDeliveries"] or r["reordered"] or r["gaps"] or r["movesIncomplete"])
+                else "!!! LOST %d, gaps %d, REORDERED %d, incomplete moves %d" % (
+                    r["lostDeliveries"], r["gaps"], r["reordered"], r["movesIncomplete"])))
+    if "durable" in res:
+        p("3. Durable moves (closed loop, each mover one keep-alive connection)")
+        p("   %-26s %9s %9s %9s %9s %9s %9s" % ("run", "moves/s", "p50 ms", "p99 ms", "max ms",
+                                             "srv CPU%", "gen CPU%"))
+        for name, r in res["durable"].items():
+            a = r["ackMs"]
+            p("   %-26s %9.0f %9.3f %9.3f %9.2f %9.0f %9.0f" % (
+                name, r["movesPerSec"], a["p50"], a["p99"], a["max"], r["serverCpuPct"],
+                r["loadgenCpuPct"]))
+    if "import" in res:
+        r = res["import"]
+        p("4. Import (%d rows, %.1f MB CSV, into %s)" % (r["rows"], r["bytes"] / 1e6, r["tenant"]))
+        p("   planboard %.3f s (%d rows/s, server CPU %.3f s), peak RSS %.1f MB; "
+          "sqlite3 .import %.3f s; ratio planboard/sqlite3 = %.2f" % (
+              r["wallSeconds"], r["rowsPerSec"], r["serverCpuSeconds"], r["peakRssKb"] / 1024,
+              r["sqlite3Seconds"], r["ratio"] or 0))
+    if "conns" in res:
+        r = res["conns"]
+        p("5. Idle joined WebSocket connections")
+        p("   0 clients: RSS %.1f MB" % (r["rssKb0"] / 1024))
+        for s in r["steps"]:
+            p("   %d clients: RSS %.1f MB (+%.1f MB, %d B/conn), opened+joined in %.2f s "
+              "(cumulative %.2f s)" % (s["clients"], s["rssKb"] / 1024, s["rssDeltaKb"] / 1024,
+                                      s["bytesPerConn"], s["openSeconds"],
+                                      s["cumulativeOpenSeconds"]))
+    # goals
+    rows = []
+    b = res.get("board", {}).get("demo")
+    if b:
+        goal(rows, "board read demo req/s", b["rps"], 29000, "ge", "req/s", "{:.0f}")
+        goal(rows, "board read demo p99", b["p99Ms"], 8, "le", "ms", "{:.2f}")
+    fan = res.get("fanout", {})
+    big = [r for r in fan.values() if r["rooms"] == 1]
+    if big:
+        worst = max(r["serverCpuUsPerDelivery"] for r in big)
+        goal(rows, "fan-out 1 room: server µs/delivery (worst run)", worst, 8.5, "le", "µs", "{:.2f}")
+        fixed = [r for r in big if r["mode"] == "fixed"]
+        if fixed:
+            goal(rows, "fan-out 1 room p99 at %g moves/s (worst mover)" % S["fan_rate"],
+                 max(r["fanoutMs"]["p99"] for r in fixed), 20, "le", "ms", "{:.2f}")
+    if fan:
+        lost = sum(r["lostDeliveries"] + r["gaps"] + r["reordered"] for r in fan.values())
+        goal(rows, "fan-out lost or reordered events", lost, 0, "le", "events", "{:.0f}")
+    d = res.get("durable", {})
+    full8 = [r for r in d.values() if r["sync"] == "FULL" and r["movers"] == max(S["movers"])]
+    if full8:
+        r = full8[0]
+        goal(rows, "durable FULL %d movers moves/s" % r["movers"], r["movesPerSec"], 5000, "ge",
+             "moves/s", "{:.0f}")
+        goal(rows, "durable FULL %d movers commit p99" % r["movers"], r["ackMs"]["p99"], 1, "le",
+             "ms", "{:.3f}")
+    im = res.get("import")
+    if im:
+        goal(rows, "import planboard/sqlite3", im["ratio"], 2, "le", "x", "{:.2f}")
+        goal(rows, "import %d rows wall" % im["rows"], im["wallSeconds"], 0.5, "le", "s", "{:.3f}")
+        goal(rows, "import peak RSS", im["peakRssKb"] / 1024, 64, "le", "MB", "{:.1f}")
+    c = res.get("conns")
+    if c and c["steps"]:
+        last = c["steps"][-1]
+        goal(rows, "idle conn user-space bytes (at %d)" % last["clients"],
+             last["bytesPerConn"] / 1024, 3, "le", "KB", "{:.2f}")
+        goal(rows, "RSS growth with %d joined clients" % last["clients"],
+             last["rssDeltaKb"] / 1024, 30 * last["clients"] / 10000, "le", "MB", "{:.1f}")
+    if rows:
+        p("Goals (targets, not gates)")
+        w0 = max(len(r[0]) for r in rows)
+        w1 = max(len(r[1]) for r in rows)
+        w2 = max(len(r[2]) for r in rows)
+        for r in rows:
+            p(f"   {r[0]:<{w0}}  {r[1]:>{w1}}  goal {r[2]:<{w2}}  {r[3]}")
+    return "\n".join(lines), rows
+
+
+FULL = dict(wrk_conns=64, wrk_secs=10, big_orders=10000,
+            fan_clients=1000, rooms=10, room_clients=100, fan_rate=100, fan_secs=5,
+            fan_max_moves=20000,
+            syncs=["FULL", "NORMAL"], movers=[1, 8], move_via=["rest"], move_secs=5, move_max=200000,
+            import_rows=100000, conn_steps=[1000, 10000], conn_settle=1.5)
+SMOKE = dict(wrk_conns=4, wrk_secs=1, big_orders=300,
+             fan_clients=20, rooms=2, room_clients=5, fan_rate=50, fan_secs=0.5, fan_max_moves=100,
+             syncs=["FULL"], movers=[1, 2], move_via=["rest", "ws"], move_secs=0.5, move_max=500,
+             import_rows=1000, conn_steps=[20, 100], conn_settle=0.2)
+SCENARIOS = [("board", scenario_board), ("fanout", scenario_fanout),
+             ("durable", scenario_durable), ("import", scenario_import), ("conns", scenario_conns)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--bin", default=os.path.join(TOP, "build", "planboard"))
+    ap.add_argument("--only", default="")
+    ap.add_argument("--no-save", action="store_true")
+    ap.add_argument("--out", default="")
+    a = ap.parse_args()
+    S = SMOKE if a.smoke else FULL
+    raise_nofile()
+    for tool in ("wrk", "sqlite3"):
+        if shutil.which(tool) is None:
+            sys.exit(f"bench: `{tool}` is missing (apt-get install {tool})")
+    if not os.path.exists(PBLOAD):
+        sys.exit("bench: bench/build/pbload is missing (make -C bench)")
+    only = set(filter(None, a.only.split(",")))
+    started = datetime.datetime.now(datetime.timezone.utc)
+    res = {"machine": machine(), "git": git_sha(), "smoke": a.smoke,
+           "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "settings": S}
+    t0 = time.time()
+    for name, fn in SCENARIOS:
+        if only and name not in only:
+            continue
+        log(f"== {name}")
+        try:
+            res[name] = fn(a.bin, S)
+        except Exception as e:           # report and go on with the other scenarios
+            problems.append(f"{name}: {e}")
+            log(f"!!! {name}: {e}")
+    res["seconds"] = round(time.time() - t0, 1)
+    res["machine"]["loadavgEnd"] = open("/proc/loadavg").read().split()[:3]
+    text, rows = report(res, S)
+    res["goals"] = [dict(zip(("goal", "value", "target", "verdict"), r)) for r in rows]
+    res["problems"] = problems
+    m = res["machine"]
+    print(f"planboard bench {'(smoke) ' if a.smoke else ''}git {res['git']}  {m['nproc']} x "
+          f"{m['cpu']}, {m['memMiB']} MiB, load {' '.join(m['loadavgStart'])} -> "
+          f"{' '.join(m['loadavgEnd'])}, {res['seconds']} s")
+    print(text)
+    if problems:
+        print("PROBLEMS:\n  " + "\n  ".join(problems))
+    if not a.no_save:
+        out = a.out or (os.path.join(HERE, "build", "smoke.json") if a.smoke else
+                        os.path.join(HERE, "results",
+                                     f"{started.strftime('%Y-%m-%d')}-{res['git']}.json"))
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "w") as f:
+            json.dump(res, f, indent=1)
+        print(f"figures written to {os.path.relpath(out, TOP)}")
+    sys.exit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
