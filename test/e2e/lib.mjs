@@ -175,6 +175,20 @@ export class Server {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /**
+   * Stop the process (SIGTERM; clean exit asserted) and start a new one on the SAME port,
+   * database and JWT secret: tokens stay valid, locks are gone, the room epoch changes.
+   */
+  async restart({ startTimeout = 15000 } = {}) {
+    for (const c of this.clients) c.terminate();
+    if (!this.exit) this.proc.kill('SIGTERM');
+    const exit = await withTimeout(this.exited, SLOW ? 20000 : 10000, 'server exit for restart');
+    this.assertCleanLog();
+    assert.equal(exit.code, 0, `server exit code ${exit.code} before restart\n${this.stderr.slice(-3000)}`);
+    this.exit = null;
+    await this.launch(startTimeout);
+  }
+
   assertCleanLog() {
     for (const m of SANITIZER_MARKERS) {
       const i = this.stderr.indexOf(m);

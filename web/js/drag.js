@@ -118,22 +118,24 @@ export function installDrag(root, view, hooks) {
     const el = document.elementFromPoint(x, y);
     autoScroll(el, x, y);
     if (!el) return;
-    const card = el.closest('.card[data-order-id]');
     const column = el.closest('.column[data-column-id]');
-    if (!column || !root.contains(column)) return;
-    const list = column.querySelector('ol.cards');
-    if (card && card !== drag.node && list.contains(card)) {
-      const r = card.getBoundingClientRect();
-      const before = y < r.top + r.height / 2;
-      const ref = before ? card : card.nextSibling;
-      if (drag.placeholder.nextSibling !== ref || drag.placeholder.parentNode !== list) list.insertBefore(drag.placeholder, ref);
-    } else if (!card) {
-      // Over the column but not over a card: the end of the list, or the top when above the first.
-      const firstCard = list.querySelector('.card:not(.drag-source)');
-      if (firstCard && y < firstCard.getBoundingClientRect().top) {
-        if (drag.placeholder.nextSibling !== firstCard) list.insertBefore(drag.placeholder, firstCard);
-      } else if (drag.placeholder.parentNode !== list || nextCard(drag.placeholder) !== null) {
-        list.appendChild(drag.placeholder);
+    if (column && root.contains(column)) {
+      // The drop point is before the first card whose middle is below the pointer (the cards
+      // are stacked top to bottom, so a binary search finds it). Whether the pointer is over a
+      // card, a gap, the placeholder itself or the empty end of the list does not matter, so
+      // the placeholder never flickers between two places as the layout shifts under it.
+      const list = column.querySelector('ol.cards');
+      const cards = [];
+      for (const c of list.children) if (c.dataset.orderId && c !== drag.node) cards.push(c);
+      let lo = 0, hi = cards.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        const r = cards[mid].getBoundingClientRect();
+        if (y < r.top + r.height / 2) hi = mid; else lo = mid + 1;
+      }
+      const ref = lo < cards.length ? cards[lo] : null;
+      if (drag.placeholder.parentNode !== list || nextCard(drag.placeholder) !== ref) {
+        list.insertBefore(drag.placeholder, ref);
       }
     }
     if (drag.scrolling) drag.raf = requestAnimationFrame(track);
