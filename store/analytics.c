@@ -193,8 +193,9 @@ static const char sql_daily[] =
     "THEN json_extract(event_data, '$.quantityCompletedDelta') END), 0) "
     "FROM audit_log WHERE tenant_id = ?1 AND timestamp >= ?2 AND timestamp < ?3";
 
-/* Cycle time of the orders completed since ?2: uses the partial index orders_completed
- * (tenant_id, completed_at) WHERE completed_at IS NOT NULL AND deleted_at IS NULL. */
+/* Cycle time of the orders completed since ?2: uses the partial index orders_cycle
+ * (tenant_id, completed_at) WHERE completed_at IS NOT NULL AND deleted_at IS NULL AND
+ * started_at < completed_at; the query repeats those terms so that SQLite may use it. */
 static const char sql_cycle[] =
     "SELECT COUNT(*), COALESCE(SUM(CAST(strftime('%s', completed_at) AS INTEGER) "
     "- CAST(strftime('%s', started_at) AS INTEGER)), 0) "
