@@ -5,8 +5,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { join } from 'node:path';
-import { startServer, assertError, sleep, withTimeout, OTHER_PASSWORD } from './lib.mjs';
+import { startServer, assertError, sleep, until, withTimeout, OTHER_PASSWORD } from './lib.mjs';
 
 let srv;
 let admin, scheduler, viewer;     // demo tokens
@@ -265,6 +266,26 @@ test('POST /api/users creates a user who can log in; username and email are uniq
   assert.equal(d.body.role, 'viewer');
   assert.equal(d.body.isActive, true);
   assert.equal(d.body.firstName, '');
+});
+
+test('a client that hangs up while its password is being hashed does not hurt the server', async () => {
+  const body = JSON.stringify(newUser());
+  const { username } = JSON.parse(body);
+  await withTimeout(new Promise((resolve) => {
+    const req = http.request({
+      host: '127.0.0.1', port: srv.port, method: 'POST', path: '/api/users',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    });
+    req.on('error', () => resolve());
+    req.on('response', () => resolve());  // too late to hang up first: still fine
+    req.end(body, () => { req.destroy(); resolve(); });
+  }), 5000, 'hang-up request');
+  // the request was valid and accepted: the user is created all the same
+  await until(async () => {
+    const r = await srv.req('GET', '/api/users?limit=500', { token: admin });
+    return r.body.data.some((u) => u.username === username);
+  }, { timeout: 5000, what: 'user created after the client hung up' });
+  assert.equal((await srv.req('GET', '/api/health')).status, 200);
 });
 
 // ---------------------------------------------------------------- users: update
