@@ -54,7 +54,13 @@ const char *http_query(struct http_req *r, const char *name, char *buf, size_t l
 {
     char key[64];
     snprintf(key, sizeof(key), "%s=", name);
-    return lws_get_urlarg_by_name(r->wsi, key, buf, (int)len);
+    /* lws 4.1 copies "name=value" into buf and returns a pointer to the value: move the value
+     * to the front so that buf and the returned pointer are the same string. */
+    const char *v = lws_get_urlarg_by_name(r->wsi, key, buf, (int)len);
+    if (v == NULL)
+        return NULL;
+    memmove(buf, v, strlen(v) + 1);
+    return buf;
 }
 
 int app_verify_token(struct app *app, const char *token, struct auth_claims *out)
