@@ -1,8 +1,711 @@
 /*
- * routes_orders — REST routes of SPEC §4 (see the table below; filled in by its issue).
+ * routes_orders — REST routes of SPEC §4 for order writes (PUT / DELETE /api/orders/:id),
+ * work-centre writes (POST, PUT, DELETE, reorder), the CSV export and the audit log.
+ * Roles are enforced by the route table before a handler runs (SPEC §3). Every mutation is
+ * one store_* call (one transaction, one audit row), then the answer, then the broadcast.
+ * Choices where SPEC is silent: docs/api-notes.md.
  */
 #include "server/server_int.h"
 
+#include "store/audit.h"
+#include "store/order_edit.h"
+#include "store/work_centres.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ================================================================ helpers */
+
+static struct board *tenant_board(struct http_req *r)
+{
+    struct board *b = NULL;
+    int rc = store_board(r->app->store, r->claims.tenant_id, &b);
+    if (rc != 0) {
+        http_reply_error(r, rc == PB_ENOT_FOUND ? PB_ENOT_FOUND : PB_EINTERNAL,
+                         "board unavailable", NULL);
+        return NULL;
+    }
+    return b;
+}
+
+static cJSON *data_wrap(cJSON *arr)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "data", arr);
+    return o;
+}
+
+/* One-detail validation error. */
+static void reply_invalid(struct http_req *r, const char *field, const char *message)
+{
+    struct json_details d;
+    json_details_init(&d);
+    json_details_add(&d, field, message);
+    http_reply_error(r, PB_EVALIDATION, message, json_details_take(&d));
+}
+
+static cJSON *order_with_steps(struct http_req *r, const struct order *o)
+{
+    cJSON *j = op_order_json(r->app, o, r->claims.tenant_id);
+    cJSON *a = cJSON_AddArrayToObject(j, "steps");
+    struct step *steps = NULL;
+    size_t n = 0;
+    if (store_order_steps(r->app->store, r->claims.tenant_id, o->id, &steps, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            cJSON_AddItemToArray(a, json_step(&steps[i]));
+            step_cleanup(&steps[i]);
+        }
+        free(steps);
+    }
+    return j;
+}
+
+/* All live work centres of the board in display order, as a new array. */
+static cJSON *work_centres_json(const struct board *b)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < b->n_work_centres; i++)
+        cJSON_AddItemToArray(a, json_work_centre(&b->work_centres[i]));
+    return a;
+}
+
+/* SPEC §5 work_centre_updated {workCentres: [...]} to the tenant's room. */
+static void publish_work_centres(struct http_req *r, const struct board *b)
+{
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddItemToObject(ev, "workCentres", work_centres_json(b));
+    room_publish(r->app, r->claims.tenant_id, "work_centre_updated", ev);
+}
+
+/* A string member that may be absent but, when present, must be a string (not null):
+ * returns 0 and sets *out, 1 when absent; reports "is required" for null. */
+static int required_str(const cJSON *body, const char *name, const char *field,
+                        const char **out, struct json_details *d)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
+    if (v == NULL)
+        return 1;
+    if (cJSON_IsNull(v)) {
+        json_details_add(d, field, "is required");
+        return PB_EVALIDATION;
+    }
+    return json_get_str(body, name, out, d);
+}
+
+/* A member that is a string or null: 0 (with *out NULL for null), 1 absent, or an error. */
+static int nullable_str(const cJSON *body, const char *name, const char **out,
+                        struct json_details *d)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
+    if (v == NULL)
+        return 1;
+    *out = NULL;
+    if (cJSON_IsNull(v))
+        return 0;
+    return json_get_str(body, name, out, d);
+}
+
+/* ================================================================ work centres */
+
+/* Read the work-centre members of body into in; type errors go to d. */
+static void wc_read_body(const cJSON *body, struct work_centre_input *in, struct json_details *d)
+{
+    work_centre_input_init(in);
+    required_str(body, "code", "code", &in->code, d);
+    required_str(body, "name", "name", &in->name, d);
+    const char *desc = NULL;
+    if (nullable_str(body, "description", &desc, d) == 0)
+        in->description = desc != NULL ? desc : "";
+    if (json_get_int(body, "capacity", &in->capacity, d) == 0)
+        in->has_capacity = true;
+    if (json_get_int(body, "displayOrder", &in->display_order, d) == 0)
+        in->has_display_order = true;
+    if (json_get_bool(body, "isActive", &in->is_active, d) == 0)
+        in->has_is_active = true;
+}
+
+static void wc_store_error(struct http_req *r, int rc)
+{
+    struct json_details d;
+    switch (rc) {
+    case PB_ECONFLICT:
+        json_details_init(&d);
+        json_details_add(&d, "code", "is already in use");
+        http_reply_error(r, PB_ECONFLICT, "code is already in use", json_details_take(&d));
+        break;
+    case PB_ENOT_FOUND:
+        http_reply_error(r, PB_ENOT_FOUND, "work centre not found", NULL);
+        break;
+    case PB_EVALIDATION:
+        http_reply_error(r, PB_EVALIDATION, "the work centre is not valid", NULL);
+        break;
+    default:
+        http_reply_error(r, PB_EINTERNAL, "could not save the work centre", NULL);
+    }
+}
+
+static void r_wc_create(struct http_req *r, const cJSON *body)
+{
+    struct work_centre_input in;
+    struct json_details d;
+    const struct work_centre *w = NULL;
+    struct board *b;
+
+    if (body == NULL || !cJSON_IsObject(body)) {
+        http_reply_error(r, PB_EVALIDATION, "a JSON object is required", NULL);
+        return;
+    }
+    if ((b = tenant_board(r)) == NULL)
+        return;
+    json_details_init(&d);
+    wc_read_body(body, &in, &d);
+    if (d.count == 0)
+        work_centre_input_check(&in, true, json_details_add, &d);
+    if (d.count > 0) {
+        http_reply_error(r, PB_EVALIDATION, "the work centre is not valid", json_details_take(&d));
+        return;
+    }
+    json_details_cleanup(&d);
+    int rc = store_work_centre_create(r->app->store, b, &in, r->claims.user_id, &w);
+    if (rc != 0) {
+        wc_store_error(r, rc);
+        return;
+    }
+    http_reply_json(r, 201, json_work_centre(w));
+    publish_work_centres(r, b);
+}
+
+static void r_wc_update(struct http_req *r, const cJSON *body)
+{
+    struct work_centre_input in;
+    struct json_details d;
+    const struct work_centre *w = NULL;
+    struct board *b;
+
+    if ((b = tenant_board(r)) == NULL)
+        return;
+    if (board_work_centre(b, r->ids[0]) == NULL) {
+        http_reply_error(r, PB_ENOT_FOUND, "work centre not found", NULL);
+        return;
+    }
+    if (body == NULL || !cJSON_IsObject(body)) {
+        http_reply_error(r, PB_EVALIDATION, "a JSON object is required", NULL);
+        return;
+    }
+    json_details_init(&d);
+    wc_read_body(body, &in, &d);
+    if (d.count == 0)
+        work_centre_input_check(&in, false, json_details_add, &d);
+    if (d.count > 0) {
+        http_reply_error(r, PB_EVALIDATION, "the work centre is not valid", json_details_take(&d));
+        return;
+    }
+    json_details_cleanup(&d);
+    int rc = store_work_centre_update(r->app->store, b, r->ids[0], &in, r->claims.user_id, &w);
+    if (rc != 0) {
+        wc_store_error(r, rc);
+        return;
+    }
+    http_reply_json(r, 200, json_work_centre(w));
+    publish_work_centres(r, b);
+}
+
+static void r_wc_delete(struct http_req *r, const cJSON *body)
+{
+    struct board *b;
+    (void)body;
+    if ((b = tenant_board(r)) == NULL)
+        return;
+    int rc = store_work_centre_delete(r->app->store, b, r->ids[0], r->claims.user_id);
+    if (rc == PB_ECONFLICT) {
+        http_reply_error(r, PB_ECONFLICT, "orders still sit in this work centre", NULL);
+        return;
+    }
+    if (rc != 0) {
+        wc_store_error(r, rc);
+        return;
+    }
+    http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
+    publish_work_centres(r, b);
+}
+
+static void r_wc_reorder(struct http_req *r, const cJSON *body)
+{
+    const cJSON *ids = body != NULL ? cJSON_GetObjectItemCaseSensitive(body, "ids") : NULL;
+    struct board *b;
+    int64_t *v;
+    size_t n = 0;
+
+    if ((b = tenant_board(r)) == NULL)
+        return;
+    if (!cJSON_IsArray(ids)) {
+        reply_invalid(r, "ids", "must be an array of work centre ids");
+        return;
+    }
+    v = malloc(((size_t)cJSON_GetArraySize(ids) + 1) * sizeof(*v));
+    if (v == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    for (const cJSON *e = ids->child; e != NULL; e = e->next) {
+        double x = cJSON_IsNumber(e) ? e->valuedouble : -1;
+        if (x < 1 || x > 9007199254740992.0 || x != (double)(int64_t)x) {
+            free(v);
+            reply_invalid(r, "ids", "must be an array of work centre ids");
+            return;
+        }
+        v[n++] = (int64_t)x;
+    }
+    int rc = store_work_centre_reorder(r->app->store, b, v, n, r->claims.user_id);
+    free(v);
+    if (rc == PB_EVALIDATION) {
+        reply_invalid(r, "ids", "must name every active work centre exactly once");
+        return;
+    }
+    if (rc != 0) {
+        wc_store_error(r, rc);
+        return;
+    }
+    http_reply_json(r, 200, data_wrap(work_centres_json(b)));
+    publish_work_centres(r, b);
+}
+
+/* ================================================================ orders: update, delete */
+
+/* The 423 body members of SPEC §4 for a lock held by someone else. */
+static cJSON *locked_extra(const struct drag_lock *l, const char *order_number)
+{
+    char ts[PB_TIMESTAMP_LEN];
+    cJSON *x = cJSON_CreateObject(), *by = cJSON_AddObjectToObject(x, "lockedBy");
+    cJSON_AddNumberToObject(by, "userId", (double)l->user_id);
+    cJSON_AddStringToObject(by, "username", l->username);
+    cJSON_AddStringToObject(x, "orderNumber", order_number);
+    json_format_ms(l->expires_at_ms, ts);
+    cJSON_AddStringToObject(x, "expiresAt", ts);
+    return x;
+}
+
+/* Read the field members of a PUT body into p; type errors go to d. */
+static void order_read_body(const cJSON *body, struct order_patch *p, struct json_details *d)
+{
+    const char *s = NULL;
+    order_patch_init(p);
+    required_str(body, "orderNumber", "order_number", &p->order_number, d);
+    required_str(body, "stockCode", "stock_code", &p->stock_code, d);
+    required_str(body, "description", "description", &p->description, d);
+    if (nullable_str(body, "currentOperation", &p->current_operation, d) == 0)
+        p->has_current_operation = true;
+    if (json_get_int(body, "quantityToMake", &p->quantity_to_make, d) == 0)
+        p->has_quantity_to_make = true;
+    if (json_get_int(body, "quantityCompleted", &p->quantity_completed, d) == 0)
+        p->has_quantity_completed = true;
+    if (required_str(body, "status", "status", &s, d) == 0
+        && (p->status = order_status_parse(s, false)) < 0) {
+        json_details_add(d, "status",
+                         "must be one of not_started, in_progress, complete, on_hold, cancelled");
+    }
+    if (required_str(body, "priority", "priority", &s, d) == 0
+        && (p->priority = order_priority_parse(s, false)) < 0)
+        json_details_add(d, "priority", "must be one of low, normal, high, urgent");
+    if (nullable_str(body, "dueDate", &p->due_date, d) == 0)
+        p->has_due_date = true;
+    if (nullable_str(body, "startDate", &p->start_date, d) == 0)
+        p->has_start_date = true;
+}
+
+/*
+ * PUT /api/orders/:id. The field part is applied first (version checked, +1 when something
+ * changed, order_updated broadcast), then, when workCentreId or position differ from the
+ * order's, the move part through op_move with the version the field update produced (so a
+ * body with only workCentreId/position is exactly PUT /move). Everything that can refuse the
+ * move (unknown or inactive centre, negative position, another user's lock) is checked before
+ * anything is written, so a refused move leaves the fields unchanged too.
+ */
+static void r_order_update(struct http_req *r, const cJSON *body)
+{
+    struct order_patch p;
+    struct json_details d;
+    struct board *b;
+    struct order *o;
+    char tzbuf[64] = "";
+    int64_t version = 0, to_wc = 0, pos = -1;
+    bool has_wc = false, has_pos = false;
+
+    if ((b = tenant_board(r)) == NULL)
+        return;
+    if ((o = board_order(b, r->ids[0])) == NULL) {
+        http_reply_error(r, PB_ENOT_FOUND, "order not found", NULL);
+        return;
+    }
+    if (body == NULL || !cJSON_IsObject(body)) {
+        http_reply_error(r, PB_EVALIDATION, "a JSON object is required", NULL);
+        return;
+    }
+    json_details_init(&d);
+    int vrc = json_get_int(body, "version", &version, &d);
+    if (vrc == 1)
+        json_details_add(&d, "version", "is required");
+    order_read_body(body, &p, &d);
+    if (json_get_id_or_null(body, "workCentreId", &to_wc, &d) == 0)
+        has_wc = true;
+    const cJSON *jp = cJSON_GetObjectItemCaseSensitive(body, "position");
+    if (jp != NULL && !cJSON_IsNull(jp) && json_get_int(body, "position", &pos, &d) == 0) {
+        has_pos = true;
+        if (pos < 0)
+            json_details_add(&d, "position", "must be 0 or more");
+    }
+    /* members of the wrong type stay "unchanged" in p, so the rules can run anyway */
+    order_patch_check(o, &p, json_details_add, &d);
+    bool is_move = (has_wc && to_wc != o->work_centre_id) || (has_pos && pos != o->position);
+    if (is_move && d.count == 0) {
+        int64_t target = has_wc ? to_wc : o->work_centre_id;
+        const struct work_centre *wc = target > 0 ? board_work_centre(b, target) : NULL;
+        if (target > 0 && (wc == NULL || !wc->is_active))
+            json_details_add(&d, "workCentreId", "no such work centre");
+    }
+    if (d.count > 0) {
+        http_reply_error(r, PB_EVALIDATION, "the order is not valid", json_details_take(&d));
+        return;
+    }
+    json_details_cleanup(&d);
+    if (version != o->version) {
+        http_reply_error(r, PB_ECONFLICT, "the order has changed since you saw it", NULL);
+        return;
+    }
+    if (is_move) {
+        const struct drag_lock *l = lock_get(r->app->locks, r->claims.tenant_id, o->id,
+                                             pb_now_ms());
+        if (l != NULL && l->user_id != r->claims.user_id) {
+            http_reply_error(r, PB_ELOCKED, "order is being moved by another user",
+                             locked_extra(l, o->order_number));
+            return;
+        }
+    }
+
+    /* the field part */
+    struct tenant t;
+    if (p.status >= 0 && store_tenant_get(r->app->store, r->claims.tenant_id, &t) == 0) {
+        snprintf(tzbuf, sizeof(tzbuf), "%s", t.timezone != NULL ? t.timezone : "UTC");
+        tenant_cleanup(&t);
+        p.timezone = tzbuf;
+    }
+    p.has_version = true;
+    p.version = version;
+    p.user_id = r->claims.user_id;
+    bool changed = false;
+    int rc = store_order_update(r->app->store, b, o->id, &p, &o, &changed);
+    if (rc != 0) {
+        /* the version was checked above, so a conflict here is the orderNumber */
+        http_reply_error(r, rc, rc == PB_ECONFLICT ? "orderNumber is already in use"
+                              : rc == PB_EVALIDATION ? "the order is not valid"
+                              : rc == PB_ENOT_FOUND ? "order not found"
+                              : "could not save the order", NULL);
+        return;
+    }
+    if (changed) {
+        cJSON *ev = cJSON_CreateObject();
+        cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
+        room_publish(r->app, r->claims.tenant_id, "order_updated", ev);
+    }
+
+    /* the move part: the same code path as PUT /api/orders/:id/move */
+    if (is_move) {
+        struct op_user u;
+        struct op_result res;
+        char name[PB_LOCK_USERNAME_MAX + 1];
+        const char *reason = NULL;
+        cJSON *mb = cJSON_CreateObject();
+        int64_t target = has_wc ? to_wc : o->work_centre_id;
+        if (target == 0)
+            cJSON_AddNullToObject(mb, "toWorkCentreId");
+        else
+            cJSON_AddNumberToObject(mb, "toWorkCentreId", (double)target);
+        if (has_pos)
+            cJSON_AddNumberToObject(mb, "position", (double)pos);
+        cJSON_AddNumberToObject(mb, "version", (double)o->version);
+        if (json_get_str(body, "reason", &reason, NULL) == 0)
+            cJSON_AddStringToObject(mb, "reason", reason);
+        http_op_user(r, &u, name, sizeof(name));
+        op_move(r->app, &u, o->id, mb, &res);
+        cJSON_Delete(mb);
+        cJSON_Delete(res.data);
+        if (res.err != 0) {
+            http_reply_error(r, res.err, res.message, res.extra);
+            return;
+        }
+        cJSON_Delete(res.extra);
+        if ((o = board_order(b, r->ids[0])) == NULL) {
+            http_reply_error(r, PB_EINTERNAL, "order vanished", NULL);
+            return;
+        }
+    }
+    http_reply_json(r, 200, order_with_steps(r, o));
+}
+
+static void r_order_delete(struct http_req *r, const cJSON *body)
+{
+    struct board *b;
+    struct drag_lock removed;
+    int64_t id = r->ids[0];
+    (void)body;
+
+    if ((b = tenant_board(r)) == NULL)
+        return;
+    int rc = store_order_delete(r->app->store, b, id, r->claims.user_id, NULL);
+    if (rc != 0) {
+        http_reply_error(r, rc, rc == PB_ENOT_FOUND ? "order not found"
+                                                    : "could not delete the order", NULL);
+        return;
+    }
+    http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddNumberToObject(ev, "orderId", (double)id);
+    room_publish(r->app, r->claims.tenant_id, "order_deleted", ev);
+    /* SPEC §5: a drag lock on it ends with reason "deleted" */
+    if (lock_release(r->app->locks, r->claims.tenant_id, id, 0, &removed) == 0) {
+        cJSON *u = cJSON_CreateObject();
+        cJSON_AddNumberToObject(u, "orderId", (double)id);
+        cJSON_AddStringToObject(u, "reason", "deleted");
+        room_publish(r->app, r->claims.tenant_id, "order_unlocked", u);
+    }
+}
+
+/* ================================================================ export */
+
+/* A growing text buffer; on allocation failure `failed` is set and appends stop. */
+struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+};
+
+static void sb_put(struct sbuf *sb, const char *s, size_t n)
+{
+    if (sb->failed)
+        return;
+    if (sb->len + n + 1 > sb->cap) {
+        size_t cap = sb->cap ? sb->cap : 4096;
+        while (cap < sb->len + n + 1)
+            cap *= 2;
+        char *np = realloc(sb->p, cap);
+        if (np == NULL) {
+            sb->failed = true;
+            return;
+        }
+        sb->p = np;
+        sb->cap = cap;
+    }
+    memcpy(sb->p + sb->len, s, n);
+    sb->len += n;
+    sb->p[sb->len] = '\0';
+}
+
+/* One CSV field (RFC 4180): quoted when it holds a comma, a quote, CR or LF (or starts or ends
+ * with a space, which some readers trim); quotes inside are doubled. NULL writes nothing. */
+static void csv_field(struct sbuf *sb, const char *v, bool first)
+{
+    if (!first)
+        sb_put(sb, ",", 1);
+    if (v == NULL || *v == '\0')
+        return;
+    size_t n = strlen(v);
+    if (strpbrk(v, ",\"\r\n") == NULL && v[0] != ' ' && v[n - 1] != ' ') {
+        sb_put(sb, v, n);
+        return;
+    }
+    sb_put(sb, "\"", 1);
+    for (const char *q = v; *q; q++) {
+        if (*q == '"')
+            sb_put(sb, "\"\"", 2);
+        else
+            sb_put(sb, q, 1);
+    }
+    sb_put(sb, "\"", 1);
+}
+
+static int cmp_order_id(const void *a, const void *b)
+{
+    const struct order *x = *(struct order *const *)a, *y = *(struct order *const *)b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* GET /api/orders/export: every live order, by id, with exactly the SPEC §6 columns. */
+static void r_orders_export(struct http_req *r, const cJSON *body)
+{
+    static const char header[] =
+        "order_number,stock_code,description,quantity_to_make,quantity_completed,priority,"
+        "status,due_date,start_date,work_centre_code,current_operation\r\n";
+    struct sbuf sb = { 0 };
+    struct board *b;
+    char num[32];
+    (void)body;
+
+    if ((b = tenant_board(r)) == NULL)
+        return;
+    struct order **all = malloc((b->n_orders + 1) * sizeof(*all));
+    size_t n = 0;
+    if (all == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    for (size_t c = 0; c <= b->n_work_centres; c++) {
+        const struct column *col = c < b->n_work_centres ? &b->columns[c] : &b->backlog;
+        for (size_t i = 0; i < col->len; i++)
+            all[n++] = col->orders[i];
+    }
+    qsort(all, n, sizeof(*all), cmp_order_id);
+    sb_put(&sb, header, sizeof(header) - 1);
+    for (size_t i = 0; i < n; i++) {
+        const struct order *o = all[i];
+        const struct work_centre *wc = o->work_centre_id > 0
+                                           ? board_work_centre(b, o->work_centre_id) : NULL;
+        csv_field(&sb, o->order_number, true);
+        csv_field(&sb, o->stock_code, false);
+        csv_field(&sb, o->description, false);
+        snprintf(num, sizeof(num), "%lld", (long long)o->quantity_to_make);
+        csv_field(&sb, num, false);
+        snprintf(num, sizeof(num), "%lld", (long long)o->quantity_completed);
+        csv_field(&sb, num, false);
+        csv_field(&sb, order_priority_name(o->priority), false);
+        csv_field(&sb, order_status_name(o->status), false);
+        csv_field(&sb, o->due_date, false);
+        csv_field(&sb, o->start_date, false);
+        csv_field(&sb, wc != NULL ? wc->code : NULL, false);
+        csv_field(&sb, o->current_operation, false);
+        sb_put(&sb, "\r\n", 2);
+    }
+    free(all);
+    if (sb.failed) {
+        free(sb.p);
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    snprintf(r->extra_hdr, sizeof(r->extra_hdr),
+             "content-disposition: attachment; filename=\"orders.csv\"\r\n");
+    http_reply(r, 200, "text/csv; charset=utf-8", sb.p, sb.len);
+}
+
+/* ================================================================ audit log */
+
+static cJSON *id_or_null(int64_t v)
+{
+    return v > 0 ? cJSON_CreateNumber((double)v) : cJSON_CreateNull();
+}
+
+static cJSON *audit_json(const struct audit_entry *e)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "id", (double)e->id);
+    cJSON_AddStringToObject(j, "eventType", e->event_type);
+    cJSON_AddItemToObject(j, "orderId", id_or_null(e->order_id));
+    cJSON_AddItemToObject(j, "fromWorkCentreId", id_or_null(e->from_work_centre_id));
+    cJSON_AddItemToObject(j, "toWorkCentreId", id_or_null(e->to_work_centre_id));
+    cJSON_AddItemToObject(j, "userId", id_or_null(e->user_id));
+    cJSON *data = e->event_data != NULL ? cJSON_Parse(e->event_data) : NULL;
+    if (data == NULL && e->event_data != NULL)
+        data = cJSON_CreateString(e->event_data);   /* not JSON (hand-written row): as text */
+    cJSON_AddItemToObject(j, "eventData", data != NULL ? data : cJSON_CreateNull());
+    cJSON_AddItemToObject(j, "queueDepthFrom", e->queue_depth_from >= 0
+                          ? cJSON_CreateNumber((double)e->queue_depth_from) : cJSON_CreateNull());
+    cJSON_AddItemToObject(j, "queueDepthTo", e->queue_depth_to >= 0
+                          ? cJSON_CreateNumber((double)e->queue_depth_to) : cJSON_CreateNull());
+    cJSON_AddStringToObject(j, "timestamp", e->timestamp);
+    return j;
+}
+
+/* A query integer in [lo, +inf), clamped to hi; def when absent; *bad on garbage. */
+static int64_t query_int(struct http_req *r, const char *name, int64_t def, int64_t lo,
+                         int64_t hi, bool *bad)
+{
+    char buf[48], *end;
+    const char *val = http_query(r, name, buf, sizeof(buf));   /* points into buf */
+    if (val == NULL)
+        return def;
+    long long v = strtoll(val, &end, 10);
+    if (end == val || *end != '\0' || v < lo) {
+        *bad = true;
+        return def;
+    }
+    return v > hi ? hi : v;
+}
+
+static void r_audit_log(struct http_req *r, const cJSON *body)
+{
+    char type[PB_AUDIT_EVENT_TYPE_MAX + 16], since_in[80], since[PB_TIMESTAMP_LEN], tz[64] = "UTC";
+    struct audit_query q = { 0 };
+    struct json_details d;
+    bool bad = false;
+    (void)body;
+
+    json_details_init(&d);
+    q.limit = query_int(r, "limit", 50, 0, 500, &bad);
+    if (bad)
+        json_details_add(&d, "limit", "must be a whole number of at least 0");
+    bad = false;
+    q.offset = query_int(r, "offset", 0, 0, INT64_MAX, &bad);
+    if (bad)
+        json_details_add(&d, "offset", "must be a whole number of at least 0");
+    bad = false;
+    q.order_id = query_int(r, "orderId", 0, 1, INT64_MAX, &bad);
+    if (bad)
+        json_details_add(&d, "orderId", "must be an order id");
+    const char *ty = http_query(r, "eventType", type, sizeof(type));
+    if (ty != NULL && *ty != '\0') {
+        if (strlen(ty) > PB_AUDIT_EVENT_TYPE_MAX)
+            json_details_add(&d, "eventType", "is too long");
+        q.event_type = ty;
+    }
+    const char *si = http_query(r, "since", since_in, sizeof(since_in));
+    if (si != NULL && *si != '\0') {
+        struct tenant t;
+        if (store_tenant_get(r->app->store, r->claims.tenant_id, &t) == 0) {
+            snprintf(tz, sizeof(tz), "%s", t.timezone != NULL ? t.timezone : "UTC");
+            tenant_cleanup(&t);
+        }
+        if (audit_since_parse(si, tz, since) != 0)
+            json_details_add(&d, "since", "must be an ISO-8601 timestamp or a date YYYY-MM-DD");
+        else
+            q.since = since;
+    }
+    if (d.count > 0) {
+        http_reply_error(r, PB_EVALIDATION, "invalid query parameter", json_details_take(&d));
+        return;
+    }
+    json_details_cleanup(&d);
+
+    struct audit_entry *e = NULL;
+    size_t n = 0;
+    int64_t total = 0;
+    if (store_audit_list(r->app->store, r->claims.tenant_id, &q, &e, &n, &total) != 0) {
+        http_reply_error(r, PB_EINTERNAL, "could not read the audit log", NULL);
+        return;
+    }
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        cJSON_AddItemToArray(a, audit_json(&e[i]));
+        audit_entry_cleanup(&e[i]);
+    }
+    free(e);
+    cJSON *o = data_wrap(a);
+    cJSON_AddNumberToObject(o, "total", (double)total);
+    cJSON_AddNumberToObject(o, "limit", (double)q.limit);
+    cJSON_AddNumberToObject(o, "offset", (double)q.offset);
+    http_reply_json(r, 200, o);
+}
+
+/* ================================================================ the route table */
+
+/* Order matters only among patterns that can match the same path; ":id" matches numbers only,
+ * so "/api/work-centres/reorder" and "/api/orders/export" never meet ":id". */
 const struct route pb_routes_orders[] = {
+    { M_POST, "/api/work-centres", R_ADMIN, 0, r_wc_create },
+    { M_PUT, "/api/work-centres/reorder", R_ADMIN, 0, r_wc_reorder },
+    { M_PUT, "/api/work-centres/:id", R_ADMIN, 0, r_wc_update },
+    { M_DELETE, "/api/work-centres/:id", R_ADMIN, 0, r_wc_delete },
+    { M_GET, "/api/orders/export", R_ANY, 0, r_orders_export },
+    { M_PUT, "/api/orders/:id", R_ADMIN | R_SCHEDULER, 0, r_order_update },
+    { M_DELETE, "/api/orders/:id", R_ADMIN, 0, r_order_delete },
+    { M_GET, "/api/audit-log", R_ADMIN | R_SCHEDULER, 0, r_audit_log },
     { M_OTHER, NULL, 0, 0, NULL },
 };

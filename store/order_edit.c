@@ -68,6 +68,54 @@ static void add_field(char *buf, size_t size, const char *name)
     snprintf(buf + l, size - l, "%s\"%s\"", l ? "," : "", name);
 }
 
+/* Merge o with p into *in (strings borrowed from both; dates copied into due / start, "" =
+ * null) and check the result with order_input_check. Returns the number of broken rules. */
+static int merge(const struct order *o, const struct order_patch *p, struct order_input *in,
+                 char due[PB_DATE_LEN], char start[PB_DATE_LEN], pb_report_fn report, void *ctx)
+{
+    int bad = 0;
+    order_input_init(in);
+    in->order_number = p->order_number != NULL ? p->order_number : o->order_number;
+    in->stock_code = p->stock_code != NULL ? p->stock_code : o->stock_code;
+    in->description = p->description != NULL ? p->description : o->description;
+    in->current_operation = p->has_current_operation ? p->current_operation
+                                                     : o->current_operation;
+    if (in->current_operation != NULL && *in->current_operation == '\0')
+        in->current_operation = NULL;
+    in->quantity_to_make = p->has_quantity_to_make ? p->quantity_to_make : o->quantity_to_make;
+    in->quantity_completed = p->has_quantity_completed ? p->quantity_completed
+                                                       : o->quantity_completed;
+    in->status = p->status >= 0 ? p->status : (int)o->status;
+    in->priority = p->priority >= 0 ? p->priority : (int)o->priority;
+    const char *d = p->has_due_date ? (p->due_date != NULL ? p->due_date : "") : o->due_date;
+    const char *st = p->has_start_date ? (p->start_date != NULL ? p->start_date : "")
+                                       : o->start_date;
+    /* a value too long for a date cannot be one */
+    if (strlen(d) >= PB_DATE_LEN) {
+        report(ctx, "due_date", "must be a real date YYYY-MM-DD");
+        bad++;
+        d = "";
+    }
+    if (strlen(st) >= PB_DATE_LEN) {
+        report(ctx, "start_date", "must be a real date YYYY-MM-DD");
+        bad++;
+        st = "";
+    }
+    snprintf(due, PB_DATE_LEN, "%s", d);
+    snprintf(start, PB_DATE_LEN, "%s", st);
+    in->due_date = due[0] ? due : NULL;
+    in->start_date = start[0] ? start : NULL;
+    return bad + order_input_check(in, report, ctx);
+}
+
+int order_patch_check(const struct order *o, const struct order_patch *p, pb_report_fn report,
+                      void *ctx)
+{
+    struct order_input in;
+    char due[PB_DATE_LEN], start[PB_DATE_LEN];
+    return merge(o, p, &in, due, start, report, ctx);
+}
+
 /* ---------------------------------------------------------------- update */
 
 int store_order_update(struct store *s, struct board *b, int64_t order_id,
@@ -95,29 +143,7 @@ int store_order_update(struct store *s, struct board *b, int64_t order_id,
         return PB_ENOT_FOUND;
 
     /* the merged values, checked with the same rules as a create */
-    order_input_init(&in);
-    in.order_number = p->order_number != NULL ? p->order_number : o->order_number;
-    in.stock_code = p->stock_code != NULL ? p->stock_code : o->stock_code;
-    in.description = p->description != NULL ? p->description : o->description;
-    in.current_operation = p->has_current_operation ? p->current_operation
-                                                    : o->current_operation;
-    if (in.current_operation != NULL && *in.current_operation == '\0')
-        in.current_operation = NULL;
-    in.quantity_to_make = p->has_quantity_to_make ? p->quantity_to_make : o->quantity_to_make;
-    in.quantity_completed = p->has_quantity_completed ? p->quantity_completed
-                                                      : o->quantity_completed;
-    in.status = p->status >= 0 ? p->status : (int)o->status;
-    in.priority = p->priority >= 0 ? p->priority : (int)o->priority;
-    snprintf(due, sizeof(due), "%s", p->has_due_date ? (p->due_date ? p->due_date : "")
-                                                      : o->due_date);
-    snprintf(start, sizeof(start), "%s", p->has_start_date ? (p->start_date ? p->start_date : "")
-                                                            : o->start_date);
-    if ((p->has_due_date && p->due_date != NULL && strlen(p->due_date) >= PB_DATE_LEN)
-        || (p->has_start_date && p->start_date != NULL && strlen(p->start_date) >= PB_DATE_LEN))
-        return PB_EVALIDATION;      /* would not fit: cannot be a date */
-    in.due_date = due[0] ? due : NULL;
-    in.start_date = start[0] ? start : NULL;
-    if (order_input_check(&in, report_none, NULL) != 0)
+    if (merge(o, p, &in, due, start, report_none, NULL) != 0)
         return PB_EVALIDATION;
     if (p->has_version && p->version != o->version)
         return PB_ECONFLICT;

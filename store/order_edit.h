@@ -35,6 +35,14 @@ struct order_patch {
 void order_patch_init(struct order_patch *p);
 
 /*
+ * Check the fields of order o merged with patch p against the rules of order_input_check
+ * (reported the same way: snake_case field, human sentence). Uniqueness and the version are
+ * not checked. Returns the number of broken rules (0 = valid).
+ */
+int order_patch_check(const struct order *o, const struct order_patch *p, pb_report_fn report,
+                      void *ctx);
+
+/*
  * Apply patch p to order order_id. The merged order must pass order_input_check.
  * Status rules (SPEC §4): becoming complete sets completion_date = today in p->timezone and
  * completed_at = now; leaving complete clears both; becoming in_progress sets start_date to
