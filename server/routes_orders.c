@@ -202,13 +202,16 @@ static void r_wc_update(struct http_req *r, const cJSON *body)
         return;
     }
     json_details_cleanup(&d);
-    int rc = store_work_centre_update(r->app->store, b, r->ids[0], &in, r->claims.user_id, &w);
+    bool changed = false;
+    int rc = store_work_centre_update(r->app->store, b, r->ids[0], &in, r->claims.user_id, &w,
+                                      &changed);
     if (rc != 0) {
         wc_store_error(r, rc);
         return;
     }
     http_reply_json(r, 200, json_work_centre(w));
-    publish_work_centres(r, b);
+    if (changed)
+        publish_work_centres(r, b);
 }
 
 static void r_wc_delete(struct http_req *r, const cJSON *body)

@@ -306,7 +306,7 @@ static bool str_differs(const char *cur, const char *next)
 
 int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
                              const struct work_centre_input *in, int64_t user_id,
-                             const struct work_centre **out)
+                             const struct work_centre **out, bool *changed)
 {
     static const char sql[] =
         "UPDATE work_centres SET code = ?3, name = ?4, description = ?5, capacity = ?6, "
@@ -320,6 +320,8 @@ int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
     int rc = PB_EINTERNAL, sqlrc = 0;
     size_t idx = wc_index(b, wc_id);
 
+    if (changed != NULL)
+        *changed = false;
     if (idx == SIZE_MAX)
         return PB_ENOT_FOUND;
     if (work_centre_input_check(in, false, report_none, NULL) != 0)
@@ -357,6 +359,11 @@ int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
             continue;
         size_t l = strlen(fields);
         snprintf(fields + l, sizeof(fields) - l, "%s\"%s\"", l ? "," : "", ch[i].name);
+    }
+    if (fields[0] == '\0') {
+        if (out != NULL)
+            *out = cur;
+        return 0;                   /* nothing differs: nothing to write */
     }
     char more[200];
     snprintf(more, sizeof(more), ",\"fields\":[%s]", fields);
@@ -402,6 +409,8 @@ int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
     free(data);
     if (out != NULL)
         *out = board_work_centre(b, wc_id);
+    if (changed != NULL)
+        *changed = true;
     return 0;
 
 fail_tx:

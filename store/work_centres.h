@@ -61,13 +61,14 @@ int store_work_centre_create(struct store *s, struct board *b,
 
 /*
  * Partial update of work centre wc_id (present fields only). A display_order change re-sorts
- * the board's columns. Audit "work_centre_updated" (also when nothing changed: the caller
- * asked for a write). *out as for create.
+ * the board's columns. When some field differs: one "work_centre_updated" audit row naming
+ * the changed fields, *changed = true; when none does, nothing is written and *changed =
+ * false (changed may be NULL). *out as for create.
  * PB_ENOT_FOUND, PB_EVALIDATION, PB_ECONFLICT code taken, PB_EINTERNAL.
  */
 int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
                              const struct work_centre_input *in, int64_t user_id,
-                             const struct work_centre **out);
+                             const struct work_centre **out, bool *changed);
 
 /*
  * Soft delete (deleted_at) of work centre wc_id; its (empty) column leaves the board and its

@@ -503,10 +503,10 @@ static void test_work_centre_create_update_delete_keep_board_and_database_equal(
     in.name = "Paint shop";
     in.has_display_order = true;
     in.display_order = -1;
-    assert_int_equal(store_work_centre_update(f->s, f->b, paint, &in, f->user, &w),
+    assert_int_equal(store_work_centre_update(f->s, f->b, paint, &in, f->user, &w, NULL),
                      PB_EVALIDATION);
     in.display_order = 0;
-    assert_int_equal(store_work_centre_update(f->s, f->b, paint, &in, f->user, &w), 0);
+    assert_int_equal(store_work_centre_update(f->s, f->b, paint, &in, f->user, &w, NULL), 0);
     assert_string_equal(w->name, "Paint shop");
     assert_string_equal(w->code, "PAINT");
     /* QC also has display_order 0 but a smaller id */
@@ -516,10 +516,18 @@ static void test_work_centre_create_update_delete_keep_board_and_database_equal(
     assert_int_equal(audits(f), a0 + 3);
     assert_db_matches_cache(f);
 
+    /* the same values again: nothing written */
+    bool changed = true;
+    uint64_t bv = f->b->version;
+    assert_int_equal(store_work_centre_update(f->s, f->b, paint, &in, f->user, &w, &changed), 0);
+    assert_false(changed);
+    assert_int_equal(audits(f), a0 + 3);
+    assert_int_equal(f->b->version, bv);
+
     /* code unique among live centres */
     work_centre_input_init(&in);
     in.code = "CUT";
-    assert_int_equal(store_work_centre_update(f->s, f->b, paint, &in, f->user, NULL),
+    assert_int_equal(store_work_centre_update(f->s, f->b, paint, &in, f->user, NULL, NULL),
                      PB_ECONFLICT);
     work_centre_input_init(&in);
     in.code = "CUT";
@@ -660,7 +668,7 @@ static void test_failed_commit_leaves_cache_and_database_unchanged(void **state)
     in.name = "Renamed";
     in.has_display_order = true;
     in.display_order = 99;
-    assert_int_equal(store_work_centre_update(f->s, f->b, f->wc[2], &in, f->user, NULL),
+    assert_int_equal(store_work_centre_update(f->s, f->b, f->wc[2], &in, f->user, NULL, NULL),
                      PB_EINTERNAL);
     assert_int_equal(store_work_centre_delete(f->s, f->b, f->wc[1], f->user), PB_EINTERNAL);
     int64_t ids[] = { f->wc[1], f->wc[0], f->wc[2] };
