@@ -24,8 +24,8 @@ export function launchBrowser() {
  * A fresh browser context (own sessionStorage, own cookies) with one page on the board URL.
  * Records uncaught page errors in page.pbErrors and sent WebSocket frames in page.pbSent.
  */
-export async function openPage(browser, srv, { viewport = { width: 1440, height: 900 }, colorScheme = 'light' } = {}) {
-  const context = await browser.newContext({ viewport, colorScheme, reducedMotion: 'reduce' });
+export async function openPage(browser, srv, { viewport = { width: 1440, height: 900 }, colorScheme = 'light', reducedMotion = 'reduce' } = {}) {
+  const context = await browser.newContext({ viewport, colorScheme, reducedMotion });
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   page.pbErrors = [];

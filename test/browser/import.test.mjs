@@ -7,20 +7,6 @@ import { launchBrowser, boardAs, domColumns, apiColumns, assertNoPageErrors, WAI
 
 let srv, browser;
 
-// Server bug (reported): server/import.c reads ?dryRun= / ?onError= / ?mode= from the buffer that
-// lws_get_urlarg_by_name fills with "name=value" instead of from its return value, so
-// onError=abort|skip answers 400 and dryRun=true is ignored (a "dry run" imports for real).
-// The probe below is harmless either way (a file without the required columns writes nothing);
-// once the server answers it properly the test below runs as a normal test again.
-const srv0 = await startServer();
-const probe = await srv0.req('POST', '/api/orders/import?dryRun=true&onError=abort', {
-  token: await srv0.token('scheduler'), body: 'x\n1\n', headers: { 'content-type': 'text/csv' },
-});
-await srv0.stop();
-const IMPORT_TODO = probe.status === 400
-  ? 'server bug: import ignores ?dryRun= and answers 400 to ?onError= (server/import.c uses buf, not the value http_query returns)'
-  : false;
-
 before(async () => {
   srv = await startServer();
   browser = await launchBrowser();
@@ -35,7 +21,7 @@ const rowsOf = (page, table) => page.$$eval(`#${table} tbody tr`, (trs) => trs.m
   row: tr.dataset.row, column: tr.dataset.column, cells: [...tr.cells].map((c) => c.textContent),
 })));
 
-test('the import dialog shows every dry-run error of a bad file with its row, and imports a good file for everyone', { todo: IMPORT_TODO }, async () => {
+test('the import dialog shows every dry-run error of a bad file with its row, and imports a good file for everyone', async () => {
   const page = await boardAs(browser, srv, 'scheduler');
   const watcher = await boardAs(browser, srv, 'viewer');
   const cardsBefore = await page.locator('#board .card').count();

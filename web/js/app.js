@@ -36,6 +36,18 @@ let dashFirstPending = 0;
 let todayTimer = null;
 let messageTimer = null;
 
+// ── timings (read by the browser tests and the performance figures in docs/web.md) ──────────
+// The last few durations (ms) of each kind, newest last: boardFetch (GET + JSON), render
+// (snapshot → state → DOM), renderPainted (render start → two frames later, i.e. painted),
+// event (applyEvent of one WebSocket event), apply (DOM update of one batch of events),
+// eventToDom (a batch's first frame received → its DOM update done).
+const timings = {};
+function recordTiming(name, ms) {
+  const list = timings[name] || (timings[name] = []);
+  list.push(Math.round(ms * 100) / 100);
+  if (list.length > 50) list.shift();
+}
+
 // ── announcements and messages ──────────────────────────────────────────────
 function announce(text) {
   const el = $('announcer');
@@ -131,10 +143,14 @@ async function loadBoard(reason) {
   queued = [];
   if (state) setConn('resyncing');
   let attempt = 0;
+  let t0, snap;
   for (;;) {
     try {
-      const snap = await api.get('/api/planning-board');
+      const f0 = performance.now();
+      snap = await api.get('/api/planning-board');
+      recordTiming('boardFetch', performance.now() - f0);
       if (!me) { loadingBoard = false; return; } // logged out meanwhile
+      t0 = performance.now();
       state = S.boardFromSnapshot(snap);
       break;
     } catch (err) {
@@ -147,6 +163,8 @@ async function loadBoard(reason) {
   batch = null;
   view.render(state);
   renderOnline();
+  recordTiming('render', performance.now() - t0);
+  requestAnimationFrame(() => requestAnimationFrame(() => recordTiming('renderPainted', performance.now() - t0)));
   loadingBoard = false;
   joinPending = null;
   if (sock && sock.isOpen()) {
@@ -172,11 +190,13 @@ function onSocketMessage(msg) {
     return;
   }
   if (loadingBoard || !state) { queued.push(msg); return; }
-  handleEvent(msg);
+  handleEvent(msg, performance.now());
 }
 
-function handleEvent(msg) {
+function handleEvent(msg, receivedAt) {
+  const e0 = performance.now();
   const res = S.applyEvent(state, msg);
+  recordTiming('event', performance.now() - e0);
   if (res.status === 'ignored') return;
   if (res.status === 'gap') {
     // Missed events: ask for a replay from the last seq applied. If the replay has not brought
@@ -203,7 +223,7 @@ function handleEvent(msg) {
     return;
   }
   if (joinPending && state.seq >= joinPending.target) joinPending = null;
-  queueApply(res);
+  queueApply(res, receivedAt ?? e0);
   if (res.presence) renderOnline();
   if (res.board) scheduleDashboard();
   describeForScreenReader(msg);
@@ -251,7 +271,7 @@ function mergeResults(a, b) {
   return a;
 }
 
-function queueApply(res) {
+function queueApply(res, receivedAt) {
   const first = !batch;
   batch = mergeResults(batch, res);
   if (!first) return;
@@ -261,7 +281,13 @@ function queueApply(res) {
     done = true;
     const b = batch;
     batch = null;
-    if (b && state) view.apply(state, b);
+    if (b && state) {
+      const a0 = performance.now();
+      view.apply(state, b);
+      const a1 = performance.now();
+      recordTiming('apply', a1 - a0);
+      recordTiming('eventToDom', a1 - receivedAt);
+    }
   };
   requestAnimationFrame(flush);
   setTimeout(flush, 120); // background tabs get no animation frames
@@ -703,6 +729,7 @@ window.planboard = {
   get state() { return state; },
   get connection() { return connState; },
   get user() { return me; },
+  timings,
   statusLabel,
 };
 

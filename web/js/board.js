@@ -2,8 +2,8 @@
 //
 // Nodes are created once per order id (from <template id="card-template">) and then only
 // updated or moved: an event touches the cards and column headers it names, never the rest.
-// Moves are animated with FLIP (First, Last, Invert, Play) through the CSS custom properties
-// --flip-x / --flip-y set with CSSOM (allowed by a CSP without 'unsafe-inline').
+// Moves are animated with FLIP (First, Last, Invert, Play) through the Web Animations API
+// (element.animate: allowed by a CSP without 'unsafe-inline', no style attribute written).
 
 import {
   BACKLOG, displayColumns, columnLoad, isOverdue, stableIds, columnOrders,
@@ -41,7 +41,12 @@ export class BoardView {
    */
   constructor(root, template, opts) {
     this.root = root;
-    this.template = template.content.firstElementChild;
+    // The template's indentation would be ~20 empty text nodes per card: drop them once.
+    this.template = template.content.firstElementChild.cloneNode(true);
+    const blanks = [];
+    const walk = document.createTreeWalker(this.template, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) if (!n.data.trim()) blanks.push(n);
+    for (const n of blanks) n.remove();
     this.canEdit = !!opts.canEdit;
     this.myUserId = opts.myUserId;
     this.today = opts.today;
@@ -390,44 +395,29 @@ export class BoardView {
   }
 
   _flip(tracked, first, movedIds) {
+    // One forced layout (LAST) that the next frame would need anyway; the animations run on the
+    // compositor (Web Animations API: no style attribute, no class swaps, no second reflow).
     const vh = window.innerHeight, vw = window.innerWidth;
-    const play = [];
+    const onScreen = (r) => r.bottom > 0 && r.top < vh && r.right > 0 && r.left < vw;
     for (const id of tracked) {
       const node = this.cards.get(id);
       if (!node || !node.isConnected) continue;
       const last = node.getBoundingClientRect();
       const f = first.get(id);
-      const onScreen = (r) => r.bottom > 0 && r.top < vh && r.right > 0 && r.left < vw;
       if (!onScreen(last) && (!f || !onScreen(f))) continue;
+      let frames;
       if (f) {
         const dx = f.left - last.left, dy = f.top - last.top;
         if (Math.abs(dx) < 1 && Math.abs(dy) < 1) continue;
-        node.style.setProperty('--flip-x', `${dx}px`);
-        node.style.setProperty('--flip-y', `${dy}px`);
-        node.classList.remove('flip-play');
-        node.classList.add('flip-invert');
+        frames = [{ transform: `translate(${dx}px, ${dy}px)` }, { transform: 'none' }];
       } else if (movedIds.has(id)) {
-        node.classList.remove('flip-play');
-        node.classList.add('flip-enter');
+        frames = [{ opacity: 0, transform: 'scale(.96)' }, { opacity: 1, transform: 'none' }];
       } else continue;
-      play.push(node);
-    }
-    if (!play.length) return;
-    void this.root.offsetHeight; // one reflow so the inverted transforms take effect
-    requestAnimationFrame(() => {
-      for (const node of play) {
-        node.classList.remove('flip-invert', 'flip-enter');
-        node.classList.add('flip-play');
-        const done = () => {
-          node.classList.remove('flip-play');
-          node.style.removeProperty('--flip-x');
-          node.style.removeProperty('--flip-y');
-          node.removeEventListener('transitionend', done);
-        };
-        node.addEventListener('transitionend', done);
-        setTimeout(done, 400);
+      if (typeof node.animate === 'function') {
+        for (const a of node.getAnimations()) a.cancel();
+        node.animate(frames, { duration: 220, easing: 'ease' });
       }
-    });
+    }
   }
 
   // ── focus helpers ─────────────────────────────────────────────────────────

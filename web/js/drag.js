@@ -82,7 +82,7 @@ export function installDrag(root, view, hooks) {
     ghost.removeAttribute('tabindex');
     ghost.setAttribute('aria-hidden', 'true');
     ghost.classList.add('drag-ghost');
-    ghost.classList.remove('flip-invert', 'flip-play', 'flip-enter');
+    for (const a of ghost.getAnimations ? ghost.getAnimations() : []) a.cancel();
     ghost.style.setProperty('--ghost-w', `${rect.width}px`);
     document.body.appendChild(ghost);
 
