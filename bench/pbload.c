@@ -957,7 +957,7 @@ static void mode_fanout(int clients, bool ws, double rate, int window, double du
     if (g_joined < clients * g_n_rooms)
         fprintf(stderr, "pbload: only %d of %d receivers joined\n", g_joined, clients * g_n_rooms);
     fprintf(stderr, "pbload: %d receivers joined in %.2f s\n", g_joined, t_open);
-    open_movers(ws, ws ? 1 : (rate > 0 ? 4 : window), now_s() + 10);
+    open_movers(ws, ws ? 1 : (rate > 0 ? 16 : window), now_s() + 10);
     run_for(0.3);                   /* let presence events settle */
     for (int ri = 0; ri < g_n_rooms; ri++) {
         struct room *r = &g_rooms[ri];
