@@ -99,6 +99,13 @@ e2e: $(BUILD)/planboard
 test: deps
 	$(MAKE) unit
 	$(MAKE) e2e
+	$(MAKE) bench-smoke
+
+# Benchmarks (bench/README.md): figures, never a pass/fail on a number.
+bench: all
+	$(MAKE) -C bench run
+bench-smoke: all
+	$(MAKE) -C bench smoke
 
 PORT ?= 8080
 run: check-deps all
