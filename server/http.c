@@ -63,12 +63,56 @@ const char *http_query(struct http_req *r, const char *name, char *buf, size_t l
     return buf;
 }
 
+static uint64_t hash_token(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;             /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
 int app_verify_token(struct app *app, const char *token, struct auth_claims *out)
 {
-    int rc = auth_token_verify(app->jwt_key, app->jwt_key_len, token, pb_now_ms() / 1000, out);
+    int64_t now = pb_now_ms() / 1000;
+    uint64_t h = hash_token(token);
+    struct verified_token *e = app->tokens != NULL ? &app->tokens[h % PB_TOKEN_CACHE] : NULL;
+    int rc;
+
+    if (e != NULL && e->token != NULL && e->hash == h && strcmp(e->token, token) == 0
+        && e->claims.exp > now) {
+        *out = e->claims;
+        rc = 0;
+    } else {
+        rc = auth_token_verify(app->jwt_key, app->jwt_key_len, token, now, out);
+        if (rc == 0 && e != NULL) {
+            char *copy = strdup(token);
+            if (copy != NULL) {
+                free(e->token);
+                e->token = copy;
+                e->hash = h;
+                e->claims = *out;
+            }
+        }
+    }
     if (rc == 0 && session_revoked(app, out))
         rc = PB_EUNAUTHORIZED;
     return rc;
+}
+
+int app_token_cache_init(struct app *app)
+{
+    app->tokens = calloc(PB_TOKEN_CACHE, sizeof(*app->tokens));
+    return app->tokens != NULL ? 0 : PB_EINTERNAL;
+}
+
+void app_token_cache_free(struct app *app)
+{
+    if (app->tokens == NULL)
+        return;
+    for (size_t i = 0; i < PB_TOKEN_CACHE; i++)
+        free(app->tokens[i].token);
+    free(app->tokens);
+    app->tokens = NULL;
 }
 
 static void req_reset(struct http_req *r)

@@ -399,7 +399,8 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             ws_msg_unref(m);
             if (n < 0)
                 return -1;
-            if (lws_send_pipe_choked(wsi))
+            /* lws_send_pipe_choked() costs a poll(): only ask when more is waiting. */
+            if (c->q_len == 0 || lws_send_pipe_choked(wsi))
                 break;
         }
         if (c->q_len > 0)
