@@ -1,0 +1,52 @@
+// Screenshots of the browser board for the docs: docs/board.png (the board), docs/lock.png (a
+// card held by another scheduler, as the second one sees it after trying to pick it up) and
+// docs/import.png (the import dialog after the dry run of a file with errors).
+//
+// Run from the repository root after `make`:  node scripts/screenshots.mjs
+// Starts its own demo server (test/e2e/lib.mjs) and Debian's Chromium (test/browser/helpers.mjs).
+
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer, SAMPLES } from '../test/e2e/lib.mjs';
+import { launchBrowser, boardAs, domColumns, pickUp, centre } from '../test/browser/helpers.mjs';
+
+const DOCS = fileURLToPath(new URL('../docs/', import.meta.url));
+const VIEW = { viewport: { width: 1440, height: 860 } };
+
+const srv = await startServer();
+const browser = await launchBrowser();
+try {
+  const wc = await srv.workCentres(await srv.token('scheduler'));
+  const a = await boardAs(browser, srv, 'scheduler', VIEW);
+  const b = await boardAs(browser, srv, 'admin', VIEW);
+  await a.waitForSelector('#dashboard:not([hidden])');
+  await a.waitForFunction(() => document.querySelectorAll('#online-list li').length === 2);
+  await a.screenshot({ path: join(DOCS, 'board.png') });
+  console.log('docs/board.png');
+
+  // The scheduler holds a Quality Control card; the admin tries to pick it up.
+  const id = (await domColumns(a))[String(wc.byCode.QC)][0];
+  await pickUp(a, id);
+  await b.waitForSelector(`#order-${id}.locked`);
+  const { x, y } = await centre(b, `#order-${id}`);
+  await b.mouse.move(x, y);
+  await b.mouse.down();
+  await b.mouse.move(x + 30, y + 20, { steps: 4 });
+  await b.waitForSelector('#message:not([hidden])');
+  await b.mouse.up();
+  await b.mouse.move(x + 400, y + 300);   // no hover outline on the card
+  await b.waitForTimeout(400);            // the shake is over
+  await b.screenshot({ path: join(DOCS, 'lock.png') });
+  console.log('docs/lock.png');
+  await a.keyboard.press('Escape');
+  await a.mouse.up();
+
+  await a.click('#import-button');
+  await a.setInputFiles('#import-file', join(SAMPLES, 'orders-invalid.csv'));
+  await a.waitForFunction(() => document.querySelectorAll('#import-errors tbody tr').length > 0);
+  await a.screenshot({ path: join(DOCS, 'import.png') });
+  console.log('docs/import.png');
+} finally {
+  await browser.close();
+  await srv.stop();
+}
