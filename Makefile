@@ -86,8 +86,11 @@ check-deps:
 	    echo "installing:$$missing"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	  else echo "missing packages; run: sudo apt-get install -y$$missing"; exit 1; fi; \
 	fi
-deps: check-deps
-	@[ -d node_modules/ws ] && [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error
+deps: check-deps node_modules/.planboard-stamp
+# npm packages of the tests (package-lock.json); reinstalled whenever the lock file changes.
+node_modules/.planboard-stamp: package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 unit: $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do echo "== $$t"; PB_SAMPLES=$(SAMPLES) $$t || fail=1; done; exit $$fail

@@ -50,16 +50,25 @@ void http_reply_error(struct http_req *r, int err, const char *message, cJSON *e
     http_reply(r, pb_error_status(err), JSON_TYPE, s, s ? strlen(s) : 0);
 }
 
+void http_reply_invalid(struct http_req *r, const char *field, const char *message)
+{
+    struct json_details d;
+    json_details_init(&d);
+    json_details_add(&d, field, message);
+    http_reply_error(r, PB_EVALIDATION, message, json_details_take(&d));
+}
+
 const char *http_query(struct http_req *r, const char *name, char *buf, size_t len)
 {
     char key[64];
     snprintf(key, sizeof(key), "%s=", name);
     /* lws 4.1 copies "name=value" into buf and returns a pointer to the value: move the value
      * to the front so that buf and the returned pointer are the same string. */
-    const char *v = lws_get_urlarg_by_name(r->wsi, key, buf, (int)len);
-    if (v == NULL)
+    char tmp[2048];                     /* room for "name=" in front of the value */
+    const char *v = lws_get_urlarg_by_name(r->wsi, key, tmp, (int)sizeof(tmp));
+    if (v == NULL || len == 0)
         return NULL;
-    memmove(buf, v, strlen(v) + 1);
+    snprintf(buf, len, "%s", v);        /* a value longer than buf is cut (callers validate) */
     return buf;
 }
 
@@ -175,8 +184,10 @@ static int write_headers(struct http_req *r)
     }
     if (lws_finalize_http_header(wsi, &p, end))
         goto out;
-    memcpy(p, r->resp, r->resp_len);
-    p += r->resp_len;
+    if (r->resp_len > 0) {
+        memcpy(p, r->resp, r->resp_len);
+        p += r->resp_len;
+    }
     /* Headers and body as one raw HTTP/1 write; keep-alive still works (the e2e tests and
      * curl's connection reuse show it), and the connection is not waiting for more body. */
     if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) != (int)(p - start))
@@ -464,7 +475,7 @@ static void on_request(struct http_req *r, struct lws *wsi, const char *path)
 
 static int on_body(struct http_req *r, const char *in, size_t len)
 {
-    if (!r->active || r->replied)
+    if (!r->active || r->replied || len == 0)
         return 0;                       /* an early answer is on its way; drop the rest */
     if (r->imp != NULL) {
         int rc = import_feed(r, in, len);

@@ -82,16 +82,20 @@ int import_begin(struct http_req *r)
     if (http_query(r, "mode", v, sizeof(v)) != NULL) {
         if (strcmp(v, "create") == 0)
             j->create_only = true;
-        else if (strcmp(v, "upsert") != 0)
+        else if (strcmp(v, "upsert") != 0) {
+            http_reply_invalid(r, "mode", "must be create or upsert");
             return PB_EVALIDATION;
+        }
     }
     if (http_query(r, "dryRun", v, sizeof(v)) != NULL)
         j->dry_run = strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
     if (http_query(r, "onError", v, sizeof(v)) != NULL) {
         if (strcmp(v, "skip") == 0)
             j->skip = true;
-        else if (strcmp(v, "abort") != 0)
+        else if (strcmp(v, "abort") != 0) {
+            http_reply_invalid(r, "onError", "must be abort or skip");
             return PB_EVALIDATION;
+        }
     }
     rc = store_board(r->app->store, r->claims.tenant_id, &j->board);
     if (rc != 0)

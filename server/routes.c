@@ -238,7 +238,7 @@ static void r_refresh(struct http_req *r, const cJSON *body)
     struct tenant t;
 
     if (body == NULL || json_get_str(body, "refreshToken", &old, NULL) != 0 || *old == '\0') {
-        http_reply_error(r, PB_EVALIDATION, "refreshToken is required", NULL);
+        http_reply_invalid(r, "refreshToken", "is required");
         return;
     }
     auth_sha256_hex(old, old_hash);
@@ -331,15 +331,17 @@ static int cmp_order_id(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* An integer query parameter in [lo, hi] (values above hi are clamped); def when absent.
+ * On a malformed value *bad names the parameter. */
 static int64_t query_int(struct http_req *r, const char *name, int64_t def, int64_t lo,
-                         int64_t hi, bool *bad)
+                         int64_t hi, const char **bad)
 {
     char buf[32], *end;
     if (http_query(r, name, buf, sizeof(buf)) == NULL)
         return def;
     long long v = strtoll(buf, &end, 10);
     if (end == buf || *end != '\0' || v < lo) {
-        *bad = true;
+        *bad = name;
         return def;
     }
     return v > hi ? hi : v;
@@ -347,8 +349,9 @@ static int64_t query_int(struct http_req *r, const char *name, int64_t def, int6
 
 static void r_orders_list(struct http_req *r, const cJSON *body)
 {
-    char status[32], prio[32], wc[32], q[256], due[16];
-    bool bad = false, backlog_only = false;
+    char status[32], prio[32], wc[32], q[256], due[32];
+    const char *bad = NULL;
+    bool backlog_only = false;
     int st = -1, pr = -1;
     int64_t wc_id = 0;
     struct board *b;
@@ -357,21 +360,21 @@ static void r_orders_list(struct http_req *r, const cJSON *body)
     int64_t limit = query_int(r, "limit", 50, 0, 500, &bad);
     int64_t offset = query_int(r, "offset", 0, 0, INT64_MAX, &bad);
     if (http_query(r, "status", status, sizeof(status)) && (st = order_status_parse(status, false)) < 0)
-        bad = true;
+        bad = "status";
     if (http_query(r, "priority", prio, sizeof(prio)) && (pr = order_priority_parse(prio, false)) < 0)
-        bad = true;
+        bad = "priority";
     if (http_query(r, "workCentreId", wc, sizeof(wc))) {
         if (strcmp(wc, "backlog") == 0 || strcmp(wc, "null") == 0)
             backlog_only = true;
         else if ((wc_id = strtoll(wc, NULL, 10)) <= 0)
-            bad = true;
+            bad = "workCentreId";
     }
     const char *qs = http_query(r, "q", q, sizeof(q));
     const char *dueb = http_query(r, "dueBefore", due, sizeof(due));
     if (dueb != NULL && !pb_date_valid(dueb))
-        bad = true;
-    if (bad) {
-        http_reply_error(r, PB_EVALIDATION, "invalid query parameter", NULL);
+        bad = "dueBefore";
+    if (bad != NULL) {
+        http_reply_invalid(r, bad, "invalid query parameter");
         return;
     }
     if ((b = tenant_board(r)) == NULL)
@@ -462,7 +465,7 @@ static void r_order_create(struct http_req *r, const cJSON *body)
     const char *s;
 
     if (body == NULL || !cJSON_IsObject(body)) {
-        http_reply_error(r, PB_EVALIDATION, "a JSON object is required", NULL);
+        http_reply_invalid(r, "body", "a JSON object is required");
         return;
     }
     if ((b = tenant_board(r)) == NULL)
@@ -522,6 +525,12 @@ static void r_order_create(struct http_req *r, const cJSON *body)
             }
         }
     }
+    for (size_t i = 0; steps != NULL && i < n_steps; i++)
+        for (size_t k = i + 1; k < n_steps; k++)     /* <= 100 steps: quadratic is fine */
+            if (steps[i].step_number == steps[k].step_number) {
+                json_details_add(&d, "steps", "stepNumber must be unique within the order");
+                i = k = n_steps;
+            }
     if (d.count > 0) {
         free(steps);
         http_reply_error(r, PB_EVALIDATION, "the order is not valid", json_details_take(&d));

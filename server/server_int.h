@@ -290,7 +290,9 @@ struct http_req {
 void http_reply(struct http_req *r, int status, const char *ctype, char *body, size_t len);
 void http_reply_json(struct http_req *r, int status, cJSON *json);
 void http_reply_error(struct http_req *r, int err, const char *message, cJSON *extra);
-/* Query argument `name` (without '='), URL-decoded, into buf; NULL when absent. */
+/* 400 validation_failed with details [{field, message}] (SPEC §4). */
+void http_reply_invalid(struct http_req *r, const char *field, const char *message);
+/* Query argument `name` (without '='), URL-decoded, into buf (cut to len); NULL when absent. */
 const char *http_query(struct http_req *r, const char *name, char *buf, size_t len);
 /* The caller as an op_user (username looked up lazily by the caller when needed). */
 void http_op_user(struct http_req *r, struct op_user *u, char *username, size_t len);

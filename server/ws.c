@@ -33,6 +33,17 @@ void ws_send(struct ws_conn *c, struct ws_msg *m)
         lws_callback_on_writable(c->wsi);
         return;
     }
+    if (c->q_len == 0 && !lws_partial_buffered(c->wsi)) {
+        /* Nothing queued: write now instead of asking for a writable callback. Each
+         * lws_callback_on_writable() costs epoll_ctl calls on the libuv loop (PLATFORM.md:
+         * the per-delivery cost is syscalls); lws keeps any unsent tail itself and sends it
+         * before the next writable callback. */
+        if (lws_write(c->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < 0) {
+            c->close_code = 1011;
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_LAGGING, LWS_TO_KILL_ASYNC);
+        }
+        return;
+    }
     if (c->q_len == c->q_cap) {
         size_t cap = c->q_cap ? c->q_cap * 2 : 16;
         struct ws_msg **nq = malloc(cap * sizeof(*nq));
