@@ -42,7 +42,7 @@ TEST_NEEDS_SERVER :=
 TEST_SRC := $(wildcard test/test_*.c)
 TEST_BIN := $(TEST_SRC:test/%.c=$(BUILD)/test/%)
 
-.PHONY: all test unit e2e run clean deps check-deps bench bench-smoke
+.PHONY: all test unit e2e browser run clean deps check-deps bench bench-smoke
 .SECONDARY:
 all: $(BUILD)/planboard
 
@@ -102,7 +102,12 @@ e2e: $(BUILD)/planboard
 test: deps
 	$(MAKE) unit
 	$(MAKE) e2e
+	$(MAKE) browser
 	$(MAKE) bench-smoke
+
+# The browser board in Debian's Chromium, driven by playwright-core (test/browser/).
+browser: $(BUILD)/planboard
+	PB_BIN=$(abspath $(BUILD)/planboard) PB_SAMPLES=$(SAMPLES) node --test --test-concurrency=1 test/browser/
 
 # Benchmarks (bench/README.md): figures, never a pass/fail on a number.
 bench: all
