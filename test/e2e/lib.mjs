@@ -52,10 +52,12 @@ export function freePort() {
 }
 
 /** Poll until `fn()` returns a truthy value; returns it. Rejects after `timeout` ms. */
-export async function until(fn, { timeout = 5000, interval = 50, what = 'condition' } = {}) {
+export async function until(fn, { timeout = 5000, interval = 50, what = 'condition', abort } = {}) {
   const deadline = Date.now() + timeout;
   let last;
   for (;;) {
+    const why = abort && abort();
+    if (why) throw new Error(`gave up waiting for ${what}: ${why}`);
     try {
       last = await fn();
       if (last) return last;
@@ -67,17 +69,26 @@ export async function until(fn, { timeout = 5000, interval = 50, what = 'conditi
   }
 }
 
-/** Run a child process to completion; resolves {code, signal, stdout, stderr}. Bounded. */
+/**
+ * Run the server binary to completion; resolves {code, signal, stdout, stderr}. Bounded: after
+ * `timeout` ms the child is killed (SIGKILL) and the promise rejects with what it printed.
+ */
 export function run(args, { env = {}, timeout = 20000, input } = {}) {
-  return withTimeout(new Promise((resolve, reject) => {
-    const p = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
+  let p;
+  let stdout = '', stderr = '';
+  const done = new Promise((resolve, reject) => {
+    p = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });
     p.on('error', reject);
     p.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    p.stdin.on('error', () => {});
     if (input !== undefined) p.stdin.end(input); else p.stdin.end();
-  }), timeout, `${BIN} ${args.join(' ')}`);
+  });
+  return withTimeout(done, timeout, `${BIN} ${args.join(' ')}`).catch((e) => {
+    if (p && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    throw new Error(`${e.message}\nstdout: ${stdout.slice(-1000)}\nstderr: ${stderr.slice(-2000)}`);
+  });
 }
 
 /** Write a config INI into `dir`; `extra` is {section: {key: value}} merged over the base. */
@@ -106,7 +117,7 @@ export function writeConfig(dir, extra = {}) {
  * Returns a Server (see class below). Always call server.stop() (asserts a clean exit).
  */
 export async function startServer({ config = {}, startTimeout = 15000 } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'pb-e2e-'));
+  const dir = mkdtempSync(join(tmpdir(), 'e2e-planboard-'));
   const cfgPath = writeConfig(dir, config);
   const port = await freePort();
   const srv = new Server(dir, cfgPath, port);
@@ -147,10 +158,10 @@ export class Server {
     this.proc.stderr.on('data', (d) => { this.stderr += d; });
     try {
       await until(async () => {
-        if (this.exit) throw new Error(`server exited early: ${JSON.stringify(this.exit)}\n${this.stderr}`);
         const r = await fetch(`${this.base}/api/health`, { signal: AbortSignal.timeout(1000) });
         return r.status === 200;
-      }, { timeout: startTimeout, interval: 50, what: 'server /api/health' });
+      }, { timeout: startTimeout, interval: 50, what: 'server /api/health',
+        abort: () => this.exit && `server exited early: ${JSON.stringify(this.exit)}` });
     } catch (e) {
       if (!this.exit) this.proc.kill('SIGKILL');
       throw new Error(`${e.message}\nstderr:\n${this.stderr.slice(-4000)}`);
