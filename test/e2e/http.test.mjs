@@ -160,3 +160,41 @@ test('a 8 KB garbage Authorization header gets 401, not a hang', async () => {
   assert.equal(r2.status, 401, r2.text);
   assert.equal((await srv.req('GET', '/api/health')).status, 200);
 });
+
+test('GET /api/orders: data, total/limit/offset, filters by status, priority, work centre and q', async () => {
+  const t = await srv.token('viewer');
+  const all = await srv.req('GET', '/api/orders?limit=500', { token: t });
+  assert.equal(all.status, 200, all.text);
+  assert.ok(all.body.total >= 15, all.text);
+  assert.equal(all.body.limit, 500);
+  assert.equal(all.body.offset, 0);
+  const page = await srv.req('GET', '/api/orders?limit=2&offset=3', { token: t });
+  assert.equal(page.status, 200, page.text);
+  assert.equal(page.body.data.length, 2);
+  assert.equal(page.body.limit, 2);
+  assert.equal(page.body.offset, 3);
+  assert.equal(page.body.total, all.body.total);
+  const clamp = await srv.req('GET', '/api/orders?limit=100000', { token: t });
+  assert.equal(clamp.body.limit, 500, 'limit clamped to 500');
+  for (const [q, check] of [
+    ['status=complete', (o) => o.status === 'complete'],
+    ['priority=urgent', (o) => o.priority === 'urgent'],
+    ['workCentreId=backlog', (o) => o.workCentreId === null],
+  ]) {
+    const r = await srv.req('GET', `/api/orders?${q}&limit=500`, { token: t });
+    assert.equal(r.status, 200, `${q}: ${r.text}`);
+    const expected = all.body.data.filter(check).map((o) => o.id).sort();
+    assert.ok(expected.length > 0, `demo data has orders for ${q}`);
+    assert.deepEqual(r.body.data.map((o) => o.id).sort(), expected, q);
+  }
+  const one = all.body.data.find((o) => o.workCentreId !== null);
+  const byWc = await srv.req('GET', `/api/orders?workCentreId=${one.workCentreId}&limit=500`, { token: t });
+  assert.deepEqual(byWc.body.data.map((o) => o.id).sort(), all.body.data.filter((o) => o.workCentreId === one.workCentreId).map((o) => o.id).sort());
+  const q = await srv.req('GET', `/api/orders?q=${encodeURIComponent(one.orderNumber)}`, { token: t });
+  assert.deepEqual(q.body.data.map((o) => o.id), [one.id]);
+  const got = await srv.req('GET', `/api/orders/${one.id}`, { token: t });
+  assert.equal(got.status, 200, got.text);
+  assert.equal(got.body.orderNumber, one.orderNumber);
+  assert.ok(Array.isArray(got.body.steps), 'GET /api/orders/:id includes steps');
+  assertError(await srv.req('GET', '/api/orders?status=bogus', { token: t }), 400, 'validation_failed');
+});
