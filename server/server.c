@@ -68,6 +68,18 @@ static const struct lws_protocols protocols[] = {
 /* SPEC §5 liveness: ping after ws_ping_seconds of silence, hang up after twice that. */
 static lws_retry_bo_t retry_policy;
 
+static void lws_log_quiet(int level, const char *line)
+{
+    (void)level;
+    pb_log(LOG_DEBUG, "lws: %.*s", (int)strcspn(line, "\n"), line);
+}
+
+static void lws_log_warn(int level, const char *line)
+{
+    (void)level;
+    pb_log(LOG_WARN, "lws: %.*s", (int)strcspn(line, "\n"), line);
+}
+
 static void on_sweep(uv_timer_t *t)
 {
     struct app *app = t->data;
@@ -112,14 +124,18 @@ int server_start(struct app *app)
     struct lws_context_creation_info info;
     void *loops[1] = { app->loop };
 
-    lws_set_log_level(LLL_ERR, NULL);
+    /* lws' own messages during start-up are detail for debug logs; the reason for a failure
+     * is our one line below (SPEC §7). Afterwards its errors are logged as warnings. */
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_quiet);
     memset(&info, 0, sizeof(info));
     info.port = app->cfg.port;
     info.iface = app->cfg.bind;
     info.protocols = protocols;
     info.user = app;
+    /* Explicit vhost: lws_create_context() succeeds even when the default vhost cannot
+     * bind, while lws_create_vhost() reports it (a port in use must exit non-zero). */
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8
-                 | LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE * 0;
+                 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     info.foreign_loops = loops;
     info.pcontext = &app->ctx;
     info.pt_serv_buf_size = 64 * 1024;  /* PLATFORM.md: fewer body callbacks per upload */
@@ -132,10 +148,18 @@ int server_start(struct app *app)
 
     app->ctx = lws_create_context(&info);
     if (app->ctx == NULL) {
-        fprintf(stderr, "planboard: cannot listen on %s:%d (port in use, or the libuv plugin "
-                "libwebsockets-evlib-uv is missing)\n", app->cfg.bind, app->cfg.port);
+        fprintf(stderr, "planboard: cannot start libwebsockets on libuv (is the package "
+                "libwebsockets-evlib-uv installed?)\n");
         return -1;
     }
+    if (lws_create_vhost(app->ctx, &info) == NULL) {
+        fprintf(stderr, "planboard: cannot listen on %s:%d (port in use or address not "
+                "available)\n", app->cfg.bind, app->cfg.port);
+        lws_context_destroy(app->ctx);  /* inside no loop yet: destroys at once */
+        app->ctx = NULL;
+        return -1;
+    }
+    lws_set_log_level(LLL_ERR, lws_log_warn);
     uv_signal_init(app->loop, &app->sig_int);
     uv_signal_init(app->loop, &app->sig_term);
     app->sig_int.data = app->sig_term.data = app;

@@ -28,7 +28,9 @@ bool session_revoked(const struct app *app, const struct auth_claims *c)
             return true;
     for (size_t i = 0; i < app->n_revoked_users; i++) {
         const struct revoked_user *u = &app->revoked_users[i];
-        if (u->user_id == c->user_id && u->tenant_id == c->tenant_id && c->iat <= u->before_s)
+        /* strictly before: a login in the same second as the revocation stays valid (its
+         * session is new; the revoked ones are in app->revoked by id) */
+        if (u->user_id == c->user_id && u->tenant_id == c->tenant_id && c->iat < u->before_s)
             return true;
     }
     return false;
@@ -75,9 +77,17 @@ int session_logout(struct app *app, const struct auth_claims *c)
     return rc;
 }
 
+static void revoke_sid(void *ctx, const char *sid)
+{
+    remember_sid(ctx, sid);
+}
+
 int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id)
 {
-    int rc = store_session_revoke_user(app->store, tenant_id, user_id);
+    /* Every live session by id (exact), plus a time mark for tokens without a session. */
+    int rc = store_session_each_live(app->store, tenant_id, user_id, revoke_sid, app);
+    if (rc == 0)
+        rc = store_session_revoke_user(app->store, tenant_id, user_id);
     if (rc != 0)
         return rc;
     if (app->n_revoked_users == app->cap_revoked_users) {

@@ -133,3 +133,24 @@ int store_session_revoked_since(struct store *s, const char *since,
     }
     return 0;
 }
+
+int store_session_each_live(struct store *s, int64_t tenant_id, int64_t user_id,
+                            void (*cb)(void *ctx, const char *sid), void *ctx)
+{
+    sqlite3_stmt *st = prepare(s, "SELECT access_jti FROM sessions WHERE tenant_id = ?1 "
+                                  "AND user_id = ?2 AND revoked_at IS NULL "
+                                  "AND access_jti IS NOT NULL");
+    int rc;
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, user_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ctx, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        store__error(s, "list live sessions");
+        return PB_EINTERNAL;
+    }
+    return 0;
+}

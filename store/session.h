@@ -30,6 +30,10 @@ int store_session_rotate(struct store *s, const char *old_hash, const char *new_
 int store_session_revoke_jti(struct store *s, int64_t tenant_id, int64_t user_id,
                              const char *jti);
 
+/* Call cb(ctx, sid) for each live (not revoked) session of a user. */
+int store_session_each_live(struct store *s, int64_t tenant_id, int64_t user_id,
+                            void (*cb)(void *ctx, const char *sid), void *ctx);
+
 /* Revoke every session of a user (user deleted or deactivated). */
 int store_session_revoke_user(struct store *s, int64_t tenant_id, int64_t user_id);
 
