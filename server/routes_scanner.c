@@ -1,8 +1,341 @@
 /*
- * routes_scanner — REST routes of SPEC §4 (see the table below; filled in by its issue).
+ * routes_scanner — SPEC §3 "API keys (scanners)" and §4 "Audit, scanners, health":
+ *
+ *   GET    /api/api-keys        admin      {"data": [{id, name, createdAt, createdBy}]}
+ *                                          live keys only, by id; never the secret
+ *   POST   /api/api-keys        admin      {"name"} -> 201 {id, name, key, createdAt,
+ *                                          createdBy}; key = "pbk_" + 40 hex, shown only here
+ *   DELETE /api/api-keys/:id    admin      204; the key stops working at once
+ *   POST   /api/scanner/events  X-API-Key  202 {eventId, applied, duplicate, ...}
+ *
+ * Keys: the secret is 160 random bits; only its SHA-256 hex is stored (api_keys.key_hash),
+ * so a database leak does not leak working keys, and a lookup is one indexed query. A
+ * missing, unknown or revoked key is 401 unauthorized (the same answer for all three).
+ *
+ * Scanner events and drag locks: the scanner is the shop floor's truth, so a job_start that
+ * moves an order moves it even while a user holds its drag lock; the lock then ends with
+ * reason "moved" (order_unlocked), exactly as after a user's own move. Field-only effects
+ * (progress, completion) leave a lock in place: they do not fight the drag.
+ *
+ * Broadcasts, in this order, each with seq: order_moved {order, fromWorkCentreId,
+ * toWorkCentreId, position, movedBy: {userId: null, username: "scanner: <key name>"},
+ * scanner: {apiKeyId, name, scannerId, operatorBadge}} when job_start moved the order;
+ * order_unlocked {reason: moved} when that move ended a lock; order_updated {order} when the
+ * order's fields or one of its steps changed. A repeated eventId broadcasts nothing.
  */
 #include "server/server_int.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/scanner.h"
+
+#define PB_API_KEY_PREFIX "pbk_"
+#define PB_API_KEY_RANDOM_BYTES 20      /* 160 bits -> 40 hex chars */
+#define PB_API_KEY_HEADER_MAX 256       /* a longer X-API-Key cannot be ours */
+
+/* ================================================================ helpers */
+
+static cJSON *key_json(const struct api_key *k)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "id", (double)k->id);
+    cJSON_AddStringToObject(j, "name", k->name != NULL ? k->name : "");
+    cJSON_AddStringToObject(j, "createdAt", k->created_at);
+    if (k->created_by > 0)
+        cJSON_AddNumberToObject(j, "createdBy", (double)k->created_by);
+    else
+        cJSON_AddNullToObject(j, "createdBy");
+    return j;
+}
+
+/* ================================================================ API keys */
+
+static void r_keys_list(struct http_req *r, const cJSON *body)
+{
+    struct api_key *keys = NULL;
+    size_t n = 0;
+    (void)body;
+    if (store_api_key_list(r->app->store, r->claims.tenant_id, false, &keys, &n) != 0) {
+        http_reply_error(r, PB_EINTERNAL, "could not list the API keys", NULL);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "data");
+    for (size_t i = 0; i < n; i++) {
+        cJSON_AddItemToArray(a, key_json(&keys[i]));
+        api_key_cleanup(&keys[i]);
+    }
+    free(keys);
+    http_reply_json(r, 200, o);
+}
+
+static void r_key_create(struct http_req *r, const cJSON *body)
+{
+    char secret[sizeof(PB_API_KEY_PREFIX) + 2 * PB_API_KEY_RANDOM_BYTES];
+    char hash[65];
+    const char *name = NULL;
+    struct json_details d;
+    struct api_key k;
+
+    if (body == NULL || !cJSON_IsObject(body)) {
+        http_reply_invalid(r, "name", "is required");
+        return;
+    }
+    json_details_init(&d);
+    int got = json_get_str(body, "name", &name, &d);
+    if (got == 1)
+        json_details_add(&d, "name", "is required");
+    else if (got == 0 && (*name == '\0' || strlen(name) > PB_API_KEY_NAME_MAX
+                          || strspn(name, " \t\r\n") == strlen(name)))
+        json_details_add(&d, "name", "must be 1 to 100 characters, not only blanks");
+    if (d.count > 0) {
+        http_reply_error(r, PB_EVALIDATION, "the API key is not valid", json_details_take(&d));
+        return;
+    }
+    json_details_cleanup(&d);
+
+    memcpy(secret, PB_API_KEY_PREFIX, sizeof(PB_API_KEY_PREFIX) - 1);
+    if (auth_random_hex(secret + sizeof(PB_API_KEY_PREFIX) - 1, PB_API_KEY_RANDOM_BYTES) != 0) {
+        http_reply_error(r, PB_EINTERNAL, "could not make a key", NULL);
+        return;
+    }
+    auth_sha256_hex(secret, hash);
+    int rc = store_api_key_create(r->app->store, r->claims.tenant_id, name, hash,
+                                  r->claims.user_id, &k);
+    if (rc != 0) {
+        if (rc == PB_EVALIDATION)
+            http_reply_invalid(r, "name", "must be 1 to 100 characters, not only blanks");
+        else
+            http_reply_error(r, PB_EINTERNAL, "could not save the API key", NULL);
+        return;
+    }
+    cJSON *j = key_json(&k);
+    cJSON_AddStringToObject(j, "key", secret);
+    api_key_cleanup(&k);
+    http_reply_json(r, 201, j);
+}
+
+static void r_key_revoke(struct http_req *r, const cJSON *body)
+{
+    (void)body;
+    int rc = store_api_key_revoke(r->app->store, r->claims.tenant_id, r->ids[0],
+                                  r->claims.user_id);
+    if (rc == PB_ENOT_FOUND) {
+        http_reply_error(r, PB_ENOT_FOUND, "API key not found", NULL);
+        return;
+    }
+    if (rc != 0) {
+        http_reply_error(r, PB_EINTERNAL, "could not revoke the API key", NULL);
+        return;
+    }
+    http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
+}
+
+/* ================================================================ scanner events */
+
+/* The live key of the request's X-API-Key header into *k (api_key_cleanup), or an error
+ * answered (401 / 500) and a non-zero return. */
+static int scanner_auth(struct http_req *r, struct api_key *k)
+{
+    static const char name[] = "x-api-key:";
+    char val[PB_API_KEY_HEADER_MAX + 1], hash[65];
+    int len = lws_hdr_custom_length(r->wsi, name, (int)sizeof(name) - 1);
+    int rc = PB_EUNAUTHORIZED;
+
+    memset(k, 0, sizeof(*k));
+    if (len > 0 && len <= PB_API_KEY_HEADER_MAX
+        && lws_hdr_custom_copy(r->wsi, val, (int)sizeof(val), name, (int)sizeof(name) - 1)
+               == len) {
+        auth_sha256_hex(val, hash);
+        rc = store_api_key_lookup(r->app->store, hash, k);
+    }
+    if (rc == PB_EUNAUTHORIZED)
+        http_reply_error(r, PB_EUNAUTHORIZED, "a valid X-API-Key header is required", NULL);
+    else if (rc != 0)
+        http_reply_error(r, PB_EINTERNAL, "could not check the API key", NULL);
+    return rc;
+}
+
+/* An optional string member: 0 and *out (NULL when absent or null), or PB_EVALIDATION. */
+static int opt_str(const cJSON *body, const char *name, const char **out, struct json_details *d)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
+    *out = NULL;
+    if (v == NULL || cJSON_IsNull(v))
+        return 0;
+    return json_get_str(body, name, out, d) == 0 ? 0 : PB_EVALIDATION;
+}
+
+/* Read the event body into in; problems go to d. */
+static void read_event(const cJSON *body, struct scanner_event_input *in, struct json_details *d)
+{
+    const char *type = NULL;
+    static const char *const required[] = { "eventId", "orderNumber", "workCentreCode" };
+    const char **dst[] = { &in->event_id, &in->order_number, &in->work_centre_code };
+
+    for (size_t i = 0; i < 3; i++) {
+        if (json_get_str(body, required[i], dst[i], d) == 1 || (*dst[i] != NULL && !**dst[i]))
+            json_details_add(d, required[i], "is required");
+    }
+    if (in->event_id != NULL && strlen(in->event_id) > PB_SCANNER_ID_MAX)
+        json_details_add(d, "eventId", "must be at most 100 characters");
+    int got = json_get_str(body, "eventType", &type, d);
+    if (got == 1)
+        json_details_add(d, "eventType", "is required");
+    else if (got == 0 && (in->event_type = scanner_event_type_parse(type)) < 0)
+        json_details_add(d, "eventType", "must be one of job_start, progress_update, job_complete");
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "quantity");
+    if (q != NULL && !cJSON_IsNull(q) && json_get_int(body, "quantity", &in->quantity, d) == 0) {
+        if (in->quantity < 0)
+            json_details_add(d, "quantity", "must be 0 or more");
+        else if (in->quantity > PB_QUANTITY_MAX)
+            json_details_add(d, "quantity", "is too large");
+        else
+            in->has_quantity = true;
+    } else if ((q == NULL || cJSON_IsNull(q)) && in->event_type == SCAN_PROGRESS_UPDATE) {
+        json_details_add(d, "quantity", "is required for progress_update");
+    }
+    opt_str(body, "operatorBadge", &in->operator_badge, d);
+    opt_str(body, "scannerId", &in->scanner_id, d);
+    opt_str(body, "operationName", &in->operation_name, d);
+    if (in->operator_badge != NULL && strlen(in->operator_badge) > PB_SCANNER_ID_MAX)
+        json_details_add(d, "operatorBadge", "must be at most 100 characters");
+    if (in->scanner_id != NULL && strlen(in->scanner_id) > PB_SCANNER_ID_MAX)
+        json_details_add(d, "scannerId", "must be at most 100 characters");
+    if (in->operation_name != NULL && strlen(in->operation_name) > PB_OPERATION_MAX)
+        json_details_add(d, "operationName", "must be at most 100 characters");
+}
+
+static const char *bad_field_message(const char *field)
+{
+    if (strcmp(field, "orderNumber") == 0)
+        return "no such order in this tenant";
+    if (strcmp(field, "workCentreCode") == 0)
+        return "no such (active) work centre in this tenant";
+    if (strcmp(field, "quantity") == 0)
+        return "must be a whole number, 0 or more (required for progress_update)";
+    return "is not valid";
+}
+
+/* The room events of an applied scanner event (see the top comment). */
+static void publish_effect(struct app *app, const struct api_key *k,
+                           const struct scanner_event_input *in, const struct scanner_result *res,
+                           bool lock_ended)
+{
+    int64_t t = k->tenant_id;
+    if (res->moved) {
+        char by[PB_API_KEY_NAME_MAX + 16];
+        snprintf(by, sizeof(by), "scanner: %s", k->name != NULL ? k->name : "");
+        cJSON *ev = cJSON_CreateObject();
+        cJSON_AddItemToObject(ev, "order", json_order(res->order, NULL));
+        if (res->from_work_centre_id > 0)
+            cJSON_AddNumberToObject(ev, "fromWorkCentreId", (double)res->from_work_centre_id);
+        else
+            cJSON_AddNullToObject(ev, "fromWorkCentreId");
+        cJSON_AddNumberToObject(ev, "toWorkCentreId", (double)res->to_work_centre_id);
+        cJSON_AddNumberToObject(ev, "position", (double)res->position);
+        cJSON *mb = cJSON_AddObjectToObject(ev, "movedBy");
+        cJSON_AddNullToObject(mb, "userId");
+        cJSON_AddStringToObject(mb, "username", by);
+        cJSON *sc = cJSON_AddObjectToObject(ev, "scanner");
+        cJSON_AddNumberToObject(sc, "apiKeyId", (double)k->id);
+        cJSON_AddStringToObject(sc, "name", k->name != NULL ? k->name : "");
+        if (in->scanner_id != NULL)
+            cJSON_AddStringToObject(sc, "scannerId", in->scanner_id);
+        if (in->operator_badge != NULL)
+            cJSON_AddStringToObject(sc, "operatorBadge", in->operator_badge);
+        room_publish(app, t, "order_moved", ev);
+        if (lock_ended) {
+            cJSON *u = cJSON_CreateObject();
+            cJSON_AddNumberToObject(u, "orderId", (double)res->order->id);
+            cJSON_AddStringToObject(u, "reason", "moved");
+            room_publish(app, t, "order_unlocked", u);
+        }
+    }
+    if (res->changed) {
+        cJSON *ev = cJSON_CreateObject();
+        cJSON_AddItemToObject(ev, "order", op_order_json(app, res->order, t));
+        room_publish(app, t, "order_updated", ev);
+    }
+}
+
+static void r_scanner_event(struct http_req *r, const cJSON *body)
+{
+    struct scanner_event_input in = { .event_type = -1 };
+    struct scanner_result res;
+    struct json_details d;
+    struct api_key k;
+    struct tenant t = { 0 };
+    struct board *b = NULL;
+    const char *bad = NULL;
+    char tz[64] = "UTC";
+
+    if (scanner_auth(r, &k) != 0)
+        return;
+    json_details_init(&d);
+    if (body == NULL || !cJSON_IsObject(body))
+        json_details_add(&d, "eventId", "is required");
+    else
+        read_event(body, &in, &d);
+    if (d.count > 0) {
+        http_reply_error(r, PB_EVALIDATION, "the scanner event is not valid",
+                         json_details_take(&d));
+        goto out;
+    }
+    json_details_cleanup(&d);
+
+    if (store_board(r->app->store, k.tenant_id, &b) != 0
+        || store_tenant_get(r->app->store, k.tenant_id, &t) != 0) {
+        http_reply_error(r, PB_EINTERNAL, "board unavailable", NULL);
+        goto out;
+    }
+    if (t.timezone != NULL)
+        snprintf(tz, sizeof(tz), "%s", t.timezone);
+    in.timezone = tz;
+    in.api_key_id = k.id;
+
+    int rc = store_scanner_event(r->app->store, b, &in, &res, &bad);
+    if (rc == PB_EVALIDATION) {
+        const char *f = bad != NULL ? bad : "eventId";
+        http_reply_invalid(r, f, bad_field_message(f));
+        goto out;
+    }
+    if (rc != 0) {
+        http_reply_error(r, PB_EINTERNAL, "could not record the scanner event", NULL);
+        goto out;
+    }
+
+    /* a scanner move ends whoever's drag lock, as a user's move ends the mover's */
+    bool lock_ended = res.moved
+                      && lock_release(r->app->locks, k.tenant_id, res.order->id, 0, NULL) == 0;
+
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "eventId", in.event_id);
+    cJSON_AddBoolToObject(j, "applied", !res.duplicate);
+    cJSON_AddBoolToObject(j, "duplicate", res.duplicate);
+    if (!res.duplicate) {
+        cJSON_AddNumberToObject(j, "orderId", (double)res.order->id);
+        cJSON_AddBoolToObject(j, "changed", res.changed);
+        cJSON_AddBoolToObject(j, "moved", res.moved);
+        if (in.event_type == SCAN_PROGRESS_UPDATE)
+            cJSON_AddNumberToObject(j, "quantityCompletedDelta", (double)res.quantity_delta);
+        cJSON_AddBoolToObject(j, "orderCompleted", res.order_completed);
+        cJSON_AddItemToObject(j, "order", op_order_json(r->app, res.order, k.tenant_id));
+    }
+    http_reply_json(r, 202, j);
+    if (!res.duplicate)
+        publish_effect(r->app, &k, &in, &res, lock_ended);
+out:
+    tenant_cleanup(&t);
+    api_key_cleanup(&k);
+}
+
+/* ================================================================ table */
+
 const struct route pb_routes_scanner[] = {
+    { M_GET, "/api/api-keys", R_ADMIN, 0, r_keys_list },
+    { M_POST, "/api/api-keys", R_ADMIN, 0, r_key_create },
+    { M_DELETE, "/api/api-keys/:id", R_ADMIN, 0, r_key_revoke },
+    { M_POST, "/api/scanner/events", R_PUBLIC, 0, r_scanner_event },
     { M_OTHER, NULL, 0, 0, NULL },
 };

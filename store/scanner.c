@@ -1,0 +1,813 @@
+/*
+ * store/scanner — scanner API keys and scanner events. See scanner.h for the contract.
+ *
+ * The statements here are prepared per call (sqlite3_prepare_v2 + finalize before the
+ * function returns), like store/users.c: finalizing at once means no statement of this file
+ * is left running when store__rollback() rolls a transaction back. Shared statements of
+ * STORE_STMTS (BEGIN, ORDER_SHIFT, AUDIT_INSERT) go through store__stmt.
+ *
+ * Why a scanner event does not call store_order_move / store_order_update: SPEC §1 wants the
+ * scanner_events row, the effect and its audit rows in one transaction, and those two open
+ * their own (BEGIN IMMEDIATE does not nest). The effect is therefore computed here in
+ * memory first (phase 1), written in one transaction (phase 2) with the same position-shift
+ * statement as a move, and applied to the cache in a way that cannot fail (phase 3).
+ */
+#include "store/scanner.h"
+
+#include "store/store_int.h"
+#include "store/tz.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- small helpers */
+
+/* A growing string for audit event_data. oom latches the first allocation failure. */
+struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    if (b->oom)
+        return;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->oom = true;
+        return;
+    }
+    if (b->len + (size_t)n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + (size_t)n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* Append ,"name":<text as a JSON string or null>. */
+static void sb_str_member(struct sbuf *b, const char *name, const char *text)
+{
+    char *q = store__json_quote(text != NULL && *text ? text : NULL);
+    if (q == NULL) {
+        b->oom = true;
+        return;
+    }
+    sb_printf(b, ",\"%s\":%s", name, q);
+    free(q);
+}
+
+static int prepare(struct store *s, const char *sql, sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+        store__error(s, "prepare");
+        sqlite3_finalize(*st);
+        *st = NULL;
+        return PB_EINTERNAL;
+    }
+    return 0;
+}
+
+/* Step st to its first row: 1 = row, 0 = done, PB_EINTERNAL. Does not finalize. */
+static int step_row(struct store *s, sqlite3_stmt *st, const char *what)
+{
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        return 1;
+    if (r == SQLITE_DONE)
+        return 0;
+    store__error(s, what);
+    return PB_EINTERNAL;
+}
+
+/* Step a write statement to completion and finalize it. 0 or PB_EINTERNAL; *ext gets the
+ * extended result code (SQLITE_OK on success) when not NULL; *changes the rows changed. */
+static int run_final(struct store *s, sqlite3_stmt *st, const char *what, int *ext,
+                     int *changes)
+{
+    int r = sqlite3_step(st);
+    int x = sqlite3_extended_errcode(s->db);
+    if (r != SQLITE_DONE)
+        store__error(s, what);
+    else if (changes != NULL)
+        *changes = sqlite3_changes(s->db);
+    sqlite3_finalize(st);
+    if (ext != NULL)
+        *ext = r == SQLITE_DONE ? SQLITE_OK : x;
+    return r == SQLITE_DONE ? 0 : PB_EINTERNAL;
+}
+
+static bool blank(const char *t)
+{
+    for (; *t; t++)
+        if (!isspace((unsigned char)*t))
+            return false;
+    return true;
+}
+
+static bool hash_valid(const char *h)
+{
+    size_t i;
+    if (h == NULL)
+        return false;
+    for (i = 0; h[i]; i++)
+        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
+            return false;
+    return i == 64;
+}
+
+/* ---------------------------------------------------------------- API keys */
+
+void api_key_cleanup(struct api_key *k)
+{
+    if (k == NULL)
+        return;
+    free(k->name);
+    k->name = NULL;
+}
+
+/* Columns: id, tenant_id, name, created_by, created_at, revoked_at. 0 or PB_EINTERNAL. */
+#define KEY_COLUMNS "id, tenant_id, name, created_by, created_at, revoked_at"
+static int key_from_row(sqlite3_stmt *st, struct api_key *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(st, 0);
+    out->tenant_id = sqlite3_column_int64(st, 1);
+    if ((out->name = store__col_strdup(st, 2)) == NULL)
+        return PB_EINTERNAL;
+    out->created_by = sqlite3_column_int64(st, 3);     /* NULL reads as 0 */
+    store__col_copy(st, 4, out->created_at, sizeof(out->created_at));
+    store__col_copy(st, 5, out->revoked_at, sizeof(out->revoked_at));
+    return 0;
+}
+
+int store_api_key_create(struct store *s, int64_t tenant_id, const char *name,
+                         const char *key_hash, int64_t user_id, struct api_key *out)
+{
+    static const char sql[] =
+        "INSERT INTO api_keys(tenant_id, name, key_hash, created_by, created_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)";
+    char now[PB_TIMESTAMP_LEN];
+    struct sbuf data = { 0 };
+    sqlite3_stmt *st = NULL;
+    int rc = PB_EINTERNAL, ext = SQLITE_OK;
+    char *name_copy = NULL;
+
+    if (name == NULL || *name == '\0' || strlen(name) > PB_API_KEY_NAME_MAX || blank(name)
+        || !hash_valid(key_hash))
+        return PB_EVALIDATION;
+    if (out != NULL && (name_copy = strdup(name)) == NULL)
+        return PB_EINTERNAL;
+    pb_now_timestamp(now);
+
+    if (prepare(s, sql, &st) != 0 || store__begin(s) != 0) {
+        sqlite3_finalize(st);
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, key_hash, -1, SQLITE_STATIC);
+    store__bind_id_opt(st, 4, user_id);
+    sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+    if (run_final(s, st, "api key insert", &ext, NULL) != 0) {
+        rc = ext == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
+        goto fail_tx;
+    }
+    int64_t id = sqlite3_last_insert_rowid(s->db);
+    sb_printf(&data, "{\"apiKeyId\":%lld", (long long)id);
+    sb_str_member(&data, "name", name);
+    sb_printf(&data, "}");
+    if (data.oom || store__audit(s, tenant_id, "api_key_created", 0, 0, 0, user_id, data.p,
+                                 -1, -1, now) != 0)
+        goto fail_tx;
+    if (store__commit(s) != 0)
+        goto out;
+
+    if (out != NULL) {
+        memset(out, 0, sizeof(*out));
+        out->id = id;
+        out->tenant_id = tenant_id;
+        out->name = name_copy;
+        name_copy = NULL;
+        out->created_by = user_id;
+        memcpy(out->created_at, now, sizeof(out->created_at));
+    }
+    rc = 0;
+    goto out;
+
+fail_tx:
+    store__rollback(s);
+out:
+    free(data.p);
+    free(name_copy);
+    return rc;
+}
+
+int store_api_key_list(struct store *s, int64_t tenant_id, bool include_revoked,
+                       struct api_key **out, size_t *n)
+{
+    static const char live[] = "SELECT " KEY_COLUMNS " FROM api_keys WHERE tenant_id = ?1 "
+                               "AND revoked_at IS NULL ORDER BY id";
+    static const char all[] = "SELECT " KEY_COLUMNS " FROM api_keys WHERE tenant_id = ?1 "
+                              "ORDER BY id";
+    struct api_key *v = NULL;
+    size_t len = 0, cap = 0;
+    sqlite3_stmt *st;
+    int r;
+
+    *out = NULL;
+    *n = 0;
+    if (prepare(s, include_revoked ? all : live, &st) != 0)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    while ((r = step_row(s, st, "api key list")) == 1) {
+        if (len == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            struct api_key *nv = realloc(v, nc * sizeof(*nv));
+            if (nv == NULL)
+                goto fail;
+            v = nv;
+            cap = nc;
+        }
+        if (key_from_row(st, &v[len]) != 0)
+            goto fail;
+        len++;
+    }
+    if (r < 0)
+        goto fail;
+    sqlite3_finalize(st);
+    *out = v;
+    *n = len;
+    return 0;
+
+fail:
+    sqlite3_finalize(st);
+    for (size_t i = 0; i < len; i++)
+        api_key_cleanup(&v[i]);
+    free(v);
+    return PB_EINTERNAL;
+}
+
+int store_api_key_revoke(struct store *s, int64_t tenant_id, int64_t id, int64_t user_id)
+{
+    static const char sel[] = "SELECT name FROM api_keys WHERE tenant_id = ?1 AND id = ?2 "
+                              "AND revoked_at IS NULL";
+    static const char upd[] = "UPDATE api_keys SET revoked_at = ?3 WHERE tenant_id = ?1 "
+                              "AND id = ?2 AND revoked_at IS NULL";
+    char now[PB_TIMESTAMP_LEN];
+    struct sbuf data = { 0 };
+    sqlite3_stmt *st = NULL;
+    int rc = PB_EINTERNAL, r, changes = 0;
+
+    pb_now_timestamp(now);
+    if (store__begin(s) != 0)
+        return PB_EINTERNAL;
+    if (prepare(s, sel, &st) != 0)
+        goto fail_tx;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, id);
+    r = step_row(s, st, "api key get");
+    if (r == 1) {
+        sb_printf(&data, "{\"apiKeyId\":%lld", (long long)id);
+        sb_str_member(&data, "name", (const char *)sqlite3_column_text(st, 0));
+        sb_printf(&data, "}");
+    }
+    sqlite3_finalize(st);
+    if (r != 1) {
+        rc = r == 0 ? PB_ENOT_FOUND : PB_EINTERNAL;
+        goto fail_tx;
+    }
+    if (data.oom || prepare(s, upd, &st) != 0)
+        goto fail_tx;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    if (run_final(s, st, "api key revoke", NULL, &changes) != 0 || changes != 1)
+        goto fail_tx;
+    if (store__audit(s, tenant_id, "api_key_revoked", 0, 0, 0, user_id, data.p, -1, -1,
+                     now) != 0)
+        goto fail_tx;
+    if (store__commit(s) != 0)
+        goto out;
+    rc = 0;
+    goto out;
+
+fail_tx:
+    store__rollback(s);
+out:
+    free(data.p);
+    return rc;
+}
+
+int store_api_key_lookup(struct store *s, const char *key_hash, struct api_key *out)
+{
+    static const char sql[] = "SELECT " KEY_COLUMNS " FROM api_keys WHERE key_hash = ?1 "
+                              "AND revoked_at IS NULL";
+    sqlite3_stmt *st;
+    int r, rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!hash_valid(key_hash))
+        return PB_EUNAUTHORIZED;
+    if (prepare(s, sql, &st) != 0)
+        return PB_EINTERNAL;
+    sqlite3_bind_text(st, 1, key_hash, -1, SQLITE_STATIC);
+    r = step_row(s, st, "api key lookup");
+    rc = r == 1 ? key_from_row(st, out) : r == 0 ? PB_EUNAUTHORIZED : PB_EINTERNAL;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- scanner events */
+
+static const char *const type_names[SCAN__COUNT] = {
+    [SCAN_JOB_START] = "job_start",
+    [SCAN_PROGRESS_UPDATE] = "progress_update",
+    [SCAN_JOB_COMPLETE] = "job_complete",
+};
+
+const char *scanner_event_type_name(enum scanner_event_type t)
+{
+    return (unsigned)t < SCAN__COUNT ? type_names[t] : NULL;
+}
+
+int scanner_event_type_parse(const char *name)
+{
+    for (int i = 0; name != NULL && i < SCAN__COUNT; i++)
+        if (strcmp(name, type_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static bool opt_too_long(const char *v, size_t max)
+{
+    return v != NULL && strlen(v) > max;
+}
+
+/* Shape of the input (no lookups). Returns the camelCase field at fault, or NULL. */
+static const char *input_bad_field(const struct scanner_event_input *in)
+{
+    if (in->event_id == NULL || *in->event_id == '\0' || strlen(in->event_id) > PB_SCANNER_ID_MAX)
+        return "eventId";
+    if (in->order_number == NULL || *in->order_number == '\0')
+        return "orderNumber";
+    if (in->work_centre_code == NULL || *in->work_centre_code == '\0')
+        return "workCentreCode";
+    if (scanner_event_type_name((enum scanner_event_type)in->event_type) == NULL)
+        return "eventType";
+    if (in->has_quantity && (in->quantity < 0 || in->quantity > PB_QUANTITY_MAX))
+        return "quantity";
+    if (in->event_type == SCAN_PROGRESS_UPDATE && !in->has_quantity)
+        return "quantity";
+    if (opt_too_long(in->operator_badge, PB_SCANNER_ID_MAX))
+        return "operatorBadge";
+    if (opt_too_long(in->scanner_id, PB_SCANNER_ID_MAX))
+        return "scannerId";
+    if (opt_too_long(in->operation_name, PB_OPERATION_MAX))
+        return "operationName";
+    return NULL;
+}
+
+/* 1 when (tenant, event_id) was recorded before, 0 when not, PB_EINTERNAL. */
+static int seen_before(struct store *s, int64_t tenant_id, const char *event_id)
+{
+    static const char sql[] = "SELECT 1 FROM scanner_events WHERE tenant_id = ?1 "
+                              "AND event_id = ?2";
+    sqlite3_stmt *st;
+    if (prepare(s, sql, &st) != 0)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, event_id, -1, SQLITE_STATIC);
+    int r = step_row(s, st, "scanner event lookup");
+    sqlite3_finalize(st);
+    return r;
+}
+
+static bool step_open(const struct step *st)
+{
+    return st->status == STEP_PENDING || st->status == STEP_IN_PROGRESS;
+}
+
+/* Everything an event will change, computed before the transaction (phase 1). */
+struct plan {
+    /* the move (job_start at another centre) */
+    bool move;
+    struct column *src, *dst;
+    int64_t old_pos, new_pos, depth_from, depth_to;
+    /* the order's new field values */
+    bool order_change;
+    enum order_status status;
+    int64_t quantity_completed;
+    char start[PB_DATE_LEN], done[PB_DATE_LEN];
+    bool started_flag;                  /* started_at = COALESCE(started_at, now) */
+    int completed_flag;                 /* 1 = completed_at now, 2 = clear it */
+    bool op_change;
+    char *op;                           /* new current_operation (malloc'd), NULL = clear */
+    /* the step */
+    const struct step *step;            /* NULL = no step changes */
+    enum step_status step_status;
+    int64_t step_delta;
+    bool step_started;
+};
+
+/* Decide the effect of `in` on order o at work centre wc (see scanner.h). steps[n] are the
+ * order's steps by step_number. Returns 0 or PB_EINTERNAL (allocation). */
+static int plan_effect(struct board *b, struct order *o, const struct work_centre *wc,
+                       const struct scanner_event_input *in, const struct step *steps,
+                       size_t n, struct plan *p, struct scanner_result *res)
+{
+    char today[PB_DATE_LEN];
+    const struct step *at = NULL;       /* first open step at wc */
+
+    tz_today(in->timezone, today);
+    p->status = o->status;
+    p->quantity_completed = o->quantity_completed;
+    memcpy(p->start, o->start_date, sizeof(p->start));
+    memcpy(p->done, o->completion_date, sizeof(p->done));
+    for (size_t i = 0; i < n; i++) {
+        if (steps[i].work_centre_id == wc->id && step_open(&steps[i])) {
+            at = &steps[i];
+            break;
+        }
+    }
+
+    switch ((enum scanner_event_type)in->event_type) {
+    case SCAN_JOB_START:
+        if (o->work_centre_id != wc->id) {
+            p->move = true;
+            p->src = board_column(b, o->work_centre_id);
+            p->dst = board_column(b, wc->id);
+            assert(p->src != NULL && p->dst != NULL);
+            p->old_pos = o->position;
+            p->depth_from = (int64_t)p->src->len;
+            p->depth_to = (int64_t)p->dst->len;
+            p->new_pos = p->depth_to;               /* the end of the column */
+        }
+        p->status = ORDER_IN_PROGRESS;
+        p->started_flag = true;
+        if (p->start[0] == '\0')
+            memcpy(p->start, today, sizeof(p->start));
+        if (o->status == ORDER_COMPLETE) {
+            p->done[0] = '\0';
+            p->completed_flag = 2;
+        }
+        if (in->operation_name != NULL && *in->operation_name != '\0'
+            && (o->current_operation == NULL
+                || strcmp(o->current_operation, in->operation_name) != 0)) {
+            if ((p->op = strdup(in->operation_name)) == NULL)
+                return PB_EINTERNAL;
+            p->op_change = true;
+        }
+        if (at != NULL && at->status == STEP_PENDING) {
+            p->step = at;
+            p->step_status = STEP_IN_PROGRESS;
+            p->step_started = true;
+        }
+        break;
+    case SCAN_PROGRESS_UPDATE: {
+        int64_t room = o->quantity_to_make - o->quantity_completed;
+        int64_t d = in->quantity < room ? in->quantity : room;
+        if (d < 0)
+            d = 0;
+        p->quantity_completed += d;
+        res->quantity_delta = d;
+        if (at != NULL && d > 0) {
+            p->step = at;
+            p->step_status = STEP_IN_PROGRESS;
+            p->step_delta = d;
+            p->step_started = true;
+        }
+        break;
+    }
+    case SCAN_JOB_COMPLETE: {
+        bool last = n == 0;
+        if (at != NULL) {
+            p->step = at;
+            p->step_status = STEP_COMPLETE;
+            p->step_started = true;
+            last = true;
+            for (const struct step *x = at + 1; x < steps + n; x++)
+                if (x->status != STEP_COMPLETE && x->status != STEP_SKIPPED)
+                    last = false;
+        }
+        if (last && o->status != ORDER_COMPLETE) {
+            p->status = ORDER_COMPLETE;
+            memcpy(p->done, today, sizeof(p->done));
+            p->completed_flag = 1;
+            res->order_completed = true;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+
+    p->order_change = p->move || p->step != NULL || p->op_change || p->status != o->status
+                      || p->quantity_completed != o->quantity_completed
+                      || strcmp(p->start, o->start_date) != 0
+                      || strcmp(p->done, o->completion_date) != 0;
+    if (p->move && board__column_reserve(p->dst, 1) != 0) {
+        free(p->op);
+        p->op = NULL;
+        return PB_EINTERNAL;
+    }
+    return 0;
+}
+
+/* The scanner_event audit row's event_data. */
+static void describe(struct sbuf *d, const struct scanner_event_input *in, const struct order *o,
+                     const struct plan *p, const struct scanner_result *res)
+{
+    sb_printf(d, "{\"eventType\":\"%s\"",
+              scanner_event_type_name((enum scanner_event_type)in->event_type));
+    sb_str_member(d, "eventId", in->event_id);
+    sb_str_member(d, "orderNumber", o->order_number);
+    sb_str_member(d, "workCentreCode", in->work_centre_code);
+    if (in->has_quantity)
+        sb_printf(d, ",\"quantity\":%lld", (long long)in->quantity);
+    if (in->api_key_id > 0)
+        sb_printf(d, ",\"apiKeyId\":%lld", (long long)in->api_key_id);
+    sb_str_member(d, "operatorBadge", in->operator_badge);
+    sb_str_member(d, "scannerId", in->scanner_id);
+    sb_str_member(d, "operationName", in->operation_name);
+    sb_printf(d, ",\"moved\":%s", p->move ? "true" : "false");
+    if (p->status != o->status)
+        sb_printf(d, ",\"statusFrom\":\"%s\",\"statusTo\":\"%s\"", order_status_name(o->status),
+                  order_status_name(p->status));
+    if (in->event_type == SCAN_PROGRESS_UPDATE || p->quantity_completed != o->quantity_completed)
+        sb_printf(d, ",\"quantityCompletedDelta\":%lld",
+                  (long long)(p->quantity_completed - o->quantity_completed));
+    if (p->step != NULL)
+        sb_printf(d, ",\"stepNumber\":%lld,\"stepStatus\":\"%s\"",
+                  (long long)p->step->step_number, step_status_name(p->step_status));
+    sb_printf(d, ",\"orderCompleted\":%s,\"changed\":%s}",
+              res->order_completed ? "true" : "false", p->order_change ? "true" : "false");
+}
+
+static int insert_event(struct store *s, int64_t tenant_id, const struct scanner_event_input *in,
+                        int64_t order_id, int64_t wc_id, const char *now, int *ext)
+{
+    static const char sql[] =
+        "INSERT INTO scanner_events(tenant_id, event_id, order_id, work_centre_id, "
+        "operation_name, event_type, quantity, operator_badge, scanner_id, timestamp, "
+        "processed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1)";
+    sqlite3_stmt *st;
+    if (prepare(s, sql, &st) != 0)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_text(st, 2, in->event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, order_id);
+    sqlite3_bind_int64(st, 4, wc_id);
+    store__bind_text_opt(st, 5, in->operation_name);
+    sqlite3_bind_text(st, 6, scanner_event_type_name((enum scanner_event_type)in->event_type),
+                      -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, in->has_quantity ? in->quantity : 0);
+    store__bind_text_opt(st, 8, in->operator_badge);
+    store__bind_text_opt(st, 9, in->scanner_id);
+    sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
+    return run_final(s, st, "scanner event insert", ext, NULL);
+}
+
+static int shift_column(struct store *s, int64_t tenant_id, int64_t wc, int64_t lo, int64_t hi,
+                        int delta)
+{
+    if (lo > hi)
+        return 0;
+    sqlite3_stmt *st = store__stmt(s, ST_ORDER_SHIFT);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    store__bind_id_opt(st, 2, wc);
+    sqlite3_bind_int64(st, 3, lo);
+    sqlite3_bind_int64(st, 4, hi);
+    sqlite3_bind_int(st, 5, delta);
+    return store__run(s, st, "position shift", NULL);
+}
+
+static int write_order(struct store *s, int64_t tenant_id, const struct order *o,
+                       const struct plan *p, const char *now)
+{
+    static const char sql[] =
+        "UPDATE orders SET work_centre_id = ?3, position = ?4, status = ?5, "
+        "quantity_completed = ?6, current_operation = ?7, start_date = ?8, "
+        "completion_date = ?9, updated_at = ?10, version = version + 1, "
+        "started_at = CASE WHEN ?11 THEN COALESCE(started_at, ?10) ELSE started_at END, "
+        "completed_at = CASE ?12 WHEN 1 THEN ?10 WHEN 2 THEN NULL ELSE completed_at END "
+        "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
+    sqlite3_stmt *st;
+    int changes = 0;
+    if (prepare(s, sql, &st) != 0)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, o->id);
+    store__bind_id_opt(st, 3, p->move ? p->dst->work_centre_id : o->work_centre_id);
+    sqlite3_bind_int64(st, 4, p->move ? p->new_pos : o->position);
+    sqlite3_bind_text(st, 5, order_status_name(p->status), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, p->quantity_completed);
+    store__bind_text_opt(st, 7, p->op_change ? p->op : o->current_operation);
+    store__bind_text_opt(st, 8, p->start);
+    store__bind_text_opt(st, 9, p->done);
+    sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
+    /* leaving the backlog also stamps started_at (SPEC §4 analytics: first left the backlog) */
+    sqlite3_bind_int(st, 11, p->started_flag || (p->move && p->src->work_centre_id == 0));
+    sqlite3_bind_int(st, 12, p->completed_flag);
+    if (run_final(s, st, "scanner order update", NULL, &changes) != 0)
+        return PB_EINTERNAL;
+    if (changes != 1) {
+        snprintf(s->errmsg, sizeof(s->errmsg), "scanner order update: row not found");
+        return PB_EINTERNAL;
+    }
+    return 0;
+}
+
+static int write_step(struct store *s, int64_t tenant_id, int64_t order_id, const struct plan *p,
+                      const char *now)
+{
+    static const char sql[] =
+        "UPDATE order_steps SET status = ?4, quantity_completed = quantity_completed + ?5, "
+        "started_at = CASE WHEN ?6 THEN COALESCE(started_at, ?7) ELSE started_at END, "
+        "completed_at = CASE WHEN ?4 = 'complete' THEN COALESCE(completed_at, ?7) "
+        "ELSE completed_at END "
+        "WHERE tenant_id = ?1 AND order_id = ?2 AND step_number = ?3";
+    sqlite3_stmt *st;
+    int changes = 0;
+    if (prepare(s, sql, &st) != 0)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, order_id);
+    sqlite3_bind_int64(st, 3, p->step->step_number);
+    sqlite3_bind_text(st, 4, step_status_name(p->step_status), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, p->step_delta);
+    sqlite3_bind_int(st, 6, p->step_started);
+    sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
+    if (run_final(s, st, "scanner step update", NULL, &changes) != 0)
+        return PB_EINTERNAL;
+    return changes == 1 ? 0 : PB_EINTERNAL;
+}
+
+/* Phase 3: apply a committed plan to the cache (no allocation, cannot fail). */
+static void apply_to_cache(struct board *b, struct order *o, struct plan *p, const char *now)
+{
+    if (p->move) {
+        struct column *src = p->src, *dst = p->dst;
+        int64_t old = p->old_pos;
+        memmove(&src->orders[old], &src->orders[old + 1],
+                (src->len - (size_t)old - 1) * sizeof(*src->orders));
+        src->len--;
+        for (size_t i = (size_t)old; i < src->len; i++)
+            src->orders[i]->position = (int64_t)i;
+        assert(p->new_pos == (int64_t)dst->len);
+        dst->orders[dst->len++] = o;
+        o->position = p->new_pos;
+        o->work_centre_id = dst->work_centre_id;
+        assert(board__column_check(b, src) && board__column_check(b, dst));
+    }
+    if (p->op_change) {
+        free(o->current_operation);
+        o->current_operation = p->op;
+        p->op = NULL;
+    }
+    o->status = p->status;
+    o->quantity_completed = p->quantity_completed;
+    memcpy(o->start_date, p->start, sizeof(o->start_date));
+    memcpy(o->completion_date, p->done, sizeof(o->completion_date));
+    memcpy(o->updated_at, now, sizeof(o->updated_at));
+    o->version++;
+    b->version++;
+}
+
+int store_scanner_event(struct store *s, struct board *b, const struct scanner_event_input *in,
+                        struct scanner_result *out, const char **bad_field)
+{
+    struct scanner_result res = { 0 };
+    struct plan p = { 0 };
+    struct sbuf data = { 0 }, mdata = { 0 };
+    struct step *steps = NULL;
+    size_t n_steps = 0;
+    char now[PB_TIMESTAMP_LEN];
+    const char *bad;
+    int rc = PB_EINTERNAL, r, ext = SQLITE_OK;
+
+    if (bad_field != NULL)
+        *bad_field = NULL;
+#define INVALID(f) do { if (bad_field != NULL) *bad_field = (f); return PB_EVALIDATION; } while (0)
+    if ((bad = input_bad_field(in)) != NULL)
+        INVALID(bad);
+
+    /* a retried event is accepted and ignored, even if its order has gone since */
+    if ((r = seen_before(s, b->tenant_id, in->event_id)) < 0)
+        return PB_EINTERNAL;
+    if (r == 1) {
+        res.duplicate = true;
+        if (out != NULL)
+            *out = res;
+        return 0;
+    }
+
+    struct order *o = board_order_by_number(b, in->order_number);
+    if (o == NULL)
+        INVALID("orderNumber");
+    const struct work_centre *wc = board_work_centre_by_code(b, in->work_centre_code);
+    if (wc == NULL || (in->event_type == SCAN_JOB_START && !wc->is_active))
+        INVALID("workCentreCode");
+#undef INVALID
+
+    /* phase 1: the steps, the plan, the audit texts */
+    if ((r = store_order_steps(s, b->tenant_id, o->id, &steps, &n_steps)) != 0
+        && r != PB_ENOT_FOUND)
+        return PB_EINTERNAL;
+    if (plan_effect(b, o, wc, in, steps, n_steps, &p, &res) != 0)
+        goto out;
+    describe(&data, in, o, &p, &res);
+    if (p.move) {
+        char *q = store__json_quote(in->event_id);
+        if (q == NULL)
+            goto out;
+        sb_printf(&mdata, "{\"reason\":\"scanner\",\"fromPosition\":%lld,\"toPosition\":%lld,"
+                  "\"eventId\":%s}", (long long)p.old_pos, (long long)p.new_pos, q);
+        free(q);
+    }
+    if (data.oom || mdata.oom)
+        goto out;
+    pb_now_timestamp(now);
+
+    /* phase 2: the event row, the effect and the audit rows in one transaction */
+    if (store__begin(s) != 0)
+        goto out;
+    if (insert_event(s, b->tenant_id, in, o->id, wc->id, now, &ext) != 0) {
+        if (ext == SQLITE_CONSTRAINT_UNIQUE) {      /* recorded meanwhile: still a duplicate */
+            store__rollback(s);
+            memset(&res, 0, sizeof(res));
+            res.duplicate = true;
+            if (out != NULL)
+                *out = res;
+            rc = 0;
+            goto out;
+        }
+        goto fail_tx;
+    }
+    if (p.move) {
+        if (shift_column(s, b->tenant_id, p.src->work_centre_id, p.old_pos + 1,
+                         p.depth_from - 1, -1) != 0
+            || store__audit(s, b->tenant_id, "order_moved", o->id, p.src->work_centre_id,
+                            p.dst->work_centre_id, 0, mdata.p, p.depth_from, p.depth_to,
+                            now) != 0)
+            goto fail_tx;
+    }
+    if (p.order_change && write_order(s, b->tenant_id, o, &p, now) != 0)
+        goto fail_tx;
+    if (p.step != NULL && write_step(s, b->tenant_id, o->id, &p, now) != 0)
+        goto fail_tx;
+    if (store__audit(s, b->tenant_id, "scanner_event", o->id, 0, wc->id, 0, data.p, -1, -1,
+                     now) != 0)
+        goto fail_tx;
+    if (store__commit(s) != 0)
+        goto out;
+
+    /* phase 3 */
+    if (p.move) {
+        res.moved = true;
+        res.from_work_centre_id = p.src->work_centre_id;
+        res.to_work_centre_id = p.dst->work_centre_id;
+        res.position = p.new_pos;
+    }
+    if (p.order_change)
+        apply_to_cache(b, o, &p, now);
+    res.changed = p.order_change;
+    res.step_number = p.step != NULL ? p.step->step_number : 0;
+    res.order = o;
+    if (out != NULL)
+        *out = res;
+    rc = 0;
+    goto out;
+
+fail_tx:
+    store__rollback(s);
+out:
+    for (size_t i = 0; i < n_steps; i++)
+        step_cleanup(&steps[i]);
+    free(steps);
+    free(p.op);
+    free(data.p);
+    free(mdata.p);
+    return rc;
+}

@@ -1,0 +1,128 @@
+/*
+ * scanner — scanner API keys and shop-floor scanner events (SPEC §3 "API keys", §4 "Audit,
+ * scanners, health"). Same phases and error conventions as store/store.h: validate and
+ * allocate first, one SQLite transaction (the change + its audit row(s)), then the cache.
+ *
+ * Keys: the store never sees a secret, only its SHA-256 hex (the caller hashes; see
+ * auth_sha256_hex). A key is "live" while revoked_at is NULL.
+ *
+ * Scanner events are idempotent on (tenant, eventId): a repeated eventId is reported as a
+ * duplicate and changes nothing, so a retrying scanner never double-counts.
+ */
+#ifndef PB_STORE_SCANNER_H
+#define PB_STORE_SCANNER_H
+
+#include "store/store.h"
+
+#define PB_API_KEY_NAME_MAX   100   /* characters (bytes) of an API key's name */
+#define PB_SCANNER_ID_MAX     100   /* eventId, operatorBadge, scannerId: bytes */
+
+/* ---------------------------------------------------------------- API keys */
+
+struct api_key {                /* caller storage; strings owned (api_key_cleanup frees) */
+    int64_t id;
+    int64_t tenant_id;
+    char *name;
+    int64_t created_by;         /* user id, 0 = null */
+    char created_at[PB_TIMESTAMP_LEN];
+    char revoked_at[PB_TIMESTAMP_LEN];  /* "" = live */
+};
+/* Free the strings of *k (not k itself). NULL or an empty struct does nothing. */
+void api_key_cleanup(struct api_key *k);
+
+/*
+ * Create a key named `name` (1..PB_API_KEY_NAME_MAX bytes, not only blanks) whose secret
+ * hashes to key_hash (64 lowercase hex chars). One "api_key_created" audit row (user_id,
+ * event_data {"apiKeyId", "name"}) in the same transaction. *out (may be NULL) is filled
+ * (api_key_cleanup). PB_EVALIDATION bad name or hash, PB_ECONFLICT the hash exists already
+ * (a repeated secret: never with random keys), PB_EINTERNAL (nothing written).
+ */
+int store_api_key_create(struct store *s, int64_t tenant_id, const char *name,
+                         const char *key_hash, int64_t user_id, struct api_key *out);
+
+/* The tenant's live keys (revoked ones too when include_revoked), by id. *out is a malloc'd
+ * array of *n keys (api_key_cleanup each, then free; NULL when 0). PB_EINTERNAL. */
+int store_api_key_list(struct store *s, int64_t tenant_id, bool include_revoked,
+                       struct api_key **out, size_t *n);
+
+/* Revoke live key `id` of the tenant (revoked_at = now) with one "api_key_revoked" audit row.
+ * PB_ENOT_FOUND unknown, another tenant's or already revoked; PB_EINTERNAL. */
+int store_api_key_revoke(struct store *s, int64_t tenant_id, int64_t id, int64_t user_id);
+
+/* The live key whose secret hashes to key_hash, any tenant (this is how a scanner request
+ * finds its tenant). *out filled (api_key_cleanup). PB_EUNAUTHORIZED when no live key has
+ * that hash (unknown or revoked), PB_EINTERNAL. */
+int store_api_key_lookup(struct store *s, const char *key_hash, struct api_key *out);
+
+/* ---------------------------------------------------------------- scanner events */
+
+enum scanner_event_type { SCAN_JOB_START, SCAN_PROGRESS_UPDATE, SCAN_JOB_COMPLETE,
+                          SCAN__COUNT };
+
+/* "job_start", "progress_update", "job_complete"; NULL out of range. */
+const char *scanner_event_type_name(enum scanner_event_type t);
+/* The enum value of an exact name, or -1. */
+int scanner_event_type_parse(const char *name);
+
+/* One event as it arrives (strings borrowed; NULL or "" = absent for the optional ones). */
+struct scanner_event_input {
+    const char *event_id;               /* required, 1..PB_SCANNER_ID_MAX bytes */
+    const char *order_number;           /* required: a live order of the tenant */
+    const char *work_centre_code;       /* required: a work centre of the tenant */
+    int event_type;                     /* enum scanner_event_type */
+    bool has_quantity;
+    int64_t quantity;                   /* >= 0; required for progress_update */
+    const char *operator_badge;         /* optional, <= PB_SCANNER_ID_MAX */
+    const char *scanner_id;             /* optional, <= PB_SCANNER_ID_MAX */
+    const char *operation_name;         /* optional, <= PB_OPERATION_MAX */
+    int64_t api_key_id;                 /* the key that sent it (audit event_data) */
+    const char *timezone;               /* tenant's IANA zone for "today" (NULL = UTC) */
+};
+
+/* What an applied event did (filled on success). */
+struct scanner_result {
+    bool duplicate;                     /* eventId seen before: nothing was done */
+    struct order *order;                /* the order in the cache (NULL on a duplicate) */
+    bool moved;                         /* job_start moved it to the event's work centre */
+    int64_t from_work_centre_id;        /* when moved: its column before (0 = backlog) */
+    int64_t to_work_centre_id;          /* when moved: the event's work centre */
+    int64_t position;                   /* when moved: its position (end of the column) */
+    bool changed;                       /* the order or one of its steps changed */
+    int64_t quantity_delta;             /* quantityCompleted added (after clamping) */
+    int64_t step_number;                /* the step changed, 0 = none */
+    bool order_completed;               /* job_complete completed the order */
+};
+
+/*
+ * Apply one scanner event (SPEC §4 POST /api/scanner/events), as one transaction holding
+ * the scanner_events row, the effect and the audit rows:
+ *   job_start        the order goes in_progress at the event's work centre: when it sits
+ *                    elsewhere it moves to the end of that column (positions stay dense; an
+ *                    "order_moved" audit row with queue depths and reason "scanner");
+ *                    startDate = today when empty; started_at (COALESCE) = now; leaving
+ *                    complete clears completionDate / completed_at; operationName, when
+ *                    given, becomes currentOperation; the first pending step at that centre
+ *                    goes in_progress (started_at).
+ *   progress_update  quantityCompleted += quantity, clamped to quantityToMake (the actual
+ *                    delta goes to the audit row as "quantityCompletedDelta"); the first
+ *                    step at that centre that is not complete/skipped gets the same delta.
+ *   job_complete     the first step at that centre that is not complete/skipped goes
+ *                    complete (completed_at); the order goes complete (completionDate today,
+ *                    completed_at now) when no later step is left that is not complete or
+ *                    skipped, or when the order has no steps at all.
+ * The order's version +1 and updated_at when it or a step changed (once per event, a move
+ * included). Exactly one "scanner_event" audit row (user null, to_work_centre_id = the
+ * event's centre, event_data: eventId, eventType, orderNumber, workCentreCode, quantity,
+ * apiKeyId, operatorBadge, scannerId, operationName, moved, statusFrom/statusTo on a status
+ * change, quantityCompletedDelta for progress_update (and on any quantity change),
+ * stepNumber, orderCompleted). Locks are not checked (the caller decides).
+ * A repeated eventId: 0 with out->duplicate, nothing written.
+ * Errors in this order: PB_EVALIDATION with *bad_field (static camelCase name, may be NULL
+ * pointer) for a missing/oversized field, an unknown order number, an unknown work centre
+ * code (or an inactive one for job_start), a missing or negative quantity for
+ * progress_update; PB_EINTERNAL (nothing changed: database rolled back, cache untouched).
+ */
+int store_scanner_event(struct store *s, struct board *b, const struct scanner_event_input *in,
+                        struct scanner_result *out, const char **bad_field);
+
+#endif
