@@ -116,11 +116,13 @@ struct scanner_result {
  * apiKeyId, operatorBadge, scannerId, operationName, moved, statusFrom/statusTo on a status
  * change, quantityCompletedDelta for progress_update (and on any quantity change),
  * stepNumber, orderCompleted). Locks are not checked (the caller decides).
- * A repeated eventId: 0 with out->duplicate, nothing written.
- * Errors in this order: PB_EVALIDATION with *bad_field (static camelCase name, may be NULL
- * pointer) for a missing/oversized field, an unknown order number, an unknown work centre
- * code (or an inactive one for job_start), a missing or negative quantity for
- * progress_update; PB_EINTERNAL (nothing changed: database rolled back, cache untouched).
+ * Checks in this order: the shape of `in` (PB_EVALIDATION: a missing or oversized field, an
+ * unknown event type, a negative quantity or none for progress_update); then a repeated
+ * eventId: 0 with out->duplicate, nothing written (even if its order is gone since); then
+ * PB_EVALIDATION for an unknown order number, an unknown work centre code (or an inactive
+ * one for job_start). *bad_field (bad_field may be NULL) gets the static camelCase name of
+ * the field at fault. PB_EINTERNAL: nothing changed (database rolled back, cache untouched,
+ * the eventId not used up, so the scanner's retry is applied).
  */
 int store_scanner_event(struct store *s, struct board *b, const struct scanner_event_input *in,
                         struct scanner_result *out, const char **bad_field);
