@@ -46,6 +46,23 @@ void http_reply_json(struct http_req *r, int status, cJSON *json)
 
 void http_reply_error(struct http_req *r, int err, const char *message, cJSON *extra)
 {
+    /* SPEC §4: a validation_failed body always has details; name the body when the caller
+     * had no field to name. */
+    if (err == PB_EVALIDATION && (extra == NULL || !cJSON_HasObjectItem(extra, "details"))) {
+        struct json_details d;
+        json_details_init(&d);
+        json_details_add(&d, "body", message);
+        cJSON *x = json_details_take(&d);
+        if (extra != NULL) {
+            cJSON *it;
+            while ((it = extra->child) != NULL) {
+                cJSON_DetachItemViaPointer(extra, it);
+                cJSON_AddItemToObject(x, it->string, it);
+            }
+            cJSON_Delete(extra);
+        }
+        extra = x;
+    }
     char *s = json_error_body(err, message, extra);
     http_reply(r, pb_error_status(err), JSON_TYPE, s, s ? strlen(s) : 0);
 }

@@ -141,7 +141,11 @@ static int serve(const struct config *cfg, bool demo)
         goto out_locks;
     app.loop = &loop;
     if (server_start(&app) != 0) {
-        uv_loop_close(&loop);
+        uv_run(&loop, UV_RUN_DEFAULT);  /* let lws close what it opened on our loop */
+        server_cleanup(&app);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        if (uv_loop_close(&loop) != 0)
+            pb_log(LOG_WARN, "loop closed with handles still open");
         goto out_locks;
     }
     uv_run(&loop, UV_RUN_DEFAULT);

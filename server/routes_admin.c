@@ -107,7 +107,7 @@ static void r_tenant_put(struct http_req *r, const cJSON *body)
     struct tenant t;
 
     if (body == NULL || !cJSON_IsObject(body)) {
-        http_reply_error(r, PB_EVALIDATION, "a JSON object is required", NULL);
+        http_reply_invalid(r, "body", "a JSON object is required");
         return;
     }
     json_details_init(&d);
@@ -146,7 +146,7 @@ static void r_users_list(struct http_req *r, const cJSON *body)
     int64_t limit = query_int(r, "limit", 50, 500, &bad);
     int64_t offset = query_int(r, "offset", 0, INT64_MAX, &bad);
     if (bad) {
-        http_reply_error(r, PB_EVALIDATION, "limit and offset must be whole numbers >= 0", NULL);
+        http_reply_invalid(r, "limit", "limit and offset must be whole numbers >= 0");
         return;
     }
     if (store_user_list(r->app->store, r->claims.tenant_id, limit, offset, &users, &n,
@@ -298,7 +298,7 @@ static void user_write(struct http_req *r, const cJSON *body, int64_t user_id)
     struct user_job *j;
 
     if (body == NULL || !cJSON_IsObject(body)) {
-        http_reply_error(r, PB_EVALIDATION, "a JSON object is required", NULL);
+        http_reply_invalid(r, "body", "a JSON object is required");
         return;
     }
     if (user_id != 0) {                 /* 404 before 400 for the object in the URL */

@@ -153,7 +153,7 @@ static void r_wc_create(struct http_req *r, const cJSON *body)
     struct board *b;
 
     if (body == NULL || !cJSON_IsObject(body)) {
-        http_reply_error(r, PB_EVALIDATION, "a JSON object is required", NULL);
+        http_reply_invalid(r, "body", "a JSON object is required");
         return;
     }
     if ((b = tenant_board(r)) == NULL)
@@ -190,7 +190,7 @@ static void r_wc_update(struct http_req *r, const cJSON *body)
         return;
     }
     if (body == NULL || !cJSON_IsObject(body)) {
-        http_reply_error(r, PB_EVALIDATION, "a JSON object is required", NULL);
+        http_reply_invalid(r, "body", "a JSON object is required");
         return;
     }
     json_details_init(&d);
@@ -342,7 +342,7 @@ static void r_order_update(struct http_req *r, const cJSON *body)
         return;
     }
     if (body == NULL || !cJSON_IsObject(body)) {
-        http_reply_error(r, PB_EVALIDATION, "a JSON object is required", NULL);
+        http_reply_invalid(r, "body", "a JSON object is required");
         return;
     }
     json_details_init(&d);

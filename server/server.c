@@ -155,8 +155,9 @@ int server_start(struct app *app)
     if (lws_create_vhost(app->ctx, &info) == NULL) {
         fprintf(stderr, "planboard: cannot listen on %s:%d (port in use or address not "
                 "available)\n", app->cfg.bind, app->cfg.port);
-        lws_context_destroy(app->ctx);  /* inside no loop yet: destroys at once */
-        app->ctx = NULL;
+        /* The caller runs the loop to let lws close its handles, then server_cleanup()
+         * destroys the context for good (PLATFORM.md shutdown order). */
+        lws_context_destroy(app->ctx);
         return -1;
     }
     lws_set_log_level(LLL_ERR, lws_log_warn);
