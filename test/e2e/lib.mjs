@@ -184,10 +184,10 @@ export class Server {
       await withTimeout(this.exited, 5000, 'server exit after SIGKILL').catch(() => {});
       throw e;
     }
+    rmSync(this.dir, { recursive: true, force: true });
     this.assertCleanLog();
     assert.equal(exit.signal, null, `${foreign}server killed by signal ${exit.signal}\n${this.stderr.slice(-3000)}`);
     assert.equal(exit.code, 0, `${foreign}server exit code ${exit.code}\n${this.stderr.slice(-3000)}`);
-    rmSync(this.dir, { recursive: true, force: true });
   }
 
   /**
