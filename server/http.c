@@ -25,6 +25,7 @@ void http_reply(struct http_req *r, int status, const char *ctype, char *body, s
         return;
     }
     r->replied = true;
+    r->ticket = durable_ticket(r->app);
     r->status = status;
     r->ctype = ctype;
     r->resp = body;
@@ -141,8 +142,35 @@ void app_token_cache_free(struct app *app)
     app->tokens = NULL;
 }
 
+static void wait_unlink(struct http_req *r)
+{
+    if (!r->dwait)
+        return;
+    if (r->dprev != NULL)
+        r->dprev->dnext = r->dnext;
+    else
+        r->app->http_waiting = r->dnext;
+    if (r->dnext != NULL)
+        r->dnext->dprev = r->dprev;
+    r->dnext = r->dprev = NULL;
+    r->dwait = false;
+}
+
+void http_release_durable(struct app *app)
+{
+    struct http_req *r = app->http_waiting, *next;
+    for (; r != NULL; r = next) {
+        next = r->dnext;
+        if (durable_reached(app, r->ticket)) {
+            wait_unlink(r);
+            lws_callback_on_writable(r->wsi);
+        }
+    }
+}
+
 static void req_reset(struct http_req *r)
 {
+    wait_unlink(r);
     import_cleanup(r);
     free(r->body);
     free(r->resp);
@@ -234,6 +262,18 @@ static int on_writeable(struct http_req *r)
 
     if (!r->replied)
         return 0;
+    if (!r->headers_sent && !durable_reached(r->app, r->ticket)) {
+        /* Group commit: the answer waits until the commits before it are on disk. */
+        if (!r->dwait) {
+            r->dwait = true;
+            r->dprev = NULL;
+            r->dnext = r->app->http_waiting;
+            if (r->dnext != NULL)
+                r->dnext->dprev = r;
+            r->app->http_waiting = r;
+        }
+        return 0;
+    }
     if (!r->headers_sent) {
         int inl = write_headers(r);
         if (inl < 0)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 static void usage(void)
@@ -66,7 +67,10 @@ static int load_config(struct config *cfg, const char *path)
 
 static int open_store(const struct config *cfg, struct store **s)
 {
-    struct store_options o = { .synchronous = cfg->synchronous };
+    /* FULL = group commit: SQLite writes without syncing, durable.c syncs the WAL off the
+     * loop and holds every answer until its commit is on disk. */
+    struct store_options o = { .synchronous = cfg->synchronous,
+                               .group_commit = strcasecmp(cfg->synchronous, "FULL") == 0 };
     ensure_parent_dir(cfg->db_path);
     if (store_open(s, cfg->db_path, &o) != 0) {
         fprintf(stderr, "planboard: cannot open database %s\n", cfg->db_path);
@@ -148,6 +152,11 @@ static int serve(const struct config *cfg, bool demo)
             pb_log(LOG_WARN, "loop closed with handles still open");
         goto out_locks;
     }
+    if (strcasecmp(cfg->synchronous, "FULL") == 0 && durable_start(&app) != 0) {
+        fprintf(stderr, "planboard: cannot start the group-commit thread\n");
+        app.exit_code = 1;
+        server_stop(&app);
+    }
     uv_run(&loop, UV_RUN_DEFAULT);
     server_cleanup(&app);
     /* Anything left (an argon2 job in flight) finishes before the loop closes. */
@@ -162,6 +171,7 @@ out_locks:
     session_cleanup(&app);
     metrics_cleanup(&app);
     app_token_cache_free(&app);
+    durable_free(&app);
 out_store:
     store_free(app.store);
     return rc;

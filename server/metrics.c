@@ -116,6 +116,12 @@ static void r_metrics(struct http_req *r, const cJSON *body)
     gauge(&t, "planboard_uptime_seconds", "Seconds since the server started.",
           (double)(pb_now_ms() - app->started_ms) / 1000.0);
 
+    if (app->durable != NULL)
+        counter(&t, "planboard_group_commit_syncs_total",
+                "WAL fdatasync calls of group commit (each covers every commit before it).",
+                durable_syncs(app));
+    counter(&t, "planboard_sqlite_commits_total", "SQLite transactions committed.",
+            store_commit_seq(app->store));
     const struct pb_histogram *h = store_commit_histogram(app->store);
     uint64_t cum = 0;
     put(&t, "# HELP planboard_sqlite_commit_seconds Latency of SQLite COMMIT.\n"

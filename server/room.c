@@ -54,6 +54,7 @@ struct ws_msg *ws_msg_new(const char *event, uint64_t seq, const char *ref, cJSO
     if (m != NULL) {
         m->refs = 1;
         m->seq = seq;
+        m->ticket = 0;
         m->len = len;
         memcpy(m->buf + LWS_PRE, txt, len + 1);
     }
@@ -128,6 +129,7 @@ uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJS
     m = ws_msg_new(event, r->seq + 1, NULL, data);
     if (m == NULL)
         return 0;
+    m->ticket = durable_ticket(app);
     r->seq++;
     slot = r->seq % PB_ROOM_RING;
     ws_msg_unref(r->ring[slot]);

@@ -100,6 +100,7 @@ static void on_shutdown_timer(uv_timer_t *t)
     /* PLATFORM.md: destroy the context inside the loop, close our handles; uv_run returns. */
     if (app->ctx != NULL)
         lws_context_destroy(app->ctx);
+    durable_stop(app);                  /* the sync in flight finishes first */
     uv_close((uv_handle_t *)&app->sig_int, NULL);
     uv_close((uv_handle_t *)&app->sig_term, NULL);
     uv_close((uv_handle_t *)&app->sweep_timer, NULL);

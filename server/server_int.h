@@ -86,6 +86,10 @@ struct app {
     size_t n_revoked_users, cap_revoked_users;
     struct metrics metrics;
     struct verified_token *tokens;      /* cache of verified access tokens, PB_TOKEN_CACHE */
+    struct durable *durable;            /* group commit (synchronous = FULL), or NULL */
+    uint64_t durable_seq;               /* commits known on disk (durable.c) */
+    struct http_req *http_waiting;      /* answers waiting for durable_seq (http.c) */
+    struct ws_conn *ws_waiting;         /* connections whose next frame waits for it (ws.c) */
     struct room *rooms;                 /* singly linked, one per tenant seen */
     struct ws_conn *conns;              /* every open WebSocket (doubly linked) */
     uint64_t next_conn_id;
@@ -99,6 +103,7 @@ struct app {
 struct ws_msg {
     uint32_t refs;
     uint64_t seq;                       /* 0 for direct replies */
+    uint64_t ticket;                    /* commit seq that must be durable before it is sent */
     size_t len;                         /* payload bytes */
     unsigned char buf[];                /* LWS_PRE + len + 1 */
 };
@@ -152,6 +157,8 @@ struct ws_conn {
     struct ws_conn *next, *prev;        /* app->conns */
     struct ws_conn *room_next, *room_prev;  /* members of its room when joined */
     bool joined;
+    bool dwait;                         /* on app->ws_waiting */
+    struct ws_conn *dnext;              /* app->ws_waiting */
     int close_code;                     /* non-zero: close with it at the next writable */
     char *rx;                           /* a client message arriving in pieces (malloc), or NULL */
     size_t rx_len;
@@ -282,6 +289,9 @@ struct http_req {
     char *resp;                         /* malloc'd body */
     size_t resp_len, resp_sent;
     bool replied, headers_sent, close_after;
+    uint64_t ticket;                    /* commit seq that must be durable before answering */
+    bool dwait;                         /* on app->http_waiting */
+    struct http_req *dnext, *dprev;
     char extra_hdr[256];                /* extra "Name: value\r\n" lines, e.g. Retry-After */
 };
 
@@ -346,6 +356,23 @@ void session_cleanup(struct app *app);
 /* Count one answered HTTP request. route is a static string (pattern). */
 void metrics_request(struct app *app, int method, const char *route, int status);
 void metrics_cleanup(struct app *app);
+
+/* ---------------------------------------------------------------- group commit (durable.c) */
+
+/* The ticket for something leaving now: the last commit's seq (0 without group commit). */
+uint64_t durable_ticket(const struct app *app);
+/* True when every commit up to ticket is on disk. */
+bool durable_reached(const struct app *app, uint64_t ticket);
+/* Start the sync thread (synchronous = FULL); stop it (inside the loop, joins the thread);
+ * free it after the loop ended. */
+int durable_start(struct app *app);
+void durable_stop(struct app *app);
+void durable_free(struct app *app);
+/* fdatasync calls made so far (0 without group commit). */
+uint64_t durable_syncs(struct app *app);
+/* Wake the answers / connections that waited for durability (called by durable.c). */
+void http_release_durable(struct app *app);
+void ws_release_durable(struct app *app);
 
 /* ---------------------------------------------------------------- server lifecycle (server.c) */
 

@@ -19,6 +19,42 @@ static void queue_drop(struct ws_conn *c)
     c->q_bytes = 0;
 }
 
+/* Put c on the list of connections waiting for durable commits (once). */
+static void wait_durable(struct ws_conn *c)
+{
+    if (c->dwait)
+        return;
+    c->dwait = true;
+    c->dnext = c->app->ws_waiting;
+    c->app->ws_waiting = c;
+}
+
+void ws_release_durable(struct app *app)
+{
+    struct ws_conn *c = app->ws_waiting, *next;
+    app->ws_waiting = NULL;
+    for (; c != NULL; c = next) {
+        next = c->dnext;
+        c->dnext = NULL;
+        c->dwait = false;
+        if (c->q_len > 0)
+            lws_callback_on_writable(c->wsi);  /* re-queues itself if still not durable */
+    }
+}
+
+static void wait_unlink(struct ws_conn *c)
+{
+    if (!c->dwait)
+        return;
+    for (struct ws_conn **pp = &c->app->ws_waiting; *pp != NULL; pp = &(*pp)->dnext)
+        if (*pp == c) {
+            *pp = c->dnext;
+            break;
+        }
+    c->dwait = false;
+    c->dnext = NULL;
+}
+
 void ws_send(struct ws_conn *c, struct ws_msg *m)
 {
     if (m == NULL || c->close_code != 0)
@@ -33,7 +69,10 @@ void ws_send(struct ws_conn *c, struct ws_msg *m)
         lws_callback_on_writable(c->wsi);
         return;
     }
-    if (c->q_len == 0 && !lws_partial_buffered(c->wsi)) {
+    bool now_ok = durable_reached(c->app, m->ticket);
+    if (!now_ok)
+        wait_durable(c);
+    if (now_ok && c->q_len == 0 && !lws_partial_buffered(c->wsi)) {
         /* Nothing queued: write now instead of asking for a writable callback. Each
          * lws_callback_on_writable() costs epoll_ctl calls on the libuv loop (PLATFORM.md:
          * the per-delivery cost is syscalls); lws keeps any unsent tail itself and sends it
@@ -67,6 +106,7 @@ void ws_reply(struct ws_conn *c, const char *event, const char *ref, cJSON *data
 {
     struct ws_msg *m = ws_msg_new(event, 0, ref, data);
     if (m != NULL) {
+        m->ticket = durable_ticket(c->app);
         ws_send(c, m);
         ws_msg_unref(m);
     }
@@ -403,6 +443,10 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         int budget = 32;
         while (c->q_len > 0 && budget-- > 0) {
             struct ws_msg *m = c->q[c->q_head];
+            if (!durable_reached(app, m->ticket)) {
+                wait_durable(c);        /* group commit: not on disk yet */
+                return 0;
+            }
             int n = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
             c->q_head = (c->q_head + 1) % c->q_cap;
             c->q_len--;
@@ -424,6 +468,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         pb_log(LOG_INFO, "ws %llu close user=%s", (unsigned long long)c->id, c->username);
         room_leave(app, c);
         conn_unlink(app, c);
+        wait_unlink(c);
         if (!app->stopping && !user_has_other_conn(app, c))
             op_release_user_locks(app, c->claims.tenant_id, c->claims.user_id, "disconnected");
         queue_drop(c);

@@ -102,7 +102,26 @@ int store__commit(struct store *s)
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     commit_observe(s, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+    s->commit_seq++;
+    if (s->on_commit != NULL)
+        s->on_commit(s->on_commit_ctx, s->commit_seq);
     return 0;
+}
+
+void store_set_commit_hook(struct store *s, store_commit_fn cb, void *ctx)
+{
+    s->on_commit = cb;
+    s->on_commit_ctx = ctx;
+}
+
+uint64_t store_commit_seq(const struct store *s)
+{
+    return s->commit_seq;
+}
+
+const char *store_wal_path(const struct store *s)
+{
+    return s->wal_path;
 }
 
 void store__rollback(struct store *s)
@@ -225,9 +244,18 @@ int store_open(struct store **out, const char *path, const struct store_options 
     /* A short busy timeout: another process (the CLI) holds the write lock for
      * milliseconds; the loop thread must never wait long. */
     sqlite3_busy_timeout(s->db, 100);
+    /* Group commit: SQLite writes the WAL without syncing it; the server syncs it off the
+     * loop for a whole group of commits before anyone is answered. */
+    if (opts != NULL && opts->group_commit)
+        sync = "NORMAL";
     snprintf(pragma, sizeof(pragma),
              "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
              sync);
+    size_t plen = strlen(path);
+    if ((s->wal_path = malloc(plen + 5)) == NULL)
+        goto fail;
+    memcpy(s->wal_path, path, plen);
+    memcpy(s->wal_path + plen, "-wal", 5);
     if (store_exec(s, pragma) != 0 || store_exec(s, pb_schema_sql) != 0)
         goto fail;
     *out = s;
@@ -254,6 +282,7 @@ void store_free(struct store *s)
     for (size_t i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     sqlite3_close(s->db);
+    free(s->wal_path);
     free(s);
 }
 

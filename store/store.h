@@ -25,6 +25,9 @@ struct store;
 
 struct store_options {
     const char *synchronous;    /* "NORMAL" (default) or "FULL": SQLite PRAGMA synchronous */
+    bool group_commit;          /* with FULL: run SQLite at NORMAL and let the caller make
+                                 * commits durable in groups by syncing store_wal_path() off
+                                 * the loop (see store_set_commit_hook) */
 };
 
 /*
@@ -37,6 +40,19 @@ int store_open(struct store **out, const char *path, const struct store_options 
 
 /* Close the database and free every cached board. store_free(NULL) does nothing. */
 void store_free(struct store *s);
+
+/*
+ * Group commit support (issue 3, SPEC §1 "no fsync-per-request on the loop thread").
+ * Every successful COMMIT gets the next commit sequence number and then calls the hook
+ * (cb(ctx, seq)) on the committing thread. With store_options.group_commit the commit is on
+ * disk only after the WAL file (store_wal_path) has been synced by the caller.
+ */
+typedef void (*store_commit_fn)(void *ctx, uint64_t commit_seq);
+void store_set_commit_hook(struct store *s, store_commit_fn cb, void *ctx);
+/* Sequence number of the last successful COMMIT (0 before the first). */
+uint64_t store_commit_seq(const struct store *s);
+/* "<database path>-wal" (owned by the store). */
+const char *store_wal_path(const struct store *s);
 
 /* The last SQLite error message of this store (static until the next call). */
 const char *store_errmsg(const struct store *s);

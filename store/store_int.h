@@ -151,6 +151,10 @@ struct store {
     struct imap boards;             /* tenant id -> struct board * (loaded lazily) */
     char errmsg[256];               /* last SQLite error, "" when none */
     struct pb_histogram commits;    /* COMMIT latency, for /metrics */
+    uint64_t commit_seq;            /* successful COMMITs so far */
+    store_commit_fn on_commit;      /* called after each successful COMMIT, or NULL */
+    void *on_commit_ctx;
+    char *wal_path;                 /* "<path>-wal" */
 };
 
 /*
