@@ -6,6 +6,7 @@
 #include "server/server_int.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,9 +169,26 @@ void http_release_durable(struct app *app)
     }
 }
 
+void http_add_header(struct http_req *r, const char *name, const char *fmt, ...)
+{
+    char value[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(value, sizeof(value), fmt, ap);
+    va_end(ap);
+    size_t old = r->extra_hdr != NULL ? strlen(r->extra_hdr) : 0;
+    size_t add = strlen(name) + 2 + strlen(value) + 2;
+    char *n = realloc(r->extra_hdr, old + add + 1);
+    if (n == NULL)
+        return;
+    snprintf(n + old, add + 1, "%s: %s\r\n", name, value);
+    r->extra_hdr = n;
+}
+
 static void req_reset(struct http_req *r)
 {
     wait_unlink(r);
+    free(r->extra_hdr);
     import_cleanup(r);
     free(r->body);
     free(r->resp);
@@ -205,7 +223,7 @@ static int write_headers(struct http_req *r)
                                        (unsigned char *)"no-store", 8, &p, end))
         goto out;
     /* extra_hdr holds "name: value\r\n" lines */
-    for (char *line = r->extra_hdr; *line != '\0';) {
+    for (char *line = r->extra_hdr; line != NULL && *line != '\0';) {
         char *colon = strchr(line, ':'), *eol = strstr(line, "\r\n");
         if (colon == NULL || eol == NULL)
             break;
@@ -354,15 +372,13 @@ static void serve_static(struct http_req *r)
     }
     snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)st.st_mtime,
              (unsigned long long)st.st_size);
-    snprintf(r->extra_hdr, sizeof(r->extra_hdr),
-             "etag: %s\r\ncache-control: no-cache\r\nx-content-type-options: nosniff\r\n"
-             "referrer-policy: no-referrer\r\n", etag);
-    if (strstr(rel, ".html") != NULL) {
-        size_t l = strlen(r->extra_hdr);
-        snprintf(r->extra_hdr + l, sizeof(r->extra_hdr) - l,
-                 "content-security-policy: default-src 'self'; img-src 'self' data:; "
-                 "object-src 'none'; base-uri 'none'; frame-ancestors 'none'\r\n");
-    }
+    http_add_header(r, "etag", "%s", etag);
+    http_add_header(r, "cache-control", "no-cache");
+    http_add_header(r, "x-content-type-options", "nosniff");
+    http_add_header(r, "referrer-policy", "no-referrer");
+    if (strstr(rel, ".html") != NULL)
+        http_add_header(r, "content-security-policy", "default-src 'self'; img-src 'self' data:; "
+                        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
     if (lws_hdr_copy(r->wsi, inm, sizeof(inm), WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0
         && strcmp(inm, etag) == 0) {
         close(fd);

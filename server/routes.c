@@ -206,7 +206,7 @@ static void r_login(struct http_req *r, const cJSON *body)
     if (ratelimit_check(r->app->login_limit, j->key_ip, now, &retry) != 0
         || ratelimit_check(r->app->login_limit, j->key_user, now, &retry) != 0) {
         /* SPEC §4: past the limit even the right password gets 429; not counted again. */
-        snprintf(r->extra_hdr, sizeof(r->extra_hdr), "retry-after: %lld\r\n", (long long)retry);
+        http_add_header(r, "retry-after", "%lld", (long long)retry);
         cJSON *x = cJSON_CreateObject();
         cJSON_AddNumberToObject(x, "retryAfter", (double)retry);
         http_reply_error(r, PB_ERATE_LIMITED, "too many failed logins; try again later", x);

@@ -584,8 +584,7 @@ static void r_orders_export(struct http_req *r, const cJSON *body)
         http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
         return;
     }
-    snprintf(r->extra_hdr, sizeof(r->extra_hdr),
-             "content-disposition: attachment; filename=\"orders.csv\"\r\n");
+    http_add_header(r, "content-disposition", "attachment; filename=\"orders.csv\"");
     http_reply(r, 200, "text/csv; charset=utf-8", sb.p, sb.len);
 }
 

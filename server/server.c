@@ -57,11 +57,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static const struct lws_protocols protocols[] = {
-    /* rx_buffer_size 1024: lws allocates it per connection (PLATFORM.md: idle RSS) and board
+    /* rx_buffer_size 512: lws allocates it per connection (PLATFORM.md: idle RSS) and board
      * frames are ~200 bytes; larger client messages arrive in pieces and are reassembled.
      * tx_packet_size 256 KiB: a response or frame goes out in one send, not rx-sized pieces. */
-    { "http", callback, sizeof(union pss), 1024, 0, NULL, 256 * 1024 },
-    { PB_WS_SUBPROTOCOL, callback, sizeof(union pss), 1024, 0, NULL, 256 * 1024 },
+    { "http", callback, sizeof(union pss), 512, 0, NULL, 256 * 1024 },
+    { PB_WS_SUBPROTOCOL, callback, sizeof(union pss), 512, 0, NULL, 256 * 1024 },
     { NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 

@@ -271,7 +271,7 @@ struct http_req {
     struct app *app;
     struct lws *wsi;
     enum http_method method;
-    char path[256];
+    char path[160];                     /* longer paths are cut (and then match nothing) */
     int64_t start_us;
     const struct route *route;
     int64_t ids[2];                     /* :id path parameters */
@@ -292,7 +292,7 @@ struct http_req {
     uint64_t ticket;                    /* commit seq that must be durable before answering */
     bool dwait;                         /* on app->http_waiting */
     struct http_req *dnext, *dprev;
-    char extra_hdr[256];                /* extra "Name: value\r\n" lines, e.g. Retry-After */
+    char *extra_hdr;                    /* extra "name: value\r\n" lines (malloc), or NULL */
 };
 
 /* Answer the request (each consumes what it is given). May be called from any loop-thread
@@ -300,6 +300,9 @@ struct http_req {
 void http_reply(struct http_req *r, int status, const char *ctype, char *body, size_t len);
 void http_reply_json(struct http_req *r, int status, cJSON *json);
 void http_reply_error(struct http_req *r, int err, const char *message, cJSON *extra);
+/* Add a response header line "name: value" (printf-style value) to the answer of r. */
+void http_add_header(struct http_req *r, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* 400 validation_failed with details [{field, message}] (SPEC §4). */
 void http_reply_invalid(struct http_req *r, const char *field, const char *message);
 /* Query argument `name` (without '='), URL-decoded, into buf (cut to len); NULL when absent. */
