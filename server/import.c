@@ -19,6 +19,7 @@ struct import_job {
     bool file_final;                    /* multipart: its final chunk arrived */
     int feed_err;                       /* first error from csv_import_feed */
     bool create_only, dry_run, skip;
+    int64_t t_begin_us;                 /* for the debug timing line */
 };
 
 static int wc_lookup(void *ctx, const char *code, int64_t *id)
@@ -79,6 +80,7 @@ int import_begin(struct http_req *r)
     if (j == NULL)
         return PB_EINTERNAL;
     r->imp = j;
+    j->t_begin_us = lws_now_usecs();
     if (http_query(r, "mode", v, sizeof(v)) != NULL) {
         if (strcmp(v, "create") == 0)
             j->create_only = true;
@@ -164,6 +166,7 @@ void import_finish(struct http_req *r)
         }
     }
     rc = j->feed_err != 0 ? j->feed_err : csv_import_finish(j->ci);
+    int64_t t_parsed = lws_now_usecs();
     if (rc == PB_ETOO_LARGE) {
         http_reply_error(r, PB_ETOO_LARGE, "the file has more rows than the server accepts", NULL);
         return;
@@ -204,6 +207,9 @@ void import_finish(struct http_req *r)
         }
         free(in);
     }
+    pb_log(LOG_DEBUG, "import: %zu records, upload+parse %lld us, store %lld us",
+           csv_import_records(j->ci), (long long)(t_parsed - j->t_begin_us),
+           (long long)(lws_now_usecs() - t_parsed));
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "created", (double)(fail ? 0 : created));
     cJSON_AddNumberToObject(o, "updated", (double)(fail ? 0 : updated));

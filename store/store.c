@@ -235,7 +235,10 @@ int store_open(struct store **out, const char *path, const struct store_options 
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return PB_EINTERNAL;
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
+    /* NOMUTEX: one connection, used by one thread (the loop) only; SQLite's per-call mutexes
+     * cost ~7% of an import in perf. */
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
         != SQLITE_OK) {
         fprintf(stderr, "store: open %s: %s\n", path,
                 s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
