@@ -107,6 +107,7 @@ test: deps
 
 # The browser board in Debian's Chromium, driven by playwright-core (test/browser/).
 browser: $(BUILD)/planboard
+	node --test test/web/
 	PB_BIN=$(abspath $(BUILD)/planboard) PB_SAMPLES=$(SAMPLES) node --test --test-concurrency=1 test/browser/
 
 # Benchmarks (bench/README.md): figures, never a pass/fail on a number.
