@@ -377,6 +377,37 @@ def scenario_fanout(binary, S):
 
 # ---------------------------------------------------------------- scenario 3: durable moves
 
+def metric_histogram(srv, name):
+    """Cumulative buckets {upper bound (s): count} of histogram `name` from GET /metrics
+    (public, SPEC §4); {} when the server does not export it."""
+    st, text = srv.request("GET", "/metrics")
+    if st != 200:
+        return {}
+    if isinstance(text, bytes):
+        text = text.decode()
+    out = {}
+    for line in str(text).splitlines():
+        if line.startswith(name + "_bucket{le=\""):
+            le = line.split('le="')[1].split('"')[0]
+            out[float("inf") if le == "+Inf" else float(le)] = int(line.rsplit(" ", 1)[1])
+    return out
+
+
+def histogram_quantiles(before, after):
+    """p50/p99 (upper bucket bounds, ms) of the samples added between two scrapes."""
+    bounds = sorted(after)
+    delta = [(b, after[b] - before.get(b, 0)) for b in bounds]
+    total = delta[-1][1] if delta else 0
+    q = {"samples": total}
+    for name, frac in (("p50", 0.5), ("p99", 0.99)):
+        q[name] = None
+        for b, c in delta:
+            if total and c >= frac * total:
+                q[name] = b * 1000.0
+                break
+    return q
+
+
 def scenario_durable(binary, S):
     out = {}
     for sync in S["syncs"]:
@@ -391,6 +422,8 @@ def scenario_durable(binary, S):
                 for via in S["move_via"]:
                     name = f"{sync} {movers} mover{'s' if movers > 1 else ''} {via}"
                     log(f"durable: {name}")
+                    h0 = metric_histogram(srv, "planboard_commit_durable_seconds")
+                    c0 = metric_histogram(srv, "planboard_sqlite_commit_seconds")
                     r = run_pbload(["moves", "--port", str(srv.port), "--server-pid", str(srv.pid),
                                     "--token", tok, "--orders", ",".join(map(str, orders)),
                                     "--wcs", ",".join(map(str, wcs)), "--movers", str(movers),
@@ -398,6 +431,15 @@ def scenario_durable(binary, S):
                                     "--max-moves", str(S["move_max"])],
                                    timeout=S["move_secs"] + 60)
                     r.update(name=name, sync=sync, movers=movers, via=via)
+                    # Commit latency as the server measures it: for FULL (group commit) the
+                    # time from a group's oldest commit until it is on disk; for NORMAL the
+                    # SQLite COMMIT itself (nothing waits for the disk).
+                    if sync == "FULL" and h0 is not None:
+                        r["commitMs"] = histogram_quantiles(
+                            h0, metric_histogram(srv, "planboard_commit_durable_seconds"))
+                    else:
+                        r["commitMs"] = histogram_quantiles(
+                            c0, metric_histogram(srv, "planboard_sqlite_commit_seconds"))
                     r["serverCpuPct"] = round(100 * r["serverCpuSeconds"] / r["totalSeconds"], 1)
                     r["loadgenCpuPct"] = round(100 * r["clientCpuSeconds"] / r["totalSeconds"], 1)
                     if r["movesFailed"]:
@@ -566,13 +608,18 @@ def report(res, S):
                     r["lostDeliveries"], r["gaps"], r["reordered"], r["movesIncomplete"])))
     if "durable" in res:
         p("3. Durable moves (closed loop, each mover one keep-alive connection)")
-        p("   %-26s %9s %9s %9s %9s %9s %9s" % ("run", "moves/s", "p50 ms", "p99 ms", "max ms",
-                                             "srv CPU%", "gen CPU%"))
+        p("   %-26s %9s %9s %9s %9s %12s %12s %9s %9s" % (
+            "run", "moves/s", "p50 ms", "p99 ms", "max ms", "commit p50", "commit p99",
+            "srv CPU%", "gen CPU%"))
         for name, r in res["durable"].items():
             a = r["ackMs"]
-            p("   %-26s %9.0f %9.3f %9.3f %9.2f %9.0f %9.0f" % (
-                name, r["movesPerSec"], a["p50"], a["p99"], a["max"], r["serverCpuPct"],
-                r["loadgenCpuPct"]))
+            c = r.get("commitMs") or {}
+            fmt = lambda v: "≤%.2f ms" % v if v is not None else "-"
+            p("   %-26s %9.0f %9.3f %9.3f %9.2f %12s %12s %9.0f %9.0f" % (
+                name, r["movesPerSec"], a["p50"], a["p99"], a["max"], fmt(c.get("p50")),
+                fmt(c.get("p99")), r["serverCpuPct"], r["loadgenCpuPct"]))
+        p("   (moves p50/p99: request round trip with N movers in a closed loop; commit: the "
+          "server's histogram, FULL = oldest commit of a group until on disk)")
     if "import" in res:
         r = res["import"]
         p("4. Import (%d rows, %.1f MB CSV, into %s)" % (r["rows"], r["bytes"] / 1e6, r["tenant"]))
@@ -613,8 +660,9 @@ def report(res, S):
         r = full8[0]
         goal(rows, "durable FULL %d movers moves/s" % r["movers"], r["movesPerSec"], 5000, "ge",
              "moves/s", "{:.0f}")
-        goal(rows, "durable FULL %d movers commit p99" % r["movers"], r["ackMs"]["p99"], 1, "le",
-             "ms", "{:.3f}")
+        cp99 = (r.get("commitMs") or {}).get("p99")
+        goal(rows, "durable FULL %d movers commit p99 (to disk)" % r["movers"],
+             cp99 if cp99 is not None else r["ackMs"]["p99"], 1, "le", "ms", "{:.3f}")
     im = res.get("import")
     if im:
         goal(rows, "import planboard/sqlite3", im["ratio"], 2, "le", "x", "{:.2f}")

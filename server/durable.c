@@ -29,7 +29,36 @@ struct durable {
     bool stop;                          /* {lock} */
     bool failed;                        /* {lock} an fdatasync failed: stop answering */
     uint64_t syncs;                     /* {lock} fdatasync calls made (for /metrics) */
+    uint64_t oldest_ns;                 /* {lock} commit time of the oldest commit not yet
+                                         * covered by a started sync, 0 when none */
+    struct pb_histogram latency;        /* {lock} per group: oldest commit -> on disk */
 };
+
+static uint64_t now_ns(void)
+{
+    return uv_hrtime();
+}
+
+void durable_latency(struct app *app, struct pb_histogram *out)
+{
+    struct durable *d = app->durable;
+    memset(out, 0, sizeof(*out));
+    if (d == NULL)
+        return;
+    uv_mutex_lock(&d->lock);
+    *out = d->latency;
+    uv_mutex_unlock(&d->lock);
+}
+
+static void observe(struct pb_histogram *h, double seconds)
+{
+    size_t i = 0;
+    while (i < PB_COMMIT_BUCKETS - 1 && seconds > pb_commit_bounds[i])
+        i++;
+    h->counts[i]++;
+    h->count++;
+    h->sum_seconds += seconds;
+}
 
 uint64_t durable_syncs(struct app *app)
 {
@@ -59,6 +88,8 @@ static void on_commit(void *ctx, uint64_t seq)
     struct durable *d = app->durable;
     uv_mutex_lock(&d->lock);
     d->wanted = seq;
+    if (d->oldest_ns == 0)
+        d->oldest_ns = now_ns();
     uv_cond_signal(&d->wake);
     uv_mutex_unlock(&d->lock);
 }
@@ -73,6 +104,8 @@ static void sync_thread(void *arg)
         if (d->stop && d->wanted <= d->synced)
             break;
         uint64_t target = d->wanted;
+        uint64_t oldest = d->oldest_ns;
+        d->oldest_ns = 0;               /* commits from now on wait for the next sync */
         uv_mutex_unlock(&d->lock);
 
         int rc = 0;
@@ -83,6 +116,8 @@ static void sync_thread(void *arg)
 
         uv_mutex_lock(&d->lock);
         d->syncs++;
+        if (oldest != 0)
+            observe(&d->latency, (double)(now_ns() - oldest) / 1e9);
         if (rc != 0)
             d->failed = true;           /* never report a commit durable that may not be */
         else

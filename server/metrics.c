@@ -85,6 +85,20 @@ static void gauge(struct text *t, const char *name, const char *help, double v)
     put(t, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
 }
 
+static void histogram(struct text *t, const char *name, const char *help,
+                      const struct pb_histogram *h)
+{
+    uint64_t cum = 0;
+    put(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (size_t i = 0; i < PB_COMMIT_BUCKETS - 1; i++) {
+        cum += h->counts[i];
+        put(t, "%s_bucket{le=\"%g\"} %llu\n", name, pb_commit_bounds[i], (unsigned long long)cum);
+    }
+    put(t, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->count);
+    put(t, "%s_sum %.9f\n", name, h->sum_seconds);
+    put(t, "%s_count %llu\n", name, (unsigned long long)h->count);
+}
+
 static void r_metrics(struct http_req *r, const cJSON *body)
 {
     static const char *const methods[] = { "GET", "POST", "PUT", "DELETE", "OTHER" };
@@ -122,19 +136,14 @@ static void r_metrics(struct http_req *r, const cJSON *body)
                 durable_syncs(app));
     counter(&t, "planboard_sqlite_commits_total", "SQLite transactions committed.",
             store_commit_seq(app->store));
-    const struct pb_histogram *h = store_commit_histogram(app->store);
-    uint64_t cum = 0;
-    put(&t, "# HELP planboard_sqlite_commit_seconds Latency of SQLite COMMIT.\n"
-            "# TYPE planboard_sqlite_commit_seconds histogram\n");
-    for (size_t i = 0; i < PB_COMMIT_BUCKETS - 1; i++) {
-        cum += h->counts[i];
-        put(&t, "planboard_sqlite_commit_seconds_bucket{le=\"%g\"} %llu\n", pb_commit_bounds[i],
-            (unsigned long long)cum);
+    histogram(&t, "planboard_sqlite_commit_seconds", "Latency of SQLite COMMIT.",
+              store_commit_histogram(app->store));
+    if (app->durable != NULL) {
+        struct pb_histogram dl;
+        durable_latency(app, &dl);
+        histogram(&t, "planboard_commit_durable_seconds",
+                  "Group commit: per group, seconds from its oldest commit until on disk.", &dl);
     }
-    put(&t, "planboard_sqlite_commit_seconds_bucket{le=\"+Inf\"} %llu\n",
-        (unsigned long long)h->count);
-    put(&t, "planboard_sqlite_commit_seconds_sum %.9f\n", h->sum_seconds);
-    put(&t, "planboard_sqlite_commit_seconds_count %llu\n", (unsigned long long)h->count);
 
     if (t.oom) {
         free(t.buf);

@@ -373,6 +373,9 @@ void durable_stop(struct app *app);
 void durable_free(struct app *app);
 /* fdatasync calls made so far (0 without group commit). */
 uint64_t durable_syncs(struct app *app);
+/* Histogram, one sample per group: seconds from its oldest commit until it was on disk
+ * (the longest any commit of the group waited). All zero without group commit. */
+void durable_latency(struct app *app, struct pb_histogram *out);
 /* Wake the answers / connections that waited for durability (called by durable.c). */
 void http_release_durable(struct app *app);
 void ws_release_durable(struct app *app);

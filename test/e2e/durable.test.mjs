@@ -3,6 +3,7 @@
 // never waits for the disk, and what was answered is in the database after a restart.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { startServer } from './lib.mjs';
 
 let srv;
@@ -43,6 +44,9 @@ test('concurrent moves are answered, broadcast in seq order, and grouped into fe
   const syncs = metric(m1, 'planboard_group_commit_syncs_total') - metric(m0, 'planboard_group_commit_syncs_total');
   assert.ok(commits >= N * ROUNDS, `commits ${commits}`);
   assert.ok(syncs >= 1 && syncs <= commits, `syncs ${syncs} for ${commits} commits`);
+  assert.ok(metric(m1, 'planboard_commit_durable_seconds_count') >= syncs - 1, 'one latency sample per group');
+  const p = spawnSync('promtool', ['check', 'metrics'], { input: m1, encoding: 'utf8' });
+  assert.equal(p.status, 0, `promtool: ${p.stdout}${p.stderr}`);
   watcher.close();
 });
 
