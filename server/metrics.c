@@ -5,6 +5,8 @@
  */
 #include "server/server_int.h"
 
+#include "store/strbuf.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,66 +39,29 @@ void metrics_cleanup(struct app *app)
     memset(&app->metrics, 0, sizeof(app->metrics));
 }
 
-/* A growing text buffer for the exposition. */
-struct text {
-    char *buf;
-    size_t len, cap;
-    bool oom;
-};
-
-static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct text *t, const char *fmt, ...)
+static void counter(struct strbuf *t, const char *name, const char *help, uint64_t v)
 {
-    va_list ap;
-    for (;;) {
-        size_t room = t->cap - t->len;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->buf ? t->buf + t->len : NULL, room, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->oom = true;
-            return;
-        }
-        if ((size_t)n < room) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = t->cap ? t->cap * 2 : 4096;
-        while (cap - t->len <= (size_t)n)
-            cap *= 2;
-        char *nb = realloc(t->buf, cap);
-        if (nb == NULL) {
-            t->oom = true;
-            return;
-        }
-        t->buf = nb;
-        t->cap = cap;
-    }
-}
-
-static void counter(struct text *t, const char *name, const char *help, uint64_t v)
-{
-    put(t, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+    strbuf_printf(t, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
         (unsigned long long)v);
 }
 
-static void gauge(struct text *t, const char *name, const char *help, double v)
+static void gauge(struct strbuf *t, const char *name, const char *help, double v)
 {
-    put(t, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
+    strbuf_printf(t, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
 }
 
-static void histogram(struct text *t, const char *name, const char *help,
+static void histogram(struct strbuf *t, const char *name, const char *help,
                       const struct pb_histogram *h)
 {
     uint64_t cum = 0;
-    put(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    strbuf_printf(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     for (size_t i = 0; i < PB_COMMIT_BUCKETS - 1; i++) {
         cum += h->counts[i];
-        put(t, "%s_bucket{le=\"%g\"} %llu\n", name, pb_commit_bounds[i], (unsigned long long)cum);
+        strbuf_printf(t, "%s_bucket{le=\"%g\"} %llu\n", name, pb_commit_bounds[i], (unsigned long long)cum);
     }
-    put(t, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->count);
-    put(t, "%s_sum %.9f\n", name, h->sum_seconds);
-    put(t, "%s_count %llu\n", name, (unsigned long long)h->count);
+    strbuf_printf(t, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->count);
+    strbuf_printf(t, "%s_sum %.9f\n", name, h->sum_seconds);
+    strbuf_printf(t, "%s_count %llu\n", name, (unsigned long long)h->count);
 }
 
 static void r_metrics(struct http_req *r, const cJSON *body)
@@ -104,14 +69,14 @@ static void r_metrics(struct http_req *r, const cJSON *body)
     static const char *const methods[] = { "GET", "POST", "PUT", "DELETE", "OTHER" };
     struct app *app = r->app;
     struct metrics *m = &app->metrics;
-    struct text t = { 0 };
+    struct strbuf t = { 0 };
     size_t conns = 0;
     (void)body;
 
-    put(&t, "# HELP planboard_http_requests_total HTTP requests answered, by method, route "
+    strbuf_printf(&t, "# HELP planboard_http_requests_total HTTP requests answered, by method, route "
             "pattern and status.\n# TYPE planboard_http_requests_total counter\n");
     for (size_t i = 0; i < m->n_requests; i++)
-        put(&t, "planboard_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
+        strbuf_printf(&t, "planboard_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
             methods[m->requests[i].method], m->requests[i].route, m->requests[i].status,
             (unsigned long long)m->requests[i].count);
     for (struct ws_conn *c = app->conns; c != NULL; c = c->next)
@@ -146,11 +111,11 @@ static void r_metrics(struct http_req *r, const cJSON *body)
     }
 
     if (t.oom) {
-        free(t.buf);
+        strbuf_cleanup(&t);
         http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
         return;
     }
-    http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", t.buf, t.len);
+    http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", t.p, t.len);
 }
 
 const struct route pb_routes_metrics[] = {

@@ -7,6 +7,8 @@
  */
 #include "server/server_int.h"
 
+#include "store/strbuf.h"
+
 #include "store/audit.h"
 #include "store/order_edit.h"
 #include "store/work_centres.h"
@@ -476,55 +478,28 @@ static void r_order_delete(struct http_req *r, const cJSON *body)
 
 /* ================================================================ export */
 
-/* A growing text buffer; on allocation failure `failed` is set and appends stop. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool failed;
-};
-
-static void sb_put(struct sbuf *sb, const char *s, size_t n)
-{
-    if (sb->failed)
-        return;
-    if (sb->len + n + 1 > sb->cap) {
-        size_t cap = sb->cap ? sb->cap : 4096;
-        while (cap < sb->len + n + 1)
-            cap *= 2;
-        char *np = realloc(sb->p, cap);
-        if (np == NULL) {
-            sb->failed = true;
-            return;
-        }
-        sb->p = np;
-        sb->cap = cap;
-    }
-    memcpy(sb->p + sb->len, s, n);
-    sb->len += n;
-    sb->p[sb->len] = '\0';
-}
 
 /* One CSV field (RFC 4180): quoted when it holds a comma, a quote, CR or LF (or starts or ends
  * with a space, which some readers trim); quotes inside are doubled. NULL writes nothing. */
-static void csv_field(struct sbuf *sb, const char *v, bool first)
+static void csv_field(struct strbuf *sb, const char *v, bool first)
 {
     if (!first)
-        sb_put(sb, ",", 1);
+        strbuf_put(sb, ",", 1);
     if (v == NULL || *v == '\0')
         return;
     size_t n = strlen(v);
     if (strpbrk(v, ",\"\r\n") == NULL && v[0] != ' ' && v[n - 1] != ' ') {
-        sb_put(sb, v, n);
+        strbuf_put(sb, v, n);
         return;
     }
-    sb_put(sb, "\"", 1);
+    strbuf_put(sb, "\"", 1);
     for (const char *q = v; *q; q++) {
         if (*q == '"')
-            sb_put(sb, "\"\"", 2);
+            strbuf_put(sb, "\"\"", 2);
         else
-            sb_put(sb, q, 1);
+            strbuf_put(sb, q, 1);
     }
-    sb_put(sb, "\"", 1);
+    strbuf_put(sb, "\"", 1);
 }
 
 static int cmp_order_id(const void *a, const void *b)
@@ -539,7 +514,7 @@ static void r_orders_export(struct http_req *r, const cJSON *body)
     static const char header[] =
         "order_number,stock_code,description,quantity_to_make,quantity_completed,priority,"
         "status,due_date,start_date,work_centre_code,current_operation\r\n";
-    struct sbuf sb = { 0 };
+    struct strbuf sb = { 0 };
     struct board *b;
     char num[32];
     (void)body;
@@ -558,7 +533,7 @@ static void r_orders_export(struct http_req *r, const cJSON *body)
             all[n++] = col->orders[i];
     }
     qsort(all, n, sizeof(*all), cmp_order_id);
-    sb_put(&sb, header, sizeof(header) - 1);
+    strbuf_put(&sb, header, sizeof(header) - 1);
     for (size_t i = 0; i < n; i++) {
         const struct order *o = all[i];
         const struct work_centre *wc = o->work_centre_id > 0
@@ -576,10 +551,10 @@ static void r_orders_export(struct http_req *r, const cJSON *body)
         csv_field(&sb, o->start_date, false);
         csv_field(&sb, wc != NULL ? wc->code : NULL, false);
         csv_field(&sb, o->current_operation, false);
-        sb_put(&sb, "\r\n", 2);
+        strbuf_put(&sb, "\r\n", 2);
     }
     free(all);
-    if (sb.failed) {
+    if (sb.oom) {
         free(sb.p);
         http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
         return;

@@ -175,16 +175,6 @@ void analytics_board_counts(const struct board *b, const char *today,
 
 /* ---------------------------------------------------------------- SQL */
 
-static sqlite3_stmt *prepare(struct store *s, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        store__error(s, "analytics prepare");
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    return st;
-}
 
 /* Quantity completed in [from, to): uses index audit_log_time (tenant_id, timestamp). Rows
  * whose event_data is not JSON are skipped instead of failing the whole sum. */
@@ -210,7 +200,7 @@ static int dashboard_sql(struct store *s, int64_t tenant_id, const char *from, c
     sqlite3_stmt *st;
     int rc = 0;
 
-    if ((st = prepare(s, sql_daily)) == NULL)
+    if ((st = store__prepare(s, sql_daily, "analytics")) == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
@@ -226,7 +216,7 @@ static int dashboard_sql(struct store *s, int64_t tenant_id, const char *from, c
         return rc;
 
     fmt_ts(now_s - CYCLE_WINDOW_S, since);
-    if ((st = prepare(s, sql_cycle)) == NULL)
+    if ((st = store__prepare(s, sql_cycle, "analytics")) == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_text(st, 2, since, -1, SQLITE_STATIC);
@@ -325,7 +315,7 @@ int analytics_cycle_times(struct store *s, const struct board *b,
 
     *out = NULL;
     *n = 0;
-    if (sm == NULL || v == NULL || (st = prepare(s, sql_moves)) == NULL)
+    if (sm == NULL || v == NULL || (st = store__prepare(s, sql_moves, "analytics")) == NULL)
         goto done;
     sqlite3_bind_int64(st, 1, b->tenant_id);
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -403,7 +393,7 @@ int analytics_routing(struct store *s, int64_t tenant_id, struct analytics_route
 
     *out = NULL;
     *n = 0;
-    if ((st = prepare(s, sql_routing)) == NULL)
+    if ((st = store__prepare(s, sql_routing, "analytics")) == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, tenant_id);
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {

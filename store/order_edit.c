@@ -32,18 +32,6 @@ static void report_none(void *ctx, const char *field, const char *message)
     (void)message;
 }
 
-/* Prepare a one-off statement; NULL with s->errmsg set. */
-static sqlite3_stmt *prep(struct store *s, const char *sql, const char *what)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        store__error(s, what);
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    return st;
-}
-
 /* Step a one-off write statement and finalize it. 0, or PB_ECONFLICT on a unique-key
  * violation, or PB_EINTERNAL. The caller must not use st afterwards. */
 static int run_once(struct store *s, sqlite3_stmt *st, const char *what)
@@ -227,7 +215,7 @@ int store_order_update(struct store *s, struct board *b, int64_t order_id,
     sprintf(data + at, "}");
 
     /* phase 2 */
-    if ((st = prep(s, sql, "order update")) == NULL || store__begin(s) != 0)
+    if ((st = store__prepare(s, sql, "order update")) == NULL || store__begin(s) != 0)
         goto out;
     sqlite3_bind_int64(st, 1, b->tenant_id);
     sqlite3_bind_int64(st, 2, o->id);
@@ -341,7 +329,7 @@ int store_order_delete(struct store *s, struct board *b, int64_t order_id, int64
     pb_now_timestamp(now);
 
     /* phase 2: mark it deleted, then close the gap among the live rows behind it */
-    if ((st = prep(s, sql, "order delete")) == NULL || store__begin(s) != 0) {
+    if ((st = store__prepare(s, sql, "order delete")) == NULL || store__begin(s) != 0) {
         sqlite3_finalize(st);
         goto out;
     }

@@ -15,6 +15,7 @@
 #include "store/scanner.h"
 
 #include "store/store_int.h"
+#include "store/strbuf.h"
 #include "store/tz.h"
 
 #include <assert.h>
@@ -27,94 +28,19 @@
 /* ---------------------------------------------------------------- small helpers */
 
 /* A growing string for audit event_data. oom latches the first allocation failure. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    if (b->oom)
-        return;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->oom = true;
-        return;
-    }
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + (size_t)n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
 
 /* Append ,"name":<text as a JSON string or null>. */
-static void sb_str_member(struct sbuf *b, const char *name, const char *text)
+static void sb_str_member(struct strbuf *b, const char *name, const char *text)
 {
     char *q = store__json_quote(text != NULL && *text ? text : NULL);
     if (q == NULL) {
         b->oom = true;
         return;
     }
-    sb_printf(b, ",\"%s\":%s", name, q);
+    strbuf_printf(b, ",\"%s\":%s", name, q);
     free(q);
 }
 
-static int prepare(struct store *s, const char *sql, sqlite3_stmt **st)
-{
-    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
-        store__error(s, "prepare");
-        sqlite3_finalize(*st);
-        *st = NULL;
-        return PB_EINTERNAL;
-    }
-    return 0;
-}
-
-/* Step st to its first row: 1 = row, 0 = done, PB_EINTERNAL. Does not finalize. */
-static int step_row(struct store *s, sqlite3_stmt *st, const char *what)
-{
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
-        return 1;
-    if (r == SQLITE_DONE)
-        return 0;
-    store__error(s, what);
-    return PB_EINTERNAL;
-}
-
-/* Step a write statement to completion and finalize it. 0 or PB_EINTERNAL; *ext gets the
- * extended result code (SQLITE_OK on success) when not NULL; *changes the rows changed. */
-static int run_final(struct store *s, sqlite3_stmt *st, const char *what, int *ext,
-                     int *changes)
-{
-    int r = sqlite3_step(st);
-    int x = sqlite3_extended_errcode(s->db);
-    if (r != SQLITE_DONE)
-        store__error(s, what);
-    else if (changes != NULL)
-        *changes = sqlite3_changes(s->db);
-    sqlite3_finalize(st);
-    if (ext != NULL)
-        *ext = r == SQLITE_DONE ? SQLITE_OK : x;
-    return r == SQLITE_DONE ? 0 : PB_EINTERNAL;
-}
 
 static bool blank(const char *t)
 {
@@ -167,7 +93,7 @@ int store_api_key_create(struct store *s, int64_t tenant_id, const char *name,
         "INSERT INTO api_keys(tenant_id, name, key_hash, created_by, created_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5)";
     char now[PB_TIMESTAMP_LEN];
-    struct sbuf data = { 0 };
+    struct strbuf data = { 0 };
     sqlite3_stmt *st = NULL;
     int rc = PB_EINTERNAL, ext = SQLITE_OK;
     char *name_copy = NULL;
@@ -179,7 +105,7 @@ int store_api_key_create(struct store *s, int64_t tenant_id, const char *name,
         return PB_EINTERNAL;
     pb_now_timestamp(now);
 
-    if (prepare(s, sql, &st) != 0 || store__begin(s) != 0) {
+    if ((st = store__prepare(s, sql, "prepare")) == NULL || store__begin(s) != 0) {
         sqlite3_finalize(st);
         goto out;
     }
@@ -188,14 +114,14 @@ int store_api_key_create(struct store *s, int64_t tenant_id, const char *name,
     sqlite3_bind_text(st, 3, key_hash, -1, SQLITE_STATIC);
     store__bind_id_opt(st, 4, user_id);
     sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
-    if (run_final(s, st, "api key insert", &ext, NULL) != 0) {
+    if (store__run_final(s, st, "api key insert", &ext, NULL) != 0) {
         rc = ext == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
         goto fail_tx;
     }
     int64_t id = sqlite3_last_insert_rowid(s->db);
-    sb_printf(&data, "{\"apiKeyId\":%lld", (long long)id);
+    strbuf_printf(&data, "{\"apiKeyId\":%lld", (long long)id);
     sb_str_member(&data, "name", name);
-    sb_printf(&data, "}");
+    strbuf_printf(&data, "}");
     if (data.oom || store__audit(s, tenant_id, "api_key_created", 0, 0, 0, user_id, data.p,
                                  -1, -1, now) != 0)
         goto fail_tx;
@@ -236,10 +162,10 @@ int store_api_key_list(struct store *s, int64_t tenant_id, bool include_revoked,
 
     *out = NULL;
     *n = 0;
-    if (prepare(s, include_revoked ? all : live, &st) != 0)
+    if ((st = store__prepare(s, include_revoked ? all : live, "prepare")) == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, tenant_id);
-    while ((r = step_row(s, st, "api key list")) == 1) {
+    while ((r = store__step_row(s, st, "api key list")) == 1) {
         if (len == cap) {
             size_t nc = cap ? cap * 2 : 8;
             struct api_key *nv = realloc(v, nc * sizeof(*nv));
@@ -274,34 +200,34 @@ int store_api_key_revoke(struct store *s, int64_t tenant_id, int64_t id, int64_t
     static const char upd[] = "UPDATE api_keys SET revoked_at = ?3 WHERE tenant_id = ?1 "
                               "AND id = ?2 AND revoked_at IS NULL";
     char now[PB_TIMESTAMP_LEN];
-    struct sbuf data = { 0 };
+    struct strbuf data = { 0 };
     sqlite3_stmt *st = NULL;
     int rc = PB_EINTERNAL, r, changes = 0;
 
     pb_now_timestamp(now);
     if (store__begin(s) != 0)
         return PB_EINTERNAL;
-    if (prepare(s, sel, &st) != 0)
+    if ((st = store__prepare(s, sel, "prepare")) == NULL)
         goto fail_tx;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_int64(st, 2, id);
-    r = step_row(s, st, "api key get");
+    r = store__step_row(s, st, "api key get");
     if (r == 1) {
-        sb_printf(&data, "{\"apiKeyId\":%lld", (long long)id);
+        strbuf_printf(&data, "{\"apiKeyId\":%lld", (long long)id);
         sb_str_member(&data, "name", (const char *)sqlite3_column_text(st, 0));
-        sb_printf(&data, "}");
+        strbuf_printf(&data, "}");
     }
     sqlite3_finalize(st);
     if (r != 1) {
         rc = r == 0 ? PB_ENOT_FOUND : PB_EINTERNAL;
         goto fail_tx;
     }
-    if (data.oom || prepare(s, upd, &st) != 0)
+    if (data.oom || (st = store__prepare(s, upd, "prepare")) == NULL)
         goto fail_tx;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_int64(st, 2, id);
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-    if (run_final(s, st, "api key revoke", NULL, &changes) != 0 || changes != 1)
+    if (store__run_final(s, st, "api key revoke", NULL, &changes) != 0 || changes != 1)
         goto fail_tx;
     if (store__audit(s, tenant_id, "api_key_revoked", 0, 0, 0, user_id, data.p, -1, -1,
                      now) != 0)
@@ -328,10 +254,10 @@ int store_api_key_lookup(struct store *s, const char *key_hash, struct api_key *
     memset(out, 0, sizeof(*out));
     if (!hash_valid(key_hash))
         return PB_EUNAUTHORIZED;
-    if (prepare(s, sql, &st) != 0)
+    if ((st = store__prepare(s, sql, "prepare")) == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_text(st, 1, key_hash, -1, SQLITE_STATIC);
-    r = step_row(s, st, "api key lookup");
+    r = store__step_row(s, st, "api key lookup");
     rc = r == 1 ? key_from_row(st, out) : r == 0 ? PB_EUNAUTHORIZED : PB_EINTERNAL;
     sqlite3_finalize(st);
     return rc;
@@ -393,11 +319,11 @@ static int seen_before(struct store *s, int64_t tenant_id, const char *event_id)
     static const char sql[] = "SELECT 1 FROM scanner_events WHERE tenant_id = ?1 "
                               "AND event_id = ?2";
     sqlite3_stmt *st;
-    if (prepare(s, sql, &st) != 0)
+    if ((st = store__prepare(s, sql, "prepare")) == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_text(st, 2, event_id, -1, SQLITE_STATIC);
-    int r = step_row(s, st, "scanner event lookup");
+    int r = store__step_row(s, st, "scanner event lookup");
     sqlite3_finalize(st);
     return r;
 }
@@ -534,32 +460,32 @@ static int plan_effect(struct board *b, struct order *o, const struct work_centr
 }
 
 /* The scanner_event audit row's event_data. */
-static void describe(struct sbuf *d, const struct scanner_event_input *in, const struct order *o,
+static void describe(struct strbuf *d, const struct scanner_event_input *in, const struct order *o,
                      const struct plan *p, const struct scanner_result *res)
 {
-    sb_printf(d, "{\"eventType\":\"%s\"",
+    strbuf_printf(d, "{\"eventType\":\"%s\"",
               scanner_event_type_name((enum scanner_event_type)in->event_type));
     sb_str_member(d, "eventId", in->event_id);
     sb_str_member(d, "orderNumber", o->order_number);
     sb_str_member(d, "workCentreCode", in->work_centre_code);
     if (in->has_quantity)
-        sb_printf(d, ",\"quantity\":%lld", (long long)in->quantity);
+        strbuf_printf(d, ",\"quantity\":%lld", (long long)in->quantity);
     if (in->api_key_id > 0)
-        sb_printf(d, ",\"apiKeyId\":%lld", (long long)in->api_key_id);
+        strbuf_printf(d, ",\"apiKeyId\":%lld", (long long)in->api_key_id);
     sb_str_member(d, "operatorBadge", in->operator_badge);
     sb_str_member(d, "scannerId", in->scanner_id);
     sb_str_member(d, "operationName", in->operation_name);
-    sb_printf(d, ",\"moved\":%s", p->move ? "true" : "false");
+    strbuf_printf(d, ",\"moved\":%s", p->move ? "true" : "false");
     if (p->status != o->status)
-        sb_printf(d, ",\"statusFrom\":\"%s\",\"statusTo\":\"%s\"", order_status_name(o->status),
+        strbuf_printf(d, ",\"statusFrom\":\"%s\",\"statusTo\":\"%s\"", order_status_name(o->status),
                   order_status_name(p->status));
     if (in->event_type == SCAN_PROGRESS_UPDATE || p->quantity_completed != o->quantity_completed)
-        sb_printf(d, ",\"quantityCompletedDelta\":%lld",
+        strbuf_printf(d, ",\"quantityCompletedDelta\":%lld",
                   (long long)(p->quantity_completed - o->quantity_completed));
     if (p->step != NULL)
-        sb_printf(d, ",\"stepNumber\":%lld,\"stepStatus\":\"%s\"",
+        strbuf_printf(d, ",\"stepNumber\":%lld,\"stepStatus\":\"%s\"",
                   (long long)p->step->step_number, step_status_name(p->step_status));
-    sb_printf(d, ",\"orderCompleted\":%s,\"changed\":%s}",
+    strbuf_printf(d, ",\"orderCompleted\":%s,\"changed\":%s}",
               res->order_completed ? "true" : "false", p->order_change ? "true" : "false");
 }
 
@@ -571,7 +497,7 @@ static int insert_event(struct store *s, int64_t tenant_id, const struct scanner
         "operation_name, event_type, quantity, operator_badge, scanner_id, timestamp, "
         "processed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1)";
     sqlite3_stmt *st;
-    if (prepare(s, sql, &st) != 0)
+    if ((st = store__prepare(s, sql, "prepare")) == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_text(st, 2, in->event_id, -1, SQLITE_STATIC);
@@ -584,7 +510,7 @@ static int insert_event(struct store *s, int64_t tenant_id, const struct scanner
     store__bind_text_opt(st, 8, in->operator_badge);
     store__bind_text_opt(st, 9, in->scanner_id);
     sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
-    return run_final(s, st, "scanner event insert", ext, NULL);
+    return store__run_final(s, st, "scanner event insert", ext, NULL);
 }
 
 static int shift_column(struct store *s, int64_t tenant_id, int64_t wc, int64_t lo, int64_t hi,
@@ -615,7 +541,7 @@ static int write_order(struct store *s, int64_t tenant_id, const struct order *o
         "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
     sqlite3_stmt *st;
     int changes = 0;
-    if (prepare(s, sql, &st) != 0)
+    if ((st = store__prepare(s, sql, "prepare")) == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_int64(st, 2, o->id);
@@ -630,7 +556,7 @@ static int write_order(struct store *s, int64_t tenant_id, const struct order *o
     /* leaving the backlog also stamps started_at (SPEC §4 analytics: first left the backlog) */
     sqlite3_bind_int(st, 11, p->started_flag || (p->move && p->src->work_centre_id == 0));
     sqlite3_bind_int(st, 12, p->completed_flag);
-    if (run_final(s, st, "scanner order update", NULL, &changes) != 0)
+    if (store__run_final(s, st, "scanner order update", NULL, &changes) != 0)
         return PB_EINTERNAL;
     if (changes != 1) {
         snprintf(s->errmsg, sizeof(s->errmsg), "scanner order update: row not found");
@@ -650,7 +576,7 @@ static int write_step(struct store *s, int64_t tenant_id, int64_t order_id, cons
         "WHERE tenant_id = ?1 AND order_id = ?2 AND step_number = ?3";
     sqlite3_stmt *st;
     int changes = 0;
-    if (prepare(s, sql, &st) != 0)
+    if ((st = store__prepare(s, sql, "prepare")) == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_int64(st, 2, order_id);
@@ -659,7 +585,7 @@ static int write_step(struct store *s, int64_t tenant_id, int64_t order_id, cons
     sqlite3_bind_int64(st, 5, p->step_delta);
     sqlite3_bind_int(st, 6, p->step_started);
     sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
-    if (run_final(s, st, "scanner step update", NULL, &changes) != 0)
+    if (store__run_final(s, st, "scanner step update", NULL, &changes) != 0)
         return PB_EINTERNAL;
     return changes == 1 ? 0 : PB_EINTERNAL;
 }
@@ -700,7 +626,7 @@ int store_scanner_event(struct store *s, struct board *b, const struct scanner_e
 {
     struct scanner_result res = { 0 };
     struct plan p = { 0 };
-    struct sbuf data = { 0 }, mdata = { 0 };
+    struct strbuf data = { 0 }, mdata = { 0 };
     struct step *steps = NULL;
     size_t n_steps = 0;
     char now[PB_TIMESTAMP_LEN];
@@ -742,7 +668,7 @@ int store_scanner_event(struct store *s, struct board *b, const struct scanner_e
         char *q = store__json_quote(in->event_id);
         if (q == NULL)
             goto out;
-        sb_printf(&mdata, "{\"reason\":\"scanner\",\"fromPosition\":%lld,\"toPosition\":%lld,"
+        strbuf_printf(&mdata, "{\"reason\":\"scanner\",\"fromPosition\":%lld,\"toPosition\":%lld,"
                   "\"eventId\":%s}", (long long)p.old_pos, (long long)p.new_pos, q);
         free(q);
     }

@@ -8,36 +8,14 @@
 
 #include "store/store_int.h"
 
-static sqlite3_stmt *prepare(struct store *s, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        store__error(s, "prepare session statement");
-        return NULL;
-    }
-    return st;
-}
-
-/* Step a write statement to completion and finalize it. 0 or PB_EINTERNAL. */
-static int run(struct store *s, sqlite3_stmt *st, const char *what)
-{
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE) {
-        store__error(s, what);
-        sqlite3_finalize(st);
-        return PB_EINTERNAL;
-    }
-    sqlite3_finalize(st);
-    return 0;
-}
 
 int store_session_create(struct store *s, int64_t tenant_id, int64_t user_id,
                          const char *refresh_hash, const char *access_jti,
                          const char *expires_at, int64_t *id_out)
 {
     char now[PB_TIMESTAMP_LEN];
-    sqlite3_stmt *st = prepare(s, "INSERT INTO sessions(tenant_id, user_id, refresh_hash, "
-                                  "access_jti, created_at, expires_at) VALUES (?,?,?,?,?,?)");
+    sqlite3_stmt *st = store__prepare(s, "INSERT INTO sessions(tenant_id, user_id, refresh_hash, "
+                                  "access_jti, created_at, expires_at) VALUES (?,?,?,?,?,?)", "session");
     if (st == NULL)
         return PB_EINTERNAL;
     pb_now_timestamp(now);
@@ -47,7 +25,7 @@ int store_session_create(struct store *s, int64_t tenant_id, int64_t user_id,
     sqlite3_bind_text(st, 4, access_jti, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, expires_at, -1, SQLITE_STATIC);
-    int rc = run(s, st, "create session");
+    int rc = store__run_final(s, st, "create session", NULL, NULL);
     if (rc == 0 && id_out != NULL)
         *id_out = sqlite3_last_insert_rowid(s->db);
     return rc;
@@ -58,9 +36,9 @@ int store_session_rotate(struct store *s, const char *old_hash, const char *new_
                          size_t sid_len)
 {
     /* One statement: the match and the rotation cannot be split by another request. */
-    sqlite3_stmt *st = prepare(s, "UPDATE sessions SET refresh_hash = ?2 "
+    sqlite3_stmt *st = store__prepare(s, "UPDATE sessions SET refresh_hash = ?2 "
                                   "WHERE refresh_hash = ?1 AND revoked_at IS NULL "
-                                  "AND expires_at > ?3 RETURNING tenant_id, user_id, access_jti");
+                                  "AND expires_at > ?3 RETURNING tenant_id, user_id, access_jti", "session");
     if (st == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_text(st, 1, old_hash, -1, SQLITE_STATIC);
@@ -89,8 +67,8 @@ int store_session_revoke_jti(struct store *s, int64_t tenant_id, int64_t user_id
                              const char *jti)
 {
     char now[PB_TIMESTAMP_LEN];
-    sqlite3_stmt *st = prepare(s, "UPDATE sessions SET revoked_at = ?4 WHERE tenant_id = ?1 "
-                                  "AND user_id = ?2 AND access_jti = ?3 AND revoked_at IS NULL");
+    sqlite3_stmt *st = store__prepare(s, "UPDATE sessions SET revoked_at = ?4 WHERE tenant_id = ?1 "
+                                  "AND user_id = ?2 AND access_jti = ?3 AND revoked_at IS NULL", "session");
     if (st == NULL)
         return PB_EINTERNAL;
     pb_now_timestamp(now);
@@ -98,28 +76,28 @@ int store_session_revoke_jti(struct store *s, int64_t tenant_id, int64_t user_id
     sqlite3_bind_int64(st, 2, user_id);
     sqlite3_bind_text(st, 3, jti, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
-    return run(s, st, "revoke session");
+    return store__run_final(s, st, "revoke session", NULL, NULL);
 }
 
 int store_session_revoke_user(struct store *s, int64_t tenant_id, int64_t user_id)
 {
     char now[PB_TIMESTAMP_LEN];
-    sqlite3_stmt *st = prepare(s, "UPDATE sessions SET revoked_at = ?3 WHERE tenant_id = ?1 "
-                                  "AND user_id = ?2 AND revoked_at IS NULL");
+    sqlite3_stmt *st = store__prepare(s, "UPDATE sessions SET revoked_at = ?3 WHERE tenant_id = ?1 "
+                                  "AND user_id = ?2 AND revoked_at IS NULL", "session");
     if (st == NULL)
         return PB_EINTERNAL;
     pb_now_timestamp(now);
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_int64(st, 2, user_id);
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-    return run(s, st, "revoke user sessions");
+    return store__run_final(s, st, "revoke user sessions", NULL, NULL);
 }
 
 int store_session_revoked_since(struct store *s, const char *since,
                                 void (*cb)(void *ctx, const char *jti), void *ctx)
 {
-    sqlite3_stmt *st = prepare(s, "SELECT access_jti FROM sessions WHERE revoked_at >= ?1 "
-                                  "AND access_jti IS NOT NULL");
+    sqlite3_stmt *st = store__prepare(s, "SELECT access_jti FROM sessions WHERE revoked_at >= ?1 "
+                                  "AND access_jti IS NOT NULL", "session");
     int rc;
     if (st == NULL)
         return PB_EINTERNAL;
@@ -137,9 +115,9 @@ int store_session_revoked_since(struct store *s, const char *since,
 int store_session_each_live(struct store *s, int64_t tenant_id, int64_t user_id,
                             void (*cb)(void *ctx, const char *sid), void *ctx)
 {
-    sqlite3_stmt *st = prepare(s, "SELECT access_jti FROM sessions WHERE tenant_id = ?1 "
+    sqlite3_stmt *st = store__prepare(s, "SELECT access_jti FROM sessions WHERE tenant_id = ?1 "
                                   "AND user_id = ?2 AND revoked_at IS NULL "
-                                  "AND access_jti IS NOT NULL");
+                                  "AND access_jti IS NOT NULL", "session");
     int rc;
     if (st == NULL)
         return PB_EINTERNAL;

@@ -91,6 +91,43 @@ static void commit_observe(struct store *s, double seconds)
     s->commits.sum_seconds += seconds;
 }
 
+sqlite3_stmt *store__prepare(struct store *s, const char *sql, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        store__error(s, what);
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+int store__step_row(struct store *s, sqlite3_stmt *st, const char *what)
+{
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        return 1;
+    if (r == SQLITE_DONE)
+        return 0;
+    store__error(s, what);
+    return PB_EINTERNAL;
+}
+
+int store__run_final(struct store *s, sqlite3_stmt *st, const char *what, int *ext,
+                     int *changes)
+{
+    int r = sqlite3_step(st);
+    int x = sqlite3_extended_errcode(s->db);
+    if (r != SQLITE_DONE)
+        store__error(s, what);
+    else if (changes != NULL)
+        *changes = sqlite3_changes(s->db);
+    sqlite3_finalize(st);
+    if (ext != NULL)
+        *ext = r == SQLITE_DONE ? SQLITE_OK : x;
+    return r == SQLITE_DONE ? 0 : PB_EINTERNAL;
+}
+
 int store__commit(struct store *s)
 {
     struct timespec t0, t1;

@@ -171,6 +171,20 @@ void store__error(struct store *s, const char *what);
  * The extended SQLite result code goes to *rc when rc is not NULL. */
 int store__run(struct store *s, sqlite3_stmt *st, const char *what, int *rc);
 
+/* Prepare a one-off statement (for SQL outside STORE_STMTS; the caller finalizes it). NULL
+ * with s->errmsg set ("what: message") on failure. */
+sqlite3_stmt *store__prepare(struct store *s, const char *sql, const char *what);
+
+/* Step st to its next row: 1 = row, 0 = done, PB_EINTERNAL (s->errmsg set). Does not reset or
+ * finalize. */
+int store__step_row(struct store *s, sqlite3_stmt *st, const char *what);
+
+/* Step a one-off write statement to completion and finalize it. 0 or PB_EINTERNAL (s->errmsg
+ * set). *ext (may be NULL) gets the extended result code, SQLITE_OK on success; *changes (may
+ * be NULL) the rows changed. st is gone afterwards whatever happened. */
+int store__run_final(struct store *s, sqlite3_stmt *st, const char *what, int *ext,
+                     int *changes);
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. begin and commit return 0 or PB_EINTERNAL; a failed
  * commit has already been rolled back. */
 int store__begin(struct store *s);

@@ -8,6 +8,7 @@
 #include "store/users.h"
 
 #include "store/store_int.h"
+#include "store/strbuf.h"
 #include "store/tz.h"
 
 #include <stdarg.h>
@@ -18,90 +19,19 @@
 /* ---------------------------------------------------------------- small helpers */
 
 /* A growing string for audit event_data. oom latches the first allocation failure. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    if (b->oom)
-        return;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->oom = true;
-        return;
-    }
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->len + (size_t)n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
 
 /* Append text as a JSON string literal. */
-static void sb_quoted(struct sbuf *b, const char *text)
+static void sb_quoted(struct strbuf *b, const char *text)
 {
     char *q = store__json_quote(text);
     if (q == NULL) {
         b->oom = true;
         return;
     }
-    sb_printf(b, "%s", q);
+    strbuf_printf(b, "%s", q);
     free(q);
 }
 
-static int prepare(struct store *s, const char *sql, sqlite3_stmt **st)
-{
-    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
-        store__error(s, "prepare");
-        *st = NULL;
-        return PB_EINTERNAL;
-    }
-    return 0;
-}
-
-/* Step st to its first row: 1 = row, 0 = done, PB_EINTERNAL. Does not finalize. */
-static int step_row(struct store *s, sqlite3_stmt *st, const char *what)
-{
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
-        return 1;
-    if (r == SQLITE_DONE)
-        return 0;
-    store__error(s, what);
-    return PB_EINTERNAL;
-}
-
-/* Step a write statement to completion and finalize it. 0 or PB_EINTERNAL; *rc gets the
- * extended result code. */
-static int run_final(struct store *s, sqlite3_stmt *st, const char *what, int *rc)
-{
-    int r = sqlite3_step(st);
-    int ext = sqlite3_extended_errcode(s->db);
-    if (r != SQLITE_DONE)
-        store__error(s, what);
-    sqlite3_finalize(st);
-    if (rc != NULL)
-        *rc = r == SQLITE_DONE ? SQLITE_OK : ext;
-    return r == SQLITE_DONE ? 0 : PB_EINTERNAL;
-}
 
 /* ---------------------------------------------------------------- validation */
 
@@ -203,7 +133,7 @@ int store_tenant_update(struct store *s, int64_t tenant_id, const struct tenant_
     static const char sql[] =
         "UPDATE tenants SET name = ?2, timezone = ?3, daily_target = ?4 WHERE id = ?1";
     struct tenant cur, nu;
-    struct sbuf ev = { 0 };
+    struct strbuf ev = { 0 };
     char now[PB_TIMESTAMP_LEN];
     sqlite3_stmt *st;
     int rc = PB_EINTERNAL, n = 0;
@@ -224,26 +154,26 @@ int store_tenant_update(struct store *s, int64_t tenant_id, const struct tenant_
         return 0;
     }
     rc = PB_EINTERNAL;
-    sb_printf(&ev, "{\"changes\":{");
+    strbuf_printf(&ev, "{\"changes\":{");
     if (ch_name) {
-        sb_printf(&ev, "%s\"name\":", n++ ? "," : "");
+        strbuf_printf(&ev, "%s\"name\":", n++ ? "," : "");
         sb_quoted(&ev, p->name);
     }
     if (ch_tz) {
-        sb_printf(&ev, "%s\"timezone\":", n++ ? "," : "");
+        strbuf_printf(&ev, "%s\"timezone\":", n++ ? "," : "");
         sb_quoted(&ev, p->timezone);
     }
     if (ch_target)
-        sb_printf(&ev, "%s\"dailyTarget\":%lld", n++ ? "," : "", (long long)p->daily_target);
-    sb_printf(&ev, "}}");
-    if (ev.oom || prepare(s, sql, &st) != 0)
+        strbuf_printf(&ev, "%s\"dailyTarget\":%lld", n++ ? "," : "", (long long)p->daily_target);
+    strbuf_printf(&ev, "}}");
+    if (ev.oom || (st = store__prepare(s, sql, "prepare")) == NULL)
         goto fail_cur;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_text(st, 2, ch_name ? p->name : cur.name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, ch_tz ? p->timezone : cur.timezone, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, ch_target ? p->daily_target : cur.daily_target);
     pb_now_timestamp(now);
-    if (run_final(s, st, "tenant update", NULL) != 0
+    if (store__run_final(s, st, "tenant update", NULL, NULL) != 0
         || store__audit(s, tenant_id, "tenant_updated", 0, 0, 0, actor_id, ev.p, -1, -1, now) != 0
         || store_tenant_get(s, tenant_id, &nu) != 0)
         goto fail_cur;
@@ -299,12 +229,12 @@ static int user_from_row(sqlite3_stmt *st, struct user *out)
 static int user_load(struct store *s, int64_t tenant_id, int64_t id, struct user *out)
 {
     sqlite3_stmt *st;
-    if (prepare(s, "SELECT " USER_COLS " FROM users WHERE tenant_id = ?1 AND id = ?2 "
-                   "AND deleted_at IS NULL", &st) != 0)
+    if ((st = store__prepare(s, "SELECT " USER_COLS " FROM users WHERE tenant_id = ?1 AND id = ?2 "
+                   "AND deleted_at IS NULL", "prepare")) == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_int64(st, 2, id);
-    int r = step_row(s, st, "user select");
+    int r = store__step_row(s, st, "user select");
     int rc = r < 0 ? r : r == 0 ? PB_ENOT_FOUND : user_from_row(st, out);
     sqlite3_finalize(st);
     return rc;
@@ -319,12 +249,12 @@ static int taken(struct store *s, int64_t tenant_id, const char *column, const c
     sqlite3_stmt *st;
     snprintf(sql, sizeof(sql), "SELECT 1 FROM users WHERE tenant_id = ?1 AND %s = ?2 "
              "AND deleted_at IS NULL AND id <> ?3", column);
-    if (prepare(s, sql, &st) != 0)
+    if ((st = store__prepare(s, sql, "prepare")) == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, except_id);
-    int r = step_row(s, st, "user unique check");
+    int r = store__step_row(s, st, "user unique check");
     sqlite3_finalize(st);
     return r;
 }
@@ -332,11 +262,11 @@ static int taken(struct store *s, int64_t tenant_id, const char *column, const c
 int store_user_active_admins(struct store *s, int64_t tenant_id, int64_t *n)
 {
     sqlite3_stmt *st;
-    if (prepare(s, "SELECT COUNT(*) FROM users WHERE tenant_id = ?1 AND role = 'admin' "
-                   "AND is_active = 1 AND deleted_at IS NULL", &st) != 0)
+    if ((st = store__prepare(s, "SELECT COUNT(*) FROM users WHERE tenant_id = ?1 AND role = 'admin' "
+                   "AND is_active = 1 AND deleted_at IS NULL", "prepare")) == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, tenant_id);
-    int r = step_row(s, st, "admin count");
+    int r = store__step_row(s, st, "admin count");
     if (r == 1)
         *n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -385,7 +315,7 @@ int store_user_add(struct store *s, int64_t tenant_id, const struct user_fields 
     enum role role = f->role >= 0 ? (enum role)f->role : ROLE_VIEWER;
     bool active = f->is_active != 0;
     char now[PB_TIMESTAMP_LEN];
-    struct sbuf ev = { 0 };
+    struct strbuf ev = { 0 };
     struct user nu;
     sqlite3_stmt *st;
     int rc, sqlrc;
@@ -399,7 +329,7 @@ int store_user_add(struct store *s, int64_t tenant_id, const struct user_fields 
     if (rc != 0)
         goto fail_tx;
     rc = PB_EINTERNAL;
-    if (prepare(s, sql, &st) != 0)
+    if ((st = store__prepare(s, sql, "prepare")) == NULL)
         goto fail_tx;
     pb_now_timestamp(now);
     sqlite3_bind_int64(st, 1, tenant_id);
@@ -411,7 +341,7 @@ int store_user_add(struct store *s, int64_t tenant_id, const struct user_fields 
     sqlite3_bind_text(st, 7, f->last_name != NULL ? f->last_name : "", -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 8, active);
     sqlite3_bind_text(st, 9, now, -1, SQLITE_STATIC);
-    if (run_final(s, st, "user insert", &sqlrc) != 0) {
+    if (store__run_final(s, st, "user insert", &sqlrc, NULL) != 0) {
         if ((sqlrc & 0xff) == SQLITE_CONSTRAINT) {  /* raced past the check: still a 409 */
             rc = PB_ECONFLICT;
             if (conflict != NULL)
@@ -420,9 +350,9 @@ int store_user_add(struct store *s, int64_t tenant_id, const struct user_fields 
         goto fail_tx;
     }
     int64_t id = sqlite3_last_insert_rowid(s->db);
-    sb_printf(&ev, "{\"userId\":%lld,\"username\":", (long long)id);
+    strbuf_printf(&ev, "{\"userId\":%lld,\"username\":", (long long)id);
     sb_quoted(&ev, f->username);
-    sb_printf(&ev, ",\"role\":\"%s\",\"isActive\":%s}", role_name(role), active ? "true" : "false");
+    strbuf_printf(&ev, ",\"role\":\"%s\",\"isActive\":%s}", role_name(role), active ? "true" : "false");
     if (ev.oom
         || store__audit(s, tenant_id, "user_created", 0, 0, 0, actor_id, ev.p, -1, -1, now) != 0
         || user_load(s, tenant_id, id, &nu) != 0)
@@ -459,7 +389,7 @@ int store_user_update(struct store *s, int64_t tenant_id, int64_t user_id,
         "username", "email", "password", "role", "isActive", "name",
     };
     char now[PB_TIMESTAMP_LEN];
-    struct sbuf ev = { 0 };
+    struct strbuf ev = { 0 };
     struct user cur, nu;
     unsigned ch = 0;
     sqlite3_stmt *st;
@@ -510,18 +440,18 @@ int store_user_update(struct store *s, int64_t tenant_id, int64_t user_id,
     }
     rc = PB_EINTERNAL;
 
-    sb_printf(&ev, "{\"userId\":%lld,\"changes\":[", (long long)user_id);
+    strbuf_printf(&ev, "{\"userId\":%lld,\"changes\":[", (long long)user_id);
     for (unsigned i = 0, k = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (ch & (1u << i))
-            sb_printf(&ev, "%s\"%s\"", k++ ? "," : "", names[i]);
-    sb_printf(&ev, "]");
+            strbuf_printf(&ev, "%s\"%s\"", k++ ? "," : "", names[i]);
+    strbuf_printf(&ev, "]");
     if (ch & USER_CHANGED_ROLE)
-        sb_printf(&ev, ",\"roleFrom\":\"%s\",\"roleTo\":\"%s\"", role_name(cur.role),
+        strbuf_printf(&ev, ",\"roleFrom\":\"%s\",\"roleTo\":\"%s\"", role_name(cur.role),
                   role_name(role));
     if (ch & USER_CHANGED_ACTIVE)
-        sb_printf(&ev, ",\"isActive\":%s", active ? "true" : "false");
-    sb_printf(&ev, "}");
-    if (ev.oom || prepare(s, sql, &st) != 0)
+        strbuf_printf(&ev, ",\"isActive\":%s", active ? "true" : "false");
+    strbuf_printf(&ev, "}");
+    if (ev.oom || (st = store__prepare(s, sql, "prepare")) == NULL)
         goto fail_cur;
     pb_now_timestamp(now);
     sqlite3_bind_int64(st, 1, tenant_id);
@@ -537,7 +467,7 @@ int store_user_update(struct store *s, int64_t tenant_id, int64_t user_id,
     sqlite3_bind_text(st, 8, role_name(role), -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 9, active);
     sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
-    if (run_final(s, st, "user update", &sqlrc) != 0) {
+    if (store__run_final(s, st, "user update", &sqlrc, NULL) != 0) {
         if ((sqlrc & 0xff) == SQLITE_CONSTRAINT) {
             rc = PB_ECONFLICT;
             if (conflict != NULL)
@@ -575,7 +505,7 @@ int store_user_delete(struct store *s, int64_t tenant_id, int64_t user_id, int64
         "UPDATE users SET deleted_at = ?3, updated_at = ?3 "
         "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
     char now[PB_TIMESTAMP_LEN];
-    struct sbuf ev = { 0 };
+    struct strbuf ev = { 0 };
     struct user cur;
     sqlite3_stmt *st;
     int rc;
@@ -589,16 +519,16 @@ int store_user_delete(struct store *s, int64_t tenant_id, int64_t user_id, int64
     if (rc != 0)
         goto fail_cur;
     rc = PB_EINTERNAL;
-    sb_printf(&ev, "{\"userId\":%lld,\"username\":", (long long)user_id);
+    strbuf_printf(&ev, "{\"userId\":%lld,\"username\":", (long long)user_id);
     sb_quoted(&ev, cur.username);
-    sb_printf(&ev, "}");
-    if (ev.oom || prepare(s, sql, &st) != 0)
+    strbuf_printf(&ev, "}");
+    if (ev.oom || (st = store__prepare(s, sql, "prepare")) == NULL)
         goto fail_cur;
     pb_now_timestamp(now);
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_int64(st, 2, user_id);
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-    if (run_final(s, st, "user delete", NULL) != 0
+    if (store__run_final(s, st, "user delete", NULL, NULL) != 0
         || store__audit(s, tenant_id, "user_deleted", 0, 0, 0, actor_id, ev.p, -1, -1, now) != 0)
         goto fail_cur;
     user_cleanup(&cur);
@@ -631,11 +561,10 @@ int store_user_list(struct store *s, int64_t tenant_id, int64_t limit, int64_t o
     int64_t count = 0;
     int r;
 
-    if (prepare(s, "SELECT COUNT(*) FROM users WHERE tenant_id = ?1 AND deleted_at IS NULL",
-                &st) != 0)
+    if ((st = store__prepare(s, "SELECT COUNT(*) FROM users WHERE tenant_id = ?1 AND deleted_at IS NULL", "prepare")) == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, tenant_id);
-    r = step_row(s, st, "user count");
+    r = store__step_row(s, st, "user count");
     if (r == 1)
         count = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -643,14 +572,14 @@ int store_user_list(struct store *s, int64_t tenant_id, int64_t limit, int64_t o
         return PB_EINTERNAL;
 
     /* The hash column is not read: a list never needs it. */
-    if (prepare(s, "SELECT id, tenant_id, username, email, first_name, last_name, '', role, "
+    if ((st = store__prepare(s, "SELECT id, tenant_id, username, email, first_name, last_name, '', role, "
                    "is_active, created_at, updated_at FROM users WHERE tenant_id = ?1 "
-                   "AND deleted_at IS NULL ORDER BY id LIMIT ?2 OFFSET ?3", &st) != 0)
+                   "AND deleted_at IS NULL ORDER BY id LIMIT ?2 OFFSET ?3", "prepare")) == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_int64(st, 2, limit);
     sqlite3_bind_int64(st, 3, offset);
-    while ((r = step_row(s, st, "user list")) == 1) {
+    while ((r = store__step_row(s, st, "user list")) == 1) {
         if (len == cap) {
             size_t nc = cap ? cap * 2 : 16;
             struct user *na = realloc(arr, nc * sizeof(*na));

@@ -154,18 +154,6 @@ static size_t wc_index(const struct board *b, int64_t wc_id)
     return SIZE_MAX;
 }
 
-/* Prepare a one-off statement; NULL with s->errmsg set on failure. */
-static sqlite3_stmt *prep(struct store *s, const char *sql, const char *what)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        store__error(s, what);
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    return st;
-}
-
 /* Step a write statement once and reset it (kept for reuse). 0 or PB_EINTERNAL; the extended
  * result code goes to *rc when not NULL. */
 static int step_write(struct store *s, sqlite3_stmt *st, const char *what, int *rc)
@@ -247,7 +235,7 @@ int store_work_centre_create(struct store *s, struct board *b,
     pb_now_timestamp(now);
 
     /* phase 2 */
-    if ((st = prep(s, sql, "work centre insert")) == NULL || store__begin(s) != 0)
+    if ((st = store__prepare(s, sql, "work centre insert")) == NULL || store__begin(s) != 0)
         goto out;
     sqlite3_bind_int64(st, 1, b->tenant_id);
     sqlite3_bind_text(st, 2, w.code, -1, SQLITE_STATIC);
@@ -373,7 +361,7 @@ int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
     pb_now_timestamp(now);
 
     /* phase 2 */
-    if ((st = prep(s, sql, "work centre update")) == NULL || store__begin(s) != 0)
+    if ((st = store__prepare(s, sql, "work centre update")) == NULL || store__begin(s) != 0)
         goto out;
     sqlite3_bind_int64(st, 1, b->tenant_id);
     sqlite3_bind_int64(st, 2, wc_id);
@@ -460,7 +448,7 @@ int store_work_centre_delete(struct store *s, struct board *b, int64_t wc_id, in
      * positions, but a row written behind the store's back must not be orphaned) */
     if (store__begin(s) != 0)
         goto out;
-    if ((st = prep(s, sql_busy, "work centre orders")) == NULL)
+    if ((st = store__prepare(s, sql_busy, "work centre orders")) == NULL)
         goto fail_tx;
     sqlite3_bind_int64(st, 1, b->tenant_id);
     sqlite3_bind_int64(st, 2, wc_id);
@@ -473,7 +461,7 @@ int store_work_centre_delete(struct store *s, struct board *b, int64_t wc_id, in
         goto fail_tx;
     }
     sqlite3_finalize(st);
-    if ((st = prep(s, sql, "work centre delete")) == NULL)
+    if ((st = store__prepare(s, sql, "work centre delete")) == NULL)
         goto fail_tx;
     sqlite3_bind_int64(st, 1, b->tenant_id);
     sqlite3_bind_int64(st, 2, wc_id);
@@ -562,7 +550,7 @@ int store_work_centre_reorder(struct store *s, struct board *b, const int64_t *i
     pb_now_timestamp(now);
 
     /* phase 2 */
-    if ((st = prep(s, sql, "work centre reorder")) == NULL || store__begin(s) != 0)
+    if ((st = store__prepare(s, sql, "work centre reorder")) == NULL || store__begin(s) != 0)
         goto out;
     for (size_t i = 0; i < nw; i++) {
         if (order[i] == b->work_centres[i].display_order)
