@@ -35,6 +35,40 @@ void http_reply(struct http_req *r, int status, const char *ctype, char *body, s
     lws_callback_on_writable(r->wsi);
 }
 
+struct blob *blob_new(const char *data, size_t len)
+{
+    struct blob *b = malloc(sizeof(*b) + len + 1);
+    if (b == NULL)
+        return NULL;
+    b->refs = 1;
+    b->len = len;
+    memcpy(b->data, data, len);
+    b->data[len] = '\0';
+    return b;
+}
+
+void blob_ref(struct blob *b)
+{
+    b->refs++;
+}
+
+void blob_unref(struct blob *b)
+{
+    if (b != NULL && --b->refs == 0)
+        free(b);
+}
+
+void http_reply_blob(struct http_req *r, int status, const char *ctype, struct blob *b)
+{
+    if (r->replied)
+        return;
+    blob_ref(b);
+    r->resp_blob = b;
+    http_reply(r, status, ctype, NULL, 0);
+    r->resp = b->data;                  /* after http_reply: it resets resp for a NULL body */
+    r->resp_len = b->len;
+}
+
 void http_reply_json(struct http_req *r, int status, cJSON *json)
 {
     char *s = json != NULL ? cJSON_PrintUnformatted(json) : NULL;
@@ -191,7 +225,10 @@ static void req_reset(struct http_req *r)
     free(r->extra_hdr);
     import_cleanup(r);
     free(r->body);
-    free(r->resp);
+    if (r->resp_blob != NULL)
+        blob_unref(r->resp_blob);
+    else
+        free(r->resp);
     memset(r, 0, sizeof(*r));
     r->kind = PB_PSS_HTTP;
 }

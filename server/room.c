@@ -21,8 +21,7 @@ struct room {
     struct presence *online;            /* users with >= 1 joined connection */
     size_t n_online, cap_online;
     struct room *next;                  /* app->rooms */
-    char *board_json;                   /* cached GET /api/planning-board body, or NULL */
-    size_t board_len;
+    struct blob *board_json;            /* cached GET /api/planning-board body, or NULL */
     uint64_t board_seq, board_version;  /* the cache is valid while both are unchanged */
 };
 
@@ -105,7 +104,7 @@ void room_free_all(struct app *app)
         for (size_t i = 0; i < PB_ROOM_RING; i++)
             ws_msg_unref(r->ring[i]);
         free(r->online);
-        free(r->board_json);
+        blob_unref(r->board_json);
         free(r);
     }
     app->rooms = NULL;
@@ -268,23 +267,18 @@ int room_user_connections(struct app *app, int64_t tenant_id, int64_t user_id)
     return p != NULL ? p->count : 0;
 }
 
-const char *room_board_cached(struct room *r, uint64_t board_version, size_t *len)
+struct blob *room_board_cached(struct room *r, uint64_t board_version)
 {
     if (r->board_json == NULL || r->board_seq != r->seq || r->board_version != board_version)
         return NULL;
-    *len = r->board_len;
     return r->board_json;
 }
 
-void room_board_cache(struct room *r, uint64_t board_version, const char *json, size_t len)
+void room_board_cache(struct room *r, uint64_t board_version, struct blob *json)
 {
-    char *copy = malloc(len + 1);
-    if (copy == NULL)
-        return;
-    memcpy(copy, json, len + 1);
-    free(r->board_json);
-    r->board_json = copy;
-    r->board_len = len;
+    blob_ref(json);
+    blob_unref(r->board_json);
+    r->board_json = json;
     r->board_seq = r->seq;
     r->board_version = board_version;
 }

@@ -135,10 +135,10 @@ void room_leave(struct app *app, struct ws_conn *c);
 cJSON *room_online(struct app *app, int64_t tenant_id);
 /* The cached board body of SPEC §4 GET /api/planning-board when it is still valid for the
  * room's seq and board_version (every change of orders, locks or presence publishes a room
- * event, so seq + board version identify the board's content); NULL otherwise. Owned by the
- * room. room_board_cache stores a copy of json[len]. */
-const char *room_board_cached(struct room *r, uint64_t board_version, size_t *len);
-void room_board_cache(struct room *r, uint64_t board_version, const char *json, size_t len);
+ * event, so seq + board version identify the board's content); NULL otherwise. The room
+ * holds a reference (take your own to keep it); room_board_cache takes one on json. */
+struct blob *room_board_cached(struct room *r, uint64_t board_version);
+void room_board_cache(struct room *r, uint64_t board_version, struct blob *json);
 /* Number of joined connections of a user in the tenant (0 when none). */
 int room_user_connections(struct app *app, int64_t tenant_id, int64_t user_id);
 
@@ -286,7 +286,8 @@ struct http_req {
     /* response */
     int status;
     const char *ctype;                  /* static string */
-    char *resp;                         /* malloc'd body */
+    char *resp;                         /* malloc'd body, or blob->data */
+    struct blob *resp_blob;             /* shared body (referenced), or NULL */
     size_t resp_len, resp_sent;
     bool replied, headers_sent, close_after;
     uint64_t ticket;                    /* commit seq that must be durable before answering */
@@ -294,6 +295,20 @@ struct http_req {
     struct http_req *dnext, *dprev;
     char *extra_hdr;                    /* extra "name: value\r\n" lines (malloc), or NULL */
 };
+
+/* A refcounted, immutable response body shared by many answers (the cached board). */
+struct blob {
+    uint32_t refs;
+    size_t len;
+    char data[];                        /* len bytes + NUL */
+};
+/* New blob holding a copy of data[len] (refs = 1); NULL on allocation failure. */
+struct blob *blob_new(const char *data, size_t len);
+void blob_ref(struct blob *b);
+void blob_unref(struct blob *b);       /* NULL is fine */
+
+/* Answer with a shared body: takes a reference on b (the caller keeps its own). */
+void http_reply_blob(struct http_req *r, int status, const char *ctype, struct blob *b);
 
 /* Answer the request (each consumes what it is given). May be called from any loop-thread
  * callback, including after-work callbacks; the bytes go out at the next writable callback. */
