@@ -36,43 +36,10 @@ struct fx {
     struct board *b;
 };
 
-static int64_t peek_int(struct fx *f, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    sqlite3_stmt *st;
-    int64_t v = -999;
+#include "test/db_peek.h"
+#define peek_int(f, ...) db_peek_int((f)->peek, __VA_ARGS__)
+#define peek_str(f, ...) db_peek_str((f)->peek, __VA_ARGS__)
 
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    assert_int_equal(sqlite3_prepare_v2(f->peek, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
-/* First column of the first row as text into buf ("<null>" for NULL, "<none>" no row). */
-static const char *peek_str(struct fx *f, char *buf, size_t size, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    sqlite3_stmt *st;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    assert_int_equal(sqlite3_prepare_v2(f->peek, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) != SQLITE_ROW)
-        snprintf(buf, size, "<none>");
-    else if (sqlite3_column_type(st, 0) == SQLITE_NULL)
-        snprintf(buf, size, "<null>");
-    else
-        snprintf(buf, size, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    return buf;
-}
 
 static int64_t add_wc(struct fx *f, int64_t tenant, const char *code, int order, int active)
 {

@@ -34,22 +34,9 @@ struct fx {
     struct board *b;
 };
 
-static int64_t peek_int(struct fx *f, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    sqlite3_stmt *st;
-    int64_t v = -999;
+#include "test/db_peek.h"
+#define peek_int(f, ...) db_peek_int((f)->peek, __VA_ARGS__)
 
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    assert_int_equal(sqlite3_prepare_v2(f->peek, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
 
 static int64_t add_wc(struct fx *f, const char *code, const char *name, int order, int active)
 {
