@@ -173,6 +173,17 @@ cJSON *json_tenant(const struct tenant *t)
     return j;
 }
 
+cJSON *json_data(cJSON *arr)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL) {
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    cJSON_AddItemToObject(o, "data", arr);
+    return o;
+}
+
 char *json_error_body(int err, const char *message, cJSON *extra)
 {
     cJSON *o = cJSON_CreateObject();

@@ -34,6 +34,9 @@ cJSON *json_tenant_brief(const struct tenant *t);
 /* {id, slug, name, timezone, dailyTarget} */
 cJSON *json_tenant(const struct tenant *t);
 
+/* {"data": arr} — every collection of SPEC §4. arr is consumed. */
+cJSON *json_data(cJSON *arr);
+
 /*
  * Error body of SPEC §4: {"error": message, "code": pb_error_code(err)} plus the members of
  * `extra` (moved into the body; extra is consumed and may be NULL). Returns a malloc'd

@@ -103,6 +103,20 @@ void http_reply_error(struct http_req *r, int err, const char *message, cJSON *e
     http_reply(r, pb_error_status(err), JSON_TYPE, s, s ? strlen(s) : 0);
 }
 
+int64_t http_query_int(struct http_req *r, const char *name, int64_t def, int64_t lo,
+                       int64_t hi, bool *bad)
+{
+    char buf[48], *end;
+    if (http_query(r, name, buf, sizeof(buf)) == NULL)
+        return def;
+    long long v = strtoll(buf, &end, 10);
+    if (end == buf || *end != '\0' || v < lo) {
+        *bad = true;
+        return def;
+    }
+    return v > hi ? hi : v;
+}
+
 void http_reply_invalid(struct http_req *r, const char *field, const char *message)
 {
     struct json_details d;

@@ -39,7 +39,7 @@ static void reply_op(struct http_req *r, struct op_result *res, int ok_status)
     }
 }
 
-static struct board *tenant_board(struct http_req *r)
+struct board *route_board(struct http_req *r)
 {
     struct board *b = NULL;
     int rc = store_board(r->app->store, r->claims.tenant_id, &b);
@@ -51,12 +51,6 @@ static struct board *tenant_board(struct http_req *r)
     return b;
 }
 
-static cJSON *data_wrap(cJSON *arr)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "data", arr);
-    return o;
-}
 
 /* ================================================================ auth */
 
@@ -314,13 +308,13 @@ static void r_health(struct http_req *r, const cJSON *body)
 static void r_work_centres(struct http_req *r, const cJSON *body)
 {
     (void)body;
-    struct board *b = tenant_board(r);
+    struct board *b = route_board(r);
     if (b == NULL)
         return;
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; i < b->n_work_centres; i++)
         cJSON_AddItemToArray(a, json_work_centre(&b->work_centres[i]));
-    http_reply_json(r, 200, data_wrap(a));
+    http_reply_json(r, 200, json_data(a));
 }
 
 /* ================================================================ orders */
@@ -329,22 +323,6 @@ static int cmp_order_id(const void *a, const void *b)
 {
     const struct order *x = *(struct order *const *)a, *y = *(struct order *const *)b;
     return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* An integer query parameter in [lo, hi] (values above hi are clamped); def when absent.
- * On a malformed value *bad names the parameter. */
-static int64_t query_int(struct http_req *r, const char *name, int64_t def, int64_t lo,
-                         int64_t hi, const char **bad)
-{
-    char buf[32], *end;
-    if (http_query(r, name, buf, sizeof(buf)) == NULL)
-        return def;
-    long long v = strtoll(buf, &end, 10);
-    if (end == buf || *end != '\0' || v < lo) {
-        *bad = name;
-        return def;
-    }
-    return v > hi ? hi : v;
 }
 
 static void r_orders_list(struct http_req *r, const cJSON *body)
@@ -357,8 +335,11 @@ static void r_orders_list(struct http_req *r, const cJSON *body)
     struct board *b;
     (void)body;
 
-    int64_t limit = query_int(r, "limit", 50, 0, 500, &bad);
-    int64_t offset = query_int(r, "offset", 0, 0, INT64_MAX, &bad);
+    bool bad_limit = false, bad_offset = false;
+    int64_t limit = http_query_int(r, "limit", 50, 0, 500, &bad_limit);
+    int64_t offset = http_query_int(r, "offset", 0, 0, INT64_MAX, &bad_offset);
+    if (bad_limit || bad_offset)
+        bad = bad_limit ? "limit" : "offset";
     if (http_query(r, "status", status, sizeof(status)) && (st = order_status_parse(status, false)) < 0)
         bad = "status";
     if (http_query(r, "priority", prio, sizeof(prio)) && (pr = order_priority_parse(prio, false)) < 0)
@@ -377,7 +358,7 @@ static void r_orders_list(struct http_req *r, const cJSON *body)
         http_reply_invalid(r, bad, "invalid query parameter");
         return;
     }
-    if ((b = tenant_board(r)) == NULL)
+    if ((b = route_board(r)) == NULL)
         return;
 
     struct order **hits = malloc((b->n_orders + 1) * sizeof(*hits));
@@ -411,14 +392,14 @@ static void r_orders_list(struct http_req *r, const cJSON *body)
     for (size_t i = (size_t)offset; i < n && i < (size_t)(offset + limit); i++)
         cJSON_AddItemToArray(a, op_order_json(r->app, hits[i], r->claims.tenant_id));
     free(hits);
-    cJSON *o = data_wrap(a);
+    cJSON *o = json_data(a);
     cJSON_AddNumberToObject(o, "total", (double)n);
     cJSON_AddNumberToObject(o, "limit", (double)limit);
     cJSON_AddNumberToObject(o, "offset", (double)offset);
     http_reply_json(r, 200, o);
 }
 
-static cJSON *order_with_steps(struct http_req *r, const struct order *o)
+cJSON *route_order_with_steps(struct http_req *r, const struct order *o)
 {
     cJSON *j = op_order_json(r->app, o, r->claims.tenant_id);
     cJSON *a = cJSON_AddArrayToObject(j, "steps");
@@ -437,7 +418,7 @@ static cJSON *order_with_steps(struct http_req *r, const struct order *o)
 static void r_order_get(struct http_req *r, const cJSON *body)
 {
     (void)body;
-    struct board *b = tenant_board(r);
+    struct board *b = route_board(r);
     struct order *o;
     if (b == NULL)
         return;
@@ -445,7 +426,7 @@ static void r_order_get(struct http_req *r, const cJSON *body)
         http_reply_error(r, PB_ENOT_FOUND, "order not found", NULL);
         return;
     }
-    http_reply_json(r, 200, order_with_steps(r, o));
+    http_reply_json(r, 200, route_order_with_steps(r, o));
 }
 
 /* Read one optional string field; wrong type is reported to d. */
@@ -468,7 +449,7 @@ static void r_order_create(struct http_req *r, const cJSON *body)
         http_reply_invalid(r, "body", "a JSON object is required");
         return;
     }
-    if ((b = tenant_board(r)) == NULL)
+    if ((b = route_board(r)) == NULL)
         return;
     order_input_init(&in);
     json_details_init(&d);
@@ -550,7 +531,7 @@ static void r_order_create(struct http_req *r, const cJSON *body)
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
     room_publish(r->app, r->claims.tenant_id, "order_created", ev);
-    http_reply_json(r, 201, order_with_steps(r, o));
+    http_reply_json(r, 201, route_order_with_steps(r, o));
 }
 
 static void r_start_move(struct http_req *r, const cJSON *body)
@@ -618,7 +599,7 @@ static void r_board(struct http_req *r, const cJSON *body)
     struct board *b;
     struct room *room = room_get(r->app, r->claims.tenant_id);
     (void)body;
-    if ((b = tenant_board(r)) == NULL)
+    if ((b = route_board(r)) == NULL)
         return;
     struct blob *cached = room != NULL ? room_board_cached(room, b->version) : NULL;
     if (cached == NULL) {

@@ -23,21 +23,6 @@
 
 /* ================================================================ helpers */
 
-static int64_t query_int(struct http_req *r, const char *name, int64_t def, int64_t hi,
-                         bool *bad)
-{
-    char buf[48], *end;
-    /* the value is at the returned pointer: lws leaves "name=" in front of it in buf */
-    const char *val = http_query(r, name, buf, sizeof(buf));
-    if (val == NULL)
-        return def;
-    long long v = strtoll(val, &end, 10);
-    if (end == val || *end != '\0' || v < 0) {
-        *bad = true;
-        return def;
-    }
-    return v > hi ? hi : v;
-}
 
 /* Answer a store error of the user routes. conflict names the field of a PB_ECONFLICT. */
 static void reply_store_error(struct http_req *r, int rc, const char *conflict)
@@ -143,8 +128,8 @@ static void r_users_list(struct http_req *r, const cJSON *body)
     int64_t total = 0;
     (void)body;
 
-    int64_t limit = query_int(r, "limit", 50, 500, &bad);
-    int64_t offset = query_int(r, "offset", 0, INT64_MAX, &bad);
+    int64_t limit = http_query_int(r, "limit", 50, 0, 500, &bad);
+    int64_t offset = http_query_int(r, "offset", 0, 0, INT64_MAX, &bad);
     if (bad) {
         http_reply_invalid(r, "limit", "limit and offset must be whole numbers >= 0");
         return;

@@ -24,12 +24,6 @@ static cJSON *id_or_null(int64_t id)
     return id == 0 ? cJSON_CreateNull() : cJSON_CreateNumber((double)id);
 }
 
-static cJSON *data_wrap(cJSON *arr)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "data", arr);
-    return o;
-}
 
 static void reply_store_error(struct http_req *r, int rc, const char *what)
 {
@@ -75,7 +69,7 @@ static void r_board_stats(struct http_req *r, const cJSON *body)
         cJSON_AddItemToArray(a, e);
     }
     free(v);
-    http_reply_json(r, 200, data_wrap(a));
+    http_reply_json(r, 200, json_data(a));
 }
 
 /* GET /api/analytics/dashboard (any role). */
@@ -127,7 +121,7 @@ static void r_cycle_times(struct http_req *r, const cJSON *body)
         cJSON_AddItemToArray(a, e);
     }
     free(v);
-    http_reply_json(r, 200, data_wrap(a));
+    http_reply_json(r, 200, json_data(a));
 }
 
 /* GET /api/analytics/routing (admin, scheduler). */
@@ -152,7 +146,7 @@ static void r_routing(struct http_req *r, const cJSON *body)
         cJSON_AddItemToArray(a, e);
     }
     free(v);
-    http_reply_json(r, 200, data_wrap(a));
+    http_reply_json(r, 200, json_data(a));
 }
 
 /* ================================================================ the route table */

@@ -19,49 +19,8 @@
 
 /* ================================================================ helpers */
 
-static struct board *tenant_board(struct http_req *r)
-{
-    struct board *b = NULL;
-    int rc = store_board(r->app->store, r->claims.tenant_id, &b);
-    if (rc != 0) {
-        http_reply_error(r, rc == PB_ENOT_FOUND ? PB_ENOT_FOUND : PB_EINTERNAL,
-                         "board unavailable", NULL);
-        return NULL;
-    }
-    return b;
-}
 
-static cJSON *data_wrap(cJSON *arr)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "data", arr);
-    return o;
-}
 
-/* One-detail validation error. */
-static void reply_invalid(struct http_req *r, const char *field, const char *message)
-{
-    struct json_details d;
-    json_details_init(&d);
-    json_details_add(&d, field, message);
-    http_reply_error(r, PB_EVALIDATION, message, json_details_take(&d));
-}
-
-static cJSON *order_with_steps(struct http_req *r, const struct order *o)
-{
-    cJSON *j = op_order_json(r->app, o, r->claims.tenant_id);
-    cJSON *a = cJSON_AddArrayToObject(j, "steps");
-    struct step *steps = NULL;
-    size_t n = 0;
-    if (store_order_steps(r->app->store, r->claims.tenant_id, o->id, &steps, &n) == 0) {
-        for (size_t i = 0; i < n; i++) {
-            cJSON_AddItemToArray(a, json_step(&steps[i]));
-            step_cleanup(&steps[i]);
-        }
-        free(steps);
-    }
-    return j;
-}
 
 /* All live work centres of the board in display order, as a new array. */
 static cJSON *work_centres_json(const struct board *b)
@@ -158,7 +117,7 @@ static void r_wc_create(struct http_req *r, const cJSON *body)
         http_reply_invalid(r, "body", "a JSON object is required");
         return;
     }
-    if ((b = tenant_board(r)) == NULL)
+    if ((b = route_board(r)) == NULL)
         return;
     json_details_init(&d);
     wc_read_body(body, &in, &d);
@@ -185,7 +144,7 @@ static void r_wc_update(struct http_req *r, const cJSON *body)
     const struct work_centre *w = NULL;
     struct board *b;
 
-    if ((b = tenant_board(r)) == NULL)
+    if ((b = route_board(r)) == NULL)
         return;
     if (board_work_centre(b, r->ids[0]) == NULL) {
         http_reply_error(r, PB_ENOT_FOUND, "work centre not found", NULL);
@@ -220,7 +179,7 @@ static void r_wc_delete(struct http_req *r, const cJSON *body)
 {
     struct board *b;
     (void)body;
-    if ((b = tenant_board(r)) == NULL)
+    if ((b = route_board(r)) == NULL)
         return;
     int rc = store_work_centre_delete(r->app->store, b, r->ids[0], r->claims.user_id);
     if (rc == PB_ECONFLICT) {
@@ -242,10 +201,10 @@ static void r_wc_reorder(struct http_req *r, const cJSON *body)
     int64_t *v;
     size_t n = 0;
 
-    if ((b = tenant_board(r)) == NULL)
+    if ((b = route_board(r)) == NULL)
         return;
     if (!cJSON_IsArray(ids)) {
-        reply_invalid(r, "ids", "must be an array of work centre ids");
+        http_reply_invalid(r, "ids", "must be an array of work centre ids");
         return;
     }
     v = malloc(((size_t)cJSON_GetArraySize(ids) + 1) * sizeof(*v));
@@ -257,7 +216,7 @@ static void r_wc_reorder(struct http_req *r, const cJSON *body)
         double x = cJSON_IsNumber(e) ? e->valuedouble : -1;
         if (x < 1 || x > 9007199254740992.0 || x != (double)(int64_t)x) {
             free(v);
-            reply_invalid(r, "ids", "must be an array of work centre ids");
+            http_reply_invalid(r, "ids", "must be an array of work centre ids");
             return;
         }
         v[n++] = (int64_t)x;
@@ -265,14 +224,14 @@ static void r_wc_reorder(struct http_req *r, const cJSON *body)
     int rc = store_work_centre_reorder(r->app->store, b, v, n, r->claims.user_id);
     free(v);
     if (rc == PB_EVALIDATION) {
-        reply_invalid(r, "ids", "must name every active work centre exactly once");
+        http_reply_invalid(r, "ids", "must name every active work centre exactly once");
         return;
     }
     if (rc != 0) {
         wc_store_error(r, rc);
         return;
     }
-    http_reply_json(r, 200, data_wrap(work_centres_json(b)));
+    http_reply_json(r, 200, json_data(work_centres_json(b)));
     publish_work_centres(r, b);
 }
 
@@ -337,7 +296,7 @@ static void r_order_update(struct http_req *r, const cJSON *body)
     int64_t version = 0, to_wc = 0, pos = -1;
     bool has_wc = false, has_pos = false;
 
-    if ((b = tenant_board(r)) == NULL)
+    if ((b = route_board(r)) == NULL)
         return;
     if ((o = board_order(b, r->ids[0])) == NULL) {
         http_reply_error(r, PB_ENOT_FOUND, "order not found", NULL);
@@ -445,7 +404,7 @@ static void r_order_update(struct http_req *r, const cJSON *body)
             return;
         }
     }
-    http_reply_json(r, 200, order_with_steps(r, o));
+    http_reply_json(r, 200, route_order_with_steps(r, o));
 }
 
 static void r_order_delete(struct http_req *r, const cJSON *body)
@@ -455,7 +414,7 @@ static void r_order_delete(struct http_req *r, const cJSON *body)
     int64_t id = r->ids[0];
     (void)body;
 
-    if ((b = tenant_board(r)) == NULL)
+    if ((b = route_board(r)) == NULL)
         return;
     int rc = store_order_delete(r->app->store, b, id, r->claims.user_id, NULL);
     if (rc != 0) {
@@ -519,7 +478,7 @@ static void r_orders_export(struct http_req *r, const cJSON *body)
     char num[32];
     (void)body;
 
-    if ((b = tenant_board(r)) == NULL)
+    if ((b = route_board(r)) == NULL)
         return;
     struct order **all = malloc((b->n_orders + 1) * sizeof(*all));
     size_t n = 0;
@@ -591,22 +550,6 @@ static cJSON *audit_json(const struct audit_entry *e)
     return j;
 }
 
-/* A query integer in [lo, +inf), clamped to hi; def when absent; *bad on garbage. */
-static int64_t query_int(struct http_req *r, const char *name, int64_t def, int64_t lo,
-                         int64_t hi, bool *bad)
-{
-    char buf[48], *end;
-    const char *val = http_query(r, name, buf, sizeof(buf));   /* points into buf */
-    if (val == NULL)
-        return def;
-    long long v = strtoll(val, &end, 10);
-    if (end == val || *end != '\0' || v < lo) {
-        *bad = true;
-        return def;
-    }
-    return v > hi ? hi : v;
-}
-
 static void r_audit_log(struct http_req *r, const cJSON *body)
 {
     char type[PB_AUDIT_EVENT_TYPE_MAX + 16], since_in[80], since[PB_TIMESTAMP_LEN], tz[64] = "UTC";
@@ -616,15 +559,15 @@ static void r_audit_log(struct http_req *r, const cJSON *body)
     (void)body;
 
     json_details_init(&d);
-    q.limit = query_int(r, "limit", 50, 0, 500, &bad);
+    q.limit = http_query_int(r, "limit", 50, 0, 500, &bad);
     if (bad)
         json_details_add(&d, "limit", "must be a whole number of at least 0");
     bad = false;
-    q.offset = query_int(r, "offset", 0, 0, INT64_MAX, &bad);
+    q.offset = http_query_int(r, "offset", 0, 0, INT64_MAX, &bad);
     if (bad)
         json_details_add(&d, "offset", "must be a whole number of at least 0");
     bad = false;
-    q.order_id = query_int(r, "orderId", 0, 1, INT64_MAX, &bad);
+    q.order_id = http_query_int(r, "orderId", 0, 1, INT64_MAX, &bad);
     if (bad)
         json_details_add(&d, "orderId", "must be an order id");
     const char *ty = http_query(r, "eventType", type, sizeof(type));
@@ -664,7 +607,7 @@ static void r_audit_log(struct http_req *r, const cJSON *body)
         audit_entry_cleanup(&e[i]);
     }
     free(e);
-    cJSON *o = data_wrap(a);
+    cJSON *o = json_data(a);
     cJSON_AddNumberToObject(o, "total", (double)total);
     cJSON_AddNumberToObject(o, "limit", (double)q.limit);
     cJSON_AddNumberToObject(o, "offset", (double)q.offset);

@@ -318,6 +318,14 @@ void http_reply_error(struct http_req *r, int err, const char *message, cJSON *e
 /* Add a response header line "name: value" (printf-style value) to the answer of r. */
 void http_add_header(struct http_req *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Integer query parameter `name` in [lo, +inf), clamped to hi (SPEC §4: limit clamps to 500);
+ * def when absent; a malformed or too small value sets *bad and gives def. */
+int64_t http_query_int(struct http_req *r, const char *name, int64_t def, int64_t lo,
+                       int64_t hi, bool *bad);
+/* The caller's board (SPEC §3: always the caller's tenant); NULL after answering 404/500. */
+struct board *route_board(struct http_req *r);
+/* The order with its routing steps (GET /api/orders/:id shape). */
+cJSON *route_order_with_steps(struct http_req *r, const struct order *o);
 /* 400 validation_failed with details [{field, message}] (SPEC §4). */
 void http_reply_invalid(struct http_req *r, const char *field, const char *message);
 /* Query argument `name` (without '='), URL-decoded, into buf (cut to len); NULL when absent. */
