@@ -10,7 +10,8 @@
 struct presence {
     int64_t user_id;
     char username[PB_LOCK_USERNAME_MAX + 1];
-    int count;                          /* joined connections of this user */
+    int conns;                          /* open WebSocket connections of this user */
+    int joined;                         /* of those, joined to the room (online when > 0) */
 };
 
 struct room {
@@ -18,7 +19,7 @@ struct room {
     uint64_t seq;                       /* last published seq; 0 before the first */
     struct ws_msg *ring[PB_ROOM_RING];  /* event seq s lives at ring[s % PB_ROOM_RING] */
     struct ws_conn *members;            /* joined connections (room_next/room_prev) */
-    struct presence *online;            /* users with >= 1 joined connection */
+    struct presence *online;            /* users with >= 1 open connection */
     size_t n_online, cap_online;
     struct room *next;                  /* app->rooms */
     struct blob *board_json;            /* cached GET /api/planning-board body, or NULL */
@@ -201,23 +202,8 @@ void room_join(struct app *app, struct ws_conn *c, bool has_since, uint64_t sinc
     r->members = c;
 
     p = presence_find(r, c->claims.user_id);
-    if (p != NULL) {
-        p->count++;
-        return;
-    }
-    if (r->n_online == r->cap_online) {
-        size_t cap = r->cap_online ? r->cap_online * 2 : 8;
-        struct presence *np = realloc(r->online, cap * sizeof(*np));
-        if (np == NULL)
-            return;
-        r->online = np;
-        r->cap_online = cap;
-    }
-    p = &r->online[r->n_online++];
-    p->user_id = c->claims.user_id;
-    p->count = 1;
-    snprintf(p->username, sizeof(p->username), "%s", c->username);
-    room_publish(app, r->tenant_id, "user_joined", user_brief(p->user_id, p->username));
+    if (p != NULL && ++p->joined == 1)     /* SPEC §5: a user's first connection joins */
+        room_publish(app, r->tenant_id, "user_joined", user_brief(p->user_id, p->username));
 }
 
 void room_leave(struct app *app, struct ws_conn *c)
@@ -240,14 +226,44 @@ void room_leave(struct app *app, struct ws_conn *c)
     c->room_next = c->room_prev = NULL;
 
     p = presence_find(r, c->claims.user_id);
-    if (p == NULL || --p->count > 0)
-        return;
-    int64_t uid = p->user_id;
-    char name[PB_LOCK_USERNAME_MAX + 1];
-    memcpy(name, p->username, sizeof(name));
-    *p = r->online[--r->n_online];
-    if (!app->stopping)
-        room_publish(app, r->tenant_id, "user_left", user_brief(uid, name));
+    if (p != NULL && --p->joined == 0 && !app->stopping)     /* its last one leaves */
+        room_publish(app, r->tenant_id, "user_left", user_brief(p->user_id, p->username));
+}
+
+int room_conn_open(struct app *app, struct ws_conn *c)
+{
+    struct room *r = room_get(app, c->claims.tenant_id);
+    struct presence *p;
+    if (r == NULL)
+        return PB_EINTERNAL;
+    if ((p = presence_find(r, c->claims.user_id)) == NULL) {
+        if (r->n_online == r->cap_online) {
+            size_t cap = r->cap_online ? r->cap_online * 2 : 8;
+            struct presence *np = realloc(r->online, cap * sizeof(*np));
+            if (np == NULL)
+                return PB_EINTERNAL;
+            r->online = np;
+            r->cap_online = cap;
+        }
+        p = &r->online[r->n_online++];
+        memset(p, 0, sizeof(*p));
+        p->user_id = c->claims.user_id;
+        snprintf(p->username, sizeof(p->username), "%s", c->username);
+    }
+    p->conns++;
+    return 0;
+}
+
+int room_conn_close(struct app *app, struct ws_conn *c)
+{
+    struct room *r = room_find(app, c->claims.tenant_id);
+    struct presence *p = r != NULL ? presence_find(r, c->claims.user_id) : NULL;
+    if (p == NULL)
+        return 0;
+    int left = --p->conns;
+    if (left == 0 && p->joined == 0)
+        *p = r->online[--r->n_online];
+    return left;
 }
 
 cJSON *room_online(struct app *app, int64_t tenant_id)
@@ -256,15 +272,9 @@ cJSON *room_online(struct app *app, int64_t tenant_id)
     cJSON *a = cJSON_CreateArray();
     if (r != NULL && a != NULL)
         for (size_t i = 0; i < r->n_online; i++)
-            cJSON_AddItemToArray(a, user_brief(r->online[i].user_id, r->online[i].username));
+            if (r->online[i].joined > 0)
+                cJSON_AddItemToArray(a, user_brief(r->online[i].user_id, r->online[i].username));
     return a;
-}
-
-int room_user_connections(struct app *app, int64_t tenant_id, int64_t user_id)
-{
-    struct room *r = room_find(app, tenant_id);
-    struct presence *p = r != NULL ? presence_find(r, user_id) : NULL;
-    return p != NULL ? p->count : 0;
 }
 
 struct blob *room_board_cached(struct room *r, uint64_t board_version)

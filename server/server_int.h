@@ -139,8 +139,11 @@ cJSON *room_online(struct app *app, int64_t tenant_id);
  * holds a reference (take your own to keep it); room_board_cache takes one on json. */
 struct blob *room_board_cached(struct room *r, uint64_t board_version);
 void room_board_cache(struct room *r, uint64_t board_version, struct blob *json);
-/* Number of joined connections of a user in the tenant (0 when none). */
-int room_user_connections(struct app *app, int64_t tenant_id, int64_t user_id);
+/* Count a connection of its user in the room (at WebSocket open; before room_join). 0 or
+ * PB_EINTERNAL. room_conn_close (after room_leave) returns the user's connections left:
+ * 0 means its last one closed (SPEC §5: its drag locks end with reason disconnected). */
+int room_conn_open(struct app *app, struct ws_conn *c);
+int room_conn_close(struct app *app, struct ws_conn *c);
 
 /* ---------------------------------------------------------------- WebSocket (ws.c) */
 

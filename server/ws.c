@@ -318,16 +318,6 @@ static void conn_unlink(struct app *app, struct ws_conn *c)
     c->next = c->prev = NULL;
 }
 
-static bool user_has_other_conn(struct app *app, const struct ws_conn *c)
-{
-    /* FIXME: O(connections); a per-user count would make mass disconnects cheaper. */
-    for (struct ws_conn *o = app->conns; o != NULL; o = o->next)
-        if (o != c && o->claims.user_id == c->claims.user_id
-            && o->claims.tenant_id == c->claims.tenant_id)
-            return true;
-    return false;
-}
-
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                 size_t len)
 {
@@ -365,6 +355,11 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         c->wsi = wsi;
         c->app = app;
         snprintf(c->username, sizeof(c->username), "%s", u.username);
+        if (room_conn_open(app, c) != 0) {
+            c->app = NULL;              /* CLOSED must not count it out again */
+            user_cleanup(&u);
+            return -1;
+        }
         conn_link(app, c);
 
         struct tenant t;
@@ -469,7 +464,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         room_leave(app, c);
         conn_unlink(app, c);
         wait_unlink(c);
-        if (!app->stopping && !user_has_other_conn(app, c))
+        if (room_conn_close(app, c) == 0 && !app->stopping)
             op_release_user_locks(app, c->claims.tenant_id, c->claims.user_id, "disconnected");
         queue_drop(c);
         free(c->q);
