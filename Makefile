@@ -7,9 +7,11 @@
 
 CC      ?= cc
 PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2
-DEBIAN_PKGS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev \
-	libsqlite3-dev libcjson-dev libjwt-dev libargon2-dev libcmocka-dev libcsv-dev libssl-dev \
-	sqlite3 curl python3 tzdata prometheus wrk chromium
+# What `make run` needs (build + run the server) and what `make test` adds (test tools:
+# cmocka, promtool for /metrics, wrk for bench-smoke, Chromium for the browser tests).
+RUN_PKGS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev \
+	libsqlite3-dev libcjson-dev libjwt-dev libargon2-dev libcsv-dev libssl-dev tzdata
+TEST_PKGS := libcmocka-dev sqlite3 curl python3 prometheus wrk chromium
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(WARN) -MMD -MP -I.
@@ -42,7 +44,7 @@ TEST_NEEDS_SERVER :=
 TEST_SRC := $(wildcard test/test_*.c)
 TEST_BIN := $(TEST_SRC:test/%.c=$(BUILD)/test/%)
 
-.PHONY: all test unit e2e browser run clean deps check-deps bench bench-smoke
+.PHONY: all test unit e2e browser run clean deps check-deps check-test-deps bench bench-smoke
 .SECONDARY:
 all: $(BUILD)/planboard
 
@@ -77,16 +79,22 @@ $(BUILD)/test/%: $(BUILD)/test/%.o $(BUILD)/libpb_core.a
 	$(CC) $(LDFLAGS) -o $@ $< $(if $(filter $*,$(TEST_NEEDS_SERVER)),$(BUILD)/libpb_server.a) \
 		$(BUILD)/libpb_core.a $(LDLIBS) -lcmocka
 
-check-deps:
-	@missing=""; for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	command -v node >/dev/null || missing="$$missing nodejs"; \
-	command -v npm >/dev/null || missing="$$missing npm"; \
+# Install missing Debian packages when root, else print the one apt-get line to run.
+define install_missing
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(if $(2),command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm";) \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	  else echo "missing packages; run: sudo apt-get install -y$$missing"; exit 1; fi; \
 	fi
-deps: check-deps node_modules/.planboard-stamp
+endef
+check-deps:
+	$(call install_missing,$(RUN_PKGS))
+check-test-deps:
+	$(call install_missing,$(RUN_PKGS) $(TEST_PKGS),node)
+deps: check-test-deps node_modules/.planboard-stamp
 # npm packages of the tests (package-lock.json); reinstalled whenever the lock file changes.
 node_modules/.planboard-stamp: package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
