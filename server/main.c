@@ -69,11 +69,13 @@ static int open_store(const struct config *cfg, struct store **s)
 {
     /* FULL = group commit: SQLite writes without syncing, durable.c syncs the WAL off the
      * loop and holds every answer until its commit is on disk. */
+    char why[300] = "";
     struct store_options o = { .synchronous = cfg->synchronous,
-                               .group_commit = strcasecmp(cfg->synchronous, "FULL") == 0 };
+                               .group_commit = strcasecmp(cfg->synchronous, "FULL") == 0,
+                               .errbuf = why, .errlen = sizeof(why) };
     ensure_parent_dir(cfg->db_path);
     if (store_open(s, cfg->db_path, &o) != 0) {
-        fprintf(stderr, "planboard: cannot open database %s\n", cfg->db_path);
+        fprintf(stderr, "planboard: cannot open database %s: %s\n", cfg->db_path, why);
         return -1;
     }
     return 0;

@@ -261,24 +261,27 @@ int store__audit(struct store *s, int64_t tenant_id, const char *event_type, int
 int store_open(struct store **out, const char *path, const struct store_options *opts)
 {
     const char *sync = opts != NULL && opts->synchronous != NULL ? opts->synchronous : "NORMAL";
-    char pragma[128];
+    char pragma[128], reason[300];
     struct store *s;
 
     *out = NULL;
     if (strcmp(sync, "NORMAL") != 0 && strcmp(sync, "FULL") != 0) {
-        fprintf(stderr, "store: synchronous must be NORMAL or FULL, not '%s'\n", sync);
-        return PB_EINTERNAL;
+        snprintf(reason, sizeof(reason), "synchronous must be NORMAL or FULL, not '%s'", sync);
+        goto report;
     }
     s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return PB_EINTERNAL;
+    if (s == NULL) {
+        snprintf(reason, sizeof(reason), "out of memory");
+        goto report;
+    }
+    s->quiet = opts != NULL && opts->errbuf != NULL;
     /* NOMUTEX: one connection, used by one thread (the loop) only; SQLite's per-call mutexes
      * cost ~7% of an import in perf. */
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
         != SQLITE_OK) {
-        fprintf(stderr, "store: open %s: %s\n", path,
-                s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
+        snprintf(s->errmsg, sizeof(s->errmsg), "%s",
+                 s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
     /* A short busy timeout: another process (the CLI) holds the write lock for
@@ -298,11 +301,18 @@ int store_open(struct store **out, const char *path, const struct store_options 
     memcpy(s->wal_path + plen, "-wal", 5);
     if (store_exec(s, pragma) != 0 || store_exec(s, pb_schema_sql) != 0)
         goto fail;
+    s->quiet = false;
     *out = s;
     return 0;
 
 fail:
+    snprintf(reason, sizeof(reason), "%s", s->errmsg[0] ? s->errmsg : "out of memory");
     store_free(s);
+report:
+    if (opts != NULL && opts->errbuf != NULL)
+        snprintf(opts->errbuf, opts->errlen, "%s", reason);
+    else
+        fprintf(stderr, "store: open %s: %s\n", path, reason);
     return PB_EINTERNAL;
 }
 
@@ -330,8 +340,9 @@ int store_exec(struct store *s, const char *sql)
 {
     char *err = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
-        snprintf(s->errmsg, sizeof(s->errmsg), "exec: %s", err != NULL ? err : "?");
-        fprintf(stderr, "store: %s\n", s->errmsg);
+        snprintf(s->errmsg, sizeof(s->errmsg), "%s", err != NULL ? err : "?");
+        if (!s->quiet)
+            fprintf(stderr, "store: exec: %s\n", s->errmsg);
         sqlite3_free(err);
         return PB_EINTERNAL;
     }

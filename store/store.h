@@ -28,6 +28,9 @@ struct store_options {
     bool group_commit;          /* with FULL: run SQLite at NORMAL and let the caller make
                                  * commits durable in groups by syncing store_wal_path() off
                                  * the loop (see store_set_commit_hook) */
+    char *errbuf;               /* when not NULL, store_open writes the reason of a failure
+                                 * here (errlen bytes) instead of printing it to stderr */
+    size_t errlen;
 };
 
 /*

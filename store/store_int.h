@@ -155,6 +155,7 @@ struct store {
     store_commit_fn on_commit;      /* called after each successful COMMIT, or NULL */
     void *on_commit_ctx;
     char *wal_path;                 /* "<path>-wal" */
+    bool quiet;                     /* store_exec does not print (store_open with errbuf) */
 };
 
 /*
