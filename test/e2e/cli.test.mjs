@@ -79,7 +79,6 @@ test('a bad config file: non-zero exit with a one-line reason', async () => {
   writeFileSync(garbage, 'this is not an SQLite database\n'.repeat(200));
   const p = join(dir, 'baddb.ini');
   writeFileSync(p, `[database]\npath = ${garbage}\n[auth]\njwt_secret_file = ${join(dir, 'jwt')}\n`);
-  // (The SQLite detail may precede the reason line.)
   assertRefused(await run(['serve', '--config', p], { env, timeout: 10000 }), 'unreadable database', /database/i);
 });
 
