@@ -338,18 +338,8 @@ int store_order_delete(struct store *s, struct board *b, int64_t order_id, int64
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
     if (run_once(s, st, "order delete") != 0)
         goto fail_tx;
-    if (pos + 1 < depth) {
-        sqlite3_stmt *sh = store__stmt(s, ST_ORDER_SHIFT);
-        if (sh == NULL)
-            goto fail_tx;
-        sqlite3_bind_int64(sh, 1, b->tenant_id);
-        store__bind_id_opt(sh, 2, col->work_centre_id);
-        sqlite3_bind_int64(sh, 3, pos + 1);
-        sqlite3_bind_int64(sh, 4, depth - 1);
-        sqlite3_bind_int64(sh, 5, -1);
-        if (store__run(s, sh, "order delete shift", NULL) != 0)
-            goto fail_tx;
-    }
+    if (store__shift(s, b->tenant_id, col->work_centre_id, pos + 1, depth - 1, -1) != 0)
+        goto fail_tx;
     if (store__audit(s, b->tenant_id, "order_deleted", o->id, col->work_centre_id, 0, user_id,
                      data, depth, -1, now) != 0)
         goto fail_tx;

@@ -273,9 +273,7 @@ fail:
 
 /* ---------------------------------------------------------------- move */
 
-/* UPDATE position = position + delta for the live orders of column wc with position in
- * [lo, hi]. One statement, whatever the column size. */
-static int shift(struct store *s, int64_t tenant_id, int64_t wc, int64_t lo, int64_t hi,
+int store__shift(struct store *s, int64_t tenant_id, int64_t wc, int64_t lo, int64_t hi,
                  int delta)
 {
     if (lo > hi)
@@ -340,12 +338,12 @@ int store_order_move(struct store *s, struct board *b, const struct move_request
     if (store__begin(s) != 0)
         goto fail;
     if (src == dst) {
-        if ((p < old && shift(s, b->tenant_id, src->work_centre_id, p, old - 1, +1) != 0)
-            || (p > old && shift(s, b->tenant_id, src->work_centre_id, old + 1, p, -1) != 0))
+        if ((p < old && store__shift(s, b->tenant_id, src->work_centre_id, p, old - 1, +1) != 0)
+            || (p > old && store__shift(s, b->tenant_id, src->work_centre_id, old + 1, p, -1) != 0))
             goto fail_tx;
     } else {
-        if (shift(s, b->tenant_id, src->work_centre_id, old + 1, depth_from - 1, -1) != 0
-            || shift(s, b->tenant_id, dst->work_centre_id, p, depth_to - 1, +1) != 0)
+        if (store__shift(s, b->tenant_id, src->work_centre_id, old + 1, depth_from - 1, -1) != 0
+            || store__shift(s, b->tenant_id, dst->work_centre_id, p, depth_to - 1, +1) != 0)
             goto fail_tx;
     }
     sqlite3_stmt *st = store__stmt(s, ST_ORDER_MOVE);

@@ -513,21 +513,6 @@ static int insert_event(struct store *s, int64_t tenant_id, const struct scanner
     return store__run_final(s, st, "scanner event insert", ext, NULL);
 }
 
-static int shift_column(struct store *s, int64_t tenant_id, int64_t wc, int64_t lo, int64_t hi,
-                        int delta)
-{
-    if (lo > hi)
-        return 0;
-    sqlite3_stmt *st = store__stmt(s, ST_ORDER_SHIFT);
-    if (st == NULL)
-        return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    store__bind_id_opt(st, 2, wc);
-    sqlite3_bind_int64(st, 3, lo);
-    sqlite3_bind_int64(st, 4, hi);
-    sqlite3_bind_int(st, 5, delta);
-    return store__run(s, st, "position shift", NULL);
-}
 
 static int write_order(struct store *s, int64_t tenant_id, const struct order *o,
                        const struct plan *p, const char *now)
@@ -692,7 +677,7 @@ int store_scanner_event(struct store *s, struct board *b, const struct scanner_e
         goto fail_tx;
     }
     if (p.move) {
-        if (shift_column(s, b->tenant_id, p.src->work_centre_id, p.old_pos + 1,
+        if (store__shift(s, b->tenant_id, p.src->work_centre_id, p.old_pos + 1,
                          p.depth_from - 1, -1) != 0
             || store__audit(s, b->tenant_id, "order_moved", o->id, p.src->work_centre_id,
                             p.dst->work_centre_id, 0, mdata.p, p.depth_from, p.depth_to,

@@ -205,6 +205,12 @@ void store__col_copy(sqlite3_stmt *st, int i, char *buf, size_t size);
  * NULL on allocation failure. */
 char *store__json_quote(const char *text);
 
+/* Positions of the live orders of column wc (0 = backlog) in [lo, hi] move by delta, in one
+ * UPDATE (the way moves, deletes and scanner moves keep columns dense). Nothing when lo > hi.
+ * Inside the caller's transaction. 0 or PB_EINTERNAL. */
+int store__shift(struct store *s, int64_t tenant_id, int64_t wc, int64_t lo, int64_t hi,
+                 int delta);
+
 /* Insert one audit_log row (inside the caller's transaction). 0 or PB_EINTERNAL. */
 int store__audit(struct store *s, int64_t tenant_id, const char *event_type, int64_t order_id,
                  int64_t from_wc, int64_t to_wc, int64_t user_id, const char *event_data,
