@@ -125,7 +125,10 @@ bench-smoke: all
 	$(MAKE) -C bench smoke
 
 PORT ?= 8080
-run: check-deps all
+# The build is a sub-make: its pkg-config flags are read after check-deps installed the packages
+# (a fresh machine has no cJSON.h when this Makefile is first parsed).
+run: check-deps
+	$(MAKE) all
 	@mkdir -p var
 	PORT=$(PORT) ./$(BUILD)/planboard demo --config config.example.ini
 

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { startServer, assertError, SAMPLES, SLOW } from './lib.mjs';
+import { startServer, assertError, utcDay, SAMPLES, SLOW } from './lib.mjs';
 
 let srv, admin, scheduler, viewer;
 
@@ -32,11 +32,12 @@ async function allOrders(token) {
   }
 }
 
-/** Today in the tenant's timezone, as the server must see it. */
+/** Today in the tenant's timezone, as the server must see it: the demo tenant keeps UTC. */
 async function today(token) {
   const r = await srv.req('GET', '/api/tenant', { token });
-  const tz = r.status === 200 ? r.body.timezone : 'UTC';
-  return new Intl.DateTimeFormat('en-CA', { timeZone: tz }).format(new Date());
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.timezone, 'UTC');
+  return utcDay();
 }
 
 /** 100 × num ÷ den with one decimal, half up, from integers (as the server computes it). */
@@ -71,10 +72,13 @@ async function dashboard(token = viewer) {
 }
 
 async function checkDashboardAgainstOrders() {
-  const orders = await allOrders(viewer);
-  const { list } = await srv.workCentres(viewer);
-  const day = await today(viewer);
-  const d = await dashboard();
+  let orders, list, day, d;
+  do {            // again if the UTC day turned while the figures were read
+    day = await today(viewer);
+    orders = await allOrders(viewer);
+    ({ list } = await srv.workCentres(viewer));
+    d = await dashboard();
+  } while (utcDay() !== day);
   const want = expectedCounts(orders, list, day);
   for (const k of Object.keys(want)) assert.equal(d[k], want[k], `${k}: ${JSON.stringify(d)}`);
   return { d, orders, list, day };
@@ -112,10 +116,13 @@ test('dashboard agrees with counts computed from the order list, demo shows real
 });
 
 test('board stats agree with the order list per work centre, in display order', async () => {
-  const orders = await allOrders(viewer);
-  const { list } = await srv.workCentres(viewer);
-  const day = await today(viewer);
-  const r = await srv.req('GET', '/api/planning-board/stats', { token: viewer });
+  let orders, list, day, r;
+  do {            // again if the UTC day turned while the figures were read
+    day = await today(viewer);
+    orders = await allOrders(viewer);
+    ({ list } = await srv.workCentres(viewer));
+    r = await srv.req('GET', '/api/planning-board/stats', { token: viewer });
+  } while (utcDay() !== day);
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(r.body.data.map((e) => e.workCentreId), list.map((w) => w.id));
   let capped = 0;

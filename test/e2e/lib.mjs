@@ -25,6 +25,15 @@ export function sample(name) {
   return readFileSync(join(SAMPLES, name));
 }
 
+/**
+ * A UTC calendar day as YYYY-MM-DD, from the clock alone (no locale, time-zone or ICU data).
+ * Tests that compare a server-set date with "today" take utcDay() before and after the request
+ * and accept either, so they pass on any day at any hour. The demo tenant's timezone is UTC.
+ */
+export function utcDay(offsetDays = 0) {
+  return new Date(Date.now() + offsetDays * 86400000).toISOString().slice(0, 10);
+}
+
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }

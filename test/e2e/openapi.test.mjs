@@ -7,8 +7,7 @@
 //    against the operation + status in the YAML (an undocumented status fails, a body that
 //    does not match the status's schema fails, a JSON answer where none is documented fails),
 //    and every valid request body we send is checked against the operation's request schema.
-//    Routes that still answer 404 "no such route" are skipped with t.skip(), so the test starts
-//    checking them the day they land.
+//    Every route of SPEC §4 must exist: a 404 "no such route" fails (no skips, no todos).
 //
 // Run: PB_BIN=/work/main/build/planboard node --test test/e2e/openapi.test.mjs
 
@@ -202,13 +201,11 @@ async function api(method, path, { as, token, json, body, headers, expect, inval
   return r;
 }
 
-/** True (and the test skipped) when the route is not in the server yet. */
+/** Fails when the route is not in the server (a 404 "no such route"); always returns false. */
 async function pending(t, method, path, opts = {}) {
   const r = await srv.req(method, path, { token: opts.as ? tok[opts.as] : undefined, json: opts.json, headers: opts.headers });
-  if (r.status === 404 && /^(no such route|method not allowed on this route)$/.test(r.body?.error || '')) {
-    t.skip(`${method} ${path} answers 404 "${r.body.error}": not implemented yet; checked once it lands`);
-    return true;
-  }
+  assert.ok(!(r.status === 404 && /^(no such route|method not allowed on this route)$/.test(r.body?.error || '')),
+    `${method} ${path} answers 404 "${r.body?.error}": the route is missing`);
   return false;
 }
 
@@ -549,18 +546,13 @@ test('users: the last active admin cannot be demoted or deleted (409)', async (t
   await api('DELETE', `/api/users/${me.body.id}`, { as: 'admin', expect: 409 });
 });
 
-// Known differences between the server and SPEC.md: reported, marked TODO while they are
-// observed (so they show in the output without failing the run), plain passing tests once fixed.
+// Differences between the server and SPEC.md found by earlier runs, now plain regression tests.
 test('SPEC §4: GET /api/orders?dueBefore= filters (and a bad date is 400)', async (t) => {
   const all = await api('GET', '/api/orders?limit=500', { as: 'viewer', expect: 200 });
   const cut = '2026-11-20';
   const want = all.body.data.filter((o) => o.dueDate && o.dueDate < cut).length;
   const r = await api('GET', `/api/orders?dueBefore=${cut}&limit=500`, { as: 'viewer' });
   const bad = await api('GET', '/api/orders?dueBefore=2026-02-30', { as: 'viewer' });
-  if (r.body?.total !== want || bad.status !== 400) {
-    t.todo('server ignores dueBefore (routes.c r_orders_list: char due[16] is too small for lws ' +
-      'to copy "dueBefore=YYYY-MM-DD", so http_query returns NULL)');
-  }
   assert.equal(r.body.total, want, `dueBefore=${cut}: ${r.body.total} orders, expected ${want}`);
   assert.equal(bad.status, 400, `dueBefore=2026-02-30: ${bad.status}`);
 });
@@ -570,12 +562,10 @@ test('SPEC §2: a repeated stepNumber in POST /api/orders is a 400, not a 500', 
     as: 'scheduler',
     json: { orderNumber: 'OAPI-STEPS', stockCode: 'S', description: 'Twin steps', quantityToMake: 1, steps: [{ operationName: 'a', stepNumber: 1 }, { operationName: 'b', stepNumber: 1 }] },
   });
-  if (r.status === 500) t.todo('server answers 500 internal for a duplicate stepNumber (store insert fails on the unique key)');
   assert.equal(r.status, 400, r.text);
 });
 
 test('SPEC §4: every 400 validation_failed carries details [{field, message}]', (t) => {
-  if (noDetails.length) t.todo(`${noDetails.length} validation_failed answers without details`);
   assert.deepEqual(noDetails, []);
 });
 

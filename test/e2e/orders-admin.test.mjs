@@ -50,10 +50,6 @@ async function nextEvent(event, from, pred = () => true) {
   return m;
 }
 
-function utcDay(offsetDays = 0) {
-  return new Date(Date.now() + offsetDays * 86400000).toISOString().slice(0, 10);
-}
-
 async function newOrder(number, extra = {}) {
   const r = await json('POST', '/api/orders', {
     orderNumber: number, stockCode: 'STK-9', description: 'Test part', quantityToMake: 10, ...extra,

@@ -4,7 +4,7 @@
 // tenant isolation, drag locks ended by a scanner move. Choices: server/routes_scanner.c.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, assertError, boardColumns, OTHER_PASSWORD } from './lib.mjs';
+import { startServer, assertError, boardColumns, utcDay, OTHER_PASSWORD } from './lib.mjs';
 
 let srv, tok = {}, wc, ws, key, today;
 before(async () => {
@@ -15,7 +15,8 @@ before(async () => {
   wc = await srv.workCentres(tok.admin);
   ws = await srv.ws(tok.viewer);      // a joined viewer sees every broadcast
   const t = await srv.req('GET', '/api/tenant', { token: tok.admin });
-  today = new Intl.DateTimeFormat('en-CA', { timeZone: t.body.timezone || 'UTC' }).format(new Date());
+  assert.equal(t.body.timezone, 'UTC', 'the demo tenant keeps its days in UTC');
+  today = utcDay();
   const k = await srv.req('POST', '/api/api-keys', { token: tok.admin, json: { name: 'line 1' } });
   assert.equal(k.status, 201, k.text);
   key = k.body.key;
@@ -27,6 +28,8 @@ after(async () => {
 const json = (method, path, body, token = tok.admin) => srv.req(method, path, { token, json: body });
 const get = (path, token = tok.admin) => srv.req('GET', path, { token });
 const scan = (ev, apiKey = key) => srv.req('POST', '/api/scanner/events', { headers: { 'x-api-key': apiKey }, json: ev });
+/** A server-set date is "today": between the day the tests started and the day it is now (UTC). */
+const assertToday = (day) => assert.ok(day >= today && day <= utcDay(), `${day} is not today (${today}..${utcDay()})`);
 let evCounter = 0;
 const evId = () => `e2e-${process.pid}-${++evCounter}`;
 
@@ -143,7 +146,7 @@ test('job_start moves the order to the end of the centre, starts it and broadcas
   assert.equal(now.workCentreId, wc.byCode.CUT);
   assert.equal(now.position, depth, 'joined the end of the column');
   assert.equal(now.status, 'in_progress');
-  assert.equal(now.startDate, today);
+  assertToday(now.startDate);
   assert.equal(now.currentOperation, 'Cut');
   assert.equal(now.version, o.version + 1);
   assert.deepEqual(now.steps.map((s) => s.status), ['in_progress', 'pending']);
@@ -233,9 +236,9 @@ test('job_complete completes the step, and the order after its last step', async
   now = await order(o.id);
   assert.deepEqual(now.steps.map((s) => s.status), ['complete', 'complete']);
   assert.equal(now.status, 'complete');
-  assert.equal(now.completionDate, today);
+  assertToday(now.completionDate);
   const up = await nextEvent('order_updated', from, (m) => m.data.order.id === o.id && m.data.order.status === 'complete');
-  assert.equal(up.data.order.completionDate, today);
+  assertToday(up.data.order.completionDate);
 
   // an order without steps completes at once
   const p = await newOrder('SC-NOSTEPS', { workCentreId: wc.byCode.PACK });
