@@ -3,7 +3,7 @@
 // round trip. Choices where SPEC is silent: docs/api-notes.md.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, assertError, boardColumns, boardOrders, OTHER_PASSWORD } from './lib.mjs';
+import { startServer, assertError, boardColumns, boardOrders, utcDay, OTHER_PASSWORD } from './lib.mjs';
 
 let srv, tok = {}, wc, ws;
 before(async () => {
