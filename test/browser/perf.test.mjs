@@ -1,7 +1,8 @@
 // A 2,000-order board in a real Chromium: initial render time and the cost of applying one
-// remote move. The figures are printed as test diagnostics (docs/web.md keeps a copy); the
-// bounds asserted here are loose so that a slow CI machine does not fail, a pathological
-// regression (e.g. a full re-render per event) does.
+// remote move. The figures are printed as test diagnostics (docs/web.md keeps a copy; `make bench`
+// is where speed is judged): no time is asserted, so a loaded machine cannot fail the test. What
+// is asserted is the shape of the work: a remote move keeps every other card's DOM node (a
+// regression to a full re-render per event fails), and the cards end where the server put them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -42,6 +43,9 @@ test(`a ${N}-order board renders at once and applies a remote move in a few mill
   await page.waitForFunction(() => (window.planboard.timings.renderPainted || []).length > 0);
   const first = await page.evaluate(() => JSON.parse(JSON.stringify(window.planboard.timings)));
 
+  // Mark every card node; a move may rebuild the moved card, never the others.
+  await page.evaluate(() => { for (const el of document.querySelectorAll('#board .card')) el.__pbKept = true; });
+
   // Remote moves (another client over REST): the first card of a big column to the middle of
   // another one, ten times; each time the card must arrive where the server put it.
   const wcs = board.workCentres.map((w) => w.id);
@@ -68,8 +72,8 @@ test(`a ${N}-order board renders at once and applies a remote move in a few mill
     moveEventToDomMedianMs: median(e2d), moveEventToDomMaxMs: max(e2d),
   };
   t.diagnostic(`figures ${JSON.stringify(figures)}`);
-  assert.ok(figures.renderMs < 3000, `render ${figures.renderMs} ms`);
-  assert.ok(figures.moveApplyMedianMs < 50, `apply ${figures.moveApplyMedianMs} ms`);
+  const kept = await page.evaluate(() => [...document.querySelectorAll('#board .card')].filter((el) => el.__pbKept).length);
+  assert.ok(kept >= total - moves, `only ${kept} of ${total} card nodes survived ${moves} remote moves: re-rendered`);
   assertNoPageErrors(page);
   await page.context().close();
 });
