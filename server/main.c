@@ -140,7 +140,8 @@ static int serve(const struct config *cfg, bool demo)
         goto out_store;
     }
     if (auth_random_hex(app.epoch, 8) != 0 || (app.locks = lock_table_new()) == NULL
-        || (app.login_limit = ratelimit_new((int)cfg->login_rate_per_minute)) == NULL
+        || (app.login_limit = ratelimit_new((int)cfg->login_rate_per_minute,
+                                                  (int)cfg->login_max_inflight)) == NULL
         || session_init(&app) != 0 || app_token_cache_init(&app) != 0)
         goto out_locks;
     if (uv_loop_init(&loop) != 0)
