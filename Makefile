@@ -8,10 +8,11 @@
 CC      ?= cc
 PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2
 # What `make run` needs (build + run the server) and what `make test` adds (test tools:
-# cmocka, promtool for /metrics, wrk for bench-smoke, Chromium for the browser tests).
+# cmocka, promtool for /metrics, wrk for bench-smoke, Chromium for the browser tests, strace
+# for the CLI durability test).
 RUN_PKGS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev \
 	libsqlite3-dev libcjson-dev libjwt-dev libargon2-dev libcsv-dev libssl-dev tzdata
-TEST_PKGS := libcmocka-dev sqlite3 curl python3 prometheus wrk chromium
+TEST_PKGS := libcmocka-dev sqlite3 curl python3 prometheus wrk chromium strace
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(WARN) -MMD -MP -I.

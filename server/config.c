@@ -25,6 +25,7 @@ void config_defaults(struct config *c)
     c->access_ttl = 900;
     c->refresh_ttl = 30 * 24 * 3600;
     c->login_rate_per_minute = 10;
+    c->login_max_inflight = 64;
     c->lock_ttl_seconds = 30;
     c->max_body = 1 << 20;
     c->max_upload = 10 << 20;
@@ -57,6 +58,7 @@ static const struct key keys[] = {
     I("auth", "access_ttl", access_ttl, 10, 86400),
     I("auth", "refresh_ttl", refresh_ttl, 60, 365LL * 86400),
     I("auth", "login_rate_per_minute", login_rate_per_minute, 1, 100000),
+    I("auth", "login_max_inflight", login_max_inflight, 1, 100000),
     I("locks", "ttl_seconds", lock_ttl_seconds, 1, 3600),
     I("limits", "max_body", max_body, 1024, 1LL << 30),
     I("limits", "max_upload", max_upload, 1024, 1LL << 32),

@@ -21,6 +21,8 @@ struct config {
     int64_t access_ttl;                 /* [auth] access_ttl, seconds, 900 */
     int64_t refresh_ttl;                /* [auth] refresh_ttl, seconds, 2592000 (30 days) */
     int64_t login_rate_per_minute;      /* [auth] login_rate_per_minute, 10 */
+    int64_t login_max_inflight;         /* [auth] login_max_inflight: password checks queued
+                                         * or running, all clients, 64 */
     int64_t lock_ttl_seconds;           /* [locks] ttl_seconds, 30 */
     int64_t max_body;                   /* [limits] max_body, bytes of a JSON body, 1 MiB */
     int64_t max_upload;                 /* [limits] max_upload, bytes of an import, 10 MiB */

@@ -166,8 +166,12 @@ int durable_start(struct app *app)
     uv_cond_init(&d->wake);
     uv_async_init(app->loop, &d->done, on_synced);
     d->done.data = app;
-    d->synced = d->wanted = store_commit_seq(app->store);
-    app->durable_seq = d->synced;
+    /* Commits made before the thread starts (the demo tenant of `planboard demo`) were written
+     * at NORMAL: nothing counts as durable until the first sync covered them. */
+    d->synced = 0;
+    d->wanted = store_commit_seq(app->store);
+    d->oldest_ns = d->wanted > 0 ? now_ns() : 0;
+    app->durable_seq = 0;
     app->durable = d;
     store_set_commit_hook(app->store, on_commit, app);
     if (uv_thread_create(&d->thread, sync_thread, d) != 0) {

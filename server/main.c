@@ -65,13 +65,17 @@ static int load_config(struct config *cfg, const char *path)
     return 0;
 }
 
-static int open_store(const struct config *cfg, struct store **s)
+/* Open the configured database. serving: FULL = group commit: SQLite writes without syncing,
+ * durable.c syncs the WAL off the loop and holds every answer until its commit is on disk.
+ * Not serving (the CLI: no durable.c thread runs), FULL is SQLite's own: every COMMIT is
+ * synced before it returns, so what the CLI reports done is on disk ([database] synchronous,
+ * SPEC §7). 0, or -1 with a one-line reason on stderr. */
+static int open_store(const struct config *cfg, struct store **s, bool serving)
 {
-    /* FULL = group commit: SQLite writes without syncing, durable.c syncs the WAL off the
-     * loop and holds every answer until its commit is on disk. */
     char why[300] = "";
     struct store_options o = { .synchronous = cfg->synchronous,
-                               .group_commit = strcasecmp(cfg->synchronous, "FULL") == 0,
+                               .group_commit = serving
+                                               && strcasecmp(cfg->synchronous, "FULL") == 0,
                                .errbuf = why, .errlen = sizeof(why) };
     ensure_parent_dir(cfg->db_path);
     if (store_open(s, cfg->db_path, &o) != 0) {
@@ -129,7 +133,7 @@ static int serve(const struct config *cfg, bool demo)
     memset(&app, 0, sizeof(app));
     app.cfg = *cfg;
     app.started_ms = pb_now_ms();
-    if (open_store(cfg, &app.store) != 0)
+    if (open_store(cfg, &app.store, true) != 0)
         return 1;
     if (demo && demo_seed(app.store) != 0)
         goto out_store;
@@ -140,7 +144,8 @@ static int serve(const struct config *cfg, bool demo)
         goto out_store;
     }
     if (auth_random_hex(app.epoch, 8) != 0 || (app.locks = lock_table_new()) == NULL
-        || (app.login_limit = ratelimit_new((int)cfg->login_rate_per_minute)) == NULL
+        || (app.login_limit = ratelimit_new((int)cfg->login_rate_per_minute,
+                                                  (int)cfg->login_max_inflight)) == NULL
         || session_init(&app) != 0 || app_token_cache_init(&app) != 0)
         goto out_locks;
     if (uv_loop_init(&loop) != 0)
@@ -205,7 +210,7 @@ static int tenant_create(const struct config *cfg, const char *slug, const char 
                 "least %d characters\n", PB_PASSWORD_MIN);
         return 2;
     }
-    if (auth_password_hash(pw, hash) != 0 || open_store(cfg, &s) != 0)
+    if (auth_password_hash(pw, hash) != 0 || open_store(cfg, &s, false) != 0)
         return 1;
     if (email == NULL) {
         snprintf(mail, sizeof(mail), "%s@%s.invalid", admin, slug);

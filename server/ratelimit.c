@@ -1,11 +1,13 @@
 /*
- * ratelimit — sliding-window failure counter per key (SPEC §4 login rate limit).
- * Each key keeps the times of its last `limit` failures in a ring: a key is limited while the
- * oldest of them is less than a window old. Keys live in an open-addressing table (linear
- * probing, backward-shift deletion) so a check is O(1) however many addresses are seen.
+ * ratelimit — sliding-window attempt counter per key (SPEC §4 login rate limit).
+ * Each key keeps the times of its last `limit` failures in a ring plus the number of its
+ * attempts in flight: a key is limited while failures inside the window + attempts in flight
+ * reach the limit. Keys live in an open-addressing table (linear probing, backward-shift
+ * deletion) so a check is O(1) however many addresses are seen.
  */
 #include "server/ratelimit.h"
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +18,14 @@ struct entry {
     char *key;                  /* malloc'd; NULL = empty slot */
     uint64_t hash;
     int64_t *times;             /* ring of `limit` failure times (ms), oldest at head */
-    int head, count;
+    int head, count;            /* count: failures in the ring */
+    int inflight;               /* attempts begun and not yet ended; count + inflight <= limit */
 };
 
 struct ratelimit {
-    int limit;
+    int limit;                  /* failures + in-flight attempts per key per window */
+    int max_inflight;           /* in-flight attempts, all keys together */
+    int inflight;               /* in-flight attempts now, all keys together */
     struct entry *ents;
     size_t cap, len;            /* cap: power of two; len <= cap / 2 */
 };
@@ -33,12 +38,13 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-struct ratelimit *ratelimit_new(int limit)
+struct ratelimit *ratelimit_new(int per_minute, int max_inflight)
 {
     struct ratelimit *rl = calloc(1, sizeof(*rl));
     if (rl == NULL)
         return NULL;
-    rl->limit = limit < 1 ? 1 : limit;
+    rl->limit = per_minute < 1 ? 1 : per_minute;
+    rl->max_inflight = max_inflight < 1 ? 1 : max_inflight;
     rl->cap = 64;
     rl->ents = calloc(rl->cap, sizeof(*rl->ents));
     if (rl->ents == NULL) {
@@ -87,17 +93,6 @@ static int live_count(const struct ratelimit *rl, struct entry *e, int64_t now_m
     return e->count;
 }
 
-int ratelimit_check(const struct ratelimit *rl, const char *key, int64_t now_ms,
-                    int64_t *retry_after_s)
-{
-    struct entry *e = find(rl, key, hash_str(key));
-    if (e == NULL || live_count(rl, e, now_ms) < rl->limit)
-        return 0;
-    int64_t wait_ms = e->times[e->head] + PB_RATE_WINDOW_MS - now_ms;
-    *retry_after_s = wait_ms <= 0 ? 1 : (wait_ms + 999) / 1000;
-    return PB_ERATE_LIMITED;
-}
-
 static int grow(struct ratelimit *rl)
 {
     size_t cap = rl->cap * 2;
@@ -119,34 +114,98 @@ static int grow(struct ratelimit *rl)
     return 0;
 }
 
-int ratelimit_fail(struct ratelimit *rl, const char *key, int64_t now_ms)
+/* The entry of key, created empty when missing. NULL on allocation failure. The pointer is
+ * valid until the next insert (which may grow the table). */
+static struct entry *upsert(struct ratelimit *rl, const char *key)
 {
     uint64_t h = hash_str(key);
     struct entry *e = find(rl, key, h);
-    if (e == NULL) {
-        if ((rl->len + 1) * 2 > rl->cap && grow(rl) != 0)
-            return PB_EINTERNAL;
-        size_t i = h & (rl->cap - 1);
-        while (rl->ents[i].key != NULL)
-            i = (i + 1) & (rl->cap - 1);
-        e = &rl->ents[i];
-        e->key = strdup(key);
-        e->times = calloc((size_t)rl->limit, sizeof(*e->times));
-        if (e->key == NULL || e->times == NULL) {
-            entry_free(e);
+    if (e != NULL)
+        return e;
+    if ((rl->len + 1) * 2 > rl->cap && grow(rl) != 0)
+        return NULL;
+    size_t i = h & (rl->cap - 1);
+    while (rl->ents[i].key != NULL)
+        i = (i + 1) & (rl->cap - 1);
+    e = &rl->ents[i];
+    e->key = strdup(key);
+    e->times = calloc((size_t)rl->limit, sizeof(*e->times));
+    if (e->key == NULL || e->times == NULL) {
+        entry_free(e);
+        return NULL;
+    }
+    e->hash = h;
+    rl->len++;
+    return e;
+}
+
+/* 0 when key may start one more attempt at now_ms, else the seconds to wait (>= 1). */
+static int64_t key_wait_s(const struct ratelimit *rl, const char *key, int64_t now_ms)
+{
+    struct entry *e = find(rl, key, hash_str(key));
+    if (e == NULL || live_count(rl, e, now_ms) + e->inflight < rl->limit)
+        return 0;
+    if (e->count < rl->limit)
+        return 1;       /* limited by attempts in flight: they end within about a second */
+    int64_t wait_ms = e->times[e->head] + PB_RATE_WINDOW_MS - now_ms;
+    return wait_ms <= 0 ? 1 : (wait_ms + 999) / 1000;
+}
+
+int ratelimit_begin(struct ratelimit *rl, const char *const *keys, size_t n, int64_t now_ms,
+                    int64_t *retry_after_s)
+{
+    int64_t wait = 0;
+    assert(n <= 4);
+    for (size_t i = 0; i < n; i++) {
+        int64_t w = key_wait_s(rl, keys[i], now_ms);
+        if (w > wait)
+            wait = w;
+    }
+    if (wait == 0 && rl->inflight >= rl->max_inflight)
+        wait = 1;
+    if (wait > 0) {
+        *retry_after_s = wait;
+        return PB_ERATE_LIMITED;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct entry *e = upsert(rl, keys[i]);
+        if (e == NULL) {
+            for (size_t j = 0; j < i; j++)      /* undo: count nothing */
+                find(rl, keys[j], hash_str(keys[j]))->inflight--;
             return PB_EINTERNAL;
         }
-        e->hash = h;
-        rl->len++;
+        e->inflight++;
     }
-    live_count(rl, e, now_ms);
-    if (e->count == rl->limit) {        /* full: the oldest makes room */
-        e->head = (e->head + 1) % rl->limit;
-        e->count--;
-    }
-    e->times[(e->head + e->count) % rl->limit] = now_ms;
-    e->count++;
+    rl->inflight++;
     return 0;
+}
+
+void ratelimit_end(struct ratelimit *rl, const char *const *keys, size_t n, bool failed,
+                   int64_t now_ms)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct entry *e = find(rl, keys[i], hash_str(keys[i]));
+        assert(e != NULL && e->inflight > 0);   /* prune keeps keys with attempts in flight */
+        if (e == NULL)
+            continue;
+        e->inflight--;
+        if (!failed)
+            continue;
+        live_count(rl, e, now_ms);
+        if (e->count == rl->limit) {            /* full: the oldest makes room */
+            e->head = (e->head + 1) % rl->limit;
+            e->count--;
+        }
+        e->times[(e->head + e->count) % rl->limit] = now_ms;
+        e->count++;
+    }
+    assert(rl->inflight > 0);
+    rl->inflight--;
+}
+
+int ratelimit_inflight(const struct ratelimit *rl)
+{
+    return rl->inflight;
 }
 
 /* Backward-shift deletion of slot i (keeps probe chains intact without tombstones). */
@@ -170,7 +229,7 @@ size_t ratelimit_prune(struct ratelimit *rl, int64_t now_ms)
 {
     for (size_t i = 0; i < rl->cap;) {
         struct entry *e = &rl->ents[i];
-        if (e->key != NULL && live_count(rl, e, now_ms) == 0) {
+        if (e->key != NULL && live_count(rl, e, now_ms) == 0 && e->inflight == 0) {
             remove_at(rl, i);           /* slot i may now hold a shifted entry: look again */
             continue;
         }

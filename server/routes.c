@@ -140,17 +140,25 @@ static void login_success(struct http_req *r, struct login_job *j)
     reply_tokens(r, &j->user, &j->tenant, sid, refresh);
 }
 
+/* The two rate-limit keys of a login job, as ratelimit_begin/end take them. */
+static void login_keys(const struct login_job *j, const char *keys[2])
+{
+    keys[0] = j->key_ip;
+    keys[1] = j->key_user;
+}
+
 static void login_done(uv_work_t *w, int status)
 {
     struct login_job *j = w->data;
     struct http_req *r = j->owner;
     bool ok = status == 0 && j->result == 0 && j->user.is_active;
+    const char *keys[2];
 
-    if (!ok) {                          /* counted even if the client went away */
-        int64_t now = pb_now_ms();
-        ratelimit_fail(j->app->login_limit, j->key_ip, now);
-        ratelimit_fail(j->app->login_limit, j->key_user, now);
-    }
+    /* Counted since r_login began it; a failure stays counted even if the client went away,
+     * a success gives its slot back (SPEC §4 counts failed attempts; see ratelimit.h). A
+     * check that never ran (status != 0) is no attempt. */
+    login_keys(j, keys);
+    ratelimit_end(j->app->login_limit, keys, 2, !ok && status == 0, pb_now_ms());
     if (r != NULL) {
         r->job = NULL;
         if (!ok)
@@ -197,15 +205,23 @@ static void r_login(struct http_req *r, const cJSON *body)
     lws_get_peer_simple(r->wsi, ip, sizeof(ip));
     snprintf(j->key_ip, sizeof(j->key_ip), "ip:%s", ip);
     snprintf(j->key_user, sizeof(j->key_user), "user:%.60s/%.60s", tenant, username);
-    if (ratelimit_check(r->app->login_limit, j->key_ip, now, &retry) != 0
-        || ratelimit_check(r->app->login_limit, j->key_user, now, &retry) != 0) {
+    /* The attempt counts from here, before argon2 runs (in flight = counted), so parallel
+     * guesses cannot all pass the check before the first failure is recorded. */
+    const char *keys[2];
+    login_keys(j, keys);
+    int rc = ratelimit_begin(r->app->login_limit, keys, 2, now, &retry);
+    if (rc != 0) {
+        free(j->password);
+        free(j);
+        if (rc != PB_ERATE_LIMITED) {
+            http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+            return;
+        }
         /* SPEC §4: past the limit even the right password gets 429; not counted again. */
         http_add_header(r, "retry-after", "%lld", (long long)retry);
         cJSON *x = cJSON_CreateObject();
         cJSON_AddNumberToObject(x, "retryAfter", (double)retry);
-        http_reply_error(r, PB_ERATE_LIMITED, "too many failed logins; try again later", x);
-        free(j->password);
-        free(j);
+        http_reply_error(r, PB_ERATE_LIMITED, "too many login attempts; try again later", x);
         return;
     }
     if (store_tenant_by_slug(r->app->store, tenant, &j->tenant) == 0

@@ -1,6 +1,10 @@
 /*
  * store/session — refresh-token sessions. These statements run a few times per login, not per
  * request, so they are prepared per call instead of joining the cached STORE_STMTS table.
+ * Every write is its own transaction through store__begin/store__commit (not a bare
+ * autocommit statement): only store__commit hands out a commit sequence number, and with
+ * [database] synchronous = FULL the login, refresh or logout answer waits for that number to
+ * be on disk (server/durable.c). An autocommit write would be answered before its fsync.
  */
 #include "store/session.h"
 
@@ -8,6 +12,20 @@
 
 #include "store/store_int.h"
 
+/* Run the one-off write st as one transaction (see the file comment). 0 or PB_EINTERNAL;
+ * st is finalized whatever happens; on error nothing changed. */
+static int write_txn(struct store *s, sqlite3_stmt *st, const char *what)
+{
+    if (store__begin(s) != 0) {
+        sqlite3_finalize(st);
+        return PB_EINTERNAL;
+    }
+    if (store__run_final(s, st, what, NULL, NULL) != 0) {
+        store__rollback(s);
+        return PB_EINTERNAL;
+    }
+    return store__commit(s);
+}
 
 int store_session_create(struct store *s, int64_t tenant_id, int64_t user_id,
                          const char *refresh_hash, const char *access_jti,
@@ -25,10 +43,17 @@ int store_session_create(struct store *s, int64_t tenant_id, int64_t user_id,
     sqlite3_bind_text(st, 4, access_jti, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, expires_at, -1, SQLITE_STATIC);
-    int rc = store__run_final(s, st, "create session", NULL, NULL);
-    if (rc == 0 && id_out != NULL)
+    if (store__begin(s) != 0) {
+        sqlite3_finalize(st);
+        return PB_EINTERNAL;
+    }
+    if (store__run_final(s, st, "create session", NULL, NULL) != 0) {
+        store__rollback(s);
+        return PB_EINTERNAL;
+    }
+    if (id_out != NULL)
         *id_out = sqlite3_last_insert_rowid(s->db);
-    return rc;
+    return store__commit(s);
 }
 
 int store_session_rotate(struct store *s, const char *old_hash, const char *new_hash,
@@ -44,6 +69,10 @@ int store_session_rotate(struct store *s, const char *old_hash, const char *new_
     sqlite3_bind_text(st, 1, old_hash, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, new_hash, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    if (store__begin(s) != 0) {
+        sqlite3_finalize(st);
+        return PB_EINTERNAL;
+    }
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *tenant_id = sqlite3_column_int64(st, 0);
@@ -52,15 +81,17 @@ int store_session_rotate(struct store *s, const char *old_hash, const char *new_
         rc = sqlite3_step(st);
     } else if (rc == SQLITE_DONE) {
         sqlite3_finalize(st);
+        store__rollback(s);             /* nothing matched: nothing to commit */
         return PB_EUNAUTHORIZED;
     }
     if (rc != SQLITE_DONE) {
         store__error(s, "rotate session");
         sqlite3_finalize(st);
+        store__rollback(s);
         return PB_EINTERNAL;
     }
     sqlite3_finalize(st);
-    return 0;
+    return store__commit(s);
 }
 
 int store_session_revoke_jti(struct store *s, int64_t tenant_id, int64_t user_id,
@@ -76,7 +107,7 @@ int store_session_revoke_jti(struct store *s, int64_t tenant_id, int64_t user_id
     sqlite3_bind_int64(st, 2, user_id);
     sqlite3_bind_text(st, 3, jti, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
-    return store__run_final(s, st, "revoke session", NULL, NULL);
+    return write_txn(s, st, "revoke session");
 }
 
 int store_session_revoke_user(struct store *s, int64_t tenant_id, int64_t user_id)
@@ -90,7 +121,7 @@ int store_session_revoke_user(struct store *s, int64_t tenant_id, int64_t user_i
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_int64(st, 2, user_id);
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-    return store__run_final(s, st, "revoke user sessions", NULL, NULL);
+    return write_txn(s, st, "revoke user sessions");
 }
 
 int store_session_revoked_since(struct store *s, const char *since,

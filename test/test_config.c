@@ -37,6 +37,7 @@ static void test_defaults_match_spec(void **state)
     assert_int_equal(c.max_import_rows, 200000);
     assert_int_equal(c.ws_queue_bytes, 1 << 20);
     assert_int_equal(c.login_rate_per_minute, 10);
+    assert_int_equal(c.login_max_inflight, 64);
 }
 
 static void test_load_overrides_values_and_keeps_others(void **state)
