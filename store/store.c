@@ -315,13 +315,14 @@ static void sql_ident(struct strbuf *b, const char *name)
  * Cost when nothing is invalid: one read-only scan per table (SELECT .. LIMIT 1 with the check
  * on each column), no write transaction. Only tables with an invalid value are updated, all in
  * one transaction. A repaired value that would collide with a unique index (two order numbers
- * that differed only in their invalid bytes) is left as it was (UPDATE OR IGNORE) and counted
- * in the log line: the output check (json_output_check) keeps it from ever being sent.
+ * that differed only in their invalid bytes) gets "~<rowid>" appended; should even that be
+ * taken, the row is left as it was and counted in the log line (the output check,
+ * json_output_check(), keeps it from ever being sent). Every table must have a rowid.
  * Returns 0, or PB_EINTERNAL (nothing changed).
  */
 static int repair_text(struct store *s)
 {
-    struct strbuf chk = { 0 }, upd = { 0 };
+    struct strbuf chk = { 0 }, upd = { 0 }, uniq = { 0 };
     sqlite3_stmt *tabs = NULL, *cols = NULL, *st = NULL;
     int rc = PB_EINTERNAL, step;
     bool in_tx = false;
@@ -346,6 +347,7 @@ static int repair_text(struct store *s)
         int ncols = 0;
         strbuf_cleanup(&chk);
         strbuf_cleanup(&upd);
+        strbuf_cleanup(&uniq);
         strbuf_put(&upd, "UPDATE OR IGNORE ", 17);
         sql_ident(&upd, table);
         strbuf_put(&upd, " SET ", 5);
@@ -362,9 +364,20 @@ static int repair_text(struct store *s)
             strbuf_put(&upd, " = pb_text_repair(", 18);
             sql_ident(&upd, col);
             strbuf_put(&upd, ")", 1);
+            /* A repaired value a unique index already holds (two order numbers that
+             * differed only in their invalid bytes): that row keeps "~<rowid>" after it. */
+            strbuf_printf(&uniq, "UPDATE OR IGNORE ");
+            sql_ident(&uniq, table);
+            strbuf_printf(&uniq, " SET ");
+            sql_ident(&uniq, col);
+            strbuf_printf(&uniq, " = pb_text_repair(");
+            sql_ident(&uniq, col);
+            strbuf_printf(&uniq, ") || '~' || rowid WHERE NOT pb_text_valid(");
+            sql_ident(&uniq, col);
+            strbuf_printf(&uniq, ");");
             ncols++;
         }
-        if (step < 0 || chk.oom || upd.oom)
+        if (step < 0 || chk.oom || upd.oom || uniq.oom)
             goto done;
         if (ncols == 0)
             continue;
@@ -390,14 +403,13 @@ static int repair_text(struct store *s)
                 goto done;
             in_tx = true;
         }
-        strbuf_printf(&upd, " WHERE %s", chk.p);
-        int changes = 0;
-        st = store__prepare(s, upd.p, "repair: update");
-        if (st == NULL || store__run_final(s, st, "repair: update", NULL, &changes) != 0) {
-            st = NULL;
+        strbuf_printf(&upd, " WHERE %s; %s", chk.p, uniq.p);
+        if (upd.oom)
             goto done;
-        }
-        /* What is still invalid was left by OR IGNORE (a unique index). */
+        int before = sqlite3_total_changes(s->db);
+        if (store_exec(s, upd.p) != 0)
+            goto done;
+        /* What is still invalid: a suffixed value was taken too (practically never). */
         strbuf_cleanup(&q);
         strbuf_printf(&q, "SELECT count(*) FROM ");
         sql_ident(&q, table);
@@ -410,10 +422,9 @@ static int repair_text(struct store *s)
         sqlite3_finalize(st);
         st = NULL;
         fprintf(stderr, "store: repaired %d rows of table %s with invalid UTF-8 or NUL in text"
-                " (now U+FFFD, NUL removed)", changes, table);
+                " (now U+FFFD, NUL removed)", sqlite3_total_changes(s->db) - before, table);
         if (still > 0)
-            fprintf(stderr, "; %lld rows left as they were: the repaired value is taken in a"
-                    " unique index", still);
+            fprintf(stderr, "; %lld rows could not be repaired (unique index)", still);
         fputc('\n', stderr);
     }
     if (step < 0)
@@ -432,6 +443,7 @@ done:
     sqlite3_finalize(cols);
     strbuf_cleanup(&chk);
     strbuf_cleanup(&upd);
+    strbuf_cleanup(&uniq);
     return rc;
 }
 
