@@ -3,6 +3,7 @@
  * the bounded per-connection send queue, close codes.
  */
 #include "server/server_int.h"
+#include "store/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -198,7 +199,11 @@ static void handle_message(struct ws_conn *c, const char *text, size_t len)
     if (prc != 0 && json_details_names(&bad, "ref"))
         refj = NULL;                    /* the ref itself is bad: do not echo it cut */
     if (cJSON_IsString(refj)) {
-        snprintf(refbuf, sizeof(refbuf), "%s", refj->valuestring);
+        size_t rl = strlen(refj->valuestring);
+        if (rl >= sizeof(refbuf))       /* cut a long ref between characters (SPEC §4) */
+            rl = utf8_floor(refj->valuestring, sizeof(refbuf) - 1);
+        memcpy(refbuf, refj->valuestring, rl);
+        refbuf[rl] = '\0';
         ref = refbuf;
     } else if (cJSON_IsNumber(refj)) {
         snprintf(refbuf, sizeof(refbuf), "%.0f", refj->valuedouble);

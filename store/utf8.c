@@ -83,6 +83,15 @@ bool utf8_text_valid(const char *s, size_t n)
     return (n == 0 || memchr(s, '\0', n) == NULL) && utf8_valid(s, n);
 }
 
+size_t utf8_floor(const char *s, size_t n)
+{
+    size_t m = n;
+    /* Back over continuation bytes (at most 3) to the lead byte of the character at s[n]. */
+    while (m > 0 && n - m < 3 && ((unsigned char)s[m] & 0xC0) == 0x80)
+        m--;
+    return ((unsigned char)s[m] & 0xC0) == 0x80 ? n : m;
+}
+
 size_t utf8_repair(const char *s, size_t n, char *out)
 {
     const unsigned char *u = (const unsigned char *)s;

@@ -25,6 +25,12 @@ bool utf8_valid(const char *s, size_t n);
 bool utf8_text_valid(const char *s, size_t n);
 
 /*
+ * Where to cut valid UTF-8 text s (at least n bytes long) to keep at most n bytes without
+ * splitting a character: the largest m <= n that is not inside a multi-byte sequence.
+ */
+size_t utf8_floor(const char *s, size_t n);
+
+/*
  * Repair s[0..n) into out: every maximal ill-formed subpart (Unicode §3.9, the rule of the
  * WHATWG decoder) becomes U+FFFD, every NUL byte is removed, valid sequences are copied.
  * out must hold utf8_repair_max(n) bytes; it is not NUL-terminated. Returns the bytes written.

@@ -187,6 +187,20 @@ static void test_utf8_repair_replaces_maximal_subparts_and_drops_nul(void **stat
     repair_case("caf\xc3\xa9", 5, "caf\xc3\xa9");                 /* valid text is kept */
 }
 
+static void test_utf8_floor_never_cuts_inside_a_character(void **state)
+{
+    const char *s = "ab\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z";  /* a b é € 😀 z */
+    (void)state;
+    assert_int_equal(utf8_floor(s, 0), 0);
+    assert_int_equal(utf8_floor(s, 2), 2);
+    assert_int_equal(utf8_floor(s, 3), 2);          /* inside é */
+    assert_int_equal(utf8_floor(s, 4), 4);
+    assert_int_equal(utf8_floor(s, 6), 4);          /* inside € */
+    assert_int_equal(utf8_floor(s, 7), 7);
+    assert_int_equal(utf8_floor(s, 10), 7);         /* inside 😀, three bytes in */
+    assert_int_equal(utf8_floor(s, 11), 11);
+}
+
 /* ================================================================ strict parse (SPEC §4) */
 
 /* Parse with a fresh report; returns the code and leaves the first detail's field in field[]. */
@@ -325,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_utf8_valid_accepts_rfc3629_sequences_at_every_length_and_boundary),
         cmocka_unit_test(test_utf8_valid_rejects_overlongs_surrogates_out_of_range_and_truncation),
         cmocka_unit_test(test_utf8_repair_replaces_maximal_subparts_and_drops_nul),
+        cmocka_unit_test(test_utf8_floor_never_cuts_inside_a_character),
         cmocka_unit_test(test_strict_parse_rejects_trailing_data_and_accepts_trailing_whitespace),
         cmocka_unit_test(test_strict_parse_names_the_json_path_of_invalid_utf8),
         cmocka_unit_test(test_strict_parse_rejects_nul_escaped_or_raw_but_not_an_escaped_backslash),

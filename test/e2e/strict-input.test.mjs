@@ -173,6 +173,13 @@ test('WebSocket messages: error event with the same code, the connection stays o
   e = await c.waitFor((m) => m.event === 'error' && m.data.details && m.data.details.some((d) => d.field === 'ref'),
     { what: 'error naming ref' });
   assert.equal(e.ref, undefined);
+  // A ref longer than the server keeps (128 bytes) is cut at a character boundary, never
+  // inside a multi-byte character: the reply is still valid UTF-8 and still sent.
+  const longRef = 'r'.repeat(127) + 'éé';
+  c.send({ event: 'ping', ref: longRef });
+  const pong = await c.waitFor((m) => m.event === 'pong' && typeof m.ref === 'string' && m.ref.startsWith('rrr'),
+    { what: 'pong for a long ref' });
+  assert.equal(pong.ref, 'r'.repeat(127));
   const p = await c.request('ping');
   assert.equal(p.event, 'pong');
   assert.equal(c.closeInfo, null);
