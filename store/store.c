@@ -542,6 +542,12 @@ int store_exec(struct store *s, const char *sql)
 
 /* ---------------------------------------------------------------- tenants */
 
+/* SPEC §4: nothing stored is invalid UTF-8 (NULL counts as fine: the callers check presence). */
+static bool text_ok(const char *t)
+{
+    return t == NULL || utf8_valid(t, strlen(t));
+}
+
 static bool slug_valid(const char *slug)
 {
     size_t n = slug != NULL ? strlen(slug) : 0;
@@ -558,7 +564,7 @@ int store_tenant_create(struct store *s, const char *slug, const char *name, int
     char now[PB_TIMESTAMP_LEN];
     int rc;
 
-    if (!slug_valid(slug) || name == NULL || *name == '\0')
+    if (!slug_valid(slug) || name == NULL || *name == '\0' || !text_ok(name))
         return PB_EVALIDATION;
     sqlite3_stmt *st = store__stmt(s, ST_TENANT_INSERT);
     if (st == NULL)
@@ -627,7 +633,8 @@ int store_user_create(struct store *s, int64_t tenant_id, const char *username, 
     char now[PB_TIMESTAMP_LEN];
     int rc;
 
-    if (username == NULL || email == NULL || password_hash == NULL || role_name(role) == NULL)
+    if (username == NULL || email == NULL || password_hash == NULL || role_name(role) == NULL
+        || !text_ok(username) || !text_ok(email) || !text_ok(first_name) || !text_ok(last_name))
         return PB_EVALIDATION;
     sqlite3_stmt *st = store__stmt(s, ST_USER_INSERT);
     if (st == NULL)

@@ -1,5 +1,6 @@
 /*
- * test_store_repair — store_open() repairs text written by earlier versions (SPEC §4: nothing
+ * test_store_text — the store's text rules (SPEC §4). Tenants and users with invalid UTF-8 are
+ * refused; store_open() repairs text written by earlier versions (SPEC §4: nothing
  * stored is invalid UTF-8): invalid sequences become U+FFFD, NUL bytes are removed, in every
  * table; a database with nothing invalid is not written to. A real SQLite file in a temp dir;
  * the bad rows are written through an independent connection, as an old version would have.
@@ -46,7 +47,7 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof(*f));
     struct store *s;
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/pb_test_repair.XXXXXX");
+    snprintf(f->dir, sizeof(f->dir), "/tmp/pb_test_text.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof(f->path), "%s/pb.db", f->dir);
     assert_int_equal(store_open(&s, f->path, NULL), 0);
@@ -140,12 +141,32 @@ static void test_repair_that_would_break_a_unique_index_appends_the_rowid(void *
     assert_string_equal(peek_hex(f, buf, sizeof(buf), sql), want);
 }
 
+static void test_tenant_and_user_with_invalid_utf8_are_refused_and_not_stored(void **state)
+{
+    struct fx *f = *state;
+    struct store *s;
+    int64_t id = 0;
+    assert_int_equal(store_open(&s, f->path, NULL), 0);
+    assert_int_equal(store_tenant_create(s, "bad", "Bad \xff", &id), PB_EVALIDATION);
+    assert_int_equal(store_user_create(s, f->tenant, "kim\xc0\xaf", "kim@acme.test", "$h",
+                                       ROLE_VIEWER, "", "", &id), PB_EVALIDATION);
+    assert_int_equal(store_user_create(s, f->tenant, "kim", "kim@acme.test", "$h",
+                                       ROLE_VIEWER, "K\xed\xa0\x80", "", &id), PB_EVALIDATION);
+    assert_int_equal(store_user_create(s, f->tenant, "kim", "kim@acme.test", "$h",
+                                       ROLE_VIEWER, "Kim", "Lee", &id), 0);
+    store_free(s);
+    assert_int_equal(db_peek_int(f->peek, "SELECT count(*) FROM tenants"), 1);
+    assert_int_equal(db_peek_int(f->peek, "SELECT count(*) FROM users"), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_open_replaces_invalid_utf8_by_fffd_and_removes_nul_in_every_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_of_a_valid_database_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_tenant_and_user_with_invalid_utf8_are_refused_and_not_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_repair_that_would_break_a_unique_index_appends_the_rowid, setup, teardown),
     };
