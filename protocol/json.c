@@ -463,9 +463,11 @@ int json_parse_strict(const char *buf, size_t len, cJSON **out, struct json_deta
     if (root == NULL)
         return PB_EINVALID_JSON;
     for (const char *p = end; p < buf + len; p++)
-        if (!json_ws(*p)) {
+        if (!json_ws(*p)) {             /* trailing data: "{...}}", "{} x", "{}{}", "{}\0" */
             cJSON_Delete(root);
-            return PB_EINVALID_JSON;    /* trailing data: "{...}}", "{} x", "{}{}", "{}\0" */
+            if (d != NULL)
+                json_details_add(d, "body", "has data after the JSON value");
+            return PB_EINVALID_JSON;
         }
     size_t nbad = scan_strings(buf, (size_t)(end - buf), bad, JSON_STRICT_MAX_DETAILS);
     *out = root;

@@ -66,8 +66,11 @@ void json_details_cleanup(struct json_details *d);
  *
  * Returns
  *   0                 *out is the tree (caller owns: cJSON_Delete);
- *   PB_EINVALID_JSON  not JSON, or trailing data after the value, or out of memory (cJSON
- *                     does not tell them apart); *out is NULL;
+ *   PB_EINVALID_JSON  *out is NULL. Either not JSON (or out of memory: cJSON does not tell
+ *                     them apart), d untouched; or trailing data after a complete value: d
+ *                     (when not NULL) gets {"field": "body", "message": "has data after ..."}
+ *                     (SPEC §5 answers a malformed WebSocket frame validation_failed but
+ *                     §4 trailing data invalid_json: d->count tells the two apart);
  *   PB_EVALIDATION    a string breaks the rule; *out is still the tree (caller owns it, so that
  *                     e.g. a WebSocket "ref" can be echoed) and each offending string, at most
  *                     JSON_STRICT_MAX_DETAILS, is added to d (when d is not NULL) with its JSON

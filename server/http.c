@@ -516,8 +516,11 @@ static void dispatch(struct http_req *r)
         struct json_details d;
         json_details_init(&d);
         int rc = json_parse_strict(r->body, r->body_len, &body, &d);   /* SPEC §4 input rules */
-        if (rc == PB_EINVALID_JSON)
-            http_reply_error(r, rc, "request body is not exactly one JSON value", NULL);
+        if (rc == PB_EINVALID_JSON && d.count > 0)
+            http_reply_error(r, rc, "request body has data after the JSON value",
+                             json_details_take(&d));
+        else if (rc == PB_EINVALID_JSON)
+            http_reply_error(r, rc, "request body is not valid JSON", NULL);
         else if (rc != 0)
             http_reply_error(r, rc, "a string is not valid UTF-8 or contains NUL (\\u0000)",
                              json_details_take(&d));

@@ -187,8 +187,9 @@ static void handle_message(struct ws_conn *c, const char *text, size_t len)
     /* SPEC §4 input rules: the same strict parse as request bodies, the same codes. */
     json_details_init(&bad);
     int prc = json_parse_strict(text, len, &msg, &bad);
-    if (prc == PB_EINVALID_JSON) {
-        reply_error(c, NULL, PB_EINVALID_JSON, "message is not exactly one JSON value", NULL);
+    if (prc == PB_EINVALID_JSON && bad.count > 0) {     /* SPEC §4: trailing data */
+        reply_error(c, NULL, PB_EINVALID_JSON, "message has data after the JSON value",
+                    json_details_take(&bad));
         goto out;
     }
     if (msg == NULL || !cJSON_IsObject(msg)) {

@@ -244,7 +244,10 @@ static void test_strict_parse_rejects_trailing_data_and_accepts_trailing_whitesp
     assert_int_equal(STRICT("", f, &n), PB_EINVALID_JSON);
     assert_int_equal(STRICT("   ", f, &n), PB_EINVALID_JSON);
     assert_int_equal(STRICT("{\"a\":", f, &n), PB_EINVALID_JSON);
-    assert_int_equal(n, 0);
+    assert_int_equal(n, 0);             /* not JSON: nothing reported */
+    assert_int_equal(STRICT("{\"a\":1}}", f, &n), PB_EINVALID_JSON);
+    assert_int_equal(n, 1);             /* trailing data: reported as "body" */
+    assert_string_equal(f, "body");
 }
 
 static void test_strict_parse_names_the_json_path_of_invalid_utf8(void **state)

@@ -74,6 +74,7 @@ test('trailing data after the JSON value is 400 invalid_json and creates nothing
   for (const tail of ['}', ' x', '{}', ']', '\u0000', ' {"orderNumber":"STRICT-T2"}']) {
     const r = await rawReq('POST', '/api/orders', Buffer.from(orderJson('STRICT-T1') + tail));
     assertError(r, 400, 'invalid_json');
+    assert.deepEqual(r.body.details.map((d) => d.field), ['body'], r.text);
   }
   assert.equal(await ordersMatching('STRICT-T'), 0, 'nothing was created');
   // Whitespace after the value is allowed (SPEC §4): the same body with " \r\n\t" creates it.
@@ -166,8 +167,11 @@ test('WebSocket messages: error event with the same code, the connection stays o
   assert.equal(e.event, 'error');
   assert.equal(e.data.code, 'validation_failed');
   assert.deepEqual(e.data.details.map((d) => d.field), ['data.k']);   // the key, as cJSON cut it
+  // Trailing data is invalid_json (SPEC §4); a frame that is not JSON at all stays the
+  // "malformed frame" of SPEC §5: validation_failed (test/e2e/websocket.test.mjs).
   c.send('{"event":"ping","ref":"strict-t"}}');
   e = await c.waitFor((m) => m.event === 'error' && m.data.code === 'invalid_json', { what: 'invalid_json error' });
+  assert.deepEqual(e.data.details.map((d) => d.field), ['body']);
   // A NUL in the ref itself: the error is not sent with a cut ref.
   c.send('{"event":"ping","ref":"a\\u0000b"}');
   e = await c.waitFor((m) => m.event === 'error' && m.data.details && m.data.details.some((d) => d.field === 'ref'),
