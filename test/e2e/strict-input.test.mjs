@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { startServer, assertError, withTimeout } from './lib.mjs';
+import { startServer, assertError, withTimeout, until } from './lib.mjs';
 
 const BAD = Buffer.from([0xff, 0xfe]);
 const strictDecoder = new TextDecoder('utf-8', { fatal: true });
@@ -237,7 +237,7 @@ test('rows written by earlier versions are repaired at start: invalid UTF-8 -> U
   srv.exit = null;
   srv.stderr = '';
   await srv.launch(20000);
-  assert.match(srv.stderr, /repaired/, 'the repair is logged');
+  await until(() => /store: repaired \d+ rows of table orders/.test(srv.stderr), { what: 'the repair log line' });
   const g = await rawReq('GET', `/api/orders/${c.body.id}`, undefined, { token: tok.scheduler });
   assert.equal(g.status, 200, g.text);
   assert.equal(g.body.description, 'A\uFFFD\uFFFDB');
