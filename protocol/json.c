@@ -3,6 +3,7 @@
  */
 #include "protocol/json.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 
 #include "protocol/errors.h"
+#include "store/utf8.h"
 
 void json_format_ms(int64_t ms, char out[PB_TIMESTAMP_LEN])
 {
@@ -306,4 +308,200 @@ int json_get_id_or_null(const cJSON *obj, const char *name, int64_t *out,
         return PB_EVALIDATION;
     }
     return rc;
+}
+
+/* ================================================================ strict parse (SPEC §4) */
+
+/* A string token of the raw text that breaks the input rules: the ordinal of the token among
+ * all string tokens (keys and values, in document order) and why. */
+struct bad_str {
+    size_t ordinal;
+    bool nul;                           /* a raw 0 byte or \u0000; else invalid UTF-8 */
+};
+
+static bool json_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*
+ * Scan the string tokens of buf[0..end), a text cJSON has parsed (so the syntax is known to be
+ * good): cJSON keeps a string's raw bytes but decodes escapes, so validity is judged on the raw
+ * bytes here — invalid UTF-8, a raw NUL, or the escape \u0000 that cJSON would decode into a
+ * string cut short. Records at most max offenders; returns how many it recorded.
+ */
+static size_t scan_strings(const char *buf, size_t end, struct bad_str *bad, size_t max)
+{
+    size_t ord = 0, nbad = 0;
+
+    for (size_t i = 0; i < end && nbad < max; i++) {
+        if (buf[i] != '"')
+            continue;
+        size_t start = ++i;
+        bool nul = false;
+        while (i < end && buf[i] != '"') {
+            if (buf[i] == '\\') {
+                /* \uXXXX: four ASCII hex digits follow (cJSON checked), none is '"' or '\' */
+                if (i + 5 < end && buf[i + 1] == 'u' && memcmp(buf + i + 2, "0000", 4) == 0)
+                    nul = true;
+                i += 2;
+            } else {
+                if (buf[i] == '\0')
+                    nul = true;
+                i++;
+            }
+        }
+        if (nul || !utf8_valid(buf + start, i - start)) {
+            bad[nbad].ordinal = ord;
+            bad[nbad].nul = nul;
+            nbad++;
+        }
+        ord++;
+    }
+    return nbad;
+}
+
+#define PATH_MAX_BYTES 256
+
+/* Walk of the parsed tree in document order, counting string tokens like scan_strings() does,
+ * to name the JSON path of each offender. */
+struct path_walk {
+    const struct bad_str *bad;
+    size_t nbad, next;                  /* offenders; the next one to find */
+    size_t ord;                         /* string tokens passed so far */
+    char path[PATH_MAX_BYTES + 4];      /* current path, always valid UTF-8, NUL-terminated */
+    size_t plen;
+    struct json_details *d;
+};
+
+/* Append n bytes of s to the path, invalid UTF-8 shown as U+FFFD; "..." once it is full. */
+static void path_put(struct path_walk *w, const char *s, size_t n)
+{
+    char tmp[3 * 64];
+    if (w->plen >= PATH_MAX_BYTES)
+        return;
+    if (n > 64) {                       /* cut at a character boundary */
+        n = 64;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    size_t t = utf8_repair(s, n, tmp);
+    if (w->plen + t > PATH_MAX_BYTES) {
+        memcpy(w->path + w->plen, "...", 3);
+        w->plen = PATH_MAX_BYTES + 3;
+    } else {
+        memcpy(w->path + w->plen, tmp, t);
+        w->plen += t;
+    }
+    w->path[w->plen] = '\0';
+}
+
+static void path_report(struct path_walk *w, bool key)
+{
+    const struct bad_str *b = &w->bad[w->next];
+    const char *msg = b->nul ? (key ? "key must not contain NUL (\\u0000)"
+                                    : "must not contain NUL (\\u0000)")
+                             : (key ? "key must be valid UTF-8" : "must be valid UTF-8");
+    if (w->d != NULL && w->d->details != NULL) {
+        cJSON *e = cJSON_CreateObject();
+        if (e != NULL) {
+            /* The path as is: json_details_add() would map snake_case names. */
+            cJSON_AddStringToObject(e, "field", w->plen > 0 ? w->path : "body");
+            cJSON_AddStringToObject(e, "message", msg);
+            cJSON_AddItemToArray(w->d->details, e);
+            w->d->count++;
+        }
+    }
+    w->next++;
+}
+
+static void path_walk(struct path_walk *w, const cJSON *node)
+{
+    if (w->next >= w->nbad)
+        return;
+    if (cJSON_IsString(node)) {
+        if (w->ord++ == w->bad[w->next].ordinal)
+            path_report(w, false);
+        return;
+    }
+    if (!cJSON_IsArray(node) && !cJSON_IsObject(node))
+        return;
+    size_t i = 0, saved = w->plen;
+    for (const cJSON *c = node->child; c != NULL && w->next < w->nbad; c = c->next, i++) {
+        if (cJSON_IsArray(node)) {
+            char ix[32];
+            int n = snprintf(ix, sizeof(ix), "[%zu]", i);
+            path_put(w, ix, (size_t)n);
+        } else {
+            if (w->plen > 0)
+                path_put(w, ".", 1);
+            path_put(w, c->string, strlen(c->string));
+            if (w->ord++ == w->bad[w->next].ordinal)
+                path_report(w, true);
+        }
+        path_walk(w, c);
+        w->plen = saved;
+        w->path[saved] = '\0';
+    }
+}
+
+int json_parse_strict(const char *buf, size_t len, cJSON **out, struct json_details *d)
+{
+    const char *end = NULL;
+    struct bad_str bad[JSON_STRICT_MAX_DETAILS];
+    size_t i = 0;
+
+    *out = NULL;
+    /* JSON whitespace only before the value (cJSON would skip any control byte). */
+    while (i < len && json_ws(buf[i]))
+        i++;
+    if (i < len && (unsigned char)buf[i] < ' ')
+        return PB_EINVALID_JSON;
+    /* FIXME: cJSON does not tell a syntax error from an allocation failure: both are
+     * answered invalid_json. */
+    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
+    if (root == NULL)
+        return PB_EINVALID_JSON;
+    for (const char *p = end; p < buf + len; p++)
+        if (!json_ws(*p)) {             /* trailing data: "{...}}", "{} x", "{}{}", "{}\0" */
+            cJSON_Delete(root);
+            if (d != NULL)
+                json_details_add(d, "body", "has data after the JSON value");
+            return PB_EINVALID_JSON;
+        }
+    size_t nbad = scan_strings(buf, (size_t)(end - buf), bad, JSON_STRICT_MAX_DETAILS);
+    *out = root;
+    if (nbad == 0)
+        return 0;
+    struct path_walk w = { .bad = bad, .nbad = nbad, .d = d };
+    path_walk(&w, root);
+    assert(w.next == nbad);             /* every offender was found in the tree */
+    return PB_EVALIDATION;
+}
+
+bool json_details_names(const struct json_details *d, const char *field)
+{
+    const cJSON *e;
+    if (d == NULL || d->details == NULL)
+        return false;
+    cJSON_ArrayForEach(e, d->details) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(e, "field");
+        if (cJSON_IsString(f) && strcmp(f->valuestring, field) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ================================================================ the output check */
+
+int json_output_check(const char *txt, size_t len, const char *what)
+{
+    if (utf8_text_valid(txt, len))
+        return 0;
+    fprintf(stderr, "internal error: refusing to send %s: not valid UTF-8 (SPEC §4)\n", what);
+#if defined(__SANITIZE_ADDRESS__)
+    /* Sanitizer builds run the test suites: fail loudly where the bad text was built. */
+    assert(!"an answer or event is not valid UTF-8");
+#endif
+    return PB_EINTERNAL;
 }

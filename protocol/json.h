@@ -58,6 +58,42 @@ cJSON *json_details_take(struct json_details *d);
 void json_details_cleanup(struct json_details *d);
 
 /*
+ * Strict parse of one request body or WebSocket message — the only place either is parsed
+ * (SPEC §4 "Input rules"). buf[0..len) must be exactly one JSON value with nothing after it
+ * but JSON whitespace (space, tab, CR, LF), and every string — values and object keys — must
+ * be valid UTF-8 (RFC 3629) without NUL: neither a raw 0 byte nor the escape \u0000 (cJSON
+ * would cut the string there).
+ *
+ * Returns
+ *   0                 *out is the tree (caller owns: cJSON_Delete);
+ *   PB_EINVALID_JSON  *out is NULL. Either not JSON (or out of memory: cJSON does not tell
+ *                     them apart), d untouched; or trailing data after a complete value: d
+ *                     (when not NULL) gets {"field": "body", "message": "has data after ..."}
+ *                     (SPEC §5 answers a malformed WebSocket frame validation_failed but
+ *                     §4 trailing data invalid_json: d->count tells the two apart);
+ *   PB_EVALIDATION    a string breaks the rule; *out is still the tree (caller owns it, so that
+ *                     e.g. a WebSocket "ref" can be echoed) and each offending string, at most
+ *                     JSON_STRICT_MAX_DETAILS, is added to d (when d is not NULL) with its JSON
+ *                     path as the field: "orderNumber", "steps[0].operationName", "data.reason"
+ *                     ("body" for a string that is the whole value). For an offending key the
+ *                     path names the key, its invalid bytes shown as U+FFFD.
+ */
+#define JSON_STRICT_MAX_DETAILS 10
+int json_parse_strict(const char *buf, size_t len, cJSON **out, struct json_details *d);
+
+/* True when d holds an entry whose field is exactly `field`. */
+bool json_details_names(const struct json_details *d, const char *field);
+
+/*
+ * The output check: every HTTP answer body and WebSocket frame the server builds passes here
+ * once before it is sent (SPEC §4: nothing answered or broadcast is ever invalid UTF-8).
+ * Returns 0 when txt[0..len) is valid UTF-8 without NUL. Otherwise logs an internal error
+ * naming `what` (static text, e.g. "ws event order_moved") to stderr, aborts in sanitizer
+ * builds (a bug to catch in tests), and returns PB_EINTERNAL: the caller must not send txt.
+ */
+int json_output_check(const char *txt, size_t len, const char *what);
+
+/*
  * Body readers. Each looks up `name` in object `obj`:
  *   returns 0 and sets *out when present with the right type,
  *   returns 1 when absent (or JSON null where null_ok is true: then *is_null is set),

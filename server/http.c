@@ -25,6 +25,17 @@ void http_reply(struct http_req *r, int status, const char *ctype, char *body, s
         free(body);
         return;
     }
+    /* The output check (SPEC §4): every JSON and CSV answer the server builds passes here
+     * (static files and blobs do not: blob_new() checks the latter). */
+    if (body != NULL && (strncmp(ctype, "application/json", 16) == 0
+                         || strncmp(ctype, "text/csv", 8) == 0)
+        && json_output_check(body, len, r->path) != 0) {
+        free(body);
+        body = json_error_body(PB_EINTERNAL, "internal error", NULL);
+        status = 500;
+        ctype = JSON_TYPE;
+        len = body != NULL ? strlen(body) : 0;
+    }
     r->replied = true;
     r->ticket = durable_ticket(r->app);
     r->status = status;
@@ -37,6 +48,8 @@ void http_reply(struct http_req *r, int status, const char *ctype, char *body, s
 
 struct blob *blob_new(const char *data, size_t len)
 {
+    if (json_output_check(data, len, "shared answer body") != 0)
+        return NULL;                    /* SPEC §4: never answered */
     struct blob *b = malloc(sizeof(*b) + len + 1);
     if (b == NULL)
         return NULL;
@@ -500,9 +513,20 @@ static void dispatch(struct http_req *r)
         return;
     }
     if (r->body_len > 0) {
-        body = cJSON_ParseWithLength(r->body, r->body_len);
-        if (body == NULL) {
-            http_reply_error(r, PB_EINVALID_JSON, "request body is not valid JSON", NULL);
+        struct json_details d;
+        json_details_init(&d);
+        int rc = json_parse_strict(r->body, r->body_len, &body, &d);   /* SPEC §4 input rules */
+        if (rc == PB_EINVALID_JSON && d.count > 0)
+            http_reply_error(r, rc, "request body has data after the JSON value",
+                             json_details_take(&d));
+        else if (rc == PB_EINVALID_JSON)
+            http_reply_error(r, rc, "request body is not valid JSON", NULL);
+        else if (rc != 0)
+            http_reply_error(r, rc, "a string is not valid UTF-8 or contains NUL (\\u0000)",
+                             json_details_take(&d));
+        json_details_cleanup(&d);
+        if (rc != 0) {
+            cJSON_Delete(body);
             return;
         }
     }

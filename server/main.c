@@ -228,7 +228,8 @@ static int tenant_create(const struct config *cfg, const char *slug, const char 
     if (rc != 0)
         fprintf(stderr, "planboard: cannot create tenant %s: %s\n", slug,
                 rc == PB_ECONFLICT ? "slug taken" : rc == PB_EVALIDATION
-                ? "slug must match [a-z0-9-]{2,40}" : store_errmsg(s));
+                ? "slug must match [a-z0-9-]{2,40}; name, admin and email valid UTF-8"
+                : store_errmsg(s));
     else
         printf("tenant %s created (id %lld) with admin %s\n", slug, (long long)tid, admin);
     store_free(s);

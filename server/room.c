@@ -50,6 +50,11 @@ struct ws_msg *ws_msg_new(const char *event, uint64_t seq, const char *ref, cJSO
     if (txt == NULL)
         return NULL;
     len = strlen(txt);
+    /* The output check (SPEC §4): every WebSocket frame with JSON is built here, once. */
+    if (json_output_check(txt, len, event) != 0) {
+        free(txt);
+        return NULL;
+    }
     m = malloc(sizeof(*m) + LWS_PRE + len + 1);
     if (m != NULL) {
         m->refs = 1;

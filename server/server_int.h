@@ -109,7 +109,8 @@ struct ws_msg {
 };
 
 /* Encode {"event", "seq"?, "ref"?, "data"} into a new message (refs = 1). data is consumed
- * (may be NULL -> {}). NULL on allocation failure. */
+ * (may be NULL -> {}). NULL on allocation failure or when the text is not valid UTF-8
+ * (json_output_check(), SPEC §4: such a frame is never sent). */
 struct ws_msg *ws_msg_new(const char *event, uint64_t seq, const char *ref, cJSON *data);
 void ws_msg_ref(struct ws_msg *m);
 void ws_msg_unref(struct ws_msg *m);
@@ -305,7 +306,8 @@ struct blob {
     size_t len;
     char data[];                        /* len bytes + NUL */
 };
-/* New blob holding a copy of data[len] (refs = 1); NULL on allocation failure. */
+/* New blob holding a copy of data[len] (refs = 1); NULL on allocation failure or when data is
+ * not valid UTF-8 (json_output_check(): a blob is an answer body). */
 struct blob *blob_new(const char *data, size_t len);
 void blob_ref(struct blob *b);
 void blob_unref(struct blob *b);       /* NULL is fine */

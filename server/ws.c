@@ -3,6 +3,7 @@
  * the bounded per-connection send queue, close codes.
  */
 #include "server/server_int.h"
+#include "store/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -171,7 +172,8 @@ static bool get_order_id(struct ws_conn *c, const char *ref, const cJSON *data, 
 
 static void handle_message(struct ws_conn *c, const char *text, size_t len)
 {
-    cJSON *msg = cJSON_ParseWithLength(text, len);
+    cJSON *msg = NULL;
+    struct json_details bad;
     const cJSON *ev, *refj, *data;
     const char *ref = NULL;
     struct op_user u = {
@@ -182,18 +184,36 @@ static void handle_message(struct ws_conn *c, const char *text, size_t len)
     int64_t order_id;
     char refbuf[129];
 
+    /* SPEC §4 input rules: the same strict parse as request bodies, the same codes. */
+    json_details_init(&bad);
+    int prc = json_parse_strict(text, len, &msg, &bad);
+    if (prc == PB_EINVALID_JSON && bad.count > 0) {     /* SPEC §4: trailing data */
+        reply_error(c, NULL, PB_EINVALID_JSON, "message has data after the JSON value",
+                    json_details_take(&bad));
+        goto out;
+    }
     if (msg == NULL || !cJSON_IsObject(msg)) {
         reply_error(c, NULL, PB_EVALIDATION, "frame is not a JSON object", NULL);
-        cJSON_Delete(msg);
-        return;
+        goto out;
     }
     refj = cJSON_GetObjectItemCaseSensitive(msg, "ref");
+    if (prc != 0 && json_details_names(&bad, "ref"))
+        refj = NULL;                    /* the ref itself is bad: do not echo it cut */
     if (cJSON_IsString(refj)) {
-        snprintf(refbuf, sizeof(refbuf), "%s", refj->valuestring);
+        size_t rl = strlen(refj->valuestring);
+        if (rl >= sizeof(refbuf))       /* cut a long ref between characters (SPEC §4) */
+            rl = utf8_floor(refj->valuestring, sizeof(refbuf) - 1);
+        memcpy(refbuf, refj->valuestring, rl);
+        refbuf[rl] = '\0';
         ref = refbuf;
     } else if (cJSON_IsNumber(refj)) {
         snprintf(refbuf, sizeof(refbuf), "%.0f", refj->valuedouble);
         ref = refbuf;
+    }
+    if (prc != 0) {
+        reply_error(c, ref, prc, "a string is not valid UTF-8 or contains NUL (\\u0000)",
+                    json_details_take(&bad));
+        goto out;
     }
     ev = cJSON_GetObjectItemCaseSensitive(msg, "event");
     data = cJSON_GetObjectItemCaseSensitive(msg, "data");
@@ -251,6 +271,7 @@ static void handle_message(struct ws_conn *c, const char *text, size_t len)
         reply_error(c, ref, PB_EVALIDATION, "unknown event", NULL);
     }
 out:
+    json_details_cleanup(&bad);
     cJSON_Delete(msg);
 }
 

@@ -3,6 +3,8 @@
  * See store.h for the contract and store_int.h for the layout of store/.
  */
 #include "store/store_int.h"
+#include "store/strbuf.h"
+#include "store/utf8.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -256,6 +258,195 @@ int store__audit(struct store *s, int64_t tenant_id, const char *event_type, int
     return store__run(s, st, "audit insert", NULL);
 }
 
+/* ---------------------------------------------------------------- text repair at open */
+
+/* SQL pb_text_valid(x): 1 unless x is TEXT that is not valid UTF-8 or holds a NUL byte. The
+ * bytes are read with sqlite3_value_bytes(), so a NUL inside a value is seen too. */
+static void sql_text_valid(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+        sqlite3_result_int(cx, 1);
+        return;
+    }
+    const char *t = (const char *)sqlite3_value_text(argv[0]);
+    int n = sqlite3_value_bytes(argv[0]);
+    sqlite3_result_int(cx, utf8_text_valid(t, (size_t)n));
+}
+
+/* SQL pb_text_repair(x): x with invalid UTF-8 replaced by U+FFFD and NUL bytes removed
+ * (utf8_repair()); anything that is not TEXT is returned as it is. */
+static void sql_text_repair(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+        sqlite3_result_value(cx, argv[0]);
+        return;
+    }
+    const char *t = (const char *)sqlite3_value_text(argv[0]);
+    size_t n = (size_t)sqlite3_value_bytes(argv[0]);
+    char *out = sqlite3_malloc64(utf8_repair_max(n) + 1);
+    if (out == NULL) {
+        sqlite3_result_error_nomem(cx);
+        return;
+    }
+    size_t m = utf8_repair(t, n, out);
+    sqlite3_result_text64(cx, out, m, sqlite3_free, SQLITE_UTF8);
+}
+
+/* Append "name" quoted as an SQL identifier. */
+static void sql_ident(struct strbuf *b, const char *name)
+{
+    strbuf_put(b, "\"", 1);
+    for (const char *p = name; *p; p++) {
+        if (*p == '"')
+            strbuf_put(b, "\"", 1);      /* "" inside a quoted identifier */
+        strbuf_put(b, p, 1);
+    }
+    strbuf_put(b, "\"", 1);
+}
+
+/*
+ * SPEC §4: nothing stored is invalid UTF-8. Rows written by earlier versions (which stored
+ * request strings unchecked) are repaired here, at every open, before anything is read: in
+ * every table, every TEXT value that is not valid UTF-8 or holds NUL gets its invalid
+ * sequences replaced by U+FFFD and its NULs removed (utf8_repair()).
+ *
+ * Cost when nothing is invalid: one read-only scan per table (SELECT .. LIMIT 1 with the check
+ * on each column), no write transaction. Only tables with an invalid value are updated, all in
+ * one transaction. A repaired value that would collide with a unique index (two order numbers
+ * that differed only in their invalid bytes) gets "~<rowid>" appended; should even that be
+ * taken, the row is left as it was and counted in the log line (the output check,
+ * json_output_check(), keeps it from ever being sent). Every table must have a rowid.
+ * Returns 0, or PB_EINTERNAL (nothing changed).
+ */
+static int repair_text(struct store *s)
+{
+    struct strbuf chk = { 0 }, upd = { 0 }, uniq = { 0 };
+    sqlite3_stmt *tabs = NULL, *cols = NULL, *st = NULL;
+    int rc = PB_EINTERNAL, step;
+    bool in_tx = false;
+
+    if (sqlite3_create_function(s->db, "pb_text_valid", 1,
+                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                                sql_text_valid, NULL, NULL) != SQLITE_OK
+        || sqlite3_create_function(s->db, "pb_text_repair", 1,
+                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                                   sql_text_repair, NULL, NULL) != SQLITE_OK) {
+        store__error(s, "repair: create function");
+        return PB_EINTERNAL;
+    }
+    tabs = store__prepare(s, "SELECT name FROM sqlite_schema WHERE type = 'table'"
+                             " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+                             " AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name", "repair: tables");
+    cols = store__prepare(s, "SELECT name FROM pragma_table_info(?)", "repair: columns");
+    if (tabs == NULL || cols == NULL)
+        goto done;
+    while ((step = store__step_row(s, tabs, "repair: tables")) == 1) {
+        const char *table = (const char *)sqlite3_column_text(tabs, 0);
+        int ncols = 0;
+        strbuf_cleanup(&chk);
+        strbuf_cleanup(&upd);
+        strbuf_cleanup(&uniq);
+        strbuf_put(&upd, "UPDATE OR IGNORE ", 17);
+        sql_ident(&upd, table);
+        strbuf_put(&upd, " SET ", 5);
+        sqlite3_reset(cols);
+        sqlite3_bind_text(cols, 1, table, -1, SQLITE_TRANSIENT);
+        while ((step = store__step_row(s, cols, "repair: columns")) == 1) {
+            const char *col = (const char *)sqlite3_column_text(cols, 0);
+            strbuf_put(&chk, ncols ? " OR NOT pb_text_valid(" : "NOT pb_text_valid(", ncols ? 22 : 18);
+            sql_ident(&chk, col);
+            strbuf_put(&chk, ")", 1);
+            if (ncols)
+                strbuf_put(&upd, ", ", 2);
+            sql_ident(&upd, col);
+            strbuf_put(&upd, " = pb_text_repair(", 18);
+            sql_ident(&upd, col);
+            strbuf_put(&upd, ")", 1);
+            /* A repaired value a unique index already holds (two order numbers that
+             * differed only in their invalid bytes): that row keeps "~<rowid>" after it. */
+            strbuf_printf(&uniq, "UPDATE OR IGNORE ");
+            sql_ident(&uniq, table);
+            strbuf_printf(&uniq, " SET ");
+            sql_ident(&uniq, col);
+            strbuf_printf(&uniq, " = pb_text_repair(");
+            sql_ident(&uniq, col);
+            strbuf_printf(&uniq, ") || '~' || rowid WHERE NOT pb_text_valid(");
+            sql_ident(&uniq, col);
+            strbuf_printf(&uniq, ");");
+            ncols++;
+        }
+        if (step < 0 || chk.oom || upd.oom || uniq.oom)
+            goto done;
+        if (ncols == 0)
+            continue;
+        /* The cheap check first: is there any invalid value in this table? */
+        struct strbuf q = { 0 };
+        strbuf_printf(&q, "SELECT 1 FROM ");
+        sql_ident(&q, table);
+        strbuf_printf(&q, " WHERE %s LIMIT 1", chk.p);
+        if (q.oom) {
+            strbuf_cleanup(&q);
+            goto done;
+        }
+        st = store__prepare(s, q.p, "repair: check");
+        strbuf_cleanup(&q);
+        if (st == NULL || (step = store__step_row(s, st, "repair: check")) < 0)
+            goto done;
+        sqlite3_finalize(st);
+        st = NULL;
+        if (step == 0)
+            continue;
+        if (!in_tx) {
+            if (store_exec(s, "BEGIN IMMEDIATE") != 0)
+                goto done;
+            in_tx = true;
+        }
+        strbuf_printf(&upd, " WHERE %s; %s", chk.p, uniq.p);
+        if (upd.oom)
+            goto done;
+        int before = sqlite3_total_changes(s->db);
+        if (store_exec(s, upd.p) != 0)
+            goto done;
+        /* What is still invalid: a suffixed value was taken too (practically never). */
+        strbuf_cleanup(&q);
+        strbuf_printf(&q, "SELECT count(*) FROM ");
+        sql_ident(&q, table);
+        strbuf_printf(&q, " WHERE %s", chk.p);
+        st = q.oom ? NULL : store__prepare(s, q.p, "repair: recheck");
+        strbuf_cleanup(&q);
+        if (st == NULL || store__step_row(s, st, "repair: recheck") != 1)
+            goto done;
+        long long still = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+        fprintf(stderr, "store: repaired %d rows of table %s with invalid UTF-8 or NUL in text"
+                " (now U+FFFD, NUL removed)", sqlite3_total_changes(s->db) - before, table);
+        if (still > 0)
+            fprintf(stderr, "; %lld rows could not be repaired (unique index)", still);
+        fputc('\n', stderr);
+    }
+    if (step < 0)
+        goto done;
+    if (in_tx) {
+        if (store_exec(s, "COMMIT") != 0)
+            goto done;
+        in_tx = false;
+    }
+    rc = 0;
+done:
+    if (in_tx)
+        store_exec(s, "ROLLBACK");
+    sqlite3_finalize(st);
+    sqlite3_finalize(tabs);
+    sqlite3_finalize(cols);
+    strbuf_cleanup(&chk);
+    strbuf_cleanup(&upd);
+    strbuf_cleanup(&uniq);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- open / close */
 
 int store_open(struct store **out, const char *path, const struct store_options *opts)
@@ -299,7 +490,7 @@ int store_open(struct store **out, const char *path, const struct store_options 
         goto fail;
     memcpy(s->wal_path, path, plen);
     memcpy(s->wal_path + plen, "-wal", 5);
-    if (store_exec(s, pragma) != 0 || store_exec(s, pb_schema_sql) != 0)
+    if (store_exec(s, pragma) != 0 || store_exec(s, pb_schema_sql) != 0 || repair_text(s) != 0)
         goto fail;
     s->quiet = false;
     *out = s;
@@ -351,6 +542,12 @@ int store_exec(struct store *s, const char *sql)
 
 /* ---------------------------------------------------------------- tenants */
 
+/* SPEC §4: nothing stored is invalid UTF-8 (NULL counts as fine: the callers check presence). */
+static bool text_ok(const char *t)
+{
+    return t == NULL || utf8_valid(t, strlen(t));
+}
+
 static bool slug_valid(const char *slug)
 {
     size_t n = slug != NULL ? strlen(slug) : 0;
@@ -367,7 +564,7 @@ int store_tenant_create(struct store *s, const char *slug, const char *name, int
     char now[PB_TIMESTAMP_LEN];
     int rc;
 
-    if (!slug_valid(slug) || name == NULL || *name == '\0')
+    if (!slug_valid(slug) || name == NULL || *name == '\0' || !text_ok(name))
         return PB_EVALIDATION;
     sqlite3_stmt *st = store__stmt(s, ST_TENANT_INSERT);
     if (st == NULL)
@@ -436,7 +633,8 @@ int store_user_create(struct store *s, int64_t tenant_id, const char *username, 
     char now[PB_TIMESTAMP_LEN];
     int rc;
 
-    if (username == NULL || email == NULL || password_hash == NULL || role_name(role) == NULL)
+    if (username == NULL || email == NULL || password_hash == NULL || role_name(role) == NULL
+        || !text_ok(username) || !text_ok(email) || !text_ok(first_name) || !text_ok(last_name))
         return PB_EVALIDATION;
     sqlite3_stmt *st = store__stmt(s, ST_USER_INSERT);
     if (st == NULL)

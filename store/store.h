@@ -79,7 +79,8 @@ const struct pb_histogram *store_commit_histogram(const struct store *s);
 /* ---------------------------------------------------------------- tenants and users */
 
 /* Create tenant `slug` ([a-z0-9-]{2,40}) named `name`, timezone "UTC". *id_out gets its id.
- * PB_EVALIDATION bad slug, PB_ECONFLICT slug taken, PB_EINTERNAL. */
+ * PB_EVALIDATION bad slug, or name empty or not valid UTF-8 (SPEC §4), PB_ECONFLICT slug
+ * taken, PB_EINTERNAL. */
 int store_tenant_create(struct store *s, const char *slug, const char *name, int64_t *id_out);
 
 /* Look a tenant up by id or slug, reading SQLite (so tenants created by another process are
@@ -88,7 +89,8 @@ int store_tenant_get(struct store *s, int64_t id, struct tenant *out);
 int store_tenant_by_slug(struct store *s, const char *slug, struct tenant *out);
 
 /* Create a user. password_hash is the argon2id encoded string (hashing is the caller's job).
- * PB_ECONFLICT username or email taken among live users, PB_EINTERNAL. */
+ * PB_EVALIDATION a text not valid UTF-8 (SPEC §4), PB_ECONFLICT username or email taken among
+ * live users, PB_EINTERNAL. */
 int store_user_create(struct store *s, int64_t tenant_id, const char *username, const char *email,
                       const char *password_hash, enum role role, const char *first_name,
                       const char *last_name, int64_t *id_out);

@@ -5,11 +5,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "protocol/errors.h"
 #include "protocol/json.h"
+#include "store/utf8.h"
 
 static struct order sample_order(void)
 {
@@ -121,6 +123,214 @@ static void test_get_int_rejects_fractions_strings_and_reports_camel_field(void 
     cJSON_Delete(b);
 }
 
+/* ================================================================ UTF-8 (store/utf8) */
+
+#define V(lit) utf8_valid(lit, sizeof(lit) - 1)
+
+static void test_utf8_valid_accepts_rfc3629_sequences_at_every_length_and_boundary(void **state)
+{
+    (void)state;
+    assert_true(V(""));
+    assert_true(V("plain ASCII, long enough to take the 8-byte path"));
+    assert_true(V("caf\xc3\xa9"));                  /* U+00E9 */
+    assert_true(V("\xc2\x80"));                     /* U+0080, the first 2-byte */
+    assert_true(V("\xdf\xbf"));                     /* U+07FF */
+    assert_true(V("\xe0\xa0\x80"));                 /* U+0800, the first 3-byte */
+    assert_true(V("\xed\x9f\xbf"));                 /* U+D7FF, just below the surrogates */
+    assert_true(V("\xee\x80\x80"));                 /* U+E000, just above them */
+    assert_true(V("\xef\xbf\xbd"));                 /* U+FFFD */
+    assert_true(V("\xf0\x90\x80\x80"));             /* U+10000, the first 4-byte */
+    assert_true(V("\xf4\x8f\xbf\xbf"));             /* U+10FFFF, the last code point */
+    assert_true(V("a\0b"));                         /* NUL is UTF-8 ... */
+    assert_false(utf8_text_valid("a\0b", 3));       /* ... but not valid text (SPEC §4) */
+    assert_true(utf8_text_valid("ab", 2));
+}
+
+static void test_utf8_valid_rejects_overlongs_surrogates_out_of_range_and_truncation(void **state)
+{
+    (void)state;
+    assert_false(V("\xff\xfe"));                    /* never in UTF-8 */
+    assert_false(V("\x80"));                        /* lone continuation */
+    assert_false(V("\xc0\xaf"));                    /* overlong '/' */
+    assert_false(V("\xc1\xbf"));                    /* overlong U+007F */
+    assert_false(V("\xe0\x9f\xbf"));                /* overlong U+07FF */
+    assert_false(V("\xf0\x8f\xbf\xbf"));            /* overlong U+FFFF */
+    assert_false(V("\xed\xa0\x80"));                /* U+D800, a surrogate */
+    assert_false(V("\xed\xbf\xbf"));                /* U+DFFF */
+    assert_false(V("\xf4\x90\x80\x80"));            /* U+110000 */
+    assert_false(V("\xf5\x80\x80\x80"));
+    assert_false(V("\xe2\x82"));                    /* truncated U+20AC */
+    assert_false(V("abcdefgh\xe2\x82"));            /* ... after the 8-byte path */
+    assert_false(V("\xc3(x"));                      /* continuation missing */
+}
+
+static void repair_case(const char *in, size_t n, const char *want)
+{
+    char out[64];
+    assert_true(utf8_repair_max(n) <= sizeof(out));
+    size_t m = utf8_repair(in, n, out);
+    assert_int_equal(m, strlen(want));
+    assert_memory_equal(out, want, m);
+    assert_true(utf8_text_valid(out, m));
+}
+
+static void test_utf8_repair_replaces_maximal_subparts_and_drops_nul(void **state)
+{
+    (void)state;
+    /* The expected outputs are those of the WHATWG decoder (Node's TextDecoder). */
+    repair_case("A\xff\xfe" "B", 4, "A\xef\xbf\xbd\xef\xbf\xbd" "B");
+    repair_case("S\xe2\x82", 3, "S\xef\xbf\xbd");                 /* one U+FFFD for E2 82 */
+    repair_case("\xe0\x80", 2, "\xef\xbf\xbd\xef\xbf\xbd");       /* E0 80: two */
+    repair_case("\xf0\x90\x80" "A", 4, "\xef\xbf\xbd" "A");
+    repair_case("\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    repair_case("Cut\0t", 5, "Cutt");
+    repair_case("caf\xc3\xa9", 5, "caf\xc3\xa9");                 /* valid text is kept */
+}
+
+static void test_utf8_floor_never_cuts_inside_a_character(void **state)
+{
+    const char *s = "ab\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z";  /* a b é € 😀 z */
+    (void)state;
+    assert_int_equal(utf8_floor(s, 0), 0);
+    assert_int_equal(utf8_floor(s, 2), 2);
+    assert_int_equal(utf8_floor(s, 3), 2);          /* inside é */
+    assert_int_equal(utf8_floor(s, 4), 4);
+    assert_int_equal(utf8_floor(s, 6), 4);          /* inside € */
+    assert_int_equal(utf8_floor(s, 7), 7);
+    assert_int_equal(utf8_floor(s, 10), 7);         /* inside 😀, three bytes in */
+    assert_int_equal(utf8_floor(s, 11), 11);
+}
+
+/* ================================================================ strict parse (SPEC §4) */
+
+/* Parse with a fresh report; returns the code and leaves the first detail's field in field[]. */
+static int strict(const char *buf, size_t len, char field[128], int *ndetails)
+{
+    struct json_details d;
+    cJSON *j = NULL;
+    json_details_init(&d);
+    int rc = json_parse_strict(buf, len, &j, &d);
+    field[0] = '\0';
+    *ndetails = d.count;
+    if (d.count > 0) {
+        cJSON *f = cJSON_GetObjectItem(cJSON_GetArrayItem(d.details, 0), "field");
+        snprintf(field, 128, "%s", f->valuestring);
+    }
+    if (rc == 0 || rc == PB_EVALIDATION)
+        assert_non_null(j);
+    else
+        assert_null(j);
+    cJSON_Delete(j);
+    json_details_cleanup(&d);
+    return rc;
+}
+
+#define STRICT(lit, f, n) strict(lit, sizeof(lit) - 1, f, n)
+
+static void test_strict_parse_rejects_trailing_data_and_accepts_trailing_whitespace(void **state)
+{
+    char f[128];
+    int n;
+    (void)state;
+    assert_int_equal(STRICT("{\"a\":1}", f, &n), 0);
+    assert_int_equal(STRICT(" \r\n\t{\"a\":1} \r\n\t", f, &n), 0);
+    assert_int_equal(STRICT("{\"orderNumber\":\"X\"}}", f, &n), PB_EINVALID_JSON);
+    assert_int_equal(STRICT("{\"a\":1} x", f, &n), PB_EINVALID_JSON);
+    assert_int_equal(STRICT("{\"a\":1}{}", f, &n), PB_EINVALID_JSON);
+    assert_int_equal(STRICT("{\"a\":1}\0", f, &n), PB_EINVALID_JSON);
+    assert_int_equal(STRICT("{\"a\":1}\x0b", f, &n), PB_EINVALID_JSON);   /* not JSON space */
+    assert_int_equal(STRICT("\x01{\"a\":1}", f, &n), PB_EINVALID_JSON);
+    assert_int_equal(STRICT("1 2", f, &n), PB_EINVALID_JSON);
+    assert_int_equal(STRICT("", f, &n), PB_EINVALID_JSON);
+    assert_int_equal(STRICT("   ", f, &n), PB_EINVALID_JSON);
+    assert_int_equal(STRICT("{\"a\":", f, &n), PB_EINVALID_JSON);
+    assert_int_equal(n, 0);             /* not JSON: nothing reported */
+    assert_int_equal(STRICT("{\"a\":1}}", f, &n), PB_EINVALID_JSON);
+    assert_int_equal(n, 1);             /* trailing data: reported as "body" */
+    assert_string_equal(f, "body");
+}
+
+static void test_strict_parse_names_the_json_path_of_invalid_utf8(void **state)
+{
+    char f[128];
+    int n;
+    (void)state;
+    assert_int_equal(STRICT("{\"orderNumber\":\"MO\xff\xfe\"}", f, &n), PB_EVALIDATION);
+    assert_string_equal(f, "orderNumber");
+    assert_int_equal(STRICT("{\"a\":\"ok\",\"steps\":[{\"operationName\":\"Cut\"},"
+                            "{\"x\":1,\"operationName\":\"We\xc0\xafld\"}]}", f, &n), PB_EVALIDATION);
+    assert_string_equal(f, "steps[1].operationName");
+    assert_int_equal(STRICT("{\"data\":{\"list\":[[\"a\",\"\xed\xa0\x80\"]]}}", f, &n), PB_EVALIDATION);
+    assert_string_equal(f, "data.list[0][1]");
+    assert_int_equal(STRICT("\"\xff\"", f, &n), PB_EVALIDATION);
+    assert_string_equal(f, "body");
+    /* A bad key is named by its path, its bad bytes shown as U+FFFD. */
+    assert_int_equal(STRICT("{\"o\":{\"k\xff\":1}}", f, &n), PB_EVALIDATION);
+    assert_string_equal(f, "o.k\xef\xbf\xbd");
+    /* Every offender is reported (up to JSON_STRICT_MAX_DETAILS). */
+    assert_int_equal(STRICT("{\"a\":\"\xff\",\"b\":\"ok\",\"c\":\"\xfe\"}", f, &n), PB_EVALIDATION);
+    assert_int_equal(n, 2);
+    assert_int_equal(STRICT("[\"\xff\",\"\xff\",\"\xff\",\"\xff\",\"\xff\",\"\xff\",\"\xff\","
+                            "\"\xff\",\"\xff\",\"\xff\",\"\xff\",\"\xff\"]", f, &n), PB_EVALIDATION);
+    assert_int_equal(n, JSON_STRICT_MAX_DETAILS);
+    /* Valid multi-byte text and escapes (a surrogate pair) are fine. */
+    assert_int_equal(STRICT("{\"d\":\"caf\xc3\xa9 \\ud83d\\ude00 \\u00e9 \\\"q\\\" \\\\\"}", f, &n), 0);
+}
+
+static void test_strict_parse_rejects_nul_escaped_or_raw_but_not_an_escaped_backslash(void **state)
+{
+    char f[128];
+    int n;
+    (void)state;
+    assert_int_equal(STRICT("{\"description\":\"cut\\u0000here\"}", f, &n), PB_EVALIDATION);
+    assert_string_equal(f, "description");
+    assert_int_equal(STRICT("{\"a\":[1,{\"b\":\"x\0y\"}]}", f, &n), PB_EVALIDATION);
+    assert_string_equal(f, "a[1].b");
+    assert_int_equal(STRICT("{\"k\\u0000\":1}", f, &n), PB_EVALIDATION);
+    assert_string_equal(f, "k");            /* the key as cJSON cut it */
+    /* "\\u0000" is a backslash followed by the text u0000: no NUL. */
+    assert_int_equal(STRICT("{\"a\":\"\\\\u0000\"}", f, &n), 0);
+    /* A lone surrogate escape is not JSON text cJSON accepts. */
+    assert_int_equal(STRICT("{\"a\":\"\\ud800\"}", f, &n), PB_EINVALID_JSON);
+}
+
+static void test_details_names_finds_a_reported_field(void **state)
+{
+    struct json_details d;
+    cJSON *j = NULL;
+    (void)state;
+    const char *msg = "{\"ref\":\"a\\u0000\",\"event\":\"ping\"}";
+    json_details_init(&d);
+    assert_int_equal(json_parse_strict(msg, strlen(msg), &j, &d), PB_EVALIDATION);
+    assert_true(json_details_names(&d, "ref"));
+    assert_false(json_details_names(&d, "event"));
+    cJSON_Delete(j);
+    json_details_cleanup(&d);
+}
+
+static void test_output_check_passes_valid_text_and_refuses_invalid(void **state)
+{
+    (void)state;
+    assert_int_equal(json_output_check("{\"a\":\"caf\xc3\xa9\"}", 13, "test"), 0);
+#if !defined(__SANITIZE_ADDRESS__)   /* sanitizer builds abort on a refusal, by design */
+    assert_int_equal(json_output_check("{\"a\":\"\xff\"}", 9, "test"), PB_EINTERNAL);
+    assert_int_equal(json_output_check("{\"a\":\"\0\"}", 9, "test"), PB_EINTERNAL);
+#endif
+}
+
+/* cJSON's printer copies string bytes as they are: what goes in invalid comes out invalid,
+ * which is why the output check exists at all. */
+static void test_printer_does_not_repair_invalid_strings(void **state)
+{
+    (void)state;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "a", "\xff");
+    char *s = cJSON_PrintUnformatted(o);
+    assert_false(utf8_valid(s, strlen(s)));
+    free(s);
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -129,6 +339,16 @@ int main(void)
         cmocka_unit_test(test_error_body_has_error_code_and_extra_members),
         cmocka_unit_test(test_every_spec_error_code_maps_to_its_status),
         cmocka_unit_test(test_get_int_rejects_fractions_strings_and_reports_camel_field),
+        cmocka_unit_test(test_utf8_valid_accepts_rfc3629_sequences_at_every_length_and_boundary),
+        cmocka_unit_test(test_utf8_valid_rejects_overlongs_surrogates_out_of_range_and_truncation),
+        cmocka_unit_test(test_utf8_repair_replaces_maximal_subparts_and_drops_nul),
+        cmocka_unit_test(test_utf8_floor_never_cuts_inside_a_character),
+        cmocka_unit_test(test_strict_parse_rejects_trailing_data_and_accepts_trailing_whitespace),
+        cmocka_unit_test(test_strict_parse_names_the_json_path_of_invalid_utf8),
+        cmocka_unit_test(test_strict_parse_rejects_nul_escaped_or_raw_but_not_an_escaped_backslash),
+        cmocka_unit_test(test_details_names_finds_a_reported_field),
+        cmocka_unit_test(test_output_check_passes_valid_text_and_refuses_invalid),
+        cmocka_unit_test(test_printer_does_not_repair_invalid_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
