@@ -438,8 +438,21 @@ static void r_order_delete(struct http_req *r, const cJSON *body)
 /* ================================================================ export */
 
 
+/* SPEC §6 (OWASP CSV injection): a cell starting with one of these is written with a leading
+ * '\'' so that a spreadsheet shows it as text instead of evaluating it. The import removes one
+ * '\'' before these characters (importers/csv_import.c keep_field). */
+#define CSV_FORMULA_TRIGGERS "=+-@\t\r"
+
+static bool formula_like(const char *v)
+{
+    return v[0] != '\0' && strchr(CSV_FORMULA_TRIGGERS, v[0]) != NULL;
+}
+
 /* One CSV field (RFC 4180): quoted when it holds a comma, a quote, CR or LF (or starts or ends
- * with a space, which some readers trim); quotes inside are doubled. NULL writes nothing. */
+ * with a space or TAB, which readers trim); quotes inside are doubled. NULL writes nothing.
+ * A value that a spreadsheet would take for a formula gets a leading '\'' (SPEC §6); so does a
+ * value that already starts with '\'' + such a character, so that the import's removal of one
+ * '\'' gives back exactly what was stored. */
 static void csv_field(struct strbuf *sb, const char *v, bool first)
 {
     if (!first)
@@ -447,11 +460,17 @@ static void csv_field(struct strbuf *sb, const char *v, bool first)
     if (v == NULL || *v == '\0')
         return;
     size_t n = strlen(v);
-    if (strpbrk(v, ",\"\r\n") == NULL && v[0] != ' ' && v[n - 1] != ' ') {
+    bool escape = formula_like(v) || (v[0] == '\'' && formula_like(v + 1));
+    if (strpbrk(v, ",\"\r\n") == NULL && v[0] != ' ' && v[n - 1] != ' ' && v[0] != '\t'
+        && v[n - 1] != '\t') {
+        if (escape)
+            strbuf_put(sb, "'", 1);
         strbuf_put(sb, v, n);
         return;
     }
     strbuf_put(sb, "\"", 1);
+    if (escape)
+        strbuf_put(sb, "'", 1);
     for (const char *q = v; *q; q++) {
         if (*q == '"')
             strbuf_put(sb, "\"\"", 2);
