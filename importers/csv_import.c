@@ -565,11 +565,23 @@ static bool count_record(struct csv_import *ci)
     return true;
 }
 
+/* Whether s[0..len) is '\'' ... '\'' (one or more) then a character the export escapes: the shape
+ * of an escaped cell (server/routes_orders.c csv_field writes '\'' before every value that
+ * matches '\''* then such a character, so removing one '\'' here is its exact inverse). */
+static bool escaped_cell(const char *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && s[i] == '\'')
+        i++;
+    return i > 0 && i < len && s[i] != '\0' && strchr(ESCAPE_TRIGGERS, s[i]) != NULL;
+}
+
 /* Keep a data field of column c for check_record(). SPEC §6: one leading '\'' before a character
  * that export escapes (=, +, -, @, TAB, CR) is removed, so export -> import round-trips. */
 static void keep_field(struct csv_import *ci, int c, const char *s, size_t len)
 {
-    if (len >= 2 && s[0] == '\'' && s[1] != '\0' && strchr(ESCAPE_TRIGGERS, s[1]) != NULL) {
+    if (escaped_cell(s, len)) {
         s++;
         len--;
     }

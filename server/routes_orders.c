@@ -443,16 +443,19 @@ static void r_order_delete(struct http_req *r, const cJSON *body)
  * '\'' before these characters (importers/csv_import.c keep_field). */
 #define CSV_FORMULA_TRIGGERS "=+-@\t\r"
 
-static bool formula_like(const char *v)
+/* v matches '\''* then a trigger: a formula, or a value the import would otherwise change. */
+static bool needs_escape(const char *v)
 {
-    return v[0] != '\0' && strchr(CSV_FORMULA_TRIGGERS, v[0]) != NULL;
+    while (*v == '\'')
+        v++;
+    return *v != '\0' && strchr(CSV_FORMULA_TRIGGERS, *v) != NULL;
 }
 
 /* One CSV field (RFC 4180): quoted when it holds a comma, a quote, CR or LF (or starts or ends
  * with a space or TAB, which readers trim); quotes inside are doubled. NULL writes nothing.
  * A value that a spreadsheet would take for a formula gets a leading '\'' (SPEC §6); so does a
- * value that already starts with '\'' + such a character, so that the import's removal of one
- * '\'' gives back exactly what was stored. */
+ * value made of leading '\'' and then such a character, so that the import's removal of one
+ * '\'' from such a cell gives back exactly what was stored (docs/import.md). */
 static void csv_field(struct strbuf *sb, const char *v, bool first)
 {
     if (!first)
@@ -460,7 +463,7 @@ static void csv_field(struct strbuf *sb, const char *v, bool first)
     if (v == NULL || *v == '\0')
         return;
     size_t n = strlen(v);
-    bool escape = formula_like(v) || (v[0] == '\'' && formula_like(v + 1));
+    bool escape = needs_escape(v);
     if (strpbrk(v, ",\"\r\n") == NULL && v[0] != ' ' && v[n - 1] != ' ' && v[0] != '\t'
         && v[n - 1] != '\t') {
         if (escape)
