@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "protocol/errors.h"
+#include "store/strhash.h"
 
 #define CSV_DEFAULT_MAX_ROWS 200000
 #define CSV_FIELD_MAX   65536           /* libcsv entry buffer cap: a field is < 64 KiB */
@@ -34,6 +35,7 @@
 #define ARENA_BLOCK     65536           /* bytes per arena block */
 #define HEADER_NORM_MAX 64              /* longest normalised header name we try to match */
 #define ISSUE_TEXT_MAX  200             /* bytes of user text echoed in a message */
+#define ESCAPE_TRIGGERS "=+-@\t\r"      /* SPEC §6: export escapes these by a leading '\'' */
 #define CSV_OPTIONS (CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL | CSV_REPALL_NL)
 
 /* ------------------------------------------------------------------------------------------ */
@@ -150,8 +152,9 @@ static void arena_cleanup(struct arena *a)
 /* ------------------------------------------------------------------------------------------ */
 
 struct issue_list {
-    struct csv_issue *v;
+    struct csv_issue *v;                /* the first CSV_IMPORT_MAX_ISSUES issues only */
     size_t n, cap;
+    size_t total;                       /* every issue reported, listed or not */
 };
 
 struct set_slot {
@@ -183,9 +186,11 @@ struct csv_import {
     bool header_done;                   /* the header record has been read (or failed) */
     int64_t header_row;
     int *colmap;                        /* header field index -> enum col or -1 */
-    size_t ncols, colmap_cap;
+    size_t ncols, colmap_cap;           /* ncols <= CSV_IMPORT_MAX_COLUMNS */
+    size_t header_fields;               /* fields in the header record, all of them */
     bool have_col[COL__COUNT];
-    bool missing_required;
+    bool missing_required;              /* header unusable: a required column missing, or
+                                         * more than CSV_IMPORT_MAX_COLUMNS columns */
 
     size_t records;                     /* data records read, header excluded */
     size_t skipped;                     /* data records with at least one error */
@@ -269,11 +274,16 @@ void csv_import_free(struct csv_import *ci)
 /* Helpers: issues, text checks, numbers                                                      */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Append an issue; column may be NULL. Texts are copied. Sets ci->err on allocation failure. */
+/* Count an issue and append it while fewer than CSV_IMPORT_MAX_ISSUES are listed (SPEC §6: the
+ * list is capped, the total is not); column may be NULL. Texts are copied. Sets ci->err on
+ * allocation failure. Past the cap this costs O(1) and allocates nothing. */
 static void add_issue(struct csv_import *ci, struct issue_list *l, int64_t row,
                       const char *column, const char *message)
 {
     if (ci->err)
+        return;
+    l->total++;
+    if (l->n >= CSV_IMPORT_MAX_ISSUES)
         return;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
@@ -417,13 +427,11 @@ static int64_t count_breaks(const char *s, size_t n, bool *ends_cr)
 /* Duplicate set (order numbers of valid rows)                                                */
 /* ------------------------------------------------------------------------------------------ */
 
+/* Order numbers come from the file: keyed hash, so no file can fill one probe run
+ * (store/strhash.h explains the attack). */
 static uint64_t hash_str(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;            /* FNV-1a */
-
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    return pb_strhash(s, strlen(s));
 }
 
 /* Slot holding key, or the empty slot where it would go. set_cap is a power of two. The hash
@@ -489,6 +497,10 @@ static void header_field(struct csv_import *ci, const char *s, size_t len)
 {
     char shown[ISSUE_TEXT_MAX + 4], msg[ISSUE_TEXT_MAX + 64];
 
+    /* A header wider than CSV_IMPORT_MAX_COLUMNS is refused as a whole (header_end); the
+     * extra fields are only counted, so a 10 MiB line of commas costs O(1) per field. */
+    if (++ci->header_fields > CSV_IMPORT_MAX_COLUMNS)
+        return;
     if (ci->ncols == ci->colmap_cap) {
         size_t cap = ci->colmap_cap ? ci->colmap_cap * 2 : 16;
         int *v = realloc(ci->colmap, cap * sizeof(*v));
@@ -521,6 +533,13 @@ static void header_end(struct csv_import *ci, int64_t row)
 
     ci->header_done = true;
     ci->header_row = row;
+    if (ci->header_fields > CSV_IMPORT_MAX_COLUMNS) {
+        ci->missing_required = true;
+        snprintf(msg, sizeof(msg), "the header has %zu columns; at most %d are accepted",
+                 ci->header_fields, CSV_IMPORT_MAX_COLUMNS);
+        add_issue(ci, &ci->errors, row, NULL, msg);
+        return;
+    }
     for (int c = 0; c < COL__COUNT; c++) {
         if (col_required[c] && !ci->have_col[c]) {
             ci->missing_required = true;
@@ -545,8 +564,26 @@ static bool count_record(struct csv_import *ci)
     return true;
 }
 
+/* Whether s[0..len) is '\'' ... '\'' (one or more) then a character the export escapes: the shape
+ * of an escaped cell (server/routes_orders.c csv_field writes '\'' before every value that
+ * matches '\''* then such a character, so removing one '\'' here is its exact inverse). */
+static bool escaped_cell(const char *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && s[i] == '\'')
+        i++;
+    return i > 0 && i < len && s[i] != '\0' && strchr(ESCAPE_TRIGGERS, s[i]) != NULL;
+}
+
+/* Keep a data field of column c for check_record(). SPEC §6: one leading '\'' before a character
+ * that export escapes (=, +, -, @, TAB, CR) is removed, so export -> import round-trips. */
 static void keep_field(struct csv_import *ci, int c, const char *s, size_t len)
 {
+    if (escaped_cell(s, len)) {
+        s++;
+        len--;
+    }
     if (ci->scratch_cap - ci->scratch_len < len + 1) {
         size_t cap = ci->scratch_cap ? ci->scratch_cap : 1024;
         while (cap - ci->scratch_len < len + 1)
@@ -740,6 +777,7 @@ static void record_failed(struct csv_import *ci, const char *message)
         /* A header we cannot read maps nothing: every required column is reported missing. */
         add_issue(ci, &ci->errors, row, NULL, message);
         ci->ncols = 0;
+        ci->header_fields = 0;
         memset(ci->have_col, 0, sizeof(ci->have_col));
         header_end(ci, row);
     } else if (count_record(ci)) {
@@ -890,4 +928,14 @@ const struct csv_issue *csv_import_warnings(const struct csv_import *ci, size_t 
     if (n)
         *n = ci->warnings.n;
     return ci->warnings.v;
+}
+
+size_t csv_import_errors_total(const struct csv_import *ci)
+{
+    return ci->errors.total;
+}
+
+size_t csv_import_warnings_total(const struct csv_import *ci)
+{
+    return ci->warnings.total;
 }

@@ -5,7 +5,12 @@
  * header (case-insensitive, ignoring spaces, '_' and '-', aliases of docs/import.md), checked
  * with order_input_check() plus the import rules (known work centre code, orderNumber not
  * repeated in the file, optionally not existing already), and either kept as a valid row or
- * reported as row errors. Memory grows with the valid rows kept, never with copies of the file.
+ * reported as row errors. Memory grows with the valid rows kept, never with copies of the file,
+ * the issues listed are capped (CSV_IMPORT_MAX_ISSUES), a field is < 64 KiB and the header
+ * has at most CSV_IMPORT_MAX_COLUMNS columns: the work per input byte is O(1).
+ *
+ * A data field that starts with '\'' followed by one of = + - @ TAB CR loses that '\'' (SPEC §6,
+ * the inverse of the export's CSV-injection escape).
  *
  * Row numbers are the 1-based line on which the record starts (header = 1), counting every
  * line break (CRLF or LF) including those inside quoted fields.
@@ -17,6 +22,10 @@
 #define PB_CSV_IMPORT_H
 
 #include "store/model.h"
+
+/* SPEC §6 limits on what one upload can make the server do (see docs/import.md "Limits"). */
+#define CSV_IMPORT_MAX_ISSUES   1000    /* errors listed, and warnings listed (totals count all) */
+#define CSV_IMPORT_MAX_COLUMNS  256     /* header fields; a wider header is an error on its row */
 
 /* Look up a work centre by code; return 0 and set *id when it exists, -1 otherwise. */
 typedef int (*csv_wc_lookup_fn)(void *ctx, const char *code, int64_t *id);
@@ -62,10 +71,17 @@ int csv_import_finish(struct csv_import *ci);
 
 /* Results, valid after csv_import_finish(). */
 size_t csv_import_records(const struct csv_import *ci);      /* records read, header excluded */
-bool csv_import_missing_required(const struct csv_import *ci); /* a required column is absent */
+/* The header is unusable: a required column is absent, or the header has more than
+ * CSV_IMPORT_MAX_COLUMNS fields (one error, column NULL, on the header's row). Records are then
+ * only counted. SPEC §6: the answer is 422 whatever onError says. */
+bool csv_import_missing_required(const struct csv_import *ci);
 size_t csv_import_skipped(const struct csv_import *ci);      /* records with at least one error */
 const struct csv_row *csv_import_rows(const struct csv_import *ci, size_t *n);
+/* The listed issues, in the order found: at most CSV_IMPORT_MAX_ISSUES each (SPEC §6). */
 const struct csv_issue *csv_import_errors(const struct csv_import *ci, size_t *n);
 const struct csv_issue *csv_import_warnings(const struct csv_import *ci, size_t *n);
+/* Every error / warning found, listed or not (SPEC §6 "errorsTotal", "warningsTotal"). */
+size_t csv_import_errors_total(const struct csv_import *ci);
+size_t csv_import_warnings_total(const struct csv_import *ci);
 
 #endif

@@ -30,6 +30,7 @@ void config_defaults(struct config *c)
     c->max_body = 1 << 20;
     c->max_upload = 10 << 20;
     c->max_import_rows = 200000;
+    c->max_orders_per_tenant = 100000;
     c->ws_queue_bytes = 1 << 20;
     c->ws_ping_seconds = 30;
 }
@@ -63,6 +64,7 @@ static const struct key keys[] = {
     I("limits", "max_body", max_body, 1024, 1LL << 30),
     I("limits", "max_upload", max_upload, 1024, 1LL << 32),
     I("limits", "max_import_rows", max_import_rows, 1, 10000000),
+    I("limits", "max_orders_per_tenant", max_orders_per_tenant, 1, 100000000),
     I("limits", "ws_queue_bytes", ws_queue_bytes, 4096, 1LL << 30),
     I("limits", "ws_ping_seconds", ws_ping_seconds, 1, 3600),
 };

@@ -27,6 +27,7 @@ struct config {
     int64_t max_body;                   /* [limits] max_body, bytes of a JSON body, 1 MiB */
     int64_t max_upload;                 /* [limits] max_upload, bytes of an import, 10 MiB */
     int64_t max_import_rows;            /* [limits] max_import_rows, 200000 */
+    int64_t max_orders_per_tenant;      /* [limits] max_orders_per_tenant, live orders, 100000 */
     int64_t ws_queue_bytes;             /* [limits] ws_queue_bytes, per connection, 1 MiB */
     int64_t ws_ping_seconds;            /* [limits] ws_ping_seconds, 30 */
 };

@@ -2,6 +2,12 @@
  * import — POST /api/orders/import (SPEC §6): the body (raw text/csv, or the "file" part of
  * multipart/form-data) streams into the CSV importer as it arrives; at the end the valid rows
  * are written as one transaction and one orders_imported event is broadcast.
+ *
+ * Bounded work (SPEC §4, §6): the importer caps what it lists (1,000 errors, 1,000 warnings,
+ * 256 header columns, 64 KiB fields, max_import_rows records), a dry run lists at most
+ * IMPORT_MAX_CHANGES changes, and an import that would take the tenant past
+ * [limits] max_orders_per_tenant answers 413 (dry run too). The answer is therefore a few
+ * hundred KiB at most whatever the upload holds.
  */
 #include "server/server_int.h"
 
@@ -11,6 +17,8 @@
 
 #include "importers/csv_import.h"
 
+#define IMPORT_MAX_CHANGES 1000         /* SPEC §6: dry-run "changes" listed ("changesTotal" all) */
+
 struct import_job {
     struct csv_import *ci;
     struct lws_spa *spa;                /* multipart parser, NULL for raw text/csv */
@@ -19,6 +27,8 @@ struct import_job {
     bool file_final;                    /* multipart: its final chunk arrived */
     int feed_err;                       /* first error from csv_import_feed */
     bool create_only, dry_run, skip;
+    bool place_file;                    /* placement=file: existing orders move to the file's
+                                         * work centre (default keep: they stay put) */
     int64_t t_begin_us;                 /* for the debug timing line */
 };
 
@@ -91,6 +101,14 @@ int import_begin(struct http_req *r)
     }
     if (http_query(r, "dryRun", v, sizeof(v)) != NULL)
         j->dry_run = strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
+    if (http_query(r, "placement", v, sizeof(v)) != NULL) {
+        if (strcmp(v, "file") == 0)
+            j->place_file = true;
+        else if (strcmp(v, "keep") != 0) {
+            http_reply_invalid(r, "placement", "must be keep or file");
+            return PB_EVALIDATION;
+        }
+    }
     if (http_query(r, "onError", v, sizeof(v)) != NULL) {
         if (strcmp(v, "skip") == 0)
             j->skip = true;
@@ -149,6 +167,82 @@ static cJSON *issues_json(const struct csv_issue *v, size_t n)
     return a;
 }
 
+/* ---------------------------------------------------------------- dry-run changes */
+
+static cJSON *str_or_null(const char *s)
+{
+    return s != NULL && *s != '\0' ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+static cJSON *id_or_null(int64_t id)
+{
+    return id > 0 ? cJSON_CreateNumber((double)id) : cJSON_CreateNull();
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
+static void add_change(cJSON *fields, const char *name, cJSON *from, cJSON *to)
+{
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddItemToObject(c, "from", from);
+    cJSON_AddItemToObject(c, "to", to);
+    cJSON_AddItemToObject(fields, name, c);
+}
+
+/* SPEC §6 dry-run change of one existing order: {"<camelCase>": {"from", "to"}} for every field
+ * the import would change (the same comparison as store_import's), or NULL when none would.
+ * `in` has the work centre the order would end in (its own one under placement=keep). */
+static cJSON *change_fields(const struct order *o, const struct order_input *in)
+{
+    cJSON *f = cJSON_CreateObject();
+
+    if (!same_str(o->stock_code, in->stock_code))
+        add_change(f, "stockCode", str_or_null(o->stock_code), str_or_null(in->stock_code));
+    if (!same_str(o->description, in->description))
+        add_change(f, "description", str_or_null(o->description), str_or_null(in->description));
+    if (o->quantity_to_make != in->quantity_to_make)
+        add_change(f, "quantityToMake", cJSON_CreateNumber((double)o->quantity_to_make),
+                   cJSON_CreateNumber((double)in->quantity_to_make));
+    if (o->quantity_completed != in->quantity_completed)
+        add_change(f, "quantityCompleted", cJSON_CreateNumber((double)o->quantity_completed),
+                   cJSON_CreateNumber((double)in->quantity_completed));
+    if ((int)o->status != in->status)
+        add_change(f, "status", cJSON_CreateString(order_status_name(o->status)),
+                   cJSON_CreateString(order_status_name((enum order_status)in->status)));
+    if ((int)o->priority != in->priority)
+        add_change(f, "priority", cJSON_CreateString(order_priority_name(o->priority)),
+                   cJSON_CreateString(order_priority_name((enum order_priority)in->priority)));
+    if (!same_str(o->due_date, in->due_date))
+        add_change(f, "dueDate", str_or_null(o->due_date), str_or_null(in->due_date));
+    if (!same_str(o->start_date, in->start_date))
+        add_change(f, "startDate", str_or_null(o->start_date), str_or_null(in->start_date));
+    if (o->work_centre_id != in->work_centre_id)
+        add_change(f, "workCentreId", id_or_null(o->work_centre_id), id_or_null(in->work_centre_id));
+    if (!same_str(o->current_operation, in->current_operation))
+        add_change(f, "currentOperation", str_or_null(o->current_operation),
+                   str_or_null(in->current_operation));
+    if (f->child == NULL) {
+        cJSON_Delete(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* The tenant cap sentence of SPEC §4 ("naming the limit"). */
+static void reply_tenant_full(struct http_req *r, const struct board *b, size_t created)
+{
+    char msg[200];
+    snprintf(msg, sizeof(msg), "the import would create %zu orders but the tenant has %zu of "
+             "at most %zu ([limits] max_orders_per_tenant); nothing was imported", created,
+             b->n_orders, store_max_orders(r->app->store));
+    http_reply_error(r, PB_ETOO_LARGE, msg, NULL);
+}
+
+/* ---------------------------------------------------------------- the answer */
+
 void import_finish(struct http_req *r)
 {
     struct import_job *j = r->imp;
@@ -182,30 +276,60 @@ void import_finish(struct http_req *r)
 
     bool fail = csv_import_missing_required(j->ci) || (n_err > 0 && !j->skip);
     size_t skipped = fail ? 0 : csv_import_skipped(j->ci);
+    cJSON *changes = j->dry_run ? cJSON_CreateArray() : NULL;
+    size_t changes_total = 0;
     if (!fail) {
         struct order_input *in = malloc((n_rows + 1) * sizeof(*in));
         if (in == NULL) {
+            cJSON_Delete(changes);
             http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
             return;
         }
         for (size_t i = 0; i < n_rows; i++) {
             in[i] = rows[i].in;
-            if (board_order_by_number(j->board, in[i].order_number) != NULL)
-                updated++;
-            else
+            const struct order *ex = board_order_by_number(j->board, in[i].order_number);
+            if (ex == NULL) {
                 created++;
+                continue;
+            }
+            updated++;
+            if (!j->place_file)         /* SPEC §6 placement=keep: the board's place wins */
+                in[i].work_centre_id = ex->work_centre_id;
+            if (changes == NULL)
+                continue;
+            if (changes_total >= IMPORT_MAX_CHANGES) {
+                /* past the listed ones only count: no JSON is built for them */
+                cJSON *f = change_fields(ex, &in[i]);
+                changes_total += f != NULL;
+                cJSON_Delete(f);
+                continue;
+            }
+            cJSON *f = change_fields(ex, &in[i]);
+            if (f == NULL)
+                continue;
+            cJSON *c = cJSON_CreateObject();
+            cJSON_AddNumberToObject(c, "row", (double)rows[i].row);
+            cJSON_AddStringToObject(c, "orderNumber", ex->order_number);
+            cJSON_AddItemToObject(c, "fields", f);
+            cJSON_AddItemToArray(changes, c);
+            changes_total++;
         }
-        if (!j->dry_run && n_rows > 0) {
+        rc = store_orders_fit(r->app->store, j->board, created);
+        if (rc == 0 && !j->dry_run && n_rows > 0)
             rc = store_import(r->app->store, j->board, in, n_rows, !j->create_only,
                               r->claims.user_id, &created, &updated);
-            if (rc != 0) {
-                free(in);
-                http_reply_error(r, rc, rc == PB_ECONFLICT ? "an orderNumber is already in use"
-                                        : "the import could not be saved; nothing was written", NULL);
-                return;
-            }
-        }
         free(in);
+        if (rc == PB_ETOO_LARGE) {
+            cJSON_Delete(changes);
+            reply_tenant_full(r, j->board, created);
+            return;
+        }
+        if (rc != 0) {
+            cJSON_Delete(changes);
+            http_reply_error(r, rc, rc == PB_ECONFLICT ? "an orderNumber is already in use"
+                                    : "the import could not be saved; nothing was written", NULL);
+            return;
+        }
     }
     pb_log(LOG_DEBUG, "import: %zu records, upload+parse %lld us, store %lld us",
            csv_import_records(j->ci), (long long)(t_parsed - j->t_begin_us),
@@ -216,8 +340,14 @@ void import_finish(struct http_req *r)
     cJSON_AddNumberToObject(o, "skipped", (double)skipped);
     cJSON_AddNumberToObject(o, "rows", (double)csv_import_records(j->ci));
     cJSON_AddItemToObject(o, "errors", issues_json(errs, n_err));
+    cJSON_AddNumberToObject(o, "errorsTotal", (double)csv_import_errors_total(j->ci));
     cJSON_AddItemToObject(o, "warnings", issues_json(warns, n_warn));
+    cJSON_AddNumberToObject(o, "warningsTotal", (double)csv_import_warnings_total(j->ci));
     cJSON_AddBoolToObject(o, "dryRun", j->dry_run);
+    if (changes != NULL) {
+        cJSON_AddItemToObject(o, "changes", changes);
+        cJSON_AddNumberToObject(o, "changesTotal", (double)changes_total);
+    }
     if (fail) {
         cJSON_AddStringToObject(o, "error", "the file has errors; nothing was imported");
         cJSON_AddStringToObject(o, "code", "import_failed");

@@ -76,6 +76,7 @@ static int open_store(const struct config *cfg, struct store **s, bool serving)
     struct store_options o = { .synchronous = cfg->synchronous,
                                .group_commit = serving
                                                && strcasecmp(cfg->synchronous, "FULL") == 0,
+                               .max_orders_per_tenant = (size_t)cfg->max_orders_per_tenant,
                                .errbuf = why, .errlen = sizeof(why) };
     ensure_parent_dir(cfg->db_path);
     if (store_open(s, cfg->db_path, &o) != 0) {

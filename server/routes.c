@@ -538,6 +538,14 @@ static void r_order_create(struct http_req *r, const cJSON *body)
     struct order *o = NULL;
     int rc = store_order_create(r->app->store, b, &in, steps, n_steps, r->claims.user_id, &o);
     free(steps);                        /* strings were borrowed from body */
+    if (rc == PB_ETOO_LARGE) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "the tenant already has %zu orders, the most allowed "
+                 "([limits] max_orders_per_tenant = %zu)", b->n_orders,
+                 store_max_orders(r->app->store));
+        http_reply_error(r, rc, msg, NULL);
+        return;
+    }
     if (rc != 0) {
         http_reply_error(r, rc, rc == PB_ECONFLICT ? "orderNumber is already in use"
                               : rc == PB_EVALIDATION ? "the order is not valid"

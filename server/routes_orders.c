@@ -438,8 +438,24 @@ static void r_order_delete(struct http_req *r, const cJSON *body)
 /* ================================================================ export */
 
 
+/* SPEC §6 (OWASP CSV injection): a cell starting with one of these is written with a leading
+ * '\'' so that a spreadsheet shows it as text instead of evaluating it. The import removes one
+ * '\'' before these characters (importers/csv_import.c keep_field). */
+#define CSV_FORMULA_TRIGGERS "=+-@\t\r"
+
+/* v matches '\''* then a trigger: a formula, or a value the import would otherwise change. */
+static bool needs_escape(const char *v)
+{
+    while (*v == '\'')
+        v++;
+    return *v != '\0' && strchr(CSV_FORMULA_TRIGGERS, *v) != NULL;
+}
+
 /* One CSV field (RFC 4180): quoted when it holds a comma, a quote, CR or LF (or starts or ends
- * with a space, which some readers trim); quotes inside are doubled. NULL writes nothing. */
+ * with a space or TAB, which readers trim); quotes inside are doubled. NULL writes nothing.
+ * A value that a spreadsheet would take for a formula gets a leading '\'' (SPEC §6); so does a
+ * value made of leading '\'' and then such a character, so that the import's removal of one
+ * '\'' from such a cell gives back exactly what was stored (docs/import.md). */
 static void csv_field(struct strbuf *sb, const char *v, bool first)
 {
     if (!first)
@@ -447,11 +463,17 @@ static void csv_field(struct strbuf *sb, const char *v, bool first)
     if (v == NULL || *v == '\0')
         return;
     size_t n = strlen(v);
-    if (strpbrk(v, ",\"\r\n") == NULL && v[0] != ' ' && v[n - 1] != ' ') {
+    bool escape = needs_escape(v);
+    if (strpbrk(v, ",\"\r\n") == NULL && v[0] != ' ' && v[n - 1] != ' ' && v[0] != '\t'
+        && v[n - 1] != '\t') {
+        if (escape)
+            strbuf_put(sb, "'", 1);
         strbuf_put(sb, v, n);
         return;
     }
     strbuf_put(sb, "\"", 1);
+    if (escape)
+        strbuf_put(sb, "'", 1);
     for (const char *q = v; *q; q++) {
         if (*q == '"')
             strbuf_put(sb, "\"\"", 2);

@@ -2,6 +2,7 @@
  * board — the per-tenant board cache: hash index, loading from SQLite, lookups, invariants.
  */
 #include "store/store_int.h"
+#include "store/strhash.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -21,14 +22,10 @@ static uint64_t hash_int(int64_t k)
     return x;
 }
 
+/* Order numbers are chosen by clients: keyed hash (store/strhash.h explains the attack). */
 static uint64_t hash_str(const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
+    return pb_strhash(s, strlen(s));
 }
 
 /* Smallest power of two >= 2n (load factor <= 1/2), at least 16. */

@@ -118,6 +118,21 @@ static int insert_step(struct store *s, int64_t tenant_id, int64_t order_id,
     return store__run(s, st, "step insert", NULL);
 }
 
+/* ---------------------------------------------------------------- tenant cap (SPEC §4) */
+
+size_t store_max_orders(const struct store *s)
+{
+    return s->max_orders;
+}
+
+int store_orders_fit(const struct store *s, const struct board *b, size_t n_new)
+{
+    if (s->max_orders == 0 || n_new == 0)
+        return 0;
+    return b->n_orders > s->max_orders || n_new > s->max_orders - b->n_orders
+               ? PB_ETOO_LARGE : 0;
+}
+
 /* ---------------------------------------------------------------- create */
 
 int store_order_create(struct store *s, struct board *b, const struct order_input *in,
@@ -140,6 +155,8 @@ int store_order_create(struct store *s, struct board *b, const struct order_inpu
             return PB_EVALIDATION;
     if (board_order_by_number(b, in->order_number) != NULL)
         return PB_ECONFLICT;
+    if (store_orders_fit(s, b, 1) != 0)
+        return PB_ETOO_LARGE;
 
     /* phase 1: everything the cache will need */
     pb_now_timestamp(now);
@@ -552,6 +569,11 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
                 ic[to].arriving++;
             }
         }
+    }
+
+    if (store_orders_fit(s, b, n_new) != 0) {
+        rc = PB_ETOO_LARGE;
+        goto out;
     }
 
     /* phase 1b: the new arrays of the affected columns */

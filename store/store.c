@@ -466,6 +466,7 @@ int store_open(struct store **out, const char *path, const struct store_options 
         goto report;
     }
     s->quiet = opts != NULL && opts->errbuf != NULL;
+    s->max_orders = opts != NULL ? opts->max_orders_per_tenant : 0;
     /* NOMUTEX: one connection, used by one thread (the loop) only; SQLite's per-call mutexes
      * cost ~7% of an import in perf. */
     if (sqlite3_open_v2(path, &s->db,

@@ -14,6 +14,7 @@
  *   PB_ENOT_FOUND   the object does not exist in this tenant (or is deleted)
  *   PB_ECONFLICT    a unique key is taken or a precondition (version, fromWorkCentreId) is stale
  *   PB_EVALIDATION  an id named in the input (work centre) does not exist in the tenant
+ *   PB_ETOO_LARGE   the tenant would have more live orders than max_orders_per_tenant
  *   PB_EINTERNAL    SQLite failed; nothing was changed (database rolled back, cache untouched)
  */
 #ifndef PB_STORE_H
@@ -28,6 +29,9 @@ struct store_options {
     bool group_commit;          /* with FULL: run SQLite at NORMAL and let the caller make
                                  * commits durable in groups by syncing store_wal_path() off
                                  * the loop (see store_set_commit_hook) */
+    size_t max_orders_per_tenant; /* live (not deleted) orders one tenant may have; creates
+                                 * and imports past it fail with PB_ETOO_LARGE (SPEC §4
+                                 * [limits] max_orders_per_tenant). 0 = no limit */
     char *errbuf;               /* when not NULL, store_open writes the reason of a failure
                                  * here (errlen bytes) instead of printing it to stderr */
     size_t errlen;
@@ -152,13 +156,22 @@ bool board_check(const struct board *b);
 
 /* ---------------------------------------------------------------- orders */
 
+/* SPEC §4 tenant cap: the limit set by store_options.max_orders_per_tenant (0 = none). */
+size_t store_max_orders(const struct store *s);
+
+/* Whether n_new more live orders fit on board b under that limit (soft-deleted orders do not
+ * count: b->n_orders is the live count). Returns 0, or PB_ETOO_LARGE when b->n_orders + n_new
+ * would exceed it. O(1); changes nothing. */
+int store_orders_fit(const struct store *s, const struct board *b, size_t n_new);
+
 /*
  * Create an order from `in` (already checked with order_input_check) with `n_steps` routing
  * steps (may be 0/NULL; step strings borrowed). It joins the end of its column. An audit entry
  * "order_created" is written in the same transaction. On success *out points at the cached
  * order (owned by the board). Status in_progress/complete stamps started_at/completed_at.
  * PB_ECONFLICT orderNumber taken, PB_EVALIDATION unknown or inactive work_centre_id (or a
- * step naming a work centre unknown to the tenant), PB_EINTERNAL.
+ * step naming a work centre unknown to the tenant), PB_ETOO_LARGE the tenant already has
+ * max_orders_per_tenant live orders (checked last), PB_EINTERNAL.
  */
 int store_order_create(struct store *s, struct board *b, const struct order_input *in,
                        const struct step *steps, size_t n_steps, int64_t user_id,
@@ -209,10 +222,13 @@ int store_order_move(struct store *s, struct board *b, const struct move_request
  * "orders_imported" audit entry. upsert: an existing orderNumber is updated (fields replaced;
  * if its work centre changes it moves to the end of the new column; an unchanged row keeps its
  * version but still counts as updated); otherwise every row must be new (PB_ECONFLICT).
- * New orders join the end of their column in the given order.
+ * (SPEC §6 placement=keep is the caller's choice: pass an existing order's own
+ * work_centre_id and it stays where it is.) New orders join the end of their column in the
+ * given order.
  * PB_EVALIDATION unknown or inactive work centre (or a row without order_number, stock_code or
  * description), PB_ECONFLICT existing orderNumber without upsert or the same orderNumber twice
- * in rows, PB_EINTERNAL; on any error nothing changed. The counts (pointers may be NULL) are 0
+ * in rows, PB_ETOO_LARGE the new rows would take the tenant past max_orders_per_tenant (SPEC
+ * §4), PB_EINTERNAL; on any error nothing changed. The counts (pointers may be NULL) are 0
  * on error. Cost: O(rows + sizes of the affected columns), one transaction. */
 int store_import(struct store *s, struct board *b, const struct order_input *rows, size_t n,
                  bool upsert, int64_t user_id, size_t *created, size_t *updated);

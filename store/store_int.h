@@ -156,6 +156,7 @@ struct store {
     void *on_commit_ctx;
     char *wal_path;                 /* "<path>-wal" */
     bool quiet;                     /* store_exec does not print (store_open with errbuf) */
+    size_t max_orders;              /* live orders allowed per tenant; 0 = no limit */
 };
 
 /*

@@ -35,6 +35,7 @@ static void test_defaults_match_spec(void **state)
     assert_int_equal(c.access_ttl, 900);
     assert_int_equal(c.max_upload, 10 << 20);
     assert_int_equal(c.max_import_rows, 200000);
+    assert_int_equal(c.max_orders_per_tenant, 100000);
     assert_int_equal(c.ws_queue_bytes, 1 << 20);
     assert_int_equal(c.login_rate_per_minute, 10);
     assert_int_equal(c.login_max_inflight, 64);

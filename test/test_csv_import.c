@@ -19,6 +19,7 @@
 #include "protocol/errors.h"
 
 #define HEADER "order_number,stock_code,description,quantity_to_make\n"
+#define HEADER_WITH_OP "order_number,stock_code,description,quantity_to_make,current_operation\n"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Helpers                                                                                    */
@@ -133,8 +134,9 @@ static char *dump(const struct csv_import *ci)
     FILE *f = open_memstream(&buf, &sz);
 
     assert_non_null(f);
-    fprintf(f, "records=%zu skipped=%zu missing=%d\n", csv_import_records(ci),
-            csv_import_skipped(ci), csv_import_missing_required(ci));
+    fprintf(f, "records=%zu skipped=%zu missing=%d errors=%zu warnings=%zu\n",
+            csv_import_records(ci), csv_import_skipped(ci), csv_import_missing_required(ci),
+            csv_import_errors_total(ci), csv_import_warnings_total(ci));
     const struct csv_row *r = csv_import_rows(ci, &n);
     for (size_t i = 0; i < n; i++) {
         const struct order_input *in = &r[i].in;
@@ -768,6 +770,159 @@ static void test_more_than_max_rows_is_too_large(void **state)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Bounded work (SPEC §4 input rules, §6 limits)                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+/* n copies of `line` after `head`, NUL-terminated; *len gets the length. */
+static char *repeat(const char *head, const char *line, size_t n, size_t *len)
+{
+    size_t hl = strlen(head), ll = strlen(line);
+    char *t = malloc(hl + ll * n + 1);
+
+    assert_non_null(t);
+    memcpy(t, head, hl);
+    for (size_t i = 0; i < n; i++)
+        memcpy(t + hl + i * ll, line, ll);
+    t[hl + ll * n] = '\0';
+    *len = hl + ll * n;
+    return t;
+}
+
+static void test_errors_listed_are_capped_at_1000_and_counted_in_total(void **state)
+{
+    (void)state;
+    size_t len, n;
+    char *text = repeat(HEADER, ",,,\n", 600, &len);     /* 4 required fields missing each */
+    struct run_opts o = { 0 };
+    struct csv_import *ci = run_with(text, len, &o);
+    const struct csv_issue *e = csv_import_errors(ci, &n);
+
+    assert_int_equal(o.rc, 0);
+    assert_int_equal(csv_import_records(ci), 600);
+    assert_int_equal(csv_import_skipped(ci), 600);
+    assert_int_equal(n, CSV_IMPORT_MAX_ISSUES);
+    assert_int_equal(csv_import_errors_total(ci), 2400);
+    /* the listed ones are the first found, in file order: rows 2..251, four each */
+    assert_int_equal(e[0].row, 2);
+    assert_int_equal(e[n - 1].row, 251);
+    assert_int_equal(csv_import_warnings_total(ci), 0);
+    assert_chunking_invariant(text, len);
+    csv_import_free(ci);
+    free(text);
+
+    /* exactly at the cap: everything listed */
+    text = repeat(HEADER, ",,,\n", 250, &len);
+    ci = run_with(text, len, &o);
+    assert_int_equal(n_errors(ci), 1000);
+    assert_int_equal(csv_import_errors_total(ci), 1000);
+    csv_import_free(ci);
+    free(text);
+}
+
+static void test_header_over_256_columns_is_one_error_on_its_row(void **state)
+{
+    (void)state;
+    size_t len;
+    /* required columns first, then unknown ones up to 257 in all */
+    char *text = repeat("order_number,stock_code,description,quantity_to_make", ",x",
+                        CSV_IMPORT_MAX_COLUMNS + 1 - 4, &len);
+    char *full = malloc(len + 64);
+    assert_non_null(full);
+    len = (size_t)sprintf(full, "%s\nMO-1,S,D,1\nMO-2,S,D,1\n", text);
+
+    struct run_opts o = { 0 };
+    struct csv_import *ci = run_with(full, len, &o);
+    size_t n;
+    const struct csv_issue *e = csv_import_errors(ci, &n);
+    assert_int_equal(o.rc, 0);
+    assert_true(csv_import_missing_required(ci));
+    assert_int_equal(n, 1);
+    assert_int_equal(e[0].row, 1);
+    assert_null(e[0].column);
+    assert_non_null(strstr(e[0].message, "257 columns"));
+    assert_int_equal(csv_import_records(ci), 2);            /* counted, not checked */
+    rows(ci, &n);
+    assert_int_equal(n, 0);
+    assert_chunking_invariant(full, len);
+    csv_import_free(ci);
+
+    /* 256 columns are fine: 252 unknown-column warnings, both rows valid */
+    len = (size_t)sprintf(full, "%.*s\nMO-1,S,D,1\nMO-2,S,D,1\n", (int)(strlen(text) - 2), text);
+    ci = run_with(full, len, &o);
+    assert_false(csv_import_missing_required(ci));
+    assert_int_equal(n_errors(ci), 0);
+    assert_int_equal(csv_import_warnings_total(ci), 252);
+    rows(ci, &n);
+    assert_int_equal(n, 2);
+    csv_import_free(ci);
+    free(full);
+    free(text);
+}
+
+static void test_a_10_mib_line_of_commas_is_refused_without_work_per_cell(void **state)
+{
+    (void)state;
+    size_t len = 10u << 20;
+    char *text = malloc(len);
+    assert_non_null(text);
+    memset(text, ',', len - 1);
+    text[len - 1] = '\n';
+    struct run_opts o = { .chunk = 65536 };
+    struct csv_import *ci = run_with(text, len, &o);
+
+    assert_int_equal(o.rc, 0);
+    assert_true(csv_import_missing_required(ci));
+    assert_int_equal(csv_import_errors_total(ci), 1);
+    assert_true(has_error(ci, 1, NULL, "10485760 columns"));
+    /* only the first 256 header cells were looked at (each one "column without a name") */
+    assert_int_equal(csv_import_warnings_total(ci), CSV_IMPORT_MAX_COLUMNS);
+    assert_int_equal(n_warnings(ci), CSV_IMPORT_MAX_COLUMNS);
+    csv_import_free(ci);
+
+    /* as a data record under a good header: one record, its four required fields missing */
+    memcpy(text, HEADER, strlen(HEADER));
+    ci = run_with(text, len, &o);
+    assert_int_equal(csv_import_records(ci), 1);
+    assert_int_equal(csv_import_errors_total(ci), 4);
+    assert_int_equal(csv_import_warnings_total(ci), 0);
+    csv_import_free(ci);
+    free(text);
+}
+
+static void test_leading_quote_before_a_formula_character_is_removed(void **state)
+{
+    (void)state;
+    const char *text = HEADER_WITH_OP
+        "MO-1,'=cmd|' /C calc'!A0,'-5 mm,1,'@op\n"
+        "'-MO-2,'+41,\"'\tTab\",1,\"'\rCR\"\n"
+        "MO-3,''=x,'plain,1,'\n"
+        "MO-4,S,''-y,1,''plain\n";
+    struct csv_import *ci = run(text);
+    size_t n;
+    const struct csv_row *r = rows(ci, &n);
+
+    assert_int_equal(n, 4);
+    assert_string_equal(r[0].in.stock_code, "=cmd|' /C calc'!A0");
+    assert_string_equal(r[0].in.description, "-5 mm");
+    assert_string_equal(r[0].in.current_operation, "@op");
+    assert_string_equal(r[1].in.order_number, "-MO-2");
+    assert_string_equal(r[1].in.stock_code, "+41");
+    assert_string_equal(r[1].in.description, "\tTab");
+    assert_string_equal(r[1].in.current_operation, "\rCR");
+    assert_string_equal(r[2].in.stock_code, "'=x");                 /* one removed, not all */
+    assert_string_equal(r[2].in.description, "'plain");             /* not an escape */
+    assert_string_equal(r[2].in.current_operation, "'");
+    assert_string_equal(r[3].in.description, "'-y");
+    assert_string_equal(r[3].in.current_operation, "''plain");
+    csv_import_free(ci);
+
+    /* a quantity "'-5" is "-5": the same error as a negative number */
+    ci = run(HEADER "MO-9,S,D,'-5\n");
+    assert_true(has_error(ci, 2, "quantity_to_make", NULL));
+    csv_import_free(ci);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Chunking                                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -941,6 +1096,10 @@ int main(void)
         cmocka_unit_test(test_unknown_work_centre_and_bad_text_are_row_errors),
         cmocka_unit_test(test_too_long_fields_are_reported_by_the_field_rules),
         cmocka_unit_test(test_more_than_max_rows_is_too_large),
+        cmocka_unit_test(test_errors_listed_are_capped_at_1000_and_counted_in_total),
+        cmocka_unit_test(test_header_over_256_columns_is_one_error_on_its_row),
+        cmocka_unit_test(test_a_10_mib_line_of_commas_is_refused_without_work_per_cell),
+        cmocka_unit_test(test_leading_quote_before_a_formula_character_is_removed),
         cmocka_unit_test(test_byte_by_byte_feeding_equals_whole_feeding),
         cmocka_unit_test(test_sample_orders_demo_has_15_valid_rows),
         cmocka_unit_test(test_sample_erp_export_has_5_valid_rows),
