@@ -62,6 +62,8 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 extern enum log_level pb_log_level;
 /* printf-style line to stderr with a UTC timestamp and level, when level <= pb_log_level. */
 void pb_log(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Escape src for a log line into dst[cap] (server.c has the rules). Returns the length. */
+size_t pb_log_escape(char *dst, size_t cap, const char *src);
 
 /* ---------------------------------------------------------------- the application */
 
@@ -92,8 +94,20 @@ struct app {
     struct ws_conn *ws_waiting;         /* connections whose next frame waits for it (ws.c) */
     struct room *rooms;                 /* singly linked, one per tenant seen */
     struct ws_conn *conns;              /* every open WebSocket (doubly linked) */
+    struct addr_table *addrs;           /* open connections per client address (server.c) */
     uint64_t next_conn_id;
     int exit_code;
+};
+
+/* ---------------------------------------------------------------- connections (server.c) */
+
+/* What lives as long as one TCP connection (the HTTP per-session data is reset at every
+ * request): lws' opaque user data of every accepted wsi, NULL on others. Loop thread only. */
+struct conn_info {
+    struct addr_count *addr;            /* the client address's open-connection counter */
+    uint64_t rx_mark;                   /* bytes lws had read from the socket when the last
+                                         * keep-alive transaction ended (http.c) */
+    bool has_mark;                      /* rx_mark is set (a transaction has ended) */
 };
 
 /* ---------------------------------------------------------------- rooms (room.c) */
