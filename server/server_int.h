@@ -296,6 +296,15 @@ struct http_req {
     bool authed;
     bool active;                        /* a request is in progress */
     bool wait_body;                     /* dispatch on BODY_COMPLETION */
+    bool lws_body;                      /* lws reads a body for this request (Content-Length
+                                         * > 0, or POST/PUT without one: lws then expects
+                                         * 100 MB) */
+    bool body_done;                     /* lws reported BODY_COMPLETION */
+    bool finished;                      /* the answer is written; closing (close_after) */
+    bool draining;                      /* answered early: reading and dropping the rest of
+                                         * the body before the close (lingering close) */
+    size_t drained;                     /* body bytes dropped after the answer */
+    lws_sorted_usec_list_t deadline;    /* body deadline (limits.body_timeout_seconds) */
     char *body;                         /* JSON body being received (malloc) */
     size_t body_len, body_cap;
     struct import_job *imp;             /* import in progress, or NULL */
