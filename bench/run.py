@@ -96,6 +96,9 @@ synchronous = {sync}
 [auth]
 jwt_secret_file = {os.path.join(self.dir, 'jwt.secret')}
 access_ttl = 3600
+[limits]
+; 10,000 idle WebSockets come from loopback: lift the per-address cap (default 256)
+max_conns_per_address = 1000000
 """)
         env = dict(os.environ, PORT=str(self.port), PLANBOARD_DEMO_PASSWORD=DEMO_PW)
         self.err = open(os.path.join(self.dir, "server.log"), "w")

@@ -33,6 +33,8 @@ void config_defaults(struct config *c)
     c->max_orders_per_tenant = 100000;
     c->ws_queue_bytes = 1 << 20;
     c->ws_ping_seconds = 30;
+    c->body_timeout_seconds = 30;
+    c->max_conns_per_address = 256;
 }
 
 enum kind { K_STR, K_INT };
@@ -67,6 +69,8 @@ static const struct key keys[] = {
     I("limits", "max_orders_per_tenant", max_orders_per_tenant, 1, 100000000),
     I("limits", "ws_queue_bytes", ws_queue_bytes, 4096, 1LL << 30),
     I("limits", "ws_ping_seconds", ws_ping_seconds, 1, 3600),
+    I("limits", "body_timeout_seconds", body_timeout_seconds, 1, 3600),
+    I("limits", "max_conns_per_address", max_conns_per_address, 1, 1000000),
 };
 
 static char *trim(char *s)

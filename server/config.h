@@ -30,6 +30,8 @@ struct config {
     int64_t max_orders_per_tenant;      /* [limits] max_orders_per_tenant, live orders, 100000 */
     int64_t ws_queue_bytes;             /* [limits] ws_queue_bytes, per connection, 1 MiB */
     int64_t ws_ping_seconds;            /* [limits] ws_ping_seconds, 30 */
+    int64_t body_timeout_seconds;       /* [limits] body_timeout_seconds: whole request body, 30 */
+    int64_t max_conns_per_address;      /* [limits] max_conns_per_address: open TCP, 256 */
 };
 
 /* Fill c with the built-in defaults above. */

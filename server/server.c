@@ -6,17 +6,90 @@
 
 #include "server/ratelimit.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 enum log_level pb_log_level = LOG_INFO;
 
+/*
+ * Copy the bytes of src into dst (room for cap bytes, cap > 0), always NUL-terminated, with
+ * every byte a terminal or log reader could misread escaped: control bytes (0x00-0x1f,
+ * 0x7f), '\\' itself and every byte of an invalid UTF-8 sequence become \xNN ('\\' becomes
+ * \\\\), so that a client-controlled path, header or name can neither forge a log line nor
+ * carry terminal escape sequences (issue 8). Valid UTF-8 is copied as it is. An escape that
+ * does not fit is cut whole. Returns the length written.
+ */
+size_t pb_log_escape(char *dst, size_t cap, const char *src)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)src;
+    size_t o = 0;
+
+    while (*s != '\0') {
+        size_t n = 1;                   /* bytes of the current sequence copied as they are */
+        unsigned char c = *s;
+        bool escape = false;
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            escape = true;
+        else if (c >= 0x80) {
+            uint32_t cp;
+            if (c >= 0xc2 && c <= 0xdf)
+                n = 2, cp = c & 0x1f;
+            else if (c >= 0xe0 && c <= 0xef)
+                n = 3, cp = c & 0x0f;
+            else if (c >= 0xf0 && c <= 0xf4)
+                n = 4, cp = c & 0x07;
+            else
+                n = 0, cp = 0;
+            for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xc0) != 0x80) {
+                    n = 0;
+                    break;
+                }
+                cp = (cp << 6) | (s[i] & 0x3f);
+            }
+            /* overlong, surrogate or past U+10FFFF: invalid like a broken sequence */
+            if (n == 0 || (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
+                || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
+                escape = true;
+                n = 1;
+            }
+        }
+        if (escape) {
+            if (o + 4 >= cap)
+                break;
+            if (c == '\\') {
+                dst[o++] = '\\';
+                dst[o++] = '\\';
+            } else {
+                dst[o++] = '\\';
+                dst[o++] = 'x';
+                dst[o++] = hex[c >> 4];
+                dst[o++] = hex[c & 15];
+            }
+            s++;
+            continue;
+        }
+        if (o + n >= cap)
+            break;
+        memcpy(dst + o, s, n);
+        o += n;
+        s += n;
+    }
+    dst[o] = '\0';
+    return o;
+}
+
 void pb_log(enum log_level level, const char *fmt, ...)
 {
     static const char *const names[] = { "error", "warn", "info", "debug" };
-    char ts[PB_TIMESTAMP_LEN], line[1024];
+    char ts[PB_TIMESTAMP_LEN], line[1024], safe[4096];
     va_list ap;
 
     if (level > pb_log_level)
@@ -25,7 +98,10 @@ void pb_log(enum log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s %s %s\n", ts, names[level], line);
+    /* The whole line is escaped: every caller's client-controlled text (paths, usernames,
+     * lws' own messages) is covered without each caller remembering to. */
+    pb_log_escape(safe, sizeof(safe), line);
+    fprintf(stderr, "%s %s %s\n", ts, names[level], safe);
 }
 
 /* The per-session data of protocol 0 serves an HTTP request or, after the upgrade of a client
@@ -35,10 +111,165 @@ union pss {
     struct ws_conn ws;
 };
 
+/* ================================================================ connections per address */
+
+/* Open TCP connections per client address (issue 8: one address cannot take every socket).
+ * Keyed by the address as 16 bytes (IPv4 as ::ffff:a.b.c.d, so a dual-stack listener counts
+ * one client once); an entry exists while its count is non-zero. Loop thread only. */
+#define ADDR_BUCKETS 1024
+struct addr_count {
+    unsigned char key[16];
+    uint32_t n;                         /* open connections of this address */
+    struct addr_count *next;            /* bucket chain */
+};
+struct addr_table {
+    struct addr_count *bucket[ADDR_BUCKETS];
+};
+
+/* The 16-byte key of a peer address; false for a family that is not IP. */
+static bool addr_key(const struct sockaddr_storage *ss, unsigned char key[16])
+{
+    if (ss->ss_family == AF_INET) {
+        memset(key, 0, 10);
+        key[10] = key[11] = 0xff;
+        memcpy(key + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+        return true;
+    }
+    if (ss->ss_family == AF_INET6) {
+        memcpy(key, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+        return true;
+    }
+    return false;
+}
+
+static bool peer_key(int fd, unsigned char key[16])
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    return getpeername(fd, (struct sockaddr *)&ss, &len) == 0 && addr_key(&ss, key);
+}
+
+static unsigned addr_hash(const unsigned char key[16])
+{
+    uint32_t h = 2166136261u;           /* FNV-1a */
+    for (int i = 0; i < 16; i++)
+        h = (h ^ key[i]) * 16777619u;
+    return h % ADDR_BUCKETS;
+}
+
+/* The entry of key; created (n = 0) when create is set. NULL when absent or out of memory. */
+static struct addr_count *addr_find(struct addr_table *t, const unsigned char key[16],
+                                    bool create)
+{
+    unsigned b = addr_hash(key);
+    for (struct addr_count *e = t->bucket[b]; e != NULL; e = e->next)
+        if (memcmp(e->key, key, 16) == 0)
+            return e;
+    if (!create)
+        return NULL;
+    struct addr_count *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return NULL;
+    memcpy(e->key, key, 16);
+    e->next = t->bucket[b];
+    t->bucket[b] = e;
+    return e;
+}
+
+static void addr_release(struct addr_table *t, struct addr_count *e)
+{
+    if (e == NULL || --e->n > 0)
+        return;
+    for (struct addr_count **pp = &t->bucket[addr_hash(e->key)]; *pp != NULL;
+         pp = &(*pp)->next)
+        if (*pp == e) {
+            *pp = e->next;
+            free(e);
+            return;
+        }
+}
+
+static void addr_table_free(struct addr_table *t)
+{
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < ADDR_BUCKETS; i++)
+        while (t->bucket[i] != NULL) {
+            struct addr_count *e = t->bucket[i];
+            t->bucket[i] = e->next;
+            free(e);
+        }
+    free(t);
+}
+
+/* FILTER_NETWORK_CONNECTION: refuse (non-zero: lws closes the socket before reading from it)
+ * when the address already holds cfg.max_conns_per_address connections. */
+static int on_accept_filter(struct app *app, const struct lws_filter_network_conn_args *f)
+{
+    unsigned char key[16];
+    if (f == NULL || !addr_key(&f->cli_addr, key))
+        return 0;
+    struct addr_count *e = addr_find(app->addrs, key, false);
+    if (e != NULL && e->n >= (uint64_t)app->cfg.max_conns_per_address) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+        inet_ntop(AF_INET6, key, ip, sizeof(ip));
+        pb_log(LOG_WARN, "refused a connection from %s: it holds %u, the limit "
+               "(limits.max_conns_per_address)", ip, e->n);
+        return 1;
+    }
+    return 0;
+}
+
+/* SERVER_NEW_CLIENT_INSTANTIATED: count the connection and give it its conn_info. Non-zero
+ * (out of memory) makes lws drop it. */
+static int on_conn_open(struct app *app, struct lws *wsi)
+{
+    unsigned char key[16];
+    struct conn_info *ci = calloc(1, sizeof(*ci));
+    if (ci == NULL)
+        return -1;
+    if (peer_key(lws_get_socket_fd(wsi), key)) {
+        ci->addr = addr_find(app->addrs, key, true);
+        if (ci->addr == NULL) {
+            free(ci);
+            return -1;
+        }
+        ci->addr->n++;
+    }
+    lws_set_opaque_user_data(wsi, ci);
+    return 0;
+}
+
+/* WSI_DESTROY: every wsi ends here once; only accepted ones carry a conn_info. */
+static void on_conn_destroy(struct app *app, struct lws *wsi)
+{
+    struct conn_info *ci = lws_get_opaque_user_data(wsi);
+    if (ci == NULL)
+        return;
+    lws_set_opaque_user_data(wsi, NULL);
+    addr_release(app->addrs, ci->addr);
+    free(ci);
+}
+
+/* ================================================================ protocol callback */
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
+    struct app *app;
+
     switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        app = lws_context_user(lws_get_context(wsi));
+        return on_accept_filter(app, user);
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        app = lws_context_user(lws_get_context(wsi));
+        return on_conn_open(app, wsi);
+    case LWS_CALLBACK_WSI_DESTROY:
+        app = lws_context_user(lws_get_context(wsi));
+        on_conn_destroy(app, wsi);
+        return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_RECEIVE:
@@ -120,10 +351,35 @@ void server_stop(struct app *app)
     uv_timer_start(&app->shutdown_timer, on_shutdown_timer, 150, 0);
 }
 
+/*
+ * The lws options that make the listener bind exactly cfg.bind (issue 8, item 3). lws 4.1.6
+ * opens an AF_INET6 socket unless IPv6 is disabled, and its lws_interface_to_sa()
+ * (lib/plat/unix/unix-sockets.c) then parses an IPv4 literal with inet_pton(AF_INET, ...)
+ * into the sockaddr_in6 it was handed: the four bytes land in sin6_flowinfo, sin6_addr stays
+ * :: and "127.0.0.1" listened on every interface. So an IPv4 literal gets an IPv4-only
+ * socket; an IPv6 literal keeps the IPv6 socket (where that parse is right); anything else
+ * is taken as an interface name, as lws documents. FAIL_UPON_UNABLE_TO_BIND: an address or
+ * interface that does not exist is a start-up error, not a server that listens nowhere.
+ */
+static uint64_t bind_options(const char *bind)
+{
+    struct in_addr a4;
+    uint64_t o = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+    if (inet_pton(AF_INET, bind, &a4) == 1)
+        o |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    return o;
+}
+
 int server_start(struct app *app)
 {
     struct lws_context_creation_info info;
     void *loops[1] = { app->loop };
+
+    app->addrs = calloc(1, sizeof(*app->addrs));
+    if (app->addrs == NULL) {
+        fprintf(stderr, "planboard: out of memory\n");
+        return -1;
+    }
 
     /* lws' own messages during start-up are detail for debug logs; the reason for a failure
      * is our one line below (SPEC §7). Afterwards its errors are logged as warnings. */
@@ -136,7 +392,7 @@ int server_start(struct app *app)
     /* Explicit vhost: lws_create_context() succeeds even when the default vhost cannot
      * bind, while lws_create_vhost() reports it (a port in use must exit non-zero). */
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8
-                 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+                 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS | bind_options(app->cfg.bind);
     info.foreign_loops = loops;
     info.pcontext = &app->ctx;
     info.pt_serv_buf_size = 64 * 1024;  /* PLATFORM.md: fewer body callbacks per upload */
@@ -182,4 +438,6 @@ void server_cleanup(struct app *app)
         lws_context_destroy(app->ctx);
     app->ctx = NULL;
     room_free_all(app);
+    addr_table_free(app->addrs);        /* after the last WSI_DESTROY */
+    app->addrs = NULL;
 }

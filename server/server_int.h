@@ -62,6 +62,8 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 extern enum log_level pb_log_level;
 /* printf-style line to stderr with a UTC timestamp and level, when level <= pb_log_level. */
 void pb_log(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Escape src for a log line into dst[cap] (server.c has the rules). Returns the length. */
+size_t pb_log_escape(char *dst, size_t cap, const char *src);
 
 /* ---------------------------------------------------------------- the application */
 
@@ -92,8 +94,20 @@ struct app {
     struct ws_conn *ws_waiting;         /* connections whose next frame waits for it (ws.c) */
     struct room *rooms;                 /* singly linked, one per tenant seen */
     struct ws_conn *conns;              /* every open WebSocket (doubly linked) */
+    struct addr_table *addrs;           /* open connections per client address (server.c) */
     uint64_t next_conn_id;
     int exit_code;
+};
+
+/* ---------------------------------------------------------------- connections (server.c) */
+
+/* What lives as long as one TCP connection (the HTTP per-session data is reset at every
+ * request): lws' opaque user data of every accepted wsi, NULL on others. Loop thread only. */
+struct conn_info {
+    struct addr_count *addr;            /* the client address's open-connection counter */
+    uint64_t rx_mark;                   /* bytes lws had read from the socket when the last
+                                         * keep-alive transaction ended (http.c) */
+    bool has_mark;                      /* rx_mark is set (a transaction has ended) */
 };
 
 /* ---------------------------------------------------------------- rooms (room.c) */
@@ -283,6 +297,15 @@ struct http_req {
     bool authed;
     bool active;                        /* a request is in progress */
     bool wait_body;                     /* dispatch on BODY_COMPLETION */
+    bool lws_body;                      /* lws reads a body for this request (Content-Length
+                                         * > 0, or POST/PUT without one: lws then expects
+                                         * 100 MB) */
+    bool body_done;                     /* lws reported BODY_COMPLETION */
+    bool finished;                      /* the answer is written; closing (close_after) */
+    bool draining;                      /* answered early: reading and dropping the rest of
+                                         * the body before the close (lingering close) */
+    size_t drained;                     /* body bytes dropped after the answer */
+    lws_sorted_usec_list_t deadline;    /* body deadline (limits.body_timeout_seconds) */
     char *body;                         /* JSON body being received (malloc) */
     size_t body_len, body_cap;
     struct import_job *imp;             /* import in progress, or NULL */

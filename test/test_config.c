@@ -90,6 +90,25 @@ static void test_bad_values_are_errors(void **state)
     }
 }
 
+static void test_transport_limits_default_and_load(void **state)
+{
+    struct config c;
+    char err[256] = "";
+    (void)state;
+    config_defaults(&c);
+    assert_int_equal(c.body_timeout_seconds, 30);
+    assert_int_equal(c.max_conns_per_address, 256);
+    write_ini("[limits]\nbody_timeout_seconds = 2\nmax_conns_per_address = 10000\n");
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+    assert_int_equal(c.body_timeout_seconds, 2);
+    assert_int_equal(c.max_conns_per_address, 10000);
+    write_ini("[limits]\nmax_conns_per_address = 0\n");
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), PB_EVALIDATION);
+    write_ini("[limits]\nbody_timeout_seconds = 0\n");
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), PB_EVALIDATION);
+    unlink(path);
+}
+
 static void test_missing_file_is_not_found(void **state)
 {
     struct config c;
@@ -130,6 +149,7 @@ int main(void)
         cmocka_unit_test(test_load_overrides_values_and_keeps_others),
         cmocka_unit_test(test_unknown_key_is_an_error_with_line_number),
         cmocka_unit_test(test_bad_values_are_errors),
+        cmocka_unit_test(test_transport_limits_default_and_load),
         cmocka_unit_test(test_missing_file_is_not_found),
         cmocka_unit_test(test_port_env_overrides),
         cmocka_unit_test(test_example_config_loads),
