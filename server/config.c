@@ -31,6 +31,7 @@ void config_defaults(struct config *c)
     c->max_import_rows = 200000;
     c->ws_queue_bytes = 1 << 20;
     c->ws_ping_seconds = 30;
+    c->ws_replay_bytes_per_minute = 4 << 20;
 }
 
 enum kind { K_STR, K_INT };
@@ -63,6 +64,7 @@ static const struct key keys[] = {
     I("limits", "max_import_rows", max_import_rows, 1, 10000000),
     I("limits", "ws_queue_bytes", ws_queue_bytes, 4096, 1LL << 30),
     I("limits", "ws_ping_seconds", ws_ping_seconds, 1, 3600),
+    I("limits", "ws_replay_bytes_per_minute", ws_replay_bytes_per_minute, 4096, 1LL << 32),
 };
 
 static char *trim(char *s)

@@ -27,6 +27,7 @@ struct config {
     int64_t max_import_rows;            /* [limits] max_import_rows, 200000 */
     int64_t ws_queue_bytes;             /* [limits] ws_queue_bytes, per connection, 1 MiB */
     int64_t ws_ping_seconds;            /* [limits] ws_ping_seconds, 30 */
+    int64_t ws_replay_bytes_per_minute; /* [limits] replayed bytes per connection a minute, 4 MiB */
 };
 
 /* Fill c with the built-in defaults above. */
