@@ -237,6 +237,16 @@ void op_end_drag(struct app *app, const struct op_user *u, int64_t order_id,
  * locked, internal. */
 void op_move(struct app *app, const struct op_user *u, int64_t order_id, const cJSON *body,
              struct op_result *res);
+/* SPEC §4 PUT /api/orders/:id with a move: patch p and the move (see
+ * store_order_update_move) as one change, one version step; broadcasts ONE order_moved carrying
+ * the updated order (no order_updated), then order_unlocked {moved} when the caller held the
+ * lock. res->data stays NULL (the route answers with the order and its steps). Errors:
+ * forbidden, not_found, locked (another user's lock), validation_failed, conflict (version,
+ * orderNumber, fromWorkCentreId), internal; on error nothing changed. */
+struct order_patch;
+void op_update_move(struct app *app, const struct op_user *u, int64_t order_id,
+                    const struct order_patch *p, const struct move_request *move,
+                    struct op_result *res);
 /* Release every lock of the user in the tenant with `reason`, broadcasting each. */
 void op_release_user_locks(struct app *app, int64_t tenant_id, int64_t user_id,
                            const char *reason);

@@ -121,7 +121,7 @@ struct board_index {
                    "AND deleted_at IS NULL")                                                    \
     X(ORDER_MOVE, "UPDATE orders SET work_centre_id = ?3, position = ?4, "                      \
                   "version = version + 1, updated_at = ?5, "                                    \
-                  "started_at = CASE WHEN ?6 THEN COALESCE(started_at, ?5) "                    \
+                  "started_at = CASE WHEN ?6 THEN COALESCE(started_at, ?7) "                    \
                   "ELSE started_at END WHERE tenant_id = ?1 AND id = ?2")                       \
     X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE tenant_id = ?1 AND id = ?2 "                    \
                     "AND deleted_at IS NULL")                                                   \
@@ -210,6 +210,40 @@ char *store__json_quote(const char *text);
  * Inside the caller's transaction. 0 or PB_EINTERNAL. */
 int store__shift(struct store *s, int64_t tenant_id, int64_t wc, int64_t lo, int64_t hi,
                  int delta);
+
+/* Transition stamps (orders.started_at / completed_at) have milliseconds,
+ * "2026-11-21T09:30:00.123Z", so that an order moved out of the backlog and completed within
+ * the same second still has started_at < completed_at (SPEC §4 avgCycleTime: "keep the
+ * transition timestamps"); equal stamps mean both were set by one write (created or imported
+ * already complete: no start transition). */
+#define PB_STAMP_LEN 25
+/* The current time as now (PB_TIMESTAMP_LEN, seconds, for updated_at and audit rows) and
+ * stamp (PB_STAMP_LEN, milliseconds, for transition stamps), from one clock reading. */
+void store__now(char now[PB_TIMESTAMP_LEN], char stamp[PB_STAMP_LEN]);
+
+/* A move of store_order_move in its three phases, so that PUT /api/orders/:id can write a field
+ * update and a move in one transaction (order_edit.c):
+ * prepare checks req (the errors of store_order_move, in its order) and computes the plan
+ * without changing anything (on error nothing to clean up); write runs the shifts, the move
+ * (version + 1, started_at = stamp on leaving the backlog the first time) and the order_moved
+ * audit row inside the caller's transaction (0 or PB_EINTERNAL); apply changes the cache after
+ * the commit (no allocation, cannot fail) and fills *out (may be NULL); cleanup frees a plan
+ * that is not applied. */
+struct move_plan {
+    struct order *o;                    /* the order (cache) */
+    struct column *src, *dst;           /* its column and the target (room reserved) */
+    int64_t old, p;                     /* its position and the final one */
+    int64_t depth_from, depth_to;       /* the two columns' sizes before the move */
+    bool leaves_backlog;
+    int64_t user_id;                    /* the mover (audit) */
+    char *data;                         /* audit event_data (malloc'd) */
+};
+int store__move_prepare(struct board *b, const struct move_request *req, struct move_plan *mp);
+int store__move_write(struct store *s, struct board *b, const struct move_plan *mp,
+                      const char *now, const char *stamp);
+void store__move_apply(struct board *b, struct move_plan *mp, const char *now,
+                       struct move_result *out);
+void store__move_cleanup(struct move_plan *mp);
 
 /* Insert one audit_log row (inside the caller's transaction). 0 or PB_EINTERNAL. */
 int store__audit(struct store *s, int64_t tenant_id, const char *event_type, int64_t order_id,
