@@ -240,7 +240,8 @@ static int write_fields(struct store *s, struct board *b, const struct field_pla
         "priority = ?10, due_date = ?11, start_date = ?12, completion_date = ?13, "
         "updated_at = ?14, version = version + ?18, "
         "started_at = CASE WHEN ?15 THEN COALESCE(started_at, ?17) ELSE started_at END, "
-        "completed_at = CASE ?16 WHEN 1 THEN ?17 WHEN 2 THEN NULL ELSE completed_at END "
+        "completed_at = CASE ?16 WHEN 1 THEN " PB_SQL_COMPLETED_AT("?17") " WHEN 2 THEN NULL "
+        "ELSE completed_at END "
         "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
     const struct order_input *in = &fp->in;
     sqlite3_stmt *st = store__prepare(s, sql, "order update");

@@ -520,7 +520,7 @@ static int place(struct store *s, int64_t tenant_id, int64_t id, int64_t wc, int
     store__bind_id_opt(st, 3, wc);
     sqlite3_bind_int64(st, 4, pos);
     sqlite3_bind_int(st, 5, leaves_backlog);
-    sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
+    (void)now;                          /* the stamp is SQLite's (PB_SQL_STAMP_NOW) */
     return store__run(s, st, "order place", NULL);
 }
 

@@ -66,7 +66,19 @@ struct board_index {
 
 /* ---------------------------------------------------------------- prepared statements */
 
+/* SQL for transition stamps (orders.started_at / completed_at, SPEC §4 avgCycleTime): the
+ * current time with milliseconds (SQLite keeps 'now' stable within one statement). */
+#define PB_SQL_STAMP_NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+/* SQL for completed_at of a completion stamped `stamp` (an SQL expression): strictly after a
+ * started_at that an earlier write recorded (its +1 ms when the clock has not moved past it:
+ * two writes within one millisecond), so that order qualifies for avgCycleTime; equal stamps
+ * then only come from one write setting both (created or imported already complete). */
+#define PB_SQL_COMPLETED_AT(stamp)                                                          \
+    "(CASE WHEN started_at IS NOT NULL AND started_at >= " stamp " THEN "                      \
+    "strftime('%Y-%m-%dT%H:%M:%fZ', started_at, '+0.001 seconds') ELSE " stamp " END)"
+
 /* X(name, sql): every statement the store runs. All are scoped by tenant_id. */
+
 #define STORE_STMTS(X)                                                                          \
     X(BEGIN, "BEGIN IMMEDIATE")                                                                 \
     X(COMMIT, "COMMIT")                                                                         \
@@ -101,21 +113,22 @@ struct board_index {
                     "created_at, updated_at, version, started_at, completed_at) "               \
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "    \
                     "?15, ?15, 1, "                                                             \
-                    "CASE WHEN ?10 = 'in_progress' OR ?10 = 'complete' THEN ?15 END, "              \
-                    "CASE WHEN ?10 = 'complete' THEN ?15 END)")                                 \
+                    "CASE WHEN ?10 = 'in_progress' OR ?10 = 'complete' THEN " PB_SQL_STAMP_NOW  \
+                    " END, CASE WHEN ?10 = 'complete' THEN " PB_SQL_STAMP_NOW " END)")           \
     X(ORDER_UPDATE_FIELDS, "UPDATE orders SET stock_code = ?3, description = ?4, "              \
                            "current_operation = ?5, quantity_to_make = ?6, "                    \
                            "quantity_completed = ?7, status = ?8, priority = ?9, "              \
                            "due_date = ?10, start_date = ?11, updated_at = ?12, "               \
                            "version = version + 1, "                                            \
-                           "started_at = CASE WHEN ?8 = 'in_progress' OR ?8 = 'complete' "          \
-                           "THEN COALESCE(started_at, ?12) ELSE started_at END, "               \
-                           "completed_at = CASE WHEN ?8 = 'complete' "                          \
-                           "THEN COALESCE(completed_at, ?12) ELSE completed_at END "            \
+                           "started_at = CASE WHEN ?8 = 'in_progress' OR ?8 = 'complete' "      \
+                           "THEN COALESCE(started_at, " PB_SQL_STAMP_NOW ") ELSE started_at "   \
+                           "END, completed_at = CASE WHEN ?8 = 'complete' THEN "                \
+                           "COALESCE(completed_at, " PB_SQL_COMPLETED_AT(PB_SQL_STAMP_NOW) ") " \
+                           "ELSE completed_at END "                                             \
                            "WHERE tenant_id = ?1 AND id = ?2")                                  \
     X(ORDER_PLACE, "UPDATE orders SET work_centre_id = ?3, position = ?4, "                     \
-                   "started_at = CASE WHEN ?5 THEN COALESCE(started_at, ?6) "                   \
-                   "ELSE started_at END WHERE tenant_id = ?1 AND id = ?2")                      \
+                   "started_at = CASE WHEN ?5 THEN COALESCE(started_at, " PB_SQL_STAMP_NOW    \
+                   ") ELSE started_at END WHERE tenant_id = ?1 AND id = ?2")                    \
     X(ORDER_SHIFT, "UPDATE orders SET position = position + ?5 WHERE tenant_id = ?1 "           \
                    "AND work_centre_id IS ?2 AND position BETWEEN ?3 AND ?4 "                   \
                    "AND deleted_at IS NULL")                                                    \
