@@ -9,6 +9,26 @@
 
 /* ================================================================ send queue */
 
+/* Fault injection for the out-of-memory path (test/e2e/contract.test.mjs): with the
+ * environment variable PLANBOARD_FAULT_WS_QUEUE_GROWTHS=N, queue growths after the first N
+ * fail as if malloc had. Read once; unset (the normal case) means never. Loop thread only. */
+static bool queue_growth_fails(void)
+{
+    static long left = -2;              /* -2 = not read yet, -1 = no fault injection */
+    if (left == -2) {
+        const char *v = getenv("PLANBOARD_FAULT_WS_QUEUE_GROWTHS");
+        left = v != NULL && *v != '\0' ? strtol(v, NULL, 10) : -1;
+        if (left < -1)
+            left = -1;
+    }
+    if (left < 0)
+        return false;
+    if (left == 0)
+        return true;
+    left--;
+    return false;
+}
+
 static void queue_drop(struct ws_conn *c)
 {
     while (c->q_len > 0) {
@@ -102,7 +122,7 @@ void ws_send(struct ws_conn *c, struct ws_msg *m)
     }
     if (c->q_len == c->q_cap) {
         size_t cap = c->q_cap ? c->q_cap * 2 : 16;
-        struct ws_msg **nq = malloc(cap * sizeof(*nq));
+        struct ws_msg **nq = queue_growth_fails() ? NULL : malloc(cap * sizeof(*nq));
         if (nq == NULL) {
             pb_log(LOG_ERROR, "ws %llu: cannot queue a frame (out of memory), closing 1011",
                    (unsigned long long)c->id);
