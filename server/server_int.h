@@ -185,7 +185,9 @@ struct ws_conn {
 };
 
 /* Queue a message to one connection (takes a reference) and ask for a writable callback.
- * Past cfg.ws_queue_bytes the connection is marked for close 1008 and its queue dropped. */
+ * Past cfg.ws_queue_bytes the connection is marked for close 1008 ("send queue limit
+ * exceeded") and its queue dropped; m NULL (could not be built) or a queue that cannot grow
+ * (out of memory) closes it with 1011 "out of memory" instead of dropping the frame. */
 void ws_send(struct ws_conn *c, struct ws_msg *m);
 /* Direct reply (no seq): {"event", "ref"?, "data"}; data consumed. Out of memory closes the
  * connection with 1011. */
