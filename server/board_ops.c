@@ -5,6 +5,8 @@
  */
 #include "server/server_int.h"
 
+#include "store/order_edit.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +65,32 @@ static void publish_unlocked(struct app *app, int64_t tenant_id, int64_t order_i
     cJSON_AddNumberToObject(d, "orderId", (double)order_id);
     cJSON_AddStringToObject(d, "reason", reason);
     room_publish(app, tenant_id, "order_unlocked", d);
+}
+
+/* After a committed move: the mover's lock ends, order_moved {order, fromWorkCentreId,
+ * toWorkCentreId, position, movedBy} is published, then order_unlocked {moved} when the mover
+ * held the lock (SPEC §5). */
+static void publish_moved(struct app *app, const struct op_user *u, const struct move_result *mr)
+{
+    int64_t order_id = mr->order->id;
+    bool had_lock = lock_release(app->locks, u->tenant_id, order_id, u->user_id, NULL) == 0;
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddItemToObject(ev, "order", json_order(mr->order, NULL));
+    if (mr->from_work_centre_id > 0)
+        cJSON_AddNumberToObject(ev, "fromWorkCentreId", (double)mr->from_work_centre_id);
+    else
+        cJSON_AddNullToObject(ev, "fromWorkCentreId");
+    if (mr->to_work_centre_id > 0)
+        cJSON_AddNumberToObject(ev, "toWorkCentreId", (double)mr->to_work_centre_id);
+    else
+        cJSON_AddNullToObject(ev, "toWorkCentreId");
+    cJSON_AddNumberToObject(ev, "position", (double)mr->position);
+    cJSON *by = cJSON_AddObjectToObject(ev, "movedBy");
+    cJSON_AddNumberToObject(by, "userId", (double)u->user_id);
+    cJSON_AddStringToObject(by, "username", u->username);
+    room_publish(app, u->tenant_id, "order_moved", ev);
+    if (had_lock)
+        publish_unlocked(app, u->tenant_id, order_id, "moved");
 }
 
 void op_start_drag(struct app *app, const struct op_user *u, int64_t order_id,
@@ -188,26 +216,39 @@ void op_move(struct app *app, const struct op_user *u, int64_t order_id, const c
                            : rc == PB_EVALIDATION ? "invalid move"
                            : rc == PB_ENOT_FOUND ? "order not found" : "could not save the move");
     }
-    bool had_lock = lock_release(app->locks, u->tenant_id, order_id, u->user_id, NULL) == 0;
-
     res->data = json_order(mr.order, NULL);
-    cJSON *ev = cJSON_CreateObject();
-    cJSON_AddItemToObject(ev, "order", json_order(mr.order, NULL));
-    if (mr.from_work_centre_id > 0)
-        cJSON_AddNumberToObject(ev, "fromWorkCentreId", (double)mr.from_work_centre_id);
-    else
-        cJSON_AddNullToObject(ev, "fromWorkCentreId");
-    if (mr.to_work_centre_id > 0)
-        cJSON_AddNumberToObject(ev, "toWorkCentreId", (double)mr.to_work_centre_id);
-    else
-        cJSON_AddNullToObject(ev, "toWorkCentreId");
-    cJSON_AddNumberToObject(ev, "position", (double)mr.position);
-    cJSON *by = cJSON_AddObjectToObject(ev, "movedBy");
-    cJSON_AddNumberToObject(by, "userId", (double)u->user_id);
-    cJSON_AddStringToObject(by, "username", u->username);
-    room_publish(app, u->tenant_id, "order_moved", ev);
-    if (had_lock)
-        publish_unlocked(app, u->tenant_id, order_id, "moved");
+    publish_moved(app, u, &mr);
+}
+
+void op_update_move(struct app *app, const struct op_user *u, int64_t order_id,
+                    const struct order_patch *p, const struct move_request *move,
+                    struct op_result *res)
+{
+    struct board *b;
+    struct order *o;
+    struct move_result mr;
+    const struct drag_lock *l;
+    bool changed;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    if (u->role == ROLE_VIEWER)
+        return fail(res, PB_EFORBIDDEN, "viewers cannot move orders");
+    if ((o = find_order(app, u, order_id, &b, res)) == NULL)
+        return;
+    l = lock_get(app->locks, u->tenant_id, order_id, pb_now_ms());
+    if (l != NULL && l->user_id != u->user_id) {
+        res->extra = lock_error_extra(l, o->order_number);
+        return fail(res, PB_ELOCKED, "order is being moved by another user");
+    }
+    rc = store_order_update_move(app->store, b, order_id, p, move, &o, &changed, &mr);
+    if (rc != 0) {
+        return fail(res, rc, rc == PB_ECONFLICT ? "the order has changed since you saw it, or "
+                                                  "its orderNumber is in use"
+                           : rc == PB_EVALIDATION ? "the order is not valid"
+                           : rc == PB_ENOT_FOUND ? "order not found" : "could not save the order");
+    }
+    publish_moved(app, u, &mr);
 }
 
 struct release_ctx {

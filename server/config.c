@@ -35,6 +35,7 @@ void config_defaults(struct config *c)
     c->ws_ping_seconds = 30;
     c->body_timeout_seconds = 30;
     c->max_conns_per_address = 256;
+    c->ws_replay_bytes_per_minute = 4 << 20;
 }
 
 enum kind { K_STR, K_INT };
@@ -71,6 +72,7 @@ static const struct key keys[] = {
     I("limits", "ws_ping_seconds", ws_ping_seconds, 1, 3600),
     I("limits", "body_timeout_seconds", body_timeout_seconds, 1, 3600),
     I("limits", "max_conns_per_address", max_conns_per_address, 1, 1000000),
+    I("limits", "ws_replay_bytes_per_minute", ws_replay_bytes_per_minute, 4096, 1LL << 32),
 };
 
 static char *trim(char *s)

@@ -32,6 +32,7 @@ struct config {
     int64_t ws_ping_seconds;            /* [limits] ws_ping_seconds, 30 */
     int64_t body_timeout_seconds;       /* [limits] body_timeout_seconds: whole request body, 30 */
     int64_t max_conns_per_address;      /* [limits] max_conns_per_address: open TCP, 256 */
+    int64_t ws_replay_bytes_per_minute; /* [limits] replayed bytes per connection a minute, 4 MiB */
 };
 
 /* Fill c with the built-in defaults above. */

@@ -132,15 +132,32 @@ uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJS
         return 0;
     }
     m = ws_msg_new(event, r->seq + 1, NULL, data);
-    if (m == NULL)
-        return 0;
-    m->ticket = durable_ticket(app);
     r->seq++;
     slot = r->seq % PB_ROOM_RING;
     ws_msg_unref(r->ring[slot]);
     r->ring[slot] = m;                  /* the ring keeps the creation reference */
+    if (m == NULL) {
+        /* Out of memory: the change is committed but its event cannot be told. The seq is
+         * spent and its ring slot left empty, so a replay across it answers resync_required;
+         * the members are closed with 1011 and come back with sinceSeq, i.e. resync. */
+        pb_log(LOG_ERROR, "room %lld: cannot encode %s (out of memory)", (long long)tenant_id,
+               event);
+        for (struct ws_conn *c = r->members; c != NULL; c = c->room_next)
+            ws_close(c, 1011, "out of memory");
+        return 0;
+    }
+    m->ticket = durable_ticket(app);
     app->metrics.broadcasts++;
     for (struct ws_conn *c = r->members; c != NULL; c = c->room_next) {
+        if (c->replay_next != 0) {
+            /* Catching up from the ring (ws.c): the event reaches it from r->ring. Only a
+             * reader that fell a whole ring behind is lost, like a slow reader. */
+            if (r->seq - c->replay_next >= PB_ROOM_RING) {
+                app->metrics.ws_slow_closed++;
+                ws_close(c, 1008, "send queue limit exceeded");
+            }
+            continue;
+        }
         ws_send(c, m);
         app->metrics.deliveries++;
     }
@@ -167,6 +184,43 @@ static cJSON *user_brief(int64_t user_id, const char *username)
     return o;
 }
 
+struct ws_msg *room_event(const struct room *r, uint64_t seq)
+{
+    if (r == NULL || seq == 0 || seq > r->seq || r->seq - seq >= PB_ROOM_RING)
+        return NULL;
+    struct ws_msg *m = r->ring[seq % PB_ROOM_RING];
+    return m != NULL && m->seq == seq ? m : NULL;
+}
+
+/* Why the events after since_seq cannot be replayed to c (the resync_required reason), or
+ * NULL when they can; charges the replay to c's budget then. */
+static const char *replay_refusal(struct app *app, struct room *r, struct ws_conn *c,
+                                  uint64_t since_seq, const char *epoch)
+{
+    size_t bytes = 0;
+    if (epoch != NULL && strcmp(epoch, app->epoch) != 0)
+        return "epoch";
+    if (since_seq > r->seq)
+        return "gone";
+    for (uint64_t s = since_seq + 1; s <= r->seq; s++) {
+        const struct ws_msg *m = room_event(r, s);
+        if (m == NULL)
+            return "gone";              /* overwritten, or lost to an allocation failure */
+        bytes += m->len;
+    }
+    /* The replay budget (issue 8, item 5): a client re-joining with an old sinceSeq again
+     * and again got ~700x amplification. Bytes per connection per minute. */
+    int64_t now = pb_now_ms();
+    if (now - c->replay_window_ms >= 60000) {
+        c->replay_window_ms = now;
+        c->replay_bytes = 0;
+    }
+    if (c->replay_bytes + bytes > (uint64_t)app->cfg.ws_replay_bytes_per_minute)
+        return "replay_limit";
+    c->replay_bytes += bytes;
+    return NULL;
+}
+
 void room_join(struct app *app, struct ws_conn *c, bool has_since, uint64_t since_seq,
                const char *epoch)
 {
@@ -175,26 +229,17 @@ void room_join(struct app *app, struct ws_conn *c, bool has_since, uint64_t sinc
 
     if (r == NULL)
         return;
+    c->room = r;
     if (has_since) {
-        bool same_epoch = epoch == NULL || strcmp(epoch, app->epoch) == 0;
-        uint64_t oldest = r->seq > PB_ROOM_RING ? r->seq - PB_ROOM_RING + 1 : 1;
-        bool replayable = same_epoch && since_seq <= r->seq && since_seq + 1 >= oldest;
-        if (replayable) {
-            /* A replay bigger than half the send queue would only get the client closed
-             * again as a slow reader: a fresh board is cheaper for it. */
-            size_t bytes = 0;
-            for (uint64_t s = since_seq + 1; s <= r->seq; s++)
-                bytes += r->ring[s % PB_ROOM_RING]->len;
-            replayable = bytes <= (size_t)app->cfg.ws_queue_bytes / 2;
-        }
-        if (!replayable) {
+        const char *why = replay_refusal(app, r, c, since_seq, epoch);
+        if (why != NULL) {
             cJSON *d = cJSON_CreateObject();
             cJSON_AddNumberToObject(d, "seq", (double)r->seq);
             cJSON_AddStringToObject(d, "epoch", app->epoch);
+            cJSON_AddStringToObject(d, "reason", why);
             ws_reply(c, "resync_required", NULL, d);
-        } else {
-            for (uint64_t s = since_seq + 1; s <= r->seq; s++)
-                ws_send(c, r->ring[s % PB_ROOM_RING]);
+        } else if (since_seq < r->seq) {
+            ws_replay(c, since_seq + 1);   /* streamed from the ring, not copied to the queue */
         }
     }
     if (c->joined)

@@ -508,8 +508,11 @@ static void r_order_create(struct http_req *r, const cJSON *body)
                 st->operation_name = (char *)op;            /* borrowed from body */
                 json_get_int(e, "stepNumber", &st->step_number, &d);
                 if (json_get_id_or_null(e, "workCentreId", &st->work_centre_id, &d) == 0
-                    && st->work_centre_id > 0 && board_work_centre(b, st->work_centre_id) == NULL)
-                    json_details_add(&d, "steps", "step workCentreId: no such work centre");
+                    && st->work_centre_id > 0 && board_work_centre(b, st->work_centre_id) == NULL) {
+                    char field[48];     /* SPEC §4: name the field, "steps[2].workCentreId" */
+                    snprintf(field, sizeof(field), "steps[%zu].workCentreId", i);
+                    json_details_add(&d, field, "no such work centre");
+                }
                 json_get_int(e, "plannedDurationMinutes", &st->planned_duration_minutes, &d);
                 const char *sst = opt_str(e, "status", &d);
                 if (sst != NULL) {
@@ -597,10 +600,14 @@ static void r_move(struct http_req *r, const cJSON *body)
     reply_op(r, &res, 200);
 }
 
+/* PUT /api/planning-board/move: the order is named in the body, so an order that is not in
+ * the caller's tenant (another tenant's included) is a 400 naming orderId, not a 404
+ * (SPEC §4: 404 is for the object in the URL). */
 static void r_board_move(struct http_req *r, const cJSON *body)
 {
     int64_t id = 0;
     struct json_details d;
+    struct board *b;
     json_details_init(&d);
     if (body == NULL || json_get_int(body, "orderId", &id, &d) != 0 || id <= 0) {
         json_details_cleanup(&d);
@@ -610,6 +617,12 @@ static void r_board_move(struct http_req *r, const cJSON *body)
         return;
     }
     json_details_cleanup(&d);
+    if ((b = route_board(r)) == NULL)
+        return;
+    if (board_order(b, id) == NULL) {
+        http_reply_invalid(r, "orderId", "no such order");
+        return;
+    }
     r->ids[0] = id;
     r_move(r, body);
 }

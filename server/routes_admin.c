@@ -60,10 +60,11 @@ static void reply_store_error(struct http_req *r, int rc, const char *conflict)
 }
 
 /* After a committed change that takes rights away: refuse the user's tokens, close their
- * sockets, end their drag locks. A failure is logged: the change itself is committed. */
-static void revoke_user(struct app *app, int64_t tenant_id, int64_t user_id)
+ * sockets (1008 with `reason`), end their drag locks. A failure is logged: the change itself
+ * is committed. */
+static void revoke_user(struct app *app, int64_t tenant_id, int64_t user_id, const char *reason)
 {
-    if (session_revoke_user(app, tenant_id, user_id) != 0)
+    if (session_revoke_user(app, tenant_id, user_id, reason) != 0)
         pb_log(LOG_ERROR, "users: could not revoke the sessions of user %lld (tenant %lld)",
                (long long)user_id, (long long)tenant_id);
     op_release_user_locks(app, tenant_id, user_id, "disconnected");
@@ -247,7 +248,9 @@ static void user_job_apply(struct user_job *j)
     }
     if ((changed & (USER_CHANGED_ROLE | USER_CHANGED_PASSWORD))
         || ((changed & USER_CHANGED_ACTIVE) && !u.is_active))
-        revoke_user(j->app, j->tenant_id, u.id);
+        revoke_user(j->app, j->tenant_id, u.id,
+                    (changed & USER_CHANGED_ACTIVE) && !u.is_active ? "user deactivated"
+                    : (changed & USER_CHANGED_ROLE) ? "role changed" : "password changed");
     if (r != NULL)
         http_reply_json(r, j->user_id == 0 ? 201 : 200, json_user(&u));
     user_cleanup(&u);
@@ -351,7 +354,7 @@ static void r_user_delete(struct http_req *r, const cJSON *body)
         reply_store_error(r, rc, NULL);
         return;
     }
-    revoke_user(r->app, r->claims.tenant_id, r->ids[0]);
+    revoke_user(r->app, r->claims.tenant_id, r->ids[0], "user deleted");
     http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
 }
 

@@ -279,12 +279,12 @@ static void order_read_body(const cJSON *body, struct order_patch *p, struct jso
 }
 
 /*
- * PUT /api/orders/:id. The field part is applied first (version checked, +1 when something
- * changed, order_updated broadcast), then, when workCentreId or position differ from the
- * order's, the move part through op_move with the version the field update produced (so a
- * body with only workCentreId/position is exactly PUT /move). Everything that can refuse the
- * move (unknown or inactive centre, negative position, another user's lock) is checked before
- * anything is written, so a refused move leaves the fields unchanged too.
+ * PUT /api/orders/:id (SPEC §4). Without a move: the field update (version +1 when something
+ * changed, order_updated broadcast). When workCentreId or position differ from the order's,
+ * the fields and the move are ONE change (op_update_move: one transaction, one version step,
+ * one order_moved event carrying the updated order; docs/api-notes.md), so a body with only
+ * workCentreId/position is exactly PUT /move. The checks that answer 400/409/423 run before
+ * anything is written, and a failure of the write itself leaves nothing changed.
  */
 static void r_order_update(struct http_req *r, const cJSON *body)
 {
@@ -347,7 +347,6 @@ static void r_order_update(struct http_req *r, const cJSON *body)
         }
     }
 
-    /* the field part */
     struct tenant t;
     if (p.status >= 0 && store_tenant_get(r->app->store, r->claims.tenant_id, &t) == 0) {
         snprintf(tzbuf, sizeof(tzbuf), "%s", t.timezone != NULL ? t.timezone : "UTC");
@@ -357,6 +356,32 @@ static void r_order_update(struct http_req *r, const cJSON *body)
     p.has_version = true;
     p.version = version;
     p.user_id = r->claims.user_id;
+
+    if (is_move) {
+        struct op_user u;
+        struct op_result res;
+        char name[PB_LOCK_USERNAME_MAX + 1];
+        struct move_request mv = {
+            .order_id = o->id, .to_work_centre_id = has_wc ? to_wc : o->work_centre_id,
+            .position = has_pos ? pos : -1, .user_id = r->claims.user_id,
+        };
+        json_get_str(body, "reason", &mv.reason, NULL);
+        http_op_user(r, &u, name, sizeof(name));
+        op_update_move(r->app, &u, o->id, &p, &mv, &res);
+        cJSON_Delete(res.data);
+        if (res.err != 0) {
+            http_reply_error(r, res.err, res.message, res.extra);
+            return;
+        }
+        cJSON_Delete(res.extra);
+        if ((o = board_order(b, r->ids[0])) == NULL) {
+            http_reply_error(r, PB_EINTERNAL, "order vanished", NULL);
+            return;
+        }
+        http_reply_json(r, 200, route_order_with_steps(r, o));
+        return;
+    }
+
     bool changed = false;
     int rc = store_order_update(r->app->store, b, o->id, &p, &o, &changed);
     if (rc != 0) {
@@ -371,38 +396,6 @@ static void r_order_update(struct http_req *r, const cJSON *body)
         cJSON *ev = cJSON_CreateObject();
         cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
         room_publish(r->app, r->claims.tenant_id, "order_updated", ev);
-    }
-
-    /* the move part: the same code path as PUT /api/orders/:id/move */
-    if (is_move) {
-        struct op_user u;
-        struct op_result res;
-        char name[PB_LOCK_USERNAME_MAX + 1];
-        const char *reason = NULL;
-        cJSON *mb = cJSON_CreateObject();
-        int64_t target = has_wc ? to_wc : o->work_centre_id;
-        if (target == 0)
-            cJSON_AddNullToObject(mb, "toWorkCentreId");
-        else
-            cJSON_AddNumberToObject(mb, "toWorkCentreId", (double)target);
-        if (has_pos)
-            cJSON_AddNumberToObject(mb, "position", (double)pos);
-        cJSON_AddNumberToObject(mb, "version", (double)o->version);
-        if (json_get_str(body, "reason", &reason, NULL) == 0)
-            cJSON_AddStringToObject(mb, "reason", reason);
-        http_op_user(r, &u, name, sizeof(name));
-        op_move(r->app, &u, o->id, mb, &res);
-        cJSON_Delete(mb);
-        cJSON_Delete(res.data);
-        if (res.err != 0) {
-            http_reply_error(r, res.err, res.message, res.extra);
-            return;
-        }
-        cJSON_Delete(res.extra);
-        if ((o = board_order(b, r->ids[0])) == NULL) {
-            http_reply_error(r, PB_EINTERNAL, "order vanished", NULL);
-            return;
-        }
     }
     http_reply_json(r, 200, route_order_with_steps(r, o));
 }

@@ -22,8 +22,8 @@
 
 #define PB_VERSION "0.1.0"
 #define PB_WS_SUBPROTOCOL "planboard.v1"
-#define PB_ROOM_RING 4096
-#define PB_WS_MAX_MESSAGE (64 * 1024) /* largest client message; board frames are ~200 bytes */       /* events kept per room for replay (SPEC §5: at least 1024) */
+#define PB_ROOM_RING 4096             /* events kept per room for replay (SPEC §5: at least 1024) */
+#define PB_WS_MAX_MESSAGE (64 * 1024) /* largest client message; board frames are ~200 bytes */
 
 struct room;
 struct ws_conn;
@@ -136,12 +136,19 @@ void room_free_all(struct app *app);
 uint64_t room_seq(const struct room *r);
 
 /* Publish a room event: give it the room's next seq, keep it in the replay ring, queue it to
- * every joined member. data is consumed. Returns the seq, or 0 on allocation failure. */
+ * every joined member (members catching up read it from the ring). data is consumed. Returns
+ * the seq, or 0 on allocation failure (the seq is spent, replays across it answer
+ * resync_required and the members are closed with 1011). */
 uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJSON *data);
 
+/* The room event of seq still in the ring (the ring's reference: take your own to keep it),
+ * or NULL when it is not published yet, overwritten or was lost. */
+struct ws_msg *room_event(const struct room *r, uint64_t seq);
 /* Join a connection to its tenant's room (idempotent), replaying events after since_seq when
- * has_since (or queueing resync_required when they are gone or the epoch differs). Publishes
- * user_joined when it is the user's first joined connection. */
+ * has_since (SPEC §5), or queueing resync_required {seq, epoch, reason} when the epoch differs
+ * ("epoch"), the events are gone ("gone") or the replay would pass the connection's budget of
+ * cfg.ws_replay_bytes_per_minute ("replay_limit"). Publishes user_joined when it is the user's
+ * first joined connection. */
 void room_join(struct app *app, struct ws_conn *c, bool has_since, uint64_t since_seq,
                const char *epoch);
 /* Leave the room (idempotent); publishes user_left after the user's last joined connection. */
@@ -178,6 +185,12 @@ struct ws_conn {
     bool dwait;                         /* on app->ws_waiting */
     struct ws_conn *dnext;              /* app->ws_waiting */
     int close_code;                     /* non-zero: close with it at the next writable */
+    const char *close_reason;           /* static reason sent with close_code, or NULL */
+    struct room *room;                  /* its tenant's room once joined (rooms live until exit) */
+    uint64_t replay_next;               /* catching up: next seq to send from room->ring; 0 = no */
+    size_t replay_after;                /* queued frames that go out before the ring catch-up */
+    int64_t replay_window_ms;           /* start of the current minute of the replay budget */
+    uint64_t replay_bytes;              /* bytes of replays granted in that minute */
     char *rx;                           /* a client message arriving in pieces (malloc), or NULL */
     size_t rx_len;
     bool rx_discard;                    /* the current message is over PB_WS_MAX_MESSAGE */
@@ -187,10 +200,21 @@ struct ws_conn {
 };
 
 /* Queue a message to one connection (takes a reference) and ask for a writable callback.
- * Past cfg.ws_queue_bytes the connection is marked for close 1008 and its queue dropped. */
+ * Past cfg.ws_queue_bytes the connection is marked for close 1008 ("send queue limit
+ * exceeded") and its queue dropped; m NULL (could not be built) or a queue that cannot grow
+ * (out of memory) closes it with 1011 "out of memory" instead of dropping the frame. */
 void ws_send(struct ws_conn *c, struct ws_msg *m);
-/* Direct reply (no seq): {"event", "ref"?, "data"}; data consumed. */
+/* Direct reply (no seq): {"event", "ref"?, "data"}; data consumed. Out of memory closes the
+ * connection with 1011. */
 void ws_reply(struct ws_conn *c, const char *event, const char *ref, cJSON *data);
+/* Mark c for close with code and a static reason (sent in the close frame) and drop its
+ * queue. The first close wins: a connection already closing keeps its code and reason. */
+void ws_close(struct ws_conn *c, int code, const char *reason);
+/* Stream room events from seq `first` to the room's current one to c (SPEC §5 replay),
+ * straight from the room's ring rather than through the send queue: room events already
+ * queued to c are dropped (they are replayed), frames queued before go first, and c reads
+ * new room events from the ring until it has caught up. */
+void ws_replay(struct ws_conn *c, uint64_t first);
 /* Mark every connection for close with `code` (e.g. 1001 on shutdown). */
 void ws_close_all(struct app *app, int code);
 /* The lws callback for WebSocket reasons (called from the shared protocol callback). */
@@ -230,6 +254,16 @@ void op_end_drag(struct app *app, const struct op_user *u, int64_t order_id,
  * locked, internal. */
 void op_move(struct app *app, const struct op_user *u, int64_t order_id, const cJSON *body,
              struct op_result *res);
+/* SPEC §4 PUT /api/orders/:id with a move: patch p and the move (see
+ * store_order_update_move) as one change, one version step; broadcasts ONE order_moved carrying
+ * the updated order (no order_updated), then order_unlocked {moved} when the caller held the
+ * lock. res->data stays NULL (the route answers with the order and its steps). Errors:
+ * forbidden, not_found, locked (another user's lock), validation_failed, conflict (version,
+ * orderNumber, fromWorkCentreId), internal; on error nothing changed. */
+struct order_patch;
+void op_update_move(struct app *app, const struct op_user *u, int64_t order_id,
+                    const struct order_patch *p, const struct move_request *move,
+                    struct op_result *res);
 /* Release every lock of the user in the tenant with `reason`, broadcasting each. */
 void op_release_user_locks(struct app *app, int64_t tenant_id, int64_t user_id,
                            const char *reason);
@@ -396,11 +430,12 @@ struct revoked_user {
 void session_id_of(const struct auth_claims *c, char sid[PB_SID_LEN]);
 /* True when the token's session was logged out or its user removed. */
 bool session_revoked(const struct app *app, const struct auth_claims *c);
-/* Log out the session of c: store + memory, and close its WebSockets (code 1008). */
+/* Log out the session of c: store + memory, and close its WebSockets (1008 "logged out"). */
 int session_logout(struct app *app, const struct auth_claims *c);
-/* Refuse every token of the user issued until now and close the user's WebSockets (user
- * deleted or deactivated). */
-int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id);
+/* Refuse every token of the user issued until now and close the user's WebSockets with 1008
+ * and `reason` (a static string: "user deleted", "role changed", ...). */
+int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id,
+                        const char *reason);
 /* Load revoked sessions from the store at start; free at the end. */
 int session_init(struct app *app);
 void session_cleanup(struct app *app);

@@ -69,10 +69,8 @@ int session_logout(struct app *app, const struct auth_claims *c)
     for (struct ws_conn *w = app->conns; w != NULL; w = w->next) {
         char wsid[PB_SID_LEN];
         session_id_of(&w->claims, wsid);
-        if (w->claims.user_id == c->user_id && strcmp(wsid, sid) == 0) {
-            w->close_code = 1008;
-            lws_callback_on_writable(w->wsi);
-        }
+        if (w->claims.user_id == c->user_id && strcmp(wsid, sid) == 0)
+            ws_close(w, 1008, "logged out");
     }
     return rc;
 }
@@ -82,7 +80,8 @@ static void revoke_sid(void *ctx, const char *sid)
     remember_sid(ctx, sid);
 }
 
-int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id)
+int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id,
+                        const char *reason)
 {
     /* Every live session by id (exact), plus a time mark for tokens without a session. */
     int rc = store_session_each_live(app->store, tenant_id, user_id, revoke_sid, app);
@@ -102,10 +101,8 @@ int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id)
         tenant_id, user_id, pb_now_ms() / 1000
     };
     for (struct ws_conn *w = app->conns; w != NULL; w = w->next)
-        if (w->claims.user_id == user_id && w->claims.tenant_id == tenant_id) {
-            w->close_code = 1008;
-            lws_callback_on_writable(w->wsi);
-        }
+        if (w->claims.user_id == user_id && w->claims.tenant_id == tenant_id)
+            ws_close(w, 1008, reason);
     return 0;
 }
 

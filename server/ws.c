@@ -10,6 +10,26 @@
 
 /* ================================================================ send queue */
 
+/* Fault injection for the out-of-memory path (test/e2e/contract.test.mjs): with the
+ * environment variable PLANBOARD_FAULT_WS_QUEUE_GROWTHS=N, queue growths after the first N
+ * fail as if malloc had. Read once; unset (the normal case) means never. Loop thread only. */
+static bool queue_growth_fails(void)
+{
+    static long left = -2;              /* -2 = not read yet, -1 = no fault injection */
+    if (left == -2) {
+        const char *v = getenv("PLANBOARD_FAULT_WS_QUEUE_GROWTHS");
+        left = v != NULL && *v != '\0' ? strtol(v, NULL, 10) : -1;
+        if (left < -1)
+            left = -1;
+    }
+    if (left < 0)
+        return false;
+    if (left == 0)
+        return true;
+    left--;
+    return false;
+}
+
 static void queue_drop(struct ws_conn *c)
 {
     while (c->q_len > 0) {
@@ -38,7 +58,7 @@ void ws_release_durable(struct app *app)
         next = c->dnext;
         c->dnext = NULL;
         c->dwait = false;
-        if (c->q_len > 0)
+        if (c->q_len > 0 || c->replay_next != 0)
             lws_callback_on_writable(c->wsi);  /* re-queues itself if still not durable */
     }
 }
@@ -56,24 +76,41 @@ static void wait_unlink(struct ws_conn *c)
     c->dnext = NULL;
 }
 
+void ws_close(struct ws_conn *c, int code, const char *reason)
+{
+    if (c->close_code != 0)
+        return;
+    queue_drop(c);
+    c->replay_next = 0;
+    c->replay_after = 0;
+    c->close_code = code;
+    c->close_reason = reason;
+    lws_callback_on_writable(c->wsi);
+}
+
 void ws_send(struct ws_conn *c, struct ws_msg *m)
 {
-    if (m == NULL || c->close_code != 0)
+    if (c->close_code != 0)
         return;
+    if (m == NULL) {
+        /* a frame that could not be built is not dropped silently: the client would miss it */
+        pb_log(LOG_ERROR, "ws %llu: frame lost (out of memory), closing 1011",
+               (unsigned long long)c->id);
+        ws_close(c, 1011, "out of memory");
+        return;
+    }
     if (c->q_bytes + m->len > (size_t)c->app->cfg.ws_queue_bytes) {
         /* SPEC §5 slow clients: close with 1008; it recovers by reconnecting with sinceSeq. */
         pb_log(LOG_WARN, "ws %llu: send queue over %lld bytes, closing 1008",
                (unsigned long long)c->id, (long long)c->app->cfg.ws_queue_bytes);
-        queue_drop(c);
-        c->close_code = 1008;
         c->app->metrics.ws_slow_closed++;
-        lws_callback_on_writable(c->wsi);
+        ws_close(c, 1008, "send queue limit exceeded");
         return;
     }
     bool now_ok = durable_reached(c->app, m->ticket);
     if (!now_ok)
         wait_durable(c);
-    if (now_ok && c->q_len == 0 && !lws_partial_buffered(c->wsi)) {
+    if (now_ok && c->q_len == 0 && c->replay_next == 0 && !lws_partial_buffered(c->wsi)) {
         /* Nothing queued: write now instead of asking for a writable callback. Each
          * lws_callback_on_writable() costs epoll_ctl calls on the libuv loop (PLATFORM.md:
          * the per-delivery cost is syscalls); lws keeps any unsent tail itself and sends it
@@ -86,9 +123,13 @@ void ws_send(struct ws_conn *c, struct ws_msg *m)
     }
     if (c->q_len == c->q_cap) {
         size_t cap = c->q_cap ? c->q_cap * 2 : 16;
-        struct ws_msg **nq = malloc(cap * sizeof(*nq));
-        if (nq == NULL)
+        struct ws_msg **nq = queue_growth_fails() ? NULL : malloc(cap * sizeof(*nq));
+        if (nq == NULL) {
+            pb_log(LOG_ERROR, "ws %llu: cannot queue a frame (out of memory), closing 1011",
+                   (unsigned long long)c->id);
+            ws_close(c, 1011, "out of memory");
             return;
+        }
         for (size_t i = 0; i < c->q_len; i++)
             nq[i] = c->q[(c->q_head + i) % c->q_cap];
         free(c->q);
@@ -106,18 +147,42 @@ void ws_send(struct ws_conn *c, struct ws_msg *m)
 void ws_reply(struct ws_conn *c, const char *event, const char *ref, cJSON *data)
 {
     struct ws_msg *m = ws_msg_new(event, 0, ref, data);
-    if (m != NULL) {
+    if (m != NULL)
         m->ticket = durable_ticket(c->app);
-        ws_send(c, m);
-        ws_msg_unref(m);
+    ws_send(c, m);                      /* NULL: closes with 1011 */
+    ws_msg_unref(m);
+}
+
+void ws_replay(struct ws_conn *c, uint64_t first)
+{
+    size_t keep = 0;
+    if (c->close_code != 0 || c->room == NULL)
+        return;
+    /* Room events still queued are replayed from the ring in seq order instead; direct
+     * replies (the join's ack among them) keep their place ahead of the replay. */
+    for (size_t i = 0; i < c->q_len; i++) {
+        struct ws_msg *m = c->q[(c->q_head + i) % c->q_cap];
+        if (m->seq != 0) {
+            c->q_bytes -= m->len;
+            ws_msg_unref(m);
+        } else {
+            c->q[(c->q_head + keep++) % c->q_cap] = m;
+        }
     }
+    c->q_len = keep;
+    c->replay_after = keep;
+    c->replay_next = first;
+    lws_callback_on_writable(c->wsi);
 }
 
 void ws_close_all(struct app *app, int code)
 {
     for (struct ws_conn *c = app->conns; c != NULL; c = c->next) {
         queue_drop(c);
+        c->replay_next = 0;
+        c->replay_after = 0;
         c->close_code = code;
+        c->close_reason = NULL;
         lws_callback_on_writable(c->wsi);
     }
 }
@@ -440,7 +505,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         if (c->kind != PB_PSS_WS || c->app == NULL)
             return -1;
         if (c->close_code != 0) {
-            const char *why = c->close_code == 1008 ? "send queue limit exceeded"
+            const char *why = c->close_reason != NULL ? c->close_reason
                             : c->close_code == 1001 ? "server shutting down" : "closing";
             /* PLATFORM.md: lws_close_reason() + return -1 from WRITEABLE loses the close frame
              * on Debian's build, so the frame (code + reason, RFC 6455 §5.5.1) is written here
@@ -455,26 +520,47 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             lws_write(wsi, f, 4 + rlen, LWS_WRITE_RAW);
             return -1;
         }
-        /* Several queued frames per callback while the pipe is not choked (PLATFORM.md). */
+        /* Several frames per callback while the pipe is not choked (PLATFORM.md): first the
+         * frames queued before a replay began, then the replay straight from the room's ring
+         * until caught up with the room, then the queue. */
         int budget = 32;
-        while (c->q_len > 0 && budget-- > 0) {
-            struct ws_msg *m = c->q[c->q_head];
+        while (budget-- > 0) {
+            bool from_ring = c->replay_next != 0 && c->replay_after == 0;
+            struct ws_msg *m;
+            if (from_ring) {
+                m = room_event(c->room, c->replay_next);
+                if (m == NULL) {        /* overwritten: room_publish closes such a reader */
+                    ws_close(c, 1008, "send queue limit exceeded");
+                    break;
+                }
+            } else if (c->q_len > 0) {
+                m = c->q[c->q_head];
+            } else {
+                break;
+            }
             if (!durable_reached(app, m->ticket)) {
                 wait_durable(c);        /* group commit: not on disk yet */
                 return 0;
             }
             int n = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
-            c->q_head = (c->q_head + 1) % c->q_cap;
-            c->q_len--;
-            c->q_bytes -= m->len;
-            ws_msg_unref(m);
+            if (from_ring) {
+                if (++c->replay_next > room_seq(c->room))
+                    c->replay_next = 0;         /* caught up: room_publish queues again */
+            } else {
+                c->q_head = (c->q_head + 1) % c->q_cap;
+                c->q_len--;
+                c->q_bytes -= m->len;
+                if (c->replay_after > 0)
+                    c->replay_after--;
+                ws_msg_unref(m);
+            }
             if (n < 0)
                 return -1;
             /* lws_send_pipe_choked() costs a poll(): only ask when more is waiting. */
-            if (c->q_len == 0 || lws_send_pipe_choked(wsi))
+            if ((c->q_len == 0 && c->replay_next == 0) || lws_send_pipe_choked(wsi))
                 break;
         }
-        if (c->q_len > 0)
+        if (c->q_len > 0 || c->replay_next != 0 || c->close_code != 0)
             lws_callback_on_writable(wsi);
         return 0;
     }
@@ -488,6 +574,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         if (room_conn_close(app, c) == 0 && !app->stopping)
             op_release_user_locks(app, c->claims.tenant_id, c->claims.user_id, "disconnected");
         queue_drop(c);
+        c->replay_next = 0;
         free(c->q);
         c->q = NULL;
         free(c->rx);

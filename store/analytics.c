@@ -183,12 +183,13 @@ static const char sql_daily[] =
     "THEN json_extract(event_data, '$.quantityCompletedDelta') END), 0) "
     "FROM audit_log WHERE tenant_id = ?1 AND timestamp >= ?2 AND timestamp < ?3";
 
-/* Cycle time of the orders completed since ?2: uses the partial index orders_cycle
+/* Cycle time of the orders completed since ?2, in seconds (the transition stamps have
+ * milliseconds since issue 8; julianday reads both forms). Uses the partial index orders_cycle
  * (tenant_id, completed_at) WHERE completed_at IS NOT NULL AND deleted_at IS NULL AND
  * started_at < completed_at; the query repeats those terms so that SQLite may use it. */
 static const char sql_cycle[] =
-    "SELECT COUNT(*), COALESCE(SUM(CAST(strftime('%s', completed_at) AS INTEGER) "
-    "- CAST(strftime('%s', started_at) AS INTEGER)), 0) "
+    "SELECT COUNT(*), CAST(ROUND(COALESCE(SUM((julianday(completed_at) "
+    "- julianday(started_at)) * 86400.0), 0)) AS INTEGER) "
     "FROM orders WHERE tenant_id = ?1 AND completed_at IS NOT NULL AND deleted_at IS NULL "
     "AND completed_at >= ?2 AND status = 'complete' AND started_at IS NOT NULL "
     "AND started_at < completed_at";

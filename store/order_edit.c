@@ -106,198 +106,285 @@ int order_patch_check(const struct order *o, const struct order_patch *p, pb_rep
 
 /* ---------------------------------------------------------------- update */
 
-int store_order_update(struct store *s, struct board *b, int64_t order_id,
-                       const struct order_patch *p, struct order **out, bool *changed)
+/* A field update in its phases (like struct move_plan): plan_fields checks and computes,
+ * write_fields runs inside the caller's transaction, apply_fields swaps the values into the
+ * cache after the commit (no allocation), plan_cleanup frees what was not applied. */
+struct field_plan {
+    struct order *o;
+    struct order_input in;              /* merged values (strings borrowed) */
+    char due[PB_DATE_LEN], start[PB_DATE_LEN], done[PB_DATE_LEN];
+    enum order_status from, to;
+    int completed_flag;                 /* 1 = set completed_at, 2 = clear it */
+    bool started_flag;
+    bool d_num, d_stock, d_desc, d_op;
+    bool changed;                       /* false: nothing to write */
+    char *num, *stock, *desc, *op;      /* new strings for the cache (malloc'd) */
+    char *data;                         /* audit event_data (malloc'd) */
+};
+
+static void plan_cleanup(struct field_plan *fp)
+{
+    free(fp->num);
+    free(fp->stock);
+    free(fp->desc);
+    free(fp->op);
+    free(fp->data);
+    fp->num = fp->stock = fp->desc = fp->op = fp->data = NULL;
+}
+
+/* Errors in this order: PB_EVALIDATION (rules); PB_ECONFLICT stale version, then orderNumber
+ * taken; PB_EINTERNAL (allocation). Nothing to clean up on error. */
+static int plan_fields(struct board *b, struct order *o, const struct order_patch *p,
+                       struct field_plan *fp)
+{
+    char today[PB_DATE_LEN], fields[256] = "", *qnum = NULL;
+    struct order_input *in = &fp->in;
+
+    memset(fp, 0, sizeof(*fp));
+    fp->o = o;
+    /* the merged values, checked with the same rules as a create */
+    if (merge(o, p, in, fp->due, fp->start, report_none, NULL) != 0)
+        return PB_EVALIDATION;
+    if (p->has_version && p->version != o->version)
+        return PB_ECONFLICT;
+    struct order *holder = board_order_by_number(b, in->order_number);
+    if (holder != NULL && holder != o)
+        return PB_ECONFLICT;
+
+    /* status rules */
+    fp->from = o->status;
+    fp->to = (enum order_status)in->status;
+    snprintf(fp->done, sizeof(fp->done), "%s", o->completion_date);
+    if (fp->to != fp->from) {
+        tz_today(p->timezone, today);
+        if (fp->to == ORDER_COMPLETE) {
+            snprintf(fp->done, sizeof(fp->done), "%s", today);
+            fp->completed_flag = 1;
+        } else if (fp->from == ORDER_COMPLETE) {
+            fp->done[0] = '\0';
+            fp->completed_flag = 2;
+        }
+        if (fp->to == ORDER_IN_PROGRESS) {
+            fp->started_flag = true;
+            if (fp->start[0] == '\0') {
+                snprintf(fp->start, sizeof(fp->start), "%s", today);
+                in->start_date = fp->start;
+            }
+        }
+    }
+
+    /* what differs */
+    fp->d_num = !same_str(o->order_number, in->order_number);
+    fp->d_stock = !same_str(o->stock_code, in->stock_code);
+    fp->d_desc = !same_str(o->description, in->description);
+    fp->d_op = !same_str(o->current_operation, in->current_operation);
+    if (fp->d_num)
+        add_field(fields, sizeof(fields), "orderNumber");
+    if (fp->d_stock)
+        add_field(fields, sizeof(fields), "stockCode");
+    if (fp->d_desc)
+        add_field(fields, sizeof(fields), "description");
+    if (fp->d_op)
+        add_field(fields, sizeof(fields), "currentOperation");
+    if (in->quantity_to_make != o->quantity_to_make)
+        add_field(fields, sizeof(fields), "quantityToMake");
+    if (in->quantity_completed != o->quantity_completed)
+        add_field(fields, sizeof(fields), "quantityCompleted");
+    if (fp->to != fp->from)
+        add_field(fields, sizeof(fields), "status");
+    if (in->priority != (int)o->priority)
+        add_field(fields, sizeof(fields), "priority");
+    if (strcmp(fp->due, o->due_date) != 0)
+        add_field(fields, sizeof(fields), "dueDate");
+    if (strcmp(fp->start, o->start_date) != 0)
+        add_field(fields, sizeof(fields), "startDate");
+    if (strcmp(fp->done, o->completion_date) != 0)
+        add_field(fields, sizeof(fields), "completionDate");
+    fp->changed = fields[0] != '\0';
+    if (!fp->changed)
+        return 0;                   /* nothing to write */
+
+    /* new strings and the audit data */
+    if ((fp->d_num && (fp->num = strdup(in->order_number)) == NULL)
+        || (fp->d_stock && (fp->stock = strdup(in->stock_code)) == NULL)
+        || (fp->d_desc && (fp->desc = strdup(in->description)) == NULL)
+        || (fp->d_op && in->current_operation != NULL
+            && (fp->op = strdup(in->current_operation)) == NULL)
+        || (qnum = store__json_quote(in->order_number)) == NULL
+        || (fp->data = malloc(strlen(qnum) + strlen(fields) + 192)) == NULL) {
+        free(qnum);
+        plan_cleanup(fp);
+        return PB_EINTERNAL;
+    }
+    int at = sprintf(fp->data, "{\"orderNumber\":%s,\"fields\":[%s]", qnum, fields);
+    if (fp->to != fp->from)
+        at += sprintf(fp->data + at, ",\"statusFrom\":\"%s\",\"statusTo\":\"%s\"",
+                      order_status_name(fp->from), order_status_name(fp->to));
+    if (in->quantity_completed != o->quantity_completed)
+        at += sprintf(fp->data + at, ",\"quantityCompletedDelta\":%lld",
+                      (long long)(in->quantity_completed - o->quantity_completed));
+    sprintf(fp->data + at, "}");
+    free(qnum);
+    return 0;
+}
+
+/* The UPDATE and the order_updated audit row, inside the caller's transaction; the version
+ * grows by bump (0 when a move in the same transaction adds the one step). 0, PB_ECONFLICT
+ * (unique key), PB_EINTERNAL. */
+static int write_fields(struct store *s, struct board *b, const struct field_plan *fp,
+                        int64_t user_id, const char *now, const char *stamp, int bump)
 {
     static const char sql[] =
         "UPDATE orders SET order_number = ?3, stock_code = ?4, description = ?5, "
         "current_operation = ?6, quantity_to_make = ?7, quantity_completed = ?8, status = ?9, "
         "priority = ?10, due_date = ?11, start_date = ?12, completion_date = ?13, "
-        "updated_at = ?14, version = version + 1, "
-        "started_at = CASE WHEN ?15 THEN COALESCE(started_at, ?14) ELSE started_at END, "
-        "completed_at = CASE ?16 WHEN 1 THEN ?14 WHEN 2 THEN NULL ELSE completed_at END "
+        "updated_at = ?14, version = version + ?18, "
+        "started_at = CASE WHEN ?15 THEN COALESCE(started_at, ?17) ELSE started_at END, "
+        "completed_at = CASE ?16 WHEN 1 THEN " PB_SQL_COMPLETED_AT("?17") " WHEN 2 THEN NULL "
+        "ELSE completed_at END "
         "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
-    char now[PB_TIMESTAMP_LEN], today[PB_DATE_LEN], fields[256] = "";
-    char due[PB_DATE_LEN], start[PB_DATE_LEN], done[PB_DATE_LEN];
-    char *num = NULL, *stock = NULL, *desc = NULL, *op = NULL, *data = NULL, *qnum = NULL;
-    sqlite3_stmt *st = NULL;
-    struct order_input in;
-    int rc = PB_EINTERNAL;
+    const struct order_input *in = &fp->in;
+    sqlite3_stmt *st = store__prepare(s, sql, "order update");
+    int rc;
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, b->tenant_id);
+    sqlite3_bind_int64(st, 2, fp->o->id);
+    sqlite3_bind_text(st, 3, in->order_number, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, in->stock_code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, in->description, -1, SQLITE_STATIC);
+    store__bind_text_opt(st, 6, in->current_operation);
+    sqlite3_bind_int64(st, 7, in->quantity_to_make);
+    sqlite3_bind_int64(st, 8, in->quantity_completed);
+    sqlite3_bind_text(st, 9, order_status_name(fp->to), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, order_priority_name((enum order_priority)in->priority), -1,
+                      SQLITE_STATIC);
+    store__bind_text_opt(st, 11, fp->due);
+    store__bind_text_opt(st, 12, fp->start);
+    store__bind_text_opt(st, 13, fp->done);
+    sqlite3_bind_text(st, 14, now, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 15, fp->started_flag);
+    sqlite3_bind_int(st, 16, fp->completed_flag);
+    sqlite3_bind_text(st, 17, stamp, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 18, bump);
+    if ((rc = run_once(s, st, "order update")) != 0)
+        return rc;
+    if (store__audit(s, b->tenant_id, "order_updated", fp->o->id, 0, 0, user_id, fp->data, -1,
+                     -1, now) != 0)
+        return PB_EINTERNAL;
+    return 0;
+}
+
+/* Swap the new values into the cache (no allocation); version += bump. */
+static void apply_fields(struct board *b, struct field_plan *fp, const char *now, int bump)
+{
+    struct order *o = fp->o;
+    if (fp->d_num) {
+        smap_del(&b->index->by_number, o->order_number);   /* keyed by the old string */
+        free(o->order_number);
+        o->order_number = fp->num;
+        fp->num = NULL;
+        smap_put(&b->index->by_number, o);
+    }
+    if (fp->d_stock) {
+        free(o->stock_code);
+        o->stock_code = fp->stock;
+        fp->stock = NULL;
+    }
+    if (fp->d_desc) {
+        free(o->description);
+        o->description = fp->desc;
+        fp->desc = NULL;
+    }
+    if (fp->d_op) {
+        free(o->current_operation);
+        o->current_operation = fp->op;
+        fp->op = NULL;
+    }
+    o->quantity_to_make = fp->in.quantity_to_make;
+    o->quantity_completed = fp->in.quantity_completed;
+    o->status = fp->to;
+    o->priority = (enum order_priority)fp->in.priority;
+    memcpy(o->due_date, fp->due, sizeof(o->due_date));
+    memcpy(o->start_date, fp->start, sizeof(o->start_date));
+    memcpy(o->completion_date, fp->done, sizeof(o->completion_date));
+    memcpy(o->updated_at, now, sizeof(o->updated_at));
+    o->version += bump;
+    b->version++;
+    plan_cleanup(fp);
+}
+
+int store_order_update(struct store *s, struct board *b, int64_t order_id,
+                       const struct order_patch *p, struct order **out, bool *changed)
+{
+    return store_order_update_move(s, b, order_id, p, NULL, out, changed, NULL);
+}
+
+int store_order_update_move(struct store *s, struct board *b, int64_t order_id,
+                            const struct order_patch *p, const struct move_request *move,
+                            struct order **out, bool *changed, struct move_result *moved)
+{
+    char now[PB_TIMESTAMP_LEN], stamp[PB_STAMP_LEN];
+    struct field_plan fp;
+    struct move_plan mp;
+    struct move_request req;
+    int rc;
 
     if (changed != NULL)
         *changed = false;
     struct order *o = board_order(b, order_id);
     if (o == NULL)
         return PB_ENOT_FOUND;
-
-    /* the merged values, checked with the same rules as a create */
-    if (merge(o, p, &in, due, start, report_none, NULL) != 0)
-        return PB_EVALIDATION;
-    if (p->has_version && p->version != o->version)
-        return PB_ECONFLICT;
-    struct order *holder = board_order_by_number(b, in.order_number);
-    if (holder != NULL && holder != o)
-        return PB_ECONFLICT;
-
-    /* status rules */
-    enum order_status from = o->status, to = (enum order_status)in.status;
-    int completed_flag = 0;         /* 1 = set completed_at, 2 = clear it */
-    bool started_flag = false;
-    snprintf(done, sizeof(done), "%s", o->completion_date);
-    pb_now_timestamp(now);
-    if (to != from) {
-        tz_today(p->timezone, today);
-        if (to == ORDER_COMPLETE) {
-            snprintf(done, sizeof(done), "%s", today);
-            completed_flag = 1;
-        } else if (from == ORDER_COMPLETE) {
-            done[0] = '\0';
-            completed_flag = 2;
-        }
-        if (to == ORDER_IN_PROGRESS) {
-            started_flag = true;
-            if (start[0] == '\0') {
-                snprintf(start, sizeof(start), "%s", today);
-                in.start_date = start;
-            }
+    if ((rc = plan_fields(b, o, p, &fp)) != 0)
+        return rc;
+    if (move != NULL) {
+        req = *move;
+        req.order_id = order_id;
+        req.has_version = false;        /* checked once, on the patch */
+        if ((rc = store__move_prepare(b, &req, &mp)) != 0) {
+            plan_cleanup(&fp);
+            return rc;
         }
     }
-
-    /* what differs */
-    bool d_num = !same_str(o->order_number, in.order_number);
-    bool d_stock = !same_str(o->stock_code, in.stock_code);
-    bool d_desc = !same_str(o->description, in.description);
-    bool d_op = !same_str(o->current_operation, in.current_operation);
-    if (d_num)
-        add_field(fields, sizeof(fields), "orderNumber");
-    if (d_stock)
-        add_field(fields, sizeof(fields), "stockCode");
-    if (d_desc)
-        add_field(fields, sizeof(fields), "description");
-    if (d_op)
-        add_field(fields, sizeof(fields), "currentOperation");
-    if (in.quantity_to_make != o->quantity_to_make)
-        add_field(fields, sizeof(fields), "quantityToMake");
-    if (in.quantity_completed != o->quantity_completed)
-        add_field(fields, sizeof(fields), "quantityCompleted");
-    if (to != from)
-        add_field(fields, sizeof(fields), "status");
-    if (in.priority != (int)o->priority)
-        add_field(fields, sizeof(fields), "priority");
-    if (strcmp(due, o->due_date) != 0)
-        add_field(fields, sizeof(fields), "dueDate");
-    if (strcmp(start, o->start_date) != 0)
-        add_field(fields, sizeof(fields), "startDate");
-    if (strcmp(done, o->completion_date) != 0)
-        add_field(fields, sizeof(fields), "completionDate");
-    if (fields[0] == '\0') {
+    if (!fp.changed && move == NULL) {
         if (out != NULL)
             *out = o;
-        return 0;                   /* nothing to write */
+        return 0;                       /* nothing to write */
     }
 
-    /* phase 1: new strings and the audit data */
-    if ((d_num && (num = strdup(in.order_number)) == NULL)
-        || (d_stock && (stock = strdup(in.stock_code)) == NULL)
-        || (d_desc && (desc = strdup(in.description)) == NULL)
-        || (d_op && in.current_operation != NULL && (op = strdup(in.current_operation)) == NULL))
-        goto out;
-    if ((qnum = store__json_quote(in.order_number)) == NULL
-        || (data = malloc(strlen(qnum) + strlen(fields) + 192)) == NULL)
-        goto out;
-    int at = sprintf(data, "{\"orderNumber\":%s,\"fields\":[%s]", qnum, fields);
-    if (to != from)
-        at += sprintf(data + at, ",\"statusFrom\":\"%s\",\"statusTo\":\"%s\"",
-                      order_status_name(from), order_status_name(to));
-    if (in.quantity_completed != o->quantity_completed)
-        at += sprintf(data + at, ",\"quantityCompletedDelta\":%lld",
-                      (long long)(in.quantity_completed - o->quantity_completed));
-    sprintf(data + at, "}");
-
-    /* phase 2 */
-    if ((st = store__prepare(s, sql, "order update")) == NULL || store__begin(s) != 0)
-        goto out;
-    sqlite3_bind_int64(st, 1, b->tenant_id);
-    sqlite3_bind_int64(st, 2, o->id);
-    sqlite3_bind_text(st, 3, in.order_number, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, in.stock_code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, in.description, -1, SQLITE_STATIC);
-    store__bind_text_opt(st, 6, in.current_operation);
-    sqlite3_bind_int64(st, 7, in.quantity_to_make);
-    sqlite3_bind_int64(st, 8, in.quantity_completed);
-    sqlite3_bind_text(st, 9, order_status_name(to), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, order_priority_name((enum order_priority)in.priority), -1,
-                      SQLITE_STATIC);
-    store__bind_text_opt(st, 11, due);
-    store__bind_text_opt(st, 12, start);
-    store__bind_text_opt(st, 13, done);
-    sqlite3_bind_text(st, 14, now, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 15, started_flag);
-    sqlite3_bind_int(st, 16, completed_flag);
-    rc = run_once(s, st, "order update");
-    st = NULL;
-    if (rc != 0)
-        goto fail_tx;
-    if (store__audit(s, b->tenant_id, "order_updated", o->id, 0, 0, p->user_id, data, -1, -1,
-                     now) != 0) {
+    /* one transaction: the fields (no version step of their own when a move follows), the
+     * move, one audit row each */
+    store__now(now, stamp);
+    int bump = move != NULL ? 0 : 1;
+    if (store__begin(s) != 0) {
         rc = PB_EINTERNAL;
-        goto fail_tx;
+        goto fail;
+    }
+    if ((fp.changed && (rc = write_fields(s, b, &fp, p->user_id, now, stamp, bump)) != 0)
+        || (move != NULL && (rc = store__move_write(s, b, &mp, now, stamp)) != 0)) {
+        store__rollback(s);
+        goto fail;
     }
     if (store__commit(s) != 0) {
         rc = PB_EINTERNAL;
-        goto out;
+        goto fail;
     }
 
-    /* phase 3: swap the new values in (no allocation) */
-    if (d_num) {
-        smap_del(&b->index->by_number, o->order_number);   /* keyed by the old string */
-        free(o->order_number);
-        o->order_number = num;
-        num = NULL;
-        smap_put(&b->index->by_number, o);
-    }
-    if (d_stock) {
-        free(o->stock_code);
-        o->stock_code = stock;
-        stock = NULL;
-    }
-    if (d_desc) {
-        free(o->description);
-        o->description = desc;
-        desc = NULL;
-    }
-    if (d_op) {
-        free(o->current_operation);
-        o->current_operation = op;
-        op = NULL;
-    }
-    o->quantity_to_make = in.quantity_to_make;
-    o->quantity_completed = in.quantity_completed;
-    o->status = to;
-    o->priority = (enum order_priority)in.priority;
-    memcpy(o->due_date, due, sizeof(o->due_date));
-    memcpy(o->start_date, start, sizeof(o->start_date));
-    memcpy(o->completion_date, done, sizeof(o->completion_date));
-    memcpy(o->updated_at, now, sizeof(o->updated_at));
-    o->version++;
-    b->version++;
+    /* the cache, after the commit (no allocation) */
+    if (fp.changed)
+        apply_fields(b, &fp, now, bump);
+    if (move != NULL)
+        store__move_apply(b, &mp, now, moved);
     if (changed != NULL)
-        *changed = true;
+        *changed = fp.changed;
     if (out != NULL)
         *out = o;
-    rc = 0;
-    goto out;
+    return 0;
 
-fail_tx:
-    store__rollback(s);
-out:
-    sqlite3_finalize(st);
-    free(num);
-    free(stock);
-    free(desc);
-    free(op);
-    free(qnum);
-    free(data);
+fail:
+    plan_cleanup(&fp);
+    if (move != NULL)
+        store__move_cleanup(&mp);
     return rc;
 }
 

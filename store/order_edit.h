@@ -59,6 +59,23 @@ int store_order_update(struct store *s, struct board *b, int64_t order_id,
                        const struct order_patch *p, struct order **out, bool *changed);
 
 /*
+ * SPEC §4 "PUT /api/orders/:id" with a move: patch p (which may change nothing) and move
+ * (to_work_centre_id, position, reason, has_from/from_work_centre_id, user_id; its order_id and
+ * version are ignored: the version precondition is p's) as ONE change: one transaction holding
+ * the field UPDATE with its "order_updated" audit row (when a field changed) and the move of
+ * store_order_move with its "order_moved" row (same timestamp); the version grows by exactly
+ * one. move NULL is store_order_update. *moved (may be NULL) as store_order_move's *out;
+ * *changed = whether a field changed. Locks are not checked here.
+ * Errors in this order: PB_ENOT_FOUND; PB_EVALIDATION (field rules); PB_ECONFLICT stale
+ * version, orderNumber taken; then the move's: PB_EVALIDATION unknown or inactive target or
+ * position < -1, PB_ECONFLICT fromWorkCentreId; PB_EINTERNAL. On error nothing changed, in
+ * SQLite or in the cache.
+ */
+int store_order_update_move(struct store *s, struct board *b, int64_t order_id,
+                            const struct order_patch *p, const struct move_request *move,
+                            struct order **out, bool *changed, struct move_result *moved);
+
+/*
  * Soft delete (deleted_at) of order order_id: the orders after it in its column close up
  * (positions -1, versions unchanged), it leaves the cache and its orderNumber can be used
  * again. One "order_deleted" audit row (from_work_centre_id = its column, queue_depth_from =

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -306,81 +307,101 @@ int store__shift(struct store *s, int64_t tenant_id, int64_t wc, int64_t lo, int
     return store__run(s, st, "position shift", NULL);
 }
 
-int store_order_move(struct store *s, struct board *b, const struct move_request *req,
-                     struct move_result *out)
+void store__now(char now[PB_TIMESTAMP_LEN], char stamp[PB_STAMP_LEN])
 {
-    char now[PB_TIMESTAMP_LEN];
-    struct order *o = board_order(b, req->order_id);
-    struct column *src, *dst;
-    char *reason = NULL, *data = NULL;
-    int64_t old, p;
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(now, PB_TIMESTAMP_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(stamp, PB_STAMP_LEN, "%.19s.%03dZ", now, (int)(ts.tv_nsec / 1000000));
+}
 
+int store__move_prepare(struct board *b, const struct move_request *req, struct move_plan *mp)
+{
+    struct order *o = board_order(b, req->order_id);
+    char *reason;
+
+    memset(mp, 0, sizeof(*mp));
     if (o == NULL)
         return PB_ENOT_FOUND;
     if (req->position < -1)
         return PB_EVALIDATION;
-    dst = target_column(b, req->to_work_centre_id);
-    if (dst == NULL)
+    mp->dst = target_column(b, req->to_work_centre_id);
+    if (mp->dst == NULL)
         return PB_EVALIDATION;
     if (req->has_version && req->version != o->version)
         return PB_ECONFLICT;
     if (req->has_from && req->from_work_centre_id != o->work_centre_id)
         return PB_ECONFLICT;
-    src = board_column(b, o->work_centre_id);
-    assert(src != NULL && src->orders[o->position] == o);
+    mp->o = o;
+    mp->src = board_column(b, o->work_centre_id);
+    assert(mp->src != NULL && mp->src->orders[o->position] == o);
 
-    old = o->position;
-    int64_t depth_from = (int64_t)src->len, depth_to = (int64_t)dst->len;
-    if (src == dst) {
-        p = req->position == -1 || req->position >= (int64_t)dst->len ? (int64_t)dst->len - 1
-                                                                         : req->position;
+    mp->old = o->position;
+    mp->depth_from = (int64_t)mp->src->len;
+    mp->depth_to = (int64_t)mp->dst->len;
+    if (mp->src == mp->dst) {
+        mp->p = req->position == -1 || req->position >= mp->depth_to ? mp->depth_to - 1
+                                                                       : req->position;
     } else {
-        p = req->position == -1 || req->position > (int64_t)dst->len ? (int64_t)dst->len
-                                                                        : req->position;
-        if (board__column_reserve(dst, 1) != 0)
+        mp->p = req->position == -1 || req->position > mp->depth_to ? mp->depth_to
+                                                                      : req->position;
+        if (board__column_reserve(mp->dst, 1) != 0)
             return PB_EINTERNAL;
     }
-    bool leaves_backlog = src == &b->backlog && dst != &b->backlog;
-
-    pb_now_timestamp(now);
+    mp->leaves_backlog = mp->src == &b->backlog && mp->dst != &b->backlog;
+    mp->user_id = req->user_id;
     reason = store__json_quote(req->reason);
-    if (reason == NULL || (data = malloc(strlen(reason) + 96)) == NULL) {
+    if (reason == NULL || (mp->data = malloc(strlen(reason) + 96)) == NULL) {
         free(reason);
         return PB_EINTERNAL;
     }
-    sprintf(data, "{\"reason\":%s,\"fromPosition\":%lld,\"toPosition\":%lld}", reason,
-            (long long)old, (long long)p);
+    sprintf(mp->data, "{\"reason\":%s,\"fromPosition\":%lld,\"toPosition\":%lld}", reason,
+            (long long)mp->old, (long long)mp->p);
+    free(reason);
+    return 0;
+}
 
-    /* phase 2: the shifts, the move and the audit entry in one transaction */
-    if (store__begin(s) != 0)
-        goto fail;
+int store__move_write(struct store *s, struct board *b, const struct move_plan *mp,
+                      const char *now, const char *stamp)
+{
+    const struct column *src = mp->src, *dst = mp->dst;
+    int64_t old = mp->old, p = mp->p;
     if (src == dst) {
         if ((p < old && store__shift(s, b->tenant_id, src->work_centre_id, p, old - 1, +1) != 0)
             || (p > old && store__shift(s, b->tenant_id, src->work_centre_id, old + 1, p, -1) != 0))
-            goto fail_tx;
+            return PB_EINTERNAL;
     } else {
-        if (store__shift(s, b->tenant_id, src->work_centre_id, old + 1, depth_from - 1, -1) != 0
-            || store__shift(s, b->tenant_id, dst->work_centre_id, p, depth_to - 1, +1) != 0)
-            goto fail_tx;
+        if (store__shift(s, b->tenant_id, src->work_centre_id, old + 1, mp->depth_from - 1, -1) != 0
+            || store__shift(s, b->tenant_id, dst->work_centre_id, p, mp->depth_to - 1, +1) != 0)
+            return PB_EINTERNAL;
     }
     sqlite3_stmt *st = store__stmt(s, ST_ORDER_MOVE);
     if (st == NULL)
-        goto fail_tx;
+        return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, b->tenant_id);
-    sqlite3_bind_int64(st, 2, o->id);
+    sqlite3_bind_int64(st, 2, mp->o->id);
     store__bind_id_opt(st, 3, dst->work_centre_id);
     sqlite3_bind_int64(st, 4, p);
     sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 6, leaves_backlog);
+    sqlite3_bind_int(st, 6, mp->leaves_backlog);
+    sqlite3_bind_text(st, 7, stamp, -1, SQLITE_STATIC);
     if (store__run(s, st, "order move", NULL) != 0)
-        goto fail_tx;
-    if (store__audit(s, b->tenant_id, "order_moved", o->id, src->work_centre_id,
-                     dst->work_centre_id, req->user_id, data, depth_from, depth_to, now) != 0)
-        goto fail_tx;
-    if (store__commit(s) != 0)
-        goto fail;
+        return PB_EINTERNAL;
+    if (store__audit(s, b->tenant_id, "order_moved", mp->o->id, src->work_centre_id,
+                     dst->work_centre_id, mp->user_id, mp->data, mp->depth_from, mp->depth_to,
+                     now) != 0)
+        return PB_EINTERNAL;
+    return 0;
+}
 
-    /* phase 3: apply to the cache (no allocation) */
+void store__move_apply(struct board *b, struct move_plan *mp, const char *now,
+                       struct move_result *out)
+{
+    struct column *src = mp->src, *dst = mp->dst;
+    struct order *o = mp->o;
+    int64_t old = mp->old, p = mp->p;
     if (src == dst) {
         struct order **v = src->orders;
         if (p < old)
@@ -409,23 +430,47 @@ int store_order_move(struct store *s, struct board *b, const struct move_request
     memcpy(o->updated_at, now, sizeof(o->updated_at));
     b->version++;
     assert(board__column_check(b, src) && board__column_check(b, dst));
-    free(reason);
-    free(data);
     if (out != NULL) {
         out->order = o;
         out->from_work_centre_id = src->work_centre_id;
         out->to_work_centre_id = dst->work_centre_id;
         out->position = p;
-        out->queue_depth_from = depth_from;
-        out->queue_depth_to = depth_to;
+        out->queue_depth_from = mp->depth_from;
+        out->queue_depth_to = mp->depth_to;
     }
+    store__move_cleanup(mp);
+}
+
+void store__move_cleanup(struct move_plan *mp)
+{
+    free(mp->data);
+    mp->data = NULL;
+}
+
+int store_order_move(struct store *s, struct board *b, const struct move_request *req,
+                     struct move_result *out)
+{
+    char now[PB_TIMESTAMP_LEN], stamp[PB_STAMP_LEN];
+    struct move_plan mp;
+    int rc = store__move_prepare(b, req, &mp);
+    if (rc != 0)
+        return rc;
+    store__now(now, stamp);
+    /* phase 2: the shifts, the move and the audit entry in one transaction */
+    if (store__begin(s) != 0)
+        goto fail;
+    if (store__move_write(s, b, &mp, now, stamp) != 0) {
+        store__rollback(s);
+        goto fail;
+    }
+    if (store__commit(s) != 0)
+        goto fail;
+    /* phase 3: apply to the cache (no allocation) */
+    store__move_apply(b, &mp, now, out);
     return 0;
 
-fail_tx:
-    store__rollback(s);
 fail:
-    free(reason);
-    free(data);
+    store__move_cleanup(&mp);
     return PB_EINTERNAL;
 }
 
@@ -492,7 +537,7 @@ static int place(struct store *s, int64_t tenant_id, int64_t id, int64_t wc, int
     store__bind_id_opt(st, 3, wc);
     sqlite3_bind_int64(st, 4, pos);
     sqlite3_bind_int(st, 5, leaves_backlog);
-    sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
+    (void)now;                          /* the stamp is SQLite's (PB_SQL_STAMP_NOW) */
     return store__run(s, st, "order place", NULL);
 }
 

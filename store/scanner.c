@@ -521,8 +521,9 @@ static int write_order(struct store *s, int64_t tenant_id, const struct order *o
         "UPDATE orders SET work_centre_id = ?3, position = ?4, status = ?5, "
         "quantity_completed = ?6, current_operation = ?7, start_date = ?8, "
         "completion_date = ?9, updated_at = ?10, version = version + 1, "
-        "started_at = CASE WHEN ?11 THEN COALESCE(started_at, ?10) ELSE started_at END, "
-        "completed_at = CASE ?12 WHEN 1 THEN ?10 WHEN 2 THEN NULL ELSE completed_at END "
+        "started_at = CASE WHEN ?11 THEN COALESCE(started_at, " PB_SQL_STAMP_NOW ") "
+        "ELSE started_at END, completed_at = CASE ?12 WHEN 1 THEN "
+        PB_SQL_COMPLETED_AT(PB_SQL_STAMP_NOW) " WHEN 2 THEN NULL ELSE completed_at END "
         "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
     sqlite3_stmt *st;
     int changes = 0;

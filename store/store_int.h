@@ -66,7 +66,19 @@ struct board_index {
 
 /* ---------------------------------------------------------------- prepared statements */
 
+/* SQL for transition stamps (orders.started_at / completed_at, SPEC §4 avgCycleTime): the
+ * current time with milliseconds (SQLite keeps 'now' stable within one statement). */
+#define PB_SQL_STAMP_NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+/* SQL for completed_at of a completion stamped `stamp` (an SQL expression): strictly after a
+ * started_at that an earlier write recorded (its +1 ms when the clock has not moved past it:
+ * two writes within one millisecond), so that order qualifies for avgCycleTime; equal stamps
+ * then only come from one write setting both (created or imported already complete). */
+#define PB_SQL_COMPLETED_AT(stamp)                                                          \
+    "(CASE WHEN started_at IS NOT NULL AND started_at >= " stamp " THEN "                      \
+    "strftime('%Y-%m-%dT%H:%M:%fZ', started_at, '+0.001 seconds') ELSE " stamp " END)"
+
 /* X(name, sql): every statement the store runs. All are scoped by tenant_id. */
+
 #define STORE_STMTS(X)                                                                          \
     X(BEGIN, "BEGIN IMMEDIATE")                                                                 \
     X(COMMIT, "COMMIT")                                                                         \
@@ -101,27 +113,28 @@ struct board_index {
                     "created_at, updated_at, version, started_at, completed_at) "               \
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "    \
                     "?15, ?15, 1, "                                                             \
-                    "CASE WHEN ?10 = 'in_progress' OR ?10 = 'complete' THEN ?15 END, "              \
-                    "CASE WHEN ?10 = 'complete' THEN ?15 END)")                                 \
+                    "CASE WHEN ?10 = 'in_progress' OR ?10 = 'complete' THEN " PB_SQL_STAMP_NOW  \
+                    " END, CASE WHEN ?10 = 'complete' THEN " PB_SQL_STAMP_NOW " END)")           \
     X(ORDER_UPDATE_FIELDS, "UPDATE orders SET stock_code = ?3, description = ?4, "              \
                            "current_operation = ?5, quantity_to_make = ?6, "                    \
                            "quantity_completed = ?7, status = ?8, priority = ?9, "              \
                            "due_date = ?10, start_date = ?11, updated_at = ?12, "               \
                            "version = version + 1, "                                            \
-                           "started_at = CASE WHEN ?8 = 'in_progress' OR ?8 = 'complete' "          \
-                           "THEN COALESCE(started_at, ?12) ELSE started_at END, "               \
-                           "completed_at = CASE WHEN ?8 = 'complete' "                          \
-                           "THEN COALESCE(completed_at, ?12) ELSE completed_at END "            \
+                           "started_at = CASE WHEN ?8 = 'in_progress' OR ?8 = 'complete' "      \
+                           "THEN COALESCE(started_at, " PB_SQL_STAMP_NOW ") ELSE started_at "   \
+                           "END, completed_at = CASE WHEN ?8 = 'complete' THEN "                \
+                           "COALESCE(completed_at, " PB_SQL_COMPLETED_AT(PB_SQL_STAMP_NOW) ") " \
+                           "ELSE completed_at END "                                             \
                            "WHERE tenant_id = ?1 AND id = ?2")                                  \
     X(ORDER_PLACE, "UPDATE orders SET work_centre_id = ?3, position = ?4, "                     \
-                   "started_at = CASE WHEN ?5 THEN COALESCE(started_at, ?6) "                   \
-                   "ELSE started_at END WHERE tenant_id = ?1 AND id = ?2")                      \
+                   "started_at = CASE WHEN ?5 THEN COALESCE(started_at, " PB_SQL_STAMP_NOW    \
+                   ") ELSE started_at END WHERE tenant_id = ?1 AND id = ?2")                    \
     X(ORDER_SHIFT, "UPDATE orders SET position = position + ?5 WHERE tenant_id = ?1 "           \
                    "AND work_centre_id IS ?2 AND position BETWEEN ?3 AND ?4 "                   \
                    "AND deleted_at IS NULL")                                                    \
     X(ORDER_MOVE, "UPDATE orders SET work_centre_id = ?3, position = ?4, "                      \
                   "version = version + 1, updated_at = ?5, "                                    \
-                  "started_at = CASE WHEN ?6 THEN COALESCE(started_at, ?5) "                    \
+                  "started_at = CASE WHEN ?6 THEN COALESCE(started_at, ?7) "                    \
                   "ELSE started_at END WHERE tenant_id = ?1 AND id = ?2")                       \
     X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE tenant_id = ?1 AND id = ?2 "                    \
                     "AND deleted_at IS NULL")                                                   \
@@ -211,6 +224,40 @@ char *store__json_quote(const char *text);
  * Inside the caller's transaction. 0 or PB_EINTERNAL. */
 int store__shift(struct store *s, int64_t tenant_id, int64_t wc, int64_t lo, int64_t hi,
                  int delta);
+
+/* Transition stamps (orders.started_at / completed_at) have milliseconds,
+ * "2026-11-21T09:30:00.123Z", so that an order moved out of the backlog and completed within
+ * the same second still has started_at < completed_at (SPEC §4 avgCycleTime: "keep the
+ * transition timestamps"); equal stamps mean both were set by one write (created or imported
+ * already complete: no start transition). */
+#define PB_STAMP_LEN 25
+/* The current time as now (PB_TIMESTAMP_LEN, seconds, for updated_at and audit rows) and
+ * stamp (PB_STAMP_LEN, milliseconds, for transition stamps), from one clock reading. */
+void store__now(char now[PB_TIMESTAMP_LEN], char stamp[PB_STAMP_LEN]);
+
+/* A move of store_order_move in its three phases, so that PUT /api/orders/:id can write a field
+ * update and a move in one transaction (order_edit.c):
+ * prepare checks req (the errors of store_order_move, in its order) and computes the plan
+ * without changing anything (on error nothing to clean up); write runs the shifts, the move
+ * (version + 1, started_at = stamp on leaving the backlog the first time) and the order_moved
+ * audit row inside the caller's transaction (0 or PB_EINTERNAL); apply changes the cache after
+ * the commit (no allocation, cannot fail) and fills *out (may be NULL); cleanup frees a plan
+ * that is not applied. */
+struct move_plan {
+    struct order *o;                    /* the order (cache) */
+    struct column *src, *dst;           /* its column and the target (room reserved) */
+    int64_t old, p;                     /* its position and the final one */
+    int64_t depth_from, depth_to;       /* the two columns' sizes before the move */
+    bool leaves_backlog;
+    int64_t user_id;                    /* the mover (audit) */
+    char *data;                         /* audit event_data (malloc'd) */
+};
+int store__move_prepare(struct board *b, const struct move_request *req, struct move_plan *mp);
+int store__move_write(struct store *s, struct board *b, const struct move_plan *mp,
+                      const char *now, const char *stamp);
+void store__move_apply(struct board *b, struct move_plan *mp, const char *now,
+                       struct move_result *out);
+void store__move_cleanup(struct move_plan *mp);
 
 /* Insert one audit_log row (inside the caller's transaction). 0 or PB_EINTERNAL. */
 int store__audit(struct store *s, int64_t tenant_id, const char *event_type, int64_t order_id,

@@ -16,6 +16,7 @@
 
 #include "protocol/errors.h"
 #include "store/analytics.h"
+#include "store/order_edit.h"
 #include "store/store.h"
 
 struct fx {
@@ -417,6 +418,44 @@ static void test_avg_cycle_time_averages_orders_completed_in_the_last_30_days(vo
     assert_int_equal(d.avg_cycle_tenths, 77);
 }
 
+/* Issue 8: an order moved out of the backlog and then completed by PUT within the same
+ * second had started_at == completed_at (second stamps) and did not qualify. In-process the
+ * two writes even fall within one millisecond: completed_at is then started_at + 1 ms. */
+static void test_avg_cycle_time_counts_a_move_out_of_the_backlog_completed_at_once(void **state)
+{
+    struct fx *f = *state;
+    struct analytics_dashboard d;
+    struct move_request mv = { .position = -1 };
+    struct order_patch p;
+
+    add_work_centres(f, true);
+    int64_t id = mk(f, "Q1", 0, ORDER_NOT_STARTED, NULL, 5, 0);
+    mv.order_id = id;
+    mv.to_work_centre_id = f->wc[0];
+    assert_int_equal(store_order_move(f->s, f->b, &mv, NULL), 0);
+    order_patch_init(&p);
+    p.status = ORDER_COMPLETE;
+    assert_int_equal(store_order_update(f->s, f->b, id, &p, NULL, NULL), 0);
+    assert_int_equal(analytics_dashboard(f->s, f->tenant, pb_now_ms(), &d), 0);
+    assert_int_equal(d.avg_cycle_tenths, 0);            /* qualifies: 0.0 h, not null */
+    /* reopened and completed again at once: still strictly after its start */
+    p.status = ORDER_IN_PROGRESS;
+    assert_int_equal(store_order_update(f->s, f->b, id, &p, NULL, NULL), 0);
+    p.status = ORDER_COMPLETE;
+    assert_int_equal(store_order_update(f->s, f->b, id, &p, NULL, NULL), 0);
+    assert_int_equal(analytics_dashboard(f->s, f->tenant, pb_now_ms(), &d), 0);
+    assert_int_equal(d.avg_cycle_tenths, 0);
+
+    /* stamps of both resolutions are read exactly: 90 min + 0.5 s -> 1.5 h */
+    set_times(f, id, "2026-07-10T00:00:00Z", "2026-07-10T01:30:00.500Z");
+    assert_int_equal(analytics_dashboard(f->s, f->tenant, ms_of("2026-07-15T03:30:00Z"), &d), 0);
+    assert_int_equal(d.avg_cycle_tenths, 15);
+    /* equal stamps (one write set both) still do not qualify */
+    set_times(f, id, "2026-07-10T00:00:00.250Z", "2026-07-10T00:00:00.250Z");
+    assert_int_equal(analytics_dashboard(f->s, f->tenant, ms_of("2026-07-15T03:30:00Z"), &d), 0);
+    assert_int_equal(d.avg_cycle_tenths, -1);
+}
+
 /* ---------------------------------------------------------------- dwell times */
 
 static const struct analytics_dwell *dwell_of(const struct analytics_dwell *v, size_t n,
@@ -614,6 +653,7 @@ int main(void)
         T(test_daily_production_sums_deltas_of_the_tenant_local_day),
         T(test_avg_cycle_time_is_null_when_no_order_qualifies),
         T(test_avg_cycle_time_averages_orders_completed_in_the_last_30_days),
+        T(test_avg_cycle_time_counts_a_move_out_of_the_backlog_completed_at_once),
         T(test_cycle_times_measure_dwell_between_arrival_and_next_move_out),
         T(test_cycle_times_count_real_store_moves),
         T(test_routing_counts_transitions_by_count_with_mean_queue_depth),

@@ -668,6 +668,137 @@ static void test_failed_commit_leaves_cache_and_database_unchanged(void **state)
     assert_db_matches_cache(f);
 }
 
+/* ---------------------------------------------------------------- update + move */
+
+/* Issue 8: PUT /api/orders/:id with fields and a move was two transactions and version +2. */
+static void test_update_with_a_move_is_one_transaction_and_one_version_step(void **state)
+{
+    struct fx *f = *state;
+    struct order *first = mk_order(f, "U-1", f->wc[0]);
+    struct order *o = mk_order(f, "U-2", 0);
+    struct move_request mv = { .to_work_centre_id = f->wc[0], .position = 0,
+                               .reason = "rush", .user_id = f->user };
+    struct move_result mr;
+    struct order *out = NULL;
+    struct order_patch p;
+    bool changed = false;
+    int64_t v0 = o->version, a0 = audits(f);
+
+    order_patch_init(&p);
+    p.description = "moved and edited";
+    p.priority = PRIORITY_URGENT;
+    p.has_version = true;
+    p.version = v0;
+    p.user_id = f->user;
+    assert_int_equal(store_order_update_move(f->s, f->b, o->id, &p, &mv, &out, &changed, &mr), 0);
+    assert_ptr_equal(out, o);
+    assert_true(changed);
+    assert_ptr_equal(mr.order, o);
+    assert_int_equal(mr.from_work_centre_id, 0);
+    assert_int_equal(mr.to_work_centre_id, f->wc[0]);
+    assert_int_equal(mr.position, 0);
+    assert_int_equal(o->version, v0 + 1);               /* one step, not two */
+    assert_string_equal(o->description, "moved and edited");
+    assert_int_equal(o->work_centre_id, f->wc[0]);
+    assert_int_equal(o->position, 0);
+    assert_int_equal(first->position, 1);
+    assert_int_equal(peek_int(f, "SELECT version FROM orders WHERE id = %lld", (long long)o->id),
+                     v0 + 1);
+    /* both audit rows, written together (same timestamp) */
+    assert_int_equal(audits(f), a0 + 2);
+    assert_int_equal(peek_int(f, "SELECT COUNT(DISTINCT timestamp) FROM audit_log WHERE id > "
+                                 "(SELECT MAX(id) - 2 FROM audit_log)"), 1);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE order_id = %lld AND "
+                                 "event_type = 'order_moved' AND to_work_centre_id = %lld AND "
+                                 "queue_depth_to = 1 AND json_extract(event_data, '$.reason') = "
+                                 "'rush'", (long long)o->id, (long long)f->wc[0]), 1);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE order_id = %lld AND "
+                                 "event_type = 'order_updated' AND json_array_length(event_data, "
+                                 "'$.fields') = 2", (long long)o->id), 1);
+    /* leaving the backlog stamps started_at, with milliseconds */
+    assert_int_equal(peek_int(f, "SELECT length(started_at) FROM orders WHERE id = %lld",
+                              (long long)o->id), 24);
+    assert_db_matches_cache(f);
+
+    /* a move without a field change: like store_order_move (version +1, one order_moved) */
+    order_patch_init(&p);
+    p.has_version = true;
+    p.version = o->version;
+    mv.to_work_centre_id = 0;
+    mv.position = -1;
+    assert_int_equal(store_order_update_move(f->s, f->b, o->id, &p, &mv, NULL, &changed, NULL), 0);
+    assert_false(changed);
+    assert_int_equal(o->version, v0 + 2);
+    assert_int_equal(o->work_centre_id, 0);
+    assert_int_equal(audits(f), a0 + 3);
+    assert_db_matches_cache(f);
+}
+
+static void test_update_with_a_move_that_fails_changes_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct snap c0[16], c1[16];
+    mk_order(f, "W-1", f->wc[1]);
+    struct order *o = mk_order(f, "W-2", f->wc[0]);
+    struct order *taken = mk_order(f, "W-3", 0);
+    struct move_request mv = { .to_work_centre_id = f->wc[1], .position = 0, .user_id = f->user };
+    struct order_patch p;
+    bool changed = true;
+    size_t nc = snap_cache(f, c0);
+    uint64_t bv = f->b->version;
+    int64_t a0 = audits(f);
+
+    order_patch_init(&p);
+    p.description = "never";
+    p.status = ORDER_COMPLETE;
+    p.has_version = true;
+    p.version = o->version;
+    p.user_id = f->user;
+    /* refused before anything is written: inactive target, stale version, taken number */
+    mv.to_work_centre_id = f->wc_inactive;
+    assert_int_equal(store_order_update_move(f->s, f->b, o->id, &p, &mv, NULL, &changed, NULL),
+                     PB_EVALIDATION);
+    mv.to_work_centre_id = f->wc[1];
+    p.version = o->version + 1;
+    assert_int_equal(store_order_update_move(f->s, f->b, o->id, &p, &mv, NULL, &changed, NULL),
+                     PB_ECONFLICT);
+    p.version = o->version;
+    p.order_number = taken->order_number;
+    assert_int_equal(store_order_update_move(f->s, f->b, o->id, &p, &mv, NULL, &changed, NULL),
+                     PB_ECONFLICT);
+    p.order_number = NULL;
+    mv.has_from = true;
+    mv.from_work_centre_id = f->wc[2];
+    assert_int_equal(store_order_update_move(f->s, f->b, o->id, &p, &mv, NULL, &changed, NULL),
+                     PB_ECONFLICT);
+    mv.has_from = false;
+
+    /* the move's audit row is the last statement: the field UPDATE and the shifts ran */
+    assert_int_equal(store_exec(f->s, "CREATE TRIGGER fail_move BEFORE INSERT ON audit_log "
+                                      "WHEN NEW.event_type = 'order_moved' "
+                                      "BEGIN SELECT RAISE(ABORT, 'boom'); END;"), 0);
+    assert_int_equal(store_order_update_move(f->s, f->b, o->id, &p, &mv, NULL, &changed, NULL),
+                     PB_EINTERNAL);
+    assert_false(changed);
+    assert_int_equal(snap_cache(f, c1), nc);
+    assert_memory_equal(c0, c1, nc * sizeof(c0[0]));
+    assert_int_equal(f->b->version, bv);
+    assert_string_equal(o->description, "A part");
+    assert_int_equal(o->status, ORDER_NOT_STARTED);
+    assert_int_equal(audits(f), a0);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM orders WHERE description = 'never' "
+                                 "OR completed_at IS NOT NULL"), 0);
+    assert_db_matches_cache(f);
+
+    assert_int_equal(store_exec(f->s, "DROP TRIGGER fail_move"), 0);
+    assert_int_equal(store_order_update_move(f->s, f->b, o->id, &p, &mv, NULL, &changed, NULL), 0);
+    assert_true(changed);
+    assert_int_equal(o->status, ORDER_COMPLETE);
+    assert_int_equal(o->work_centre_id, f->wc[1]);
+    assert_int_equal(audits(f), a0 + 2);
+    assert_db_matches_cache(f);
+}
+
 /* ---------------------------------------------------------------- audit log */
 
 static void test_audit_list_filters_pages_and_counts_newest_first(void **state)
@@ -767,6 +898,8 @@ int main(void)
         T(test_work_centre_create_update_delete_keep_board_and_database_equal),
         T(test_reorder_must_name_every_active_centre_exactly_once),
         T(test_failed_commit_leaves_cache_and_database_unchanged),
+        T(test_update_with_a_move_is_one_transaction_and_one_version_step),
+        T(test_update_with_a_move_that_fails_changes_nothing),
         T(test_audit_list_filters_pages_and_counts_newest_first),
         cmocka_unit_test(test_since_accepts_iso_timestamps_and_dates_only),
 #undef T

@@ -440,7 +440,7 @@ test('orders: update, drag lock, move, end-move, board move; 400/403/404/409/423
   const bm = await api('PUT', '/api/planning-board/move', { as: 'scheduler', json: { orderId: id, toWorkCentreId: null }, expect: 200 });
   assert.equal(bm.body.workCentreId, null);
   await api('PUT', '/api/planning-board/move', { as: 'scheduler', json: { toWorkCentreId: null }, invalid: true, expect: 400 });
-  await api('PUT', '/api/planning-board/move', { as: 'scheduler', json: { orderId: 999999, toWorkCentreId: null }, expect: 404 });
+  await api('PUT', '/api/planning-board/move', { as: 'scheduler', json: { orderId: 999999, toWorkCentreId: null }, expect: 400 });
   await api('PUT', '/api/planning-board/move', { as: 'viewer', json: { orderId: id, toWorkCentreId: null }, expect: 403 });
 
   // PUT /api/orders/:id and DELETE

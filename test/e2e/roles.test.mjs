@@ -1,6 +1,6 @@
 // SPEC §3, table-driven: every route × every role gets exactly the allowed / 403 answer, and
-// every object route probed with another tenant's ids answers 404 (SPEC §3 last line), with
-// nothing of the other tenant in its lists or board.
+// every object route probed with another tenant's ids answers 404 (SPEC §3 last line; an id in a
+// body: 400 naming the field, SPEC §4), with nothing of the other tenant in its lists or board.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, assertError, OTHER_PASSWORD } from './lib.mjs';
@@ -109,7 +109,6 @@ test("another tenant's ids answer 404 on every object route, and its lists show 
     ['POST', `/api/orders/${order.id}/start-move`],
     ['PUT', `/api/orders/${order.id}/move`, { toWorkCentreId: null }],
     ['POST', `/api/orders/${order.id}/end-move`, {}],
-    ['PUT', '/api/planning-board/move', { orderId: order.id, toWorkCentreId: null }],
     ['PUT', `/api/work-centres/${wc.id}`, { name: 'stolen' }],
     ['DELETE', `/api/work-centres/${wc.id}`],
     ['GET', `/api/users/${users[0].id}`],
@@ -122,6 +121,10 @@ test("another tenant's ids answer 404 on every object route, and its lists show 
     assert.equal(r.status, 404, `${method} ${path} as another tenant: ${r.status} ${r.text}`);
     assert.equal(r.body.code, 'not_found');
   }
+  // SPEC §4: an id in a *body* that is not in the caller's tenant is a 400 naming the field
+  const bm = await srv.req('PUT', '/api/planning-board/move', { token: rival, json: { orderId: order.id, toWorkCentreId: null } });
+  assertError(bm, 400, 'validation_failed');
+  assert.ok(bm.body.details.some((d) => d.field === 'orderId'), bm.text);
 
   // Nothing of the demo tenant leaks into the rival's lists and board.
   const orders = (await srv.req('GET', '/api/orders', { token: rival })).body;
