@@ -129,8 +129,14 @@ int import_begin(struct http_req *r)
     if (j->ci == NULL)
         return PB_EINTERNAL;
     if (is_type(r->wsi, "multipart/form-data")) {
-        static const char *const params[] = { "file" };
-        j->spa = lws_spa_create(r->wsi, params, 1, 1024, spa_cb, j);
+        /* No registered parameters: lws 4.1.6 stores a registered part that has no filename
+         * in its 1 KiB parameter buffer, and a partial boundary match while that buffer is
+         * flushed makes lws_spa_process() write past it (heap overflow found by
+         * fuzz_multipart; fixed upstream in 2026 by "spa: defend against cross-chunk
+         * mismatches", not in Debian 12). Without parameters every part with a filename
+         * still reaches spa_cb, and a part without one is skipped, so the `file` part of an
+         * upload must carry a filename (browsers and `curl -F file=@x.csv` send one). */
+        j->spa = lws_spa_create(r->wsi, NULL, 0, 1024, spa_cb, j);
         if (j->spa == NULL)
             return PB_EUNSUPPORTED_MEDIA;
     } else if (!is_type(r->wsi, "text/csv") && !is_type(r->wsi, "application/csv")) {

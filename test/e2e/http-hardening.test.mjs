@@ -239,3 +239,22 @@ test('a bind address that does not exist is a start-up error', async () => {
   assert.notEqual(srv.exit.code, 0);
   assert.match(srv.stderr, /cannot listen on 192\.0\.2\.77/);
 });
+
+test('PUT, DELETE and POST with Content-Length: 0 are answered (an empty body), not left hanging', async () => {
+  // Found by fuzz_json_body: lws 4.1 sends no BODY_COMPLETION for a PUT or DELETE without
+  // body bytes, and the server waited for it; the client got "Empty reply from server".
+  const srv = await startServer();
+  try {
+    const token = await srv.token('admin');
+    const head = (method, path) => `${method} ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
+      'Content-Type: application/json\r\nContent-Length: 0\r\n\r\n';
+    for (const [method, path, want] of [['PUT', '/api/tenant', 400], ['POST', '/api/api-keys', 400],
+      ['DELETE', '/api/api-keys/999999', 404]]) {
+      const r = await rawExchange(srv.port, [head(method, path)], { idle: 3000 });
+      assert.deepEqual(statuses(r.text), [want], `${method} ${path}: ${JSON.stringify(r.text.slice(0, 300))}`);
+    }
+    await healthy(srv);
+  } finally {
+    await srv.stop();
+  }
+});

@@ -333,3 +333,30 @@ test('export escapes formula-like cells with a leading \'; export -> import roun
     assert.equal(o.workCentreId, wc.byCode.QC);
   }
 });
+
+// ------------------------------------------------------------------ multipart (lws_spa)
+
+test('a multipart part named file without a filename cannot overflow lws_spa: 400, and the server keeps serving', async () => {
+  // fuzz_multipart's reproducer (test/fuzz/known/): Debian's lws 4.1.6 stored such a part in
+  // its 1 KiB parameter buffer and, after a partial boundary match, wrote every further byte
+  // past it (heap overflow). With no registered parameters the part is skipped.
+  const body = Buffer.concat([
+    Buffer.from('--PBFUZZ\r\nContent-Disposition: form-data; name="file"\r\n\r\n'),
+    Buffer.alloc(1020, 'A'), Buffer.from('\r\n--x'), Buffer.alloc(200000, 'A'),
+    Buffer.from('\r\n--PBFUZZ--\r\n'),
+  ]);
+  const r = await srv.req('POST', '/api/orders/import?dryRun=true', {
+    token: tok.scheduler, body, headers: { 'content-type': 'multipart/form-data; boundary=PBFUZZ' }, timeout: 30000,
+  });
+  assertError(r, 400, 'validation_failed');
+  assert.equal((await srv.req('GET', '/api/health')).status, 200);
+  // a browser's upload (a file part with a filename) still imports
+  const csv = `${HEADER}MP-FILE-1,S,Multipart with a filename,3,CUT\n`;
+  const ok = await srv.req('POST', '/api/orders/import', {
+    token: tok.scheduler,
+    body: Buffer.from(`--PBX\r\nContent-Disposition: form-data; name="file"; filename="orders.csv"\r\nContent-Type: text/csv\r\n\r\n${csv}\r\n--PBX--\r\n`),
+    headers: { 'content-type': 'multipart/form-data; boundary=PBX' },
+  });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.body.created, 1);
+});
