@@ -28,6 +28,7 @@
 int planboard_main(int argc, char **argv);     /* server/main.c, main renamed by the Makefile */
 
 static int port;
+static int connect_server(void);
 static char dir[64];
 static char tokens[3][2048];
 static char api_key[256];
@@ -89,6 +90,14 @@ static void write_file(const char *path, const char *text)
 }
 
 /* ================================================================ HTTP client */
+
+int harness_connect(void)
+{
+    int fd = connect_server();
+    if (fd < 0)
+        fail("cannot connect to the server");
+    return fd;
+}
 
 static int connect_server(void)
 {

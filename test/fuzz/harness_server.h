@@ -43,6 +43,9 @@ const char *harness_api_key(void);
  */
 int harness_exchange(const void *req, size_t len, bool half_close, struct hresp *out);
 
+/* A new TCP connection to the server (aborts when it cannot). Caller closes it. */
+int harness_connect(void);
+
 /* ms > 0: harness_exchange/harness_request give up after ms and return -1 instead of aborting
  * (for inputs that may legitimately leave the server waiting, e.g. a raw partial request); the
  * session and liveness checks below always use the hard 20 s limit. 0 restores that. */
