@@ -13,6 +13,8 @@ PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2
 RUN_PKGS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev \
 	libsqlite3-dev libcjson-dev libjwt-dev libargon2-dev libcsv-dev libssl-dev tzdata
 TEST_PKGS := libcmocka-dev sqlite3 curl python3 prometheus wrk chromium strace
+# What `make fuzz` adds to RUN_PKGS: Debian's clang and its libFuzzer/sanitizer runtimes.
+FUZZ_PKGS := clang libclang-rt-14-dev
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(WARN) -MMD -MP -I.
@@ -45,7 +47,8 @@ TEST_NEEDS_SERVER :=
 TEST_SRC := $(wildcard test/test_*.c)
 TEST_BIN := $(TEST_SRC:test/%.c=$(BUILD)/test/%)
 
-.PHONY: all test unit e2e browser run clean deps check-deps check-test-deps bench bench-smoke
+.PHONY: all test unit e2e browser run clean deps check-deps check-test-deps bench bench-smoke \
+	fuzz fuzz-run check-fuzz-deps
 .SECONDARY:
 all: $(BUILD)/planboard
 
@@ -133,7 +136,75 @@ run: check-deps
 	@mkdir -p var
 	PORT=$(PORT) ./$(BUILD)/planboard demo --config config.example.ini
 
-clean:
-	rm -rf build build-san
+# ---------------------------------------------------------------- fuzzing (docs/fuzzing.md)
+# `make fuzz` builds the libFuzzer targets test/fuzz/fuzz_<name>.c with Debian's clang under
+# ASan + UBSan into build-fuzz/; `make fuzz-run FUZZ_SECONDS=60` runs each one for that long
+# on a copy of its committed corpus (test/fuzz/corpus/<name>/) and fails on any crash.
+FUZZ_CC      := clang
+FUZZ_DIR     := build-fuzz
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+# Cheap argon2 (server/auth.h): a login at the real cost would take most of a run's time.
+FUZZ_CFLAGS  := $(CFLAGS_BASE) -O1 -g $(FUZZ_SAN) $(PKG_CFLAGS) \
+	-DPB_ARGON2_T_COST=1 -DPB_ARGON2_M_COST=64
+FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
+# Pure targets link the core; the others run the whole server in-process (harness_server.c).
+FUZZ_PURE    := csv_import ws_message json_strict
+FUZZ_SERVER  := json_body multipart http_request ws_session
+FUZZ_TARGETS := $(FUZZ_PURE) $(FUZZ_SERVER)
+FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_SECONDS ?= 60
+FUZZ_SETTINGS := $(FUZZ_DIR)/.make-settings
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+check-fuzz-deps:
+	$(call install_missing,$(RUN_PKGS) $(FUZZ_PKGS))
+fuzz: check-fuzz-deps
+	$(MAKE) $(FUZZ_BIN)
+
+$(FUZZ_SETTINGS): FORCE
+	@mkdir -p $(@D)
+	@echo '$(FUZZ_CC) $(FUZZ_CFLAGS)' | cmp -s - $@ || echo '$(FUZZ_CC) $(FUZZ_CFLAGS)' > $@
+.PHONY: FORCE
+FORCE:
+$(FUZZ_DIR)/%.o: %.c $(FUZZ_SETTINGS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+$(FUZZ_DIR)/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c $(FUZZ_SETTINGS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+# main.c with main() renamed, so the harness starts the server exactly as the binary does.
+$(FUZZ_DIR)/server/main_fuzz.o: server/main.c $(FUZZ_SETTINGS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Dmain=planboard_main -Wno-missing-prototypes -c $< -o $@
+$(FUZZ_DIR)/libpb_core.a: $(CORE_SRC:%.c=$(FUZZ_DIR)/%.o) $(FUZZ_DIR)/gen/schema_sql.o
+	@rm -f $@
+	ar rcs $@ $^
+$(FUZZ_DIR)/libpb_server.a: $(SRV_OBJ:$(BUILD)/%=$(FUZZ_DIR)/%) $(FUZZ_DIR)/server/main_fuzz.o
+	@rm -f $@
+	ar rcs $@ $^
+$(FUZZ_PURE:%=$(FUZZ_DIR)/fuzz_%): $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/test/fuzz/fuzz_%.o \
+		$(FUZZ_DIR)/libpb_core.a
+	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(LDLIBS)
+$(FUZZ_SERVER:%=$(FUZZ_DIR)/fuzz_%): $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/test/fuzz/fuzz_%.o \
+		$(FUZZ_DIR)/test/fuzz/harness_server.o $(FUZZ_DIR)/libpb_server.a $(FUZZ_DIR)/libpb_core.a
+	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Each target runs on a copy of its corpus (new inputs land in the copy, never in git; merge
+# worthwhile ones by hand with -merge=1, docs/fuzzing.md); a crash leaves its input in
+# $(FUZZ_DIR)/run/<name>/ and fails the run.
+fuzz-run: fuzz
+	@fail=0; for t in $(FUZZ_TARGETS); do \
+	  run=$(FUZZ_DIR)/run/$$t; rm -rf $$run; mkdir -p $$run/corpus; \
+	  cp test/fuzz/corpus/$$t/* $$run/corpus/; \
+	  dict=; [ -f test/fuzz/$$t.dict ] && dict=-dict=test/fuzz/$$t.dict; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_DIR)/fuzz_$$t $$run/corpus $$dict -max_total_time=$(FUZZ_SECONDS) \
+	    -artifact_prefix=$$run/ -print_final_stats=1 >$$run/log 2>&1 \
+	    || { fail=1; echo "fuzz_$$t FAILED:"; tail -60 $$run/log; }; \
+	  grep -E '^stat::(number_of_executed_units|average_exec_per_sec)|cov:' $$run/log | tail -3; \
+	done; exit $$fail
+
+clean:
+	rm -rf build build-san $(FUZZ_DIR)
+
+-include $(shell find $(BUILD) $(if $(filter fuzz% $(FUZZ_DIR)/%,$(MAKECMDGOALS)),$(FUZZ_DIR)) -name '*.d' 2>/dev/null)

@@ -371,6 +371,7 @@ struct path_walk {
     size_t ord;                         /* string tokens passed so far */
     char path[PATH_MAX_BYTES + 4];      /* current path, always valid UTF-8, NUL-terminated */
     size_t plen;
+    bool full;                          /* "..." ends the path: append nothing more */
     struct json_details *d;
 };
 
@@ -378,7 +379,7 @@ struct path_walk {
 static void path_put(struct path_walk *w, const char *s, size_t n)
 {
     char tmp[3 * 64];
-    if (w->plen >= PATH_MAX_BYTES)
+    if (w->full || w->plen >= PATH_MAX_BYTES)
         return;
     if (n > 64) {                       /* cut at a character boundary */
         n = 64;
@@ -387,8 +388,13 @@ static void path_put(struct path_walk *w, const char *s, size_t n)
     }
     size_t t = utf8_repair(s, n, tmp);
     if (w->plen + t > PATH_MAX_BYTES) {
+        /* The mark goes right after what is there (plen <= PATH_MAX_BYTES), and plen stops
+         * after it: a fixed plen past the mark left stale bytes of a longer sibling's path
+         * in the answer, cut inside a character (found by fuzz_json_strict). Later puts
+         * return at once (full). */
         memcpy(w->path + w->plen, "...", 3);
-        w->plen = PATH_MAX_BYTES + 3;
+        w->plen += 3;
+        w->full = true;
     } else {
         memcpy(w->path + w->plen, tmp, t);
         w->plen += t;
@@ -427,6 +433,7 @@ static void path_walk(struct path_walk *w, const cJSON *node)
     if (!cJSON_IsArray(node) && !cJSON_IsObject(node))
         return;
     size_t i = 0, saved = w->plen;
+    bool saved_full = w->full;
     for (const cJSON *c = node->child; c != NULL && w->next < w->nbad; c = c->next, i++) {
         if (cJSON_IsArray(node)) {
             char ix[32];
@@ -441,6 +448,7 @@ static void path_walk(struct path_walk *w, const cJSON *node)
         }
         path_walk(w, c);
         w->plen = saved;
+        w->full = saved_full;
         w->path[saved] = '\0';
     }
 }

@@ -5,6 +5,8 @@
 #include "server/server_int.h"
 #include "store/utf8.h"
 
+#include "protocol/client_msg.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,122 +224,55 @@ static void reply_op(struct ws_conn *c, const char *ref, struct op_result *res)
     res->data = NULL;
 }
 
-static bool get_order_id(struct ws_conn *c, const char *ref, const cJSON *data, int64_t *id)
-{
-    struct json_details d;
-    json_details_init(&d);
-    int rc = data != NULL ? json_get_int(data, "orderId", id, &d) : 1;
-    json_details_cleanup(&d);
-    if (rc != 0 || *id <= 0) {
-        reply_error(c, ref, PB_EVALIDATION, "orderId must be a positive whole number", NULL);
-        return false;
-    }
-    return true;
-}
-
 static void handle_message(struct ws_conn *c, const char *text, size_t len)
 {
-    cJSON *msg = NULL;
-    struct json_details bad;
-    const cJSON *ev, *refj, *data;
-    const char *ref = NULL;
+    struct client_msg m;
     struct op_user u = {
         .tenant_id = c->claims.tenant_id, .user_id = c->claims.user_id,
         .role = c->claims.role, .username = c->username,
     };
     struct op_result res = { 0 };
-    int64_t order_id;
-    char refbuf[129];
 
-    /* SPEC §4 input rules: the same strict parse as request bodies, the same codes. */
-    json_details_init(&bad);
-    int prc = json_parse_strict(text, len, &msg, &bad);
-    if (prc == PB_EINVALID_JSON && bad.count > 0) {     /* SPEC §4: trailing data */
-        reply_error(c, NULL, PB_EINVALID_JSON, "message has data after the JSON value",
-                    json_details_take(&bad));
-        goto out;
-    }
-    if (msg == NULL || !cJSON_IsObject(msg)) {
-        reply_error(c, NULL, PB_EVALIDATION, "frame is not a JSON object", NULL);
-        goto out;
-    }
-    refj = cJSON_GetObjectItemCaseSensitive(msg, "ref");
-    if (prc != 0 && json_details_names(&bad, "ref"))
-        refj = NULL;                    /* the ref itself is bad: do not echo it cut */
-    if (cJSON_IsString(refj)) {
-        size_t rl = strlen(refj->valuestring);
-        if (rl >= sizeof(refbuf))       /* cut a long ref between characters (SPEC §4) */
-            rl = utf8_floor(refj->valuestring, sizeof(refbuf) - 1);
-        memcpy(refbuf, refj->valuestring, rl);
-        refbuf[rl] = '\0';
-        ref = refbuf;
-    } else if (cJSON_IsNumber(refj)) {
-        snprintf(refbuf, sizeof(refbuf), "%.0f", refj->valuedouble);
-        ref = refbuf;
-    }
+    /* Parsing and validation are protocol/client_msg.c (no sockets: it has a fuzz target). */
+    int prc = client_msg_parse(text, len, &m);
     if (prc != 0) {
-        reply_error(c, ref, prc, "a string is not valid UTF-8 or contains NUL (\\u0000)",
-                    json_details_take(&bad));
-        goto out;
+        reply_error(c, m.ref, prc, m.error, m.details);
+        m.details = NULL;               /* reply_error took it */
+        client_msg_cleanup(&m);
+        return;
     }
-    ev = cJSON_GetObjectItemCaseSensitive(msg, "event");
-    data = cJSON_GetObjectItemCaseSensitive(msg, "data");
-    if (data != NULL && !cJSON_IsObject(data) && !cJSON_IsNull(data)) {
-        reply_error(c, ref, PB_EVALIDATION, "data must be an object", NULL);
-        goto out;
-    }
-    if (!cJSON_IsString(ev)) {
-        reply_error(c, ref, PB_EVALIDATION, "event must be a string", NULL);
-        goto out;
-    }
-
-    if (strcmp(ev->valuestring, "ping") == 0) {
-        ws_reply(c, "pong", ref, NULL);
-    } else if (strcmp(ev->valuestring, "join_planning_board") == 0) {
-        int64_t since = 0;
-        const char *epoch = NULL;
-        struct json_details d;
-        json_details_init(&d);
-        int has = data != NULL ? json_get_int(data, "sinceSeq", &since, &d) : 1;
-        if (has == 0 && data != NULL)
-            json_get_str(data, "epoch", &epoch, &d);
-        json_details_cleanup(&d);
-        if (has < 0 || since < 0) {
-            reply_error(c, ref, PB_EVALIDATION, "sinceSeq must be a whole number >= 0", NULL);
-            goto out;
-        }
-        if (ref != NULL) {
+    switch (m.event) {
+    case CLIENT_PING:
+        ws_reply(c, "pong", m.ref, NULL);
+        break;
+    case CLIENT_JOIN:
+        if (m.ref != NULL) {
             cJSON *a = cJSON_CreateObject();
             cJSON_AddNumberToObject(a, "seq", (double)room_seq(room_get(c->app, u.tenant_id)));
             cJSON_AddStringToObject(a, "epoch", c->app->epoch);
-            ws_reply(c, "ack", ref, a);
+            ws_reply(c, "ack", m.ref, a);
         }
-        room_join(c->app, c, has == 0, (uint64_t)since, epoch);
-    } else if (strcmp(ev->valuestring, "leave_planning_board") == 0) {
+        room_join(c->app, c, m.has_since, (uint64_t)m.since_seq, m.epoch);
+        break;
+    case CLIENT_LEAVE:
         room_leave(c->app, c);
-        if (ref != NULL)
-            ws_reply(c, "ack", ref, NULL);
-    } else if (strcmp(ev->valuestring, "start_drag") == 0) {
-        if (get_order_id(c, ref, data, &order_id)) {
-            op_start_drag(c->app, &u, order_id, &res);
-            reply_op(c, ref, &res);
-        }
-    } else if (strcmp(ev->valuestring, "end_drag") == 0) {
-        if (get_order_id(c, ref, data, &order_id)) {
-            op_end_drag(c->app, &u, order_id, &res);
-            reply_op(c, ref, &res);
-        }
-    } else if (strcmp(ev->valuestring, "move_order") == 0) {
-        if (get_order_id(c, ref, data, &order_id)) {
-            op_move(c->app, &u, order_id, data, &res);
-            reply_op(c, ref, &res);
-        }
-    } else {
-        reply_error(c, ref, PB_EVALIDATION, "unknown event", NULL);
+        if (m.ref != NULL)
+            ws_reply(c, "ack", m.ref, NULL);
+        break;
+    case CLIENT_START_DRAG:
+        op_start_drag(c->app, &u, m.order_id, &res);
+        reply_op(c, m.ref, &res);
+        break;
+    case CLIENT_END_DRAG:
+        op_end_drag(c->app, &u, m.order_id, &res);
+        reply_op(c, m.ref, &res);
+        break;
+    case CLIENT_MOVE_ORDER:
+        op_move(c->app, &u, m.order_id, m.data, &res);
+        reply_op(c, m.ref, &res);
+        break;
     }
-out:
-    json_details_cleanup(&bad);
-    cJSON_Delete(msg);
+    client_msg_cleanup(&m);
 }
 
 /* ================================================================ connection lifecycle */

@@ -331,9 +331,33 @@ static void test_printer_does_not_repair_invalid_strings(void **state)
     cJSON_Delete(o);
 }
 
+/* Found by fuzz_json_strict: when a path passed 256 bytes, "..." was written at the end of
+ * the path so far but the length jumped to a fixed 259, so a shorter path carried stale bytes
+ * of a longer sibling's path, cut inside a character: invalid UTF-8 in the answer. */
+static void test_long_invalid_paths_stay_valid_utf8(void **state)
+{
+    static const char in[] =
+        "\x7b\x22\x6b\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x91\xb8\xe8\x42\x91\xff\xff\xff\xff\xff\xff\xff\xdf\xff\xff\xff\xff\xff\xff\xff\xff\x9d\xc6\x03\xa9\xc3\x22\x3a\x5b\x31\x2c\x32\x2c\x7b\x22\x78\xab\xa3\xb4"
+        "\xb4\xb4\xb4\xb4\xb4\xb4\x22\x3a\x22\x6d\x22\x2c\x22\x64\x61\x72\x6b\x43\x65\x6e\x74\x6f\x72\x64\x65\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xb4\xff\xff\xff"
+        "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xb4\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa5\xa3\x72\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\xa3\x22\x3a\x22\xe2\x82\xac\x22\x7d\x5d\x7d";
+    cJSON *j = NULL, *e;
+    struct json_details d;
+    (void)state;
+    json_details_init(&d);
+    assert_int_equal(json_parse_strict(in, sizeof(in) - 1, &j, &d), PB_EVALIDATION);
+    assert_true(d.count >= 1);
+    cJSON_ArrayForEach(e, d.details) {
+        const char *f = cJSON_GetObjectItem(e, "field")->valuestring;
+        assert_true(utf8_text_valid(f, strlen(f)));
+    }
+    json_details_cleanup(&d);
+    cJSON_Delete(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_long_invalid_paths_stay_valid_utf8),
         cmocka_unit_test(test_order_in_backlog_has_null_work_centre_and_camel_keys),
         cmocka_unit_test(test_order_with_lock_names_the_holder),
         cmocka_unit_test(test_error_body_has_error_code_and_extra_members),

@@ -1,11 +1,6 @@
 /*
  * libFuzzer target for the strict parse of SPEC §4 (protocol/json.c json_parse_strict) and the
- * UTF-8 module (store/utf8.c). Not part of `make test`.
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -I/usr/include/cjson \
- *       protocol/json.c store/utf8.c store/model.c test/fuzz/fuzz_json_strict.c \
- *       -lcjson -lm -o build/fuzz_json_strict
- *   ./build/fuzz_json_strict -max_total_time=30 -max_len=512
+ * UTF-8 module (store/utf8.c). Built by `make fuzz`, run by `make fuzz-run` (docs/fuzzing.md).
  *
  * Invariants (any break aborts): an accepted tree holds only valid UTF-8 strings and keys and
  * prints to valid UTF-8; a refusal names 1..JSON_STRICT_MAX_DETAILS fields, each valid UTF-8;
