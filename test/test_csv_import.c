@@ -1,7 +1,7 @@
 /*
  * Unit tests for importers/csv_import.c — SPEC §6 "CSV import".
  *
- * Sample files are read from $PB_SAMPLES (default /work/shared/samples).
+ * Sample files are read from $PB_SAMPLES (default ../shared/samples, from the checkout).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -179,7 +179,7 @@ static char *read_file(const char *path, size_t *len)
 static const char *samples_dir(void)
 {
     const char *d = getenv("PB_SAMPLES");
-    return d && *d ? d : "/work/shared/samples";
+    return d && *d ? d : "../shared/samples";
 }
 
 static char *read_sample(const char *name, size_t *len)

@@ -2,7 +2,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startServer, assertError, withTimeout, DEMO_PASSWORD } from './lib.mjs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, assertError, withTimeout, DEMO_PASSWORD, WEB_DIR } from './lib.mjs';
 
 let srv;
 before(async () => {
@@ -25,6 +27,15 @@ function raw(opts, writeBody) {
     writeBody(r);
   }), 5000, `${opts.method} ${opts.path}`);
 }
+
+test('GET / serves the browser board of this checkout (its web/index.html)', async () => {
+  // The test servers once served a fixed path of one machine: elsewhere every page was a 404.
+  const r = await srv.req('GET', '/');
+  assert.equal(r.status, 200, r.text.slice(0, 200));
+  assert.match(r.headers.get('content-type'), /^text\/html/);
+  assert.equal(r.text, readFileSync(join(WEB_DIR, 'index.html'), 'utf8'));
+  assert.match(r.text, /id="login-form"/);
+});
 
 test('health answers ok without auth', async () => {
   const r = await srv.req('GET', '/api/health');

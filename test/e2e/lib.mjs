@@ -2,19 +2,24 @@
 // 127.0.0.1 port with its own temp dir, log in, talk REST (global fetch) and WebSocket (npm ws).
 // Every wait is bounded by a timeout so a test never hangs.
 //
-// Environment: PB_BIN (server binary, default /work/main/build/planboard),
-//              PB_SAMPLES (sample CSV dir, default /work/shared/samples).
+// Environment: PB_BIN (server binary, default build/planboard of this checkout),
+//              PB_SAMPLES (sample CSV dir, default ../shared/samples beside this checkout).
+// Every default path is derived from this file's place, never from the machine's layout.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 
-export const BIN = process.env.PB_BIN || '/work/main/build/planboard';
-export const SAMPLES = process.env.PB_SAMPLES || '/work/shared/samples';
+const CHECKOUT = fileURLToPath(new URL('../../', import.meta.url));
+export const BIN = process.env.PB_BIN || join(CHECKOUT, 'build/planboard');
+export const SAMPLES = process.env.PB_SAMPLES || join(CHECKOUT, '../shared/samples');
+/** The browser board served by every test server: web/ of this checkout. */
+export const WEB_DIR = join(CHECKOUT, 'web');
 export const DEMO_PASSWORD = 'demo-password-123';
 export const OTHER_PASSWORD = 'other-password-123';
 export const SANITIZER_MARKERS = ['AddressSanitizer', 'LeakSanitizer', 'runtime error'];
@@ -103,7 +108,7 @@ export function run(args, { env = {}, timeout = 20000, input } = {}) {
 /** Write a config INI into `dir`; `extra` is {section: {key: value}} merged over the base. */
 export function writeConfig(dir, extra = {}) {
   const cfg = {
-    server: { static_dir: '/work/main/web' },
+    server: { static_dir: WEB_DIR },
     database: { path: join(dir, 'pb.db') },
     auth: { jwt_secret_file: join(dir, 'jwt.secret') },
     locks: { ttl_seconds: 30 },

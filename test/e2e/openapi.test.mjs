@@ -9,7 +9,7 @@
 //    and every valid request body we send is checked against the operation's request schema.
 //    Every route of SPEC §4 must exist: a 404 "no such route" fails (no skips, no todos).
 //
-// Run: PB_BIN=/work/main/build/planboard node --test test/e2e/openapi.test.mjs
+// Run: PB_BIN=build/planboard node --test test/e2e/openapi.test.mjs
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
