@@ -179,14 +179,8 @@ void ws_replay(struct ws_conn *c, uint64_t first)
 
 void ws_close_all(struct app *app, int code)
 {
-    for (struct ws_conn *c = app->conns; c != NULL; c = c->next) {
-        queue_drop(c);
-        c->replay_next = 0;
-        c->replay_after = 0;
-        c->close_code = code;
-        c->close_reason = NULL;
-        lws_callback_on_writable(c->wsi);
-    }
+    for (struct ws_conn *c = app->conns; c != NULL; c = c->next)
+        ws_close(c, code, NULL);        /* one already closing keeps its own code */
 }
 
 /* ================================================================ client events */
