@@ -39,7 +39,7 @@ LDFLAGS := $(SANFLAGS)
 # modules auth and config) and the libwebsockets/libuv server. A unit test links the core only,
 # unless it is listed in TEST_NEEDS_SERVER.
 PURE_SERVER := server/auth.c server/config.c server/ratelimit.c
-CORE_SRC := $(wildcard protocol/*.c store/*.c locks/*.c importers/*.c) $(wildcard $(PURE_SERVER))
+CORE_SRC := $(wildcard core/*.c protocol/*.c store/*.c locks/*.c importers/*.c) $(wildcard $(PURE_SERVER))
 SRV_SRC  := $(filter-out server/main.c $(PURE_SERVER),$(wildcard server/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o
 SRV_OBJ  := $(SRV_SRC:%.c=$(BUILD)/%.o)

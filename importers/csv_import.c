@@ -26,8 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol/errors.h"
-#include "store/strhash.h"
+#include "core/errors.h"
+#include "core/strhash.h"
 
 #define CSV_DEFAULT_MAX_ROWS 200000
 #define CSV_FIELD_MAX   65536           /* libcsv entry buffer cap: a field is < 64 KiB */
@@ -428,7 +428,7 @@ static int64_t count_breaks(const char *s, size_t n, bool *ends_cr)
 /* ------------------------------------------------------------------------------------------ */
 
 /* Order numbers come from the file: keyed hash, so no file can fill one probe run
- * (store/strhash.h explains the attack). */
+ * (core/strhash.h explains the attack). */
 static uint64_t hash_str(const char *s)
 {
     return pb_strhash(s, strlen(s));

@@ -16,12 +16,12 @@
  * line break (CRLF or LF) including those inside quoted fields.
  *
  * No SQLite, no sockets: the caller supplies lookups as callbacks.
- * Errors: 0 or a negative PB_E* code of protocol/errors.h.
+ * Errors: 0 or a negative PB_E* code of core/errors.h.
  */
 #ifndef PB_CSV_IMPORT_H
 #define PB_CSV_IMPORT_H
 
-#include "store/model.h"
+#include "core/model.h"
 
 /* SPEC §6 limits on what one upload can make the server do (see docs/import.md "Limits"). */
 #define CSV_IMPORT_MAX_ISSUES   1000    /* errors listed, and warnings listed (totals count all) */

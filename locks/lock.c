@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Table                                                                                      */

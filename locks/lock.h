@@ -6,7 +6,7 @@
  * the server sweeps it with lock_expire() from a uv timer at least once a second.
  * Locks live in memory only; a restart clears them.
  *
- * Errors: 0 or a negative PB_E* code of protocol/errors.h.
+ * Errors: 0 or a negative PB_E* code of core/errors.h.
  * Threading: one thread (the loop thread).
  */
 #ifndef PB_LOCK_H

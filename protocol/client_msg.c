@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "protocol/json.h"
 
 static const struct {

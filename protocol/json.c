@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "protocol/errors.h"
-#include "store/utf8.h"
+#include "core/errors.h"
+#include "core/utf8.h"
 
 void json_format_ms(int64_t ms, char out[PB_TIMESTAMP_LEN])
 {

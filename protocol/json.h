@@ -14,7 +14,7 @@
 #include <cJSON.h>
 
 #include "locks/lock.h"
-#include "store/model.h"
+#include "core/model.h"
 
 /* ms since the epoch -> "2026-11-21T09:30:00Z" into out[PB_TIMESTAMP_LEN]. */
 void json_format_ms(int64_t ms, char out[PB_TIMESTAMP_LEN]);

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 
 #define SALT_LEN     16                 /* bytes of random salt per password */
 #define HASH_LEN     32                 /* bytes of argon2id output */

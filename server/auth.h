@@ -2,7 +2,7 @@
  * auth — passwords (argon2id) and access tokens (HS256 JWT via libjwt), SPEC §4 "Auth".
  * No sockets, no loop: argon2 is slow on purpose, so the server calls the password functions
  * from a uv work thread, never on the loop thread.
- * Errors: 0 or a negative PB_E* code of protocol/errors.h.
+ * Errors: 0 or a negative PB_E* code of core/errors.h.
  */
 #ifndef PB_AUTH_H
 #define PB_AUTH_H
@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store/model.h"
+#include "core/model.h"
 
 #define PB_HASH_MAX 128                 /* encoded argon2id string buffer */
 #define PB_JTI_LEN  33                  /* 32 hex chars + NUL */

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 
 void config_defaults(struct config *c)
 {

@@ -5,7 +5,7 @@
  */
 #include "server/server_int.h"
 
-#include "store/strbuf.h"
+#include "core/strbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 
 struct entry {
     char *key;                  /* malloc'd; NULL = empty slot */

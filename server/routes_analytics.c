@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "store/analytics.h"
-#include "store/tz.h"
+#include "core/tz.h"
 
 /* ================================================================ helpers */
 

@@ -7,7 +7,7 @@
  */
 #include "server/server_int.h"
 
-#include "store/strbuf.h"
+#include "core/strbuf.h"
 
 #include "store/audit.h"
 #include "store/order_edit.h"

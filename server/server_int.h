@@ -14,7 +14,7 @@
 #include <cJSON.h>
 
 #include "locks/lock.h"
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "protocol/json.h"
 #include "server/auth.h"
 #include "server/config.h"

@@ -3,7 +3,7 @@
  * the bounded per-connection send queue, close codes.
  */
 #include "server/server_int.h"
-#include "store/utf8.h"
+#include "core/utf8.h"
 
 #include "protocol/client_msg.h"
 

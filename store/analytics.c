@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "store/store_int.h"
-#include "store/tz.h"
+#include "core/tz.h"
 
 #define CYCLE_WINDOW_S (30 * 86400)   /* SPEC §4: orders completed in the last 30 days */
 

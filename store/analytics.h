@@ -12,7 +12,7 @@
  * rounded half up from exact integer arithmetic, so 2/3 is 667 tenths (66.7 %) on every
  * platform; the JSON layer divides by 10. A figure that can be null uses -1 for null.
  *
- * Errors: 0 or a negative PB_E* code of protocol/errors.h (PB_ENOT_FOUND unknown tenant,
+ * Errors: 0 or a negative PB_E* code of core/errors.h (PB_ENOT_FOUND unknown tenant,
  * PB_EINTERNAL SQLite or allocation failure; nothing is ever changed by these functions).
  * Threading: like the store, loop thread only (tz.h switches TZ during a call).
  */
@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store/model.h"
+#include "core/model.h"
 #include "store/store.h"
 
 /* One entry of GET /api/planning-board/stats. */

@@ -4,7 +4,7 @@
 #include "store/audit.h"
 
 #include "store/store_int.h"
-#include "store/tz.h"
+#include "core/tz.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
  * audit — reading the audit log (SPEC §4 "GET /api/audit-log"). Rows are written by the
  * mutations themselves (store__audit, in their transaction); this module only reads them.
- * Errors: 0 or negative PB_E* (protocol/errors.h).
+ * Errors: 0 or negative PB_E* (core/errors.h).
  */
 #ifndef PB_STORE_AUDIT_H
 #define PB_STORE_AUDIT_H

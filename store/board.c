@@ -2,7 +2,7 @@
  * board — the per-tenant board cache: hash index, loading from SQLite, lookups, invariants.
  */
 #include "store/store_int.h"
-#include "store/strhash.h"
+#include "core/strhash.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -22,7 +22,7 @@ static uint64_t hash_int(int64_t k)
     return x;
 }
 
-/* Order numbers are chosen by clients: keyed hash (store/strhash.h explains the attack). */
+/* Order numbers are chosen by clients: keyed hash (core/strhash.h explains the attack). */
 static uint64_t hash_str(const char *s)
 {
     return pb_strhash(s, strlen(s));

@@ -4,7 +4,7 @@
 #include "store/order_edit.h"
 
 #include "store/store_int.h"
-#include "store/tz.h"
+#include "core/tz.h"
 
 #include <assert.h>
 #include <stdio.h>

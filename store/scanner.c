@@ -15,8 +15,8 @@
 #include "store/scanner.h"
 
 #include "store/store_int.h"
-#include "store/strbuf.h"
-#include "store/tz.h"
+#include "core/strbuf.h"
+#include "core/tz.h"
 
 #include <assert.h>
 #include <ctype.h>

@@ -3,8 +3,8 @@
  * See store.h for the contract and store_int.h for the layout of store/.
  */
 #include "store/store_int.h"
-#include "store/strbuf.h"
-#include "store/utf8.h"
+#include "core/strbuf.h"
+#include "core/utf8.h"
 
 #include <ctype.h>
 #include <stdio.h>

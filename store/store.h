@@ -10,7 +10,7 @@
  * thread in the server). Nothing here blocks for long: synchronous=NORMAL in WAL mode means a
  * commit does not fsync (see store_options.synchronous).
  *
- * Errors: functions return 0 or a negative PB_E* code of protocol/errors.h:
+ * Errors: functions return 0 or a negative PB_E* code of core/errors.h:
  *   PB_ENOT_FOUND   the object does not exist in this tenant (or is deleted)
  *   PB_ECONFLICT    a unique key is taken or a precondition (version, fromWorkCentreId) is stale
  *   PB_EVALIDATION  an id named in the input (work centre) does not exist in the tenant
@@ -20,7 +20,7 @@
 #ifndef PB_STORE_H
 #define PB_STORE_H
 
-#include "store/model.h"
+#include "core/model.h"
 
 struct store;
 

@@ -13,7 +13,7 @@
 
 #include <sqlite3.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "store/store.h"
 
 /* ---------------------------------------------------------------- hash maps */

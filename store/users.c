@@ -8,8 +8,8 @@
 #include "store/users.h"
 
 #include "store/store_int.h"
-#include "store/strbuf.h"
-#include "store/tz.h"
+#include "core/strbuf.h"
+#include "core/tz.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  * nothing else to undo: the database is rolled back and the caller's output is untouched.
  * Audit rows never carry a password or a password hash.
  *
- * Errors: 0 or a negative PB_E* code of protocol/errors.h:
+ * Errors: 0 or a negative PB_E* code of core/errors.h:
  *   PB_ENOT_FOUND   no such live user (or tenant) in this tenant
  *   PB_EVALIDATION  a field breaks a rule of SPEC §2 (routes check first, with details)
  *   PB_ECONFLICT    username or email taken among live users of the tenant, or the change would

@@ -9,7 +9,7 @@
  * pointer obtained from board_work_centre() / board_column() before a successful call is
  * invalid afterwards (order pointers stay valid).
  *
- * Errors (0 or negative PB_E*, protocol/errors.h):
+ * Errors (0 or negative PB_E*, core/errors.h):
  *   PB_EVALIDATION  a field breaks a rule (see work_centre_input_check), or a reorder list that
  *                   does not name every active work centre exactly once
  *   PB_ENOT_FOUND   no live work centre with that id in this tenant

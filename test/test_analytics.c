@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "store/analytics.h"
 #include "store/order_edit.h"
 #include "store/store.h"

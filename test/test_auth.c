@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "server/auth.h"
 
 static const unsigned char KEY[] = "0123456789abcdef0123456789abcdef-test-key";

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "protocol/client_msg.h"
-#include "protocol/errors.h"
+#include "core/errors.h"
 
 static int parse(const char *s, struct client_msg *m)
 {

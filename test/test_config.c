@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "server/config.h"
 
 static char path[64];

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "importers/csv_import.h"
-#include "protocol/errors.h"
+#include "core/errors.h"
 
 #define HEADER "order_number,stock_code,description,quantity_to_make\n"
 #define HEADER_WITH_OP "order_number,stock_code,description,quantity_to_make,current_operation\n"

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "protocol/json.h"
-#include "store/utf8.h"
+#include "core/utf8.h"
 
 static struct order sample_order(void)
 {
@@ -123,7 +123,7 @@ static void test_get_int_rejects_fractions_strings_and_reports_camel_field(void 
     cJSON_Delete(b);
 }
 
-/* ================================================================ UTF-8 (store/utf8) */
+/* ================================================================ UTF-8 (core/utf8) */
 
 #define V(lit) utf8_valid(lit, sizeof(lit) - 1)
 

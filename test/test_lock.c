@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "locks/lock.h"
-#include "protocol/errors.h"
+#include "core/errors.h"
 
 #define T0   1700000000000LL            /* a "now" in ms */
 #define TTL  30000LL

@@ -8,7 +8,7 @@
 
 #include <stdio.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "server/ratelimit.h"
 
 /* One whole attempt on one key: begin, then end as a failure (or success) at the same time. */

@@ -15,11 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "server/auth.h"
 #include "store/scanner.h"
 #include "store/store.h"
-#include "store/tz.h"
+#include "core/tz.h"
 
 /* ---------------------------------------------------------------- fixture */
 

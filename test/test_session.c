@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "store/session.h"
 #include "store/store.h"
 

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "store/store.h"
 #include "store/store_int.h"     /* the hash maps are tested directly */
 

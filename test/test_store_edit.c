@@ -16,11 +16,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "store/audit.h"
 #include "store/order_edit.h"
 #include "store/store.h"
-#include "store/tz.h"
+#include "core/tz.h"
 #include "store/work_centres.h"
 
 /* ---------------------------------------------------------------- fixture */

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "store/store.h"
 
 struct fx {

@@ -1,5 +1,5 @@
 /*
- * Unit tests for store/strhash.c — the keyed hash of client-chosen strings (order numbers).
+ * Unit tests for core/strhash.c — the keyed hash of client-chosen strings (order numbers).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/strhash.h"
+#include "core/strhash.h"
 
 #define SLOT_BITS 19                    /* a table of 2^19 slots (200,000 rows at load 1/2) */
 #define SLOT_MASK ((1u << SLOT_BITS) - 1)

@@ -1,11 +1,11 @@
-/* Unit tests of store/tz: IANA zone names and "today" in a tenant's zone. */
+/* Unit tests of core/tz: IANA zone names and "today" in a tenant's zone. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "store/tz.h"
+#include "core/tz.h"
 
 static void test_known_zones_are_valid_and_paths_are_not(void **state)
 {

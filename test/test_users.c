@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "store/store.h"
 #include "store/users.h"
 

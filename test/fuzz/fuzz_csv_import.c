@@ -1,7 +1,7 @@
 /*
  * libFuzzer target for importers/csv_import.c (not part of `make test`).
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. importers/csv_import.c store/model.c \
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. importers/csv_import.c core/model.c \
  *       test/fuzz/fuzz_csv_import.c -lcsv -o build/fuzz_csv_import
  *   ./build/fuzz_csv_import -max_total_time=30 -max_len=4096
  *
@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "importers/csv_import.h"
-#include "protocol/errors.h"
+#include "core/errors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

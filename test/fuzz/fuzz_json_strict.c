@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for the strict parse of SPEC §4 (protocol/json.c json_parse_strict) and the
- * UTF-8 module (store/utf8.c). Built by `make fuzz`, run by `make fuzz-run` (docs/fuzzing.md).
+ * UTF-8 module (core/utf8.c). Built by `make fuzz`, run by `make fuzz-run` (docs/fuzzing.md).
  *
  * Invariants (any break aborts): an accepted tree holds only valid UTF-8 strings and keys and
  * prints to valid UTF-8; a refusal names 1..JSON_STRICT_MAX_DETAILS fields, each valid UTF-8;
@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "protocol/json.h"
-#include "store/utf8.h"
+#include "core/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "protocol/client_msg.h"
-#include "protocol/errors.h"
+#include "core/errors.h"
 #include "test/fuzz/fuzz_utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

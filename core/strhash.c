@@ -2,7 +2,7 @@
  * strhash — keyed string hash (see strhash.h): SipHash-2-4 from Debian's OpenSSL (libcrypto,
  * already linked for the tokens), keyed once per process from getrandom().
  */
-#include "store/strhash.h"
+#include "core/strhash.h"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>

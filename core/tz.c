@@ -1,7 +1,7 @@
 /*
  * tz — dates in IANA zones via the C library and the system tzdata.
  */
-#include "store/tz.h"
+#include "core/tz.h"
 
 #include <stdio.h>
 #include <stdlib.h>

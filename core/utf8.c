@@ -1,7 +1,7 @@
 /*
  * utf8 — RFC 3629 validation and U+FFFD repair. See utf8.h.
  */
-#include "store/utf8.h"
+#include "core/utf8.h"
 
 #include <stdint.h>
 #include <string.h>

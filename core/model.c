@@ -1,7 +1,7 @@
 /*
  * planboard data model: enum names, field rules (SPEC §2), small time helpers.
  */
-#include "store/model.h"
+#include "core/model.h"
 
 #include <ctype.h>
 #include <stdlib.h>

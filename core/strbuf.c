@@ -1,7 +1,7 @@
 /*
  * strbuf — growing text buffer.
  */
-#include "store/strbuf.h"
+#include "core/strbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "store/model.h"
+#include "core/model.h"
 
 /* True when name is a known IANA zone ("Europe/London", "UTC"): a file under
  * /usr/share/zoneinfo, with no ".." and no leading '/'. */
