@@ -1,226 +1,30 @@
 /*
- * board — the per-tenant board cache: hash index, loading from SQLite, lookups, invariants.
+ * board — the per-tenant board cache: index (core/hmap), loading from SQLite, lookups,
+ * invariants.
  */
 #include "store/store_int.h"
-#include "core/strhash.h"
 
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---------------------------------------------------------------- hash maps */
-
-static uint64_t hash_int(int64_t k)
-{
-    uint64_t x = (uint64_t)k;          /* splitmix64 finalizer */
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
-/* Order numbers are chosen by clients: keyed hash (core/strhash.h explains the attack). */
-static uint64_t hash_str(const char *s)
-{
-    return pb_strhash(s, strlen(s));
-}
-
-/* Smallest power of two >= 2n (load factor <= 1/2), at least 16. */
-static size_t cap_for(size_t n)
-{
-    size_t cap = 16;
-    while (cap < 2 * n)
-        cap *= 2;
-    return cap;
-}
-
-static void imap_insert_raw(struct imap_ent *ents, size_t cap, int64_t key, void *val)
-{
-    size_t i = hash_int(key) & (cap - 1);
-    while (ents[i].val != NULL && ents[i].key != key)
-        i = (i + 1) & (cap - 1);
-    ents[i].key = key;
-    ents[i].val = val;
-}
-
-int imap_reserve(struct imap *m, size_t n)
-{
-    if (2 * n <= m->cap)
-        return 0;
-    size_t cap = cap_for(n);
-    struct imap_ent *ents = calloc(cap, sizeof(*ents));
-    if (ents == NULL)
-        return PB_EINTERNAL;
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->ents[i].val != NULL)
-            imap_insert_raw(ents, cap, m->ents[i].key, m->ents[i].val);
-    free(m->ents);
-    m->ents = ents;
-    m->cap = cap;
-    return 0;
-}
-
-void imap_put(struct imap *m, int64_t key, void *val)
-{
-    /* Callers reserve first, so this growth never happens on the post-commit path. */
-    if (2 * (m->len + 1) > m->cap && imap_reserve(m, m->len + 1) != 0)
-        abort();
-    size_t i = hash_int(key) & (m->cap - 1);
-    while (m->ents[i].val != NULL && m->ents[i].key != key)
-        i = (i + 1) & (m->cap - 1);
-    if (m->ents[i].val == NULL)
-        m->len++;
-    m->ents[i].key = key;
-    m->ents[i].val = val;
-}
-
-void *imap_get(const struct imap *m, int64_t key)
-{
-    if (m->cap == 0)
-        return NULL;
-    size_t i = hash_int(key) & (m->cap - 1);
-    while (m->ents[i].val != NULL) {
-        if (m->ents[i].key == key)
-            return m->ents[i].val;
-        i = (i + 1) & (m->cap - 1);
-    }
-    return NULL;
-}
-
-void imap_del(struct imap *m, int64_t key)
-{
-    if (m->cap == 0)
-        return;
-    size_t mask = m->cap - 1, i = hash_int(key) & mask;
-    while (m->ents[i].val != NULL && m->ents[i].key != key)
-        i = (i + 1) & mask;
-    if (m->ents[i].val == NULL)
-        return;
-    /* Backward-shift deletion: move later members of the probe run into the hole when their
-     * home slot does not lie cyclically in (hole, j]. */
-    size_t hole = i, j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (m->ents[j].val == NULL)
-            break;
-        size_t home = hash_int(m->ents[j].key) & mask;
-        bool in_between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-        if (!in_between) {
-            m->ents[hole] = m->ents[j];
-            hole = j;
-        }
-    }
-    m->ents[hole].val = NULL;
-    m->ents[hole].key = 0;
-    m->len--;
-}
-
-void imap_cleanup(struct imap *m)
-{
-    free(m->ents);
-    memset(m, 0, sizeof(*m));
-}
-
-static void smap_insert_raw(struct smap_ent *ents, size_t cap, uint64_t h, struct order *o)
-{
-    size_t i = h & (cap - 1);
-    while (ents[i].val != NULL)
-        i = (i + 1) & (cap - 1);
-    ents[i].hash = h;
-    ents[i].val = o;
-}
-
-int smap_reserve(struct smap *m, size_t n)
-{
-    if (2 * n <= m->cap)
-        return 0;
-    size_t cap = cap_for(n);
-    struct smap_ent *ents = calloc(cap, sizeof(*ents));
-    if (ents == NULL)
-        return PB_EINTERNAL;
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->ents[i].val != NULL)
-            smap_insert_raw(ents, cap, m->ents[i].hash, m->ents[i].val);
-    free(m->ents);
-    m->ents = ents;
-    m->cap = cap;
-    return 0;
-}
-
-static size_t smap_find(const struct smap *m, const char *key, uint64_t h)
-{
-    size_t i = h & (m->cap - 1);
-    while (m->ents[i].val != NULL) {
-        if (m->ents[i].hash == h && strcmp(m->ents[i].val->order_number, key) == 0)
-            return i;
-        i = (i + 1) & (m->cap - 1);
-    }
-    return i;
-}
-
-void smap_put(struct smap *m, struct order *o)
-{
-    if (2 * (m->len + 1) > m->cap && smap_reserve(m, m->len + 1) != 0)
-        abort();                    /* callers reserve first */
-    uint64_t h = hash_str(o->order_number);
-    size_t i = smap_find(m, o->order_number, h);
-    if (m->ents[i].val == NULL)
-        m->len++;
-    m->ents[i].hash = h;
-    m->ents[i].val = o;
-}
-
-struct order *smap_get(const struct smap *m, const char *order_number)
-{
-    if (m->cap == 0)
-        return NULL;
-    return m->ents[smap_find(m, order_number, hash_str(order_number))].val;
-}
-
-void smap_del(struct smap *m, const char *order_number)
-{
-    if (m->cap == 0)
-        return;
-    size_t mask = m->cap - 1;
-    size_t i = smap_find(m, order_number, hash_str(order_number));
-    if (m->ents[i].val == NULL)
-        return;
-    size_t hole = i, j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (m->ents[j].val == NULL)
-            break;
-        size_t home = m->ents[j].hash & mask;
-        bool in_between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-        if (!in_between) {
-            m->ents[hole] = m->ents[j];
-            hole = j;
-        }
-    }
-    m->ents[hole].val = NULL;
-    m->ents[hole].hash = 0;
-    m->len--;
-}
-
-void smap_cleanup(struct smap *m)
-{
-    free(m->ents);
-    memset(m, 0, sizeof(*m));
-}
-
 /* ---------------------------------------------------------------- lookups */
+
+bool board__order_number_is(const void *ctx, const void *val, const void *key)
+{
+    (void)ctx;
+    return strcmp(((const struct order *)val)->order_number, key) == 0;
+}
 
 struct order *board_order(const struct board *b, int64_t order_id)
 {
-    return imap_get(&b->index->by_id, order_id);
+    return hmap_get_int(&b->index->by_id, order_id);
 }
 
 struct order *board_order_by_number(const struct board *b, const char *order_number)
 {
-    return order_number != NULL ? smap_get(&b->index->by_number, order_number) : NULL;
+    return order_number != NULL ? hmap_get_str(&b->index->by_number, order_number) : NULL;
 }
 
 const struct work_centre *board_work_centre(const struct board *b, int64_t wc_id)
@@ -333,8 +137,8 @@ void board__free(struct board *b)
     free(b->columns);
     free(b->work_centres);
     if (b->index != NULL) {
-        imap_cleanup(&b->index->by_id);
-        smap_cleanup(&b->index->by_number);
+        hmap_cleanup(&b->index->by_id);
+        hmap_cleanup(&b->index->by_number);
         free(b->index);
     }
     free(b);
@@ -449,8 +253,8 @@ static int load_orders(struct store *s, struct board *b, struct order ***fix, si
             o->work_centre_id = 0;
             bad = true;
         }
-        if (board__column_reserve(c, 1) != 0 || imap_reserve(&b->index->by_id, b->n_orders + 1)
-            || smap_reserve(&b->index->by_number, b->n_orders + 1)) {
+        if (board__column_reserve(c, 1) != 0 || hmap_reserve(&b->index->by_id, b->n_orders + 1)
+            || hmap_reserve(&b->index->by_number, b->n_orders + 1)) {
             order__free(o);
             rc = PB_EINTERNAL;
             break;
@@ -459,8 +263,8 @@ static int load_orders(struct store *s, struct board *b, struct order ***fix, si
             bad = true;
         o->position = (int64_t)c->len;
         c->orders[c->len++] = o;
-        imap_put(&b->index->by_id, o->id, o);
-        smap_put(&b->index->by_number, o);
+        hmap_put_int(&b->index->by_id, o->id, o);
+        hmap_put_str(&b->index->by_number, o->order_number, o);
         b->n_orders++;
         if (bad) {
             if (*n_fix == fix_cap) {
@@ -521,6 +325,7 @@ int board__load(struct store *s, int64_t tenant_id, struct board **out)
     b->index = calloc(1, sizeof(*b->index));
     if (b->index == NULL)
         goto fail;
+    hmap_init(&b->index->by_number, board__order_number_is, NULL);
     if (load_work_centres(s, b) != 0 || load_orders(s, b, &fix, &n_fix) != 0)
         goto fail;
     if (n_fix > 0 && repair_positions(s, b, fix, n_fix) != 0)

@@ -280,11 +280,11 @@ static void apply_fields(struct board *b, struct field_plan *fp, const char *now
 {
     struct order *o = fp->o;
     if (fp->d_num) {
-        smap_del(&b->index->by_number, o->order_number);   /* keyed by the old string */
+        hmap_del_str(&b->index->by_number, o->order_number);   /* keyed by the old string */
         free(o->order_number);
         o->order_number = fp->num;
         fp->num = NULL;
-        smap_put(&b->index->by_number, o);
+        hmap_put_str(&b->index->by_number, o->order_number, o);
     }
     if (fp->d_stock) {
         free(o->stock_code);
@@ -439,8 +439,8 @@ int store_order_delete(struct store *s, struct board *b, int64_t order_id, int64
     col->len--;
     for (size_t i = (size_t)pos; i < col->len; i++)
         col->orders[i]->position = (int64_t)i;
-    imap_del(&b->index->by_id, o->id);
-    smap_del(&b->index->by_number, o->order_number);
+    hmap_del_int(&b->index->by_id, o->id);
+    hmap_del_str(&b->index->by_number, o->order_number);
     b->n_orders--;
     b->version++;
     if (from_wc != NULL)

@@ -163,8 +163,8 @@ int store_order_create(struct store *s, struct board *b, const struct order_inpu
     pb_now_timestamp(now);
     o = order_from_input(in, user_id, now);
     if (o == NULL || board__column_reserve(col, 1) != 0
-        || imap_reserve(&b->index->by_id, b->n_orders + 1) != 0
-        || smap_reserve(&b->index->by_number, b->n_orders + 1) != 0)
+        || hmap_reserve(&b->index->by_id, b->n_orders + 1) != 0
+        || hmap_reserve(&b->index->by_number, b->n_orders + 1) != 0)
         goto fail_nomem;
     o->position = (int64_t)col->len;
     num = store__json_quote(o->order_number);
@@ -191,8 +191,8 @@ int store_order_create(struct store *s, struct board *b, const struct order_inpu
 
     /* phase 3: apply (cannot fail: capacity reserved above) */
     col->orders[col->len++] = o;
-    imap_put(&b->index->by_id, o->id, o);
-    smap_put(&b->index->by_number, o);
+    hmap_put_int(&b->index->by_id, o->id, o);
+    hmap_put_str(&b->index->by_number, o->order_number, o);
     b->n_orders++;
     b->version++;
     assert(board__column_check(b, col));
@@ -560,7 +560,7 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
     size_t ncols = b->n_work_centres + 1, n_new = 0, n_upd = 0;
     struct imp_row *ir = calloc(n ? n : 1, sizeof(*ir));
     struct imp_col *ic = calloc(ncols, sizeof(*ic));
-    struct smap seen = { 0 };
+    struct hmap seen = { .match = board__order_number_is };
     char data[128];
     int rc = PB_EINTERNAL;
 
@@ -568,7 +568,7 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
         *created = 0;
     if (updated != NULL)
         *updated = 0;
-    if (ir == NULL || ic == NULL || smap_reserve(&seen, n) != 0)
+    if (ir == NULL || ic == NULL || hmap_reserve(&seen, n) != 0)
         goto out;
     pb_now_timestamp(now);
 
@@ -591,7 +591,7 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
             rc = PB_EVALIDATION;
             goto out;
         }
-        if (smap_get(&seen, in->order_number) != NULL) {
+        if (hmap_get_str(&seen, in->order_number) != NULL) {
             rc = PB_ECONFLICT;      /* the same orderNumber twice in one import */
             goto out;
         }
@@ -601,7 +601,7 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
             rc = PB_EINTERNAL;
             goto out;
         }
-        smap_put(&seen, ir[i].staged);
+        hmap_put_str(&seen, ir[i].staged->order_number, ir[i].staged);
         size_t to = board__column_index(b, board_column(b, in->work_centre_id));
         if (ex == NULL) {
             n_new++;
@@ -632,7 +632,7 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
             goto out;
         for (size_t j = 0; j < col->len; j++) {
             struct order *o = col->orders[j];
-            struct order *st = ic[c].leaving ? smap_get(&seen, o->order_number) : NULL;
+            struct order *st = ic[c].leaving ? hmap_get_str(&seen, o->order_number) : NULL;
             if (st == NULL || st->work_centre_id == o->work_centre_id)
                 ic[c].next[ic[c].next_len++] = o;
         }
@@ -645,8 +645,8 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
         st->position = (int64_t)t->next_len;
         t->next[t->next_len++] = ex != NULL ? ex : st;
     }
-    if (imap_reserve(&b->index->by_id, b->n_orders + n_new) != 0
-        || smap_reserve(&b->index->by_number, b->n_orders + n_new) != 0)
+    if (hmap_reserve(&b->index->by_id, b->n_orders + n_new) != 0
+        || hmap_reserve(&b->index->by_number, b->n_orders + n_new) != 0)
         goto out;
     snprintf(data, sizeof(data), "{\"created\":%zu,\"updated\":%zu,\"rows\":%zu}", n_new, n_upd,
              n);
@@ -691,8 +691,8 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
     for (size_t i = 0; i < n; i++) {
         struct order *ex = ir[i].existing, *st = ir[i].staged;
         if (ex == NULL) {
-            imap_put(&b->index->by_id, st->id, st);
-            smap_put(&b->index->by_number, st);
+            hmap_put_int(&b->index->by_id, st->id, st);
+            hmap_put_str(&b->index->by_number, st->order_number, st);
             b->n_orders++;
             ir[i].staged = NULL;    /* now owned by the board */
             continue;
@@ -750,6 +750,6 @@ out:
         free(ic[c].next);
     free(ir);
     free(ic);
-    smap_cleanup(&seen);
+    hmap_cleanup(&seen);
     return rc;
 }

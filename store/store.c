@@ -508,19 +508,17 @@ report:
     return PB_EINTERNAL;
 }
 
-static void free_board_ent(struct imap *m)
-{
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->ents[i].val != NULL)
-            board__free(m->ents[i].val);
-}
-
 void store_free(struct store *s)
 {
+    struct hmap_iter it;
+    struct board *b;
+
     if (s == NULL)
         return;
-    free_board_ent(&s->boards);
-    imap_cleanup(&s->boards);
+    hmap_iter_init(&s->boards, &it);
+    while ((b = hmap_iter_next(&s->boards, &it)) != NULL)
+        board__free(b);
+    hmap_cleanup(&s->boards);
     for (size_t i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     sqlite3_close(s->db);
@@ -715,7 +713,7 @@ int store_user_by_username(struct store *s, int64_t tenant_id, const char *usern
 
 int store_board(struct store *s, int64_t tenant_id, struct board **out)
 {
-    struct board *b = imap_get(&s->boards, tenant_id);
+    struct board *b = hmap_get_int(&s->boards, tenant_id);
     struct tenant t;
     int rc;
 
@@ -727,21 +725,17 @@ int store_board(struct store *s, int64_t tenant_id, struct board **out)
     if (rc != 0)
         return rc;
     tenant_cleanup(&t);
-    if (imap_reserve(&s->boards, s->boards.len + 1) != 0)
+    if (hmap_reserve(&s->boards, s->boards.len + 1) != 0)
         return PB_EINTERNAL;
     rc = board__load(s, tenant_id, &b);
     if (rc != 0)
         return rc;
-    imap_put(&s->boards, tenant_id, b);
+    hmap_put_int(&s->boards, tenant_id, b);
     *out = b;
     return 0;
 }
 
 void store_board_drop(struct store *s, int64_t tenant_id)
 {
-    struct board *b = imap_get(&s->boards, tenant_id);
-    if (b == NULL)
-        return;
-    imap_del(&s->boards, tenant_id);
-    board__free(b);
+    board__free(hmap_del_int(&s->boards, tenant_id));      /* NULL: nothing to drop */
 }

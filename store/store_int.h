@@ -14,54 +14,14 @@
 #include <sqlite3.h>
 
 #include "core/errors.h"
+#include "core/hmap.h"
 #include "store/store.h"
-
-/* ---------------------------------------------------------------- hash maps */
-
-/*
- * Open addressing with linear probing, power-of-two capacity, load factor <= 1/2, deletion by
- * backward shift (no tombstones). Two flavours:
- *   imap: int64 key -> void *val (val != NULL)
- *   smap: struct order * keyed by its order_number (the key string is the order's own)
- * *_reserve(m, n) makes room for n entries in total; after a successful reserve, *_put of up
- * to n entries cannot fail (this is what lets the cache change after COMMIT without failing).
- */
-struct imap_ent {
-    int64_t key;
-    void *val;                  /* NULL = empty slot */
-};
-struct imap {
-    struct imap_ent *ents;
-    size_t cap;                 /* 0 or a power of two */
-    size_t len;
-};
-
-struct smap_ent {
-    uint64_t hash;
-    struct order *val;          /* NULL = empty slot; key is val->order_number */
-};
-struct smap {
-    struct smap_ent *ents;
-    size_t cap;
-    size_t len;
-};
-
-int imap_reserve(struct imap *m, size_t n);             /* 0 or PB_EINTERNAL */
-void imap_put(struct imap *m, int64_t key, void *val);  /* replaces; capacity must be reserved */
-void *imap_get(const struct imap *m, int64_t key);
-void imap_del(struct imap *m, int64_t key);
-void imap_cleanup(struct imap *m);
-
-int smap_reserve(struct smap *m, size_t n);
-void smap_put(struct smap *m, struct order *o);
-struct order *smap_get(const struct smap *m, const char *order_number);
-void smap_del(struct smap *m, const char *order_number);
-void smap_cleanup(struct smap *m);
 
 /* The private part of struct board. */
 struct board_index {
-    struct imap by_id;          /* order id -> struct order * */
-    struct smap by_number;      /* order_number -> struct order * */
+    struct hmap by_id;          /* order id -> struct order * (int64 keys) */
+    struct hmap by_number;      /* order_number -> struct order *: the order's own string is the
+                                 * key (board__order_number_is) */
 };
 
 /* ---------------------------------------------------------------- prepared statements */
@@ -161,7 +121,7 @@ enum store_stmt {
 struct store {
     sqlite3 *db;
     sqlite3_stmt *stmts[ST__COUNT]; /* prepared lazily, SQLITE_PREPARE_PERSISTENT */
-    struct imap boards;             /* tenant id -> struct board * (loaded lazily) */
+    struct hmap boards;             /* tenant id -> struct board * (loaded lazily) */
     char errmsg[256];               /* last SQLite error, "" when none */
     struct pb_histogram commits;    /* COMMIT latency, for /metrics */
     uint64_t commit_seq;            /* successful COMMITs so far */
@@ -270,6 +230,10 @@ int store__audit(struct store *s, int64_t tenant_id, const char *event_type, int
  * 0, PB_EINTERNAL. */
 int board__load(struct store *s, int64_t tenant_id, struct board **out);
 void board__free(struct board *b);
+
+/* The hmap match function of maps keyed by order number (board index by_number, the import's
+ * set of staged orders): true when order val's order_number is the string key. */
+bool board__order_number_is(const void *ctx, const void *val, const void *key);
 
 /* Free one cached order and its strings. NULL does nothing. */
 void order__free(struct order *o);

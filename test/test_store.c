@@ -889,8 +889,8 @@ static void test_hash_maps_survive_growth_and_deletion(void **state)
 {
     (void)state;
     enum { N = 5000 };
-    struct imap im = { 0 };
-    struct smap sm = { 0 };
+    struct hmap im = { 0 };
+    struct hmap sm = { .match = board__order_number_is };
     static struct order orders[N];
     static char nums[N][16];
 
@@ -898,25 +898,25 @@ static void test_hash_maps_survive_growth_and_deletion(void **state)
         snprintf(nums[i], sizeof(nums[i]), "N%d", i * 7);
         orders[i].order_number = nums[i];
         orders[i].id = (int64_t)i * 1024;           /* clustered keys */
-        assert_int_equal(imap_reserve(&im, im.len + 1), 0);
-        imap_put(&im, orders[i].id, &orders[i]);
-        assert_int_equal(smap_reserve(&sm, sm.len + 1), 0);
-        smap_put(&sm, &orders[i]);
+        assert_int_equal(hmap_reserve(&im, im.len + 1), 0);
+        hmap_put_int(&im, orders[i].id, &orders[i]);
+        assert_int_equal(hmap_reserve(&sm, sm.len + 1), 0);
+        hmap_put_str(&sm, orders[i].order_number, &orders[i]);
     }
     for (int i = 0; i < N; i += 2) {
-        imap_del(&im, orders[i].id);
-        smap_del(&sm, nums[i]);
+        hmap_del_int(&im, orders[i].id);
+        hmap_del_str(&sm, nums[i]);
     }
     assert_int_equal(im.len, N / 2);
     assert_int_equal(sm.len, N / 2);
     for (int i = 0; i < N; i++) {
-        assert_ptr_equal(imap_get(&im, orders[i].id), i % 2 ? &orders[i] : NULL);
-        assert_ptr_equal(smap_get(&sm, nums[i]), i % 2 ? &orders[i] : NULL);
+        assert_ptr_equal(hmap_get_int(&im, orders[i].id), i % 2 ? &orders[i] : NULL);
+        assert_ptr_equal(hmap_get_str(&sm, nums[i]), i % 2 ? &orders[i] : NULL);
     }
-    assert_null(imap_get(&im, 3));
-    assert_null(smap_get(&sm, "nope"));
-    imap_cleanup(&im);
-    smap_cleanup(&sm);
+    assert_null(hmap_get_int(&im, 3));
+    assert_null(hmap_get_str(&sm, "nope"));
+    hmap_cleanup(&im);
+    hmap_cleanup(&sm);
 }
 
 int main(void)
