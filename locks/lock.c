@@ -1,15 +1,12 @@
 /*
  * locks — the in-memory drag-lock table of SPEC §5 "Drag locks".
  *
- * An open-addressing hash table (linear probing) keyed by (tenant_id, order_id). Entries are
- * stored inline in the slot array, so lock_acquire()/lock_get() can hand out pointers into it;
- * such a pointer stays valid until the next call that changes the table (an insert may rehash).
- *
- * Removal leaves a tombstone so probe chains stay intact. Tombstones count towards the load
- * factor; when live + tombstones would pass 3/4 of the capacity the table is rebuilt (growing
- * only when the live entries need it), which drops every tombstone. The sweeps
- * (lock_expire, lock_release_user) also rebuild smaller when the table has become mostly empty,
- * so a burst of drags does not pin a large array forever.
+ * A core/hmap keyed by (tenant_id, order_id) whose values are the locks themselves (one
+ * malloc'd struct drag_lock each; its first two fields are the key). A pointer handed out by
+ * lock_acquire()/lock_get() stays valid until that lock is released or swept, which is more
+ * than lock.h promises. The hmap removes by backward shift, so no tombstones pile up under a
+ * burst of drags; the sweeps (lock_expire, lock_release_user) rebuild the slot array smaller
+ * when it has become mostly empty (hmap_shrink), so a burst does not pin a large array.
  */
 #include "locks/lock.h"
 
@@ -19,29 +16,24 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/hmap.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Table                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
 
-#define LOCK_MIN_CAP 16                 /* power of two */
-
-enum slot_state { SLOT_EMPTY = 0, SLOT_FULL, SLOT_TOMB };
-
-struct slot {
-    unsigned char state;                /* enum slot_state */
-    struct drag_lock lock;              /* meaningful when state == SLOT_FULL */
+struct lock_table {
+    struct hmap locks;                  /* (tenant_id, order_id) -> struct drag_lock * (owned) */
 };
 
-struct lock_table {
-    struct slot *slots;                 /* cap entries, calloc'd (all SLOT_EMPTY) */
-    size_t cap;                         /* power of two >= LOCK_MIN_CAP */
-    size_t count;                       /* SLOT_FULL entries */
-    size_t tombs;                       /* SLOT_TOMB entries */
+struct lock_key {
+    int64_t tenant_id;
+    int64_t order_id;
 };
 
 /* splitmix64 finaliser over both key halves: order ids are small consecutive integers, so the
- * raw value would cluster badly under linear probing with a power-of-two mask. */
+ * raw value would cluster badly under linear probing with a power-of-two mask. Not keyed:
+ * both ids are assigned by the server, never chosen by a client. */
 static uint64_t key_hash(int64_t tenant_id, int64_t order_id)
 {
     uint64_t x = (uint64_t)order_id ^ ((uint64_t)tenant_id * 0x9E3779B97F4A7C15ull);
@@ -52,151 +44,45 @@ static uint64_t key_hash(int64_t tenant_id, int64_t order_id)
     return x ^ (x >> 31);
 }
 
-#ifndef NDEBUG
-/* True when the table's counters agree with its slots (O(cap); used in assert()). */
-static bool lock_table_check(const struct lock_table *lt)
+/* hmap match: does lock val have key (a struct lock_key)? */
+static bool lock_has_key(const void *ctx, const void *val, const void *key)
 {
-    size_t full = 0, tomb = 0;
+    const struct drag_lock *l = val;
+    const struct lock_key *k = key;
 
-    if (lt->cap < LOCK_MIN_CAP || (lt->cap & (lt->cap - 1)) != 0)
-        return false;
-    for (size_t i = 0; i < lt->cap; i++) {
-        if (lt->slots[i].state == SLOT_FULL)
-            full++;
-        else if (lt->slots[i].state == SLOT_TOMB)
-            tomb++;
-    }
-    return full == lt->count && tomb == lt->tombs && full + tomb < lt->cap;
+    (void)ctx;
+    return l->order_id == k->order_id && l->tenant_id == k->tenant_id;
 }
-#endif
+
+static struct drag_lock *find(const struct lock_table *lt, int64_t tenant_id, int64_t order_id)
+{
+    struct lock_key k = { tenant_id, order_id };
+
+    return hmap_get(&lt->locks, key_hash(tenant_id, order_id), &k);
+}
 
 struct lock_table *lock_table_new(void)
 {
     struct lock_table *lt = calloc(1, sizeof(*lt));
 
     if (lt == NULL)
-        goto fail;
-    lt->cap = LOCK_MIN_CAP;
-    lt->slots = calloc(lt->cap, sizeof(*lt->slots));
-    if (lt->slots == NULL)
-        goto fail;
+        return NULL;
+    hmap_init(&lt->locks, lock_has_key, NULL);
     return lt;
-fail:
-    free(lt);
-    return NULL;
 }
 
 void lock_table_free(struct lock_table *lt)
 {
+    struct hmap_iter it;
+    struct drag_lock *l;
+
     if (lt == NULL)
         return;
-    free(lt->slots);
+    hmap_iter_init(&lt->locks, &it);
+    while ((l = hmap_iter_next(&lt->locks, &it)) != NULL)
+        free(l);
+    hmap_cleanup(&lt->locks);
     free(lt);
-}
-
-/* Index of the full slot holding the key, or SIZE_MAX. */
-static size_t find_slot(const struct lock_table *lt, int64_t tenant_id, int64_t order_id)
-{
-    size_t mask = lt->cap - 1;
-    size_t i = (size_t)key_hash(tenant_id, order_id) & mask;
-
-    /* Terminates: the load limit keeps at least one SLOT_EMPTY. */
-    for (;;) {
-        const struct slot *s = &lt->slots[i];
-
-        if (s->state == SLOT_EMPTY)
-            return SIZE_MAX;
-        if (s->state == SLOT_FULL && s->lock.order_id == order_id &&
-            s->lock.tenant_id == tenant_id)
-            return i;
-        i = (i + 1) & mask;
-    }
-}
-
-/* Index of the slot where a key known to be absent goes: the first tombstone or empty slot. */
-static size_t free_slot(const struct lock_table *lt, int64_t tenant_id, int64_t order_id)
-{
-    size_t mask = lt->cap - 1;
-    size_t i = (size_t)key_hash(tenant_id, order_id) & mask;
-
-    while (lt->slots[i].state == SLOT_FULL)
-        i = (i + 1) & mask;
-    return i;
-}
-
-/*
- * Rebuild into a fresh array of new_cap slots (a power of two that holds count under the load
- * limit), dropping all tombstones. Returns 0 or PB_EINTERNAL (allocation failure; the table is
- * unchanged).
- */
-static int rehash(struct lock_table *lt, size_t new_cap)
-{
-    struct slot *old = lt->slots;
-    size_t old_cap = lt->cap;
-    struct slot *slots = calloc(new_cap, sizeof(*slots));
-
-    if (slots == NULL)
-        return PB_EINTERNAL;
-    lt->slots = slots;
-    lt->cap = new_cap;
-    lt->tombs = 0;
-    for (size_t i = 0; i < old_cap; i++) {
-        if (old[i].state != SLOT_FULL)
-            continue;
-        size_t j = free_slot(lt, old[i].lock.tenant_id, old[i].lock.order_id);
-        lt->slots[j] = old[i];
-    }
-    free(old);
-    return 0;
-}
-
-/* Smallest power-of-two capacity that holds n live entries at <= 1/2 load. */
-static size_t cap_for(size_t n)
-{
-    size_t cap = LOCK_MIN_CAP;
-
-    while (cap / 2 < n)
-        cap *= 2;
-    return cap;
-}
-
-/* Make room for one more entry: keeps (count + tombs + 1) <= 3/4 cap. PB_EINTERNAL on OOM. */
-static int reserve_one(struct lock_table *lt)
-{
-    if ((lt->count + lt->tombs + 1) * 4 <= lt->cap * 3)
-        return 0;
-    return rehash(lt, cap_for(lt->count + 1));
-}
-
-/* After a sweep: rebuild smaller when mostly empty. An allocation failure is harmless here. */
-static void maybe_shrink(struct lock_table *lt)
-{
-    if (lt->cap > LOCK_MIN_CAP && lt->count * 8 < lt->cap)
-        (void)rehash(lt, cap_for(lt->count));
-}
-
-/* Mark slot i removed (it must be full). */
-static void remove_slot(struct lock_table *lt, size_t i)
-{
-    size_t next = (i + 1) & (lt->cap - 1);
-
-    assert(lt->slots[i].state == SLOT_FULL);
-    lt->count--;
-    /* A slot followed by an empty one ends every probe chain through it: no tombstone needed,
-     * and the same then holds for the tombstones just before it. Each tombstone is cleared at
-     * most once, so this stays amortised O(1). */
-    if (lt->slots[next].state == SLOT_EMPTY) {
-        size_t mask = lt->cap - 1;
-
-        lt->slots[i].state = SLOT_EMPTY;
-        for (size_t p = (i + mask) & mask; lt->slots[p].state == SLOT_TOMB; p = (p + mask) & mask) {
-            lt->slots[p].state = SLOT_EMPTY;
-            lt->tombs--;
-        }
-    } else {
-        lt->slots[i].state = SLOT_TOMB;
-        lt->tombs++;
-    }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -220,13 +106,13 @@ int lock_acquire(struct lock_table *lt, int64_t tenant_id, int64_t order_id, int
                  const char *username, int64_t now_ms, int64_t ttl_ms,
                  const struct drag_lock **out)
 {
-    size_t i;
+    struct lock_key k = { tenant_id, order_id };
+    struct drag_lock *l;
     int rc;
 
     assert(lt != NULL);
-    i = find_slot(lt, tenant_id, order_id);
-    if (i != SIZE_MAX) {
-        struct drag_lock *l = &lt->slots[i].lock;
+    l = find(lt, tenant_id, order_id);
+    if (l != NULL) {
         bool live = l->expires_at_ms > now_ms;
 
         if (live && l->user_id != user_id) {
@@ -243,21 +129,17 @@ int lock_acquire(struct lock_table *lt, int64_t tenant_id, int64_t order_id, int
         return rc;
     }
 
-    rc = reserve_one(lt);
-    if (rc < 0)
-        return rc;
-    i = free_slot(lt, tenant_id, order_id);
-    if (lt->slots[i].state == SLOT_TOMB)
-        lt->tombs--;
-    lt->slots[i].state = SLOT_FULL;
-    lt->count++;
-
-    struct drag_lock *l = &lt->slots[i].lock;
+    l = malloc(sizeof(*l));
+    if (l == NULL || hmap_reserve(&lt->locks, lt->locks.len + 1) != 0) {
+        free(l);
+        return PB_EINTERNAL;
+    }
     l->tenant_id = tenant_id;
     l->order_id = order_id;
     l->user_id = user_id;
     set_username(l, username);
     l->expires_at_ms = now_ms + ttl_ms;
+    hmap_put(&lt->locks, key_hash(tenant_id, order_id), &k, l);  /* reserved: cannot fail */
     if (out)
         *out = l;
     return 0;
@@ -266,57 +148,61 @@ int lock_acquire(struct lock_table *lt, int64_t tenant_id, int64_t order_id, int
 const struct drag_lock *lock_get(const struct lock_table *lt, int64_t tenant_id,
                                  int64_t order_id, int64_t now_ms)
 {
-    size_t i;
+    const struct drag_lock *l;
 
     assert(lt != NULL);
-    i = find_slot(lt, tenant_id, order_id);
-    if (i == SIZE_MAX || lt->slots[i].lock.expires_at_ms <= now_ms)
+    l = find(lt, tenant_id, order_id);
+    if (l == NULL || l->expires_at_ms <= now_ms)
         return NULL;
-    return &lt->slots[i].lock;
+    return l;
 }
 
 /* See lock.h. An expired-but-unswept lock of the user is removed like a live one. */
 int lock_release(struct lock_table *lt, int64_t tenant_id, int64_t order_id, int64_t user_id,
                  struct drag_lock *removed)
 {
-    size_t i;
+    struct lock_key k = { tenant_id, order_id };
+    struct drag_lock *l;
 
     assert(lt != NULL);
-    i = find_slot(lt, tenant_id, order_id);
-    if (i == SIZE_MAX || (user_id != 0 && lt->slots[i].lock.user_id != user_id))
+    l = find(lt, tenant_id, order_id);
+    if (l == NULL || (user_id != 0 && l->user_id != user_id))
         return PB_ENOT_FOUND;
     if (removed)
-        *removed = lt->slots[i].lock;
-    remove_slot(lt, i);
+        *removed = *l;
+    hmap_del(&lt->locks, key_hash(tenant_id, order_id), &k);
+    free(l);
     return 0;
 }
 
 /*
- * Remove every full slot for which match() is true, calling cb with a copy after removal.
- * One pass over the slots: O(cap). cb must not change the table (it would invalidate the scan).
+ * Remove every lock for which match() is true, calling cb with a copy after removal.
+ * One pass over the slots: O(capacity). cb must not change the table (it would invalidate the
+ * walk).
  */
 static size_t sweep(struct lock_table *lt, bool (*match)(const struct drag_lock *, const void *),
                     const void *arg, lock_removed_fn cb, void *ctx)
 {
+    struct hmap_iter it;
+    struct drag_lock *l;
     size_t n = 0;
 
-    /* Walk backwards so remove_slot() turns trailing runs into SLOT_EMPTY instead of tombs:
-     * when slot i is removed, slot i+1 has already been decided. */
-    for (size_t k = lt->cap; k-- > 0;) {
-        struct slot *s = &lt->slots[k];
+    hmap_iter_init(&lt->locks, &it);
+    while ((l = hmap_iter_next(&lt->locks, &it)) != NULL) {
         struct drag_lock copy;
 
-        if (s->state != SLOT_FULL || !match(&s->lock, arg))
+        if (!match(l, arg))
             continue;
-        copy = s->lock;
-        remove_slot(lt, k);
+        copy = *l;
+        hmap_iter_del(&lt->locks, &it);
+        free(l);
         n++;
         if (cb)
             cb(ctx, &copy);
     }
     if (n > 0)
-        maybe_shrink(lt);
-    assert(lock_table_check(lt));
+        hmap_shrink(&lt->locks);
+    assert(hmap_check(&lt->locks));
     return n;
 }
 
@@ -355,18 +241,18 @@ size_t lock_release_user(struct lock_table *lt, int64_t tenant_id, int64_t user_
 void lock_each(const struct lock_table *lt, int64_t tenant_id, int64_t now_ms,
                lock_removed_fn cb, void *ctx)
 {
-    assert(lt != NULL && cb != NULL);
-    for (size_t i = 0; i < lt->cap; i++) {
-        const struct slot *s = &lt->slots[i];
+    struct hmap_iter it;
+    const struct drag_lock *l;
 
-        if (s->state == SLOT_FULL && s->lock.tenant_id == tenant_id &&
-            s->lock.expires_at_ms > now_ms)
-            cb(ctx, &s->lock);
-    }
+    assert(lt != NULL && cb != NULL);
+    hmap_iter_init(&lt->locks, &it);
+    while ((l = hmap_iter_next(&lt->locks, &it)) != NULL)
+        if (l->tenant_id == tenant_id && l->expires_at_ms > now_ms)
+            cb(ctx, l);
 }
 
 size_t lock_count(const struct lock_table *lt)
 {
     assert(lt != NULL);
-    return lt->count;
+    return lt->locks.len;
 }

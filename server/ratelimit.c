@@ -2,8 +2,9 @@
  * ratelimit — sliding-window attempt counter per key (SPEC §4 login rate limit).
  * Each key keeps the times of its last `limit` failures in a ring plus the number of its
  * attempts in flight: a key is limited while failures inside the window + attempts in flight
- * reach the limit. Keys live in an open-addressing table (linear probing, backward-shift
- * deletion) so a check is O(1) however many addresses are seen.
+ * reach the limit. Keys live in a core/hmap keyed by the key string (keyed SipHash: the
+ * username part is the client's choice, so no client can line keys up in one probe run) so a
+ * check is O(1) however many addresses are seen.
  */
 #include "server/ratelimit.h"
 
@@ -13,29 +14,27 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/hmap.h"
 
 struct entry {
-    char *key;                  /* malloc'd; NULL = empty slot */
-    uint64_t hash;
     int64_t *times;             /* ring of `limit` failure times (ms), oldest at head */
     int head, count;            /* count: failures in the ring */
     int inflight;               /* attempts begun and not yet ended; count + inflight <= limit */
+    char key[];                 /* the key (NUL-terminated), allocated with the entry */
 };
 
 struct ratelimit {
     int limit;                  /* failures + in-flight attempts per key per window */
     int max_inflight;           /* in-flight attempts, all keys together */
     int inflight;               /* in-flight attempts now, all keys together */
-    struct entry *ents;
-    size_t cap, len;            /* cap: power of two; len <= cap / 2 */
+    struct hmap keys;           /* key string -> struct entry * (owned; the entry holds the key) */
 };
 
-static uint64_t hash_str(const char *s)
+/* hmap match: is val's key the string key? */
+static bool entry_has_key(const void *ctx, const void *val, const void *key)
 {
-    uint64_t h = 1469598103934665603ULL;         /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    (void)ctx;
+    return strcmp(((const struct entry *)val)->key, key) == 0;
 }
 
 struct ratelimit *ratelimit_new(int per_minute, int max_inflight)
@@ -45,42 +44,35 @@ struct ratelimit *ratelimit_new(int per_minute, int max_inflight)
         return NULL;
     rl->limit = per_minute < 1 ? 1 : per_minute;
     rl->max_inflight = max_inflight < 1 ? 1 : max_inflight;
-    rl->cap = 64;
-    rl->ents = calloc(rl->cap, sizeof(*rl->ents));
-    if (rl->ents == NULL) {
-        free(rl);
-        return NULL;
-    }
+    hmap_init(&rl->keys, entry_has_key, NULL);
     return rl;
 }
 
 static void entry_free(struct entry *e)
 {
-    free(e->key);
+    if (e == NULL)
+        return;
     free(e->times);
-    memset(e, 0, sizeof(*e));
+    free(e);
 }
 
 void ratelimit_free(struct ratelimit *rl)
 {
+    struct hmap_iter it;
+    struct entry *e;
+
     if (rl == NULL)
         return;
-    for (size_t i = 0; i < rl->cap; i++)
-        if (rl->ents[i].key != NULL)
-            entry_free(&rl->ents[i]);
-    free(rl->ents);
+    hmap_iter_init(&rl->keys, &it);
+    while ((e = hmap_iter_next(&rl->keys, &it)) != NULL)
+        entry_free(e);
+    hmap_cleanup(&rl->keys);
     free(rl);
 }
 
-static struct entry *find(const struct ratelimit *rl, const char *key, uint64_t h)
+static struct entry *find(const struct ratelimit *rl, const char *key)
 {
-    for (size_t i = h & (rl->cap - 1);; i = (i + 1) & (rl->cap - 1)) {
-        struct entry *e = &rl->ents[i];
-        if (e->key == NULL)
-            return NULL;
-        if (e->hash == h && strcmp(e->key, key) == 0)
-            return e;
-    }
+    return hmap_get_str(&rl->keys, key);
 }
 
 /* Failures of e inside the window ending at now; drops older ones from the ring. */
@@ -93,56 +85,32 @@ static int live_count(const struct ratelimit *rl, struct entry *e, int64_t now_m
     return e->count;
 }
 
-static int grow(struct ratelimit *rl)
-{
-    size_t cap = rl->cap * 2;
-    struct entry *ne = calloc(cap, sizeof(*ne));
-    if (ne == NULL)
-        return PB_EINTERNAL;
-    for (size_t i = 0; i < rl->cap; i++) {
-        struct entry *e = &rl->ents[i];
-        if (e->key == NULL)
-            continue;
-        size_t j = e->hash & (cap - 1);
-        while (ne[j].key != NULL)
-            j = (j + 1) & (cap - 1);
-        ne[j] = *e;
-    }
-    free(rl->ents);
-    rl->ents = ne;
-    rl->cap = cap;
-    return 0;
-}
-
-/* The entry of key, created empty when missing. NULL on allocation failure. The pointer is
- * valid until the next insert (which may grow the table). */
+/* The entry of key, created empty when missing. NULL on allocation failure (nothing
+ * changed). The pointer is valid until the entry is pruned. */
 static struct entry *upsert(struct ratelimit *rl, const char *key)
 {
-    uint64_t h = hash_str(key);
-    struct entry *e = find(rl, key, h);
+    struct entry *e = find(rl, key);
     if (e != NULL)
         return e;
-    if ((rl->len + 1) * 2 > rl->cap && grow(rl) != 0)
+    size_t len = strlen(key);
+    e = malloc(sizeof(*e) + len + 1);
+    if (e == NULL)
         return NULL;
-    size_t i = h & (rl->cap - 1);
-    while (rl->ents[i].key != NULL)
-        i = (i + 1) & (rl->cap - 1);
-    e = &rl->ents[i];
-    e->key = strdup(key);
+    memcpy(e->key, key, len + 1);
+    e->head = e->count = e->inflight = 0;
     e->times = calloc((size_t)rl->limit, sizeof(*e->times));
-    if (e->key == NULL || e->times == NULL) {
+    if (e->times == NULL || hmap_reserve(&rl->keys, rl->keys.len + 1) != 0) {
         entry_free(e);
         return NULL;
     }
-    e->hash = h;
-    rl->len++;
+    hmap_put_str(&rl->keys, e->key, e);         /* reserved: cannot fail */
     return e;
 }
 
 /* 0 when key may start one more attempt at now_ms, else the seconds to wait (>= 1). */
 static int64_t key_wait_s(const struct ratelimit *rl, const char *key, int64_t now_ms)
 {
-    struct entry *e = find(rl, key, hash_str(key));
+    struct entry *e = find(rl, key);
     if (e == NULL || live_count(rl, e, now_ms) + e->inflight < rl->limit)
         return 0;
     if (e->count < rl->limit)
@@ -171,7 +139,7 @@ int ratelimit_begin(struct ratelimit *rl, const char *const *keys, size_t n, int
         struct entry *e = upsert(rl, keys[i]);
         if (e == NULL) {
             for (size_t j = 0; j < i; j++)      /* undo: count nothing */
-                find(rl, keys[j], hash_str(keys[j]))->inflight--;
+                find(rl, keys[j])->inflight--;
             return PB_EINTERNAL;
         }
         e->inflight++;
@@ -184,7 +152,7 @@ void ratelimit_end(struct ratelimit *rl, const char *const *keys, size_t n, bool
                    int64_t now_ms)
 {
     for (size_t i = 0; i < n; i++) {
-        struct entry *e = find(rl, keys[i], hash_str(keys[i]));
+        struct entry *e = find(rl, keys[i]);
         assert(e != NULL && e->inflight > 0);   /* prune keeps keys with attempts in flight */
         if (e == NULL)
             continue;
@@ -208,32 +176,17 @@ int ratelimit_inflight(const struct ratelimit *rl)
     return rl->inflight;
 }
 
-/* Backward-shift deletion of slot i (keeps probe chains intact without tombstones). */
-static void remove_at(struct ratelimit *rl, size_t i)
-{
-    entry_free(&rl->ents[i]);
-    rl->len--;
-    for (size_t j = (i + 1) & (rl->cap - 1); rl->ents[j].key != NULL; j = (j + 1) & (rl->cap - 1)) {
-        size_t home = rl->ents[j].hash & (rl->cap - 1);
-        /* move j back to i when its home is not in (i, j] cyclically */
-        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            rl->ents[i] = rl->ents[j];
-            memset(&rl->ents[j], 0, sizeof(rl->ents[j]));
-            i = j;
-        }
-    }
-}
-
 size_t ratelimit_prune(struct ratelimit *rl, int64_t now_ms)
 {
-    for (size_t i = 0; i < rl->cap;) {
-        struct entry *e = &rl->ents[i];
-        if (e->key != NULL && live_count(rl, e, now_ms) == 0 && e->inflight == 0) {
-            remove_at(rl, i);           /* slot i may now hold a shifted entry: look again */
-            continue;
+    struct hmap_iter it;
+    struct entry *e;
+
+    hmap_iter_init(&rl->keys, &it);
+    while ((e = hmap_iter_next(&rl->keys, &it)) != NULL) {
+        if (live_count(rl, e, now_ms) == 0 && e->inflight == 0) {
+            hmap_iter_del(&rl->keys, &it);
+            entry_free(e);
         }
-        i++;
     }
-    return rl->len;
+    return rl->keys.len;
 }
