@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "core/errors.h"
-#include "core/strhash.h"
+#include "core/hmap.h"
 
 #define CSV_DEFAULT_MAX_ROWS 200000
 #define CSV_FIELD_MAX   65536           /* libcsv entry buffer cap: a field is < 64 KiB */
@@ -157,11 +157,6 @@ struct issue_list {
     size_t total;                       /* every issue reported, listed or not */
 };
 
-struct set_slot {
-    uint64_t hash;                      /* hash_str() of the order number */
-    size_t idx;                         /* row index + 1; 0 = empty slot */
-};
-
 struct csv_import {
     struct csv_import_options opts;     /* copy; max_rows resolved */
     struct csv_parser parser;           /* libcsv state */
@@ -203,9 +198,11 @@ struct csv_import {
     struct issue_list errors, warnings;
     struct arena issue_pool;            /* column and message texts of issues */
 
-    struct set_slot *set;               /* open-addressing set of valid rows' order numbers */
-    size_t set_cap, set_used;
+    struct hmap set;                    /* order number of a valid row -> its index + 1, cast to
+                                         * a pointer (the key is rows[index].in.order_number) */
 };
+
+static bool row_number_is(const void *ctx, const void *val, const void *key);
 
 static void *capped_realloc(void *p, size_t n)
 {
@@ -246,6 +243,7 @@ struct csv_import *csv_import_new(const struct csv_import_options *opts)
 
     if (ci == NULL)
         return NULL;
+    hmap_init(&ci->set, row_number_is, ci);
     if (opts != NULL)
         ci->opts = *opts;
     if (ci->opts.max_rows == 0)
@@ -266,7 +264,7 @@ void csv_import_free(struct csv_import *ci)
     free(ci->errors.v);
     free(ci->warnings.v);
     arena_cleanup(&ci->issue_pool);
-    free(ci->set);
+    hmap_cleanup(&ci->set);
     free(ci);
 }
 
@@ -427,65 +425,31 @@ static int64_t count_breaks(const char *s, size_t n, bool *ends_cr)
 /* Duplicate set (order numbers of valid rows)                                                */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Order numbers come from the file: keyed hash, so no file can fill one probe run
- * (core/strhash.h explains the attack). */
-static uint64_t hash_str(const char *s)
-{
-    return pb_strhash(s, strlen(s));
-}
+/* Order numbers come from the file: the set hashes them with hmap's keyed hash, so no file
+ * can fill one probe run (core/strhash.h explains the attack). A value is a row index + 1 (never
+ * NULL) rather than a pointer, because rows[] moves when it grows. */
 
-/* Slot holding key, or the empty slot where it would go. set_cap is a power of two. The hash
- * is kept in the slot so that a probe rarely touches the row itself. */
-static struct set_slot *set_slot(const struct csv_import *ci, const char *key, uint64_t h)
+/* hmap match: is the order number of row (val - 1) the string key? ctx is the importer. */
+static bool row_number_is(const void *ctx, const void *val, const void *key)
 {
-    size_t mask = ci->set_cap - 1;
+    const struct csv_import *ci = ctx;
 
-    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-        struct set_slot *s = &ci->set[i];
-        if (s->idx == 0
-            || (s->hash == h && strcmp(ci->rows[s->idx - 1].in.order_number, key) == 0))
-            return s;
-    }
+    return strcmp(ci->rows[(uintptr_t)val - 1].in.order_number, key) == 0;
 }
 
 /* Row index of an earlier valid row with this order number, or -1. */
 static long set_find(const struct csv_import *ci, const char *key)
 {
-    if (ci->set_cap == 0)
-        return -1;
-    struct set_slot *s = set_slot(ci, key, hash_str(key));
-    return s->idx ? (long)(s->idx - 1) : -1;
+    uintptr_t v = (uintptr_t)hmap_get_str(&ci->set, key);
+    return v ? (long)(v - 1) : -1;
 }
 
-/* Add rows[idx] (not yet present). Returns 0 or PB_EINTERNAL. */
+/* Add rows[idx] (not yet present). Returns 0 or PB_EINTERNAL (nothing added). */
 static int set_add(struct csv_import *ci, size_t idx)
 {
-    if ((ci->set_used + 1) * 2 > ci->set_cap) {
-        size_t cap = ci->set_cap ? ci->set_cap * 2 : 1024;
-        struct set_slot *old = ci->set;
-        size_t old_cap = ci->set_cap;
-        ci->set = calloc(cap, sizeof(*ci->set));
-        if (ci->set == NULL) {
-            ci->set = old;
-            return PB_EINTERNAL;
-        }
-        ci->set_cap = cap;
-        for (size_t i = 0; i < old_cap; i++) {
-            if (old[i].idx == 0)
-                continue;
-            size_t j = (size_t)old[i].hash & (cap - 1);
-            while (ci->set[j].idx != 0)         /* keys are distinct: no compare needed */
-                j = (j + 1) & (cap - 1);
-            ci->set[j] = old[i];
-        }
-        free(old);
-    }
-    const char *key = ci->rows[idx].in.order_number;
-    uint64_t h = hash_str(key);
-    struct set_slot *s = set_slot(ci, key, h);
-    s->hash = h;
-    s->idx = idx + 1;
-    ci->set_used++;
+    if (hmap_reserve(&ci->set, ci->set.len + 1) != 0)
+        return PB_EINTERNAL;
+    hmap_put_str(&ci->set, ci->rows[idx].in.order_number, (void *)(uintptr_t)(idx + 1));
     return 0;
 }
 

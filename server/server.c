@@ -5,6 +5,8 @@
 #include "server/server_int.h"
 
 #include "server/ratelimit.h"
+#include "core/hmap.h"
+#include "core/strhash.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -116,14 +118,14 @@ union pss {
 /* Open TCP connections per client address (issue 8: one address cannot take every socket).
  * Keyed by the address as 16 bytes (IPv4 as ::ffff:a.b.c.d, so a dual-stack listener counts
  * one client once); an entry exists while its count is non-zero. Loop thread only. */
-#define ADDR_BUCKETS 1024
 struct addr_count {
     unsigned char key[16];
     uint32_t n;                         /* open connections of this address */
-    struct addr_count *next;            /* bucket chain */
 };
+/* The addresses are the clients' (an IPv6 client picks any of 2^64 in its prefix): hashed with
+ * the keyed SipHash of core/strhash so none can line its addresses up in one probe run. */
 struct addr_table {
-    struct addr_count *bucket[ADDR_BUCKETS];
+    struct hmap by_addr;                /* 16-byte key -> struct addr_count * (owned) */
 };
 
 /* The 16-byte key of a peer address; false for a family that is not IP. */
@@ -150,30 +152,41 @@ static bool peer_key(int fd, unsigned char key[16])
     return getpeername(fd, (struct sockaddr *)&ss, &len) == 0 && addr_key(&ss, key);
 }
 
-static unsigned addr_hash(const unsigned char key[16])
+static uint64_t addr_hash(const unsigned char key[16])
 {
-    uint32_t h = 2166136261u;           /* FNV-1a */
-    for (int i = 0; i < 16; i++)
-        h = (h ^ key[i]) * 16777619u;
-    return h % ADDR_BUCKETS;
+    return pb_strhash((const char *)key, 16);
+}
+
+/* hmap match: does entry val count the address key (16 bytes)? */
+static bool addr_is(const void *ctx, const void *val, const void *key)
+{
+    (void)ctx;
+    return memcmp(((const struct addr_count *)val)->key, key, 16) == 0;
+}
+
+static struct addr_table *addr_table_new(void)
+{
+    struct addr_table *t = calloc(1, sizeof(*t));
+    if (t != NULL)
+        hmap_init(&t->by_addr, addr_is, NULL);
+    return t;
 }
 
 /* The entry of key; created (n = 0) when create is set. NULL when absent or out of memory. */
 static struct addr_count *addr_find(struct addr_table *t, const unsigned char key[16],
                                     bool create)
 {
-    unsigned b = addr_hash(key);
-    for (struct addr_count *e = t->bucket[b]; e != NULL; e = e->next)
-        if (memcmp(e->key, key, 16) == 0)
-            return e;
-    if (!create)
+    uint64_t h = addr_hash(key);
+    struct addr_count *e = hmap_get(&t->by_addr, h, key);
+    if (e != NULL || !create)
+        return e;
+    e = calloc(1, sizeof(*e));
+    if (e == NULL || hmap_reserve(&t->by_addr, t->by_addr.len + 1) != 0) {
+        free(e);
         return NULL;
-    struct addr_count *e = calloc(1, sizeof(*e));
-    if (e == NULL)
-        return NULL;
+    }
     memcpy(e->key, key, 16);
-    e->next = t->bucket[b];
-    t->bucket[b] = e;
+    hmap_put(&t->by_addr, h, e->key, e);        /* reserved: cannot fail */
     return e;
 }
 
@@ -181,25 +194,21 @@ static void addr_release(struct addr_table *t, struct addr_count *e)
 {
     if (e == NULL || --e->n > 0)
         return;
-    for (struct addr_count **pp = &t->bucket[addr_hash(e->key)]; *pp != NULL;
-         pp = &(*pp)->next)
-        if (*pp == e) {
-            *pp = e->next;
-            free(e);
-            return;
-        }
+    hmap_del(&t->by_addr, addr_hash(e->key), e->key);
+    free(e);
 }
 
 static void addr_table_free(struct addr_table *t)
 {
+    struct hmap_iter it;
+    struct addr_count *e;
+
     if (t == NULL)
         return;
-    for (size_t i = 0; i < ADDR_BUCKETS; i++)
-        while (t->bucket[i] != NULL) {
-            struct addr_count *e = t->bucket[i];
-            t->bucket[i] = e->next;
-            free(e);
-        }
+    hmap_iter_init(&t->by_addr, &it);
+    while ((e = hmap_iter_next(&t->by_addr, &it)) != NULL)
+        free(e);
+    hmap_cleanup(&t->by_addr);
     free(t);
 }
 
@@ -375,7 +384,7 @@ int server_start(struct app *app)
     struct lws_context_creation_info info;
     void *loops[1] = { app->loop };
 
-    app->addrs = calloc(1, sizeof(*app->addrs));
+    app->addrs = addr_table_new();
     if (app->addrs == NULL) {
         fprintf(stderr, "planboard: out of memory\n");
         return -1;
