@@ -1,12 +1,17 @@
 /*
- * store_int.h — declarations shared by the files of store/ only (store.c, board.c, orders.c,
- * demo.c). Nothing outside store/ includes this.
+ * store_int.h — declarations shared by the files of store/ only. Nothing outside store/
+ * includes this.
  *
- * Layout:
- *   store.c   connection, prepared-statement cache, transactions, tenants, users
- *   board.c   per-tenant board cache: loading, hash index, lookups, board_check()
- *   orders.c  order create / steps / move / import (write-through mutations)
- *   demo.c    SPEC §8 sample tenant
+ * Layout, top to bottom (a file calls only files below it; no two files call each other):
+ *   order_edit.c, scanner.c                 field edits, deletes, scanner events (they use
+ *                                           orders.c's move phases)
+ *   orders.c, work_centres.c, users.c, demo.c, analytics.c, audit.c, session.c
+ *                                           the other operations (write-through, queries)
+ *   store.c     open / close (schema, text repair), tenants, users, the tenant -> board table,
+ *               audit rows
+ *   board.c     one tenant's board cache: loading, index (core/hmap), lookups, board_check()
+ *   sql.c       statement cache, errors, stepping, transactions, bind / column helpers
+ * Below them all: core/ (model, errors, hmap, strbuf, tz, utf8, strhash).
  */
 #ifndef PB_STORE_INT_H
 #define PB_STORE_INT_H
