@@ -104,6 +104,7 @@ void *hmap_del(struct hmap *m, uint64_t hash, const void *key);
  * hashes are equal keys), not keyed. */
 uint64_t hmap_hash_int(int64_t key);
 
+/* hmap_get / hmap_put / hmap_del of an int64 key, for a map with no match function. */
 static inline void *hmap_get_int(const struct hmap *m, int64_t key)
 {
     return hmap_get(m, hmap_hash_int(key), NULL);
@@ -124,8 +125,8 @@ static inline void *hmap_del_int(struct hmap *m, int64_t key)
 /* The keyed hash of the NUL-terminated string s (core/strhash: SipHash-2-4, per process). */
 uint64_t hmap_hash_str(const char *s);
 
-/* For a map set up with hmap_init(m, match, ...) whose match compares val's string with key
- * (a const char *). */
+/* hmap_get / hmap_put / hmap_del of a NUL-terminated string key, for a map set up with
+ * hmap_init(m, match, ...) whose match compares val's string with key (a const char *). */
 static inline void *hmap_get_str(const struct hmap *m, const char *key)
 {
     return hmap_get(m, hmap_hash_str(key), key);
