@@ -370,10 +370,30 @@ static uint64_t bind_options(const char *bind)
     return o;
 }
 
+/* Group commit completions (durable_on_reached): durable.c knows no consumer; the held HTTP
+ * answers and WebSocket frames are released here, answers first (registration order). */
+static void release_http(void *ctx, uint64_t durable_seq)
+{
+    (void)durable_seq;
+    http_release_durable(ctx);
+}
+
+static void release_ws(void *ctx, uint64_t durable_seq)
+{
+    (void)durable_seq;
+    ws_release_durable(ctx);
+}
+
 int server_start(struct app *app)
 {
     struct lws_context_creation_info info;
     void *loops[1] = { app->loop };
+
+    if (durable_on_reached(app, release_http, app) != 0
+        || durable_on_reached(app, release_ws, app) != 0) {
+        fprintf(stderr, "planboard: cannot register group commit completions\n");
+        return -1;
+    }
 
     app->addrs = calloc(1, sizeof(*app->addrs));
     if (app->addrs == NULL) {
