@@ -336,6 +336,7 @@ static void on_shutdown_timer(uv_timer_t *t)
     uv_close((uv_handle_t *)&app->sig_term, NULL);
     uv_close((uv_handle_t *)&app->sweep_timer, NULL);
     uv_close((uv_handle_t *)&app->shutdown_timer, NULL);
+    ws_flush_close(app);
 }
 
 void server_stop(struct app *app)
@@ -444,6 +445,7 @@ int server_start(struct app *app)
     uv_signal_start(&app->sig_int, on_signal, SIGINT);
     uv_signal_start(&app->sig_term, on_signal, SIGTERM);
     uv_timer_init(app->loop, &app->sweep_timer);
+    ws_flush_init(app);
     uv_timer_init(app->loop, &app->shutdown_timer);
     app->sweep_timer.data = app->shutdown_timer.data = app;
     uv_timer_start(&app->sweep_timer, on_sweep, 1000, 1000);

@@ -98,6 +98,9 @@ struct app {
     size_t n_durable_listeners;
     struct http_req *http_waiting;      /* answers waiting for durable_seq (http.c) */
     struct ws_conn *ws_waiting;         /* connections whose next frame waits for it (ws.c) */
+    struct ws_conn *ws_woken;           /* woken by a publish this loop iteration (ws.c) */
+    uv_check_t ws_flush;                /* services ws_woken after the iteration's I/O (ws.c) */
+    struct ws_conn *ws_flushing;        /* the one being serviced; NULL once it closed (ws.c) */
     struct room *rooms;                 /* singly linked, one per tenant seen */
     struct ws_conn *conns;              /* every open WebSocket (doubly linked) */
     struct addr_table *addrs;           /* open connections per client address (server.c) */
@@ -257,7 +260,10 @@ struct ws_conn {
     struct auth_claims claims;          /* of the token it connected with */
     struct ws_conn *next, *prev;        /* app->conns */
     struct room_reader rd;              /* its read position in its room + its own frames */
-    bool wake_asked;                    /* a writable callback is asked for and not yet run */
+    bool wake_asked;                    /* on app->ws_woken, or a writable callback is asked
+                                         * for and has not run yet */
+    struct ws_conn *wnext, *wprev;      /* app->ws_woken while wake_asked */
+    bool woken;                         /* on app->ws_woken */
     bool dwait;                         /* on app->ws_waiting */
     struct ws_conn *dnext;              /* app->ws_waiting */
     int close_code;                     /* non-zero: close with it at the next writable */
@@ -276,6 +282,9 @@ void ws_reply(struct ws_conn *c, const char *event, const char *ref, cJSON *data
 void ws_close(struct ws_conn *c, int code, const char *reason);
 /* Mark every connection for close with `code` (e.g. 1001 on shutdown). */
 void ws_close_all(struct app *app, int code);
+/* The check handle that services woken connections (server_start / on_shutdown_timer). */
+void ws_flush_init(struct app *app);
+void ws_flush_close(struct app *app);
 /* The lws callback for WebSocket reasons (called from the shared protocol callback). */
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                 size_t len);

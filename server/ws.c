@@ -13,13 +13,13 @@
 
 /* ================================================================ sending */
 
-/* room_reader_ops.wake: ask lws for one writable callback. Each lws_callback_on_writable()
- * costs epoll_ctl calls on the libuv loop (PLATFORM.md), so a burst of publishes asks once. */
-static void reader_wake(struct room_reader *rd)
+static void on_flush(uv_check_t *h);
+
+/* Ask lws for a real writable callback (the socket could not take everything). */
+static void ask_writable(struct ws_conn *c)
 {
-    struct ws_conn *c = (struct ws_conn *)((char *)rd - offsetof(struct ws_conn, rd));
     if (c->wake_asked || c->close_code != 0 || c->dwait)
-        return;                         /* dwait: ws_release_durable asks when it is time */
+        return;
     c->wake_asked = true;
     lws_callback_on_writable(c->wsi);
 }
@@ -30,7 +30,81 @@ static void reader_cull(struct room_reader *rd, int code, const char *reason)
     ws_close((struct ws_conn *)((char *)rd - offsetof(struct ws_conn, rd)), code, reason);
 }
 
+static void reader_wake(struct room_reader *rd);
 static const struct room_reader_ops reader_ops = { reader_wake, reader_cull };
+
+/* room_reader_ops.wake. A publish wakes every member; lws_callback_on_writable() on the
+ * libuv loop costs ~4 epoll_ctl calls per connection and wake-up (PLATFORM.md), three times
+ * what the write itself costs. So a woken connection goes on app->ws_woken, and after this
+ * loop iteration's I/O the check handle hands each to lws_service_fd() as writable: lws then
+ * runs the connection's own LWS_CALLBACK_SERVER_WRITEABLE (writes stay there, issue 9 item
+ * 5) without touching epoll. When the socket cannot take it all, lws keeps the rest and
+ * waits for a real POLLOUT itself. One wake per connection per iteration. */
+static void reader_wake(struct room_reader *rd)
+{
+    struct ws_conn *c = (struct ws_conn *)((char *)rd - offsetof(struct ws_conn, rd));
+    struct app *app = c->app;
+    if (c->wake_asked || c->close_code != 0 || c->dwait)
+        return;                         /* dwait: ws_release_durable wakes it when it is time */
+    c->wake_asked = true;
+    c->woken = true;
+    c->wprev = NULL;
+    c->wnext = app->ws_woken;
+    if (app->ws_woken != NULL)
+        app->ws_woken->wprev = c;
+    app->ws_woken = c;
+    uv_check_start(&app->ws_flush, on_flush);
+}
+
+static void woken_unlink(struct ws_conn *c)
+{
+    if (!c->woken)
+        return;
+    if (c->wprev != NULL)
+        c->wprev->wnext = c->wnext;
+    else
+        c->app->ws_woken = c->wnext;
+    if (c->wnext != NULL)
+        c->wnext->wprev = c->wprev;
+    c->wnext = c->wprev = NULL;
+    c->woken = false;
+}
+
+static void on_flush(uv_check_t *h)
+{
+    struct app *app = h->data;
+    struct ws_conn *c;
+    uv_check_stop(h);
+    /* one at a time: servicing one may close another (its CLOSED unlinks it) */
+    while ((c = app->ws_woken) != NULL) {
+        woken_unlink(c);
+        struct lws_pollfd pfd = {
+            .fd = lws_get_socket_fd(c->wsi), .events = LWS_POLLOUT, .revents = LWS_POLLOUT,
+        };
+        app->ws_flushing = c;
+        if (pfd.fd >= 0)
+            lws_service_fd(lws_get_context(c->wsi), &pfd);
+        /* Still open and its WRITEABLE did not run (lws was flushing its own buffered
+         * output, or would not take the fd): ask for a real writable callback. */
+        if (app->ws_flushing == c && c->wake_asked) {
+            c->wake_asked = false;
+            if (room_reader_pending(&c->rd))
+                ask_writable(c);
+        }
+        app->ws_flushing = NULL;
+    }
+}
+
+void ws_flush_init(struct app *app)
+{
+    uv_check_init(app->loop, &app->ws_flush);
+    app->ws_flush.data = app;
+}
+
+void ws_flush_close(struct app *app)
+{
+    uv_close((uv_handle_t *)&app->ws_flush, NULL);
+}
 
 /* Put c on the list of connections waiting for durable commits (once). */
 static void wait_durable(struct ws_conn *c)
@@ -164,7 +238,7 @@ static int write_pending(struct ws_conn *c)
     if (used > 0 && lws_write(c->wsi, out, used, LWS_WRITE_RAW) < 0)
         return -1;
     if (!c->dwait && room_reader_pending(&c->rd))
-        reader_wake(&c->rd);
+        ask_writable(c);
     return 0;
 }
 
@@ -456,6 +530,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         room_leave(app, &c->rd);
         conn_unlink(app, c);
         wait_unlink(c);
+        woken_unlink(c);
         if (room_conn_close(app, &c->rd) == 0 && !app->stopping)
             op_release_user_locks(app, c->claims.tenant_id, c->claims.user_id, "disconnected");
         free(c->rx);
