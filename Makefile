@@ -43,7 +43,7 @@ CORE_SRC := $(wildcard core/*.c protocol/*.c store/*.c locks/*.c importers/*.c) 
 SRV_SRC  := $(filter-out server/main.c $(PURE_SERVER),$(wildcard server/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o
 SRV_OBJ  := $(SRV_SRC:%.c=$(BUILD)/%.o)
-TEST_NEEDS_SERVER :=
+TEST_NEEDS_SERVER := test_room test_durable
 TEST_SRC := $(wildcard test/test_*.c)
 TEST_BIN := $(TEST_SRC:test/%.c=$(BUILD)/test/%)
 

@@ -147,8 +147,16 @@ static void on_synced(uv_async_t *a)
         server_stop(app);
         return;
     }
-    http_release_durable(app);
-    ws_release_durable(app);
+    for (size_t i = 0; i < app->n_durable_listeners; i++)
+        app->durable_listeners[i].fn(app->durable_listeners[i].ctx, app->durable_seq);
+}
+
+int durable_on_reached(struct app *app, void (*fn)(void *ctx, uint64_t durable_seq), void *ctx)
+{
+    if (app->n_durable_listeners == PB_DURABLE_LISTENERS)
+        return PB_EINTERNAL;
+    app->durable_listeners[app->n_durable_listeners++] = (struct durable_listener){ fn, ctx };
+    return 0;
 }
 
 int durable_start(struct app *app)

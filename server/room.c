@@ -1,9 +1,18 @@
 /*
- * room — one room per tenant (SPEC §5): the event sequence, the replay ring, the joined
- * connections and who is online. Broadcast = encode once, queue a reference per member.
+ * room — one room per tenant (SPEC §5): the event sequence, the ring of encoded events, its
+ * readers and who is online.
+ *
+ * The lws minimal-ws-server-ring pattern (issue 9 item 5): an event is encoded once into the
+ * room's ring; each reader (one per WebSocket connection, struct room_reader) keeps its own
+ * read position and a small queue of its own frames, and its owner writes them only when the
+ * connection is writable. Publishing = append + wake the members. A reader that falls a whole
+ * ring behind, or whose unread frames pass cfg.ws_queue_bytes, is culled (1008). Replays
+ * (sinceSeq) read the same ring. No lws here: the reader's owner supplies wake and cull
+ * (ws.c), so test/test_room.c drives rooms on a bare uv loop.
  */
 #include "server/server_int.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,14 +26,20 @@ struct presence {
 struct room {
     int64_t tenant_id;
     uint64_t seq;                       /* last published seq; 0 before the first */
-    struct ws_msg *ring[PB_ROOM_RING];  /* event seq s lives at ring[s % PB_ROOM_RING] */
-    struct ws_conn *members;            /* joined connections (room_next/room_prev) */
+    struct ws_msg *ring[PB_ROOM_RING];  /* event seq s lives at ring[s % PB_ROOM_RING] (the
+                                         * only reference; NULL when lost to out of memory) */
+    uint64_t ring_end[PB_ROOM_RING];    /* payload bytes of events 1..s, at s % PB_ROOM_RING:
+                                         * a reader's backlog is a difference of two */
+    uint64_t bytes;                     /* payload bytes of events 1..seq */
+    struct room_reader *members;        /* joined readers (room_next/room_prev) */
     struct presence *online;            /* users with >= 1 open connection */
     size_t n_online, cap_online;
     struct room *next;                  /* app->rooms */
     struct blob *board_json;            /* cached GET /api/planning-board body, or NULL */
     uint64_t board_seq, board_version;  /* the cache is valid while both are unchanged */
 };
+
+#define READER_Q_INITIAL 8              /* own frames: hello + join ack + a few answers */
 
 /* ================================================================ messages */
 
@@ -121,6 +136,83 @@ uint64_t room_seq(const struct room *r)
     return r != NULL ? r->seq : 0;
 }
 
+struct ws_msg *room_event(const struct room *r, uint64_t seq)
+{
+    if (r == NULL || seq == 0 || seq > r->seq || r->seq - seq >= PB_ROOM_RING)
+        return NULL;
+    struct ws_msg *m = r->ring[seq % PB_ROOM_RING];
+    return m != NULL && m->seq == seq ? m : NULL;
+}
+
+/* Payload bytes of events 1..seq, UINT64_MAX when that is no longer known (seq left the
+ * ring: whoever asks for it is lapped). */
+static uint64_t bytes_upto(const struct room *r, uint64_t seq)
+{
+    if (seq == 0)
+        return 0;
+    if (seq >= r->seq)
+        return r->bytes;
+    if (r->seq - seq >= PB_ROOM_RING)
+        return UINT64_MAX;
+    return r->ring_end[seq % PB_ROOM_RING];
+}
+
+/* Payload bytes of events 1..seq-1 for an unread seq (<= r->seq + 1), UINT64_MAX when event
+ * seq left the ring. */
+static uint64_t bytes_before(const struct room *r, uint64_t seq)
+{
+    if (seq > r->seq)
+        return r->bytes;
+    if (seq == 0 || r->seq - seq >= PB_ROOM_RING)
+        return UINT64_MAX;
+    const struct ws_msg *m = r->ring[seq % PB_ROOM_RING];
+    return r->ring_end[seq % PB_ROOM_RING] - (m != NULL ? m->len : 0);
+}
+
+/* Fault injection for the out-of-memory path (test/e2e/contract.test.mjs): with the
+ * environment variable PLANBOARD_FAULT_ROOM_ENCODES=N, every room event encoded after the
+ * first N fails as if malloc had. Read once; unset (the normal case) means never. */
+static bool encode_fails(void)
+{
+    static long left = -2;              /* -2 = not read yet, -1 = no fault injection */
+    if (left == -2) {
+        const char *v = getenv("PLANBOARD_FAULT_ROOM_ENCODES");
+        left = v != NULL && *v != '\0' ? strtol(v, NULL, 10) : -1;
+        if (left < -1)
+            left = -1;
+    }
+    if (left < 0)
+        return false;
+    if (left == 0)
+        return true;
+    left--;
+    return false;
+}
+
+/* The last seq rd reads now (its `last`, or the room's seq when that is lower). */
+static uint64_t read_limit(const struct room_reader *rd)
+{
+    uint64_t seq = room_seq(rd->room);
+    return rd->last < seq ? rd->last : seq;
+}
+
+/* Unread room-event bytes counted against the queue bound: those after the replay. */
+static uint64_t ring_backlog(const struct room_reader *rd)
+{
+    uint64_t lim = read_limit(rd);
+    uint64_t first = rd->next > rd->replay_end ? rd->next : rd->replay_end + 1;
+    if (rd->next == 0 || first > lim)
+        return 0;
+    uint64_t a = bytes_upto(rd->room, lim), b = bytes_before(rd->room, first);
+    return a == UINT64_MAX || b == UINT64_MAX ? UINT64_MAX : a - b;
+}
+
+uint64_t room_reader_backlog(const struct room_reader *rd)
+{
+    uint64_t ring = ring_backlog(rd);
+    return ring == UINT64_MAX ? UINT64_MAX : ring + rd->q_bytes;
+}
+
 uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJSON *data)
 {
     struct room *r = room_get(app, tenant_id);
@@ -131,35 +223,52 @@ uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJS
         cJSON_Delete(data);
         return 0;
     }
-    m = ws_msg_new(event, r->seq + 1, NULL, data);
+    if (encode_fails()) {
+        cJSON_Delete(data);
+        m = NULL;
+    } else {
+        m = ws_msg_new(event, r->seq + 1, NULL, data);
+    }
     r->seq++;
     slot = r->seq % PB_ROOM_RING;
     ws_msg_unref(r->ring[slot]);
     r->ring[slot] = m;                  /* the ring keeps the creation reference */
+    if (m != NULL)
+        r->bytes += m->len;
+    r->ring_end[slot] = r->bytes;
     if (m == NULL) {
         /* Out of memory: the change is committed but its event cannot be told. The seq is
          * spent and its ring slot left empty, so a replay across it answers resync_required;
-         * the members are closed with 1011 and come back with sinceSeq, i.e. resync. */
+         * the members are culled with 1011 and come back with sinceSeq, i.e. resync. */
         pb_log(LOG_ERROR, "room %lld: cannot encode %s (out of memory)", (long long)tenant_id,
                event);
-        for (struct ws_conn *c = r->members; c != NULL; c = c->room_next)
-            ws_close(c, 1011, "out of memory");
+        for (struct room_reader *rd = r->members, *nx; rd != NULL; rd = nx) {
+            nx = rd->room_next;         /* cull may leave the room */
+            if (!rd->dropped)
+                rd->ops->cull(rd, 1011, "out of memory");
+        }
         return 0;
     }
     m->ticket = durable_ticket(app);
     app->metrics.broadcasts++;
-    for (struct ws_conn *c = r->members; c != NULL; c = c->room_next) {
-        if (c->replay_next != 0) {
-            /* Catching up from the ring (ws.c): the event reaches it from r->ring. Only a
-             * reader that fell a whole ring behind is lost, like a slow reader. */
-            if (r->seq - c->replay_next >= PB_ROOM_RING) {
-                app->metrics.ws_slow_closed++;
-                ws_close(c, 1008, "send queue limit exceeded");
-            }
+    uint64_t bound = (uint64_t)app->cfg.ws_queue_bytes;
+    for (struct room_reader *rd = r->members, *nx; rd != NULL; rd = nx) {
+        nx = rd->room_next;
+        /* SPEC §5 slow clients: a reader whose next event was just overwritten (lapped), or
+         * whose unread frames pass the bound, is closed with 1008; it comes back with
+         * sinceSeq. The lws ring example's cull_lagging_clients. */
+        if (rd->dropped)
+            continue;                   /* culled or closing: its owner is closing it */
+        bool lapped = rd->next != 0 && rd->next <= r->seq && r->seq - rd->next >= PB_ROOM_RING;
+        if (lapped || room_reader_backlog(rd) > bound) {
+            pb_log(LOG_WARN, "room %lld: a reader is %s, closing 1008", (long long)tenant_id,
+                   lapped ? "a whole ring behind" : "over the send queue bound");
+            app->metrics.ws_slow_closed++;
+            rd->ops->cull(rd, 1008, "send queue limit exceeded");
             continue;
         }
-        ws_send(c, m);
         app->metrics.deliveries++;
+        rd->ops->wake(rd);
     }
     pb_log(LOG_DEBUG, "room %lld: %s seq %llu", (long long)tenant_id, event,
            (unsigned long long)r->seq);
@@ -184,20 +293,14 @@ static cJSON *user_brief(int64_t user_id, const char *username)
     return o;
 }
 
-struct ws_msg *room_event(const struct room *r, uint64_t seq)
-{
-    if (r == NULL || seq == 0 || seq > r->seq || r->seq - seq >= PB_ROOM_RING)
-        return NULL;
-    struct ws_msg *m = r->ring[seq % PB_ROOM_RING];
-    return m != NULL && m->seq == seq ? m : NULL;
-}
+/* ================================================================ readers */
 
-/* Why the events after since_seq cannot be replayed to c (the resync_required reason), or
- * NULL when they can; charges the replay to c's budget then. */
-static const char *replay_refusal(struct app *app, struct room *r, struct ws_conn *c,
+/* Why the events after since_seq cannot be replayed to rd (the resync_required reason), or
+ * NULL when they can; charges the replay to rd's budget then. */
+static const char *replay_refusal(struct app *app, struct room *r, struct room_reader *rd,
                                   uint64_t since_seq, const char *epoch)
 {
-    size_t bytes = 0;
+    uint64_t bytes = 0;
     if (epoch != NULL && strcmp(epoch, app->epoch) != 0)
         return "epoch";
     if (since_seq > r->seq)
@@ -211,109 +314,224 @@ static const char *replay_refusal(struct app *app, struct room *r, struct ws_con
     /* The replay budget (issue 8, item 5): a client re-joining with an old sinceSeq again
      * and again got ~700x amplification. Bytes per connection per minute. */
     int64_t now = pb_now_ms();
-    if (now - c->replay_window_ms >= 60000) {
-        c->replay_window_ms = now;
-        c->replay_bytes = 0;
+    if (now - rd->replay_window_ms >= 60000) {
+        rd->replay_window_ms = now;
+        rd->replay_bytes = 0;
     }
-    if (c->replay_bytes + bytes > (uint64_t)app->cfg.ws_replay_bytes_per_minute)
+    if (rd->replay_bytes + bytes > (uint64_t)app->cfg.ws_replay_bytes_per_minute)
         return "replay_limit";
-    c->replay_bytes += bytes;
+    rd->replay_bytes += bytes;
     return NULL;
 }
 
-void room_join(struct app *app, struct ws_conn *c, bool has_since, uint64_t since_seq,
-               const char *epoch)
+const char *room_join(struct app *app, struct room_reader *rd, bool has_since,
+                      uint64_t since_seq, const char *epoch)
 {
-    struct room *r = room_get(app, c->claims.tenant_id);
+    struct room *r = rd->room != NULL ? rd->room : room_get(app, rd->tenant_id);
+    const char *why = NULL;
     struct presence *p;
 
-    if (r == NULL)
-        return;
-    c->room = r;
-    if (has_since) {
-        const char *why = replay_refusal(app, r, c, since_seq, epoch);
-        if (why != NULL) {
-            cJSON *d = cJSON_CreateObject();
-            cJSON_AddNumberToObject(d, "seq", (double)r->seq);
-            cJSON_AddStringToObject(d, "epoch", app->epoch);
-            cJSON_AddStringToObject(d, "reason", why);
-            ws_reply(c, "resync_required", NULL, d);
-        } else if (since_seq < r->seq) {
-            ws_replay(c, since_seq + 1);   /* streamed from the ring, not copied to the queue */
-        }
-    }
-    if (c->joined)
-        return;
-    c->joined = true;
-    c->room_prev = NULL;
-    c->room_next = r->members;
+    if (r == NULL || rd->dropped)
+        return NULL;
+    rd->room = r;
+    /* Frames queued before the join go out first: before the replay, and before the events
+     * published from now on. */
+    for (size_t i = 0; i < rd->q_len; i++)
+        rd->q[(rd->q_head + i) % rd->q_cap].after = 0;
+    if (has_since && (why = replay_refusal(app, r, rd, since_seq, epoch)) == NULL
+        && since_seq < r->seq) {
+        rd->next = since_seq + 1;       /* replayed straight from the ring */
+        rd->replay_end = r->seq;
+    } else if (!rd->joined || rd->next == 0) {
+        /* FIXME: a reader that left with events unread and joins again without sinceSeq
+         * skips them (one tail cannot hold a gap); a client joining without sinceSeq reads
+         * the board anyway. */
+        rd->next = r->seq + 1;
+        rd->replay_end = 0;
+    }   /* else joined: it keeps reading where it is (sinceSeq at the head, or refused) */
+    rd->last = UINT64_MAX;
+    if (rd->q_len > 0 || room_reader_pending(rd))
+        rd->ops->wake(rd);
+    if (rd->joined)
+        return why;
+    rd->joined = true;
+    rd->room_prev = NULL;
+    rd->room_next = r->members;
     if (r->members != NULL)
-        r->members->room_prev = c;
-    r->members = c;
+        r->members->room_prev = rd;
+    r->members = rd;
 
-    p = presence_find(r, c->claims.user_id);
+    p = presence_find(r, rd->user_id);
     if (p != NULL && ++p->joined == 1)     /* SPEC §5: a user's first connection joins */
         room_publish(app, r->tenant_id, "user_joined", user_brief(p->user_id, p->username));
+    return why;
 }
 
-void room_leave(struct app *app, struct ws_conn *c)
+void room_leave(struct app *app, struct room_reader *rd)
 {
-    struct room *r;
+    struct room *r = rd->room;
     struct presence *p;
 
-    if (!c->joined)
+    if (!rd->joined || r == NULL)
         return;
-    r = room_find(app, c->claims.tenant_id);
-    c->joined = false;
-    if (r == NULL)
-        return;
-    if (c->room_prev != NULL)
-        c->room_prev->room_next = c->room_next;
+    rd->joined = false;
+    rd->last = r->seq;                  /* what was published while it was in still goes */
+    if (rd->room_prev != NULL)
+        rd->room_prev->room_next = rd->room_next;
     else
-        r->members = c->room_next;
-    if (c->room_next != NULL)
-        c->room_next->room_prev = c->room_prev;
-    c->room_next = c->room_prev = NULL;
+        r->members = rd->room_next;
+    if (rd->room_next != NULL)
+        rd->room_next->room_prev = rd->room_prev;
+    rd->room_next = rd->room_prev = NULL;
 
-    p = presence_find(r, c->claims.user_id);
+    p = presence_find(r, rd->user_id);
     if (p != NULL && --p->joined == 0 && !app->stopping)     /* its last one leaves */
         room_publish(app, r->tenant_id, "user_left", user_brief(p->user_id, p->username));
 }
 
-int room_conn_open(struct app *app, struct ws_conn *c)
+int room_conn_open(struct app *app, struct room_reader *rd)
 {
-    struct room *r = room_get(app, c->claims.tenant_id);
+    struct room *r = room_get(app, rd->tenant_id);
     struct presence *p;
     if (r == NULL)
         return PB_EINTERNAL;
-    if ((p = presence_find(r, c->claims.user_id)) == NULL) {
+    assert(rd->ops != NULL && rd->q == NULL);
+    rd->q = malloc(READER_Q_INITIAL * sizeof(*rd->q));
+    if (rd->q == NULL)
+        return PB_EINTERNAL;
+    if ((p = presence_find(r, rd->user_id)) == NULL) {
         if (r->n_online == r->cap_online) {
             size_t cap = r->cap_online ? r->cap_online * 2 : 8;
             struct presence *np = realloc(r->online, cap * sizeof(*np));
-            if (np == NULL)
+            if (np == NULL) {
+                free(rd->q);
+                rd->q = NULL;
                 return PB_EINTERNAL;
+            }
             r->online = np;
             r->cap_online = cap;
         }
         p = &r->online[r->n_online++];
         memset(p, 0, sizeof(*p));
-        p->user_id = c->claims.user_id;
-        snprintf(p->username, sizeof(p->username), "%s", c->username);
+        p->user_id = rd->user_id;
+        snprintf(p->username, sizeof(p->username), "%s", rd->username);
     }
+    rd->room = r;
+    rd->q_cap = READER_Q_INITIAL;
+    rd->q_head = rd->q_len = rd->q_bytes = 0;
     p->conns++;
     return 0;
 }
 
-int room_conn_close(struct app *app, struct ws_conn *c)
+int room_conn_close(struct app *app, struct room_reader *rd)
 {
-    struct room *r = room_find(app, c->claims.tenant_id);
-    struct presence *p = r != NULL ? presence_find(r, c->claims.user_id) : NULL;
+    struct room *r = room_find(app, rd->tenant_id);
+    struct presence *p = r != NULL ? presence_find(r, rd->user_id) : NULL;
+    room_reader_drop(rd);
+    free(rd->q);
+    rd->q = NULL;
+    rd->q_cap = 0;
     if (p == NULL)
         return 0;
     int left = --p->conns;
     if (left == 0 && p->joined == 0)
         *p = r->online[--r->n_online];
     return left;
+}
+
+void room_reader_drop(struct room_reader *rd)
+{
+    while (rd->q_len > 0) {
+        ws_msg_unref(rd->q[rd->q_head].m);
+        rd->q_head = (rd->q_head + 1) % rd->q_cap;
+        rd->q_len--;
+    }
+    rd->q_bytes = 0;
+    rd->next = 0;
+    rd->last = 0;
+    rd->replay_end = 0;
+    rd->dropped = true;
+}
+
+void room_reader_send(struct app *app, struct room_reader *rd, struct ws_msg *m)
+{
+    if (rd->dropped || rd->q == NULL)
+        return;                         /* culled, closing or closed */
+    if (m == NULL) {
+        /* a frame that could not be built is not dropped silently: the client would miss it */
+        pb_log(LOG_ERROR, "ws: frame lost (out of memory), closing 1011");
+        rd->ops->cull(rd, 1011, "out of memory");
+        return;
+    }
+    uint64_t backlog = room_reader_backlog(rd);
+    if (backlog == UINT64_MAX || backlog + m->len > (uint64_t)app->cfg.ws_queue_bytes) {
+        /* SPEC §5 slow clients: close with 1008; it recovers by reconnecting with sinceSeq. */
+        pb_log(LOG_WARN, "ws: send queue over %lld bytes, closing 1008",
+               (long long)app->cfg.ws_queue_bytes);
+        app->metrics.ws_slow_closed++;
+        rd->ops->cull(rd, 1008, "send queue limit exceeded");
+        return;
+    }
+    if (rd->q_len == rd->q_cap) {
+        size_t cap = rd->q_cap * 2;
+        struct room_out *nq = malloc(cap * sizeof(*nq));
+        if (nq == NULL) {
+            pb_log(LOG_ERROR, "ws: cannot queue a frame (out of memory), closing 1011");
+            rd->ops->cull(rd, 1011, "out of memory");
+            return;
+        }
+        for (size_t i = 0; i < rd->q_len; i++)
+            nq[i] = rd->q[(rd->q_head + i) % rd->q_cap];
+        free(rd->q);
+        rd->q = nq;
+        rd->q_head = 0;
+        rd->q_cap = cap;
+    }
+    ws_msg_ref(m);
+    rd->q[(rd->q_head + rd->q_len) % rd->q_cap] = (struct room_out){ m, room_seq(rd->room) };
+    rd->q_len++;
+    rd->q_bytes += m->len;
+    rd->ops->wake(rd);
+}
+
+/* True when the next frame is the head of rd's own queue rather than a room event. */
+static bool own_first(const struct room_reader *rd)
+{
+    if (rd->q_len == 0)
+        return false;
+    return rd->next == 0 || rd->next > read_limit(rd) || rd->q[rd->q_head].after < rd->next;
+}
+
+bool room_reader_pending(const struct room_reader *rd)
+{
+    return rd->q_len > 0 || (rd->next != 0 && rd->next <= read_limit(rd));
+}
+
+struct ws_msg *room_reader_peek(const struct room_reader *rd, bool *lost)
+{
+    *lost = false;
+    if (own_first(rd))
+        return rd->q[rd->q_head].m;
+    if (rd->next == 0 || rd->next > read_limit(rd))
+        return NULL;
+    struct ws_msg *m = room_event(rd->room, rd->next);
+    if (m == NULL)
+        *lost = true;                   /* overwritten (lapped) or lost to out of memory */
+    return m;
+}
+
+void room_reader_consume(struct app *app, struct room_reader *rd)
+{
+    if (own_first(rd)) {
+        struct ws_msg *m = rd->q[rd->q_head].m;
+        rd->q_head = (rd->q_head + 1) % rd->q_cap;
+        rd->q_len--;
+        rd->q_bytes -= m->len;
+        ws_msg_unref(m);
+    } else if (rd->next != 0 && rd->next <= read_limit(rd)) {
+        rd->next++;
+    }
+    (void)app;
 }
 
 cJSON *room_online(struct app *app, int64_t tenant_id)

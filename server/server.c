@@ -345,6 +345,7 @@ static void on_shutdown_timer(uv_timer_t *t)
     uv_close((uv_handle_t *)&app->sig_term, NULL);
     uv_close((uv_handle_t *)&app->sweep_timer, NULL);
     uv_close((uv_handle_t *)&app->shutdown_timer, NULL);
+    ws_flush_close(app);
 }
 
 void server_stop(struct app *app)
@@ -379,10 +380,30 @@ static uint64_t bind_options(const char *bind)
     return o;
 }
 
+/* Group commit completions (durable_on_reached): durable.c knows no consumer; the held HTTP
+ * answers and WebSocket frames are released here, answers first (registration order). */
+static void release_http(void *ctx, uint64_t durable_seq)
+{
+    (void)durable_seq;
+    http_release_durable(ctx);
+}
+
+static void release_ws(void *ctx, uint64_t durable_seq)
+{
+    (void)durable_seq;
+    ws_release_durable(ctx);
+}
+
 int server_start(struct app *app)
 {
     struct lws_context_creation_info info;
     void *loops[1] = { app->loop };
+
+    if (durable_on_reached(app, release_http, app) != 0
+        || durable_on_reached(app, release_ws, app) != 0) {
+        fprintf(stderr, "planboard: cannot register group commit completions\n");
+        return -1;
+    }
 
     app->addrs = addr_table_new();
     if (app->addrs == NULL) {
@@ -433,6 +454,7 @@ int server_start(struct app *app)
     uv_signal_start(&app->sig_int, on_signal, SIGINT);
     uv_signal_start(&app->sig_term, on_signal, SIGTERM);
     uv_timer_init(app->loop, &app->sweep_timer);
+    ws_flush_init(app);
     uv_timer_init(app->loop, &app->shutdown_timer);
     app->sweep_timer.data = app->shutdown_timer.data = app;
     uv_timer_start(&app->sweep_timer, on_sweep, 1000, 1000);

@@ -23,6 +23,7 @@
 #define PB_VERSION "0.1.0"
 #define PB_WS_SUBPROTOCOL "planboard.v1"
 #define PB_ROOM_RING 4096             /* events kept per room for replay (SPEC §5: at least 1024) */
+#define PB_DURABLE_LISTENERS 4        /* consumers of group-commit completions (durable.c) */
 #define PB_WS_MAX_MESSAGE (64 * 1024) /* largest client message; board frames are ~200 bytes */
 
 struct room;
@@ -90,8 +91,16 @@ struct app {
     struct verified_token *tokens;      /* cache of verified access tokens, PB_TOKEN_CACHE */
     struct durable *durable;            /* group commit (synchronous = FULL), or NULL */
     uint64_t durable_seq;               /* commits known on disk (durable.c) */
+    struct durable_listener {           /* called when durable_seq advanced (durable_on_reached) */
+        void (*fn)(void *ctx, uint64_t durable_seq);
+        void *ctx;
+    } durable_listeners[PB_DURABLE_LISTENERS];
+    size_t n_durable_listeners;
     struct http_req *http_waiting;      /* answers waiting for durable_seq (http.c) */
     struct ws_conn *ws_waiting;         /* connections whose next frame waits for it (ws.c) */
+    struct ws_conn *ws_woken;           /* woken by a publish this loop iteration (ws.c) */
+    uv_check_t ws_flush;                /* services ws_woken after the iteration's I/O (ws.c) */
+    struct ws_conn *ws_flushing;        /* the one being serviced; NULL once it closed (ws.c) */
     struct room *rooms;                 /* singly linked, one per tenant seen */
     struct ws_conn *conns;              /* every open WebSocket (doubly linked) */
     struct addr_table *addrs;           /* open connections per client address (server.c) */
@@ -127,7 +136,50 @@ struct ws_msg {
  * (json_output_check(), SPEC §4: such a frame is never sent). */
 struct ws_msg *ws_msg_new(const char *event, uint64_t seq, const char *ref, cJSON *data);
 void ws_msg_ref(struct ws_msg *m);
-void ws_msg_unref(struct ws_msg *m);
+void ws_msg_unref(struct ws_msg *m);   /* NULL is fine */
+
+/* One reader of a room (the lws minimal-ws-server-ring pattern, issue 9 item 5): the room
+ * keeps ONE ring of encoded events shared by all its readers; a reader keeps its read
+ * position (`next`) in that ring plus a small queue of its own frames that are not room
+ * events (hello, acks, errors, pong, resync_required), and its owner writes both out only
+ * when it is writable. Publishing appends to the ring and wakes the members; nothing is
+ * written into a connection from anyone else's callback. A reader whose unread backlog passes
+ * cfg.ws_queue_bytes, or whose next event is about to be overwritten, is culled (SPEC §5 slow
+ * clients: 1008 "send queue limit exceeded"). Embedded in struct ws_conn (ws.c supplies the
+ * ops); unit tests drive it alone (test/test_room.c). Loop thread only; every field is
+ * private to room.c except where marked. */
+struct room_reader;
+struct room_reader_ops {
+    /* Something new to write: ask for a writable callback (ws.c: lws_callback_on_writable).
+     * Called once per publish per member; may be called when one is already asked for. */
+    void (*wake)(struct room_reader *rd);
+    /* Close the reader with code and a static reason (ws.c: ws_close). The reader is left
+     * (its frames dropped) by room_reader_drop, which the owner calls. */
+    void (*cull)(struct room_reader *rd, int code, const char *reason);
+};
+struct room_out {                       /* one frame of the reader's own queue */
+    struct ws_msg *m;                   /* a reference */
+    uint64_t after;                     /* goes out after room event `after`, before after+1 */
+};
+struct room_reader {
+    const struct room_reader_ops *ops;  /* public: set by the owner before room_conn_open */
+    int64_t tenant_id, user_id;         /* public: set by the owner before room_conn_open */
+    char username[PB_LOCK_USERNAME_MAX + 1];    /* public: the same */
+    struct room *room;                  /* its tenant's room once opened (rooms live until exit) */
+    struct room_reader *room_next, *room_prev;  /* members of the room while joined */
+    bool joined;                        /* public, read-only */
+    bool dropped;                       /* culled or closing: reads and queues nothing more */
+    uint64_t next;                      /* next room seq to read; reads while next <= last */
+    uint64_t last;                      /* last room seq it reads: UINT64_MAX while joined, the
+                                         * room's seq when it left, 0 before the first join */
+    uint64_t replay_end;                /* seqs <= this are a sinceSeq replay: charged to the
+                                         * replay budget, not to the queue bound */
+    int64_t replay_window_ms;           /* start of the current minute of the replay budget */
+    uint64_t replay_bytes;              /* bytes of replays granted in that minute */
+    struct room_out *q;                 /* own frames (ring buffer of q_cap) */
+    size_t q_head, q_len, q_cap;
+    size_t q_bytes;                     /* payload bytes in q */
+};
 
 /* The tenant's room, created on first use. NULL on allocation failure. */
 struct room *room_get(struct app *app, int64_t tenant_id);
@@ -135,24 +187,57 @@ void room_free_all(struct app *app);
 /* The room's current seq (last event published; 0 before any). */
 uint64_t room_seq(const struct room *r);
 
-/* Publish a room event: give it the room's next seq, keep it in the replay ring, queue it to
- * every joined member (members catching up read it from the ring). data is consumed. Returns
- * the seq, or 0 on allocation failure (the seq is spent, replays across it answer
- * resync_required and the members are closed with 1011). */
+/* Publish a room event (SPEC §5): give it the room's next seq, encode it once into the ring
+ * (the ring holds the only reference; readers borrow it) and wake every joined member; a
+ * member lapped by it or now over cfg.ws_queue_bytes of unread frames is culled with 1008
+ * "send queue limit exceeded" (metrics.ws_slow_closed). data is consumed. Returns the seq, or
+ * 0 when the room or the event cannot be allocated (the seq is spent, replays across it
+ * answer resync_required and the members are culled with 1011 "out of memory"). Fault
+ * injection: PLANBOARD_FAULT_ROOM_ENCODES=N makes every encoding after the first N fail. */
 uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJSON *data);
 
+/* Count a reader of its user in its tenant's room (at WebSocket open; before room_join) and
+ * give it its own queue. 0, or PB_EINTERNAL (out of memory; nothing changed).
+ * room_conn_close (after room_leave) drops the reader's frames and returns the user's
+ * connections left: 0 means its last one closed (SPEC §5: its drag locks end with reason
+ * disconnected). */
+int room_conn_open(struct app *app, struct room_reader *rd);
+int room_conn_close(struct app *app, struct room_reader *rd);
+/* Join the reader's room (SPEC §5 join_planning_board; idempotent). With has_since it
+ * replays the events after since_seq from the ring, unless the epoch differs ("epoch"), the
+ * events are gone ("gone") or the replay would pass the reader's budget of
+ * cfg.ws_replay_bytes_per_minute ("replay_limit"): then it returns that reason and the caller
+ * sends resync_required {seq, epoch, reason}; NULL otherwise. The reader's own frames queued
+ * before the join go out before the replay. Publishes user_joined when it is the user's
+ * first joined connection. */
+const char *room_join(struct app *app, struct room_reader *rd, bool has_since,
+                      uint64_t since_seq, const char *epoch);
+/* Leave the room (idempotent): the events published until now are still written; publishes
+ * user_left after the user's last joined connection (not while stopping). */
+void room_leave(struct app *app, struct room_reader *rd);
+/* Queue one of the reader's own frames (takes a reference) behind the room events published
+ * so far, and wake it. Past cfg.ws_queue_bytes of unread frames (its own and the room's) the
+ * reader is culled with 1008 "send queue limit exceeded"; m NULL (could not be built) or a
+ * queue that cannot grow (out of memory) culls it with 1011 "out of memory" instead of
+ * dropping the frame. Does nothing once the reader is culled (rd->ops->cull decides). */
+void room_reader_send(struct app *app, struct room_reader *rd, struct ws_msg *m);
+/* The next frame the reader must write, in the order it was made (room events by seq, its own
+ * frames at their place), or NULL when none. *lost is set (and NULL returned) when its next
+ * room event was overwritten or lost to an allocation failure: cull it. The frame is
+ * borrowed: valid until room_reader_consume. */
+struct ws_msg *room_reader_peek(const struct room_reader *rd, bool *lost);
+/* The frame room_reader_peek returned is written: move past it. */
+void room_reader_consume(struct app *app, struct room_reader *rd);
+/* True when room_reader_peek would return a frame (or report a loss). */
+bool room_reader_pending(const struct room_reader *rd);
+/* Unread payload bytes of the reader (its own queue plus room events outside a replay). */
+uint64_t room_reader_backlog(const struct room_reader *rd);
+/* Drop everything queued for the reader and stop it for good (culled or closing): it reads,
+ * queues and is woken for nothing more. */
+void room_reader_drop(struct room_reader *rd);
 /* The room event of seq still in the ring (the ring's reference: take your own to keep it),
  * or NULL when it is not published yet, overwritten or was lost. */
 struct ws_msg *room_event(const struct room *r, uint64_t seq);
-/* Join a connection to its tenant's room (idempotent), replaying events after since_seq when
- * has_since (SPEC §5), or queueing resync_required {seq, epoch, reason} when the epoch differs
- * ("epoch"), the events are gone ("gone") or the replay would pass the connection's budget of
- * cfg.ws_replay_bytes_per_minute ("replay_limit"). Publishes user_joined when it is the user's
- * first joined connection. */
-void room_join(struct app *app, struct ws_conn *c, bool has_since, uint64_t since_seq,
-               const char *epoch);
-/* Leave the room (idempotent); publishes user_left after the user's last joined connection. */
-void room_leave(struct app *app, struct ws_conn *c);
 /* {userId, username} of each user with a joined connection, as a new cJSON array. */
 cJSON *room_online(struct app *app, int64_t tenant_id);
 /* The cached board body of SPEC §4 GET /api/planning-board when it is still valid for the
@@ -161,11 +246,6 @@ cJSON *room_online(struct app *app, int64_t tenant_id);
  * holds a reference (take your own to keep it); room_board_cache takes one on json. */
 struct blob *room_board_cached(struct room *r, uint64_t board_version);
 void room_board_cache(struct room *r, uint64_t board_version, struct blob *json);
-/* Count a connection of its user in the room (at WebSocket open; before room_join). 0 or
- * PB_EINTERNAL. room_conn_close (after room_leave) returns the user's connections left:
- * 0 means its last one closed (SPEC §5: its drag locks end with reason disconnected). */
-int room_conn_open(struct app *app, struct ws_conn *c);
-int room_conn_close(struct app *app, struct ws_conn *c);
 
 /* ---------------------------------------------------------------- WebSocket (ws.c) */
 
@@ -178,49 +258,36 @@ struct ws_conn {
     struct lws *wsi;
     struct app *app;
     struct auth_claims claims;          /* of the token it connected with */
-    char username[PB_LOCK_USERNAME_MAX + 1];
     struct ws_conn *next, *prev;        /* app->conns */
-    struct ws_conn *room_next, *room_prev;  /* members of its room when joined */
-    bool joined;
+    struct room_reader rd;              /* its read position in its room + its own frames */
+    bool wake_asked;                    /* on app->ws_woken, or a writable callback is asked
+                                         * for and has not run yet */
+    struct ws_conn *wnext, *wprev;      /* app->ws_woken while wake_asked */
+    bool woken;                         /* on app->ws_woken */
     bool dwait;                         /* on app->ws_waiting */
     struct ws_conn *dnext;              /* app->ws_waiting */
     int close_code;                     /* non-zero: close with it at the next writable */
     const char *close_reason;           /* static reason sent with close_code, or NULL */
-    struct room *room;                  /* its tenant's room once joined (rooms live until exit) */
-    uint64_t replay_next;               /* catching up: next seq to send from room->ring; 0 = no */
-    size_t replay_after;                /* queued frames that go out before the ring catch-up */
-    int64_t replay_window_ms;           /* start of the current minute of the replay budget */
-    uint64_t replay_bytes;              /* bytes of replays granted in that minute */
     char *rx;                           /* a client message arriving in pieces (malloc), or NULL */
     size_t rx_len;
     bool rx_discard;                    /* the current message is over PB_WS_MAX_MESSAGE */
-    struct ws_msg **q;                  /* outgoing queue (ring), loop thread only */
-    size_t q_head, q_len, q_cap;
-    size_t q_bytes;                     /* payload bytes queued: bounded by ws_queue_bytes */
 };
 
-/* Queue a message to one connection (takes a reference) and ask for a writable callback.
- * Past cfg.ws_queue_bytes the connection is marked for close 1008 ("send queue limit
- * exceeded") and its queue dropped; m NULL (could not be built) or a queue that cannot grow
- * (out of memory) closes it with 1011 "out of memory" instead of dropping the frame. */
-void ws_send(struct ws_conn *c, struct ws_msg *m);
-/* Direct reply (no seq): {"event", "ref"?, "data"}; data consumed. Out of memory closes the
- * connection with 1011. */
+/* Direct reply (no seq): {"event", "ref"?, "data"}; data consumed. Queued behind the room
+ * events published so far (room_reader_send: bound, 1008, out of memory 1011). */
 void ws_reply(struct ws_conn *c, const char *event, const char *ref, cJSON *data);
-/* Mark c for close with code and a static reason (sent in the close frame) and drop its
- * queue. The first close wins: a connection already closing keeps its code and reason. */
+/* Mark c for close with code and a static reason (sent in the close frame) and drop what is
+ * queued for it. The first close wins: a connection already closing keeps its code and
+ * reason. */
 void ws_close(struct ws_conn *c, int code, const char *reason);
-/* Stream room events from seq `first` to the room's current one to c (SPEC §5 replay),
- * straight from the room's ring rather than through the send queue: room events already
- * queued to c are dropped (they are replayed), frames queued before go first, and c reads
- * new room events from the ring until it has caught up. */
-void ws_replay(struct ws_conn *c, uint64_t first);
 /* Mark every connection for close with `code` (e.g. 1001 on shutdown). */
 void ws_close_all(struct app *app, int code);
+/* The check handle that services woken connections (server_start / on_shutdown_timer). */
+void ws_flush_init(struct app *app);
+void ws_flush_close(struct app *app);
 /* The lws callback for WebSocket reasons (called from the shared protocol callback). */
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                 size_t len);
-
 /* ---------------------------------------------------------------- board operations (board_ops.c) */
 
 /* The result of an operation shared by REST and WebSocket: err is 0 or PB_E*; on error
@@ -462,7 +529,13 @@ uint64_t durable_syncs(struct app *app);
 /* Histogram, one sample per group: seconds from its oldest commit until it was on disk
  * (the longest any commit of the group waited). All zero without group commit. */
 void durable_latency(struct app *app, struct pb_histogram *out);
-/* Wake the answers / connections that waited for durability (called by durable.c). */
+/* Register fn(ctx, durable_seq) to be called on the loop thread each time commits reached the
+ * disk (app->durable_seq advanced), in registration order: durable.c knows no consumer
+ * (issue 9 item 5), the server registers http.c's and ws.c's releases (server_start). At most
+ * PB_DURABLE_LISTENERS; 0 or PB_EINTERNAL when full. Works with or without group commit
+ * (without it nothing ever waits, so fn is never called). */
+int durable_on_reached(struct app *app, void (*fn)(void *ctx, uint64_t durable_seq), void *ctx);
+/* Wake the answers / connections that waited for durability (registered by server.c). */
 void http_release_durable(struct app *app);
 void ws_release_durable(struct app *app);
 

@@ -7,39 +7,103 @@
 
 #include "protocol/client_msg.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ================================================================ send queue */
+/* ================================================================ sending */
 
-/* Fault injection for the out-of-memory path (test/e2e/contract.test.mjs): with the
- * environment variable PLANBOARD_FAULT_WS_QUEUE_GROWTHS=N, queue growths after the first N
- * fail as if malloc had. Read once; unset (the normal case) means never. Loop thread only. */
-static bool queue_growth_fails(void)
+static void on_flush(uv_check_t *h);
+
+/* Ask lws for a real writable callback (the socket could not take everything). */
+static void ask_writable(struct ws_conn *c)
 {
-    static long left = -2;              /* -2 = not read yet, -1 = no fault injection */
-    if (left == -2) {
-        const char *v = getenv("PLANBOARD_FAULT_WS_QUEUE_GROWTHS");
-        left = v != NULL && *v != '\0' ? strtol(v, NULL, 10) : -1;
-        if (left < -1)
-            left = -1;
-    }
-    if (left < 0)
-        return false;
-    if (left == 0)
-        return true;
-    left--;
-    return false;
+    if (c->wake_asked || c->close_code != 0 || c->dwait)
+        return;
+    c->wake_asked = true;
+    lws_callback_on_writable(c->wsi);
 }
 
-static void queue_drop(struct ws_conn *c)
+/* room_reader_ops.cull */
+static void reader_cull(struct room_reader *rd, int code, const char *reason)
 {
-    while (c->q_len > 0) {
-        ws_msg_unref(c->q[c->q_head]);
-        c->q_head = (c->q_head + 1) % c->q_cap;
-        c->q_len--;
+    ws_close((struct ws_conn *)((char *)rd - offsetof(struct ws_conn, rd)), code, reason);
+}
+
+static void reader_wake(struct room_reader *rd);
+static const struct room_reader_ops reader_ops = { reader_wake, reader_cull };
+
+/* room_reader_ops.wake. A publish wakes every member; lws_callback_on_writable() on the
+ * libuv loop costs ~4 epoll_ctl calls per connection and wake-up (PLATFORM.md), three times
+ * what the write itself costs. So a woken connection goes on app->ws_woken, and after this
+ * loop iteration's I/O the check handle hands each to lws_service_fd() as writable: lws then
+ * runs the connection's own LWS_CALLBACK_SERVER_WRITEABLE (writes stay there, issue 9 item
+ * 5) without touching epoll. When the socket cannot take it all, lws keeps the rest and
+ * waits for a real POLLOUT itself. One wake per connection per iteration. */
+static void reader_wake(struct room_reader *rd)
+{
+    struct ws_conn *c = (struct ws_conn *)((char *)rd - offsetof(struct ws_conn, rd));
+    struct app *app = c->app;
+    if (c->wake_asked || c->close_code != 0 || c->dwait)
+        return;                         /* dwait: ws_release_durable wakes it when it is time */
+    c->wake_asked = true;
+    c->woken = true;
+    c->wprev = NULL;
+    c->wnext = app->ws_woken;
+    if (app->ws_woken != NULL)
+        app->ws_woken->wprev = c;
+    app->ws_woken = c;
+    uv_check_start(&app->ws_flush, on_flush);
+}
+
+static void woken_unlink(struct ws_conn *c)
+{
+    if (!c->woken)
+        return;
+    if (c->wprev != NULL)
+        c->wprev->wnext = c->wnext;
+    else
+        c->app->ws_woken = c->wnext;
+    if (c->wnext != NULL)
+        c->wnext->wprev = c->wprev;
+    c->wnext = c->wprev = NULL;
+    c->woken = false;
+}
+
+static void on_flush(uv_check_t *h)
+{
+    struct app *app = h->data;
+    struct ws_conn *c;
+    uv_check_stop(h);
+    /* one at a time: servicing one may close another (its CLOSED unlinks it) */
+    while ((c = app->ws_woken) != NULL) {
+        woken_unlink(c);
+        struct lws_pollfd pfd = {
+            .fd = lws_get_socket_fd(c->wsi), .events = LWS_POLLOUT, .revents = LWS_POLLOUT,
+        };
+        app->ws_flushing = c;
+        if (pfd.fd >= 0)
+            lws_service_fd(lws_get_context(c->wsi), &pfd);
+        /* Still open and its WRITEABLE did not run (lws was flushing its own buffered
+         * output, or would not take the fd): ask for a real writable callback. */
+        if (app->ws_flushing == c && c->wake_asked) {
+            c->wake_asked = false;
+            if (room_reader_pending(&c->rd))
+                ask_writable(c);
+        }
+        app->ws_flushing = NULL;
     }
-    c->q_bytes = 0;
+}
+
+void ws_flush_init(struct app *app)
+{
+    uv_check_init(app->loop, &app->ws_flush);
+    app->ws_flush.data = app;
+}
+
+void ws_flush_close(struct app *app)
+{
+    uv_close((uv_handle_t *)&app->ws_flush, NULL);
 }
 
 /* Put c on the list of connections waiting for durable commits (once). */
@@ -60,8 +124,8 @@ void ws_release_durable(struct app *app)
         next = c->dnext;
         c->dnext = NULL;
         c->dwait = false;
-        if (c->q_len > 0 || c->replay_next != 0)
-            lws_callback_on_writable(c->wsi);  /* re-queues itself if still not durable */
+        if (room_reader_pending(&c->rd))
+            reader_wake(&c->rd);        /* re-queues itself if still not durable */
     }
 }
 
@@ -82,105 +146,100 @@ void ws_close(struct ws_conn *c, int code, const char *reason)
 {
     if (c->close_code != 0)
         return;
-    queue_drop(c);
-    c->replay_next = 0;
-    c->replay_after = 0;
+    room_reader_drop(&c->rd);
     c->close_code = code;
     c->close_reason = reason;
     lws_callback_on_writable(c->wsi);
 }
 
-void ws_send(struct ws_conn *c, struct ws_msg *m)
-{
-    if (c->close_code != 0)
-        return;
-    if (m == NULL) {
-        /* a frame that could not be built is not dropped silently: the client would miss it */
-        pb_log(LOG_ERROR, "ws %llu: frame lost (out of memory), closing 1011",
-               (unsigned long long)c->id);
-        ws_close(c, 1011, "out of memory");
-        return;
-    }
-    if (c->q_bytes + m->len > (size_t)c->app->cfg.ws_queue_bytes) {
-        /* SPEC §5 slow clients: close with 1008; it recovers by reconnecting with sinceSeq. */
-        pb_log(LOG_WARN, "ws %llu: send queue over %lld bytes, closing 1008",
-               (unsigned long long)c->id, (long long)c->app->cfg.ws_queue_bytes);
-        c->app->metrics.ws_slow_closed++;
-        ws_close(c, 1008, "send queue limit exceeded");
-        return;
-    }
-    bool now_ok = durable_reached(c->app, m->ticket);
-    if (!now_ok)
-        wait_durable(c);
-    if (now_ok && c->q_len == 0 && c->replay_next == 0 && !lws_partial_buffered(c->wsi)) {
-        /* Nothing queued: write now instead of asking for a writable callback. Each
-         * lws_callback_on_writable() costs epoll_ctl calls on the libuv loop (PLATFORM.md:
-         * the per-delivery cost is syscalls); lws keeps any unsent tail itself and sends it
-         * before the next writable callback. */
-        if (lws_write(c->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < 0) {
-            c->close_code = 1011;
-            lws_set_timeout(c->wsi, PENDING_TIMEOUT_LAGGING, LWS_TO_KILL_ASYNC);
-        }
-        return;
-    }
-    if (c->q_len == c->q_cap) {
-        size_t cap = c->q_cap ? c->q_cap * 2 : 16;
-        struct ws_msg **nq = queue_growth_fails() ? NULL : malloc(cap * sizeof(*nq));
-        if (nq == NULL) {
-            pb_log(LOG_ERROR, "ws %llu: cannot queue a frame (out of memory), closing 1011",
-                   (unsigned long long)c->id);
-            ws_close(c, 1011, "out of memory");
-            return;
-        }
-        for (size_t i = 0; i < c->q_len; i++)
-            nq[i] = c->q[(c->q_head + i) % c->q_cap];
-        free(c->q);
-        c->q = nq;
-        c->q_head = 0;
-        c->q_cap = cap;
-    }
-    ws_msg_ref(m);
-    c->q[(c->q_head + c->q_len) % c->q_cap] = m;
-    c->q_len++;
-    c->q_bytes += m->len;
-    lws_callback_on_writable(c->wsi);
-}
-
 void ws_reply(struct ws_conn *c, const char *event, const char *ref, cJSON *data)
 {
+    if (c->close_code != 0) {
+        cJSON_Delete(data);
+        return;
+    }
     struct ws_msg *m = ws_msg_new(event, 0, ref, data);
     if (m != NULL)
         m->ticket = durable_ticket(c->app);
-    ws_send(c, m);                      /* NULL: closes with 1011 */
+    room_reader_send(c->app, &c->rd, m);    /* NULL: culls with 1011 */
     ws_msg_unref(m);
-}
-
-void ws_replay(struct ws_conn *c, uint64_t first)
-{
-    size_t keep = 0;
-    if (c->close_code != 0 || c->room == NULL)
-        return;
-    /* Room events still queued are replayed from the ring in seq order instead; direct
-     * replies (the join's ack among them) keep their place ahead of the replay. */
-    for (size_t i = 0; i < c->q_len; i++) {
-        struct ws_msg *m = c->q[(c->q_head + i) % c->q_cap];
-        if (m->seq != 0) {
-            c->q_bytes -= m->len;
-            ws_msg_unref(m);
-        } else {
-            c->q[(c->q_head + keep++) % c->q_cap] = m;
-        }
-    }
-    c->q_len = keep;
-    c->replay_after = keep;
-    c->replay_next = first;
-    lws_callback_on_writable(c->wsi);
 }
 
 void ws_close_all(struct app *app, int code)
 {
     for (struct ws_conn *c = app->conns; c != NULL; c = c->next)
         ws_close(c, code, NULL);        /* one already closing keeps its own code */
+}
+
+/* RFC 6455 §5.2 header of an unmasked final text frame of len bytes into h; its length. */
+static size_t text_frame_header(unsigned char *h, size_t len)
+{
+    h[0] = 0x81;                        /* FIN + text */
+    if (len < 126) {
+        h[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len <= 0xffff) {
+        h[1] = 126;
+        h[2] = (unsigned char)(len >> 8);
+        h[3] = (unsigned char)len;
+        return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; i++)
+        h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+/* Frames written in one lws_write: the per-delivery cost on this VM is per syscall, not per
+ * byte (PLATFORM.md), so a connection behind by several frames gets them in one send. */
+#define WS_BATCH (16 * 1024)
+
+/* LWS_CALLBACK_SERVER_WRITEABLE of an open connection: write its next frames (its own and its
+ * room's, in order, each only once its commits are durable) in one lws_write. 0, or -1 to
+ * drop the connection (a failed write). */
+static int write_pending(struct ws_conn *c)
+{
+    static unsigned char batch[LWS_PRE + WS_BATCH];    /* loop thread only; lws copies what
+                                                         * the socket does not take */
+    unsigned char *out = batch + LWS_PRE;
+    size_t used = 0;
+    struct app *app = c->app;
+    bool lost = false;
+    struct ws_msg *m;
+
+    while ((m = room_reader_peek(&c->rd, &lost)) != NULL) {
+        if (!durable_reached(app, m->ticket)) {
+            wait_durable(c);            /* group commit: not on disk yet */
+            break;
+        }
+        unsigned char h[10];
+        size_t hl = text_frame_header(h, m->len);
+        if (used + hl + m->len > WS_BATCH) {
+            if (used > 0)
+                break;                  /* the rest at the next writable callback */
+            /* bigger than a batch: alone, lws frames it */
+            int n = lws_write(c->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
+            room_reader_consume(app, &c->rd);
+            if (n < 0)
+                return -1;
+            break;
+        }
+        memcpy(out + used, h, hl);
+        memcpy(out + used + hl, m->buf + LWS_PRE, m->len);
+        used += hl + m->len;
+        room_reader_consume(app, &c->rd);
+    }
+    if (lost) {                         /* lapped while not a member (after leaving) */
+        app->metrics.ws_slow_closed++;
+        ws_close(c, 1008, "send queue limit exceeded");
+    }
+    /* Whole frames, already framed: RAW keeps lws from framing the batch as one message. */
+    if (used > 0 && lws_write(c->wsi, out, used, LWS_WRITE_RAW) < 0)
+        return -1;
+    if (!c->dwait && room_reader_pending(&c->rd))
+        ask_writable(c);
+    return 0;
 }
 
 /* ================================================================ client events */
@@ -223,7 +282,7 @@ static void handle_message(struct ws_conn *c, const char *text, size_t len)
     struct client_msg m;
     struct op_user u = {
         .tenant_id = c->claims.tenant_id, .user_id = c->claims.user_id,
-        .role = c->claims.role, .username = c->username,
+        .role = c->claims.role, .username = c->rd.username,
     };
     struct op_result res = { 0 };
 
@@ -239,17 +298,26 @@ static void handle_message(struct ws_conn *c, const char *text, size_t len)
     case CLIENT_PING:
         ws_reply(c, "pong", m.ref, NULL);
         break;
-    case CLIENT_JOIN:
+    case CLIENT_JOIN: {
+        struct room *room = room_get(c->app, u.tenant_id);
         if (m.ref != NULL) {
             cJSON *a = cJSON_CreateObject();
-            cJSON_AddNumberToObject(a, "seq", (double)room_seq(room_get(c->app, u.tenant_id)));
+            cJSON_AddNumberToObject(a, "seq", (double)room_seq(room));
             cJSON_AddStringToObject(a, "epoch", c->app->epoch);
             ws_reply(c, "ack", m.ref, a);
         }
-        room_join(c->app, c, m.has_since, (uint64_t)m.since_seq, m.epoch);
+        const char *why = room_join(c->app, &c->rd, m.has_since, (uint64_t)m.since_seq, m.epoch);
+        if (why != NULL) {
+            cJSON *d = cJSON_CreateObject();
+            cJSON_AddNumberToObject(d, "seq", (double)room_seq(room));
+            cJSON_AddStringToObject(d, "epoch", c->app->epoch);
+            cJSON_AddStringToObject(d, "reason", why);
+            ws_reply(c, "resync_required", NULL, d);
+        }
         break;
+    }
     case CLIENT_LEAVE:
-        room_leave(c->app, c);
+        room_leave(c->app, &c->rd);
         if (m.ref != NULL)
             ws_reply(c, "ack", m.ref, NULL);
         break;
@@ -369,8 +437,11 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         app->metrics.ws_opened++;
         c->wsi = wsi;
         c->app = app;
-        snprintf(c->username, sizeof(c->username), "%s", u.username);
-        if (room_conn_open(app, c) != 0) {
+        c->rd.ops = &reader_ops;
+        c->rd.tenant_id = c->claims.tenant_id;
+        c->rd.user_id = c->claims.user_id;
+        snprintf(c->rd.username, sizeof(c->rd.username), "%s", u.username);
+        if (room_conn_open(app, &c->rd) != 0) {
             c->app = NULL;              /* CLOSED must not count it out again */
             user_cleanup(&u);
             return -1;
@@ -433,6 +504,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
     case LWS_CALLBACK_SERVER_WRITEABLE: {
         if (c->kind != PB_PSS_WS || c->app == NULL)
             return -1;
+        c->wake_asked = false;
         if (c->close_code != 0) {
             const char *why = c->close_reason != NULL ? c->close_reason
                             : c->close_code == 1001 ? "server shutting down" : "closing";
@@ -449,63 +521,18 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             lws_write(wsi, f, 4 + rlen, LWS_WRITE_RAW);
             return -1;
         }
-        /* Several frames per callback while the pipe is not choked (PLATFORM.md): first the
-         * frames queued before a replay began, then the replay straight from the room's ring
-         * until caught up with the room, then the queue. */
-        int budget = 32;
-        while (budget-- > 0) {
-            bool from_ring = c->replay_next != 0 && c->replay_after == 0;
-            struct ws_msg *m;
-            if (from_ring) {
-                m = room_event(c->room, c->replay_next);
-                if (m == NULL) {        /* overwritten: room_publish closes such a reader */
-                    ws_close(c, 1008, "send queue limit exceeded");
-                    break;
-                }
-            } else if (c->q_len > 0) {
-                m = c->q[c->q_head];
-            } else {
-                break;
-            }
-            if (!durable_reached(app, m->ticket)) {
-                wait_durable(c);        /* group commit: not on disk yet */
-                return 0;
-            }
-            int n = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
-            if (from_ring) {
-                if (++c->replay_next > room_seq(c->room))
-                    c->replay_next = 0;         /* caught up: room_publish queues again */
-            } else {
-                c->q_head = (c->q_head + 1) % c->q_cap;
-                c->q_len--;
-                c->q_bytes -= m->len;
-                if (c->replay_after > 0)
-                    c->replay_after--;
-                ws_msg_unref(m);
-            }
-            if (n < 0)
-                return -1;
-            /* lws_send_pipe_choked() costs a poll(): only ask when more is waiting. */
-            if ((c->q_len == 0 && c->replay_next == 0) || lws_send_pipe_choked(wsi))
-                break;
-        }
-        if (c->q_len > 0 || c->replay_next != 0 || c->close_code != 0)
-            lws_callback_on_writable(wsi);
-        return 0;
+        return write_pending(c);
     }
     case LWS_CALLBACK_CLOSED:
         if (c->kind != PB_PSS_WS || c->app == NULL)
             return 0;
-        pb_log(LOG_INFO, "ws %llu close user=%s", (unsigned long long)c->id, c->username);
-        room_leave(app, c);
+        pb_log(LOG_INFO, "ws %llu close user=%s", (unsigned long long)c->id, c->rd.username);
+        room_leave(app, &c->rd);
         conn_unlink(app, c);
         wait_unlink(c);
-        if (room_conn_close(app, c) == 0 && !app->stopping)
+        woken_unlink(c);
+        if (room_conn_close(app, &c->rd) == 0 && !app->stopping)
             op_release_user_locks(app, c->claims.tenant_id, c->claims.user_id, "disconnected");
-        queue_drop(c);
-        c->replay_next = 0;
-        free(c->q);
-        c->q = NULL;
         free(c->rx);
         c->rx = NULL;
         c->app = NULL;

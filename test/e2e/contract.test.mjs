@@ -298,16 +298,16 @@ test('logout, user deletion and demotion close with 1008 and their own reason', 
   assert.deepEqual(await withTimeout(c3.closed, 10000, 'close'), { code: 1008, reason: 'role changed' });
 });
 
-test('a frame that cannot be queued (out of memory) closes the connection with 1011', async () => {
-  // Fault injection (server/ws.c): every send-queue growth fails as if malloc had. With group
-  // commit (synchronous = FULL) a broadcast right after its commit always waits in the queue
-  // for the fsync, so the order_moved below must be queued: that allocation fails.
-  process.env.PLANBOARD_FAULT_WS_QUEUE_GROWTHS = '0';
+test('a room event that cannot be encoded (out of memory) closes the members with 1011', async () => {
+  // Fault injection (server/room.c): room events encoded after the first one fail as if
+  // malloc had. The first is the admin's user_joined; the order_moved below is lost: its
+  // members cannot be told, so they are closed with 1011 rather than left with a gap.
+  process.env.PLANBOARD_FAULT_ROOM_ENCODES = '1';
   let oom;
   try {
-    oom = await startServer({ config: { database: { synchronous: 'FULL' } } });
+    oom = await startServer();
   } finally {
-    delete process.env.PLANBOARD_FAULT_WS_QUEUE_GROWTHS;
+    delete process.env.PLANBOARD_FAULT_ROOM_ENCODES;
   }
   try {
     const t = await oom.token('scheduler');
