@@ -173,15 +173,19 @@ static void run_group(struct writer *w, struct wjob **jobs, size_t n)
         if (wstep(w, WS_RELEASE) != 0)
             goto lost;
     }
+    size_t committed = 0;
+    for (i = 0; i < n; i++)
+        committed += jobs[i]->status == 0;
+    if (committed == 0) {
+        wrollback(w);           /* every job failed alone: nothing to commit (nor to sync) */
+        return;
+    }
     if (wstep(w, WS_COMMIT) != 0)
         goto lost;
     w->commit_seq++;
-    size_t committed = 0;
     for (i = 0; i < n; i++)
-        if (jobs[i]->status == 0) {
+        if (jobs[i]->status == 0)
             jobs[i]->commit_seq = w->commit_seq;
-            committed++;
-        }
     uv_mutex_lock(&w->lock);
     w->transactions = w->commit_seq;
     if (committed > w->max_group_seen)
