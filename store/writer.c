@@ -71,6 +71,7 @@ struct writer {
     uint64_t rollbacks;         /* {lock} */
     uint64_t solo_retries;      /* {lock} */
     uint64_t max_group_seen;    /* {lock} */
+    uint64_t group_sizes[WRITER_GROUP_BUCKETS]; /* {lock} see struct writer_stats */
 
     /* loop thread only */
     struct imap gates;          /* tenant id -> struct gate * */
@@ -190,6 +191,10 @@ static void run_group(struct writer *w, struct wjob **jobs, size_t n)
     w->transactions = w->commit_seq;
     if (committed > w->max_group_seen)
         w->max_group_seen = committed;
+    size_t b = 0;
+    while (b < WRITER_GROUP_BUCKETS - 1 && committed > ((size_t)1 << b))
+        b++;
+    w->group_sizes[b]++;
     uv_mutex_unlock(&w->lock);
     return;
 
@@ -520,6 +525,7 @@ void writer_stats(struct writer *w, struct writer_stats *out)
     out->rollbacks = w->rollbacks;
     out->solo_retries = w->solo_retries;
     out->max_group_seen = w->max_group_seen;
+    memcpy(out->group_sizes, w->group_sizes, sizeof(out->group_sizes));
     out->queued = w->todo.len;
     uv_mutex_unlock(&w->lock);
 }

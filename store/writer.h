@@ -93,6 +93,8 @@ struct writer_options {
     size_t errlen;
 };
 
+#define WRITER_GROUP_BUCKETS 9
+
 /* Counters (writer_stats). Cumulative since writer_open unless marked "now". */
 struct writer_stats {
     uint64_t jobs;              /* jobs accepted by writer_submit */
@@ -104,6 +106,8 @@ struct writer_stats {
                                  * SQLite ended the transaction under a job) */
     uint64_t solo_retries;      /* jobs run again alone after their group failed */
     uint64_t max_group_seen;    /* most jobs committed by one transaction */
+    uint64_t group_sizes[WRITER_GROUP_BUCKETS]; /* transactions by jobs committed in them:
+                                 * [0] 1, [1] 2, [2] 3-4, [3] 5-8, ... [8] 129 and more */
     size_t gated;               /* now: jobs waiting behind an earlier job of their tenant */
     size_t queued;              /* now: jobs handed to the writer, not yet picked up */
     size_t outstanding;         /* now: accepted jobs whose done has not run */

@@ -266,6 +266,8 @@ static void test_writer_folds_queued_jobs_into_one_transaction(void **state)
     writer_stats(f->w, &st);
     assert_int_equal(st.transactions, 2);
     assert_int_equal(st.max_group_seen, N - 1);
+    assert_int_equal(st.group_sizes[0], 1);    /* the held job alone */
+    assert_int_equal(st.group_sizes[6], 1);    /* 33-64 jobs: the 63 */
     assert_int_equal(st.jobs_committed, N);
     assert_int_equal(peek_int(f, "SELECT count(*) FROM wt"), N);
     uv_sem_destroy(&started);
