@@ -48,7 +48,7 @@ TEST_SRC := $(wildcard test/test_*.c)
 TEST_BIN := $(TEST_SRC:test/%.c=$(BUILD)/test/%)
 
 .PHONY: all test unit e2e browser run clean deps check-deps check-test-deps bench bench-smoke \
-	fuzz fuzz-run check-fuzz-deps
+	fuzz fuzz-run check-fuzz-deps writer-bench
 .SECONDARY:
 all: $(BUILD)/planboard
 
@@ -82,6 +82,13 @@ $(BUILD)/test/%: $(BUILD)/test/%.o $(BUILD)/libpb_core.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(if $(filter $*,$(TEST_NEEDS_SERVER)),$(BUILD)/libpb_server.a) \
 		$(BUILD)/libpb_core.a $(LDLIBS) -lcmocka
+
+# Informative figures for the writer (store/writer.c; bench/README.md "The writer"): jobs/s and
+# commits/s through it with 1 and 8 submitters against a plain BEGIN/INSERT/COMMIT loop.
+$(BUILD)/bench/writer_bench: $(BUILD)/bench/writer_bench.o $(BUILD)/libpb_core.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+writer-bench: $(BUILD)/bench/writer_bench
+	$(BUILD)/bench/writer_bench $(WRITER_BENCH_JOBS)
 
 # Install missing Debian packages when root, else print the one apt-get line to run.
 define install_missing

@@ -1,0 +1,542 @@
+/*
+ * writer — the store's asynchronous write path: one writer thread with the SQLite write
+ * connection, group commit with a SAVEPOINT per job, completions on the loop in commit order,
+ * a per-tenant gate on the loop. Contract in writer.h, design in docs/writer.md.
+ *
+ * Two queues cross the thread boundary, both under w->lock: `todo` (loop -> writer: jobs whose
+ * prepare passed) and `fin` (writer -> loop: jobs with their status, in commit order). The
+ * writer thread takes everything in `todo` (up to max_group) as one group, runs it as one
+ * transaction, appends the group to `fin` and wakes the loop with uv_async_send. The loop
+ * drains `fin` in order, calls each done, then releases the next job of that job's tenant.
+ */
+#include "store/writer.h"
+#include "store/store_int.h"    /* imap: tenant id -> gate */
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- types */
+
+struct wjob {
+    struct wjob *next;          /* in a gate FIFO, `todo` or `fin` (one at a time) */
+    int64_t tenant_id;          /* 0 = not gated */
+    writer_prepare_fn prepare;
+    writer_run_fn run;
+    writer_done_fn done;
+    void *ctx;                  /* the caller's */
+    int status;                 /* writer thread until the job is in `fin` */
+    uint64_t commit_seq;        /* writer thread until the job is in `fin`; 0 = not committed */
+};
+
+struct jobq {
+    struct wjob *head, *tail;
+    size_t len;
+};
+
+/* A tenant with a job at the writer; the jobs waiting behind it. Loop thread only. Exists
+ * only while the tenant has a job in flight (freed when the FIFO empties). */
+struct gate {
+    struct jobq waiting;
+};
+
+enum wstmt { WS_BEGIN, WS_COMMIT, WS_ROLLBACK, WS_SAVEPOINT, WS_RELEASE, WS_ROLLBACK_TO, WS__N };
+static const char *const wstmt_sql[WS__N] = {
+    [WS_BEGIN] = "BEGIN IMMEDIATE",
+    [WS_COMMIT] = "COMMIT",
+    [WS_ROLLBACK] = "ROLLBACK",
+    [WS_SAVEPOINT] = "SAVEPOINT pb_job",
+    [WS_RELEASE] = "RELEASE pb_job",
+    [WS_ROLLBACK_TO] = "ROLLBACK TO pb_job",
+};
+
+struct writer {
+    uv_loop_t *loop;
+    uv_async_t async;           /* writer thread -> loop: `fin` has jobs */
+    uv_thread_t thread;
+    uv_mutex_t lock;
+    uv_cond_t wake;             /* loop -> writer thread: `todo` has jobs, or stop */
+
+    /* writer thread only (set up in writer_open before the thread starts, closed after join) */
+    sqlite3 *db;
+    sqlite3_stmt *st[WS__N];
+    struct wjob **group;        /* max_group slots: the group being run */
+    uint64_t commit_seq;        /* transactions committed */
+
+    struct jobq todo;           /* {lock} ready for the writer thread */
+    struct jobq fin;            /* {lock} finished, in commit order, for the loop */
+    bool stop;                  /* {lock} drained: the thread ends when `todo` is empty */
+    uint64_t transactions;      /* {lock} copies of the thread's counters for writer_stats */
+    uint64_t rollbacks;         /* {lock} */
+    uint64_t solo_retries;      /* {lock} */
+    uint64_t max_group_seen;    /* {lock} */
+    uint64_t group_sizes[WRITER_GROUP_BUCKETS]; /* {lock} see struct writer_stats */
+
+    /* loop thread only */
+    struct imap gates;          /* tenant id -> struct gate * */
+    size_t max_jobs, max_group;
+    size_t outstanding;         /* accepted, done not yet called */
+    size_t gated;               /* waiting in a gate */
+    uint64_t jobs, committed, failed, rejected;
+    bool closing;               /* writer_close called */
+    bool closed;                /* the thread is joined and the handle closing */
+    writer_close_fn close_cb;
+    void *close_ctx;
+};
+
+static void jobq_push(struct jobq *q, struct wjob *j)
+{
+    j->next = NULL;
+    if (q->tail != NULL)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    q->len++;
+}
+
+static struct wjob *jobq_pop(struct jobq *q)
+{
+    struct wjob *j = q->head;
+    if (j != NULL) {
+        q->head = j->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        q->len--;
+        j->next = NULL;
+    }
+    return j;
+}
+
+/* ---------------------------------------------------------------- writer thread */
+
+/* Step one of the writer's own statements. 0, or -1 (logged with `what`). */
+static int wstep(struct writer *w, enum wstmt id)
+{
+    int r = sqlite3_step(w->st[id]);
+    sqlite3_reset(w->st[id]);
+    if (r == SQLITE_DONE)
+        return 0;
+    fprintf(stderr, "writer: %s: %s\n", wstmt_sql[id], sqlite3_errmsg(w->db));
+    return -1;
+}
+
+/* Roll back whatever transaction is open (none after SQLite ended it itself, e.g. on
+ * SQLITE_FULL). Statements a job left running are reset first: ROLLBACK would fail on them. */
+static void wrollback(struct writer *w)
+{
+    for (sqlite3_stmt *s = sqlite3_next_stmt(w->db, NULL); s != NULL;
+         s = sqlite3_next_stmt(w->db, s))
+        if (sqlite3_stmt_busy(s))
+            sqlite3_reset(s);
+    if (!sqlite3_get_autocommit(w->db))
+        wstep(w, WS_ROLLBACK);
+}
+
+/*
+ * Run n jobs as one transaction, each in a SAVEPOINT. Sets every job's status and commit_seq.
+ * A job whose run fails is rolled back to its savepoint alone. When the transaction itself is
+ * lost (BEGIN, SAVEPOINT, RELEASE or COMMIT failed, or SQLite ended the transaction under a
+ * job) nothing of the group stays; a group of several is then run again job by job, so only
+ * the jobs that fail alone fail. Returns nothing: every outcome is in the jobs.
+ */
+static void run_group(struct writer *w, struct wjob **jobs, size_t n)
+{
+    size_t i;
+    int rc = 0;
+
+    if (wstep(w, WS_BEGIN) != 0) {
+        /* Busy past busy_timeout_ms or an I/O error: nothing was started. Running the jobs
+         * alone would meet the same lock: fail them all. */
+        for (i = 0; i < n; i++) {
+            jobs[i]->status = PB_EINTERNAL;
+            jobs[i]->commit_seq = 0;
+        }
+        uv_mutex_lock(&w->lock);
+        w->rollbacks++;
+        uv_mutex_unlock(&w->lock);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        struct wjob *j = jobs[i];
+        j->commit_seq = 0;
+        if (wstep(w, WS_SAVEPOINT) != 0)
+            goto lost;
+        rc = j->run(w->db, j->ctx);
+        if (rc > 0)
+            rc = PB_EINTERNAL;
+        j->status = rc;
+        if (sqlite3_get_autocommit(w->db))
+            goto lost;          /* SQLite rolled the whole transaction back (disk full ...) */
+        if (rc != 0 && wstep(w, WS_ROLLBACK_TO) != 0)
+            goto lost;
+        if (wstep(w, WS_RELEASE) != 0)
+            goto lost;
+    }
+    size_t committed = 0;
+    for (i = 0; i < n; i++)
+        committed += jobs[i]->status == 0;
+    if (committed == 0) {
+        wrollback(w);           /* every job failed alone: nothing to commit (nor to sync) */
+        return;
+    }
+    if (wstep(w, WS_COMMIT) != 0)
+        goto lost;
+    w->commit_seq++;
+    for (i = 0; i < n; i++)
+        if (jobs[i]->status == 0)
+            jobs[i]->commit_seq = w->commit_seq;
+    uv_mutex_lock(&w->lock);
+    w->transactions = w->commit_seq;
+    if (committed > w->max_group_seen)
+        w->max_group_seen = committed;
+    size_t b = 0;
+    while (b < WRITER_GROUP_BUCKETS - 1 && committed > ((size_t)1 << b))
+        b++;
+    w->group_sizes[b]++;
+    uv_mutex_unlock(&w->lock);
+    return;
+
+lost:
+    wrollback(w);
+    uv_mutex_lock(&w->lock);
+    w->rollbacks++;
+    if (n > 1)
+        w->solo_retries += n;
+    uv_mutex_unlock(&w->lock);
+    if (n == 1) {
+        jobs[0]->status = jobs[0]->status < 0 ? jobs[0]->status : PB_EINTERNAL;
+        jobs[0]->commit_seq = 0;
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        jobs[i]->status = 0;
+        run_group(w, &jobs[i], 1);
+    }
+}
+
+static void writer_thread(void *arg)
+{
+    struct writer *w = arg;
+
+    uv_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->todo.head == NULL && !w->stop)
+            uv_cond_wait(&w->wake, &w->lock);
+        if (w->todo.head == NULL)
+            break;              /* stop, and drained */
+        size_t n = 0;
+        while (n < w->max_group && w->todo.head != NULL)
+            w->group[n++] = jobq_pop(&w->todo);
+        uv_mutex_unlock(&w->lock);
+
+        run_group(w, w->group, n);
+
+        uv_mutex_lock(&w->lock);
+        for (size_t i = 0; i < n; i++)
+            jobq_push(&w->fin, w->group[i]);
+        uv_mutex_unlock(&w->lock);
+        uv_async_send(&w->async);
+        uv_mutex_lock(&w->lock);
+    }
+    uv_mutex_unlock(&w->lock);
+}
+
+/* ---------------------------------------------------------------- loop thread */
+
+/* The uv_async_t keeps the loop alive only while something is outstanding (or closing). */
+static void update_ref(struct writer *w)
+{
+    if (w->outstanding > 0)
+        uv_ref((uv_handle_t *)&w->async);
+    else
+        uv_unref((uv_handle_t *)&w->async);
+}
+
+static void hand_to_writer(struct writer *w, struct wjob *j)
+{
+    uv_mutex_lock(&w->lock);
+    jobq_push(&w->todo, j);
+    uv_cond_signal(&w->wake);
+    uv_mutex_unlock(&w->lock);
+}
+
+/* Call done for a job and free it. */
+static void finish(struct writer *w, struct wjob *j)
+{
+    w->outstanding--;
+    if (j->status == 0)
+        w->committed++;
+    else
+        w->failed++;
+    j->done(j->ctx, j->status, j->commit_seq);
+    free(j);
+}
+
+/* tenant_id's job in flight has finished: hand its next waiting job whose prepare passes to
+ * the writer (jobs whose prepare fails are finished here, in order), or drop the gate. */
+static void gate_release(struct writer *w, int64_t tenant_id)
+{
+    struct gate *g = imap_get(&w->gates, tenant_id);
+    struct wjob *j;
+
+    assert(g != NULL);
+    while ((j = jobq_pop(&g->waiting)) != NULL) {
+        w->gated--;
+        int rc = j->prepare != NULL ? j->prepare(j->ctx) : 0;
+        if (rc == 0) {
+            hand_to_writer(w, j);
+            return;
+        }
+        j->status = rc < 0 ? rc : PB_EINTERNAL;
+        j->commit_seq = 0;
+        finish(w, j);           /* a done may submit for this tenant: it queues in g */
+    }
+    imap_del(&w->gates, tenant_id);
+    free(g);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct writer *w = h->data;
+    writer_close_fn cb = w->close_cb;
+    void *ctx = w->close_ctx;
+
+    for (size_t i = 0; i < w->gates.cap; i++)
+        free(w->gates.ents[i].val);     /* none left after a drain; defensive */
+    imap_cleanup(&w->gates);
+    uv_cond_destroy(&w->wake);
+    uv_mutex_destroy(&w->lock);
+    free(w->group);
+    free(w);
+    if (cb != NULL)
+        cb(ctx);
+}
+
+/* Everything is drained: stop and join the thread, close the connection and the handle. */
+static void finish_close(struct writer *w)
+{
+    w->closed = true;
+    uv_mutex_lock(&w->lock);
+    w->stop = true;
+    uv_cond_signal(&w->wake);
+    uv_mutex_unlock(&w->lock);
+    uv_thread_join(&w->thread);         /* idle: returns at once */
+    for (int i = 0; i < WS__N; i++)
+        sqlite3_finalize(w->st[i]);
+    sqlite3_close(w->db);
+    w->db = NULL;
+    uv_close((uv_handle_t *)&w->async, on_closed);
+}
+
+static void on_async(uv_async_t *a)
+{
+    struct writer *w = a->data;
+    struct jobq fin;
+
+    uv_mutex_lock(&w->lock);
+    fin = w->fin;
+    memset(&w->fin, 0, sizeof(w->fin));
+    uv_mutex_unlock(&w->lock);
+
+    struct wjob *j;
+    while ((j = jobq_pop(&fin)) != NULL) {
+        int64_t tenant_id = j->tenant_id;
+        finish(w, j);
+        if (tenant_id > 0)
+            gate_release(w, tenant_id);
+    }
+    if (w->closing && !w->closed && w->outstanding == 0)
+        finish_close(w);
+    else if (!w->closed)
+        update_ref(w);
+}
+
+/* ---------------------------------------------------------------- public */
+
+static sqlite3 *open_path(const char *path, const struct writer_options *o, char *err,
+                          size_t errlen)
+{
+    const char *sync = o->synchronous != NULL ? o->synchronous : "NORMAL";
+    char pragma[160];
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+
+    if (strcmp(sync, "NORMAL") != 0 && strcmp(sync, "FULL") != 0) {
+        snprintf(err, errlen, "synchronous must be NORMAL or FULL, not '%s'", sync);
+        return NULL;
+    }
+    /* NOMUTEX: the connection is used by one thread at a time (this one until the writer
+     * thread starts, then the writer thread only). */
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "open %s: %s", path, db != NULL ? sqlite3_errmsg(db) : "no memory");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 5000);
+    snprintf(pragma, sizeof(pragma),
+             "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
+             sync);
+    if (sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, msg != NULL ? msg : "pragma failed");
+        sqlite3_free(msg);
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+int writer_open(struct writer **out, uv_loop_t *loop, const char *path,
+                const struct writer_options *opts)
+{
+    static const struct writer_options defaults;
+    const struct writer_options *o = opts != NULL ? opts : &defaults;
+    char reason[300] = "out of memory";
+    struct writer *w;
+    bool locks = false;
+
+    *out = NULL;
+    if ((w = calloc(1, sizeof(*w))) == NULL)
+        goto report;
+    w->loop = loop;
+    w->max_jobs = o->max_jobs > 0 ? o->max_jobs : 65536;
+    w->max_group = o->max_group > 0 ? o->max_group : 256;
+    if ((w->group = calloc(w->max_group, sizeof(*w->group))) == NULL)
+        goto fail;
+    w->db = o->connect != NULL ? o->connect(o->connect_ctx, reason, sizeof(reason))
+                               : open_path(path, o, reason, sizeof(reason));
+    if (w->db == NULL)
+        goto fail;
+    for (int i = 0; i < WS__N; i++)
+        if (sqlite3_prepare_v3(w->db, wstmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &w->st[i],
+                               NULL) != SQLITE_OK) {
+            snprintf(reason, sizeof(reason), "prepare %s: %s", wstmt_sql[i],
+                     sqlite3_errmsg(w->db));
+            goto fail;
+        }
+    if (uv_mutex_init(&w->lock) != 0)
+        goto fail;
+    if (uv_cond_init(&w->wake) != 0) {
+        uv_mutex_destroy(&w->lock);
+        goto fail;
+    }
+    locks = true;
+    if (uv_thread_create(&w->thread, writer_thread, w) != 0) {
+        snprintf(reason, sizeof(reason), "cannot start the writer thread");
+        goto fail;
+    }
+    /* The thread touches the handle only after finishing a job, and no job can be submitted
+     * before writer_open returns: initialising it after the thread started is safe. */
+    if (uv_async_init(loop, &w->async, on_async) != 0) {
+        snprintf(reason, sizeof(reason), "uv_async_init failed");
+        uv_mutex_lock(&w->lock);
+        w->stop = true;
+        uv_cond_signal(&w->wake);
+        uv_mutex_unlock(&w->lock);
+        uv_thread_join(&w->thread);
+        goto fail;
+    }
+    w->async.data = w;
+    uv_unref((uv_handle_t *)&w->async);
+    *out = w;
+    return 0;
+
+fail:
+    for (int i = 0; i < WS__N; i++)
+        sqlite3_finalize(w->st[i]);
+    sqlite3_close(w->db);
+    if (locks) {
+        uv_cond_destroy(&w->wake);
+        uv_mutex_destroy(&w->lock);
+    }
+    free(w->group);
+    free(w);
+report:
+    if (o->errbuf != NULL)
+        snprintf(o->errbuf, o->errlen, "%s", reason);
+    else
+        fprintf(stderr, "writer: %s\n", reason);
+    return PB_EINTERNAL;
+}
+
+int writer_submit(struct writer *w, int64_t tenant_id, writer_prepare_fn prepare,
+                  writer_run_fn run, writer_done_fn done, void *ctx)
+{
+    struct gate *g = NULL;
+    struct wjob *j;
+
+    assert(run != NULL && done != NULL);
+    if (w->closing)
+        return PB_EINTERNAL;
+    if (w->outstanding >= w->max_jobs) {
+        w->rejected++;
+        return PB_ERATE_LIMITED;
+    }
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        return PB_EINTERNAL;
+    *j = (struct wjob){ .tenant_id = tenant_id > 0 ? tenant_id : 0, .prepare = prepare,
+                        .run = run, .done = done, .ctx = ctx };
+    if (j->tenant_id > 0) {
+        g = imap_get(&w->gates, j->tenant_id);
+        if (g != NULL) {                /* the tenant has a job in flight: wait behind it */
+            jobq_push(&g->waiting, j);
+            w->gated++;
+            goto accepted;
+        }
+        if (imap_reserve(&w->gates, w->gates.len + 1) != 0 ||
+            (g = calloc(1, sizeof(*g))) == NULL) {
+            free(j);
+            return PB_EINTERNAL;
+        }
+        imap_put(&w->gates, j->tenant_id, g);
+    }
+    if (prepare != NULL) {
+        int rc = prepare(ctx);
+        if (rc != 0) {
+            if (g != NULL) {
+                imap_del(&w->gates, j->tenant_id);
+                free(g);
+            }
+            free(j);
+            return rc < 0 ? rc : PB_EINTERNAL;
+        }
+    }
+    hand_to_writer(w, j);
+accepted:
+    w->jobs++;
+    w->outstanding++;
+    update_ref(w);
+    return 0;
+}
+
+void writer_stats(struct writer *w, struct writer_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->jobs = w->jobs;
+    out->jobs_committed = w->committed;
+    out->jobs_failed = w->failed;
+    out->rejected = w->rejected;
+    out->gated = w->gated;
+    out->outstanding = w->outstanding;
+    uv_mutex_lock(&w->lock);
+    out->transactions = w->transactions;
+    out->rollbacks = w->rollbacks;
+    out->solo_retries = w->solo_retries;
+    out->max_group_seen = w->max_group_seen;
+    memcpy(out->group_sizes, w->group_sizes, sizeof(out->group_sizes));
+    out->queued = w->todo.len;
+    uv_mutex_unlock(&w->lock);
+}
+
+void writer_close(struct writer *w, writer_close_fn cb, void *ctx)
+{
+    assert(!w->closing);
+    w->closing = true;
+    w->close_cb = cb;
+    w->close_ctx = ctx;
+    if (w->outstanding == 0)
+        finish_close(w);
+    /* else on_async closes after the last done */
+}
