@@ -10,7 +10,8 @@
  * drains `fin` in order, calls each done, then releases the next job of that job's tenant.
  */
 #include "store/writer.h"
-#include "store/store_int.h"    /* imap: tenant id -> gate */
+#include "core/errors.h"
+#include "core/hmap.h"          /* tenant id -> gate */
 
 #include <assert.h>
 #include <stdio.h>
@@ -74,7 +75,7 @@ struct writer {
     uint64_t group_sizes[WRITER_GROUP_BUCKETS]; /* {lock} see struct writer_stats */
 
     /* loop thread only */
-    struct imap gates;          /* tenant id -> struct gate * */
+    struct hmap gates;          /* tenant id -> struct gate * */
     size_t max_jobs, max_group;
     size_t outstanding;         /* accepted, done not yet called */
     size_t gated;               /* waiting in a gate */
@@ -278,7 +279,7 @@ static void finish(struct writer *w, struct wjob *j)
  * the writer (jobs whose prepare fails are finished here, in order), or drop the gate. */
 static void gate_release(struct writer *w, int64_t tenant_id)
 {
-    struct gate *g = imap_get(&w->gates, tenant_id);
+    struct gate *g = hmap_get_int(&w->gates, tenant_id);
     struct wjob *j;
 
     assert(g != NULL);
@@ -293,7 +294,7 @@ static void gate_release(struct writer *w, int64_t tenant_id)
         j->commit_seq = 0;
         finish(w, j);           /* a done may submit for this tenant: it queues in g */
     }
-    imap_del(&w->gates, tenant_id);
+    hmap_del_int(&w->gates, tenant_id);
     free(g);
 }
 
@@ -303,9 +304,12 @@ static void on_closed(uv_handle_t *h)
     writer_close_fn cb = w->close_cb;
     void *ctx = w->close_ctx;
 
-    for (size_t i = 0; i < w->gates.cap; i++)
-        free(w->gates.ents[i].val);     /* none left after a drain; defensive */
-    imap_cleanup(&w->gates);
+    struct hmap_iter it;
+    void *g;
+    hmap_iter_init(&w->gates, &it);
+    while ((g = hmap_iter_next(&w->gates, &it)) != NULL)
+        free(g);                        /* none left after a drain; defensive */
+    hmap_cleanup(&w->gates);
     uv_cond_destroy(&w->wake);
     uv_mutex_destroy(&w->lock);
     free(w->group);
@@ -401,6 +405,7 @@ int writer_open(struct writer **out, uv_loop_t *loop, const char *path,
     if ((w = calloc(1, sizeof(*w))) == NULL)
         goto report;
     w->loop = loop;
+    hmap_init(&w->gates, NULL, NULL);
     w->max_jobs = o->max_jobs > 0 ? o->max_jobs : 65536;
     w->max_group = o->max_group > 0 ? o->max_group : 256;
     if ((w->group = calloc(w->max_group, sizeof(*w->group))) == NULL)
@@ -479,24 +484,24 @@ int writer_submit(struct writer *w, int64_t tenant_id, writer_prepare_fn prepare
     *j = (struct wjob){ .tenant_id = tenant_id > 0 ? tenant_id : 0, .prepare = prepare,
                         .run = run, .done = done, .ctx = ctx };
     if (j->tenant_id > 0) {
-        g = imap_get(&w->gates, j->tenant_id);
+        g = hmap_get_int(&w->gates, j->tenant_id);
         if (g != NULL) {                /* the tenant has a job in flight: wait behind it */
             jobq_push(&g->waiting, j);
             w->gated++;
             goto accepted;
         }
-        if (imap_reserve(&w->gates, w->gates.len + 1) != 0 ||
+        if (hmap_reserve(&w->gates, w->gates.len + 1) != 0 ||
             (g = calloc(1, sizeof(*g))) == NULL) {
             free(j);
             return PB_EINTERNAL;
         }
-        imap_put(&w->gates, j->tenant_id, g);
+        hmap_put_int(&w->gates, j->tenant_id, g);
     }
     if (prepare != NULL) {
         int rc = prepare(ctx);
         if (rc != 0) {
             if (g != NULL) {
-                imap_del(&w->gates, j->tenant_id);
+                hmap_del_int(&w->gates, j->tenant_id);
                 free(g);
             }
             free(j);
