@@ -2,6 +2,7 @@
  * store — SQLite connection, prepared-statement cache, transactions, tenants and users.
  * See store.h for the contract and store_int.h for the layout of store/.
  */
+#include "store/analytics.h"
 #include "store/store_int.h"
 #include "core/strbuf.h"
 #include "core/utf8.h"
@@ -491,7 +492,8 @@ int store_open(struct store **out, const char *path, const struct store_options 
         goto fail;
     memcpy(s->wal_path, path, plen);
     memcpy(s->wal_path + plen, "-wal", 5);
-    if (store_exec(s, pragma) != 0 || store_exec(s, pb_schema_sql) != 0 || repair_text(s) != 0)
+    if (store_exec(s, pragma) != 0 || store_exec(s, pb_schema_sql) != 0 || repair_text(s) != 0
+        || analytics_summaries_ensure(s) != 0)
         goto fail;
     s->quiet = false;
     *out = s;
