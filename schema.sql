@@ -133,6 +133,8 @@ CREATE INDEX IF NOT EXISTS audit_log_order ON audit_log(tenant_id, order_id);
 -- Analytics: today's rows (quantity completed today) and the order_moved rows by order.
 CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log(tenant_id, timestamp);
 CREATE INDEX IF NOT EXISTS audit_log_moves ON audit_log(tenant_id, event_type, order_id);
+-- GET /api/audit-log?eventType=: that type's rows newest first (the rowid ends the key).
+CREATE INDEX IF NOT EXISTS audit_log_type ON audit_log(tenant_id, event_type);
 
 CREATE TABLE IF NOT EXISTS api_keys (
     id          INTEGER PRIMARY KEY,
