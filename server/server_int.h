@@ -90,6 +90,7 @@ struct app {
     struct verified_token *tokens;      /* cache of verified access tokens, PB_TOKEN_CACHE */
     struct durable *durable;            /* group commit (synchronous = FULL), or NULL */
     uint64_t durable_seq;               /* commits known on disk (durable.c) */
+    struct checkpointer *checkpointer;  /* WAL checkpoints off the loop (store/checkpoint.h) */
     struct http_req *http_waiting;      /* answers waiting for durable_seq (http.c) */
     struct ws_conn *ws_waiting;         /* connections whose next frame waits for it (ws.c) */
     struct room *rooms;                 /* singly linked, one per tenant seen */

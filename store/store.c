@@ -3,6 +3,7 @@
  * See store.h for the contract and store_int.h for the layout of store/.
  */
 #include "store/analytics.h"
+#include "store/checkpoint.h"
 #include "store/store_int.h"
 #include "core/strbuf.h"
 #include "core/utf8.h"
@@ -521,6 +522,7 @@ void store_free(struct store *s)
 {
     if (s == NULL)
         return;
+    checkpointer_stop(s, s->checkpointer);      /* normally stopped by its owner already */
     free_board_ent(&s->boards);
     imap_cleanup(&s->boards);
     for (size_t i = 0; i < ST__COUNT; i++)
