@@ -185,6 +185,7 @@ out_locks:
     app_token_cache_free(&app);
     durable_free(&app);
     checkpointer_stop(app.store, app.checkpointer);
+    app.checkpointer = NULL;
 out_store:
     store_free(app.store);
     return rc;
