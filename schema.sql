@@ -133,6 +133,8 @@ CREATE INDEX IF NOT EXISTS audit_log_order ON audit_log(tenant_id, order_id);
 -- Analytics: today's rows (quantity completed today) and the order_moved rows by order.
 CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log(tenant_id, timestamp);
 CREATE INDEX IF NOT EXISTS audit_log_moves ON audit_log(tenant_id, event_type, order_id);
+-- GET /api/audit-log?eventType=: that type's rows newest first (the rowid ends the key).
+CREATE INDEX IF NOT EXISTS audit_log_type ON audit_log(tenant_id, event_type);
 
 CREATE TABLE IF NOT EXISTS api_keys (
     id          INTEGER PRIMARY KEY,
@@ -159,3 +161,111 @@ CREATE TABLE IF NOT EXISTS scanner_events (
     processed       INTEGER NOT NULL DEFAULT 0,
     UNIQUE (tenant_id, event_id)
 );
+
+-- Analytics summaries (docs/analytics.md "Summaries"): cycle-times and routing read these
+-- instead of the whole audit history. They are kept by the triggers below, in the same
+-- transaction as the order_moved audit row that changes them, whoever inserts it. Built from
+-- the audit log at start when analytics_summary_state has no row (a database of an earlier
+-- version, or after an UPDATE/DELETE of order_moved rows: see the *_tamper triggers).
+CREATE TABLE IF NOT EXISTS analytics_summary_state (
+    version     INTEGER NOT NULL            -- 1: the tables below agree with audit_log
+);
+-- Routing: order_moved rows per (from, to) column pair, from IS NOT to (0 = backlog).
+CREATE TABLE IF NOT EXISTS analytics_routes (
+    tenant_id   INTEGER NOT NULL,
+    from_wc     INTEGER NOT NULL,
+    to_wc       INTEGER NOT NULL,
+    moves       INTEGER NOT NULL,
+    depth_sum   INTEGER NOT NULL,           -- Σ queue_depth_to of the rows that recorded one
+    depth_n     INTEGER NOT NULL,           -- rows that recorded one
+    UNIQUE (tenant_id, from_wc, to_wc)
+);
+-- Dwell: where each order is by its last order_moved row, and since when (seconds since the
+-- epoch; -1 = unknown).
+CREATE TABLE IF NOT EXISTS analytics_order_place (
+    tenant_id   INTEGER NOT NULL,
+    order_id    INTEGER NOT NULL,
+    work_centre_id INTEGER NOT NULL,        -- 0 = backlog
+    arrived     INTEGER NOT NULL,
+    UNIQUE (tenant_id, order_id)
+);
+-- Dwell samples per work centre: their count and Σ max(seconds, 0) (the mean) ...
+CREATE TABLE IF NOT EXISTS analytics_dwell (
+    tenant_id   INTEGER NOT NULL,
+    work_centre_id INTEGER NOT NULL,
+    samples     INTEGER NOT NULL,
+    pos_seconds INTEGER NOT NULL,
+    UNIQUE (tenant_id, work_centre_id)
+);
+-- ... and a histogram of them in the reported unit, tenths of an hour rounded half up (0 for
+-- <= 0 s): the nearest-rank percentiles of the samples are those of the histogram because the
+-- rounding is monotonic.
+CREATE TABLE IF NOT EXISTS analytics_dwell_hist (
+    tenant_id   INTEGER NOT NULL,
+    work_centre_id INTEGER NOT NULL,
+    tenths      INTEGER NOT NULL,
+    samples     INTEGER NOT NULL,
+    UNIQUE (tenant_id, work_centre_id, tenths)
+);
+
+CREATE TRIGGER IF NOT EXISTS analytics_routes_move AFTER INSERT ON audit_log
+WHEN NEW.event_type = 'order_moved' AND NEW.from_work_centre_id IS NOT NEW.to_work_centre_id
+BEGIN
+    INSERT INTO analytics_routes(tenant_id, from_wc, to_wc, moves, depth_sum, depth_n)
+    VALUES (NEW.tenant_id, COALESCE(NEW.from_work_centre_id, 0),
+            COALESCE(NEW.to_work_centre_id, 0), 1, COALESCE(NEW.queue_depth_to, 0),
+            NEW.queue_depth_to IS NOT NULL)
+    ON CONFLICT (tenant_id, from_wc, to_wc) DO UPDATE SET moves = moves + 1,
+        depth_sum = depth_sum + excluded.depth_sum, depth_n = depth_n + excluded.depth_n;
+END;
+
+-- A move out of a column (a reorder inside one is neither arrival nor departure): a sample
+-- for the centre left when the order arrived there by a recorded move with a known time;
+-- then the order's place is the target since this row's time. Times are whole seconds of
+-- the first 19 characters ("YYYY-MM-DDTHH:MM:SS"); shorter text is unknown (-1).
+CREATE TRIGGER IF NOT EXISTS analytics_dwell_move AFTER INSERT ON audit_log
+WHEN NEW.event_type = 'order_moved' AND NEW.order_id IS NOT NULL
+     AND COALESCE(NEW.from_work_centre_id, 0) <> COALESCE(NEW.to_work_centre_id, 0)
+BEGIN
+    INSERT INTO analytics_dwell(tenant_id, work_centre_id, samples, pos_seconds)
+    SELECT NEW.tenant_id, p.work_centre_id, 1, MAX(d.s - p.arrived, 0)
+    FROM analytics_order_place p,
+         (SELECT CASE WHEN length(NEW.timestamp) >= 19 THEN COALESCE(CAST(strftime('%s',
+              substr(NEW.timestamp, 1, 19)) AS INTEGER), -1) ELSE -1 END AS s) d
+    WHERE p.tenant_id = NEW.tenant_id AND p.order_id = NEW.order_id
+      AND p.work_centre_id = COALESCE(NEW.from_work_centre_id, 0) AND p.work_centre_id <> 0
+      AND p.arrived >= 0 AND d.s >= 0
+    ON CONFLICT (tenant_id, work_centre_id) DO UPDATE SET samples = samples + 1,
+        pos_seconds = pos_seconds + excluded.pos_seconds;
+    INSERT INTO analytics_dwell_hist(tenant_id, work_centre_id, tenths, samples)
+    SELECT NEW.tenant_id, p.work_centre_id,
+           CASE WHEN d.s - p.arrived <= 0 THEN 0 ELSE (20 * (d.s - p.arrived) + 3600) / 7200 END,
+           1
+    FROM analytics_order_place p,
+         (SELECT CASE WHEN length(NEW.timestamp) >= 19 THEN COALESCE(CAST(strftime('%s',
+              substr(NEW.timestamp, 1, 19)) AS INTEGER), -1) ELSE -1 END AS s) d
+    WHERE p.tenant_id = NEW.tenant_id AND p.order_id = NEW.order_id
+      AND p.work_centre_id = COALESCE(NEW.from_work_centre_id, 0) AND p.work_centre_id <> 0
+      AND p.arrived >= 0 AND d.s >= 0
+    ON CONFLICT (tenant_id, work_centre_id, tenths) DO UPDATE SET samples = samples + 1;
+    INSERT INTO analytics_order_place(tenant_id, order_id, work_centre_id, arrived)
+    VALUES (NEW.tenant_id, NEW.order_id, COALESCE(NEW.to_work_centre_id, 0),
+            CASE WHEN length(NEW.timestamp) >= 19 THEN COALESCE(CAST(strftime('%s',
+              substr(NEW.timestamp, 1, 19)) AS INTEGER), -1) ELSE -1 END)
+    ON CONFLICT (tenant_id, order_id) DO UPDATE SET work_centre_id = excluded.work_centre_id,
+        arrived = excluded.arrived;
+END;
+
+-- The audit log is append-only for the application; a change of an order_moved row made by
+-- hand (or by the UTF-8 repair at start) makes the summaries stale: the next analytics read
+-- rebuilds them.
+CREATE TRIGGER IF NOT EXISTS analytics_update_tamper AFTER UPDATE ON audit_log
+WHEN OLD.event_type = 'order_moved' OR NEW.event_type = 'order_moved'
+BEGIN
+    DELETE FROM analytics_summary_state;
+END;
+CREATE TRIGGER IF NOT EXISTS analytics_delete_tamper AFTER DELETE ON audit_log
+WHEN OLD.event_type = 'order_moved'
+BEGIN
+    DELETE FROM analytics_summary_state;
+END;

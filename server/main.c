@@ -8,6 +8,7 @@
 #include "server/server_int.h"
 
 #include "server/ratelimit.h"
+#include "store/checkpoint.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -165,6 +166,9 @@ static int serve(const struct config *cfg, bool demo)
         app.exit_code = 1;
         server_stop(&app);
     }
+    if (checkpointer_start(app.store, &app.checkpointer) != 0)   /* issue 9: not in a COMMIT */
+        pb_log(LOG_WARN, "no checkpoint thread (%s): SQLite checkpoints inside commits",
+               store_errmsg(app.store));
     uv_run(&loop, UV_RUN_DEFAULT);
     server_cleanup(&app);
     /* Anything left (an argon2 job in flight) finishes before the loop closes. */
@@ -180,6 +184,8 @@ out_locks:
     metrics_cleanup(&app);
     app_token_cache_free(&app);
     durable_free(&app);
+    checkpointer_stop(app.store, app.checkpointer);
+    app.checkpointer = NULL;
 out_store:
     store_free(app.store);
     return rc;

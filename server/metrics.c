@@ -6,6 +6,7 @@
 #include "server/server_int.h"
 
 #include "core/strbuf.h"
+#include "store/checkpoint.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -99,6 +100,21 @@ static void r_metrics(struct http_req *r, const cJSON *body)
         counter(&t, "planboard_group_commit_syncs_total",
                 "WAL fdatasync calls of group commit (each covers every commit before it).",
                 durable_syncs(app));
+    if (app->checkpointer != NULL) {
+        struct checkpoint_stats cs;
+        checkpointer_stats(app->checkpointer, &cs);
+        counter(&t, "planboard_wal_checkpoints_total",
+                "WAL checkpoints (PASSIVE, off the loop) that copied frames.", cs.checkpoints);
+        counter(&t, "planboard_wal_restarts_total",
+                "RESTART checkpoints (writes never paused long enough for PASSIVE).",
+                cs.restarts);
+        counter(&t, "planboard_wal_truncates_total",
+                "TRUNCATE checkpoints of a WAL past the size limit.", cs.truncates);
+        counter(&t, "planboard_wal_checkpoint_busy_total",
+                "Checkpoints that could not finish (a writer or reader in the way).", cs.busy);
+        gauge(&t, "planboard_wal_bytes", "WAL file size at the last checkpoint.",
+              (double)cs.wal_bytes);
+    }
     counter(&t, "planboard_sqlite_commits_total", "SQLite transactions committed.",
             store_commit_seq(app->store));
     histogram(&t, "planboard_sqlite_commit_seconds", "Latency of SQLite COMMIT.",

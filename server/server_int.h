@@ -96,6 +96,7 @@ struct app {
         void *ctx;
     } durable_listeners[PB_DURABLE_LISTENERS];
     size_t n_durable_listeners;
+    struct checkpointer *checkpointer;  /* WAL checkpoints off the loop (store/checkpoint.h) */
     struct http_req *http_waiting;      /* answers waiting for durable_seq (http.c) */
     struct ws_conn *ws_waiting;         /* connections whose next frame waits for it (ws.c) */
     struct ws_conn *ws_woken;           /* woken by a publish this loop iteration (ws.c) */

@@ -20,34 +20,7 @@ static int64_t tenths(int64_t num, int64_t den)
     return (20 * num + den) / (2 * den);
 }
 
-/* Seconds -> hours in tenths (one decimal), half up; negatives (clock steps) count as 0. */
-static int64_t hours_tenths(int64_t seconds)
-{
-    return seconds <= 0 ? 0 : tenths(seconds, 3600);
-}
-
 /* ---------------------------------------------------------------- dates */
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* Seconds since the epoch of "YYYY-MM-DDTHH:MM:SSZ" (the store's timestamps); -1 when the
- * text is shorter than that. */
-static int64_t parse_ts(const char *t)
-{
-    if (t == NULL || strlen(t) < 19)
-        return -1;
-    int64_t days = days_from_civil(atoi(t), atoi(t + 5), atoi(t + 8));
-    return days * 86400 + atoi(t + 11) * 3600 + atoi(t + 14) * 60 + atoi(t + 17);
-}
 
 static void fmt_ts(int64_t seconds, char out[PB_TIMESTAMP_LEN])
 {
@@ -255,38 +228,71 @@ int analytics_dashboard(struct store *s, int64_t tenant_id, int64_t now_ms,
     return 0;
 }
 
+/* ---------------------------------------------------------------- summaries */
+
+/* The order_moved rows the dwell summary is made of (reorders inside one column excluded),
+ * with their time in seconds (-1 unknown), numbered per order in commit (id) order: the same
+ * rows and times as the analytics_dwell_move trigger of schema.sql sees one at a time. */
+#define SQL_DWELL_MOVES                                                                        \
+    "WITH m AS (SELECT tenant_id, order_id, COALESCE(from_work_centre_id, 0) AS f, "         \
+    "COALESCE(to_work_centre_id, 0) AS t, CASE WHEN length(timestamp) >= 19 THEN "            \
+    "COALESCE(CAST(strftime('%s', substr(timestamp, 1, 19)) AS INTEGER), -1) ELSE -1 END "    \
+    "AS s, id FROM audit_log WHERE event_type = 'order_moved' AND order_id IS NOT NULL "      \
+    "AND COALESCE(from_work_centre_id, 0) <> COALESCE(to_work_centre_id, 0)), "               \
+    "l AS (SELECT tenant_id, order_id, f, t, s, LAG(t) OVER w AS pt, LAG(s) OVER w AS ps, "   \
+    "ROW_NUMBER() OVER (PARTITION BY tenant_id, order_id ORDER BY id DESC) AS back FROM m "   \
+    "WINDOW w AS (PARTITION BY tenant_id, order_id ORDER BY id)), "                           \
+    "smp AS (SELECT tenant_id, f AS wc, s - ps AS d FROM l WHERE f <> 0 AND f = pt "          \
+    "AND ps >= 0 AND s >= 0) "
+
+/* The whole rebuild, one transaction (analytics_summaries_ensure). */
+static const char sql_rebuild[] =
+    "DELETE FROM analytics_routes; DELETE FROM analytics_order_place; "
+    "DELETE FROM analytics_dwell; DELETE FROM analytics_dwell_hist; "
+    "DELETE FROM analytics_summary_state; "
+    "INSERT INTO analytics_routes(tenant_id, from_wc, to_wc, moves, depth_sum, depth_n) "
+    "SELECT tenant_id, COALESCE(from_work_centre_id, 0), COALESCE(to_work_centre_id, 0), "
+    "COUNT(*), COALESCE(SUM(queue_depth_to), 0), COUNT(queue_depth_to) FROM audit_log "
+    "WHERE event_type = 'order_moved' AND from_work_centre_id IS NOT to_work_centre_id "
+    "GROUP BY tenant_id, from_work_centre_id, to_work_centre_id; "
+    "INSERT INTO analytics_order_place(tenant_id, order_id, work_centre_id, arrived) "
+    SQL_DWELL_MOVES "SELECT tenant_id, order_id, t, s FROM l WHERE back = 1; "
+    "INSERT INTO analytics_dwell(tenant_id, work_centre_id, samples, pos_seconds) "
+    SQL_DWELL_MOVES "SELECT tenant_id, wc, COUNT(*), SUM(MAX(d, 0)) FROM smp "
+    "GROUP BY tenant_id, wc; "
+    "INSERT INTO analytics_dwell_hist(tenant_id, work_centre_id, tenths, samples) "
+    SQL_DWELL_MOVES "SELECT tenant_id, wc, CASE WHEN d <= 0 THEN 0 ELSE (20 * d + 3600) / 7200 "
+    "END AS h, COUNT(*) FROM smp GROUP BY tenant_id, wc, h; "
+    "INSERT INTO analytics_summary_state(version) VALUES (1);";
+
+int analytics_summaries_ensure(struct store *s)
+{
+    sqlite3_stmt *st = store__prepare(s, "SELECT 1 FROM analytics_summary_state "
+                                         "WHERE version = 1", "analytics summaries");
+    int r;
+
+    if (st == NULL)
+        return PB_EINTERNAL;
+    r = store__step_row(s, st, "analytics summaries");
+    sqlite3_finalize(st);
+    if (r != 0)
+        return r < 0 ? PB_EINTERNAL : 0;
+    if (store__begin(s) != 0)
+        return PB_EINTERNAL;
+    if (store_exec(s, sql_rebuild) != 0) {
+        store__rollback(s);
+        return PB_EINTERNAL;
+    }
+    return store__commit(s);
+}
+
 /* ---------------------------------------------------------------- dwell times */
 
-struct samples {
-    int64_t *v;                 /* seconds */
-    size_t len, cap;
-};
-
-static int samples_push(struct samples *sm, int64_t x)
+/* Nearest rank of percentile p among n samples (n > 0): the rank-th smallest, 1-based. */
+static int64_t nearest_rank(int64_t n, unsigned p)
 {
-    if (sm->len == sm->cap) {
-        size_t cap = sm->cap ? 2 * sm->cap : 16;
-        int64_t *p = realloc(sm->v, cap * sizeof(*p));
-        if (p == NULL)
-            return PB_EINTERNAL;
-        sm->v = p;
-        sm->cap = cap;
-    }
-    sm->v[sm->len++] = x;
-    return 0;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest rank: the smallest sample with at least p % of the samples <= it (v sorted, n > 0). */
-static int64_t nearest_rank(const int64_t *v, size_t n, unsigned p)
-{
-    size_t rank = (p * n + 99) / 100;
-    return v[rank > 0 ? rank - 1 : 0];
+    int64_t rank = ((int64_t)p * n + 99) / 100;
+    return rank > 0 ? rank : 1;
 }
 
 static int wc_slot(const struct board *b, int64_t wc_id)
@@ -297,68 +303,66 @@ static int wc_slot(const struct board *b, int64_t wc_id)
     return -1;
 }
 
-/* Uses index audit_log_moves (tenant_id, event_type, order_id): rows come grouped by order
- * and, inside an order, in id (= commit) order. */
-static const char sql_moves[] =
-    "SELECT order_id, from_work_centre_id, to_work_centre_id, timestamp FROM audit_log "
-    "WHERE tenant_id = ?1 AND event_type = 'order_moved' AND order_id IS NOT NULL "
-    "ORDER BY order_id, id";
+/* Per work centre of the tenant: its sample count and Σ max(seconds, 0). Index: the UNIQUE
+ * (tenant_id, work_centre_id) of analytics_dwell. */
+static const char sql_dwell[] =
+    "SELECT work_centre_id, samples, pos_seconds FROM analytics_dwell WHERE tenant_id = ?1";
+/* The histograms of the tenant, in (work centre, tenths) order: UNIQUE (tenant_id,
+ * work_centre_id, tenths) of analytics_dwell_hist. */
+static const char sql_dwell_hist[] =
+    "SELECT work_centre_id, tenths, samples FROM analytics_dwell_hist WHERE tenant_id = ?1 "
+    "ORDER BY work_centre_id, tenths";
 
 int analytics_cycle_times(struct store *s, const struct board *b,
                           struct analytics_dwell **out, size_t *n)
 {
     size_t nw = b->n_work_centres;
-    struct samples *sm = calloc(nw + 1, sizeof(*sm));
     struct analytics_dwell *v = calloc(nw + 1, sizeof(*v));
+    int64_t *seen = calloc(nw + 1, sizeof(*seen));      /* samples walked so far per centre */
     sqlite3_stmt *st = NULL;
-    int64_t cur_order = 0, cur_wc = 0, arrived = -1;
     int r, rc = PB_EINTERNAL;
 
     *out = NULL;
     *n = 0;
-    if (sm == NULL || v == NULL || (st = store__prepare(s, sql_moves, "analytics")) == NULL)
+    if (v == NULL || seen == NULL || analytics_summaries_ensure(s) != 0)
+        goto done;
+    for (size_t i = 0; i < nw; i++) {
+        v[i].work_centre_id = b->work_centres[i].id;
+        v[i].code = b->work_centres[i].code;
+        v[i].avg_tenths = v[i].p50_tenths = v[i].p90_tenths = -1;
+    }
+    if ((st = store__prepare(s, sql_dwell, "analytics dwell")) == NULL)
         goto done;
     sqlite3_bind_int64(st, 1, b->tenant_id);
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t order = sqlite3_column_int64(st, 0);
-        int64_t from = sqlite3_column_int64(st, 1);     /* NULL (backlog) reads as 0 */
-        int64_t to = sqlite3_column_int64(st, 2);
-        int64_t t = parse_ts((const char *)sqlite3_column_text(st, 3));
-        if (order != cur_order) {                       /* first move seen of this order */
-            cur_order = order;
-            cur_wc = 0;
-            arrived = -1;
-        }
-        if (from == to)
-            continue;                                   /* reorder inside the column */
-        if (from != 0 && from == cur_wc && arrived >= 0 && t >= 0) {
-            int slot = wc_slot(b, from);
-            if (slot >= 0 && samples_push(&sm[slot], t - arrived) != 0)
-                goto done;
-        }
-        cur_wc = to;
-        arrived = t;
+    while ((r = store__step_row(s, st, "analytics dwell")) == 1) {
+        int slot = wc_slot(b, sqlite3_column_int64(st, 0));
+        int64_t samples = sqlite3_column_int64(st, 1), sum = sqlite3_column_int64(st, 2);
+        if (slot < 0 || samples <= 0)
+            continue;                                   /* a deleted work centre */
+        v[slot].samples = samples;
+        v[slot].avg_tenths = tenths(sum > 0 ? sum : 0, samples * 3600);
     }
-    if (r != SQLITE_DONE) {
-        store__error(s, "analytics moves");
+    sqlite3_finalize(st);
+    if (r < 0 || (st = store__prepare(s, sql_dwell_hist, "analytics dwell")) == NULL) {
+        st = NULL;
         goto done;
     }
-    for (size_t i = 0; i < nw; i++) {
-        struct analytics_dwell *e = &v[i];
-        e->work_centre_id = b->work_centres[i].id;
-        e->code = b->work_centres[i].code;
-        e->samples = (int64_t)sm[i].len;
-        e->avg_tenths = e->p50_tenths = e->p90_tenths = -1;
-        if (sm[i].len == 0)
+    sqlite3_bind_int64(st, 1, b->tenant_id);
+    while ((r = store__step_row(s, st, "analytics dwell")) == 1) {
+        int slot = wc_slot(b, sqlite3_column_int64(st, 0));
+        if (slot < 0 || v[slot].samples <= 0)
             continue;
-        int64_t sum = 0;
-        qsort(sm[i].v, sm[i].len, sizeof(int64_t), cmp_i64);
-        for (size_t j = 0; j < sm[i].len; j++)
-            sum += sm[i].v[j] > 0 ? sm[i].v[j] : 0;
-        e->avg_tenths = tenths(sum, (int64_t)sm[i].len * 3600);
-        e->p50_tenths = hours_tenths(nearest_rank(sm[i].v, sm[i].len, 50));
-        e->p90_tenths = hours_tenths(nearest_rank(sm[i].v, sm[i].len, 90));
+        struct analytics_dwell *e = &v[slot];
+        int64_t h = sqlite3_column_int64(st, 1);
+        seen[slot] += sqlite3_column_int64(st, 2);
+        /* the bucket holding the rank-th smallest sample gives the percentile */
+        if (e->p50_tenths < 0 && seen[slot] >= nearest_rank(e->samples, 50))
+            e->p50_tenths = h;
+        if (e->p90_tenths < 0 && seen[slot] >= nearest_rank(e->samples, 90))
+            e->p90_tenths = h;
     }
+    if (r < 0)
+        goto done;
     if (nw > 0) {
         *out = v;
         *n = nw;
@@ -367,22 +371,18 @@ int analytics_cycle_times(struct store *s, const struct board *b,
     rc = 0;
 done:
     sqlite3_finalize(st);
-    for (size_t i = 0; sm != NULL && i < nw; i++)
-        free(sm[i].v);
-    free(sm);
+    free(seen);
     free(v);
     return rc;
 }
 
 /* ---------------------------------------------------------------- routing */
 
+/* The tenant's column pairs, UNIQUE (tenant_id, from_wc, to_wc) of analytics_routes; the sort
+ * is over the pairs (at most (work centres + 1)², never the history). */
 static const char sql_routing[] =
-    "SELECT from_work_centre_id, to_work_centre_id, COUNT(*), "
-    "COALESCE(SUM(queue_depth_to), 0), COUNT(queue_depth_to) FROM audit_log "
-    "WHERE tenant_id = ?1 AND event_type = 'order_moved' "
-    "AND from_work_centre_id IS NOT to_work_centre_id "
-    "GROUP BY from_work_centre_id, to_work_centre_id "
-    "ORDER BY COUNT(*) DESC, from_work_centre_id, to_work_centre_id";
+    "SELECT from_wc, to_wc, moves, depth_sum, depth_n FROM analytics_routes "
+    "WHERE tenant_id = ?1 ORDER BY moves DESC, from_wc, to_wc";
 
 int analytics_routing(struct store *s, int64_t tenant_id, struct analytics_route **out,
                       size_t *n)
@@ -394,7 +394,8 @@ int analytics_routing(struct store *s, int64_t tenant_id, struct analytics_route
 
     *out = NULL;
     *n = 0;
-    if ((st = store__prepare(s, sql_routing, "analytics")) == NULL)
+    if (analytics_summaries_ensure(s) != 0
+        || (st = store__prepare(s, sql_routing, "analytics")) == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, tenant_id);
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {

@@ -4,9 +4,12 @@
  * Two kinds of sources (docs/analytics.md):
  *   - counts over the board cache (orders per status, in-progress per centre, overdue): one
  *     pass over the cached orders, O(orders), no SQL;
- *   - history from SQLite: quantity completed today (audit rows' quantityCompletedDelta),
- *     cycle time (orders.started_at / completed_at), dwell times and routing (order_moved audit
- *     rows). Each is one query on an index of schema.sql.
+ *   - history from SQLite: quantity completed today (audit rows' quantityCompletedDelta of
+ *     today, index audit_log_time), cycle time (orders.started_at / completed_at of the last
+ *     30 days, index orders_cycle), dwell times and routing from summary tables that triggers
+ *     of schema.sql keep in the transaction of each order_moved audit row (issue 9 item 3):
+ *     their cost follows the result (work centres, column pairs, distinct dwell values), not
+ *     the length of the history.
  *
  * Every decimal figure is carried as an integer count of tenths ("one decimal" in SPEC §4),
  * rounded half up from exact integer arithmetic, so 2/3 is 667 tenths (66.7 %) on every
@@ -106,8 +109,18 @@ int analytics_dashboard(struct store *s, int64_t tenant_id, int64_t now_ms,
                         struct analytics_dashboard *out);
 
 /*
+ * Make the analytics summary tables of schema.sql (analytics_routes, analytics_order_place,
+ * analytics_dwell, analytics_dwell_hist) agree with the audit log: nothing when
+ * analytics_summary_state says they do (one indexed read); else (a database of an earlier
+ * version, or order_moved rows changed by hand) rebuild them from the whole audit log in one
+ * transaction, O(order_moved rows). Called by store_open and by the two readers below.
+ * 0 or PB_EINTERNAL (nothing changed). Issue 9 item 3.
+ */
+int analytics_summaries_ensure(struct store *s);
+
+/*
  * Dwell times per work centre of board b (display order) from the tenant's order_moved audit
- * rows: a sample is the time from an order's move into a centre to its next move out of it
+ * rows (through the summaries: O(work centres + distinct dwell values in tenths of an hour)): a sample is the time from an order's move into a centre to its next move out of it
  * (a move inside the same column is neither); orders still in the centre, and departures whose
  * arrival was not an order_moved row (created or imported there), give no sample.
  * *out: malloc'd array of *n = b->n_work_centres entries (free()). PB_EINTERNAL.
@@ -117,7 +130,7 @@ int analytics_cycle_times(struct store *s, const struct board *b,
 
 /*
  * Transitions between columns learned from the tenant's order_moved audit rows (moves inside
- * one column excluded), sorted by count descending, then from and to id (backlog first).
+ * one column excluded; through analytics_routes: O(column pairs)), sorted by count descending, then from and to id (backlog first).
  * *out: malloc'd array of *n entries (free(); NULL when none). PB_EINTERNAL.
  */
 int analytics_routing(struct store *s, int64_t tenant_id, struct analytics_route **out,

@@ -6,6 +6,9 @@
 #ifndef PB_STORE_AUDIT_H
 #define PB_STORE_AUDIT_H
 
+#include <sqlite3.h>
+#include <stdbool.h>
+
 #include "store/store.h"
 
 #define PB_AUDIT_EVENT_TYPE_MAX 64
@@ -41,6 +44,17 @@ struct audit_query {
  */
 int store_audit_list(struct store *s, int64_t tenant_id, const struct audit_query *q,
                      struct audit_entry **out, size_t *n, int64_t *total);
+
+/*
+ * The SQL store_audit_list runs for q (count: the COUNT(*), else the page with ?5 LIMIT and
+ * ?6 OFFSET), with a WHERE of the filters q has, so that SQLite picks the index that fits
+ * (issue 9 item 3); into out[size] (AUDIT_SQL_MAX is enough). 0 or PB_EINTERNAL (too small).
+ * audit_list_bind binds q's values to a statement prepared from it. Public so that a test
+ * can EXPLAIN QUERY PLAN exactly what runs.
+ */
+#define AUDIT_SQL_MAX 512
+int audit_list_sql(const struct audit_query *q, bool count, char *out, size_t size);
+void audit_list_bind(sqlite3_stmt *st, int64_t tenant_id, const struct audit_query *q);
 
 /*
  * Parse a `since` value: an ISO-8601 timestamp "YYYY-MM-DDTHH:MM[:SS[.fff]]" followed by

@@ -3,6 +3,8 @@
  * -> board table of the cache. See store.h for the contract and store_int.h for the layout of
  * store/. Statements and transactions are sql.c's; the boards themselves board.c's.
  */
+#include "store/analytics.h"
+#include "store/checkpoint.h"
 #include "store/store_int.h"
 #include "core/strbuf.h"
 #include "core/utf8.h"
@@ -300,7 +302,8 @@ int store_open(struct store **out, const char *path, const struct store_options 
         goto fail;
     memcpy(s->wal_path, path, plen);
     memcpy(s->wal_path + plen, "-wal", 5);
-    if (store_exec(s, pragma) != 0 || store_exec(s, pb_schema_sql) != 0 || repair_text(s) != 0)
+    if (store_exec(s, pragma) != 0 || store_exec(s, pb_schema_sql) != 0 || repair_text(s) != 0
+        || analytics_summaries_ensure(s) != 0)
         goto fail;
     s->quiet = false;
     *out = s;
@@ -324,6 +327,7 @@ void store_free(struct store *s)
 
     if (s == NULL)
         return;
+    checkpointer_stop(s, s->checkpointer);      /* normally stopped by its owner already */
     hmap_iter_init(&s->boards, &it);
     while ((b = hmap_iter_next(&s->boards, &it)) != NULL)
         board__free(b);

@@ -135,6 +135,7 @@ struct store {
     char *wal_path;                 /* "<path>-wal" */
     bool quiet;                     /* store_exec does not print (store_open with errbuf) */
     size_t max_orders;              /* live orders allowed per tenant; 0 = no limit */
+    struct checkpointer *checkpointer; /* checkpoint.h, or NULL (SQLite's own checkpoints) */
 };
 
 /*

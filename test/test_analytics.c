@@ -18,6 +18,7 @@
 #include "store/analytics.h"
 #include "store/order_edit.h"
 #include "store/store.h"
+#include "store/store_int.h"          /* the connection, for the reference scan */
 
 struct fx {
     struct store *s;
@@ -608,6 +609,223 @@ static void test_routing_counts_transitions_by_count_with_mean_queue_depth(void 
     free(v);
 }
 
+/* ---------------------------------------------------------------- summaries vs full scan */
+
+/*
+ * The reference: cycle-times and routing recomputed from the whole audit log, exactly as
+ * store/analytics.c did per request before the summaries (issue 9 item 3): every order_moved
+ * row of the tenant in (order, id) order, times parsed from their first 19 characters.
+ */
+static int64_t ref_days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int64_t ref_parse_ts(const char *t)
+{
+    if (t == NULL || strlen(t) < 19)
+        return -1;
+    return ref_days_from_civil(atoi(t), atoi(t + 5), atoi(t + 8)) * 86400
+           + atoi(t + 11) * 3600 + atoi(t + 14) * 60 + atoi(t + 17);
+}
+
+static int64_t ref_tenths(int64_t num, int64_t den)
+{
+    return (20 * num + den) / (2 * den);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Dwell of work centre wc of the tenant: samples, mean, p50, p90 (tenths; -1 = null). */
+static void ref_dwell(struct fx *f, int64_t wc, struct analytics_dwell *e)
+{
+    static int64_t v[20000];
+    size_t len = 0;
+    sqlite3_stmt *st;
+    int64_t cur_order = 0, cur_wc = 0, arrived = -1;
+
+    assert_int_equal(sqlite3_prepare_v2(f->s->db,
+        "SELECT order_id, from_work_centre_id, to_work_centre_id, timestamp FROM audit_log "
+        "WHERE tenant_id = ?1 AND event_type = 'order_moved' AND order_id IS NOT NULL "
+        "ORDER BY order_id, id", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_int64(st, 1, f->tenant);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t order = sqlite3_column_int64(st, 0), from = sqlite3_column_int64(st, 1);
+        int64_t to = sqlite3_column_int64(st, 2);
+        int64_t t = ref_parse_ts((const char *)sqlite3_column_text(st, 3));
+        if (order != cur_order) {
+            cur_order = order;
+            cur_wc = 0;
+            arrived = -1;
+        }
+        if (from == to)
+            continue;
+        if (from != 0 && from == cur_wc && arrived >= 0 && t >= 0 && from == wc) {
+            assert_true(len < sizeof(v) / sizeof(v[0]));
+            v[len++] = t - arrived;
+        }
+        cur_wc = to;
+        arrived = t;
+    }
+    sqlite3_finalize(st);
+    e->samples = (int64_t)len;
+    e->avg_tenths = e->p50_tenths = e->p90_tenths = -1;
+    if (len == 0)
+        return;
+    int64_t sum = 0;
+    qsort(v, len, sizeof(v[0]), cmp_i64);
+    for (size_t j = 0; j < len; j++)
+        sum += v[j] > 0 ? v[j] : 0;
+    e->avg_tenths = ref_tenths(sum, (int64_t)len * 3600);
+    size_t r50 = (50 * len + 99) / 100, r90 = (90 * len + 99) / 100;
+    int64_t p50 = v[r50 > 0 ? r50 - 1 : 0], p90 = v[r90 > 0 ? r90 - 1 : 0];
+    e->p50_tenths = p50 <= 0 ? 0 : ref_tenths(p50, 3600);
+    e->p90_tenths = p90 <= 0 ? 0 : ref_tenths(p90, 3600);
+}
+
+/* Routing recomputed with the GROUP BY of the audit log; asserted equal to analytics_routing. */
+static void assert_routing_matches_scan(struct fx *f)
+{
+    struct analytics_route *v;
+    size_t n, i = 0;
+    sqlite3_stmt *st;
+
+    assert_int_equal(analytics_routing(f->s, f->tenant, &v, &n), 0);
+    assert_int_equal(sqlite3_prepare_v2(f->s->db,
+        "SELECT from_work_centre_id, to_work_centre_id, COUNT(*), "
+        "COALESCE(SUM(queue_depth_to), 0), COUNT(queue_depth_to) FROM audit_log "
+        "WHERE tenant_id = ?1 AND event_type = 'order_moved' "
+        "AND from_work_centre_id IS NOT to_work_centre_id "
+        "GROUP BY from_work_centre_id, to_work_centre_id "
+        "ORDER BY COUNT(*) DESC, from_work_centre_id, to_work_centre_id", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_int64(st, 1, f->tenant);
+    for (; sqlite3_step(st) == SQLITE_ROW; i++) {
+        assert_true(i < n);
+        int64_t sum = sqlite3_column_int64(st, 3), with = sqlite3_column_int64(st, 4);
+        assert_int_equal(v[i].from_work_centre_id, sqlite3_column_int64(st, 0));
+        assert_int_equal(v[i].to_work_centre_id, sqlite3_column_int64(st, 1));
+        assert_int_equal(v[i].count, sqlite3_column_int64(st, 2));
+        assert_int_equal(v[i].avg_depth_to_tenths,
+                         with > 0 && sum >= 0 ? ref_tenths(sum, with) : -1);
+    }
+    sqlite3_finalize(st);
+    assert_int_equal(i, n);
+    free(v);
+}
+
+static void assert_summaries_match_scan(struct fx *f)
+{
+    struct analytics_dwell *v, e;
+    size_t n;
+
+    reload(f);
+    assert_int_equal(analytics_cycle_times(f->s, f->b, &v, &n), 0);
+    assert_int_equal(n, f->b->n_work_centres);
+    for (size_t i = 0; i < n; i++) {
+        ref_dwell(f, v[i].work_centre_id, &e);
+        assert_int_equal(v[i].samples, e.samples);
+        assert_int_equal(v[i].avg_tenths, e.avg_tenths);
+        assert_int_equal(v[i].p50_tenths, e.p50_tenths);
+        assert_int_equal(v[i].p90_tenths, e.p90_tenths);
+    }
+    free(v);
+    assert_routing_matches_scan(f);
+}
+
+/* A tiny deterministic generator (the test must not depend on anything but its seed). */
+static uint64_t rnd_state;
+static uint64_t rnd(uint64_t n)
+{
+    rnd_state = rnd_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (rnd_state >> 33) % n;
+}
+
+static void test_summaries_agree_with_a_full_scan_after_a_random_history(void **state)
+{
+    struct fx *f = *state;
+    int64_t orders[40], col[40], other;
+    size_t live = 0;
+    char ts[40];
+
+    add_work_centres(f, true);
+    assert_int_equal(store_tenant_create(f->s, "globex", "Globex", &other), 0);
+    for (int k = 0; k < 40; k++) {
+        char num[16];
+        snprintf(num, sizeof(num), "H%d", k);
+        orders[k] = mk(f, num, k % 3 ? f->wc[k % 4] : 0, ORDER_NOT_STARTED, NULL, 5, 0);
+        col[k] = k % 3 ? f->wc[k % 4] : 0;
+        live++;
+    }
+    for (int seed = 1; seed <= 3; seed++) {
+        rnd_state = (uint64_t)seed;
+        int64_t t = 1782864000 + seed * 86400 * 40;      /* 2026-07-01 onwards */
+        for (int step = 0; step < 1500; step++) {
+            size_t k = rnd(40);
+            int64_t to = rnd(5) == 4 ? 0 : f->wc[rnd(4)];
+            int kind = (int)rnd(20);
+            t += (int64_t)rnd(4 * 3600);                 /* 0 .. 4 h later, often the same */
+            time_t tt = (time_t)(t - (rnd(10) == 0 ? (int64_t)rnd(7200) : 0)); /* clock steps */
+            struct tm tm;
+            gmtime_r(&tt, &tm);
+            strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+            if (kind < 10) {                             /* a recorded move (or reorder) */
+                int64_t from = rnd(8) == 0 ? f->wc[rnd(4)] : col[k];
+                audit(f, f->tenant, "order_moved", orders[k], from, to,
+                      rnd(3) == 0 ? -1 : (int64_t)rnd(9), NULL, ts);
+                col[k] = to;
+            } else if (kind < 12) {                      /* a reorder inside the column */
+                audit(f, f->tenant, "order_moved", orders[k], col[k], col[k], 2, NULL, ts);
+            } else if (kind == 12) {                     /* another tenant, same order ids */
+                audit(f, other, "order_moved", orders[k], col[k], to, 1, NULL, ts);
+            } else if (kind == 13) {                     /* no order: routing only */
+                audit(f, f->tenant, "order_moved", 0, col[k], to, 3, NULL, ts);
+            } else if (kind == 14 && live > 20) {        /* a real move through the store */
+                struct move_request m = { .order_id = orders[k], .to_work_centre_id = to,
+                                          .position = -1 };
+                if (store_order_move(f->s, f->b, &m, NULL) == 0)
+                    col[k] = to;
+            } else if (kind == 15) {                     /* a status change */
+                struct order_patch p;
+                order_patch_init(&p);
+                p.status = (int)rnd(ORDER_STATUS__COUNT);
+                store_order_update(f->s, f->b, orders[k], &p, NULL, NULL);
+            } else if (kind == 16 && live > 30) {        /* a delete: its moves still count */
+                if (store_order_delete(f->s, f->b, orders[k], 0, NULL) == 0)
+                    live--;
+            } else if (kind == 17) {                     /* an unreadable time */
+                audit(f, f->tenant, "order_moved", orders[k], col[k], to, -1, NULL, "2026-07");
+                col[k] = to;
+            } else {                                     /* other history */
+                audit(f, f->tenant, "order_updated", orders[k], col[k], col[k], -1, NULL, ts);
+            }
+        }
+        assert_summaries_match_scan(f);
+    }
+    /* A database of an earlier version (no summaries yet): built at open / first read. */
+    sqlf(f, "DELETE FROM analytics_summary_state; DELETE FROM analytics_routes; "
+            "DELETE FROM analytics_dwell; DELETE FROM analytics_dwell_hist; "
+            "DELETE FROM analytics_order_place");
+    assert_summaries_match_scan(f);
+    /* A hand-edited move makes them stale: the next read rebuilds them. */
+    sqlf(f, "UPDATE audit_log SET timestamp = '2030-01-01T00:00:00Z' WHERE id = "
+            "(SELECT MAX(id) FROM audit_log WHERE event_type = 'order_moved' "
+            "AND to_work_centre_id IS NOT NULL AND order_id IS NOT NULL)");
+    assert_summaries_match_scan(f);
+    sqlf(f, "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log "
+            "WHERE event_type = 'order_moved' ORDER BY id LIMIT 50)");
+    assert_summaries_match_scan(f);
+}
+
 /* ---------------------------------------------------------------- demo data */
 
 static void test_demo_tenant_shows_real_numbers(void **state)
@@ -658,6 +876,7 @@ int main(void)
         T(test_cycle_times_count_real_store_moves),
         T(test_routing_counts_transitions_by_count_with_mean_queue_depth),
         T(test_demo_tenant_shows_real_numbers),
+        T(test_summaries_agree_with_a_full_scan_after_a_random_history),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

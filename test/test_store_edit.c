@@ -801,6 +801,59 @@ static void test_update_with_a_move_that_fails_changes_nothing(void **state)
 
 /* ---------------------------------------------------------------- audit log */
 
+/* issue 9 item 3: every combination of filters runs on an index of schema.sql (the plan of the
+ * exact SQL store_audit_list runs, over the peek connection of the same file). */
+static void plan_of(struct fx *f, const struct audit_query *q, bool count, char *out, size_t n)
+{
+    char sql[AUDIT_SQL_MAX + 32] = "EXPLAIN QUERY PLAN ";
+    sqlite3_stmt *st;
+    size_t used = strlen(sql);
+    assert_int_equal(audit_list_sql(q, count, sql + used, sizeof(sql) - used), 0);
+    assert_int_equal(sqlite3_prepare_v2(f->peek, sql, -1, &st, NULL), SQLITE_OK);
+    audit_list_bind(st, f->tenant, q);
+    out[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        strncat(out, (const char *)sqlite3_column_text(st, 3), n - strlen(out) - 2);
+        strncat(out, "|", n - strlen(out) - 1);
+    }
+    sqlite3_finalize(st);
+}
+
+static void test_audit_list_filters_use_the_indexes(void **state)
+{
+    struct fx *f = *state;
+    /* the most selective filter is a term of the index search */
+    static const struct { bool order, type, since; const char *term; } cases[] = {
+        { false, false, false, "(tenant_id=?" },
+        { true, false, false, "order_id=?" },
+        { false, true, false, "event_type=?" },
+        { true, true, false, "order_id=?" },
+        { false, false, true, "timestamp>?" },
+        { true, false, true, "order_id=?" },
+        { false, true, true, "(tenant_id=? AND " },
+        { true, true, true, "order_id=?" },
+    };
+    char plan[1024];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct audit_query q = { .limit = 50 };
+        if (cases[i].order)
+            q.order_id = 7;
+        if (cases[i].type)
+            q.event_type = "order_moved";
+        if (cases[i].since)
+            q.since = "2026-03-01T00:00:00Z";
+        for (int count = 0; count < 2; count++) {
+            plan_of(f, &q, count, plan, sizeof(plan));
+            print_message("audit filters %d%d%d %s: %s\n", cases[i].order, cases[i].type,
+                          cases[i].since, count ? "count" : "page", plan);
+            assert_non_null(strstr(plan, "INDEX"));
+            assert_non_null(strstr(plan, cases[i].term));
+            assert_null(strstr(plan, "SCAN audit_log|"));       /* never the whole table */
+        }
+    }
+}
+
 static void test_audit_list_filters_pages_and_counts_newest_first(void **state)
 {
     struct fx *f = *state;
@@ -901,6 +954,7 @@ int main(void)
         T(test_update_with_a_move_is_one_transaction_and_one_version_step),
         T(test_update_with_a_move_that_fails_changes_nothing),
         T(test_audit_list_filters_pages_and_counts_newest_first),
+        T(test_audit_list_filters_use_the_indexes),
         cmocka_unit_test(test_since_accepts_iso_timestamps_and_dates_only),
 #undef T
     };
