@@ -118,25 +118,27 @@ static void assert_db_matches_cache(struct fx *f)
     assert_true(board_check(f->b));
     char sql[256];
     snprintf(sql, sizeof(sql),
-             "SELECT id, work_centre_id, position, version, order_number FROM orders "
+             "SELECT id, work_centre_id, row_number() OVER (PARTITION BY work_centre_id "
+             "ORDER BY rank, id) - 1, version, order_number, rank FROM orders "
              "WHERE tenant_id = %lld AND deleted_at IS NULL", (long long)f->tenant);
     assert_int_equal(sqlite3_prepare_v2(f->peek, sql, -1, &st, NULL), SQLITE_OK);
     while (sqlite3_step(st) == SQLITE_ROW) {
         struct order *o = board_order(f->b, sqlite3_column_int64(st, 0));
         assert_non_null(o);
         assert_int_equal(o->work_centre_id, sqlite3_column_int64(st, 1));
-        assert_int_equal(o->position, sqlite3_column_int64(st, 2));
+        assert_int_equal(order_position(o), sqlite3_column_int64(st, 2));
         assert_int_equal(o->version, sqlite3_column_int64(st, 3));
         assert_string_equal(o->order_number, (const char *)sqlite3_column_text(st, 4));
+        assert_int_equal(o->rank, sqlite3_column_int64(st, 5));
         rows++;
     }
     sqlite3_finalize(st);
     assert_int_equal(rows, f->b->n_orders);
     /* density per column, computed by SQLite itself */
     assert_int_equal(peek_int(f,
-        "SELECT COUNT(*) FROM (SELECT work_centre_id, COUNT(*) n, MIN(position) lo, "
-        "MAX(position) hi, COUNT(DISTINCT position) d FROM orders WHERE tenant_id = %lld "
-        "AND deleted_at IS NULL GROUP BY work_centre_id) WHERE lo != 0 OR hi != n - 1 OR d != n",
+        "SELECT COUNT(*) FROM (SELECT work_centre_id, COUNT(*) n, COUNT(DISTINCT rank) d "
+        "FROM orders WHERE tenant_id = %lld AND deleted_at IS NULL GROUP BY work_centre_id) "
+        "WHERE d != n",
         (long long)f->tenant), 0);
 }
 
@@ -207,9 +209,9 @@ static void test_created_orders_join_the_end_of_their_column(void **state)
     struct order *b = mk_order(f, "MO-2", f->wc[0]);
     struct order *c = mk_order(f, "MO-3", 0);
 
-    assert_int_equal(a->position, 0);
-    assert_int_equal(b->position, 1);
-    assert_int_equal(c->position, 0);
+    assert_int_equal(order_position(a), 0);
+    assert_int_equal(order_position(b), 1);
+    assert_int_equal(order_position(c), 0);
     assert_int_equal(a->version, 1);
     assert_int_equal(f->b->version, v0 + 3);
     assert_ptr_equal(board_order(f->b, b->id), b);
@@ -322,12 +324,12 @@ static void test_move_across_columns_closes_source_and_opens_target(void **state
     assert_int_equal(a[1]->version, 2);
     assert_int_equal(f->b->version, v0 + 1);
     /* source closed up, target opened up, shifted orders keep their version */
-    assert_int_equal(a[0]->position, 0);
-    assert_int_equal(a[2]->position, 1);
-    assert_int_equal(a[3]->position, 2);
-    assert_int_equal(b[0]->position, 0);
-    assert_int_equal(b[1]->position, 2);
-    assert_int_equal(b[2]->position, 3);
+    assert_int_equal(order_position(a[0]), 0);
+    assert_int_equal(order_position(a[2]), 1);
+    assert_int_equal(order_position(a[3]), 2);
+    assert_int_equal(order_position(b[0]), 0);
+    assert_int_equal(order_position(b[1]), 2);
+    assert_int_equal(order_position(b[2]), 3);
     assert_int_equal(a[2]->version, 1);
     assert_int_equal(b[1]->version, 1);
     assert_db_matches_cache(f);
@@ -356,20 +358,20 @@ static void test_move_within_column_shifts_only_the_range(void **state)
     assert_int_equal(do_move(f, o[3]->id, f->wc[2], 1, &r), 0);    /* up: 0 3 1 2 4 */
     assert_int_equal(r.queue_depth_from, 5);
     assert_int_equal(r.queue_depth_to, 5);
-    assert_int_equal(o[0]->position, 0);
-    assert_int_equal(o[3]->position, 1);
-    assert_int_equal(o[1]->position, 2);
-    assert_int_equal(o[2]->position, 3);
-    assert_int_equal(o[4]->position, 4);
+    assert_int_equal(order_position(o[0]), 0);
+    assert_int_equal(order_position(o[3]), 1);
+    assert_int_equal(order_position(o[1]), 2);
+    assert_int_equal(order_position(o[2]), 3);
+    assert_int_equal(order_position(o[4]), 4);
     assert_int_equal(o[3]->version, 2);
     assert_int_equal(o[1]->version, 1);
     assert_db_matches_cache(f);
     assert_int_equal(do_move(f, o[0]->id, f->wc[2], 3, &r), 0);    /* down: 3 1 2 0 4 */
-    assert_int_equal(o[3]->position, 0);
-    assert_int_equal(o[1]->position, 1);
-    assert_int_equal(o[2]->position, 2);
-    assert_int_equal(o[0]->position, 3);
-    assert_int_equal(o[4]->position, 4);
+    assert_int_equal(order_position(o[3]), 0);
+    assert_int_equal(order_position(o[1]), 1);
+    assert_int_equal(order_position(o[2]), 2);
+    assert_int_equal(order_position(o[0]), 3);
+    assert_int_equal(order_position(o[4]), 4);
     assert_db_matches_cache(f);
     assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
         "'order_moved' AND from_work_centre_id = to_work_centre_id AND queue_depth_from = 5 "
@@ -388,7 +390,7 @@ static void test_move_position_past_end_means_end_and_negative_is_invalid(void *
     assert_int_equal(r.position, 2);
     assert_int_equal(do_move(f, a->id, f->wc[0], 100, &r), 0);     /* same column: last */
     assert_int_equal(r.position, 2);
-    assert_int_equal(b->position, 0);
+    assert_int_equal(order_position(b), 0);
     assert_int_equal(do_move(f, b->id, f->wc[1], -1, &r), 0);      /* -1: end (empty: 0) */
     assert_int_equal(r.position, 0);
     assert_int_equal(do_move(f, a->id, f->wc[1], -2, &r), PB_EVALIDATION);
@@ -407,14 +409,14 @@ static void test_move_to_and_from_backlog_sets_started_at_once(void **state)
                               (long long)o->id), 1);
     assert_int_equal(do_move(f, o->id, f->wc[0], 0, &r), 0);
     assert_int_equal(r.from_work_centre_id, 0);
-    assert_int_equal(p->position, 0);
+    assert_int_equal(order_position(p), 0);
     assert_int_equal(peek_int(f, "SELECT started_at IS NOT NULL FROM orders WHERE id = %lld",
                               (long long)o->id), 1);
     assert_int_equal(store_exec(f->s, "UPDATE orders SET started_at = '2000-01-01T00:00:00Z'"),
                      0);
     assert_int_equal(do_move(f, o->id, 0, 0, &r), 0);               /* back to backlog, top */
-    assert_int_equal(o->position, 0);
-    assert_int_equal(p->position, 1);
+    assert_int_equal(order_position(o), 0);
+    assert_int_equal(order_position(p), 1);
     assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
         "'order_moved' AND order_id = %lld AND to_work_centre_id IS NULL AND "
         "queue_depth_from = 1 AND queue_depth_to = 1", (long long)o->id), 1);
@@ -504,7 +506,7 @@ static void test_random_moves_keep_every_column_dense(void **state)
 /* ---------------------------------------------------------------- failures */
 
 struct snap {
-    int64_t id, wc, pos, version;
+    int64_t id, wc, pos, rank, version;
 };
 
 static size_t snap_cache(struct fx *f, struct snap *out)
@@ -513,9 +515,10 @@ static size_t snap_cache(struct fx *f, struct snap *out)
     for (size_t c = 0; c <= f->b->n_work_centres; c++) {
         const struct column *col = c < f->b->n_work_centres ? &f->b->columns[c]
                                                             : &f->b->backlog;
-        for (size_t i = 0; i < col->len; i++)
-            out[n++] = (struct snap){ col->orders[i]->id, col->orders[i]->work_centre_id,
-                                      col->orders[i]->position, col->orders[i]->version };
+        for (const struct order *o = board_column_first(col); o != NULL;
+             o = board_column_next(o))
+            out[n++] = (struct snap){ o->id, o->work_centre_id, order_position(o), o->rank,
+                                      o->version };
     }
     return n;
 }
@@ -525,11 +528,12 @@ static size_t snap_db(struct fx *f, struct snap *out)
     sqlite3_stmt *st;
     size_t n = 0;
     assert_int_equal(sqlite3_prepare_v2(f->peek,
-        "SELECT id, IFNULL(work_centre_id, 0), position, version FROM orders "
+        "SELECT id, IFNULL(work_centre_id, 0), 0, rank, version FROM orders "
         "WHERE deleted_at IS NULL ORDER BY id", -1, &st, NULL), SQLITE_OK);
     while (sqlite3_step(st) == SQLITE_ROW)
         out[n++] = (struct snap){ sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-                                  sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3) };
+                                  sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
+                                  sqlite3_column_int64(st, 4) };
     sqlite3_finalize(st);
     return n;
 }
@@ -548,7 +552,6 @@ static void test_failed_commit_leaves_cache_and_database_unchanged(void **state)
     size_t nc = snap_cache(f, c0), nd = snap_db(f, d0);
     uint64_t version = f->b->version;
     int64_t audits = peek_int(f, "SELECT COUNT(*) FROM audit_log");
-    struct order **col0 = board_column(f->b, f->wc[0])->orders;
 
     assert_int_equal(store_exec(f->s, "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log "
                                       "BEGIN SELECT RAISE(ABORT, 'boom'); END;"), 0);
@@ -582,8 +585,7 @@ static void test_failed_commit_leaves_cache_and_database_unchanged(void **state)
     assert_int_equal(f->b->version, version);
     assert_null(board_order_by_number(f->b, "F-new"));
     assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log"), audits);
-    assert_int_equal(board_column(f->b, f->wc[0])->len, 3);
-    (void)col0;
+    assert_int_equal(board_column_len(board_column(f->b, f->wc[0])), 3);
     assert_db_matches_cache(f);
 
     /* and the store keeps working once the cause is gone */
@@ -619,10 +621,11 @@ static void test_second_store_loads_the_same_board(void **state)
         const struct column *x = c < b2->n_work_centres ? &f->b->columns[c] : &f->b->backlog;
         const struct column *y = c < b2->n_work_centres ? &b2->columns[c] : &b2->backlog;
         assert_int_equal(x->work_centre_id, y->work_centre_id);
-        assert_int_equal(x->len, y->len);
-        for (size_t i = 0; i < x->len; i++) {
-            const struct order *p = x->orders[i], *q = y->orders[i];
+        assert_int_equal(board_column_len(x), board_column_len(y));
+        for (size_t i = 0; i < board_column_len(x); i++) {
+            const struct order *p = board_column_at(x, i), *q = board_column_at(y, i);
             assert_int_equal(p->id, q->id);
+            assert_int_equal(p->rank, q->rank);
             assert_int_equal(p->version, q->version);
             assert_string_equal(p->order_number, q->order_number);
             assert_string_equal(p->stock_code, q->stock_code);
@@ -637,18 +640,26 @@ static void test_second_store_loads_the_same_board(void **state)
     store_free(s2);
 }
 
-static void test_load_repairs_positions_that_are_not_dense(void **state)
+/* Ranks edited by hand: two equal (the id breaks the tie) and one out of range. The load
+ * keeps the (rank, id) order and gives the column distinct ranks again, in SQLite too. */
+static void test_load_repairs_ranks_that_are_equal_or_out_of_range(void **state)
 {
     struct fx *f = *state;
     struct order *a = mk_order(f, "G-0", f->wc[0]);
     struct order *b = mk_order(f, "G-1", f->wc[0]);
-    int64_t aid = a->id, bid = b->id;
+    struct order *c = mk_order(f, "G-2", f->wc[0]);
+    int64_t aid = a->id, bid = b->id, cid = c->id;
 
-    assert_int_equal(store_exec(f->s, "UPDATE orders SET position = position * 10 + 5"), 0);
+    assert_int_equal(store_exec(f->s, "UPDATE orders SET rank = 7"), 0);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "UPDATE orders SET rank = 9223372036854775807 WHERE id = %lld",
+             (long long)aid);
+    assert_int_equal(store_exec(f->s, sql), 0);
     store_board_drop(f->s, f->tenant);
     assert_int_equal(store_board(f->s, f->tenant, &f->b), 0);
-    assert_int_equal(board_order(f->b, aid)->position, 0);
-    assert_int_equal(board_order(f->b, bid)->position, 1);
+    assert_int_equal(order_position(board_order(f->b, bid)), 0);
+    assert_int_equal(order_position(board_order(f->b, cid)), 1);
+    assert_int_equal(order_position(board_order(f->b, aid)), 2);
     assert_db_matches_cache(f);
 }
 
@@ -680,10 +691,10 @@ static void test_import_creates_then_upserts(void **state)
     assert_int_equal(cr, 4);
     assert_int_equal(up, 0);
     /* new orders join the end of their column in row order */
-    assert_int_equal(board_order_by_number(f->b, "I-1")->position, 2);
-    assert_int_equal(board_order_by_number(f->b, "I-3")->position, 3);
-    assert_int_equal(board_order_by_number(f->b, "I-2")->position, 0);
-    assert_int_equal(board_order_by_number(f->b, "I-4")->position, 1);
+    assert_int_equal(order_position(board_order_by_number(f->b, "I-1")), 2);
+    assert_int_equal(order_position(board_order_by_number(f->b, "I-3")), 3);
+    assert_int_equal(order_position(board_order_by_number(f->b, "I-2")), 0);
+    assert_int_equal(order_position(board_order_by_number(f->b, "I-4")), 1);
     assert_db_matches_cache(f);
     assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
         "'orders_imported' AND json_extract(event_data, '$.created') = 4"), 1);
@@ -715,12 +726,12 @@ static void test_import_creates_then_upserts(void **state)
     assert_int_equal(up, 3);
     assert_ptr_equal(board_order(f->b, pre_id), pre);
     assert_int_equal(pre->work_centre_id, f->wc[1]);
-    assert_int_equal(pre->position, 0);
+    assert_int_equal(order_position(pre), 0);
     assert_int_equal(pre->version, 2);
-    assert_int_equal(board_order_by_number(f->b, "I-8")->position, 1);
+    assert_int_equal(order_position(board_order_by_number(f->b, "I-8")), 1);
     assert_int_equal(stay->version, 1);             /* unchanged row keeps its version */
-    assert_int_equal(stay->position, 0);            /* CUT closed up: I-stay I-1 I-3 */
-    assert_int_equal(board_order_by_number(f->b, "I-3")->position, 2);
+    assert_int_equal(order_position(stay), 0);            /* CUT closed up: I-stay I-1 I-3 */
+    assert_int_equal(order_position(board_order_by_number(f->b, "I-3")), 2);
     assert_int_equal(board_order_by_number(f->b, "I-3")->version, 1);
     struct order *i2 = board_order_by_number(f->b, "I-2");
     assert_int_equal(i2->quantity_to_make, 60);
@@ -795,8 +806,8 @@ static void test_demo_creates_a_full_sample_tenant_once(void **state)
     assert_string_equal(b->work_centres[0].code, "CUT");
     assert_string_equal(b->work_centres[2].name, "Quality Control");
     assert_string_equal(b->work_centres[4].code, "SHIP");
-    assert_int_equal(b->backlog.len, 3);
-    assert_int_equal(board_column(b, b->work_centres[1].id)->len, 3);   /* ASM: 002 006 009 */
+    assert_int_equal(board_column_len(&b->backlog), 3);
+    assert_int_equal(board_column_len(board_column(b, b->work_centres[1].id)), 3);   /* ASM: 002 006 009 */
     struct order *o = board_order_by_number(b, "MO-2026-010");
     assert_non_null(o);
     assert_string_equal(o->description, "Label set \"CE\" marking");
@@ -937,7 +948,7 @@ int main(void)
         T(test_random_moves_keep_every_column_dense),
         T(test_failed_commit_leaves_cache_and_database_unchanged),
         T(test_second_store_loads_the_same_board),
-        T(test_load_repairs_positions_that_are_not_dense),
+        T(test_load_repairs_ranks_that_are_equal_or_out_of_range),
         T(test_import_creates_then_upserts),
         T(test_import_of_100000_rows_is_one_fast_transaction),
         T(test_demo_creates_a_full_sample_tenant_once),
