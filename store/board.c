@@ -283,6 +283,18 @@ struct order *board_column_at(const struct column *c, size_t i)
 
 /* ---------------------------------------------------------------- invariants */
 
+bool board__order_check(struct board *b, const struct order *o)
+{
+    struct column *c = board_column(b, o->work_centre_id);
+    if (c == NULL || board_order(b, o->id) != o)
+        return false;
+    size_t i = (size_t)order_position(o);
+    const struct order *prev = i > 0 ? board_column_at(c, i - 1) : NULL;
+    const struct order *next = board_column_next(o);
+    return board_column_at(c, i) == o && o->rank >= RANK_LOW && o->rank <= RANK_HIGH
+           && (prev == NULL || prev->rank < o->rank) && (next == NULL || o->rank < next->rank);
+}
+
 bool board__column_check(const struct board *b, const struct column *c)
 {
     const struct order *prev = NULL;

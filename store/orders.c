@@ -200,7 +200,7 @@ int store_order_create(struct store *s, struct board *b, const struct order_inpu
     smap_put(&b->index->by_number, o);
     b->n_orders++;
     b->version++;
-    assert(board__column_check(b, col));
+    assert(board__order_check(b, o));
     free(num);
     free(data);
     if (out != NULL)
@@ -391,7 +391,7 @@ void store__move_apply(struct board *b, struct move_plan *mp, const char *now,
     o->version++;
     memcpy(o->updated_at, now, sizeof(o->updated_at));
     b->version++;
-    assert(board__column_check(b, src) && board__column_check(b, dst));
+    assert(board__order_check(b, o));
     if (out != NULL) {
         out->order = o;
         out->from_work_centre_id = src->work_centre_id;

@@ -584,7 +584,7 @@ static void apply_to_cache(struct board *b, struct order *o, struct plan *p, con
         assert(p->new_pos == (int64_t)board_column_len(dst));
         ostree_insert_at(&dst->orders, SIZE_MAX, &o->column_node);
         o->work_centre_id = dst->work_centre_id;
-        assert(board__column_check(b, src) && board__column_check(b, dst));
+        assert(board__order_check(b, o));
     }
     if (p->op_change) {
         free(o->current_operation);

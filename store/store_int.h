@@ -313,6 +313,12 @@ void order__free(struct order *o);
 /* Index of column c inside the board: 0..n_work_centres-1, or n_work_centres for backlog. */
 size_t board__column_index(const struct board *b, const struct column *c);
 
+/* True when order o sits where its rank says: in the column of its work centre at its
+ * position, its rank strictly between its neighbours' and in [RANK_LOW, RANK_HIGH]. O(log n):
+ * what a move, create or scanner move asserts (the O(column) checks below made every move as
+ * slow as the dense positions did: asserts are on in the release build). */
+bool board__order_check(struct board *b, const struct order *o);
+
 /* True when column c's tree is sound, its ranks strictly increase and every order in it
  * belongs to it (a move only touches two columns, so mutations assert this instead of the
  * O(board) board_check). O(column). */
