@@ -218,8 +218,8 @@ struct move_result {
  * Move an order (SPEC §4): positions of the other orders close up in the source column and
  * open up in the target; the moved order's version +1 (others' versions unchanged); the move
  * (the order's row with its new column and rank: the other rows are not written, except for
- * the rare relabel of store/rank.c) and an "order_moved" audit entry (with queue depths) are one transaction. An order
- * leaving the backlog for the first time gets started_at. Locks are not checked here.
+ * the rare relabel of store/rank.c) and an "order_moved" audit entry (with queue depths) are
+ * one transaction. An order leaving the backlog for the first time gets started_at. Locks are not checked here.
  * A move to the order's own column and place is still a move (version +1, audit entry).
  * Errors are checked in this order: PB_ENOT_FOUND order; PB_EVALIDATION unknown or inactive
  * to_work_centre_id, or position < -1 (-1 means the end; map a JSON negative position to

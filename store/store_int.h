@@ -6,6 +6,7 @@
  *   store.c   connection, prepared-statement cache, transactions, tenants, users
  *   board.c   per-tenant board cache: loading, hash index, lookups, board_check()
  *   orders.c  order create / steps / move / import (write-through mutations)
+ *   rank.c    orders.rank: where an order placed in a column goes, and the rare relabel
  *   demo.c    SPEC §8 sample tenant
  */
 #ifndef PB_STORE_INT_H
