@@ -342,14 +342,25 @@ void order__free(struct order *o)
     free(o);
 }
 
-/* Free every order of column c (the tree is left dangling: the column goes too). */
+/* Free every order of column c, children before parents (an in-order walk would climb
+ * through parents it has already freed); the column is left empty. O(n). */
 static void column_free(struct column *c)
 {
-    struct order *o = board_column_first(c);
-    while (o != NULL) {
-        struct order *next = board_column_next(o);
-        order__free(o);
-        o = next;
+    struct ostree_node *n = c->orders.root;
+    while (n != NULL) {
+        if (n->left != NULL) {
+            n = n->left;
+        } else if (n->right != NULL) {
+            n = n->right;
+        } else {
+            struct ostree_node *p = n->parent;
+            if (p != NULL && p->left == n)
+                p->left = NULL;
+            else if (p != NULL)
+                p->right = NULL;
+            order__free(order_of(n));
+            n = p;
+        }
     }
     c->orders.root = NULL;
 }

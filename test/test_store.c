@@ -792,7 +792,7 @@ static void test_random_moves_match_a_model_and_survive_reload(void **state)
     size_t len[4] = { 0 };
     uint64_t rng = 88172645463325252ULL;
     for (int c = 0; c < 4; c++) {
-        char prefix[8];
+        char prefix[16];
         snprintf(prefix, sizeof(prefix), "M%d", c);
         fill_column(f, prefix, wcs[c], N / 4, model[c]);
         len[c] = N / 4;
