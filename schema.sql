@@ -62,8 +62,11 @@ CREATE TABLE IF NOT EXISTS work_centres (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS work_centres_code ON work_centres(tenant_id, code) WHERE deleted_at IS NULL;
 
--- Manufacturing orders. work_centre_id NULL = backlog; position = 0-based rank in its column,
--- dense 0..n-1 among live orders of the column.
+-- Manufacturing orders. work_centre_id NULL = backlog. rank = the order's sort key in its
+-- column: live orders of a column in (rank, id) order are the column top to bottom, and the
+-- server keeps ranks distinct with gaps so that placing an order writes only its own row
+-- (store/rank.c). The SPEC's dense `position` is not stored: the server counts it in memory.
+-- Databases from before rank had a dense `position` column; store.c migrates them at start.
 CREATE TABLE IF NOT EXISTS orders (
     id                 INTEGER PRIMARY KEY,
     tenant_id          INTEGER NOT NULL REFERENCES tenants(id),
@@ -74,7 +77,7 @@ CREATE TABLE IF NOT EXISTS orders (
     quantity_completed INTEGER NOT NULL DEFAULT 0 CHECK (quantity_completed >= 0),
     current_operation  TEXT,
     work_centre_id     INTEGER REFERENCES work_centres(id),
-    position           INTEGER NOT NULL DEFAULT 0,
+    rank               INTEGER NOT NULL DEFAULT 0,
     status             TEXT NOT NULL DEFAULT 'not_started'
                        CHECK (status = 'not_started' OR status = 'in_progress' OR status = 'complete' OR status = 'on_hold' OR status = 'cancelled'),
     priority           TEXT NOT NULL DEFAULT 'normal'
@@ -91,7 +94,7 @@ CREATE TABLE IF NOT EXISTS orders (
     deleted_at         TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS orders_number ON orders(tenant_id, order_number) WHERE deleted_at IS NULL;
-CREATE INDEX IF NOT EXISTS orders_column ON orders(tenant_id, work_centre_id, position) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS orders_rank ON orders(tenant_id, work_centre_id, rank, id) WHERE deleted_at IS NULL;
 -- Analytics avgCycleTime: orders completed in the last 30 days with a recorded start before
 -- the completion (orders created or imported already complete are not even in the index).
 CREATE INDEX IF NOT EXISTS orders_cycle ON orders(tenant_id, completed_at) WHERE completed_at IS NOT NULL AND deleted_at IS NULL AND started_at < completed_at;

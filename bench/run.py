@@ -3,7 +3,7 @@
 scenario of bench/README.md through the public API only (HTTP, WebSocket), print one table and
 write the same figures as JSON to bench/results/<date>-<git sha>.json.
 
-Usage: run.py [--smoke] [--bin build/planboard] [--only board,fanout,durable,import,conns]
+Usage: run.py [--smoke] [--bin build/planboard] [--only board,fanout,durable,import,conns,movecurve]
               [--no-save]
 
 Python 3 standard library only. Load comes from `wrk` (board reads) and bench/build/pbload
@@ -585,6 +585,68 @@ def scenario_conns(binary, S):
 
 # ---------------------------------------------------------------- report
 
+# ---------------------------------------------------------------- scenario 6: move cost curve
+
+def scenario_movecurve(binary, S):
+    """Issue 9 item 2: one column grows to each size of S["curve_sizes"] (CSV import into one
+    work centre); at each size the order at the bottom is moved to the top, S["curve_moves"]
+    times (each time the new bottom): round trip p50/p99 on one keep-alive connection and
+    server CPU per move. Before orders.rank a move rewrote every row below its target."""
+    srv = Server(binary, tag="curve")
+    try:
+        srv.tenant_create("curve", "Move curve")
+        tok = srv.login("curve", "boss", BENCH_PW)
+        st, wc = srv.request("POST", "/api/work-centres",
+                             {"code": "CUT", "name": "Cutting", "capacity": 4}, token=tok)
+        if st != 201:
+            raise RuntimeError(f"work centre create: {st} {wc}")
+        wc_id = wc["id"]
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
+        hdr = {"Authorization": "Bearer " + tok, "Content-Type": "application/json"}
+        rows, have = [], 0
+        for size in S["curve_sizes"]:
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\n")
+            w.writerow(["order_number", "stock_code", "description", "quantity_to_make",
+                        "work_centre_code"])
+            for i in range(have, size):
+                w.writerow([f"CURVE-{i:07d}", "STK-1", f"part {i}", 10, "CUT"])
+            st, body = srv.request("POST", "/api/orders/import", buf.getvalue().encode(),
+                                   token=tok, ctype="text/csv")
+            if st != 200 or body.get("created") != size - have:
+                raise RuntimeError(f"import to {size}: {st} {str(body)[:200]}")
+            have = size
+            st, page = srv.request("GET", f"/api/orders?workCentreId={wc_id}&limit=1"
+                                          f"&offset={size - 1}", token=tok)
+            last_id = page["data"][0]["id"]     # ids are consecutive: the newest are at the bottom
+            if page["data"][0]["position"] != size - 1:
+                raise RuntimeError(f"size {size}: the newest order is not at the bottom")
+            lat, moves = [], min(S["curve_moves"], size)
+            c0, t_end = srv.cpu(), time.time() + S["curve_max_secs"]
+            for k in range(moves):
+                body = json.dumps({"toWorkCentreId": wc_id, "position": 0})
+                t0 = time.perf_counter()
+                conn.request("PUT", f"/api/orders/{last_id - k}/move", body=body, headers=hdr)
+                r = conn.getresponse()
+                data = r.read()
+                lat.append(time.perf_counter() - t0)
+                if r.status != 200 or json.loads(data)["position"] != 0:
+                    raise RuntimeError(f"move at size {size}: {r.status} {data[:200]}")
+                if time.time() > t_end:
+                    break
+            cpu = srv.cpu() - c0
+            lat.sort()
+            rows.append({"orders": size, "moves": len(lat),
+                         "p50Ms": round(1000 * lat[len(lat) // 2], 3),
+                         "p99Ms": round(1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 3),
+                         "serverCpuMsPerMove": round(1000 * cpu / len(lat), 3)})
+            log(f"   {rows[-1]}")
+        conn.close()
+        return {"curve": rows}
+    finally:
+        srv.stop()
+
+
 def machine():
     model = "?"
     with open("/proc/cpuinfo") as f:
@@ -739,6 +801,16 @@ def report(res, S):
              last["bytesPerConn"] / 1024, 3, "le", "KB", "{:.2f}")
         goal(rows, "RSS growth with %d joined clients" % last["clients"],
              last["rssDeltaKb"] / 1024, 30 * last["clients"] / 10000, "le", "MB", "{:.1f}")
+    if "movecurve" in res:
+        p("6. Move to the top of one column (REST, one keep-alive connection)")
+        p("   %10s %7s %9s %9s %14s" % ("orders", "moves", "p50 ms", "p99 ms", "srv CPU ms/move"))
+        for r in res["movecurve"]["curve"]:
+            p("   %10d %7d %9.3f %9.3f %14.3f" % (r["orders"], r["moves"], r["p50Ms"], r["p99Ms"],
+                                                r["serverCpuMsPerMove"]))
+        big = [r for r in res["movecurve"]["curve"] if r["orders"] >= 100000]
+        if big:
+            goal(rows, "move to top of a 100,000-order column, server CPU", big[0]["serverCpuMsPerMove"],
+                 1.0, "le", "ms", "{:.3f}")
     if rows:
         p("Goals (targets, not gates)")
         w0 = max(len(r[0]) for r in rows)
@@ -754,16 +826,18 @@ FULL = dict(wrk_conns=64, wrk_secs=10, big_orders=10000,
             fan_max_moves=20000,
             syncs=["FULL", "NORMAL"], movers=[1, 8], move_via=["rest"], move_secs=5, move_max=200000,
             import_rows=100000, conn_steps=[1000, 10000], conn_settle=1.5,
-            history_rows=100000, analytics_requests=20)
+            history_rows=100000, analytics_requests=20,
+            curve_sizes=[100, 1000, 10000, 100000], curve_moves=200, curve_max_secs=30)
 SMOKE = dict(wrk_conns=4, wrk_secs=1, big_orders=300,
              fan_clients=20, rooms=2, room_clients=5, fan_rate=50, fan_secs=0.5, fan_max_moves=100,
              fan_extra_orders=5,
              syncs=["FULL"], movers=[1, 2], move_via=["rest", "ws"], move_secs=0.5, move_max=500,
              import_rows=1000, conn_steps=[20, 100], conn_settle=0.2,
-             history_rows=2000, analytics_requests=3)
+             history_rows=2000, analytics_requests=3,
+             curve_sizes=[100, 1000], curve_moves=20, curve_max_secs=5)
 SCENARIOS = [("board", scenario_board), ("fanout", scenario_fanout),
              ("durable", scenario_durable), ("import", scenario_import), ("conns", scenario_conns),
-             ("analytics", scenario_analytics)]
+             ("analytics", scenario_analytics), ("movecurve", scenario_movecurve)]
 
 
 def self_test():

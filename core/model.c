@@ -221,3 +221,8 @@ const char *pb_field_camel(const char *snake)
             return map[i][1];
     return snake;
 }
+
+int64_t order_position(const struct order *o)
+{
+    return (int64_t)ostree_index(&o->column_node);
+}

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/ostree.h"
+
 /* SPEC §2 field limits. */
 #define PB_ORDER_NUMBER_MAX   50
 #define PB_STOCK_CODE_MAX     50
@@ -116,7 +118,10 @@ struct order {                  /* strings owned by the struct; lives in the boa
     int64_t quantity_to_make;   /* > 0 */
     int64_t quantity_completed; /* >= 0 */
     int64_t work_centre_id;     /* 0 = backlog */
-    int64_t position;           /* 0-based rank inside its column, dense */
+    int64_t rank;               /* sort key inside its column (orders.rank): strictly
+                                 * increasing along the column, gaps between (store/rank.c) */
+    struct ostree_node column_node; /* its place in its column's tree; the dense 0-based SPEC
+                                 * position is order_position(); owned by the board cache */
     enum order_status status;
     enum order_priority priority;
     char due_date[PB_DATE_LEN];         /* "" = null */
@@ -127,6 +132,10 @@ struct order {                  /* strings owned by the struct; lives in the boa
     char updated_at[PB_TIMESTAMP_LEN];
     int64_t version;            /* +1 on every change to the order itself */
 };
+
+/* SPEC §2 `position`: the 0-based index of o in its column (0 for an order in no column).
+ * O(log n) in the column's size (core/ostree.h). */
+int64_t order_position(const struct order *o);
 
 /*
  * A new or replacing order as it arrives from a REST body or a CSV row, before it is stored.

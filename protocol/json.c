@@ -82,7 +82,7 @@ cJSON *json_order(const struct order *o, const struct drag_lock *lock)
     cJSON_AddNumberToObject(j, "quantityCompleted", (double)o->quantity_completed);
     add_str_or_null(j, "currentOperation", o->current_operation);
     add_id_or_null(j, "workCentreId", o->work_centre_id);
-    cJSON_AddNumberToObject(j, "position", (double)o->position);
+    cJSON_AddNumberToObject(j, "position", (double)order_position(o));
     cJSON_AddStringToObject(j, "status", order_status_name(o->status));
     cJSON_AddStringToObject(j, "priority", order_priority_name(o->priority));
     add_str_or_null(j, "dueDate", o->due_date);

@@ -279,8 +279,7 @@ static cJSON *column_json(struct app *app, const struct column *col, int64_t ten
                           int64_t now)
 {
     cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; i < col->len; i++) {
-        const struct order *o = col->orders[i];
+    for (const struct order *o = board_column_first(col); o != NULL; o = board_column_next(o)) {
         cJSON_AddItemToArray(a, json_order(o, lock_get(app->locks, tenant_id, o->id, now)));
     }
     return a;

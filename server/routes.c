@@ -389,8 +389,7 @@ static void r_orders_list(struct http_req *r, const cJSON *body)
             continue;
         if (wc_id > 0 && col->work_centre_id != wc_id)
             continue;
-        for (size_t i = 0; i < col->len; i++) {
-            struct order *o = col->orders[i];
+        for (struct order *o = board_column_first(col); o != NULL; o = board_column_next(o)) {
             if (st >= 0 && (int)o->status != st)
                 continue;
             if (pr >= 0 && (int)o->priority != pr)

@@ -321,7 +321,7 @@ static void r_order_update(struct http_req *r, const cJSON *body)
     }
     /* members of the wrong type stay "unchanged" in p, so the rules can run anyway */
     order_patch_check(o, &p, json_details_add, &d);
-    bool is_move = (has_wc && to_wc != o->work_centre_id) || (has_pos && pos != o->position);
+    bool is_move = (has_wc && to_wc != o->work_centre_id) || (has_pos && pos != order_position(o));
     if (is_move && d.count == 0) {
         int64_t target = has_wc ? to_wc : o->work_centre_id;
         const struct work_centre *wc = target > 0 ? board_work_centre(b, target) : NULL;
@@ -503,8 +503,8 @@ static void r_orders_export(struct http_req *r, const cJSON *body)
     }
     for (size_t c = 0; c <= b->n_work_centres; c++) {
         const struct column *col = c < b->n_work_centres ? &b->columns[c] : &b->backlog;
-        for (size_t i = 0; i < col->len; i++)
-            all[n++] = col->orders[i];
+        for (struct order *o = board_column_first(col); o != NULL; o = board_column_next(o))
+            all[n++] = o;
     }
     qsort(all, n, sizeof(*all), cmp_order_id);
     strbuf_put(&sb, header, sizeof(header) - 1);

@@ -65,8 +65,8 @@ static bool is_overdue(const struct order *o, const char *today)
 static int64_t count_in_progress(const struct column *c)
 {
     int64_t n = 0;
-    for (size_t i = 0; i < c->len; i++)
-        n += c->orders[i]->status == ORDER_IN_PROGRESS;
+    for (const struct order *o = board_column_first(c); o != NULL; o = board_column_next(o))
+        n += o->status == ORDER_IN_PROGRESS;
     return n;
 }
 
@@ -89,10 +89,9 @@ int analytics_board_stats(const struct board *b, const char *today,
         e->work_centre_id = w->id;
         e->code = w->code;
         e->capacity = w->capacity;
-        e->order_count = (int64_t)c->len;
+        e->order_count = (int64_t)board_column_len(c);
         e->in_progress = count_in_progress(c);
-        for (size_t j = 0; j < c->len; j++) {
-            const struct order *o = c->orders[j];
+        for (const struct order *o = board_column_first(c); o != NULL; o = board_column_next(o)) {
             e->overdue += is_overdue(o, today);
             e->quantity_to_make += o->quantity_to_make;
             e->quantity_completed += o->quantity_completed;
@@ -108,8 +107,7 @@ int analytics_board_stats(const struct board *b, const char *today,
 static void count_column(const struct column *c, const char *today, int64_t per_status[],
                          int64_t *overdue)
 {
-    for (size_t i = 0; i < c->len; i++) {
-        const struct order *o = c->orders[i];
+    for (const struct order *o = board_column_first(c); o != NULL; o = board_column_next(o)) {
         if ((unsigned)o->status < ORDER_STATUS__COUNT)
             per_status[o->status]++;
         *overdue += is_overdue(o, today);

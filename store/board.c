@@ -60,38 +60,66 @@ size_t board__column_index(const struct board *b, const struct column *c)
     return c == &b->backlog ? b->n_work_centres : (size_t)(c - b->columns);
 }
 
-int board__column_reserve(struct column *c, size_t extra)
+static struct order *order_of(const struct ostree_node *n)
 {
-    if (c->len + extra <= c->cap)
-        return 0;
-    size_t cap = c->cap < 8 ? 8 : c->cap;
-    while (cap < c->len + extra)
-        cap *= 2;
-    struct order **p = realloc(c->orders, cap * sizeof(*p));
-    if (p == NULL)
-        return PB_EINTERNAL;
-    c->orders = p;
-    c->cap = cap;
-    return 0;
+    return n != NULL ? (struct order *)((char *)n - offsetof(struct order, column_node)) : NULL;
+}
+
+size_t board_column_len(const struct column *c)
+{
+    return ostree_size(&c->orders);
+}
+
+struct order *board_column_first(const struct column *c)
+{
+    return order_of(ostree_first(&c->orders));
+}
+
+struct order *board_column_next(const struct order *o)
+{
+    return order_of(ostree_next(&o->column_node));
+}
+
+struct order *board_column_at(const struct column *c, size_t i)
+{
+    return order_of(ostree_at(&c->orders, i));
 }
 
 /* ---------------------------------------------------------------- invariants */
 
+bool board__order_check(struct board *b, const struct order *o)
+{
+    struct column *c = board_column(b, o->work_centre_id);
+    if (c == NULL || board_order(b, o->id) != o)
+        return false;
+    size_t i = (size_t)order_position(o);
+    const struct order *prev = i > 0 ? board_column_at(c, i - 1) : NULL;
+    const struct order *next = board_column_next(o);
+    return board_column_at(c, i) == o && o->rank >= RANK_LOW && o->rank <= RANK_HIGH
+           && (prev == NULL || prev->rank < o->rank) && (next == NULL || o->rank < next->rank);
+}
+
 bool board__column_check(const struct board *b, const struct column *c)
 {
-    for (size_t i = 0; i < c->len; i++) {
-        const struct order *o = c->orders[i];
-        if (o == NULL || o->position != (int64_t)i || o->work_centre_id != c->work_centre_id)
+    const struct order *prev = NULL;
+    size_t n = 0;
+    if (!ostree_check(&c->orders))
+        return false;
+    for (const struct order *o = board_column_first(c); o != NULL; o = board_column_next(o)) {
+        if (o->work_centre_id != c->work_centre_id || o->rank < RANK_LOW || o->rank > RANK_HIGH
+            || (prev != NULL && prev->rank >= o->rank))
             return false;
         if (board_order(b, o->id) != o || board_order_by_number(b, o->order_number) != o)
             return false;
+        prev = o;
+        n++;
     }
-    return c->len <= c->cap;
+    return n == board_column_len(c);
 }
 
 bool board_check(const struct board *b)
 {
-    size_t total = b->backlog.len;
+    size_t total = board_column_len(&b->backlog);
 
     if (b->backlog.work_centre_id != 0 || !board__column_check(b, &b->backlog))
         return false;
@@ -99,7 +127,7 @@ bool board_check(const struct board *b)
         if (b->columns[i].work_centre_id != b->work_centres[i].id
             || !board__column_check(b, &b->columns[i]))
             return false;
-        total += b->columns[i].len;
+        total += board_column_len(&b->columns[i]);
     }
     return total == b->n_orders && b->index->by_id.len == b->n_orders
            && b->index->by_number.len == b->n_orders;
@@ -118,22 +146,40 @@ void order__free(struct order *o)
     free(o);
 }
 
+/* Free every order of column c, children before parents (an in-order walk would climb
+ * through parents it has already freed); the column is left empty. O(n). */
+static void column_free(struct column *c)
+{
+    struct ostree_node *n = c->orders.root;
+    while (n != NULL) {
+        if (n->left != NULL) {
+            n = n->left;
+        } else if (n->right != NULL) {
+            n = n->right;
+        } else {
+            struct ostree_node *p = n->parent;
+            if (p != NULL && p->left == n)
+                p->left = NULL;
+            else if (p != NULL)
+                p->right = NULL;
+            order__free(order_of(n));
+            n = p;
+        }
+    }
+    c->orders.root = NULL;
+}
+
 void board__free(struct board *b)
 {
     if (b == NULL)
         return;
     for (size_t i = 0; i < b->n_work_centres; i++) {
-        struct column *c = &b->columns[i];
-        for (size_t j = 0; j < c->len; j++)
-            order__free(c->orders[j]);
-        free(c->orders);
+        column_free(&b->columns[i]);
         free(b->work_centres[i].code);
         free(b->work_centres[i].name);
         free(b->work_centres[i].description);
     }
-    for (size_t j = 0; j < b->backlog.len; j++)
-        order__free(b->backlog.orders[j]);
-    free(b->backlog.orders);
+    column_free(&b->backlog);
     free(b->columns);
     free(b->work_centres);
     if (b->index != NULL) {
@@ -158,7 +204,7 @@ static struct order *order_from_row(sqlite3_stmt *st)
     o->quantity_to_make = sqlite3_column_int64(st, 5);
     o->quantity_completed = sqlite3_column_int64(st, 6);
     o->work_centre_id = sqlite3_column_int64(st, 7);     /* NULL reads as 0 = backlog */
-    o->position = sqlite3_column_int64(st, 8);
+    o->rank = sqlite3_column_int64(st, 8);
     int v = order_status_parse((const char *)sqlite3_column_text(st, 9), false);
     o->status = v >= 0 ? (enum order_status)v : ORDER_NOT_STARTED;
     v = order_priority_parse((const char *)sqlite3_column_text(st, 10), false);
@@ -226,13 +272,13 @@ static int load_work_centres(struct store *s, struct board *b)
     return rc;
 }
 
-/* Orders come in (position, id) order; each is appended to its column, so the columns are in
- * position order and the cache positions become dense by construction. Orders whose stored
- * position differs (or whose work centre is gone) are collected in *fix for repair. */
-static int load_orders(struct store *s, struct board *b, struct order ***fix, size_t *n_fix)
+/* Orders come in (work centre, rank, id) order; each is appended to its column's tree, so the
+ * columns are in rank order by construction. A column where two ranks are equal or out of
+ * [RANK_LOW, RANK_HIGH] (rows edited by hand), or that got an order whose work centre is gone,
+ * is flagged in relabel[] (index as board__column_index) for repair. */
+static int load_orders(struct store *s, struct board *b, bool *relabel)
 {
     sqlite3_stmt *st = store__stmt(s, ST_ORDER_LOAD);
-    size_t fix_cap = 0;
     int r, rc = 0;
 
     if (st == NULL)
@@ -253,31 +299,21 @@ static int load_orders(struct store *s, struct board *b, struct order ***fix, si
             o->work_centre_id = 0;
             bad = true;
         }
-        if (board__column_reserve(c, 1) != 0 || hmap_reserve(&b->index->by_id, b->n_orders + 1)
+        if (hmap_reserve(&b->index->by_id, b->n_orders + 1)
             || hmap_reserve(&b->index->by_number, b->n_orders + 1)) {
             order__free(o);
             rc = PB_EINTERNAL;
             break;
         }
-        if (o->position != (int64_t)c->len)
+        struct order *last = order_of(ostree_last(&c->orders));
+        if (o->rank < RANK_LOW || o->rank > RANK_HIGH || (last != NULL && last->rank >= o->rank))
             bad = true;
-        o->position = (int64_t)c->len;
-        c->orders[c->len++] = o;
+        ostree_insert_at(&c->orders, SIZE_MAX, &o->column_node);
         hmap_put_int(&b->index->by_id, o->id, o);
         hmap_put_str(&b->index->by_number, o->order_number, o);
         b->n_orders++;
-        if (bad) {
-            if (*n_fix == fix_cap) {
-                fix_cap = fix_cap ? 2 * fix_cap : 16;
-                struct order **f = realloc(*fix, fix_cap * sizeof(*f));
-                if (f == NULL) {
-                    rc = PB_EINTERNAL;
-                    break;
-                }
-                *fix = f;
-            }
-            (*fix)[(*n_fix)++] = o;
-        }
+        if (bad)
+            relabel[board__column_index(b, c)] = true;
     }
     if (rc == 0 && r != SQLITE_DONE) {
         store__error(s, "load orders");
@@ -287,26 +323,48 @@ static int load_orders(struct store *s, struct board *b, struct order ***fix, si
     return rc;
 }
 
-/* Write the repaired positions so that SQLite and the cache agree again (the move SQL relies
- * on dense positions). */
-static int repair_positions(struct store *s, struct board *b, struct order **fix, size_t n)
+/* Give the flagged columns even ranks in their loaded order and write every order of them
+ * (its work centre too: an order moved to the backlog above), so that SQLite and the cache
+ * agree again. One transaction; the cache ranks change only after COMMIT. */
+static int repair_ranks(struct store *s, struct board *b, const bool *relabel)
 {
-    fprintf(stderr, "store: tenant %lld: repairing %zu order positions\n",
+    size_t ncols = b->n_work_centres + 1, n = 0;
+    for (size_t c = 0; c < ncols; c++)
+        if (relabel[c])
+            n += board_column_len(c == b->n_work_centres ? &b->backlog : &b->columns[c]);
+    fprintf(stderr, "store: tenant %lld: repairing the ranks of %zu orders\n",
             (long long)b->tenant_id, n);
     if (store__begin(s) != 0)
         return PB_EINTERNAL;
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *st = store__stmt(s, ST_ORDER_FIX_POS);
-        if (st == NULL)
-            goto fail;
-        sqlite3_bind_int64(st, 1, b->tenant_id);
-        sqlite3_bind_int64(st, 2, fix[i]->id);
-        store__bind_id_opt(st, 3, fix[i]->work_centre_id);
-        sqlite3_bind_int64(st, 4, fix[i]->position);
-        if (store__run(s, st, "repair position", NULL) != 0)
-            goto fail;
+    for (size_t c = 0; c < ncols; c++) {
+        const struct column *col = c == b->n_work_centres ? &b->backlog : &b->columns[c];
+        size_t len = board_column_len(col), i = 0;
+        if (!relabel[c])
+            continue;
+        for (const struct order *o = board_column_first(col); o != NULL;
+             o = board_column_next(o), i++) {
+            sqlite3_stmt *st = store__stmt(s, ST_ORDER_FIX);
+            if (st == NULL)
+                goto fail;
+            sqlite3_bind_int64(st, 1, b->tenant_id);
+            sqlite3_bind_int64(st, 2, o->id);
+            store__bind_id_opt(st, 3, o->work_centre_id);
+            sqlite3_bind_int64(st, 4, rank__even(i, len));
+            if (store__run(s, st, "repair rank", NULL) != 0)
+                goto fail;
+        }
     }
-    return store__commit(s);
+    if (store__commit(s) != 0)
+        return PB_EINTERNAL;
+    for (size_t c = 0; c < ncols; c++) {
+        const struct column *col = c == b->n_work_centres ? &b->backlog : &b->columns[c];
+        size_t len = board_column_len(col), i = 0;
+        if (!relabel[c])
+            continue;
+        for (struct order *o = board_column_first(col); o != NULL; o = board_column_next(o))
+            o->rank = rank__even(i++, len);
+    }
+    return 0;
 fail:
     store__rollback(s);
     return PB_EINTERNAL;
@@ -315,8 +373,7 @@ fail:
 int board__load(struct store *s, int64_t tenant_id, struct board **out)
 {
     struct board *b = calloc(1, sizeof(*b));
-    struct order **fix = NULL;
-    size_t n_fix = 0;
+    bool *relabel = NULL;
 
     *out = NULL;
     if (b == NULL)
@@ -326,18 +383,25 @@ int board__load(struct store *s, int64_t tenant_id, struct board **out)
     if (b->index == NULL)
         goto fail;
     hmap_init(&b->index->by_number, board__order_number_is, NULL);
-    if (load_work_centres(s, b) != 0 || load_orders(s, b, &fix, &n_fix) != 0)
+    if (load_work_centres(s, b) != 0
+        || (relabel = calloc(b->n_work_centres + 1, sizeof(*relabel))) == NULL
+        || load_orders(s, b, relabel) != 0)
         goto fail;
-    if (n_fix > 0 && repair_positions(s, b, fix, n_fix) != 0)
-        goto fail;
-    free(fix);
+    for (size_t c = 0; c <= b->n_work_centres; c++) {
+        if (relabel[c]) {
+            if (repair_ranks(s, b, relabel) != 0)
+                goto fail;
+            break;
+        }
+    }
+    free(relabel);
     b->version = 1;
     assert(board_check(b));
     *out = b;
     return 0;
 
 fail:
-    free(fix);
+    free(relabel);
     board__free(b);
     return PB_EINTERNAL;
 }

@@ -241,7 +241,7 @@ static int write_demo(struct store *s, const char *const hashes[3], int64_t *ten
         o.quantity_to_make = demo_orders[k].qty;
         o.quantity_completed = demo_orders[k].done;
         o.work_centre_id = f >= 0 ? wc_ids[f] : 0;
-        o.position = counts[f + 1]++;
+        o.rank = RANK_STEP * counts[f + 1]++;       /* the end of its column */
         o.status = (enum order_status)order_status_parse(demo_orders[k].status, false);
         o.priority = (enum order_priority)order_priority_parse(demo_orders[k].priority, false);
         shift_date(demo_orders[k].due, shift, due);
@@ -262,7 +262,7 @@ static int write_demo(struct store *s, const char *const hashes[3], int64_t *ten
         sqlite3_bind_int64(st, 6, o.quantity_to_make);
         sqlite3_bind_int64(st, 7, o.quantity_completed);
         store__bind_id_opt(st, 8, o.work_centre_id);
-        sqlite3_bind_int64(st, 9, o.position);
+        sqlite3_bind_int64(st, 9, o.rank);
         sqlite3_bind_text(st, 10, demo_orders[k].status, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 11, demo_orders[k].priority, -1, SQLITE_STATIC);
         store__bind_text_opt(st, 12, due);

@@ -405,8 +405,8 @@ int store_order_delete(struct store *s, struct board *b, int64_t order_id, int64
     if (o == NULL)
         return PB_ENOT_FOUND;
     struct column *col = board_column(b, o->work_centre_id);
-    assert(col != NULL && col->orders[o->position] == o);
-    int64_t pos = o->position, depth = (int64_t)col->len;
+    assert(col != NULL && board_column_at(col, (size_t)order_position(o)) == o);
+    int64_t pos = order_position(o), depth = (int64_t)board_column_len(col);
 
     /* phase 1 */
     if ((qnum = store__json_quote(o->order_number)) == NULL
@@ -415,7 +415,7 @@ int store_order_delete(struct store *s, struct board *b, int64_t order_id, int64
     sprintf(data, "{\"orderNumber\":%s,\"position\":%lld}", qnum, (long long)pos);
     pb_now_timestamp(now);
 
-    /* phase 2: mark it deleted, then close the gap among the live rows behind it */
+    /* phase 2: mark it deleted (the rows behind it keep their ranks: no gap to close) */
     if ((st = store__prepare(s, sql, "order delete")) == NULL || store__begin(s) != 0) {
         sqlite3_finalize(st);
         goto out;
@@ -425,8 +425,6 @@ int store_order_delete(struct store *s, struct board *b, int64_t order_id, int64
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
     if (run_once(s, st, "order delete") != 0)
         goto fail_tx;
-    if (store__shift(s, b->tenant_id, col->work_centre_id, pos + 1, depth - 1, -1) != 0)
-        goto fail_tx;
     if (store__audit(s, b->tenant_id, "order_deleted", o->id, col->work_centre_id, 0, user_id,
                      data, depth, -1, now) != 0)
         goto fail_tx;
@@ -434,11 +432,7 @@ int store_order_delete(struct store *s, struct board *b, int64_t order_id, int64
         goto out;
 
     /* phase 3 */
-    memmove(&col->orders[pos], &col->orders[pos + 1],
-            (col->len - (size_t)pos - 1) * sizeof(*col->orders));
-    col->len--;
-    for (size_t i = (size_t)pos; i < col->len; i++)
-        col->orders[i]->position = (int64_t)i;
+    ostree_remove(&col->orders, &o->column_node);
     hmap_del_int(&b->index->by_id, o->id);
     hmap_del_str(&b->index->by_number, o->order_number);
     b->n_orders--;
@@ -446,7 +440,7 @@ int store_order_delete(struct store *s, struct board *b, int64_t order_id, int64
     if (from_wc != NULL)
         *from_wc = col->work_centre_id;
     order__free(o);
-    assert(board__column_check(b, col));
+    assert(board_column_len(col) == (size_t)depth - 1);
     rc = 0;
     goto out;
 

@@ -85,7 +85,7 @@ static int insert_order(struct store *s, int64_t tenant_id, const struct order *
     sqlite3_bind_int64(st, 6, o->quantity_to_make);
     sqlite3_bind_int64(st, 7, o->quantity_completed);
     store__bind_id_opt(st, 8, o->work_centre_id);
-    sqlite3_bind_int64(st, 9, o->position);
+    sqlite3_bind_int64(st, 9, o->rank);
     sqlite3_bind_text(st, 10, order_status_name(o->status), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 11, order_priority_name(o->priority), -1, SQLITE_STATIC);
     store__bind_text_opt(st, 12, o->due_date);
@@ -143,6 +143,7 @@ int store_order_create(struct store *s, struct board *b, const struct order_inpu
     char now[PB_TIMESTAMP_LEN];
     struct column *col;
     struct order *o;
+    struct rank_plan rp;
     char *data = NULL, *num = NULL;
     int rc = 0, sqlrc = 0;
 
@@ -162,11 +163,12 @@ int store_order_create(struct store *s, struct board *b, const struct order_inpu
     /* phase 1: everything the cache will need */
     pb_now_timestamp(now);
     o = order_from_input(in, user_id, now);
-    if (o == NULL || board__column_reserve(col, 1) != 0
-        || hmap_reserve(&b->index->by_id, b->n_orders + 1) != 0
+    if (o == NULL || hmap_reserve(&b->index->by_id, b->n_orders + 1) != 0
         || hmap_reserve(&b->index->by_number, b->n_orders + 1) != 0)
         goto fail_nomem;
-    o->position = (int64_t)col->len;
+    size_t depth = board_column_len(col);
+    rank__plan(col, depth, NULL, &rp);              /* the end of its column */
+    o->rank = rp.rank;
     num = store__json_quote(o->order_number);
     if (num == NULL || (data = malloc(strlen(num) + 32)) == NULL)
         goto fail_nomem;
@@ -180,22 +182,25 @@ int store_order_create(struct store *s, struct board *b, const struct order_inpu
         goto fail_tx;
     }
     o->id = sqlite3_last_insert_rowid(s->db);
+    if (rank__write(s, b->tenant_id, &rp) != 0)
+        goto fail_tx;
     for (size_t i = 0; i < n_steps; i++)
         if (insert_step(s, b->tenant_id, o->id, &steps[i]) != 0)
             goto fail_tx;
     if (store__audit(s, b->tenant_id, "order_created", o->id, 0, o->work_centre_id, user_id,
-                     data, -1, (int64_t)col->len, now) != 0)
+                     data, -1, (int64_t)depth, now) != 0)
         goto fail_tx;
     if (store__commit(s) != 0)
         goto fail_nomem;
 
     /* phase 3: apply (cannot fail: capacity reserved above) */
-    col->orders[col->len++] = o;
+    rank__apply(&rp);
+    ostree_insert_at(&col->orders, SIZE_MAX, &o->column_node);
     hmap_put_int(&b->index->by_id, o->id, o);
     hmap_put_str(&b->index->by_number, o->order_number, o);
     b->n_orders++;
     b->version++;
-    assert(board__column_check(b, col));
+    assert(board__order_check(b, o));
     free(num);
     free(data);
     if (out != NULL)
@@ -291,22 +296,6 @@ fail:
 
 /* ---------------------------------------------------------------- move */
 
-int store__shift(struct store *s, int64_t tenant_id, int64_t wc, int64_t lo, int64_t hi,
-                 int delta)
-{
-    if (lo > hi)
-        return 0;
-    sqlite3_stmt *st = store__stmt(s, ST_ORDER_SHIFT);
-    if (st == NULL)
-        return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    store__bind_id_opt(st, 2, wc);
-    sqlite3_bind_int64(st, 3, lo);
-    sqlite3_bind_int64(st, 4, hi);
-    sqlite3_bind_int(st, 5, delta);
-    return store__run(s, st, "position shift", NULL);
-}
-
 void store__now(char now[PB_TIMESTAMP_LEN], char stamp[PB_STAMP_LEN])
 {
     struct timespec ts;
@@ -336,19 +325,19 @@ int store__move_prepare(struct board *b, const struct move_request *req, struct 
         return PB_ECONFLICT;
     mp->o = o;
     mp->src = board_column(b, o->work_centre_id);
-    assert(mp->src != NULL && mp->src->orders[o->position] == o);
+    assert(mp->src != NULL && board_column_at(mp->src, (size_t)order_position(o)) == o);
 
-    mp->old = o->position;
-    mp->depth_from = (int64_t)mp->src->len;
-    mp->depth_to = (int64_t)mp->dst->len;
+    mp->old = order_position(o);
+    mp->depth_from = (int64_t)board_column_len(mp->src);
+    mp->depth_to = (int64_t)board_column_len(mp->dst);
     if (mp->src == mp->dst) {
         mp->p = req->position == -1 || req->position >= mp->depth_to ? mp->depth_to - 1
                                                                        : req->position;
+        rank__plan(mp->dst, (size_t)mp->p, o, &mp->rp);
     } else {
         mp->p = req->position == -1 || req->position > mp->depth_to ? mp->depth_to
                                                                       : req->position;
-        if (board__column_reserve(mp->dst, 1) != 0)
-            return PB_EINTERNAL;
+        rank__plan(mp->dst, (size_t)mp->p, NULL, &mp->rp);
     }
     mp->leaves_backlog = mp->src == &b->backlog && mp->dst != &b->backlog;
     mp->user_id = req->user_id;
@@ -367,23 +356,15 @@ int store__move_write(struct store *s, struct board *b, const struct move_plan *
                       const char *now, const char *stamp)
 {
     const struct column *src = mp->src, *dst = mp->dst;
-    int64_t old = mp->old, p = mp->p;
-    if (src == dst) {
-        if ((p < old && store__shift(s, b->tenant_id, src->work_centre_id, p, old - 1, +1) != 0)
-            || (p > old && store__shift(s, b->tenant_id, src->work_centre_id, old + 1, p, -1) != 0))
-            return PB_EINTERNAL;
-    } else {
-        if (store__shift(s, b->tenant_id, src->work_centre_id, old + 1, mp->depth_from - 1, -1) != 0
-            || store__shift(s, b->tenant_id, dst->work_centre_id, p, mp->depth_to - 1, +1) != 0)
-            return PB_EINTERNAL;
-    }
+    if (rank__write(s, b->tenant_id, &mp->rp) != 0)
+        return PB_EINTERNAL;
     sqlite3_stmt *st = store__stmt(s, ST_ORDER_MOVE);
     if (st == NULL)
         return PB_EINTERNAL;
     sqlite3_bind_int64(st, 1, b->tenant_id);
     sqlite3_bind_int64(st, 2, mp->o->id);
     store__bind_id_opt(st, 3, dst->work_centre_id);
-    sqlite3_bind_int64(st, 4, p);
+    sqlite3_bind_int64(st, 4, mp->rp.rank);
     sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 6, mp->leaves_backlog);
     sqlite3_bind_text(st, 7, stamp, -1, SQLITE_STATIC);
@@ -401,35 +382,16 @@ void store__move_apply(struct board *b, struct move_plan *mp, const char *now,
 {
     struct column *src = mp->src, *dst = mp->dst;
     struct order *o = mp->o;
-    int64_t old = mp->old, p = mp->p;
-    if (src == dst) {
-        struct order **v = src->orders;
-        if (p < old)
-            memmove(&v[p + 1], &v[p], (size_t)(old - p) * sizeof(*v));
-        else if (p > old)
-            memmove(&v[old], &v[old + 1], (size_t)(p - old) * sizeof(*v));
-        v[p] = o;
-        int64_t lo = p < old ? p : old, hi = p < old ? old : p;
-        for (int64_t i = lo; i <= hi; i++)
-            v[i]->position = i;
-    } else {
-        memmove(&src->orders[old], &src->orders[old + 1],
-                (src->len - (size_t)old - 1) * sizeof(*src->orders));
-        src->len--;
-        for (size_t i = (size_t)old; i < src->len; i++)
-            src->orders[i]->position = (int64_t)i;
-        memmove(&dst->orders[p + 1], &dst->orders[p],
-                (dst->len - (size_t)p) * sizeof(*dst->orders));
-        dst->orders[p] = o;
-        dst->len++;
-        for (size_t i = (size_t)p; i < dst->len; i++)
-            dst->orders[i]->position = (int64_t)i;
-        o->work_centre_id = dst->work_centre_id;
-    }
+    int64_t p = mp->p;
+    ostree_remove(&src->orders, &o->column_node);
+    rank__apply(&mp->rp);
+    o->rank = mp->rp.rank;
+    ostree_insert_at(&dst->orders, (size_t)p, &o->column_node);
+    o->work_centre_id = dst->work_centre_id;
     o->version++;
     memcpy(o->updated_at, now, sizeof(o->updated_at));
     b->version++;
-    assert(board__column_check(b, src) && board__column_check(b, dst));
+    assert(board__order_check(b, o));
     if (out != NULL) {
         out->order = o;
         out->from_work_centre_id = src->work_centre_id;
@@ -456,7 +418,7 @@ int store_order_move(struct store *s, struct board *b, const struct move_request
     if (rc != 0)
         return rc;
     store__now(now, stamp);
-    /* phase 2: the shifts, the move and the audit entry in one transaction */
+    /* phase 2: the move (and a rare relabel) and the audit entry in one transaction */
     if (store__begin(s) != 0)
         goto fail;
     if (store__move_write(s, b, &mp, now, stamp) != 0) {
@@ -483,11 +445,13 @@ struct imp_row {
     bool changed;               /* existing: some field differs (version +1) */
 };
 
-/* A column whose contents change: its new order array, built before the transaction. */
+/* A column that orders arrive in: the ranks they get at its end (in row order). */
 struct imp_col {
     size_t leaving, arriving;
-    struct order **next;        /* NULL = column unchanged */
-    size_t next_len;
+    size_t placed;              /* arrivals given a rank so far */
+    int64_t base, step;         /* k-th arrival: base + step * (k + 1) */
+    bool relabel;               /* no room at the end: the whole column gets rank__even() */
+    size_t staying;             /* with relabel: orders that stay (they come first) */
 };
 
 static bool str_eq(const char *a, const char *b)
@@ -526,7 +490,7 @@ static int update_fields(struct store *s, int64_t tenant_id, int64_t id, const s
     return store__run(s, st, "order update", NULL);
 }
 
-static int place(struct store *s, int64_t tenant_id, int64_t id, int64_t wc, int64_t pos,
+static int place(struct store *s, int64_t tenant_id, int64_t id, int64_t wc, int64_t rank,
                  bool leaves_backlog, const char *now)
 {
     sqlite3_stmt *st = store__stmt(s, ST_ORDER_PLACE);
@@ -535,7 +499,7 @@ static int place(struct store *s, int64_t tenant_id, int64_t id, int64_t wc, int
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_int64(st, 2, id);
     store__bind_id_opt(st, 3, wc);
-    sqlite3_bind_int64(st, 4, pos);
+    sqlite3_bind_int64(st, 4, rank);
     sqlite3_bind_int(st, 5, leaves_backlog);
     (void)now;                          /* the stamp is SQLite's (PB_SQL_STAMP_NOW) */
     return store__run(s, st, "order place", NULL);
@@ -546,12 +510,21 @@ static struct column *col_at(struct board *b, size_t ci)
     return ci == b->n_work_centres ? &b->backlog : &b->columns[ci];
 }
 
+/* Whether existing order o leaves its column in this import (staged in `seen` with another
+ * work centre). */
+static bool imp_leaves(const struct hmap *seen, const struct order *o)
+{
+    const struct order *st = hmap_get_str(seen, o->order_number);
+    return st != NULL && st->work_centre_id != o->work_centre_id;
+}
+
 /*
- * Import strategy: the new layout of every affected column is computed in memory first
- * (remaining orders in their order, then arrivals in row order), then SQLite is told only
- * what changed: INSERTs for new rows, field UPDATEs for changed rows, and one position UPDATE
- * per existing order whose place changed. That is O(rows + affected columns), never a
- * per-row shift of whole columns.
+ * Import strategy: arrivals (new orders, and existing ones whose work centre changes) join the
+ * end of their column in row order with ranks after its last one; the orders that stay keep
+ * their ranks, the ones that leave leave no gap to close. SQLite is told only what changed:
+ * INSERTs for new rows, field UPDATEs for changed rows, one place UPDATE per existing order
+ * that changes column: O(rows) writes. Only a column whose end has run out of ranks
+ * (about 2^29 appends) is relabelled whole (rank__even), once.
  */
 int store_import(struct store *s, struct board *b, const struct order_input *rows, size_t n,
                  bool upsert, int64_t user_id, size_t *created, size_t *updated)
@@ -621,20 +594,20 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
         goto out;
     }
 
-    /* phase 1b: the new arrays of the affected columns */
+    /* phase 1b: the ranks of the arrivals */
     for (size_t c = 0; c < ncols; c++) {
-        if (ic[c].leaving == 0 && ic[c].arriving == 0)
+        struct imp_col *t = &ic[c];
+        if (t->arriving == 0)
             continue;
         struct column *col = col_at(b, c);
-        size_t len = col->len - ic[c].leaving + ic[c].arriving;
-        ic[c].next = malloc((len ? len : 1) * sizeof(*ic[c].next));
-        if (ic[c].next == NULL)
-            goto out;
-        for (size_t j = 0; j < col->len; j++) {
-            struct order *o = col->orders[j];
-            struct order *st = ic[c].leaving ? hmap_get_str(&seen, o->order_number) : NULL;
-            if (st == NULL || st->work_centre_id == o->work_centre_id)
-                ic[c].next[ic[c].next_len++] = o;
+        const struct order *last = board_column_at(col, board_column_len(col) - 1);
+        t->base = last != NULL ? last->rank : -RANK_STEP;   /* an empty column starts at 0 */
+        t->step = (RANK_HIGH - t->base) / (int64_t)(t->arriving + 1);
+        if (t->step > RANK_STEP)
+            t->step = RANK_STEP;
+        if (t->step < 1) {
+            t->relabel = true;
+            t->staying = board_column_len(col) - t->leaving;
         }
     }
     for (size_t i = 0; i < n; i++) {
@@ -642,8 +615,9 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
         if (ex != NULL && ex->work_centre_id == st->work_centre_id)
             continue;
         struct imp_col *t = &ic[board__column_index(b, board_column(b, st->work_centre_id))];
-        st->position = (int64_t)t->next_len;
-        t->next[t->next_len++] = ex != NULL ? ex : st;
+        size_t k = t->placed++;
+        st->rank = t->relabel ? rank__even(t->staying + k, t->staying + t->arriving)
+                              : t->base + t->step * (int64_t)(k + 1);
     }
     if (hmap_reserve(&b->index->by_id, b->n_orders + n_new) != 0
         || hmap_reserve(&b->index->by_number, b->n_orders + n_new) != 0)
@@ -668,18 +642,32 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
             goto fail_tx;
         }
     }
-    for (size_t c = 0; c < ncols; c++) {
-        struct column *col = col_at(b, c);
-        for (size_t j = 0; ic[c].next != NULL && j < ic[c].next_len; j++) {
-            struct order *o = ic[c].next[j];
-            if (board_order(b, o->id) != o)
-                continue;           /* a new order: inserted at its place already */
-            if (o->position == (int64_t)j && o->work_centre_id == col->work_centre_id)
-                continue;           /* unchanged place */
-            bool leaves = o->work_centre_id == 0 && col->work_centre_id != 0;
-            if (place(s, b->tenant_id, o->id, col->work_centre_id, (int64_t)j, leaves, now) != 0)
+    for (size_t i = 0; i < n; i++) {
+        struct order *ex = ir[i].existing, *st = ir[i].staged;
+        if (ex == NULL || ex->work_centre_id == st->work_centre_id)
+            continue;
+        bool leaves = ex->work_centre_id == 0 && st->work_centre_id != 0;
+        if (place(s, b->tenant_id, ex->id, st->work_centre_id, st->rank, leaves, now) != 0)
+            goto fail_tx;
+    }
+    for (size_t c = 0; c < ncols; c++) {           /* the rare relabel of a full column */
+        size_t k = 0;
+        if (!ic[c].relabel)
+            continue;
+        for (const struct order *o = board_column_first(col_at(b, c)); o != NULL;
+             o = board_column_next(o)) {
+            if (imp_leaves(&seen, o))
+                continue;
+            sqlite3_stmt *st = store__stmt(s, ST_ORDER_RANK);
+            if (st == NULL)
+                goto fail_tx;
+            sqlite3_bind_int64(st, 1, b->tenant_id);
+            sqlite3_bind_int64(st, 2, o->id);
+            sqlite3_bind_int64(st, 3, rank__even(k++, ic[c].staying + ic[c].arriving));
+            if (store__run(s, st, "import relabel", NULL) != 0)
                 goto fail_tx;
         }
+        s->relabelled += k;
     }
     if (store__audit(s, b->tenant_id, "orders_imported", 0, 0, 0, user_id, data, -1, -1, now)
         != 0)
@@ -688,14 +676,35 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
         goto out;
 
     /* phase 3: apply (no allocation) */
+    for (size_t c = 0; c < ncols; c++) {
+        size_t k = 0;
+        if (!ic[c].relabel)
+            continue;
+        for (struct order *o = board_column_first(col_at(b, c)); o != NULL;
+             o = board_column_next(o))
+            if (!imp_leaves(&seen, o))
+                o->rank = rank__even(k++, ic[c].staying + ic[c].arriving);
+    }
+    for (size_t i = 0; i < n; i++) {               /* leavers out of their columns */
+        struct order *ex = ir[i].existing, *st = ir[i].staged;
+        if (ex != NULL && ex->work_centre_id != st->work_centre_id)
+            ostree_remove(&board_column(b, ex->work_centre_id)->orders, &ex->column_node);
+    }
     for (size_t i = 0; i < n; i++) {
         struct order *ex = ir[i].existing, *st = ir[i].staged;
+        struct column *to = board_column(b, st->work_centre_id);
         if (ex == NULL) {
+            ostree_insert_at(&to->orders, SIZE_MAX, &st->column_node);
             hmap_put_int(&b->index->by_id, st->id, st);
             hmap_put_str(&b->index->by_number, st->order_number, st);
             b->n_orders++;
             ir[i].staged = NULL;    /* now owned by the board */
             continue;
+        }
+        if (ex->work_centre_id != st->work_centre_id) {
+            ex->rank = st->rank;
+            ex->work_centre_id = st->work_centre_id;
+            ostree_insert_at(&to->orders, SIZE_MAX, &ex->column_node);
         }
         if (!ir[i].changed)
             continue;
@@ -714,22 +723,6 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
         memcpy(ex->updated_at, now, sizeof(ex->updated_at));
         ex->version++;
     }
-    for (size_t c = 0; c < ncols; c++) {
-        if (ic[c].next == NULL)
-            continue;
-        struct column *col = col_at(b, c);
-        free(col->orders);
-        col->orders = ic[c].next;
-        col->len = col->cap = ic[c].next_len;
-        if (col->cap == 0) {        /* keep the malloc(1 pointer) block as capacity 1 */
-            col->cap = 1;
-        }
-        ic[c].next = NULL;
-        for (size_t j = 0; j < col->len; j++) {
-            col->orders[j]->position = (int64_t)j;
-            col->orders[j]->work_centre_id = col->work_centre_id;
-        }
-    }
     b->version++;
     assert(board_check(b));
     if (created != NULL)
@@ -746,8 +739,6 @@ fail_tx:
 out:
     for (size_t i = 0; ir != NULL && i < n; i++)
         order__free(ir[i].staged);
-    for (size_t c = 0; ic != NULL && c < ncols; c++)
-        free(ic[c].next);
     free(ir);
     free(ic);
     hmap_cleanup(&seen);

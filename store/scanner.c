@@ -4,13 +4,13 @@
  * The statements here are prepared per call (sqlite3_prepare_v2 + finalize before the
  * function returns), like store/users.c: finalizing at once means no statement of this file
  * is left running when store__rollback() rolls a transaction back. Shared statements of
- * STORE_STMTS (BEGIN, ORDER_SHIFT, AUDIT_INSERT) go through store__stmt.
+ * STORE_STMTS (BEGIN, ORDER_RANK, AUDIT_INSERT) go through store__stmt.
  *
  * Why a scanner event does not call store_order_move / store_order_update: SPEC §1 wants the
  * scanner_events row, the effect and its audit rows in one transaction, and those two open
  * their own (BEGIN IMMEDIATE does not nest). The effect is therefore computed here in
- * memory first (phase 1), written in one transaction (phase 2) with the same position-shift
- * statement as a move, and applied to the cache in a way that cannot fail (phase 3).
+ * memory first (phase 1), written in one transaction (phase 2) with the same rank plan as a
+ * move (store/rank.c), and applied to the cache in a way that cannot fail (phase 3).
  */
 #include "store/scanner.h"
 
@@ -339,6 +339,7 @@ struct plan {
     bool move;
     struct column *src, *dst;
     int64_t old_pos, new_pos, depth_from, depth_to;
+    struct rank_plan rp;            /* its rank at the end of dst */
     /* the order's new field values */
     bool order_change;
     enum order_status status;
@@ -383,10 +384,11 @@ static int plan_effect(struct board *b, struct order *o, const struct work_centr
             p->src = board_column(b, o->work_centre_id);
             p->dst = board_column(b, wc->id);
             assert(p->src != NULL && p->dst != NULL);
-            p->old_pos = o->position;
-            p->depth_from = (int64_t)p->src->len;
-            p->depth_to = (int64_t)p->dst->len;
+            p->old_pos = order_position(o);
+            p->depth_from = (int64_t)board_column_len(p->src);
+            p->depth_to = (int64_t)board_column_len(p->dst);
             p->new_pos = p->depth_to;               /* the end of the column */
+            rank__plan(p->dst, (size_t)p->new_pos, NULL, &p->rp);
         }
         p->status = ORDER_IN_PROGRESS;
         p->started_flag = true;
@@ -451,11 +453,6 @@ static int plan_effect(struct board *b, struct order *o, const struct work_centr
                       || p->quantity_completed != o->quantity_completed
                       || strcmp(p->start, o->start_date) != 0
                       || strcmp(p->done, o->completion_date) != 0;
-    if (p->move && board__column_reserve(p->dst, 1) != 0) {
-        free(p->op);
-        p->op = NULL;
-        return PB_EINTERNAL;
-    }
     return 0;
 }
 
@@ -518,7 +515,7 @@ static int write_order(struct store *s, int64_t tenant_id, const struct order *o
                        const struct plan *p, const char *now)
 {
     static const char sql[] =
-        "UPDATE orders SET work_centre_id = ?3, position = ?4, status = ?5, "
+        "UPDATE orders SET work_centre_id = ?3, rank = ?4, status = ?5, "
         "quantity_completed = ?6, current_operation = ?7, start_date = ?8, "
         "completion_date = ?9, updated_at = ?10, version = version + 1, "
         "started_at = CASE WHEN ?11 THEN COALESCE(started_at, " PB_SQL_STAMP_NOW ") "
@@ -532,7 +529,7 @@ static int write_order(struct store *s, int64_t tenant_id, const struct order *o
     sqlite3_bind_int64(st, 1, tenant_id);
     sqlite3_bind_int64(st, 2, o->id);
     store__bind_id_opt(st, 3, p->move ? p->dst->work_centre_id : o->work_centre_id);
-    sqlite3_bind_int64(st, 4, p->move ? p->new_pos : o->position);
+    sqlite3_bind_int64(st, 4, p->move ? p->rp.rank : o->rank);
     sqlite3_bind_text(st, 5, order_status_name(p->status), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, p->quantity_completed);
     store__bind_text_opt(st, 7, p->op_change ? p->op : o->current_operation);
@@ -581,17 +578,13 @@ static void apply_to_cache(struct board *b, struct order *o, struct plan *p, con
 {
     if (p->move) {
         struct column *src = p->src, *dst = p->dst;
-        int64_t old = p->old_pos;
-        memmove(&src->orders[old], &src->orders[old + 1],
-                (src->len - (size_t)old - 1) * sizeof(*src->orders));
-        src->len--;
-        for (size_t i = (size_t)old; i < src->len; i++)
-            src->orders[i]->position = (int64_t)i;
-        assert(p->new_pos == (int64_t)dst->len);
-        dst->orders[dst->len++] = o;
-        o->position = p->new_pos;
+        ostree_remove(&src->orders, &o->column_node);
+        rank__apply(&p->rp);
+        o->rank = p->rp.rank;
+        assert(p->new_pos == (int64_t)board_column_len(dst));
+        ostree_insert_at(&dst->orders, SIZE_MAX, &o->column_node);
         o->work_centre_id = dst->work_centre_id;
-        assert(board__column_check(b, src) && board__column_check(b, dst));
+        assert(board__order_check(b, o));
     }
     if (p->op_change) {
         free(o->current_operation);
@@ -678,8 +671,7 @@ int store_scanner_event(struct store *s, struct board *b, const struct scanner_e
         goto fail_tx;
     }
     if (p.move) {
-        if (store__shift(s, b->tenant_id, p.src->work_centre_id, p.old_pos + 1,
-                         p.depth_from - 1, -1) != 0
+        if (rank__write(s, b->tenant_id, &p.rp) != 0
             || store__audit(s, b->tenant_id, "order_moved", o->id, p.src->work_centre_id,
                             p.dst->work_centre_id, 0, mdata.p, p.depth_from, p.depth_to,
                             now) != 0)

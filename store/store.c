@@ -258,6 +258,43 @@ done:
     return rc;
 }
 
+/*
+ * Issue 9 item 2: databases written before orders.rank kept every order's dense 0-based
+ * `position`. At open, before schema.sql (whose index names rank), such a database gets the
+ * rank column, ranks RANK_STEP apart in (position, id) order within each column, so every
+ * column keeps its order; the old index and the position column are dropped. One
+ * transaction: on failure nothing changed and the open fails. A database without the
+ * position column (new, or migrated already) is left alone: one read of its schema.
+ * Returns 0 or PB_EINTERNAL (s->errmsg set).
+ */
+static int migrate_ranks(struct store *s)
+{
+    static const char sql[] =
+        "ALTER TABLE orders ADD COLUMN rank INTEGER NOT NULL DEFAULT 0;"
+        "UPDATE orders SET rank = r.k * 4294967296 FROM (SELECT id, row_number() OVER "
+        "(PARTITION BY tenant_id, work_centre_id ORDER BY position, id) - 1 AS k FROM orders "
+        "WHERE deleted_at IS NULL) AS r WHERE orders.id = r.id;"
+        "DROP INDEX IF EXISTS orders_column;"
+        "ALTER TABLE orders DROP COLUMN position;";
+    _Static_assert(RANK_STEP == 4294967296, "the migration spaces ranks RANK_STEP apart");
+    sqlite3_stmt *st = store__prepare(s, "SELECT 1 FROM pragma_table_info('orders') "
+                                         "WHERE name = 'position'", "migrate: columns");
+    if (st == NULL)
+        return PB_EINTERNAL;
+    int old = store__step_row(s, st, "migrate: columns");
+    sqlite3_finalize(st);
+    if (old <= 0)
+        return old;
+    fprintf(stderr, "store: migrating orders.position to orders.rank\n");
+    if (store__begin(s) != 0)
+        return PB_EINTERNAL;
+    if (store_exec(s, sql) != 0) {
+        store__rollback(s);
+        return PB_EINTERNAL;
+    }
+    return store__commit(s);
+}
+
 /* ---------------------------------------------------------------- open / close */
 
 int store_open(struct store **out, const char *path, const struct store_options *opts)
@@ -302,8 +339,8 @@ int store_open(struct store **out, const char *path, const struct store_options 
         goto fail;
     memcpy(s->wal_path, path, plen);
     memcpy(s->wal_path + plen, "-wal", 5);
-    if (store_exec(s, pragma) != 0 || store_exec(s, pb_schema_sql) != 0 || repair_text(s) != 0
-        || analytics_summaries_ensure(s) != 0)
+    if (store_exec(s, pragma) != 0 || migrate_ranks(s) != 0 || store_exec(s, pb_schema_sql) != 0
+        || repair_text(s) != 0 || analytics_summaries_ensure(s) != 0)
         goto fail;
     s->quiet = false;
     *out = s;

@@ -2,7 +2,7 @@
  * store — SQLite (WAL) persistence behind an in-memory per-tenant board cache.
  *
  * SPEC §1 write-through: every mutation runs as one SQLite transaction (the change, the
- * position shifts it causes and its audit entry); only after COMMIT succeeds is the cache
+ * rank it gives the order placed (store/rank.c) and its audit entry); only after COMMIT succeeds is the cache
  * changed. A failed commit is rolled back and leaves the cache exactly as it was.
  * Reads of the board are served from the cache.
  *
@@ -107,13 +107,13 @@ int store_user_by_username(struct store *s, int64_t tenant_id, const char *usern
 
 /* ---------------------------------------------------------------- board cache */
 
-/* One column of the board: the orders of one work centre (or the backlog) in position order;
- * orders[i]->position == i always. Read-only for callers. */
+/* One column of the board: the orders of one work centre (or the backlog) in position order,
+ * held in an order-statistic tree (core/ostree.h) so that a move costs O(log n), not O(n)
+ * (issue 9 item 2). Read it with board_column_len / _first / _next / _at; read-only for
+ * callers. Along the tree the orders' ranks (orders.rank in SQLite) strictly increase. */
 struct column {
     int64_t work_centre_id;     /* 0 = backlog */
-    struct order **orders;      /* owned by the board */
-    size_t len;
-    size_t cap;
+    struct ostree orders;       /* struct order via column_node; the board owns the orders */
 };
 
 struct board_index;             /* private: hash maps id -> order, orderNumber -> order */
@@ -150,8 +150,18 @@ const struct work_centre *board_work_centre_by_code(const struct board *b, const
 /* The column of work centre wc_id (0 = backlog); NULL for an unknown id. */
 struct column *board_column(struct board *b, int64_t wc_id);
 
-/* Invariant check for assert(): every column dense (orders[i]->position == i), every order
- * in the column of its work_centre_id, n_orders matches. Returns true when all hold. */
+/* Orders in column c. O(1). */
+size_t board_column_len(const struct column *c);
+/* The first order of column c, the one after o in its column (NULL at the end), the one at
+ * 0-based position i (NULL when i >= len). first and at O(log n); a walk with next is O(n)
+ * in all. The position of an order is order_position() (core/model.h), O(log n). */
+struct order *board_column_first(const struct column *c);
+struct order *board_column_next(const struct order *o);
+struct order *board_column_at(const struct column *c, size_t i);
+
+/* Invariant check for assert(): in every column the tree is sound and the ranks strictly
+ * increase, every order is in the column of its work_centre_id and in the hash index,
+ * n_orders matches. Returns true when all hold. O(orders). */
 bool board_check(const struct board *b);
 
 /* ---------------------------------------------------------------- orders */
@@ -206,9 +216,10 @@ struct move_result {
 
 /*
  * Move an order (SPEC §4): positions of the other orders close up in the source column and
- * open up in the target; the moved order's version +1 (others' versions unchanged); the move,
- * the shifts and an "order_moved" audit entry (with queue depths) are one transaction. An order
- * leaving the backlog for the first time gets started_at. Locks are not checked here.
+ * open up in the target; the moved order's version +1 (others' versions unchanged); the move
+ * (the order's row with its new column and rank: the other rows are not written, except for
+ * the rare relabel of store/rank.c) and an "order_moved" audit entry (with queue depths) are
+ * one transaction. An order leaving the backlog for the first time gets started_at. Locks are not checked here.
  * A move to the order's own column and place is still a move (version +1, audit entry).
  * Errors are checked in this order: PB_ENOT_FOUND order; PB_EVALIDATION unknown or inactive
  * to_work_centre_id, or position < -1 (-1 means the end; map a JSON negative position to

@@ -9,6 +9,7 @@
  *                                           the other operations (write-through, queries)
  *   store.c     open / close (schema, text repair), tenants, users, the tenant -> board table,
  *               audit rows
+ *   rank.c      orders.rank: where an order placed in a column goes, and the rare relabel
  *   board.c     one tenant's board cache: loading, index (core/hmap), lookups, board_check()
  *   sql.c       statement cache, errors, stepping, transactions, bind / column helpers
  * Below them all: core/ (model, errors, hmap, strbuf, tz, utf8, strhash).
@@ -66,15 +67,16 @@ struct board_index {
                "FROM work_centres WHERE tenant_id = ?1 AND deleted_at IS NULL "                 \
                "ORDER BY display_order, id")                                                    \
     X(ORDER_LOAD, "SELECT id, order_number, stock_code, description, current_operation, "       \
-                  "quantity_to_make, quantity_completed, work_centre_id, position, status, "    \
+                  "quantity_to_make, quantity_completed, work_centre_id, rank, status, "        \
                   "priority, due_date, start_date, completion_date, created_by, created_at, "   \
                   "updated_at, version FROM orders WHERE tenant_id = ?1 AND deleted_at IS NULL "\
-                  "ORDER BY position, id")                                                      \
-    X(ORDER_FIX_POS, "UPDATE orders SET work_centre_id = ?3, position = ?4 "                   \
-                     "WHERE tenant_id = ?1 AND id = ?2")                                        \
+                  "ORDER BY work_centre_id, rank, id")                                          \
+    X(ORDER_FIX, "UPDATE orders SET work_centre_id = ?3, rank = ?4 "                           \
+                 "WHERE tenant_id = ?1 AND id = ?2")                                            \
+    X(ORDER_RANK, "UPDATE orders SET rank = ?3 WHERE tenant_id = ?1 AND id = ?2")               \
     X(ORDER_INSERT, "INSERT INTO orders(tenant_id, order_number, stock_code, description, "     \
                     "current_operation, quantity_to_make, quantity_completed, work_centre_id, " \
-                    "position, status, priority, due_date, start_date, created_by, "           \
+                    "rank, status, priority, due_date, start_date, created_by, "           \
                     "created_at, updated_at, version, started_at, completed_at) "               \
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "    \
                     "?15, ?15, 1, "                                                             \
@@ -91,13 +93,10 @@ struct board_index {
                            "COALESCE(completed_at, " PB_SQL_COMPLETED_AT(PB_SQL_STAMP_NOW) ") " \
                            "ELSE completed_at END "                                             \
                            "WHERE tenant_id = ?1 AND id = ?2")                                  \
-    X(ORDER_PLACE, "UPDATE orders SET work_centre_id = ?3, position = ?4, "                     \
+    X(ORDER_PLACE, "UPDATE orders SET work_centre_id = ?3, rank = ?4, "                         \
                    "started_at = CASE WHEN ?5 THEN COALESCE(started_at, " PB_SQL_STAMP_NOW    \
                    ") ELSE started_at END WHERE tenant_id = ?1 AND id = ?2")                    \
-    X(ORDER_SHIFT, "UPDATE orders SET position = position + ?5 WHERE tenant_id = ?1 "           \
-                   "AND work_centre_id IS ?2 AND position BETWEEN ?3 AND ?4 "                   \
-                   "AND deleted_at IS NULL")                                                    \
-    X(ORDER_MOVE, "UPDATE orders SET work_centre_id = ?3, position = ?4, "                      \
+    X(ORDER_MOVE, "UPDATE orders SET work_centre_id = ?3, rank = ?4, "                          \
                   "version = version + 1, updated_at = ?5, "                                    \
                   "started_at = CASE WHEN ?6 THEN COALESCE(started_at, ?7) "                    \
                   "ELSE started_at END WHERE tenant_id = ?1 AND id = ?2")                       \
@@ -136,6 +135,7 @@ struct store {
     bool quiet;                     /* store_exec does not print (store_open with errbuf) */
     size_t max_orders;              /* live orders allowed per tenant; 0 = no limit */
     struct checkpointer *checkpointer; /* checkpoint.h, or NULL (SQLite's own checkpoints) */
+    uint64_t relabelled;            /* rows rewritten by rank relabels (rank.c), for tests */
 };
 
 /*
@@ -185,11 +185,47 @@ void store__col_copy(sqlite3_stmt *st, int i, char *buf, size_t size);
  * NULL on allocation failure. */
 char *store__json_quote(const char *text);
 
-/* Positions of the live orders of column wc (0 = backlog) in [lo, hi] move by delta, in one
- * UPDATE (the way moves, deletes and scanner moves keep columns dense). Nothing when lo > hi.
- * Inside the caller's transaction. 0 or PB_EINTERNAL. */
-int store__shift(struct store *s, int64_t tenant_id, int64_t wc, int64_t lo, int64_t hi,
-                 int delta);
+/* ---------------------------------------------------------------- ranks (rank.c) */
+
+/*
+ * orders.rank: the sort key of an order in its column (issue 9 item 2). A column's ranks
+ * strictly increase in position order, with gaps, so placing an order writes its own row only:
+ * at the end it gets the last rank + RANK_STEP, at the top the first - RANK_STEP, between two
+ * orders the midpoint. When two neighbours' ranks are adjacent (about 32 places at the same
+ * spot in a row), a window of orders around the spot is relabelled evenly: the smallest
+ * window, doubling, whose gaps come out at least RANK_MIN_GAP << level, at worst the whole
+ * column over [RANK_LOW, RANK_HIGH] (list labelling; test_store counts the rows it writes).
+ * The SPEC position is never stored: it is the order's index in the column's tree.
+ */
+#define RANK_STEP    ((int64_t)1 << 32)         /* gap at either end of a column */
+#define RANK_LOW     (-((int64_t)1 << 61))      /* every rank lies in [RANK_LOW, RANK_HIGH] */
+#define RANK_HIGH    ((int64_t)1 << 61)
+#define RANK_MIN_GAP ((int64_t)1 << 10)         /* a relabelled window's gaps: >= this << level */
+
+struct rank_plan {
+    int64_t rank;                       /* the placed order's new rank */
+    struct order *first;                /* first order of the window to relabel; NULL = none */
+    const struct order *skip;           /* the placed order when it is in the column now (a
+                                         * move inside it): not part of the window */
+    size_t count;                       /* orders in the window, skip not counted */
+    size_t slot;                        /* the placed order's index among them, 0..count */
+    int64_t base, gap;                  /* window ranks: base + gap * (k + 1), k = 0..count */
+};
+
+/* Plan the rank of an order placed at position p (0..len, counted without skip) of column c;
+ * skip = that order when it is in c now, else NULL. Reads the cache only, allocates nothing,
+ * cannot fail. O(log n) plus O(log^2 n) when a relabel is needed. */
+void rank__plan(const struct column *c, size_t p, const struct order *skip,
+                struct rank_plan *rp);
+/* Write the relabelled window (not the placed order's row) inside the caller's transaction:
+ * one UPDATE per order in it, none without a relabel. 0 or PB_EINTERNAL. */
+int rank__write(struct store *s, int64_t tenant_id, const struct rank_plan *rp);
+/* The rank of the i-th of n orders when a column is relabelled whole (load repair, an import
+ * that runs out of room at the end of a column): evenly spread over [RANK_LOW, RANK_HIGH]. */
+int64_t rank__even(size_t i, size_t n);
+/* Set the relabelled window's ranks in the cache (call before the placed order enters the
+ * column's tree); the placed order's rank is rp->rank, set by the caller. Cannot fail. */
+void rank__apply(const struct rank_plan *rp);
 
 /* Transition stamps (orders.started_at / completed_at) have milliseconds,
  * "2026-11-21T09:30:00.123Z", so that an order moved out of the backlog and completed within
@@ -204,15 +240,16 @@ void store__now(char now[PB_TIMESTAMP_LEN], char stamp[PB_STAMP_LEN]);
 /* A move of store_order_move in its three phases, so that PUT /api/orders/:id can write a field
  * update and a move in one transaction (order_edit.c):
  * prepare checks req (the errors of store_order_move, in its order) and computes the plan
- * without changing anything (on error nothing to clean up); write runs the shifts, the move
+ * without changing anything (on error nothing to clean up); write runs the relabel (rare), the move
  * (version + 1, started_at = stamp on leaving the backlog the first time) and the order_moved
  * audit row inside the caller's transaction (0 or PB_EINTERNAL); apply changes the cache after
  * the commit (no allocation, cannot fail) and fills *out (may be NULL); cleanup frees a plan
  * that is not applied. */
 struct move_plan {
     struct order *o;                    /* the order (cache) */
-    struct column *src, *dst;           /* its column and the target (room reserved) */
+    struct column *src, *dst;           /* its column and the target */
     int64_t old, p;                     /* its position and the final one */
+    struct rank_plan rp;                /* its new rank (and a relabel, rarely) */
     int64_t depth_from, depth_to;       /* the two columns' sizes before the move */
     bool leaves_backlog;
     int64_t user_id;                    /* the mover (audit) */
@@ -247,11 +284,15 @@ void order__free(struct order *o);
 /* Index of column c inside the board: 0..n_work_centres-1, or n_work_centres for backlog. */
 size_t board__column_index(const struct board *b, const struct column *c);
 
-/* Make room for `extra` more orders in column c. 0 or PB_EINTERNAL (column unchanged). */
-int board__column_reserve(struct column *c, size_t extra);
+/* True when order o sits where its rank says: in the column of its work centre at its
+ * position, its rank strictly between its neighbours' and in [RANK_LOW, RANK_HIGH]. O(log n):
+ * what a move, create or scanner move asserts (the O(column) checks below made every move as
+ * slow as the dense positions did: asserts are on in the release build). */
+bool board__order_check(struct board *b, const struct order *o);
 
-/* True when column c is dense and every order in it belongs to it (a move only touches two
- * columns, so mutations assert this instead of the O(board) board_check). */
+/* True when column c's tree is sound, its ranks strictly increase and every order in it
+ * belongs to it (a move only touches two columns, so mutations assert this instead of the
+ * O(board) board_check). O(column). */
 bool board__column_check(const struct board *b, const struct column *c);
 
 #endif

@@ -434,7 +434,7 @@ int store_work_centre_delete(struct store *s, struct board *b, int64_t wc_id, in
 
     if (idx == SIZE_MAX)
         return PB_ENOT_FOUND;
-    if (b->columns[idx].len > 0)
+    if (board_column_len(&b->columns[idx]) > 0)
         return PB_ECONFLICT;
 
     /* phase 1 */
@@ -480,7 +480,6 @@ int store_work_centre_delete(struct store *s, struct board *b, int64_t wc_id, in
     free(b->work_centres[idx].code);
     free(b->work_centres[idx].name);
     free(b->work_centres[idx].description);
-    free(b->columns[idx].orders);
     stage_apply(b, &stg);
     assert(board_check(b));
     free(data);

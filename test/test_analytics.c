@@ -228,12 +228,12 @@ static void test_dashboard_counts_follow_the_spec_formulas(void **state)
     mk(f, "C2", f->wc[2], ORDER_IN_PROGRESS, "2026-07-20", 1, 0);
     /* an order left in a centre that was deactivated afterwards: counted, not in utilization */
     int64_t d1 = mk(f, "D1", 0, ORDER_IN_PROGRESS, NULL, 1, 0);
-    sqlf(f, "UPDATE orders SET work_centre_id = %lld, position = 0 WHERE id = %lld",
+    sqlf(f, "UPDATE orders SET work_centre_id = %lld, rank = 0 WHERE id = %lld",
          (long long)f->wc[3], (long long)d1);
     mk(f, "L1", 0, ORDER_NOT_STARTED, "2026-07-13", 1, 0);
     mk(f, "L2", 0, ORDER_COMPLETE, NULL, 1, 1);
-    reload(f);                                          /* load closes the backlog gap */
-    assert_int_equal(board_column(f->b, f->wc[3])->len, 1);
+    reload(f);
+    assert_int_equal(board_column_len(board_column(f->b, f->wc[3])), 1);
 
     memset(&d, 0x55, sizeof(d));
     analytics_board_counts(f->b, "2026-07-14", &d);

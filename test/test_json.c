@@ -24,7 +24,6 @@ static struct order sample_order(void)
     o.quantity_to_make = 9007199254740;
     o.quantity_completed = 3;
     o.work_centre_id = 0;
-    o.position = 2;
     o.status = ORDER_IN_PROGRESS;
     o.priority = PRIORITY_URGENT;
     strcpy(o.due_date, "2026-12-01");
@@ -48,6 +47,24 @@ static void test_order_in_backlog_has_null_work_centre_and_camel_keys(void **sta
     char *s = cJSON_PrintUnformatted(j);
     assert_non_null(strstr(s, "\"quantityToMake\":9007199254740,"));
     free(s);
+    cJSON_Delete(j);
+}
+
+/* SPEC §2 position is the order's index in its column's tree, computed when encoded. */
+static void test_order_position_is_its_index_in_its_column(void **state)
+{
+    struct order a = sample_order(), b = sample_order(), o = sample_order();
+    struct ostree col = { 0 };
+    (void)state;
+    ostree_insert_at(&col, 0, &o.column_node);
+    ostree_insert_at(&col, 0, &b.column_node);
+    ostree_insert_at(&col, 0, &a.column_node);     /* a b o */
+    cJSON *j = json_order(&o, NULL);
+    assert_int_equal(cJSON_GetObjectItem(j, "position")->valueint, 2);
+    cJSON_Delete(j);
+    ostree_remove(&col, &a.column_node);
+    j = json_order(&o, NULL);
+    assert_int_equal(cJSON_GetObjectItem(j, "position")->valueint, 1);
     cJSON_Delete(j);
 }
 
@@ -359,6 +376,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_long_invalid_paths_stay_valid_utf8),
         cmocka_unit_test(test_order_in_backlog_has_null_work_centre_and_camel_keys),
+        cmocka_unit_test(test_order_position_is_its_index_in_its_column),
         cmocka_unit_test(test_order_with_lock_names_the_holder),
         cmocka_unit_test(test_error_body_has_error_code_and_extra_members),
         cmocka_unit_test(test_every_spec_error_code_maps_to_its_status),

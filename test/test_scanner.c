@@ -163,16 +163,17 @@ static void assert_db_matches_cache(struct fx *f)
 
     assert_true(board_check(f->b));
     snprintf(sql, sizeof(sql),
-             "SELECT id, IFNULL(work_centre_id, 0), position, version, status, "
-             "IFNULL(completion_date, ''), IFNULL(start_date, ''), quantity_completed, "
-             "IFNULL(current_operation, '') FROM orders WHERE tenant_id = %lld "
+             "SELECT id, IFNULL(work_centre_id, 0), "
+             "row_number() OVER (PARTITION BY work_centre_id ORDER BY rank, id) - 1, "
+             "version, status, IFNULL(completion_date, ''), IFNULL(start_date, ''), "
+             "quantity_completed, IFNULL(current_operation, ''), rank FROM orders WHERE tenant_id = %lld "
              "AND deleted_at IS NULL", (long long)f->tenant);
     assert_int_equal(sqlite3_prepare_v2(f->peek, sql, -1, &st, NULL), SQLITE_OK);
     while (sqlite3_step(st) == SQLITE_ROW) {
         struct order *o = board_order(f->b, sqlite3_column_int64(st, 0));
         assert_non_null(o);
         assert_int_equal(o->work_centre_id, sqlite3_column_int64(st, 1));
-        assert_int_equal(o->position, sqlite3_column_int64(st, 2));
+        assert_int_equal(order_position(o), sqlite3_column_int64(st, 2));
         assert_int_equal(o->version, sqlite3_column_int64(st, 3));
         assert_string_equal(order_status_name(o->status), (const char *)sqlite3_column_text(st, 4));
         assert_string_equal(o->completion_date, (const char *)sqlite3_column_text(st, 5));
@@ -180,14 +181,15 @@ static void assert_db_matches_cache(struct fx *f)
         assert_int_equal(o->quantity_completed, sqlite3_column_int64(st, 7));
         assert_string_equal(o->current_operation != NULL ? o->current_operation : "",
                             (const char *)sqlite3_column_text(st, 8));
+        assert_int_equal(o->rank, sqlite3_column_int64(st, 9));
         rows++;
     }
     sqlite3_finalize(st);
     assert_int_equal(rows, f->b->n_orders);
     assert_int_equal(peek_int(f,
-        "SELECT COUNT(*) FROM (SELECT work_centre_id, COUNT(*) n, MIN(position) lo, "
-        "MAX(position) hi, COUNT(DISTINCT position) d FROM orders WHERE tenant_id = %lld "
-        "AND deleted_at IS NULL GROUP BY work_centre_id) WHERE lo != 0 OR hi != n - 1 OR d != n",
+        "SELECT COUNT(*) FROM (SELECT work_centre_id, COUNT(*) n, COUNT(DISTINCT rank) d "
+        "FROM orders WHERE tenant_id = %lld AND deleted_at IS NULL GROUP BY work_centre_id) "
+        "WHERE d != n",
         (long long)f->tenant), 0);
 }
 
@@ -439,7 +441,7 @@ static void test_job_start_moves_to_the_end_of_the_centre_and_starts_the_order(v
     char today[PB_DATE_LEN], buf[128];
 
     tz_today("UTC", today);
-    assert_int_equal(o->position, 1);
+    assert_int_equal(order_position(o), 1);
     event_init(&in, "s-1", "S-1", "ASM", SCAN_JOB_START);
     in.operation_name = "Assemble";
     assert_int_equal(apply(f, &in, &res), 0);
@@ -449,10 +451,10 @@ static void test_job_start_moves_to_the_end_of_the_centre_and_starts_the_order(v
     assert_int_equal(res.to_work_centre_id, f->wc[1]);
     assert_int_equal(res.position, 1);                  /* after S-X */
     assert_int_equal(o->work_centre_id, f->wc[1]);
-    assert_int_equal(o->position, 1);
-    assert_int_equal(x->position, 0);
-    assert_int_equal(a->position, 0);
-    assert_int_equal(c->position, 1);                   /* closed up */
+    assert_int_equal(order_position(o), 1);
+    assert_int_equal(order_position(x), 0);
+    assert_int_equal(order_position(a), 0);
+    assert_int_equal(order_position(c), 1);                   /* closed up */
     assert_int_equal(o->status, ORDER_IN_PROGRESS);
     assert_string_equal(o->start_date, today);
     assert_string_equal(o->current_operation, "Assemble");
@@ -513,7 +515,7 @@ static void test_job_start_from_the_backlog_keeps_an_existing_start_date(void **
     assert_int_equal(res.from_work_centre_id, 0);
     assert_int_equal(o->work_centre_id, f->wc[2]);
     assert_string_equal(o->start_date, "2026-01-05");
-    assert_int_equal(f->b->backlog.len, 0);
+    assert_int_equal(board_column_len(&f->b->backlog), 0);
     assert_db_matches_cache(f);
 }
 
@@ -653,9 +655,9 @@ static void test_failed_commit_changes_nothing_and_the_event_can_be_retried(void
                                  "WHERE order_id = %lld", (long long)o->id), "pending");
     /* nothing in the cache */
     assert_int_equal(o->work_centre_id, f->wc[0]);
-    assert_int_equal(o->position, 1);
-    assert_int_equal(a->position, 0);
-    assert_int_equal(c->position, 2);
+    assert_int_equal(order_position(o), 1);
+    assert_int_equal(order_position(a), 0);
+    assert_int_equal(order_position(c), 2);
     assert_int_equal(o->status, ORDER_NOT_STARTED);
     assert_null(o->current_operation);
     assert_int_equal(o->version, 1);
@@ -668,7 +670,7 @@ static void test_failed_commit_changes_nothing_and_the_event_can_be_retried(void
     assert_false(res.duplicate);
     assert_true(res.moved);
     assert_int_equal(o->work_centre_id, f->wc[1]);
-    assert_int_equal(c->position, 1);
+    assert_int_equal(order_position(c), 1);
     assert_int_equal(events(f), 1);
     assert_db_matches_cache(f);
 

@@ -120,25 +120,27 @@ static void assert_db_matches_cache(struct fx *f)
     assert_true(board_check(f->b));
     char sql[256];
     snprintf(sql, sizeof(sql),
-             "SELECT id, work_centre_id, position, version, order_number FROM orders "
+             "SELECT id, work_centre_id, row_number() OVER (PARTITION BY work_centre_id "
+             "ORDER BY rank, id) - 1, version, order_number, rank FROM orders "
              "WHERE tenant_id = %lld AND deleted_at IS NULL", (long long)f->tenant);
     assert_int_equal(sqlite3_prepare_v2(f->peek, sql, -1, &st, NULL), SQLITE_OK);
     while (sqlite3_step(st) == SQLITE_ROW) {
         struct order *o = board_order(f->b, sqlite3_column_int64(st, 0));
         assert_non_null(o);
         assert_int_equal(o->work_centre_id, sqlite3_column_int64(st, 1));
-        assert_int_equal(o->position, sqlite3_column_int64(st, 2));
+        assert_int_equal(order_position(o), sqlite3_column_int64(st, 2));
         assert_int_equal(o->version, sqlite3_column_int64(st, 3));
         assert_string_equal(o->order_number, (const char *)sqlite3_column_text(st, 4));
+        assert_int_equal(o->rank, sqlite3_column_int64(st, 5));
         rows++;
     }
     sqlite3_finalize(st);
     assert_int_equal(rows, f->b->n_orders);
     /* density per column, computed by SQLite itself */
     assert_int_equal(peek_int(f,
-        "SELECT COUNT(*) FROM (SELECT work_centre_id, COUNT(*) n, MIN(position) lo, "
-        "MAX(position) hi, COUNT(DISTINCT position) d FROM orders WHERE tenant_id = %lld "
-        "AND deleted_at IS NULL GROUP BY work_centre_id) WHERE lo != 0 OR hi != n - 1 OR d != n",
+        "SELECT COUNT(*) FROM (SELECT work_centre_id, COUNT(*) n, COUNT(DISTINCT rank) d "
+        "FROM orders WHERE tenant_id = %lld AND deleted_at IS NULL GROUP BY work_centre_id) "
+        "WHERE d != n",
         (long long)f->tenant), 0);
 }
 
@@ -209,9 +211,9 @@ static void test_created_orders_join_the_end_of_their_column(void **state)
     struct order *b = mk_order(f, "MO-2", f->wc[0]);
     struct order *c = mk_order(f, "MO-3", 0);
 
-    assert_int_equal(a->position, 0);
-    assert_int_equal(b->position, 1);
-    assert_int_equal(c->position, 0);
+    assert_int_equal(order_position(a), 0);
+    assert_int_equal(order_position(b), 1);
+    assert_int_equal(order_position(c), 0);
     assert_int_equal(a->version, 1);
     assert_int_equal(f->b->version, v0 + 3);
     assert_ptr_equal(board_order(f->b, b->id), b);
@@ -324,12 +326,12 @@ static void test_move_across_columns_closes_source_and_opens_target(void **state
     assert_int_equal(a[1]->version, 2);
     assert_int_equal(f->b->version, v0 + 1);
     /* source closed up, target opened up, shifted orders keep their version */
-    assert_int_equal(a[0]->position, 0);
-    assert_int_equal(a[2]->position, 1);
-    assert_int_equal(a[3]->position, 2);
-    assert_int_equal(b[0]->position, 0);
-    assert_int_equal(b[1]->position, 2);
-    assert_int_equal(b[2]->position, 3);
+    assert_int_equal(order_position(a[0]), 0);
+    assert_int_equal(order_position(a[2]), 1);
+    assert_int_equal(order_position(a[3]), 2);
+    assert_int_equal(order_position(b[0]), 0);
+    assert_int_equal(order_position(b[1]), 2);
+    assert_int_equal(order_position(b[2]), 3);
     assert_int_equal(a[2]->version, 1);
     assert_int_equal(b[1]->version, 1);
     assert_db_matches_cache(f);
@@ -358,20 +360,20 @@ static void test_move_within_column_shifts_only_the_range(void **state)
     assert_int_equal(do_move(f, o[3]->id, f->wc[2], 1, &r), 0);    /* up: 0 3 1 2 4 */
     assert_int_equal(r.queue_depth_from, 5);
     assert_int_equal(r.queue_depth_to, 5);
-    assert_int_equal(o[0]->position, 0);
-    assert_int_equal(o[3]->position, 1);
-    assert_int_equal(o[1]->position, 2);
-    assert_int_equal(o[2]->position, 3);
-    assert_int_equal(o[4]->position, 4);
+    assert_int_equal(order_position(o[0]), 0);
+    assert_int_equal(order_position(o[3]), 1);
+    assert_int_equal(order_position(o[1]), 2);
+    assert_int_equal(order_position(o[2]), 3);
+    assert_int_equal(order_position(o[4]), 4);
     assert_int_equal(o[3]->version, 2);
     assert_int_equal(o[1]->version, 1);
     assert_db_matches_cache(f);
     assert_int_equal(do_move(f, o[0]->id, f->wc[2], 3, &r), 0);    /* down: 3 1 2 0 4 */
-    assert_int_equal(o[3]->position, 0);
-    assert_int_equal(o[1]->position, 1);
-    assert_int_equal(o[2]->position, 2);
-    assert_int_equal(o[0]->position, 3);
-    assert_int_equal(o[4]->position, 4);
+    assert_int_equal(order_position(o[3]), 0);
+    assert_int_equal(order_position(o[1]), 1);
+    assert_int_equal(order_position(o[2]), 2);
+    assert_int_equal(order_position(o[0]), 3);
+    assert_int_equal(order_position(o[4]), 4);
     assert_db_matches_cache(f);
     assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
         "'order_moved' AND from_work_centre_id = to_work_centre_id AND queue_depth_from = 5 "
@@ -390,7 +392,7 @@ static void test_move_position_past_end_means_end_and_negative_is_invalid(void *
     assert_int_equal(r.position, 2);
     assert_int_equal(do_move(f, a->id, f->wc[0], 100, &r), 0);     /* same column: last */
     assert_int_equal(r.position, 2);
-    assert_int_equal(b->position, 0);
+    assert_int_equal(order_position(b), 0);
     assert_int_equal(do_move(f, b->id, f->wc[1], -1, &r), 0);      /* -1: end (empty: 0) */
     assert_int_equal(r.position, 0);
     assert_int_equal(do_move(f, a->id, f->wc[1], -2, &r), PB_EVALIDATION);
@@ -409,14 +411,14 @@ static void test_move_to_and_from_backlog_sets_started_at_once(void **state)
                               (long long)o->id), 1);
     assert_int_equal(do_move(f, o->id, f->wc[0], 0, &r), 0);
     assert_int_equal(r.from_work_centre_id, 0);
-    assert_int_equal(p->position, 0);
+    assert_int_equal(order_position(p), 0);
     assert_int_equal(peek_int(f, "SELECT started_at IS NOT NULL FROM orders WHERE id = %lld",
                               (long long)o->id), 1);
     assert_int_equal(store_exec(f->s, "UPDATE orders SET started_at = '2000-01-01T00:00:00Z'"),
                      0);
     assert_int_equal(do_move(f, o->id, 0, 0, &r), 0);               /* back to backlog, top */
-    assert_int_equal(o->position, 0);
-    assert_int_equal(p->position, 1);
+    assert_int_equal(order_position(o), 0);
+    assert_int_equal(order_position(p), 1);
     assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
         "'order_moved' AND order_id = %lld AND to_work_centre_id IS NULL AND "
         "queue_depth_from = 1 AND queue_depth_to = 1", (long long)o->id), 1);
@@ -506,7 +508,7 @@ static void test_random_moves_keep_every_column_dense(void **state)
 /* ---------------------------------------------------------------- failures */
 
 struct snap {
-    int64_t id, wc, pos, version;
+    int64_t id, wc, pos, rank, version;
 };
 
 static size_t snap_cache(struct fx *f, struct snap *out)
@@ -515,9 +517,10 @@ static size_t snap_cache(struct fx *f, struct snap *out)
     for (size_t c = 0; c <= f->b->n_work_centres; c++) {
         const struct column *col = c < f->b->n_work_centres ? &f->b->columns[c]
                                                             : &f->b->backlog;
-        for (size_t i = 0; i < col->len; i++)
-            out[n++] = (struct snap){ col->orders[i]->id, col->orders[i]->work_centre_id,
-                                      col->orders[i]->position, col->orders[i]->version };
+        for (const struct order *o = board_column_first(col); o != NULL;
+             o = board_column_next(o))
+            out[n++] = (struct snap){ o->id, o->work_centre_id, order_position(o), o->rank,
+                                      o->version };
     }
     return n;
 }
@@ -527,11 +530,12 @@ static size_t snap_db(struct fx *f, struct snap *out)
     sqlite3_stmt *st;
     size_t n = 0;
     assert_int_equal(sqlite3_prepare_v2(f->peek,
-        "SELECT id, IFNULL(work_centre_id, 0), position, version FROM orders "
+        "SELECT id, IFNULL(work_centre_id, 0), 0, rank, version FROM orders "
         "WHERE deleted_at IS NULL ORDER BY id", -1, &st, NULL), SQLITE_OK);
     while (sqlite3_step(st) == SQLITE_ROW)
         out[n++] = (struct snap){ sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-                                  sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3) };
+                                  sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
+                                  sqlite3_column_int64(st, 4) };
     sqlite3_finalize(st);
     return n;
 }
@@ -550,7 +554,6 @@ static void test_failed_commit_leaves_cache_and_database_unchanged(void **state)
     size_t nc = snap_cache(f, c0), nd = snap_db(f, d0);
     uint64_t version = f->b->version;
     int64_t audits = peek_int(f, "SELECT COUNT(*) FROM audit_log");
-    struct order **col0 = board_column(f->b, f->wc[0])->orders;
 
     assert_int_equal(store_exec(f->s, "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log "
                                       "BEGIN SELECT RAISE(ABORT, 'boom'); END;"), 0);
@@ -584,8 +587,7 @@ static void test_failed_commit_leaves_cache_and_database_unchanged(void **state)
     assert_int_equal(f->b->version, version);
     assert_null(board_order_by_number(f->b, "F-new"));
     assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log"), audits);
-    assert_int_equal(board_column(f->b, f->wc[0])->len, 3);
-    (void)col0;
+    assert_int_equal(board_column_len(board_column(f->b, f->wc[0])), 3);
     assert_db_matches_cache(f);
 
     /* and the store keeps working once the cause is gone */
@@ -621,10 +623,11 @@ static void test_second_store_loads_the_same_board(void **state)
         const struct column *x = c < b2->n_work_centres ? &f->b->columns[c] : &f->b->backlog;
         const struct column *y = c < b2->n_work_centres ? &b2->columns[c] : &b2->backlog;
         assert_int_equal(x->work_centre_id, y->work_centre_id);
-        assert_int_equal(x->len, y->len);
-        for (size_t i = 0; i < x->len; i++) {
-            const struct order *p = x->orders[i], *q = y->orders[i];
+        assert_int_equal(board_column_len(x), board_column_len(y));
+        for (size_t i = 0; i < board_column_len(x); i++) {
+            const struct order *p = board_column_at(x, i), *q = board_column_at(y, i);
             assert_int_equal(p->id, q->id);
+            assert_int_equal(p->rank, q->rank);
             assert_int_equal(p->version, q->version);
             assert_string_equal(p->order_number, q->order_number);
             assert_string_equal(p->stock_code, q->stock_code);
@@ -639,18 +642,26 @@ static void test_second_store_loads_the_same_board(void **state)
     store_free(s2);
 }
 
-static void test_load_repairs_positions_that_are_not_dense(void **state)
+/* Ranks edited by hand: two equal (the id breaks the tie) and one out of range. The load
+ * keeps the (rank, id) order and gives the column distinct ranks again, in SQLite too. */
+static void test_load_repairs_ranks_that_are_equal_or_out_of_range(void **state)
 {
     struct fx *f = *state;
     struct order *a = mk_order(f, "G-0", f->wc[0]);
     struct order *b = mk_order(f, "G-1", f->wc[0]);
-    int64_t aid = a->id, bid = b->id;
+    struct order *c = mk_order(f, "G-2", f->wc[0]);
+    int64_t aid = a->id, bid = b->id, cid = c->id;
 
-    assert_int_equal(store_exec(f->s, "UPDATE orders SET position = position * 10 + 5"), 0);
+    assert_int_equal(store_exec(f->s, "UPDATE orders SET rank = 7"), 0);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "UPDATE orders SET rank = 9223372036854775807 WHERE id = %lld",
+             (long long)aid);
+    assert_int_equal(store_exec(f->s, sql), 0);
     store_board_drop(f->s, f->tenant);
     assert_int_equal(store_board(f->s, f->tenant, &f->b), 0);
-    assert_int_equal(board_order(f->b, aid)->position, 0);
-    assert_int_equal(board_order(f->b, bid)->position, 1);
+    assert_int_equal(order_position(board_order(f->b, bid)), 0);
+    assert_int_equal(order_position(board_order(f->b, cid)), 1);
+    assert_int_equal(order_position(board_order(f->b, aid)), 2);
     assert_db_matches_cache(f);
 }
 
@@ -668,6 +679,285 @@ static struct order_input row(const char *number, int64_t wc, int64_t qty)
     return in;
 }
 
+/* ---------------------------------------------------------------- ranks (issue 9 item 2) */
+
+/* n orders "<prefix>-<i>" imported into work centre wc (0 = backlog) in one transaction; their
+ * ids go to ids[] when not NULL. */
+static void fill_column(struct fx *f, const char *prefix, int64_t wc, size_t n, int64_t *ids)
+{
+    struct order_input *rows = calloc(n, sizeof(*rows));
+    char (*num)[24] = calloc(n, sizeof(*num));
+    size_t cr = 0;
+    assert_non_null(rows);
+    assert_non_null(num);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(num[i], sizeof(num[i]), "%s-%zu", prefix, i);
+        rows[i] = row(num[i], wc, 1);
+    }
+    assert_int_equal(store_import(f->s, f->b, rows, n, false, f->user, &cr, NULL), 0);
+    assert_int_equal(cr, n);
+    for (size_t i = 0; ids != NULL && i < n; i++)
+        ids[i] = board_order_by_number(f->b, num[i])->id;
+    free(rows);
+    free(num);
+}
+
+/* Column wc holds exactly the orders ids[0..n) in that order, positions 0..n-1. */
+static void assert_column_is(struct fx *f, int64_t wc, const int64_t *ids, size_t n)
+{
+    struct column *c = board_column(f->b, wc);
+    size_t i = 0;
+    assert_int_equal(board_column_len(c), n);
+    for (const struct order *o = board_column_first(c); o != NULL; o = board_column_next(o), i++) {
+        assert_int_equal(o->id, ids[i]);
+        assert_int_equal(order_position(o), (int64_t)i);
+        assert_ptr_equal(board_column_at(c, i), o);
+    }
+}
+
+/* Move model: ids[from] goes to index `to` (already clamped) of the same array. */
+static void model_move(int64_t *ids, size_t from, size_t to)
+{
+    int64_t x = ids[from];
+    if (from < to)
+        memmove(&ids[from], &ids[from + 1], (to - from) * sizeof(*ids));
+    else
+        memmove(&ids[to + 1], &ids[to], (from - to) * sizeof(*ids));
+    ids[to] = x;
+}
+
+/* Rows the store writes into orders (updates) and audit_log (inserts), counted by TEMP triggers
+ * (sqlite3_total_changes would also count the analytics summaries that audit_log's own
+ * triggers keep, which are not what this measures). */
+static void count_writes_begin(struct fx *f)
+{
+    assert_int_equal(sqlite3_exec(f->s->db,
+        "CREATE TEMP TABLE IF NOT EXISTS writes(orders INTEGER, audit INTEGER);"
+        "DELETE FROM writes; INSERT INTO writes VALUES (0, 0);"
+        "CREATE TEMP TRIGGER IF NOT EXISTS count_order_writes AFTER UPDATE ON main.orders "
+        "BEGIN UPDATE writes SET orders = orders + 1; END;"
+        "CREATE TEMP TRIGGER IF NOT EXISTS count_audit_writes AFTER INSERT ON main.audit_log "
+        "BEGIN UPDATE writes SET audit = audit + 1; END;", NULL, NULL, NULL), SQLITE_OK);
+}
+
+static void assert_writes(struct fx *f, int orders, int audit)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(f->s->db, "SELECT orders, audit FROM writes", -1, &st,
+                                        NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), orders);
+    assert_int_equal(sqlite3_column_int(st, 1), audit);
+    sqlite3_finalize(st);
+    count_writes_begin(f);
+}
+
+/* The issue's case: a move to the top of a long column writes the order's row and its audit
+ * row, nothing else (before, every order below it was rewritten). */
+static void test_move_writes_only_the_moved_row_and_its_audit_entry(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 2000 };
+    int64_t *ids = calloc(N, sizeof(*ids));
+    assert_non_null(ids);
+    fill_column(f, "W", f->wc[0], N, ids);
+
+    count_writes_begin(f);
+    assert_int_equal(do_move(f, ids[N - 1], f->wc[0], 0, NULL), 0);
+    assert_writes(f, 1, 1);
+    model_move(ids, N - 1, 0);
+    assert_int_equal(do_move(f, ids[N / 2], f->wc[0], 7, NULL), 0);   /* within the column */
+    assert_writes(f, 1, 1);
+    model_move(ids, N / 2, 7);
+    int64_t out = ids[3];                                           /* to another column */
+    assert_int_equal(do_move(f, out, f->wc[1], 0, NULL), 0);
+    assert_writes(f, 1, 1);
+    memmove(&ids[3], &ids[4], (N - 4) * sizeof(*ids));
+    assert_column_is(f, f->wc[0], ids, N - 1);
+    assert_int_equal(order_position(board_order(f->b, out)), 0);
+    assert_db_matches_cache(f);
+    free(ids);
+}
+
+/* The worst case for gaps: always the same spot (position 1). Ranks between two neighbours
+ * run out after ~32 moves and a window is relabelled; the rows it rewrites stay few per move
+ * on average, the order stays right in the cache and in SQLite, and survives a reload. */
+static void test_moves_to_one_spot_relabel_small_windows(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 1000, MOVES = 3000 };
+    int64_t *ids = calloc(N, sizeof(*ids));
+    assert_non_null(ids);
+    fill_column(f, "R", f->wc[0], N, ids);
+    uint64_t relabelled = f->s->relabelled;
+    for (int i = 0; i < MOVES; i++) {
+        assert_int_equal(do_move(f, ids[N - 1], f->wc[0], 1, NULL), 0);
+        model_move(ids, N - 1, 1);
+    }
+    relabelled = f->s->relabelled - relabelled;
+    assert_column_is(f, f->wc[0], ids, N);
+    assert_db_matches_cache(f);
+    print_message("    %d moves to position 1 of %d orders: %llu rows relabelled\n", MOVES, N,
+                  (unsigned long long)relabelled);
+    assert_true(relabelled > 0);                        /* the relabel path ran */
+    assert_true(relabelled < 20 * (uint64_t)MOVES);     /* not the column each time (1000) */
+    store_board_drop(f->s, f->tenant);
+    assert_int_equal(store_board(f->s, f->tenant, &f->b), 0);
+    assert_column_is(f, f->wc[0], ids, N);
+    free(ids);
+}
+
+/* Random moves between three columns and the backlog (positions in range, past the end, -1)
+ * against arrays; the cache, SQLite and a reload all agree with the model. */
+static void test_random_moves_match_a_model_and_survive_reload(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 120, OPS = 1500 };
+    int64_t wcs[4] = { f->wc[0], f->wc[1], f->wc[2], 0 };
+    int64_t model[4][N];
+    size_t len[4] = { 0 };
+    uint64_t rng = 88172645463325252ULL;
+    for (int c = 0; c < 4; c++) {
+        char prefix[16];
+        snprintf(prefix, sizeof(prefix), "M%d", c);
+        fill_column(f, prefix, wcs[c], N / 4, model[c]);
+        len[c] = N / 4;
+    }
+    for (int op = 0; op < OPS; op++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        size_t from = rng % 4, to = (rng >> 8) % 4;
+        if (len[from] == 0)
+            continue;
+        size_t i = (rng >> 16) % len[from];
+        int64_t id = model[from][i];
+        int64_t pos = (int64_t)((rng >> 32) % (len[to] + 3)) - 1;   /* -1 .. past the end */
+        assert_int_equal(do_move(f, id, wcs[to], pos, NULL), 0);
+        memmove(&model[from][i], &model[from][i + 1], (len[from] - i - 1) * sizeof(int64_t));
+        len[from]--;
+        size_t p = pos < 0 || (size_t)pos > len[to] ? len[to] : (size_t)pos;
+        memmove(&model[to][p + 1], &model[to][p], (len[to] - p) * sizeof(int64_t));
+        model[to][p] = id;
+        len[to]++;
+        if (op % 250 == 0)
+            for (int c = 0; c < 4; c++)
+                assert_column_is(f, wcs[c], model[c], len[c]);
+    }
+    assert_db_matches_cache(f);
+    store_board_drop(f->s, f->tenant);
+    assert_int_equal(store_board(f->s, f->tenant, &f->b), 0);
+    for (int c = 0; c < 4; c++)
+        assert_column_is(f, wcs[c], model[c], len[c]);
+}
+
+/* A column whose last rank is RANK_HIGH has no room at its end: an import into it relabels
+ * the whole column once, keeping its order, and appends the new orders. */
+static void test_import_relabels_a_column_whose_end_ran_out_of_ranks(void **state)
+{
+    struct fx *f = *state;
+    int64_t ids[5];
+    fill_column(f, "E", f->wc[1], 3, ids);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "UPDATE orders SET rank = %lld WHERE id = %lld",
+             (long long)RANK_HIGH, (long long)ids[2]);
+    assert_int_equal(store_exec(f->s, sql), 0);
+    store_board_drop(f->s, f->tenant);
+    assert_int_equal(store_board(f->s, f->tenant, &f->b), 0);
+    uint64_t relabelled = f->s->relabelled;
+    fill_column(f, "E2", f->wc[1], 2, &ids[3]);
+    assert_int_equal(f->s->relabelled - relabelled, 3);
+    assert_column_is(f, f->wc[1], ids, 5);
+    assert_db_matches_cache(f);
+    /* and a create at its end and a move to its end work again without a relabel */
+    struct order *o = mk_order(f, "E-end", f->wc[1]);
+    assert_int_equal(order_position(o), 5);
+    assert_db_matches_cache(f);
+}
+
+/* A database written before orders.rank (the orders table of the old schema, with a dense
+ * `position` and the orders_column index) is migrated at open: every column keeps its order,
+ * the position column and its index are gone, and a second open changes nothing. */
+static void test_open_migrates_old_positions_to_ranks(void **state)
+{
+    struct fx *f = *state;
+    char path[128];
+    sqlite3 *db;
+    snprintf(path, sizeof(path), "%s/old.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+        "CREATE TABLE tenants (id INTEGER PRIMARY KEY, slug TEXT NOT NULL UNIQUE, "
+        "  name TEXT NOT NULL, timezone TEXT NOT NULL DEFAULT 'UTC', "
+        "  daily_target INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL);"
+        "CREATE TABLE work_centres (id INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL "
+        "  REFERENCES tenants(id), code TEXT NOT NULL, name TEXT NOT NULL, "
+        "  description TEXT NOT NULL DEFAULT '', capacity INTEGER NOT NULL DEFAULT 1 "
+        "  CHECK (capacity >= 1), display_order INTEGER NOT NULL DEFAULT 0, "
+        "  is_active INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL, "
+        "  updated_at TEXT NOT NULL, deleted_at TEXT);"
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL "
+        "  REFERENCES tenants(id), order_number TEXT NOT NULL, stock_code TEXT NOT NULL, "
+        "  description TEXT NOT NULL, quantity_to_make INTEGER NOT NULL "
+        "  CHECK (quantity_to_make > 0), quantity_completed INTEGER NOT NULL DEFAULT 0 "
+        "  CHECK (quantity_completed >= 0), current_operation TEXT, "
+        "  work_centre_id INTEGER REFERENCES work_centres(id), "
+        "  position INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'not_started', "
+        "  priority TEXT NOT NULL DEFAULT 'normal', due_date TEXT, start_date TEXT, "
+        "  completion_date TEXT, started_at TEXT, completed_at TEXT, "
+        "  created_by INTEGER, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, "
+        "  version INTEGER NOT NULL DEFAULT 1, deleted_at TEXT);"
+        "CREATE UNIQUE INDEX orders_number ON orders(tenant_id, order_number) "
+        "  WHERE deleted_at IS NULL;"
+        "CREATE INDEX orders_column ON orders(tenant_id, work_centre_id, position) "
+        "  WHERE deleted_at IS NULL;"
+        "INSERT INTO tenants VALUES (1, 'old', 'Old', 'UTC', 0, '2026-01-01T00:00:00Z');"
+        "INSERT INTO work_centres(id, tenant_id, code, name, created_at, updated_at) VALUES "
+        "  (1, 1, 'A', 'A', 'x', 'x'), (2, 1, 'B', 'B', 'x', 'x');"
+        "INSERT INTO orders(id, tenant_id, order_number, stock_code, description, "
+        "  quantity_to_make, work_centre_id, position, created_at, updated_at, deleted_at) "
+        "  VALUES (1, 1, 'A-third', 's', 'd', 1, 1, 2, 'x', 'x', NULL),"
+        "  (2, 1, 'A-first', 's', 'd', 1, 1, 0, 'x', 'x', NULL),"
+        "  (3, 1, 'A-second', 's', 'd', 1, 1, 1, 'x', 'x', NULL),"
+        "  (4, 1, 'A-gone', 's', 'd', 1, 1, 1, 'x', 'x', 'x'),"
+        "  (5, 1, 'L-second', 's', 'd', 1, NULL, 1, 'x', 'x', NULL),"
+        "  (6, 1, 'L-first', 's', 'd', 1, NULL, 0, 'x', 'x', NULL),"
+        "  (7, 1, 'B-only', 's', 'd', 1, 2, 0, 'x', 'x', NULL);",
+        NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    for (int round = 0; round < 2; round++) {           /* migrate, then open migrated */
+        struct store *s2;
+        struct board *b2;
+        assert_int_equal(store_open(&s2, path, NULL), 0);
+        assert_int_equal(store_board(s2, 1, &b2), 0);
+        assert_true(board_check(b2));
+        const char *a[] = { "A-first", "A-second", "A-third" }, *l[] = { "L-first", "L-second" };
+        for (size_t i = 0; i < 3; i++)
+            assert_int_equal(order_position(board_order_by_number(b2, a[i])), (int64_t)i);
+        for (size_t i = 0; i < 2; i++)
+            assert_int_equal(order_position(board_order_by_number(b2, l[i])), (int64_t)i);
+        assert_int_equal(order_position(board_order_by_number(b2, "B-only")), 0);
+        assert_int_equal(b2->n_orders, 6);
+        assert_int_equal(board_order_by_number(b2, "A-second")->rank, RANK_STEP);
+        /* the store works on it: a move to the top writes two rows */
+        struct move_request m = { .order_id = 1, .to_work_centre_id = 1, .position = 0,
+                                  .user_id = 0 };
+        struct move_result r;
+        assert_int_equal(store_order_move(s2, b2, &m, &r), 0);
+        assert_int_equal(order_position(board_order(b2, 1)), 0);
+        assert_int_equal(order_position(board_order_by_number(b2, a[0])), 1);
+        m.position = 2;                                 /* and back for the next round */
+        assert_int_equal(store_order_move(s2, b2, &m, &r), 0);
+        store_free(s2);
+    }
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(db_peek_int(db, "SELECT COUNT(*) FROM pragma_table_info('orders') "
+                                     "WHERE name = 'position'"), 0);
+    assert_int_equal(db_peek_int(db, "SELECT COUNT(*) FROM sqlite_schema "
+                                     "WHERE name = 'orders_column'"), 0);
+    assert_int_equal(db_peek_int(db, "SELECT COUNT(*) FROM sqlite_schema "
+                                     "WHERE name = 'orders_rank'"), 1);
+    sqlite3_close(db);
+}
+
 static void test_import_creates_then_upserts(void **state)
 {
     struct fx *f = *state;
@@ -682,10 +972,10 @@ static void test_import_creates_then_upserts(void **state)
     assert_int_equal(cr, 4);
     assert_int_equal(up, 0);
     /* new orders join the end of their column in row order */
-    assert_int_equal(board_order_by_number(f->b, "I-1")->position, 2);
-    assert_int_equal(board_order_by_number(f->b, "I-3")->position, 3);
-    assert_int_equal(board_order_by_number(f->b, "I-2")->position, 0);
-    assert_int_equal(board_order_by_number(f->b, "I-4")->position, 1);
+    assert_int_equal(order_position(board_order_by_number(f->b, "I-1")), 2);
+    assert_int_equal(order_position(board_order_by_number(f->b, "I-3")), 3);
+    assert_int_equal(order_position(board_order_by_number(f->b, "I-2")), 0);
+    assert_int_equal(order_position(board_order_by_number(f->b, "I-4")), 1);
     assert_db_matches_cache(f);
     assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
         "'orders_imported' AND json_extract(event_data, '$.created') = 4"), 1);
@@ -717,12 +1007,12 @@ static void test_import_creates_then_upserts(void **state)
     assert_int_equal(up, 3);
     assert_ptr_equal(board_order(f->b, pre_id), pre);
     assert_int_equal(pre->work_centre_id, f->wc[1]);
-    assert_int_equal(pre->position, 0);
+    assert_int_equal(order_position(pre), 0);
     assert_int_equal(pre->version, 2);
-    assert_int_equal(board_order_by_number(f->b, "I-8")->position, 1);
+    assert_int_equal(order_position(board_order_by_number(f->b, "I-8")), 1);
     assert_int_equal(stay->version, 1);             /* unchanged row keeps its version */
-    assert_int_equal(stay->position, 0);            /* CUT closed up: I-stay I-1 I-3 */
-    assert_int_equal(board_order_by_number(f->b, "I-3")->position, 2);
+    assert_int_equal(order_position(stay), 0);            /* CUT closed up: I-stay I-1 I-3 */
+    assert_int_equal(order_position(board_order_by_number(f->b, "I-3")), 2);
     assert_int_equal(board_order_by_number(f->b, "I-3")->version, 1);
     struct order *i2 = board_order_by_number(f->b, "I-2");
     assert_int_equal(i2->quantity_to_make, 60);
@@ -797,8 +1087,8 @@ static void test_demo_creates_a_full_sample_tenant_once(void **state)
     assert_string_equal(b->work_centres[0].code, "CUT");
     assert_string_equal(b->work_centres[2].name, "Quality Control");
     assert_string_equal(b->work_centres[4].code, "SHIP");
-    assert_int_equal(b->backlog.len, 3);
-    assert_int_equal(board_column(b, b->work_centres[1].id)->len, 3);   /* ASM: 002 006 009 */
+    assert_int_equal(board_column_len(&b->backlog), 3);
+    assert_int_equal(board_column_len(board_column(b, b->work_centres[1].id)), 3);   /* ASM: 002 006 009 */
     struct order *o = board_order_by_number(b, "MO-2026-010");
     assert_non_null(o);
     assert_string_equal(o->description, "Label set \"CE\" marking");
@@ -1003,7 +1293,12 @@ int main(void)
         T(test_random_moves_keep_every_column_dense),
         T(test_failed_commit_leaves_cache_and_database_unchanged),
         T(test_second_store_loads_the_same_board),
-        T(test_load_repairs_positions_that_are_not_dense),
+        T(test_load_repairs_ranks_that_are_equal_or_out_of_range),
+        T(test_move_writes_only_the_moved_row_and_its_audit_entry),
+        T(test_moves_to_one_spot_relabel_small_windows),
+        T(test_random_moves_match_a_model_and_survive_reload),
+        T(test_import_relabels_a_column_whose_end_ran_out_of_ranks),
+        T(test_open_migrates_old_positions_to_ranks),
         T(test_import_creates_then_upserts),
         T(test_import_of_100000_rows_is_one_fast_transaction),
         T(test_demo_creates_a_full_sample_tenant_once),

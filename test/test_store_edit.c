@@ -118,16 +118,17 @@ static void assert_db_matches_cache(struct fx *f)
 
     assert_true(board_check(f->b));
     snprintf(sql, sizeof(sql),
-             "SELECT id, IFNULL(work_centre_id, 0), position, version, order_number, "
-             "stock_code, status, IFNULL(completion_date, ''), IFNULL(start_date, ''), "
-             "quantity_completed FROM orders WHERE tenant_id = %lld AND deleted_at IS NULL",
+             "SELECT id, IFNULL(work_centre_id, 0), "
+             "row_number() OVER (PARTITION BY work_centre_id ORDER BY rank, id) - 1, "
+             "version, order_number, stock_code, status, IFNULL(completion_date, ''), "
+             "IFNULL(start_date, ''), quantity_completed, rank FROM orders WHERE tenant_id = %lld AND deleted_at IS NULL",
              (long long)f->tenant);
     assert_int_equal(sqlite3_prepare_v2(f->peek, sql, -1, &st, NULL), SQLITE_OK);
     while (sqlite3_step(st) == SQLITE_ROW) {
         struct order *o = board_order(f->b, sqlite3_column_int64(st, 0));
         assert_non_null(o);
         assert_int_equal(o->work_centre_id, sqlite3_column_int64(st, 1));
-        assert_int_equal(o->position, sqlite3_column_int64(st, 2));
+        assert_int_equal(order_position(o), sqlite3_column_int64(st, 2));
         assert_int_equal(o->version, sqlite3_column_int64(st, 3));
         assert_string_equal(o->order_number, (const char *)sqlite3_column_text(st, 4));
         assert_string_equal(o->stock_code, (const char *)sqlite3_column_text(st, 5));
@@ -135,15 +136,16 @@ static void assert_db_matches_cache(struct fx *f)
         assert_string_equal(o->completion_date, (const char *)sqlite3_column_text(st, 7));
         assert_string_equal(o->start_date, (const char *)sqlite3_column_text(st, 8));
         assert_int_equal(o->quantity_completed, sqlite3_column_int64(st, 9));
+        assert_int_equal(o->rank, sqlite3_column_int64(st, 10));
         assert_ptr_equal(board_order_by_number(f->b, o->order_number), o);
         rows++;
     }
     sqlite3_finalize(st);
     assert_int_equal(rows, f->b->n_orders);
     assert_int_equal(peek_int(f,
-        "SELECT COUNT(*) FROM (SELECT work_centre_id, COUNT(*) n, MIN(position) lo, "
-        "MAX(position) hi, COUNT(DISTINCT position) d FROM orders WHERE tenant_id = %lld "
-        "AND deleted_at IS NULL GROUP BY work_centre_id) WHERE lo != 0 OR hi != n - 1 OR d != n",
+        "SELECT COUNT(*) FROM (SELECT work_centre_id, COUNT(*) n, COUNT(DISTINCT rank) d "
+        "FROM orders WHERE tenant_id = %lld AND deleted_at IS NULL GROUP BY work_centre_id) "
+        "WHERE d != n",
         (long long)f->tenant), 0);
 
     snprintf(sql, sizeof(sql),
@@ -404,9 +406,9 @@ static void test_delete_closes_up_the_column_and_frees_the_number(void **state)
     assert_null(board_order(f->b, id));
     assert_null(board_order_by_number(f->b, "D-1"));
     struct column *c = board_column(f->b, f->wc[0]);
-    assert_int_equal(c->len, 3);
-    assert_ptr_equal(c->orders[1], o[2]);
-    assert_int_equal(o[2]->position, 1);
+    assert_int_equal(board_column_len(c), 3);
+    assert_ptr_equal(board_column_at(c, 1), o[2]);
+    assert_int_equal(order_position(o[2]), 1);
     assert_int_equal(o[2]->version, 1);                         /* shifted, not changed */
     assert_int_equal(audits(f), a0 + 1);
     assert_int_equal(peek_int(f, "SELECT queue_depth_from FROM audit_log WHERE event_type = "
@@ -420,7 +422,7 @@ static void test_delete_closes_up_the_column_and_frees_the_number(void **state)
 
     /* the number can be used again, and the last / only order of a column can go */
     struct order *again = mk_order(f, "D-1", f->wc[0]);
-    assert_int_equal(again->position, 3);
+    assert_int_equal(order_position(again), 3);
     assert_int_equal(store_order_delete(f->s, f->b, again->id, f->user, NULL), 0);
     struct order *bl = mk_order(f, "D-B", 0);
     assert_int_equal(store_order_delete(f->s, f->b, bl->id, f->user, &from), 0);
@@ -457,7 +459,7 @@ static void test_work_centre_create_update_delete_keep_board_and_database_equal(
     assert_true(w->is_active);
     int64_t paint = w->id;
     assert_ptr_equal(&f->b->work_centres[f->b->n_work_centres - 1], w);
-    assert_int_equal(board_column(f->b, paint)->len, 0);
+    assert_int_equal(board_column_len(board_column(f->b, paint)), 0);
     assert_int_equal(audits(f), a0 + 1);
     assert_db_matches_cache(f);
 
@@ -479,7 +481,7 @@ static void test_work_centre_create_update_delete_keep_board_and_database_equal(
     /* QC also has display_order 0 but a smaller id */
     assert_string_equal(f->b->work_centres[0].code, "QC");
     assert_string_equal(f->b->work_centres[1].code, "PAINT");
-    assert_ptr_equal(board_column(f->b, paint)->orders[0], o);
+    assert_ptr_equal(board_column_at(board_column(f->b, paint), 0), o);
     assert_int_equal(audits(f), a0 + 3);
     assert_db_matches_cache(f);
 
@@ -558,7 +560,7 @@ static void test_reorder_must_name_every_active_centre_exactly_once(void **state
     assert_string_equal(f->b->work_centres[2].code, "QC");
     assert_string_equal(f->b->work_centres[3].code, "OLD");
     assert_int_equal(f->b->work_centres[3].display_order, 3);
-    assert_ptr_equal(f->b->columns[0].orders[0], o);
+    assert_ptr_equal(board_column_at(&f->b->columns[0], 0), o);
     assert_int_equal(audits(f), a0 + 2);
     assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
                                  "'work_centres_reordered'"), 1);
@@ -575,7 +577,7 @@ static void test_reorder_must_name_every_active_centre_exactly_once(void **state
 /* ---------------------------------------------------------------- failed commits */
 
 struct snap {
-    int64_t id, wc, pos, version;
+    int64_t id, wc, pos, rank, version;
 };
 
 static size_t snap_cache(struct fx *f, struct snap *out)
@@ -584,9 +586,10 @@ static size_t snap_cache(struct fx *f, struct snap *out)
     for (size_t c = 0; c <= f->b->n_work_centres; c++) {
         const struct column *col = c < f->b->n_work_centres ? &f->b->columns[c]
                                                             : &f->b->backlog;
-        for (size_t i = 0; i < col->len; i++)
-            out[n++] = (struct snap){ col->orders[i]->id, col->orders[i]->work_centre_id,
-                                      col->orders[i]->position, col->orders[i]->version };
+        for (const struct order *o = board_column_first(col); o != NULL;
+             o = board_column_next(o))
+            out[n++] = (struct snap){ o->id, o->work_centre_id, order_position(o), o->rank,
+                                      o->version };
     }
     return n;
 }
@@ -700,8 +703,8 @@ static void test_update_with_a_move_is_one_transaction_and_one_version_step(void
     assert_int_equal(o->version, v0 + 1);               /* one step, not two */
     assert_string_equal(o->description, "moved and edited");
     assert_int_equal(o->work_centre_id, f->wc[0]);
-    assert_int_equal(o->position, 0);
-    assert_int_equal(first->position, 1);
+    assert_int_equal(order_position(o), 0);
+    assert_int_equal(order_position(first), 1);
     assert_int_equal(peek_int(f, "SELECT version FROM orders WHERE id = %lld", (long long)o->id),
                      v0 + 1);
     /* both audit rows, written together (same timestamp) */
