@@ -28,8 +28,9 @@ bool encoding_accepts_gzip(const char *accept);
 /*
  * Compress in[len] into a new gzip member (RFC 1952) with zlib at `level` (1..9). On success
  * returns 0 and *out (malloc'd, the caller frees) with *out_len bytes. Errors: PB_EINTERNAL
- * (out of memory or a zlib failure; *out is then NULL). Runs on the caller's thread; about
- * 10 ms per MB at level 6 on the bench machine (bench/README.md).
+ * (out of memory or a zlib failure; *out is then NULL). Runs on the caller's thread: for the
+ * 4.2 MB board of 10,000 orders about 15 ms of CPU at level 3, 30 ms at 6, 108 ms at 9
+ * (bench/README.md).
  */
 int encoding_gzip(const void *in, size_t len, int level, unsigned char **out, size_t *out_len);
 

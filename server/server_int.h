@@ -384,7 +384,7 @@ struct http_req {
 /* ---------------------------------------------------------------- shared bodies (blob.c) */
 
 #define BLOB_GZIP_MIN 1024              /* smaller bodies are sent as they are */
-#define BLOB_GZIP_LEVEL 6               /* zlib level of gzip copies made while serving
+#define BLOB_GZIP_LEVEL 3               /* zlib level of gzip copies made while serving
                                          * (bench/README.md: ratio and time per level) */
 
 /* A refcounted, immutable answer body shared by many answers (the cached board, static
