@@ -214,8 +214,6 @@ static int on_writeable(struct http_req *r)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-/* ================================================================ dispatch */
-
 /* ================================================================ routing */
 
 void http_routes(struct app *app, const struct route *const *tables, size_t n)
@@ -315,6 +313,8 @@ static bool content_type_is(struct lws *wsi, const char *type)
         return false;
     return strncasecmp(ct, type, tl) == 0 && (ct[tl] == '\0' || ct[tl] == ';' || ct[tl] == ' ');
 }
+
+/* ================================================================ dispatch */
 
 /* Run the route handler with the parsed JSON body (NULL when the body is empty), or end
  * the route's stream and answer with what it returns. */
