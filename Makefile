@@ -6,12 +6,12 @@
 #   make bench      benchmarks (bench/README.md)
 
 CC      ?= cc
-PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2 glib-2.0
+PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2 glib-2.0 zlib
 # What `make run` needs (build + run the server) and what `make test` adds (test tools:
 # cmocka, promtool for /metrics, wrk for bench-smoke, Chromium for the browser tests, strace
 # for the CLI durability test).
 RUN_PKGS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev \
-	libsqlite3-dev libcjson-dev libjwt-dev libargon2-dev libcsv-dev libssl-dev tzdata \
+	libsqlite3-dev libcjson-dev libjwt-dev libargon2-dev libcsv-dev libssl-dev zlib1g-dev tzdata \
 	libglib2.0-dev
 TEST_PKGS := libcmocka-dev sqlite3 curl python3 prometheus wrk chromium strace
 # What `make fuzz` adds to RUN_PKGS: Debian's clang and its libFuzzer/sanitizer runtimes.
@@ -39,7 +39,7 @@ LDFLAGS := $(SANFLAGS)
 # Two archives: the core (no sockets: protocol, store, locks, importers, and the pure server
 # modules auth and config) and the libwebsockets/libuv server. A unit test links the core only,
 # unless it is listed in TEST_NEEDS_SERVER.
-PURE_SERVER := server/auth.c server/config.c server/ratelimit.c
+PURE_SERVER := server/auth.c server/config.c server/ratelimit.c server/encoding.c
 CORE_SRC := $(wildcard core/*.c protocol/*.c store/*.c locks/*.c importers/*.c) $(wildcard $(PURE_SERVER))
 SRV_SRC  := $(filter-out server/main.c $(PURE_SERVER),$(wildcard server/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o

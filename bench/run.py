@@ -238,10 +238,42 @@ def parse_wrk(out):
     return res
 
 
-def wrk_board(srv, token, conns, secs, threads=1):
+def wire_bytes(srv, token, gzip):
+    """Bytes of one board answer's body on the wire (issue 9 item 4), with or without
+    Accept-Encoding: gzip, and the wall time of that request in ms."""
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
+    h = {"Authorization": "Bearer " + token}
+    if gzip:
+        h["Accept-Encoding"] = "gzip"
+    t0 = time.time()
+    c.request("GET", "/api/planning-board", headers=h)
+    r = c.getresponse()
+    data = r.read()
+    ms = (time.time() - t0) * 1000
+    enc = r.getheader("Content-Encoding")
+    c.close()
+    if r.status != 200 or (enc == "gzip") != gzip:
+        problems.append(f"board wire bytes: status {r.status}, Content-Encoding {enc}")
+    return len(data), round(ms, 1)
+
+
+def board_wire(srv, token):
+    """Identity and gzip sizes of the board; the first gzip read of a version compresses
+    (its time includes that), the second is served from the copy."""
+    ident, ident_ms = wire_bytes(srv, token, False)
+    gz, first_ms = wire_bytes(srv, token, True)
+    _, again_ms = wire_bytes(srv, token, True)
+    return {"identityBytes": ident, "gzipBytes": gz,
+            "gzipPct": round(100.0 * gz / ident, 1) if ident else None,
+            "identityMs": ident_ms, "firstGzipMs": first_ms, "gzipMs": again_ms}
+
+
+def wrk_board(srv, token, conns, secs, threads=1, gzip=False):
     lua = os.path.join(srv.dir, "auth.lua")
     with open(lua, "w") as f:
         f.write(f'wrk.headers["Authorization"] = "Bearer {token}"\n')
+        if gzip:
+            f.write('wrk.headers["Accept-Encoding"] = "gzip"\n')
     s0, c0, t0 = srv.cpu(), children_cpu(), time.time()
     r = subprocess.run(["wrk", f"-t{threads}", f"-c{conns}", f"-d{secs}s", "--latency",
                         "--timeout", "10s", "-s", lua,
@@ -298,8 +330,14 @@ def scenario_board(binary, S):
         n = sum(len(w["orders"]) for w in b["workCentres"]) + len(b["backlog"])
         size = len(json.dumps(b))
         log(f"board: {tenant}, {n} orders, ~{size // 1024} KiB")
+        wire = board_wire(srv, big_tok)
+        log(f"board: {n} orders on the wire: identity {wire['identityBytes']} B, gzip "
+            f"{wire['gzipBytes']} B ({wire['gzipPct']} %), first gzip read "
+            f"{wire['firstGzipMs']} ms, later {wire['gzipMs']} ms")
         out["big"] = wrk_board(srv, big_tok, S["wrk_conns"], S["wrk_secs"])
-        out["big"].update(orders=n, tenant=tenant, bodyBytes=size)
+        out["big"].update(orders=n, tenant=tenant, bodyBytes=size, wire=wire)
+        out["bigGzip"] = wrk_board(srv, big_tok, S["wrk_conns"], S["wrk_secs"], gzip=True)
+        out["bigGzip"].update(orders=n)
         out["demo"]["bodyBytes"] = len(json.dumps(srv.board(tok))) if remap else None
     finally:
         srv.stop()
@@ -703,7 +741,7 @@ def report(res, S):
         p("1. Board read (wrk, %d keep-alive connections, %d s)" % (S["wrk_conns"], S["wrk_secs"]))
         p("   %-34s %10s %9s %9s %12s %9s %9s" % ("board", "req/s", "p50 ms", "p99 ms",
                                                  "srv µs/req", "srv CPU%", "wrk CPU%"))
-        for k in ("demo", "big"):
+        for k in ("demo", "big", "bigGzip"):
             r = res["board"].get(k)
             if r:
                 p("   %-34s %10.0f %9.2f %9.2f %12.1f %9.0f %9.0f" % (
@@ -711,6 +749,12 @@ def report(res, S):
                     r["serverCpuUsPerRequest"] or 0, r["serverCpuPct"], r["loadgenCpuPct"]))
         if res["board"].get("big"):
             p("   big board tenant: " + res["board"]["big"]["tenant"])
+            w = res["board"]["big"].get("wire")
+            if w:
+                p("   big board on the wire: identity %d B, gzip %d B (%.1f %% of identity); "
+                  "first gzip read %.1f ms (compresses), later %.1f ms, identity %.1f ms" % (
+                      w["identityBytes"], w["gzipBytes"], w["gzipPct"], w["firstGzipMs"],
+                      w["gzipMs"], w["identityMs"]))
     if "fanout" in res:
         p("2. Fan-out (move -> last client's receipt)")
         p("   %-22s %8s %9s %8s %8s %8s %10s %10s %8s %8s %s" % (
@@ -768,6 +812,9 @@ def report(res, S):
     if b:
         goal(rows, "board read demo req/s", b["rps"], 29000, "ge", "req/s", "{:.0f}")
         goal(rows, "board read demo p99", b["p99Ms"], 8, "le", "ms", "{:.2f}")
+    w = (res.get("board", {}).get("big") or {}).get("wire")
+    if w:
+        goal(rows, "big board gzip bytes / identity", w["gzipPct"], 15, "le", "%", "{:.1f}")
     fan = res.get("fanout", {})
     big = [r for r in fan.values() if r["rooms"] == 1]
     if big:

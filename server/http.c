@@ -1,123 +1,24 @@
 /*
- * http — the HTTP side of protocol 0: request lifecycle, limits (SPEC §4 413/415/411),
- * authentication and role check from the route table, body collection, responses, and the
- * static files of the browser board.
+ * http — the HTTP side of protocol 0, the dispatcher: request lifecycle, limits (SPEC §4
+ * 413/415/411), routing over the route tables handed over at start (http_routes),
+ * authentication and role check from the route, body collection or streaming into the
+ * route's stream hooks, and writing the answer (built by http_reply.c) in the writable
+ * callbacks. Static files are answered by webroot.c, shared bodies live in blob.c, every
+ * error answer is built by error_reply.c.
  */
 #include "server/server_int.h"
 
+#include "server/encoding.h"
 #include "server/sockrx.h"
 
-#include <errno.h>
-#include <stdarg.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define SEND_CHUNK (64 * 1024)
 
-static const char JSON_TYPE[] = "application/json; charset=utf-8";
-
-/* ================================================================ responses */
-
-void http_reply(struct http_req *r, int status, const char *ctype, char *body, size_t len)
-{
-    if (r->replied) {                   /* a bug: answer once; keep the first */
-        free(body);
-        return;
-    }
-    /* The output check (SPEC §4): every JSON and CSV answer the server builds passes here
-     * (static files and blobs do not: blob_new() checks the latter). */
-    if (body != NULL && (strncmp(ctype, "application/json", 16) == 0
-                         || strncmp(ctype, "text/csv", 8) == 0)
-        && json_output_check(body, len, r->path) != 0) {
-        free(body);
-        body = json_error_body(PB_EINTERNAL, "internal error", NULL);
-        status = 500;
-        ctype = JSON_TYPE;
-        len = body != NULL ? strlen(body) : 0;
-    }
-    r->replied = true;
-    r->ticket = durable_ticket(r->app);
-    r->status = status;
-    r->ctype = ctype;
-    r->resp = body;
-    r->resp_len = body != NULL ? len : 0;
-    r->resp_sent = 0;
-    lws_callback_on_writable(r->wsi);
-}
-
-struct blob *blob_new(const char *data, size_t len)
-{
-    if (json_output_check(data, len, "shared answer body") != 0)
-        return NULL;                    /* SPEC §4: never answered */
-    struct blob *b = malloc(sizeof(*b) + len + 1);
-    if (b == NULL)
-        return NULL;
-    b->refs = 1;
-    b->len = len;
-    memcpy(b->data, data, len);
-    b->data[len] = '\0';
-    return b;
-}
-
-void blob_ref(struct blob *b)
-{
-    b->refs++;
-}
-
-void blob_unref(struct blob *b)
-{
-    if (b != NULL && --b->refs == 0)
-        free(b);
-}
-
-void http_reply_blob(struct http_req *r, int status, const char *ctype, struct blob *b)
-{
-    if (r->replied)
-        return;
-    blob_ref(b);
-    r->resp_blob = b;
-    http_reply(r, status, ctype, NULL, 0);
-    r->resp = b->data;                  /* after http_reply: it resets resp for a NULL body */
-    r->resp_len = b->len;
-}
-
-void http_reply_json(struct http_req *r, int status, cJSON *json)
-{
-    char *s = json != NULL ? cJSON_PrintUnformatted(json) : NULL;
-    cJSON_Delete(json);
-    if (s == NULL) {
-        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
-        return;
-    }
-    http_reply(r, status, JSON_TYPE, s, strlen(s));
-}
-
-void http_reply_error(struct http_req *r, int err, const char *message, cJSON *extra)
-{
-    /* SPEC §4: a validation_failed body always has details; name the body when the caller
-     * had no field to name. */
-    if (err == PB_EVALIDATION && (extra == NULL || !cJSON_HasObjectItem(extra, "details"))) {
-        struct json_details d;
-        json_details_init(&d);
-        json_details_add(&d, "body", message);
-        cJSON *x = json_details_take(&d);
-        if (extra != NULL) {
-            cJSON *it;
-            while ((it = extra->child) != NULL) {
-                cJSON_DetachItemViaPointer(extra, it);
-                cJSON_AddItemToObject(x, it->string, it);
-            }
-            cJSON_Delete(extra);
-        }
-        extra = x;
-    }
-    char *s = json_error_body(err, message, extra);
-    http_reply(r, pb_error_status(err), JSON_TYPE, s, s ? strlen(s) : 0);
-}
+/* ================================================================ request arguments */
 
 int64_t http_query_int(struct http_req *r, const char *name, int64_t def, int64_t lo,
                        int64_t hi, bool *bad)
@@ -131,14 +32,6 @@ int64_t http_query_int(struct http_req *r, const char *name, int64_t def, int64_
         return def;
     }
     return v > hi ? hi : v;
-}
-
-void http_reply_invalid(struct http_req *r, const char *field, const char *message)
-{
-    struct json_details d;
-    json_details_init(&d);
-    json_details_add(&d, field, message);
-    http_reply_error(r, PB_EVALIDATION, message, json_details_take(&d));
 }
 
 const char *http_query(struct http_req *r, const char *name, char *buf, size_t len)
@@ -155,57 +48,7 @@ const char *http_query(struct http_req *r, const char *name, char *buf, size_t l
     return buf;
 }
 
-static uint64_t hash_token(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;             /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-int app_verify_token(struct app *app, const char *token, struct auth_claims *out)
-{
-    int64_t now = pb_now_ms() / 1000;
-    uint64_t h = hash_token(token);
-    struct verified_token *e = app->tokens != NULL ? &app->tokens[h % PB_TOKEN_CACHE] : NULL;
-    int rc;
-
-    if (e != NULL && e->token != NULL && e->hash == h && strcmp(e->token, token) == 0
-        && e->claims.exp > now) {
-        *out = e->claims;
-        rc = 0;
-    } else {
-        rc = auth_token_verify(app->jwt_key, app->jwt_key_len, token, now, out);
-        if (rc == 0 && e != NULL) {
-            char *copy = strdup(token);
-            if (copy != NULL) {
-                free(e->token);
-                e->token = copy;
-                e->hash = h;
-                e->claims = *out;
-            }
-        }
-    }
-    if (rc == 0 && session_revoked(app, out))
-        rc = PB_EUNAUTHORIZED;
-    return rc;
-}
-
-int app_token_cache_init(struct app *app)
-{
-    app->tokens = calloc(PB_TOKEN_CACHE, sizeof(*app->tokens));
-    return app->tokens != NULL ? 0 : PB_EINTERNAL;
-}
-
-void app_token_cache_free(struct app *app)
-{
-    if (app->tokens == NULL)
-        return;
-    for (size_t i = 0; i < PB_TOKEN_CACHE; i++)
-        free(app->tokens[i].token);
-    free(app->tokens);
-    app->tokens = NULL;
-}
+/* ================================================================ request lifecycle */
 
 static void wait_unlink(struct http_req *r)
 {
@@ -233,28 +76,13 @@ void http_release_durable(struct app *app)
     }
 }
 
-void http_add_header(struct http_req *r, const char *name, const char *fmt, ...)
-{
-    char value[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(value, sizeof(value), fmt, ap);
-    va_end(ap);
-    size_t old = r->extra_hdr != NULL ? strlen(r->extra_hdr) : 0;
-    size_t add = strlen(name) + 2 + strlen(value) + 2;
-    char *n = realloc(r->extra_hdr, old + add + 1);
-    if (n == NULL)
-        return;
-    snprintf(n + old, add + 1, "%s: %s\r\n", name, value);
-    r->extra_hdr = n;
-}
-
 static void req_reset(struct http_req *r)
 {
     lws_sul_cancel(&r->deadline);       /* before the memset: it may be on lws' timer list */
     wait_unlink(r);
     free(r->extra_hdr);
-    import_cleanup(r);
+    if (r->route != NULL && r->route->stream != NULL)
+        r->route->stream->cleanup(r);
     free(r->body);
     if (r->resp_blob != NULL)
         blob_unref(r->resp_blob);
@@ -262,71 +90,6 @@ static void req_reset(struct http_req *r)
         free(r->resp);
     memset(r, 0, sizeof(*r));
     r->kind = PB_PSS_HTTP;
-}
-
-/* Write the response headers; a body of up to INLINE_BODY bytes goes out in the same write
- * (issue 3: one send per small response instead of two). Returns 1 when the body was sent
- * with the headers, 0 when it was not, -1 on error. */
-#define INLINE_BODY (16 * 1024)
-static int write_headers(struct http_req *r)
-{
-    unsigned char *buf, *start, *p, *end;
-    struct lws *wsi = r->wsi;
-    size_t cap = LWS_PRE + 2048 + (r->resp_len <= INLINE_BODY ? r->resp_len : 0);
-    int rc = -1;
-
-    if ((buf = malloc(cap)) == NULL)
-        return -1;
-    start = p = buf + LWS_PRE;
-    end = buf + LWS_PRE + 2048;
-
-    if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, r->resp_len, &p, end))
-        goto out;
-    if (r->close_after
-        && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5,
-                                        &p, end))
-        goto out;
-    if (strncmp(r->path, "/api/", 5) == 0
-        && lws_add_http_header_by_name(wsi, (unsigned char *)"cache-control:",
-                                       (unsigned char *)"no-store", 8, &p, end))
-        goto out;
-    /* extra_hdr holds "name: value\r\n" lines */
-    for (char *line = r->extra_hdr; line != NULL && *line != '\0';) {
-        char *colon = strchr(line, ':'), *eol = strstr(line, "\r\n");
-        if (colon == NULL || eol == NULL)
-            break;
-        char name[64];
-        size_t nlen = (size_t)(colon - line) + 1;
-        if (nlen >= sizeof(name))
-            break;
-        memcpy(name, line, nlen);
-        name[nlen] = '\0';
-        const char *v = colon + 1;
-        while (*v == ' ')
-            v++;
-        if (lws_add_http_header_by_name(wsi, (unsigned char *)name, (const unsigned char *)v,
-                                        (int)(eol - v), &p, end))
-            goto out;
-        line = eol + 2;
-    }
-    if (r->resp_len > INLINE_BODY) {
-        rc = lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
-        goto out;
-    }
-    if (lws_finalize_http_header(wsi, &p, end))
-        goto out;
-    if (r->resp_len > 0) {
-        memcpy(p, r->resp, r->resp_len);
-        p += r->resp_len;
-    }
-    /* Headers and body as one raw HTTP/1 write; keep-alive still works (the e2e tests and
-     * curl's connection reuse show it), and the connection is not waiting for more body. */
-    if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) != (int)(p - start))
-        goto out;
-    rc = 1;
-out:
-    free(buf);
-    return rc;
 }
 
 static void log_request(struct http_req *r)
@@ -403,7 +166,7 @@ static int on_writeable(struct http_req *r)
         return 0;
     }
     if (!r->headers_sent) {
-        int inl = write_headers(r);
+        int inl = http_reply__write_head(r);
         if (inl < 0)
             return -1;
         r->headers_sent = true;
@@ -451,71 +214,63 @@ static int on_writeable(struct http_req *r)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-/* ================================================================ static files */
+/* ================================================================ routing */
 
-static const char *mime_of(const char *path)
+void http_routes(struct app *app, const struct route *const *tables, size_t n)
 {
-    static const char *const map[][2] = {
-        { ".html", "text/html; charset=utf-8" }, { ".js", "text/javascript; charset=utf-8" },
-        { ".mjs", "text/javascript; charset=utf-8" }, { ".css", "text/css; charset=utf-8" },
-        { ".svg", "image/svg+xml" }, { ".png", "image/png" }, { ".ico", "image/x-icon" },
-        { ".json", "application/json; charset=utf-8" }, { ".txt", "text/plain; charset=utf-8" },
-        { ".csv", "text/csv; charset=utf-8" }, { ".woff2", "font/woff2" },
-    };
-    const char *dot = strrchr(path, '.');
-    if (dot != NULL)
-        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-            if (strcmp(dot, map[i][0]) == 0)
-                return map[i][1];
-    return "application/octet-stream";
+    app->routes = tables;
+    app->n_routes = n;
 }
 
-static void serve_static(struct http_req *r)
+/* Match path against pattern; ":id" segments must be positive decimal numbers. */
+static bool match(const char *pattern, const char *path, int64_t ids[2])
 {
-    char file[PB_CONFIG_STR + 300], etag[64], inm[64];
-    const char *rel = strcmp(r->path, "/") == 0 ? "/index.html" : r->path;
-    struct stat st;
-    int fd;
-
-    if (r->method != M_GET || strstr(rel, "..") != NULL || strstr(rel, "//") != NULL) {
-        http_reply_error(r, PB_ENOT_FOUND, "not found", NULL);
-        return;
+    int n = 0;
+    while (*pattern != '\0' && *path != '\0') {
+        if (pattern[0] == ':' ) {
+            char *end;
+            if (*path < '1' || *path > '9')
+                return false;
+            long long v = strtoll(path, &end, 10);
+            if (v <= 0 || (*end != '/' && *end != '\0') || n >= 2)
+                return false;
+            ids[n++] = v;
+            path = end;
+            while (*pattern != '\0' && *pattern != '/')
+                pattern++;
+            continue;
+        }
+        if (*pattern++ != *path++)
+            return false;
     }
-    snprintf(file, sizeof(file), "%s%s", r->app->cfg.static_dir, rel);
-    fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 16 * 1024 * 1024) {
-        if (fd >= 0)
-            close(fd);
-        http_reply_error(r, PB_ENOT_FOUND, "not found", NULL);
-        return;
-    }
-    snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)st.st_mtime,
-             (unsigned long long)st.st_size);
-    http_add_header(r, "etag", "%s", etag);
-    http_add_header(r, "cache-control", "no-cache");
-    http_add_header(r, "x-content-type-options", "nosniff");
-    http_add_header(r, "referrer-policy", "no-referrer");
-    if (strstr(rel, ".html") != NULL)
-        http_add_header(r, "content-security-policy", "default-src 'self'; img-src 'self' data:; "
-                        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
-    if (lws_hdr_copy(r->wsi, inm, sizeof(inm), WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0
-        && strcmp(inm, etag) == 0) {
-        close(fd);
-        http_reply(r, 304, mime_of(rel), NULL, 0);
-        return;
-    }
-    char *body = malloc((size_t)st.st_size + 1);
-    ssize_t got = body != NULL ? read(fd, body, (size_t)st.st_size) : -1;
-    close(fd);
-    if (got != st.st_size) {
-        free(body);
-        http_reply_error(r, PB_EINTERNAL, "could not read file", NULL);
-        return;
-    }
-    http_reply(r, 200, mime_of(rel), body, (size_t)st.st_size);
+    if (*path == '/' && path[1] == '\0')
+        path++;                         /* tolerate one trailing slash */
+    return *pattern == '\0' && *path == '\0';
 }
 
-/* ================================================================ dispatch */
+/* The route for method + path in the tables of http_routes(); *ids gets the :id values (up
+ * to 2). NULL when no pattern matches; *path_known is set when the path matches under
+ * another method. */
+static const struct route *route_find(const struct app *app, enum http_method m,
+                                      const char *path, int64_t ids[2], bool *path_known)
+{
+    *path_known = false;
+    for (size_t t = 0; t < app->n_routes; t++) {
+        for (const struct route *rt = app->routes[t]; rt->pattern != NULL; rt++) {
+            int64_t tmp[2] = { 0, 0 };
+            if (!match(rt->pattern, path, tmp))
+                continue;
+            if (rt->method == m) {
+                ids[0] = tmp[0];
+                ids[1] = tmp[1];
+                return rt;
+            }
+            *path_known = true;
+        }
+    }
+    return NULL;
+}
+
 
 static enum http_method method_of(struct lws *wsi)
 {
@@ -543,7 +298,7 @@ static int authenticate(struct http_req *r)
         return PB_EINTERNAL;
     if (lws_hdr_copy(r->wsi, buf, len + 1, WSI_TOKEN_HTTP_AUTHORIZATION) == len
         && strncasecmp(buf, "Bearer ", 7) == 0)
-        rc = app_verify_token(r->app, buf + 7, &r->claims);
+        rc = session_verify_token(r->app, buf + 7, &r->claims);
     free(buf);
     if (rc == 0)
         r->authed = true;
@@ -559,12 +314,17 @@ static bool content_type_is(struct lws *wsi, const char *type)
     return strncasecmp(ct, type, tl) == 0 && (ct[tl] == '\0' || ct[tl] == ';' || ct[tl] == ' ');
 }
 
-/* Run the route handler with the parsed JSON body (NULL when the body is empty). */
+/* ================================================================ dispatch */
+
+/* Run the route handler with the parsed JSON body (NULL when the body is empty), or end
+ * the route's stream and answer with what it returns. */
 static void dispatch(struct http_req *r)
 {
     cJSON *body = NULL;
-    if (r->route->flags & ROUTE_IMPORT) {
-        import_finish(r);
+    if (r->route->stream != NULL) {
+        struct op_result res = { 0 };
+        r->route->stream->finish(r, &res);
+        http_reply_op(r, &res, 200);
         return;
     }
     if (r->body_len > 0) {
@@ -591,12 +351,12 @@ static void dispatch(struct http_req *r)
 
 /* Answer an error before the body was read: the connection closes after the answer
  * (PLATFORM.md: otherwise lws reads and discards the rest). */
-static void early_error(struct http_req *r, int err, const char *msg)
+static void early_error(struct http_req *r, int err, const char *msg, cJSON *extra)
 {
     if (r->lws_body && !r->body_done)
         r->close_after = true;          /* finish_close drains the rest, then closes */
     r->wait_body = false;
-    http_reply_error(r, err, msg, NULL);
+    http_reply_error(r, err, msg, extra);
 }
 
 /* The body deadline passed (limits.body_timeout_seconds since the headers): the body is still
@@ -645,6 +405,11 @@ static int on_request(struct http_req *r, struct lws *wsi, const char *path)
     r->start_us = lws_now_usecs();
     r->method = method_of(wsi);
     snprintf(r->path, sizeof(r->path), "%s", path);
+    {
+        char ae[ENCODING_ACCEPT_MAX + 1];   /* longer: lws_hdr_copy fails, identity */
+        r->accept_gzip = lws_hdr_copy(wsi, ae, sizeof(ae), WSI_TOKEN_HTTP_ACCEPT_ENCODING) > 0
+                         && encoding_accepts_gzip(ae);
+    }
 
     if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
         content_length = strtoll(cl, NULL, 10);
@@ -682,45 +447,45 @@ static int on_request(struct http_req *r, struct lws *wsi, const char *path)
         /* PLATFORM.md: lws 4.1 cannot read chunked request bodies. */
         r->close_after = true;          /* its chunks must not be read as the next request */
         early_error(r, PB_ELENGTH_REQUIRED, "chunked request bodies are not supported; "
-                    "send Content-Length");
+                    "send Content-Length", NULL);
         return 0;
     }
     if (strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0
         && strcmp(path, "/metrics") != 0) {
         if (r->wait_body && content_length > 0) {
-            early_error(r, PB_ENOT_FOUND, "not found");
+            early_error(r, PB_ENOT_FOUND, "not found", NULL);
             return 0;
         }
-        serve_static(r);
+        webroot_serve(r);
         return 0;
     }
-    r->route = route_find(r->method, path, r->ids, &known);
+    r->route = route_find(r->app, r->method, path, r->ids, &known);
     if (r->route == NULL) {
-        early_error(r, PB_ENOT_FOUND, known ? "method not allowed on this route" : "no such route");
+        early_error(r, PB_ENOT_FOUND, known ? "method not allowed on this route" : "no such route", NULL);
         return 0;
     }
     if (r->route->roles != R_PUBLIC) {
         int rc = authenticate(r);
         if (rc != 0) {
-            early_error(r, PB_EUNAUTHORIZED, "missing, invalid or expired token");
+            early_error(r, PB_EUNAUTHORIZED, "missing, invalid or expired token", NULL);
             return 0;
         }
         if (!(r->route->roles & (1u << r->claims.role))) {
-            early_error(r, PB_EFORBIDDEN, "your role does not allow this");
+            early_error(r, PB_EFORBIDDEN, "your role does not allow this", NULL);
             return 0;
         }
     }
-    int64_t limit = (r->route->flags & ROUTE_IMPORT) ? r->app->cfg.max_upload : r->app->cfg.max_body;
+    int64_t limit = r->route->stream != NULL ? r->app->cfg.max_upload : r->app->cfg.max_body;
     if (content_length > limit) {
-        early_error(r, PB_ETOO_LARGE, "request body is larger than the server accepts");
+        early_error(r, PB_ETOO_LARGE, "request body is larger than the server accepts", NULL);
         return 0;
     }
-    if (r->route->flags & ROUTE_IMPORT) {
-        int rc = import_begin(r);
+    if (r->route->stream != NULL) {
+        struct op_result res = { 0 };
+        int rc = r->route->stream->begin(r, &res);
         if (rc != 0) {
-            early_error(r, rc, rc == PB_EUNSUPPORTED_MEDIA
-                        ? "send the file as text/csv or as the file part of multipart/form-data"
-                        : "cannot start the import");
+            early_error(r, rc, res.message != NULL ? res.message : "cannot start the upload",
+                        res.extra);
             return 0;
         }
         if (!r->wait_body)
@@ -728,7 +493,7 @@ static int on_request(struct http_req *r, struct lws *wsi, const char *path)
         return 0;
     }
     if (r->wait_body && content_length > 0 && !content_type_is(wsi, "application/json")) {
-        early_error(r, PB_EUNSUPPORTED_MEDIA, "send the body as application/json");
+        early_error(r, PB_EUNSUPPORTED_MEDIA, "send the body as application/json", NULL);
         return 0;
     }
     if (content_length > 1024 * 1024
@@ -748,15 +513,15 @@ static int on_body(struct http_req *r, const char *in, size_t len)
     }
     if (!r->active || len == 0)
         return 0;
-    if (r->imp != NULL) {
-        int rc = import_feed(r, in, len);
+    if (r->route != NULL && r->route->stream != NULL) {
+        int rc = r->route->stream->feed(r, in, len);
         if (rc != 0)
             early_error(r, rc, rc == PB_ETOO_LARGE ? "the file is larger than the server accepts"
-                                                    : "the upload could not be read");
+                                                    : "the upload could not be read", NULL);
         return 0;
     }
     if (r->body_len + len > (size_t)r->app->cfg.max_body) {
-        early_error(r, PB_ETOO_LARGE, "request body is larger than the server accepts");
+        early_error(r, PB_ETOO_LARGE, "request body is larger than the server accepts", NULL);
         return 0;
     }
     if (r->body_len + len > r->body_cap) {
@@ -765,7 +530,7 @@ static int on_body(struct http_req *r, const char *in, size_t len)
             cap *= 2;
         char *nb = realloc(r->body, cap);
         if (nb == NULL) {
-            early_error(r, PB_EINTERNAL, "out of memory");
+            early_error(r, PB_EINTERNAL, "out of memory", NULL);
             return 0;
         }
         r->body = nb;

@@ -8,6 +8,9 @@
  * IMPORT_MAX_CHANGES changes, and an import that would take the tenant past
  * [limits] max_orders_per_tenant answers 413 (dry run too). The answer is therefore a few
  * hundred KiB at most whatever the upload holds.
+ *
+ * The importer never answers: its hooks (pb_import_stream, the route's stream) return the
+ * report or the error to the dispatcher (http.c), which answers through the one error path.
  */
 #include "server/server_int.h"
 
@@ -30,6 +33,7 @@ struct import_job {
     bool place_file;                    /* placement=file: existing orders move to the file's
                                          * work centre (default keep: they stay put) */
     int64_t t_begin_us;                 /* for the debug timing line */
+    char message[200];                  /* an error sentence built for the answer */
 };
 
 static int wc_lookup(void *ctx, const char *code, int64_t *id)
@@ -79,24 +83,37 @@ static bool is_type(struct lws *wsi, const char *type)
     return strncasecmp(ct, type, tl) == 0 && (ct[tl] == '\0' || ct[tl] == ';' || ct[tl] == ' ');
 }
 
-int import_begin(struct http_req *r)
+/* Fill res with a validation error of query parameter `field` (SPEC §4 details). */
+static int invalid(struct op_result *res, const char *field, const char *message)
+{
+    struct json_details d;
+    json_details_init(&d);
+    json_details_add(&d, field, message);
+    res->err = PB_EVALIDATION;
+    res->message = message;
+    res->extra = json_details_take(&d);
+    return PB_EVALIDATION;
+}
+
+/* The stream's begin hook: read the query, open the board and the CSV importer. */
+static int import_begin(struct http_req *r, struct op_result *res)
 {
     char v[32];
     struct import_job *j;
     struct csv_import_options o = { 0 };
     int rc;
 
+    res->message = "cannot start the import";
     j = calloc(1, sizeof(*j));
     if (j == NULL)
         return PB_EINTERNAL;
-    r->imp = j;
+    r->stream_job = j;
     j->t_begin_us = lws_now_usecs();
     if (http_query(r, "mode", v, sizeof(v)) != NULL) {
         if (strcmp(v, "create") == 0)
             j->create_only = true;
         else if (strcmp(v, "upsert") != 0) {
-            http_reply_invalid(r, "mode", "must be create or upsert");
-            return PB_EVALIDATION;
+            return invalid(res, "mode", "must be create or upsert");
         }
     }
     if (http_query(r, "dryRun", v, sizeof(v)) != NULL)
@@ -105,16 +122,14 @@ int import_begin(struct http_req *r)
         if (strcmp(v, "file") == 0)
             j->place_file = true;
         else if (strcmp(v, "keep") != 0) {
-            http_reply_invalid(r, "placement", "must be keep or file");
-            return PB_EVALIDATION;
+            return invalid(res, "placement", "must be keep or file");
         }
     }
     if (http_query(r, "onError", v, sizeof(v)) != NULL) {
         if (strcmp(v, "skip") == 0)
             j->skip = true;
         else if (strcmp(v, "abort") != 0) {
-            http_reply_invalid(r, "onError", "must be abort or skip");
-            return PB_EVALIDATION;
+            return invalid(res, "onError", "must be abort or skip");
         }
     }
     rc = store_board(r->app->store, r->claims.tenant_id, &j->board);
@@ -138,16 +153,18 @@ int import_begin(struct http_req *r)
          * upload must carry a filename (browsers and `curl -F file=@x.csv` send one). */
         j->spa = lws_spa_create(r->wsi, NULL, 0, 1024, spa_cb, j);
         if (j->spa == NULL)
-            return PB_EUNSUPPORTED_MEDIA;
+            return PB_EINTERNAL;
     } else if (!is_type(r->wsi, "text/csv") && !is_type(r->wsi, "application/csv")) {
+        res->message = "send the file as text/csv or as the file part of multipart/form-data";
         return PB_EUNSUPPORTED_MEDIA;
     }
     return 0;
 }
 
-int import_feed(struct http_req *r, const char *buf, size_t len)
+/* The stream's feed hook: body bytes into the multipart parser or the CSV importer. */
+static int import_feed(struct http_req *r, const char *buf, size_t len)
 {
-    struct import_job *j = r->imp;
+    struct import_job *j = r->stream_job;
     if (j->spa != NULL) {
         if (lws_spa_process(j->spa, buf, (int)len) < 0)
             return PB_EVALIDATION;
@@ -237,21 +254,31 @@ static cJSON *change_fields(const struct order *o, const struct order_input *in)
     return f;
 }
 
-/* The tenant cap sentence of SPEC §4 ("naming the limit"). */
-static void reply_tenant_full(struct http_req *r, const struct board *b, size_t created)
+/* The tenant cap sentence of SPEC §4 ("naming the limit") into the job's message buffer. */
+static void tenant_full(struct http_req *r, struct import_job *j, size_t created,
+                        struct op_result *res)
 {
-    char msg[200];
-    snprintf(msg, sizeof(msg), "the import would create %zu orders but the tenant has %zu of "
-             "at most %zu ([limits] max_orders_per_tenant); nothing was imported", created,
-             b->n_orders, store_max_orders(r->app->store));
-    http_reply_error(r, PB_ETOO_LARGE, msg, NULL);
+    snprintf(j->message, sizeof(j->message), "the import would create %zu orders but the "
+             "tenant has %zu of at most %zu ([limits] max_orders_per_tenant); nothing was "
+             "imported", created, j->board->n_orders, store_max_orders(r->app->store));
+    res->err = PB_ETOO_LARGE;
+    res->message = j->message;
+}
+
+/* Fill res with error err and its static message. */
+static void fail_with(struct op_result *res, int err, const char *message)
+{
+    res->err = err;
+    res->message = message;
 }
 
 /* ---------------------------------------------------------------- the answer */
 
-void import_finish(struct http_req *r)
+/* The stream's finish hook: the report (res->data, 200), or an error (import_failed
+ * carries the report's members in res->extra). Publishes orders_imported after a write. */
+static void import_finish(struct http_req *r, struct op_result *res)
 {
-    struct import_job *j = r->imp;
+    struct import_job *j = r->stream_job;
     size_t n_rows, n_err, n_warn, created = 0, updated = 0;
     const struct csv_row *rows;
     const struct csv_issue *errs, *warns;
@@ -261,18 +288,18 @@ void import_finish(struct http_req *r)
         lws_spa_finalize(j->spa);
         if (!j->file_seen || !j->file_final) {
             /* PLATFORM.md: lws_spa accepts garbage silently; require the file part's end. */
-            http_reply_error(r, PB_EVALIDATION, "multipart body has no complete \"file\" part", NULL);
+            fail_with(res, PB_EVALIDATION, "multipart body has no complete \"file\" part");
             return;
         }
     }
     rc = j->feed_err != 0 ? j->feed_err : csv_import_finish(j->ci);
     int64_t t_parsed = lws_now_usecs();
     if (rc == PB_ETOO_LARGE) {
-        http_reply_error(r, PB_ETOO_LARGE, "the file has more rows than the server accepts", NULL);
+        fail_with(res, PB_ETOO_LARGE, "the file has more rows than the server accepts");
         return;
     }
     if (rc != 0) {
-        http_reply_error(r, PB_EINTERNAL, "the import failed", NULL);
+        fail_with(res, PB_EINTERNAL, "the import failed");
         return;
     }
     r->app->metrics.import_rows += csv_import_records(j->ci);
@@ -288,7 +315,7 @@ void import_finish(struct http_req *r)
         struct order_input *in = malloc((n_rows + 1) * sizeof(*in));
         if (in == NULL) {
             cJSON_Delete(changes);
-            http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+            fail_with(res, PB_EINTERNAL, "out of memory");
             return;
         }
         for (size_t i = 0; i < n_rows; i++) {
@@ -327,13 +354,13 @@ void import_finish(struct http_req *r)
         free(in);
         if (rc == PB_ETOO_LARGE) {
             cJSON_Delete(changes);
-            reply_tenant_full(r, j->board, created);
+            tenant_full(r, j, created, res);
             return;
         }
         if (rc != 0) {
             cJSON_Delete(changes);
-            http_reply_error(r, rc, rc == PB_ECONFLICT ? "an orderNumber is already in use"
-                                    : "the import could not be saved; nothing was written", NULL);
+            fail_with(res, rc, rc == PB_ECONFLICT ? "an orderNumber is already in use"
+                               : "the import could not be saved; nothing was written");
             return;
         }
     }
@@ -354,10 +381,10 @@ void import_finish(struct http_req *r)
         cJSON_AddItemToObject(o, "changes", changes);
         cJSON_AddNumberToObject(o, "changesTotal", (double)changes_total);
     }
-    if (fail) {
-        cJSON_AddStringToObject(o, "error", "the file has errors; nothing was imported");
-        cJSON_AddStringToObject(o, "code", "import_failed");
-        http_reply_json(r, 422, o);
+    if (fail) {                         /* SPEC §6: the report is the error's body */
+        res->err = PB_EIMPORT_FAILED;
+        res->message = "the file has errors; nothing was imported";
+        res->extra = o;
         return;
     }
     if (!j->dry_run && created + updated > 0) {
@@ -366,17 +393,25 @@ void import_finish(struct http_req *r)
         cJSON_AddNumberToObject(ev, "updated", (double)updated);
         room_publish(r->app, r->claims.tenant_id, "orders_imported", ev);
     }
-    http_reply_json(r, 200, o);
+    res->data = o;
 }
 
-void import_cleanup(struct http_req *r)
+/* The stream's cleanup hook (idempotent). */
+static void import_cleanup(struct http_req *r)
 {
-    struct import_job *j = r->imp;
+    struct import_job *j = r->stream_job;
     if (j == NULL)
         return;
     if (j->spa != NULL)
         lws_spa_destroy(j->spa);
     csv_import_free(j->ci);
     free(j);
-    r->imp = NULL;
+    r->stream_job = NULL;
 }
+
+const struct route_stream pb_import_stream = {
+    .begin = import_begin,
+    .feed = import_feed,
+    .finish = import_finish,
+    .cleanup = import_cleanup,
+};

@@ -148,7 +148,7 @@ static int serve(const struct config *cfg, bool demo)
     if (auth_random_hex(app.epoch, 8) != 0 || (app.locks = lock_table_new()) == NULL
         || (app.login_limit = ratelimit_new((int)cfg->login_rate_per_minute,
                                                   (int)cfg->login_max_inflight)) == NULL
-        || session_init(&app) != 0 || app_token_cache_init(&app) != 0)
+        || session_init(&app) != 0 || session_token_cache_init(&app) != 0)
         goto out_locks;
     if (uv_loop_init(&loop) != 0)
         goto out_locks;
@@ -182,7 +182,7 @@ out_locks:
     ratelimit_free(app.login_limit);
     session_cleanup(&app);
     metrics_cleanup(&app);
-    app_token_cache_free(&app);
+    session_token_cache_free(&app);
     durable_free(&app);
     checkpointer_stop(app.store, app.checkpointer);
     app.checkpointer = NULL;

@@ -1,7 +1,7 @@
 /*
  * metrics — GET /metrics (no auth), Prometheus text exposition format 0.0.4 (SPEC §4):
  * requests by route and status, WebSocket connections, broadcasts, drag locks held, import
- * rows, SQLite commit latency. Every name starts with planboard_.
+ * rows, gzip copies made, error answers by code, SQLite commit latency. Every name starts with planboard_.
  */
 #include "server/server_int.h"
 
@@ -93,6 +93,17 @@ static void r_metrics(struct http_req *r, const cJSON *body)
     gauge(&t, "planboard_drag_locks_held", "Drag locks in the lock table.",
           (double)lock_count(app->locks));
     counter(&t, "planboard_import_rows_total", "CSV records read by imports.", m->import_rows);
+    counter(&t, "planboard_blob_gzip_total", "gzip copies of shared answer bodies made while "
+            "serving (the board: one per board version read with Accept-Encoding: gzip).",
+            m->blob_gzips);
+    strbuf_printf(&t, "# HELP planboard_errors_total Error answers by SPEC code (HTTP, WebSocket "
+            "error frames, upgrade refusals, import reports).\n"
+            "# TYPE planboard_errors_total counter\n");
+#define PB_ERR_METRIC(name, status, code) \
+    strbuf_printf(&t, "planboard_errors_total{code=\"%s\"} %llu\n", code, \
+                  (unsigned long long)error_reply_count(app, PB_E##name));
+    PB_ERRNO_MAP(PB_ERR_METRIC)
+#undef PB_ERR_METRIC
     gauge(&t, "planboard_uptime_seconds", "Seconds since the server started.",
           (double)(pb_now_ms() - app->started_ms) / 1000.0);
 
@@ -135,6 +146,6 @@ static void r_metrics(struct http_req *r, const cJSON *body)
 }
 
 const struct route pb_routes_metrics[] = {
-    { M_GET, "/metrics", R_PUBLIC, 0, r_metrics },
-    { M_OTHER, NULL, 0, 0, NULL },
+    { M_GET, "/metrics", R_PUBLIC, 0, r_metrics, NULL },
+    { M_OTHER, NULL, 0, 0, NULL, NULL },
 };

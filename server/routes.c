@@ -26,19 +26,6 @@ void http_op_user(struct http_req *r, struct op_user *u, char *username, size_t 
     u->username = username;
 }
 
-static void reply_op(struct http_req *r, struct op_result *res, int ok_status)
-{
-    if (res->err != 0) {
-        cJSON_Delete(res->data);
-        http_reply_error(r, res->err, res->message, res->extra);
-    } else if (ok_status == 204) {
-        cJSON_Delete(res->data);
-        http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
-    } else {
-        http_reply_json(r, ok_status, res->data);
-    }
-}
-
 struct board *route_board(struct http_req *r)
 {
     struct board *b = NULL;
@@ -218,7 +205,7 @@ static void r_login(struct http_req *r, const cJSON *body)
             return;
         }
         /* SPEC §4: past the limit even the right password gets 429; not counted again. */
-        http_add_header(r, "retry-after", "%lld", (long long)retry);
+        http_reply_header(r, "retry-after", "%lld", (long long)retry);
         cJSON *x = cJSON_CreateObject();
         cJSON_AddNumberToObject(x, "retryAfter", (double)retry);
         http_reply_error(r, PB_ERATE_LIMITED, "too many login attempts; try again later", x);
@@ -568,7 +555,7 @@ static void r_start_move(struct http_req *r, const cJSON *body)
     (void)body;
     http_op_user(r, &u, name, sizeof(name));
     op_start_drag(r->app, &u, r->ids[0], &res);
-    reply_op(r, &res, 200);
+    http_reply_op(r, &res, 200);
 }
 
 static void r_end_move(struct http_req *r, const cJSON *body)
@@ -586,7 +573,7 @@ static void r_end_move(struct http_req *r, const cJSON *body)
     json_details_cleanup(&d);
     http_op_user(r, &u, name, sizeof(name));
     op_end_drag(r->app, &u, r->ids[0], &res);
-    reply_op(r, &res, 204);
+    http_reply_op(r, &res, 204);
 }
 
 static void r_move(struct http_req *r, const cJSON *body)
@@ -596,7 +583,7 @@ static void r_move(struct http_req *r, const cJSON *body)
     char name[PB_LOCK_USERNAME_MAX + 1];
     http_op_user(r, &u, name, sizeof(name));
     op_move(r->app, &u, r->ids[0], body, &res);
-    reply_op(r, &res, 200);
+    http_reply_op(r, &res, 200);
 }
 
 /* PUT /api/planning-board/move: the order is named in the body, so an order that is not in
@@ -642,7 +629,7 @@ static void r_board(struct http_req *r, const cJSON *body)
         cJSON *j = op_board_json(r->app, r->claims.tenant_id, &err);
         char *s = j != NULL ? cJSON_PrintUnformatted(j) : NULL;
         cJSON_Delete(j);
-        cached = s != NULL ? blob_new(s, strlen(s)) : NULL;
+        cached = s != NULL ? blob_new_answer(s, strlen(s)) : NULL;
         free(s);
         if (cached == NULL) {
             http_reply_error(r, j == NULL ? err : PB_EINTERNAL, "board unavailable", NULL);
@@ -660,70 +647,20 @@ static void r_board(struct http_req *r, const cJSON *body)
 /* ================================================================ the route table */
 
 const struct route pb_routes_core[] = {
-    { M_POST, "/api/auth/login", R_PUBLIC, 0, r_login },
-    { M_POST, "/api/auth/refresh", R_PUBLIC, 0, r_refresh },
-    { M_POST, "/api/auth/logout", R_ANY, 0, r_logout },
-    { M_GET, "/api/auth/me", R_ANY, 0, r_me },
-    { M_GET, "/api/health", R_PUBLIC, 0, r_health },
-    { M_GET, "/api/work-centres", R_ANY, 0, r_work_centres },
-    { M_GET, "/api/orders", R_ANY, 0, r_orders_list },
-    { M_POST, "/api/orders", R_ADMIN | R_SCHEDULER, 0, r_order_create },
-    { M_POST, "/api/orders/import", R_ADMIN | R_SCHEDULER, ROUTE_IMPORT, NULL },
-    { M_GET, "/api/orders/:id", R_ANY, 0, r_order_get },
-    { M_POST, "/api/orders/:id/start-move", R_ADMIN | R_SCHEDULER, 0, r_start_move },
-    { M_PUT, "/api/orders/:id/move", R_ADMIN | R_SCHEDULER, 0, r_move },
-    { M_POST, "/api/orders/:id/end-move", R_ADMIN | R_SCHEDULER, 0, r_end_move },
-    { M_GET, "/api/planning-board", R_ANY, 0, r_board },
-    { M_PUT, "/api/planning-board/move", R_ADMIN | R_SCHEDULER, 0, r_board_move },
-    { M_OTHER, NULL, 0, 0, NULL },
+    { M_POST, "/api/auth/login", R_PUBLIC, 0, r_login, NULL },
+    { M_POST, "/api/auth/refresh", R_PUBLIC, 0, r_refresh, NULL },
+    { M_POST, "/api/auth/logout", R_ANY, 0, r_logout, NULL },
+    { M_GET, "/api/auth/me", R_ANY, 0, r_me, NULL },
+    { M_GET, "/api/health", R_PUBLIC, 0, r_health, NULL },
+    { M_GET, "/api/work-centres", R_ANY, 0, r_work_centres, NULL },
+    { M_GET, "/api/orders", R_ANY, 0, r_orders_list, NULL },
+    { M_POST, "/api/orders", R_ADMIN | R_SCHEDULER, 0, r_order_create, NULL },
+    { M_POST, "/api/orders/import", R_ADMIN | R_SCHEDULER, 0, NULL, &pb_import_stream },
+    { M_GET, "/api/orders/:id", R_ANY, 0, r_order_get, NULL },
+    { M_POST, "/api/orders/:id/start-move", R_ADMIN | R_SCHEDULER, 0, r_start_move, NULL },
+    { M_PUT, "/api/orders/:id/move", R_ADMIN | R_SCHEDULER, 0, r_move, NULL },
+    { M_POST, "/api/orders/:id/end-move", R_ADMIN | R_SCHEDULER, 0, r_end_move, NULL },
+    { M_GET, "/api/planning-board", R_ANY, 0, r_board, NULL },
+    { M_PUT, "/api/planning-board/move", R_ADMIN | R_SCHEDULER, 0, r_board_move, NULL },
+    { M_OTHER, NULL, 0, 0, NULL, NULL },
 };
-
-/* Match path against pattern; ":id" segments must be positive decimal numbers. */
-static bool match(const char *pattern, const char *path, int64_t ids[2])
-{
-    int n = 0;
-    while (*pattern != '\0' && *path != '\0') {
-        if (pattern[0] == ':' ) {
-            char *end;
-            if (*path < '1' || *path > '9')
-                return false;
-            long long v = strtoll(path, &end, 10);
-            if (v <= 0 || (*end != '/' && *end != '\0') || n >= 2)
-                return false;
-            ids[n++] = v;
-            path = end;
-            while (*pattern != '\0' && *pattern != '/')
-                pattern++;
-            continue;
-        }
-        if (*pattern++ != *path++)
-            return false;
-    }
-    if (*path == '/' && path[1] == '\0')
-        path++;                         /* tolerate one trailing slash */
-    return *pattern == '\0' && *path == '\0';
-}
-
-const struct route *route_find(enum http_method m, const char *path, int64_t ids[2],
-                               bool *path_known)
-{
-    static const struct route *const tables[] = {
-        pb_routes_core, pb_routes_admin, pb_routes_orders, pb_routes_analytics,
-        pb_routes_scanner, pb_routes_metrics,
-    };
-    *path_known = false;
-    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
-        for (const struct route *rt = tables[t]; rt->pattern != NULL; rt++) {
-            int64_t tmp[2] = { 0, 0 };
-            if (!match(rt->pattern, path, tmp))
-                continue;
-            if (rt->method == m) {
-                ids[0] = tmp[0];
-                ids[1] = tmp[1];
-                return rt;
-            }
-            *path_known = true;
-        }
-    }
-    return NULL;
-}

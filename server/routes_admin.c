@@ -361,12 +361,12 @@ static void r_user_delete(struct http_req *r, const cJSON *body)
 /* ================================================================ the route table */
 
 const struct route pb_routes_admin[] = {
-    { M_GET, "/api/tenant", R_ANY, 0, r_tenant_get },
-    { M_PUT, "/api/tenant", R_ADMIN, 0, r_tenant_put },
-    { M_GET, "/api/users", R_ADMIN, 0, r_users_list },
-    { M_POST, "/api/users", R_ADMIN, 0, r_user_create },
-    { M_GET, "/api/users/:id", R_ADMIN, 0, r_user_get },
-    { M_PUT, "/api/users/:id", R_ADMIN, 0, r_user_put },
-    { M_DELETE, "/api/users/:id", R_ADMIN, 0, r_user_delete },
-    { M_OTHER, NULL, 0, 0, NULL },
+    { M_GET, "/api/tenant", R_ANY, 0, r_tenant_get, NULL },
+    { M_PUT, "/api/tenant", R_ADMIN, 0, r_tenant_put, NULL },
+    { M_GET, "/api/users", R_ADMIN, 0, r_users_list, NULL },
+    { M_POST, "/api/users", R_ADMIN, 0, r_user_create, NULL },
+    { M_GET, "/api/users/:id", R_ADMIN, 0, r_user_get, NULL },
+    { M_PUT, "/api/users/:id", R_ADMIN, 0, r_user_put, NULL },
+    { M_DELETE, "/api/users/:id", R_ADMIN, 0, r_user_delete, NULL },
+    { M_OTHER, NULL, 0, 0, NULL, NULL },
 };

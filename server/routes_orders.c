@@ -533,7 +533,7 @@ static void r_orders_export(struct http_req *r, const cJSON *body)
         http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
         return;
     }
-    http_add_header(r, "content-disposition", "attachment; filename=\"orders.csv\"");
+    http_reply_header(r, "content-disposition", "attachment; filename=\"orders.csv\"");
     http_reply(r, 200, "text/csv; charset=utf-8", sb.p, sb.len);
 }
 
@@ -634,13 +634,13 @@ static void r_audit_log(struct http_req *r, const cJSON *body)
 /* Order matters only among patterns that can match the same path; ":id" matches numbers only,
  * so "/api/work-centres/reorder" and "/api/orders/export" never meet ":id". */
 const struct route pb_routes_orders[] = {
-    { M_POST, "/api/work-centres", R_ADMIN, 0, r_wc_create },
-    { M_PUT, "/api/work-centres/reorder", R_ADMIN, 0, r_wc_reorder },
-    { M_PUT, "/api/work-centres/:id", R_ADMIN, 0, r_wc_update },
-    { M_DELETE, "/api/work-centres/:id", R_ADMIN, 0, r_wc_delete },
-    { M_GET, "/api/orders/export", R_ANY, 0, r_orders_export },
-    { M_PUT, "/api/orders/:id", R_ADMIN | R_SCHEDULER, 0, r_order_update },
-    { M_DELETE, "/api/orders/:id", R_ADMIN, 0, r_order_delete },
-    { M_GET, "/api/audit-log", R_ADMIN | R_SCHEDULER, 0, r_audit_log },
-    { M_OTHER, NULL, 0, 0, NULL },
+    { M_POST, "/api/work-centres", R_ADMIN, 0, r_wc_create, NULL },
+    { M_PUT, "/api/work-centres/reorder", R_ADMIN, 0, r_wc_reorder, NULL },
+    { M_PUT, "/api/work-centres/:id", R_ADMIN, 0, r_wc_update, NULL },
+    { M_DELETE, "/api/work-centres/:id", R_ADMIN, 0, r_wc_delete, NULL },
+    { M_GET, "/api/orders/export", R_ANY, 0, r_orders_export, NULL },
+    { M_PUT, "/api/orders/:id", R_ADMIN | R_SCHEDULER, 0, r_order_update, NULL },
+    { M_DELETE, "/api/orders/:id", R_ADMIN, 0, r_order_delete, NULL },
+    { M_GET, "/api/audit-log", R_ADMIN | R_SCHEDULER, 0, r_audit_log, NULL },
+    { M_OTHER, NULL, 0, 0, NULL, NULL },
 };

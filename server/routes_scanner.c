@@ -333,9 +333,9 @@ out:
 /* ================================================================ table */
 
 const struct route pb_routes_scanner[] = {
-    { M_GET, "/api/api-keys", R_ADMIN, 0, r_keys_list },
-    { M_POST, "/api/api-keys", R_ADMIN, 0, r_key_create },
-    { M_DELETE, "/api/api-keys/:id", R_ADMIN, 0, r_key_revoke },
-    { M_POST, "/api/scanner/events", R_PUBLIC, 0, r_scanner_event },
-    { M_OTHER, NULL, 0, 0, NULL },
+    { M_GET, "/api/api-keys", R_ADMIN, 0, r_keys_list, NULL },
+    { M_POST, "/api/api-keys", R_ADMIN, 0, r_key_create, NULL },
+    { M_DELETE, "/api/api-keys/:id", R_ADMIN, 0, r_key_revoke, NULL },
+    { M_POST, "/api/scanner/events", R_PUBLIC, 0, r_scanner_event, NULL },
+    { M_OTHER, NULL, 0, 0, NULL, NULL },
 };

@@ -394,10 +394,17 @@ static void release_ws(void *ctx, uint64_t durable_seq)
     ws_release_durable(ctx);
 }
 
+/* The dispatcher's route tables, matched in this order (one per file of server/). */
+static const struct route *const route_tables[] = {
+    pb_routes_core, pb_routes_admin, pb_routes_orders, pb_routes_analytics,
+    pb_routes_scanner, pb_routes_metrics,
+};
+
 int server_start(struct app *app)
 {
     struct lws_context_creation_info info;
     void *loops[1] = { app->loop };
+    const char *why;
 
     if (durable_on_reached(app, release_http, app) != 0
         || durable_on_reached(app, release_ws, app) != 0) {
@@ -408,6 +415,12 @@ int server_start(struct app *app)
     app->addrs = addr_table_new();
     if (app->addrs == NULL) {
         fprintf(stderr, "planboard: out of memory\n");
+        return -1;
+    }
+    http_routes(app, route_tables, sizeof(route_tables) / sizeof(route_tables[0]));
+    /* issue 9 item 3: static files are read here, once, so the loop never reads the disk */
+    if (webroot_load(app->cfg.static_dir, &app->webroot, &why) != 0) {
+        fprintf(stderr, "planboard: cannot load static_dir %s: %s\n", app->cfg.static_dir, why);
         return -1;
     }
 
@@ -471,4 +484,6 @@ void server_cleanup(struct app *app)
     room_free_all(app);
     addr_table_free(app->addrs);        /* after the last WSI_DESTROY */
     app->addrs = NULL;
+    webroot_free(app->webroot);         /* after the last answer that referenced its blobs */
+    app->webroot = NULL;
 }

@@ -26,9 +26,13 @@
 #define PB_DURABLE_LISTENERS 4        /* consumers of group-commit completions (durable.c) */
 #define PB_WS_MAX_MESSAGE (64 * 1024) /* largest client message; board frames are ~200 bytes */
 
+#define PB_STR_(x) #x
+#define PB_STR(x) PB_STR_(x)            /* a macro's value as a string literal */
+
 struct room;
 struct ws_conn;
 struct route;
+struct webroot;
 
 /* Verified access tokens, direct-mapped by a hash of the token text: a hit skips the HMAC and
  * JSON parse of libjwt (issue 3: ~15% of a board read). Revocation is still checked on
@@ -55,6 +59,10 @@ struct metrics {
     uint64_t broadcasts;                /* room events published */
     uint64_t deliveries;                /* room events queued to connections */
     uint64_t import_rows;               /* CSV records read by imports */
+    uint64_t blob_gzips;                /* gzip copies of shared bodies made while serving
+                                         * (the board: one per board version read with gzip) */
+    uint64_t errors[PB__ERR_END - PB__ERR_FIRST - 1];  /* error answers by PB_E* code, every
+                                         * channel (error_reply.c) */
 };
 
 /* ---------------------------------------------------------------- logging */
@@ -102,6 +110,10 @@ struct app {
     struct ws_conn *ws_woken;           /* woken by a publish this loop iteration (ws.c) */
     uv_check_t ws_flush;                /* services ws_woken after the iteration's I/O (ws.c) */
     struct ws_conn *ws_flushing;        /* the one being serviced; NULL once it closed (ws.c) */
+    const struct route *const *routes;  /* the dispatcher's route tables (http.c), each ended
+                                         * by a NULL pattern; set by server_start */
+    size_t n_routes;                    /* tables in routes */
+    struct webroot *webroot;            /* static files read at start (webroot.c), or NULL */
     struct room *rooms;                 /* singly linked, one per tenant seen */
     struct ws_conn *conns;              /* every open WebSocket (doubly linked) */
     struct addr_table *addrs;           /* open connections per client address (server.c) */
@@ -353,17 +365,32 @@ enum http_method { M_GET, M_POST, M_PUT, M_DELETE, M_OTHER };
 #define R_ANY       (R_ADMIN | R_SCHEDULER | R_VIEWER)
 #define R_PUBLIC    0u                  /* no token needed */
 
-#define ROUTE_IMPORT 1u                 /* body streamed into the CSV importer (max_upload) */
-
 struct http_req;
 typedef void (*route_fn)(struct http_req *r, const cJSON *body);
+
+/* A route whose body streams into its handler as it arrives (the CSV import, up to
+ * limits.max_upload) instead of being collected (max_body) and parsed as JSON. The hooks
+ * never answer: the dispatcher (http.c) answers from what they return, through the one
+ * error path. On error res->message is a static sentence and res->extra (may be NULL) holds
+ * extra members of the error body. */
+struct route_stream {
+    /* At the headers: 0, or a PB_E* code with res->message / res->extra. */
+    int (*begin)(struct http_req *r, struct op_result *res);
+    /* Body bytes: 0, or a PB_E* code (the answer is then that error). */
+    int (*feed)(struct http_req *r, const char *buf, size_t len);
+    /* The body is complete: res->err 0 and res->data the 200 body, or an error. */
+    void (*finish)(struct http_req *r, struct op_result *res);
+    /* Free the stream's state (r->stream_job); idempotent. */
+    void (*cleanup)(struct http_req *r);
+};
 
 struct route {
     enum http_method method;
     const char *pattern;                /* "/api/orders/:id/move": ":id" matches a number */
     unsigned roles;                     /* allowed roles; R_PUBLIC = no auth */
-    unsigned flags;
-    route_fn fn;
+    unsigned flags;                     /* none defined yet */
+    route_fn fn;                        /* NULL when stream is set */
+    const struct route_stream *stream;  /* a streamed body, or NULL */
 };
 
 /* Route tables, each ended by an entry with pattern NULL. One per file of server/:
@@ -377,12 +404,8 @@ extern const struct route pb_routes_analytics[];
 extern const struct route pb_routes_scanner[];
 extern const struct route pb_routes_metrics[];
 
-/* Find the route for method + path; *ids gets the :id values (up to 2). Returns NULL when
- * no pattern matches; *path_known is set when the path matches under another method. */
-const struct route *route_find(enum http_method m, const char *path, int64_t ids[2],
-                               bool *path_known);
-
-struct import_job;
+/* POST /api/orders/import's streamed body (import.c). */
+extern const struct route_stream pb_import_stream;
 
 /* One HTTP request on a connection (the per-session data of protocol 0 while it serves HTTP).
  * Reset at the start of every request on a keep-alive connection. */
@@ -410,7 +433,8 @@ struct http_req {
     lws_sorted_usec_list_t deadline;    /* body deadline (limits.body_timeout_seconds) */
     char *body;                         /* JSON body being received (malloc) */
     size_t body_len, body_cap;
-    struct import_job *imp;             /* import in progress, or NULL */
+    void *stream_job;                   /* the route's stream state (import.c), or NULL */
+    bool accept_gzip;                   /* Accept-Encoding accepts gzip (encoding.c) */
     struct login_job *job;              /* off-loop work in flight, or NULL */
     /* response */
     int status;
@@ -425,29 +449,86 @@ struct http_req {
     char *extra_hdr;                    /* extra "name: value\r\n" lines (malloc), or NULL */
 };
 
-/* A refcounted, immutable response body shared by many answers (the cached board). */
+/* ---------------------------------------------------------------- shared bodies (blob.c) */
+
+#define BLOB_GZIP_MIN 1024              /* smaller bodies are sent as they are */
+#define BLOB_GZIP_LEVEL 3               /* zlib level of gzip copies made while serving
+                                         * (bench/README.md: ratio and time per level) */
+
+/* A refcounted, immutable answer body shared by many answers (the cached board, static
+ * files). Loop thread only. */
 struct blob {
     uint32_t refs;
     size_t len;
+    struct blob *gz;                    /* its gzip copy (refs held here), or NULL */
+    bool gz_tried;                      /* gz is final: made, or not worth it */
     char data[];                        /* len bytes + NUL */
 };
-/* New blob holding a copy of data[len] (refs = 1); NULL on allocation failure or when data is
- * not valid UTF-8 (json_output_check(): a blob is an answer body). */
-struct blob *blob_new(const char *data, size_t len);
+/* New blob holding a copy of data[len] (refs = 1); NULL on allocation failure. */
+struct blob *blob_new(const void *data, size_t len);
+/* The same for an answer body the server built: NULL also when data is not valid UTF-8
+ * (json_output_check(), SPEC §4: never answered). */
+struct blob *blob_new_answer(const char *data, size_t len);
 void blob_ref(struct blob *b);
-void blob_unref(struct blob *b);       /* NULL is fine */
+void blob_unref(struct blob *b);       /* NULL is fine; frees the gzip copy with it */
+/* The gzip copy of b (b holds it; take a reference to keep it past b), made with zlib at
+ * `level` on the first call: *made tells whether this call compressed (issue 9 item 4: once
+ * per blob, never per request). NULL when b is under BLOB_GZIP_MIN bytes, when gzip would not
+ * be smaller (then later calls return NULL at once) or out of memory (tried again next call). */
+struct blob *blob_gzip(struct blob *b, int level, bool *made);
 
-/* Answer with a shared body: takes a reference on b (the caller keeps its own). */
+/* ---------------------------------------------------------------- static files (webroot.c) */
+
+#define WEBROOT_MAX_FILES 4096
+#define WEBROOT_MAX_FILE (16u * 1024 * 1024)
+#define WEBROOT_MAX_TOTAL (64u * 1024 * 1024)
+#define WEBROOT_MAX_DEPTH 8
+/* Read every file under dir (hidden ones skipped) into memory with its ETag and gzip copy
+ * (issue 9 item 3). 0 and *out (free with webroot_free); a dir that does not exist gives an
+ * empty table and a warning. Errors: PB_EINTERNAL with *why (static) when past a bound of
+ * webroot.c or a file cannot be read. Blocking: call before the loop serves. */
+int webroot_load(const char *dir, struct webroot **out, const char **why);
+void webroot_free(struct webroot *w);  /* NULL is fine */
+/* Answer a GET of a static file from memory: 200 (gzip when accepted and smaller), 304 for
+ * a matching If-None-Match, 404 for any other path or method. Never reads the disk. */
+void webroot_serve(struct http_req *r);
+
+/* ---------------------------------------------------------------- errors (error_reply.c) */
+
+/* The one builder of error answers (HTTP, WebSocket error frames, upgrade refusals, import
+ * reports): {"error": message, "code": SPEC §4 code of err, ...members of extra}, and
+ * validation_failed always with details (SPEC §4; [{"field": "body"}] when extra has none).
+ * Counts the error in app->metrics.errors. extra is consumed (may be NULL). Returns a new
+ * object, or NULL on allocation failure (counted all the same). */
+cJSON *error_reply_json(struct app *app, int err, const char *message, cJSON *extra);
+/* The same, serialized: a malloc'd string the caller frees, or NULL. */
+char *error_reply_body(struct app *app, int err, const char *message, cJSON *extra);
+/* Errors of code err answered so far (planboard_errors_total). */
+uint64_t error_reply_count(const struct app *app, int err);
+
+/* ---------------------------------------------------------------- HTTP answers (http_reply.c) */
+
+/* Answer with a shared body: takes a reference on b (the caller keeps its own). Sends b's
+ * gzip copy with Content-Encoding: gzip when the request accepts gzip (made on first use,
+ * counted in metrics.blob_gzips); Vary: Accept-Encoding either way. */
 void http_reply_blob(struct http_req *r, int status, const char *ctype, struct blob *b);
 
 /* Answer the request (each consumes what it is given). May be called from any loop-thread
  * callback, including after-work callbacks; the bytes go out at the next writable callback. */
 void http_reply(struct http_req *r, int status, const char *ctype, char *body, size_t len);
 void http_reply_json(struct http_req *r, int status, cJSON *json);
+/* The error answer of SPEC §4 (status from err) through error_reply_json; extra consumed.
+ * Nothing when r was answered already. */
 void http_reply_error(struct http_req *r, int err, const char *message, cJSON *extra);
+/* Answer an operation's result: the error, or ok_status with res->data (204: no body).
+ * Consumes res->data and res->extra. */
+void http_reply_op(struct http_req *r, struct op_result *res, int ok_status);
 /* Add a response header line "name: value" (printf-style value) to the answer of r. */
-void http_add_header(struct http_req *r, const char *name, const char *fmt, ...)
+void http_reply_header(struct http_req *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Write the status line, headers and (up to 16 KiB) body of r's answer (http.c calls it at
+ * the first writable callback). 1: the body went with them; 0: it did not; -1: error. */
+int http_reply__write_head(struct http_req *r);
 /* Integer query parameter `name` in [lo, +inf), clamped to hi (SPEC §4: limit clamps to 500);
  * def when absent; a malformed or too small value sets *bad and gives def. */
 int64_t http_query_int(struct http_req *r, const char *name, int64_t def, int64_t lo,
@@ -463,21 +544,13 @@ const char *http_query(struct http_req *r, const char *name, char *buf, size_t l
 /* The caller as an op_user (username looked up lazily by the caller when needed). */
 void http_op_user(struct http_req *r, struct op_user *u, char *username, size_t len);
 
-/* Streaming import (import.c): begin at headers (0 or PB_E* to answer), feed body bytes,
- * finish (answers), cleanup (idempotent). */
-int import_begin(struct http_req *r);
-int import_feed(struct http_req *r, const char *buf, size_t len);
-void import_finish(struct http_req *r);
-void import_cleanup(struct http_req *r);
 /* The lws callback for HTTP reasons (called from the shared protocol callback). */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
 
-/* Verify an access token for this app (signature, expiry, session not revoked): 0 and *out,
- * or PB_EUNAUTHORIZED. Uses and fills the verified-token cache. */
-int app_verify_token(struct app *app, const char *token, struct auth_claims *out);
-int app_token_cache_init(struct app *app);
-void app_token_cache_free(struct app *app);
+/* Hand the dispatcher its route tables (each ended by a NULL pattern; static storage) at
+ * start: it matches requests against them in order and knows no handler by name. */
+void http_routes(struct app *app, const struct route *const *tables, size_t n);
 
 /* ---------------------------------------------------------------- sessions (session.c) */
 
@@ -494,6 +567,12 @@ struct revoked_user {
     int64_t before_s;                   /* tokens issued at or before this are refused */
 };
 
+/* Verify an access token for this app (signature, expiry, session not revoked): 0 and *out,
+ * or PB_EUNAUTHORIZED. Uses and fills the verified-token cache (PB_TOKEN_CACHE entries). */
+int session_verify_token(struct app *app, const char *token, struct auth_claims *out);
+/* Allocate / free the verified-token cache: 0 or PB_EINTERNAL. */
+int session_token_cache_init(struct app *app);
+void session_token_cache_free(struct app *app);
 /* The session id of a token's claims into sid[PB_SID_LEN]. */
 void session_id_of(const struct auth_claims *c, char sid[PB_SID_LEN]);
 /* True when the token's session was logged out or its user removed. */

@@ -1,7 +1,8 @@
 /*
  * session — logout and user revocation (SPEC §4 Auth, §5 connection closing).
  * Revoked sessions are kept in memory for one access-token lifetime (after that no token of
- * theirs can still be valid) and rebuilt from the sessions table at start.
+ * theirs can still be valid) and rebuilt from the sessions table at start. Access tokens
+ * are verified here too, through a cache of verified tokens.
  */
 #include "server/server_int.h"
 
@@ -125,4 +126,58 @@ void session_cleanup(struct app *app)
     app->revoked = NULL;
     app->revoked_users = NULL;
     app->n_revoked = app->n_revoked_users = 0;
+}
+
+/* ================================================================ verified tokens */
+
+static uint64_t hash_token(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;             /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+int session_verify_token(struct app *app, const char *token, struct auth_claims *out)
+{
+    int64_t now = pb_now_ms() / 1000;
+    uint64_t h = hash_token(token);
+    struct verified_token *e = app->tokens != NULL ? &app->tokens[h % PB_TOKEN_CACHE] : NULL;
+    int rc;
+
+    if (e != NULL && e->token != NULL && e->hash == h && strcmp(e->token, token) == 0
+        && e->claims.exp > now) {
+        *out = e->claims;
+        rc = 0;
+    } else {
+        rc = auth_token_verify(app->jwt_key, app->jwt_key_len, token, now, out);
+        if (rc == 0 && e != NULL) {
+            char *copy = strdup(token);
+            if (copy != NULL) {
+                free(e->token);
+                e->token = copy;
+                e->hash = h;
+                e->claims = *out;
+            }
+        }
+    }
+    if (rc == 0 && session_revoked(app, out))
+        rc = PB_EUNAUTHORIZED;
+    return rc;
+}
+
+int session_token_cache_init(struct app *app)
+{
+    app->tokens = calloc(PB_TOKEN_CACHE, sizeof(*app->tokens));
+    return app->tokens != NULL ? 0 : PB_EINTERNAL;
+}
+
+void session_token_cache_free(struct app *app)
+{
+    if (app->tokens == NULL)
+        return;
+    for (size_t i = 0; i < PB_TOKEN_CACHE; i++)
+        free(app->tokens[i].token);
+    free(app->tokens);
+    app->tokens = NULL;
 }

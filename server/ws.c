@@ -247,18 +247,7 @@ static int write_pending(struct ws_conn *c)
 static void reply_error(struct ws_conn *c, const char *ref, int err, const char *message,
                         cJSON *extra)
 {
-    cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "code", pb_error_code(err));
-    cJSON_AddStringToObject(d, "error", message);
-    if (extra != NULL) {
-        cJSON *it;
-        while ((it = extra->child) != NULL) {
-            cJSON_DetachItemViaPointer(extra, it);
-            cJSON_AddItemToObject(d, it->string, it);
-        }
-        cJSON_Delete(extra);
-    }
-    ws_reply(c, "error", ref, d);
+    ws_reply(c, "error", ref, error_reply_json(c->app, err, message, extra));
 }
 
 /* Answer an operation: ack with its data (when ref) or the error (always, so a client
@@ -353,14 +342,15 @@ static int upgrade_auth(struct app *app, struct lws *wsi, struct auth_claims *ou
             return PB_EUNAUTHORIZED;
         tok = buf + 7;
     }
-    return app_verify_token(app, tok, out);
+    return session_verify_token(app, tok, out);
 }
 
 /* SPEC §5: refuse the upgrade with a real 401 (PLATFORM.md: answer in CONFIRM_UPGRADE). */
 static int refuse_upgrade(struct lws *wsi, const char *why)
 {
     unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
-    char *body = json_error_body(PB_EUNAUTHORIZED, why, NULL);
+    char *body = error_reply_body(lws_context_user(lws_get_context(wsi)), PB_EUNAUTHORIZED, why,
+                                  NULL);
     size_t blen = body ? strlen(body) : 0;
 
     if (lws_add_http_common_headers(wsi, 401, "application/json; charset=utf-8", blen, &p, end)

@@ -1,7 +1,7 @@
 /*
  * libFuzzer target: the HTTP request path of the real server — libwebsockets' parser in front,
  * then our server/http.c (method, Content-Length, Transfer-Encoding, Content-Type, Expect,
- * Authorization, query arguments via lws_get_urlarg_by_name), route_find() in server/routes.c
+ * Authorization, query arguments via lws_get_urlarg_by_name), route_find() in server/http.c
  * (paths, :id segments, trailing slash, 404/405), the handlers' query-string readers (limit,
  * offset, status, q, dueBefore, ...) and the static files (test/fuzz/harness_server.h;
  * docs/fuzzing.md).
