@@ -144,7 +144,8 @@ static void on_synced(uv_async_t *a)
         pb_log(LOG_ERROR, "fdatasync of %s failed: stopping so that no undurable change is "
                "answered", d->wal_path);
         app->exit_code = 1;
-        server_stop(app);
+        if (app->on_durable_failed != NULL)
+            app->on_durable_failed(app);    /* the server stops (server_start registers it) */
         return;
     }
     for (size_t i = 0; i < app->n_durable_listeners; i++)

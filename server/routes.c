@@ -268,11 +268,14 @@ static void r_refresh(struct http_req *r, const cJSON *body)
 
 static void r_logout(struct http_req *r, const cJSON *body)
 {
+    char sid[PB_SID_LEN];
     (void)body;
     if (session_logout(r->app, &r->claims) != 0) {
         http_reply_error(r, PB_EINTERNAL, "could not end the session", NULL);
         return;
     }
+    session_id_of(&r->claims, sid);
+    ws_close_user(r->app, r->claims.tenant_id, r->claims.user_id, sid, "logged out");
     http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
 }
 

@@ -64,9 +64,10 @@ static void reply_store_error(struct http_req *r, int rc, const char *conflict)
  * is committed. */
 static void revoke_user(struct app *app, int64_t tenant_id, int64_t user_id, const char *reason)
 {
-    if (session_revoke_user(app, tenant_id, user_id, reason) != 0)
+    if (session_revoke_user(app, tenant_id, user_id) != 0)
         pb_log(LOG_ERROR, "users: could not revoke the sessions of user %lld (tenant %lld)",
                (long long)user_id, (long long)tenant_id);
+    ws_close_user(app, tenant_id, user_id, NULL, reason);
     op_release_user_locks(app, tenant_id, user_id, "disconnected");
 }
 

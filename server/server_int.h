@@ -104,6 +104,9 @@ struct app {
         void *ctx;
     } durable_listeners[PB_DURABLE_LISTENERS];
     size_t n_durable_listeners;
+    void (*on_durable_failed)(struct app *app); /* an fdatasync failed (durable.c); server.c
+                                                 * sets server_stop: nothing undurable is
+                                                 * answered, the process exits 1 */
     struct checkpointer *checkpointer;  /* WAL checkpoints off the loop (store/checkpoint.h) */
     struct http_req *http_waiting;      /* answers waiting for durable_seq (http.c) */
     struct ws_conn *ws_waiting;         /* connections whose next frame waits for it (ws.c) */
@@ -293,6 +296,11 @@ void ws_reply(struct ws_conn *c, const char *event, const char *ref, cJSON *data
  * queued for it. The first close wins: a connection already closing keeps its code and
  * reason. */
 void ws_close(struct ws_conn *c, int code, const char *reason);
+/* Close with 1008 and `reason` (static) every WebSocket of user_id in tenant_id: of the one
+ * session sid when sid != NULL (logout), all of them when NULL (rights taken away). SPEC §3:
+ * a revoked session loses its sockets at once. */
+void ws_close_user(struct app *app, int64_t tenant_id, int64_t user_id, const char *sid,
+                   const char *reason);
 /* Mark every connection for close with `code` (e.g. 1001 on shutdown). */
 void ws_close_all(struct app *app, int code);
 /* The check handle that services woken connections (server_start / on_shutdown_timer). */
@@ -577,12 +585,14 @@ void session_token_cache_free(struct app *app);
 void session_id_of(const struct auth_claims *c, char sid[PB_SID_LEN]);
 /* True when the token's session was logged out or its user removed. */
 bool session_revoked(const struct app *app, const struct auth_claims *c);
-/* Log out the session of c: store + memory, and close its WebSockets (1008 "logged out"). */
+/* Log out the session of c: store + memory (its tokens are refused from now on). 0, or
+ * PB_EINTERNAL (store failed: nothing changed; out of memory: the store has it, this process
+ * may accept its tokens until they expire). The caller closes the session's WebSockets
+ * (ws_close_user): session.c knows no connection. */
 int session_logout(struct app *app, const struct auth_claims *c);
-/* Refuse every token of the user issued until now and close the user's WebSockets with 1008
- * and `reason` (a static string: "user deleted", "role changed", ...). */
-int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id,
-                        const char *reason);
+/* Refuse every token of the user issued until now (store + memory). 0 or PB_EINTERNAL. The
+ * caller closes the user's WebSockets (ws_close_user). */
+int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id);
 /* Load revoked sessions from the store at start; free at the end. */
 int session_init(struct app *app);
 void session_cleanup(struct app *app);

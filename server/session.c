@@ -66,14 +66,7 @@ int session_logout(struct app *app, const struct auth_claims *c)
     int rc = store_session_revoke_jti(app->store, c->tenant_id, c->user_id, sid);
     if (rc != 0)
         return rc;
-    rc = remember_sid(app, sid);
-    for (struct ws_conn *w = app->conns; w != NULL; w = w->next) {
-        char wsid[PB_SID_LEN];
-        session_id_of(&w->claims, wsid);
-        if (w->claims.user_id == c->user_id && strcmp(wsid, sid) == 0)
-            ws_close(w, 1008, "logged out");
-    }
-    return rc;
+    return remember_sid(app, sid);
 }
 
 static void revoke_sid(void *ctx, const char *sid)
@@ -81,8 +74,7 @@ static void revoke_sid(void *ctx, const char *sid)
     remember_sid(ctx, sid);
 }
 
-int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id,
-                        const char *reason)
+int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id)
 {
     /* Every live session by id (exact), plus a time mark for tokens without a session. */
     int rc = store_session_each_live(app->store, tenant_id, user_id, revoke_sid, app);
@@ -101,9 +93,6 @@ int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id,
     app->revoked_users[app->n_revoked_users++] = (struct revoked_user){
         tenant_id, user_id, pb_now_ms() / 1000
     };
-    for (struct ws_conn *w = app->conns; w != NULL; w = w->next)
-        if (w->claims.user_id == user_id && w->claims.tenant_id == tenant_id)
-            ws_close(w, 1008, reason);
     return 0;
 }
 

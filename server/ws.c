@@ -171,6 +171,22 @@ void ws_close_all(struct app *app, int code)
         ws_close(c, code, NULL);        /* one already closing keeps its own code */
 }
 
+void ws_close_user(struct app *app, int64_t tenant_id, int64_t user_id, const char *sid,
+                   const char *reason)
+{
+    for (struct ws_conn *c = app->conns; c != NULL; c = c->next) {
+        char csid[PB_SID_LEN];
+        if (c->claims.user_id != user_id || c->claims.tenant_id != tenant_id)
+            continue;
+        if (sid != NULL) {
+            session_id_of(&c->claims, csid);
+            if (strcmp(csid, sid) != 0)
+                continue;
+        }
+        ws_close(c, 1008, reason);
+    }
+}
+
 /* RFC 6455 §5.2 header of an unmasked final text frame of len bytes into h; its length. */
 static size_t text_frame_header(unsigned char *h, size_t len)
 {

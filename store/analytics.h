@@ -109,16 +109,6 @@ int analytics_dashboard(struct store *s, int64_t tenant_id, int64_t now_ms,
                         struct analytics_dashboard *out);
 
 /*
- * Make the analytics summary tables of schema.sql (analytics_routes, analytics_order_place,
- * analytics_dwell, analytics_dwell_hist) agree with the audit log: nothing when
- * analytics_summary_state says they do (one indexed read); else (a database of an earlier
- * version, or order_moved rows changed by hand) rebuild them from the whole audit log in one
- * transaction, O(order_moved rows). Called by store_open and by the two readers below.
- * 0 or PB_EINTERNAL (nothing changed). Issue 9 item 3.
- */
-int analytics_summaries_ensure(struct store *s);
-
-/*
  * Dwell times per work centre of board b (display order) from the tenant's order_moved audit
  * rows (through the summaries: O(work centres + distinct dwell values in tenths of an hour)): a sample is the time from an order's move into a centre to its next move out of it
  * (a move inside the same column is neither); orders still in the centre, and departures whose

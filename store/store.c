@@ -3,7 +3,7 @@
  * -> board table of the cache. See store.h for the contract and store_int.h for the layout of
  * store/. Statements and transactions are sql.c's; the boards themselves board.c's.
  */
-#include "store/analytics.h"
+#include "store/analytics_summaries.h"
 #include "store/checkpoint.h"
 #include "store/store_int.h"
 #include "core/strbuf.h"
