@@ -175,6 +175,14 @@ static void assert_seqs(const struct treader *t, size_t from, uint64_t first, ui
 
 /* ---------------------------------------------------------------- tests */
 
+/* Queue one of the reader's own frames as ws.c does: room_reader_send takes its own reference,
+ * the sender drops the one ws_msg_new gave it. */
+static void send_own(struct app *app, struct room_reader *rd, struct ws_msg *m)
+{
+    room_reader_send(app, rd, m);
+    ws_msg_unref(m);
+}
+
 static void test_room_ring_wraps_and_every_reader_gets_every_event_once_in_order(void **state)
 {
     struct fx *f = *state;
@@ -201,7 +209,7 @@ static void test_room_replay_from_a_seq_reads_the_ring_after_it_wrapped(void **s
     uint64_t head = room_seq(room_get(&f->app, 1));
     reader_open(f, &f->r[0], 10, "ann");
     /* an own frame queued before the join (the join's ack) goes out before the replay */
-    room_reader_send(&f->app, &f->r[0].rd, ws_msg_new("ack", 0, "j1", NULL));
+    send_own(&f->app, &f->r[0].rd, ws_msg_new("ack", 0, "j1", NULL));
     assert_null(room_join(&f->app, &f->r[0].rd, true, 100, f->app.epoch));
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(f->r[0].seen[0], 0);
@@ -279,7 +287,7 @@ static void test_room_backlog_over_ws_queue_bytes_is_culled_own_frames_counted(v
     assert_int_equal(room_reader_backlog(&f->r[0].rd), one + 3 * ev);
     f->app.cfg.ws_queue_bytes = (int64_t)(one + 3 * ev + 10);
     /* an own frame of more than 10 bytes passes the bound: 1008, nothing queued */
-    room_reader_send(&f->app, &f->r[0].rd, ws_msg_new("pong", 0, "p1", NULL));
+    send_own(&f->app, &f->r[0].rd, ws_msg_new("pong", 0, "p1", NULL));
     assert_int_equal(f->r[0].cull_code, 1008);
     assert_int_equal(room_reader_backlog(&f->r[0].rd), 0);
     assert_false(room_reader_pending(&f->r[0].rd));
@@ -302,13 +310,13 @@ static void test_room_own_frames_keep_their_place_between_room_events(void **sta
 {
     struct fx *f = *state;
     reader_open(f, &f->r[0], 10, "ann");
-    room_reader_send(&f->app, &f->r[0].rd, ws_msg_new("hello", 0, NULL, NULL));
+    send_own(&f->app, &f->r[0].rd, ws_msg_new("hello", 0, NULL, NULL));
     assert_null(room_join(&f->app, &f->r[0].rd, false, 0, NULL));     /* seq 1 */
     f->r[0].paused = true;
     publish(f, "order_locked");                                        /* 2 */
-    room_reader_send(&f->app, &f->r[0].rd, ws_msg_new("ack", 0, "m1", NULL));
+    send_own(&f->app, &f->r[0].rd, ws_msg_new("ack", 0, "m1", NULL));
     publish(f, "order_moved");                                         /* 3 */
-    room_reader_send(&f->app, &f->r[0].rd, ws_msg_new("pong", 0, "p1", NULL));
+    send_own(&f->app, &f->r[0].rd, ws_msg_new("pong", 0, "p1", NULL));
     room_leave(&f->app, &f->r[0].rd);                                  /* user_left 4 */
     publish(f, "order_unlocked");                                      /* 5: not for it */
     f->r[0].paused = false;
