@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from '../e2e/lib.mjs';
-import { launchBrowser, boardAs, assertNoPageErrors } from './helpers.mjs';
+import { launchBrowser, boardAs, login, assertNoPageErrors } from './helpers.mjs';
 
 let srv, browser;
 
@@ -58,4 +58,28 @@ test('closed dialogs are not rendered and Tab never reaches their controls', asy
     assertNoPageErrors(page);
     await page.context().close();
   }
+});
+
+test('a viewer sees "View only" in the header and cannot drag; a scheduler does not see it', async () => {
+  const viewer = await boardAs(browser, srv, 'viewer');
+  const cue = viewer.locator('header').getByText('View only', { exact: true });
+  assert.equal(await cue.count(), 1);
+  assert.equal(await cue.isVisible(), true);
+  const box = await cue.boundingBox();
+  assert.ok(box && box.width > 20 && box.height > 8, JSON.stringify(box));
+  assert.equal(await viewer.locator('#board.can-edit').count(), 0);
+  assert.equal(await viewer.locator('#board .card .drag-handle').count(), 0);
+  assert.equal(await viewer.isVisible('#import-button'), false);
+  assertNoPageErrors(viewer);
+
+  const scheduler = await boardAs(browser, srv, 'scheduler');
+  assert.equal(await scheduler.locator('header').getByText('View only', { exact: true }).isVisible(), false);
+  assert.ok(await scheduler.locator('#board .card .drag-handle').count() > 0);
+  // Logging out and in as another role does not carry the cue over (one page, two sessions).
+  await viewer.click('#logout-button');
+  await viewer.waitForSelector('#login-form', { state: 'visible' });
+  await login(viewer, 'scheduler');
+  assert.equal(await cue.isVisible(), false);
+  await viewer.context().close();
+  await scheduler.context().close();
 });

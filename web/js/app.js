@@ -551,6 +551,7 @@ async function startSession() {
   document.body.classList.toggle('viewer', !canEdit);
   $('current-user').textContent = `${me.username} (${me.role})`;
   $('import-button').hidden = !canEdit;
+  $('view-only').hidden = canEdit;  // issue 10 item 6: a visible "View only" state for viewers
   $('tenant-name').textContent = api.tenant ? `· ${api.tenant}` : '';
   dashboardOff = false;
   showApp();
@@ -592,6 +593,7 @@ function endSession(message) {
   $('online-list').replaceChildren();
   $('dashboard').hidden = true;
   document.body.classList.remove('stale', 'viewer');
+  $('view-only').hidden = true;
   if ($('import-dialog').open) $('import-dialog').close();
   if ($('move-dialog').open) $('move-dialog').close();
   showLogin(message);
