@@ -83,3 +83,114 @@ test('a viewer sees "View only" in the header and cannot drag; a scheduler does 
   await viewer.context().close();
   await scheduler.context().close();
 });
+
+/**
+ * In the page: every visible text's contrast against its effective background (WCAG 2 relative
+ * luminance). The background is found by walking up to the first opaque background and
+ * compositing the translucent ones on the way; an element's (and its ancestors') opacity blends
+ * its text toward that background. Colours are resolved through a 1×1 canvas, so any CSS colour
+ * syntax (rgb(), color(srgb …) from color-mix, oklab …) is read the same way. Disabled controls
+ * are exempt (WCAG 1.4.3: inactive components); visually hidden text (clipped to ≤ 1 px) is not
+ * visible. Returns [{text, where, fg, bg, ratio}] of those below `min`, and how many were checked.
+ */
+function lowContrast(min) {
+  const cv = document.createElement('canvas');
+  cv.width = cv.height = 1;
+  const ctx = cv.getContext('2d', { willReadFrequently: true });
+  const rgba = (css) => {
+    ctx.clearRect(0, 0, 1, 1);
+    ctx.fillStyle = 'rgba(0, 0, 0, 0)';
+    ctx.fillStyle = css;
+    ctx.fillRect(0, 0, 1, 1);
+    const d = ctx.getImageData(0, 0, 1, 1).data;
+    return [d[0], d[1], d[2], d[3] / 255];
+  };
+  const over = (top, bottom) => [0, 1, 2].map((i) => top[i] * top[3] + bottom[i] * (1 - top[3])).concat(1);
+  const lum = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const ratio = (a, b) => { const x = lum(a), y = lum(b); return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); };
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) layers.push(c);
+      if (c[3] >= 1) break;
+    }
+    let bg = [255, 255, 255, 1];   // the canvas behind everything
+    for (let i = layers.length - 1; i >= 0; i--) bg = over(layers[i], bg);
+    return bg;
+  };
+  const opacity = (el) => { let o = 1; for (let e = el; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity); return o; };
+  const where = (el) => {
+    const card = el.closest('.card');
+    return `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.className && typeof el.className === 'string' ? `.${el.className.trim().split(/\s+/).join('.')}` : ''}${card && card !== el ? ` in ${card.id}` : ''}`;
+  };
+  const bad = [];
+  let checked = 0;
+  const check = (el, fgCss, text) => {
+    const bg = background(el);
+    const fg0 = rgba(fgCss);
+    const fg = over([fg0[0], fg0[1], fg0[2], fg0[3] * opacity(el)], bg);
+    const r = ratio(fg, bg);
+    checked++;
+    if (r < min) bad.push({ text: text.slice(0, 40), where: where(el), fg: `rgb(${fg.slice(0, 3).map(Math.round)})`, bg: `rgb(${bg.slice(0, 3).map(Math.round)})`, ratio: Math.round(r * 100) / 100 });
+  };
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const range = document.createRange();
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    if (!n.data.trim()) continue;
+    const el = n.parentElement;
+    if (!el || el.closest('script, style, template, option, :disabled')) continue;
+    if (!el.checkVisibility({ visibilityProperty: true, contentVisibilityAuto: false })) continue;
+    range.selectNodeContents(n);
+    const rects = [...range.getClientRects()].filter((r) => r.width > 1 && r.height > 1);
+    if (!rects.length) continue;
+    check(el, getComputedStyle(el).color, n.data.trim());
+  }
+  // Placeholders are text too.
+  for (const input of document.querySelectorAll('input[placeholder]')) {
+    if (input.value || input.disabled || !input.checkVisibility({ visibilityProperty: true })) continue;
+    check(input, getComputedStyle(input, '::placeholder').color, input.placeholder);
+  }
+  return { bad, checked };
+}
+
+test('every visible text has a contrast of at least 4.5:1, in dark and in light mode', async () => {
+  // Make every badge appear whatever today is: an urgent order due in 2000 (OVERDUE + URGENT);
+  // the demo data has high, complete, cancelled and on-hold orders. A card locked by the admin.
+  const token = await srv.token('scheduler');
+  const wc = await srv.workCentres(token);
+  const made = await srv.req('POST', '/api/orders', { token, json: {
+    orderNumber: 'MO-CONTRAST-1', stockCode: 'CON-1', description: 'Long overdue urgent order',
+    quantityToMake: 10, priority: 'urgent', dueDate: '2000-01-02', workCentreId: wc.byCode.CUT,
+  } });
+  assert.equal(made.status, 201, made.text);
+  for (const colorScheme of ['dark', 'light']) {
+    const page = await boardAs(browser, srv, 'scheduler', { colorScheme });
+    const adminTok = await srv.token('admin');
+    const lock = await srv.req('POST', `/api/orders/${made.body.id}/start-move`, { token: adminTok });
+    assert.equal(lock.status, 200, lock.text);
+    await page.waitForSelector(`#order-${made.body.id}.locked`);
+    for (const sel of ['.card[data-priority=urgent] .priority', '.card[data-priority=high] .priority', '.card.overdue .overdue-marker', '.card[data-status=cancelled]']) {
+      assert.ok(await page.locator(sel).count() > 0, `${colorScheme}: the board shows ${sel}`);
+    }
+    const plain = await page.evaluate(lowContrast, 4.5);
+    assert.ok(plain.checked > 100, `${colorScheme}: only ${plain.checked} texts checked`);
+    assert.deepEqual(plain.bad, [], `${colorScheme} board:\n${JSON.stringify(plain.bad, null, 1)}`);
+    // While searching, the dimmed cards too.
+    await page.getByRole('searchbox', { name: 'Search orders' }).fill('plate');
+    await page.waitForSelector('#board.searching .card.search-hit');
+    const searching = await page.evaluate(lowContrast, 4.5);
+    assert.deepEqual(searching.bad, [], `${colorScheme} search:\n${JSON.stringify(searching.bad, null, 1)}`);
+    await srv.req('POST', `/api/orders/${made.body.id}/end-move`, { token: adminTok, json: { completed: false } });
+    // The login form and its error.
+    await page.click('#logout-button');
+    await page.waitForSelector('#login-error:not([hidden])');
+    const loginPage = await page.evaluate(lowContrast, 4.5);
+    assert.deepEqual(loginPage.bad, [], `${colorScheme} login:\n${JSON.stringify(loginPage.bad, null, 1)}`);
+    assertNoPageErrors(page);
+    await page.context().close();
+  }
+});
