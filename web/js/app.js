@@ -701,7 +701,8 @@ function wire() {
     onDrop: (id, toKey, beforeId) => moveOrder(id, toKey, S.dropPosition(state, id, toKey, beforeId)),
     onCancel: (id) => releaseLock(id, false),
   });
-  finder = new Finder({ input: $('search'), status: $('search-status'), view, getState: () => state, announce });
+  finder = new Finder({ input: $('search'), status: $('search-status'), view, getState: () => state, announce,
+    onTiming: (ms) => recordTiming('search', ms) });
   document.addEventListener('keydown', onSlash);
   importer = new ImportDialog(api, {
     announce,

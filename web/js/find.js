@@ -67,10 +67,12 @@ export function nextMatch(orderedIds, matches, fromId, backwards = false) {
  * The search box's controller. Owns the classes `searching` on the board root, `search-hit` on
  * matching cards, and the `?q=` parameter of the URL (history.replaceState, so Back is not
  * flooded). in: input (<input type=search>), status (element for "N matches"), view (BoardView),
- * getState () => board state or null, announce (text) => void.
+ * getState () => board state or null, announce (text) => void, onTiming (ms) => void: the duration
+ * of each search (match pass, class toggles, URL), for window.planboard.timings.search.
  */
 export class Finder {
-  constructor({ input, status, view, getState, announce }) {
+  constructor({ input, status, view, getState, announce, onTiming }) {
+    this.onTiming = onTiming || (() => {});
     this.input = input;
     this.status = status;
     this.view = view;
@@ -115,10 +117,12 @@ export class Finder {
 
   /** Apply the box's query now: URL, marks on every card, status text. */
   run() {
+    const t0 = performance.now();
     const raw = this.input.value.slice(0, MAX_QUERY);
     this.terms = parseQuery(raw);
     this._writeUrl(raw.trim());
     this.refresh();
+    this.onTiming(performance.now() - t0);
   }
 
   /** Re-mark every card (after a full render or a board reload). */
