@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startServer, SAMPLES } from '../e2e/lib.mjs';
-import { launchBrowser, boardAs, domColumns, apiColumns, waitCardAt, assertNoPageErrors } from './helpers.mjs';
+import { launchBrowser, boardAs, domColumns, apiColumns, waitCardAt, assertNoPageErrors, WAIT } from './helpers.mjs';
 
 const N = 2000;
 let srv, browser;
@@ -72,6 +72,19 @@ test(`a ${N}-order board renders at once and applies a remote move in a few mill
     moveEventToDomMedianMs: median(e2d), moveEventToDomMaxMs: max(e2d),
   };
   t.diagnostic(`figures ${JSON.stringify(figures)}`);
+  // Search orders on the big board: typed key by key (debounced), 100 matches marked; then one
+  // order number, and Enter focuses that card.
+  const box = page.getByRole('searchbox', { name: 'Search orders' });
+  await box.focus();
+  await page.keyboard.type('GEN-00012');
+  await page.waitForFunction(() => document.querySelectorAll('#board .card.search-hit').length === 100, null, { timeout: WAIT });
+  await box.fill('gen-0001234');
+  await page.waitForFunction(() => document.querySelectorAll('#board .card.search-hit').length === 1, null, { timeout: WAIT });
+  await box.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement?.querySelector?.('.order-number')?.textContent), 'GEN-0001234');
+  const search = await page.evaluate(() => window.planboard.timings.search.slice());
+  t.diagnostic(`search ms per debounced query: ${JSON.stringify(search)}`);
+  assert.ok(median(search) < 100, `a search on ${total} orders took ${median(search)} ms (median)`);
   const kept = await page.evaluate(() => [...document.querySelectorAll('#board .card')].filter((el) => el.__pbKept).length);
   assert.ok(kept >= total - moves, `only ${kept} of ${total} card nodes survived ${moves} remote moves: re-rendered`);
   assertNoPageErrors(page);

@@ -6,6 +6,7 @@ import { BoardSocket } from './ws.js';
 import { BoardView, statusLabel } from './board.js';
 import { installDrag } from './drag.js';
 import { ImportDialog } from './import.js';
+import { Finder } from './find.js';
 import * as S from './state.js';
 
 const $ = (id) => document.getElementById(id);
@@ -18,6 +19,7 @@ let view = null;
 let drag = null;
 let sock = null;
 let importer = null;
+let finder = null;
 let timeZone = null;
 
 let loadingBoard = false;  // a GET /api/planning-board is in flight: room events are queued
@@ -162,6 +164,7 @@ async function loadBoard(reason) {
   }
   batch = null;
   view.render(state);
+  finder.refresh();
   renderOnline();
   recordTiming('render', performance.now() - t0);
   requestAnimationFrame(() => requestAnimationFrame(() => recordTiming('renderPainted', performance.now() - t0)));
@@ -284,6 +287,8 @@ function queueApply(res, receivedAt) {
     if (b && state) {
       const a0 = performance.now();
       view.apply(state, b);
+      if (b.workCentres) finder.refresh();
+      else finder.refreshIds([...b.updated, ...b.added, ...b.moved.map((m) => m.orderId)]);
       const a1 = performance.now();
       recordTiming('apply', a1 - a0);
       recordTiming('eventToDom', a1 - receivedAt);
@@ -546,6 +551,7 @@ async function startSession() {
   document.body.classList.toggle('viewer', !canEdit);
   $('current-user').textContent = `${me.username} (${me.role})`;
   $('import-button').hidden = !canEdit;
+  $('view-only').hidden = canEdit;  // issue 10 item 6: a visible "View only" state for viewers
   $('tenant-name').textContent = api.tenant ? `· ${api.tenant}` : '';
   dashboardOff = false;
   showApp();
@@ -587,6 +593,7 @@ function endSession(message) {
   $('online-list').replaceChildren();
   $('dashboard').hidden = true;
   document.body.classList.remove('stale', 'viewer');
+  $('view-only').hidden = true;
   if ($('import-dialog').open) $('import-dialog').close();
   if ($('move-dialog').open) $('move-dialog').close();
   showLogin(message);
@@ -662,6 +669,25 @@ function wireFileDrop() {
   });
 }
 
+// ── `/` focuses "Search orders" ─────────────────────────────────────────────
+/** True when keys typed now go into a text field (there `/` is a character, not a shortcut). */
+function typingInField(el) {
+  if (!el) return false;
+  if (el.isContentEditable) return true;
+  const tag = el.tagName;
+  if (tag === 'TEXTAREA' || tag === 'SELECT') return true;
+  if (tag !== 'INPUT') return false;
+  return !['checkbox', 'radio', 'button', 'submit', 'reset', 'file', 'range', 'color'].includes(el.type);
+}
+
+function onSlash(e) {
+  if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
+  if (!me || $('app-view').hidden || typingInField(e.target)) return;
+  if (document.querySelector('dialog[open]')) return; // a modal owns the keyboard
+  e.preventDefault();
+  finder.focus();
+}
+
 // ── boot ────────────────────────────────────────────────────────────────────
 function wire() {
   view = new BoardView($('board'), $('card-template'), { canEdit: false, myUserId: null, today: S.todayIn(null) });
@@ -675,6 +701,9 @@ function wire() {
     onDrop: (id, toKey, beforeId) => moveOrder(id, toKey, S.dropPosition(state, id, toKey, beforeId)),
     onCancel: (id) => releaseLock(id, false),
   });
+  finder = new Finder({ input: $('search'), status: $('search-status'), view, getState: () => state, announce,
+    onTiming: (ms) => recordTiming('search', ms) });
+  document.addEventListener('keydown', onSlash);
   importer = new ImportDialog(api, {
     announce,
     onImported: () => scheduleDashboard(0),
