@@ -647,12 +647,30 @@ def probe_loop(name, step, stop, samples, errors):
         errors.append(f"{name}: {e}")
 
 
-def lat_stats(lat_ms):
+def lat_stats(lat_ms, interval_ms=None):
+    """n, p50, p99, max of closed-loop latencies (ms). With interval_ms (the loop's usual
+    period) also p99Open: the p99 an open-loop client sending every interval_ms would have
+    seen — a closed loop sends nothing while it waits, so one 6 s stall is one sample among
+    a hundred and hides above p99 (coordinated omission). Each sample L adds the samples
+    L - interval, L - 2 interval, ... > interval_ms that the waiting loop did not send, as
+    HdrHistogram's recordValueWithExpectedInterval does (bounded to 100,000 per probe)."""
     if not lat_ms:
-        return {"n": 0, "p50": None, "p99": None, "max": None}
+        return {"n": 0, "p50": None, "p99": None, "max": None, "p99Open": None}
     v = sorted(lat_ms)
-    return {"n": len(v), "p50": round(v[len(v) // 2], 3),
-            "p99": round(v[min(len(v) - 1, int(len(v) * 0.99))], 3), "max": round(v[-1], 3)}
+    out = {"n": len(v), "p50": round(v[len(v) // 2], 3),
+           "p99": round(v[min(len(v) - 1, int(len(v) * 0.99))], 3), "max": round(v[-1], 3),
+           "p99Open": None}
+    if interval_ms and interval_ms > 0:
+        step = max(interval_ms, sum(v) / 100000.0)
+        c = list(v)
+        for x in v:
+            y = x - step
+            while y > step:
+                c.append(y)
+                y -= step
+        c.sort()
+        out["p99Open"] = round(c[min(len(c) - 1, int(len(c) * 0.99))], 3)
+    return out
 
 
 def scenario_importstall(binary, S):
@@ -748,8 +766,9 @@ def scenario_importstall(binary, S):
         for n, sm in samples.items():
             during = [(a, z) for a, z in sm if a < t_imp1 and z > t_imp0]
             quiet = [(a, z) for a, z in sm if z <= t_imp0]
-            out["during"][n] = lat_stats([(z - a) * 1000 for a, z in during])
             out["quiet"][n] = lat_stats([(z - a) * 1000 for a, z in quiet])
+            out["during"][n] = lat_stats([(z - a) * 1000 for a, z in during],
+                                         out["quiet"][n]["p50"])
             for a, z in during:
                 if z - a > stall[0]:
                     stall = (z - a, n, a - t_imp0)
@@ -1035,13 +1054,17 @@ def report(res, S):
         p("   import %.3f s (server CPU %.3f s); longest stall %.1f ms (%s, %.3f s into the import)"
           % (r["importSeconds"], r["importServerCpuSeconds"], r["longestStall"]["ms"],
              r["longestStall"]["probe"], r["longestStall"]["startSecondsIntoImport"] or 0))
-        p("   %-8s %8s %9s %9s %9s   %8s %9s %9s" % ("probe", "n import", "p50 ms", "p99 ms",
-                                                   "max ms", "n quiet", "p50 ms", "p99 ms"))
+        p("   %-8s %8s %9s %9s %9s %9s   %8s %9s %9s" % (
+            "probe", "n import", "p50 ms", "p99 ms", "p99 open", "max ms", "n quiet", "p50 ms",
+            "p99 ms"))
         for n in ("health", "board", "wsPing", "move"):
             d, q = r["during"][n], r["quiet"][n]
             f = lambda v: "%9.2f" % v if v is not None else "%9s" % "-"
-            p("   %-8s %8d %s %s %s   %8d %s %s" % (n, d["n"], f(d["p50"]), f(d["p99"]),
-                                                   f(d["max"]), q["n"], f(q["p50"]), f(q["p99"])))
+            p("   %-8s %8d %s %s %s %s   %8d %s %s" % (
+                n, d["n"], f(d["p50"]), f(d["p99"]), f(d["p99Open"]), f(d["max"]), q["n"],
+                f(q["p50"]), f(q["p99"])))
+        p("   (p99: the closed loop's samples; p99 open: corrected for the requests a client "
+          "sending at the quiet p50 rate would have had waiting)")
         p("   moves acknowledged %d (%d overlapping the import), failed %d, missing on the board %d"
           % (r["movesAcked"], r["movesDuringImport"], r["moveErrors"], r["movesMissingOnBoard"]))
     if "analytics" in res:
@@ -1096,8 +1119,10 @@ def report(res, S):
     if st:
         for n, label in (("health", "GET /api/health"), ("board", "board read (other tenant)"),
                          ("wsPing", "WebSocket ping -> pong"), ("move", "move (other tenant)")):
-            goal(rows, "during %d-row import: %s p99" % (st["rows"], label),
-                 st["during"][n]["p99"], 10, "le", "ms", "{:.2f}")
+            d = st["during"][n]
+            goal(rows, "during %d-row import: %s p99 (open loop)" % (st["rows"], label),
+                 d["p99Open"] if d["p99Open"] is not None else d["p99"], 10, "le", "ms",
+                 "{:.2f}")
         goal(rows, "during the import: moves failed or lost",
              st["moveErrors"] + st["movesMissingOnBoard"], 0, "le", "moves", "{:.0f}")
         goal(rows, "import %d rows wall (with the probes)" % st["rows"], st["importSeconds"],
@@ -1145,7 +1170,8 @@ SCENARIOS = [("board", scenario_board), ("fanout", scenario_fanout),
 
 
 def self_test():
-    """goal() verdicts, including the 0 target of lost events (it divided by zero)."""
+    """goal() verdicts, including the 0 target of lost events (it divided by zero), and the
+    open-loop p99 of lat_stats()."""
     rows = []
     goal(rows, "lost", 3, 0, "le", "events", "{:.0f}")
     goal(rows, "lost", 0, 0, "le", "events", "{:.0f}")
@@ -1157,7 +1183,12 @@ def self_test():
     expected = ["MISSED by 3 events", "met", "MISSED by 50 req/s (50% short)",
                 "MISSED by 8.00 ms (2.0x the goal)", "MISSED by 2 x", "not measured"]
     assert verdicts == expected, verdicts
-    print("run.py self-test: goal() ok")
+    # a closed loop that waited 6 s once among 120 samples of 1 ms: p99 hides it, p99Open not
+    st = lat_stats([1.0] * 120 + [6000.0], 1.0)
+    assert st["p99"] == 1.0 and st["max"] == 6000.0 and st["p99Open"] > 5000, st
+    assert lat_stats([1.0] * 100, 1.0)["p99Open"] == 1.0
+    assert lat_stats([])["n"] == 0
+    print("run.py self-test: goal() and lat_stats() ok")
 
 
 def main():
