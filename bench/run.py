@@ -74,6 +74,18 @@ def proc_status(pid, key):
     return -1
 
 
+def proc_io_write_bytes(pid):
+    """Bytes pid caused to be written to storage (/proc/<pid>/io write_bytes), or None."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                if line.startswith("write_bytes:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def children_cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -743,12 +755,31 @@ def scenario_importstall(binary, S):
         for t in threads:
             t.start()
         time.sleep(S["stall_quiet_secs"])
-        s0 = srv.cpu()
+        # what the loop thread (the main thread: tid = pid) is doing during the import, every
+        # 5 ms from /proc: R running or runnable, S sleeping, D waiting for the disk
+        states, in_import = {}, threading.Event()
+
+        def sample_states():
+            path = f"/proc/{srv.pid}/task/{srv.pid}/stat"
+            while in_import.is_set():
+                try:
+                    with open(path) as f:
+                        c = f.read().rsplit(")", 1)[1].split()[0]
+                    states[c] = states.get(c, 0) + 1
+                except OSError:
+                    return
+                time.sleep(0.005)
+        in_import.set()
+        sampler = threading.Thread(target=sample_states)
+        sampler.start()
+        s0, w0 = srv.cpu(), proc_io_write_bytes(srv.pid)
         t_imp0 = time.perf_counter()
         st, body = srv.request("POST", "/api/orders/import", data, token=imp_tok,
                                ctype="text/csv")
         t_imp1 = time.perf_counter()
-        cpu = srv.cpu() - s0
+        cpu, w1 = srv.cpu() - s0, proc_io_write_bytes(srv.pid)
+        in_import.clear()
+        sampler.join()
         time.sleep(S["stall_after_secs"])      # the probes that overlapped the import finish
         stop.set()
         for t in threads:
@@ -761,7 +792,8 @@ def scenario_importstall(binary, S):
         problems.extend(f"importstall {e}" for e in errors)
         out = {"rows": S["stall_rows"], "bytes": size, "tenant": tenant, "otherTenant": "demo",
                "importSeconds": round(t_imp1 - t_imp0, 3), "importServerCpuSeconds": round(cpu, 3),
-               "probeErrors": errors, "during": {}, "quiet": {}}
+               "importServerWriteBytes": w1 - w0 if w0 is not None and w1 is not None else None,
+               "loopThreadStates": states, "probeErrors": errors, "during": {}, "quiet": {}}
         stall = (0.0, None, None)
         for n, sm in samples.items():
             during = [(a, z) for a, z in sm if a < t_imp1 and z > t_imp0]
@@ -1051,9 +1083,17 @@ def report(res, S):
         r = res["importstall"]
         p("7. Import stall: %d rows (%.1f MB CSV) into %s; probes of the %s tenant, closed loops" % (
             r["rows"], r["bytes"] / 1e6, r["tenant"], r["otherTenant"]))
-        p("   import %.3f s (server CPU %.3f s); longest stall %.1f ms (%s, %.3f s into the import)"
-          % (r["importSeconds"], r["importServerCpuSeconds"], r["longestStall"]["ms"],
+        p("   import %.3f s (server CPU %.3f s, %s MB written); longest stall %.1f ms (%s, %.3f s "
+          "into the import)" % (r["importSeconds"], r["importServerCpuSeconds"],
+             "%.1f" % (r["importServerWriteBytes"] / 1e6)
+             if r.get("importServerWriteBytes") is not None else "?", r["longestStall"]["ms"],
              r["longestStall"]["probe"], r["longestStall"]["startSecondsIntoImport"] or 0))
+        ls = r.get("loopThreadStates") or {}
+        if ls:
+            tot = sum(ls.values())
+            p("   loop thread during the import (5 ms samples): " + ", ".join(
+                "%s %.0f%%" % ({"R": "running", "S": "sleeping", "D": "disk wait"}.get(k, k),
+                               100.0 * v / tot) for k, v in sorted(ls.items(), key=lambda x: -x[1])))
         p("   %-8s %8s %9s %9s %9s %9s   %8s %9s %9s" % (
             "probe", "n import", "p50 ms", "p99 ms", "p99 open", "max ms", "n quiet", "p50 ms",
             "p99 ms"))
