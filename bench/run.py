@@ -4,7 +4,8 @@ scenario of bench/README.md through the public API only (HTTP, WebSocket), print
 write the same figures as JSON to bench/results/<date>-<git sha>.json.
 
 Usage: run.py [--smoke] [--bin build/planboard]
-              [--only board,fanout,durable,import,conns,analytics,movecurve,importstall]
+              [--only board,fanout,durable,import,conns,analytics,movecurve,importstall,
+                      bigedit]
               [--no-save]
 
 Python 3 standard library only. Load comes from `wrk` (board reads) and bench/build/pbload
@@ -829,6 +830,59 @@ def scenario_importstall(binary, S):
         srv.stop()
 
 
+# ---------------------------------------------------------------- small edits of a big board
+
+def scenario_bigedit(binary, S):
+    """Issue 9 (asserts on the hot paths): tenant imp with S["edit_orders"] orders (CSV import),
+    then S["edit_reps"] work-centre renames (PUT /api/work-centres/:id) and S["edit_reps"]
+    one-row CSV imports, each on one keep-alive connection: round trip p50 and server CPU per
+    operation. Before the O(work centres) checks each of them walked the whole board in an
+    assert (board_check), so its cost grew with the board."""
+    srv = Server(binary, tag="bigedit", limits="max_upload = 67108864\n"
+                                                "max_orders_per_tenant = 1000000\n")
+    try:
+        tok, tenant = import_tenant(srv, need_own=True)
+        csvp = os.path.join(srv.dir, "big.csv")
+        gen_orders(S["edit_orders"], csvp)
+        with open(csvp, "rb") as f:
+            st, body = srv.request("POST", "/api/orders/import", f.read(), token=tok,
+                                   ctype="text/csv")
+        if st != 200:
+            raise RuntimeError(f"import: {st} {str(body)[:200]}")
+        st, wcs = srv.request("GET", "/api/work-centres", token=tok)
+        wcs = wcs if isinstance(wcs, list) else wcs.get("data", [])
+        if st != 200 or not wcs:
+            raise RuntimeError(f"work centres: {st} {str(wcs)[:200]}")
+        wc = wcs[0]["id"]
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
+        hdr = {"Authorization": "Bearer " + tok, "Content-Type": "application/json"}
+        out = {"orders": S["edit_orders"], "tenant": tenant}
+
+        def timed(name, method, path, body, ctype):
+            lat, c0 = [], srv.cpu()
+            for i in range(S["edit_reps"]):
+                t0 = time.perf_counter()
+                conn.request(method, path, body=body(i), headers=dict(hdr, **{"Content-Type": ctype}))
+                r = conn.getresponse()
+                d = r.read()
+                lat.append((time.perf_counter() - t0) * 1000)
+                if r.status != 200:
+                    raise RuntimeError(f"{name}: {r.status} {d[:200]}")
+            cpu = srv.cpu() - c0
+            lat.sort()
+            out[name] = {"n": len(lat), "p50Ms": round(lat[len(lat) // 2], 3),
+                         "serverCpuMsPerOp": round(cpu * 1000 / len(lat), 3)}
+        timed("wcRename", "PUT", f"/api/work-centres/{wc}",
+              lambda i: json.dumps({"name": f"Cutting {i}"}), "application/json")
+        timed("oneRowImport", "POST", "/api/orders/import",
+              lambda i: ("order_number,stock_code,description,quantity_to_make,work_centre_code\n"
+                         f"EDIT-{i},STK-1,bench,5,CUT\n"), "text/csv")
+        conn.close()
+        return out
+    finally:
+        srv.stop()
+
+
 # ---------------------------------------------------------------- analytics with a long history
 
 def scenario_analytics(binary, S):
@@ -1107,6 +1161,13 @@ def report(res, S):
           "sending at the quiet p50 rate would have had waiting)")
         p("   moves acknowledged %d (%d overlapping the import), failed %d, missing on the board %d"
           % (r["movesAcked"], r["movesDuringImport"], r["moveErrors"], r["movesMissingOnBoard"]))
+    if "bigedit" in res:
+        r = res["bigedit"]
+        p("8. Small edits of a %d-order board (one keep-alive connection, %d each)" % (
+            r["orders"], r["wcRename"]["n"]))
+        for k, label in (("wcRename", "work centre rename"), ("oneRowImport", "1-row CSV import")):
+            p("   %-20s p50 %8.2f ms   server CPU %8.3f ms/op" % (label, r[k]["p50Ms"],
+                                                                  r[k]["serverCpuMsPerOp"]))
     if "analytics" in res:
         r = res["analytics"]
         p("6. Analytics and audit log with %d order_moved audit rows (inserted in %.1f s), "
@@ -1167,6 +1228,12 @@ def report(res, S):
              st["moveErrors"] + st["movesMissingOnBoard"], 0, "le", "moves", "{:.0f}")
         goal(rows, "import %d rows wall (with the probes)" % st["rows"], st["importSeconds"],
              st["rows"] / 200000, "le", "s", "{:.3f}")
+    be = res.get("bigedit")
+    if be:
+        goal(rows, "work centre rename on a %d-order board, server CPU" % be["orders"],
+             be["wcRename"]["serverCpuMsPerOp"], 1.0, "le", "ms", "{:.3f}")
+        goal(rows, "1-row import into a %d-order board, server CPU" % be["orders"],
+             be["oneRowImport"]["serverCpuMsPerOp"], 1.0, "le", "ms", "{:.3f}")
     if "movecurve" in res:
         p("6. Move to the top of one column (REST, one keep-alive connection)")
         p("   %10s %7s %9s %9s %14s" % ("orders", "moves", "p50 ms", "p99 ms", "srv CPU ms/move"))
@@ -1194,7 +1261,8 @@ FULL = dict(wrk_conns=64, wrk_secs=10, big_orders=10000,
             import_rows=100000, conn_steps=[1000, 10000], conn_settle=1.5,
             history_rows=100000, analytics_requests=20,
             curve_sizes=[100, 1000, 10000, 100000], curve_moves=200, curve_max_secs=30,
-            stall_rows=200000, stall_quiet_secs=2, stall_after_secs=0.5)
+            stall_rows=200000, stall_quiet_secs=2, stall_after_secs=0.5,
+            edit_orders=100000, edit_reps=40)
 SMOKE = dict(wrk_conns=4, wrk_secs=1, big_orders=300,
              fan_clients=20, rooms=2, room_clients=5, fan_rate=50, fan_secs=0.5, fan_max_moves=100,
              fan_extra_orders=5,
@@ -1202,11 +1270,12 @@ SMOKE = dict(wrk_conns=4, wrk_secs=1, big_orders=300,
              import_rows=1000, conn_steps=[20, 100], conn_settle=0.2,
              history_rows=2000, analytics_requests=3,
              curve_sizes=[100, 1000], curve_moves=20, curve_max_secs=5,
-             stall_rows=2000, stall_quiet_secs=0.3, stall_after_secs=0.1)
+             stall_rows=2000, stall_quiet_secs=0.3, stall_after_secs=0.1,
+             edit_orders=1000, edit_reps=5)
 SCENARIOS = [("board", scenario_board), ("fanout", scenario_fanout),
              ("durable", scenario_durable), ("import", scenario_import), ("conns", scenario_conns),
              ("analytics", scenario_analytics), ("movecurve", scenario_movecurve),
-             ("importstall", scenario_importstall)]
+             ("importstall", scenario_importstall), ("bigedit", scenario_bigedit)]
 
 
 def self_test():
