@@ -117,6 +117,25 @@ bool board__column_check(const struct board *b, const struct column *c)
     return n == board_column_len(c);
 }
 
+bool board__layout_check(const struct board *b)
+{
+    size_t total = board_column_len(&b->backlog);
+
+    if (b->backlog.work_centre_id != 0)
+        return false;
+    for (size_t i = 0; i < b->n_work_centres; i++) {
+        const struct work_centre *w = &b->work_centres[i], *prev = i ? w - 1 : NULL;
+        if (b->columns[i].work_centre_id != w->id || w->id <= 0
+            || (prev != NULL && !(prev->display_order < w->display_order
+                                  || (prev->display_order == w->display_order
+                                      && prev->id < w->id))))
+            return false;
+        total += board_column_len(&b->columns[i]);
+    }
+    return total == b->n_orders && b->index->by_id.len == b->n_orders
+           && b->index->by_number.len == b->n_orders;
+}
+
 bool board_check(const struct board *b)
 {
     size_t total = board_column_len(&b->backlog);

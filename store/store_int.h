@@ -295,4 +295,13 @@ bool board__order_check(struct board *b, const struct order *o);
  * O(board) board_check). O(column). */
 bool board__column_check(const struct board *b, const struct column *c);
 
+/* True when the board's frame is sound without looking at any order: backlog id 0, column i
+ * belongs to work centre i, the work centres in display order (then id, SPEC §4 GET
+ * /api/work-centres), and the column sizes and both indexes all count n_orders. O(work
+ * centres): what work-centre create, update, delete and reorder assert (they move columns,
+ * never orders), and with board__order_check of each row what an import asserts — the
+ * O(board) board_check() after them held the loop for the whole board (asserts are on in the
+ * release build; issue 9). board_check() stays in the unit tests. */
+bool board__layout_check(const struct board *b);
+
 #endif

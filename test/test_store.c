@@ -203,6 +203,41 @@ static void test_board_orders_work_centres_by_display_order(void **state)
     assert_true(board_check(f->b));
 }
 
+/* board__layout_check is what work-centre mutations and imports assert instead of the
+ * O(board) board_check (issue 9): it must see a column that is not its work centre's, work
+ * centres out of display order, and counts that do not add up. */
+static void test_layout_check_sees_a_broken_frame_without_walking_orders(void **state)
+{
+    struct fx *f = *state;
+    struct board *b = f->b;
+    mk_order(f, "L-1", f->wc[0]);
+    mk_order(f, "L-2", 0);
+    assert_true(board__layout_check(b));
+
+    b->columns[1].work_centre_id = b->work_centres[2].id;       /* CUT's column says ASM */
+    assert_false(board__layout_check(b));
+    b->columns[1].work_centre_id = b->work_centres[1].id;
+
+    struct work_centre w = b->work_centres[0];                  /* QC(0) after CUT(1) */
+    struct column c = b->columns[0];
+    b->work_centres[0] = b->work_centres[1], b->columns[0] = b->columns[1];
+    b->work_centres[1] = w, b->columns[1] = c;
+    assert_false(board__layout_check(b));
+    w = b->work_centres[0], c = b->columns[0];
+    b->work_centres[0] = b->work_centres[1], b->columns[0] = b->columns[1];
+    b->work_centres[1] = w, b->columns[1] = c;
+    assert_true(board__layout_check(b));
+
+    b->n_orders++;                                              /* an order nobody holds */
+    assert_false(board__layout_check(b));
+    b->n_orders--;
+    b->backlog.work_centre_id = f->wc[0];
+    assert_false(board__layout_check(b));
+    b->backlog.work_centre_id = 0;
+    assert_true(board__layout_check(b));
+    assert_true(board_check(b));
+}
+
 static void test_created_orders_join_the_end_of_their_column(void **state)
 {
     struct fx *f = *state;
@@ -1281,6 +1316,7 @@ int main(void)
         T(test_checkpointer_keeps_the_wal_bounded_off_the_committing_thread),
         T(test_tenant_and_user_are_found_by_id_and_name),
         T(test_board_orders_work_centres_by_display_order),
+        T(test_layout_check_sees_a_broken_frame_without_walking_orders),
         T(test_created_orders_join_the_end_of_their_column),
         T(test_create_rejects_taken_number_and_unknown_work_centre),
         T(test_steps_are_stored_and_read_back_in_order),
