@@ -79,6 +79,8 @@ $(BUILD)/libpb_server.a: $(SRV_OBJ)
 $(BUILD)/planboard: $(BUILD)/server/main.o $(BUILD)/libpb_server.a $(BUILD)/libpb_core.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# A test that links the server library waits for it (a clean `make unit` built it too late).
+$(TEST_NEEDS_SERVER:%=$(BUILD)/test/%): $(BUILD)/libpb_server.a
 $(BUILD)/test/%: $(BUILD)/test/%.o $(BUILD)/libpb_core.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(if $(filter $*,$(TEST_NEEDS_SERVER)),$(BUILD)/libpb_server.a) \
