@@ -60,6 +60,11 @@ size_t board__column_index(const struct board *b, const struct column *c)
     return c == &b->backlog ? b->n_work_centres : (size_t)(c - b->columns);
 }
 
+struct column *board__column_at(struct board *b, size_t ci)
+{
+    return ci == b->n_work_centres ? &b->backlog : &b->columns[ci];
+}
+
 static struct order *order_of(const struct ostree_node *n)
 {
     return n != NULL ? (struct order *)((char *)n - offsetof(struct order, column_node)) : NULL;
@@ -350,13 +355,13 @@ static int repair_ranks(struct store *s, struct board *b, const bool *relabel)
     size_t ncols = b->n_work_centres + 1, n = 0;
     for (size_t c = 0; c < ncols; c++)
         if (relabel[c])
-            n += board_column_len(c == b->n_work_centres ? &b->backlog : &b->columns[c]);
+            n += board_column_len(board__column_at(b, c));
     fprintf(stderr, "store: tenant %lld: repairing the ranks of %zu orders\n",
             (long long)b->tenant_id, n);
     if (store__begin(s) != 0)
         return PB_EINTERNAL;
     for (size_t c = 0; c < ncols; c++) {
-        const struct column *col = c == b->n_work_centres ? &b->backlog : &b->columns[c];
+        const struct column *col = board__column_at(b, c);
         size_t len = board_column_len(col), i = 0;
         if (!relabel[c])
             continue;
@@ -376,7 +381,7 @@ static int repair_ranks(struct store *s, struct board *b, const bool *relabel)
     if (store__commit(s) != 0)
         return PB_EINTERNAL;
     for (size_t c = 0; c < ncols; c++) {
-        const struct column *col = c == b->n_work_centres ? &b->backlog : &b->columns[c];
+        const struct column *col = board__column_at(b, c);
         size_t len = board_column_len(col), i = 0;
         if (!relabel[c])
             continue;

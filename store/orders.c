@@ -505,11 +505,6 @@ static int place(struct store *s, int64_t tenant_id, int64_t id, int64_t wc, int
     return store__run(s, st, "order place", NULL);
 }
 
-static struct column *col_at(struct board *b, size_t ci)
-{
-    return ci == b->n_work_centres ? &b->backlog : &b->columns[ci];
-}
-
 /* Whether existing order o leaves its column in this import (staged in `seen` with another
  * work centre). */
 static bool imp_leaves(const struct hmap *seen, const struct order *o)
@@ -528,7 +523,7 @@ static bool imp_leaves(const struct hmap *seen, const struct order *o)
 static bool import_check(struct board *b, const struct imp_col *ic, size_t ncols)
 {
     for (size_t c = 0; c < ncols; c++) {
-        const struct column *col = col_at(b, c);
+        const struct column *col = board__column_at(b, c);
         size_t len = board_column_len(col), seen = 0;
         if (ic[c].relabel) {
             if (!board__column_check(b, col))
@@ -637,7 +632,7 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
         struct imp_col *t = &ic[c];
         if (t->arriving == 0)
             continue;
-        struct column *col = col_at(b, c);
+        struct column *col = board__column_at(b, c);
         const struct order *last = board_column_at(col, board_column_len(col) - 1);
         t->base = last != NULL ? last->rank : -RANK_STEP;   /* an empty column starts at 0 */
         t->step = (RANK_HIGH - t->base) / (int64_t)(t->arriving + 1);
@@ -692,7 +687,7 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
         size_t k = 0;
         if (!ic[c].relabel)
             continue;
-        for (const struct order *o = board_column_first(col_at(b, c)); o != NULL;
+        for (const struct order *o = board_column_first(board__column_at(b, c)); o != NULL;
              o = board_column_next(o)) {
             if (imp_leaves(&seen, o))
                 continue;
@@ -718,7 +713,7 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
         size_t k = 0;
         if (!ic[c].relabel)
             continue;
-        for (struct order *o = board_column_first(col_at(b, c)); o != NULL;
+        for (struct order *o = board_column_first(board__column_at(b, c)); o != NULL;
              o = board_column_next(o))
             if (!imp_leaves(&seen, o))
                 o->rank = rank__even(k++, ic[c].staying + ic[c].arriving);

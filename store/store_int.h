@@ -283,6 +283,8 @@ void order__free(struct order *o);
 
 /* Index of column c inside the board: 0..n_work_centres-1, or n_work_centres for backlog. */
 size_t board__column_index(const struct board *b, const struct column *c);
+/* The inverse: the column of index ci (0..n_work_centres, the last one the backlog). */
+struct column *board__column_at(struct board *b, size_t ci);
 
 /* True when order o sits where its rank says: in the column of its work centre at its
  * position, its rank strictly between its neighbours' and in [RANK_LOW, RANK_HIGH]. O(log n):
