@@ -26,6 +26,7 @@ struct wjob {
     writer_prepare_fn prepare;
     writer_run_fn run;
     writer_done_fn done;
+    writer_exclusive_fn excl;   /* an exclusive (writer_exclusive), not a job: run, done NULL */
     void *ctx;                  /* the caller's */
     int status;                 /* writer thread until the job is in `fin` */
     uint64_t commit_seq;        /* writer thread until the job is in `fin`; 0 = not committed */
@@ -61,6 +62,8 @@ struct writer {
 
     /* writer thread only (set up in writer_open before the thread starts, closed after join) */
     sqlite3 *db;
+    writer_disconnect_fn disconnect;    /* closes db when set (opts->disconnect) */
+    void *connect_ctx;
     sqlite3_stmt *st[WS__N];
     struct wjob **group;        /* max_group slots: the group being run */
     uint64_t commit_seq;        /* transactions committed */
@@ -77,8 +80,12 @@ struct writer {
     /* loop thread only */
     struct hmap gates;          /* tenant id -> struct gate * */
     size_t max_jobs, max_group;
-    size_t outstanding;         /* accepted, done not yet called */
+    size_t outstanding;         /* accepted, done not yet called (held ones too) */
     size_t gated;               /* waiting in a gate */
+    struct jobq held;           /* behind a waiting exclusive, in call order: the exclusives
+                                 * and the jobs submitted after them (writer_exclusive) */
+    size_t held_jobs;           /* jobs (not exclusives) in held */
+    uint64_t exclusives, exclusives_waited;
     uint64_t jobs, committed, failed, rejected;
     bool closing;               /* writer_close called */
     bool closed;                /* the thread is joined and the handle closing */
@@ -298,6 +305,81 @@ static void gate_release(struct writer *w, int64_t tenant_id)
     free(g);
 }
 
+/* Jobs accepted and not held behind an exclusive: gated, queued, running or finished but not
+ * yet reported. An exclusive runs only when there are none. */
+static size_t active(const struct writer *w)
+{
+    return w->outstanding - w->held_jobs;
+}
+
+/*
+ * Put an accepted job on its way: behind its tenant's job in flight, or through prepare to
+ * the writer thread. `now` = inside writer_submit: a failure is returned (j freed, no done);
+ * otherwise (a job released from `held`) a failure finishes the job through its done.
+ */
+static int enter(struct writer *w, struct wjob *j, bool now)
+{
+    struct gate *g = NULL;
+    int rc = 0;
+
+    if (j->tenant_id > 0) {
+        g = hmap_get_int(&w->gates, j->tenant_id);
+        if (g != NULL) {                /* the tenant has a job in flight: wait behind it */
+            jobq_push(&g->waiting, j);
+            w->gated++;
+            return 0;
+        }
+        if (hmap_reserve(&w->gates, w->gates.len + 1) != 0 ||
+            (g = calloc(1, sizeof(*g))) == NULL) {
+            rc = PB_EINTERNAL;
+            goto failed;
+        }
+        hmap_put_int(&w->gates, j->tenant_id, g);
+    }
+    if (j->prepare != NULL && (rc = j->prepare(j->ctx)) != 0) {
+        if (rc > 0)
+            rc = PB_EINTERNAL;
+        if (g != NULL) {
+            hmap_del_int(&w->gates, j->tenant_id);
+            free(g);
+        }
+        goto failed;
+    }
+    hand_to_writer(w, j);
+    return 0;
+
+failed:
+    if (now) {
+        free(j);
+        return rc;
+    }
+    j->status = rc;
+    j->commit_seq = 0;
+    finish(w, j);
+    return 0;
+}
+
+/* Run the exclusives at the head of `held` once nothing is active, and release the jobs held
+ * behind each (in order) until the next exclusive that has to wait. Loop thread. */
+static void held_drain(struct writer *w)
+{
+    struct wjob *j;
+    while ((j = w->held.head) != NULL) {
+        if (j->excl != NULL) {
+            if (active(w) > 0)
+                return;
+            jobq_pop(&w->held);
+            w->exclusives++;
+            j->excl(j->ctx);            /* may submit: behind what is still held */
+            free(j);
+            continue;
+        }
+        jobq_pop(&w->held);
+        w->held_jobs--;
+        enter(w, j, false);
+    }
+}
+
 static void on_closed(uv_handle_t *h)
 {
     struct writer *w = h->data;
@@ -329,7 +411,10 @@ static void finish_close(struct writer *w)
     uv_thread_join(&w->thread);         /* idle: returns at once */
     for (int i = 0; i < WS__N; i++)
         sqlite3_finalize(w->st[i]);
-    sqlite3_close(w->db);
+    if (w->disconnect != NULL)
+        w->disconnect(w->connect_ctx, w->db);
+    else
+        sqlite3_close(w->db);
     w->db = NULL;
     uv_close((uv_handle_t *)&w->async, on_closed);
 }
@@ -351,7 +436,8 @@ static void on_async(uv_async_t *a)
         if (tenant_id > 0)
             gate_release(w, tenant_id);
     }
-    if (w->closing && !w->closed && w->outstanding == 0)
+    held_drain(w);
+    if (w->closing && !w->closed && w->outstanding == 0 && w->held.head == NULL)
         finish_close(w);
     else if (!w->closed)
         update_ref(w);
@@ -414,6 +500,10 @@ int writer_open(struct writer **out, uv_loop_t *loop, const char *path,
                                : open_path(path, o, reason, sizeof(reason));
     if (w->db == NULL)
         goto fail;
+    if (o->connect != NULL) {
+        w->disconnect = o->disconnect;
+        w->connect_ctx = o->connect_ctx;
+    }
     for (int i = 0; i < WS__N; i++)
         if (sqlite3_prepare_v3(w->db, wstmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &w->st[i],
                                NULL) != SQLITE_OK) {
@@ -451,7 +541,10 @@ int writer_open(struct writer **out, uv_loop_t *loop, const char *path,
 fail:
     for (int i = 0; i < WS__N; i++)
         sqlite3_finalize(w->st[i]);
-    sqlite3_close(w->db);
+    if (w->db != NULL && w->disconnect != NULL)
+        w->disconnect(w->connect_ctx, w->db);
+    else
+        sqlite3_close(w->db);
     if (locks) {
         uv_cond_destroy(&w->wake);
         uv_mutex_destroy(&w->lock);
@@ -469,7 +562,6 @@ report:
 int writer_submit(struct writer *w, int64_t tenant_id, writer_prepare_fn prepare,
                   writer_run_fn run, writer_done_fn done, void *ctx)
 {
-    struct gate *g = NULL;
     struct wjob *j;
 
     assert(run != NULL && done != NULL);
@@ -483,36 +575,38 @@ int writer_submit(struct writer *w, int64_t tenant_id, writer_prepare_fn prepare
         return PB_EINTERNAL;
     *j = (struct wjob){ .tenant_id = tenant_id > 0 ? tenant_id : 0, .prepare = prepare,
                         .run = run, .done = done, .ctx = ctx };
-    if (j->tenant_id > 0) {
-        g = hmap_get_int(&w->gates, j->tenant_id);
-        if (g != NULL) {                /* the tenant has a job in flight: wait behind it */
-            jobq_push(&g->waiting, j);
-            w->gated++;
-            goto accepted;
-        }
-        if (hmap_reserve(&w->gates, w->gates.len + 1) != 0 ||
-            (g = calloc(1, sizeof(*g))) == NULL) {
-            free(j);
-            return PB_EINTERNAL;
-        }
-        hmap_put_int(&w->gates, j->tenant_id, g);
+    if (w->held.head != NULL) {         /* an exclusive waits: everything after it waits too */
+        jobq_push(&w->held, j);
+        w->held_jobs++;
+    } else {
+        int rc = enter(w, j, true);
+        if (rc != 0)
+            return rc;
     }
-    if (prepare != NULL) {
-        int rc = prepare(ctx);
-        if (rc != 0) {
-            if (g != NULL) {
-                hmap_del_int(&w->gates, j->tenant_id);
-                free(g);
-            }
-            free(j);
-            return rc < 0 ? rc : PB_EINTERNAL;
-        }
-    }
-    hand_to_writer(w, j);
-accepted:
     w->jobs++;
     w->outstanding++;
     update_ref(w);
+    return 0;
+}
+
+int writer_exclusive(struct writer *w, writer_exclusive_fn fn, void *ctx)
+{
+    struct wjob *j;
+
+    assert(fn != NULL);
+    if (w->closing)
+        return PB_EINTERNAL;
+    if (w->held.head == NULL && active(w) == 0) {
+        w->exclusives++;
+        fn(ctx);
+        return 0;
+    }
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        return PB_EINTERNAL;
+    j->excl = fn;
+    j->ctx = ctx;
+    jobq_push(&w->held, j);
+    w->exclusives_waited++;
     return 0;
 }
 
@@ -525,6 +619,9 @@ void writer_stats(struct writer *w, struct writer_stats *out)
     out->rejected = w->rejected;
     out->gated = w->gated;
     out->outstanding = w->outstanding;
+    out->exclusives = w->exclusives;
+    out->exclusives_waited = w->exclusives_waited;
+    out->held = w->held.len;
     uv_mutex_lock(&w->lock);
     out->transactions = w->transactions;
     out->rollbacks = w->rollbacks;
@@ -541,7 +638,7 @@ void writer_close(struct writer *w, writer_close_fn cb, void *ctx)
     w->closing = true;
     w->close_cb = cb;
     w->close_ctx = ctx;
-    if (w->outstanding == 0)
+    if (w->outstanding == 0 && w->held.head == NULL)
         finish_close(w);
     /* else on_async closes after the last done */
 }

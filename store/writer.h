@@ -69,6 +69,14 @@ typedef int (*writer_run_fn)(sqlite3 *db, void *ctx);
  */
 typedef void (*writer_done_fn)(void *ctx, int status, uint64_t commit_seq);
 
+/* An exclusive (writer_exclusive): loop-side work that writes through another connection and
+ * so must not overlap a writer transaction. Called on the loop thread. */
+typedef void (*writer_exclusive_fn)(void *ctx);
+
+/* Closes the connection that opts->connect opened (instead of sqlite3_close), on the loop
+ * thread, after the writer thread has ended. */
+typedef void (*writer_disconnect_fn)(void *ctx, sqlite3 *db);
+
 /* Called on the loop thread when writer_close has drained every job and freed the writer. */
 typedef void (*writer_close_fn)(void *ctx);
 
@@ -88,7 +96,8 @@ struct writer_options {
                                  * process holding the write lock); the loop never waits on
                                  * it. 0 = 5000 */
     writer_connect_fn connect;  /* when not NULL, opens the connection instead of the path */
-    void *connect_ctx;
+    writer_disconnect_fn disconnect; /* with connect: closes it (NULL: sqlite3_close) */
+    void *connect_ctx;          /* for connect and disconnect */
     char *errbuf;               /* when not NULL, writer_open writes a failure reason here */
     size_t errlen;
 };
@@ -111,6 +120,9 @@ struct writer_stats {
     size_t gated;               /* now: jobs waiting behind an earlier job of their tenant */
     size_t queued;              /* now: jobs handed to the writer, not yet picked up */
     size_t outstanding;         /* now: accepted jobs whose done has not run */
+    uint64_t exclusives;        /* exclusives run (writer_exclusive) */
+    uint64_t exclusives_waited; /* of them, the ones that had to wait for the writer */
+    size_t held;                /* now: exclusives waiting, and the jobs submitted behind them */
 };
 
 /*
@@ -133,6 +145,20 @@ int writer_open(struct writer **out, uv_loop_t *loop, const char *path,
  */
 int writer_submit(struct writer *w, int64_t tenant_id, writer_prepare_fn prepare,
                   writer_run_fn run, writer_done_fn done, void *ctx);
+
+/*
+ * Run fn(ctx) on the loop thread at a moment when the writer thread has no transaction open
+ * and no job is outstanding: at once, inside this call, when the writer is idle and no other
+ * exclusive waits; otherwise later, after the done of every job accepted before this call,
+ * and before any job or exclusive that comes after it (they are held until then, in order).
+ * This is how writes that still run on the loop's own connection (the routes not yet moved
+ * onto the writer: docs/writer.md "Loop-side writes") keep out of the writer's way: they never
+ * meet its write lock (no busy wait on the loop) and never see a board that a job in flight
+ * has planned against. fn is called exactly once when this returns 0 (also while closing: an
+ * exclusive accepted before writer_close still runs). Returns 0, or PB_EINTERNAL (no memory,
+ * or writer_close was called: fn is not called).
+ */
+int writer_exclusive(struct writer *w, writer_exclusive_fn fn, void *ctx);
 
 /* Copy the counters into *out (loop thread). */
 void writer_stats(struct writer *w, struct writer_stats *out);

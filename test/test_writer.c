@@ -698,6 +698,81 @@ static void test_writer_big_job_does_not_stop_the_loop(void **state)
 
 /* ---------------------------------------------------------------- close */
 
+/* An exclusive (loop-side write) waits for every job accepted before it, runs before any job
+ * submitted after it, and meets no open writer transaction: it writes through the loop's own
+ * connection with a zero busy timeout and succeeds. On an idle writer it runs at once. */
+struct excl {
+    struct fx *f;
+    int k;
+    int rc;                     /* SQLite result of its INSERT through f->s */
+    int calls;
+    struct tjob *submit_inside; /* submitted from inside the exclusive, or NULL */
+};
+
+static void excl_fn(void *ctx)
+{
+    struct excl *e = ctx;
+    char sql[96];
+    e->calls++;
+    log_event(e->f, 5000 + e->k);
+    snprintf(sql, sizeof(sql), "INSERT INTO wt(tenant, k) VALUES (0, %d)", e->k);
+    e->rc = store_exec(e->f->s, sql);
+    if (e->submit_inside != NULL)
+        assert_int_equal(submit(e->f, e->submit_inside), 0);
+}
+
+static void test_writer_exclusive_waits_for_earlier_jobs_and_holds_later_ones(void **state)
+{
+    struct fx *f = *state;
+    uv_sem_t started, hold;
+    struct tjob a1 = tj(f, 1, 1), a2 = tj(f, 1, 2), b1 = tj(f, 2, 3), c1 = tj(f, 3, 4);
+    struct excl idle = { f, 7, -1, 0, NULL }, e1 = { f, 8, -1, 0, &c1 }, e2 = { f, 9, -1, 0, NULL };
+
+    assert_int_equal(uv_sem_init(&started, 0), 0);
+    assert_int_equal(uv_sem_init(&hold, 0), 0);
+    open_writer(f, NULL);
+    assert_int_equal(store_exec(f->s, "PRAGMA busy_timeout = 0"), 0); /* a conflict fails */
+
+    assert_int_equal(writer_exclusive(f->w, excl_fn, &idle), 0);
+    assert_int_equal(idle.calls, 1);            /* idle writer: at once */
+    assert_int_equal(idle.rc, 0);
+
+    a1.started = &started;
+    a1.hold = &hold;
+    assert_int_equal(submit(f, &a1), 0);
+    uv_sem_wait(&started);                      /* a1's transaction is open */
+    assert_int_equal(submit(f, &a2), 0);        /* gated behind a1: before e1 */
+    assert_int_equal(writer_exclusive(f->w, excl_fn, &e1), 0);
+    assert_int_equal(e1.calls, 0);
+    assert_int_equal(submit(f, &b1), 0);        /* another tenant, after e1: held */
+    assert_int_equal(writer_exclusive(f->w, excl_fn, &e2), 0);
+    struct writer_stats st;
+    writer_stats(f->w, &st);
+    assert_int_equal(st.held, 3);               /* e1, b1, e2 */
+    assert_int_equal(st.outstanding, 3);        /* a1, a2, b1 */
+    assert_int_equal(b1.prepare_calls, 0);
+    uv_sem_post(&hold);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+
+    /* a1, a2 (accepted before e1) complete; e1 runs (and submits c1, behind b1 and e2);
+     * b1 is prepared and completes; e2 runs; then c1 */
+    static const int want[] = { 5007, 1001, 1, 1002, 2, 5008, 1003, 3, 5009, 1004, 4 };
+    assert_int_equal(f->n_events, sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < f->n_events; i++)
+        assert_int_equal(f->events[i], want[i]);
+    assert_int_equal(e1.rc, 0);                 /* no SQLITE_BUSY: no transaction was open */
+    assert_int_equal(e2.rc, 0);
+    char buf[64];
+    assert_string_equal(db_peek_str(f->peek, buf, sizeof(buf), "SELECT group_concat(k) FROM "
+                                    "(SELECT k FROM wt ORDER BY id)"), "7,1,2,8,3,9,4");
+    writer_stats(f->w, &st);
+    assert_int_equal(st.exclusives, 3);
+    assert_int_equal(st.exclusives_waited, 2);
+    assert_int_equal(st.held, 0);
+    uv_sem_destroy(&started);
+    uv_sem_destroy(&hold);
+}
+
 /* writer_close right after submitting 50 jobs: all 50 still run and complete, a submit after
  * close is refused without callbacks, the close callback runs once, the loop closes. */
 static void test_writer_close_drains_every_accepted_job(void **state)
@@ -765,6 +840,7 @@ int main(void)
         T(test_writer_full_queue_answers_rate_limited),
         T(test_writer_busy_database_fails_the_job_cleanly),
         T(test_writer_big_job_does_not_stop_the_loop),
+        T(test_writer_exclusive_waits_for_earlier_jobs_and_holds_later_ones),
         T(test_writer_close_drains_every_accepted_job),
         T(test_writer_open_fails_on_a_bad_path_and_idle_close_ends),
 #undef T
