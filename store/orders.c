@@ -440,7 +440,8 @@ fail:
 
 /* Per input row: the existing order (NULL = new) and the staged values. */
 struct imp_row {
-    struct order *existing;
+    struct order *existing;     /* the loop's; read by the prepare and apply phases only */
+    int64_t ex_id, ex_wc;       /* existing: its id and work centre at prepare */
     struct order *staged;       /* new order, or the replacement field values of existing */
     bool changed;               /* existing: some field differs (version +1) */
 };
@@ -558,62 +559,98 @@ static bool import_check(struct board *b, const struct imp_col *ic, size_t ncols
  * INSERTs for new rows, field UPDATEs for changed rows, one place UPDATE per existing order
  * that changes column: O(rows) writes. Only a column whose end has run out of ranks
  * (about 2^29 appends) is relabelled whole (rank__even), once.
+ *
+ * Three phases (docs/writer.md): store_import_prepare validates against the board and stages
+ * everything the write needs (ids, ranks, values, the relabel list) so that
+ * store_import_write touches only the plan and SQLite, on whichever thread owns the
+ * connection; store_import_apply changes the cache after COMMIT.
  */
-int store_import(struct store *s, struct board *b, const struct order_input *rows, size_t n,
-                 bool upsert, int64_t user_id, size_t *created, size_t *updated)
-{
+struct import_plan {
+    int64_t tenant_id, user_id;
+    size_t n, ncols, n_new, n_upd;
+    struct imp_row *ir;
+    struct imp_col *ic;
+    struct hmap seen;               /* order number -> staged order */
+    struct { int64_t id, rank; } *relabel;      /* rows a full column's relabel rewrites */
+    size_t n_relabel;
     char now[PB_TIMESTAMP_LEN];
+    char data[128];                 /* the audit entry's event_data */
+};
+
+void store_import_plan_free(struct import_plan *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; p->ir != NULL && i < p->n; i++)
+        order__free(p->ir[i].staged);
+    free(p->ir);
+    free(p->ic);
+    free(p->relabel);
+    hmap_cleanup(&p->seen);
+    free(p);
+}
+
+int store_import_prepare(struct store *s, struct board *b, const struct order_input *rows,
+                         size_t n, bool upsert, int64_t user_id, struct import_plan **out)
+{
+    struct import_plan *p = calloc(1, sizeof(*p));
     size_t ncols = b->n_work_centres + 1, n_new = 0, n_upd = 0;
-    struct imp_row *ir = calloc(n ? n : 1, sizeof(*ir));
-    struct imp_col *ic = calloc(ncols, sizeof(*ic));
-    struct hmap seen = { .match = board__order_number_is };
-    char data[128];
     int rc = PB_EINTERNAL;
 
-    if (created != NULL)
-        *created = 0;
-    if (updated != NULL)
-        *updated = 0;
-    if (ir == NULL || ic == NULL || hmap_reserve(&seen, n) != 0)
-        goto out;
-    pb_now_timestamp(now);
+    *out = NULL;
+    if (p == NULL)
+        return PB_EINTERNAL;
+    p->seen.match = board__order_number_is;
+    p->tenant_id = b->tenant_id;
+    p->user_id = user_id;
+    p->n = n;
+    p->ncols = ncols;
+    p->ir = calloc(n ? n : 1, sizeof(*p->ir));
+    p->ic = calloc(ncols, sizeof(*p->ic));
+    if (p->ir == NULL || p->ic == NULL || hmap_reserve(&p->seen, n) != 0)
+        goto fail;
+    struct imp_row *ir = p->ir;
+    struct imp_col *ic = p->ic;
+    pb_now_timestamp(p->now);
 
-    /* phase 1a: validate rows, stage values */
+    /* validate rows, stage values */
     for (size_t i = 0; i < n; i++) {
         const struct order_input *in = &rows[i];
         if (in->order_number == NULL || in->stock_code == NULL || in->description == NULL) {
             rc = PB_EVALIDATION;
-            goto out;
+            goto fail;
         }
         struct order *ex = board_order_by_number(b, in->order_number);
         if (ex != NULL && !upsert) {
             rc = PB_ECONFLICT;
-            goto out;
+            goto fail;
         }
         /* an existing order staying where it is may stay in an inactive centre */
         if (target_column(b, in->work_centre_id) == NULL
             && !(ex != NULL && ex->work_centre_id == in->work_centre_id
                  && board_column(b, in->work_centre_id) != NULL)) {
             rc = PB_EVALIDATION;
-            goto out;
+            goto fail;
         }
-        if (hmap_get_str(&seen, in->order_number) != NULL) {
+        if (hmap_get_str(&p->seen, in->order_number) != NULL) {
             rc = PB_ECONFLICT;      /* the same orderNumber twice in one import */
-            goto out;
+            goto fail;
         }
         ir[i].existing = ex;
-        ir[i].staged = order_from_input(in, user_id, now);
+        ir[i].staged = order_from_input(in, user_id, p->now);
         if (ir[i].staged == NULL) {
             rc = PB_EINTERNAL;
-            goto out;
+            goto fail;
         }
-        hmap_put_str(&seen, ir[i].staged->order_number, ir[i].staged);
+        hmap_put_str(&p->seen, ir[i].staged->order_number, ir[i].staged);
         size_t to = board__column_index(b, board_column(b, in->work_centre_id));
         if (ex == NULL) {
             n_new++;
             ic[to].arriving++;
         } else {
             n_upd++;
+            ir[i].ex_id = ex->id;
+            ir[i].ex_wc = ex->work_centre_id;
             ir[i].changed = order_differs(ex, ir[i].staged);
             if (ex->work_centre_id != in->work_centre_id) {
                 ic[board__column_index(b, board_column(b, ex->work_centre_id))].leaving++;
@@ -621,13 +658,16 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
             }
         }
     }
+    p->n_new = n_new;
+    p->n_upd = n_upd;
 
     if (store_orders_fit(s, b, n_new) != 0) {
         rc = PB_ETOO_LARGE;
-        goto out;
+        goto fail;
     }
 
-    /* phase 1b: the ranks of the arrivals */
+    /* the ranks of the arrivals */
+    size_t n_relabel = 0;
     for (size_t c = 0; c < ncols; c++) {
         struct imp_col *t = &ic[c];
         if (t->arriving == 0)
@@ -641,6 +681,7 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
         if (t->step < 1) {
             t->relabel = true;
             t->staying = board_column_len(col) - t->leaving;
+            n_relabel += t->staying;
         }
     }
     for (size_t i = 0; i < n; i++) {
@@ -652,78 +693,107 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
         st->rank = t->relabel ? rank__even(t->staying + k, t->staying + t->arriving)
                               : t->base + t->step * (int64_t)(k + 1);
     }
-    if (hmap_reserve(&b->index->by_id, b->n_orders + n_new) != 0
-        || hmap_reserve(&b->index->by_number, b->n_orders + n_new) != 0)
-        goto out;
-    snprintf(data, sizeof(data), "{\"created\":%zu,\"updated\":%zu,\"rows\":%zu}", n_new, n_upd,
-             n);
-
-    /* phase 2: one transaction */
-    if (store__begin(s) != 0)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        struct order *st = ir[i].staged;
-        int sqlrc = 0;
-        if (ir[i].existing == NULL) {
-            if (insert_order(s, b->tenant_id, st, now, &sqlrc) != 0) {
-                rc = sqlrc == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
-                goto fail_tx;
-            }
-            st->id = sqlite3_last_insert_rowid(s->db);
-        } else if (ir[i].changed
-                   && update_fields(s, b->tenant_id, ir[i].existing->id, st, now) != 0) {
-            goto fail_tx;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct order *ex = ir[i].existing, *st = ir[i].staged;
-        if (ex == NULL || ex->work_centre_id == st->work_centre_id)
-            continue;
-        bool leaves = ex->work_centre_id == 0 && st->work_centre_id != 0;
-        if (place(s, b->tenant_id, ex->id, st->work_centre_id, st->rank, leaves, now) != 0)
-            goto fail_tx;
-    }
-    for (size_t c = 0; c < ncols; c++) {           /* the rare relabel of a full column */
+    /* the rare relabel of a full column: the rows it rewrites, staged here so that the write
+     * phase reads no board */
+    if (n_relabel > 0 && (p->relabel = calloc(n_relabel, sizeof(*p->relabel))) == NULL)
+        goto fail;
+    for (size_t c = 0; c < ncols; c++) {
         size_t k = 0;
         if (!ic[c].relabel)
             continue;
         for (const struct order *o = board_column_first(board__column_at(b, c)); o != NULL;
              o = board_column_next(o)) {
-            if (imp_leaves(&seen, o))
+            if (imp_leaves(&p->seen, o))
                 continue;
-            sqlite3_stmt *st = store__stmt(s, ST_ORDER_RANK);
-            if (st == NULL)
-                goto fail_tx;
-            sqlite3_bind_int64(st, 1, b->tenant_id);
-            sqlite3_bind_int64(st, 2, o->id);
-            sqlite3_bind_int64(st, 3, rank__even(k++, ic[c].staying + ic[c].arriving));
-            if (store__run(s, st, "import relabel", NULL) != 0)
-                goto fail_tx;
+            p->relabel[p->n_relabel].id = o->id;
+            p->relabel[p->n_relabel++].rank = rank__even(k++, ic[c].staying + ic[c].arriving);
         }
-        s->relabelled += k;
     }
-    if (store__audit(s, b->tenant_id, "orders_imported", 0, 0, 0, user_id, data, -1, -1, now)
-        != 0)
-        goto fail_tx;
-    if (store__commit(s) != 0)
-        goto out;
+    assert(p->n_relabel == n_relabel);
+    if (hmap_reserve(&b->index->by_id, b->n_orders + n_new) != 0
+        || hmap_reserve(&b->index->by_number, b->n_orders + n_new) != 0)
+        goto fail;
+    snprintf(p->data, sizeof(p->data), "{\"created\":%zu,\"updated\":%zu,\"rows\":%zu}", n_new,
+             n_upd, n);
+    *out = p;
+    return 0;
 
-    /* phase 3: apply (no allocation) */
+fail:
+    store_import_plan_free(p);
+    return rc;
+}
+
+void store_import_counts(const struct import_plan *p, size_t *created, size_t *updated)
+{
+    if (created != NULL)
+        *created = p->n_new;
+    if (updated != NULL)
+        *updated = p->n_upd;
+}
+
+int store_import_write(struct store *s, struct import_plan *p)
+{
+    const char *now = p->now;
+    int rc = PB_EINTERNAL;
+
+    for (size_t i = 0; i < p->n; i++) {
+        struct order *st = p->ir[i].staged;
+        int sqlrc = 0;
+        if (p->ir[i].existing == NULL) {
+            if (insert_order(s, p->tenant_id, st, now, &sqlrc) != 0)
+                return sqlrc == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
+            st->id = sqlite3_last_insert_rowid(s->db);
+        } else if (p->ir[i].changed
+                   && update_fields(s, p->tenant_id, p->ir[i].ex_id, st, now) != 0) {
+            return PB_EINTERNAL;
+        }
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        const struct imp_row *r = &p->ir[i];
+        if (r->existing == NULL || r->ex_wc == r->staged->work_centre_id)
+            continue;
+        bool leaves = r->ex_wc == 0 && r->staged->work_centre_id != 0;
+        if (place(s, p->tenant_id, r->ex_id, r->staged->work_centre_id, r->staged->rank, leaves,
+                  now) != 0)
+            return PB_EINTERNAL;
+    }
+    for (size_t k = 0; k < p->n_relabel; k++) {
+        sqlite3_stmt *st = store__stmt(s, ST_ORDER_RANK);
+        if (st == NULL)
+            return PB_EINTERNAL;
+        sqlite3_bind_int64(st, 1, p->tenant_id);
+        sqlite3_bind_int64(st, 2, p->relabel[k].id);
+        sqlite3_bind_int64(st, 3, p->relabel[k].rank);
+        if (store__run(s, st, "import relabel", NULL) != 0)
+            return PB_EINTERNAL;
+    }
+    if (store__audit(s, p->tenant_id, "orders_imported", 0, 0, 0, p->user_id, p->data, -1, -1,
+                     now) != 0)
+        return rc;
+    return 0;
+}
+
+void store_import_apply(struct store *s, struct board *b, struct import_plan *p)
+{
+    struct imp_row *ir = p->ir;
+    struct imp_col *ic = p->ic;
+    size_t ncols = p->ncols, r = 0;
+
     for (size_t c = 0; c < ncols; c++) {
-        size_t k = 0;
         if (!ic[c].relabel)
             continue;
         for (struct order *o = board_column_first(board__column_at(b, c)); o != NULL;
              o = board_column_next(o))
-            if (!imp_leaves(&seen, o))
-                o->rank = rank__even(k++, ic[c].staying + ic[c].arriving);
+            if (!imp_leaves(&p->seen, o))
+                o->rank = p->relabel[r++].rank;
     }
-    for (size_t i = 0; i < n; i++) {               /* leavers out of their columns */
+    s->relabelled += p->n_relabel;
+    for (size_t i = 0; i < p->n; i++) {             /* leavers out of their columns */
         struct order *ex = ir[i].existing, *st = ir[i].staged;
         if (ex != NULL && ex->work_centre_id != st->work_centre_id)
             ostree_remove(&board_column(b, ex->work_centre_id)->orders, &ex->column_node);
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < p->n; i++) {
         struct order *ex = ir[i].existing, *st = ir[i].staged;
         struct column *to = board_column(b, st->work_centre_id);
         if (ex == NULL) {
@@ -753,27 +823,40 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
         ex->priority = st->priority;
         memcpy(ex->due_date, st->due_date, sizeof(ex->due_date));
         memcpy(ex->start_date, st->start_date, sizeof(ex->start_date));
-        memcpy(ex->updated_at, now, sizeof(ex->updated_at));
+        memcpy(ex->updated_at, p->now, sizeof(ex->updated_at));
         ex->version++;
     }
     b->version++;
     assert(import_check(b, ic, ncols));
-    if (created != NULL)
-        *created = n_new;
-    if (updated != NULL)
-        *updated = n_upd;
-    rc = 0;
-    goto out;
+}
 
-fail_tx:
-    store__rollback(s);
-    if (rc == 0)
-        rc = PB_EINTERNAL;
-out:
-    for (size_t i = 0; ir != NULL && i < n; i++)
-        order__free(ir[i].staged);
-    free(ir);
-    free(ic);
-    hmap_cleanup(&seen);
-    return rc;
+int store_import(struct store *s, struct board *b, const struct order_input *rows, size_t n,
+                 bool upsert, int64_t user_id, size_t *created, size_t *updated)
+{
+    struct import_plan *p;
+    int rc;
+
+    if (created != NULL)
+        *created = 0;
+    if (updated != NULL)
+        *updated = 0;
+    if ((rc = store_import_prepare(s, b, rows, n, upsert, user_id, &p)) != 0)
+        return rc;
+    if (store__begin(s) != 0) {
+        store_import_plan_free(p);
+        return PB_EINTERNAL;
+    }
+    if ((rc = store_import_write(s, p)) != 0) {
+        store__rollback(s);
+        store_import_plan_free(p);
+        return rc;
+    }
+    if (store__commit(s) != 0) {
+        store_import_plan_free(p);
+        return PB_EINTERNAL;
+    }
+    store_import_apply(s, b, p);
+    store_import_counts(p, created, updated);
+    store_import_plan_free(p);
+    return 0;
 }

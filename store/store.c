@@ -357,6 +357,53 @@ report:
     return PB_EINTERNAL;
 }
 
+int store_open_sibling(struct store *s, const char *synchronous, struct store **out)
+{
+    const char *sync = synchronous != NULL ? synchronous : "NORMAL";
+    char pragma[128];
+    struct store *c;
+    size_t plen;
+
+    *out = NULL;
+    if ((strcmp(sync, "NORMAL") != 0 && strcmp(sync, "FULL") != 0) || s->wal_path == NULL
+        || (c = calloc(1, sizeof(*c))) == NULL)
+        return PB_EINTERNAL;
+    c->max_orders = s->max_orders;
+    plen = strlen(s->wal_path) - 4;             /* "<path>-wal" */
+    if ((c->wal_path = strdup(s->wal_path)) == NULL)
+        goto fail;
+    c->wal_path[plen] = '\0';                   /* the database path, for the open */
+    /* NOMUTEX: used by one thread at a time (the writer thread, once handed over). */
+    if (sqlite3_open_v2(c->wal_path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL)
+        != SQLITE_OK) {
+        snprintf(s->errmsg, sizeof(s->errmsg), "sibling connection: %s",
+                 c->db != NULL ? sqlite3_errmsg(c->db) : "out of memory");
+        goto fail;
+    }
+    c->wal_path[plen] = '-';
+    /* Another process (the CLI) may hold the write lock: this connection's thread waits for
+     * it, the loop does not. SQLite's own WAL autocheckpoint stays on here: it then runs
+     * inside this connection's COMMITs, on its thread (docs/writer.md). */
+    sqlite3_busy_timeout(c->db, 5000);
+    snprintf(pragma, sizeof(pragma),
+             "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
+             sync);
+    if (store_exec(c, pragma) != 0) {
+        snprintf(s->errmsg, sizeof(s->errmsg), "sibling connection: %s", c->errmsg);
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    store_free(c);
+    return PB_EINTERNAL;
+}
+
+struct sqlite3 *store_sibling_db(struct store *s)
+{
+    return s->db;
+}
+
 void store_free(struct store *s)
 {
     struct hmap_iter it;

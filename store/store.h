@@ -45,6 +45,20 @@ struct store_options {
  */
 int store_open(struct store **out, const char *path, const struct store_options *opts);
 
+/*
+ * A second connection to s's database with its own statement cache and no boards: the writer
+ * thread's (store/writer.c, docs/writer.md), on which the store's write phases
+ * (store_import_write ...) run while the loop keeps s. synchronous: "NORMAL" or "FULL" (NULL =
+ * NORMAL); with FULL every COMMIT on it syncs the WAL (on the thread that commits). Busy
+ * timeout 5 s (that thread waits for another process's write lock, the loop never does).
+ * Call on the loop thread; hand the result to one other thread; free with store_free (after
+ * that thread is done with it). Returns 0, or PB_EINTERNAL (*out NULL, s's last error set).
+ */
+int store_open_sibling(struct store *s, const char *synchronous, struct store **out);
+
+/* The SQLite connection of a sibling store (for writer_open's connect hook). */
+struct sqlite3 *store_sibling_db(struct store *s);
+
 /* Close the database and free every cached board. store_free(NULL) does nothing. */
 void store_free(struct store *s);
 
@@ -243,6 +257,25 @@ int store_order_move(struct store *s, struct board *b, const struct move_request
  * on error. Cost: O(rows + sizes of the affected columns), one transaction. */
 int store_import(struct store *s, struct board *b, const struct order_input *rows, size_t n,
                  bool upsert, int64_t user_id, size_t *created, size_t *updated);
+
+/*
+ * store_import in three phases, for the writer (docs/writer.md): prepare on the loop thread
+ * (validates against b and stages everything: same errors as store_import, nothing changed;
+ * *out owns the plan), write on the thread that owns connection s (a sibling store, inside a
+ * transaction the caller opened; touches only the plan and SQLite; may be run again after a
+ * rollback; PB_ECONFLICT, PB_EINTERNAL), apply on the loop thread after the COMMIT (changes b:
+ * cannot fail; b must not have changed since prepare: the writer's per-tenant gate and
+ * writer_exclusive see to that). s of prepare/apply is the loop's store. The plan is freed
+ * with store_import_plan_free (NULL is fine) after apply or when the import fails.
+ */
+struct import_plan;
+int store_import_prepare(struct store *s, struct board *b, const struct order_input *rows,
+                         size_t n, bool upsert, int64_t user_id, struct import_plan **out);
+int store_import_write(struct store *s, struct import_plan *p);
+void store_import_apply(struct store *s, struct board *b, struct import_plan *p);
+/* The orders the plan creates and updates (pointers may be NULL). */
+void store_import_counts(const struct import_plan *p, size_t *created, size_t *updated);
+void store_import_plan_free(struct import_plan *p);
 
 /* ---------------------------------------------------------------- demo data (SPEC §8) */
 
