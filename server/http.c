@@ -317,14 +317,15 @@ static bool content_type_is(struct lws *wsi, const char *type)
 /* ================================================================ dispatch */
 
 /* Run the route handler with the parsed JSON body (NULL when the body is empty), or end
- * the route's stream and answer with what it returns. */
-static void dispatch(struct http_req *r)
+ * the route's stream and answer with what it returns (unless it answers later: res.pending). */
+static void dispatch_now(struct http_req *r)
 {
     cJSON *body = NULL;
     if (r->route->stream != NULL) {
         struct op_result res = { 0 };
         r->route->stream->finish(r, &res);
-        http_reply_op(r, &res, 200);
+        if (!res.pending)
+            http_reply_op(r, &res, 200);
         return;
     }
     if (r->body_len > 0) {
@@ -347,6 +348,45 @@ static void dispatch(struct http_req *r)
     }
     r->route->fn(r, body);
     cJSON_Delete(body);
+}
+
+/* A write route waiting for the writer (writes_exclusive). owner first: CLOSED_HTTP clears it
+ * (r->job protocol), and a request whose client went away before its turn writes nothing. */
+struct parked_route {
+    struct http_req *owner;
+};
+
+static void run_parked(void *ctx)
+{
+    struct parked_route *p = ctx;
+    struct http_req *r = p->owner;
+    free(p);
+    if (r == NULL)
+        return;
+    r->job = NULL;
+    dispatch_now(r);
+}
+
+/* Every route but GET (and the import stream, which commits through the writer itself) may
+ * write on the loop's connection: it runs when no writer job is in flight (writes.c). */
+static void dispatch(struct http_req *r)
+{
+    struct parked_route *p;
+    if (r->route->stream != NULL || r->method == M_GET || writes_idle(r->app)) {
+        dispatch_now(r);
+        return;
+    }
+    if ((p = malloc(sizeof(*p))) == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    p->owner = r;
+    r->job = p;                         /* CLOSED_HTTP clears p->owner */
+    if (writes_exclusive(r->app, run_parked, p) != 0) {
+        r->job = NULL;
+        free(p);
+        http_reply_error(r, PB_EINTERNAL, "the server is shutting down", NULL);
+    }
 }
 
 /* Answer an error before the body was read: the connection closes after the answer

@@ -254,17 +254,6 @@ static cJSON *change_fields(const struct order *o, const struct order_input *in)
     return f;
 }
 
-/* The tenant cap sentence of SPEC §4 ("naming the limit") into the job's message buffer. */
-static void tenant_full(struct http_req *r, struct import_job *j, size_t created,
-                        struct op_result *res)
-{
-    snprintf(j->message, sizeof(j->message), "the import would create %zu orders but the "
-             "tenant has %zu of at most %zu ([limits] max_orders_per_tenant); nothing was "
-             "imported", created, j->board->n_orders, store_max_orders(r->app->store));
-    res->err = PB_ETOO_LARGE;
-    res->message = j->message;
-}
-
 /* Fill res with error err and its static message. */
 static void fail_with(struct op_result *res, int err, const char *message)
 {
@@ -274,14 +263,197 @@ static void fail_with(struct op_result *res, int err, const char *message)
 
 /* ---------------------------------------------------------------- the answer */
 
+/* The report of SPEC §6 (created/updated 0 when fail). changes: the dry run's list (consumed),
+ * or NULL. */
+static cJSON *report_json(const struct csv_import *ci, bool fail, size_t created,
+                          size_t updated, size_t skipped, bool dry_run, cJSON *changes,
+                          size_t changes_total)
+{
+    size_t n_err, n_warn;
+    const struct csv_issue *errs = csv_import_errors(ci, &n_err);
+    const struct csv_issue *warns = csv_import_warnings(ci, &n_warn);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "created", (double)(fail ? 0 : created));
+    cJSON_AddNumberToObject(o, "updated", (double)(fail ? 0 : updated));
+    cJSON_AddNumberToObject(o, "skipped", (double)skipped);
+    cJSON_AddNumberToObject(o, "rows", (double)csv_import_records(ci));
+    cJSON_AddItemToObject(o, "errors", issues_json(errs, n_err));
+    cJSON_AddNumberToObject(o, "errorsTotal", (double)csv_import_errors_total(ci));
+    cJSON_AddItemToObject(o, "warnings", issues_json(warns, n_warn));
+    cJSON_AddNumberToObject(o, "warningsTotal", (double)csv_import_warnings_total(ci));
+    cJSON_AddBoolToObject(o, "dryRun", dry_run);
+    if (changes != NULL) {
+        cJSON_AddItemToObject(o, "changes", changes);
+        cJSON_AddNumberToObject(o, "changesTotal", (double)changes_total);
+    }
+    return o;
+}
+
+/* The rows to write: the importer's, with SPEC §6 placement=keep applied against b (an
+ * existing order stays in its work centre). The strings stay the importer's. NULL when out of
+ * memory. *created gets the rows that are new to b. */
+static struct order_input *rows_for(const struct csv_import *ci, const struct board *b,
+                                    bool place_file, size_t *n_out, size_t *created)
+{
+    size_t n;
+    const struct csv_row *rows = csv_import_rows(ci, &n);
+    struct order_input *in = malloc((n + 1) * sizeof(*in));
+    *n_out = n;
+    *created = 0;
+    if (in == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        in[i] = rows[i].in;
+        const struct order *ex = board_order_by_number(b, in[i].order_number);
+        if (ex == NULL)
+            (*created)++;
+        else if (!place_file)
+            in[i].work_centre_id = ex->work_centre_id;
+    }
+    return in;
+}
+
+/*
+ * An import's write through the writer (docs/writer.md "Imports"): prepared on the loop when
+ * the tenant's earlier writes are done (against the board as it is then), written on the
+ * writer thread in one transaction, applied and answered on the loop. The loop serves
+ * everyone else meanwhile. owner first: CLOSED_HTTP clears it (r->job); the import still
+ * completes and is published, only the answer has nobody to go to.
+ */
+struct import_write {
+    struct http_req *owner;
+    struct app *app;
+    int64_t tenant_id, user_id;
+    struct csv_import *ci;              /* the parsed upload (taken from the import_job) */
+    bool place_file, create_only;
+    size_t skipped, created, updated;   /* created: rows new to the board at prepare */
+    size_t orders_then;                 /* the tenant's orders at prepare (413 message) */
+    struct import_plan *plan;
+    int64_t t_submit_us;
+    char message[200];
+};
+
+static void import_write_free(struct import_write *w)
+{
+    store_import_plan_free(w->plan);
+    csv_import_free(w->ci);
+    free(w);
+}
+
+static int iw_prepare(void *ctx)
+{
+    struct import_write *w = ctx;
+    struct board *b;
+    size_t n;
+    int rc = store_board(w->app->store, w->tenant_id, &b);
+    if (rc != 0)
+        return rc;
+    struct order_input *in = rows_for(w->ci, b, w->place_file, &n, &w->created);
+    if (in == NULL)
+        return PB_EINTERNAL;
+    w->orders_then = b->n_orders;
+    rc = store_import_prepare(w->app->store, b, in, n, !w->create_only, w->user_id, &w->plan);
+    free(in);
+    return rc;
+}
+
+static int iw_run(sqlite3 *db, void *ctx)
+{
+    struct import_write *w = ctx;
+    (void)db;                           /* the sibling store's connection */
+    return store_import_write(w->app->wstore, w->plan);
+}
+
+/* res for a failed import write (rc != 0). */
+static void import_error(struct app *app, int rc, size_t created, size_t orders_then,
+                         char *msgbuf, size_t msglen, struct op_result *res)
+{
+    res->err = rc;
+    if (rc == PB_ETOO_LARGE) {
+        snprintf(msgbuf, msglen, "the import would create %zu orders but the tenant has %zu of "
+                 "at most %zu ([limits] max_orders_per_tenant); nothing was imported", created,
+                 orders_then, store_max_orders(app->store));
+        res->message = msgbuf;
+    } else if (rc == PB_ERATE_LIMITED) {
+        res->message = "too many writes are waiting; try again";
+    } else {
+        res->message = rc == PB_ECONFLICT ? "an orderNumber is already in use"
+                                          : "the import could not be saved; nothing was written";
+    }
+}
+
+static void iw_done(void *ctx, int status, uint64_t commit_seq)
+{
+    struct import_write *w = ctx;
+    struct http_req *r = w->owner;
+    struct op_result res = { 0 };
+    size_t created = 0, updated = 0;
+    (void)commit_seq;
+
+    if (status == 0) {
+        struct board *b;
+        if (store_board(w->app->store, w->tenant_id, &b) == 0) {    /* loaded at prepare */
+            store_import_apply(w->app->store, b, w->plan);
+            store_import_counts(w->plan, &created, &updated);
+        }
+        pb_log(LOG_DEBUG, "import: %zu records committed through the writer in %lld us",
+               csv_import_records(w->ci), (long long)(lws_now_usecs() - w->t_submit_us));
+        if (created + updated > 0) {
+            cJSON *ev = cJSON_CreateObject();
+            cJSON_AddNumberToObject(ev, "created", (double)created);
+            cJSON_AddNumberToObject(ev, "updated", (double)updated);
+            room_publish(w->app, w->tenant_id, "orders_imported", ev);
+        }
+        res.data = report_json(w->ci, false, created, updated, w->skipped, false, NULL, 0);
+    } else {
+        import_error(w->app, status, w->created, w->orders_then, w->message,
+                     sizeof(w->message), &res);
+    }
+    if (r != NULL) {
+        r->job = NULL;
+        http_reply_op(r, &res, 200);
+    } else {
+        cJSON_Delete(res.data);
+    }
+    import_write_free(w);
+}
+
+/* Hand the import's write to the writer. 0: res->pending, iw_done answers; else res is the
+ * error (the upload is freed either way with the request). */
+static void submit_write(struct http_req *r, struct import_job *j, size_t skipped,
+                         struct op_result *res)
+{
+    struct import_write *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        fail_with(res, PB_EINTERNAL, "out of memory");
+        return;
+    }
+    *w = (struct import_write){
+        .owner = r, .app = r->app, .tenant_id = r->claims.tenant_id,
+        .user_id = r->claims.user_id, .ci = j->ci, .place_file = j->place_file,
+        .create_only = j->create_only, .skipped = skipped, .t_submit_us = lws_now_usecs(),
+    };
+    j->ci = NULL;                       /* the write owns the upload now */
+    int rc = writes_submit(r->app, w->tenant_id, iw_prepare, iw_run, iw_done, w);
+    if (rc != 0) {
+        import_error(r->app, rc, w->created, w->orders_then, j->message, sizeof(j->message),
+                     res);
+        j->ci = w->ci;
+        w->ci = NULL;
+        import_write_free(w);
+        return;
+    }
+    r->job = w;
+    res->pending = true;
+}
+
 /* The stream's finish hook: the report (res->data, 200), or an error (import_failed
- * carries the report's members in res->extra). Publishes orders_imported after a write. */
+ * carries the report's members in res->extra), or res->pending when the write went to the
+ * writer (iw_done answers). */
 static void import_finish(struct http_req *r, struct op_result *res)
 {
     struct import_job *j = r->stream_job;
-    size_t n_rows, n_err, n_warn, created = 0, updated = 0;
-    const struct csv_row *rows;
-    const struct csv_issue *errs, *warns;
+    size_t n_rows, n_err, created = 0, updated = 0;
     int rc;
 
     if (j->spa != NULL) {
@@ -293,7 +465,6 @@ static void import_finish(struct http_req *r, struct op_result *res)
         }
     }
     rc = j->feed_err != 0 ? j->feed_err : csv_import_finish(j->ci);
-    int64_t t_parsed = lws_now_usecs();
     if (rc == PB_ETOO_LARGE) {
         fail_with(res, PB_ETOO_LARGE, "the file has more rows than the server accepts");
         return;
@@ -303,88 +474,59 @@ static void import_finish(struct http_req *r, struct op_result *res)
         return;
     }
     r->app->metrics.import_rows += csv_import_records(j->ci);
-    rows = csv_import_rows(j->ci, &n_rows);
-    errs = csv_import_errors(j->ci, &n_err);
-    warns = csv_import_warnings(j->ci, &n_warn);
+    const struct csv_row *rows = csv_import_rows(j->ci, &n_rows);
+    csv_import_errors(j->ci, &n_err);
 
     bool fail = csv_import_missing_required(j->ci) || (n_err > 0 && !j->skip);
     size_t skipped = fail ? 0 : csv_import_skipped(j->ci);
-    cJSON *changes = j->dry_run ? cJSON_CreateArray() : NULL;
-    size_t changes_total = 0;
-    if (!fail) {
-        struct order_input *in = malloc((n_rows + 1) * sizeof(*in));
-        if (in == NULL) {
-            cJSON_Delete(changes);
-            fail_with(res, PB_EINTERNAL, "out of memory");
-            return;
-        }
-        for (size_t i = 0; i < n_rows; i++) {
-            in[i] = rows[i].in;
-            const struct order *ex = board_order_by_number(j->board, in[i].order_number);
-            if (ex == NULL) {
-                created++;
-                continue;
-            }
-            updated++;
-            if (!j->place_file)         /* SPEC §6 placement=keep: the board's place wins */
-                in[i].work_centre_id = ex->work_centre_id;
-            if (changes == NULL)
-                continue;
-            if (changes_total >= IMPORT_MAX_CHANGES) {
-                /* past the listed ones only count: no JSON is built for them */
-                cJSON *f = change_fields(ex, &in[i]);
-                changes_total += f != NULL;
-                cJSON_Delete(f);
-                continue;
-            }
-            cJSON *f = change_fields(ex, &in[i]);
-            if (f == NULL)
-                continue;
-            cJSON *c = cJSON_CreateObject();
-            cJSON_AddNumberToObject(c, "row", (double)rows[i].row);
-            cJSON_AddStringToObject(c, "orderNumber", ex->order_number);
-            cJSON_AddItemToObject(c, "fields", f);
-            cJSON_AddItemToArray(changes, c);
-            changes_total++;
-        }
-        rc = store_orders_fit(r->app->store, j->board, created);
-        if (rc == 0 && !j->dry_run && n_rows > 0)
-            rc = store_import(r->app->store, j->board, in, n_rows, !j->create_only,
-                              r->claims.user_id, &created, &updated);
-        free(in);
-        if (rc == PB_ETOO_LARGE) {
-            cJSON_Delete(changes);
-            tenant_full(r, j, created, res);
-            return;
-        }
-        if (rc != 0) {
-            cJSON_Delete(changes);
-            fail_with(res, rc, rc == PB_ECONFLICT ? "an orderNumber is already in use"
-                               : "the import could not be saved; nothing was written");
-            return;
-        }
-    }
-    pb_log(LOG_DEBUG, "import: %zu records, upload+parse %lld us, store %lld us",
-           csv_import_records(j->ci), (long long)(t_parsed - j->t_begin_us),
-           (long long)(lws_now_usecs() - t_parsed));
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "created", (double)(fail ? 0 : created));
-    cJSON_AddNumberToObject(o, "updated", (double)(fail ? 0 : updated));
-    cJSON_AddNumberToObject(o, "skipped", (double)skipped);
-    cJSON_AddNumberToObject(o, "rows", (double)csv_import_records(j->ci));
-    cJSON_AddItemToObject(o, "errors", issues_json(errs, n_err));
-    cJSON_AddNumberToObject(o, "errorsTotal", (double)csv_import_errors_total(j->ci));
-    cJSON_AddItemToObject(o, "warnings", issues_json(warns, n_warn));
-    cJSON_AddNumberToObject(o, "warningsTotal", (double)csv_import_warnings_total(j->ci));
-    cJSON_AddBoolToObject(o, "dryRun", j->dry_run);
-    if (changes != NULL) {
-        cJSON_AddItemToObject(o, "changes", changes);
-        cJSON_AddNumberToObject(o, "changesTotal", (double)changes_total);
-    }
     if (fail) {                         /* SPEC §6: the report is the error's body */
         res->err = PB_EIMPORT_FAILED;
         res->message = "the file has errors; nothing was imported";
-        res->extra = o;
+        res->extra = report_json(j->ci, true, 0, 0, skipped, j->dry_run,
+                                 j->dry_run ? cJSON_CreateArray() : NULL, 0);
+        return;
+    }
+    if (!j->dry_run && n_rows > 0 && r->app->writer != NULL) {
+        submit_write(r, j, skipped, res);
+        return;
+    }
+
+    /* a dry run (nothing written), an empty file, or no writer (unit tests): on the loop */
+    cJSON *changes = j->dry_run ? cJSON_CreateArray() : NULL;
+    size_t changes_total = 0;
+    struct order_input *in = rows_for(j->ci, j->board, j->place_file, &n_rows, &created);
+    if (in == NULL) {
+        cJSON_Delete(changes);
+        fail_with(res, PB_EINTERNAL, "out of memory");
+        return;
+    }
+    updated = n_rows - created;
+    for (size_t i = 0; changes != NULL && i < n_rows; i++) {
+        const struct order *ex = board_order_by_number(j->board, in[i].order_number);
+        if (ex == NULL)
+            continue;
+        cJSON *f = change_fields(ex, &in[i]);
+        if (f == NULL)
+            continue;
+        if (changes_total++ >= IMPORT_MAX_CHANGES) {
+            cJSON_Delete(f);            /* past the listed ones only count */
+            continue;
+        }
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddNumberToObject(c, "row", (double)rows[i].row);
+        cJSON_AddStringToObject(c, "orderNumber", ex->order_number);
+        cJSON_AddItemToObject(c, "fields", f);
+        cJSON_AddItemToArray(changes, c);
+    }
+    size_t orders_then = j->board->n_orders;
+    rc = store_orders_fit(r->app->store, j->board, created);
+    if (rc == 0 && !j->dry_run && n_rows > 0)
+        rc = store_import(r->app->store, j->board, in, n_rows, !j->create_only,
+                          r->claims.user_id, &created, &updated);
+    free(in);
+    if (rc != 0) {
+        cJSON_Delete(changes);
+        import_error(r->app, rc, created, orders_then, j->message, sizeof(j->message), res);
         return;
     }
     if (!j->dry_run && created + updated > 0) {
@@ -393,7 +535,8 @@ static void import_finish(struct http_req *r, struct op_result *res)
         cJSON_AddNumberToObject(ev, "updated", (double)updated);
         room_publish(r->app, r->claims.tenant_id, "orders_imported", ev);
     }
-    res->data = o;
+    res->data = report_json(j->ci, false, created, updated, skipped, j->dry_run, changes,
+                            changes_total);
 }
 
 /* The stream's cleanup hook (idempotent). */

@@ -5,6 +5,8 @@
  */
 #include "server/server_int.h"
 
+#include "store/writer.h"
+
 #include "core/strbuf.h"
 #include "store/checkpoint.h"
 
@@ -130,6 +132,27 @@ static void r_metrics(struct http_req *r, const cJSON *body)
             store_commit_seq(app->store));
     histogram(&t, "planboard_sqlite_commit_seconds", "Latency of SQLite COMMIT.",
               store_commit_histogram(app->store));
+    if (app->writer != NULL && !app->writer_closed) {
+        struct writer_stats ws;
+        writer_stats(app->writer, &ws);
+        counter(&t, "planboard_writer_jobs_total",
+                "Writes handed to the writer thread (imports; docs/writer.md).", ws.jobs);
+        counter(&t, "planboard_writer_jobs_failed_total",
+                "Writer jobs that changed nothing (validation, conflict, SQLite).",
+                ws.jobs_failed);
+        counter(&t, "planboard_writer_transactions_total",
+                "Transactions the writer thread committed (group commit).", ws.transactions);
+        counter(&t, "planboard_writer_rejected_total",
+                "Writes refused with 429 because the writer's queue was full.", ws.rejected);
+        counter(&t, "planboard_writer_exclusive_waits_total",
+                "Loop-side writes that waited for a writer job to finish.",
+                ws.exclusives_waited);
+        gauge(&t, "planboard_writer_outstanding", "Writer jobs accepted and not yet done.",
+              (double)ws.outstanding);
+        gauge(&t, "planboard_writer_held",
+              "Loop-side writes waiting for the writer, and the jobs behind them.",
+              (double)ws.held);
+    }
     if (app->durable != NULL) {
         struct pb_histogram dl;
         durable_latency(app, &dl);

@@ -134,6 +134,9 @@ static void login_keys(const struct login_job *j, const char *keys[2])
     keys[1] = j->key_user;
 }
 
+static void login_job_free(struct login_job *j);
+static void login_write(void *ctx);
+
 static void login_done(uv_work_t *w, int status)
 {
     struct login_job *j = w->data;
@@ -146,19 +149,39 @@ static void login_done(uv_work_t *w, int status)
      * check that never ran (status != 0) is no attempt. */
     login_keys(j, keys);
     ratelimit_end(j->app->login_limit, keys, 2, !ok && status == 0, pb_now_ms());
-    if (r != NULL) {
-        r->job = NULL;
-        if (!ok)
-            http_reply_error(r, PB_EUNAUTHORIZED, "wrong tenant, username or password", NULL);
-        else
-            login_success(r, j);
-    }
-    user_cleanup(&j->user);
-    tenant_cleanup(&j->tenant);
     if (j->password != NULL)
         memset(j->password, 0, strlen(j->password));
+    if (r != NULL && ok) {
+        /* the session row is a loop-side write: after any writer job in flight (writes.c);
+         * r->job stays j until then */
+        if (writes_exclusive(j->app, login_write, j) == 0)
+            return;
+        r->job = NULL;
+        http_reply_error(r, PB_EINTERNAL, "could not start a session", NULL);
+    } else if (r != NULL) {
+        r->job = NULL;
+        http_reply_error(r, PB_EUNAUTHORIZED, "wrong tenant, username or password", NULL);
+    }
+    login_job_free(j);
+}
+
+static void login_job_free(struct login_job *j)
+{
+    user_cleanup(&j->user);
+    tenant_cleanup(&j->tenant);
     free(j->password);
     free(j);
+}
+
+static void login_write(void *ctx)
+{
+    struct login_job *j = ctx;
+    struct http_req *r = j->owner;
+    if (r != NULL) {
+        r->job = NULL;
+        login_success(r, j);
+    }
+    login_job_free(j);
 }
 
 static void r_login(struct http_req *r, const cJSON *body)

@@ -263,18 +263,31 @@ static void hash_work(uv_work_t *w)
     j->result = auth_password_hash(j->password, j->hash);
 }
 
+/* The user row write, as an exclusive (writes.c); r->job is j until here. */
+static void user_job_write(void *ctx)
+{
+    struct user_job *j = ctx;
+    if (j->owner != NULL)
+        j->owner->job = NULL;
+    user_job_apply(j);
+    user_job_free(j);
+}
+
 static void hash_done(uv_work_t *w, int status)
 {
     struct user_job *j = w->data;
     struct http_req *r = j->owner;
 
-    if (r != NULL)
-        r->job = NULL;
     if (status != 0 || j->result != 0) {
-        if (r != NULL)
+        if (r != NULL) {
+            r->job = NULL;
             http_reply_error(r, PB_EINTERNAL, "could not hash the password", NULL);
-    } else {
-        user_job_apply(j);
+        }
+    } else if (writes_exclusive(j->app, user_job_write, j) == 0) {
+        return;                         /* a loop-side write: after the writer's jobs */
+    } else if (r != NULL) {
+        r->job = NULL;
+        http_reply_error(r, PB_EINTERNAL, "the server is shutting down", NULL);
     }
     user_job_free(j);
 }
@@ -329,7 +342,7 @@ static void user_write(struct http_req *r, const cJSON *body, int64_t user_id)
     }
     j->owner = r;
     j->work.data = j;
-    r->job = (struct login_job *)j;     /* http.c clears *(struct http_req **)r->job */
+    r->job = j;                         /* http.c clears j->owner on close */
     if (uv_queue_work(r->app->loop, &j->work, hash_work, hash_done) != 0) {
         r->job = NULL;
         user_job_free(j);

@@ -268,6 +268,7 @@ void server_stop(struct app *app)
     uv_signal_stop(&app->sig_term);
     uv_timer_stop(&app->sweep_timer);
     ws_close_all(app, 1001);            /* SPEC §7: close connections with 1001 */
+    writes_close(app);                  /* jobs in flight complete during the grace period */
     /* A short grace period lets the close frames go out before the context goes. */
     uv_timer_start(&app->shutdown_timer, on_shutdown_timer, 150, 0);
 }
@@ -383,6 +384,11 @@ int server_start(struct app *app)
     uv_timer_init(app->loop, &app->shutdown_timer);
     app->sweep_timer.data = app->shutdown_timer.data = app;
     uv_timer_start(&app->sweep_timer, on_sweep, 1000, 1000);
+    if (writes_open(app) != 0) {        /* imports commit off the loop (writes.c) */
+        app->exit_code = 1;
+        server_stop(app);
+        return 0;
+    }
     pb_log(LOG_INFO, "planboard %s listening on http://%s:%d", PB_VERSION, app->cfg.bind,
            app->cfg.port);
     return 0;

@@ -97,6 +97,10 @@ struct app {
     size_t n_revoked_users, cap_revoked_users;
     struct metrics metrics;
     struct verified_token *tokens;      /* cache of verified access tokens, PB_TOKEN_CACHE */
+    struct writer *writer;              /* the write path off the loop (writes.c), or NULL */
+    struct store *wstore;               /* the writer thread's sibling connection (writer thread
+                                         * only, through a job's run) */
+    bool writer_closing, writer_closed; /* writes_close called / the writer is gone */
     struct durable *durable;            /* group commit (synchronous = FULL), or NULL */
     uint64_t durable_seq;               /* commits known on disk (durable.c) */
     struct durable_listener {           /* called when durable_seq advanced (durable_on_reached) */
@@ -287,6 +291,7 @@ struct ws_conn {
     char *rx;                           /* a client message arriving in pieces (malloc), or NULL */
     size_t rx_len;
     bool rx_discard;                    /* the current message is over PB_WS_MAX_MESSAGE */
+    struct ws_held *held;               /* messages waiting for the writer (ws.c), or NULL */
 };
 
 /* Direct reply (no seq): {"event", "ref"?, "data"}; data consumed. Queued behind the room
@@ -319,6 +324,8 @@ struct op_result {
     const char *message;
     cJSON *extra;                       /* owned: consume or cJSON_Delete */
     cJSON *data;                        /* owned: success payload */
+    bool pending;                       /* a stream's finish answers later itself (import.c:
+                                         * the write goes through the writer) */
 };
 
 struct op_user {
@@ -443,7 +450,9 @@ struct http_req {
     size_t body_len, body_cap;
     void *stream_job;                   /* the route's stream state (import.c), or NULL */
     bool accept_gzip;                   /* Accept-Encoding accepts gzip (encoding.c) */
-    struct login_job *job;              /* off-loop work in flight, or NULL */
+    void *job;                          /* off-loop work in flight, or NULL; what it points to
+                                         * starts with a struct http_req *owner that
+                                         * CLOSED_HTTP clears */
     /* response */
     int status;
     const char *ctype;                  /* static string */
@@ -596,6 +605,35 @@ int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id);
 /* Load revoked sessions from the store at start; free at the end. */
 int session_init(struct app *app);
 void session_cleanup(struct app *app);
+
+/* ---------------------------------------------------------------- the writer (writes.c) */
+
+/*
+ * The writer thread and its sibling connection (store/writer.h, docs/writer.md). writes_open:
+ * 0 or PB_EINTERNAL (logged). writes_close: drains (every accepted job completes) and frees
+ * it asynchronously; the loop keeps running until then.
+ */
+int writes_open(struct app *app);
+void writes_close(struct app *app);
+
+/* True when a loop-side write may run now (no writer job in flight or waiting). */
+bool writes_idle(const struct app *app);
+
+/*
+ * Run fn(ctx), a write on the loop's own connection, when no writer job is in flight: at once
+ * when the writer is idle (or absent), else later, in call order (writer_exclusive). 0, or
+ * PB_EINTERNAL (no memory, the writer is closing: fn is not called).
+ */
+int writes_exclusive(struct app *app, void (*fn)(void *ctx), void *ctx);
+
+/*
+ * writer_submit on the server's writer. PB_EINTERNAL when there is none or it is closing,
+ * else as writer_submit (PB_ERATE_LIMITED, prepare's error).
+ */
+struct sqlite3;
+int writes_submit(struct app *app, int64_t tenant_id, int (*prepare)(void *ctx),
+                  int (*run)(struct sqlite3 *db, void *ctx),
+                  void (*done)(void *ctx, int status, uint64_t commit_seq), void *ctx);
 
 /* ---------------------------------------------------------------- metrics (metrics.c) */
 

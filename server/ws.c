@@ -342,6 +342,85 @@ static void handle_message(struct ws_conn *c, const char *text, size_t len)
     client_msg_cleanup(&m);
 }
 
+/* ================================================================ waiting for the writer */
+
+/*
+ * A moveOrder writes on the loop's connection, so while a writer job is in flight (an import
+ * committing) it waits, as an exclusive (writes.c), and so does every later message of the
+ * same connection, to keep their order. At most PB_WS_MAX_HELD wait; past that a message is
+ * answered rate_limited (SPEC §4) and dropped. Other connections are not held.
+ */
+#define PB_WS_MAX_HELD 32
+
+struct ws_held {
+    struct ws_conn *owner;              /* first; NULL once the connection closed */
+    size_t n;
+    struct { char *text; size_t len; } msg[PB_WS_MAX_HELD];
+};
+
+static void run_held(void *ctx)
+{
+    struct ws_held *h = ctx;
+    struct ws_conn *c = h->owner;
+    if (c != NULL)
+        c->held = NULL;
+    for (size_t i = 0; i < h->n; i++) {
+        if (c != NULL)
+            handle_message(c, h->msg[i].text, h->msg[i].len);
+        free(h->msg[i].text);
+    }
+    free(h);
+}
+
+static bool hold(struct ws_conn *c, const char *text, size_t len)
+{
+    struct ws_held *h = c->held;
+    bool fresh = h == NULL;
+    char *copy;
+    if (fresh && (h = calloc(1, sizeof(*h))) == NULL)
+        return false;
+    if (h->n == PB_WS_MAX_HELD || (copy = malloc(len + 1)) == NULL) {
+        if (fresh)
+            free(h);
+        return false;
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    h->msg[h->n].text = copy;
+    h->msg[h->n++].len = len;
+    if (!fresh)
+        return true;
+    h->owner = c;
+    c->held = h;
+    if (writes_exclusive(c->app, run_held, h) != 0) {
+        c->held = NULL;
+        free(copy);
+        free(h);
+        return false;
+    }
+    return true;
+}
+
+/* A complete client message: handled now, or held behind the writer (see above). */
+static void receive_message(struct ws_conn *c, const char *text, size_t len)
+{
+    if (c->held == NULL && !writes_idle(c->app)) {
+        struct client_msg m;
+        bool writes = client_msg_parse(text, len, &m) == 0 && m.event == CLIENT_MOVE_ORDER;
+        client_msg_cleanup(&m);
+        if (!writes) {
+            handle_message(c, text, len);
+            return;
+        }
+    } else if (c->held == NULL) {
+        handle_message(c, text, len);
+        return;
+    }
+    if (!hold(c, text, len))
+        reply_error(c, NULL, PB_ERATE_LIMITED, "too many messages waiting for the server",
+                    NULL);
+}
+
 /* ================================================================ connection lifecycle */
 
 /* Token from ?token= or Authorization: Bearer. 0 and *out, or PB_EUNAUTHORIZED. */
@@ -479,7 +558,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         }
         bool complete = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
         if (complete && c->rx == NULL && !c->rx_discard) {
-            handle_message(c, in, len);         /* the usual case: one frame, one piece */
+            receive_message(c, in, len);        /* the usual case: one frame, one piece */
             return 0;
         }
         /* A message in several frames or pieces (bigger than the rx buffer): collect it. */
@@ -499,7 +578,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             if (c->rx_discard)
                 reply_error(c, NULL, PB_ETOO_LARGE, "message larger than 64 KiB", NULL);
             else
-                handle_message(c, c->rx, c->rx_len);
+                receive_message(c, c->rx, c->rx_len);
             free(c->rx);
             c->rx = NULL;
             c->rx_len = 0;
@@ -541,6 +620,9 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             op_release_user_locks(app, c->claims.tenant_id, c->claims.user_id, "disconnected");
         free(c->rx);
         c->rx = NULL;
+        if (c->held != NULL)
+            c->held->owner = NULL;      /* run_held drops its messages */
+        c->held = NULL;
         c->app = NULL;
         return 0;
 

@@ -389,7 +389,7 @@ int store_open_sibling(struct store *s, const char *synchronous, struct store **
              "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
              sync);
     if (store_exec(c, pragma) != 0) {
-        snprintf(s->errmsg, sizeof(s->errmsg), "sibling connection: %s", c->errmsg);
+        snprintf(s->errmsg, sizeof(s->errmsg), "sibling connection: %.200s", c->errmsg);
         goto fail;
     }
     *out = c;

@@ -589,6 +589,11 @@ int writer_submit(struct writer *w, int64_t tenant_id, writer_prepare_fn prepare
     return 0;
 }
 
+bool writer_idle(const struct writer *w)
+{
+    return w->held.head == NULL && active(w) == 0;
+}
+
 int writer_exclusive(struct writer *w, writer_exclusive_fn fn, void *ctx)
 {
     struct wjob *j;

@@ -160,6 +160,9 @@ int writer_submit(struct writer *w, int64_t tenant_id, writer_prepare_fn prepare
  */
 int writer_exclusive(struct writer *w, writer_exclusive_fn fn, void *ctx);
 
+/* True when writer_exclusive would run its fn at once: no job outstanding, nothing held. */
+bool writer_idle(const struct writer *w);
+
 /* Copy the counters into *out (loop thread). */
 void writer_stats(struct writer *w, struct writer_stats *out);
 
