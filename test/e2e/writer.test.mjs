@@ -1,0 +1,126 @@
+// The write path off the loop (issue 9 item 1, docs/writer.md): an import commits on the
+// writer thread; while it is in flight the loop keeps answering everyone, and a write that
+// arrives meanwhile (another tenant's move) waits for it and then happens, nothing lost.
+//
+// To hold the import in flight for as long as the test needs, another process holds SQLite's
+// write lock (BEGIN IMMEDIATE): the writer thread waits for it (busy timeout 5 s), the loop
+// does not. Conditions are read from /metrics, never guessed with sleeps.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { startServer, sample, until, OTHER_PASSWORD, boardOrders } from './lib.mjs';
+
+let srv, tok = {}, other;
+before(async () => {
+  srv = await startServer();
+  tok.scheduler = await srv.token('scheduler');
+  await srv.createTenant('other', 'boss', OTHER_PASSWORD, 'Other Works');
+  const ot = await srv.token('boss', OTHER_PASSWORD, 'other');
+  const wc = await srv.req('POST', '/api/work-centres', { token: ot, json: { code: 'OX', name: 'Other X' } });
+  assert.equal(wc.status, 201, wc.text);
+  const o = await srv.req('POST', '/api/orders', { token: ot,
+    json: { orderNumber: 'O-1', stockCode: 'S', description: 'other order', quantityToMake: 1 } });
+  assert.equal(o.status, 201, o.text);
+  other = { token: ot, wcId: wc.body.id, orderId: o.body.id };
+});
+after(async () => { if (srv) await srv.stop(); });
+
+/** Another process holding the database's write lock until release() (python3's sqlite3). */
+async function holdWriteLock(dbPath) {
+  const py = spawn('python3', ['-c', `
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute('BEGIN IMMEDIATE')
+print('locked', flush=True)
+sys.stdin.readline()
+c.execute('COMMIT')
+print('released', flush=True)
+`, dbPath], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  py.stdout.on('data', (d) => { out += d; });
+  await until(() => out.includes('locked'), { what: 'the lock holder to lock' });
+  return {
+    release: async () => {
+      py.stdin.end('\n');
+      await until(() => out.includes('released'), { what: 'the lock holder to release' });
+    },
+  };
+}
+
+async function metric(name) {
+  const t = (await srv.req('GET', '/metrics')).text;
+  const m = t.match(new RegExp(`^${name} (\\S+)$`, 'm'));
+  return m ? Number(m[1]) : NaN;
+}
+
+test('an import in flight on the writer: the loop answers, another tenant\'s move waits for it and then lands', async () => {
+  const jobsBefore = await metric('planboard_writer_jobs_total');
+  const waitsBefore = await metric('planboard_writer_exclusive_waits_total');
+  const ws = await srv.ws(other.token);
+
+  const lock = await holdWriteLock(join(srv.dir, 'pb.db'));
+  let importDone = false, moveDone = false;
+  const imp = srv.req('POST', '/api/orders/import', { token: tok.scheduler,
+    body: sample('orders-erp-export.csv'), headers: { 'content-type': 'text/csv' } })
+    .then((r) => { importDone = true; return r; });
+  await until(async () => await metric('planboard_writer_outstanding') === 1,
+    { what: 'the import to reach the writer' });
+  assert.equal(await metric('planboard_writer_jobs_total'), jobsBefore + 1);
+
+  // the loop is free: health, another tenant's board, a WebSocket ping
+  const h = await srv.req('GET', '/api/health');
+  assert.equal(h.status, 200, h.text);
+  const ob = await srv.req('GET', '/api/planning-board', { token: other.token });
+  assert.equal(ob.status, 200, ob.text);
+  assert.equal((await ws.request('ping')).event, 'pong');
+
+  // a write of another tenant waits for the writer (it is parked, not refused, not lost)
+  const mv = srv.req('PUT', `/api/orders/${other.orderId}/move`,
+    { token: other.token, json: { toWorkCentreId: other.wcId, position: 0 } })
+    .then((r) => { moveDone = true; return r; });
+  await until(async () => await metric('planboard_writer_held') === 1,
+    { what: 'the move to wait for the writer' });
+  assert.equal(importDone, false, 'the import waits for the lock');
+  assert.equal(moveDone, false, 'the move waits for the import');
+
+  await lock.release();
+  const ir = await imp;
+  assert.equal(ir.status, 200, ir.text);
+  assert.equal(ir.body.created, 5, ir.text);
+  const mr = await mv;
+  assert.equal(mr.status, 200, mr.text);
+  assert.equal(mr.body.workCentreId, other.wcId, mr.text);
+  await ws.waitFor((m) => m.event === 'order_moved' && m.data.order.id === other.orderId);
+  assert.equal(await metric('planboard_writer_exclusive_waits_total'), waitsBefore + 1);
+  assert.equal(await metric('planboard_writer_held'), 0);
+
+  // both are in the cache and in the database
+  const demo = boardOrders((await srv.board(tok.scheduler)).body);
+  assert.ok([...demo.values()].some((o) => o.orderNumber === 'J-40001'));
+  const after2 = await srv.req('GET', `/api/orders/${other.orderId}`, { token: other.token });
+  assert.equal(after2.body.workCentreId, other.wcId);
+  ws.close();
+});
+
+test('a WebSocket moveOrder sent during an import is answered after it, in order with the messages behind it', async () => {
+  const ws = await srv.ws(other.token);
+  const lock = await holdWriteLock(join(srv.dir, 'pb.db'));
+  const imp = srv.req('POST', '/api/orders/import', { token: tok.scheduler,
+    body: sample('orders-erp-export.csv'), headers: { 'content-type': 'text/csv' } });
+  await until(async () => await metric('planboard_writer_outstanding') === 1,
+    { what: 'the import to reach the writer' });
+  ws.send({ event: 'move_order', ref: 'm1',
+    data: { orderId: other.orderId, toWorkCentreId: null, position: 0 } });
+  ws.send({ event: 'ping', ref: 'p2' });
+  await until(async () => await metric('planboard_writer_held') === 1,
+    { what: 'the moveOrder to wait for the writer' });
+  await lock.release();
+  assert.equal((await imp).status, 200);
+  const ack = await ws.waitFor((m) => m.ref === 'm1');
+  assert.equal(ack.event, 'ack', JSON.stringify(ack));
+  await ws.waitFor((m) => m.ref === 'p2');
+  const order = ws.messages.filter((m) => m.ref === 'm1' || m.ref === 'p2').map((m) => m.ref);
+  assert.deepEqual(order, ['m1', 'p2'], 'the ping waited behind the move');
+  ws.close();
+});
