@@ -187,6 +187,8 @@ max_conns_per_address = 1000000
                 self.proc.kill()
                 self.proc.wait()
         self.err.close()
+        if os.environ.get("PB_BENCH_KEEP_LOG"):
+            shutil.copy(os.path.join(self.dir, "server.log"), os.environ["PB_BENCH_KEEP_LOG"])
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

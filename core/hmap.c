@@ -75,6 +75,25 @@ static int rebuild(struct hmap *m, size_t cap)
     return 0;
 }
 
+int hmap_clone(struct hmap *dst, const struct hmap *src, size_t n)
+{
+    struct hmap c = *src;               /* match, ctx, len; the slots are copied below */
+    size_t cap = cap_for(n < src->len ? src->len : n);
+    if ((c.ents = calloc(cap, sizeof(*c.ents))) == NULL)
+        return PB_EINTERNAL;
+    for (size_t i = 0; i < src->cap; i++) {
+        if (src->ents[i].val == NULL)
+            continue;
+        size_t j = src->ents[i].hash & (cap - 1);
+        while (c.ents[j].val != NULL)
+            j = (j + 1) & (cap - 1);
+        c.ents[j] = src->ents[i];
+    }
+    c.cap = cap;
+    *dst = c;
+    return 0;
+}
+
 int hmap_reserve(struct hmap *m, size_t n)
 {
     if (n < m->len)

@@ -79,6 +79,12 @@ void hmap_cleanup(struct hmap *m);
  * it grows. */
 int hmap_reserve(struct hmap *m, size_t n);
 
+/* A copy of src in *dst (same keys, values and match function) with room for n entries in
+ * total, like hmap_reserve(dst, n). src is only read: another thread may read src meanwhile
+ * while nobody changes it (store/: a board's index copied off the loop by an import). 0, or
+ * PB_EINTERNAL (*dst untouched). O(capacity of src + n). */
+int hmap_clone(struct hmap *dst, const struct hmap *src, size_t n);
+
 /* Rebuild at the smallest capacity that holds len when the map has become less than 1/8 full
  * (a burst of entries does not pin a large array forever). Best effort: on allocation failure
  * the map stays as it is. Afterwards only hmap_reserve guarantees room again. */

@@ -154,6 +154,34 @@ void ostree_insert_at(struct ostree *t, size_t i, struct ostree_node *x)
         rotate_up(t, x);
 }
 
+/* The treap holding a's members and then b's (heap order by priority); a's and b's nodes are
+ * relinked. Depth of recursion: height(a) + height(b), O(log n) expected. */
+static struct ostree_node *merge(struct ostree_node *a, struct ostree_node *b)
+{
+    if (a == NULL)
+        return b;
+    if (b == NULL)
+        return a;
+    if (a->prio >= b->prio) {
+        a->right = merge(a->right, b);
+        a->right->parent = a;
+        recount(a);
+        return a;
+    }
+    b->left = merge(a, b->left);
+    b->left->parent = b;
+    recount(b);
+    return b;
+}
+
+void ostree_join(struct ostree *t, struct ostree *tail)
+{
+    t->root = merge(t->root, tail->root);
+    if (t->root != NULL)
+        t->root->parent = NULL;
+    tail->root = NULL;
+}
+
 void ostree_remove(struct ostree *t, struct ostree_node *x)
 {
     /* rotate x down (its higher-priority child up) until it has at most one child */

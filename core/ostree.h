@@ -53,6 +53,11 @@ struct ostree_node *ostree_prev(const struct ostree_node *n);
  * from i on move up by one. i > size means the end. Cannot fail. O(log n). */
 void ostree_insert_at(struct ostree *t, size_t i, struct ostree_node *n);
 
+/* Append every member of tail after t's (tail is emptied): O(log |t| + log |tail|) expected,
+ * however many members tail has. A tail built elsewhere (on another thread, from nodes no
+ * tree holds) joins a live tree in O(log n) (store/: an import's new orders). */
+void ostree_join(struct ostree *t, struct ostree *tail);
+
 /* Remove member n from t (n must be in t); the members after it move down by one. n is zeroed.
  * Cannot fail. O(log n). */
 void ostree_remove(struct ostree *t, struct ostree_node *n);

@@ -352,8 +352,10 @@ static int iw_prepare(void *ctx)
     if (in == NULL)
         return PB_EINTERNAL;
     w->orders_then = b->n_orders;
+    int64_t t0 = lws_now_usecs();
     rc = store_import_prepare(w->app->store, b, in, n, !w->create_only, w->user_id, &w->plan);
     free(in);
+    pb_log(LOG_WARN, "TIMING prepare %lld us", (long long)(lws_now_usecs() - t0));
     return rc;
 }
 
@@ -392,10 +394,12 @@ static void iw_done(void *ctx, int status, uint64_t commit_seq)
 
     if (status == 0) {
         struct board *b;
+        int64_t t0 = lws_now_usecs();
         if (store_board(w->app->store, w->tenant_id, &b) == 0) {    /* loaded at prepare */
             store_import_apply(w->app->store, b, w->plan);
             store_import_counts(w->plan, &created, &updated);
         }
+        pb_log(LOG_WARN, "TIMING apply %lld us", (long long)(lws_now_usecs() - t0));
         pb_log(LOG_DEBUG, "import: %zu records committed through the writer in %lld us",
                csv_import_records(w->ci), (long long)(lws_now_usecs() - w->t_submit_us));
         if (created + updated > 0) {
@@ -409,6 +413,7 @@ static void iw_done(void *ctx, int status, uint64_t commit_seq)
         import_error(w->app, status, w->created, w->orders_then, w->message,
                      sizeof(w->message), &res);
     }
+    int64_t t1 = lws_now_usecs();
     if (r != NULL) {
         r->job = NULL;
         http_reply_op(r, &res, 200);
@@ -416,6 +421,7 @@ static void iw_done(void *ctx, int status, uint64_t commit_seq)
         cJSON_Delete(res.data);
     }
     import_write_free(w);
+    pb_log(LOG_WARN, "TIMING reply+free %lld us", (long long)(lws_now_usecs() - t1));
 }
 
 /* Hand the import's write to the writer. 0: res->pending, iw_done answers; else res is the

@@ -167,6 +167,35 @@ static void test_reserve_then_put_never_allocates(void **state)
     hmap_cleanup(&m);
 }
 
+/* hmap_clone: the copy holds every entry, has room for n without allocating, and changes to
+ * it leave the original alone (an import builds a board's next index this way). */
+static void test_clone_copies_with_room_and_leaves_the_source_alone(void **state)
+{
+    (void)state;
+    enum { N = 3000, MORE = 5000 };
+    static int vals[N + MORE];
+    struct hmap src = { 0 }, c;
+
+    for (int i = 0; i < N; i++)
+        hmap_put_int(&src, i * 7, &vals[i]);
+    assert_int_equal(hmap_clone(&c, &src, N + MORE), 0);
+    assert_int_equal(c.len, N);
+    assert_true(hmap_check(&c));
+    for (int i = 0; i < N; i++)
+        assert_ptr_equal(hmap_get_int(&c, i * 7), &vals[i]);
+    const struct hmap_ent *ents = c.ents;
+    for (int i = N; i < N + MORE; i++)
+        assert_null(hmap_put_int(&c, i * 7, &vals[i]));
+    assert_ptr_equal(c.ents, ents);             /* reserved: no growth */
+    assert_int_equal(c.len, N + MORE);
+    assert_int_equal(src.len, N);
+    assert_null(hmap_get_int(&src, N * 7));
+    assert_ptr_equal(hmap_get_int(&src, 7), &vals[1]);
+    assert_true(hmap_check(&src));
+    hmap_cleanup(&c);
+    hmap_cleanup(&src);
+}
+
 /* ---------------------------------------------------------------- string keys held by values */
 
 struct item {
@@ -387,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_int_map_matches_a_model_over_random_puts_and_deletions),
         cmocka_unit_test(test_deleting_in_a_run_that_wraps_past_the_end_keeps_every_key),
         cmocka_unit_test(test_reserve_then_put_never_allocates),
+        cmocka_unit_test(test_clone_copies_with_room_and_leaves_the_source_alone),
         cmocka_unit_test(test_string_map_matches_a_model_over_random_puts_and_deletions),
         cmocka_unit_test(test_keys_colliding_under_an_unkeyed_hash_spread_under_the_keyed_one),
         cmocka_unit_test(test_two_keys_with_one_hash_are_told_apart_by_the_match_function),

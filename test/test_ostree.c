@@ -161,6 +161,53 @@ static void test_appends_keep_the_tree_shallow(void **state)
     free(items);
 }
 
+/* Joining a tail tree: every split point of a random sequence (empty sides too), then more
+ * operations on the joined tree; and a 100,000-node tail joined to a 100,000-node tree stays
+ * shallow. */
+static void test_join_appends_a_whole_tree(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    struct item items[N];
+    struct item *model[N];
+    for (size_t cut = 0; cut <= N; cut += 37) {
+        struct ostree a = { 0 }, b = { 0 };
+        memset(items, 0, sizeof(items));
+        for (size_t i = 0; i < N; i++) {
+            items[i].id = (int)i;
+            model[i] = &items[i];
+            ostree_insert_at(i < cut ? &a : &b, SIZE_MAX, &items[i].node);
+        }
+        ostree_join(&a, &b);
+        assert_null(b.root);
+        assert_same(&a, model, N);
+        ostree_remove(&a, &items[N / 2].node);       /* the joined tree keeps working */
+        memmove(&model[N / 2], &model[N / 2 + 1], (N - N / 2 - 1) * sizeof(model[0]));
+        assert_same(&a, model, N - 1);
+    }
+
+    enum { BIG = 100000 };
+    struct item *big = calloc(2 * BIG, sizeof(*big));
+    struct ostree a = { 0 }, b = { 0 };
+    assert_non_null(big);
+    for (size_t i = 0; i < 2 * BIG; i++)
+        ostree_insert_at(i < BIG ? &a : &b, SIZE_MAX, &big[i].node);
+    ostree_join(&a, &b);
+    assert_true(ostree_check(&a));
+    size_t deepest = 0;
+    for (size_t i = 0; i < 2 * BIG; i++) {
+        size_t d = 0;
+        for (const struct ostree_node *x = &big[i].node; x->parent != NULL; x = x->parent)
+            d++;
+        if (d > deepest)
+            deepest = d;
+    }
+    assert_true(deepest < 100);
+    assert_int_equal(ostree_index(&big[BIG].node), BIG);
+    assert_ptr_equal(ostree_at(&a, 2 * BIG - 1), &big[2 * BIG - 1].node);
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_insert_at_front_middle_end_and_past_end),
         cmocka_unit_test(test_random_operations_match_an_array),
         cmocka_unit_test(test_appends_keep_the_tree_shallow),
+        cmocka_unit_test(test_join_appends_a_whole_tree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
