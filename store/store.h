@@ -259,21 +259,30 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
                  bool upsert, int64_t user_id, size_t *created, size_t *updated);
 
 /*
- * store_import in three phases, for the writer (docs/writer.md): prepare on the loop thread
- * (validates against b and stages everything: same errors as store_import, nothing changed;
- * *out owns the plan), write on the thread that owns connection s (a sibling store, inside a
- * transaction the caller opened; touches only the plan and SQLite; may be run again after a
- * rollback; PB_ECONFLICT, PB_EINTERNAL), apply on the loop thread after the COMMIT (changes b:
- * cannot fail; b must not have changed since prepare: the writer's per-tenant gate and
- * writer_exclusive see to that). s of prepare/apply is the loop's store. The plan is freed
- * with store_import_plan_free (NULL is fine) after apply or when the import fails.
+ * store_import in three phases, for the writer (docs/writer.md "Imports").
+ *   prepare (loop thread, O(1); a small import reserves room in b's index): the plan for n
+ *     rows into b. keep_place: SPEC §6 placement=keep, an existing order keeps its work
+ *     centre whatever its row says (store_import's callers apply that themselves).
+ *     PB_EINTERNAL. *out owns the plan.
+ *   write (the thread that owns connection s, a sibling store, inside a transaction the caller
+ *     opened): the first call validates and stages rows (the caller's, same array every call,
+ *     alive until apply) against b, then writes SQLite; a big import also builds b's next
+ *     index and its columns' tails (O(rows + b's index), off the loop). May be called again
+ *     after a rollback. Errors as store_import's (PB_EVALIDATION, PB_ECONFLICT, PB_ETOO_LARGE,
+ *     PB_EINTERNAL); nothing of the cache changed.
+ *   apply (loop thread, after COMMIT): links the import into b; cannot fail. O(log n) per
+ *     column + O(existing orders the rows touch) for a big import; O(rows) for a small one.
+ * s of prepare/apply is the loop's store. Between prepare and apply b must not change and
+ * only be read (the writer's per-tenant gate and writer_exclusive see to that): write reads
+ * it from another thread. The plan is freed with store_import_plan_free (NULL is fine) after
+ * apply or when the import fails.
  */
 struct import_plan;
-int store_import_prepare(struct store *s, struct board *b, const struct order_input *rows,
-                         size_t n, bool upsert, int64_t user_id, struct import_plan **out);
-int store_import_write(struct store *s, struct import_plan *p);
+int store_import_prepare(struct store *s, struct board *b, size_t n, bool upsert,
+                         bool keep_place, int64_t user_id, struct import_plan **out);
+int store_import_write(struct store *s, struct import_plan *p, const struct order_input *rows);
 void store_import_apply(struct store *s, struct board *b, struct import_plan *p);
-/* The orders the plan creates and updates (pointers may be NULL). */
+/* The orders the plan creates and updates (pointers may be NULL), once written. */
 void store_import_counts(const struct import_plan *p, size_t *created, size_t *updated);
 void store_import_plan_free(struct import_plan *p);
 

@@ -1057,6 +1057,71 @@ static void test_import_creates_then_upserts(void **state)
     assert_db_matches_cache(f);
 }
 
+/* The three phases the server's writer runs (docs/writer.md): prepare on the loop's store,
+ * write on a sibling connection inside a transaction (run twice: the first attempt rolled back,
+ * as after a lost group), apply on the loop. A big import (past the small-import threshold)
+ * into a board that has orders, with rows that move existing orders into other columns
+ * ("movers": those columns take the row-by-row path) and new orders elsewhere (joined as
+ * tails); afterwards the cache equals the database, and the board's index is the rebuilt one. */
+static void test_import_phases_on_a_sibling_connection_with_movers_and_a_rerun(void **state)
+{
+    struct fx *f = *state;
+    enum { OLD = 300, N = 3000 };
+    static char nums[OLD + N][24];
+    struct order_input *rows = calloc(N, sizeof(*rows));
+    struct store *ws = NULL;
+    struct import_plan *p = NULL;
+    size_t cr, up;
+
+    assert_non_null(rows);
+    for (int i = 0; i < OLD; i++) {             /* the board before: CUT and the backlog */
+        snprintf(nums[i], sizeof(nums[i]), "OLD-%04d", i);
+        rows[i] = row(nums[i], i % 2 == 0 ? f->wc[0] : 0, 1);
+    }
+    assert_int_equal(store_import(f->s, f->b, rows, OLD, true, f->user, &cr, &up), 0);
+    assert_int_equal(cr, OLD);
+    for (int i = 0; i < N; i++) {
+        if (i < 100) {                          /* existing CUT orders move to ASM: movers */
+            rows[i] = row(nums[2 * i], f->wc[1], 2);
+            continue;
+        }
+        snprintf(nums[OLD + i], sizeof(nums[0]), "NEW-%05d", i);
+        /* new orders: ASM (with the movers), QC and the backlog (tails) */
+        rows[i] = row(nums[OLD + i], i % 3 == 0 ? f->wc[1] : i % 3 == 1 ? f->wc[2] : 0, 3);
+    }
+    assert_int_equal(store_open_sibling(f->s, "NORMAL", &ws), 0);
+    uint64_t version = f->b->version;
+    assert_int_equal(store_import_prepare(f->s, f->b, N, true, false, f->user, &p), 0);
+    assert_int_equal(f->b->version, version);   /* prepare changes nothing */
+    assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+    assert_int_equal(store_import_write(ws, p, rows), 0);
+    assert_int_equal(store_exec(ws, "ROLLBACK"), 0);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM orders WHERE order_number LIKE 'NEW-%%'"),
+                     0);
+    assert_int_equal(f->b->n_orders, OLD);      /* the cache did not move either */
+    assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+    assert_int_equal(store_import_write(ws, p, rows), 0);       /* again: new ids, rebuilt index */
+    assert_int_equal(store_exec(ws, "COMMIT"), 0);
+    store_import_apply(f->s, f->b, p);
+    store_import_counts(p, &cr, &up);
+    store_import_plan_free(p);
+    store_free(ws);
+    assert_int_equal(cr, N - 100);
+    assert_int_equal(up, 100);
+    assert_int_equal(f->b->n_orders, OLD + N - 100);
+    assert_true(f->b->version > version);
+    assert_db_matches_cache(f);
+    /* the movers came after ASM's earlier arrivals in row order, the tails in row order */
+    const struct column *asm_col = board_column(f->b, f->wc[1]);
+    assert_string_equal(board_column_at(asm_col, 0)->order_number, "OLD-0000");
+    assert_string_equal(board_column_at(asm_col, 99)->order_number, "OLD-0198");
+    assert_string_equal(board_column_at(asm_col, 100)->order_number, "NEW-00102");
+    const struct column *qc = board_column(f->b, f->wc[2]);
+    assert_string_equal(board_column_at(qc, 0)->order_number, "NEW-00100");
+    assert_non_null(board_order_by_number(f->b, "NEW-02999"));
+    free(rows);
+}
+
 static void test_import_of_100000_rows_is_one_fast_transaction(void **state)
 {
     struct fx *f = *state;
@@ -1336,6 +1401,7 @@ int main(void)
         T(test_import_relabels_a_column_whose_end_ran_out_of_ranks),
         T(test_open_migrates_old_positions_to_ranks),
         T(test_import_creates_then_upserts),
+        T(test_import_phases_on_a_sibling_connection_with_movers_and_a_rerun),
         T(test_import_of_100000_rows_is_one_fast_transaction),
         T(test_demo_creates_a_full_sample_tenant_once),
         T(test_tenants_never_see_each_others_orders),
