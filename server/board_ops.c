@@ -151,8 +151,114 @@ void op_end_drag(struct app *app, const struct op_user *u, int64_t order_id,
     cJSON_AddNumberToObject(res->data, "orderId", (double)order_id);
 }
 
-void op_move(struct app *app, const struct op_user *u, int64_t order_id, const cJSON *body,
-             struct op_result *res)
+/* The answer for a move that the store refused or could not save. */
+static void move_fail(struct op_result *res, int rc)
+{
+    fail(res, rc, rc == PB_ECONFLICT ? "the order has changed since you saw it"
+                : rc == PB_EVALIDATION ? "invalid move"
+                : rc == PB_ENOT_FOUND ? "order not found"
+                : rc == PB_ERATE_LIMITED ? "too many writes are waiting; try again"
+                : "could not save the move");
+}
+
+/* A move on its way through the writer (docs/writer.md): prepared when the tenant's earlier
+ * writes are done (the lock is checked again then), written on the writer thread, applied,
+ * published and answered (through done) on the loop. */
+struct move_op {
+    struct app *app;
+    struct op_user u;                   /* u.username points at username */
+    char username[PB_LOCK_USERNAME_MAX + 1];
+    struct move_request req;            /* req.reason points at reason */
+    char *reason;
+    struct board *b;                    /* at prepare */
+    struct move_job *job;
+    op_done_fn done;
+    void *done_ctx;
+};
+
+static void move_op_free(struct move_op *m)
+{
+    store_move_job_free(m->job);
+    free(m->reason);
+    free(m);
+}
+
+static int move_op_prepare(void *ctx)
+{
+    struct move_op *m = ctx;
+    const struct drag_lock *l;
+    int rc = store_board(m->app->store, m->u.tenant_id, &m->b);
+    if (rc != 0)
+        return rc;
+    /* SPEC §5: a lock taken by someone else since the request arrived still refuses it */
+    l = lock_get(m->app->locks, m->u.tenant_id, m->req.order_id, pb_now_ms());
+    if (l != NULL && l->user_id != m->u.user_id)
+        return PB_ELOCKED;
+    return store_move_prepare(m->b, &m->req, &m->job);
+}
+
+static int move_op_run(sqlite3 *db, void *ctx)
+{
+    struct move_op *m = ctx;
+    (void)db;                           /* the sibling store's connection */
+    return store_move_write(m->app->wstore, m->b, m->job);
+}
+
+static void move_op_done(void *ctx, int status, uint64_t commit_seq)
+{
+    struct move_op *m = ctx;
+    struct op_result res = { 0 };
+    struct move_result mr;
+    (void)commit_seq;
+
+    if (status == 0) {
+        store_commit_noted(m->app->store);      /* group commit syncs it before answers */
+        store_move_apply(m->b, m->job, &mr);
+        res.data = json_order(mr.order, NULL);
+        publish_moved(m->app, &m->u, &mr);
+    } else if (status == PB_ELOCKED) {
+        const struct drag_lock *l = lock_get(m->app->locks, m->u.tenant_id, m->req.order_id,
+                                             pb_now_ms());
+        const struct order *o = m->b != NULL ? board_order(m->b, m->req.order_id) : NULL;
+        if (l != NULL && o != NULL)
+            res.extra = lock_error_extra(l, o->order_number);
+        fail(&res, PB_ELOCKED, "order is being moved by another user");
+    } else {
+        move_fail(&res, status);
+    }
+    m->done(m->done_ctx, &res);
+    move_op_free(m);
+}
+
+/* Hand a checked move to the writer. true: done will answer; false: res holds the answer. */
+static bool move_submit(struct app *app, const struct op_user *u, const struct move_request *req,
+                        op_done_fn done, void *done_ctx, struct op_result *res)
+{
+    struct move_op *m = calloc(1, sizeof(*m));
+    if (m == NULL || (req->reason != NULL && (m->reason = strdup(req->reason)) == NULL)) {
+        free(m);
+        fail(res, PB_EINTERNAL, "out of memory");
+        return false;
+    }
+    m->app = app;
+    m->u = *u;
+    snprintf(m->username, sizeof(m->username), "%s", u->username != NULL ? u->username : "");
+    m->u.username = m->username;
+    m->req = *req;
+    m->req.reason = m->reason;
+    m->done = done;
+    m->done_ctx = done_ctx;
+    int rc = writes_submit(app, u->tenant_id, move_op_prepare, move_op_run, move_op_done, m);
+    if (rc != 0) {
+        move_fail(res, rc);
+        move_op_free(m);
+        return false;
+    }
+    return true;
+}
+
+bool op_move(struct app *app, const struct op_user *u, int64_t order_id, const cJSON *body,
+             struct op_result *res, op_done_fn done, void *done_ctx)
 {
     struct board *b;
     struct order *o;
@@ -163,10 +269,12 @@ void op_move(struct app *app, const struct op_user *u, int64_t order_id, const c
     int rc;
 
     memset(res, 0, sizeof(*res));
-    if (u->role == ROLE_VIEWER)
-        return fail(res, PB_EFORBIDDEN, "viewers cannot move orders");
+    if (u->role == ROLE_VIEWER) {
+        fail(res, PB_EFORBIDDEN, "viewers cannot move orders");
+        return false;
+    }
     if ((o = find_order(app, u, order_id, &b, res)) == NULL)
-        return;
+        return false;
 
     json_details_init(&d);
     if (body == NULL || !cJSON_IsObject(body)) {
@@ -200,7 +308,8 @@ void op_move(struct app *app, const struct op_user *u, int64_t order_id, const c
     }
     if (d.count > 0) {
         res->extra = json_details_take(&d);
-        return fail(res, PB_EVALIDATION, "invalid move");
+        fail(res, PB_EVALIDATION, "invalid move");
+        return false;
     }
     json_details_cleanup(&d);
 
@@ -208,16 +317,19 @@ void op_move(struct app *app, const struct op_user *u, int64_t order_id, const c
     l = lock_get(app->locks, u->tenant_id, order_id, now);
     if (l != NULL && l->user_id != u->user_id) {
         res->extra = lock_error_extra(l, o->order_number);
-        return fail(res, PB_ELOCKED, "order is being moved by another user");
+        fail(res, PB_ELOCKED, "order is being moved by another user");
+        return false;
     }
-    rc = store_order_move(app->store, b, &req, &mr);
+    if (app->writer != NULL && done != NULL)
+        return move_submit(app, u, &req, done, done_ctx, res);
+    rc = store_order_move(app->store, b, &req, &mr);       /* no writer: on the loop */
     if (rc != 0) {
-        return fail(res, rc, rc == PB_ECONFLICT ? "the order has changed since you saw it"
-                           : rc == PB_EVALIDATION ? "invalid move"
-                           : rc == PB_ENOT_FOUND ? "order not found" : "could not save the move");
+        move_fail(res, rc);
+        return false;
     }
     res->data = json_order(mr.order, NULL);
     publish_moved(app, u, &mr);
+    return false;
 }
 
 void op_update_move(struct app *app, const struct op_user *u, int64_t order_id,

@@ -367,12 +367,14 @@ static void run_parked(void *ctx)
     dispatch_now(r);
 }
 
-/* Every route but GET (and the import stream, which commits through the writer itself) may
- * write on the loop's connection: it runs when no writer job is in flight (writes.c). */
+/* Every route but GET, the import stream and the ROUTE_WRITER routes (which write through the
+ * writer themselves) may write on the loop's connection: it runs when no writer job is in
+ * flight (writes.c). */
 static void dispatch(struct http_req *r)
 {
     struct parked_route *p;
-    if (r->route->stream != NULL || r->method == M_GET || writes_idle(r->app)) {
+    if (r->route->stream != NULL || (r->route->flags & ROUTE_WRITER) || r->method == M_GET
+        || writes_idle(r->app)) {
         dispatch_now(r);
         return;
     }

@@ -107,6 +107,43 @@ void http_reply_op(struct http_req *r, struct op_result *res, int ok_status)
     res->data = res->extra = NULL;
 }
 
+/* owner first: CLOSED_HTTP clears it through r->job (http.c). */
+struct http_wait {
+    struct http_req *owner;
+};
+
+struct http_wait *http_wait_begin(struct http_req *r)
+{
+    struct http_wait *w = malloc(sizeof(*w));
+    if (w != NULL) {
+        w->owner = r;
+        r->job = w;
+    }
+    return w;
+}
+
+void http_wait_done(void *ctx, struct op_result *res)
+{
+    struct http_wait *w = ctx;
+    if (w->owner != NULL) {
+        w->owner->job = NULL;
+        http_reply_op(w->owner, res, 200);
+    } else {
+        cJSON_Delete(res->data);
+        cJSON_Delete(res->extra);
+    }
+    free(w);
+}
+
+void http_wait_cancel(struct http_wait *w)
+{
+    if (w == NULL)
+        return;
+    if (w->owner != NULL)
+        w->owner->job = NULL;
+    free(w);
+}
+
 void http_reply_header(struct http_req *r, const char *name, const char *fmt, ...)
 {
     char value[512];

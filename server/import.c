@@ -426,6 +426,7 @@ static void iw_done(void *ctx, int status, uint64_t commit_seq)
 
     if (status == 0) {
         struct board *b;
+        store_commit_noted(w->app->store);      /* group commit syncs it before answers */
         if (store_board(w->app->store, w->tenant_id, &b) == 0) {    /* loaded at prepare */
             store_import_apply(w->app->store, b, w->plan);
             store_import_counts(w->plan, &created, &updated);

@@ -608,7 +608,14 @@ static void r_move(struct http_req *r, const cJSON *body)
     struct op_result res;
     char name[PB_LOCK_USERNAME_MAX + 1];
     http_op_user(r, &u, name, sizeof(name));
-    op_move(r->app, &u, r->ids[0], body, &res);
+    struct http_wait *w = http_wait_begin(r);
+    if (w == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    if (op_move(r->app, &u, r->ids[0], body, &res, http_wait_done, w))
+        return;                         /* through the writer: http_wait_done answers */
+    http_wait_cancel(w);
     http_reply_op(r, &res, 200);
 }
 
@@ -684,9 +691,10 @@ const struct route pb_routes_core[] = {
     { M_POST, "/api/orders/import", R_ADMIN | R_SCHEDULER, 0, NULL, &pb_import_stream },
     { M_GET, "/api/orders/:id", R_ANY, 0, r_order_get, NULL },
     { M_POST, "/api/orders/:id/start-move", R_ADMIN | R_SCHEDULER, 0, r_start_move, NULL },
-    { M_PUT, "/api/orders/:id/move", R_ADMIN | R_SCHEDULER, 0, r_move, NULL },
+    { M_PUT, "/api/orders/:id/move", R_ADMIN | R_SCHEDULER, ROUTE_WRITER, r_move, NULL },
     { M_POST, "/api/orders/:id/end-move", R_ADMIN | R_SCHEDULER, 0, r_end_move, NULL },
     { M_GET, "/api/planning-board", R_ANY, 0, r_board, NULL },
-    { M_PUT, "/api/planning-board/move", R_ADMIN | R_SCHEDULER, 0, r_board_move, NULL },
+    { M_PUT, "/api/planning-board/move", R_ADMIN | R_SCHEDULER, ROUTE_WRITER, r_board_move,
+      NULL },
     { M_OTHER, NULL, 0, 0, NULL, NULL },
 };

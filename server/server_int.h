@@ -291,7 +291,10 @@ struct ws_conn {
     char *rx;                           /* a client message arriving in pieces (malloc), or NULL */
     size_t rx_len;
     bool rx_discard;                    /* the current message is over PB_WS_MAX_MESSAGE */
-    struct ws_held *held;               /* messages waiting for the writer (ws.c), or NULL */
+    struct ws_move *move;               /* its move_order in flight in the writer, or NULL */
+    struct ws_queued *queue, *queue_tail; /* messages that came after it (ws.c) */
+    size_t queued;
+    bool rx_paused;                     /* lws_rx_flow_control(0) until the queue drains */
 };
 
 /* Direct reply (no seq): {"event", "ref"?, "data"}; data consumed. Queued behind the room
@@ -343,12 +346,19 @@ void op_start_drag(struct app *app, const struct op_user *u, int64_t order_id,
  * {reason: released}. Errors: forbidden, not_found. */
 void op_end_drag(struct app *app, const struct op_user *u, int64_t order_id,
                  struct op_result *res);
+/* The completion of an operation that went through the writer: res is the answer (the
+ * callee consumes res->data and res->extra). Called on the loop thread, once. */
+typedef void (*op_done_fn)(void *ctx, struct op_result *res);
+
 /* Parse a move body (SPEC §4: toWorkCentreId, position, fromWorkCentreId, version, reason)
  * and move; data = the moved order. Broadcasts order_moved (and order_unlocked {moved} when
  * the mover held the lock). Errors: forbidden, not_found, validation_failed, conflict,
- * locked, internal. */
-void op_move(struct app *app, const struct op_user *u, int64_t order_id, const cJSON *body,
-             struct op_result *res);
+ * locked, rate_limited (the writer's queue is full), internal.
+ * With a writer and done != NULL the write goes through the writer (docs/writer.md): returns
+ * true and done(done_ctx, res) answers later (the body is not needed after this call);
+ * otherwise (or when the move fails its checks now) returns false with the answer in *res. */
+bool op_move(struct app *app, const struct op_user *u, int64_t order_id, const cJSON *body,
+             struct op_result *res, op_done_fn done, void *done_ctx);
 /* SPEC §4 PUT /api/orders/:id with a move: patch p and the move (see
  * store_order_update_move) as one change, one version step; broadcasts ONE order_moved carrying
  * the updated order (no order_updated), then order_unlocked {moved} when the caller held the
@@ -403,10 +413,14 @@ struct route {
     enum http_method method;
     const char *pattern;                /* "/api/orders/:id/move": ":id" matches a number */
     unsigned roles;                     /* allowed roles; R_PUBLIC = no auth */
-    unsigned flags;                     /* none defined yet */
+    unsigned flags;                     /* ROUTE_* */
     route_fn fn;                        /* NULL when stream is set */
     const struct route_stream *stream;  /* a streamed body, or NULL */
 };
+
+/* route.flags: the route's write goes through the writer itself (op_move): the dispatcher
+ * never parks it behind the writer's jobs as a loop-side write (http.c dispatch). */
+#define ROUTE_WRITER 1u
 
 /* Route tables, each ended by an entry with pattern NULL. One per file of server/:
  * routes.c (auth, board, orders core), routes_admin.c (tenant, users), routes_orders.c (order
@@ -540,6 +554,18 @@ void http_reply_error(struct http_req *r, int err, const char *message, cJSON *e
 /* Answer an operation's result: the error, or ok_status with res->data (204: no body).
  * Consumes res->data and res->extra. */
 void http_reply_op(struct http_req *r, struct op_result *res, int ok_status);
+
+/*
+ * An answer that comes later (an operation through the writer). http_wait_begin: a waiter
+ * for r (r->job; NULL when out of memory). http_wait_done is an op_done_fn: it answers res with
+ * 200 if the request is still there (the client may have gone: then res is freed) and frees
+ * the waiter.
+ */
+struct http_wait;
+struct http_wait *http_wait_begin(struct http_req *r);
+void http_wait_done(void *ctx, struct op_result *res);
+/* Free a waiter that was never used (the operation answered at once). */
+void http_wait_cancel(struct http_wait *w);
 /* Add a response header line "name: value" (printf-style value) to the answer of r. */
 void http_reply_header(struct http_req *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -282,6 +282,119 @@ static void reply_op(struct ws_conn *c, const char *ref, struct op_result *res)
     res->data = NULL;
 }
 
+/* ================================================================ moves through the writer */
+
+/*
+ * A move_order goes through the writer (op_move): its ack comes when the move is committed,
+ * applied and published. A connection's messages are handled in the order they came: while
+ * its move is in flight, the messages after it wait in the connection's queue and are handled
+ * when the ack has gone. Past PB_WS_QUEUE_PAUSE queued messages the connection's socket is not
+ * read until the queue is empty (back-pressure on one sender, nobody else waits); what lws
+ * had already read still arrives, up to PB_WS_MAX_QUEUED, past which a message is answered
+ * rate_limited (SPEC §4) and dropped. Other connections are not held. When the connection
+ * closes the move still completes (and is published to the room); its ack and the queued
+ * messages go nowhere.
+ */
+#define PB_WS_MAX_QUEUED 1024
+#define PB_WS_QUEUE_PAUSE 32            /* queued messages past which the socket is not read
+                                         * (lws_rx_flow_control) until the queue has drained */
+
+struct ws_move {
+    struct ws_conn *owner;              /* NULL once the connection closed */
+    char *ref;                          /* the message's ref, or NULL */
+};
+
+struct ws_queued {
+    struct ws_queued *next;
+    size_t len;
+    char text[];                        /* the message, NUL-terminated */
+};
+
+static void handle_message(struct ws_conn *c, const char *text, size_t len);
+
+/* Handle the queued messages in order until one of them puts a move in flight again. */
+static void drain_queue(struct ws_conn *c)
+{
+    struct ws_queued *q;
+    while (c->move == NULL && (q = c->queue) != NULL) {
+        c->queue = q->next;
+        if (c->queue == NULL)
+            c->queue_tail = NULL;
+        c->queued--;
+        handle_message(c, q->text, q->len);
+        free(q);
+    }
+    if (c->rx_paused && c->queue == NULL) {
+        c->rx_paused = false;
+        lws_rx_flow_control(c->wsi, 1);
+    }
+}
+
+static void ws_move_done(void *ctx, struct op_result *res)
+{
+    struct ws_move *w = ctx;
+    struct ws_conn *c = w->owner;
+    if (c != NULL) {
+        c->move = NULL;
+        reply_op(c, w->ref, res);
+    } else {
+        cJSON_Delete(res->data);
+        cJSON_Delete(res->extra);
+    }
+    free(w->ref);
+    free(w);
+    if (c != NULL)
+        drain_queue(c);
+}
+
+static void ws_move(struct ws_conn *c, const struct op_user *u, const struct client_msg *m)
+{
+    struct op_result res = { 0 };
+    struct ws_move *w = calloc(1, sizeof(*w));
+    if (w == NULL || (m->ref != NULL && (w->ref = strdup(m->ref)) == NULL)) {
+        free(w);
+        reply_error(c, m->ref, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    w->owner = c;
+    c->move = w;                        /* before op_move: done may not come inside it, but
+                                         * the order of the queue must hold from here */
+    if (op_move(c->app, u, m->order_id, m->data, &res, ws_move_done, w))
+        return;                         /* in flight: ws_move_done answers */
+    c->move = NULL;
+    free(w->ref);
+    free(w);
+    reply_op(c, m->ref, &res);
+}
+
+/* A complete message: handled now, or queued behind the connection's move in flight. */
+static void receive_message(struct ws_conn *c, const char *text, size_t len)
+{
+    struct ws_queued *q;
+    if (c->move == NULL) {
+        handle_message(c, text, len);
+        return;
+    }
+    if (c->queued >= PB_WS_MAX_QUEUED || (q = malloc(sizeof(*q) + len + 1)) == NULL) {
+        reply_error(c, NULL, PB_ERATE_LIMITED, "too many messages waiting for a move", NULL);
+        return;
+    }
+    q->next = NULL;
+    q->len = len;
+    memcpy(q->text, text, len);
+    q->text[len] = '\0';
+    if (c->queue_tail != NULL)
+        c->queue_tail->next = q;
+    else
+        c->queue = q;
+    c->queue_tail = q;
+    c->queued++;
+    if (c->queued >= PB_WS_QUEUE_PAUSE && !c->rx_paused) {
+        c->rx_paused = true;
+        lws_rx_flow_control(c->wsi, 0);
+    }
+}
+
 static void handle_message(struct ws_conn *c, const char *text, size_t len)
 {
     struct client_msg m;
@@ -335,90 +448,10 @@ static void handle_message(struct ws_conn *c, const char *text, size_t len)
         reply_op(c, m.ref, &res);
         break;
     case CLIENT_MOVE_ORDER:
-        op_move(c->app, &u, m.order_id, m.data, &res);
-        reply_op(c, m.ref, &res);
+        ws_move(c, &u, &m);
         break;
     }
     client_msg_cleanup(&m);
-}
-
-/* ================================================================ waiting for the writer */
-
-/*
- * A moveOrder writes on the loop's connection, so while a writer job is in flight (an import
- * committing) it waits, as an exclusive (writes.c), and so does every later message of the
- * same connection, to keep their order. At most PB_WS_MAX_HELD wait; past that a message is
- * answered rate_limited (SPEC §4) and dropped. Other connections are not held.
- */
-#define PB_WS_MAX_HELD 32
-
-struct ws_held {
-    struct ws_conn *owner;              /* first; NULL once the connection closed */
-    size_t n;
-    struct { char *text; size_t len; } msg[PB_WS_MAX_HELD];
-};
-
-static void run_held(void *ctx)
-{
-    struct ws_held *h = ctx;
-    struct ws_conn *c = h->owner;
-    if (c != NULL)
-        c->held = NULL;
-    for (size_t i = 0; i < h->n; i++) {
-        if (c != NULL)
-            handle_message(c, h->msg[i].text, h->msg[i].len);
-        free(h->msg[i].text);
-    }
-    free(h);
-}
-
-static bool hold(struct ws_conn *c, const char *text, size_t len)
-{
-    struct ws_held *h = c->held;
-    bool fresh = h == NULL;
-    char *copy;
-    if (fresh && (h = calloc(1, sizeof(*h))) == NULL)
-        return false;
-    if (h->n == PB_WS_MAX_HELD || (copy = malloc(len + 1)) == NULL) {
-        if (fresh)
-            free(h);
-        return false;
-    }
-    memcpy(copy, text, len);
-    copy[len] = '\0';
-    h->msg[h->n].text = copy;
-    h->msg[h->n++].len = len;
-    if (!fresh)
-        return true;
-    h->owner = c;
-    c->held = h;
-    if (writes_exclusive(c->app, run_held, h) != 0) {
-        c->held = NULL;
-        free(copy);
-        free(h);
-        return false;
-    }
-    return true;
-}
-
-/* A complete client message: handled now, or held behind the writer (see above). */
-static void receive_message(struct ws_conn *c, const char *text, size_t len)
-{
-    if (c->held == NULL && !writes_idle(c->app)) {
-        struct client_msg m;
-        bool writes = client_msg_parse(text, len, &m) == 0 && m.event == CLIENT_MOVE_ORDER;
-        client_msg_cleanup(&m);
-        if (!writes) {
-            handle_message(c, text, len);
-            return;
-        }
-    } else if (c->held == NULL) {
-        handle_message(c, text, len);
-        return;
-    }
-    if (!hold(c, text, len))
-        reply_error(c, NULL, PB_ERATE_LIMITED, "too many messages waiting for the server",
-                    NULL);
 }
 
 /* ================================================================ connection lifecycle */
@@ -620,9 +653,16 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             op_release_user_locks(app, c->claims.tenant_id, c->claims.user_id, "disconnected");
         free(c->rx);
         c->rx = NULL;
-        if (c->held != NULL)
-            c->held->owner = NULL;      /* run_held drops its messages */
-        c->held = NULL;
+        if (c->move != NULL)
+            c->move->owner = NULL;      /* it completes; its ack goes nowhere */
+        c->move = NULL;
+        while (c->queue != NULL) {
+            struct ws_queued *q = c->queue;
+            c->queue = q->next;
+            free(q);
+        }
+        c->queue_tail = NULL;
+        c->queued = 0;
         c->app = NULL;
         return 0;
 

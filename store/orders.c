@@ -436,6 +436,53 @@ fail:
     return PB_EINTERNAL;
 }
 
+/* ---------------------------------------------------------------- move, in phases */
+
+/* A move through the writer (store.h store_move_prepare): the plan and its two stamps. */
+struct move_job {
+    struct move_plan mp;
+    int64_t tenant_id;
+    char now[PB_TIMESTAMP_LEN], stamp[PB_STAMP_LEN];
+    bool applied;
+};
+
+int store_move_prepare(struct board *b, const struct move_request *req, struct move_job **out)
+{
+    struct move_job *j = calloc(1, sizeof(*j));
+    int rc;
+    *out = NULL;
+    if (j == NULL)
+        return PB_EINTERNAL;
+    if ((rc = store__move_prepare(b, req, &j->mp)) != 0) {
+        store__move_cleanup(&j->mp);
+        free(j);
+        return rc;
+    }
+    j->tenant_id = b->tenant_id;
+    store__now(j->now, j->stamp);
+    *out = j;
+    return 0;
+}
+
+int store_move_write(struct store *s, struct board *b, struct move_job *j)
+{
+    return store__move_write(s, b, &j->mp, j->now, j->stamp);
+}
+
+void store_move_apply(struct board *b, struct move_job *j, struct move_result *out)
+{
+    store__move_apply(b, &j->mp, j->now, out);
+    j->applied = true;
+}
+
+void store_move_job_free(struct move_job *j)
+{
+    if (j == NULL)
+        return;
+    store__move_cleanup(&j->mp);
+    free(j);
+}
+
 /* ---------------------------------------------------------------- import */
 
 /* Per input row: the existing order (NULL = new) and the staged values. */

@@ -146,6 +146,13 @@ int store__commit(struct store *s)
     return 0;
 }
 
+void store_commit_noted(struct store *s)
+{
+    s->commit_seq++;
+    if (s->on_commit != NULL)
+        s->on_commit(s->on_commit_ctx, s->commit_seq);
+}
+
 void store_set_commit_hook(struct store *s, store_commit_fn cb, void *ctx)
 {
     s->on_commit = cb;

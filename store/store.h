@@ -259,6 +259,29 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
                  bool upsert, int64_t user_id, size_t *created, size_t *updated);
 
 /*
+ * store_order_move in three phases, for the writer (docs/writer.md). prepare (loop thread):
+ * validates req against b exactly as store_order_move does (PB_ENOT_FOUND, PB_EVALIDATION,
+ * PB_ECONFLICT, PB_EINTERNAL) and plans the move; *out owns the job. write (the thread that
+ * owns connection s, a sibling store, inside a transaction the caller opened): the order's row,
+ * a rare rank relabel and the audit entry; reads b, which must not change until apply (the
+ * writer's gate and writer_exclusive see to it); may run again after a rollback;
+ * PB_EINTERNAL. apply (loop thread, after COMMIT): changes b, fills *out (may be NULL);
+ * cannot fail. Free the job with store_move_job_free (NULL is fine) in every case.
+ */
+struct move_job;
+int store_move_prepare(struct board *b, const struct move_request *req, struct move_job **out);
+int store_move_write(struct store *s, struct board *b, struct move_job *j);
+void store_move_apply(struct board *b, struct move_job *j, struct move_result *out);
+void store_move_job_free(struct move_job *j);
+
+/*
+ * A transaction committed on a sibling connection (the writer's), told to s on the loop
+ * thread after its COMMIT: counted in store_commit_seq and passed to the commit hook, so that
+ * group commit (server/durable.c) syncs it and holds what depends on it until then.
+ */
+void store_commit_noted(struct store *s);
+
+/*
  * store_import in three phases, for the writer (docs/writer.md "Imports").
  *   prepare (loop thread, O(1); a small import reserves room in b's index): the plan for n
  *     rows into b. keep_place: SPEC §6 placement=keep, an existing order keeps its work

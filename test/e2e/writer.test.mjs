@@ -1,6 +1,7 @@
-// The write path off the loop (issue 9 item 1, docs/writer.md): an import commits on the
-// writer thread; while it is in flight the loop keeps answering everyone, and a write that
-// arrives meanwhile (another tenant's move) waits for it and then happens, nothing lost.
+// The write path off the loop (issue 9 item 1, docs/writer.md): imports and moves commit on
+// the writer thread; while an import is in flight the loop keeps answering everyone; a move of
+// another tenant queues at the writer behind it, a loop-side write (an order create) waits for
+// the writer to be idle; both then happen, nothing lost.
 //
 // To hold the import in flight for as long as the test needs, another process holds SQLite's
 // write lock (BEGIN IMMEDIATE): the writer thread waits for it (busy timeout 5 s), the loop
@@ -24,7 +25,11 @@ before(async () => {
   assert.equal(o.status, 201, o.text);
   other = { token: ot, wcId: wc.body.id, orderId: o.body.id };
 });
-after(async () => { if (srv) await srv.stop(); });
+const holders = new Set();
+after(async () => {
+  for (const p of holders) p.kill('SIGKILL');      // a failed test must not keep the lock
+  if (srv) await srv.stop();
+});
 
 /** Another process holding the database's write lock until release() (python3's sqlite3). */
 async function holdWriteLock(dbPath) {
@@ -37,6 +42,8 @@ sys.stdin.readline()
 c.execute('COMMIT')
 print('released', flush=True)
 `, dbPath], { stdio: ['pipe', 'pipe', 'inherit'] });
+  holders.add(py);
+  py.on('exit', () => holders.delete(py));
   let out = '';
   py.stdout.on('data', (d) => { out += d; });
   await until(() => out.includes('locked'), { what: 'the lock holder to lock' });
@@ -75,12 +82,17 @@ test('an import in flight on the writer: the loop answers, another tenant\'s mov
   assert.equal(ob.status, 200, ob.text);
   assert.equal((await ws.request('ping')).event, 'pong');
 
-  // a write of another tenant waits for the writer (it is parked, not refused, not lost)
+  // a move of another tenant queues at the writer behind the import (not refused, not lost);
+  // a loop-side write (create) is parked until the writer is idle
   const mv = srv.req('PUT', `/api/orders/${other.orderId}/move`,
     { token: other.token, json: { toWorkCentreId: other.wcId, position: 0 } })
     .then((r) => { moveDone = true; return r; });
+  await until(async () => await metric('planboard_writer_outstanding') === 2,
+    { what: 'the move to queue at the writer' });
+  const cr = srv.req('POST', '/api/orders', { token: other.token,
+    json: { orderNumber: 'O-2', stockCode: 'S', description: 'made during the import', quantityToMake: 1 } });
   await until(async () => await metric('planboard_writer_held') === 1,
-    { what: 'the move to wait for the writer' });
+    { what: 'the create to wait for the writer' });
   assert.equal(importDone, false, 'the import waits for the lock');
   assert.equal(moveDone, false, 'the move waits for the import');
 
@@ -91,6 +103,8 @@ test('an import in flight on the writer: the loop answers, another tenant\'s mov
   const mr = await mv;
   assert.equal(mr.status, 200, mr.text);
   assert.equal(mr.body.workCentreId, other.wcId, mr.text);
+  const crr = await cr;
+  assert.equal(crr.status, 201, crr.text);
   await ws.waitFor((m) => m.event === 'order_moved' && m.data.order.id === other.orderId);
   assert.equal(await metric('planboard_writer_exclusive_waits_total'), waitsBefore + 1);
   assert.equal(await metric('planboard_writer_held'), 0);
@@ -103,7 +117,7 @@ test('an import in flight on the writer: the loop answers, another tenant\'s mov
   ws.close();
 });
 
-test('a WebSocket moveOrder sent during an import is answered after it, in order with the messages behind it', async () => {
+test('a WebSocket move_order sent during an import is answered after it, the messages behind it after the move', async () => {
   const ws = await srv.ws(other.token);
   const lock = await holdWriteLock(join(srv.dir, 'pb.db'));
   const imp = srv.req('POST', '/api/orders/import', { token: tok.scheduler,
@@ -113,8 +127,9 @@ test('a WebSocket moveOrder sent during an import is answered after it, in order
   ws.send({ event: 'move_order', ref: 'm1',
     data: { orderId: other.orderId, toWorkCentreId: null, position: 0 } });
   ws.send({ event: 'ping', ref: 'p2' });
-  await until(async () => await metric('planboard_writer_held') === 1,
-    { what: 'the moveOrder to wait for the writer' });
+  await until(async () => await metric('planboard_writer_outstanding') === 2,
+    { what: 'the move_order to queue at the writer' });
+  assert.equal(ws.messages.filter((m) => m.ref === 'p2').length, 0, 'the ping waits behind the move');
   await lock.release();
   assert.equal((await imp).status, 200);
   const ack = await ws.waitFor((m) => m.ref === 'm1');
