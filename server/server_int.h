@@ -291,10 +291,12 @@ struct ws_conn {
     char *rx;                           /* a client message arriving in pieces (malloc), or NULL */
     size_t rx_len;
     bool rx_discard;                    /* the current message is over PB_WS_MAX_MESSAGE */
-    struct ws_move *move;               /* its move_order in flight in the writer, or NULL */
-    struct ws_queued *queue, *queue_tail; /* messages that came after it (ws.c) */
+    struct ws_move *moves, *moves_tail; /* its move_orders not yet answered, in order (ws.c) */
+    size_t in_flight;                   /* of them, the ones in the writer */
+    struct ws_queued *queue, *queue_tail; /* other messages that came after them (ws.c) */
     size_t queued;
     bool rx_paused;                     /* lws_rx_flow_control(0) until the queue drains */
+    bool flushing;                      /* in flush_moves (ws.c) */
 };
 
 /* Direct reply (no seq): {"event", "ref"?, "data"}; data consumed. Queued behind the room

@@ -286,22 +286,28 @@ static void reply_op(struct ws_conn *c, const char *ref, struct op_result *res)
 
 /*
  * A move_order goes through the writer (op_move): its ack comes when the move is committed,
- * applied and published. A connection's messages are handled in the order they came: while
- * its move is in flight, the messages after it wait in the connection's queue and are handled
- * when the ack has gone. Past PB_WS_QUEUE_PAUSE queued messages the connection's socket is not
- * read until the queue is empty (back-pressure on one sender, nobody else waits); what lws
- * had already read still arrives, up to PB_WS_MAX_QUEUED, past which a message is answered
- * rate_limited (SPEC §4) and dropped. Other connections are not held. When the connection
- * closes the move still completes (and is published to the room); its ack and the queued
- * messages go nowhere.
+ * applied and published. A connection's moves are pipelined (many in flight; one tenant's
+ * writes commit in order, so do their acks) and their answers go out in the order the moves
+ * came, an immediate refusal included (each move has a slot). Any other message that comes
+ * while moves are in flight waits in the connection's queue, with everything after it, until
+ * the last of them is answered: every message is handled, and answered, in order.
+ * Back-pressure on one sender, nobody else waits: past PB_WS_MAX_IN_FLIGHT moves in flight
+ * or PB_WS_QUEUE_PAUSE queued messages the socket is not read (lws_rx_flow_control) until
+ * they drain; what lws had read already still comes, up to PB_WS_MAX_QUEUED queued, past
+ * which a message is answered rate_limited (SPEC §4) and dropped. A connection that closes
+ * leaves its moves to complete (they are published to the room); their acks go nowhere.
  */
+#define PB_WS_MAX_IN_FLIGHT 64
 #define PB_WS_MAX_QUEUED 1024
-#define PB_WS_QUEUE_PAUSE 32            /* queued messages past which the socket is not read
-                                         * (lws_rx_flow_control) until the queue has drained */
+#define PB_WS_QUEUE_PAUSE 32
 
-struct ws_move {
+struct ws_move {                        /* a move's place in its connection's answers */
+    struct ws_move *next;
     struct ws_conn *owner;              /* NULL once the connection closed */
-    char *ref;                          /* the message's ref, or NULL */
+    bool ready;                         /* answered: event/data below */
+    const char *event;                  /* "ack" or "error" */
+    char *ref;
+    cJSON *data;
 };
 
 struct ws_queued {
@@ -312,71 +318,34 @@ struct ws_queued {
 
 static void handle_message(struct ws_conn *c, const char *text, size_t len);
 
-/* Handle the queued messages in order until one of them puts a move in flight again. */
-static void drain_queue(struct ws_conn *c)
+static void rx_update(struct ws_conn *c)
 {
-    struct ws_queued *q;
-    while (c->move == NULL && (q = c->queue) != NULL) {
-        c->queue = q->next;
-        if (c->queue == NULL)
-            c->queue_tail = NULL;
-        c->queued--;
-        handle_message(c, q->text, q->len);
-        free(q);
-    }
-    if (c->rx_paused && c->queue == NULL) {
+    bool pause = c->in_flight >= PB_WS_MAX_IN_FLIGHT || c->queued >= PB_WS_QUEUE_PAUSE;
+    bool resume = c->in_flight < PB_WS_MAX_IN_FLIGHT / 2 && c->queued == 0;
+    if (pause && !c->rx_paused) {
+        c->rx_paused = true;
+        lws_rx_flow_control(c->wsi, 0);
+    } else if (resume && c->rx_paused) {
         c->rx_paused = false;
         lws_rx_flow_control(c->wsi, 1);
     }
 }
 
-static void ws_move_done(void *ctx, struct op_result *res)
+/* Whether text is a move_order (queued messages are parsed again when they are handled). */
+static bool is_move(const char *text, size_t len)
 {
-    struct ws_move *w = ctx;
-    struct ws_conn *c = w->owner;
-    if (c != NULL) {
-        c->move = NULL;
-        reply_op(c, w->ref, res);
-    } else {
-        cJSON_Delete(res->data);
-        cJSON_Delete(res->extra);
-    }
-    free(w->ref);
-    free(w);
-    if (c != NULL)
-        drain_queue(c);
+    struct client_msg m;
+    bool move = client_msg_parse(text, len, &m) == 0 && m.event == CLIENT_MOVE_ORDER;
+    client_msg_cleanup(&m);
+    return move;
 }
 
-static void ws_move(struct ws_conn *c, const struct op_user *u, const struct client_msg *m)
-{
-    struct op_result res = { 0 };
-    struct ws_move *w = calloc(1, sizeof(*w));
-    if (w == NULL || (m->ref != NULL && (w->ref = strdup(m->ref)) == NULL)) {
-        free(w);
-        reply_error(c, m->ref, PB_EINTERNAL, "out of memory", NULL);
-        return;
-    }
-    w->owner = c;
-    c->move = w;                        /* before op_move: done may not come inside it, but
-                                         * the order of the queue must hold from here */
-    if (op_move(c->app, u, m->order_id, m->data, &res, ws_move_done, w))
-        return;                         /* in flight: ws_move_done answers */
-    c->move = NULL;
-    free(w->ref);
-    free(w);
-    reply_op(c, m->ref, &res);
-}
-
-/* A complete message: handled now, or queued behind the connection's move in flight. */
-static void receive_message(struct ws_conn *c, const char *text, size_t len)
+static void enqueue(struct ws_conn *c, const char *text, size_t len)
 {
     struct ws_queued *q;
-    if (c->move == NULL) {
-        handle_message(c, text, len);
-        return;
-    }
     if (c->queued >= PB_WS_MAX_QUEUED || (q = malloc(sizeof(*q) + len + 1)) == NULL) {
-        reply_error(c, NULL, PB_ERATE_LIMITED, "too many messages waiting for a move", NULL);
+        ws_reply(c, "error", NULL, error_reply_json(c->app, PB_ERATE_LIMITED,
+                                                    "too many messages waiting", NULL));
         return;
     }
     q->next = NULL;
@@ -389,10 +358,107 @@ static void receive_message(struct ws_conn *c, const char *text, size_t len)
         c->queue = q;
     c->queue_tail = q;
     c->queued++;
-    if (c->queued >= PB_WS_QUEUE_PAUSE && !c->rx_paused) {
-        c->rx_paused = true;
-        lws_rx_flow_control(c->wsi, 0);
+}
+
+/* A complete message: handled now, or queued behind the moves in flight (see above). */
+static void receive_message(struct ws_conn *c, const char *text, size_t len)
+{
+    if (c->queue != NULL || (c->moves != NULL && !is_move(text, len)))
+        enqueue(c, text, len);
+    else
+        handle_message(c, text, len);
+    rx_update(c);
+}
+
+/* Send the answers at the head that are ready; when no move is left, handle the queue. */
+static void flush_moves(struct ws_conn *c)
+{
+    struct ws_move *w;
+    struct ws_queued *q;
+    if (c->flushing)
+        return;                         /* a queued message being handled: the loop below
+                                         * goes on after it */
+    c->flushing = true;
+    for (;;) {
+        while ((w = c->moves) != NULL && w->ready) {
+            c->moves = w->next;
+            if (c->moves == NULL)
+                c->moves_tail = NULL;
+            if (w->event != NULL)
+                ws_reply(c, w->event, w->ref, w->data);
+            free(w->ref);
+            free(w);
+        }
+        if ((q = c->queue) == NULL || (c->moves != NULL && !is_move(q->text, q->len)))
+            break;
+        c->queue = q->next;
+        if (c->queue == NULL)
+            c->queue_tail = NULL;
+        c->queued--;
+        handle_message(c, q->text, q->len);
+        free(q);
     }
+    c->flushing = false;
+    rx_update(c);
+}
+
+/* Fill a move's answer from res (consumed). */
+static void move_answer(struct ws_move *w, struct op_result *res)
+{
+    struct ws_conn *c = w->owner;
+    if (res->err != 0) {
+        w->event = "error";             /* always, so a client without ref learns why */
+        w->data = error_reply_json(c->app, res->err, res->message, res->extra);
+        cJSON_Delete(res->data);
+    } else if (w->ref != NULL) {
+        w->event = "ack";
+        w->data = res->data;
+    } else {
+        w->event = NULL;                /* nothing to say */
+        cJSON_Delete(res->data);
+    }
+    res->data = res->extra = NULL;
+    w->ready = true;
+}
+
+static void ws_move_done(void *ctx, struct op_result *res)
+{
+    struct ws_move *w = ctx;
+    struct ws_conn *c = w->owner;
+    if (c == NULL) {                    /* the connection closed: nobody to answer */
+        cJSON_Delete(res->data);
+        cJSON_Delete(res->extra);
+        free(w->ref);
+        free(w);
+        return;
+    }
+    c->in_flight--;
+    move_answer(w, res);
+    flush_moves(c);
+}
+
+static void ws_move(struct ws_conn *c, const struct op_user *u, const struct client_msg *m)
+{
+    struct op_result res = { 0 };
+    struct ws_move *w = calloc(1, sizeof(*w));
+    if (w == NULL || (m->ref != NULL && (w->ref = strdup(m->ref)) == NULL)) {
+        free(w);
+        ws_reply(c, "error", m->ref, error_reply_json(c->app, PB_EINTERNAL, "out of memory",
+                                                      NULL));
+        return;
+    }
+    w->owner = c;
+    if (c->moves_tail != NULL)          /* its answer goes after the ones before it */
+        c->moves_tail->next = w;
+    else
+        c->moves = w;
+    c->moves_tail = w;
+    if (op_move(c->app, u, m->order_id, m->data, &res, ws_move_done, w)) {
+        c->in_flight++;                 /* ws_move_done answers */
+        return;
+    }
+    move_answer(w, &res);
+    flush_moves(c);
 }
 
 static void handle_message(struct ws_conn *c, const char *text, size_t len)
@@ -653,9 +719,19 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             op_release_user_locks(app, c->claims.tenant_id, c->claims.user_id, "disconnected");
         free(c->rx);
         c->rx = NULL;
-        if (c->move != NULL)
-            c->move->owner = NULL;      /* it completes; its ack goes nowhere */
-        c->move = NULL;
+        while (c->moves != NULL) {
+            struct ws_move *w = c->moves;
+            c->moves = w->next;
+            if (w->ready) {             /* answered, not sent: drop */
+                cJSON_Delete(w->data);
+                free(w->ref);
+                free(w);
+            } else {
+                w->owner = NULL;        /* in flight: it completes, ws_move_done frees it */
+            }
+        }
+        c->moves_tail = NULL;
+        c->in_flight = 0;
         while (c->queue != NULL) {
             struct ws_queued *q = c->queue;
             c->queue = q->next;

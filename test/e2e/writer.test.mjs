@@ -126,16 +126,21 @@ test('a WebSocket move_order sent during an import is answered after it, the mes
     { what: 'the import to reach the writer' });
   ws.send({ event: 'move_order', ref: 'm1',
     data: { orderId: other.orderId, toWorkCentreId: null, position: 0 } });
+  // refused at once (no such work centre), but answered after m1, in the order sent
+  ws.send({ event: 'move_order', ref: 'm2',
+    data: { orderId: other.orderId, toWorkCentreId: 999999 } });
   ws.send({ event: 'ping', ref: 'p2' });
   await until(async () => await metric('planboard_writer_outstanding') === 2,
     { what: 'the move_order to queue at the writer' });
-  assert.equal(ws.messages.filter((m) => m.ref === 'p2').length, 0, 'the ping waits behind the move');
+  assert.equal(ws.messages.filter((m) => ['m1', 'm2', 'p2'].includes(m.ref)).length, 0,
+    'the refusal and the ping wait behind the move');
   await lock.release();
   assert.equal((await imp).status, 200);
   const ack = await ws.waitFor((m) => m.ref === 'm1');
   assert.equal(ack.event, 'ack', JSON.stringify(ack));
   await ws.waitFor((m) => m.ref === 'p2');
-  const order = ws.messages.filter((m) => m.ref === 'm1' || m.ref === 'p2').map((m) => m.ref);
-  assert.deepEqual(order, ['m1', 'p2'], 'the ping waited behind the move');
+  const answers = ws.messages.filter((m) => ['m1', 'm2', 'p2'].includes(m.ref));
+  assert.deepEqual(answers.map((m) => `${m.ref}:${m.event}`), ['m1:ack', 'm2:error', 'p2:pong'],
+    'answers in the order the messages came');
   ws.close();
 });
