@@ -161,19 +161,39 @@ static void move_fail(struct op_result *res, int rc)
                 : "could not save the move");
 }
 
-/* A move on its way through the writer (docs/writer.md): prepared when the tenant's earlier
- * writes are done (the lock is checked again then), written on the writer thread, applied,
- * published and answered (through done) on the loop. */
+/*
+ * Moves through the writer (docs/writer.md "Moves"). One tenant's moves that arrive while its
+ * previous write is in flight gather in a *batch*, which is one writer job: when the writer's
+ * gate lets it go, each move is prepared on top of the ones before it (store_move_try, the lock
+ * checked again), all are undone again before anyone sees the board, the batch is written in
+ * one savepoint on the writer thread and, after COMMIT, applied, published and answered move by
+ * move in order. So a busy tenant's moves take one writer round trip per batch, not per move,
+ * and their events leave together. A batch that fails to write fails every move in it (they
+ * were planned on each other); a move refused at prepare (conflict, lock, gone) fails alone.
+ */
+#define MOVE_BATCH_MAX 1024             /* moves in one batch at most; then a new batch */
+
 struct move_op {
+    struct move_op *next;               /* in its batch, arrival order */
     struct app *app;
     struct op_user u;                   /* u.username points at username */
     char username[PB_LOCK_USERNAME_MAX + 1];
     struct move_request req;            /* req.reason points at reason */
     char *reason;
-    struct board *b;                    /* at prepare */
-    struct move_job *job;
+    struct move_job *job;               /* prepared (and tried), or NULL */
+    int status;                         /* refused at prepare: its code */
     op_done_fn done;
     void *done_ctx;
+};
+
+struct move_batch {
+    struct app *app;
+    int64_t tenant_id;
+    struct move_op *head, *tail;
+    size_t n;
+    struct board *b;                    /* at prepare */
+    bool open;                          /* in app->move_batches: takes more moves */
+    bool any;                           /* a move was prepared: something to write */
 };
 
 static void move_op_free(struct move_op *m)
@@ -183,58 +203,106 @@ static void move_op_free(struct move_op *m)
     free(m);
 }
 
-static int move_op_prepare(void *ctx)
+static void batch_close(struct move_batch *mb)
 {
-    struct move_op *m = ctx;
-    const struct drag_lock *l;
-    int rc = store_board(m->app->store, m->u.tenant_id, &m->b);
-    if (rc != 0)
+    if (mb->open) {
+        hmap_del_int(&mb->app->move_batches, mb->tenant_id);
+        mb->open = false;
+    }
+}
+
+static int batch_prepare(void *ctx)
+{
+    struct move_batch *mb = ctx;
+    struct move_op *m;
+    int64_t now = pb_now_ms();
+    int rc;
+
+    batch_close(mb);                    /* moves from now on go to the next batch */
+    if ((rc = store_board(mb->app->store, mb->tenant_id, &mb->b)) != 0)
         return rc;
-    /* SPEC §5: a lock taken by someone else since the request arrived still refuses it */
-    l = lock_get(m->app->locks, m->u.tenant_id, m->req.order_id, pb_now_ms());
-    if (l != NULL && l->user_id != m->u.user_id)
-        return PB_ELOCKED;
-    return store_move_prepare(m->b, &m->req, &m->job);
+    for (m = mb->head; m != NULL; m = m->next) {
+        /* SPEC §5: a lock taken by someone else since the request arrived still refuses it */
+        const struct drag_lock *l = lock_get(mb->app->locks, mb->tenant_id, m->req.order_id, now);
+        if (l != NULL && l->user_id != m->u.user_id) {
+            m->status = PB_ELOCKED;
+            continue;
+        }
+        if ((m->status = store_move_prepare(mb->b, &m->req, &m->job)) != 0)
+            continue;
+        if ((m->status = store_move_try(mb->b, m->job)) != 0) {
+            store_move_job_free(m->job);
+            m->job = NULL;
+            continue;
+        }
+        mb->any = true;
+    }
+    /* undo the tries, last first: the board is as committed until the batch's done */
+    size_t n = 0, k = 0;
+    for (m = mb->head; m != NULL; m = m->next)
+        n += m->job != NULL;
+    struct move_op **tried = n > 0 ? malloc(n * sizeof(*tried)) : NULL;
+    if (n > 0 && tried == NULL)
+        abort();                        /* cannot undo without it: the board would be wrong */
+    for (m = mb->head; m != NULL; m = m->next)
+        if (m->job != NULL)
+            tried[k++] = m;
+    while (k-- > 0)
+        store_move_untry(mb->b, tried[k]->job);
+    free(tried);
+    return 0;
 }
 
-static int move_op_run(sqlite3 *db, void *ctx)
+static int batch_run(sqlite3 *db, void *ctx)
 {
-    struct move_op *m = ctx;
+    struct move_batch *mb = ctx;
     (void)db;                           /* the sibling store's connection */
-    return store_move_write(m->app->wstore, m->b, m->job);
+    for (struct move_op *m = mb->head; m != NULL; m = m->next)
+        if (m->job != NULL && store_move_write(mb->app->wstore, mb->b, m->job) != 0)
+            return PB_EINTERNAL;
+    return 0;
 }
 
-static void move_op_done(void *ctx, int status, uint64_t commit_seq)
+static void batch_done(void *ctx, int status, uint64_t commit_seq)
 {
-    struct move_op *m = ctx;
-    struct op_result res = { 0 };
-    struct move_result mr;
+    struct move_batch *mb = ctx;
+    struct move_op *m, *next;
     (void)commit_seq;
 
-    if (status == 0) {
-        store_commit_noted(m->app->store);      /* group commit syncs it before answers */
-        store_move_apply(m->b, m->job, &mr);
-        res.data = json_order(mr.order, NULL);
-        publish_moved(m->app, &m->u, &mr);
-    } else if (status == PB_ELOCKED) {
-        const struct drag_lock *l = lock_get(m->app->locks, m->u.tenant_id, m->req.order_id,
-                                             pb_now_ms());
-        const struct order *o = m->b != NULL ? board_order(m->b, m->req.order_id) : NULL;
-        if (l != NULL && o != NULL)
-            res.extra = lock_error_extra(l, o->order_number);
-        fail(&res, PB_ELOCKED, "order is being moved by another user");
-    } else {
-        move_fail(&res, status);
+    batch_close(mb);
+    if (status == 0 && mb->any)
+        store_commit_noted(mb->app->store);     /* group commit syncs it before answers */
+    for (m = mb->head; m != NULL; m = next) {
+        struct op_result res = { 0 };
+        struct move_result mr;
+        next = m->next;
+        if (status == 0 && m->job != NULL) {
+            store_move_apply(mb->b, m->job, &mr);
+            res.data = json_order(mr.order, NULL);
+            publish_moved(mb->app, &m->u, &mr);
+        } else if ((status != 0 ? status : m->status) == PB_ELOCKED) {
+            const struct drag_lock *l = lock_get(mb->app->locks, mb->tenant_id, m->req.order_id,
+                                                 pb_now_ms());
+            const struct order *o = mb->b != NULL ? board_order(mb->b, m->req.order_id) : NULL;
+            if (l != NULL && o != NULL)
+                res.extra = lock_error_extra(l, o->order_number);
+            fail(&res, PB_ELOCKED, "order is being moved by another user");
+        } else {
+            move_fail(&res, status != 0 ? status : m->status);
+        }
+        m->done(m->done_ctx, &res);
+        move_op_free(m);
     }
-    m->done(m->done_ctx, &res);
-    move_op_free(m);
+    free(mb);
 }
 
-/* Hand a checked move to the writer. true: done will answer; false: res holds the answer. */
+/* Hand a checked move to the writer: into the tenant's open batch, or a new one. true: done
+ * will answer; false: res holds the answer. */
 static bool move_submit(struct app *app, const struct op_user *u, const struct move_request *req,
                         op_done_fn done, void *done_ctx, struct op_result *res)
 {
     struct move_op *m = calloc(1, sizeof(*m));
+    struct move_batch *mb;
     if (m == NULL || (req->reason != NULL && (m->reason = strdup(req->reason)) == NULL)) {
         free(m);
         fail(res, PB_EINTERNAL, "out of memory");
@@ -248,10 +316,32 @@ static bool move_submit(struct app *app, const struct op_user *u, const struct m
     m->req.reason = m->reason;
     m->done = done;
     m->done_ctx = done_ctx;
-    int rc = writes_submit(app, u->tenant_id, move_op_prepare, move_op_run, move_op_done, m);
-    if (rc != 0) {
+
+    mb = hmap_get_int(&app->move_batches, u->tenant_id);
+    if (mb != NULL && mb->n < MOVE_BATCH_MAX) {          /* waiting for the gate: join it */
+        mb->tail->next = m;
+        mb->tail = m;
+        mb->n++;
+        return true;
+    }
+    if (mb != NULL)
+        batch_close(mb);                /* full: it goes as it is */
+    if ((mb = calloc(1, sizeof(*mb))) == NULL
+        || hmap_reserve(&app->move_batches, app->move_batches.len + 1) != 0) {
+        free(mb);
+        move_op_free(m);
+        fail(res, PB_EINTERNAL, "out of memory");
+        return false;
+    }
+    *mb = (struct move_batch){ .app = app, .tenant_id = u->tenant_id, .head = m, .tail = m,
+                               .n = 1, .open = true };
+    hmap_put_int(&app->move_batches, u->tenant_id, mb);
+    int rc = writes_submit(app, u->tenant_id, batch_prepare, batch_run, batch_done, mb);
+    if (rc != 0) {                      /* nothing was called: answer here */
+        batch_close(mb);
         move_fail(res, rc);
         move_op_free(m);
+        free(mb);
         return false;
     }
     return true;

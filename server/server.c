@@ -400,6 +400,7 @@ void server_cleanup(struct app *app)
         lws_context_destroy(app->ctx);
     app->ctx = NULL;
     room_free_all(app);
+    hmap_cleanup(&app->move_batches);   /* empty: every batch ended with its done */
     addr_table_free(app->addrs);        /* after the last WSI_DESTROY */
     app->addrs = NULL;
     webroot_free(app->webroot);         /* after the last answer that referenced its blobs */

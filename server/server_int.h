@@ -15,6 +15,7 @@
 
 #include "locks/lock.h"
 #include "core/errors.h"
+#include "core/hmap.h"
 #include "protocol/json.h"
 #include "server/auth.h"
 #include "server/config.h"
@@ -101,6 +102,7 @@ struct app {
     struct store *wstore;               /* the writer thread's sibling connection (writer thread
                                          * only, through a job's run) */
     bool writer_closing, writer_closed; /* writes_close called / the writer is gone */
+    struct hmap move_batches;           /* tenant id -> its open move batch (board_ops.c) */
     struct durable *durable;            /* group commit (synchronous = FULL), or NULL */
     uint64_t durable_seq;               /* commits known on disk (durable.c) */
     struct durable_listener {           /* called when durable_seq advanced (durable_on_reached) */

@@ -377,8 +377,9 @@ int store__move_write(struct store *s, struct board *b, const struct move_plan *
     return 0;
 }
 
-void store__move_apply(struct board *b, struct move_plan *mp, const char *now,
-                       struct move_result *out)
+/* store__move_apply without freeing the plan's audit data (a tried move is applied twice). */
+static void move_apply_keep(struct board *b, struct move_plan *mp, const char *now,
+                            struct move_result *out)
 {
     struct column *src = mp->src, *dst = mp->dst;
     struct order *o = mp->o;
@@ -400,6 +401,12 @@ void store__move_apply(struct board *b, struct move_plan *mp, const char *now,
         out->queue_depth_from = mp->depth_from;
         out->queue_depth_to = mp->depth_to;
     }
+}
+
+void store__move_apply(struct board *b, struct move_plan *mp, const char *now,
+                       struct move_result *out)
+{
+    move_apply_keep(b, mp, now, out);
     store__move_cleanup(mp);
 }
 
@@ -438,12 +445,17 @@ fail:
 
 /* ---------------------------------------------------------------- move, in phases */
 
-/* A move through the writer (store.h store_move_prepare): the plan and its two stamps. */
+/* A move through the writer (store.h store_move_prepare): the plan, its two stamps and, once
+ * tried (store_move_try), what undoes it and the relabel rows it writes. */
 struct move_job {
     struct move_plan mp;
     int64_t tenant_id;
     char now[PB_TIMESTAMP_LEN], stamp[PB_STAMP_LEN];
-    bool applied;
+    bool tried;                         /* applied for planning, then undone */
+    int64_t old_rank, old_version;
+    char old_updated_at[PB_TIMESTAMP_LEN];
+    struct order **win;                 /* the relabel window (rp.count orders) */
+    int64_t *win_old, *win_new;         /* their ranks before and after */
 };
 
 int store_move_prepare(struct board *b, const struct move_request *req, struct move_job **out)
@@ -464,15 +476,85 @@ int store_move_prepare(struct board *b, const struct move_request *req, struct m
     return 0;
 }
 
+/* The order after o in the relabel window walk (rank.c's window_next: the placed order is
+ * skipped when the move stays in its column). */
+static struct order *win_next(const struct rank_plan *rp, const struct order *o)
+{
+    struct order *x = board_column_next(o);
+    if (x != NULL && x == rp->skip)
+        x = board_column_next(x);
+    return x;
+}
+
+int store_move_try(struct board *b, struct move_job *j)
+{
+    const struct rank_plan *rp = &j->mp.rp;
+    struct order *o = j->mp.o;
+    size_t n = rp->count;
+
+    if (n > 0) {
+        j->win = calloc(n, sizeof(*j->win));
+        j->win_old = calloc(n, sizeof(*j->win_old));
+        j->win_new = calloc(n, sizeof(*j->win_new));
+        if (j->win == NULL || j->win_old == NULL || j->win_new == NULL)
+            return PB_EINTERNAL;
+        struct order *w = rp->first;
+        for (size_t k = 0; k < n; k++, w = win_next(rp, w)) {
+            j->win[k] = w;
+            j->win_old[k] = w->rank;
+        }
+    }
+    j->old_rank = o->rank;
+    j->old_version = o->version;
+    memcpy(j->old_updated_at, o->updated_at, sizeof(j->old_updated_at));
+    move_apply_keep(b, &j->mp, j->now, NULL);
+    for (size_t k = 0; k < n; k++)
+        j->win_new[k] = j->win[k]->rank;
+    j->tried = true;
+    return 0;
+}
+
+void store_move_untry(struct board *b, struct move_job *j)
+{
+    struct move_plan *mp = &j->mp;
+    struct order *o = mp->o;
+    assert(j->tried);
+    ostree_remove(&mp->dst->orders, &o->column_node);
+    for (size_t k = 0; k < mp->rp.count; k++)
+        j->win[k]->rank = j->win_old[k];
+    ostree_insert_at(&mp->src->orders, (size_t)mp->old, &o->column_node);
+    o->rank = j->old_rank;
+    o->work_centre_id = mp->src->work_centre_id;
+    o->version = j->old_version;
+    memcpy(o->updated_at, j->old_updated_at, sizeof(o->updated_at));
+    b->version--;
+    assert(board__order_check(b, o));
+}
+
 int store_move_write(struct store *s, struct board *b, struct move_job *j)
 {
-    return store__move_write(s, b, &j->mp, j->now, j->stamp);
+    if (!j->tried)
+        return store__move_write(s, b, &j->mp, j->now, j->stamp);
+    /* tried: the board is back where it was; the window's rows come from the try */
+    struct move_plan mp = j->mp;
+    mp.rp.count = 0;                    /* written here instead of by rank__write */
+    for (size_t k = 0; k < j->mp.rp.count; k++) {
+        sqlite3_stmt *st = store__stmt(s, ST_ORDER_RANK);
+        if (st == NULL)
+            return PB_EINTERNAL;
+        sqlite3_bind_int64(st, 1, b->tenant_id);
+        sqlite3_bind_int64(st, 2, j->win[k]->id);
+        sqlite3_bind_int64(st, 3, j->win_new[k]);
+        if (store__run(s, st, "rank relabel", NULL) != 0)
+            return PB_EINTERNAL;
+    }
+    s->relabelled += j->mp.rp.count;
+    return store__move_write(s, b, &mp, j->now, j->stamp);
 }
 
 void store_move_apply(struct board *b, struct move_job *j, struct move_result *out)
 {
-    store__move_apply(b, &j->mp, j->now, out);
-    j->applied = true;
+    move_apply_keep(b, &j->mp, j->now, out);
 }
 
 void store_move_job_free(struct move_job *j)
@@ -480,6 +562,9 @@ void store_move_job_free(struct move_job *j)
     if (j == NULL)
         return;
     store__move_cleanup(&j->mp);
+    free(j->win);
+    free(j->win_old);
+    free(j->win_new);
     free(j);
 }
 

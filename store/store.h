@@ -270,6 +270,15 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
  */
 struct move_job;
 int store_move_prepare(struct board *b, const struct move_request *req, struct move_job **out);
+/*
+ * Batching one tenant's moves (docs/writer.md "Moves"): store_move_try applies a prepared move
+ * to b so that the next move can be prepared on top of it, recording what undoes it;
+ * store_move_untry undoes it (call in reverse order of the tries, before anyone else sees b:
+ * the loop does all of it in one callback). A tried job is then written and applied as usual
+ * (apply redoes exactly the same change). try: 0 or PB_EINTERNAL (out of memory; b unchanged).
+ */
+int store_move_try(struct board *b, struct move_job *j);
+void store_move_untry(struct board *b, struct move_job *j);
 int store_move_write(struct store *s, struct board *b, struct move_job *j);
 void store_move_apply(struct board *b, struct move_job *j, struct move_result *out);
 void store_move_job_free(struct move_job *j);

@@ -842,6 +842,92 @@ static void test_moves_to_one_spot_relabel_small_windows(void **state)
     free(ids);
 }
 
+/* A batch of one tenant's moves as the server's writer path runs it (docs/writer.md "Moves"):
+ * each prepared on top of the ones before it (store_move_try), all undone in reverse (the
+ * board is exactly as before: same order in every column, same ranks and versions), then
+ * written in one transaction on a sibling connection and applied in order. 100 moves to the
+ * same spot run out of rank gaps, so relabel windows are among them; moves of one order twice
+ * and across columns too. Cache, SQLite and a reload agree with the model. */
+static void test_batched_moves_try_untry_write_apply(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 200, MOVES = 100 };
+    int64_t *ids = calloc(N, sizeof(*ids));
+    struct move_job *jobs[MOVES + 2];
+    struct store *ws = NULL;
+    assert_non_null(ids);
+    fill_column(f, "B", f->wc[0], N, ids);
+    assert_int_equal(store_open_sibling(f->s, "NORMAL", &ws), 0);
+
+    /* the board before, to compare after the undo */
+    int64_t *ranks = calloc(N, sizeof(*ranks));
+    assert_non_null(ranks);
+    for (int i = 0; i < N; i++)
+        ranks[i] = board_order(f->b, ids[i])->rank;
+    uint64_t version = f->b->version;
+
+    size_t n = 0;
+    for (int i = 0; i < MOVES; i++) {           /* the last order to position 1, again and again */
+        struct move_request req = { .order_id = ids[N - 1], .to_work_centre_id = f->wc[0],
+                                    .position = 1, .user_id = f->user };
+        assert_int_equal(store_move_prepare(f->b, &req, &jobs[n]), 0);
+        assert_int_equal(store_move_try(f->b, jobs[n++]), 0);
+        model_move(ids, N - 1, 1);
+    }
+    int64_t moved = ids[5];                     /* one order twice: to ASM, then to the backlog */
+    struct move_request a = { .order_id = moved, .to_work_centre_id = f->wc[1], .position = 0,
+                              .user_id = f->user };
+    struct move_request b = { .order_id = moved, .to_work_centre_id = 0, .position = -1,
+                              .user_id = f->user, .has_version = true,
+                              .version = board_order(f->b, moved)->version + 1 };
+    assert_int_equal(store_move_prepare(f->b, &a, &jobs[n]), 0);
+    assert_int_equal(store_move_try(f->b, jobs[n++]), 0);
+    assert_int_equal(store_move_prepare(f->b, &b, &jobs[n]), 0);   /* sees the first: version */
+    assert_int_equal(store_move_try(f->b, jobs[n++]), 0);
+    for (size_t k = n; k-- > 0;)
+        store_move_untry(f->b, jobs[k]);
+    assert_int_equal(f->b->version, version);
+    assert_true(board_check(f->b));
+    const struct column *col = board_column(f->b, f->wc[0]);
+    for (int i = 0; i < N; i++) {               /* as before the tries (ids[] is the model after) */
+        const struct order *o = board_column_at(col, (size_t)i);
+        int64_t want = -1;
+        for (int k = 0; k < N; k++)
+            if (board_order(f->b, ids[k]) == o)
+                want = k;
+        assert_true(want >= 0);
+        assert_int_equal(o->rank, ranks[i]);
+    }
+
+    uint64_t relabelled = ws->relabelled;
+    assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+    for (size_t k = 0; k < n; k++)
+        assert_int_equal(store_move_write(ws, f->b, jobs[k]), 0);
+    assert_int_equal(store_exec(ws, "COMMIT"), 0);
+    assert_true(ws->relabelled > relabelled);   /* relabel windows were in the batch */
+    for (size_t k = 0; k < n; k++) {
+        store_move_apply(f->b, jobs[k], NULL);
+        store_move_job_free(jobs[k]);
+    }
+    store_free(ws);
+    /* the model: ids[] after the 100 moves; then `moved` left the column */
+    int64_t *want = calloc(N, sizeof(*want));
+    assert_non_null(want);
+    size_t w = 0;
+    for (int i = 0; i < N; i++)
+        if (ids[i] != moved)
+            want[w++] = ids[i];
+    assert_column_is(f, f->wc[0], want, w);
+    assert_int_equal(board_order(f->b, moved)->work_centre_id, 0);
+    assert_db_matches_cache(f);
+    store_board_drop(f->s, f->tenant);
+    assert_int_equal(store_board(f->s, f->tenant, &f->b), 0);
+    assert_column_is(f, f->wc[0], want, w);
+    free(want);
+    free(ranks);
+    free(ids);
+}
+
 /* Random moves between three columns and the backlog (positions in range, past the end, -1)
  * against arrays; the cache, SQLite and a reload all agree with the model. */
 static void test_random_moves_match_a_model_and_survive_reload(void **state)
@@ -1397,6 +1483,7 @@ int main(void)
         T(test_load_repairs_ranks_that_are_equal_or_out_of_range),
         T(test_move_writes_only_the_moved_row_and_its_audit_entry),
         T(test_moves_to_one_spot_relabel_small_windows),
+        T(test_batched_moves_try_untry_write_apply),
         T(test_random_moves_match_a_model_and_survive_reload),
         T(test_import_relabels_a_column_whose_end_ran_out_of_ranks),
         T(test_open_migrates_old_positions_to_ranks),

@@ -42,7 +42,9 @@ test('concurrent moves are answered, broadcast in seq order, and grouped into fe
   const m1 = (await srv.req('GET', '/metrics')).text;
   const commits = metric(m1, 'planboard_sqlite_commits_total') - metric(m0, 'planboard_sqlite_commits_total');
   const syncs = metric(m1, 'planboard_group_commit_syncs_total') - metric(m0, 'planboard_group_commit_syncs_total');
-  assert.ok(commits >= N * ROUNDS, `commits ${commits}`);
+  // one tenant's moves that wait for its previous write go as one batch, one commit
+  // (docs/writer.md "Moves"): at most one commit per move, at least one in all
+  assert.ok(commits >= 1 && commits <= N * ROUNDS, `commits ${commits}`);
   assert.ok(syncs >= 1 && syncs <= commits, `syncs ${syncs} for ${commits} commits`);
   assert.ok(metric(m1, 'planboard_commit_durable_seconds_count') >= syncs - 1, 'one latency sample per group');
   const p = spawnSync('promtool', ['check', 'metrics'], { input: m1, encoding: 'utf8' });
