@@ -252,10 +252,9 @@ struct csv_import *csv_import_new(const struct csv_import_options *opts)
     return ci;
 }
 
-void csv_import_free(struct csv_import *ci)
+/* Free what ci holds, not ci itself. */
+static void import_cleanup(struct csv_import *ci)
 {
-    if (ci == NULL)
-        return;
     csv_free(&ci->parser);
     free(ci->scratch);
     free(ci->colmap);
@@ -265,7 +264,25 @@ void csv_import_free(struct csv_import *ci)
     free(ci->warnings.v);
     arena_cleanup(&ci->issue_pool);
     hmap_cleanup(&ci->set);
+}
+
+void csv_import_free(struct csv_import *ci)
+{
+    if (ci == NULL)
+        return;
+    import_cleanup(ci);
     free(ci);
+}
+
+void csv_import_reset(struct csv_import *ci)
+{
+    struct csv_import_options opts = ci->opts;
+
+    import_cleanup(ci);
+    memset(ci, 0, sizeof(*ci));
+    hmap_init(&ci->set, row_number_is, ci);
+    ci->opts = opts;
+    parser_init(&ci->parser);
 }
 
 /* ------------------------------------------------------------------------------------------ */

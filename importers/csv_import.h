@@ -60,6 +60,9 @@ struct csv_import;
 /* New importer; NULL on allocation failure. opts is copied. */
 struct csv_import *csv_import_new(const struct csv_import_options *opts);
 void csv_import_free(struct csv_import *ci);
+/* Forget everything read (records, rows, issues): ci is as csv_import_new() made it, with the
+ * same options. A reader that must read its input again uses it (xlsx rows out of order). */
+void csv_import_reset(struct csv_import *ci);
 
 /* Feed the next len bytes of the file. Returns 0, or PB_ETOO_LARGE once more than max_rows
  * records were read (stop feeding), or PB_EINTERNAL on allocation failure. */
