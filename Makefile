@@ -159,7 +159,7 @@ FUZZ_CFLAGS  := $(CFLAGS_BASE) -O1 -g $(FUZZ_SAN) $(PKG_CFLAGS) \
 	-DPB_ARGON2_T_COST=1 -DPB_ARGON2_M_COST=64
 FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
 # Pure targets link the core; the others run the whole server in-process (harness_server.c).
-FUZZ_PURE    := csv_import ws_message json_strict
+FUZZ_PURE    := csv_import xlsx_import ws_message json_strict
 FUZZ_SERVER  := json_body multipart http_request ws_session
 FUZZ_TARGETS := $(FUZZ_PURE) $(FUZZ_SERVER)
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
