@@ -17,6 +17,7 @@
 #include <string.h>
 #include <zip.h>
 
+#include "importers/xlsx_export.h"
 #include "importers/xlsx_import.h"
 #include "core/errors.h"
 
@@ -747,6 +748,56 @@ static void test_too_many_entries_is_413(void **state)
     free(names);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* The export reads back as the same rows                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static void test_export_round_trips_through_the_reader(void **state)
+{
+    char msg[XLSX_MSG_MAX];
+    const struct xlsx_export_row rows[] = {
+        { "MO-1", "S-1", "Bracket, \"left\"\nhand \xc3\xa9", 120, 0, "high", "in_progress",
+          "2026-12-01", "1900-03-01", "CUT", "Laser" },
+        { "=1+1", "S-2", "Leap day", 5, 5, "normal", "complete", "2028-02-29", NULL, NULL, NULL },
+        { "MO-3", "S-3", "Last", 1000000000, 0, "urgent", "not_started", NULL, "9999-12-31",
+          "ASM", NULL },
+    };
+    char *buf = NULL;
+    size_t len = 0;
+    (void)state;
+
+    assert_int_equal(xlsx_export_orders(rows, 3, NULL, &buf, &len), 0);
+    assert_true(len > 100 && buf[0] == 'P' && buf[1] == 'K');
+    struct csv_import *ci = engine(0);
+    assert_int_equal(xlsx_import_read(ci, buf, len, "Orders", msg, sizeof(msg)), 0);
+    assert_int_equal(csv_import_records(ci), 3);
+    assert_int_equal(csv_import_errors_total(ci), 0);
+    assert_int_equal(csv_import_warnings_total(ci), 0);
+    for (size_t i = 0; i < 3; i++) {
+        const struct csv_row *r = row_at(ci, i);
+        assert_int_equal(r->row, (int64_t)i + 2);
+        assert_string_equal(r->in.order_number, rows[i].order_number);
+        assert_string_equal(r->in.stock_code, rows[i].stock_code);
+        assert_string_equal(r->in.description, rows[i].description);
+        assert_int_equal(r->in.quantity_to_make, rows[i].quantity_to_make);
+        assert_int_equal(r->in.quantity_completed, rows[i].quantity_completed);
+        if (rows[i].due_date != NULL)
+            assert_string_equal(r->in.due_date, rows[i].due_date);
+        else
+            assert_null(r->in.due_date);
+        if (rows[i].start_date != NULL)
+            assert_string_equal(r->in.start_date, rows[i].start_date);
+        else
+            assert_null(r->in.start_date);
+        if (rows[i].current_operation != NULL)
+            assert_string_equal(r->in.current_operation, rows[i].current_operation);
+    }
+    assert_int_equal(row_at(ci, 0)->in.work_centre_id, 1);
+    assert_int_equal(row_at(ci, 0)->in.status, ORDER_IN_PROGRESS);
+    csv_import_free(ci);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -775,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_malformed_xml_and_doctype_are_422),
         cmocka_unit_test(test_zip_bomb_by_ratio_is_413),
         cmocka_unit_test(test_too_many_entries_is_413),
+        cmocka_unit_test(test_export_round_trips_through_the_reader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

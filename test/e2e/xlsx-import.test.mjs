@@ -229,3 +229,30 @@ test('a workbook over max_upload is 413 before it is read', async () => {
   if (r.status !== 'reset') assertError(r, 413, 'payload_too_large');
   await assertServing();
 });
+
+// ---------------------------------------------------------------- export (SPEC §10)
+
+test('GET /api/orders/export?format=xlsx round-trips through import: updated = N, created = 0, nothing changes', async () => {
+  const viewer = await srv.token('viewer');
+  const r = await fetch(`${srv.base}/api/orders/export?format=xlsx`, { headers: { authorization: `Bearer ${viewer}` } });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('content-type'), XLSX);
+  assert.match(r.headers.get('content-disposition'), /orders\.xlsx/);
+  const wb = Buffer.from(await r.arrayBuffer());
+  assert.equal(wb.subarray(0, 2).toString(), 'PK');
+  const csv = await srv.req('GET', '/api/orders/export', { token: viewer });
+  const n = csv.text.trim().split('\r\n').length - 1;
+  assert.ok(n >= 15, `${n} orders`);
+  const dry = await importXlsx(wb, '?dryRun=true&placement=file&sheet=Orders');
+  assert.equal(dry.status, 200, dry.text);
+  assert.equal(dry.body.created, 0);
+  assert.equal(dry.body.updated, n);
+  assert.deepEqual(dry.body.changes, [], 'every field reads back as exported');
+  assert.deepEqual(dry.body.warnings, []);
+  const real = await importXlsx(wb);
+  assert.equal(real.status, 200, real.text);
+  assert.deepEqual([real.body.created, real.body.updated], [0, n]);
+  const bad = await srv.req('GET', '/api/orders/export?format=ods', { token: viewer });
+  assertError(bad, 400, 'validation_failed');
+  await assertServing();
+});
