@@ -6,13 +6,13 @@
 #   make bench      benchmarks (bench/README.md)
 
 CC      ?= cc
-PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2 glib-2.0 zlib
+PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2 glib-2.0 zlib libzip expat xlsxwriter
 # What `make run` needs (build + run the server) and what `make test` adds (test tools:
 # cmocka, promtool for /metrics, wrk for bench-smoke, Chromium for the browser tests, strace
 # for the CLI durability test).
 RUN_PKGS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev \
 	libsqlite3-dev libcjson-dev libjwt-dev libargon2-dev libcsv-dev libssl-dev zlib1g-dev tzdata \
-	libglib2.0-dev
+	libglib2.0-dev libzip-dev libexpat1-dev libxlsxwriter-dev
 TEST_PKGS := libcmocka-dev sqlite3 curl python3 prometheus wrk chromium strace
 # What `make fuzz` adds to RUN_PKGS: Debian's clang and its libFuzzer/sanitizer runtimes.
 FUZZ_PKGS := clang libclang-rt-14-dev
@@ -159,7 +159,7 @@ FUZZ_CFLAGS  := $(CFLAGS_BASE) -O1 -g $(FUZZ_SAN) $(PKG_CFLAGS) \
 	-DPB_ARGON2_T_COST=1 -DPB_ARGON2_M_COST=64
 FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
 # Pure targets link the core; the others run the whole server in-process (harness_server.c).
-FUZZ_PURE    := csv_import ws_message json_strict
+FUZZ_PURE    := csv_import xlsx_import ws_message json_strict
 FUZZ_SERVER  := json_body multipart http_request ws_session
 FUZZ_TARGETS := $(FUZZ_PURE) $(FUZZ_SERVER)
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)

@@ -252,10 +252,9 @@ struct csv_import *csv_import_new(const struct csv_import_options *opts)
     return ci;
 }
 
-void csv_import_free(struct csv_import *ci)
+/* Free what ci holds, not ci itself. */
+static void import_cleanup(struct csv_import *ci)
 {
-    if (ci == NULL)
-        return;
     csv_free(&ci->parser);
     free(ci->scratch);
     free(ci->colmap);
@@ -265,7 +264,25 @@ void csv_import_free(struct csv_import *ci)
     free(ci->warnings.v);
     arena_cleanup(&ci->issue_pool);
     hmap_cleanup(&ci->set);
+}
+
+void csv_import_free(struct csv_import *ci)
+{
+    if (ci == NULL)
+        return;
+    import_cleanup(ci);
     free(ci);
+}
+
+void csv_import_reset(struct csv_import *ci)
+{
+    struct csv_import_options opts = ci->opts;
+
+    import_cleanup(ci);
+    memset(ci, 0, sizeof(*ci));
+    hmap_init(&ci->set, row_number_is, ci);
+    ci->opts = opts;
+    parser_init(&ci->parser);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -671,6 +688,80 @@ static void check_record(struct csv_import *ci)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* The engine: records from any reader (libcsv below, importers/xlsx_import.c)                */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Field number ci->field_idx of the record that starts on ci->rec_row (set by the reader
+ * before the first field): a header name, or a value kept for check_record(). */
+static void record_field(struct csv_import *ci, const char *s, size_t len)
+{
+    if (ci->field_idx == 0) {
+        ci->scratch_len = 0;
+        memset(ci->val_set, 0, sizeof(ci->val_set));
+    }
+    if (!ci->header_done) {
+        header_field(ci, s, len);
+    } else if (!ci->missing_required && ci->field_idx < ci->ncols) {
+        int c = ci->colmap[ci->field_idx];
+        if (c >= 0)
+            keep_field(ci, c, s, len);
+    }
+    ci->field_idx++;
+}
+
+/* The record's fields are all in: the header's end, or a data record counted and checked.
+ * A record without fields (a blank line) is nothing. */
+static void record_end(struct csv_import *ci)
+{
+    if (ci->field_idx == 0)
+        return;
+    ci->field_idx = 0;
+    if (!ci->header_done)
+        header_end(ci, ci->rec_row);
+    else if (count_record(ci) && !ci->missing_required)
+        check_record(ci);
+}
+
+int csv_import_record(struct csv_import *ci, int64_t row, const struct import_cell *cells,
+                      size_t n)
+{
+    static const char empty[] = "";
+
+    if (ci->err)
+        return ci->err;
+    if (ci->finished || ci->field_idx != 0)
+        return PB_EINTERNAL;
+    if (n == 0)
+        return 0;
+    ci->rec_row = row;
+    for (size_t i = 0; i < n && !ci->err; i++) {
+        if (i > 0 && cells[i].col <= cells[i - 1].col)
+            return ci->err = PB_EINTERNAL;
+        /* A skipped column is an empty field. Past the widest header the engine keeps (and
+         * past CSV_IMPORT_MAX_COLUMNS + 1 header names) a gap only moves the index. */
+        while (ci->field_idx < cells[i].col && !ci->err) {
+            if (ci->header_done ? ci->field_idx >= ci->ncols
+                                : ci->header_fields > CSV_IMPORT_MAX_COLUMNS) {
+                if (!ci->header_done)
+                    ci->header_fields += cells[i].col - ci->field_idx;
+                if (ci->field_idx == 0) {
+                    ci->scratch_len = 0;
+                    memset(ci->val_set, 0, sizeof(ci->val_set));
+                }
+                ci->field_idx = cells[i].col;
+                break;
+            }
+            record_field(ci, empty, 0);
+        }
+        if (!ci->err)
+            record_field(ci, cells[i].s != NULL ? cells[i].s : empty, cells[i].len);
+    }
+    if (!ci->err)
+        record_end(ci);
+    return ci->err;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* libcsv callbacks                                                                           */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -682,21 +773,11 @@ static void on_field(void *data, size_t len, void *vci)
 
     if (ci->err)
         return;
-    if (ci->field_idx == 0) {
+    if (ci->field_idx == 0)
         ci->rec_row = ci->lines + 1;
-        ci->scratch_len = 0;
-        memset(ci->val_set, 0, sizeof(ci->val_set));
-    }
     ci->lines += count_breaks(s, len, &ends_cr);
     ci->pending_cr = false;             /* a closing quote or delimiter follows the data */
-    if (!ci->header_done) {
-        header_field(ci, s, len);
-    } else if (!ci->missing_required && ci->field_idx < ci->ncols) {
-        int c = ci->colmap[ci->field_idx];
-        if (c >= 0)
-            keep_field(ci, c, s, len);
-    }
-    ci->field_idx++;
+    record_field(ci, s, len);
 }
 
 static void on_row(int c, void *vci)
@@ -705,13 +786,7 @@ static void on_row(int c, void *vci)
 
     if (ci->err)
         return;
-    if (ci->field_idx > 0) {
-        ci->field_idx = 0;
-        if (!ci->header_done)
-            header_end(ci, ci->rec_row);
-        else if (count_record(ci) && !ci->missing_required)
-            check_record(ci);
-    }
+    record_end(ci);
     if (c == '\n') {
         if (!ci->pending_cr)
             ci->lines++;

@@ -60,10 +60,29 @@ struct csv_import;
 /* New importer; NULL on allocation failure. opts is copied. */
 struct csv_import *csv_import_new(const struct csv_import_options *opts);
 void csv_import_free(struct csv_import *ci);
+/* Forget everything read (records, rows, issues): ci is as csv_import_new() made it, with the
+ * same options. A reader that must read its input again uses it (xlsx rows out of order). */
+void csv_import_reset(struct csv_import *ci);
 
 /* Feed the next len bytes of the file. Returns 0, or PB_ETOO_LARGE once more than max_rows
  * records were read (stop feeding), or PB_EINTERNAL on allocation failure. */
 int csv_import_feed(struct csv_import *ci, const char *buf, size_t len);
+
+/* One import engine, two readers (SPEC §6, §10): the CSV reader above and any other reader
+ * (importers/xlsx_import.c) hand the engine records. A record is the non-empty cells of one row,
+ * `col` 0-based and strictly increasing (a skipped column is an empty field); s[0..len) is the
+ * cell's text (NUL-terminated not required; NULL with len 0 is an empty cell). The first record
+ * is the header; row is the number every issue of the record carries (the sheet's row number).
+ * n = 0 is a blank row: nothing. Do not mix with csv_import_feed() on one importer. Returns 0,
+ * PB_ETOO_LARGE past max_rows (stop), or PB_EINTERNAL (out of memory, columns not increasing,
+ * after csv_import_finish()). The cells are copied; the caller keeps them. */
+struct import_cell {
+    size_t col;
+    const char *s;
+    size_t len;
+};
+int csv_import_record(struct csv_import *ci, int64_t row, const struct import_cell *cells,
+                      size_t n);
 
 /* End of file: flushes the last record (an unterminated quote becomes an error on the row where
  * that record started, column NULL). Returns 0, PB_ETOO_LARGE or PB_EINTERNAL. */

@@ -9,6 +9,12 @@
  * [limits] max_orders_per_tenant answers 413 (dry run too). The answer is therefore a few
  * hundred KiB at most whatever the upload holds.
  *
+ * An .xlsx workbook (SPEC §10: raw body with the xlsx Content-Type, or a multipart "file" part
+ * whose filename ends in .xlsx) is collected (bounded by [limits] max_upload: libzip reads a
+ * zip from its end), then read on a libuv worker by importers/xlsx_import.c into the same
+ * importer (one engine, two readers); the finish path then sees the same rows and errors as
+ * for a CSV file.
+ *
  * The importer never answers: its hooks (pb_import_stream, the route's stream) return the
  * report or the error to the dispatcher (http.c), which answers through the one error path.
  */
@@ -18,7 +24,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/utf8.h"
 #include "importers/csv_import.h"
+#include "importers/xlsx_import.h"
 
 #define IMPORT_MAX_CHANGES 1000         /* SPEC §6: dry-run "changes" listed ("changesTotal" all) */
 
@@ -33,7 +41,15 @@ struct import_job {
     bool place_file;                    /* placement=file: existing orders move to the file's
                                          * work centre (default keep: they stay put) */
     int64_t t_begin_us;                 /* for the debug timing line */
-    char message[200];                  /* an error sentence built for the answer */
+    char message[XLSX_MSG_MAX];         /* an error sentence built for the answer */
+    /* the .xlsx reader (SPEC §10) */
+    bool xlsx;                          /* the body is a workbook: collected, not fed */
+    bool xlsx_read;                     /* xlsx_import_read() ran (ci holds its result) */
+    int xlsx_rc;                        /* its result; message holds the sentence */
+    char *wb;                           /* the workbook's bytes (malloc) */
+    size_t wb_len, wb_cap;              /* wb_len <= [limits] max_upload */
+    size_t max_wb;                      /* [limits] max_upload */
+    char sheet[128];                    /* ?sheet=, "" for the first sheet */
 };
 
 static int wc_lookup(void *ctx, const char *code, int64_t *id)
@@ -50,21 +66,50 @@ static bool order_exists(void *ctx, const char *number)
     return board_order_by_number(ctx, number) != NULL;
 }
 
+/* Keep len more bytes of the workbook. 0, PB_ETOO_LARGE past max_upload, PB_EINTERNAL. */
+static int wb_collect(struct import_job *j, const char *buf, size_t len)
+{
+    if (len > j->max_wb - j->wb_len)
+        return PB_ETOO_LARGE;
+    if (j->wb_cap - j->wb_len < len) {
+        size_t cap = j->wb_cap ? j->wb_cap : 64 * 1024;
+        while (cap - j->wb_len < len)
+            cap *= 2;
+        char *p = realloc(j->wb, cap);
+        if (p == NULL)
+            return PB_EINTERNAL;
+        j->wb = p;
+        j->wb_cap = cap;
+    }
+    memcpy(j->wb + j->wb_len, buf, len);
+    j->wb_len += len;
+    return 0;
+}
+
+/* SPEC §10: a multipart "file" part whose filename ends in .xlsx is a workbook. (lws_spa
+ * gives the part's filename but not its Content-Type.) */
+static bool xlsx_filename(const char *filename)
+{
+    size_t n = filename != NULL ? strlen(filename) : 0;
+    return n >= 5 && strcasecmp(filename + n - 5, ".xlsx") == 0;
+}
+
 static int spa_cb(void *data, const char *name, const char *filename, char *buf, int len,
                   enum lws_spa_fileupload_states state)
 {
     struct import_job *j = data;
-    (void)filename;
     if (name == NULL || strcmp(name, "file") != 0)
         return 0;
     switch (state) {
     case LWS_UFS_OPEN:
         j->file_seen = true;
+        j->xlsx = xlsx_filename(filename);
         break;
     case LWS_UFS_CONTENT:
     case LWS_UFS_FINAL_CONTENT:
         if (len > 0 && j->feed_err == 0)
-            j->feed_err = csv_import_feed(j->ci, buf, (size_t)len);
+            j->feed_err = j->xlsx ? wb_collect(j, buf, (size_t)len)
+                                  : csv_import_feed(j->ci, buf, (size_t)len);
         if (state == LWS_UFS_FINAL_CONTENT)
             j->file_final = true;
         break;
@@ -132,6 +177,11 @@ static int import_begin(struct http_req *r, struct op_result *res)
             return invalid(res, "onError", "must be abort or skip");
         }
     }
+    if (http_query(r, "sheet", j->sheet, sizeof(j->sheet)) != NULL
+        && (strlen(j->sheet) >= sizeof(j->sheet) - 1 || j->sheet[0] == '\0'
+            || !utf8_text_valid(j->sheet, strlen(j->sheet))))
+        return invalid(res, "sheet", "must be the name of a sheet of the workbook");
+    j->max_wb = (size_t)r->app->cfg.max_upload;
     rc = store_board(r->app->store, r->claims.tenant_id, &j->board);
     if (rc != 0)
         return rc;
@@ -154,8 +204,11 @@ static int import_begin(struct http_req *r, struct op_result *res)
         j->spa = lws_spa_create(r->wsi, NULL, 0, 1024, spa_cb, j);
         if (j->spa == NULL)
             return PB_EINTERNAL;
+    } else if (is_type(r->wsi, XLSX_CONTENT_TYPE)) {
+        j->xlsx = true;                 /* SPEC §10 */
     } else if (!is_type(r->wsi, "text/csv") && !is_type(r->wsi, "application/csv")) {
-        res->message = "send the file as text/csv or as the file part of multipart/form-data";
+        res->message = "send the file as text/csv, as an .xlsx workbook ("
+                       XLSX_CONTENT_TYPE ") or as the file part of multipart/form-data";
         return PB_EUNSUPPORTED_MEDIA;
     }
     return 0;
@@ -169,7 +222,7 @@ static int import_feed(struct http_req *r, const char *buf, size_t len)
         if (lws_spa_process(j->spa, buf, (int)len) < 0)
             return PB_EVALIDATION;
     } else if (j->feed_err == 0) {
-        j->feed_err = csv_import_feed(j->ci, buf, len);
+        j->feed_err = j->xlsx ? wb_collect(j, buf, len) : csv_import_feed(j->ci, buf, len);
     }
     return j->feed_err == PB_ETOO_LARGE ? PB_ETOO_LARGE : 0;
 }
@@ -483,6 +536,98 @@ static void submit_write(struct http_req *r, struct import_job *j, size_t skippe
     res->pending = true;
 }
 
+/* ---------------------------------------------------------------- reading a workbook */
+
+/*
+ * An .xlsx upload is read on a libuv worker (inflating and parsing 100,000 rows takes a few
+ * hundred ms): the importer and the workbook's bytes move into the parse while it runs, so
+ * a client that goes away (CLOSED_HTTP clears owner, cleanup frees the job) leaves it nothing
+ * dangling; xlsx_done gives them back and finishes the import as for a CSV file.
+ */
+struct xlsx_parse {
+    struct http_req *owner;             /* first: CLOSED_HTTP clears it (r->job) */
+    uv_work_t req;
+    struct csv_import *ci;              /* the job's, while the worker reads into it */
+    char *wb;                           /* the job's workbook bytes, likewise */
+    size_t wb_len;
+    char sheet[128];                    /* "" for the first sheet */
+    int rc;                             /* xlsx_import_read()'s result */
+    char message[XLSX_MSG_MAX];         /* its sentence */
+};
+
+static void xlsx_work(uv_work_t *req)
+{
+    struct xlsx_parse *p = req->data;
+    p->rc = xlsx_import_read(p->ci, p->wb, p->wb_len, p->sheet[0] ? p->sheet : NULL,
+                             p->message, sizeof(p->message));
+}
+
+static void import_finish(struct http_req *r, struct op_result *res);
+
+/* The parse's result into the job; the multipart parser is done with (finish checked it). */
+static void xlsx_result(struct import_job *j, struct xlsx_parse *p)
+{
+    j->ci = p->ci;
+    j->xlsx_read = true;
+    j->xlsx_rc = p->rc;
+    snprintf(j->message, sizeof(j->message), "%s", p->message);
+    free(p->wb);
+    if (j->spa != NULL) {
+        lws_spa_destroy(j->spa);
+        j->spa = NULL;
+    }
+}
+
+static void xlsx_done(uv_work_t *req, int status)
+{
+    struct xlsx_parse *p = req->data;
+    struct http_req *r = p->owner;
+    struct op_result res = { 0 };
+
+    (void)status;
+    if (r == NULL) {                    /* the client went away meanwhile */
+        csv_import_free(p->ci);
+        free(p->wb);
+        free(p);
+        return;
+    }
+    r->job = NULL;
+    xlsx_result(r->stream_job, p);
+    free(p);
+    import_finish(r, &res);
+    if (!res.pending)
+        http_reply_op(r, &res, 200);
+}
+
+/* Start reading the collected workbook off the loop: res->pending. Without a worker (the
+ * queue refused) it is read here, and import_finish goes on. */
+static bool xlsx_start(struct http_req *r, struct import_job *j, struct op_result *res)
+{
+    struct xlsx_parse *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        fail_with(res, PB_EINTERNAL, "out of memory");
+        return true;
+    }
+    p->owner = r;
+    p->ci = j->ci;
+    p->wb = j->wb;
+    p->wb_len = j->wb_len;
+    snprintf(p->sheet, sizeof(p->sheet), "%s", j->sheet);
+    p->req.data = p;
+    j->ci = NULL;
+    j->wb = NULL;
+    j->wb_len = j->wb_cap = 0;
+    if (uv_queue_work(r->app->loop, &p->req, xlsx_work, xlsx_done) == 0) {
+        r->job = p;
+        res->pending = true;
+        return true;
+    }
+    xlsx_work(&p->req);
+    xlsx_result(j, p);
+    free(p);
+    return false;
+}
+
 /* The stream's finish hook: the report (res->data, 200), or an error (import_failed
  * carries the report's members in res->extra), or res->pending when the write went to the
  * writer (iw_done answers). */
@@ -499,6 +644,12 @@ static void import_finish(struct http_req *r, struct op_result *res)
             fail_with(res, PB_EVALIDATION, "multipart body has no complete \"file\" part");
             return;
         }
+    }
+    if (j->xlsx && j->feed_err == 0 && !j->xlsx_read && xlsx_start(r, j, res))
+        return;                         /* read off the loop: xlsx_done comes back here */
+    if (j->xlsx && j->feed_err == 0 && j->xlsx_rc != 0) {
+        fail_with(res, j->xlsx_rc, j->message);     /* SPEC §10: 413 / 415 / 422, a sentence */
+        return;
     }
     rc = j->feed_err != 0 ? j->feed_err : csv_import_finish(j->ci);
     if (rc == PB_ETOO_LARGE) {
@@ -584,6 +735,7 @@ static void import_cleanup(struct http_req *r)
     if (j->spa != NULL)
         lws_spa_destroy(j->spa);
     csv_import_free(j->ci);
+    free(j->wb);
     free(j);
     r->stream_job = NULL;
 }

@@ -94,3 +94,28 @@ test('the import dialog shows every dry-run error of a bad file with its row, an
   await page.context().close();
   await watcher.context().close();
 });
+
+test('the import dialog takes an .xlsx workbook: its dry run shows the sheet\'s rows, a broken one its sentence', async () => {
+  const data = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', 'data');
+  const page = await boardAs(browser, srv, 'scheduler');
+  await page.click('#import-button');
+  await page.waitForSelector('#import-dialog[open]');
+  assert.match(await page.getAttribute('#import-file', 'accept'), /\.xlsx/);
+
+  // LibreOffice's save of orders-invalid.csv: the CSV's errors on rows 3..8 (row 9 is the
+  // writer's own reading of an unterminated quote: test/data/README.md).
+  await page.setInputFiles('#import-file', join(data, 'orders-invalid.lo.xlsx'));
+  await page.waitForFunction(() => /error/.test(document.getElementById('import-status').textContent) &&
+    document.querySelectorAll('#import-errors tbody tr').length > 0, null, { timeout: WAIT });
+  const errors = await rowsOf(page, 'import-errors');
+  assert.deepEqual(errors.map((e) => [Number(e.row), e.column]),
+    [[3, 'due_date'], [4, 'quantity_to_make'], [5, 'work_centre_code'], [6, 'stock_code'], [7, 'priority'], [8, 'order_number']]);
+  assert.equal(await page.textContent('#import-rows'), '8');
+
+  // A file named .xlsx that is no workbook: the server's sentence, Import stays disabled.
+  await page.setInputFiles('#import-file', { name: 'orders.xlsx', mimeType: 'application/octet-stream', buffer: Buffer.from('order_number\n') });
+  await page.waitForFunction(() => /not a zip/.test(document.getElementById('import-status').textContent), null, { timeout: WAIT });
+  assert.equal(await page.isDisabled('#import-apply'), true);
+  assertNoPageErrors(page);
+  await page.context().close();
+});

@@ -171,7 +171,8 @@ export class Api {
   get(path) { return this.request('GET', path); }
 
   /**
-   * Upload a File/Blob as a raw text/csv body with XMLHttpRequest (for upload progress).
+   * Upload a File/Blob as the raw body with XMLHttpRequest (for upload progress): text/csv, or
+   * the .xlsx type when the file's name ends in .xlsx (SPEC §10).
    * onProgress(loaded, total) is called as the body goes out. Resolves {status, body} for 200 and
    * 422 (both carry the import report); rejects with ApiError otherwise. Retries once after a 401.
    */
@@ -180,7 +181,8 @@ export class Api {
     const result = await new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
       xhr.open('POST', path);
-      xhr.setRequestHeader('Content-Type', 'text/csv');
+      xhr.setRequestHeader('Content-Type', /\.xlsx$/i.test(file.name || '')
+        ? 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' : 'text/csv');
       xhr.setRequestHeader('Accept', 'application/json');
       if (this.accessToken) xhr.setRequestHeader('Authorization', `Bearer ${this.accessToken}`);
       xhr.upload.onprogress = (e) => { if (onProgress) onProgress(e.loaded, e.lengthComputable ? e.total : file.size); };
