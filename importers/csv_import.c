@@ -274,6 +274,14 @@ void csv_import_free(struct csv_import *ci)
     free(ci);
 }
 
+void csv_import_set_lookups(struct csv_import *ci, csv_wc_lookup_fn wc_lookup,
+                            csv_order_exists_fn order_exists, void *ctx)
+{
+    ci->opts.wc_lookup = wc_lookup;
+    ci->opts.order_exists = order_exists;
+    ci->opts.ctx = ctx;
+}
+
 void csv_import_reset(struct csv_import *ci)
 {
     struct csv_import_options opts = ci->opts;

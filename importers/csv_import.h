@@ -59,6 +59,12 @@ struct csv_import;
 
 /* New importer; NULL on allocation failure. opts is copied. */
 struct csv_import *csv_import_new(const struct csv_import_options *opts);
+
+/* Replace the lookups of csv_import_options (same rules): an importer that is about to be fed
+ * on another thread gets lookups that read a snapshot instead of the loop's board
+ * (server/import.c, .xlsx read on a worker). */
+void csv_import_set_lookups(struct csv_import *ci, csv_wc_lookup_fn wc_lookup,
+                            csv_order_exists_fn order_exists, void *ctx);
 void csv_import_free(struct csv_import *ci);
 /* Forget everything read (records, rows, issues): ci is as csv_import_new() made it, with the
  * same options. A reader that must read its input again uses it (xlsx rows out of order). */

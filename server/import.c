@@ -553,7 +553,96 @@ struct xlsx_parse {
     char sheet[128];                    /* "" for the first sheet */
     int rc;                             /* xlsx_import_read()'s result */
     char message[XLSX_MSG_MAX];         /* its sentence */
+    struct lookup_snapshot *snap;       /* what ci looks up meanwhile */
 };
+
+/*
+ * What the importer looks up while a worker reads the workbook: a copy of the tenant's active
+ * work centres and, for mode=create, of its order numbers, taken on the loop when the read
+ * starts. The worker must not read the board itself: the loop keeps changing it meanwhile.
+ * The write is validated against the board again anyway (store_import_prepare).
+ */
+struct lookup_snapshot {
+    size_t n_wc;
+    struct { char *code; int64_t id; } *wc;
+    struct hmap numbers;                /* order number copies (the values are the keys) */
+};
+
+static bool number_is(const void *ctx, const void *val, const void *key)
+{
+    (void)ctx;
+    return strcmp(val, key) == 0;
+}
+
+static void snapshot_free(struct lookup_snapshot *sn)
+{
+    struct hmap_iter it;
+    char *v;
+    if (sn == NULL)
+        return;
+    for (size_t i = 0; i < sn->n_wc; i++)
+        free(sn->wc[i].code);
+    free(sn->wc);
+    hmap_iter_init(&sn->numbers, &it);
+    while ((v = hmap_iter_next(&sn->numbers, &it)) != NULL)
+        free(v);
+    hmap_cleanup(&sn->numbers);
+    free(sn);
+}
+
+/* NULL when out of memory. O(work centres), plus O(orders) with numbers. */
+static struct lookup_snapshot *snapshot_take(const struct board *b, bool numbers)
+{
+    struct lookup_snapshot *sn = calloc(1, sizeof(*sn));
+    if (sn == NULL)
+        return NULL;
+    hmap_init(&sn->numbers, number_is, NULL);
+    if ((sn->wc = calloc(b->n_work_centres + 1, sizeof(*sn->wc))) == NULL)
+        goto fail;
+    for (size_t i = 0; i < b->n_work_centres; i++) {
+        const struct work_centre *wc = &b->work_centres[i];
+        if (!wc->is_active)
+            continue;
+        if ((sn->wc[sn->n_wc].code = strdup(wc->code)) == NULL)
+            goto fail;
+        sn->wc[sn->n_wc++].id = wc->id;
+    }
+    if (numbers) {
+        if (hmap_reserve(&sn->numbers, b->n_orders) != 0)
+            goto fail;
+        for (size_t c = 0; c <= b->n_work_centres; c++) {
+            const struct column *col = c < b->n_work_centres ? &b->columns[c] : &b->backlog;
+            for (const struct order *o = board_column_first(col); o != NULL;
+                 o = board_column_next(o)) {
+                char *n = strdup(o->order_number);
+                if (n == NULL)
+                    goto fail;
+                hmap_put_str(&sn->numbers, n, n);
+            }
+        }
+    }
+    return sn;
+fail:
+    snapshot_free(sn);
+    return NULL;
+}
+
+static int snap_wc_lookup(void *ctx, const char *code, int64_t *id)
+{
+    const struct lookup_snapshot *sn = ctx;
+    for (size_t i = 0; i < sn->n_wc; i++)
+        if (strcmp(sn->wc[i].code, code) == 0) {
+            *id = sn->wc[i].id;
+            return 0;
+        }
+    return -1;
+}
+
+static bool snap_order_exists(void *ctx, const char *number)
+{
+    const struct lookup_snapshot *sn = ctx;
+    return hmap_get_str(&sn->numbers, number) != NULL;
+}
 
 static void xlsx_work(uv_work_t *req)
 {
@@ -567,6 +656,9 @@ static void import_finish(struct http_req *r, struct op_result *res);
 /* The parse's result into the job; the multipart parser is done with (finish checked it). */
 static void xlsx_result(struct import_job *j, struct xlsx_parse *p)
 {
+    csv_import_set_lookups(p->ci, wc_lookup, order_exists, j->board);   /* the board again */
+    snapshot_free(p->snap);
+    p->snap = NULL;
     j->ci = p->ci;
     j->xlsx_read = true;
     j->xlsx_rc = p->rc;
@@ -587,6 +679,7 @@ static void xlsx_done(uv_work_t *req, int status)
     (void)status;
     if (r == NULL) {                    /* the client went away meanwhile */
         csv_import_free(p->ci);
+        snapshot_free(p->snap);
         free(p->wb);
         free(p);
         return;
@@ -609,6 +702,12 @@ static bool xlsx_start(struct http_req *r, struct import_job *j, struct op_resul
         return true;
     }
     p->owner = r;
+    if ((p->snap = snapshot_take(j->board, j->create_only)) == NULL) {
+        free(p);
+        fail_with(res, PB_EINTERNAL, "out of memory");
+        return true;
+    }
+    csv_import_set_lookups(j->ci, snap_wc_lookup, snap_order_exists, p->snap);
     p->ci = j->ci;
     p->wb = j->wb;
     p->wb_len = j->wb_len;
