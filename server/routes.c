@@ -464,7 +464,88 @@ static const char *opt_str(const cJSON *body, const char *name, struct json_deta
     return json_get_str(body, name, &s, d) == 0 ? s : NULL;
 }
 
-static void r_order_create(struct http_req *r, const cJSON *body)
+/* An order create through the writer (docs/writer.md): validated against the cache when the
+ * tenant's earlier writes are done, written on the writer thread, applied, published and
+ * answered (201) on the loop. owner first: CLOSED_HTTP clears it (r->job). */
+struct create_op {
+    struct http_req *owner;
+    struct app *app;
+    int64_t tenant_id, user_id;
+    cJSON *body;                        /* a copy: in's and steps' strings point into it */
+    struct order_input in;
+    struct step *steps;
+    size_t n_steps;
+    struct board *b;
+    struct create_job *job;
+    size_t orders_then;                 /* for the 413 sentence */
+};
+
+static void create_op_free(struct create_op *c)
+{
+    store_create_job_free(c->job);
+    free(c->steps);
+    cJSON_Delete(c->body);
+    free(c);
+}
+
+/* The answer to a create that failed with rc. */
+static void create_error(struct http_req *r, int rc, size_t orders_then)
+{
+    if (rc == PB_ETOO_LARGE) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "the tenant already has %zu orders, the most allowed "
+                 "([limits] max_orders_per_tenant = %zu)", orders_then,
+                 store_max_orders(r->app->store));
+        http_reply_error(r, rc, msg, NULL);
+        return;
+    }
+    http_reply_error(r, rc, rc == PB_ECONFLICT ? "orderNumber is already in use"
+                          : rc == PB_EVALIDATION ? "the order is not valid"
+                          : rc == PB_ERATE_LIMITED ? "too many writes are waiting; try again"
+                          : "could not save the order", NULL);
+}
+
+static int create_op_prepare(void *ctx)
+{
+    struct create_op *c = ctx;
+    int rc = store_board(c->app->store, c->tenant_id, &c->b);
+    if (rc != 0)
+        return rc;
+    c->orders_then = c->b->n_orders;
+    return store_create_prepare(c->app->store, c->b, &c->in, c->steps, c->n_steps, c->user_id,
+                                &c->job);
+}
+
+static int create_op_run(sqlite3 *db, void *ctx)
+{
+    struct create_op *c = ctx;
+    (void)db;                           /* the sibling store's connection */
+    return store_create_write(c->app->wstore, c->job);
+}
+
+static void create_op_done(void *ctx, int status, uint64_t commit_seq)
+{
+    struct create_op *c = ctx;
+    struct http_req *r = c->owner;
+    (void)commit_seq;
+    if (status == 0) {
+        store_commit_noted(c->app->store);      /* group commit syncs it before answers */
+        struct order *o = store_create_apply(c->b, c->job);
+        cJSON *ev = cJSON_CreateObject();
+        cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
+        room_publish(c->app, c->tenant_id, "order_created", ev);
+        if (r != NULL) {
+            r->job = NULL;
+            http_reply_json(r, 201, route_order_with_steps(r, o));
+        }
+    } else if (r != NULL) {
+        r->job = NULL;
+        create_error(r, status, c->orders_then);
+    }
+    create_op_free(c);
+}
+
+static void r_order_create(struct http_req *r, const cJSON *request_body)
 {
     struct order_input in;
     struct json_details d;
@@ -473,12 +554,18 @@ static void r_order_create(struct http_req *r, const cJSON *body)
     size_t n_steps = 0;
     const char *s;
 
-    if (body == NULL || !cJSON_IsObject(body)) {
+    if (request_body == NULL || !cJSON_IsObject(request_body)) {
         http_reply_invalid(r, "body", "a JSON object is required");
         return;
     }
     if ((b = route_board(r)) == NULL)
         return;
+    /* in and steps borrow the body's strings: with a writer they must outlive this call */
+    cJSON *body = cJSON_Duplicate(request_body, true);
+    if (body == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
     order_input_init(&in);
     json_details_init(&d);
     in.order_number = opt_str(body, "orderNumber", &d);
@@ -545,26 +632,39 @@ static void r_order_create(struct http_req *r, const cJSON *body)
             }
     if (d.count > 0) {
         free(steps);
+        cJSON_Delete(body);
         http_reply_error(r, PB_EVALIDATION, "the order is not valid", json_details_take(&d));
         return;
     }
     json_details_cleanup(&d);
 
-    struct order *o = NULL;
-    int rc = store_order_create(r->app->store, b, &in, steps, n_steps, r->claims.user_id, &o);
-    free(steps);                        /* strings were borrowed from body */
-    if (rc == PB_ETOO_LARGE) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "the tenant already has %zu orders, the most allowed "
-                 "([limits] max_orders_per_tenant = %zu)", b->n_orders,
-                 store_max_orders(r->app->store));
-        http_reply_error(r, rc, msg, NULL);
+    if (r->app->writer != NULL) {
+        struct create_op *c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            free(steps);
+            cJSON_Delete(body);
+            http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+            return;
+        }
+        *c = (struct create_op){ .owner = r, .app = r->app, .tenant_id = r->claims.tenant_id,
+                                 .user_id = r->claims.user_id, .body = body, .in = in,
+                                 .steps = steps, .n_steps = n_steps };
+        int rc = writes_submit(r->app, c->tenant_id, create_op_prepare, create_op_run,
+                               create_op_done, c);
+        if (rc != 0) {
+            create_error(r, rc, c->orders_then);
+            create_op_free(c);
+            return;
+        }
+        r->job = c;                     /* create_op_done answers */
         return;
     }
+    struct order *o = NULL;
+    int rc = store_order_create(r->app->store, b, &in, steps, n_steps, r->claims.user_id, &o);
+    free(steps);
+    cJSON_Delete(body);
     if (rc != 0) {
-        http_reply_error(r, rc, rc == PB_ECONFLICT ? "orderNumber is already in use"
-                              : rc == PB_EVALIDATION ? "the order is not valid"
-                              : "could not save the order", NULL);
+        create_error(r, rc, b->n_orders);
         return;
     }
     cJSON *ev = cJSON_CreateObject();
@@ -687,7 +787,7 @@ const struct route pb_routes_core[] = {
     { M_GET, "/api/health", R_PUBLIC, 0, r_health, NULL },
     { M_GET, "/api/work-centres", R_ANY, 0, r_work_centres, NULL },
     { M_GET, "/api/orders", R_ANY, 0, r_orders_list, NULL },
-    { M_POST, "/api/orders", R_ADMIN | R_SCHEDULER, 0, r_order_create, NULL },
+    { M_POST, "/api/orders", R_ADMIN | R_SCHEDULER, ROUTE_WRITER, r_order_create, NULL },
     { M_POST, "/api/orders/import", R_ADMIN | R_SCHEDULER, 0, NULL, &pb_import_stream },
     { M_GET, "/api/orders/:id", R_ANY, 0, r_order_get, NULL },
     { M_POST, "/api/orders/:id/start-move", R_ADMIN | R_SCHEDULER, 0, r_start_move, NULL },

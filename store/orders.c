@@ -136,20 +136,41 @@ int store_orders_fit(const struct store *s, const struct board *b, size_t n_new)
 
 /* ---------------------------------------------------------------- create */
 
-int store_order_create(struct store *s, struct board *b, const struct order_input *in,
-                       const struct step *steps, size_t n_steps, int64_t user_id,
-                       struct order **out)
-{
-    char now[PB_TIMESTAMP_LEN];
+/* An order create in phases (store.h store_create_prepare). */
+struct create_job {
+    struct order *o;                    /* staged; the board's after apply */
     struct column *col;
-    struct order *o;
     struct rank_plan rp;
-    char *data = NULL, *num = NULL;
-    int rc = 0, sqlrc = 0;
+    const struct step *steps;           /* the caller's, until write is done */
+    size_t n_steps;
+    int64_t tenant_id, user_id;
+    size_t depth;                       /* its column's size before */
+    char now[PB_TIMESTAMP_LEN];
+    char *data;                         /* audit event_data */
+    bool applied;
+};
 
+void store_create_job_free(struct create_job *j)
+{
+    if (j == NULL)
+        return;
+    if (!j->applied)
+        order__free(j->o);
+    free(j->data);
+    free(j);
+}
+
+int store_create_prepare(struct store *s, struct board *b, const struct order_input *in,
+                         const struct step *steps, size_t n_steps, int64_t user_id,
+                         struct create_job **out)
+{
+    struct create_job *j;
+    char *num = NULL;
+
+    *out = NULL;
     if (in->order_number == NULL || in->stock_code == NULL || in->description == NULL)
         return PB_EVALIDATION;
-    col = target_column(b, in->work_centre_id);
+    struct column *col = target_column(b, in->work_centre_id);
     if (col == NULL)
         return PB_EVALIDATION;
     for (size_t i = 0; i < n_steps; i++)
@@ -159,66 +180,88 @@ int store_order_create(struct store *s, struct board *b, const struct order_inpu
         return PB_ECONFLICT;
     if (store_orders_fit(s, b, 1) != 0)
         return PB_ETOO_LARGE;
-
-    /* phase 1: everything the cache will need */
-    pb_now_timestamp(now);
-    o = order_from_input(in, user_id, now);
-    if (o == NULL || hmap_reserve(&b->index->by_id, b->n_orders + 1) != 0
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        return PB_EINTERNAL;
+    *j = (struct create_job){ .col = col, .steps = steps, .n_steps = n_steps,
+                              .tenant_id = b->tenant_id, .user_id = user_id };
+    pb_now_timestamp(j->now);
+    j->o = order_from_input(in, user_id, j->now);
+    if (j->o == NULL || hmap_reserve(&b->index->by_id, b->n_orders + 1) != 0
         || hmap_reserve(&b->index->by_number, b->n_orders + 1) != 0)
-        goto fail_nomem;
-    size_t depth = board_column_len(col);
-    rank__plan(col, depth, NULL, &rp);              /* the end of its column */
-    o->rank = rp.rank;
-    num = store__json_quote(o->order_number);
-    if (num == NULL || (data = malloc(strlen(num) + 32)) == NULL)
-        goto fail_nomem;
-    sprintf(data, "{\"orderNumber\":%s}", num);
+        goto nomem;
+    j->depth = board_column_len(col);
+    rank__plan(col, j->depth, NULL, &j->rp);        /* the end of its column */
+    j->o->rank = j->rp.rank;
+    num = store__json_quote(j->o->order_number);
+    if (num == NULL || (j->data = malloc(strlen(num) + 32)) == NULL)
+        goto nomem;
+    sprintf(j->data, "{\"orderNumber\":%s}", num);
+    free(num);
+    *out = j;
+    return 0;
+nomem:
+    free(num);
+    store_create_job_free(j);
+    return PB_EINTERNAL;
+}
 
-    /* phase 2: one transaction */
-    if (store__begin(s) != 0)
-        goto fail_nomem;
-    if (insert_order(s, b->tenant_id, o, now, &sqlrc) != 0) {
-        rc = sqlrc == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
-        goto fail_tx;
-    }
-    o->id = sqlite3_last_insert_rowid(s->db);
-    if (rank__write(s, b->tenant_id, &rp) != 0)
-        goto fail_tx;
-    for (size_t i = 0; i < n_steps; i++)
-        if (insert_step(s, b->tenant_id, o->id, &steps[i]) != 0)
-            goto fail_tx;
-    if (store__audit(s, b->tenant_id, "order_created", o->id, 0, o->work_centre_id, user_id,
-                     data, -1, (int64_t)depth, now) != 0)
-        goto fail_tx;
-    if (store__commit(s) != 0)
-        goto fail_nomem;
+int store_create_write(struct store *s, struct create_job *j)
+{
+    int sqlrc = 0;
+    if (insert_order(s, j->tenant_id, j->o, j->now, &sqlrc) != 0)
+        return sqlrc == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
+    j->o->id = sqlite3_last_insert_rowid(s->db);
+    if (rank__write(s, j->tenant_id, &j->rp) != 0)
+        return PB_EINTERNAL;
+    for (size_t i = 0; i < j->n_steps; i++)
+        if (insert_step(s, j->tenant_id, j->o->id, &j->steps[i]) != 0)
+            return PB_EINTERNAL;
+    if (store__audit(s, j->tenant_id, "order_created", j->o->id, 0, j->o->work_centre_id,
+                     j->user_id, j->data, -1, (int64_t)j->depth, j->now) != 0)
+        return PB_EINTERNAL;
+    return 0;
+}
 
-    /* phase 3: apply (cannot fail: capacity reserved above) */
-    rank__apply(&rp);
-    ostree_insert_at(&col->orders, SIZE_MAX, &o->column_node);
+struct order *store_create_apply(struct board *b, struct create_job *j)
+{
+    struct order *o = j->o;
+    rank__apply(&j->rp);
+    ostree_insert_at(&j->col->orders, SIZE_MAX, &o->column_node);
     hmap_put_int(&b->index->by_id, o->id, o);
     hmap_put_str(&b->index->by_number, o->order_number, o);
     b->n_orders++;
     b->version++;
+    j->applied = true;
     assert(board__order_check(b, o));
-    free(num);
-    free(data);
+    return o;
+}
+
+int store_order_create(struct store *s, struct board *b, const struct order_input *in,
+                       const struct step *steps, size_t n_steps, int64_t user_id,
+                       struct order **out)
+{
+    struct create_job *j;
+    int rc = store_create_prepare(s, b, in, steps, n_steps, user_id, &j);
+    if (rc != 0)
+        return rc;
+    if (store__begin(s) != 0) {
+        store_create_job_free(j);
+        return PB_EINTERNAL;
+    }
+    if ((rc = store_create_write(s, j)) != 0) {
+        store__rollback(s);
+        store_create_job_free(j);
+        return rc;
+    }
+    if (store__commit(s) != 0) {
+        store_create_job_free(j);
+        return PB_EINTERNAL;
+    }
+    struct order *o = store_create_apply(b, j);
+    store_create_job_free(j);
     if (out != NULL)
         *out = o;
     return 0;
-
-fail_tx:
-    store__rollback(s);
-    if (rc == 0)
-        rc = PB_EINTERNAL;
-    goto fail;
-fail_nomem:
-    rc = PB_EINTERNAL;
-fail:
-    order__free(o);
-    free(num);
-    free(data);
-    return rc;
 }
 
 /* ---------------------------------------------------------------- steps */

@@ -259,6 +259,24 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
                  bool upsert, int64_t user_id, size_t *created, size_t *updated);
 
 /*
+ * store_order_create in three phases, for the writer (docs/writer.md): prepare (loop thread)
+ * validates as store_order_create does (PB_EVALIDATION, PB_ECONFLICT, PB_ETOO_LARGE,
+ * PB_EINTERNAL) and stages the order (in's strings are copied; steps stay the caller's until
+ * write is done); write (the thread that owns connection s, a sibling store, in a transaction
+ * the caller opened; may run again after a rollback; reads b's column, frozen until apply):
+ * the row, its steps, the audit entry; PB_ECONFLICT, PB_EINTERNAL; apply (loop thread, after
+ * COMMIT, cannot fail): the order joins b, returned (owned by b). Free the job with
+ * store_create_job_free (NULL is fine) in every case.
+ */
+struct create_job;
+int store_create_prepare(struct store *s, struct board *b, const struct order_input *in,
+                         const struct step *steps, size_t n_steps, int64_t user_id,
+                         struct create_job **out);
+int store_create_write(struct store *s, struct create_job *j);
+struct order *store_create_apply(struct board *b, struct create_job *j);
+void store_create_job_free(struct create_job *j);
+
+/*
  * store_order_move in three phases, for the writer (docs/writer.md). prepare (loop thread):
  * validates req against b exactly as store_order_move does (PB_ENOT_FOUND, PB_EVALIDATION,
  * PB_ECONFLICT, PB_EINTERNAL) and plans the move; *out owns the job. write (the thread that

@@ -1,7 +1,7 @@
 // The write path off the loop (issue 9 item 1, docs/writer.md): imports and moves commit on
-// the writer thread; while an import is in flight the loop keeps answering everyone; a move of
-// another tenant queues at the writer behind it, a loop-side write (an order create) waits for
-// the writer to be idle; both then happen, nothing lost.
+// the writer thread; while an import is in flight the loop keeps answering everyone; a move
+// and an order create of another tenant queue at the writer behind it, a loop-side write (a
+// work centre create) waits for the writer to be idle; all then happen, nothing lost.
 //
 // To hold the import in flight for as long as the test needs, another process holds SQLite's
 // write lock (BEGIN IMMEDIATE): the writer thread waits for it (busy timeout 5 s), the loop
@@ -91,8 +91,11 @@ test('an import in flight on the writer: the loop answers, another tenant\'s mov
     { what: 'the move to queue at the writer' });
   const cr = srv.req('POST', '/api/orders', { token: other.token,
     json: { orderNumber: 'O-2', stockCode: 'S', description: 'made during the import', quantityToMake: 1 } });
+  await until(async () => await metric('planboard_writer_outstanding') === 3,
+    { what: 'the create to queue at the writer' });
+  const wcr = srv.req('POST', '/api/work-centres', { token: other.token, json: { code: 'OY', name: 'Other Y' } });
   await until(async () => await metric('planboard_writer_held') === 1,
-    { what: 'the create to wait for the writer' });
+    { what: 'the work centre create (a loop-side write) to wait for the writer' });
   assert.equal(importDone, false, 'the import waits for the lock');
   assert.equal(moveDone, false, 'the move waits for the import');
 
@@ -105,6 +108,9 @@ test('an import in flight on the writer: the loop answers, another tenant\'s mov
   assert.equal(mr.body.workCentreId, other.wcId, mr.text);
   const crr = await cr;
   assert.equal(crr.status, 201, crr.text);
+  assert.equal(crr.body.orderNumber, 'O-2', crr.text);
+  const wcrr = await wcr;
+  assert.equal(wcrr.status, 201, wcrr.text);
   await ws.waitFor((m) => m.event === 'order_moved' && m.data.order.id === other.orderId);
   assert.equal(await metric('planboard_writer_exclusive_waits_total'), waitsBefore + 1);
   assert.equal(await metric('planboard_writer_held'), 0);
