@@ -401,32 +401,107 @@ static void r_order_update(struct http_req *r, const cJSON *body)
     http_reply_json(r, 200, route_order_with_steps(r, o));
 }
 
+/* After a committed delete: order_deleted, and a drag lock on it ends with reason "deleted"
+ * (SPEC §5). */
+static void publish_deleted(struct app *app, int64_t tenant_id, int64_t id)
+{
+    struct drag_lock removed;
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddNumberToObject(ev, "orderId", (double)id);
+    room_publish(app, tenant_id, "order_deleted", ev);
+    if (lock_release(app->locks, tenant_id, id, 0, &removed) == 0) {
+        cJSON *u = cJSON_CreateObject();
+        cJSON_AddNumberToObject(u, "orderId", (double)id);
+        cJSON_AddStringToObject(u, "reason", "deleted");
+        room_publish(app, tenant_id, "order_unlocked", u);
+    }
+}
+
+static void delete_error(struct http_req *r, int rc)
+{
+    http_reply_error(r, rc, rc == PB_ENOT_FOUND ? "order not found"
+                          : rc == PB_ERATE_LIMITED ? "too many writes are waiting; try again"
+                          : "could not delete the order", NULL);
+}
+
+/* A delete through the writer (docs/writer.md). owner first: CLOSED_HTTP clears it. */
+struct delete_op {
+    struct http_req *owner;
+    struct app *app;
+    int64_t tenant_id, user_id, order_id;
+    struct board *b;
+    struct delete_job *job;
+};
+
+static int delete_op_prepare(void *ctx)
+{
+    struct delete_op *d = ctx;
+    int rc = store_board(d->app->store, d->tenant_id, &d->b);
+    return rc != 0 ? rc : store_delete_prepare(d->b, d->order_id, d->user_id, &d->job);
+}
+
+static int delete_op_run(sqlite3 *db, void *ctx)
+{
+    struct delete_op *d = ctx;
+    (void)db;                           /* the sibling store's connection */
+    return store_delete_write(d->app->wstore, d->job);
+}
+
+static void delete_op_done(void *ctx, int status, uint64_t commit_seq)
+{
+    struct delete_op *d = ctx;
+    struct http_req *r = d->owner;
+    (void)commit_seq;
+    if (status == 0) {
+        store_commit_noted(d->app->store);      /* group commit syncs it before answers */
+        store_delete_apply(d->b, d->job);
+    }
+    if (r != NULL) {
+        r->job = NULL;
+        if (status == 0)
+            http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
+        else
+            delete_error(r, status);
+    }
+    if (status == 0)
+        publish_deleted(d->app, d->tenant_id, d->order_id);
+    store_delete_job_free(d->job);
+    free(d);
+}
+
 static void r_order_delete(struct http_req *r, const cJSON *body)
 {
     struct board *b;
-    struct drag_lock removed;
     int64_t id = r->ids[0];
     (void)body;
 
     if ((b = route_board(r)) == NULL)
         return;
+    if (r->app->writer != NULL) {
+        struct delete_op *d = calloc(1, sizeof(*d));
+        if (d == NULL) {
+            http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+            return;
+        }
+        *d = (struct delete_op){ .owner = r, .app = r->app, .tenant_id = r->claims.tenant_id,
+                                 .user_id = r->claims.user_id, .order_id = id };
+        int rc = writes_submit(r->app, d->tenant_id, delete_op_prepare, delete_op_run,
+                               delete_op_done, d);
+        if (rc != 0) {
+            free(d);
+            delete_error(r, rc);
+            return;
+        }
+        r->job = d;                     /* delete_op_done answers */
+        return;
+    }
     int rc = store_order_delete(r->app->store, b, id, r->claims.user_id, NULL);
     if (rc != 0) {
-        http_reply_error(r, rc, rc == PB_ENOT_FOUND ? "order not found"
-                                                    : "could not delete the order", NULL);
+        delete_error(r, rc);
         return;
     }
     http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
-    cJSON *ev = cJSON_CreateObject();
-    cJSON_AddNumberToObject(ev, "orderId", (double)id);
-    room_publish(r->app, r->claims.tenant_id, "order_deleted", ev);
-    /* SPEC §5: a drag lock on it ends with reason "deleted" */
-    if (lock_release(r->app->locks, r->claims.tenant_id, id, 0, &removed) == 0) {
-        cJSON *u = cJSON_CreateObject();
-        cJSON_AddNumberToObject(u, "orderId", (double)id);
-        cJSON_AddStringToObject(u, "reason", "deleted");
-        room_publish(r->app, r->claims.tenant_id, "order_unlocked", u);
-    }
+    publish_deleted(r->app, r->claims.tenant_id, id);
 }
 
 /* ================================================================ export */
@@ -771,7 +846,7 @@ const struct route pb_routes_orders[] = {
     { M_DELETE, "/api/work-centres/:id", R_ADMIN, 0, r_wc_delete, NULL },
     { M_GET, "/api/orders/export", R_ANY, 0, r_orders_export, NULL },
     { M_PUT, "/api/orders/:id", R_ADMIN | R_SCHEDULER, 0, r_order_update, NULL },
-    { M_DELETE, "/api/orders/:id", R_ADMIN, 0, r_order_delete, NULL },
+    { M_DELETE, "/api/orders/:id", R_ADMIN, ROUTE_WRITER, r_order_delete, NULL },
     { M_GET, "/api/audit-log", R_ADMIN | R_SCHEDULER, 0, r_audit_log, NULL },
     { M_OTHER, NULL, 0, 0, NULL, NULL },
 };

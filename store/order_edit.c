@@ -390,64 +390,111 @@ fail:
 
 /* ---------------------------------------------------------------- delete */
 
-int store_order_delete(struct store *s, struct board *b, int64_t order_id, int64_t user_id,
-                       int64_t *from_wc)
-{
-    static const char sql[] =
-        "UPDATE orders SET deleted_at = ?3, updated_at = ?3 "
-        "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
+/* An order delete in phases (store.h store_delete_prepare). */
+struct delete_job {
+    struct order *o;                    /* the board's */
+    struct column *col;
+    int64_t tenant_id, user_id, depth;
     char now[PB_TIMESTAMP_LEN];
-    char *qnum = NULL, *data = NULL;
-    sqlite3_stmt *st;
-    int rc = PB_EINTERNAL;
+    char *data;                         /* audit event_data */
+};
 
+void store_delete_job_free(struct delete_job *j)
+{
+    if (j == NULL)
+        return;
+    free(j->data);
+    free(j);
+}
+
+int store_delete_prepare(struct board *b, int64_t order_id, int64_t user_id,
+                         struct delete_job **out)
+{
+    struct delete_job *j;
+    char *qnum;
+
+    *out = NULL;
     struct order *o = board_order(b, order_id);
     if (o == NULL)
         return PB_ENOT_FOUND;
     struct column *col = board_column(b, o->work_centre_id);
     assert(col != NULL && board_column_at(col, (size_t)order_position(o)) == o);
-    int64_t pos = order_position(o), depth = (int64_t)board_column_len(col);
-
-    /* phase 1 */
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        return PB_EINTERNAL;
+    *j = (struct delete_job){ .o = o, .col = col, .tenant_id = b->tenant_id,
+                              .user_id = user_id, .depth = (int64_t)board_column_len(col) };
+    int64_t pos = order_position(o);
     if ((qnum = store__json_quote(o->order_number)) == NULL
-        || (data = malloc(strlen(qnum) + 64)) == NULL)
-        goto out;
-    sprintf(data, "{\"orderNumber\":%s,\"position\":%lld}", qnum, (long long)pos);
-    pb_now_timestamp(now);
-
-    /* phase 2: mark it deleted (the rows behind it keep their ranks: no gap to close) */
-    if ((st = store__prepare(s, sql, "order delete")) == NULL || store__begin(s) != 0) {
-        sqlite3_finalize(st);
-        goto out;
+        || (j->data = malloc(strlen(qnum) + 64)) == NULL) {
+        free(qnum);
+        store_delete_job_free(j);
+        return PB_EINTERNAL;
     }
-    sqlite3_bind_int64(st, 1, b->tenant_id);
-    sqlite3_bind_int64(st, 2, o->id);
-    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-    if (run_once(s, st, "order delete") != 0)
-        goto fail_tx;
-    if (store__audit(s, b->tenant_id, "order_deleted", o->id, col->work_centre_id, 0, user_id,
-                     data, depth, -1, now) != 0)
-        goto fail_tx;
-    if (store__commit(s) != 0)
-        goto out;
+    sprintf(j->data, "{\"orderNumber\":%s,\"position\":%lld}", qnum, (long long)pos);
+    free(qnum);
+    pb_now_timestamp(j->now);
+    *out = j;
+    return 0;
+}
 
-    /* phase 3 */
-    ostree_remove(&col->orders, &o->column_node);
+int store_delete_write(struct store *s, struct delete_job *j)
+{
+    static const char sql[] =
+        "UPDATE orders SET deleted_at = ?3, updated_at = ?3 "
+        "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
+    /* mark it deleted (the rows behind it keep their ranks: no gap to close) */
+    sqlite3_stmt *st = store__prepare(s, sql, "order delete");
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, j->tenant_id);
+    sqlite3_bind_int64(st, 2, j->o->id);
+    sqlite3_bind_text(st, 3, j->now, -1, SQLITE_STATIC);
+    if (run_once(s, st, "order delete") != 0)
+        return PB_EINTERNAL;
+    if (store__audit(s, j->tenant_id, "order_deleted", j->o->id, j->col->work_centre_id, 0,
+                     j->user_id, j->data, j->depth, -1, j->now) != 0)
+        return PB_EINTERNAL;
+    return 0;
+}
+
+int64_t store_delete_apply(struct board *b, struct delete_job *j)
+{
+    struct order *o = j->o;
+    int64_t wc = j->col->work_centre_id;
+    ostree_remove(&j->col->orders, &o->column_node);
     hmap_del_int(&b->index->by_id, o->id);
     hmap_del_str(&b->index->by_number, o->order_number);
     b->n_orders--;
     b->version++;
-    if (from_wc != NULL)
-        *from_wc = col->work_centre_id;
     order__free(o);
-    assert(board_column_len(col) == (size_t)depth - 1);
-    rc = 0;
-    goto out;
+    j->o = NULL;
+    assert(board_column_len(j->col) == (size_t)j->depth - 1);
+    return wc;
+}
 
-fail_tx:
-    store__rollback(s);
-out:
-    free(qnum);
-    free(data);
-    return rc;
+int store_order_delete(struct store *s, struct board *b, int64_t order_id, int64_t user_id,
+                       int64_t *from_wc)
+{
+    struct delete_job *j;
+    int rc = store_delete_prepare(b, order_id, user_id, &j);
+    if (rc != 0)
+        return rc;
+    if (store__begin(s) != 0) {
+        store_delete_job_free(j);
+        return PB_EINTERNAL;
+    }
+    if ((rc = store_delete_write(s, j)) != 0) {
+        store__rollback(s);
+        store_delete_job_free(j);
+        return rc;
+    }
+    if (store__commit(s) != 0) {
+        store_delete_job_free(j);
+        return PB_EINTERNAL;
+    }
+    int64_t wc = store_delete_apply(b, j);
+    store_delete_job_free(j);
+    if (from_wc != NULL)
+        *from_wc = wc;
+    return 0;
 }

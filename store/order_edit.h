@@ -85,4 +85,18 @@ int store_order_update_move(struct store *s, struct board *b, int64_t order_id,
 int store_order_delete(struct store *s, struct board *b, int64_t order_id, int64_t user_id,
                        int64_t *from_wc);
 
+/*
+ * store_order_delete in three phases, for the writer (docs/writer.md): prepare (loop thread;
+ * PB_ENOT_FOUND, PB_EINTERNAL), write (the thread that owns connection s, a sibling store,
+ * in a transaction the caller opened; may run again; PB_EINTERNAL), apply (loop thread, after
+ * COMMIT, cannot fail): the order leaves b and is freed; returns the work centre it was in
+ * (0 = backlog). Free the job with store_delete_job_free (NULL is fine) in every case.
+ */
+struct delete_job;
+int store_delete_prepare(struct board *b, int64_t order_id, int64_t user_id,
+                         struct delete_job **out);
+int store_delete_write(struct store *s, struct delete_job *j);
+int64_t store_delete_apply(struct board *b, struct delete_job *j);
+void store_delete_job_free(struct delete_job *j);
+
 #endif
