@@ -109,6 +109,23 @@ struct step {                   /* strings owned by the struct (step_cleanup fre
 };
 void step_cleanup(struct step *s);
 
+/*
+ * The routing steps of an order as the projected schedule reads them (SPEC §9 "Work of an
+ * order"): the fields of struct step it needs, without strings, kept beside the order in the
+ * board cache so that a recompute never reads SQLite. Issue 11.
+ */
+struct route_step {
+    int64_t step_number;
+    int64_t work_centre_id;             /* 0 = none */
+    int64_t planned_minutes;            /* plannedDurationMinutes, -1 = null */
+    int64_t quantity_completed;         /* the step's own count */
+    enum step_status status;
+};
+struct order_route {                    /* one malloc: the header and its steps */
+    size_t n;
+    struct route_step steps[];          /* by step_number, ascending */
+};
+
 struct order {                  /* strings owned by the struct; lives in the board cache */
     int64_t id;
     char *order_number;
@@ -131,6 +148,13 @@ struct order {                  /* strings owned by the struct; lives in the boa
     char created_at[PB_TIMESTAMP_LEN];
     char updated_at[PB_TIMESTAMP_LEN];
     int64_t version;            /* +1 on every change to the order itself */
+    struct order_route *route;  /* its routing steps, NULL = none; owned by the board cache */
+    /* SPEC §9 projection (core/schedule.h), set by the schedule engine only: minutes since
+     * the epoch, UTC; 0 = null (backlog, on_hold, complete, cancelled, or not computed yet),
+     * INT64_MAX = past the calendar's horizon */
+    int64_t projected_start;
+    int64_t projected_finish;
+    bool late;                  /* projected_finish after the end of due_date (tenant zone) */
 };
 
 /* SPEC §2 `position`: the 0-based index of o in its column (0 for an order in no column).
