@@ -94,6 +94,9 @@ struct work_centre {            /* strings owned by the struct; lives in the boa
     int64_t capacity;           /* >= 1: orders it can work at once */
     int64_t display_order;
     bool is_active;
+    int64_t wip_limit;          /* SPEC §9: >= 1, 0 = null (no limit) */
+    bool wip_hard;              /* wipPolicy: true = hard, false = soft (the default) */
+    int64_t default_operation_minutes;  /* >= 1, default 60: work of an order without a plan */
 };
 
 struct step {                   /* strings owned by the struct (step_cleanup frees them) */

@@ -163,7 +163,10 @@ int store_order_create(struct store *s, struct board *b, const struct order_inpu
     /* phase 1: everything the cache will need */
     pb_now_timestamp(now);
     o = order_from_input(in, user_id, now);
-    if (o == NULL || hmap_reserve(&b->index->by_id, b->n_orders + 1) != 0
+    bool oom = false;
+    if (o != NULL)
+        o->route = board__route_new(steps, n_steps, &oom);     /* SPEC §9 work, in memory */
+    if (o == NULL || oom || hmap_reserve(&b->index->by_id, b->n_orders + 1) != 0
         || hmap_reserve(&b->index->by_number, b->n_orders + 1) != 0)
         goto fail_nomem;
     size_t depth = board_column_len(col);

@@ -229,6 +229,7 @@ int store_work_centre_create(struct store *s, struct board *b,
                       : b->n_work_centres > 0
                           ? b->work_centres[b->n_work_centres - 1].display_order + 1 : 0;
     w.is_active = in->has_is_active ? in->is_active : true;
+    w.default_operation_minutes = 60;   /* the schema's defaults (SPEC §2) */
     if (w.code == NULL || w.name == NULL || w.description == NULL
         || stage_copy(b, 1, SIZE_MAX, &stg) != 0)
         goto out;
