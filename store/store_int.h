@@ -5,8 +5,9 @@
  * Layout, top to bottom (a file calls only files below it; no two files call each other):
  *   order_edit.c, scanner.c                 field edits, deletes, scanner events (they use
  *                                           orders.c's move phases)
- *   orders.c, work_centres.c, users.c, demo.c, analytics.c, audit.c, session.c
- *                                           the other operations (write-through, queries)
+ *   orders.c, work_centres.c, users.c, demo.c, analytics.c, audit.c, session.c, schedule.c
+ *                                           the other operations (write-through, queries;
+ *                                           schedule.c: the SPEC §9 projection, the calendar)
  *   store.c     open / close (schema, text repair), tenants, users, the tenant -> board table,
  *               audit rows
  *   rank.c      orders.rank: where an order placed in a column goes, and the rare relabel
