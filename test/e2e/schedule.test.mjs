@@ -171,3 +171,46 @@ test('orders are projected on the centre capacity in position order; backlog and
   const day = new Date(e.projectedStart).getUTCDay();
   assert.ok(day >= 1 && day <= 5, `starts on a weekday: ${e.projectedStart}`);
 });
+
+test('work centres take wipLimit, wipPolicy and defaultOperationMinutes; the projection uses the default minutes', async () => {
+  assert.equal((await srv.req('PUT', '/api/tenant/calendar', { token: admin, json: { shifts: AROUND_THE_CLOCK } })).status, 200);
+  const wc = await srv.req('POST', '/api/work-centres', {
+    token: admin,
+    json: { code: 'E2E2', name: 'Second line', capacity: 2, wipLimit: 5, wipPolicy: 'hard', defaultOperationMinutes: 45 },
+  });
+  assert.equal(wc.status, 201, wc.text);
+  assert.equal(wc.body.wipLimit, 5);
+  assert.equal(wc.body.wipPolicy, 'hard');
+  assert.equal(wc.body.defaultOperationMinutes, 45);
+  const id = wc.body.id;
+  assert.deepEqual(sql(`SELECT wip_limit, wip_policy, default_operation_minutes FROM work_centres WHERE id = ${id}`),
+    [{ wip_limit: 5, wip_policy: 'hard', default_operation_minutes: 45 }]);
+
+  const bad = async (json, fields) => {
+    const r = await srv.req('PUT', `/api/work-centres/${id}`, { token: admin, json });
+    assertError(r, 400, 'validation_failed');
+    assert.deepEqual(r.body.details.map((d) => d.field).sort(), [...fields].sort(), r.text);
+  };
+  await bad({ wipLimit: 0 }, ['wipLimit']);
+  await bad({ wipPolicy: 'strict', defaultOperationMinutes: 0 }, ['wipPolicy', 'defaultOperationMinutes']);
+  await bad({ defaultOperationMinutes: 1.5 }, ['defaultOperationMinutes']);
+
+  const o = await srv.req('POST', '/api/orders', {
+    token: scheduler,
+    json: { orderNumber: 'SCH-W', stockCode: 'S', description: 'default minutes', quantityToMake: 1, workCentreId: id },
+  });
+  assert.equal(o.status, 201, o.text);
+  const finishOf = async () => {
+    const s = await srv.req('GET', '/api/planning-board/schedule', { token: viewer });
+    const e = s.body.data.find((x) => x.orderId === o.body.id);
+    return (Date.parse(e.projectedFinish) - Date.parse(e.projectedStart)) / MIN;
+  };
+  assert.equal(await finishOf(), 45);
+  const up = await srv.req('PUT', `/api/work-centres/${id}`, { token: admin, json: { defaultOperationMinutes: 90, wipLimit: null, wipPolicy: 'soft' } });
+  assert.equal(up.status, 200, up.text);
+  assert.equal(up.body.wipLimit, null);
+  assert.equal(up.body.wipPolicy, 'soft');
+  assert.equal(await finishOf(), 90);
+  const audit = sql(`SELECT event_data FROM audit_log WHERE event_type = 'work_centre_updated' ORDER BY id DESC LIMIT 1`);
+  assert.deepEqual(JSON.parse(audit[0].event_data).fields.sort(), ['defaultOperationMinutes', 'wipLimit', 'wipPolicy']);
+});
