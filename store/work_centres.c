@@ -385,7 +385,7 @@ int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
             *out = cur;
         return 0;                   /* nothing differs: nothing to write */
     }
-    char more[200];
+    char more[sizeof(fields) + 16];
     snprintf(more, sizeof(more), ",\"fields\":[%s]", fields);
     if ((data = wc_audit_data(wc_id, w.code, w.name, more)) == NULL
         || stage_copy(b, 0, SIZE_MAX, &stg) != 0)
