@@ -58,7 +58,11 @@ CREATE TABLE IF NOT EXISTS work_centres (
     is_active     INTEGER NOT NULL DEFAULT 1,
     created_at    TEXT NOT NULL,
     updated_at    TEXT NOT NULL,
-    deleted_at    TEXT
+    deleted_at    TEXT,
+    -- SPEC §2/§9 (issue 11); databases from before get these three at start (store.c)
+    wip_limit     INTEGER CHECK (wip_limit IS NULL OR wip_limit >= 1),
+    wip_policy    TEXT NOT NULL DEFAULT 'soft' CHECK (wip_policy = 'soft' OR wip_policy = 'hard'),
+    default_operation_minutes INTEGER NOT NULL DEFAULT 60 CHECK (default_operation_minutes >= 1)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS work_centres_code ON work_centres(tenant_id, code) WHERE deleted_at IS NULL;
 
@@ -272,3 +276,23 @@ WHEN OLD.event_type = 'order_moved'
 BEGIN
     DELETE FROM analytics_summary_state;
 END;
+
+-- SPEC §9 working calendar of a tenant, in the tenant's timezone (core/calendar.h). A tenant
+-- without a tenant_calendars row has the default calendar (Monday-Friday 08:00-16:00, no
+-- holidays); PUT /api/tenant/calendar writes the row and replaces the shifts and holidays.
+CREATE TABLE IF NOT EXISTS tenant_calendars (
+    tenant_id   INTEGER PRIMARY KEY REFERENCES tenants(id),
+    updated_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calendar_shifts (
+    tenant_id    INTEGER NOT NULL REFERENCES tenants(id),
+    weekday      INTEGER NOT NULL CHECK (weekday BETWEEN 1 AND 7),    -- ISO, Monday = 1
+    start_minute INTEGER NOT NULL CHECK (start_minute BETWEEN 0 AND 1439),
+    end_minute   INTEGER NOT NULL CHECK (end_minute BETWEEN 0 AND 1439) -- <= start: next day
+);
+CREATE INDEX IF NOT EXISTS calendar_shifts_tenant ON calendar_shifts(tenant_id);
+CREATE TABLE IF NOT EXISTS calendar_holidays (
+    tenant_id   INTEGER NOT NULL REFERENCES tenants(id),
+    day         TEXT NOT NULL,                                      -- YYYY-MM-DD
+    UNIQUE (tenant_id, day)
+);

@@ -4,7 +4,7 @@ scenario of bench/README.md through the public API only (HTTP, WebSocket), print
 write the same figures as JSON to bench/results/<date>-<git sha>.json.
 
 Usage: run.py [--smoke] [--bin build/planboard]
-              [--only board,fanout,durable,import,conns,analytics,movecurve,importstall,
+              [--only board,fanout,durable,import,conns,analytics,movecurve,importstall,schedule,
                       bigedit]
               [--no-save]
 
@@ -1020,6 +1020,84 @@ def scenario_movecurve(binary, S):
         srv.stop()
 
 
+# ---------------------------------------------------------------- scenario 10: projected schedule
+
+def scenario_schedule(binary, S):
+    """SPEC §9 projected schedule (issue 11 part 1) on a board of 10 work centres (capacity 4)
+    and S["big_orders"] orders: GET /api/planning-board/schedule when nothing changed, right
+    after one move and right after a calendar change. Part 1 brings the projection up to date
+    on the read (a full recompute after any change), so the read after a move and after a
+    calendar change each include a full recompute; the server CPU of the read is measured
+    (utime + stime of the server over S["sched_reps"] reads, per read), and the client-side
+    latency."""
+    srv = Server(binary, tag="schedule")
+    try:
+        srv.tenant_create("bench", "Bench")
+        tok = srv.login("bench", "boss", BENCH_PW)
+        codes = [f"WC{i:02d}" for i in range(1, 11)]
+        wcs = []
+        for i, code in enumerate(codes):
+            st, body = srv.request("POST", "/api/work-centres",
+                                   {"code": code, "name": f"Centre {i + 1}", "capacity": 4},
+                                   token=tok)
+            if st != 201:
+                raise RuntimeError(f"work centre create: {st} {body}")
+            wcs.append(body["id"])
+        csvp = os.path.join(srv.dir, "big.csv")
+        gen_orders(S["big_orders"], csvp, codes)
+        with open(csvp, "rb") as f:
+            st, body = srv.request("POST", "/api/orders/import", f.read(), token=tok,
+                                   ctype="text/csv")
+        if st != 200:
+            raise RuntimeError(f"import: {st} {str(body)[:300]}")
+        st, sched = srv.request("GET", "/api/planning-board/schedule", token=tok)
+        if st != 200:
+            raise RuntimeError(f"schedule: {st} {str(sched)[:300]}")
+        n = len(sched["data"])
+        projected = sum(1 for e in sched["data"] if e["projectedStart"] is not None)
+        board = srv.board(tok)
+        movable = [o["id"] for w in board["workCentres"] for o in w["orders"]][:S["sched_reps"]]
+        calendars = [[{"weekday": d, "start": "06:00", "end": "22:00"} for d in range(1, 6)],
+                     [{"weekday": d, "start": "08:00", "end": "16:00"} for d in range(1, 6)]]
+
+        def one_move(i):
+            oid = movable[i % len(movable)]
+            st, b = srv.request("PUT", f"/api/orders/{oid}/move",
+                                {"toWorkCentreId": wcs[i % len(wcs)], "position": 0}, token=tok)
+            if st != 200:
+                raise RuntimeError(f"move: {st} {str(b)[:200]}")
+
+        def one_calendar(i):
+            st, b = srv.request("PUT", "/api/tenant/calendar", {"shifts": calendars[i % 2]},
+                                token=tok)
+            if st != 200:
+                raise RuntimeError(f"calendar: {st} {str(b)[:200]}")
+
+        def measure(before):
+            lat, cpu = [], 0.0
+            for i in range(S["sched_reps"]):
+                if before:
+                    before(i)
+                c0, t0 = proc_cpu(srv.pid), time.perf_counter()
+                st, b = srv.request("GET", "/api/planning-board/schedule", token=tok)
+                lat.append((time.perf_counter() - t0) * 1000)
+                cpu += proc_cpu(srv.pid) - c0
+                if st != 200:
+                    raise RuntimeError(f"schedule: {st}")
+            lat.sort()
+            return {"n": len(lat), "p50Ms": round(lat[len(lat) // 2], 2),
+                    "p99Ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 2),
+                    "serverCpuMsPerRead": round(cpu * 1000 / len(lat), 2)}
+        out = {"orders": n, "projected": projected, "idle": measure(None),
+               "afterMove": measure(one_move), "afterCalendar": measure(one_calendar)}
+        log(f"schedule: {n} orders ({projected} projected): " + ", ".join(
+            f"{k} p50 {out[k]['p50Ms']} ms cpu {out[k]['serverCpuMsPerRead']} ms/read"
+            for k in ("idle", "afterMove", "afterCalendar")))
+        return out
+    finally:
+        srv.stop()
+
+
 def machine():
     model = "?"
     with open("/proc/cpuinfo") as f:
@@ -1176,6 +1254,14 @@ def report(res, S):
           "client-side ms" % (r["historyRows"], r["insertSeconds"]))
         for k in ("cycleTimes", "routing", "auditByType", "auditByOrder"):
             p("   %-14s median %8.2f  max %8.2f" % (k, r[k]["medianMs"], r[k]["maxMs"]))
+    if "schedule" in res:
+        r = res["schedule"]
+        p("10. Projected schedule (issue 11 part 1): GET /api/planning-board/schedule of %d "
+          "orders (%d projected), %d reads each" % (r["orders"], r["projected"], r["idle"]["n"]))
+        for k, label in (("idle", "nothing changed"), ("afterMove", "after one move"),
+                         ("afterCalendar", "after a calendar change")):
+            p("   %-24s p50 %8.2f ms  p99 %8.2f ms  server CPU %8.2f ms/read" % (
+                label, r[k]["p50Ms"], r[k]["p99Ms"], r[k]["serverCpuMsPerRead"]))
     # goals
     rows = []
     b = res.get("board", {}).get("demo")
@@ -1264,7 +1350,7 @@ FULL = dict(wrk_conns=64, wrk_secs=10, big_orders=10000,
             history_rows=100000, analytics_requests=20,
             curve_sizes=[100, 1000, 10000, 100000], curve_moves=200, curve_max_secs=30,
             stall_rows=200000, stall_quiet_secs=2, stall_after_secs=0.5,
-            edit_orders=100000, edit_reps=40)
+            edit_orders=100000, edit_reps=40, sched_reps=50)
 SMOKE = dict(wrk_conns=4, wrk_secs=1, big_orders=300,
              fan_clients=20, rooms=2, room_clients=5, fan_rate=50, fan_secs=0.5, fan_max_moves=100,
              fan_extra_orders=5,
@@ -1273,11 +1359,12 @@ SMOKE = dict(wrk_conns=4, wrk_secs=1, big_orders=300,
              history_rows=2000, analytics_requests=3,
              curve_sizes=[100, 1000], curve_moves=20, curve_max_secs=5,
              stall_rows=2000, stall_quiet_secs=0.3, stall_after_secs=0.1,
-             edit_orders=1000, edit_reps=5)
+             edit_orders=1000, edit_reps=5, sched_reps=5)
 SCENARIOS = [("board", scenario_board), ("fanout", scenario_fanout),
              ("durable", scenario_durable), ("import", scenario_import), ("conns", scenario_conns),
              ("analytics", scenario_analytics), ("movecurve", scenario_movecurve),
-             ("importstall", scenario_importstall), ("bigedit", scenario_bigedit)]
+             ("importstall", scenario_importstall), ("bigedit", scenario_bigedit),
+             ("schedule", scenario_schedule)]
 
 
 def self_test():

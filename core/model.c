@@ -214,7 +214,8 @@ const char *pb_field_camel(const char *snake)
         { "work_centre_id", "workCentreId" }, { "work_centre_code", "workCentreCode" },
         { "first_name", "firstName" }, { "last_name", "lastName" },
         { "display_order", "displayOrder" }, { "is_active", "isActive" },
-        { "daily_target", "dailyTarget" },
+        { "daily_target", "dailyTarget" }, { "wip_limit", "wipLimit" },
+        { "wip_policy", "wipPolicy" }, { "default_operation_minutes", "defaultOperationMinutes" },
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(map[i][0], snake) == 0)

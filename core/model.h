@@ -94,6 +94,9 @@ struct work_centre {            /* strings owned by the struct; lives in the boa
     int64_t capacity;           /* >= 1: orders it can work at once */
     int64_t display_order;
     bool is_active;
+    int64_t wip_limit;          /* SPEC §9: >= 1, 0 = null (no limit) */
+    bool wip_hard;              /* wipPolicy: true = hard, false = soft (the default) */
+    int64_t default_operation_minutes;  /* >= 1, default 60: work of an order without a plan */
 };
 
 struct step {                   /* strings owned by the struct (step_cleanup frees them) */
@@ -108,6 +111,23 @@ struct step {                   /* strings owned by the struct (step_cleanup fre
     char completed_at[PB_TIMESTAMP_LEN];
 };
 void step_cleanup(struct step *s);
+
+/*
+ * The routing steps of an order as the projected schedule reads them (SPEC §9 "Work of an
+ * order"): the fields of struct step it needs, without strings, kept beside the order in the
+ * board cache so that a recompute never reads SQLite. Issue 11.
+ */
+struct route_step {
+    int64_t step_number;
+    int64_t work_centre_id;             /* 0 = none */
+    int64_t planned_minutes;            /* plannedDurationMinutes, -1 = null */
+    int64_t quantity_completed;         /* the step's own count */
+    enum step_status status;
+};
+struct order_route {                    /* one malloc: the header and its steps */
+    size_t n;
+    struct route_step steps[];          /* by step_number, ascending */
+};
 
 struct order {                  /* strings owned by the struct; lives in the board cache */
     int64_t id;
@@ -131,6 +151,13 @@ struct order {                  /* strings owned by the struct; lives in the boa
     char created_at[PB_TIMESTAMP_LEN];
     char updated_at[PB_TIMESTAMP_LEN];
     int64_t version;            /* +1 on every change to the order itself */
+    struct order_route *route;  /* its routing steps, NULL = none; owned by the board cache */
+    /* SPEC §9 projection (core/schedule.h), set by the schedule engine only: minutes since
+     * the epoch, UTC; 0 = null (backlog, on_hold, complete, cancelled, or not computed yet),
+     * INT64_MAX = past the calendar's horizon */
+    int64_t projected_start;
+    int64_t projected_finish;
+    bool late;                  /* projected_finish after the end of due_date (tenant zone) */
 };
 
 /* SPEC §2 `position`: the 0-based index of o in its column (0 for an order in no column).

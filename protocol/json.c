@@ -10,7 +10,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/calendar.h"
 #include "core/errors.h"
+#include "core/schedule.h"
 #include "core/utf8.h"
 
 void json_format_ms(int64_t ms, char out[PB_TIMESTAMP_LEN])
@@ -69,6 +71,8 @@ cJSON *json_lock(const struct drag_lock *lock, const char *order_number)
     return o;
 }
 
+static void add_projection(cJSON *j, const struct order *o);
+
 cJSON *json_order(const struct order *o, const struct drag_lock *lock)
 {
     cJSON *j = cJSON_CreateObject();
@@ -92,6 +96,7 @@ cJSON *json_order(const struct order *o, const struct drag_lock *lock)
     add_str_or_null(j, "createdAt", o->created_at);
     add_str_or_null(j, "updatedAt", o->updated_at);
     cJSON_AddNumberToObject(j, "version", (double)o->version);
+    add_projection(j, o);
     if (lock != NULL)
         cJSON_AddItemToObject(j, "lockedBy", json_lock_holder(lock));
     else
@@ -111,7 +116,168 @@ cJSON *json_work_centre(const struct work_centre *wc)
     cJSON_AddNumberToObject(j, "capacity", (double)wc->capacity);
     cJSON_AddNumberToObject(j, "displayOrder", (double)wc->display_order);
     cJSON_AddBoolToObject(j, "isActive", wc->is_active);
+    add_id_or_null(j, "wipLimit", wc->wip_limit);
+    cJSON_AddStringToObject(j, "wipPolicy", wc->wip_hard ? "hard" : "soft");
+    cJSON_AddNumberToObject(j, "defaultOperationMinutes", (double)wc->default_operation_minutes);
     return j;
+}
+
+/* ---------------------------------------------------------------- projected schedule */
+
+void json_format_minute(int64_t minute, char out[PB_TIMESTAMP_LEN])
+{
+    json_format_ms(minute * 60000, out);
+}
+
+static void add_minute_or_null(cJSON *o, const char *k, int64_t minute)
+{
+    char ts[PB_TIMESTAMP_LEN];
+    if (minute == SCHEDULE_NULL || minute == SCHEDULE_BEYOND) {
+        cJSON_AddNullToObject(o, k);
+        return;
+    }
+    json_format_minute(minute, ts);
+    cJSON_AddStringToObject(o, k, ts);
+}
+
+/* projectedStart, projectedFinish, late of o (see json_schedule_entry). */
+static void add_projection(cJSON *j, const struct order *o)
+{
+    add_minute_or_null(j, "projectedStart", o->projected_start);
+    add_minute_or_null(j, "projectedFinish", o->projected_finish);
+    if (o->projected_start == SCHEDULE_NULL)
+        cJSON_AddNullToObject(j, "late");
+    else
+        cJSON_AddBoolToObject(j, "late", o->late);
+}
+
+cJSON *json_schedule_entry(const struct order *o)
+{
+    cJSON *j = cJSON_CreateObject();
+    if (j == NULL)
+        return NULL;
+    cJSON_AddNumberToObject(j, "orderId", (double)o->id);
+    add_projection(j, o);
+    return j;
+}
+
+static void format_hhmm(int minutes, char out[6])
+{
+    unsigned m = (unsigned)minutes % 1440u;     /* 0..1439 */
+    snprintf(out, 6, "%02u:%02u", (m / 60u) % 24u, m % 60u);
+}
+
+cJSON *json_calendar(const struct calendar *c)
+{
+    cJSON *j = cJSON_CreateObject(), *arr;
+    char t[6], day[PB_DATE_LEN];
+    size_t n;
+    if (j == NULL)
+        return NULL;
+    cJSON_AddStringToObject(j, "timezone", calendar_timezone(c));
+    const struct cal_shift *s = calendar_shifts(c, &n);
+    if ((arr = cJSON_AddArrayToObject(j, "shifts")) != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            cJSON *e = cJSON_CreateObject();
+            if (e == NULL)
+                break;
+            cJSON_AddNumberToObject(e, "weekday", s[i].weekday);
+            format_hhmm(s[i].start, t);
+            cJSON_AddStringToObject(e, "start", t);
+            format_hhmm(s[i].end, t);
+            cJSON_AddStringToObject(e, "end", t);
+            cJSON_AddItemToArray(arr, e);
+        }
+    }
+    if ((arr = cJSON_AddArrayToObject(j, "holidays")) != NULL) {
+        for (size_t i = 0; i < calendar_n_holidays(c); i++) {
+            calendar_holiday(c, i, day);
+            cJSON_AddItemToArray(arr, cJSON_CreateString(day));
+        }
+    }
+    return j;
+}
+
+/* "HH:MM", 00:00 to 23:59, exactly two digits each: minutes after midnight; -1 otherwise. */
+static int parse_hhmm(const char *s)
+{
+    if (strlen(s) != 5 || s[2] != ':')
+        return -1;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (s[i] < '0' || s[i] > '9'))
+            return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    return h < 24 && m < 60 ? h * 60 + m : -1;
+}
+
+bool json_calendar_parse(const cJSON *body, const struct calendar *cur, struct cal_shift *shifts,
+                         size_t *n_shifts, char (*holidays)[PB_DATE_LEN], size_t *n_holidays,
+                         struct json_details *d)
+{
+    const cJSON *sa = cJSON_GetObjectItemCaseSensitive(body, "shifts");
+    const cJSON *ha = cJSON_GetObjectItemCaseSensitive(body, "holidays");
+    char field[48];
+
+    *n_shifts = *n_holidays = 0;
+    if (sa == NULL) {
+        size_t n;
+        const struct cal_shift *s = calendar_shifts(cur, &n);
+        memcpy(shifts, s, n * sizeof(*s));
+        *n_shifts = n;
+    } else if (!cJSON_IsArray(sa) || cJSON_GetArraySize(sa) > CAL_SHIFTS_MAX) {
+        json_details_add(d, "shifts", "must be an array of at most 100 shifts");
+    } else {
+        size_t i = 0;
+        for (const cJSON *e = sa->child; e != NULL; e = e->next, i++) {
+            const cJSON *wd = cJSON_GetObjectItemCaseSensitive(e, "weekday");
+            const cJSON *st = cJSON_GetObjectItemCaseSensitive(e, "start");
+            const cJSON *en = cJSON_GetObjectItemCaseSensitive(e, "end");
+            struct cal_shift *sh = &shifts[i];
+            if (!cJSON_IsObject(e)) {
+                snprintf(field, sizeof(field), "shifts[%zu]", i);
+                json_details_add(d, field, "must be an object {weekday, start, end}");
+                continue;
+            }
+            sh->weekday = cJSON_IsNumber(wd) && wd->valuedouble >= 1 && wd->valuedouble <= 7
+                                  && wd->valuedouble == (double)(int)wd->valuedouble
+                              ? (int)wd->valuedouble : -1;
+            if (sh->weekday < 0) {
+                snprintf(field, sizeof(field), "shifts[%zu].weekday", i);
+                json_details_add(d, field, "must be a whole number from 1 (Monday) to 7 (Sunday)");
+            }
+            sh->start = cJSON_IsString(st) ? parse_hhmm(st->valuestring) : -1;
+            if (sh->start < 0) {
+                snprintf(field, sizeof(field), "shifts[%zu].start", i);
+                json_details_add(d, field, "must be a time HH:MM from 00:00 to 23:59");
+            }
+            sh->end = cJSON_IsString(en) ? parse_hhmm(en->valuestring) : -1;
+            if (sh->end < 0) {
+                snprintf(field, sizeof(field), "shifts[%zu].end", i);
+                json_details_add(d, field, "must be a time HH:MM from 00:00 to 23:59");
+            }
+        }
+        *n_shifts = i;
+    }
+    if (ha == NULL) {
+        *n_holidays = calendar_n_holidays(cur);
+        for (size_t i = 0; i < *n_holidays; i++)
+            calendar_holiday(cur, i, holidays[i]);
+    } else if (!cJSON_IsArray(ha) || cJSON_GetArraySize(ha) > CAL_HOLIDAYS_MAX) {
+        json_details_add(d, "holidays", "must be an array of at most 1000 dates");
+    } else {
+        size_t i = 0;
+        for (const cJSON *e = ha->child; e != NULL; e = e->next, i++) {
+            if (!cJSON_IsString(e) || !pb_date_valid(e->valuestring)) {
+                snprintf(field, sizeof(field), "holidays[%zu]", i);
+                json_details_add(d, field, "must be a real date YYYY-MM-DD");
+                holidays[i][0] = '\0';
+                continue;
+            }
+            memcpy(holidays[i], e->valuestring, PB_DATE_LEN);
+        }
+        *n_holidays = i;
+    }
+    return d->count > 0;
 }
 
 cJSON *json_step(const struct step *s)

@@ -26,6 +26,32 @@ cJSON *json_lock(const struct drag_lock *lock, const char *order_number);
 /* The order of SPEC §2; lock (may be NULL) becomes lockedBy. */
 cJSON *json_order(const struct order *o, const struct drag_lock *lock);
 cJSON *json_work_centre(const struct work_centre *wc);
+
+/* SPEC §9 projected schedule (issue 11). A projected minute (core/schedule.h: minutes since
+ * the epoch) as "YYYY-MM-DDTHH:MM:00Z" into out. */
+void json_format_minute(int64_t minute, char out[PB_TIMESTAMP_LEN]);
+/* {orderId, projectedStart, projectedFinish, late} of o: the entries of GET
+ * /api/planning-board/schedule and schedule_updated. Times null when unscheduled or past the
+ * calendar's horizon; late null when the order is not scheduled (backlog, on_hold, complete,
+ * cancelled). NULL on allocation failure. */
+cJSON *json_schedule_entry(const struct order *o);
+
+struct calendar;
+struct cal_shift;
+struct json_details;
+/* {timezone, shifts: [{weekday, start: "HH:MM", end}], holidays: ["YYYY-MM-DD"]} (SPEC §9
+ * GET /api/tenant/calendar). NULL on allocation failure. */
+cJSON *json_calendar(const struct calendar *c);
+/*
+ * Read a PUT /api/tenant/calendar body (an object; the caller checked): "shifts" and
+ * "holidays" replace cur's when present, are cur's when absent. shifts[CAL_SHIFTS_MAX] and
+ * holidays[CAL_HOLIDAYS_MAX] are caller storage; *n_shifts, *n_holidays their counts. Shape
+ * errors go to d with the field named ("shifts[1].start": "must be a time HH:MM"); the
+ * calendar rules (overlaps ...) are calendar_check's, run by the caller. Returns d->count > 0.
+ */
+bool json_calendar_parse(const cJSON *body, const struct calendar *cur, struct cal_shift *shifts,
+                         size_t *n_shifts, char (*holidays)[PB_DATE_LEN], size_t *n_holidays,
+                         struct json_details *d);
 cJSON *json_step(const struct step *s);
 /* The user of SPEC §2 (never the password hash). */
 cJSON *json_user(const struct user *u);

@@ -511,6 +511,13 @@ cJSON *op_board_json(struct app *app, int64_t tenant_id, int *err)
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "seq", (double)room_seq(room_get(app, tenant_id)));
     cJSON_AddStringToObject(j, "epoch", app->epoch);
+    if (b->schedule_at != 0) {          /* SPEC §9; set once the projection was computed */
+        char at[PB_TIMESTAMP_LEN];
+        json_format_minute(b->schedule_at, at);
+        cJSON_AddStringToObject(j, "scheduleAt", at);
+    } else {
+        cJSON_AddNullToObject(j, "scheduleAt");
+    }
     cJSON *wcs = cJSON_AddArrayToObject(j, "workCentres");
     for (size_t i = 0; i < b->n_work_centres; i++) {
         cJSON *w = json_work_centre(&b->work_centres[i]);

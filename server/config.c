@@ -27,6 +27,7 @@ void config_defaults(struct config *c)
     c->login_rate_per_minute = 10;
     c->login_max_inflight = 64;
     c->lock_ttl_seconds = 30;
+    c->schedule_refresh_seconds = 300;
     c->max_body = 1 << 20;
     c->max_upload = 10 << 20;
     c->max_import_rows = 200000;
@@ -64,6 +65,7 @@ static const struct key keys[] = {
     I("auth", "login_rate_per_minute", login_rate_per_minute, 1, 100000),
     I("auth", "login_max_inflight", login_max_inflight, 1, 100000),
     I("locks", "ttl_seconds", lock_ttl_seconds, 1, 3600),
+    I("schedule", "refresh_seconds", schedule_refresh_seconds, 1, 86400),
     I("limits", "max_body", max_body, 1024, 1LL << 30),
     I("limits", "max_upload", max_upload, 1024, 1LL << 32),
     I("limits", "max_import_rows", max_import_rows, 1, 10000000),

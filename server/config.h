@@ -24,6 +24,7 @@ struct config {
     int64_t login_max_inflight;         /* [auth] login_max_inflight: password checks queued
                                          * or running, all clients, 64 */
     int64_t lock_ttl_seconds;           /* [locks] ttl_seconds, 30 */
+    int64_t schedule_refresh_seconds;   /* [schedule] refresh_seconds, 300 (SPEC §9) */
     int64_t max_body;                   /* [limits] max_body, bytes of a JSON body, 1 MiB */
     int64_t max_upload;                 /* [limits] max_upload, bytes of an import, 10 MiB */
     int64_t max_import_rows;            /* [limits] max_import_rows, 200000 */

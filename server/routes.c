@@ -38,6 +38,15 @@ struct board *route_board(struct http_req *r)
     return b;
 }
 
+struct board *route_board_scheduled(struct http_req *r)
+{
+    struct board *b = route_board(r);
+    /* out of memory leaves every value set (only the change list, unused here, short) */
+    if (b != NULL)
+        (void)store_schedule_refresh(b, pb_now_ms(), r->app->cfg.schedule_refresh_seconds, NULL);
+    return b;
+}
+
 
 /* ================================================================ auth */
 
@@ -387,7 +396,7 @@ static void r_orders_list(struct http_req *r, const cJSON *body)
         http_reply_invalid(r, bad, "invalid query parameter");
         return;
     }
-    if ((b = route_board(r)) == NULL)
+    if ((b = route_board_scheduled(r)) == NULL)
         return;
 
     struct order **hits = malloc((b->n_orders + 1) * sizeof(*hits));
@@ -446,7 +455,7 @@ cJSON *route_order_with_steps(struct http_req *r, const struct order *o)
 static void r_order_get(struct http_req *r, const cJSON *body)
 {
     (void)body;
-    struct board *b = route_board(r);
+    struct board *b = route_board_scheduled(r);
     struct order *o;
     if (b == NULL)
         return;
@@ -755,7 +764,7 @@ static void r_board(struct http_req *r, const cJSON *body)
     struct board *b;
     struct room *room = room_get(r->app, r->claims.tenant_id);
     (void)body;
-    if ((b = route_board(r)) == NULL)
+    if ((b = route_board_scheduled(r)) == NULL)     /* may bump b->version: before the cache */
         return;
     struct blob *cached = room != NULL ? room_board_cached(room, b->version) : NULL;
     if (cached == NULL) {

@@ -85,6 +85,19 @@ static void wc_read_body(const cJSON *body, struct work_centre_input *in, struct
         in->has_display_order = true;
     if (json_get_bool(body, "isActive", &in->is_active, d) == 0)
         in->has_is_active = true;
+    /* SPEC §9: wipLimit null = no limit (0 inside); a number below 1 is refused by the check */
+    const cJSON *wl = cJSON_GetObjectItemCaseSensitive(body, "wipLimit");
+    if (cJSON_IsNull(wl)) {
+        in->has_wip_limit = true;
+        in->wip_limit = 0;
+    } else if (json_get_int(body, "wipLimit", &in->wip_limit, d) == 0) {
+        in->has_wip_limit = true;
+        if (in->wip_limit < 1)
+            in->wip_limit = -1;         /* reported as "null or at least 1" */
+    }
+    json_get_str(body, "wipPolicy", &in->wip_policy, d);
+    if (json_get_int(body, "defaultOperationMinutes", &in->default_operation_minutes, d) == 0)
+        in->has_default_minutes = true;
 }
 
 static void wc_store_error(struct http_req *r, int rc)

@@ -309,7 +309,7 @@ static void release_ws(void *ctx, uint64_t durable_seq)
 /* The dispatcher's route tables, matched in this order (one per file of server/). */
 static const struct route *const route_tables[] = {
     pb_routes_core, pb_routes_admin, pb_routes_orders, pb_routes_analytics,
-    pb_routes_scanner, pb_routes_metrics,
+    pb_routes_scanner, pb_routes_schedule, pb_routes_metrics,
 };
 
 int server_start(struct app *app)

@@ -429,8 +429,10 @@ struct route {
 /* Route tables, each ended by an entry with pattern NULL. One per file of server/:
  * routes.c (auth, board, orders core), routes_admin.c (tenant, users), routes_orders.c (order
  * writes, work centres, export, audit log), routes_analytics.c (analytics, board stats),
- * routes_scanner.c (API keys, scanner events), metrics.c (/metrics). */
+ * routes_scanner.c (API keys, scanner events), routes_schedule.c (calendar, projected
+ * schedule), metrics.c (/metrics). */
 extern const struct route pb_routes_core[];
+extern const struct route pb_routes_schedule[];
 extern const struct route pb_routes_admin[];
 extern const struct route pb_routes_orders[];
 extern const struct route pb_routes_analytics[];
@@ -582,6 +584,9 @@ int64_t http_query_int(struct http_req *r, const char *name, int64_t def, int64_
                        int64_t hi, bool *bad);
 /* The caller's board (SPEC §3: always the caller's tenant); NULL after answering 404/500. */
 struct board *route_board(struct http_req *r);
+/* route_board with the SPEC §9 projection brought up to date first (store_schedule_refresh at
+ * now with [schedule] refresh_seconds): for the routes that show orders. */
+struct board *route_board_scheduled(struct http_req *r);
 /* The order with its routing steps (GET /api/orders/:id shape). */
 cJSON *route_order_with_steps(struct http_req *r, const struct order *o);
 /* 400 validation_failed with details [{field, message}] (SPEC §4). */

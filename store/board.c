@@ -4,6 +4,8 @@
  */
 #include "store/store_int.h"
 
+#include "core/calendar.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +169,7 @@ void order__free(struct order *o)
     free(o->stock_code);
     free(o->description);
     free(o->current_operation);
+    free(o->route);
     free(o);
 }
 
@@ -204,6 +207,7 @@ void board__free(struct board *b)
         free(b->work_centres[i].description);
     }
     column_free(&b->backlog);
+    calendar_free(b->calendar);
     free(b->columns);
     free(b->work_centres);
     if (b->index != NULL) {
@@ -282,6 +286,10 @@ static int load_work_centres(struct store *s, struct board *b)
         w->capacity = sqlite3_column_int64(st, 4);
         w->display_order = sqlite3_column_int64(st, 5);
         w->is_active = sqlite3_column_int(st, 6) != 0;
+        w->wip_limit = sqlite3_column_int64(st, 7);        /* NULL reads as 0 = none */
+        const unsigned char *pol = sqlite3_column_text(st, 8);
+        w->wip_hard = pol != NULL && strcmp((const char *)pol, "hard") == 0;
+        w->default_operation_minutes = sqlite3_column_int64(st, 9);
         b->columns[b->n_work_centres - 1].work_centre_id = w->id;
         if (w->code == NULL || w->name == NULL || w->description == NULL) {
             rc = PB_EINTERNAL;
@@ -347,6 +355,161 @@ static int load_orders(struct store *s, struct board *b, bool *relabel)
     return rc;
 }
 
+/* ---------------------------------------------------------------- schedule inputs */
+
+static int cmp_route_step(const void *a, const void *b)
+{
+    int64_t x = ((const struct route_step *)a)->step_number;
+    int64_t y = ((const struct route_step *)b)->step_number;
+    return (x > y) - (x < y);
+}
+
+struct order_route *board__route_new(const struct step *steps, size_t n, bool *oom)
+{
+    struct order_route *r;
+    *oom = false;
+    if (n == 0)
+        return NULL;
+    if ((r = malloc(sizeof(*r) + n * sizeof(r->steps[0]))) == NULL) {
+        *oom = true;
+        return NULL;
+    }
+    r->n = n;
+    for (size_t i = 0; i < n; i++)
+        r->steps[i] = (struct route_step){ steps[i].step_number, steps[i].work_centre_id,
+                                           steps[i].planned_duration_minutes,
+                                           steps[i].quantity_completed, steps[i].status };
+    qsort(r->steps, n, sizeof(r->steps[0]), cmp_route_step);
+    return r;
+}
+
+/* Every order's routing steps in one read (order_id, step_number order): each order's run of
+ * rows becomes its route. Steps of orders not on the board (deleted) are passed over. */
+static int load_routes(struct store *s, struct board *b)
+{
+    static const char sql[] =
+        "SELECT order_id, step_number, work_centre_id, status, planned_duration_minutes, "
+        "quantity_completed FROM order_steps WHERE tenant_id = ?1 ORDER BY order_id, step_number";
+    sqlite3_stmt *st = store__prepare(s, sql, "load routes");
+    struct step *run = NULL;
+    size_t n = 0, cap = 0;
+    int64_t cur = 0;
+    int r, rc = 0;
+
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, b->tenant_id);
+    for (;;) {
+        r = sqlite3_step(st);
+        int64_t id = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        if (n > 0 && (r != SQLITE_ROW || id != cur)) {      /* the run of order `cur` ends */
+            struct order *o = board_order(b, cur);
+            bool oom;
+            if (o != NULL && (o->route = board__route_new(run, n, &oom), oom)) {
+                rc = PB_EINTERNAL;
+                break;
+            }
+            n = 0;
+        }
+        if (r != SQLITE_ROW)
+            break;
+        if (n == cap) {
+            struct step *g = realloc(run, (cap = cap ? 2 * cap : 16) * sizeof(*g));
+            if (g == NULL) {
+                rc = PB_EINTERNAL;
+                break;
+            }
+            run = g;
+        }
+        cur = id;
+        struct step *p = &run[n++];
+        memset(p, 0, sizeof(*p));
+        p->step_number = sqlite3_column_int64(st, 1);
+        p->work_centre_id = sqlite3_column_int64(st, 2);
+        int v = step_status_parse((const char *)sqlite3_column_text(st, 3));
+        p->status = v >= 0 ? (enum step_status)v : STEP_PENDING;
+        p->planned_duration_minutes =
+            sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
+        p->quantity_completed = sqlite3_column_int64(st, 5);
+    }
+    if (rc == 0 && r != SQLITE_DONE) {
+        store__error(s, "load routes");
+        rc = PB_EINTERNAL;
+    }
+    sqlite3_finalize(st);
+    free(run);
+    return rc;
+}
+
+int board__load_calendar(struct store *s, struct board *b)
+{
+    static const char sql[] =
+        "SELECT t.timezone, c.tenant_id IS NOT NULL FROM tenants t "
+        "LEFT JOIN tenant_calendars c ON c.tenant_id = t.id WHERE t.id = ?1";
+    static const char shifts_sql[] =
+        "SELECT weekday, start_minute, end_minute FROM calendar_shifts WHERE tenant_id = ?1 "
+        "ORDER BY weekday, start_minute LIMIT 101";
+    static const char hol_sql[] =
+        "SELECT day FROM calendar_holidays WHERE tenant_id = ?1 ORDER BY day LIMIT 1001";
+    struct cal_shift shifts[CAL_SHIFTS_MAX + 1];
+    char (*hol)[PB_DATE_LEN] = NULL;
+    char tz[128] = "UTC";
+    size_t n_shifts = 0, n_hol = 0;
+    bool custom = false;
+    int rc = PB_EINTERNAL, r;
+    sqlite3_stmt *st = store__prepare(s, sql, "load calendar");
+
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, b->tenant_id);
+    if ((r = store__step_row(s, st, "load calendar")) == 1) {
+        store__col_copy(st, 0, tz, sizeof(tz));
+        custom = sqlite3_column_int(st, 1) != 0;
+    }
+    sqlite3_finalize(st);
+    if (r < 0)
+        return PB_EINTERNAL;
+    if (custom) {
+        if ((st = store__prepare(s, shifts_sql, "load shifts")) == NULL)
+            return PB_EINTERNAL;
+        sqlite3_bind_int64(st, 1, b->tenant_id);
+        while ((r = store__step_row(s, st, "load shifts")) == 1 && n_shifts <= CAL_SHIFTS_MAX)
+            shifts[n_shifts++] = (struct cal_shift){ sqlite3_column_int(st, 0),
+                                                     sqlite3_column_int(st, 1),
+                                                     sqlite3_column_int(st, 2) };
+        sqlite3_finalize(st);
+        if (r < 0)
+            return PB_EINTERNAL;
+        if ((hol = calloc(CAL_HOLIDAYS_MAX + 1, sizeof(*hol))) == NULL
+            || (st = store__prepare(s, hol_sql, "load holidays")) == NULL)
+            goto out;
+        sqlite3_bind_int64(st, 1, b->tenant_id);
+        while ((r = store__step_row(s, st, "load holidays")) == 1 && n_hol <= CAL_HOLIDAYS_MAX)
+            store__col_copy(st, 0, hol[n_hol++], PB_DATE_LEN);
+        sqlite3_finalize(st);
+        if (r < 0)
+            goto out;
+    }
+    struct calendar *c = custom ? calendar_new(tz, shifts, n_shifts, hol, n_hol)
+                                : calendar_new(tz, NULL, 0, NULL, 0);
+    if (c == NULL && custom) {
+        /* FIXME: rows written by hand that break SPEC §9 (the store only writes checked
+         * calendars): the default calendar rather than no board */
+        fprintf(stderr, "store: tenant %lld: stored calendar is invalid, using the default\n",
+                (long long)b->tenant_id);
+        c = calendar_new(tz, NULL, 0, NULL, 0);
+    }
+    if (c == NULL)
+        goto out;
+    calendar_free(b->calendar);
+    b->calendar = c;
+    b->schedule_version = 0;            /* stale */
+    rc = 0;
+out:
+    free(hol);
+    return rc;
+}
+
 /* Give the flagged columns even ranks in their loaded order and write every order of them
  * (its work centre too: an order moved to the backlog above), so that SQLite and the cache
  * agree again. One transaction; the cache ranks change only after COMMIT. */
@@ -409,7 +572,8 @@ int board__load(struct store *s, int64_t tenant_id, struct board **out)
     hmap_init(&b->index->by_number, board__order_number_is, NULL);
     if (load_work_centres(s, b) != 0
         || (relabel = calloc(b->n_work_centres + 1, sizeof(*relabel))) == NULL
-        || load_orders(s, b, relabel) != 0)
+        || load_orders(s, b, relabel) != 0 || load_routes(s, b) != 0
+        || board__load_calendar(s, b) != 0)
         goto fail;
     for (size_t c = 0; c <= b->n_work_centres; c++) {
         if (relabel[c]) {

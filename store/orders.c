@@ -186,7 +186,10 @@ int store_create_prepare(struct store *s, struct board *b, const struct order_in
                               .tenant_id = b->tenant_id, .user_id = user_id };
     pb_now_timestamp(j->now);
     j->o = order_from_input(in, user_id, j->now);
-    if (j->o == NULL || hmap_reserve(&b->index->by_id, b->n_orders + 1) != 0
+    bool oom = false;
+    if (j->o != NULL)
+        j->o->route = board__route_new(steps, n_steps, &oom);  /* SPEC §9 work, in memory */
+    if (j->o == NULL || oom || hmap_reserve(&b->index->by_id, b->n_orders + 1) != 0
         || hmap_reserve(&b->index->by_number, b->n_orders + 1) != 0)
         goto nomem;
     j->depth = board_column_len(col);

@@ -591,6 +591,15 @@ static void apply_to_cache(struct board *b, struct order *o, struct plan *p, con
         o->current_operation = p->op;
         p->op = NULL;
     }
+    if (p->step != NULL && o->route != NULL) {     /* the route the schedule reads (SPEC §9) */
+        for (size_t i = 0; i < o->route->n; i++) {
+            struct route_step *rs = &o->route->steps[i];
+            if (rs->step_number == p->step->step_number) {
+                rs->status = p->step_status;                /* as write_step wrote them */
+                rs->quantity_completed += p->step_delta;
+            }
+        }
+    }
     o->status = p->status;
     o->quantity_completed = p->quantity_completed;
     memcpy(o->start_date, p->start, sizeof(o->start_date));

@@ -295,6 +295,40 @@ static int migrate_ranks(struct store *s)
     return store__commit(s);
 }
 
+/*
+ * Issue 11: work centres got wip_limit, wip_policy and default_operation_minutes (SPEC §2,
+ * §9). A database made before them gets the three columns with their defaults (after
+ * schema.sql, which creates them in a new database); one read of the schema otherwise.
+ * Returns 0 or PB_EINTERNAL (s->errmsg set).
+ */
+static int migrate_work_centres(struct store *s)
+{
+    static const char sql[] =
+        "ALTER TABLE work_centres ADD COLUMN wip_limit INTEGER "
+        "CHECK (wip_limit IS NULL OR wip_limit >= 1);"
+        "ALTER TABLE work_centres ADD COLUMN wip_policy TEXT NOT NULL DEFAULT 'soft' "
+        "CHECK (wip_policy = 'soft' OR wip_policy = 'hard');"
+        "ALTER TABLE work_centres ADD COLUMN default_operation_minutes INTEGER NOT NULL "
+        "DEFAULT 60 CHECK (default_operation_minutes >= 1);";
+    sqlite3_stmt *st = store__prepare(s, "SELECT 1 FROM pragma_table_info('work_centres') "
+                                         "WHERE name = 'default_operation_minutes'",
+                                      "migrate: work centre columns");
+    if (st == NULL)
+        return PB_EINTERNAL;
+    int has = store__step_row(s, st, "migrate: work centre columns");
+    sqlite3_finalize(st);
+    if (has != 0)
+        return has < 0 ? has : 0;
+    fprintf(stderr, "store: adding the work centres' WIP and default-minutes columns\n");
+    if (store__begin(s) != 0)
+        return PB_EINTERNAL;
+    if (store_exec(s, sql) != 0) {
+        store__rollback(s);
+        return PB_EINTERNAL;
+    }
+    return store__commit(s);
+}
+
 /* ---------------------------------------------------------------- open / close */
 
 int store_open(struct store **out, const char *path, const struct store_options *opts)
@@ -340,6 +374,7 @@ int store_open(struct store **out, const char *path, const struct store_options 
     memcpy(s->wal_path, path, plen);
     memcpy(s->wal_path + plen, "-wal", 5);
     if (store_exec(s, pragma) != 0 || migrate_ranks(s) != 0 || store_exec(s, pb_schema_sql) != 0
+        || migrate_work_centres(s) != 0
         || repair_text(s) != 0 || analytics_summaries_ensure(s) != 0)
         goto fail;
     s->quiet = false;

@@ -131,6 +131,7 @@ struct column {
 };
 
 struct board_index;             /* private: hash maps id -> order, orderNumber -> order */
+struct calendar;                /* core/calendar.h */
 
 /* A tenant's board. Read-only for callers; changed only by store_* mutations. */
 struct board {
@@ -142,6 +143,12 @@ struct board {
     size_t n_orders;                    /* live orders on the board */
     uint64_t version;                   /* +1 on every change of the board (cache keys) */
     struct board_index *index;          /* private */
+    /* SPEC §9 projected schedule (store/schedule.c, issue 11) */
+    struct calendar *calendar;          /* the tenant's calendar in its timezone; owned */
+    int64_t schedule_at;                /* scheduleAt of the orders' projected values: minutes
+                                         * since the epoch, 0 = never computed */
+    uint64_t schedule_version;          /* the board version those values belong to; != version:
+                                         * stale (store_schedule_refresh recomputes) */
 };
 
 /*
@@ -335,6 +342,55 @@ void store_import_apply(struct store *s, struct board *b, struct import_plan *p)
 /* The orders the plan creates and updates (pointers may be NULL), once written. */
 void store_import_counts(const struct import_plan *p, size_t *created, size_t *updated);
 void store_import_plan_free(struct import_plan *p);
+
+/* ---------------------------------------------------------------- projected schedule (SPEC §9) */
+
+/*
+ * The orders' projected values (core/schedule.h) live on the board's orders; store/schedule.c
+ * keeps them current. Issue 11 part 1: reads call store_schedule_refresh; the incremental
+ * recompute after each change with its schedule_updated broadcast is part 2 (the server calls
+ * store_schedule_columns for the columns a change touched).
+ */
+#define PB_SCHEDULE_REFRESH_SECONDS 300 /* SPEC §9 [schedule] refresh_seconds default */
+
+struct schedule_changes;                /* core/schedule.h */
+struct cal_shift;                       /* core/calendar.h */
+
+/*
+ * Bring b's projection up to date: with a new scheduleAt (now_ms rounded up to the minute)
+ * when there is none yet, the last one is refresh_seconds old or more, or it is after now
+ * (a clock set back), else at the same
+ * scheduleAt when the board changed since (b->schedule_version != b->version); nothing
+ * otherwise. A full recompute (O(orders)). When a value or scheduleAt changed, b->version
+ * goes +1 (cached board answers are keyed by it) and the changed orders' ids are appended to
+ * ch (may be NULL). Returns 0, or PB_EINTERNAL out of memory (values still all set, ch may miss
+ * ids). Loop thread (the board's owner).
+ */
+int store_schedule_refresh(struct board *b, int64_t now_ms, int64_t refresh_seconds,
+                           struct schedule_changes *ch);
+
+/*
+ * Recompute the columns of work centres wc_ids[0..n) (0 = backlog; unknown ids are passed
+ * over) at b's scheduleAt: what a move (its two columns), a create, an edit or a scanner event
+ * (the order's column) needs. A board whose projection was current before the change (its
+ * schedule_version was version - 1, the change's own bump) is current again afterwards; a
+ * stale one stays stale. ch and errors as store_schedule_refresh. O(orders of those columns).
+ */
+int store_schedule_columns(struct board *b, const int64_t *wc_ids, size_t n,
+                           struct schedule_changes *ch);
+
+/*
+ * Replace the tenant's calendar (SPEC §9 PUT /api/tenant/calendar, admin): shifts and holidays
+ * as core/calendar.h describes, in the tenant's timezone. Written through: the tenant's
+ * tenant_calendars row, its shifts and holidays (replaced whole) and a "calendar_updated"
+ * audit row by user_id are one transaction; after the commit the board's calendar is
+ * replaced and its projection is stale (the next store_schedule_refresh recomputes it all).
+ * PB_EVALIDATION the input fails calendar_check (report it with calendar_check first for the
+ * details), PB_EINTERNAL (nothing changed).
+ */
+int store_calendar_set(struct store *s, struct board *b, const struct cal_shift *shifts,
+                       size_t n_shifts, const char (*holidays)[PB_DATE_LEN], size_t n_holidays,
+                       int64_t user_id);
 
 /* ---------------------------------------------------------------- demo data (SPEC §8) */
 

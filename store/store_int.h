@@ -5,8 +5,9 @@
  * Layout, top to bottom (a file calls only files below it; no two files call each other):
  *   order_edit.c, scanner.c                 field edits, deletes, scanner events (they use
  *                                           orders.c's move phases)
- *   orders.c, work_centres.c, users.c, demo.c, analytics.c, audit.c, session.c
- *                                           the other operations (write-through, queries)
+ *   orders.c, work_centres.c, users.c, demo.c, analytics.c, audit.c, session.c, schedule.c
+ *                                           the other operations (write-through, queries;
+ *                                           schedule.c: the SPEC §9 projection, the calendar)
  *   store.c     open / close (schema, text repair), tenants, users, the tenant -> board table,
  *               audit rows
  *   rank.c      orders.rank: where an order placed in a column goes, and the rare relabel
@@ -63,7 +64,8 @@ struct board_index {
     X(USER_BY_NAME, "SELECT id, tenant_id, username, email, first_name, last_name, "            \
                     "password_hash, role, is_active, created_at, updated_at FROM users "        \
                     "WHERE tenant_id = ?1 AND username = ?2 AND deleted_at IS NULL")            \
-    X(WC_LOAD, "SELECT id, code, name, description, capacity, display_order, is_active "        \
+    X(WC_LOAD, "SELECT id, code, name, description, capacity, display_order, is_active, "       \
+               "wip_limit, wip_policy, default_operation_minutes "                              \
                "FROM work_centres WHERE tenant_id = ?1 AND deleted_at IS NULL "                 \
                "ORDER BY display_order, id")                                                    \
     X(ORDER_LOAD, "SELECT id, order_number, stock_code, description, current_operation, "       \
@@ -272,6 +274,12 @@ int store__audit(struct store *s, int64_t tenant_id, const char *event_type, int
 /* Load tenant_id's board from SQLite (repairing non-dense positions in one transaction).
  * 0, PB_EINTERNAL. */
 int board__load(struct store *s, int64_t tenant_id, struct board **out);
+/* (Re)load b's calendar (SPEC §9) from SQLite in the tenant's current timezone: the default
+ * calendar when the tenant has no tenant_calendars row. On success the old calendar is freed
+ * and the projection marked stale. 0 or PB_EINTERNAL (b unchanged). */
+int board__load_calendar(struct store *s, struct board *b);
+/* A route (core/model.h) of n steps (may be 0: NULL), malloc'd; NULL also on OOM (*oom set). */
+struct order_route *board__route_new(const struct step *steps, size_t n, bool *oom);
 void board__free(struct board *b);
 
 /* The hmap match function of maps keyed by order number (board index by_number, the import's

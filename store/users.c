@@ -186,6 +186,12 @@ int store_tenant_update(struct store *s, int64_t tenant_id, const struct tenant_
     tenant_cleanup(&cur);
     free(ev.p);
     *out = nu;
+    /* SPEC §9: the calendar is in the tenant's timezone; a loaded board takes the new zone
+     * (its projection goes stale). A failure here is memory only: the board keeps its old zone
+     * until it is loaded again. */
+    struct board *b = ch_tz ? hmap_get_int(&s->boards, tenant_id) : NULL;
+    if (b != NULL && board__load_calendar(s, b) == 0)
+        b->version++;
     return 0;
 
 fail_cur:

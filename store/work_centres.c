@@ -68,6 +68,20 @@ int work_centre_input_check(const struct work_centre_input *in, bool creating,
         report(ctx, "display_order", "must be a whole number of at least 0");
         n++;
     }
+    if (in->has_wip_limit && (in->wip_limit < 0 || in->wip_limit > PB_WC_WIP_LIMIT_MAX)) {
+        report(ctx, "wip_limit", "must be null or a whole number of at least 1");
+        n++;
+    }
+    if (in->wip_policy != NULL && strcmp(in->wip_policy, "soft") != 0
+        && strcmp(in->wip_policy, "hard") != 0) {
+        report(ctx, "wip_policy", "must be soft or hard");
+        n++;
+    }
+    if (in->has_default_minutes && (in->default_operation_minutes < 1
+                                    || in->default_operation_minutes > PB_WC_MINUTES_MAX)) {
+        report(ctx, "default_operation_minutes", "must be a whole number of at least 1");
+        n++;
+    }
     return n;
 }
 
@@ -207,7 +221,8 @@ int store_work_centre_create(struct store *s, struct board *b,
 {
     static const char sql[] =
         "INSERT INTO work_centres(tenant_id, code, name, description, capacity, display_order, "
-        "is_active, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)";
+        "is_active, created_at, updated_at, wip_limit, wip_policy, default_operation_minutes) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11)";
     char now[PB_TIMESTAMP_LEN];
     struct wc_stage stg = { 0 };
     struct work_centre w = { 0 };
@@ -229,6 +244,9 @@ int store_work_centre_create(struct store *s, struct board *b,
                       : b->n_work_centres > 0
                           ? b->work_centres[b->n_work_centres - 1].display_order + 1 : 0;
     w.is_active = in->has_is_active ? in->is_active : true;
+    w.default_operation_minutes = in->has_default_minutes ? in->default_operation_minutes : 60;
+    w.wip_limit = in->has_wip_limit ? in->wip_limit : 0;           /* SPEC §2 defaults */
+    w.wip_hard = in->wip_policy != NULL && strcmp(in->wip_policy, "hard") == 0;
     if (w.code == NULL || w.name == NULL || w.description == NULL
         || stage_copy(b, 1, SIZE_MAX, &stg) != 0)
         goto out;
@@ -245,6 +263,9 @@ int store_work_centre_create(struct store *s, struct board *b,
     sqlite3_bind_int64(st, 6, w.display_order);
     sqlite3_bind_int(st, 7, w.is_active);
     sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
+    store__bind_id_opt(st, 9, w.wip_limit);                         /* 0 binds NULL */
+    sqlite3_bind_text(st, 10, w.wip_hard ? "hard" : "soft", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 11, w.default_operation_minutes);
     if (step_write(s, st, "work centre insert", &sqlrc) != 0) {
         rc = map_sql_error(sqlrc);
         goto fail_tx;
@@ -298,9 +319,10 @@ int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
 {
     static const char sql[] =
         "UPDATE work_centres SET code = ?3, name = ?4, description = ?5, capacity = ?6, "
-        "display_order = ?7, is_active = ?8, updated_at = ?9 "
+        "display_order = ?7, is_active = ?8, updated_at = ?9, wip_limit = ?10, "
+        "wip_policy = ?11, default_operation_minutes = ?12 "
         "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
-    char now[PB_TIMESTAMP_LEN], fields[160] = "";
+    char now[PB_TIMESTAMP_LEN], fields[240] = "";
     struct wc_stage stg = { 0 };
     struct work_centre w;
     char *code = NULL, *name = NULL, *desc = NULL, *data = NULL;
@@ -335,12 +357,22 @@ int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
         w.display_order = in->display_order;
     if (in->has_is_active)
         w.is_active = in->is_active;
+    if (in->has_wip_limit)
+        w.wip_limit = in->wip_limit;
+    if (in->wip_policy != NULL)
+        w.wip_hard = strcmp(in->wip_policy, "hard") == 0;
+    if (in->has_default_minutes)
+        w.default_operation_minutes = in->default_operation_minutes;
     /* the audit entry names the fields that changed */
     const struct { bool changed; const char *name; } ch[] = {
         { code != NULL, "code" }, { name != NULL, "name" }, { desc != NULL, "description" },
         { w.capacity != cur->capacity, "capacity" },
         { w.display_order != cur->display_order, "displayOrder" },
         { w.is_active != cur->is_active, "isActive" },
+        { w.wip_limit != cur->wip_limit, "wipLimit" },
+        { w.wip_hard != cur->wip_hard, "wipPolicy" },
+        { w.default_operation_minutes != cur->default_operation_minutes,
+          "defaultOperationMinutes" },
     };
     for (size_t i = 0; i < sizeof(ch) / sizeof(ch[0]); i++) {
         if (!ch[i].changed)
@@ -353,7 +385,7 @@ int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
             *out = cur;
         return 0;                   /* nothing differs: nothing to write */
     }
-    char more[200];
+    char more[sizeof(fields) + 16];
     snprintf(more, sizeof(more), ",\"fields\":[%s]", fields);
     if ((data = wc_audit_data(wc_id, w.code, w.name, more)) == NULL
         || stage_copy(b, 0, SIZE_MAX, &stg) != 0)
@@ -372,6 +404,9 @@ int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
     sqlite3_bind_int64(st, 7, w.display_order);
     sqlite3_bind_int(st, 8, w.is_active);
     sqlite3_bind_text(st, 9, now, -1, SQLITE_STATIC);
+    store__bind_id_opt(st, 10, w.wip_limit);
+    sqlite3_bind_text(st, 11, w.wip_hard ? "hard" : "soft", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 12, w.default_operation_minutes);
     if (step_write(s, st, "work centre update", &sqlrc) != 0) {
         rc = map_sql_error(sqlrc);
         goto fail_tx;

@@ -23,6 +23,8 @@
 
 #define PB_WC_DESCRIPTION_MAX 500       /* description length (code points) */
 #define PB_WC_CAPACITY_MAX    1000000   /* sanity bound on capacity */
+#define PB_WC_WIP_LIMIT_MAX   1000000   /* sanity bound on wipLimit (SPEC §9) */
+#define PB_WC_MINUTES_MAX     1000000   /* defaultOperationMinutes: about 694 days of work */
 
 /* A new work centre or a partial update. Strings borrowed; NULL = absent (update: unchanged;
  * create: code and name required, description ""). */
@@ -36,6 +38,12 @@ struct work_centre_input {
     int64_t display_order;              /* create default: after the last one */
     bool has_is_active;
     bool is_active;                     /* create default: true */
+    /* SPEC §2/§9, issue 11 */
+    bool has_wip_limit;
+    int64_t wip_limit;                  /* 1..PB_WC_WIP_LIMIT_MAX, 0 = null (no limit) */
+    const char *wip_policy;             /* "soft" or "hard"; create default soft */
+    bool has_default_minutes;
+    int64_t default_operation_minutes;  /* 1..PB_WC_MINUTES_MAX; create default 60 */
 };
 
 /* Initialise `in` to "everything absent". */
@@ -44,7 +52,8 @@ void work_centre_input_init(struct work_centre_input *in);
 /*
  * Check the field rules on `in`; `creating` makes code and name required. For each broken rule
  * calls report(ctx, field, message) with a snake_case field name ("code", "name",
- * "description", "capacity", "display_order"). Uniqueness is not checked (the store does).
+ * "description", "capacity", "display_order", "wip_limit", "wip_policy",
+ * "default_operation_minutes"). Uniqueness is not checked (the store does).
  * Returns the number of broken rules.
  */
 int work_centre_input_check(const struct work_centre_input *in, bool creating,

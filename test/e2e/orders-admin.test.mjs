@@ -96,7 +96,11 @@ test('work centres: create, update, reorder, delete, each broadcast with seq and
     { code: 'PAINT', name: 'Painting', description: 'Spray booth', capacity: 2 }));
   assert.equal(created.status, 201, created.text);
   const w = created.body;
-  assert.deepEqual(Object.keys(w).sort(), ['capacity', 'code', 'description', 'displayOrder', 'id', 'isActive', 'name']);
+  assert.deepEqual(Object.keys(w).sort(), ['capacity', 'code', 'defaultOperationMinutes', 'description', 'displayOrder', 'id',
+    'isActive', 'name', 'wipLimit', 'wipPolicy']);
+  assert.equal(w.defaultOperationMinutes, 60);   // SPEC §2 defaults
+  assert.equal(w.wipLimit, null);
+  assert.equal(w.wipPolicy, 'soft');
   assert.equal(w.code, 'PAINT');
   assert.equal(w.isActive, true);
   assert.ok(w.displayOrder > Math.max(...wc.list.map((x) => x.displayOrder)), 'joins at the end');
