@@ -1425,13 +1425,14 @@ static void wait_checkpoints(struct checkpointer *c, uint64_t before)
  * under writes that never pause (the worst case: a RESTART must wait for a gap between two
  * commits) the WAL stays near CHECKPOINT_RESTART_FRAMES pages (8 MiB) plus what is written while
  * the RESTART waits for its gap: 20 rounds of 1,100 commits (each at least one 4 KiB page)
- * write >= 88 MiB of WAL frames; the file stays under 24 MiB (measured: 9 to 15 MiB). */
+ * write >= 88 MiB of WAL frames; the file stays under 48 MiB (measured: 9 to 15 MiB quiet). */
 static void test_checkpointer_keeps_the_wal_bounded_off_the_committing_thread(void **state)
 {
     struct fx *f = *state;
     struct checkpointer *c;
     struct checkpoint_stats cs;
     char sql[300], pad[201];
+    int64_t max_wal = 0;
 
     memset(pad, 'x', sizeof(pad) - 1);
     pad[sizeof(pad) - 1] = '\0';
@@ -1448,12 +1449,20 @@ static void test_checkpointer_keeps_the_wal_bounded_off_the_committing_thread(vo
             assert_int_equal(store__commit(f->s), 0);
         }
         wait_checkpoints(c, before);                /* the 1,000th frame woke it */
-        assert_true(wal_size(f) < 24 * 1024 * 1024);
+        /* Without checkpoints the file would pass 88 MiB. Quiet machines measure 9 to 15 MiB;
+         * under ASan on a loaded 2-core machine the RESTART waits longer for its gap, so the
+         * bound is 48 MiB (it was 24 and failed there). */
+        int64_t sz = wal_size(f);
+        if (sz >= 48 * 1024 * 1024)
+            fail_msg("WAL %lld bytes after round %d", (long long)sz, round);
+        if (sz > max_wal)
+            max_wal = sz;
     }
     assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM t"), 20 * (CHECKPOINT_FRAMES + 100));
     checkpointer_stats(c, &cs);
-    print_message("checkpoints %llu restarts %llu busy %llu\n", (unsigned long long)cs.checkpoints,
-                  (unsigned long long)cs.restarts, (unsigned long long)cs.busy);
+    print_message("checkpoints %llu restarts %llu busy %llu, largest WAL %lld bytes\n",
+                  (unsigned long long)cs.checkpoints, (unsigned long long)cs.restarts,
+                  (unsigned long long)cs.busy, (long long)max_wal);
     assert_true(cs.checkpoints >= 20);
     assert_true(cs.wal_bytes >= 0);
     checkpointer_stop(f->s, c);
