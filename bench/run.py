@@ -466,9 +466,35 @@ def histogram_quantiles(before, after):
     return q
 
 
+def sqlite_commit_floor(sync, secs):
+    """Issue 9: the single-commit floor SQLite reaches on this machine, measured in the same run
+    as the durable moves: one connection, WAL, PRAGMA synchronous = sync, one small row per
+    transaction (BEGIN IMMEDIATE; INSERT; COMMIT), for secs seconds in a fresh temp file.
+    Returns commits per second."""
+    import sqlite3
+    d = tempfile.mkdtemp(prefix="pbbench-floor-")
+    try:
+        db = sqlite3.connect(os.path.join(d, "floor.db"), isolation_level=None)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = %s" % sync)
+        db.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")
+        n, t0 = 0, time.time()
+        while time.time() - t0 < secs:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT INTO t(v) VALUES ('moved')")
+            db.execute("COMMIT")
+            n += 1
+        rate = n / (time.time() - t0)
+        db.close()
+        return rate
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def scenario_durable(binary, S):
     out = {}
     for sync in S["syncs"]:
+        floor = sqlite_commit_floor(sync, min(2.0, S["move_secs"]))
         srv = Server(binary, sync=sync, tag="durable")
         try:
             tok = srv.login("demo", "scheduler", DEMO_PW)
@@ -488,7 +514,8 @@ def scenario_durable(binary, S):
                                     "--via", via, "--duration", str(S["move_secs"]),
                                     "--max-moves", str(S["move_max"])],
                                    timeout=S["move_secs"] + 60)
-                    r.update(name=name, sync=sync, movers=movers, via=via)
+                    r.update(name=name, sync=sync, movers=movers, via=via,
+                             sqliteFloorPerSec=round(floor, 1))
                     # Commit latency as the server measures it: for FULL (group commit) the
                     # time from a group's oldest commit until it is on disk; for NORMAL the
                     # SQLite COMMIT itself (nothing waits for the disk).
@@ -1197,6 +1224,14 @@ def report(res, S):
                 fmt(c.get("p99")), r["serverCpuPct"], r["loadgenCpuPct"]))
         p("   (moves p50/p99: request round trip with N movers in a closed loop; commit: the "
           "server's histogram, FULL = oldest commit of a group until on disk)")
+        floors = {}
+        for r in res["durable"].values():
+            if r.get("sqliteFloorPerSec") is not None:
+                floors[r["sync"]] = r["sqliteFloorPerSec"]
+        if floors:
+            p("   SQLite single-commit floor, this run (one connection, WAL, one row per "
+              "transaction): " + ", ".join("%s %.0f commits/s" % (k, v)
+                                            for k, v in sorted(floors.items())))
     if "import" in res:
         r = res["import"]
         p("4. Import (%d rows, %.1f MB CSV, into %s)" % (r["rows"], r["bytes"] / 1e6, r["tenant"]))
@@ -1289,6 +1324,9 @@ def report(res, S):
         r = full8[0]
         goal(rows, "durable FULL %d movers moves/s" % r["movers"], r["movesPerSec"], 5000, "ge",
              "moves/s", "{:.0f}")
+        if r.get("sqliteFloorPerSec"):
+            goal(rows, "durable FULL %d movers vs SQLite FULL single-commit floor" % r["movers"],
+                 r["movesPerSec"], r["sqliteFloorPerSec"], "ge", "moves/s", "{:.0f}")
         cp99 = (r.get("commitMs") or {}).get("p99")
         goal(rows, "durable FULL %d movers commit p99 (to disk)" % r["movers"],
              cp99 if cp99 is not None else r["ackMs"]["p99"], 1, "le", "ms", "{:.3f}")
