@@ -96,6 +96,9 @@ struct login_job {
     char key_ip[80];                    /* rate-limit keys (SPEC §4) */
     char key_user[200];
     int result;                         /* auth_password_verify() */
+    char sid[PB_SID_LEN];               /* the new session (after a right password) */
+    char refresh[65], refresh_hash[65];
+    char expires[PB_TIMESTAMP_LEN];
 };
 
 /* A fixed argon2id hash to verify against when the user does not exist, so that a wrong
@@ -119,21 +122,13 @@ static void login_work(uv_work_t *w)
         j->result = PB_EUNAUTHORIZED;
 }
 
-static void login_success(struct http_req *r, struct login_job *j)
+/* The session row of a successful login, written by the writer (writes_sql); the tokens are
+ * made on the loop before. */
+static int login_write(struct store *ws, void *ctx)
 {
-    char sid[PB_SID_LEN], refresh[65], hash[65], expires[PB_TIMESTAMP_LEN];
-    if (auth_random_hex(sid, 8) != 0 || auth_random_hex(refresh, 32) != 0) {
-        http_reply_error(r, PB_EINTERNAL, "could not start a session", NULL);
-        return;
-    }
-    auth_sha256_hex(refresh, hash);
-    json_format_ms(pb_now_ms() + r->app->cfg.refresh_ttl * 1000, expires);
-    if (store_session_create(r->app->store, j->user.tenant_id, j->user.id, hash, sid, expires,
-                             NULL) != 0) {
-        http_reply_error(r, PB_EINTERNAL, "could not start a session", NULL);
-        return;
-    }
-    reply_tokens(r, &j->user, &j->tenant, sid, refresh);
+    struct login_job *j = ctx;
+    return store_session_create(ws, j->user.tenant_id, j->user.id, j->refresh_hash, j->sid,
+                                j->expires, NULL);
 }
 
 /* The two rate-limit keys of a login job, as ratelimit_begin/end take them. */
@@ -144,7 +139,7 @@ static void login_keys(const struct login_job *j, const char *keys[2])
 }
 
 static void login_job_free(struct login_job *j);
-static void login_write(void *ctx);
+static void login_written(void *ctx, int status);
 
 static void login_done(uv_work_t *w, int status)
 {
@@ -161,12 +156,18 @@ static void login_done(uv_work_t *w, int status)
     if (j->password != NULL)
         memset(j->password, 0, strlen(j->password));
     if (r != NULL && ok) {
-        /* the session row is a loop-side write: after any writer job in flight (writes.c);
-         * r->job stays j until then */
-        if (writes_exclusive(j->app, login_write, j) == 0)
-            return;
+        /* the session row goes through the writer (writes_sql); r->job stays j until then */
+        int rc = PB_EINTERNAL;
+        if (auth_random_hex(j->sid, 8) == 0 && auth_random_hex(j->refresh, 32) == 0) {
+            auth_sha256_hex(j->refresh, j->refresh_hash);
+            json_format_ms(pb_now_ms() + j->app->cfg.refresh_ttl * 1000, j->expires);
+            if ((rc = writes_sql(j->app, 0, login_write, login_written, j)) == 0)
+                return;
+        }
         r->job = NULL;
-        http_reply_error(r, PB_EINTERNAL, "could not start a session", NULL);
+        http_reply_error(r, rc == PB_ERATE_LIMITED ? rc : PB_EINTERNAL,
+                         rc == PB_ERATE_LIMITED ? "too many writes are waiting; try again"
+                                                : "could not start a session", NULL);
     } else if (r != NULL) {
         r->job = NULL;
         http_reply_error(r, PB_EUNAUTHORIZED, "wrong tenant, username or password", NULL);
@@ -182,14 +183,18 @@ static void login_job_free(struct login_job *j)
     free(j);
 }
 
-static void login_write(void *ctx)
+static void login_written(void *ctx, int status)
 {
     struct login_job *j = ctx;
     struct http_req *r = j->owner;
     if (r != NULL) {
         r->job = NULL;
-        login_success(r, j);
+        if (status != 0)
+            http_reply_error(r, PB_EINTERNAL, "could not start a session", NULL);
+        else
+            reply_tokens(r, &j->user, &j->tenant, j->sid, j->refresh);
     }
+    memset(j->refresh, 0, sizeof(j->refresh));
     login_job_free(j);
 }
 
@@ -258,57 +263,144 @@ static void r_login(struct http_req *r, const cJSON *body)
     }
 }
 
+/* A refresh-token rotation through the writer. owner first: CLOSED_HTTP clears it. */
+struct refresh_job {
+    struct http_req *owner;
+    struct app *app;
+    char old_hash[65], new_hash[65], refresh[65], now[PB_TIMESTAMP_LEN];
+    int64_t tenant_id, user_id;         /* the session's, set by the write */
+    char sid[PB_SID_LEN];
+};
+
+static int refresh_write(struct store *ws, void *ctx)
+{
+    struct refresh_job *j = ctx;
+    /* The session keeps its id (the access_jti column holds it); only the refresh token turns. */
+    return store_session_rotate(ws, j->old_hash, j->new_hash, j->now, &j->tenant_id,
+                                &j->user_id, j->sid, sizeof(j->sid));
+}
+
+static void refresh_done(void *ctx, int status)
+{
+    struct refresh_job *j = ctx;
+    struct http_req *r = j->owner;
+    struct user u;
+    struct tenant t;
+
+    if (r == NULL)
+        goto out;
+    r->job = NULL;
+    if (status != 0) {
+        http_reply_error(r, status == PB_EUNAUTHORIZED || status == PB_ERATE_LIMITED
+                            ? status : PB_EINTERNAL,
+                         status == PB_ERATE_LIMITED ? "too many writes are waiting; try again"
+                         : "refresh token is invalid, expired or already used", NULL);
+        goto out;
+    }
+    memset(&u, 0, sizeof(u));
+    if (store_user_get(j->app->store, j->tenant_id, j->user_id, &u) != 0 || !u.is_active) {
+        user_cleanup(&u);
+        http_reply_error(r, PB_EUNAUTHORIZED, "user no longer exists", NULL);
+        goto out;
+    }
+    bool have_t = store_tenant_get(j->app->store, j->tenant_id, &t) == 0;
+    reply_tokens(r, &u, have_t ? &t : NULL, j->sid, j->refresh);
+    user_cleanup(&u);
+    if (have_t)
+        tenant_cleanup(&t);
+out:
+    memset(j->refresh, 0, sizeof(j->refresh));
+    free(j);
+}
+
 static void r_refresh(struct http_req *r, const cJSON *body)
 {
     const char *old = NULL;
-    char old_hash[65], new_hash[65], refresh[65], now[PB_TIMESTAMP_LEN], sid[PB_SID_LEN];
-    int64_t tid = 0, uid = 0;
-    struct user u;
-    struct tenant t;
+    struct refresh_job *j;
 
     if (body == NULL || json_get_str(body, "refreshToken", &old, NULL) != 0 || *old == '\0') {
         http_reply_invalid(r, "refreshToken", "is required");
         return;
     }
-    auth_sha256_hex(old, old_hash);
-    if (auth_random_hex(refresh, 32) != 0) {
+    if ((j = calloc(1, sizeof(*j))) == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    j->owner = r;
+    j->app = r->app;
+    auth_sha256_hex(old, j->old_hash);
+    if (auth_random_hex(j->refresh, 32) != 0) {
+        free(j);
         http_reply_error(r, PB_EINTERNAL, "could not rotate the session", NULL);
         return;
     }
-    auth_sha256_hex(refresh, new_hash);
-    pb_now_timestamp(now);
-    /* The session keeps its id (the access_jti column holds it); only the refresh token turns. */
-    int rc = store_session_rotate(r->app->store, old_hash, new_hash, now, &tid, &uid, sid,
-                                  sizeof(sid));
+    auth_sha256_hex(j->refresh, j->new_hash);
+    pb_now_timestamp(j->now);
+    int rc = writes_sql(r->app, 0, refresh_write, refresh_done, j);
     if (rc != 0) {
-        http_reply_error(r, rc == PB_EUNAUTHORIZED ? PB_EUNAUTHORIZED : PB_EINTERNAL,
-                         "refresh token is invalid, expired or already used", NULL);
+        free(j);
+        http_reply_error(r, rc == PB_ERATE_LIMITED ? rc : PB_EINTERNAL,
+                         rc == PB_ERATE_LIMITED ? "too many writes are waiting; try again"
+                         : "could not rotate the session", NULL);
         return;
     }
-    memset(&u, 0, sizeof(u));
-    if (store_user_get(r->app->store, tid, uid, &u) != 0 || !u.is_active) {
-        user_cleanup(&u);
-        http_reply_error(r, PB_EUNAUTHORIZED, "user no longer exists", NULL);
-        return;
+    r->job = j;                         /* refresh_done answers */
+}
+
+/* A logout through the writer. owner first: CLOSED_HTTP clears it. */
+struct logout_job {
+    struct http_req *owner;
+    struct app *app;
+    int64_t tenant_id, user_id;
+    char sid[PB_SID_LEN];
+};
+
+static int logout_write(struct store *ws, void *ctx)
+{
+    struct logout_job *j = ctx;
+    return session_logout_write(ws, j->tenant_id, j->user_id, j->sid);
+}
+
+static void logout_done(void *ctx, int status)
+{
+    struct logout_job *j = ctx;
+    struct http_req *r = j->owner;
+    if (status == 0) {
+        if (session_logout_apply(j->app, j->sid) != 0)
+            status = PB_EINTERNAL;
+        /* the session's sockets close even when its client went away */
+        ws_close_user(j->app, j->tenant_id, j->user_id, j->sid, "logged out");
     }
-    bool have_t = store_tenant_get(r->app->store, tid, &t) == 0;
-    reply_tokens(r, &u, have_t ? &t : NULL, sid, refresh);
-    user_cleanup(&u);
-    if (have_t)
-        tenant_cleanup(&t);
+    if (r != NULL) {
+        r->job = NULL;
+        if (status == 0)
+            http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
+        else
+            http_reply_error(r, status == PB_ERATE_LIMITED ? status : PB_EINTERNAL,
+                             "could not end the session", NULL);
+    }
+    free(j);
 }
 
 static void r_logout(struct http_req *r, const cJSON *body)
 {
-    char sid[PB_SID_LEN];
+    struct logout_job *j = calloc(1, sizeof(*j));
     (void)body;
-    if (session_logout(r->app, &r->claims) != 0) {
-        http_reply_error(r, PB_EINTERNAL, "could not end the session", NULL);
+    if (j == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
         return;
     }
-    session_id_of(&r->claims, sid);
-    ws_close_user(r->app, r->claims.tenant_id, r->claims.user_id, sid, "logged out");
-    http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
+    *j = (struct logout_job){ .owner = r, .app = r->app, .tenant_id = r->claims.tenant_id,
+                              .user_id = r->claims.user_id };
+    session_id_of(&r->claims, j->sid);
+    int rc = writes_sql(r->app, 0, logout_write, logout_done, j);
+    if (rc != 0) {
+        free(j);
+        http_reply_error(r, rc == PB_ERATE_LIMITED ? rc : PB_EINTERNAL,
+                         "could not end the session", NULL);
+        return;
+    }
+    r->job = j;                         /* logout_done answers */
 }
 
 static void r_me(struct http_req *r, const cJSON *body)
@@ -789,9 +881,9 @@ static void r_board(struct http_req *r, const cJSON *body)
 /* ================================================================ the route table */
 
 const struct route pb_routes_core[] = {
-    { M_POST, "/api/auth/login", R_PUBLIC, 0, r_login, NULL },
-    { M_POST, "/api/auth/refresh", R_PUBLIC, 0, r_refresh, NULL },
-    { M_POST, "/api/auth/logout", R_ANY, 0, r_logout, NULL },
+    { M_POST, "/api/auth/login", R_PUBLIC, ROUTE_WRITER, r_login, NULL },
+    { M_POST, "/api/auth/refresh", R_PUBLIC, ROUTE_WRITER, r_refresh, NULL },
+    { M_POST, "/api/auth/logout", R_ANY, ROUTE_WRITER, r_logout, NULL },
     { M_GET, "/api/auth/me", R_ANY, 0, r_me, NULL },
     { M_GET, "/api/health", R_PUBLIC, 0, r_health, NULL },
     { M_GET, "/api/work-centres", R_ANY, 0, r_work_centres, NULL },

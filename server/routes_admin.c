@@ -59,12 +59,13 @@ static void reply_store_error(struct http_req *r, int rc, const char *conflict)
     http_reply_error(r, rc, msg, x);
 }
 
-/* After a committed change that takes rights away: refuse the user's tokens, close their
- * sockets (1008 with `reason`), end their drag locks. A failure is logged: the change itself
- * is committed. */
-static void revoke_user(struct app *app, int64_t tenant_id, int64_t user_id, const char *reason)
+/* After a committed change that takes rights away (the user's sessions were revoked in its
+ * transaction: session_revoke_user_write): refuse the user's tokens, close their sockets (1008
+ * with `reason`), end their drag locks. A failure is logged: the change itself is committed. */
+static void revoke_user(struct app *app, int64_t tenant_id, int64_t user_id,
+                        const struct session_sids *sids, const char *reason)
 {
-    if (session_revoke_user(app, tenant_id, user_id) != 0)
+    if (session_revoke_user_apply(app, tenant_id, user_id, sids) != 0)
         pb_log(LOG_ERROR, "users: could not revoke the sessions of user %lld (tenant %lld)",
                (long long)user_id, (long long)tenant_id);
     ws_close_user(app, tenant_id, user_id, NULL, reason);
@@ -180,11 +181,17 @@ struct user_job {
     int64_t tenant_id;
     int64_t actor_id;                   /* the admin making the change */
     int64_t user_id;                    /* 0 = create */
+    bool deleting;                      /* DELETE /api/users/:id */
     cJSON *body;                        /* owned copy; f's strings point into it */
     struct user_fields f;
     char *password;                     /* owned; wiped before free */
     char hash[PB_HASH_MAX];
     int result;                         /* auth_password_hash() */
+    /* set by user_job_write (overwritten when it runs again) */
+    struct user u;                      /* the user as saved */
+    const char *conflict;               /* the field of a PB_ECONFLICT */
+    const char *revoke;                 /* why the user's sessions were revoked, or NULL */
+    struct session_sids sids;           /* the ids of the sessions revoked */
 };
 
 static void user_job_free(struct user_job *j)
@@ -194,6 +201,8 @@ static void user_job_free(struct user_job *j)
     free(j->password);
     memset(j->hash, 0, sizeof(j->hash));
     cJSON_Delete(j->body);
+    user_cleanup(&j->u);
+    session_sids_free(&j->sids);
     free(j);
 }
 
@@ -224,53 +233,87 @@ static int parse_user_body(const cJSON *body, bool create, struct user_fields *f
     return d->count;
 }
 
-/* Loop thread: run the store change of j (hash in j->hash when a password was given) and
- * answer the request when it is still there. The change is applied even when the client
- * went away: it was valid and accepted. */
-static void user_job_apply(struct user_job *j)
+/* Writer thread (writes_sql): the store change of j on the sibling store ws, and in the same
+ * transaction the revocation of the user's sessions when the change takes rights away. */
+static int user_job_write(struct store *ws, void *ctx)
 {
-    struct http_req *r = j->owner;
-    const char *conflict = NULL;
+    struct user_job *j = ctx;
     unsigned changed = 0;
-    struct user u;
     int rc;
 
+    user_cleanup(&j->u);
+    memset(&j->u, 0, sizeof(j->u));
+    j->conflict = NULL;
+    j->revoke = NULL;
     if (j->password != NULL)
         j->f.password_hash = j->hash;
-    if (j->user_id == 0)
-        rc = store_user_add(j->app->store, j->tenant_id, &j->f, j->actor_id, &u, &conflict);
-    else
-        rc = store_user_update(j->app->store, j->tenant_id, j->user_id, &j->f, j->actor_id, &u,
-                               &changed, &conflict);
-    if (rc != 0) {
+    if (j->deleting) {
+        rc = store_user_delete(ws, j->tenant_id, j->user_id, j->actor_id);
+        j->revoke = "user deleted";
+    } else if (j->user_id == 0) {
+        rc = store_user_add(ws, j->tenant_id, &j->f, j->actor_id, &j->u, &j->conflict);
+    } else {
+        rc = store_user_update(ws, j->tenant_id, j->user_id, &j->f, j->actor_id, &j->u,
+                               &changed, &j->conflict);
+        if ((changed & USER_CHANGED_ACTIVE) && !j->u.is_active)
+            j->revoke = "user deactivated";
+        else if (changed & USER_CHANGED_ROLE)
+            j->revoke = "role changed";
+        else if (changed & USER_CHANGED_PASSWORD)
+            j->revoke = "password changed";
+    }
+    if (rc == 0 && j->revoke != NULL)
+        rc = session_revoke_user_write(ws, j->tenant_id, j->deleting ? j->user_id : j->u.id,
+                                       &j->sids);
+    return rc;
+}
+
+/* Loop thread, after the commit (or the failure) of j: revoke in memory, answer the request
+ * when it is still there. The change is applied even when the client went away: it was valid
+ * and accepted. */
+static void user_job_done(void *ctx, int status)
+{
+    struct user_job *j = ctx;
+    struct http_req *r = j->owner;
+
+    if (status == 0 && j->revoke != NULL)
+        revoke_user(j->app, j->tenant_id, j->deleting ? j->user_id : j->u.id, &j->sids,
+                    j->revoke);
+    if (r != NULL) {
+        r->job = NULL;
+        if (status != 0)
+            reply_store_error(r, status, j->conflict);
+        else if (j->deleting)
+            http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
+        else
+            http_reply_json(r, j->user_id == 0 ? 201 : 200, json_user(&j->u));
+    }
+    user_job_free(j);
+}
+
+/* Hand j to the writer; r (may be NULL: the client went away) waits for user_job_done. On
+ * failure r is answered and j freed. */
+static void user_job_submit(struct http_req *r, struct user_job *j)
+{
+    int rc = writes_sql(j->app, 0, user_job_write, user_job_done, j);
+    if (rc == 0) {
         if (r != NULL)
-            reply_store_error(r, rc, conflict);
+            r->job = j;
         return;
     }
-    if ((changed & (USER_CHANGED_ROLE | USER_CHANGED_PASSWORD))
-        || ((changed & USER_CHANGED_ACTIVE) && !u.is_active))
-        revoke_user(j->app, j->tenant_id, u.id,
-                    (changed & USER_CHANGED_ACTIVE) && !u.is_active ? "user deactivated"
-                    : (changed & USER_CHANGED_ROLE) ? "role changed" : "password changed");
-    if (r != NULL)
-        http_reply_json(r, j->user_id == 0 ? 201 : 200, json_user(&u));
-    user_cleanup(&u);
+    if (r != NULL) {
+        r->job = NULL;
+        http_reply_error(r, rc == PB_ERATE_LIMITED ? rc : PB_EINTERNAL,
+                         rc == PB_ERATE_LIMITED ? "too many writes are waiting; try again"
+                         : "could not save the user", NULL);
+    }
+    user_job_free(j);
 }
 
 static void hash_work(uv_work_t *w)
 {
     struct user_job *j = w->data;
     j->result = auth_password_hash(j->password, j->hash);
-}
-
-/* The user row write, as an exclusive (writes.c); r->job is j until here. */
-static void user_job_write(void *ctx)
-{
-    struct user_job *j = ctx;
-    if (j->owner != NULL)
-        j->owner->job = NULL;
-    user_job_apply(j);
-    user_job_free(j);
 }
 
 static void hash_done(uv_work_t *w, int status)
@@ -283,13 +326,10 @@ static void hash_done(uv_work_t *w, int status)
             r->job = NULL;
             http_reply_error(r, PB_EINTERNAL, "could not hash the password", NULL);
         }
-    } else if (writes_exclusive(j->app, user_job_write, j) == 0) {
-        return;                         /* a loop-side write: after the writer's jobs */
-    } else if (r != NULL) {
-        r->job = NULL;
-        http_reply_error(r, PB_EINTERNAL, "the server is shutting down", NULL);
+        user_job_free(j);
+        return;
     }
-    user_job_free(j);
+    user_job_submit(r, j);              /* r->job stays j */
 }
 
 /* Shared by POST /api/users (user_id 0) and PUT /api/users/:id. */
@@ -329,10 +369,9 @@ static void user_write(struct http_req *r, const cJSON *body, int64_t user_id)
     j->tenant_id = r->claims.tenant_id;
     j->actor_id = r->claims.user_id;
     j->user_id = user_id;
-    if (password == NULL) {             /* nothing slow to do: apply now */
+    if (password == NULL) {             /* nothing slow to do: write now */
         j->owner = r;
-        user_job_apply(j);
-        user_job_free(j);
+        user_job_submit(r, j);
         return;
     }
     if ((j->password = strdup(password)) == NULL) {
@@ -362,14 +401,16 @@ static void r_user_put(struct http_req *r, const cJSON *body)
 
 static void r_user_delete(struct http_req *r, const cJSON *body)
 {
+    struct user_job *j = calloc(1, sizeof(*j));
     (void)body;
-    int rc = store_user_delete(r->app->store, r->claims.tenant_id, r->ids[0], r->claims.user_id);
-    if (rc != 0) {
-        reply_store_error(r, rc, NULL);
+    if (j == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
         return;
     }
-    revoke_user(r->app, r->claims.tenant_id, r->ids[0], "user deleted");
-    http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
+    *j = (struct user_job){ .owner = r, .app = r->app, .tenant_id = r->claims.tenant_id,
+                            .actor_id = r->claims.user_id, .user_id = r->ids[0],
+                            .deleting = true };
+    user_job_submit(r, j);
 }
 
 /* ================================================================ the route table */
@@ -378,9 +419,9 @@ const struct route pb_routes_admin[] = {
     { M_GET, "/api/tenant", R_ANY, 0, r_tenant_get, NULL },
     { M_PUT, "/api/tenant", R_ADMIN, 0, r_tenant_put, NULL },
     { M_GET, "/api/users", R_ADMIN, 0, r_users_list, NULL },
-    { M_POST, "/api/users", R_ADMIN, 0, r_user_create, NULL },
+    { M_POST, "/api/users", R_ADMIN, ROUTE_WRITER, r_user_create, NULL },
     { M_GET, "/api/users/:id", R_ADMIN, 0, r_user_get, NULL },
-    { M_PUT, "/api/users/:id", R_ADMIN, 0, r_user_put, NULL },
-    { M_DELETE, "/api/users/:id", R_ADMIN, 0, r_user_delete, NULL },
+    { M_PUT, "/api/users/:id", R_ADMIN, ROUTE_WRITER, r_user_put, NULL },
+    { M_DELETE, "/api/users/:id", R_ADMIN, ROUTE_WRITER, r_user_delete, NULL },
     { M_OTHER, NULL, 0, 0, NULL, NULL },
 };

@@ -69,13 +69,82 @@ static void r_keys_list(struct http_req *r, const cJSON *body)
     http_reply_json(r, 200, o);
 }
 
-static void r_key_create(struct http_req *r, const cJSON *body)
-{
+/* An API key create or revoke through the writer (writes_sql). owner first: CLOSED_HTTP
+ * clears it. The secret lives only here, until the 201. */
+struct key_job {
+    struct http_req *owner;
+    int64_t tenant_id, user_id;
+    int64_t key_id;                     /* revoke: the key; 0 = create */
+    char name[PB_API_KEY_NAME_MAX + 1];
     char secret[sizeof(PB_API_KEY_PREFIX) + 2 * PB_API_KEY_RANDOM_BYTES];
     char hash[65];
+    struct api_key k;                   /* create: the saved key (overwritten by a rerun) */
+};
+
+static void key_job_free(struct key_job *j)
+{
+    api_key_cleanup(&j->k);
+    memset(j->secret, 0, sizeof(j->secret));
+    free(j);
+}
+
+static int key_job_write(struct store *ws, void *ctx)
+{
+    struct key_job *j = ctx;
+    if (j->key_id != 0)
+        return store_api_key_revoke(ws, j->tenant_id, j->key_id, j->user_id);
+    api_key_cleanup(&j->k);
+    memset(&j->k, 0, sizeof(j->k));
+    return store_api_key_create(ws, j->tenant_id, j->name, j->hash, j->user_id, &j->k);
+}
+
+static void key_job_done(void *ctx, int status)
+{
+    struct key_job *j = ctx;
+    struct http_req *r = j->owner;
+    if (r == NULL)
+        goto out;
+    r->job = NULL;
+    if (status == PB_ENOT_FOUND && j->key_id != 0)
+        http_reply_error(r, PB_ENOT_FOUND, "API key not found", NULL);
+    else if (status == PB_EVALIDATION)
+        http_reply_invalid(r, "name", "must be 1 to 100 characters, not only blanks");
+    else if (status == PB_ERATE_LIMITED)
+        http_reply_error(r, status, "too many writes are waiting; try again", NULL);
+    else if (status != 0)
+        http_reply_error(r, PB_EINTERNAL, j->key_id != 0 ? "could not revoke the API key"
+                                                          : "could not save the API key", NULL);
+    else if (j->key_id != 0)
+        http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
+    else {
+        cJSON *o = key_json(&j->k);
+        cJSON_AddStringToObject(o, "key", j->secret);
+        http_reply_json(r, 201, o);
+    }
+out:
+    key_job_free(j);
+}
+
+/* Hand j to the writer; r waits for key_job_done (or is answered now on failure). */
+static void key_job_submit(struct http_req *r, struct key_job *j)
+{
+    int rc = writes_sql(r->app, 0, key_job_write, key_job_done, j);
+    if (rc == 0) {
+        r->job = j;
+        return;
+    }
+    j->owner = NULL;
+    key_job_free(j);
+    http_reply_error(r, rc == PB_ERATE_LIMITED ? rc : PB_EINTERNAL,
+                     rc == PB_ERATE_LIMITED ? "too many writes are waiting; try again"
+                     : "could not save the API key", NULL);
+}
+
+static void r_key_create(struct http_req *r, const cJSON *body)
+{
     const char *name = NULL;
     struct json_details d;
-    struct api_key k;
+    struct key_job *j;
 
     if (body == NULL || !cJSON_IsObject(body)) {
         http_reply_invalid(r, "name", "is required");
@@ -94,41 +163,35 @@ static void r_key_create(struct http_req *r, const cJSON *body)
     }
     json_details_cleanup(&d);
 
-    memcpy(secret, PB_API_KEY_PREFIX, sizeof(PB_API_KEY_PREFIX) - 1);
-    if (auth_random_hex(secret + sizeof(PB_API_KEY_PREFIX) - 1, PB_API_KEY_RANDOM_BYTES) != 0) {
+    if ((j = calloc(1, sizeof(*j))) == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    *j = (struct key_job){ .owner = r, .tenant_id = r->claims.tenant_id,
+                           .user_id = r->claims.user_id };
+    snprintf(j->name, sizeof(j->name), "%s", name);
+    memcpy(j->secret, PB_API_KEY_PREFIX, sizeof(PB_API_KEY_PREFIX) - 1);
+    if (auth_random_hex(j->secret + sizeof(PB_API_KEY_PREFIX) - 1,
+                        PB_API_KEY_RANDOM_BYTES) != 0) {
+        key_job_free(j);
         http_reply_error(r, PB_EINTERNAL, "could not make a key", NULL);
         return;
     }
-    auth_sha256_hex(secret, hash);
-    int rc = store_api_key_create(r->app->store, r->claims.tenant_id, name, hash,
-                                  r->claims.user_id, &k);
-    if (rc != 0) {
-        if (rc == PB_EVALIDATION)
-            http_reply_invalid(r, "name", "must be 1 to 100 characters, not only blanks");
-        else
-            http_reply_error(r, PB_EINTERNAL, "could not save the API key", NULL);
-        return;
-    }
-    cJSON *j = key_json(&k);
-    cJSON_AddStringToObject(j, "key", secret);
-    api_key_cleanup(&k);
-    http_reply_json(r, 201, j);
+    auth_sha256_hex(j->secret, j->hash);
+    key_job_submit(r, j);
 }
 
 static void r_key_revoke(struct http_req *r, const cJSON *body)
 {
+    struct key_job *j = calloc(1, sizeof(*j));
     (void)body;
-    int rc = store_api_key_revoke(r->app->store, r->claims.tenant_id, r->ids[0],
-                                  r->claims.user_id);
-    if (rc == PB_ENOT_FOUND) {
-        http_reply_error(r, PB_ENOT_FOUND, "API key not found", NULL);
+    if (j == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
         return;
     }
-    if (rc != 0) {
-        http_reply_error(r, PB_EINTERNAL, "could not revoke the API key", NULL);
-        return;
-    }
-    http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
+    *j = (struct key_job){ .owner = r, .tenant_id = r->claims.tenant_id,
+                           .user_id = r->claims.user_id, .key_id = r->ids[0] };
+    key_job_submit(r, j);
 }
 
 /* ================================================================ scanner events */
@@ -334,8 +397,8 @@ out:
 
 const struct route pb_routes_scanner[] = {
     { M_GET, "/api/api-keys", R_ADMIN, 0, r_keys_list, NULL },
-    { M_POST, "/api/api-keys", R_ADMIN, 0, r_key_create, NULL },
-    { M_DELETE, "/api/api-keys/:id", R_ADMIN, 0, r_key_revoke, NULL },
+    { M_POST, "/api/api-keys", R_ADMIN, ROUTE_WRITER, r_key_create, NULL },
+    { M_DELETE, "/api/api-keys/:id", R_ADMIN, ROUTE_WRITER, r_key_revoke, NULL },
     { M_POST, "/api/scanner/events", R_PUBLIC, 0, r_scanner_event, NULL },
     { M_OTHER, NULL, 0, 0, NULL, NULL },
 };

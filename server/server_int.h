@@ -629,14 +629,30 @@ void session_token_cache_free(struct app *app);
 void session_id_of(const struct auth_claims *c, char sid[PB_SID_LEN]);
 /* True when the token's session was logged out or its user removed. */
 bool session_revoked(const struct app *app, const struct auth_claims *c);
-/* Log out the session of c: store + memory (its tokens are refused from now on). 0, or
- * PB_EINTERNAL (store failed: nothing changed; out of memory: the store has it, this process
- * may accept its tokens until they expire). The caller closes the session's WebSockets
- * (ws_close_user): session.c knows no connection. */
-int session_logout(struct app *app, const struct auth_claims *c);
-/* Refuse every token of the user issued until now (store + memory). 0 or PB_EINTERNAL. The
- * caller closes the user's WebSockets (ws_close_user). */
-int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id);
+/* Log out a session, in two halves around the writer (writes_sql). _write (writer thread,
+ * sibling store ws): revoke the session sid of the user in SQL; 0 or PB_EINTERNAL (nothing
+ * changed). _apply (loop, after the commit): its tokens are refused from now on; 0, or
+ * PB_EINTERNAL (out of memory: the store has it, this process may accept its tokens until they
+ * expire). The caller closes the session's WebSockets (ws_close_user): session.c knows no
+ * connection. SPEC §4 "logout". */
+int session_logout_write(struct store *ws, int64_t tenant_id, int64_t user_id, const char *sid);
+int session_logout_apply(struct app *app, const char *sid);
+/* The ids of a user's live sessions, collected on the writer thread (owned arrays). */
+struct session_sids {
+    char (*sid)[PB_SID_LEN];
+    size_t n, cap;
+};
+/* Refuse every token of a user issued until now, in two halves around the writer.
+ * _write (writer thread, sibling store ws, inside the job's transaction): the ids of the user's
+ * live sessions into *out (emptied first: a rerun overwrites), then every session of the user
+ * revoked in SQL; 0 or PB_EINTERNAL. _apply (loop, after the commit): those ids and every
+ * token issued to the user before now are refused; 0 or PB_EINTERNAL (no memory). The caller
+ * closes the user's WebSockets (ws_close_user) and frees out (session_sids_free). */
+int session_revoke_user_write(struct store *ws, int64_t tenant_id, int64_t user_id,
+                              struct session_sids *out);
+int session_revoke_user_apply(struct app *app, int64_t tenant_id, int64_t user_id,
+                              const struct session_sids *sids);
+void session_sids_free(struct session_sids *s);
 /* Load revoked sessions from the store at start; free at the end. */
 int session_init(struct app *app);
 void session_cleanup(struct app *app);
@@ -669,6 +685,21 @@ struct sqlite3;
 int writes_submit(struct app *app, int64_t tenant_id, int (*prepare)(void *ctx),
                   int (*run)(struct sqlite3 *db, void *ctx),
                   void (*done)(void *ctx, int status, uint64_t commit_seq), void *ctx);
+
+/*
+ * A write that touches no cache (sessions, users, API keys: docs/writer.md "SQL-only writes"):
+ * fn(ws, ctx) runs on the writer thread with the sibling store ws, inside the writer's
+ * transaction, so a store function written as one transaction (store__begin/commit) runs
+ * unchanged as a savepoint. fn must touch nothing but ws and ctx, and may run twice (after a
+ * failed group): it must overwrite its results in ctx, never append or allocate without
+ * freeing what the previous run left. Then done(ctx, status) on the loop, in commit order:
+ * status 0 = committed (group commit syncs it before answers), else fn's negative PB_E* code
+ * or PB_EINTERNAL (nothing changed). tenant_id orders the write behind the tenant's earlier
+ * writes (0 = no gate). Returns 0 (done is called exactly once, later), PB_ERATE_LIMITED (the
+ * writer's queue is full), PB_EINTERNAL (no memory, no writer, closing): done is not called.
+ */
+int writes_sql(struct app *app, int64_t tenant_id, int (*fn)(struct store *ws, void *ctx),
+               void (*done)(void *ctx, int status), void *ctx);
 
 /* ---------------------------------------------------------------- metrics (metrics.c) */
 

@@ -59,29 +59,44 @@ static int remember_sid(struct app *app, const char *sid)
     return 0;
 }
 
-int session_logout(struct app *app, const struct auth_claims *c)
+int session_logout_write(struct store *ws, int64_t tenant_id, int64_t user_id, const char *sid)
 {
-    char sid[PB_SID_LEN];
-    session_id_of(c, sid);
-    int rc = store_session_revoke_jti(app->store, c->tenant_id, c->user_id, sid);
-    if (rc != 0)
-        return rc;
+    return store_session_revoke_jti(ws, tenant_id, user_id, sid);
+}
+
+int session_logout_apply(struct app *app, const char *sid)
+{
     return remember_sid(app, sid);
 }
 
-static void revoke_sid(void *ctx, const char *sid)
+static void collect_sid(void *ctx, const char *sid)
 {
-    remember_sid(ctx, sid);
+    struct session_sids *s = ctx;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        void *n = realloc(s->sid, cap * sizeof(*s->sid));
+        if (n == NULL)
+            return;                     /* the user's time mark still refuses its tokens */
+        s->sid = n;
+        s->cap = cap;
+    }
+    snprintf(s->sid[s->n++], PB_SID_LEN, "%s", sid);
 }
 
-int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id)
+int session_revoke_user_write(struct store *ws, int64_t tenant_id, int64_t user_id,
+                              struct session_sids *out)
 {
     /* Every live session by id (exact), plus a time mark for tokens without a session. */
-    int rc = store_session_each_live(app->store, tenant_id, user_id, revoke_sid, app);
-    if (rc == 0)
-        rc = store_session_revoke_user(app->store, tenant_id, user_id);
-    if (rc != 0)
-        return rc;
+    out->n = 0;
+    int rc = store_session_each_live(ws, tenant_id, user_id, collect_sid, out);
+    return rc != 0 ? rc : store_session_revoke_user(ws, tenant_id, user_id);
+}
+
+int session_revoke_user_apply(struct app *app, int64_t tenant_id, int64_t user_id,
+                              const struct session_sids *sids)
+{
+    for (size_t i = 0; sids != NULL && i < sids->n; i++)
+        remember_sid(app, sids->sid[i]);
     if (app->n_revoked_users == app->cap_revoked_users) {
         size_t cap = app->cap_revoked_users ? app->cap_revoked_users * 2 : 8;
         struct revoked_user *n = realloc(app->revoked_users, cap * sizeof(*n));
@@ -94,6 +109,12 @@ int session_revoke_user(struct app *app, int64_t tenant_id, int64_t user_id)
         tenant_id, user_id, pb_now_ms() / 1000
     };
     return 0;
+}
+
+void session_sids_free(struct session_sids *s)
+{
+    free(s->sid);
+    *s = (struct session_sids){ 0 };
 }
 
 static void load_one(void *ctx, const char *sid)

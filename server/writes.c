@@ -98,3 +98,41 @@ int writes_submit(struct app *app, int64_t tenant_id, writer_prepare_fn prepare,
         return PB_EINTERNAL;
     return writer_submit(app->writer, tenant_id, prepare, run, done, ctx);
 }
+
+/* A writes_sql job: the caller's function and context, run on the sibling store. */
+struct sql_job {
+    struct app *app;
+    int (*fn)(struct store *ws, void *ctx);
+    void (*done)(void *ctx, int status);
+    void *ctx;
+};
+
+static int sql_job_run(sqlite3 *db, void *ctx)
+{
+    struct sql_job *j = ctx;
+    (void)db;                           /* the sibling store's own connection */
+    return j->fn(j->app->wstore, j->ctx);
+}
+
+static void sql_job_done(void *ctx, int status, uint64_t commit_seq)
+{
+    struct sql_job *j = ctx;
+    (void)commit_seq;
+    if (status == 0)
+        store_commit_noted(j->app->store);      /* group commit syncs it before answers */
+    j->done(j->ctx, status);
+    free(j);
+}
+
+int writes_sql(struct app *app, int64_t tenant_id, int (*fn)(struct store *ws, void *ctx),
+               void (*done)(void *ctx, int status), void *ctx)
+{
+    struct sql_job *j = malloc(sizeof(*j));
+    if (j == NULL)
+        return PB_EINTERNAL;
+    *j = (struct sql_job){ .app = app, .fn = fn, .done = done, .ctx = ctx };
+    int rc = writes_submit(app, tenant_id, NULL, sql_job_run, sql_job_done, j);
+    if (rc != 0)
+        free(j);
+    return rc;
+}

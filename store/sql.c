@@ -69,8 +69,12 @@ int store__run(struct store *s, sqlite3_stmt *st, const char *what, int *rc)
 
 int store__begin(struct store *s)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_BEGIN);
-    return st == NULL ? PB_EINTERNAL : store__run(s, st, "begin", NULL);
+    bool nest = !sqlite3_get_autocommit(s->db);
+    sqlite3_stmt *st = store__stmt(s, nest ? ST_NEST_BEGIN : ST_BEGIN);
+    if (st == NULL || store__run(s, st, "begin", NULL) != 0)
+        return PB_EINTERNAL;
+    s->nested = nest;
+    return 0;
 }
 
 const double pb_commit_bounds[PB_COMMIT_BUCKETS - 1] = {
@@ -132,6 +136,15 @@ int store__run_final(struct store *s, sqlite3_stmt *st, const char *what, int *e
 int store__commit(struct store *s)
 {
     struct timespec t0, t1;
+    if (s->nested) {
+        sqlite3_stmt *rel = store__stmt(s, ST_NEST_RELEASE);
+        if (rel == NULL || store__run(s, rel, "release", NULL) != 0) {
+            store__rollback(s);
+            return PB_EINTERNAL;
+        }
+        s->nested = false;
+        return 0;
+    }
     sqlite3_stmt *st = store__stmt(s, ST_COMMIT);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (st == NULL || store__run(s, st, "commit", NULL) != 0) {
@@ -176,8 +189,23 @@ void store__rollback(struct store *s)
     for (size_t i = 0; i < ST__COUNT; i++)
         if (s->stmts[i] != NULL)
             sqlite3_reset(s->stmts[i]);
-    if (sqlite3_get_autocommit(s->db))
+    if (sqlite3_get_autocommit(s->db)) {
+        s->nested = false;
         return;                     /* SQLite already rolled back (e.g. after SQLITE_FULL) */
+    }
+    if (s->nested) {                /* undo the savepoint's work, then end it */
+        s->nested = false;
+        sqlite3_stmt *to = store__stmt(s, ST_NEST_ROLLBACK);
+        sqlite3_stmt *rel = to != NULL && sqlite3_step(to) == SQLITE_DONE
+                          ? store__stmt(s, ST_NEST_RELEASE) : NULL;
+        if (rel == NULL || sqlite3_step(rel) != SQLITE_DONE)
+            fprintf(stderr, "store: rollback to savepoint: %s\n", sqlite3_errmsg(s->db));
+        if (to != NULL)
+            sqlite3_reset(to);
+        if (rel != NULL)
+            sqlite3_reset(rel);
+        return;
+    }
     sqlite3_stmt *st = store__stmt(s, ST_ROLLBACK);
     if (st == NULL || sqlite3_step(st) != SQLITE_DONE)
         fprintf(stderr, "store: rollback: %s\n", sqlite3_errmsg(s->db));

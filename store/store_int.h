@@ -50,6 +50,9 @@ struct board_index {
     X(BEGIN, "BEGIN IMMEDIATE")                                                                 \
     X(COMMIT, "COMMIT")                                                                         \
     X(ROLLBACK, "ROLLBACK")                                                                     \
+    X(NEST_BEGIN, "SAVEPOINT pb_nested")                                                        \
+    X(NEST_RELEASE, "RELEASE pb_nested")                                                        \
+    X(NEST_ROLLBACK, "ROLLBACK TO pb_nested")                                                   \
     X(TENANT_INSERT, "INSERT INTO tenants(slug, name, timezone, daily_target, created_at) "    \
                      "VALUES (?1, ?2, 'UTC', 0, ?3)")                                           \
     X(TENANT_BY_ID, "SELECT id, slug, name, timezone, daily_target FROM tenants WHERE id = ?1") \
@@ -138,6 +141,8 @@ struct store {
     size_t max_orders;              /* live orders allowed per tenant; 0 = no limit */
     struct checkpointer *checkpointer; /* checkpoint.h, or NULL (SQLite's own checkpoints) */
     uint64_t relabelled;            /* rows rewritten by rank relabels (rank.c), for tests */
+    bool nested;                    /* store__begin found a transaction open (the writer's):
+                                     * the current "transaction" is SAVEPOINT pb_nested */
 };
 
 /*
@@ -169,7 +174,13 @@ int store__run_final(struct store *s, sqlite3_stmt *st, const char *what, int *e
                      int *changes);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. begin and commit return 0 or PB_EINTERNAL; a failed
- * commit has already been rolled back. */
+ * commit has already been rolled back.
+ * Nested: when the connection is already inside a transaction (a writer job's run on the
+ * sibling store: store/writer.h), begin opens SAVEPOINT pb_nested instead, commit RELEASEs it
+ * (no commit_seq, no commit hook: the writer's COMMIT is the commit, and its done tells the
+ * store with store_commit_noted) and rollback rolls back to it and releases it. So a store
+ * function written as one transaction runs unchanged as a writer job (docs/writer.md
+ * "SQL-only writes"). */
 int store__begin(struct store *s);
 int store__commit(struct store *s);
 void store__rollback(struct store *s);

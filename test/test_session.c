@@ -137,6 +137,52 @@ static void test_logout_and_user_revocation_are_commits(void **state)
                                  "revoked_at IS NULL"), 0);
 }
 
+/*
+ * Inside a transaction the caller opened (a writer job's run on the sibling store), a store
+ * write is a savepoint (store__begin "nested", docs/writer.md "SQL-only writes"): it succeeds
+ * instead of failing on BEGIN, counts no commit (the writer's COMMIT does), its failure undoes
+ * only its own part, and the caller's ROLLBACK undoes it all.
+ */
+static void test_writes_inside_an_open_transaction_are_savepoints(void **state)
+{
+    struct fx *f = *state;
+    struct store *ws = NULL;
+    char sid[32];
+    int64_t tid = 0, uid = 0;
+    assert_int_equal(store_open_sibling(f->s, "NORMAL", &ws), 0);
+    sqlite3 *db = store_sibling_db(ws);
+    uint64_t seq = store_commit_seq(ws);
+
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_session_create(ws, f->tenant, f->user, "n1", "nsid1",
+                                          "2999-01-01T00:00:00.000Z", NULL), 0);
+    assert_false(sqlite3_get_autocommit(db));           /* still the caller's transaction */
+    /* a miss rolls back its own savepoint only */
+    assert_int_equal(store_session_rotate(ws, "nope", "x", "2000-01-01T00:00:00.000Z", &tid,
+                                          &uid, sid, sizeof(sid)), PB_EUNAUTHORIZED);
+    assert_false(sqlite3_get_autocommit(db));
+    assert_int_equal(store_session_revoke_jti(ws, f->tenant, f->user, "nsid1"), 0);
+    assert_int_equal(store_commit_seq(ws), seq);        /* no commit counted */
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(db_peek_int(f->peek, "SELECT COUNT(*) FROM sessions WHERE access_jti = "
+                                 "'nsid1' AND revoked_at IS NOT NULL"), 1);
+
+    /* the caller's ROLLBACK undoes a nested write that "committed" */
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_session_create(ws, f->tenant, f->user, "n2", "nsid2",
+                                          "2999-01-01T00:00:00.000Z", NULL), 0);
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(db_peek_int(f->peek, "SELECT COUNT(*) FROM sessions WHERE "
+                                 "access_jti = 'nsid2'"), 0);
+
+    /* outside a transaction the same store commits on its own again */
+    assert_int_equal(store_session_create(ws, f->tenant, f->user, "n3", "nsid3",
+                                          "2999-01-01T00:00:00.000Z", NULL), 0);
+    assert_int_equal(store_commit_seq(ws), seq + 1);
+    assert_true(sqlite3_get_autocommit(db));
+    store_free(ws);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +191,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refresh_rotation_is_a_commit_and_a_miss_is_none,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_logout_and_user_revocation_are_commits,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writes_inside_an_open_transaction_are_savepoints,
                                         setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -150,3 +150,50 @@ test('a WebSocket move_order sent during an import is answered after it, the mes
     'answers in the order the messages came');
   ws.close();
 });
+
+test('sessions, users and API keys are writer jobs: they wait for a held write lock, the loop does not', async () => {
+  const admin = await srv.token('admin');
+  const gone = (await srv.login('viewer')).body;          // a session to log out
+  const jobsBefore = await metric('planboard_writer_jobs_total');
+  const outBefore = await metric('planboard_writer_outstanding');
+  const lock = await holdWriteLock(join(srv.dir, 'pb.db'));
+  const results = {};
+  const track = (name, p) => p.then((r) => { results[name] = r; return r; });
+  const waitOutstanding = (n, what) => until(async () =>
+    await metric('planboard_writer_outstanding') === outBefore + n, { what });
+
+  const login = track('login', srv.login('scheduler'));
+  await waitOutstanding(1, 'the login\'s session row to queue at the writer');
+  const logout = track('logout', srv.req('POST', '/api/auth/logout', { token: gone.accessToken }));
+  await waitOutstanding(2, 'the logout to queue at the writer');
+  const user = track('user', srv.req('POST', '/api/users', { token: admin, json: {
+    username: 'held-lock', email: 'held-lock@example.com', password: 'held-lock-password-1',
+    role: 'viewer', firstName: 'Held', lastName: 'Lock' } }));
+  await waitOutstanding(3, 'the user create to queue at the writer (after its hash)');
+  const key = track('key', srv.req('POST', '/api/api-keys', { token: admin, json: { name: 'held' } }));
+  await waitOutstanding(4, 'the API key create to queue at the writer');
+
+  // the loop answers meanwhile; none of the four is answered before the lock goes
+  assert.equal((await srv.req('GET', '/api/health')).status, 200);
+  assert.equal((await srv.board(tok.scheduler)).status, 200);
+  assert.deepEqual(Object.keys(results), []);
+
+  await lock.release();
+  assert.equal((await login).status, 200, results.login?.text);
+  assert.equal((await logout).status, 204, results.logout?.text);
+  assert.equal((await user).status, 201, results.user?.text);
+  assert.equal((await key).status, 201, results.key?.text);
+  assert.equal(await metric('planboard_writer_jobs_total'), jobsBefore + 4);
+  assert.equal(await metric('planboard_writer_held'), 0);
+
+  // each happened: the new session works, the logged-out one is refused, the user can log in,
+  // the key is listed
+  const me = await srv.req('GET', '/api/auth/me', { token: results.login.body.accessToken });
+  assert.equal(me.status, 200, me.text);
+  assert.equal((await srv.req('GET', '/api/auth/me', { token: gone.accessToken })).status, 401);
+  assert.equal((await srv.req('POST', '/api/auth/refresh',
+    { json: { refreshToken: gone.refreshToken } })).status, 401);
+  assert.equal((await srv.login('held-lock', 'held-lock-password-1')).status, 200);
+  const keys = await srv.req('GET', '/api/api-keys', { token: admin });
+  assert.ok(keys.body.data.some((k) => k.name === 'held'), keys.text);
+});
