@@ -249,6 +249,14 @@ int main(int argc, char **argv)
      * blocks go back to the system when freed; glibc's dynamic threshold would otherwise keep
      * them in each thread's arena (bench/: ~40 MB idle RSS after a few logins). */
     mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+    /* A fixed mmap threshold also fixes the trim threshold at glibc's 128 KiB: then nearly
+     * every free() on the writer thread's arena trimmed its heap (madvise(MADV_DONTNEED)),
+     * a TLB shootdown across CPUs, and the next malloc faulted the pages back in — SQLite opens
+     * and closes an ephemeral table per move (the analytics trigger's subquery), ~85 KB each
+     * time. perf: madvise + page faults were ~30% of the server's CPU in the durable moves
+     * bench; 8 movers went from ~780 to ~280 µs of server CPU per move (bench/README.md
+     * "malloc trimming"). Keep up to 8 MiB of free memory at the top of each heap. */
+    mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
     const char *config_path = NULL, *name = NULL, *admin = NULL, *email = NULL;
     const char *pos[4] = { NULL };
     int npos = 0;
