@@ -119,3 +119,27 @@ test('the import dialog takes an .xlsx workbook: its dry run shows the sheet\'s 
   assertNoPageErrors(page);
   await page.context().close();
 });
+
+test('"Export to Excel" downloads every order as an .xlsx that imports back as updates (a viewer can export)', async () => {
+  const page = await boardAs(browser, srv, 'viewer');
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: WAIT }),
+    page.click('#export-button'),
+  ]);
+  assert.equal(download.suggestedFilename(), 'orders.xlsx');
+  const path = await download.path();
+  const bytes = (await import('node:fs')).readFileSync(path);
+  assert.equal(bytes.subarray(0, 2).toString('latin1'), 'PK', 'a zip archive');
+  await page.waitForFunction(() => /Exported the orders to orders\.xlsx/.test(
+    document.getElementById('announcer')?.textContent || document.body.textContent), null, { timeout: WAIT });
+  // the workbook is the board: importing it back changes nothing and creates nothing
+  const tok = await srv.token('scheduler');
+  const n = (await srv.req('GET', '/api/orders?limit=1', { token: tok })).body.total;
+  const r = await srv.req('POST', '/api/orders/import?dryRun=true', { token: tok, body: bytes,
+    headers: { 'content-type': 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.created, 0, r.text);
+  assert.equal(r.body.updated, n, r.text);
+  assertNoPageErrors(page);
+  await page.context().close();
+});

@@ -171,6 +171,33 @@ export class Api {
   get(path) { return this.request('GET', path); }
 
   /**
+   * Authenticated GET of a file (an export): resolves {blob, filename} with the name of the
+   * answer's Content-Disposition (or `fallback`); rejects with ApiError. Retries once after a
+   * 401, like request().
+   */
+  async download(path, fallback, { retried = false } = {}) {
+    await this.ensureFresh().catch(() => {});
+    let res;
+    try {
+      res = await fetch(path, {
+        headers: this.accessToken ? { 'Authorization': `Bearer ${this.accessToken}` } : {},
+        credentials: 'same-origin',
+      });
+    } catch {
+      throw new ApiError(0, { error: 'The server cannot be reached.', code: 'network' });
+    }
+    if (res.status === 401 && !retried && await this.refresh())
+      return this.download(path, fallback, { retried: true });
+    if (!res.ok) {
+      let json = null;
+      try { json = JSON.parse(await res.text()); } catch { json = null; }
+      throw new ApiError(res.status, json);
+    }
+    const m = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '');
+    return { blob: await res.blob(), filename: m ? m[1] : fallback };
+  }
+
+  /**
    * Upload a File/Blob as the raw body with XMLHttpRequest (for upload progress): text/csv, or
    * the .xlsx type when the file's name ends in .xlsx (SPEC §10).
    * onProgress(loaded, total) is called as the body goes out. Resolves {status, body} for 200 and

@@ -542,6 +542,31 @@ function refreshToday() {
   if (view) view.setToday(S.todayIn(timeZone));
 }
 
+/** Issue 12 item 2: "Export to Excel" — every live order as an .xlsx (SPEC §10), saved by the
+ * browser under the server's file name. Any role may export. */
+async function exportToExcel() {
+  const btn = $('export-button');
+  btn.disabled = true;
+  btn.setAttribute('aria-busy', 'true');
+  try {
+    const { blob, filename } = await api.download('/api/orders/export?format=xlsx', 'orders.xlsx');
+    const url = URL.createObjectURL(blob);
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = filename;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    announce(`Exported the orders to ${filename}.`);
+  } catch (err) {
+    showMessage(`The export failed: ${(err.body && err.body.error) || err.message || 'unknown error'}`);
+  } finally {
+    btn.disabled = false;
+    btn.removeAttribute('aria-busy');
+  }
+}
+
 async function startSession() {
   me = api.user;
   if (!me) {
@@ -718,6 +743,7 @@ function wire() {
   $('reconnect-button').addEventListener('click', () => { if (sock) sock.reconnectNow(); });
   $('message-close').addEventListener('click', () => { $('message').hidden = true; });
   $('import-button').addEventListener('click', () => { importer.reset(); importer.open(); });
+  $('export-button').addEventListener('click', exportToExcel);
   $('board').addEventListener('keydown', onBoardKey);
   $('move-form').addEventListener('submit', submitMoveDialog);
   $('move-cancel').addEventListener('click', () => closeMoveDialog(false));
