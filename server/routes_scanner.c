@@ -22,6 +22,11 @@
  * scanner: {apiKeyId, name, scannerId, operatorBadge}} when job_start moved the order;
  * order_unlocked {reason: moved} when that move ended a lock; order_updated {order} when the
  * order's fields or one of its steps changed. A repeated eventId broadcasts nothing.
+ *
+ * With a writer (the server) an event is a writer job of the key's tenant (docs/writer.md
+ * "Order updates and scanner events"): the key and the body's shape are checked at once; the
+ * eventId lookup, the order and work-centre checks and the plan run at prepare, the rows are
+ * written on the writer thread, and the answer and the broadcasts leave after COMMIT.
  */
 #include "server/server_int.h"
 
