@@ -67,10 +67,7 @@ static void publish_unlocked(struct app *app, int64_t tenant_id, int64_t order_i
     room_publish(app, tenant_id, "order_unlocked", d);
 }
 
-/* After a committed move: the mover's lock ends, order_moved {order, fromWorkCentreId,
- * toWorkCentreId, position, movedBy} is published, then order_unlocked {moved} when the mover
- * held the lock (SPEC §5). */
-static void publish_moved(struct app *app, const struct op_user *u, const struct move_result *mr)
+void op_publish_moved(struct app *app, const struct op_user *u, const struct move_result *mr)
 {
     int64_t order_id = mr->order->id;
     bool had_lock = lock_release(app->locks, u->tenant_id, order_id, u->user_id, NULL) == 0;
@@ -279,7 +276,7 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
         if (status == 0 && m->job != NULL) {
             store_move_apply(mb->b, m->job, &mr);
             res.data = json_order(mr.order, NULL);
-            publish_moved(mb->app, &m->u, &mr);
+            op_publish_moved(mb->app, &m->u, &mr);
         } else if ((status != 0 ? status : m->status) == PB_ELOCKED) {
             const struct drag_lock *l = lock_get(mb->app->locks, mb->tenant_id, m->req.order_id,
                                                  pb_now_ms());
@@ -418,7 +415,7 @@ bool op_move(struct app *app, const struct op_user *u, int64_t order_id, const c
         return false;
     }
     res->data = json_order(mr.order, NULL);
-    publish_moved(app, u, &mr);
+    op_publish_moved(app, u, &mr);
     return false;
 }
 
@@ -450,7 +447,7 @@ void op_update_move(struct app *app, const struct op_user *u, int64_t order_id,
                            : rc == PB_EVALIDATION ? "the order is not valid"
                            : rc == PB_ENOT_FOUND ? "order not found" : "could not save the order");
     }
-    publish_moved(app, u, &mr);
+    op_publish_moved(app, u, &mr);
 }
 
 struct release_ctx {

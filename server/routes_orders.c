@@ -292,13 +292,181 @@ static void order_read_body(const cJSON *body, struct order_patch *p, struct jso
         p->has_start_date = true;
 }
 
+/* An order update (and its move) through the writer (docs/writer.md "Order updates and
+ * scanner events"): the route answers what it can decide at once (400, 404, 409, 423); the
+ * job's prepare decides again against the board when the tenant's earlier writes are done
+ * (the order may have changed or gone, a lock may have been taken, the move may have become no
+ * move); the fields and the move are written on the writer thread; done applies, publishes and
+ * answers. owner first: CLOSED_HTTP clears it (r->job). */
+struct update_op {
+    struct http_req *owner;
+    struct app *app;
+    struct op_user u;                   /* u.username points at username */
+    char username[PB_LOCK_USERNAME_MAX + 1];
+    cJSON *body;                        /* a copy: p's strings and reason point into it */
+    struct order_patch p;
+    int64_t order_id, version, to_wc, pos;
+    bool has_wc, has_pos;
+    const char *reason;
+    char tz[64];
+    bool is_move;                       /* decided at prepare */
+    bool stale;                         /* prepare: the version differs (409 sentence) */
+    struct board *b;
+    struct update_job *job;
+};
+
+static void update_op_free(struct update_op *u)
+{
+    store_update_job_free(u->job);
+    cJSON_Delete(u->body);
+    free(u);
+}
+
+static int update_op_prepare(void *ctx)
+{
+    struct update_op *u = ctx;
+    struct tenant t;
+    int rc = store_board(u->app->store, u->u.tenant_id, &u->b);
+    if (rc != 0)
+        return rc;
+    struct order *o = board_order(u->b, u->order_id);
+    if (o == NULL)
+        return PB_ENOT_FOUND;
+    if (o->version != u->version) {
+        u->stale = true;
+        return PB_ECONFLICT;
+    }
+    u->is_move = (u->has_wc && u->to_wc != o->work_centre_id)
+                 || (u->has_pos && u->pos != order_position(o));
+    if (u->is_move) {                   /* SPEC §5: a lock taken meanwhile still refuses it */
+        const struct drag_lock *l = lock_get(u->app->locks, u->u.tenant_id, o->id, pb_now_ms());
+        if (l != NULL && l->user_id != u->u.user_id)
+            return PB_ELOCKED;
+    }
+    /* "today" for the status rules, read now: the tenant's earlier writes are done */
+    if (u->p.status >= 0 && store_tenant_get(u->app->store, u->u.tenant_id, &t) == 0) {
+        snprintf(u->tz, sizeof(u->tz), "%s", t.timezone != NULL ? t.timezone : "UTC");
+        tenant_cleanup(&t);
+        u->p.timezone = u->tz;
+    }
+    struct move_request mv = {
+        .order_id = o->id, .to_work_centre_id = u->has_wc ? u->to_wc : o->work_centre_id,
+        .position = u->has_pos ? u->pos : -1, .user_id = u->u.user_id, .reason = u->reason,
+    };
+    return store_update_prepare(u->b, o->id, &u->p, u->is_move ? &mv : NULL, &u->job);
+}
+
+static int update_op_run(sqlite3 *db, void *ctx)
+{
+    struct update_op *u = ctx;
+    (void)db;                           /* the sibling store's connection */
+    return store_update_write(u->app->wstore, u->job);
+}
+
+/* The answer to an update that failed with rc (the same sentences as on the loop). */
+static void update_error(struct http_req *r, const struct update_op *u, int rc)
+{
+    if (rc == PB_ELOCKED) {
+        const struct drag_lock *l = lock_get(r->app->locks, r->claims.tenant_id, u->order_id,
+                                             pb_now_ms());
+        const struct order *o = u->b != NULL ? board_order(u->b, u->order_id) : NULL;
+        http_reply_error(r, PB_ELOCKED, "order is being moved by another user",
+                         l != NULL && o != NULL ? locked_extra(l, o->order_number) : NULL);
+        return;
+    }
+    http_reply_error(r, rc, rc == PB_ECONFLICT
+                              ? (u->stale ? "the order has changed since you saw it"
+                                 : u->is_move ? "the order has changed since you saw it, or "
+                                                "its orderNumber is in use"
+                                 : "orderNumber is already in use")
+                          : rc == PB_EVALIDATION ? "the order is not valid"
+                          : rc == PB_ENOT_FOUND ? "order not found"
+                          : rc == PB_ERATE_LIMITED ? "too many writes are waiting; try again"
+                          : "could not save the order", NULL);
+}
+
+static void update_op_done(void *ctx, int status, uint64_t commit_seq)
+{
+    struct update_op *u = ctx;
+    struct http_req *r = u->owner;
+    (void)commit_seq;
+    if (r != NULL)
+        r->job = NULL;
+    if (status != 0) {
+        if (r != NULL)
+            update_error(r, u, status);
+        update_op_free(u);
+        return;
+    }
+    if (store_update_writes(u->job))
+        store_commit_noted(u->app->store);      /* group commit syncs it before answers */
+    bool changed = false;
+    struct move_result mr;
+    struct order *o = store_update_apply(u->b, u->job, &changed, &mr);
+    if (u->is_move) {
+        op_publish_moved(u->app, &u->u, &mr);   /* ONE order_moved with the updated order */
+    } else if (changed) {
+        cJSON *ev = cJSON_CreateObject();
+        cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
+        room_publish(u->app, u->u.tenant_id, "order_updated", ev);
+    }
+    if (r != NULL)
+        http_reply_json(r, 200, route_order_with_steps(r, o));
+    update_op_free(u);
+}
+
+/* Hand the checked update to the writer; done answers. The body is copied (the patch borrows
+ * its strings). */
+static void update_submit(struct http_req *r, const cJSON *request_body, int64_t version,
+                          bool has_wc, int64_t to_wc, bool has_pos, int64_t pos)
+{
+    struct update_op *u = calloc(1, sizeof(*u));
+    struct json_details d;
+    char name[PB_LOCK_USERNAME_MAX + 1];
+
+    if (u == NULL || (u->body = cJSON_Duplicate(request_body, true)) == NULL) {
+        free(u);
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    u->owner = r;
+    u->app = r->app;
+    http_op_user(r, &u->u, name, sizeof(name));
+    snprintf(u->username, sizeof(u->username), "%s", name);
+    u->u.username = u->username;
+    json_details_init(&d);
+    order_read_body(u->body, &u->p, &d);  /* checked already: the same values, from the copy */
+    json_details_cleanup(&d);
+    json_get_str(u->body, "reason", &u->reason, NULL);
+    u->p.has_version = true;
+    u->p.version = version;
+    u->p.user_id = r->claims.user_id;
+    u->order_id = r->ids[0];
+    u->version = version;
+    u->has_wc = has_wc;
+    u->to_wc = to_wc;
+    u->has_pos = has_pos;
+    u->pos = pos;
+    int rc = writes_submit(r->app, u->u.tenant_id, update_op_prepare, update_op_run,
+                           update_op_done, u);
+    if (rc != 0) {                      /* nothing was called: answer here */
+        update_error(r, u, rc);
+        update_op_free(u);
+        return;
+    }
+    r->job = u;                         /* update_op_done answers */
+}
+
 /*
  * PUT /api/orders/:id (SPEC §4). Without a move: the field update (version +1 when something
  * changed, order_updated broadcast). When workCentreId or position differ from the order's,
- * the fields and the move are ONE change (op_update_move: one transaction, one version step,
+ * the fields and the move are ONE change (one transaction, one version step,
  * one order_moved event carrying the updated order; docs/api-notes.md), so a body with only
  * workCentreId/position is exactly PUT /move. The checks that answer 400/409/423 run before
- * anything is written, and a failure of the write itself leaves nothing changed.
+ * anything is written, and a failure of the write itself leaves nothing changed. With a writer
+ * the write goes through it (update_submit: prepare checks again, the writer thread writes,
+ * done applies, publishes and answers); without one (unit tests) it runs here
+ * (op_update_move for a move).
  */
 static void r_order_update(struct http_req *r, const cJSON *body)
 {
@@ -359,6 +527,10 @@ static void r_order_update(struct http_req *r, const cJSON *body)
                              locked_extra(l, o->order_number));
             return;
         }
+    }
+    if (r->app->writer != NULL) {
+        update_submit(r, body, version, has_wc, to_wc, has_pos, pos);
+        return;
     }
 
     struct tenant t;
@@ -858,7 +1030,7 @@ const struct route pb_routes_orders[] = {
     { M_PUT, "/api/work-centres/:id", R_ADMIN, 0, r_wc_update, NULL },
     { M_DELETE, "/api/work-centres/:id", R_ADMIN, 0, r_wc_delete, NULL },
     { M_GET, "/api/orders/export", R_ANY, 0, r_orders_export, NULL },
-    { M_PUT, "/api/orders/:id", R_ADMIN | R_SCHEDULER, 0, r_order_update, NULL },
+    { M_PUT, "/api/orders/:id", R_ADMIN | R_SCHEDULER, ROUTE_WRITER, r_order_update, NULL },
     { M_DELETE, "/api/orders/:id", R_ADMIN, ROUTE_WRITER, r_order_delete, NULL },
     { M_GET, "/api/audit-log", R_ADMIN | R_SCHEDULER, 0, r_audit_log, NULL },
     { M_OTHER, NULL, 0, 0, NULL, NULL },

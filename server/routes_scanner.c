@@ -22,6 +22,11 @@
  * scanner: {apiKeyId, name, scannerId, operatorBadge}} when job_start moved the order;
  * order_unlocked {reason: moved} when that move ended a lock; order_updated {order} when the
  * order's fields or one of its steps changed. A repeated eventId broadcasts nothing.
+ *
+ * With a writer (the server) an event is a writer job of the key's tenant (docs/writer.md
+ * "Order updates and scanner events"): the key and the body's shape are checked at once; the
+ * eventId lookup, the order and work-centre checks and the plan run at prepare, the rows are
+ * written on the writer thread, and the answer and the broadcasts leave after COMMIT.
  */
 #include "server/server_int.h"
 
@@ -322,10 +327,118 @@ static void publish_effect(struct app *app, const struct api_key *k,
     }
 }
 
-static void r_scanner_event(struct http_req *r, const cJSON *body)
+/* After an event was applied (or found to be a duplicate): a scanner move ends whoever's drag
+ * lock (as a user's move ends the mover's), the 202 answer when the client is still there
+ * (r may be NULL), then the room events. */
+static void scanner_finish(struct http_req *r, struct app *app, const struct api_key *k,
+                           const struct scanner_event_input *in,
+                           const struct scanner_result *res)
+{
+    bool lock_ended = res->moved
+                      && lock_release(app->locks, k->tenant_id, res->order->id, 0, NULL) == 0;
+    if (r != NULL) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "eventId", in->event_id);
+        cJSON_AddBoolToObject(j, "applied", !res->duplicate);
+        cJSON_AddBoolToObject(j, "duplicate", res->duplicate);
+        if (!res->duplicate) {
+            cJSON_AddNumberToObject(j, "orderId", (double)res->order->id);
+            cJSON_AddBoolToObject(j, "changed", res->changed);
+            cJSON_AddBoolToObject(j, "moved", res->moved);
+            if (in->event_type == SCAN_PROGRESS_UPDATE)
+                cJSON_AddNumberToObject(j, "quantityCompletedDelta",
+                                        (double)res->quantity_delta);
+            cJSON_AddBoolToObject(j, "orderCompleted", res->order_completed);
+            cJSON_AddItemToObject(j, "order", op_order_json(app, res->order, k->tenant_id));
+        }
+        http_reply_json(r, 202, j);
+    }
+    if (!res->duplicate)
+        publish_effect(app, k, in, res, lock_ended);
+}
+
+/* The answer to an event the store refused (rc, with the field at fault for a 400). */
+static void scanner_error(struct http_req *r, int rc, const char *bad)
+{
+    if (rc == PB_EVALIDATION) {
+        const char *f = bad != NULL ? bad : "eventId";
+        http_reply_invalid(r, f, bad_field_message(f));
+    } else if (rc == PB_ERATE_LIMITED) {
+        http_reply_error(r, rc, "too many writes are waiting; try again", NULL);
+    } else {
+        http_reply_error(r, PB_EINTERNAL, "could not record the scanner event", NULL);
+    }
+}
+
+/* A scanner event through the writer (docs/writer.md "Order updates and scanner events"):
+ * prepare (when the key's tenant has no write in flight) reads the tenant's zone, looks the
+ * eventId up and plans the effect on the loop's connection; the writer thread writes it; done
+ * applies, answers and publishes. owner first: CLOSED_HTTP clears it (r->job). */
+struct scanner_op {
+    struct http_req *owner;
+    struct app *app;
+    cJSON *body;                        /* a copy: in's strings point into it */
+    struct api_key k;
+    struct scanner_event_input in;
+    char tz[64];
+    struct board *b;
+    struct scanner_job *job;
+    const char *bad;                    /* prepare's PB_EVALIDATION: the field (static) */
+};
+
+static void scanner_op_free(struct scanner_op *e)
+{
+    store_scanner_job_free(e->job);
+    api_key_cleanup(&e->k);
+    cJSON_Delete(e->body);
+    free(e);
+}
+
+static int scanner_op_prepare(void *ctx)
+{
+    struct scanner_op *e = ctx;
+    struct tenant t = { 0 };
+    if (store_board(e->app->store, e->k.tenant_id, &e->b) != 0
+        || store_tenant_get(e->app->store, e->k.tenant_id, &t) != 0)
+        return PB_EINTERNAL;
+    snprintf(e->tz, sizeof(e->tz), "%s", t.timezone != NULL ? t.timezone : "UTC");
+    tenant_cleanup(&t);
+    e->in.timezone = e->tz;
+    e->in.api_key_id = e->k.id;
+    return store_scanner_prepare(e->app->store, e->b, &e->in, &e->job, &e->bad);
+}
+
+static int scanner_op_run(sqlite3 *db, void *ctx)
+{
+    struct scanner_op *e = ctx;
+    (void)db;                           /* the sibling store's connection */
+    return store_scanner_write(e->app->wstore, e->job);
+}
+
+static void scanner_op_done(void *ctx, int status, uint64_t commit_seq)
+{
+    struct scanner_op *e = ctx;
+    struct http_req *r = e->owner;
+    (void)commit_seq;
+    if (r != NULL)
+        r->job = NULL;
+    if (status == 0) {
+        struct scanner_result res;
+        if (store_scanner_writes(e->job))
+            store_commit_noted(e->app->store);  /* group commit syncs it before answers */
+        store_scanner_apply(e->b, e->job, &res);
+        scanner_finish(r, e->app, &e->k, &e->in, &res);
+    } else if (r != NULL) {
+        scanner_error(r, status, e->bad);
+    }
+    scanner_op_free(e);
+}
+
+static void r_scanner_event(struct http_req *r, const cJSON *request_body)
 {
     struct scanner_event_input in = { .event_type = -1 };
     struct scanner_result res;
+    struct scanner_op *e;
     struct json_details d;
     struct api_key k;
     struct tenant t = { 0 };
@@ -336,10 +449,10 @@ static void r_scanner_event(struct http_req *r, const cJSON *body)
     if (scanner_auth(r, &k) != 0)
         return;
     json_details_init(&d);
-    if (body == NULL || !cJSON_IsObject(body))
+    if (request_body == NULL || !cJSON_IsObject(request_body))
         json_details_add(&d, "eventId", "is required");
     else
-        read_event(body, &in, &d);
+        read_event(request_body, &in, &d);
     if (d.count > 0) {
         http_reply_error(r, PB_EVALIDATION, "the scanner event is not valid",
                          json_details_take(&d));
@@ -347,6 +460,34 @@ static void r_scanner_event(struct http_req *r, const cJSON *body)
     }
     json_details_cleanup(&d);
 
+    if (r->app->writer != NULL) {
+        /* in borrows the body's strings: the job keeps a copy of the body */
+        if ((e = calloc(1, sizeof(*e))) == NULL
+            || (e->body = cJSON_Duplicate(request_body, true)) == NULL) {
+            free(e);
+            http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+            goto out;
+        }
+        e->owner = r;
+        e->app = r->app;
+        e->k = k;                       /* the op owns the key's strings now */
+        memset(&k, 0, sizeof(k));
+        e->in = (struct scanner_event_input){ .event_type = -1 };
+        json_details_init(&d);
+        read_event(e->body, &e->in, &d);    /* checked already: the same values */
+        json_details_cleanup(&d);
+        int rc = writes_submit(r->app, e->k.tenant_id, scanner_op_prepare, scanner_op_run,
+                               scanner_op_done, e);
+        if (rc != 0) {                  /* nothing was called: answer here */
+            scanner_error(r, rc, e->bad);
+            scanner_op_free(e);
+            goto out;
+        }
+        r->job = e;                     /* scanner_op_done answers */
+        goto out;
+    }
+
+    /* no writer (unit tests): on the loop */
     if (store_board(r->app->store, k.tenant_id, &b) != 0
         || store_tenant_get(r->app->store, k.tenant_id, &t) != 0) {
         http_reply_error(r, PB_EINTERNAL, "board unavailable", NULL);
@@ -356,38 +497,12 @@ static void r_scanner_event(struct http_req *r, const cJSON *body)
         snprintf(tz, sizeof(tz), "%s", t.timezone);
     in.timezone = tz;
     in.api_key_id = k.id;
-
     int rc = store_scanner_event(r->app->store, b, &in, &res, &bad);
-    if (rc == PB_EVALIDATION) {
-        const char *f = bad != NULL ? bad : "eventId";
-        http_reply_invalid(r, f, bad_field_message(f));
-        goto out;
-    }
     if (rc != 0) {
-        http_reply_error(r, PB_EINTERNAL, "could not record the scanner event", NULL);
+        scanner_error(r, rc, bad);
         goto out;
     }
-
-    /* a scanner move ends whoever's drag lock, as a user's move ends the mover's */
-    bool lock_ended = res.moved
-                      && lock_release(r->app->locks, k.tenant_id, res.order->id, 0, NULL) == 0;
-
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "eventId", in.event_id);
-    cJSON_AddBoolToObject(j, "applied", !res.duplicate);
-    cJSON_AddBoolToObject(j, "duplicate", res.duplicate);
-    if (!res.duplicate) {
-        cJSON_AddNumberToObject(j, "orderId", (double)res.order->id);
-        cJSON_AddBoolToObject(j, "changed", res.changed);
-        cJSON_AddBoolToObject(j, "moved", res.moved);
-        if (in.event_type == SCAN_PROGRESS_UPDATE)
-            cJSON_AddNumberToObject(j, "quantityCompletedDelta", (double)res.quantity_delta);
-        cJSON_AddBoolToObject(j, "orderCompleted", res.order_completed);
-        cJSON_AddItemToObject(j, "order", op_order_json(r->app, res.order, k.tenant_id));
-    }
-    http_reply_json(r, 202, j);
-    if (!res.duplicate)
-        publish_effect(r->app, &k, &in, &res, lock_ended);
+    scanner_finish(r, r->app, &k, &in, &res);
 out:
     tenant_cleanup(&t);
     api_key_cleanup(&k);
@@ -399,6 +514,6 @@ const struct route pb_routes_scanner[] = {
     { M_GET, "/api/api-keys", R_ADMIN, 0, r_keys_list, NULL },
     { M_POST, "/api/api-keys", R_ADMIN, ROUTE_WRITER, r_key_create, NULL },
     { M_DELETE, "/api/api-keys/:id", R_ADMIN, ROUTE_WRITER, r_key_revoke, NULL },
-    { M_POST, "/api/scanner/events", R_PUBLIC, 0, r_scanner_event, NULL },
+    { M_POST, "/api/scanner/events", R_PUBLIC, ROUTE_WRITER, r_scanner_event, NULL },
     { M_OTHER, NULL, 0, 0, NULL, NULL },
 };

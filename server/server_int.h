@@ -373,6 +373,10 @@ struct order_patch;
 void op_update_move(struct app *app, const struct op_user *u, int64_t order_id,
                     const struct order_patch *p, const struct move_request *move,
                     struct op_result *res);
+/* After a committed move (SPEC §5): the mover's lock ends, order_moved {order,
+ * fromWorkCentreId, toWorkCentreId, position, movedBy: u} is published to u's tenant room, then
+ * order_unlocked {moved} when the mover held the lock. mr as filled by the store's apply. */
+void op_publish_moved(struct app *app, const struct op_user *u, const struct move_result *mr);
 /* Release every lock of the user in the tenant with `reason`, broadcasting each. */
 void op_release_user_locks(struct app *app, int64_t tenant_id, int64_t user_id,
                            const char *reason);

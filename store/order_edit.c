@@ -320,72 +320,129 @@ int store_order_update(struct store *s, struct board *b, int64_t order_id,
     return store_order_update_move(s, b, order_id, p, NULL, out, changed, NULL);
 }
 
-int store_order_update_move(struct store *s, struct board *b, int64_t order_id,
-                            const struct order_patch *p, const struct move_request *move,
-                            struct order **out, bool *changed, struct move_result *moved)
-{
-    char now[PB_TIMESTAMP_LEN], stamp[PB_STAMP_LEN];
-    struct field_plan fp;
+/* ---------------------------------------------------------------- update, in phases */
+
+/* An order update (and its move) through the writer (order_edit.h store_update_prepare). */
+struct update_job {
+    struct board *b;
+    struct field_plan fp;               /* fp.in borrows the patch's strings and fp's dates */
+    bool has_move;
     struct move_plan mp;
+    int64_t user_id;
+    char now[PB_TIMESTAMP_LEN], stamp[PB_STAMP_LEN];    /* one stamp for both audit rows */
+};
+
+void store_update_job_free(struct update_job *j)
+{
+    if (j == NULL)
+        return;
+    plan_cleanup(&j->fp);
+    if (j->has_move)
+        store__move_cleanup(&j->mp);
+    free(j);
+}
+
+int store_update_prepare(struct board *b, int64_t order_id, const struct order_patch *p,
+                         const struct move_request *move, struct update_job **out)
+{
+    struct update_job *j;
     struct move_request req;
     int rc;
 
-    if (changed != NULL)
-        *changed = false;
+    *out = NULL;
     struct order *o = board_order(b, order_id);
     if (o == NULL)
         return PB_ENOT_FOUND;
-    if ((rc = plan_fields(b, o, p, &fp)) != 0)
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        return PB_EINTERNAL;
+    if ((rc = plan_fields(b, o, p, &j->fp)) != 0) {
+        free(j);
         return rc;
+    }
     if (move != NULL) {
         req = *move;
         req.order_id = order_id;
         req.has_version = false;        /* checked once, on the patch */
-        if ((rc = store__move_prepare(b, &req, &mp)) != 0) {
-            plan_cleanup(&fp);
+        if ((rc = store__move_prepare(b, &req, &j->mp)) != 0) {
+            store__move_cleanup(&j->mp);
+            store_update_job_free(j);
             return rc;
         }
+        j->has_move = true;
     }
-    if (!fp.changed && move == NULL) {
-        if (out != NULL)
-            *out = o;
-        return 0;                       /* nothing to write */
-    }
+    j->b = b;
+    j->user_id = p->user_id;
+    store__now(j->now, j->stamp);
+    *out = j;
+    return 0;
+}
 
-    /* one transaction: the fields (no version step of their own when a move follows), the
-     * move, one audit row each */
-    store__now(now, stamp);
-    int bump = move != NULL ? 0 : 1;
-    if (store__begin(s) != 0) {
-        rc = PB_EINTERNAL;
-        goto fail;
-    }
-    if ((fp.changed && (rc = write_fields(s, b, &fp, p->user_id, now, stamp, bump)) != 0)
-        || (move != NULL && (rc = store__move_write(s, b, &mp, now, stamp)) != 0)) {
-        store__rollback(s);
-        goto fail;
-    }
-    if (store__commit(s) != 0) {
-        rc = PB_EINTERNAL;
-        goto fail;
-    }
+bool store_update_writes(const struct update_job *j)
+{
+    return j->fp.changed || j->has_move;
+}
 
-    /* the cache, after the commit (no allocation) */
-    if (fp.changed)
-        apply_fields(b, &fp, now, bump);
-    if (move != NULL)
-        store__move_apply(b, &mp, now, moved);
+int store_update_write(struct store *s, struct update_job *j)
+{
+    /* the fields take no version step of their own when a move follows: one step in all */
+    int bump = j->has_move ? 0 : 1, rc;
+    if (j->fp.changed
+        && (rc = write_fields(s, j->b, &j->fp, j->user_id, j->now, j->stamp, bump)) != 0)
+        return rc;
+    if (j->has_move && store__move_write(s, j->b, &j->mp, j->now, j->stamp) != 0)
+        return PB_EINTERNAL;
+    return 0;
+}
+
+struct order *store_update_apply(struct board *b, struct update_job *j, bool *changed,
+                                 struct move_result *moved)
+{
+    struct order *o = j->fp.o;
+    assert(b == j->b);
     if (changed != NULL)
-        *changed = fp.changed;
+        *changed = j->fp.changed;
+    if (j->fp.changed)
+        apply_fields(b, &j->fp, j->now, j->has_move ? 0 : 1);
+    if (j->has_move) {
+        store__move_apply(b, &j->mp, j->now, moved);
+        j->has_move = false;            /* applied: its plan is freed */
+    }
+    return o;
+}
+
+int store_order_update_move(struct store *s, struct board *b, int64_t order_id,
+                            const struct order_patch *p, const struct move_request *move,
+                            struct order **out, bool *changed, struct move_result *moved)
+{
+    struct update_job *j;
+    int rc;
+
+    if (changed != NULL)
+        *changed = false;
+    if ((rc = store_update_prepare(b, order_id, p, move, &j)) != 0)
+        return rc;
+    if (store_update_writes(j)) {
+        /* one transaction: the fields, the move, one audit row each */
+        if (store__begin(s) != 0) {
+            store_update_job_free(j);
+            return PB_EINTERNAL;
+        }
+        if ((rc = store_update_write(s, j)) != 0) {
+            store__rollback(s);
+            store_update_job_free(j);
+            return rc;
+        }
+        if (store__commit(s) != 0) {
+            store_update_job_free(j);
+            return PB_EINTERNAL;
+        }
+    }
+    /* the cache, after the commit (no allocation) */
+    struct order *o = store_update_apply(b, j, changed, moved);
+    store_update_job_free(j);
     if (out != NULL)
         *out = o;
     return 0;
-
-fail:
-    plan_cleanup(&fp);
-    if (move != NULL)
-        store__move_cleanup(&mp);
-    return rc;
 }
 
 /* ---------------------------------------------------------------- delete */

@@ -76,6 +76,38 @@ int store_order_update_move(struct store *s, struct board *b, int64_t order_id,
                             struct order **out, bool *changed, struct move_result *moved);
 
 /*
+ * store_order_update_move (move may be NULL: store_order_update) in three phases, for the
+ * writer (docs/writer.md "Order updates and scanner events"; SPEC §4 PUT /api/orders/:id).
+ *   prepare (loop thread, when the tenant's earlier writes are done): checks p and move against
+ *     b exactly as store_order_update_move does, errors in its order (PB_ENOT_FOUND;
+ *     PB_EVALIDATION field rules; PB_ECONFLICT stale version, then orderNumber taken; the
+ *     move's PB_EVALIDATION / PB_ECONFLICT; PB_EINTERNAL out of memory) and plans both; changes
+ *     nothing. Drag locks are not checked (the caller's, SPEC §5). On success *out owns the job;
+ *     the strings of p must stay valid until the job is freed (the plan borrows them);
+ *     move->reason is copied.
+ *   writes (any thread): false when the job changes nothing (no field differs, no move): its
+ *     write does nothing and apply only reports *changed = false.
+ *   write (the thread that owns connection s, a sibling store, inside a transaction the caller
+ *     opened; it must not BEGIN/COMMIT): the field UPDATE and its "order_updated" audit row,
+ *     the move's rows and "order_moved" audit row, one timestamp, one version step. Reads b,
+ *     which must not change until apply (the writer's gate). May run again after a rollback
+ *     (it only writes rows; nothing in the job changes). PB_ECONFLICT the orderNumber was taken
+ *     in SQLite meanwhile (another connection; unique index), PB_EINTERNAL.
+ *   apply (loop thread, after COMMIT, cannot fail, no allocation): changes b; *changed (may be
+ *     NULL) = a field changed, *moved (may be NULL) filled when there was a move; returns the
+ *     order (the board's).
+ * Free the job with store_update_job_free (NULL is fine) in every case, after apply or instead.
+ */
+struct update_job;
+int store_update_prepare(struct board *b, int64_t order_id, const struct order_patch *p,
+                         const struct move_request *move, struct update_job **out);
+bool store_update_writes(const struct update_job *j);
+int store_update_write(struct store *s, struct update_job *j);
+struct order *store_update_apply(struct board *b, struct update_job *j, bool *changed,
+                                 struct move_result *moved);
+void store_update_job_free(struct update_job *j);
+
+/*
  * Soft delete (deleted_at) of order order_id: the orders after it in its column close up
  * (positions -1, versions unchanged), it leaves the cache and its orderNumber can be used
  * again. One "order_deleted" audit row (from_work_centre_id = its column, queue_depth_from =

@@ -609,31 +609,63 @@ static void apply_to_cache(struct board *b, struct order *o, struct plan *p, con
     b->version++;
 }
 
-int store_scanner_event(struct store *s, struct board *b, const struct scanner_event_input *in,
-                        struct scanner_result *out, const char **bad_field)
-{
-    struct scanner_result res = { 0 };
-    struct plan p = { 0 };
-    struct strbuf data = { 0 }, mdata = { 0 };
-    struct step *steps = NULL;
-    size_t n_steps = 0;
+/* A scanner event in phases (scanner.h store_scanner_prepare). */
+struct scanner_job {
+    struct board *b;
+    struct scanner_event_input in;      /* strings borrowed from the caller */
+    bool duplicate;                     /* eventId recorded before prepare: nothing to do */
+    bool dup_at_write;                  /* recorded meanwhile (another connection): write
+                                         * wrote nothing; overwritten by every write */
+    struct order *o;                    /* the board's */
+    int64_t wc_id;
+    struct step *steps;                 /* the order's steps (p.step points in here) */
+    size_t n_steps;
+    struct plan p;
+    struct scanner_result res;          /* quantity_delta, order_completed from the plan */
+    struct strbuf data, mdata;          /* audit event_data: scanner_event, order_moved */
     char now[PB_TIMESTAMP_LEN];
-    const char *bad;
-    int rc = PB_EINTERNAL, r, ext = SQLITE_OK;
+};
 
+void store_scanner_job_free(struct scanner_job *j)
+{
+    if (j == NULL)
+        return;
+    for (size_t i = 0; i < j->n_steps; i++)
+        step_cleanup(&j->steps[i]);
+    free(j->steps);
+    free(j->p.op);
+    free(j->data.p);
+    free(j->mdata.p);
+    free(j);
+}
+
+int store_scanner_prepare(struct store *s, struct board *b, const struct scanner_event_input *in,
+                          struct scanner_job **out, const char **bad_field)
+{
+    struct scanner_job *j;
+    const char *bad;
+    int r;
+
+    *out = NULL;
     if (bad_field != NULL)
         *bad_field = NULL;
-#define INVALID(f) do { if (bad_field != NULL) *bad_field = (f); return PB_EVALIDATION; } while (0)
+#define INVALID(f) do { if (bad_field != NULL) *bad_field = (f); \
+                        store_scanner_job_free(j); return PB_EVALIDATION; } while (0)
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        return PB_EINTERNAL;
+    j->b = b;
+    j->in = *in;
     if ((bad = input_bad_field(in)) != NULL)
         INVALID(bad);
 
     /* a retried event is accepted and ignored, even if its order has gone since */
-    if ((r = seen_before(s, b->tenant_id, in->event_id)) < 0)
+    if ((r = seen_before(s, b->tenant_id, in->event_id)) < 0) {
+        store_scanner_job_free(j);
         return PB_EINTERNAL;
+    }
     if (r == 1) {
-        res.duplicate = true;
-        if (out != NULL)
-            *out = res;
+        j->duplicate = true;
+        *out = j;
         return 0;
     }
 
@@ -644,83 +676,125 @@ int store_scanner_event(struct store *s, struct board *b, const struct scanner_e
     if (wc == NULL || (in->event_type == SCAN_JOB_START && !wc->is_active))
         INVALID("workCentreCode");
 #undef INVALID
+    j->o = o;
+    j->wc_id = wc->id;
 
-    /* phase 1: the steps, the plan, the audit texts */
-    if ((r = store_order_steps(s, b->tenant_id, o->id, &steps, &n_steps)) != 0
+    /* the steps, the plan, the audit texts */
+    if ((r = store_order_steps(s, b->tenant_id, o->id, &j->steps, &j->n_steps)) != 0
         && r != PB_ENOT_FOUND)
-        return PB_EINTERNAL;
-    if (plan_effect(b, o, wc, in, steps, n_steps, &p, &res) != 0)
-        goto out;
-    describe(&data, in, o, &p, &res);
-    if (p.move) {
+        goto fail;
+    if (plan_effect(b, o, wc, in, j->steps, j->n_steps, &j->p, &j->res) != 0)
+        goto fail;
+    describe(&j->data, in, o, &j->p, &j->res);
+    if (j->p.move) {
         char *q = store__json_quote(in->event_id);
         if (q == NULL)
-            goto out;
-        strbuf_printf(&mdata, "{\"reason\":\"scanner\",\"fromPosition\":%lld,\"toPosition\":%lld,"
-                  "\"eventId\":%s}", (long long)p.old_pos, (long long)p.new_pos, q);
+            goto fail;
+        strbuf_printf(&j->mdata, "{\"reason\":\"scanner\",\"fromPosition\":%lld,"
+                      "\"toPosition\":%lld,\"eventId\":%s}", (long long)j->p.old_pos,
+                      (long long)j->p.new_pos, q);
         free(q);
     }
-    if (data.oom || mdata.oom)
-        goto out;
-    pb_now_timestamp(now);
+    if (j->data.oom || j->mdata.oom)
+        goto fail;
+    pb_now_timestamp(j->now);
+    *out = j;
+    return 0;
 
-    /* phase 2: the event row, the effect and the audit rows in one transaction */
-    if (store__begin(s) != 0)
-        goto out;
-    if (insert_event(s, b->tenant_id, in, o->id, wc->id, now, &ext) != 0) {
-        if (ext == SQLITE_CONSTRAINT_UNIQUE) {      /* recorded meanwhile: still a duplicate */
-            store__rollback(s);
-            memset(&res, 0, sizeof(res));
-            res.duplicate = true;
-            if (out != NULL)
-                *out = res;
-            rc = 0;
-            goto out;
+fail:
+    store_scanner_job_free(j);
+    return PB_EINTERNAL;
+}
+
+int store_scanner_write(struct store *s, struct scanner_job *j)
+{
+    const struct plan *p = &j->p;
+    int64_t t = j->b->tenant_id;
+    int ext = SQLITE_OK;
+
+    j->dup_at_write = false;            /* a rerun decides again */
+    if (j->duplicate)
+        return 0;
+    /* the event row first: if another connection recorded the eventId meanwhile, its unique
+     * key refuses it (a statement error: nothing of this job was written) */
+    if (insert_event(s, t, &j->in, j->o->id, j->wc_id, j->now, &ext) != 0) {
+        if (ext == SQLITE_CONSTRAINT_UNIQUE) {
+            j->dup_at_write = true;
+            return 0;
         }
-        goto fail_tx;
+        return PB_EINTERNAL;
     }
-    if (p.move) {
-        if (rank__write(s, b->tenant_id, &p.rp) != 0
-            || store__audit(s, b->tenant_id, "order_moved", o->id, p.src->work_centre_id,
-                            p.dst->work_centre_id, 0, mdata.p, p.depth_from, p.depth_to,
-                            now) != 0)
-            goto fail_tx;
+    if (p->move) {
+        if (rank__write(s, t, &p->rp) != 0
+            || store__audit(s, t, "order_moved", j->o->id, p->src->work_centre_id,
+                            p->dst->work_centre_id, 0, j->mdata.p, p->depth_from, p->depth_to,
+                            j->now) != 0)
+            return PB_EINTERNAL;
     }
-    if (p.order_change && write_order(s, b->tenant_id, o, &p, now) != 0)
-        goto fail_tx;
-    if (p.step != NULL && write_step(s, b->tenant_id, o->id, &p, now) != 0)
-        goto fail_tx;
-    if (store__audit(s, b->tenant_id, "scanner_event", o->id, 0, wc->id, 0, data.p, -1, -1,
-                     now) != 0)
-        goto fail_tx;
-    if (store__commit(s) != 0)
-        goto out;
+    if (p->order_change && write_order(s, t, j->o, p, j->now) != 0)
+        return PB_EINTERNAL;
+    if (p->step != NULL && write_step(s, t, j->o->id, p, j->now) != 0)
+        return PB_EINTERNAL;
+    if (store__audit(s, t, "scanner_event", j->o->id, 0, j->wc_id, 0, j->data.p, -1, -1,
+                     j->now) != 0)
+        return PB_EINTERNAL;
+    return 0;
+}
 
-    /* phase 3 */
-    if (p.move) {
-        res.moved = true;
-        res.from_work_centre_id = p.src->work_centre_id;
-        res.to_work_centre_id = p.dst->work_centre_id;
-        res.position = p.new_pos;
+bool store_scanner_writes(const struct scanner_job *j)
+{
+    return !j->duplicate;
+}
+
+void store_scanner_apply(struct board *b, struct scanner_job *j, struct scanner_result *out)
+{
+    struct scanner_result res = j->res;
+    assert(b == j->b);
+    if (j->duplicate || j->dup_at_write) {
+        memset(&res, 0, sizeof(res));
+        res.duplicate = true;
+    } else {
+        struct plan *p = &j->p;
+        if (p->move) {
+            res.moved = true;
+            res.from_work_centre_id = p->src->work_centre_id;
+            res.to_work_centre_id = p->dst->work_centre_id;
+            res.position = p->new_pos;
+        }
+        if (p->order_change)
+            apply_to_cache(b, j->o, p, j->now);
+        res.changed = p->order_change;
+        res.step_number = p->step != NULL ? p->step->step_number : 0;
+        res.order = j->o;
     }
-    if (p.order_change)
-        apply_to_cache(b, o, &p, now);
-    res.changed = p.order_change;
-    res.step_number = p.step != NULL ? p.step->step_number : 0;
-    res.order = o;
     if (out != NULL)
         *out = res;
-    rc = 0;
-    goto out;
+}
 
-fail_tx:
-    store__rollback(s);
-out:
-    for (size_t i = 0; i < n_steps; i++)
-        step_cleanup(&steps[i]);
-    free(steps);
-    free(p.op);
-    free(data.p);
-    free(mdata.p);
-    return rc;
+int store_scanner_event(struct store *s, struct board *b, const struct scanner_event_input *in,
+                        struct scanner_result *out, const char **bad_field)
+{
+    struct scanner_job *j;
+    int rc = store_scanner_prepare(s, b, in, &j, bad_field);
+    if (rc != 0)
+        return rc;
+    if (store_scanner_writes(j)) {
+        /* the event row, the effect and the audit rows in one transaction */
+        if (store__begin(s) != 0) {
+            store_scanner_job_free(j);
+            return PB_EINTERNAL;
+        }
+        if ((rc = store_scanner_write(s, j)) != 0) {
+            store__rollback(s);
+            store_scanner_job_free(j);
+            return rc;
+        }
+        if (store__commit(s) != 0) {
+            store_scanner_job_free(j);
+            return PB_EINTERNAL;
+        }
+    }
+    store_scanner_apply(b, j, out);
+    store_scanner_job_free(j);
+    return 0;
 }

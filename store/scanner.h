@@ -127,4 +127,36 @@ struct scanner_result {
 int store_scanner_event(struct store *s, struct board *b, const struct scanner_event_input *in,
                         struct scanner_result *out, const char **bad_field);
 
+
+/*
+ * store_scanner_event in three phases, for the writer (docs/writer.md "Order updates and
+ * scanner events"; SPEC §4 POST /api/scanner/events).
+ *   prepare (loop thread, when the tenant's earlier writes are done — the writer's gate): the
+ *     checks of store_scanner_event in its order (shape; a repeated eventId; unknown order or
+ *     work centre: PB_EVALIDATION with *bad_field), reading the eventId index and the order's
+ *     steps on s, the loop's connection: the gate serialises the tenant's jobs, so no write of
+ *     this tenant is in flight and SQLite holds everything this event can depend on. Plans the
+ *     effect; changes nothing. A repeated eventId is a job too (0, nothing to write: apply
+ *     reports the duplicate). The strings of in must stay valid until the job is freed.
+ *     PB_EVALIDATION, PB_EINTERNAL; on success *out owns the job.
+ *   writes: false for a duplicate (nothing to write).
+ *   write (the thread that owns connection s, a sibling store, inside a transaction the caller
+ *     opened; it must not BEGIN/COMMIT): the scanner_events row, the move's relabel and
+ *     "order_moved" audit row, the order and step rows, the "scanner_event" audit row. When
+ *     another connection recorded the eventId meanwhile (its unique key), nothing is written
+ *     and the event becomes a duplicate. Reads b, frozen until apply. May run again after a
+ *     rollback (it decides the duplicate again; nothing else in the job changes).
+ *     0 or PB_EINTERNAL.
+ *   apply (loop thread, after COMMIT, cannot fail, no allocation): changes b, fills *out (may
+ *     be NULL) as store_scanner_event does.
+ * Free the job with store_scanner_job_free (NULL is fine) in every case.
+ */
+struct scanner_job;
+int store_scanner_prepare(struct store *s, struct board *b, const struct scanner_event_input *in,
+                          struct scanner_job **out, const char **bad_field);
+bool store_scanner_writes(const struct scanner_job *j);
+int store_scanner_write(struct store *s, struct scanner_job *j);
+void store_scanner_apply(struct board *b, struct scanner_job *j, struct scanner_result *out);
+void store_scanner_job_free(struct scanner_job *j);
+
 #endif

@@ -629,6 +629,109 @@ static void test_unknown_order_or_work_centre_is_a_validation_error_naming_the_f
     assert_int_equal(events(f), 1);
 }
 
+/* The writer's form (docs/writer.md "Order updates and scanner events"): prepare on the
+ * loop's store, write on a sibling connection inside a transaction the test opens (twice: the
+ * first attempt rolled back, as after a lost group), apply after COMMIT. A job_start that
+ * moves the order and starts its step: cache equal to SQLite, one event row, one version. */
+static void test_event_phases_on_a_sibling_connection_with_a_rerun(void **state)
+{
+    struct fx *f = *state;
+    int64_t route[] = { f->wc[1] };
+    struct order *o = mk_order(f, "W-1", f->wc[0], route, 1);
+    mk_order(f, "W-X", f->wc[1], NULL, 0);
+    struct scanner_event_input in;
+    struct scanner_result res;
+    struct scanner_job *j = NULL;
+    struct store *ws = NULL;
+    const char *bad = NULL;
+    char buf[64];
+    uint64_t bv = f->b->version;
+
+    event_init(&in, "w-1", "W-1", "ASM", SCAN_JOB_START);
+    assert_int_equal(store_open_sibling(f->s, "NORMAL", &ws), 0);
+    assert_int_equal(store_scanner_prepare(f->s, f->b, &in, &j, &bad), 0);
+    assert_true(store_scanner_writes(j));
+    assert_int_equal(f->b->version, bv);                /* prepare changes nothing */
+    assert_int_equal(o->work_centre_id, f->wc[0]);
+    assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+    assert_int_equal(store_scanner_write(ws, j), 0);
+    assert_int_equal(store_exec(ws, "ROLLBACK"), 0);
+    assert_int_equal(events(f), 0);
+    assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+    assert_int_equal(store_scanner_write(ws, j), 0);    /* again: the same rows */
+    assert_int_equal(store_exec(ws, "COMMIT"), 0);
+    store_scanner_apply(f->b, j, &res);
+    store_scanner_job_free(j);
+    assert_false(res.duplicate);
+    assert_true(res.moved);
+    assert_true(res.changed);
+    assert_ptr_equal(res.order, o);
+    assert_int_equal(res.position, 1);
+    assert_int_equal(o->work_centre_id, f->wc[1]);
+    assert_int_equal(o->version, 2);
+    assert_int_equal(events(f), 1);
+    assert_int_equal(audits(f, "scanner_event"), 1);
+    assert_int_equal(audits(f, "order_moved"), 1);
+    assert_string_equal(peek_str(f, buf, sizeof(buf), "SELECT status FROM order_steps WHERE "
+                                 "order_id = %lld", (long long)o->id), "in_progress");
+    assert_db_matches_cache(f);
+
+    /* the same eventId again: found at prepare, nothing to write, a duplicate */
+    assert_int_equal(store_scanner_prepare(f->s, f->b, &in, &j, &bad), 0);
+    assert_false(store_scanner_writes(j));
+    store_scanner_apply(f->b, j, &res);
+    store_scanner_job_free(j);
+    assert_true(res.duplicate);
+    assert_int_equal(o->version, 2);
+
+    /* the shape and the lookups are refused at prepare, naming the field */
+    event_init(&in, "w-2", "NOPE", "ASM", SCAN_JOB_START);
+    assert_int_equal(store_scanner_prepare(f->s, f->b, &in, &j, &bad), PB_EVALIDATION);
+    assert_null(j);
+    assert_string_equal(bad, "orderNumber");
+    store_free(ws);
+}
+
+/* The eventId was free at prepare but another connection recorded it before the write: the
+ * write writes nothing (the unique key refuses the event row first), the event is answered
+ * as a duplicate, and neither the cache nor SQLite changed. */
+static void test_event_recorded_meanwhile_is_a_duplicate_at_write_and_changes_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct order *o = mk_order(f, "M-1", f->wc[0], NULL, 0);
+    struct scanner_event_input in;
+    struct scanner_result res;
+    struct scanner_job *j = NULL;
+    struct store *ws = NULL;
+    const char *bad = NULL;
+    uint64_t bv = f->b->version;
+    char sql[400];
+
+    event_init(&in, "m-1", "M-1", "ASM", SCAN_JOB_START);
+    assert_int_equal(store_open_sibling(f->s, "NORMAL", &ws), 0);
+    assert_int_equal(store_scanner_prepare(f->s, f->b, &in, &j, &bad), 0);
+    snprintf(sql, sizeof(sql), "INSERT INTO scanner_events(tenant_id, event_id, order_id, "
+             "work_centre_id, event_type, quantity, timestamp, processed) VALUES (%lld, 'm-1', "
+             "%lld, %lld, 'job_start', 0, '2026-01-01T00:00:00Z', 1)", (long long)f->tenant,
+             (long long)o->id, (long long)f->wc[1]);
+    assert_int_equal(sqlite3_exec(f->peek, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+    assert_int_equal(store_scanner_write(ws, j), 0);
+    assert_int_equal(store_exec(ws, "COMMIT"), 0);
+    store_scanner_apply(f->b, j, &res);
+    store_scanner_job_free(j);
+    store_free(ws);
+    assert_true(res.duplicate);
+    assert_null(res.order);
+    assert_int_equal(f->b->version, bv);
+    assert_int_equal(o->work_centre_id, f->wc[0]);
+    assert_int_equal(o->version, 1);
+    assert_int_equal(events(f), 1);                     /* only the other connection's */
+    assert_int_equal(audits(f, "scanner_event"), 0);
+    assert_int_equal(audits(f, "order_moved"), 0);
+    assert_db_matches_cache(f);
+}
+
 static void test_failed_commit_changes_nothing_and_the_event_can_be_retried(void **state)
 {
     struct fx *f = *state;
@@ -702,6 +805,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_job_complete_of_an_order_without_steps_completes_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_order_or_work_centre_is_a_validation_error_naming_the_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_changes_nothing_and_the_event_can_be_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_phases_on_a_sibling_connection_with_a_rerun, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_recorded_meanwhile_is_a_duplicate_at_write_and_changes_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

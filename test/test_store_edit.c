@@ -802,6 +802,135 @@ static void test_update_with_a_move_that_fails_changes_nothing(void **state)
     assert_db_matches_cache(f);
 }
 
+/* The writer's form of PUT /api/orders/:id (docs/writer.md): prepare on the loop's store,
+ * write on a sibling connection inside a transaction the test opens (twice: the first attempt
+ * rolled back, as after a lost group), apply after COMMIT. Fields and a move: one version
+ * step, two audit rows with one timestamp, cache equal to SQLite. */
+static void test_update_phases_on_a_sibling_connection_with_a_rerun(void **state)
+{
+    struct fx *f = *state;
+    struct order *first = mk_order(f, "P-1", f->wc[0]);
+    struct order *o = mk_order(f, "P-2", 0);
+    struct move_request mv = { .to_work_centre_id = f->wc[0], .position = 0,
+                               .reason = "rush", .user_id = f->user };
+    struct update_job *j = NULL;
+    struct store *ws = NULL;
+    struct move_result mr;
+    struct order_patch p;
+    bool changed = false;
+    int64_t v0 = o->version, a0 = audits(f);
+    uint64_t bv = f->b->version;
+
+    order_patch_init(&p);
+    p.order_number = "P-2b";
+    p.description = "edited through the writer";
+    p.has_version = true;
+    p.version = v0;
+    p.user_id = f->user;
+    assert_int_equal(store_open_sibling(f->s, "NORMAL", &ws), 0);
+    assert_int_equal(store_update_prepare(f->b, o->id, &p, &mv, &j), 0);
+    assert_true(store_update_writes(j));
+    assert_int_equal(f->b->version, bv);                /* prepare changes nothing */
+    assert_string_equal(o->order_number, "P-2");
+    assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+    assert_int_equal(store_update_write(ws, j), 0);
+    assert_int_equal(store_exec(ws, "ROLLBACK"), 0);
+    assert_int_equal(audits(f), a0);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM orders WHERE order_number = 'P-2b'"), 0);
+    assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+    assert_int_equal(store_update_write(ws, j), 0);     /* again: the same rows */
+    assert_int_equal(store_exec(ws, "COMMIT"), 0);
+    assert_ptr_equal(store_update_apply(f->b, j, &changed, &mr), o);
+    store_update_job_free(j);
+    store_free(ws);
+    assert_true(changed);
+    assert_ptr_equal(mr.order, o);
+    assert_int_equal(mr.from_work_centre_id, 0);
+    assert_int_equal(mr.to_work_centre_id, f->wc[0]);
+    assert_int_equal(o->version, v0 + 1);
+    assert_string_equal(o->order_number, "P-2b");
+    assert_ptr_equal(board_order_by_number(f->b, "P-2b"), o);
+    assert_null(board_order_by_number(f->b, "P-2"));
+    assert_int_equal(order_position(o), 0);
+    assert_int_equal(order_position(first), 1);
+    assert_int_equal(audits(f), a0 + 2);
+    assert_int_equal(peek_int(f, "SELECT COUNT(DISTINCT timestamp) FROM audit_log WHERE id > "
+                                 "(SELECT MAX(id) - 2 FROM audit_log)"), 1);
+    assert_db_matches_cache(f);
+
+    /* a patch that changes nothing: a job with nothing to write; apply reports no change */
+    order_patch_init(&p);
+    p.has_version = true;
+    p.version = o->version;
+    assert_int_equal(store_update_prepare(f->b, o->id, &p, NULL, &j), 0);
+    assert_false(store_update_writes(j));
+    bv = f->b->version;
+    assert_ptr_equal(store_update_apply(f->b, j, &changed, NULL), o);
+    store_update_job_free(j);
+    assert_false(changed);
+    assert_int_equal(f->b->version, bv);
+    assert_int_equal(o->version, v0 + 1);
+
+    /* prepare refuses what store_order_update_move refuses, in its order, changing nothing */
+    assert_int_equal(store_update_prepare(f->b, 999999, &p, NULL, &j), PB_ENOT_FOUND);
+    assert_null(j);
+    p.version = v0;
+    assert_int_equal(store_update_prepare(f->b, o->id, &p, NULL, &j), PB_ECONFLICT);
+    assert_null(j);
+    p.version = o->version;
+    mv.to_work_centre_id = f->wc_inactive;
+    assert_int_equal(store_update_prepare(f->b, o->id, &p, &mv, &j), PB_EVALIDATION);
+    assert_null(j);
+    assert_db_matches_cache(f);
+}
+
+/* The number was free in the cache at prepare but another connection took it before the
+ * write (SQLite's unique index): the write fails with PB_ECONFLICT, the transaction is rolled
+ * back, and neither the cache nor SQLite changed. */
+static void test_update_write_refused_by_a_number_taken_meanwhile_changes_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct snap c0[16], c1[16];
+    struct order *o = mk_order(f, "T-1", f->wc[0]);
+    mk_order(f, "T-2", f->wc[0]);
+    struct move_request mv = { .to_work_centre_id = f->wc[1], .position = 0, .user_id = f->user };
+    struct update_job *j = NULL;
+    struct store *ws = NULL;
+    struct order_patch p;
+    size_t nc = snap_cache(f, c0);
+    uint64_t bv = f->b->version;
+    int64_t a0 = audits(f);
+
+    order_patch_init(&p);
+    p.order_number = "TAKEN";
+    p.description = "never";
+    p.has_version = true;
+    p.version = o->version;
+    p.user_id = f->user;
+    assert_int_equal(store_open_sibling(f->s, "NORMAL", &ws), 0);
+    assert_int_equal(store_update_prepare(f->b, o->id, &p, &mv, &j), 0);
+    assert_int_equal(sqlite3_exec(f->peek,
+        "INSERT INTO orders(tenant_id, order_number, stock_code, description, quantity_to_make, "
+        "rank, created_at, updated_at) SELECT tenant_id, 'TAKEN', 'S', 'd', 1, 1, created_at, "
+        "updated_at FROM orders WHERE order_number = 'T-2'", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+    assert_int_equal(store_update_write(ws, j), PB_ECONFLICT);
+    assert_int_equal(store_exec(ws, "ROLLBACK"), 0);
+    store_update_job_free(j);                   /* not applied */
+    store_free(ws);
+
+    assert_int_equal(snap_cache(f, c1), nc);
+    assert_memory_equal(c0, c1, nc * sizeof(c0[0]));
+    assert_int_equal(f->b->version, bv);
+    assert_string_equal(o->order_number, "T-1");
+    assert_string_equal(o->description, "A part");
+    assert_int_equal(audits(f), a0);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM orders WHERE description = 'never'"), 0);
+    assert_int_equal(sqlite3_exec(f->peek, "DELETE FROM orders WHERE order_number = 'TAKEN'",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    assert_db_matches_cache(f);
+}
+
 /* ---------------------------------------------------------------- audit log */
 
 /* issue 9 item 3: every combination of filters runs on an index of schema.sql (the plan of the
@@ -956,6 +1085,8 @@ int main(void)
         T(test_failed_commit_leaves_cache_and_database_unchanged),
         T(test_update_with_a_move_is_one_transaction_and_one_version_step),
         T(test_update_with_a_move_that_fails_changes_nothing),
+        T(test_update_phases_on_a_sibling_connection_with_a_rerun),
+        T(test_update_write_refused_by_a_number_taken_meanwhile_changes_nothing),
         T(test_audit_list_filters_pages_and_counts_newest_first),
         T(test_audit_list_filters_use_the_indexes),
         cmocka_unit_test(test_since_accepts_iso_timestamps_and_dates_only),

@@ -197,3 +197,61 @@ test('sessions, users and API keys are writer jobs: they wait for a held write l
   const keys = await srv.req('GET', '/api/api-keys', { token: admin });
   assert.ok(keys.body.data.some((k) => k.name === 'held'), keys.text);
 });
+
+test('an order update and a scanner event sent while the writer is held are answered after it, in order, on the board they were sent to', async () => {
+  const key = await srv.req('POST', '/api/api-keys', { token: other.token, json: { name: 'line 1' } });
+  assert.equal(key.status, 201, key.text);
+  const cr = await srv.req('POST', '/api/orders', { token: other.token,
+    json: { orderNumber: 'O-9', stockCode: 'S', description: 'before', quantityToMake: 4 } });
+  assert.equal(cr.status, 201, cr.text);
+  const id = cr.body.id, v0 = cr.body.version;
+  const ws = await srv.ws(other.token);
+  const jobsBefore = await metric('planboard_writer_jobs_total');
+
+  const lock = await holdWriteLock(join(srv.dir, 'pb.db'));
+  const answered = [];
+  const up = srv.req('PUT', `/api/orders/${id}`, { token: other.token,
+    json: { version: v0, description: 'edited while the writer was held' } })
+    .then((r) => { answered.push('update'); return r; });
+  await until(async () => await metric('planboard_writer_outstanding') === 1,
+    { what: 'the update to reach the writer' });
+  const sc = srv.req('POST', '/api/scanner/events', { headers: { 'x-api-key': key.body.key },
+    json: { eventId: 'held-1', orderNumber: 'O-9', workCentreCode: 'OX', eventType: 'job_start' } })
+    .then((r) => { answered.push('scanner'); return r; });
+  await until(async () => await metric('planboard_writer_outstanding') === 2,
+    { what: 'the scanner event to wait behind the update (same tenant)' });
+  assert.equal(await metric('planboard_writer_jobs_total'), jobsBefore + 2);
+
+  // the loop is free meanwhile; nothing is answered, nothing is on the board yet
+  const h = await srv.req('GET', '/api/health');
+  assert.equal(h.status, 200, h.text);
+  const still = await srv.req('GET', `/api/orders/${id}`, { token: other.token });
+  assert.equal(still.body.description, 'before', 'an in-flight write is invisible');
+  assert.deepEqual(answered, []);
+
+  await lock.release();
+  const ur = await up;
+  assert.equal(ur.status, 200, ur.text);
+  assert.equal(ur.body.description, 'edited while the writer was held');
+  assert.equal(ur.body.version, v0 + 1);
+  const sr = await sc;
+  assert.equal(sr.status, 202, sr.text);
+  assert.equal(sr.body.applied, true, sr.text);
+  assert.equal(sr.body.moved, true, sr.text);
+  // the scanner event was prepared on the board with the update applied: in commit order
+  assert.equal(sr.body.order.description, 'edited while the writer was held');
+  assert.equal(sr.body.order.version, v0 + 2);
+  assert.deepEqual(answered, ['update', 'scanner']);
+
+  // the room saw them in the same order
+  await ws.waitFor((m) => m.event === 'order_moved' && m.data.order.id === id);
+  const evs = ws.messages.filter((m) => m.data?.order?.id === id).map((m) => m.event);
+  assert.deepEqual(evs.slice(0, 2), ['order_updated', 'order_moved'], JSON.stringify(evs));
+  // a retry of the event is a duplicate, through the writer too
+  const again = await srv.req('POST', '/api/scanner/events', { headers: { 'x-api-key': key.body.key },
+    json: { eventId: 'held-1', orderNumber: 'O-9', workCentreCode: 'OX', eventType: 'job_start' } });
+  assert.equal(again.status, 202, again.text);
+  assert.equal(again.body.duplicate, true, again.text);
+  assert.equal(await metric('planboard_writer_jobs_total'), jobsBefore + 3);
+  ws.close();
+});
