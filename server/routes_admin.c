@@ -88,37 +88,107 @@ static void r_tenant_get(struct http_req *r, const cJSON *body)
     tenant_cleanup(&t);
 }
 
+static void tenant_error(struct http_req *r, int rc)
+{
+    http_reply_error(r, rc == PB_ENOT_FOUND || rc == PB_EVALIDATION || rc == PB_ERATE_LIMITED
+                            ? rc : PB_EINTERNAL,
+                     rc == PB_ENOT_FOUND ? "tenant not found"
+                     : rc == PB_EVALIDATION ? "the tenant settings are not valid"
+                     : rc == PB_ERATE_LIMITED ? "too many writes are waiting; try again"
+                     : "could not save the tenant settings", NULL);
+}
+
+/* A tenant settings change through the writer, gated on the tenant id (docs/writer.md "Work
+ * centres, the calendar and tenant settings"). owner first: CLOSED_HTTP clears it. */
+struct tenant_op {
+    struct http_req *owner;
+    struct app *app;
+    int64_t tenant_id, user_id;
+    cJSON *body;                        /* a copy of the request's body: p's strings */
+    struct tenant_patch p;
+    struct tenant_job *job;
+};
+
+static void tenant_op_free(struct tenant_op *o)
+{
+    store_tenant_job_free(o->job);
+    cJSON_Delete(o->body);
+    free(o);
+}
+
+static int tenant_op_prepare(void *ctx)
+{
+    struct tenant_op *o = ctx;
+    return store_tenant_prepare(o->app->store, o->tenant_id, &o->p, o->user_id, &o->job);
+}
+
+static int tenant_op_run(sqlite3 *db, void *ctx)
+{
+    struct tenant_op *o = ctx;
+    (void)db;                           /* the sibling store's connection */
+    return store_tenant_write(o->app->wstore, o->job);
+}
+
+static void tenant_op_done(void *ctx, int status, uint64_t commit_seq)
+{
+    struct tenant_op *o = ctx;
+    struct http_req *r = o->owner;
+    struct tenant t;
+    (void)commit_seq;
+    if (status == 0) {
+        store_commit_noted(o->app->store);      /* group commit syncs it before answers */
+        store_tenant_apply(o->app->store, o->job, &t);
+    }
+    if (r != NULL) {
+        r->job = NULL;
+        if (status == 0)
+            http_reply_json(r, 200, json_tenant(&t));
+        else
+            tenant_error(r, status);
+    }
+    if (status == 0)
+        tenant_cleanup(&t);
+    tenant_op_free(o);
+}
+
 static void r_tenant_put(struct http_req *r, const cJSON *body)
 {
-    struct tenant_patch p = { 0 };
     struct json_details d;
-    struct tenant t;
+    struct tenant_op *o;
 
     if (body == NULL || !cJSON_IsObject(body)) {
         http_reply_invalid(r, "body", "a JSON object is required");
         return;
     }
+    if ((o = calloc(1, sizeof(*o))) == NULL || (o->body = cJSON_Duplicate(body, true)) == NULL) {
+        free(o);
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
     json_details_init(&d);
-    json_get_str(body, "name", &p.name, &d);
-    json_get_str(body, "timezone", &p.timezone, &d);
-    p.has_daily_target = json_get_int(body, "dailyTarget", &p.daily_target, &d) == 0;
-    tenant_patch_check(&p, json_details_add, &d);
+    json_get_str(o->body, "name", &o->p.name, &d);
+    json_get_str(o->body, "timezone", &o->p.timezone, &d);
+    o->p.has_daily_target = json_get_int(o->body, "dailyTarget", &o->p.daily_target, &d) == 0;
+    tenant_patch_check(&o->p, json_details_add, &d);
     if (d.count > 0) {
         http_reply_error(r, PB_EVALIDATION, "the tenant settings are not valid",
                          json_details_take(&d));
+        tenant_op_free(o);
         return;
     }
     json_details_cleanup(&d);
-    int rc = store_tenant_update(r->app->store, r->claims.tenant_id, &p, r->claims.user_id, &t);
+    o->owner = r;
+    o->app = r->app;
+    o->tenant_id = r->claims.tenant_id;
+    o->user_id = r->claims.user_id;
+    int rc = writes_submit(r->app, o->tenant_id, tenant_op_prepare, tenant_op_run,
+                           tenant_op_done, o);
     if (rc != 0) {
-        http_reply_error(r, rc == PB_ENOT_FOUND || rc == PB_EVALIDATION ? rc : PB_EINTERNAL,
-                         rc == PB_ENOT_FOUND ? "tenant not found"
-                         : rc == PB_EVALIDATION ? "the tenant settings are not valid"
-                         : "could not save the tenant settings", NULL);
+        tenant_error(r, rc);
+        tenant_op_free(o);
         return;
     }
-    http_reply_json(r, 200, json_tenant(&t));
-    tenant_cleanup(&t);
+    r->job = o;                         /* tenant_op_done answers */
 }
 
 /* ================================================================ users: reads */
@@ -417,7 +487,7 @@ static void r_user_delete(struct http_req *r, const cJSON *body)
 
 const struct route pb_routes_admin[] = {
     { M_GET, "/api/tenant", R_ANY, 0, r_tenant_get, NULL },
-    { M_PUT, "/api/tenant", R_ADMIN, 0, r_tenant_put, NULL },
+    { M_PUT, "/api/tenant", R_ADMIN, ROUTE_WRITER, r_tenant_put, NULL },
     { M_GET, "/api/users", R_ADMIN, 0, r_users_list, NULL },
     { M_POST, "/api/users", R_ADMIN, ROUTE_WRITER, r_user_create, NULL },
     { M_GET, "/api/users/:id", R_ADMIN, 0, r_user_get, NULL },

@@ -33,11 +33,11 @@ static cJSON *work_centres_json(const struct board *b)
 }
 
 /* SPEC §5 work_centre_updated {workCentres: [...]} to the tenant's room. */
-static void publish_work_centres(struct http_req *r, const struct board *b)
+static void publish_work_centres(struct app *app, int64_t tenant_id, const struct board *b)
 {
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddItemToObject(ev, "workCentres", work_centres_json(b));
-    room_publish(r->app, r->claims.tenant_id, "work_centre_updated", ev);
+    room_publish(app, tenant_id, "work_centre_updated", ev);
 }
 
 /* A string member that may be absent but, when present, must be a string (not null):
@@ -115,47 +115,153 @@ static void wc_store_error(struct http_req *r, int rc)
     case PB_EVALIDATION:
         http_reply_error(r, PB_EVALIDATION, "the work centre is not valid", NULL);
         break;
+    case PB_ERATE_LIMITED:
+        http_reply_error(r, rc, "too many writes are waiting; try again", NULL);
+        break;
     default:
         http_reply_error(r, PB_EINTERNAL, "could not save the work centre", NULL);
     }
 }
 
+/* A work-centre change through the writer (docs/writer.md "Work centres, the calendar and
+ * tenant settings"). owner first: CLOSED_HTTP clears it; a change whose client went away still
+ * commits, applies and is broadcast. */
+struct wc_change {
+    struct http_req *owner;
+    struct app *app;
+    int64_t tenant_id;
+    struct wc_request rq;               /* rq.in = &in, rq.ids = ids */
+    struct work_centre_input in;        /* strings point into body */
+    cJSON *body;                        /* create, update: a copy of the request's body */
+    int64_t *ids;                       /* reorder */
+    struct board *b;                    /* set by prepare */
+    struct wc_job *job;
+};
+
+static void wc_op_free(struct wc_change *o)
+{
+    store_wc_job_free(o->job);
+    cJSON_Delete(o->body);
+    free(o->ids);
+    free(o);
+}
+
+static void wc_op_error(struct http_req *r, enum wc_op op, int rc)
+{
+    if (op == WC_OP_DELETE && rc == PB_ECONFLICT)
+        http_reply_error(r, PB_ECONFLICT, "orders still sit in this work centre", NULL);
+    else if (op == WC_OP_REORDER && rc == PB_EVALIDATION)
+        http_reply_invalid(r, "ids", "must name every active work centre exactly once");
+    else
+        wc_store_error(r, rc);
+}
+
+/* Loop thread, when the tenant's earlier writes are applied: validate against the board. */
+static int wc_op_prepare(void *ctx)
+{
+    struct wc_change *o = ctx;
+    int rc = store_board(o->app->store, o->tenant_id, &o->b);
+    return rc != 0 ? rc : store_wc_prepare(o->b, &o->rq, &o->job);
+}
+
+static int wc_op_run(sqlite3 *db, void *ctx)
+{
+    struct wc_change *o = ctx;
+    (void)db;                           /* the sibling store's connection */
+    return store_wc_write(o->app->wstore, o->job);
+}
+
+static void wc_op_done(void *ctx, int status, uint64_t commit_seq)
+{
+    struct wc_change *o = ctx;
+    struct http_req *r = o->owner;
+    const struct work_centre *w = NULL;
+    bool changed = false;
+    (void)commit_seq;
+    if (status == 0) {
+        store_commit_noted(o->app->store);      /* group commit syncs it before answers */
+        changed = store_wc_apply(o->b, o->job, &w);
+    }
+    if (r != NULL) {
+        r->job = NULL;
+        if (status != 0)
+            wc_op_error(r, o->rq.op, status);
+        else if (o->rq.op == WC_OP_CREATE)
+            http_reply_json(r, 201, json_work_centre(w));
+        else if (o->rq.op == WC_OP_UPDATE)
+            http_reply_json(r, 200, json_work_centre(w));
+        else if (o->rq.op == WC_OP_DELETE)
+            http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
+        else
+            http_reply_json(r, 200, json_data(work_centres_json(o->b)));
+    }
+    if (changed)
+        publish_work_centres(o->app, o->tenant_id, o->b);
+    wc_op_free(o);
+}
+
+/* Hand o (filled by the route) to the writer under the tenant's gate; the answer comes from
+ * wc_op_done, or now when the submit fails (o freed either way). */
+static void wc_op_submit(struct http_req *r, struct wc_change *o)
+{
+    o->owner = r;
+    o->app = r->app;
+    o->tenant_id = r->claims.tenant_id;
+    o->rq.user_id = r->claims.user_id;
+    o->rq.in = &o->in;
+    o->rq.ids = o->ids;
+    int rc = writes_submit(r->app, o->tenant_id, wc_op_prepare, wc_op_run, wc_op_done, o);
+    if (rc != 0) {
+        wc_op_error(r, o->rq.op, rc);
+        wc_op_free(o);
+        return;
+    }
+    r->job = o;                         /* wc_op_done answers */
+}
+
+/* create and update: the body's fields, checked now (400 with details), kept for prepare. */
+static struct wc_change *wc_op_from_body(struct http_req *r, const cJSON *body, bool creating)
+{
+    struct json_details d;
+    struct wc_change *o = calloc(1, sizeof(*o));
+
+    if (o == NULL || (o->body = cJSON_Duplicate(body, true)) == NULL) {
+        free(o);
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return NULL;
+    }
+    json_details_init(&d);
+    wc_read_body(o->body, &o->in, &d);
+    if (d.count == 0)
+        work_centre_input_check(&o->in, creating, json_details_add, &d);
+    if (d.count > 0) {
+        http_reply_error(r, PB_EVALIDATION, "the work centre is not valid", json_details_take(&d));
+        wc_op_free(o);
+        return NULL;
+    }
+    json_details_cleanup(&d);
+    return o;
+}
+
 static void r_wc_create(struct http_req *r, const cJSON *body)
 {
-    struct work_centre_input in;
-    struct json_details d;
-    const struct work_centre *w = NULL;
-    struct board *b;
+    struct wc_change *o;
 
     if (body == NULL || !cJSON_IsObject(body)) {
         http_reply_invalid(r, "body", "a JSON object is required");
         return;
     }
-    if ((b = route_board(r)) == NULL)
+    if (route_board(r) == NULL)
         return;
-    json_details_init(&d);
-    wc_read_body(body, &in, &d);
-    if (d.count == 0)
-        work_centre_input_check(&in, true, json_details_add, &d);
-    if (d.count > 0) {
-        http_reply_error(r, PB_EVALIDATION, "the work centre is not valid", json_details_take(&d));
+    if ((o = wc_op_from_body(r, body, true)) == NULL)
         return;
-    }
-    json_details_cleanup(&d);
-    int rc = store_work_centre_create(r->app->store, b, &in, r->claims.user_id, &w);
-    if (rc != 0) {
-        wc_store_error(r, rc);
-        return;
-    }
-    http_reply_json(r, 201, json_work_centre(w));
-    publish_work_centres(r, b);
+    o->rq.op = WC_OP_CREATE;
+    wc_op_submit(r, o);
 }
 
 static void r_wc_update(struct http_req *r, const cJSON *body)
 {
-    struct work_centre_input in;
-    struct json_details d;
-    const struct work_centre *w = NULL;
+    struct wc_change *o;
     struct board *b;
 
     if ((b = route_board(r)) == NULL)
@@ -168,85 +274,60 @@ static void r_wc_update(struct http_req *r, const cJSON *body)
         http_reply_invalid(r, "body", "a JSON object is required");
         return;
     }
-    json_details_init(&d);
-    wc_read_body(body, &in, &d);
-    if (d.count == 0)
-        work_centre_input_check(&in, false, json_details_add, &d);
-    if (d.count > 0) {
-        http_reply_error(r, PB_EVALIDATION, "the work centre is not valid", json_details_take(&d));
+    if ((o = wc_op_from_body(r, body, false)) == NULL)
         return;
-    }
-    json_details_cleanup(&d);
-    bool changed = false;
-    int rc = store_work_centre_update(r->app->store, b, r->ids[0], &in, r->claims.user_id, &w,
-                                      &changed);
-    if (rc != 0) {
-        wc_store_error(r, rc);
-        return;
-    }
-    http_reply_json(r, 200, json_work_centre(w));
-    if (changed)
-        publish_work_centres(r, b);
+    o->rq.op = WC_OP_UPDATE;
+    o->rq.wc_id = r->ids[0];
+    wc_op_submit(r, o);
 }
 
 static void r_wc_delete(struct http_req *r, const cJSON *body)
 {
-    struct board *b;
+    struct wc_change *o;
     (void)body;
-    if ((b = route_board(r)) == NULL)
+    if (route_board(r) == NULL)
         return;
-    int rc = store_work_centre_delete(r->app->store, b, r->ids[0], r->claims.user_id);
-    if (rc == PB_ECONFLICT) {
-        http_reply_error(r, PB_ECONFLICT, "orders still sit in this work centre", NULL);
-        return;
-    }
-    if (rc != 0) {
-        wc_store_error(r, rc);
+    if ((o = calloc(1, sizeof(*o))) == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
         return;
     }
-    http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
-    publish_work_centres(r, b);
+    o->rq.op = WC_OP_DELETE;
+    o->rq.wc_id = r->ids[0];
+    wc_op_submit(r, o);
 }
 
 static void r_wc_reorder(struct http_req *r, const cJSON *body)
 {
     const cJSON *ids = body != NULL ? cJSON_GetObjectItemCaseSensitive(body, "ids") : NULL;
-    struct board *b;
+    struct wc_change *o;
     int64_t *v;
     size_t n = 0;
 
-    if ((b = route_board(r)) == NULL)
+    if (route_board(r) == NULL)
         return;
     if (!cJSON_IsArray(ids)) {
         http_reply_invalid(r, "ids", "must be an array of work centre ids");
         return;
     }
     v = malloc(((size_t)cJSON_GetArraySize(ids) + 1) * sizeof(*v));
-    if (v == NULL) {
+    if (v == NULL || (o = calloc(1, sizeof(*o))) == NULL) {
+        free(v);
         http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
         return;
     }
+    o->ids = v;
     for (const cJSON *e = ids->child; e != NULL; e = e->next) {
         double x = cJSON_IsNumber(e) ? e->valuedouble : -1;
         if (x < 1 || x > 9007199254740992.0 || x != (double)(int64_t)x) {
-            free(v);
+            wc_op_free(o);
             http_reply_invalid(r, "ids", "must be an array of work centre ids");
             return;
         }
         v[n++] = (int64_t)x;
     }
-    int rc = store_work_centre_reorder(r->app->store, b, v, n, r->claims.user_id);
-    free(v);
-    if (rc == PB_EVALIDATION) {
-        http_reply_invalid(r, "ids", "must name every active work centre exactly once");
-        return;
-    }
-    if (rc != 0) {
-        wc_store_error(r, rc);
-        return;
-    }
-    http_reply_json(r, 200, json_data(work_centres_json(b)));
-    publish_work_centres(r, b);
+    o->rq.op = WC_OP_REORDER;
+    o->rq.n_ids = n;
+    wc_op_submit(r, o);
 }
 
 /* ================================================================ orders: update, delete */
@@ -1025,10 +1106,10 @@ static void r_audit_log(struct http_req *r, const cJSON *body)
 /* Order matters only among patterns that can match the same path; ":id" matches numbers only,
  * so "/api/work-centres/reorder" and "/api/orders/export" never meet ":id". */
 const struct route pb_routes_orders[] = {
-    { M_POST, "/api/work-centres", R_ADMIN, 0, r_wc_create, NULL },
-    { M_PUT, "/api/work-centres/reorder", R_ADMIN, 0, r_wc_reorder, NULL },
-    { M_PUT, "/api/work-centres/:id", R_ADMIN, 0, r_wc_update, NULL },
-    { M_DELETE, "/api/work-centres/:id", R_ADMIN, 0, r_wc_delete, NULL },
+    { M_POST, "/api/work-centres", R_ADMIN, ROUTE_WRITER, r_wc_create, NULL },
+    { M_PUT, "/api/work-centres/reorder", R_ADMIN, ROUTE_WRITER, r_wc_reorder, NULL },
+    { M_PUT, "/api/work-centres/:id", R_ADMIN, ROUTE_WRITER, r_wc_update, NULL },
+    { M_DELETE, "/api/work-centres/:id", R_ADMIN, ROUTE_WRITER, r_wc_delete, NULL },
     { M_GET, "/api/orders/export", R_ANY, 0, r_orders_export, NULL },
     { M_PUT, "/api/orders/:id", R_ADMIN | R_SCHEDULER, ROUTE_WRITER, r_order_update, NULL },
     { M_DELETE, "/api/orders/:id", R_ADMIN, ROUTE_WRITER, r_order_delete, NULL },

@@ -97,9 +97,54 @@ static void count_only(void *ctx, const char *field, const char *message)
     (*(int *)ctx)++;
 }
 
-int store_calendar_set(struct store *s, struct board *b, const struct cal_shift *shifts,
-                       size_t n_shifts, const char (*holidays)[PB_DATE_LEN], size_t n_holidays,
-                       int64_t user_id)
+/* A calendar replacement in the writer's phases (store.h store_calendar_prepare). */
+struct calendar_job {
+    int64_t tenant_id, user_id;
+    struct calendar *c;                 /* the new calendar; the board's after apply */
+    char *data;                         /* audit event_data */
+    char now[PB_TIMESTAMP_LEN];
+};
+
+void store_calendar_job_free(struct calendar_job *j)
+{
+    if (j == NULL)
+        return;
+    calendar_free(j->c);
+    free(j->data);
+    free(j);
+}
+
+int store_calendar_prepare(const struct board *b, const struct cal_shift *shifts,
+                           size_t n_shifts, const char (*holidays)[PB_DATE_LEN],
+                           size_t n_holidays, int64_t user_id, struct calendar_job **out)
+{
+    struct strbuf ev = { 0 };
+    struct calendar_job *j;
+    int bad = 0;
+
+    *out = NULL;
+    if (calendar_check(shifts, n_shifts, holidays, n_holidays, count_only, &bad) != 0)
+        return PB_EVALIDATION;
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        return PB_EINTERNAL;
+    j->tenant_id = b->tenant_id;
+    j->user_id = user_id;
+    j->c = calendar_new(calendar_timezone(b->calendar), shifts, n_shifts, holidays, n_holidays);
+    if (j->c != NULL)
+        strbuf_printf(&ev, "{\"shifts\":%zu,\"holidays\":%zu}", n_shifts,
+                      calendar_n_holidays(j->c));
+    if (j->c == NULL || ev.oom) {
+        free(ev.p);
+        store_calendar_job_free(j);
+        return PB_EINTERNAL;
+    }
+    j->data = ev.p;
+    pb_now_timestamp(j->now);
+    *out = j;
+    return 0;
+}
+
+int store_calendar_write(struct store *s, struct calendar_job *j)
 {
     static const char upsert_sql[] =
         "INSERT INTO tenant_calendars(tenant_id, updated_at) VALUES (?1, ?2) "
@@ -111,59 +156,72 @@ int store_calendar_set(struct store *s, struct board *b, const struct cal_shift 
         "VALUES (?1, ?2, ?3, ?4)";
     static const char hol_sql[] =
         "INSERT OR IGNORE INTO calendar_holidays(tenant_id, day) VALUES (?1, ?2)";
-    char now[PB_TIMESTAMP_LEN];
-    struct strbuf ev = { 0 };
+    char day[PB_DATE_LEN];
     sqlite3_stmt *st;
-    int bad = 0;
-
-    if (calendar_check(shifts, n_shifts, holidays, n_holidays, count_only, &bad) != 0)
-        return PB_EVALIDATION;
-    struct calendar *c = calendar_new(calendar_timezone(b->calendar), shifts, n_shifts,
-                                      holidays, n_holidays);
-    if (c == NULL)
-        return PB_EINTERNAL;
-    strbuf_printf(&ev, "{\"shifts\":%zu,\"holidays\":%zu}", n_shifts, calendar_n_holidays(c));
-    pb_now_timestamp(now);
-    if (ev.oom || store__begin(s) != 0)
-        goto fail;
+    size_t n_shifts, n_holidays = calendar_n_holidays(j->c);
+    /* the job's own calendar (no other thread sees it before apply): its shifts and holidays
+     * are the input's, sorted, holidays once each */
+    const struct cal_shift *shifts = calendar_shifts(j->c, &n_shifts);
 
 #define RUN(sql, what, bind)                                                              \
     do {                                                                                  \
         if ((st = store__prepare(s, sql, what)) == NULL)                                  \
-            goto fail_tx;                                                                 \
-        sqlite3_bind_int64(st, 1, b->tenant_id);                                          \
+            return PB_EINTERNAL;                                                          \
+        sqlite3_bind_int64(st, 1, j->tenant_id);                                          \
         bind;                                                                             \
         if (store__run_final(s, st, what, NULL, NULL) != 0)                               \
-            goto fail_tx;                                                                 \
+            return PB_EINTERNAL;                                                          \
     } while (0)
-    RUN(upsert_sql, "calendar row", sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC));
+    RUN(upsert_sql, "calendar row", sqlite3_bind_text(st, 2, j->now, -1, SQLITE_STATIC));
     RUN(del_shifts_sql, "calendar shifts delete", (void)0);
     RUN(del_hol_sql, "calendar holidays delete", (void)0);
     for (size_t i = 0; i < n_shifts; i++)
         RUN(shift_sql, "calendar shift", (sqlite3_bind_int(st, 2, shifts[i].weekday),
                                           sqlite3_bind_int(st, 3, shifts[i].start),
                                           sqlite3_bind_int(st, 4, shifts[i].end)));
-    for (size_t i = 0; i < n_holidays; i++)
-        RUN(hol_sql, "calendar holiday",
-            sqlite3_bind_text(st, 2, holidays[i], -1, SQLITE_STATIC));
+    for (size_t i = 0; i < n_holidays; i++) {
+        calendar_holiday(j->c, i, day);
+        RUN(hol_sql, "calendar holiday", sqlite3_bind_text(st, 2, day, -1, SQLITE_TRANSIENT));
+    }
 #undef RUN
-    if (store__audit(s, b->tenant_id, "calendar_updated", 0, 0, 0, user_id, ev.p, -1, -1, now)
-        != 0)
-        goto fail_tx;
-    if (store__commit(s) != 0)
-        goto fail;
+    if (store__audit(s, j->tenant_id, "calendar_updated", 0, 0, 0, j->user_id, j->data, -1, -1,
+                     j->now) != 0)
+        return PB_EINTERNAL;
+    return 0;
+}
 
+void store_calendar_apply(struct board *b, struct calendar_job *j)
+{
     calendar_free(b->calendar);
-    b->calendar = c;
+    b->calendar = j->c;
+    j->c = NULL;
     b->schedule_version = 0;            /* stale: everything is recomputed at the next refresh */
     b->version++;
-    free(ev.p);
-    return 0;
+}
 
-fail_tx:
-    store__rollback(s);
-fail:
-    calendar_free(c);
-    free(ev.p);
-    return PB_EINTERNAL;
+int store_calendar_set(struct store *s, struct board *b, const struct cal_shift *shifts,
+                       size_t n_shifts, const char (*holidays)[PB_DATE_LEN], size_t n_holidays,
+                       int64_t user_id)
+{
+    struct calendar_job *j;
+    int rc = store_calendar_prepare(b, shifts, n_shifts, holidays, n_holidays, user_id, &j);
+
+    if (rc != 0)
+        return rc;
+    if (store__begin(s) != 0) {
+        store_calendar_job_free(j);
+        return PB_EINTERNAL;
+    }
+    if ((rc = store_calendar_write(s, j)) != 0) {
+        store__rollback(s);
+        store_calendar_job_free(j);
+        return rc;
+    }
+    if (store__commit(s) != 0) {
+        store_calendar_job_free(j);
+        return PB_EINTERNAL;
+    }
+    store_calendar_apply(b, j);
+    store_calendar_job_free(j);
+    return 0;
 }

@@ -392,6 +392,28 @@ int store_calendar_set(struct store *s, struct board *b, const struct cal_shift 
                        size_t n_shifts, const char (*holidays)[PB_DATE_LEN], size_t n_holidays,
                        int64_t user_id);
 
+/*
+ * store_calendar_set in the writer's three phases (docs/writer.md "Work centres, the calendar
+ * and tenant settings"; issue 9 item 1), same rows, audit row and errors:
+ * store_calendar_prepare (loop thread, the tenant's earlier writes applied): checks the input
+ *   (PB_EVALIDATION as store_calendar_set) and builds the new calendar in b's timezone into a
+ *   new job *out (shifts and holidays are copied; PB_EINTERNAL no memory; *out NULL on error).
+ * store_calendar_write (the thread owning connection s, a sibling store, inside a transaction
+ *   the caller opened, never BEGIN/COMMIT itself; may run again after a rollback): the
+ *   tenant_calendars row, shifts, holidays and the "calendar_updated" audit row. PB_EINTERNAL;
+ *   the caller rolls back.
+ * store_calendar_apply (loop thread, after COMMIT, cannot fail): b's calendar is replaced by
+ *   the job's and its projection marked stale (recomputed by the next store_schedule_refresh).
+ * store_calendar_job_free: in every case (NULL is fine).
+ */
+struct calendar_job;
+int store_calendar_prepare(const struct board *b, const struct cal_shift *shifts,
+                           size_t n_shifts, const char (*holidays)[PB_DATE_LEN],
+                           size_t n_holidays, int64_t user_id, struct calendar_job **out);
+int store_calendar_write(struct store *s, struct calendar_job *j);
+void store_calendar_apply(struct board *b, struct calendar_job *j);
+void store_calendar_job_free(struct calendar_job *j);
+
 /* ---------------------------------------------------------------- demo data (SPEC §8) */
 
 /*

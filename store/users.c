@@ -8,6 +8,7 @@
 #include "store/users.h"
 
 #include "store/store_int.h"
+#include "core/calendar.h"
 #include "core/strbuf.h"
 #include "core/tz.h"
 
@@ -127,79 +128,180 @@ int user_fields_check(const struct user_fields *f, const char *password, bool cr
 
 /* ---------------------------------------------------------------- tenant */
 
-int store_tenant_update(struct store *s, int64_t tenant_id, const struct tenant_patch *p,
-                        int64_t actor_id, struct tenant *out)
+/* A tenant settings change in the writer's phases (users.h store_tenant_prepare). */
+struct tenant_job {
+    int64_t tenant_id, actor_id;
+    char *name, *timezone;              /* the patch's (copies; NULL = unchanged) */
+    bool has_daily_target;
+    int64_t daily_target;
+    struct calendar *cal;               /* prepare: the loaded board's calendar in the new zone
+                                         * (NULL: no board loaded, or the zone is its zone) */
+    bool tz_changed;                    /* write: the committed row has a new timezone */
+    bool have_out;
+    struct tenant out;                  /* write: the tenant as committed */
+};
+
+void store_tenant_job_free(struct tenant_job *j)
+{
+    if (j == NULL)
+        return;
+    free(j->name);
+    free(j->timezone);
+    calendar_free(j->cal);
+    if (j->have_out)
+        tenant_cleanup(&j->out);
+    free(j);
+}
+
+/* A copy of calendar c in zone tz (shifts and holidays copied). NULL when out of memory. */
+static struct calendar *calendar_in_zone(const struct calendar *c, const char *tz)
+{
+    size_t n_shifts, n_hol = calendar_n_holidays(c);
+    const struct cal_shift *shifts = calendar_shifts(c, &n_shifts);
+    char (*hol)[PB_DATE_LEN] = calloc(n_hol ? n_hol : 1, sizeof(*hol));
+    struct calendar *out = NULL;
+
+    if (hol == NULL)
+        return NULL;
+    for (size_t i = 0; i < n_hol; i++)
+        calendar_holiday(c, i, hol[i]);
+    out = calendar_new(tz, shifts, n_shifts, (const char (*)[PB_DATE_LEN])hol, n_hol);
+    free(hol);
+    return out;
+}
+
+int store_tenant_prepare(struct store *s, int64_t tenant_id, const struct tenant_patch *p,
+                         int64_t actor_id, struct tenant_job **out)
+{
+    struct tenant_job *j;
+
+    *out = NULL;
+    if (tenant_patch_check(p, NULL, NULL) != 0)
+        return PB_EVALIDATION;
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        return PB_EINTERNAL;
+    *j = (struct tenant_job){ .tenant_id = tenant_id, .actor_id = actor_id,
+                              .has_daily_target = p->has_daily_target,
+                              .daily_target = p->daily_target };
+    if ((p->name != NULL && (j->name = strdup(p->name)) == NULL)
+        || (p->timezone != NULL && (j->timezone = strdup(p->timezone)) == NULL))
+        goto fail;
+    /* SPEC §9: the calendar is in the tenant's timezone; a loaded board takes the new zone at
+     * apply, built here so that apply cannot fail */
+    struct board *b = p->timezone != NULL ? hmap_get_int(&s->boards, tenant_id) : NULL;
+    if (b != NULL && strcmp(calendar_timezone(b->calendar), p->timezone) != 0
+        && (j->cal = calendar_in_zone(b->calendar, p->timezone)) == NULL)
+        goto fail;
+    *out = j;
+    return 0;
+
+fail:
+    store_tenant_job_free(j);
+    return PB_EINTERNAL;
+}
+
+int store_tenant_write(struct store *s, struct tenant_job *j)
 {
     static const char sql[] =
         "UPDATE tenants SET name = ?2, timezone = ?3, daily_target = ?4 WHERE id = ?1";
-    struct tenant cur, nu;
+    struct tenant cur;
     struct strbuf ev = { 0 };
     char now[PB_TIMESTAMP_LEN];
     sqlite3_stmt *st;
-    int rc = PB_EINTERNAL, n = 0;
+    int rc, n = 0;
 
-    if (tenant_patch_check(p, NULL, NULL) != 0)
-        return PB_EVALIDATION;
-    if (store__begin(s) != 0)
-        return PB_EINTERNAL;
-    rc = store_tenant_get(s, tenant_id, &cur);
-    if (rc != 0)
-        goto fail_tx;
-    bool ch_name = p->name != NULL && strcmp(p->name, cur.name) != 0;
-    bool ch_tz = p->timezone != NULL && strcmp(p->timezone, cur.timezone) != 0;
-    bool ch_target = p->has_daily_target && p->daily_target != cur.daily_target;
+    if (j->have_out)                    /* a rerun: overwrite */
+        tenant_cleanup(&j->out);
+    j->have_out = j->tz_changed = false;
+    if ((rc = store_tenant_get(s, j->tenant_id, &cur)) != 0)
+        return rc;
+    bool ch_name = j->name != NULL && strcmp(j->name, cur.name) != 0;
+    bool ch_tz = j->timezone != NULL && strcmp(j->timezone, cur.timezone) != 0;
+    bool ch_target = j->has_daily_target && j->daily_target != cur.daily_target;
     if (!ch_name && !ch_tz && !ch_target) {
-        store__rollback(s);             /* nothing to write: end the empty transaction */
-        *out = cur;
+        j->out = cur;                   /* nothing to write */
+        j->have_out = true;
         return 0;
     }
-    rc = PB_EINTERNAL;
     strbuf_printf(&ev, "{\"changes\":{");
     if (ch_name) {
         strbuf_printf(&ev, "%s\"name\":", n++ ? "," : "");
-        sb_quoted(&ev, p->name);
+        sb_quoted(&ev, j->name);
     }
     if (ch_tz) {
         strbuf_printf(&ev, "%s\"timezone\":", n++ ? "," : "");
-        sb_quoted(&ev, p->timezone);
+        sb_quoted(&ev, j->timezone);
     }
     if (ch_target)
-        strbuf_printf(&ev, "%s\"dailyTarget\":%lld", n++ ? "," : "", (long long)p->daily_target);
+        strbuf_printf(&ev, "%s\"dailyTarget\":%lld", n++ ? "," : "", (long long)j->daily_target);
     strbuf_printf(&ev, "}}");
+    rc = PB_EINTERNAL;
     if (ev.oom || (st = store__prepare(s, sql, "prepare")) == NULL)
-        goto fail_cur;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_text(st, 2, ch_name ? p->name : cur.name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, ch_tz ? p->timezone : cur.timezone, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, ch_target ? p->daily_target : cur.daily_target);
+        goto out;
+    sqlite3_bind_int64(st, 1, j->tenant_id);
+    sqlite3_bind_text(st, 2, ch_name ? j->name : cur.name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, ch_tz ? j->timezone : cur.timezone, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, ch_target ? j->daily_target : cur.daily_target);
     pb_now_timestamp(now);
     if (store__run_final(s, st, "tenant update", NULL, NULL) != 0
-        || store__audit(s, tenant_id, "tenant_updated", 0, 0, 0, actor_id, ev.p, -1, -1, now) != 0
-        || store_tenant_get(s, tenant_id, &nu) != 0)
-        goto fail_cur;
-    if (store__commit(s) != 0) {
-        tenant_cleanup(&nu);
-        tenant_cleanup(&cur);
-        free(ev.p);
-        return PB_EINTERNAL;
-    }
+        || store__audit(s, j->tenant_id, "tenant_updated", 0, 0, 0, j->actor_id, ev.p, -1, -1,
+                        now) != 0
+        || store_tenant_get(s, j->tenant_id, &j->out) != 0)
+        goto out;
+    j->have_out = true;
+    j->tz_changed = ch_tz;
+    rc = 0;
+out:
     tenant_cleanup(&cur);
-    free(ev.p);
-    *out = nu;
-    /* SPEC §9: the calendar is in the tenant's timezone; a loaded board takes the new zone
-     * (its projection goes stale). A failure here is memory only: the board keeps its old zone
-     * until it is loaded again. */
-    struct board *b = ch_tz ? hmap_get_int(&s->boards, tenant_id) : NULL;
-    if (b != NULL && board__load_calendar(s, b) == 0)
-        b->version++;
-    return 0;
-
-fail_cur:
-    tenant_cleanup(&cur);
-fail_tx:
-    store__rollback(s);
     free(ev.p);
     return rc;
+}
+
+void store_tenant_apply(struct store *s, struct tenant_job *j, struct tenant *out)
+{
+    struct board *b = j->tz_changed ? hmap_get_int(&s->boards, j->tenant_id) : NULL;
+
+    if (b != NULL && j->cal != NULL) {
+        calendar_free(b->calendar);
+        b->calendar = j->cal;
+        j->cal = NULL;
+        b->schedule_version = 0;        /* stale: recomputed at the next refresh */
+        b->version++;
+    } else if (b != NULL && strcmp(calendar_timezone(b->calendar), j->out.timezone) != 0
+               && board__load_calendar(s, b) == 0) {
+        /* the board was loaded after prepare, before the commit (a read meanwhile): read its
+         * calendar again (the committed row). Out of memory leaves the old zone until the
+         * board is loaded again. */
+        b->version++;
+    }
+    *out = j->out;                      /* the caller's now */
+    j->have_out = false;
+}
+
+int store_tenant_update(struct store *s, int64_t tenant_id, const struct tenant_patch *p,
+                        int64_t actor_id, struct tenant *out)
+{
+    struct tenant_job *j;
+    int rc = store_tenant_prepare(s, tenant_id, p, actor_id, &j);
+
+    if (rc != 0)
+        return rc;
+    if (store__begin(s) != 0) {
+        store_tenant_job_free(j);
+        return PB_EINTERNAL;
+    }
+    if ((rc = store_tenant_write(s, j)) != 0) {
+        store__rollback(s);
+        store_tenant_job_free(j);
+        return rc;
+    }
+    if (store__commit(s) != 0) {
+        store_tenant_job_free(j);
+        return PB_EINTERNAL;
+    }
+    store_tenant_apply(s, j, out);
+    store_tenant_job_free(j);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- user queries */

@@ -50,6 +50,30 @@ int tenant_patch_check(const struct tenant_patch *p, pb_report_fn report, void *
 int store_tenant_update(struct store *s, int64_t tenant_id, const struct tenant_patch *p,
                         int64_t actor_id, struct tenant *out);
 
+/*
+ * store_tenant_update in the writer's three phases (docs/writer.md "Work centres, the calendar
+ * and tenant settings"; issue 9 item 1), same row, audit row and errors. The tenant row is not
+ * cached; what the server keeps of it is the loaded board's calendar, which is in the tenant's
+ * timezone (SPEC §9).
+ * store_tenant_prepare (loop thread, s the loop's store, the tenant's earlier writes applied):
+ *   PB_EVALIDATION (p breaks a rule), PB_EINTERNAL; copies p into a new job *out (NULL on
+ *   error) and, when p changes the zone of a loaded board, builds its calendar in the new zone.
+ * store_tenant_write (the thread owning connection s, a sibling store, inside a transaction the
+ *   caller opened, never BEGIN/COMMIT itself; may run again: results overwritten): reads the
+ *   row, writes what differs and the "tenant_updated" audit row (nothing when nothing differs),
+ *   reads the row back. PB_ENOT_FOUND, PB_EINTERNAL; the caller rolls back.
+ * store_tenant_apply (loop thread, s the loop's store, after COMMIT, cannot fail): a new zone
+ *   goes to the tenant's loaded board (its calendar replaced, projection stale); *out (caller
+ *   storage, tenant_cleanup) gets the tenant as committed.
+ * store_tenant_job_free: in every case (NULL is fine).
+ */
+struct tenant_job;
+int store_tenant_prepare(struct store *s, int64_t tenant_id, const struct tenant_patch *p,
+                         int64_t actor_id, struct tenant_job **out);
+int store_tenant_write(struct store *s, struct tenant_job *j);
+void store_tenant_apply(struct store *s, struct tenant_job *j, struct tenant *out);
+void store_tenant_job_free(struct tenant_job *j);
+
 /* ---------------------------------------------------------------- users */
 
 /* Fields of a user being created or changed. Strings borrowed. For an update NULL / -1 means

@@ -1,15 +1,16 @@
 /*
  * work_centres — write-through work-centre mutations: create, update, delete, reorder.
  *
- * The three phases of store/orders.c:
- *   1. prepare: validate against the cache, allocate the new work_centres / columns arrays and
- *      the new strings. Failing here changes nothing.
- *   2. write: BEGIN IMMEDIATE, the SQL, one audit row, COMMIT. Failing here rolls back and frees
- *      what phase 1 allocated; the cache was never touched.
- *   3. apply: swap the new arrays in, re-sort by (display_order, id), free the old ones. No
- *      allocation, so nothing here can fail.
- * Statements are prepared per call (they are rare admin writes), and finalized before any
- * ROLLBACK, since store__rollback() resets only the cached ones.
+ * Every change is a job in the three phases of the writer (docs/writer.md):
+ *   1. prepare (loop thread): validate against the cache, allocate the new work_centres /
+ *      columns arrays and the new strings. Failing here changes nothing.
+ *   2. write (the thread owning the connection; inside a transaction the caller opened): the
+ *      SQL and one audit row. It may run twice (after a lost group): it only overwrites what it
+ *      leaves in the job (the new id, the create's audit data).
+ *   3. apply (loop thread, after COMMIT): swap the new arrays in, re-sort by (display_order,
+ *      id), free the old ones. No allocation, so nothing here can fail.
+ * store_work_centre_create/update/delete/reorder run the three in a row with BEGIN/COMMIT
+ * around write (tests, the CLI). Statements are prepared per call (rare admin writes).
  */
 #include "store/work_centres.h"
 
@@ -213,125 +214,74 @@ static char *wc_audit_data(int64_t id, const char *code, const char *name, const
     return d;
 }
 
-/* ---------------------------------------------------------------- create */
+/* ---------------------------------------------------------------- jobs */
 
-int store_work_centre_create(struct store *s, struct board *b,
-                             const struct work_centre_input *in, int64_t user_id,
-                             const struct work_centre **out)
-{
-    static const char sql[] =
-        "INSERT INTO work_centres(tenant_id, code, name, description, capacity, display_order, "
-        "is_active, created_at, updated_at, wip_limit, wip_policy, default_operation_minutes) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11)";
+/* A work-centre change in its three phases (work_centres.h store_wc_prepare). Every field is
+ * the loop thread's except where noted; write reads the job, fills id and data. */
+struct wc_job {
+    enum wc_op op;
+    int64_t tenant_id, user_id;
+    int64_t wc_id;                      /* update, delete; create: the new id (write) */
+    size_t idx;                         /* update, delete: index in the board's arrays */
+    struct wc_stage stg;                /* the board's arrays as they will be (prepare) */
+    struct work_centre w;               /* create, update: the centre as it will be */
+    char *code, *name, *desc;           /* the strings this job allocated (w points at them);
+                                         * the board's after apply, freed by job_free before */
+    int64_t *order;                     /* reorder: new display_order by board index */
+    bool noop;                          /* update: nothing differs, nothing to write */
     char now[PB_TIMESTAMP_LEN];
-    struct wc_stage stg = { 0 };
-    struct work_centre w = { 0 };
-    char *data = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = PB_EINTERNAL, sqlrc = 0;
+    char *data;                         /* audit event_data (create: built by write) */
+};
 
+void store_wc_job_free(struct wc_job *j)
+{
+    if (j == NULL)
+        return;
+    stage_free(&j->stg);
+    free(j->code);
+    free(j->name);
+    free(j->desc);
+    free(j->order);
+    free(j->data);
+    free(j);
+}
+
+static int prepare_create(const struct board *b, const struct work_centre_input *in,
+                          struct wc_job *j)
+{
     if (work_centre_input_check(in, true, report_none, NULL) != 0)
         return PB_EVALIDATION;
     if (board_work_centre_by_code(b, in->code) != NULL)
         return PB_ECONFLICT;
-
-    /* phase 1 */
-    w.code = strdup(in->code);
-    w.name = strdup(in->name);
-    w.description = strdup(in->description != NULL ? in->description : "");
-    w.capacity = in->has_capacity ? in->capacity : 1;
-    w.display_order = in->has_display_order ? in->display_order
-                      : b->n_work_centres > 0
-                          ? b->work_centres[b->n_work_centres - 1].display_order + 1 : 0;
-    w.is_active = in->has_is_active ? in->is_active : true;
-    w.default_operation_minutes = in->has_default_minutes ? in->default_operation_minutes : 60;
-    w.wip_limit = in->has_wip_limit ? in->wip_limit : 0;           /* SPEC §2 defaults */
-    w.wip_hard = in->wip_policy != NULL && strcmp(in->wip_policy, "hard") == 0;
-    if (w.code == NULL || w.name == NULL || w.description == NULL
-        || stage_copy(b, 1, SIZE_MAX, &stg) != 0)
-        goto out;
-    pb_now_timestamp(now);
-
-    /* phase 2 */
-    if ((st = store__prepare(s, sql, "work centre insert")) == NULL || store__begin(s) != 0)
-        goto out;
-    sqlite3_bind_int64(st, 1, b->tenant_id);
-    sqlite3_bind_text(st, 2, w.code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, w.name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, w.description, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, w.capacity);
-    sqlite3_bind_int64(st, 6, w.display_order);
-    sqlite3_bind_int(st, 7, w.is_active);
-    sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
-    store__bind_id_opt(st, 9, w.wip_limit);                         /* 0 binds NULL */
-    sqlite3_bind_text(st, 10, w.wip_hard ? "hard" : "soft", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 11, w.default_operation_minutes);
-    if (step_write(s, st, "work centre insert", &sqlrc) != 0) {
-        rc = map_sql_error(sqlrc);
-        goto fail_tx;
-    }
-    w.id = sqlite3_last_insert_rowid(s->db);
-    sqlite3_finalize(st);
-    st = NULL;
-    if ((data = wc_audit_data(w.id, w.code, w.name, NULL)) == NULL
-        || store__audit(s, b->tenant_id, "work_centre_created", 0, 0, 0, user_id, data, -1, -1,
-                        now) != 0)
-        goto fail_tx;
-    if (store__commit(s) != 0)
-        goto out;
-
-    /* phase 3 */
-    stg.w[stg.n] = w;
-    memset(&stg.c[stg.n], 0, sizeof(stg.c[stg.n]));
-    stg.c[stg.n].work_centre_id = w.id;
-    stg.n++;
-    stage_apply(b, &stg);
-    assert(board__layout_check(b));     /* O(work centres), not O(board) */
-    free(data);
-    if (out != NULL)
-        *out = board_work_centre(b, w.id);
+    struct work_centre *w = &j->w;
+    w->code = j->code = strdup(in->code);
+    w->name = j->name = strdup(in->name);
+    w->description = j->desc = strdup(in->description != NULL ? in->description : "");
+    w->capacity = in->has_capacity ? in->capacity : 1;
+    w->display_order = in->has_display_order ? in->display_order
+                       : b->n_work_centres > 0
+                           ? b->work_centres[b->n_work_centres - 1].display_order + 1 : 0;
+    w->is_active = in->has_is_active ? in->is_active : true;
+    w->default_operation_minutes = in->has_default_minutes ? in->default_operation_minutes : 60;
+    w->wip_limit = in->has_wip_limit ? in->wip_limit : 0;         /* SPEC §2 defaults */
+    w->wip_hard = in->wip_policy != NULL && strcmp(in->wip_policy, "hard") == 0;
+    if (j->code == NULL || j->name == NULL || j->desc == NULL
+        || stage_copy(b, 1, SIZE_MAX, &j->stg) != 0)
+        return PB_EINTERNAL;
     return 0;
-
-fail_tx:
-    sqlite3_finalize(st);
-    st = NULL;
-    store__rollback(s);
-out:
-    sqlite3_finalize(st);
-    stage_free(&stg);
-    free(w.code);
-    free(w.name);
-    free(w.description);
-    free(data);
-    return rc;
 }
-
-/* ---------------------------------------------------------------- update */
 
 static bool str_differs(const char *cur, const char *next)
 {
     return next != NULL && strcmp(cur != NULL ? cur : "", next) != 0;
 }
 
-int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
-                             const struct work_centre_input *in, int64_t user_id,
-                             const struct work_centre **out, bool *changed)
+static int prepare_update(const struct board *b, int64_t wc_id,
+                          const struct work_centre_input *in, struct wc_job *j)
 {
-    static const char sql[] =
-        "UPDATE work_centres SET code = ?3, name = ?4, description = ?5, capacity = ?6, "
-        "display_order = ?7, is_active = ?8, updated_at = ?9, wip_limit = ?10, "
-        "wip_policy = ?11, default_operation_minutes = ?12 "
-        "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
-    char now[PB_TIMESTAMP_LEN], fields[240] = "";
-    struct wc_stage stg = { 0 };
-    struct work_centre w;
-    char *code = NULL, *name = NULL, *desc = NULL, *data = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = PB_EINTERNAL, sqlrc = 0;
+    char fields[240] = "";
     size_t idx = wc_index(b, wc_id);
 
-    if (changed != NULL)
-        *changed = false;
     if (idx == SIZE_MAX)
         return PB_ENOT_FOUND;
     if (work_centre_input_check(in, false, report_none, NULL) != 0)
@@ -341,37 +291,40 @@ int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
                                                       : NULL;
     if (same != NULL && same->id != wc_id)
         return PB_ECONFLICT;
+    j->idx = idx;
 
-    /* phase 1: the new values (strings copied only when they change) */
-    w = *cur;
-    if (str_differs(cur->code, in->code) && (w.code = code = strdup(in->code)) == NULL)
-        goto out;
-    if (str_differs(cur->name, in->name) && (w.name = name = strdup(in->name)) == NULL)
-        goto out;
+    /* the new values (strings copied only when they change) */
+    struct work_centre *w = &j->w;
+    *w = *cur;
+    if (str_differs(cur->code, in->code) && (w->code = j->code = strdup(in->code)) == NULL)
+        return PB_EINTERNAL;
+    if (str_differs(cur->name, in->name) && (w->name = j->name = strdup(in->name)) == NULL)
+        return PB_EINTERNAL;
     if (str_differs(cur->description, in->description)
-        && (w.description = desc = strdup(in->description)) == NULL)
-        goto out;
+        && (w->description = j->desc = strdup(in->description)) == NULL)
+        return PB_EINTERNAL;
     if (in->has_capacity)
-        w.capacity = in->capacity;
+        w->capacity = in->capacity;
     if (in->has_display_order)
-        w.display_order = in->display_order;
+        w->display_order = in->display_order;
     if (in->has_is_active)
-        w.is_active = in->is_active;
+        w->is_active = in->is_active;
     if (in->has_wip_limit)
-        w.wip_limit = in->wip_limit;
+        w->wip_limit = in->wip_limit;
     if (in->wip_policy != NULL)
-        w.wip_hard = strcmp(in->wip_policy, "hard") == 0;
+        w->wip_hard = strcmp(in->wip_policy, "hard") == 0;
     if (in->has_default_minutes)
-        w.default_operation_minutes = in->default_operation_minutes;
+        w->default_operation_minutes = in->default_operation_minutes;
     /* the audit entry names the fields that changed */
     const struct { bool changed; const char *name; } ch[] = {
-        { code != NULL, "code" }, { name != NULL, "name" }, { desc != NULL, "description" },
-        { w.capacity != cur->capacity, "capacity" },
-        { w.display_order != cur->display_order, "displayOrder" },
-        { w.is_active != cur->is_active, "isActive" },
-        { w.wip_limit != cur->wip_limit, "wipLimit" },
-        { w.wip_hard != cur->wip_hard, "wipPolicy" },
-        { w.default_operation_minutes != cur->default_operation_minutes,
+        { j->code != NULL, "code" }, { j->name != NULL, "name" },
+        { j->desc != NULL, "description" },
+        { w->capacity != cur->capacity, "capacity" },
+        { w->display_order != cur->display_order, "displayOrder" },
+        { w->is_active != cur->is_active, "isActive" },
+        { w->wip_limit != cur->wip_limit, "wipLimit" },
+        { w->wip_hard != cur->wip_hard, "wipPolicy" },
+        { w->default_operation_minutes != cur->default_operation_minutes,
           "defaultOperationMinutes" },
     };
     for (size_t i = 0; i < sizeof(ch) / sizeof(ch[0]); i++) {
@@ -381,78 +334,174 @@ int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
         snprintf(fields + l, sizeof(fields) - l, "%s\"%s\"", l ? "," : "", ch[i].name);
     }
     if (fields[0] == '\0') {
-        if (out != NULL)
-            *out = cur;
-        return 0;                   /* nothing differs: nothing to write */
+        j->noop = true;                 /* nothing differs: nothing to write */
+        return 0;
     }
     char more[sizeof(fields) + 16];
     snprintf(more, sizeof(more), ",\"fields\":[%s]", fields);
-    if ((data = wc_audit_data(wc_id, w.code, w.name, more)) == NULL
-        || stage_copy(b, 0, SIZE_MAX, &stg) != 0)
-        goto out;
-    pb_now_timestamp(now);
-
-    /* phase 2 */
-    if ((st = store__prepare(s, sql, "work centre update")) == NULL || store__begin(s) != 0)
-        goto out;
-    sqlite3_bind_int64(st, 1, b->tenant_id);
-    sqlite3_bind_int64(st, 2, wc_id);
-    sqlite3_bind_text(st, 3, w.code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, w.name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, w.description != NULL ? w.description : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, w.capacity);
-    sqlite3_bind_int64(st, 7, w.display_order);
-    sqlite3_bind_int(st, 8, w.is_active);
-    sqlite3_bind_text(st, 9, now, -1, SQLITE_STATIC);
-    store__bind_id_opt(st, 10, w.wip_limit);
-    sqlite3_bind_text(st, 11, w.wip_hard ? "hard" : "soft", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 12, w.default_operation_minutes);
-    if (step_write(s, st, "work centre update", &sqlrc) != 0) {
-        rc = map_sql_error(sqlrc);
-        goto fail_tx;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (store__audit(s, b->tenant_id, "work_centre_updated", 0, 0, 0, user_id, data, -1, -1,
-                     now) != 0)
-        goto fail_tx;
-    if (store__commit(s) != 0)
-        goto out;
-
-    /* phase 3: the replaced strings go, the new ones stay */
-    if (code != NULL)
-        free(stg.w[idx].code);
-    if (name != NULL)
-        free(stg.w[idx].name);
-    if (desc != NULL)
-        free(stg.w[idx].description);
-    stg.w[idx] = w;
-    stage_apply(b, &stg);
-    assert(board__layout_check(b));     /* O(work centres), not O(board) */
-    free(data);
-    if (out != NULL)
-        *out = board_work_centre(b, wc_id);
-    if (changed != NULL)
-        *changed = true;
+    if ((j->data = wc_audit_data(wc_id, w->code, w->name, more)) == NULL
+        || stage_copy(b, 0, SIZE_MAX, &j->stg) != 0)
+        return PB_EINTERNAL;
     return 0;
-
-fail_tx:
-    sqlite3_finalize(st);
-    st = NULL;
-    store__rollback(s);
-out:
-    sqlite3_finalize(st);
-    stage_free(&stg);
-    free(code);
-    free(name);
-    free(desc);
-    free(data);
-    return rc;
 }
 
-/* ---------------------------------------------------------------- delete */
+static int prepare_delete(const struct board *b, int64_t wc_id, struct wc_job *j)
+{
+    size_t idx = wc_index(b, wc_id);
 
-int store_work_centre_delete(struct store *s, struct board *b, int64_t wc_id, int64_t user_id)
+    if (idx == SIZE_MAX)
+        return PB_ENOT_FOUND;
+    if (board_column_len(&b->columns[idx]) > 0)
+        return PB_ECONFLICT;
+    j->idx = idx;
+    const struct work_centre *cur = &b->work_centres[idx];
+    if ((j->data = wc_audit_data(wc_id, cur->code, cur->name, NULL)) == NULL
+        || stage_copy(b, 0, idx, &j->stg) != 0)
+        return PB_EINTERNAL;
+    return 0;
+}
+
+static int prepare_reorder(const struct board *b, const int64_t *ids, size_t n,
+                           struct wc_job *j)
+{
+    size_t nw = b->n_work_centres;
+    int64_t *order;
+
+    if (n > nw)
+        return PB_EVALIDATION;          /* then some id is unknown or named twice */
+    if ((order = j->order = malloc((nw ? nw : 1) * sizeof(*order))) == NULL)
+        return PB_EINTERNAL;
+    for (size_t i = 0; i < nw; i++)
+        order[i] = -1;
+    for (size_t k = 0; k < n; k++) {
+        size_t idx = wc_index(b, ids[k]);
+        if (idx == SIZE_MAX || order[idx] != -1)
+            return PB_EVALIDATION;      /* unknown (or another tenant's) id, or a duplicate */
+        order[idx] = (int64_t)k;
+    }
+    int64_t next = (int64_t)n;
+    for (size_t i = 0; i < nw; i++) {
+        if (order[i] != -1)
+            continue;
+        if (b->work_centres[i].is_active)
+            return PB_EVALIDATION;      /* an active centre is missing */
+        order[i] = next++;              /* unnamed inactive ones follow, in their current order */
+    }
+    size_t len = 16 + 21 * n;
+    if ((j->data = malloc(len)) == NULL || stage_copy(b, 0, SIZE_MAX, &j->stg) != 0)
+        return PB_EINTERNAL;
+    size_t at = (size_t)snprintf(j->data, len, "{\"ids\":[");
+    for (size_t k = 0; k < n; k++)
+        at += (size_t)snprintf(j->data + at, len - at, "%s%lld", k ? "," : "",
+                               (long long)ids[k]);
+    snprintf(j->data + at, len - at, "]}");
+    return 0;
+}
+
+int store_wc_prepare(const struct board *b, const struct wc_request *rq, struct wc_job **out)
+{
+    struct wc_job *j;
+    int rc = PB_EINTERNAL;
+
+    *out = NULL;
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        return PB_EINTERNAL;
+    j->op = rq->op;
+    j->tenant_id = b->tenant_id;
+    j->user_id = rq->user_id;
+    j->wc_id = rq->wc_id;
+    switch (rq->op) {
+    case WC_OP_CREATE:
+        rc = prepare_create(b, rq->in, j);
+        break;
+    case WC_OP_UPDATE:
+        rc = prepare_update(b, rq->wc_id, rq->in, j);
+        break;
+    case WC_OP_DELETE:
+        rc = prepare_delete(b, rq->wc_id, j);
+        break;
+    case WC_OP_REORDER:
+        rc = prepare_reorder(b, rq->ids, rq->n_ids, j);
+        break;
+    }
+    if (rc != 0) {
+        store_wc_job_free(j);
+        return rc;
+    }
+    pb_now_timestamp(j->now);
+    *out = j;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- write (SQL only) */
+
+static int write_create(struct store *s, struct wc_job *j)
+{
+    static const char sql[] =
+        "INSERT INTO work_centres(tenant_id, code, name, description, capacity, display_order, "
+        "is_active, created_at, updated_at, wip_limit, wip_policy, default_operation_minutes) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11)";
+    const struct work_centre *w = &j->w;
+    sqlite3_stmt *st;
+    int sqlrc = 0;
+
+    if ((st = store__prepare(s, sql, "work centre insert")) == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, j->tenant_id);
+    sqlite3_bind_text(st, 2, w->code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, w->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, w->description, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, w->capacity);
+    sqlite3_bind_int64(st, 6, w->display_order);
+    sqlite3_bind_int(st, 7, w->is_active);
+    sqlite3_bind_text(st, 8, j->now, -1, SQLITE_STATIC);
+    store__bind_id_opt(st, 9, w->wip_limit);                       /* 0 binds NULL */
+    sqlite3_bind_text(st, 10, w->wip_hard ? "hard" : "soft", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 11, w->default_operation_minutes);
+    if (store__run_final(s, st, "work centre insert", &sqlrc, NULL) != 0)
+        return map_sql_error(sqlrc);
+    j->wc_id = j->w.id = sqlite3_last_insert_rowid(s->db);         /* overwritten on a rerun */
+    free(j->data);
+    if ((j->data = wc_audit_data(j->wc_id, w->code, w->name, NULL)) == NULL)
+        return PB_EINTERNAL;
+    return store__audit(s, j->tenant_id, "work_centre_created", 0, 0, 0, j->user_id, j->data,
+                        -1, -1, j->now) != 0 ? PB_EINTERNAL : 0;
+}
+
+static int write_update(struct store *s, struct wc_job *j)
+{
+    static const char sql[] =
+        "UPDATE work_centres SET code = ?3, name = ?4, description = ?5, capacity = ?6, "
+        "display_order = ?7, is_active = ?8, updated_at = ?9, wip_limit = ?10, "
+        "wip_policy = ?11, default_operation_minutes = ?12 "
+        "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
+    const struct work_centre *w = &j->w;
+    sqlite3_stmt *st;
+    int sqlrc = 0;
+
+    if (j->noop)
+        return 0;
+    if ((st = store__prepare(s, sql, "work centre update")) == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, j->tenant_id);
+    sqlite3_bind_int64(st, 2, j->wc_id);
+    sqlite3_bind_text(st, 3, w->code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, w->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, w->description != NULL ? w->description : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, w->capacity);
+    sqlite3_bind_int64(st, 7, w->display_order);
+    sqlite3_bind_int(st, 8, w->is_active);
+    sqlite3_bind_text(st, 9, j->now, -1, SQLITE_STATIC);
+    store__bind_id_opt(st, 10, w->wip_limit);
+    sqlite3_bind_text(st, 11, w->wip_hard ? "hard" : "soft", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 12, w->default_operation_minutes);
+    if (store__run_final(s, st, "work centre update", &sqlrc, NULL) != 0)
+        return map_sql_error(sqlrc);
+    return store__audit(s, j->tenant_id, "work_centre_updated", 0, 0, 0, j->user_id, j->data,
+                        -1, -1, j->now) != 0 ? PB_EINTERNAL : 0;
+}
+
+static int write_delete(struct store *s, struct wc_job *j)
 {
     static const char sql[] =
         "UPDATE work_centres SET deleted_at = ?3, updated_at = ?3 "
@@ -460,166 +509,208 @@ int store_work_centre_delete(struct store *s, struct board *b, int64_t wc_id, in
     static const char sql_busy[] =
         "SELECT COUNT(*) FROM orders WHERE tenant_id = ?1 AND work_centre_id = ?2 "
         "AND deleted_at IS NULL";
-    char now[PB_TIMESTAMP_LEN];
-    struct wc_stage stg = { 0 };
-    char *data = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = PB_EINTERNAL;
-    size_t idx = wc_index(b, wc_id);
+    sqlite3_stmt *st;
 
-    if (idx == SIZE_MAX)
-        return PB_ENOT_FOUND;
-    if (board_column_len(&b->columns[idx]) > 0)
-        return PB_ECONFLICT;
-
-    /* phase 1 */
-    const struct work_centre *cur = &b->work_centres[idx];
-    if ((data = wc_audit_data(wc_id, cur->code, cur->name, NULL)) == NULL
-        || stage_copy(b, 0, idx, &stg) != 0)
-        goto out;
-    pb_now_timestamp(now);
-
-    /* phase 2: the database agrees that the centre is empty (the cache is the truth for
-     * positions, but a row written behind the store's back must not be orphaned) */
-    if (store__begin(s) != 0)
-        goto out;
+    /* the database agrees that the centre is empty (the cache is the truth for positions, but
+     * a row written behind the store's back must not be orphaned) */
     if ((st = store__prepare(s, sql_busy, "work centre orders")) == NULL)
-        goto fail_tx;
-    sqlite3_bind_int64(st, 1, b->tenant_id);
-    sqlite3_bind_int64(st, 2, wc_id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        store__error(s, "work centre orders");
-        goto fail_tx;
-    }
-    if (sqlite3_column_int64(st, 0) > 0) {
-        rc = PB_ECONFLICT;
-        goto fail_tx;
-    }
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, j->tenant_id);
+    sqlite3_bind_int64(st, 2, j->wc_id);
+    int row = store__step_row(s, st, "work centre orders");
+    int64_t busy = row == 1 ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
+    if (row != 1)
+        return PB_EINTERNAL;
+    if (busy > 0)
+        return PB_ECONFLICT;
     if ((st = store__prepare(s, sql, "work centre delete")) == NULL)
-        goto fail_tx;
-    sqlite3_bind_int64(st, 1, b->tenant_id);
-    sqlite3_bind_int64(st, 2, wc_id);
-    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-    if (step_write(s, st, "work centre delete", NULL) != 0)
-        goto fail_tx;
-    sqlite3_finalize(st);
-    st = NULL;
-    if (store__audit(s, b->tenant_id, "work_centre_deleted", 0, 0, 0, user_id, data, -1, -1,
-                     now) != 0)
-        goto fail_tx;
-    if (store__commit(s) != 0)
-        goto out;
-
-    /* phase 3 */
-    free(b->work_centres[idx].code);
-    free(b->work_centres[idx].name);
-    free(b->work_centres[idx].description);
-    stage_apply(b, &stg);
-    assert(board__layout_check(b));     /* O(work centres), not O(board) */
-    free(data);
-    return 0;
-
-fail_tx:
-    sqlite3_finalize(st);
-    st = NULL;
-    store__rollback(s);
-out:
-    sqlite3_finalize(st);
-    stage_free(&stg);
-    free(data);
-    return rc;
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, j->tenant_id);
+    sqlite3_bind_int64(st, 2, j->wc_id);
+    sqlite3_bind_text(st, 3, j->now, -1, SQLITE_STATIC);
+    if (store__run_final(s, st, "work centre delete", NULL, NULL) != 0)
+        return PB_EINTERNAL;
+    return store__audit(s, j->tenant_id, "work_centre_deleted", 0, 0, 0, j->user_id, j->data,
+                        -1, -1, j->now) != 0 ? PB_EINTERNAL : 0;
 }
 
-/* ---------------------------------------------------------------- reorder */
-
-int store_work_centre_reorder(struct store *s, struct board *b, const int64_t *ids, size_t n,
-                              int64_t user_id)
+static int write_reorder(struct store *s, struct wc_job *j)
 {
     static const char sql[] =
         "UPDATE work_centres SET display_order = ?3, updated_at = ?4 "
         "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
-    char now[PB_TIMESTAMP_LEN];
-    struct wc_stage stg = { 0 };
-    size_t nw = b->n_work_centres;
-    int64_t *order = NULL;          /* new display_order per index of b->work_centres */
-    char *data = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = PB_EINTERNAL;
+    sqlite3_stmt *st;
 
-    if (n > nw)
-        return PB_EVALIDATION;      /* then some id is unknown or named twice */
-    order = malloc((nw ? nw : 1) * sizeof(*order));
-    if (order == NULL)
+    if ((st = store__prepare(s, sql, "work centre reorder")) == NULL)
         return PB_EINTERNAL;
-    for (size_t i = 0; i < nw; i++)
-        order[i] = -1;
-    for (size_t k = 0; k < n; k++) {
-        size_t idx = wc_index(b, ids[k]);
-        if (idx == SIZE_MAX || order[idx] != -1) {
-            rc = PB_EVALIDATION;    /* unknown (or another tenant's) id, or a duplicate */
-            goto out;
-        }
-        order[idx] = (int64_t)k;
-    }
-    int64_t next = (int64_t)n;
-    for (size_t i = 0; i < nw; i++) {
-        if (order[i] != -1)
+    /* stg.w holds the board's centres in board order: their current display orders */
+    for (size_t i = 0; i < j->stg.n; i++) {
+        if (j->order[i] == j->stg.w[i].display_order)
             continue;
-        if (b->work_centres[i].is_active) {
-            rc = PB_EVALIDATION;    /* an active centre is missing */
-            goto out;
+        sqlite3_bind_int64(st, 1, j->tenant_id);
+        sqlite3_bind_int64(st, 2, j->stg.w[i].id);
+        sqlite3_bind_int64(st, 3, j->order[i]);
+        sqlite3_bind_text(st, 4, j->now, -1, SQLITE_STATIC);
+        if (step_write(s, st, "work centre reorder", NULL) != 0) {
+            sqlite3_finalize(st);
+            return PB_EINTERNAL;
         }
-        order[i] = next++;          /* unnamed inactive ones follow, in their current order */
-    }
-
-    /* phase 1 */
-    size_t len = 16 + 21 * n;
-    if ((data = malloc(len)) == NULL || stage_copy(b, 0, SIZE_MAX, &stg) != 0)
-        goto out;
-    size_t at = (size_t)snprintf(data, len, "{\"ids\":[");
-    for (size_t k = 0; k < n; k++)
-        at += (size_t)snprintf(data + at, len - at, "%s%lld", k ? "," : "", (long long)ids[k]);
-    snprintf(data + at, len - at, "]}");
-    pb_now_timestamp(now);
-
-    /* phase 2 */
-    if ((st = store__prepare(s, sql, "work centre reorder")) == NULL || store__begin(s) != 0)
-        goto out;
-    for (size_t i = 0; i < nw; i++) {
-        if (order[i] == b->work_centres[i].display_order)
-            continue;
-        sqlite3_bind_int64(st, 1, b->tenant_id);
-        sqlite3_bind_int64(st, 2, b->work_centres[i].id);
-        sqlite3_bind_int64(st, 3, order[i]);
-        sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
-        if (step_write(s, st, "work centre reorder", NULL) != 0)
-            goto fail_tx;
     }
     sqlite3_finalize(st);
-    st = NULL;
-    if (store__audit(s, b->tenant_id, "work_centres_reordered", 0, 0, 0, user_id, data, -1, -1,
-                     now) != 0)
-        goto fail_tx;
-    if (store__commit(s) != 0)
-        goto out;
+    return store__audit(s, j->tenant_id, "work_centres_reordered", 0, 0, 0, j->user_id,
+                        j->data, -1, -1, j->now) != 0 ? PB_EINTERNAL : 0;
+}
 
-    /* phase 3 */
-    for (size_t i = 0; i < nw; i++)
-        stg.w[i].display_order = order[i];
-    stage_apply(b, &stg);
+int store_wc_write(struct store *s, struct wc_job *j)
+{
+    switch (j->op) {
+    case WC_OP_CREATE:
+        return write_create(s, j);
+    case WC_OP_UPDATE:
+        return write_update(s, j);
+    case WC_OP_DELETE:
+        return write_delete(s, j);
+    case WC_OP_REORDER:
+        return write_reorder(s, j);
+    }
+    return PB_EINTERNAL;
+}
+
+/* ---------------------------------------------------------------- apply */
+
+/* The columns as they are now (the board's columns hold their order trees by value: copy them
+ * again at apply, so that the staged ones are the board's current ones whatever happened to
+ * the trees since prepare). The staged arrays are in board order, without index skip. */
+static void stage_refresh_columns(const struct board *b, struct wc_stage *st, size_t skip)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < b->n_work_centres; i++) {
+        if (i == skip)
+            continue;
+        assert(k < st->n && st->c[k].work_centre_id == b->columns[i].work_centre_id);
+        st->c[k++] = b->columns[i];
+    }
+}
+
+bool store_wc_apply(struct board *b, struct wc_job *j, const struct work_centre **out)
+{
+    int64_t id = j->wc_id;
+
+    if (j->noop) {
+        if (out != NULL)
+            *out = board_work_centre(b, id);
+        return false;
+    }
+    switch (j->op) {
+    case WC_OP_CREATE:
+        stage_refresh_columns(b, &j->stg, SIZE_MAX);
+        j->stg.w[j->stg.n] = j->w;
+        memset(&j->stg.c[j->stg.n], 0, sizeof(j->stg.c[j->stg.n]));
+        j->stg.c[j->stg.n].work_centre_id = id;
+        j->stg.n++;
+        j->code = j->name = j->desc = NULL;     /* the board's now */
+        break;
+    case WC_OP_UPDATE:
+        stage_refresh_columns(b, &j->stg, SIZE_MAX);
+        /* the replaced strings go, the new ones stay */
+        if (j->code != NULL)
+            free(j->stg.w[j->idx].code);
+        if (j->name != NULL)
+            free(j->stg.w[j->idx].name);
+        if (j->desc != NULL)
+            free(j->stg.w[j->idx].description);
+        j->stg.w[j->idx] = j->w;
+        j->code = j->name = j->desc = NULL;
+        break;
+    case WC_OP_DELETE:
+        stage_refresh_columns(b, &j->stg, j->idx);
+        free(b->work_centres[j->idx].code);
+        free(b->work_centres[j->idx].name);
+        free(b->work_centres[j->idx].description);
+        break;
+    case WC_OP_REORDER:
+        stage_refresh_columns(b, &j->stg, SIZE_MAX);
+        for (size_t i = 0; i < j->stg.n; i++)
+            j->stg.w[i].display_order = j->order[i];
+        break;
+    }
+    stage_apply(b, &j->stg);
     assert(board__layout_check(b));     /* O(work centres), not O(board) */
-    rc = 0;
-    goto out;
+    if (out != NULL)
+        *out = j->op == WC_OP_DELETE ? NULL : board_work_centre(b, id);
+    return true;
+}
 
-fail_tx:
-    sqlite3_finalize(st);
-    st = NULL;
-    store__rollback(s);
-out:
-    sqlite3_finalize(st);
-    stage_free(&stg);
-    free(order);
-    free(data);
-    return rc;
+int64_t store_wc_job_id(const struct wc_job *j)
+{
+    return j->wc_id;
+}
+
+/* ---------------------------------------------------------------- in one transaction */
+
+/* prepare, BEGIN, write, COMMIT, apply: the job run on connection s at once. *changed (may be
+ * NULL) as store_wc_apply's result. */
+static int wc_run_now(struct store *s, struct board *b, const struct wc_request *rq,
+                      const struct work_centre **out, bool *changed)
+{
+    struct wc_job *j;
+    int rc;
+
+    if (changed != NULL)
+        *changed = false;
+    if ((rc = store_wc_prepare(b, rq, &j)) != 0)
+        return rc;
+    if (j->noop) {                      /* an update that changes nothing: no transaction */
+        store_wc_apply(b, j, out);
+        store_wc_job_free(j);
+        return 0;
+    }
+    if (store__begin(s) != 0) {
+        store_wc_job_free(j);
+        return PB_EINTERNAL;
+    }
+    if ((rc = store_wc_write(s, j)) != 0) {
+        store__rollback(s);
+        store_wc_job_free(j);
+        return rc;
+    }
+    if (store__commit(s) != 0) {
+        store_wc_job_free(j);
+        return PB_EINTERNAL;
+    }
+    bool ch = store_wc_apply(b, j, out);
+    store_wc_job_free(j);
+    if (changed != NULL)
+        *changed = ch;
+    return 0;
+}
+
+int store_work_centre_create(struct store *s, struct board *b,
+                             const struct work_centre_input *in, int64_t user_id,
+                             const struct work_centre **out)
+{
+    struct wc_request rq = { .op = WC_OP_CREATE, .in = in, .user_id = user_id };
+    return wc_run_now(s, b, &rq, out, NULL);
+}
+
+int store_work_centre_update(struct store *s, struct board *b, int64_t wc_id,
+                             const struct work_centre_input *in, int64_t user_id,
+                             const struct work_centre **out, bool *changed)
+{
+    struct wc_request rq = { .op = WC_OP_UPDATE, .wc_id = wc_id, .in = in, .user_id = user_id };
+    return wc_run_now(s, b, &rq, out, changed);
+}
+
+int store_work_centre_delete(struct store *s, struct board *b, int64_t wc_id, int64_t user_id)
+{
+    struct wc_request rq = { .op = WC_OP_DELETE, .wc_id = wc_id, .user_id = user_id };
+    return wc_run_now(s, b, &rq, NULL, NULL);
+}
+
+int store_work_centre_reorder(struct store *s, struct board *b, const int64_t *ids, size_t n,
+                              int64_t user_id)
+{
+    struct wc_request rq = { .op = WC_OP_REORDER, .ids = ids, .n_ids = n, .user_id = user_id };
+    return wc_run_now(s, b, &rq, NULL, NULL);
 }

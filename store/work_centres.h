@@ -96,4 +96,47 @@ int store_work_centre_delete(struct store *s, struct board *b, int64_t wc_id, in
 int store_work_centre_reorder(struct store *s, struct board *b, const int64_t *ids, size_t n,
                               int64_t user_id);
 
+/* ---------------------------------------------------------------- through the writer */
+
+/*
+ * The four changes above as one job type in the writer's three phases (docs/writer.md
+ * "Work centres, the calendar and tenant settings"; issue 9 item 1). Same rules, same audit
+ * rows, same errors in the same order as the functions above, split by phase:
+ *
+ * store_wc_prepare (loop thread, the tenant's earlier writes applied): validates rq against
+ *   board b and stages the change in a new job, *out (free it with store_wc_job_free in every
+ *   case). rq and what it points at are borrowed for this call only (strings are copied).
+ *   Errors: create PB_EVALIDATION, PB_ECONFLICT code taken; update PB_ENOT_FOUND,
+ *   PB_EVALIDATION, PB_ECONFLICT code taken; delete PB_ENOT_FOUND, PB_ECONFLICT orders in its
+ *   column; reorder PB_EVALIDATION (the list); all PB_EINTERNAL (no memory). *out NULL then.
+ * store_wc_write (the thread owning connection s, a sibling store of b's: inside a transaction
+ *   the caller opened, never BEGIN/COMMIT itself): the SQL and the audit row. May read b, which
+ *   must not change until store_wc_apply (the writer's per-tenant gate). May run again after a
+ *   rollback: results are overwritten. Errors: PB_ECONFLICT (create/update: the code is taken in
+ *   SQL; delete: SQL holds live orders in the centre), PB_EINTERNAL. The caller rolls back.
+ * store_wc_apply (loop thread, after COMMIT; cannot fail): the change enters b; returns
+ *   whether the board changed (false: an update in which no field differed, nothing written).
+ *   *out (may be NULL) = the cached centre (create, update; NULL for delete and reorder), valid
+ *   until the next work-centre change. Pointers into b's work_centres/columns arrays obtained
+ *   before are invalid afterwards (see the top of this file).
+ * store_wc_job_id: the centre's id (create: known after store_wc_write).
+ */
+enum wc_op { WC_OP_CREATE, WC_OP_UPDATE, WC_OP_DELETE, WC_OP_REORDER };
+
+struct wc_request {
+    enum wc_op op;
+    int64_t wc_id;                          /* update, delete */
+    const struct work_centre_input *in;     /* create, update */
+    const int64_t *ids;                     /* reorder: ids[0..n_ids-1] in their new order */
+    size_t n_ids;
+    int64_t user_id;                        /* who changes it (audit) */
+};
+
+struct wc_job;
+int store_wc_prepare(const struct board *b, const struct wc_request *rq, struct wc_job **out);
+int store_wc_write(struct store *s, struct wc_job *j);
+bool store_wc_apply(struct board *b, struct wc_job *j, const struct work_centre **out);
+int64_t store_wc_job_id(const struct wc_job *j);
+void store_wc_job_free(struct wc_job *j);
+
 #endif

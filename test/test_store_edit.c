@@ -671,6 +671,190 @@ static void test_failed_commit_leaves_cache_and_database_unchanged(void **state)
     assert_db_matches_cache(f);
 }
 
+/* ---------------------------------------------------------------- work centres via the writer */
+
+/* What the writer does with a job (docs/writer.md): write on the sibling connection inside a
+ * transaction it opened; with `rerun` the first attempt is rolled back first (a lost group) and
+ * the write runs again. Returns the second (or only) write's result; committed when 0, rolled
+ * back otherwise. */
+static int write_as_writer(struct store *ws, struct wc_job *j, bool rerun)
+{
+    if (rerun) {
+        assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+        assert_int_equal(store_wc_write(ws, j), 0);
+        assert_int_equal(store_exec(ws, "ROLLBACK"), 0);
+    }
+    assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+    int rc = store_wc_write(ws, j);
+    assert_int_equal(store_exec(ws, rc == 0 ? "COMMIT" : "ROLLBACK"), 0);
+    return rc;
+}
+
+/* Issue 9 item 1: each work-centre change as the server now runs it — prepare on the board,
+ * write (run twice: the first attempt rolled back) on a sibling connection, apply. The cache
+ * shows nothing before apply; after it cache and SQLite agree, with one row and one audit row
+ * per change (the rerun left no duplicate). */
+static void test_work_centre_jobs_write_on_a_sibling_rerun_and_apply(void **state)
+{
+    struct fx *f = *state;
+    struct store *ws = NULL;
+    struct work_centre_input in;
+    struct wc_job *j;
+    const struct work_centre *w;
+    int64_t a0 = audits(f);
+    assert_int_equal(store_open_sibling(f->s, "NORMAL", &ws), 0);
+
+    /* create */
+    work_centre_input_init(&in);
+    in.code = "PAINT";
+    in.name = "Paint shop";
+    in.has_capacity = true;
+    in.capacity = 3;
+    struct wc_request rq = { .op = WC_OP_CREATE, .in = &in, .user_id = f->user };
+    assert_int_equal(store_wc_prepare(f->b, &rq, &j), 0);
+    uint64_t v = f->b->version;
+    assert_int_equal(write_as_writer(ws, j, true), 0);
+    assert_null(board_work_centre_by_code(f->b, "PAINT"));        /* not before apply */
+    assert_int_equal(f->b->version, v);
+    assert_true(store_wc_apply(f->b, j, &w));
+    assert_non_null(w);
+    assert_int_equal(w->id, store_wc_job_id(j));
+    assert_int_equal(w->capacity, 3);
+    assert_true(f->b->version > v);
+    store_wc_job_free(j);
+    int64_t paint = board_work_centre_by_code(f->b, "PAINT")->id;
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM work_centres WHERE code = 'PAINT'"), 1);
+    assert_int_equal(peek_int(f, "SELECT id FROM work_centres WHERE code = 'PAINT'"), paint);
+    assert_int_equal(audits(f), a0 + 1);
+    assert_db_matches_cache(f);
+
+    /* a second create of the code is refused at prepare */
+    assert_int_equal(store_wc_prepare(f->b, &rq, &j), PB_ECONFLICT);
+    assert_null(j);
+
+    /* update: rename and move to the front */
+    work_centre_input_init(&in);
+    in.name = "Paint & dry";
+    in.has_display_order = true;
+    in.display_order = 0;
+    rq = (struct wc_request){ .op = WC_OP_UPDATE, .wc_id = paint, .in = &in,
+                              .user_id = f->user };
+    assert_int_equal(store_wc_prepare(f->b, &rq, &j), 0);
+    assert_int_equal(write_as_writer(ws, j, true), 0);
+    assert_string_equal(board_work_centre(f->b, paint)->name, "Paint shop");
+    assert_true(store_wc_apply(f->b, j, &w));
+    assert_string_equal(w->name, "Paint & dry");
+    store_wc_job_free(j);
+    assert_int_equal(audits(f), a0 + 2);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = "
+                                 "'work_centre_updated'"), 1);
+    assert_db_matches_cache(f);
+
+    /* an update that changes nothing: no row, no audit, apply says unchanged */
+    assert_int_equal(store_wc_prepare(f->b, &rq, &j), 0);
+    assert_int_equal(write_as_writer(ws, j, true), 0);
+    v = f->b->version;
+    assert_false(store_wc_apply(f->b, j, &w));
+    assert_int_equal(w->id, paint);
+    assert_int_equal(f->b->version, v);
+    store_wc_job_free(j);
+    assert_int_equal(audits(f), a0 + 2);
+
+    /* reorder: every active centre, reversed */
+    int64_t ids[8];
+    size_t n = 0;
+    for (size_t i = f->b->n_work_centres; i-- > 0;)
+        if (f->b->work_centres[i].is_active)
+            ids[n++] = f->b->work_centres[i].id;
+    rq = (struct wc_request){ .op = WC_OP_REORDER, .ids = ids, .n_ids = n, .user_id = f->user };
+    assert_int_equal(store_wc_prepare(f->b, &rq, &j), 0);
+    assert_int_equal(write_as_writer(ws, j, true), 0);
+    assert_true(store_wc_apply(f->b, j, NULL));
+    store_wc_job_free(j);
+    for (size_t k = 0; k < n; k++)
+        assert_int_equal(f->b->work_centres[k].id, ids[k]);
+    assert_int_equal(audits(f), a0 + 3);
+    assert_db_matches_cache(f);
+    rq.n_ids = n - 1;                                   /* an active centre missing */
+    assert_int_equal(store_wc_prepare(f->b, &rq, &j), PB_EVALIDATION);
+
+    /* delete */
+    rq = (struct wc_request){ .op = WC_OP_DELETE, .wc_id = paint, .user_id = f->user };
+    assert_int_equal(store_wc_prepare(f->b, &rq, &j), 0);
+    assert_int_equal(write_as_writer(ws, j, true), 0);
+    assert_non_null(board_work_centre(f->b, paint));
+    assert_true(store_wc_apply(f->b, j, &w));
+    assert_null(w);
+    store_wc_job_free(j);
+    assert_null(board_work_centre(f->b, paint));
+    assert_int_equal(audits(f), a0 + 4);
+    assert_db_matches_cache(f);
+    assert_int_equal(store_wc_prepare(f->b, &rq, &j), PB_ENOT_FOUND);
+    rq.op = WC_OP_UPDATE;
+    rq.in = &in;
+    assert_int_equal(store_wc_prepare(f->b, &rq, &j), PB_ENOT_FOUND);
+    store_free(ws);
+}
+
+/* A write that fails (the audit insert refused; orders in SQLite that the cache does not show)
+ * is rolled back by the writer and the job freed without apply: cache and SQLite unchanged. */
+static void test_work_centre_job_whose_write_fails_changes_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct store *ws = NULL;
+    struct work_centre_input in;
+    struct wc_job *j;
+    assert_int_equal(store_open_sibling(f->s, "NORMAL", &ws), 0);
+    mk_order(f, "W-1", f->wc[0]);
+    uint64_t v = f->b->version;
+    size_t nwc = f->b->n_work_centres;
+    int64_t a0 = audits(f);
+    int64_t wc_sum = peek_int(f, "SELECT SUM(display_order * id) FROM work_centres");
+    int64_t wc_live = peek_int(f, "SELECT COUNT(*) FROM work_centres WHERE deleted_at IS NULL");
+
+    assert_int_equal(store_exec(f->s, "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log "
+                                      "BEGIN SELECT RAISE(ABORT, 'boom'); END;"), 0);
+    work_centre_input_init(&in);
+    in.code = "NEW";
+    in.name = "New";
+    int64_t ids[] = { f->wc[1], f->wc[0], f->wc[2] };
+    const struct wc_request rqs[] = {
+        { .op = WC_OP_CREATE, .in = &in, .user_id = f->user },
+        { .op = WC_OP_UPDATE, .wc_id = f->wc[2], .in = &in, .user_id = f->user },
+        { .op = WC_OP_DELETE, .wc_id = f->wc[1], .user_id = f->user },
+        { .op = WC_OP_REORDER, .ids = ids, .n_ids = 3, .user_id = f->user },
+    };
+    for (size_t k = 0; k < sizeof(rqs) / sizeof(rqs[0]); k++) {
+        assert_int_equal(store_wc_prepare(f->b, &rqs[k], &j), 0);
+        assert_int_equal(write_as_writer(ws, j, false), PB_EINTERNAL);
+        store_wc_job_free(j);
+    }
+    assert_int_equal(store_exec(f->s, "DROP TRIGGER fail_audit"), 0);
+
+    /* an order row the cache does not show sits in QC: the delete's write refuses it */
+    assert_int_equal(store_exec(f->s,
+        "INSERT INTO orders(tenant_id, order_number, stock_code, description, "
+        "quantity_to_make, work_centre_id, created_at, updated_at) SELECT tenant_id, 'HIDDEN', "
+        "'S', 'D', 1, id, 'x', 'x' FROM work_centres WHERE code = 'QC'"), 0);
+    const struct wc_request del = { .op = WC_OP_DELETE, .wc_id = f->wc[2], .user_id = f->user };
+    assert_int_equal(store_wc_prepare(f->b, &del, &j), 0);
+    assert_int_equal(write_as_writer(ws, j, false), PB_ECONFLICT);
+    store_wc_job_free(j);
+    assert_int_equal(store_exec(f->s, "DELETE FROM orders WHERE order_number = 'HIDDEN'"), 0);
+
+    assert_int_equal(f->b->version, v);
+    assert_int_equal(f->b->n_work_centres, nwc);
+    assert_null(board_work_centre_by_code(f->b, "NEW"));
+    assert_string_equal(board_work_centre(f->b, f->wc[2])->name, "QC line");
+    assert_int_equal(audits(f), a0);
+    assert_int_equal(peek_int(f, "SELECT SUM(display_order * id) FROM work_centres"), wc_sum);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM work_centres WHERE deleted_at IS NULL"),
+                     wc_live);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM work_centres WHERE code = 'NEW'"), 0);
+    assert_db_matches_cache(f);
+    store_free(ws);
+}
+
 /* ---------------------------------------------------------------- update + move */
 
 /* Issue 8: PUT /api/orders/:id with fields and a move was two transactions and version +2. */
@@ -1083,6 +1267,8 @@ int main(void)
         T(test_work_centre_create_update_delete_keep_board_and_database_equal),
         T(test_reorder_must_name_every_active_centre_exactly_once),
         T(test_failed_commit_leaves_cache_and_database_unchanged),
+        T(test_work_centre_jobs_write_on_a_sibling_rerun_and_apply),
+        T(test_work_centre_job_whose_write_fails_changes_nothing),
         T(test_update_with_a_move_is_one_transaction_and_one_version_step),
         T(test_update_with_a_move_that_fails_changes_nothing),
         T(test_update_phases_on_a_sibling_connection_with_a_rerun),

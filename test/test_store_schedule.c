@@ -258,6 +258,145 @@ static void test_timezone_change_moves_the_calendar(void **state)
     assert_int_equal(board_order_by_number(f->b, "Z")->projected_start, MON(7, 0));
 }
 
+/* Issue 9 item 1: the calendar PUT as the server runs it — prepare on the board, write on a
+ * sibling connection inside a transaction opened here (twice: the first attempt rolled back),
+ * apply. The board keeps its calendar until apply; then board and SQLite agree (a reload
+ * gives the same calendar) with one audit row. A write that fails changes neither. */
+static void test_calendar_job_writes_on_a_sibling_reruns_and_applies(void **state)
+{
+    struct fx *f = *state;
+    const struct cal_shift shifts[] = { { 2, 7 * 60, 15 * 60 }, { 1, 6 * 60, 14 * 60 } };
+    const char hol[][PB_DATE_LEN] = { "2026-12-25", "2027-01-01", "2026-12-25" };
+    struct calendar_job *j;
+    struct store *ws = NULL;
+    size_t n;
+    assert_int_equal(store_open_sibling(f->s, "NORMAL", &ws), 0);
+    const struct cal_shift overlap[] = { { 1, 6 * 60, 14 * 60 }, { 1, 13 * 60, 15 * 60 } };
+    assert_int_equal(store_calendar_prepare(f->b, overlap, 2, NULL, 0, f->user, &j),
+                     PB_EVALIDATION);
+    assert_null(j);
+
+    /* a failing write (the audit row refused): nothing changes */
+    assert_int_equal(store_calendar_prepare(f->b, shifts, 2, hol, 3, f->user, &j), 0);
+    assert_int_equal(store_exec(f->s, "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log "
+                                      "BEGIN SELECT RAISE(ABORT, 'boom'); END;"), 0);
+    assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+    assert_int_equal(store_calendar_write(ws, j), PB_EINTERNAL);
+    assert_int_equal(store_exec(ws, "ROLLBACK"), 0);
+    store_calendar_job_free(j);
+    assert_int_equal(store_exec(f->s, "DROP TRIGGER fail_audit"), 0);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM tenant_calendars"), 0);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM calendar_shifts"), 0);
+    calendar_shifts(f->b->calendar, &n);
+    assert_int_equal(n, 5);                                     /* still the default */
+
+    /* prepare, write, roll back, write again, commit, apply */
+    assert_int_equal(store_calendar_prepare(f->b, shifts, 2, hol, 3, f->user, &j), 0);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+        assert_int_equal(store_calendar_write(ws, j), 0);
+        assert_int_equal(store_exec(ws, attempt == 0 ? "ROLLBACK" : "COMMIT"), 0);
+    }
+    calendar_shifts(f->b->calendar, &n);
+    assert_int_equal(n, 5);                                     /* not before apply */
+    uint64_t v = f->b->version;
+    store_calendar_apply(f->b, j);
+    store_calendar_job_free(j);
+    assert_true(f->b->version > v);
+    assert_true(f->b->schedule_version != f->b->version);      /* stale */
+    const struct cal_shift *got = calendar_shifts(f->b->calendar, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[0].weekday, 1);
+    assert_int_equal(calendar_n_holidays(f->b->calendar), 2);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM calendar_shifts"), 2);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM calendar_holidays"), 2);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM audit_log WHERE event_type = "
+                                 "'calendar_updated'"), 1);
+    store_free(ws);
+    store_board_drop(f->s, f->tenant);                          /* SQLite says the same */
+    assert_int_equal(store_board(f->s, f->tenant, &f->b), 0);
+    got = calendar_shifts(f->b->calendar, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[0].start, 6 * 60);
+    assert_int_equal(got[1].weekday, 2);
+    assert_int_equal(got[1].end, 15 * 60);
+    assert_int_equal(calendar_n_holidays(f->b->calendar), 2);
+}
+
+/* PUT /api/tenant as the server runs it: prepare (builds the board's calendar in the new zone),
+ * write on a sibling (twice), apply: the zone reaches the board only at apply, with its
+ * shifts kept; the answer is the tenant as committed; one audit row. A failing write leaves
+ * the row and the board as they were. */
+static void test_tenant_job_moves_the_calendar_at_apply(void **state)
+{
+    struct fx *f = *state;
+    const struct cal_shift shifts[] = { { 3, 9 * 60, 17 * 60 } };
+    struct tenant_patch p = { .timezone = "Europe/Berlin", .name = "Acme GmbH" };
+    struct tenant_job *j;
+    struct store *ws = NULL;
+    struct tenant t;
+    size_t n;
+    char buf[64];
+    assert_int_equal(store_calendar_set(f->s, f->b, shifts, 1, NULL, 0, f->user), 0);
+    assert_int_equal(store_open_sibling(f->s, "NORMAL", &ws), 0);
+    struct tenant_patch bad = { .timezone = "Not/AZone" };
+    assert_int_equal(store_tenant_prepare(f->s, f->tenant, &bad, f->user, &j), PB_EVALIDATION);
+    assert_null(j);
+
+    /* a failing write */
+    assert_int_equal(store_tenant_prepare(f->s, f->tenant, &p, f->user, &j), 0);
+    assert_int_equal(store_exec(f->s, "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log "
+                                      "BEGIN SELECT RAISE(ABORT, 'boom'); END;"), 0);
+    assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+    assert_int_equal(store_tenant_write(ws, j), PB_EINTERNAL);
+    assert_int_equal(store_exec(ws, "ROLLBACK"), 0);
+    store_tenant_job_free(j);
+    assert_int_equal(store_exec(f->s, "DROP TRIGGER fail_audit"), 0);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(f->peek, "SELECT timezone || '/' || name FROM tenants",
+                                        -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(buf, sizeof(buf), "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    assert_string_equal(buf, "UTC/Acme Ltd");
+    assert_string_equal(calendar_timezone(f->b->calendar), "UTC");
+
+    /* prepare, write twice, apply */
+    assert_int_equal(store_tenant_prepare(f->s, f->tenant, &p, f->user, &j), 0);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+        assert_int_equal(store_tenant_write(ws, j), 0);
+        assert_int_equal(store_exec(ws, attempt == 0 ? "ROLLBACK" : "COMMIT"), 0);
+    }
+    assert_string_equal(calendar_timezone(f->b->calendar), "UTC");    /* not before apply */
+    uint64_t v = f->b->version;
+    store_tenant_apply(f->s, j, &t);
+    store_tenant_job_free(j);
+    assert_string_equal(t.timezone, "Europe/Berlin");
+    assert_string_equal(t.name, "Acme GmbH");
+    tenant_cleanup(&t);
+    assert_true(f->b->version > v);
+    assert_string_equal(calendar_timezone(f->b->calendar), "Europe/Berlin");
+    const struct cal_shift *got = calendar_shifts(f->b->calendar, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(got[0].weekday, 3);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM audit_log WHERE event_type = "
+                                 "'tenant_updated'"), 1);
+
+    /* the same patch again: nothing written, the tenant still answered */
+    assert_int_equal(store_tenant_prepare(f->s, f->tenant, &p, f->user, &j), 0);
+    assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+    assert_int_equal(store_tenant_write(ws, j), 0);
+    assert_int_equal(store_exec(ws, "COMMIT"), 0);
+    store_tenant_apply(f->s, j, &t);
+    store_tenant_job_free(j);
+    assert_string_equal(t.timezone, "Europe/Berlin");
+    tenant_cleanup(&t);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM audit_log WHERE event_type = "
+                                 "'tenant_updated'"), 1);
+    store_free(ws);
+}
+
 static void test_old_database_gets_the_work_centre_columns(void **state)
 {
     (void)state;
@@ -296,6 +435,10 @@ static void test_old_database_gets_the_work_centre_columns(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_calendar_job_writes_on_a_sibling_reruns_and_applies,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tenant_job_moves_the_calendar_at_apply, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_board_loads_routes_and_projects_them, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scanner_step_progress_reaches_the_route, setup,
                                         teardown),

@@ -1,7 +1,9 @@
 // The write path off the loop (issue 9 item 1, docs/writer.md): imports and moves commit on
-// the writer thread; while an import is in flight the loop keeps answering everyone; a move
-// and an order create of another tenant queue at the writer behind it, a loop-side write (a
-// work centre create) waits for the writer to be idle; all then happen, nothing lost.
+// the writer thread; while an import is in flight the loop keeps answering everyone; a move,
+// an order create and a work centre create of another tenant queue at the writer behind it, a
+// loop-side write (a drag lock's start-move) waits for the writer to be idle; all then happen,
+// nothing lost. Work centres, the calendar and tenant settings commit on the writer too, in
+// the order they came.
 //
 // To hold the import in flight for as long as the test needs, another process holds SQLite's
 // write lock (BEGIN IMMEDIATE): the writer thread waits for it (busy timeout 5 s), the loop
@@ -94,8 +96,11 @@ test('an import in flight on the writer: the loop answers, another tenant\'s mov
   await until(async () => await metric('planboard_writer_outstanding') === 3,
     { what: 'the create to queue at the writer' });
   const wcr = srv.req('POST', '/api/work-centres', { token: other.token, json: { code: 'OY', name: 'Other Y' } });
+  await until(async () => await metric('planboard_writer_outstanding') === 4,
+    { what: 'the work centre create to wait behind the create of its tenant' });
+  const sm = srv.req('POST', `/api/orders/${other.orderId}/start-move`, { token: other.token });
   await until(async () => await metric('planboard_writer_held') === 1,
-    { what: 'the work centre create (a loop-side write) to wait for the writer' });
+    { what: 'the start-move (a loop-side write) to wait for the writer' });
   assert.equal(importDone, false, 'the import waits for the lock');
   assert.equal(moveDone, false, 'the move waits for the import');
 
@@ -111,6 +116,10 @@ test('an import in flight on the writer: the loop answers, another tenant\'s mov
   assert.equal(crr.body.orderNumber, 'O-2', crr.text);
   const wcrr = await wcr;
   assert.equal(wcrr.status, 201, wcrr.text);
+  const smr = await sm;
+  assert.equal(smr.status, 200, smr.text);
+  const em = await srv.req('POST', `/api/orders/${other.orderId}/end-move`, { token: other.token });
+  assert.equal(em.status, 204, em.text);
   await ws.waitFor((m) => m.event === 'order_moved' && m.data.order.id === other.orderId);
   assert.equal(await metric('planboard_writer_exclusive_waits_total'), waitsBefore + 1);
   assert.equal(await metric('planboard_writer_held'), 0);
@@ -253,5 +262,64 @@ test('an order update and a scanner event sent while the writer is held are answ
   assert.equal(again.status, 202, again.text);
   assert.equal(again.body.duplicate, true, again.text);
   assert.equal(await metric('planboard_writer_jobs_total'), jobsBefore + 3);
+  ws.close();
+});
+
+test('a work centre create, a calendar PUT and a tenant PUT while the writer is held: answered after it, in order, the loop answering meanwhile', async () => {
+  const jobsBefore = await metric('planboard_writer_jobs_total');
+  const waitsBefore = await metric('planboard_writer_exclusive_waits_total');
+  const ws = await srv.ws(other.token);
+  const lock = await holdWriteLock(join(srv.dir, 'pb.db'));
+  const answered = [];
+  const track = (name, p) => p.then((r) => { answered.push(name); return r; });
+
+  const wcr = track('work centre', srv.req('POST', '/api/work-centres',
+    { token: other.token, json: { code: 'OZ', name: 'Other Z', capacity: 2 } }));
+  await until(async () => await metric('planboard_writer_outstanding') === 1,
+    { what: 'the work centre create to reach the writer' });
+  const shifts = [{ weekday: 2, start: '06:00', end: '14:00' }];
+  const cal = track('calendar', srv.req('PUT', '/api/tenant/calendar',
+    { token: other.token, json: { shifts, holidays: ['2027-01-01'] } }));
+  await until(async () => await metric('planboard_writer_outstanding') === 2,
+    { what: 'the calendar PUT to wait behind it' });
+  const ten = track('tenant', srv.req('PUT', '/api/tenant',
+    { token: other.token, json: { timezone: 'Europe/Berlin' } }));
+  await until(async () => await metric('planboard_writer_outstanding') === 3,
+    { what: 'the tenant PUT to wait behind them' });
+  assert.equal(await metric('planboard_writer_jobs_total'), jobsBefore + 3);
+
+  // the loop answers meanwhile, from the cache as it was
+  const h = await srv.req('GET', '/api/health');
+  assert.equal(h.status, 200, h.text);
+  const before = await srv.req('GET', '/api/tenant/calendar', { token: other.token });
+  assert.equal(before.body.timezone, 'UTC', before.text);
+  assert.ok(!before.body.shifts.some((x) => x.weekday === 2 && x.start === '06:00'), before.text);
+  const wcs = await srv.req('GET', '/api/work-centres', { token: other.token });
+  assert.ok(!JSON.stringify(wcs.body).includes('"OZ"'), wcs.text);
+  assert.deepEqual(answered, [], 'nothing is answered before the commit');
+
+  await lock.release();
+  const [w, c, t] = await Promise.all([wcr, cal, ten]);
+  assert.equal(w.status, 201, w.text);
+  assert.equal(w.body.code, 'OZ');
+  assert.equal(w.body.capacity, 2);
+  assert.equal(c.status, 200, c.text);
+  assert.deepEqual(c.body.shifts, shifts, c.text);
+  assert.deepEqual(c.body.holidays, ['2027-01-01'], c.text);
+  assert.equal(c.body.timezone, 'UTC', 'the calendar PUT came before the tenant PUT');
+  assert.equal(t.status, 200, t.text);
+  assert.equal(t.body.timezone, 'Europe/Berlin', t.text);
+  assert.deepEqual(answered, ['work centre', 'calendar', 'tenant'], 'answered in the order they came');
+  const ev = await ws.waitFor((m) => m.event === 'work_centre_updated'
+    && m.data.workCentres.some((x) => x.code === 'OZ'));
+  assert.ok(ev);
+  // the board's cache took all three
+  const now = await srv.req('GET', '/api/tenant/calendar', { token: other.token });
+  assert.equal(now.body.timezone, 'Europe/Berlin', now.text);
+  assert.deepEqual(now.body.shifts, shifts, now.text);
+  assert.ok(JSON.stringify((await srv.req('GET', '/api/work-centres', { token: other.token })).body).includes('"OZ"'));
+  assert.equal(await metric('planboard_writer_jobs_total'), jobsBefore + 3);
+  assert.equal(await metric('planboard_writer_exclusive_waits_total'), waitsBefore,
+    'none of them was a loop-side write');
   ws.close();
 });
