@@ -318,7 +318,11 @@ static bool content_type_is(struct lws *wsi, const char *type)
 
 /* Run the route handler with the parsed JSON body (NULL when the body is empty), or end
  * the route's stream and answer with what it returns (unless it answers later: res.pending). */
-static void dispatch_now(struct http_req *r)
+/* Every route's writes go through the writer (the ROUTE_WRITER routes, docs/writer.md); the
+ * others (GET, the import stream, the drag-lock routes) write nothing on the loop's connection,
+ * so no request waits for the writer here. A route that had to write there would call
+ * writes_exclusive itself. */
+static void dispatch(struct http_req *r)
 {
     cJSON *body = NULL;
     if (r->route->stream != NULL) {
@@ -348,47 +352,6 @@ static void dispatch_now(struct http_req *r)
     }
     r->route->fn(r, body);
     cJSON_Delete(body);
-}
-
-/* A write route waiting for the writer (writes_exclusive). owner first: CLOSED_HTTP clears it
- * (r->job protocol), and a request whose client went away before its turn writes nothing. */
-struct parked_route {
-    struct http_req *owner;
-};
-
-static void run_parked(void *ctx)
-{
-    struct parked_route *p = ctx;
-    struct http_req *r = p->owner;
-    free(p);
-    if (r == NULL)
-        return;
-    r->job = NULL;
-    dispatch_now(r);
-}
-
-/* Every route but GET, the import stream and the ROUTE_WRITER routes (which write through the
- * writer themselves) may write on the loop's connection: it runs when no writer job is in
- * flight (writes.c). */
-static void dispatch(struct http_req *r)
-{
-    struct parked_route *p;
-    if (r->route->stream != NULL || (r->route->flags & ROUTE_WRITER) || r->method == M_GET
-        || writes_idle(r->app)) {
-        dispatch_now(r);
-        return;
-    }
-    if ((p = malloc(sizeof(*p))) == NULL) {
-        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
-        return;
-    }
-    p->owner = r;
-    r->job = p;                         /* CLOSED_HTTP clears p->owner */
-    if (writes_exclusive(r->app, run_parked, p) != 0) {
-        r->job = NULL;
-        free(p);
-        http_reply_error(r, PB_EINTERNAL, "the server is shutting down", NULL);
-    }
 }
 
 /* Answer an error before the body was read: the connection closes after the answer

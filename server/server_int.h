@@ -426,8 +426,9 @@ struct route {
     const struct route_stream *stream;  /* a streamed body, or NULL */
 };
 
-/* route.flags: the route's write goes through the writer itself (op_move): the dispatcher
- * never parks it behind the writer's jobs as a loop-side write (http.c dispatch). */
+/* route.flags: the route writes, and its writes go through the writer (docs/writer.md). Since
+ * every writing route does, the dispatcher no longer parks any request (http.c dispatch); the
+ * flag says which routes change the database (docs, a reader of the route tables). */
 #define ROUTE_WRITER 1u
 
 /* Route tables, each ended by an entry with pattern NULL. One per file of server/:
