@@ -63,6 +63,9 @@ struct wh_ep {
     int64_t scan;                       /* audit id read up to: rows in (cursor, scan] are not
                                          * subscribed (>= w.cursor) */
     /* the current delivery: the first subscribed row after scan */
+    struct audit_entry batch[OUTBOX_BATCH]; /* outbox rows read ahead, [batch_i, batch_n) unread */
+    size_t batch_i, batch_n;
+    bool resumed;                       /* the first delivery's log row was looked up */
     bool have_cur;
     struct webhook_delivery cur;        /* seq, event, attempts, first/next attempt */
     struct audit_entry entry;           /* its audit row */
@@ -106,6 +109,8 @@ static void ep_free(struct wh_ep *ep)
     if (ep == NULL)
         return;
     ep_drop_cur(ep);
+    for (size_t i = 0; i < ep->batch_n; i++)
+        audit_entry_cleanup(&ep->batch[i]);
     webhook_cleanup(&ep->w);
     free(ep->slug);
     free(ep);
@@ -330,46 +335,54 @@ static void pump(struct wh_ep *ep);
 static void arm_retry(struct webhooks *wh);
 static void on_wake(uv_timer_t *t);
 
-/* Find ep's next delivery: the first subscribed outbox row after scan, with its log row (a
- * restart resumes its attempts). 1 = ep->cur set, 0 = nothing to deliver now, <0 error. */
+/* Find ep's next delivery: the first subscribed outbox row after scan. Rows are read
+ * OUTBOX_BATCH at a time and kept (audit rows never change), so a busy endpoint costs one
+ * indexed read per batch, not per delivery. The first delivery after a start looks its log
+ * row up (a restart resumes its attempts and its 24 h clock); later ones cannot have one: a
+ * row is attempted only once everything before it was delivered. 1 = ep->cur set, 0 = nothing
+ * to deliver now, <0 error. */
 static int load_next(struct wh_ep *ep)
 {
     struct app *app = ep->wh->app;
-    struct audit_entry rows[OUTBOX_BATCH];
-    size_t n = 0, i, found = OUTBOX_BATCH;
+    int reads = 0;
 
-    if (store_webhook_outbox(app->store, ep->w.tenant_id, ep->scan, OUTBOX_BATCH, rows, &n) != 0)
-        return PB_EINTERNAL;
-    for (i = 0; i < n; i++) {
-        const char *ev = store_webhook_event_of(rows[i].event_type);
-        if (ev != NULL && ep_wants(ep, ev)) {
-            found = i;
-            break;
+    for (;;) {
+        if (ep->batch_i == ep->batch_n) {
+            if (reads++ == 4) {         /* bound the loop's turn: go on at the next one */
+                uv_timer_start(&ep->wh->kick, on_wake, 0, 0);
+                return 0;
+            }
+            for (size_t i = 0; i < ep->batch_n; i++)
+                audit_entry_cleanup(&ep->batch[i]);
+            ep->batch_i = ep->batch_n = 0;
+            if (store_webhook_outbox(app->store, ep->w.tenant_id, ep->scan, OUTBOX_BATCH,
+                                     ep->batch, &ep->batch_n) != 0)
+                return PB_EINTERNAL;
+            if (ep->batch_n == 0)
+                return 0;
         }
-        ep->scan = rows[i].id;
-    }
-    if (found < n) {
-        struct webhook_delivery d;
-        ep->entry = rows[found];
-        memset(&rows[found], 0, sizeof(rows[found]));
+        struct audit_entry *e = &ep->batch[ep->batch_i++];
+        const char *ev = store_webhook_event_of(e->event_type);
+        if (ev == NULL || !ep_wants(ep, ev)) {
+            ep->scan = e->id;
+            continue;
+        }
+        ep->entry = *e;                 /* moved out of the batch */
+        memset(e, 0, sizeof(*e));
         memset(&ep->cur, 0, sizeof(ep->cur));
-        int r = store_webhook_delivery_get(app->store, ep->w.id, ep->entry.id, &d);
-        if (r == 1)
-            ep->cur = d;
+        if (!ep->resumed) {
+            struct webhook_delivery d;
+            if (store_webhook_delivery_get(app->store, ep->w.id, ep->entry.id, &d) == 1)
+                ep->cur = d;
+            ep->resumed = true;
+        }
         ep->cur.webhook_id = ep->w.id;
         ep->cur.tenant_id = ep->w.tenant_id;
         ep->cur.seq = ep->entry.id;
-        snprintf(ep->cur.event, sizeof(ep->cur.event), "%s",
-                 store_webhook_event_of(ep->entry.event_type));
+        snprintf(ep->cur.event, sizeof(ep->cur.event), "%s", ev);
         ep->have_cur = true;
-    }
-    for (i = 0; i < n; i++)
-        audit_entry_cleanup(&rows[i]);
-    if (found < n)
         return 1;
-    if (n == OUTBOX_BATCH)              /* a full batch of other events: go on next turn */
-        uv_timer_start(&ep->wh->kick, on_wake, 0, 0);
-    return 0;
+    }
 }
 
 /* Start an attempt of ep's current delivery. */

@@ -211,7 +211,9 @@ test('SIGKILL with deliveries pending: all delivered after the restart, duplicat
     const made = await srv.req('POST', '/api/webhooks', { token: admin, json: { url: rx.url, events: ['order_moved'] } });
     rx.secret = made.body.secret;
     await moves(srv, admin, 6);
-    await until(() => rx.got.length >= 2, { timeout: WAIT, what: 'attempts before the kill' });
+    const logged = async () => (await srv.req('GET', `/api/webhooks/${made.body.id}/deliveries`, { token: admin })).body.data;
+    const before = await until(async () => { const d = await logged(); return d.length === 1 && d[0].attempts >= 2 && d[0]; },
+      { timeout: WAIT, what: 'two logged attempts before the kill' });
     srv.proc.kill('SIGKILL');
     await withTimeout(srv.exited, 10000, 'SIGKILL exit');
     assert.equal(srv.exit.signal, 'SIGKILL');
@@ -228,6 +230,11 @@ test('SIGKILL with deliveries pending: all delivered after the restart, duplicat
       bySeq.set(g.body.seq, g.body.deliveryId);
     }
     assert.equal(bySeq.size, 6, 'none lost, none extra');
+    // The restart resumed the first delivery's attempts (and its 24 h clock) from the log.
+    const after = await until(async () => { const d = await logged(); return d.length === 6 && d.find((x) => x.seq === before.seq); },
+      { timeout: WAIT, what: 'the log after the restart' });
+    assert.equal(after.status, 'delivered');
+    assert.ok(after.attempts > before.attempts, `attempts ${before.attempts} before the kill, ${after.attempts} after`);
     // First receipt of each seq in seq order.
     const firstSeen = [];
     for (const g of rx.got) if (!firstSeen.includes(g.body.seq)) firstSeen.push(g.body.seq);
