@@ -481,15 +481,15 @@ static void finished(struct wh_ep *ep, CURLcode res, long status)
     }
     char err[PB_WEBHOOK_ERROR_MAX];
     wh->attempts_failed++;
-    if (ep->refused) {
+    if (res == CURLE_OK)                /* an answer (another address may have been refused) */
+        snprintf(err, sizeof(err), "HTTP %ld", status);
+    else if (ep->refused) {
         wh->refused++;
         snprintf(err, sizeof(err), "refused: the address is loopback, private or link-local "
                  "([webhooks] allow_private = false)");
-    } else if (res != CURLE_OK)
+    } else
         snprintf(err, sizeof(err), "%s%s%.160s", curl_easy_strerror(res),
                  ep->errbuf[0] ? ": " : "", ep->errbuf);
-    else
-        snprintf(err, sizeof(err), "HTTP %ld", status);
     ep->cur.last_error = strdup(err);
     int64_t delay = cfg->webhook_retry_base_ms;
     for (int64_t i = 1; i < ep->cur.attempts && delay < cfg->webhook_retry_max_ms; i++)

@@ -201,6 +201,33 @@ test('receiver down: retried with growing gaps, then delivered in order', async 
   }
 });
 
+test('no 2xx for give_up_seconds: the endpoint is failing (list, metrics), still retried, active again after a 2xx', async () => {
+  const rx = await receiver();
+  let down = true;
+  rx.status = () => (down ? 502 : 200);
+  const srv = await startServer({ config: { webhooks: { ...HOOK_CONFIG.webhooks, give_up_seconds: 1, retry_max_ms: 300 } } });
+  try {
+    const admin = await srv.token('admin');
+    const made = await srv.req('POST', '/api/webhooks', { token: admin, json: { url: rx.url, events: ['order_moved'] } });
+    rx.secret = made.body.secret;
+    await moves(srv, admin, 2);
+    const state = async () => (await srv.req('GET', '/api/webhooks', { token: admin })).body.data[0].state;
+    assert.equal(await state(), 'active');
+    await until(async () => (await state()) === 'failing', { timeout: WAIT, what: 'failing after 1 s of 502s' });
+    assert.match((await srv.req('GET', '/metrics')).text, /^planboard_webhook_endpoints\{state="failing"\} 1$/m);
+    const n = rx.got.length;
+    await until(() => rx.got.length > n, { timeout: WAIT, what: 'a failing endpoint is still retried' });
+    assert.ok(rx.got.every((g) => g.body.seq === rx.got[0].body.seq), 'nothing skipped while failing');
+    down = false;
+    await until(() => new Set(rx.got.map((g) => g.body.seq)).size === 2, { timeout: WAIT, what: 'both delivered' });
+    await until(async () => (await state()) === 'active', { timeout: WAIT, what: 'active again' });
+    assert.match((await srv.req('GET', '/metrics')).text, /^planboard_webhook_endpoints\{state="active"\} 1$/m);
+  } finally {
+    await srv.stop();
+    await rx.close();
+  }
+});
+
 test('SIGKILL with deliveries pending: all delivered after the restart, duplicates keep their deliveryId', async () => {
   const rx = await receiver();
   let down = true;
