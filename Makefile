@@ -6,13 +6,14 @@
 #   make bench      benchmarks (bench/README.md)
 
 CC      ?= cc
-PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2 glib-2.0 zlib libzip expat xlsxwriter
+PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2 glib-2.0 zlib libzip expat xlsxwriter \
+	libcurl libcrypto
 # What `make run` needs (build + run the server) and what `make test` adds (test tools:
 # cmocka, promtool for /metrics, wrk for bench-smoke, Chromium for the browser tests, strace
 # for the CLI durability test).
 RUN_PKGS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev \
 	libsqlite3-dev libcjson-dev libjwt-dev libargon2-dev libcsv-dev libssl-dev zlib1g-dev tzdata \
-	libglib2.0-dev libzip-dev libexpat1-dev libxlsxwriter-dev
+	libglib2.0-dev libzip-dev libexpat1-dev libxlsxwriter-dev libcurl4-openssl-dev
 TEST_PKGS := libcmocka-dev sqlite3 curl python3 prometheus wrk chromium strace
 # What `make fuzz` adds to RUN_PKGS: Debian's clang and its libFuzzer/sanitizer runtimes.
 FUZZ_PKGS := clang libclang-rt-14-dev

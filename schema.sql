@@ -296,3 +296,38 @@ CREATE TABLE IF NOT EXISTS calendar_holidays (
     day         TEXT NOT NULL,                                      -- YYYY-MM-DD
     UNIQUE (tenant_id, day)
 );
+
+-- Webhooks (SPEC §11; docs/api-notes.md "Webhooks"). The outbox is audit_log itself: every
+-- change writes its audit row in its own transaction, so an endpoint only keeps a durable
+-- cursor (the last audit id delivered to it) and delivers the rows after it, in id order.
+-- New tables only (CREATE IF NOT EXISTS): an older database gets them at its next start.
+CREATE TABLE IF NOT EXISTS webhooks (
+    id          INTEGER PRIMARY KEY,
+    tenant_id   INTEGER NOT NULL REFERENCES tenants(id),
+    url         TEXT NOT NULL,              -- http or https, at most 2048 bytes
+    events      TEXT NOT NULL,              -- JSON array of event names, or ["*"]
+    secret      TEXT NOT NULL,              -- HMAC-SHA256 key (needed to sign: kept as is)
+    state       TEXT NOT NULL DEFAULT 'active' CHECK (state = 'active' OR state = 'failing'),
+    cursor      INTEGER NOT NULL DEFAULT 0, -- audit_log.id of the last row delivered
+    created_by  INTEGER REFERENCES users(id),
+    created_at  TEXT NOT NULL,
+    deleted_at  TEXT
+);
+CREATE INDEX IF NOT EXISTS webhooks_tenant ON webhooks(tenant_id) WHERE deleted_at IS NULL;
+-- The delivery log: one row per (endpoint, audit row) attempted; seq = the audit id.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id              INTEGER PRIMARY KEY,
+    tenant_id       INTEGER NOT NULL REFERENCES tenants(id),
+    webhook_id      INTEGER NOT NULL REFERENCES webhooks(id),
+    seq             INTEGER NOT NULL,
+    delivery_id     TEXT NOT NULL,
+    event           TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status = 'pending' OR status = 'delivered'),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    http_status     INTEGER,                -- of the last attempt; NULL: no answer
+    last_error      TEXT,
+    first_attempt_ms INTEGER NOT NULL,      -- Unix ms of the first attempt (24 h give-up)
+    next_attempt_ms INTEGER NOT NULL DEFAULT 0, -- Unix ms of the next retry
+    delivered_at    TEXT,
+    UNIQUE (webhook_id, seq)
+);

@@ -37,9 +37,15 @@ void config_defaults(struct config *c)
     c->body_timeout_seconds = 30;
     c->max_conns_per_address = 256;
     c->ws_replay_bytes_per_minute = 4 << 20;
+    c->webhook_allow_private = false;
+    c->webhook_retry_base_ms = 1000;
+    c->webhook_retry_max_ms = 3600 * 1000;
+    c->webhook_give_up_seconds = 24 * 3600;
+    c->webhook_timeout_ms = 10000;
+    c->webhook_poll_ms = 1000;
 }
 
-enum kind { K_STR, K_INT };
+enum kind { K_STR, K_INT, K_BOOL };
 
 struct key {
     const char *section, *name;
@@ -75,6 +81,12 @@ static const struct key keys[] = {
     I("limits", "body_timeout_seconds", body_timeout_seconds, 1, 3600),
     I("limits", "max_conns_per_address", max_conns_per_address, 1, 1000000),
     I("limits", "ws_replay_bytes_per_minute", ws_replay_bytes_per_minute, 4096, 1LL << 32),
+    { "webhooks", "allow_private", K_BOOL, offsetof(struct config, webhook_allow_private), 0, 0, 1 },
+    I("webhooks", "retry_base_ms", webhook_retry_base_ms, 1, 3600 * 1000),
+    I("webhooks", "retry_max_ms", webhook_retry_max_ms, 1, 24 * 3600 * 1000),
+    I("webhooks", "give_up_seconds", webhook_give_up_seconds, 1, 30LL * 86400),
+    I("webhooks", "timeout_ms", webhook_timeout_ms, 100, 600 * 1000),
+    I("webhooks", "poll_ms", webhook_poll_ms, 10, 3600 * 1000),
 };
 
 static char *trim(char *s)
@@ -97,6 +109,17 @@ static int set_value(struct config *c, const struct key *k, const char *v, char 
             return PB_EVALIDATION;
         }
         memcpy(p, v, strlen(v) + 1);
+        return 0;
+    }
+    if (k->kind == K_BOOL) {
+        if (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "yes") == 0)
+            *(bool *)p = true;
+        else if (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcasecmp(v, "no") == 0)
+            *(bool *)p = false;
+        else {
+            snprintf(err, errlen, "%s: %s.%s must be true or false", where, k->section, k->name);
+            return PB_EVALIDATION;
+        }
         return 0;
     }
     char *end;

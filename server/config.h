@@ -6,6 +6,7 @@
 #define PB_CONFIG_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define PB_CONFIG_STR 512
@@ -34,6 +35,14 @@ struct config {
     int64_t body_timeout_seconds;       /* [limits] body_timeout_seconds: whole request body, 30 */
     int64_t max_conns_per_address;      /* [limits] max_conns_per_address: open TCP, 256 */
     int64_t ws_replay_bytes_per_minute; /* [limits] replayed bytes per connection a minute, 4 MiB */
+    bool webhook_allow_private;         /* [webhooks] allow_private: deliver to loopback,
+                                         * private, link-local addresses (SPEC §11), false */
+    int64_t webhook_retry_base_ms;      /* [webhooks] retry_base_ms: first retry delay, 1000 */
+    int64_t webhook_retry_max_ms;       /* [webhooks] retry_max_ms: longest delay, 3600000 */
+    int64_t webhook_give_up_seconds;    /* [webhooks] give_up_seconds: failing after, 86400 */
+    int64_t webhook_timeout_ms;         /* [webhooks] timeout_ms: one attempt, 10000 */
+    int64_t webhook_poll_ms;            /* [webhooks] poll_ms: outbox read for changes made
+                                         * outside this process (the CLI), 1000 */
 };
 
 /* Fill c with the built-in defaults above. */

@@ -160,6 +160,8 @@ static void r_metrics(struct http_req *r, const cJSON *body)
                   "Group commit: per group, seconds from its oldest commit until on disk.", &dl);
     }
 
+    webhooks_metrics(app, &t);
+
     if (t.oom) {
         strbuf_cleanup(&t);
         http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);

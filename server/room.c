@@ -251,6 +251,7 @@ uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJS
     }
     m->ticket = durable_ticket(app);
     app->metrics.broadcasts++;
+    webhooks_nudge(app, tenant_id);     /* a change was committed: its audit row is outbox */
     uint64_t bound = (uint64_t)app->cfg.ws_queue_bytes;
     for (struct room_reader *rd = r->members, *nx; rd != NULL; rd = nx) {
         nx = rd->room_next;

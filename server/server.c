@@ -268,6 +268,7 @@ void server_stop(struct app *app)
     uv_signal_stop(&app->sig_term);
     uv_timer_stop(&app->sweep_timer);
     ws_close_all(app, 1001);            /* SPEC §7: close connections with 1001 */
+    webhooks_stop(app);                 /* attempts in flight are delivered after restart */
     writes_close(app);                  /* jobs in flight complete during the grace period */
     /* A short grace period lets the close frames go out before the context goes. */
     uv_timer_start(&app->shutdown_timer, on_shutdown_timer, 150, 0);
@@ -309,7 +310,7 @@ static void release_ws(void *ctx, uint64_t durable_seq)
 /* The dispatcher's route tables, matched in this order (one per file of server/). */
 static const struct route *const route_tables[] = {
     pb_routes_core, pb_routes_admin, pb_routes_orders, pb_routes_analytics,
-    pb_routes_scanner, pb_routes_schedule, pb_routes_metrics,
+    pb_routes_scanner, pb_routes_schedule, pb_routes_metrics, pb_routes_webhooks,
 };
 
 int server_start(struct app *app)
@@ -389,6 +390,11 @@ int server_start(struct app *app)
         server_stop(app);
         return 0;
     }
+    if (webhooks_start(app) != 0) {     /* SPEC §11 deliveries (webhooks.c) */
+        app->exit_code = 1;
+        server_stop(app);
+        return 0;
+    }
     pb_log(LOG_INFO, "planboard %s listening on http://%s:%d", PB_VERSION, app->cfg.bind,
            app->cfg.port);
     return 0;
@@ -400,6 +406,7 @@ void server_cleanup(struct app *app)
         lws_context_destroy(app->ctx);
     app->ctx = NULL;
     room_free_all(app);
+    webhooks_free(app);
     hmap_cleanup(&app->move_batches);   /* empty: every batch ended with its done */
     addr_table_free(app->addrs);        /* after the last WSI_DESTROY */
     app->addrs = NULL;

@@ -114,6 +114,7 @@ struct app {
                                                  * sets server_stop: nothing undurable is
                                                  * answered, the process exits 1 */
     struct checkpointer *checkpointer;  /* WAL checkpoints off the loop (store/checkpoint.h) */
+    struct webhooks *webhooks;          /* the webhook deliverer (webhooks.c), or NULL */
     struct http_req *http_waiting;      /* answers waiting for durable_seq (http.c) */
     struct ws_conn *ws_waiting;         /* connections whose next frame waits for it (ws.c) */
     struct ws_conn *ws_woken;           /* woken by a publish this loop iteration (ws.c) */
@@ -443,6 +444,7 @@ extern const struct route pb_routes_orders[];
 extern const struct route pb_routes_analytics[];
 extern const struct route pb_routes_scanner[];
 extern const struct route pb_routes_metrics[];
+extern const struct route pb_routes_webhooks[];
 
 /* POST /api/orders/import's streamed body (import.c). */
 extern const struct route_stream pb_import_stream;
@@ -705,6 +707,30 @@ int writes_submit(struct app *app, int64_t tenant_id, int (*prepare)(void *ctx),
  */
 int writes_sql(struct app *app, int64_t tenant_id, int (*fn)(struct store *ws, void *ctx),
                void (*done)(void *ctx, int status), void *ctx);
+/* ---------------------------------------------------------------- webhooks (webhooks.c) */
+
+/*
+ * The SPEC §11 deliverer (webhooks.c has the design). webhooks_start (after writes_open):
+ * loads the live endpoints and resumes their pending deliveries; 0 or PB_EINTERNAL (logged).
+ * webhooks_stop (server_stop): abandons the attempts in flight (delivered again after a
+ * restart, same deliveryId) and closes its handles. webhooks_free (after the loop): frees it.
+ */
+struct webhook;
+struct strbuf;
+int webhooks_start(struct app *app);
+void webhooks_stop(struct app *app);
+void webhooks_free(struct app *app);
+/* A change of tenant_id was committed (room_publish): look for new outbox rows soon. */
+void webhooks_nudge(struct app *app, int64_t tenant_id);
+/* An endpoint was created (w is moved in and emptied) / deleted (its attempt in flight, if
+ * any, is abandoned). added: 0 or PB_EINTERNAL (out of memory: it is loaded at the next
+ * start). */
+int webhooks_endpoint_added(struct app *app, struct webhook *w);
+void webhooks_endpoint_removed(struct app *app, int64_t tenant_id, int64_t id);
+/* The endpoint's current state (failing) as the deliverer knows it; `stored` when unknown. */
+bool webhooks_endpoint_failing(struct app *app, int64_t id, bool stored);
+/* Append the planboard_webhook_* metrics to t. */
+void webhooks_metrics(struct app *app, struct strbuf *t);
 
 /* ---------------------------------------------------------------- metrics (metrics.c) */
 

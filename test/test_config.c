@@ -109,6 +109,33 @@ static void test_transport_limits_default_and_load(void **state)
     unlink(path);
 }
 
+static void test_webhook_settings_default_load_and_take_true_or_false(void **state)
+{
+    struct config c;
+    char err[256] = "";
+    (void)state;
+    config_defaults(&c);
+    assert_false(c.webhook_allow_private);              /* SPEC §11: refused by default */
+    assert_int_equal(c.webhook_retry_base_ms, 1000);    /* 1 s doubling to 1 h, 24 h, 10 s */
+    assert_int_equal(c.webhook_retry_max_ms, 3600000);
+    assert_int_equal(c.webhook_give_up_seconds, 86400);
+    assert_int_equal(c.webhook_timeout_ms, 10000);
+    write_ini("[webhooks]\nallow_private = true\nretry_base_ms = 50\ngive_up_seconds = 2\n");
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+    assert_true(c.webhook_allow_private);
+    assert_int_equal(c.webhook_retry_base_ms, 50);
+    assert_int_equal(c.webhook_give_up_seconds, 2);
+    write_ini("[webhooks]\nallow_private = FALSE\n");
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+    assert_false(c.webhook_allow_private);
+    write_ini("[webhooks]\nallow_private = maybe\n");
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), PB_EVALIDATION);
+    assert_non_null(strstr(err, "webhooks.allow_private must be true or false"));
+    write_ini("[webhooks]\nretry_base_ms = 0\n");
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), PB_EVALIDATION);
+    unlink(path);
+}
+
 static void test_missing_file_is_not_found(void **state)
 {
     struct config c;
@@ -140,6 +167,8 @@ static void test_example_config_loads(void **state)
     config_defaults(&c);
     assert_int_equal(config_load(&c, "config.example.ini", err, sizeof(err)), 0);
     assert_int_equal(c.port, 8080);
+    assert_false(c.webhook_allow_private);
+    assert_int_equal(c.webhook_retry_base_ms, 1000);
 }
 
 int main(void)
@@ -150,6 +179,7 @@ int main(void)
         cmocka_unit_test(test_unknown_key_is_an_error_with_line_number),
         cmocka_unit_test(test_bad_values_are_errors),
         cmocka_unit_test(test_transport_limits_default_and_load),
+        cmocka_unit_test(test_webhook_settings_default_load_and_take_true_or_false),
         cmocka_unit_test(test_missing_file_is_not_found),
         cmocka_unit_test(test_port_env_overrides),
         cmocka_unit_test(test_example_config_loads),

@@ -7,6 +7,7 @@ import { BoardView, statusLabel } from './board.js';
 import { installDrag } from './drag.js';
 import { ImportDialog } from './import.js';
 import { Finder } from './find.js';
+import { WebhooksDialog } from './webhooks.js';
 import * as S from './state.js';
 
 const $ = (id) => document.getElementById(id);
@@ -576,6 +577,7 @@ async function startSession() {
   document.body.classList.toggle('viewer', !canEdit);
   $('current-user').textContent = `${me.username} (${me.role})`;
   $('import-button').hidden = !canEdit;
+  $('webhooks-button').hidden = me.role !== 'admin';
   $('view-only').hidden = canEdit;  // issue 10 item 6: a visible "View only" state for viewers
   $('tenant-name').textContent = api.tenant ? `· ${api.tenant}` : '';
   dashboardOff = false;
@@ -744,6 +746,8 @@ function wire() {
   $('message-close').addEventListener('click', () => { $('message').hidden = true; });
   $('import-button').addEventListener('click', () => { importer.reset(); importer.open(); });
   $('export-button').addEventListener('click', exportToExcel);
+  const webhooks = new WebhooksDialog(api);
+  $('webhooks-button').addEventListener('click', () => webhooks.open());
   $('board').addEventListener('keydown', onBoardKey);
   $('move-form').addEventListener('submit', submitMoveDialog);
   $('move-cancel').addEventListener('click', () => closeMoveDialog(false));
