@@ -130,11 +130,19 @@ static void r_metrics(struct http_req *r, const cJSON *body)
     }
     counter(&t, "planboard_sqlite_commits_total", "SQLite transactions committed.",
             store_commit_seq(app->store));
-    histogram(&t, "planboard_sqlite_commit_seconds", "Latency of SQLite COMMIT.",
-              store_commit_histogram(app->store));
+    /* the writer's COMMITs (every request's write) and the loop connection's (start, rare) */
+    struct pb_histogram ch = *store_commit_histogram(app->store);
+    struct writer_stats ws;
     if (app->writer != NULL && !app->writer_closed) {
-        struct writer_stats ws;
         writer_stats(app->writer, &ws);
+        for (size_t i = 0; i < PB_COMMIT_BUCKETS; i++)
+            ch.counts[i] += ws.commits.counts[i];
+        ch.count += ws.commits.count;
+        ch.sum_seconds += ws.commits.sum_seconds;
+    }
+    histogram(&t, "planboard_sqlite_commit_seconds",
+              "Latency of SQLite COMMIT (the writer thread's and the loop connection's).", &ch);
+    if (app->writer != NULL && !app->writer_closed) {
         counter(&t, "planboard_writer_jobs_total",
                 "Writes handed to the writer thread (imports; docs/writer.md).", ws.jobs);
         counter(&t, "planboard_writer_jobs_failed_total",

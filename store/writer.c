@@ -76,6 +76,7 @@ struct writer {
     uint64_t solo_retries;      /* {lock} */
     uint64_t max_group_seen;    /* {lock} */
     uint64_t group_sizes[WRITER_GROUP_BUCKETS]; /* {lock} see struct writer_stats */
+    struct pb_histogram commits; /* {lock} the COMMIT statements (writer_stats) */
 
     /* loop thread only */
     struct hmap gates;          /* tenant id -> struct gate * */
@@ -189,8 +190,10 @@ static void run_group(struct writer *w, struct wjob **jobs, size_t n)
         wrollback(w);           /* every job failed alone: nothing to commit (nor to sync) */
         return;
     }
+    uint64_t t0 = uv_hrtime();
     if (wstep(w, WS_COMMIT) != 0)
         goto lost;
+    double secs = (double)(uv_hrtime() - t0) / 1e9;
     w->commit_seq++;
     for (i = 0; i < n; i++)
         if (jobs[i]->status == 0)
@@ -203,6 +206,12 @@ static void run_group(struct writer *w, struct wjob **jobs, size_t n)
     while (b < WRITER_GROUP_BUCKETS - 1 && committed > ((size_t)1 << b))
         b++;
     w->group_sizes[b]++;
+    size_t k = 0;
+    while (k < PB_COMMIT_BUCKETS - 1 && secs > pb_commit_bounds[k])
+        k++;
+    w->commits.counts[k]++;
+    w->commits.count++;
+    w->commits.sum_seconds += secs;
     uv_mutex_unlock(&w->lock);
     return;
 
@@ -621,6 +630,7 @@ void writer_stats(struct writer *w, struct writer_stats *out)
     out->jobs = w->jobs;
     out->jobs_committed = w->committed;
     out->jobs_failed = w->failed;
+    out->commits = w->commits;
     out->rejected = w->rejected;
     out->gated = w->gated;
     out->outstanding = w->outstanding;

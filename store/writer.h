@@ -36,6 +36,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "store/store.h"        /* struct pb_histogram */
+
 struct writer;
 
 /*
@@ -123,6 +125,8 @@ struct writer_stats {
     uint64_t exclusives;        /* exclusives run (writer_exclusive) */
     uint64_t exclusives_waited; /* of them, the ones that had to wait for the writer */
     size_t held;                /* now: exclusives waiting, and the jobs submitted behind them */
+    struct pb_histogram commits; /* seconds of each COMMIT statement of the writer (with
+                                 * synchronous=FULL its fsync included) */
 };
 
 /*

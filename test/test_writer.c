@@ -228,6 +228,9 @@ static void test_writer_completions_arrive_in_commit_order(void **state)
     assert_int_equal(st.gated, 0);
     assert_int_equal(st.queued, 0);
     assert_int_equal(st.transactions, last_seq);
+    /* every COMMIT is timed, one sample each (/metrics planboard_sqlite_commit_seconds) */
+    assert_int_equal(st.commits.count, st.transactions);
+    assert_true(st.commits.sum_seconds > 0);
 }
 
 /* While the writer thread runs one held job, 63 more are submitted: they commit together in
