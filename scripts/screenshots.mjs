@@ -1,6 +1,7 @@
 // Screenshots of the browser board for the docs: docs/board.png (the board), docs/lock.png (a
 // card held by another scheduler, as the second one sees it after trying to pick it up) and
-// docs/import.png (the import dialog after the dry run of a file with errors).
+// docs/import.png (the import dialog after the dry run of a file with errors) and
+// docs/order-dialog.png (an order opened by a scheduler after another user moved it).
 //
 // Run from the repository root after `make`:  node scripts/screenshots.mjs
 // Starts its own demo server (test/e2e/lib.mjs) and Debian's Chromium (test/browser/helpers.mjs).
@@ -46,6 +47,23 @@ try {
   await a.waitForFunction(() => document.querySelectorAll('#import-errors tbody tr').length > 0);
   await a.screenshot({ path: join(DOCS, 'import.png') });
   console.log('docs/import.png');
+  await a.click('#import-close');
+
+  // The order dialog: the admin moves an order in progress, the scheduler opens it.
+  const board = (await srv.board(await srv.token('scheduler'))).body;
+  const o = board.workCentres.flatMap((w) => w.orders).find((x) => x.status === 'in_progress');
+  await b.focus(`#order-${o.id}`);
+  await b.keyboard.press('Alt+ArrowRight');
+  await a.waitForFunction((id) => document.getElementById(`order-${id}`)?.dataset.workCentreId !== undefined &&
+    window.planboard.state.orders.get(id).version > 0, o.id);
+  await a.waitForFunction(({ id, wc }) => document.getElementById(`order-${id}`)?.dataset.workCentreId !== String(wc),
+    { id: o.id, wc: o.workCentreId });
+  await a.setViewportSize({ width: 1440, height: 1200 });   // steps and History in one picture
+  await a.focus(`#order-${o.id}`);
+  await a.keyboard.press('Enter');
+  await a.waitForFunction(() => document.querySelectorAll('#order-history li').length > 1);
+  await a.screenshot({ path: join(DOCS, 'order-dialog.png') });
+  console.log('docs/order-dialog.png');
 } finally {
   await browser.close();
   await srv.stop();

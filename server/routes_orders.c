@@ -1025,6 +1025,8 @@ static cJSON *audit_json(const struct audit_entry *e)
     cJSON_AddItemToObject(j, "fromWorkCentreId", id_or_null(e->from_work_centre_id));
     cJSON_AddItemToObject(j, "toWorkCentreId", id_or_null(e->to_work_centre_id));
     cJSON_AddItemToObject(j, "userId", id_or_null(e->user_id));
+    cJSON_AddItemToObject(j, "username", e->username != NULL ? cJSON_CreateString(e->username)
+                                                             : cJSON_CreateNull());
     cJSON *data = e->event_data != NULL ? cJSON_Parse(e->event_data) : NULL;
     if (data == NULL && e->event_data != NULL)
         data = cJSON_CreateString(e->event_data);   /* not JSON (hand-written row): as text */

@@ -17,8 +17,10 @@ void audit_entry_cleanup(struct audit_entry *e)
     if (e == NULL)
         return;
     free(e->event_type);
+    free(e->username);
     free(e->event_data);
     e->event_type = NULL;
+    e->username = NULL;
     e->event_data = NULL;
 }
 
@@ -134,7 +136,9 @@ int audit_list_sql(const struct audit_query *q, bool count, char *out, size_t si
     int n = count ? snprintf(out, size, "SELECT COUNT(*)%s", where)
                   : snprintf(out, size, "SELECT id, event_type, order_id, from_work_centre_id, "
                              "to_work_centre_id, user_id, event_data, queue_depth_from, "
-                             "queue_depth_to, timestamp%s ORDER BY id DESC LIMIT ?5 OFFSET ?6",
+                             "queue_depth_to, timestamp, (SELECT u.username FROM users u "
+                             "WHERE u.id = audit_log.user_id AND u.tenant_id = ?1)"
+                             "%s ORDER BY id DESC LIMIT ?5 OFFSET ?6",
                              where);
     return n > 0 && (size_t)n < size ? 0 : PB_EINTERNAL;
 }
@@ -202,8 +206,11 @@ int store_audit_list(struct store *s, int64_t tenant_id, const struct audit_quer
         e->queue_depth_to = sqlite3_column_type(st, 8) == SQLITE_NULL
                                 ? -1 : sqlite3_column_int64(st, 8);
         store__col_copy(st, 9, e->timestamp, sizeof(e->timestamp));
+        if (sqlite3_column_type(st, 10) != SQLITE_NULL)
+            e->username = store__col_strdup(st, 10);
         len++;
         if (e->event_type == NULL
+            || (sqlite3_column_type(st, 10) != SQLITE_NULL && e->username == NULL)
             || (sqlite3_column_type(st, 6) != SQLITE_NULL && e->event_data == NULL))
             goto fail;
     }

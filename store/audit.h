@@ -21,6 +21,8 @@ struct audit_entry {
     int64_t from_work_centre_id;        /* 0 = null (backlog or not a move) */
     int64_t to_work_centre_id;          /* 0 = null */
     int64_t user_id;                    /* 0 = null */
+    char *username;                     /* the user's username (deleted users too), NULL = null
+                                           (no user: scanner events, system rows) */
     char *event_data;                   /* JSON text as stored, NULL = null */
     int64_t queue_depth_from;           /* -1 = null */
     int64_t queue_depth_to;             /* -1 = null */
@@ -40,7 +42,9 @@ struct audit_query {
 /*
  * The tenant's audit rows matching q, newest first (by id), q->offset rows skipped, at most
  * q->limit. *out is a malloc'd array of *n entries (audit_entry_cleanup each, then free);
- * *total = the number of matching rows regardless of limit/offset. PB_EINTERNAL.
+ * *total = the number of matching rows regardless of limit/offset. Each entry carries the
+ * username of its user_id (issue 10 item 2: the order dialog's History says who, and only an
+ * admin may list users). PB_EINTERNAL.
  */
 int store_audit_list(struct store *s, int64_t tenant_id, const struct audit_query *q,
                      struct audit_entry **out, size_t *n, int64_t *total);

@@ -1201,6 +1201,7 @@ static void test_audit_list_filters_pages_and_counts_newest_first(void **state)
     assert_string_equal(e[0].event_type, "order_updated");     /* newest first */
     assert_int_equal(e[0].order_id, a->id);
     assert_int_equal(e[0].user_id, f->user);
+    assert_string_equal(e[0].username, "sam");                  /* who, for the order dialog */
     assert_non_null(strstr(e[0].event_data, "\"quantityCompletedDelta\":2"));
     assert_int_equal(e[0].queue_depth_from, -1);
     assert_true(e[0].id > e[1].id && e[1].id > e[2].id);

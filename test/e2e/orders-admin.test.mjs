@@ -438,7 +438,7 @@ test('audit log: shape, newest first, filters, paging, limit clamp, bad since is
   assert.equal(r.body.offset, 0);
   const [upd, cre] = r.body.data;
   assert.deepEqual(Object.keys(upd).sort(), ['eventData', 'eventType', 'fromWorkCentreId', 'id', 'orderId',
-    'queueDepthFrom', 'queueDepthTo', 'timestamp', 'toWorkCentreId', 'userId'].sort());
+    'queueDepthFrom', 'queueDepthTo', 'timestamp', 'toWorkCentreId', 'userId', 'username'].sort());
   assert.equal(upd.eventType, 'order_updated');
   assert.equal(cre.eventType, 'order_created');
   assert.ok(upd.id > cre.id);
@@ -448,6 +448,7 @@ test('audit log: shape, newest first, filters, paging, limit clamp, bad since is
   assert.match(upd.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   const me = (await get('/api/auth/me', tok.scheduler)).body;
   assert.equal(upd.userId, me.id);
+  assert.equal(upd.username, 'scheduler');   // who, for the order dialog's History
 
   const page = await get('/api/audit-log?limit=1&offset=1');
   assert.equal(page.body.data.length, 1);

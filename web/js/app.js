@@ -8,6 +8,9 @@ import { installDrag } from './drag.js';
 import { ImportDialog } from './import.js';
 import { Finder } from './find.js';
 import { WebhooksDialog } from './webhooks.js';
+
+import { BoardFilters } from './filters.js';
+import { OrderDialog } from './order_dialog.js';
 import * as S from './state.js';
 
 const $ = (id) => document.getElementById(id);
@@ -21,6 +24,8 @@ let drag = null;
 let sock = null;
 let importer = null;
 let finder = null;
+let filters = null;        // filters.js: what the board shows
+let orderDialog = null;    // order_dialog.js: open and edit an order
 let timeZone = null;
 
 let loadingBoard = false;  // a GET /api/planning-board is in flight: room events are queued
@@ -165,6 +170,7 @@ async function loadBoard(reason) {
   }
   batch = null;
   view.render(state);
+  filters.refresh();
   finder.refresh();
   renderOnline();
   recordTiming('render', performance.now() - t0);
@@ -228,6 +234,7 @@ function handleEvent(msg, receivedAt) {
   }
   if (joinPending && state.seq >= joinPending.target) joinPending = null;
   queueApply(res, receivedAt ?? e0);
+  orderDialog.onEvent(msg);
   if (res.presence) renderOnline();
   if (res.board) scheduleDashboard();
   describeForScreenReader(msg);
@@ -288,6 +295,7 @@ function queueApply(res, receivedAt) {
     if (b && state) {
       const a0 = performance.now();
       view.apply(state, b);
+      filters.refresh();
       if (b.workCentres) finder.refresh();
       else finder.refreshIds([...b.updated, ...b.added, ...b.moved.map((m) => m.orderId)]);
       const a1 = performance.now();
@@ -459,16 +467,19 @@ function onBoardKey(e) {
     return;
   }
   if (e.altKey || e.ctrlKey || e.metaKey) return;
+  // Navigation goes over the cards as shown (filters hide some, a column may be view-sorted).
+  const shown = view.visibleIds(key);
+  const at = shown.indexOf(id);
   let target = null;
-  if (e.key === 'ArrowUp' && idx > 0) target = ids[idx - 1];
-  else if (e.key === 'ArrowDown' && idx < ids.length - 1) target = ids[idx + 1];
-  else if (e.key === 'Home') target = ids[0];
-  else if (e.key === 'End') target = ids[ids.length - 1];
+  if (e.key === 'ArrowUp' && at > 0) target = shown[at - 1];
+  else if (e.key === 'ArrowDown' && at < shown.length - 1) target = shown[at + 1];
+  else if (e.key === 'Home') target = shown[0];
+  else if (e.key === 'End') target = shown[shown.length - 1];
   else if (e.key === 'ArrowLeft' || e.key === 'ArrowRight') {
     const step = e.key === 'ArrowLeft' ? -1 : 1;
     for (let c = ci + step; c >= 0 && c < keys.length; c += step) {
-      const other = view.columnIds(keys[c]);
-      if (other.length) { target = other[Math.min(idx, other.length - 1)]; break; }
+      const other = view.visibleIds(keys[c]);
+      if (other.length) { target = other[Math.min(Math.max(at, 0), other.length - 1)]; break; }
     }
   } else return;
   e.preventDefault();
@@ -541,6 +552,7 @@ function submitMoveDialog(e) {
 // ── session ─────────────────────────────────────────────────────────────────
 function refreshToday() {
   if (view) view.setToday(S.todayIn(timeZone));
+  if (filters && state) filters.refresh();   // "overdue" and "due within" follow the day
 }
 
 /** Issue 12 item 2: "Export to Excel" — every live order as an .xlsx (SPEC §10), saved by the
@@ -623,6 +635,7 @@ function endSession(message) {
   $('view-only').hidden = true;
   if ($('import-dialog').open) $('import-dialog').close();
   if ($('move-dialog').open) $('move-dialog').close();
+  orderDialog.close();
   showLogin(message);
 }
 
@@ -730,6 +743,15 @@ function wire() {
   });
   finder = new Finder({ input: $('search'), status: $('search-status'), view, getState: () => state, announce,
     onTiming: (ms) => recordTiming('search', ms) });
+  filters = new BoardFilters({
+    controls: {
+      status: $('filter-status'), priority: $('filter-priority'), wc: $('filter-wc'), due: $('filter-due'),
+      overdue: $('filter-overdue'), hideDone: $('filter-hide-done'), clear: $('filter-clear'),
+    },
+    view, getState: () => state, announce,
+  });
+  orderDialog = new OrderDialog({ api, view, getState: () => state, timeZone: () => timeZone, announce });
+  orderDialog.install($('board'));
   document.addEventListener('keydown', onSlash);
   importer = new ImportDialog(api, {
     announce,

@@ -54,6 +54,8 @@ export class BoardView {
     this.cards = new Map();      // orderId -> <li>
     this.parts = new WeakMap();  // <li> -> its child elements, looked up once
     this.columns = new Map();    // key -> {section, list, title, count, over}
+    // View order of a column's ids (filters.js: a per-column sort); null = the plan order.
+    this.viewOrder = null;       // (key, planIds) => ids
     this.reduceMotion = typeof matchMedia === 'function' &&
       matchMedia('(prefers-reduced-motion: reduce)').matches;
     this.root.classList.toggle('can-edit', this.canEdit);
@@ -88,7 +90,7 @@ export class BoardView {
       const col = this.columns.get(key) || this._createColumn(key);
       this._fillColumnHeader(col, key, workCentre);
       const listFrag = document.createDocumentFragment();
-      for (const id of state.columns.get(key) || []) {
+      for (const id of this._viewIds(key)) {
         const node = this._card(id);
         this.updateCard(id);
         listFrag.appendChild(node);
@@ -118,7 +120,7 @@ export class BoardView {
       let col = this.columns.get(key);
       if (!col) {
         col = this._createColumn(key);
-        for (const id of state.columns.get(key) || []) {
+        for (const id of this._viewIds(key)) {
           col.list.appendChild(this._card(id));
           this.updateCard(id);
         }
@@ -350,7 +352,8 @@ export class BoardView {
   syncColumn(key) {
     const col = this.columns.get(key);
     if (!col) return;
-    const target = this.state.columns.get(key) || [];
+    const plan = this.state.columns.get(key) || [];
+    const target = this._viewIds(key);
     const current = [];
     for (const el of col.list.children) {
       if (el.dataset.orderId) {
@@ -370,8 +373,8 @@ export class BoardView {
       next = node;
     }
     // Other cards' positions shift with a move (their version does not change).
-    for (let i = 0; i < target.length; i++) {
-      const node = this.cards.get(target[i]);
+    for (let i = 0; i < plan.length; i++) {
+      const node = this.cards.get(plan[i]);
       if (node) setData(node, 'position', i);
     }
     // Leftovers that belong nowhere (e.g. a drag placeholder is not a card and stays).
@@ -442,8 +445,28 @@ export class BoardView {
     if (node && node.isConnected) node.focus({ preventScroll: false });
   }
 
-  /** Ids of the orders in a column, for keyboard navigation. */
+  /** Ids of the orders in a column, in plan (position) order. */
   columnIds(key) { return (this.state && this.state.columns.get(key)) || []; }
+
+  /** A column's ids in the order the page shows them (the plan, or a view sort). */
+  _viewIds(key) {
+    const ids = (this.state && this.state.columns.get(key)) || [];
+    return this.viewOrder ? this.viewOrder(key, ids) : ids;
+  }
+
+  /**
+   * Ids of the cards a person can see in a column, top to bottom (filters.js hides cards with
+   * `filter-out` and columns with `filter-hidden`): for keyboard navigation and find's jumps.
+   */
+  visibleIds(key) {
+    const col = this.columns.get(key);
+    if (!col || col.section.classList.contains('filter-hidden')) return [];
+    const out = [];
+    for (const el of col.list.children) {
+      if (el.dataset.orderId && !el.classList.contains('filter-out')) out.push(this._idOf(el));
+    }
+    return out;
+  }
 
   columnKeys() { return [...this.columns.keys()]; }
 

@@ -160,7 +160,8 @@ export class Finder {
   jump(backwards = false) {
     if (!this.terms.length) return;
     const ordered = [];
-    for (const key of this.view.columnKeys()) ordered.push(...this.view.columnIds(key));
+    // Only cards that are shown (filters.js may hide some), in the order they are shown.
+    for (const key of this.view.columnKeys()) ordered.push(...this.view.visibleIds(key));
     const id = nextMatch(ordered, this.hits, this.lastJump, backwards);
     if (id === null) { this.announce('No order matches.'); return; }
     this.lastJump = id;
@@ -181,8 +182,15 @@ export class Finder {
     const n = this.hits.size;
     let text = '';
     if (this.terms.length) {
+      // Matches that filters.js hides are counted apart: Enter jumps over the shown ones only.
+      let hidden = 0;
+      for (const id of this.hits) {
+        const node = this.view.cardNode(id);
+        if (node && (node.classList.contains('filter-out') || node.closest('.column.filter-hidden'))) hidden++;
+      }
       text = n === 0 ? 'No match' : `${n} match${n === 1 ? '' : 'es'}`;
-      if (current) text = `${current} of ${n}`;
+      if (current) text = `${current} of ${n - hidden}`;
+      if (hidden) text += `, ${hidden} hidden by filters`;
     }
     if (this.status.textContent !== text) this.status.textContent = text;
   }
