@@ -8,7 +8,6 @@ import { installDrag } from './drag.js';
 import { ImportDialog } from './import.js';
 import { Finder } from './find.js';
 import { WebhooksDialog } from './webhooks.js';
-
 import { BoardFilters } from './filters.js';
 import { OrderDialog } from './order_dialog.js';
 import * as S from './state.js';
