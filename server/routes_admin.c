@@ -84,6 +84,7 @@ static void r_tenant_get(struct http_req *r, const cJSON *body)
         return;
     }
     http_reply_json(r, 200, json_tenant(&t));
+    schedule_changed(r->app, r->claims.tenant_id, NULL, 0);    /* SPEC §9: the timezone */
     tenant_cleanup(&t);
 }
 

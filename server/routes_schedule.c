@@ -7,9 +7,11 @@
  *   GET /api/planning-board/schedule  any role   {scheduleAt, data: [{orderId, projectedStart,
  *                                                projectedFinish, late}]}
  *
- * The projection is brought up to date before it is shown (store_schedule_refresh: a new
- * scheduleAt every [schedule] refresh_seconds, a recompute after changes). Not here yet (part
- * 2): the schedule_updated broadcast, preview-move, WIP limits.
+ *   POST /api/planning-board/preview-move  admin, scheduler  the what-if of a move (part 2)
+ *
+ * The projection is brought up to date before it is shown (schedule_refresh: a new
+ * scheduleAt every [schedule] refresh_seconds, published as schedule_updated); every change
+ * recomputes its columns and publishes (schedule_live.c). Not here yet: WIP limits.
  */
 #include "server/server_int.h"
 
@@ -65,6 +67,7 @@ static void r_calendar_put(struct http_req *r, const cJSON *body)
         return;
     }
     http_reply_json(r, 200, json_calendar(b->calendar));
+    schedule_changed(r->app, r->claims.tenant_id, NULL, 0);    /* SPEC §9: every column */
 }
 
 static void add_column(cJSON *arr, const struct column *c)
@@ -92,9 +95,43 @@ static void r_schedule(struct http_req *r, const cJSON *body)
     http_reply_json(r, 200, j);
 }
 
+/* POST /api/planning-board/preview-move (admin, scheduler; SPEC §9 what-if): the body of PUT
+ * /api/planning-board/move, its checks and errors (an orderId not on the caller's board is a
+ * 400 naming it, as there), nothing written; 200 {scheduleAt, changes, newlyLate,
+ * noLongerLate}. */
+static void r_preview_move(struct http_req *r, const cJSON *body)
+{
+    int64_t id = 0;
+    struct json_details d;
+    struct op_user u;
+    struct op_result res;
+    struct board *b;
+    char name[PB_LOCK_USERNAME_MAX + 1];
+
+    json_details_init(&d);
+    if (body == NULL || json_get_int(body, "orderId", &id, &d) != 0 || id <= 0) {
+        json_details_cleanup(&d);
+        http_reply_invalid(r, "orderId", "is required");
+        return;
+    }
+    json_details_cleanup(&d);
+    if ((b = route_board(r)) == NULL)
+        return;
+    if (board_order(b, id) == NULL) {
+        http_reply_invalid(r, "orderId", "no such order");
+        return;
+    }
+    http_op_user(r, &u, name, sizeof(name));
+    op_preview_move(r->app, &u, id, body, &res);
+    http_reply_op(r, &res, 200);
+}
+
 const struct route pb_routes_schedule[] = {
     { M_GET, "/api/tenant/calendar", R_ANY, 0, r_calendar_get, NULL },
     { M_PUT, "/api/tenant/calendar", R_ADMIN, 0, r_calendar_put, NULL },
     { M_GET, "/api/planning-board/schedule", R_ANY, 0, r_schedule, NULL },
+    /* ROUTE_WRITER: it writes nothing, so it is never parked behind the writer's jobs */
+    { M_POST, "/api/planning-board/preview-move", R_ADMIN | R_SCHEDULER, ROUTE_WRITER,
+      r_preview_move, NULL },
     { M_OTHER, NULL, 0, 0, NULL, NULL },
 };
