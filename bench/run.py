@@ -1177,15 +1177,28 @@ def schedule_live(srv, tok, wcs, movable, one_move, one_calendar, S):
         ws.send(1, json.dumps({"event": "join_planning_board", "ref": "j"}).encode())
         while ws.recv_json().get("ref") != "j":
             pass
+        # projected orders only (a complete one changes nothing), each to the top of
+        # another column; a ping after the move bounds the wait when nothing changed
+        st, sch = srv.request("GET", "/api/planning-board/schedule", token=tok)
+        ids = [e["orderId"] for e in sch["data"] if e["projectedStart"] is not None][:5]
+        board = srv.board(tok)
+        col = {o["id"]: w["id"] for w in board["workCentres"] for o in w["orders"]}
         sizes = []
-        for i in range(5):
-            one_move(i)
+        for i, oid in enumerate(ids):
+            to = next(w for w in wcs[i + 1:] + wcs if w != col[oid])
+            st, b = srv.request("PUT", f"/api/orders/{oid}/move",
+                                {"toWorkCentreId": to, "position": 0}, token=tok)
+            if st != 200:
+                raise RuntimeError(f"move: {st} {str(b)[:200]}")
+            ws.send(1, json.dumps({"event": "ping", "ref": f"p{i}"}).encode())
+            got = (0, 0)
             while True:
                 m = ws.recv_json()
                 if m.get("event") == "schedule_updated":
-                    sizes.append((len(json.dumps(m, separators=(",", ":"))),
-                                  len(m["data"]["orders"])))
+                    got = (len(json.dumps(m, separators=(",", ":"))), len(m["data"]["orders"]))
+                if m.get("event") == "pong" and m.get("ref") == f"p{i}":
                     break
+            sizes.append(got)
         out["updateBytes"] = [{"bytes": b, "orders": o} for b, o in sizes]
     finally:
         ws.close()
