@@ -1178,12 +1178,98 @@ def scenario_schedule(binary, S):
                     "serverCpuMsPerRead": round(cpu * 1000 / len(lat), 2)}
         out = {"orders": n, "projected": projected, "idle": measure(None),
                "afterMove": measure(one_move), "afterCalendar": measure(one_calendar)}
+        out.update(schedule_live(srv, tok, wcs, movable, one_move, one_calendar, S))
         log(f"schedule: {n} orders ({projected} projected): " + ", ".join(
             f"{k} p50 {out[k]['p50Ms']} ms cpu {out[k]['serverCpuMsPerRead']} ms/read"
             for k in ("idle", "afterMove", "afterCalendar")))
         return out
     finally:
         srv.stop()
+
+
+def metric_sum_count(srv, name):
+    """(_sum, _count) of histogram `name` from GET /metrics; (0, 0) when absent."""
+    st, text = srv.request("GET", "/metrics")
+    text = text.decode() if isinstance(text, bytes) else str(text)
+    vals = {}
+    for line in text.splitlines():
+        for k in ("_sum", "_count"):
+            if line.startswith(name + k + " "):
+                vals[k] = float(line.rsplit(" ", 1)[1])
+    return vals.get("_sum", 0.0), vals.get("_count", 0.0)
+
+
+def schedule_live(srv, tok, wcs, movable, one_move, one_calendar, S):
+    """Issue 11 items 3 and 4 (the live schedule): the server time of the recompute after one
+    move and after a calendar change (histogram planboard_schedule_recompute_seconds: bucket
+    p50/p99 and the mean), preview-move latency (client p50/p99 over REST; server time from
+    planboard_schedule_preview_seconds) and the bytes of the schedule_updated a move causes
+    (read by a joined WebSocket client)."""
+    name = "planboard_schedule_recompute_seconds"
+    out = {}
+    for key, fn in (("recomputeMove", one_move), ("recomputeCalendar", one_calendar)):
+        h0, (s0, c0) = metric_histogram(srv, name), metric_sum_count(srv, name)
+        for i in range(S["sched_reps"]):
+            fn(i)
+        h1, (s1, c1) = metric_histogram(srv, name), metric_sum_count(srv, name)
+        q = histogram_quantiles(h0, h1)
+        q["meanMs"] = round((s1 - s0) * 1000 / (c1 - c0), 3) if c1 > c0 else None
+        out[key] = q
+    pname = "planboard_schedule_preview_seconds"
+    h0, (s0, c0) = metric_histogram(srv, pname), metric_sum_count(srv, pname)
+    lat = []
+    for i in range(S["sched_reps"]):
+        body = {"orderId": movable[i % len(movable)], "toWorkCentreId": wcs[(i + 3) % len(wcs)],
+                "position": 0}
+        t0 = time.perf_counter()
+        st, b = srv.request("POST", "/api/planning-board/preview-move", body, token=tok)
+        lat.append((time.perf_counter() - t0) * 1000)
+        if st != 200:
+            raise RuntimeError(f"preview: {st} {str(b)[:200]}")
+    h1, (s1, c1) = metric_histogram(srv, pname), metric_sum_count(srv, pname)
+    lat.sort()
+    q = histogram_quantiles(h0, h1)
+    out["preview"] = {"n": len(lat), "p50Ms": round(lat[len(lat) // 2], 2),
+                      "p99Ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 2),
+                      "serverP99Ms": q["p99"],
+                      "serverMeanMs": round((s1 - s0) * 1000 / (c1 - c0), 3) if c1 > c0 else None}
+    ws = WsPinger(srv.port, tok)
+    try:
+        ws.send(1, json.dumps({"event": "join_planning_board", "ref": "j"}).encode())
+        while ws.recv_json().get("ref") != "j":
+            pass
+        # projected orders only (a complete one changes nothing), each to the top of
+        # another column; a ping after the move bounds the wait when nothing changed
+        st, sch = srv.request("GET", "/api/planning-board/schedule", token=tok)
+        ids = [e["orderId"] for e in sch["data"] if e["projectedStart"] is not None][:5]
+        board = srv.board(tok)
+        col = {o["id"]: w["id"] for w in board["workCentres"] for o in w["orders"]}
+        sizes = []
+        for i, oid in enumerate(ids):
+            to = next(w for w in wcs[i + 1:] + wcs if w != col[oid])
+            st, b = srv.request("PUT", f"/api/orders/{oid}/move",
+                                {"toWorkCentreId": to, "position": 0}, token=tok)
+            if st != 200:
+                raise RuntimeError(f"move: {st} {str(b)[:200]}")
+            ws.send(1, json.dumps({"event": "ping", "ref": f"p{i}"}).encode())
+            got = (0, 0)
+            while True:
+                m = ws.recv_json()
+                if m.get("event") == "schedule_updated":
+                    got = (len(json.dumps(m, separators=(",", ":"))), len(m["data"]["orders"]))
+                if m.get("event") == "pong" and m.get("ref") == f"p{i}":
+                    break
+            sizes.append(got)
+        out["updateBytes"] = [{"bytes": b, "orders": o} for b, o in sizes]
+    finally:
+        ws.close()
+    log("schedule live: recompute after a move p99 <= %s ms (mean %s), after a calendar p99 <= "
+        "%s ms (mean %s); preview p50 %s p99 %s ms (server mean %s ms); schedule_updated %s" % (
+            out["recomputeMove"]["p99"], out["recomputeMove"]["meanMs"],
+            out["recomputeCalendar"]["p99"], out["recomputeCalendar"]["meanMs"],
+            out["preview"]["p50Ms"], out["preview"]["p99Ms"], out["preview"]["serverMeanMs"],
+            out["updateBytes"]))
+    return out
 
 
 def machine():
@@ -1367,6 +1453,17 @@ def report(res, S):
                          ("afterCalendar", "after a calendar change")):
             p("   %-24s p50 %8.2f ms  p99 %8.2f ms  server CPU %8.2f ms/read" % (
                 label, r[k]["p50Ms"], r[k]["p99Ms"], r[k]["serverCpuMsPerRead"]))
+        if "recomputeMove" in r:
+            for k, label in (("recomputeMove", "recompute after a move"),
+                             ("recomputeCalendar", "recompute after a calendar")):
+                p("   %-24s server p50 <= %s ms  p99 <= %s ms (bucket bounds)  mean %s ms" % (
+                    label, r[k]["p50"], r[k]["p99"], r[k]["meanMs"]))
+            pv = r["preview"]
+            p("   %-24s p50 %8.2f ms  p99 %8.2f ms  server p99 <= %s ms  mean %s ms" % (
+                "preview-move (REST)", pv["p50Ms"], pv["p99Ms"], pv["serverP99Ms"],
+                pv["serverMeanMs"]))
+            p("   schedule_updated after a move: " + ", ".join(
+                "%d bytes / %d orders" % (u["bytes"], u["orders"]) for u in r["updateBytes"]))
     # goals
     rows = []
     b = res.get("board", {}).get("demo")

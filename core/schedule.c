@@ -123,6 +123,60 @@ static int64_t other_default(const struct schedule_ctx *ctx, int64_t wc_id)
     return m >= 1 ? m : SCHEDULE_DEFAULT_MINUTES;
 }
 
+/* The slots of column col for n_active orders: in inline_slots when they fit, else malloc'd
+ * (free when *heap != inline_slots). Every slot is free at scheduleAt; in index order the
+ * array is already a heap. Returns 0, or PB_EINTERNAL (out of memory: one slot, so every
+ * order still gets a value rather than a stale one). */
+static int slots_open(const struct schedule_ctx *ctx, const struct schedule_column *col,
+                      size_t n_active, struct slot *inline_slots, struct slot **heap,
+                      size_t *n_slots)
+{
+    int64_t cap = col->capacity >= 1 ? col->capacity : 1;
+    int rc = 0;
+    *heap = inline_slots;
+    *n_slots = (uint64_t)cap < n_active ? (size_t)cap : n_active;
+    if (*n_slots > SCHEDULE_INLINE_SLOTS && (*heap = malloc(*n_slots * sizeof(**heap))) == NULL) {
+        rc = PB_EINTERNAL;
+        *n_slots = 1;
+        *heap = inline_slots;
+    }
+    for (size_t i = 0; i < *n_slots; i++)
+        (*heap)[i] = (struct slot){ ctx->at, (int64_t)i };
+    return rc;
+}
+
+/* The values of order o, next in column col whose slots are heap[0..n_slots): it takes the
+ * slot that frees first, which then frees when o's work at this centre ends. */
+static struct schedule_value place(const struct schedule_ctx *ctx, const struct schedule_column *col,
+                                   struct slot *heap, size_t n_slots, const struct order *o)
+{
+    size_t used;
+    int64_t from = heap[0].free > ctx->at ? heap[0].free : ctx->at;
+    int64_t start = calendar_next_working(ctx->calendar, from);
+    int64_t work = schedule_work_at(o, col->work_centre_id, col->default_minutes, &used);
+    int64_t here = calendar_add(ctx->calendar, start, work);
+    int64_t finish = here;
+    const struct order_route *r = o->route;
+    for (size_t i = used < (r ? r->n : 0) ? used + 1 : 0; r != NULL && i < r->n; i++) {
+        const struct route_step *s = &r->steps[i];
+        if (s->status != STEP_PENDING || finish == SCHEDULE_BEYOND)
+            continue;
+        int64_t m = s->planned_minutes >= 0 ? s->planned_minutes
+                                            : other_default(ctx, s->work_centre_id);
+        finish = calendar_add(ctx->calendar, finish, m);
+    }
+    bool late = false;
+    if (o->due_date[0] != '\0') {
+        int64_t end = calendar_day_end(ctx->calendar, o->due_date);
+        late = end >= 0 && finish > end;
+    }
+    heap[0].free = here;
+    sift_down(heap, n_slots, 0);
+    return (struct schedule_value){ start, finish, late };
+}
+
+static const struct schedule_value unscheduled = { SCHEDULE_NULL, SCHEDULE_NULL, false };
+
 int schedule_column(const struct schedule_ctx *ctx, const struct schedule_column *col,
                     struct schedule_changes *ch)
 {
@@ -134,50 +188,36 @@ int schedule_column(const struct schedule_ctx *ctx, const struct schedule_column
         size_t n_active = 0;
         for (struct ostree_node *x = ostree_first(col->orders); x != NULL; x = ostree_next(x))
             n_active += active(order_of(x));
-        int64_t cap = col->capacity >= 1 ? col->capacity : 1;
-        n_slots = (uint64_t)cap < n_active ? (size_t)cap : n_active;
-        if (n_slots > SCHEDULE_INLINE_SLOTS && (heap = malloc(n_slots * sizeof(*heap))) == NULL) {
-            rc = PB_EINTERNAL;
-            n_slots = 1;                /* degrade to one slot rather than leave stale values */
-            heap = inline_slots;
-        }
-        /* every slot is free at scheduleAt; in index order the array is already a heap */
-        for (size_t i = 0; i < n_slots; i++)
-            heap[i] = (struct slot){ ctx->at, (int64_t)i };
+        rc = slots_open(ctx, col, n_active, inline_slots, &heap, &n_slots);
     }
     for (struct ostree_node *x = ostree_first(col->orders); x != NULL; x = ostree_next(x)) {
         struct order *o = order_of(x);
-        int changed;
-        if (col->work_centre_id == 0 || !active(o)) {
-            changed = set(o, SCHEDULE_NULL, SCHEDULE_NULL, false);
-        } else {
-            size_t used;
-            int64_t from = heap[0].free > ctx->at ? heap[0].free : ctx->at;
-            int64_t start = calendar_next_working(ctx->calendar, from);
-            int64_t work = schedule_work_at(o, col->work_centre_id, col->default_minutes, &used);
-            int64_t here = calendar_add(ctx->calendar, start, work);
-            int64_t finish = here;
-            const struct order_route *r = o->route;
-            for (size_t i = used < (r ? r->n : 0) ? used + 1 : 0; r != NULL && i < r->n; i++) {
-                const struct route_step *s = &r->steps[i];
-                if (s->status != STEP_PENDING || finish == SCHEDULE_BEYOND)
-                    continue;
-                int64_t m = s->planned_minutes >= 0 ? s->planned_minutes
-                                                    : other_default(ctx, s->work_centre_id);
-                finish = calendar_add(ctx->calendar, finish, m);
-            }
-            bool late = false;
-            if (o->due_date[0] != '\0') {
-                int64_t end = calendar_day_end(ctx->calendar, o->due_date);
-                late = end >= 0 && finish > end;
-            }
-            heap[0].free = here;
-            sift_down(heap, n_slots, 0);
-            changed = set(o, start, finish, late);
-        }
-        if (changed && ch != NULL && changes_add(ch, o->id) != 0)
+        struct schedule_value v = col->work_centre_id == 0 || !active(o)
+                                      ? unscheduled : place(ctx, col, heap, n_slots, o);
+        if (set(o, v.start, v.finish, v.late) && ch != NULL && changes_add(ch, o->id) != 0)
             rc = PB_EINTERNAL;
     }
+    if (heap != inline_slots)
+        free(heap);
+    return rc;
+}
+
+int schedule_sequence(const struct schedule_ctx *ctx, const struct schedule_column *col,
+                      const struct order *const *orders, size_t n, struct schedule_value *out)
+{
+    struct slot inline_slots[SCHEDULE_INLINE_SLOTS], *heap = inline_slots;
+    size_t n_slots = 0;
+    int rc = 0;
+
+    if (col->work_centre_id != 0) {
+        size_t n_active = 0;
+        for (size_t i = 0; i < n; i++)
+            n_active += active(orders[i]);
+        rc = slots_open(ctx, col, n_active, inline_slots, &heap, &n_slots);
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = col->work_centre_id == 0 || !active(orders[i])
+                     ? unscheduled : place(ctx, col, heap, n_slots, orders[i]);
     if (heap != inline_slots)
         free(heap);
     return rc;

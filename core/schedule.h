@@ -32,6 +32,7 @@
 #ifndef PB_SCHEDULE_H
 #define PB_SCHEDULE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/calendar.h"
@@ -80,6 +81,23 @@ void schedule_changes_cleanup(struct schedule_changes *ch);
  */
 int schedule_column(const struct schedule_ctx *ctx, const struct schedule_column *col,
                     struct schedule_changes *ch);
+
+/* The projected values of one order (minutes since the epoch, SCHEDULE_NULL / _BEYOND). */
+struct schedule_value {
+    int64_t start, finish;
+    bool late;
+};
+
+/*
+ * What-if (SPEC §9 preview-move): project column col as if it held orders[0..n) in that order
+ * (col->orders is not read), by exactly the rule of schedule_column, without changing any
+ * order: out[i] (caller storage, n entries) gets the values orders[i] would have. The orders
+ * are only read, so a scratch sequence of the live board's orders is safe.
+ * Returns 0, or PB_EINTERNAL when memory for the slots ran out (out is still all set, with
+ * one slot).
+ */
+int schedule_sequence(const struct schedule_ctx *ctx, const struct schedule_column *col,
+                      const struct order *const *orders, size_t n, struct schedule_value *out);
 
 /* schedule_column for each of n columns (the whole board: its work centres and its backlog),
  * after a calendar, time-zone or work-centre change or a new scheduleAt. Returns 0 or

@@ -19,6 +19,7 @@ static const struct {
     { "start_drag", CLIENT_START_DRAG },
     { "end_drag", CLIENT_END_DRAG },
     { "move_order", CLIENT_MOVE_ORDER },
+    { "preview_move", CLIENT_PREVIEW_MOVE },
 };
 
 static int fail(struct client_msg *m, const char *why)
@@ -99,7 +100,8 @@ int client_msg_parse(const char *text, size_t len, struct client_msg *m)
     }
     case CLIENT_START_DRAG:
     case CLIENT_END_DRAG:
-    case CLIENT_MOVE_ORDER: {
+    case CLIENT_MOVE_ORDER:
+    case CLIENT_PREVIEW_MOVE: {
         int rc = m->data != NULL ? json_get_int(m->data, "orderId", &m->order_id, &d) : 1;
         json_details_cleanup(&d);
         if (rc != 0 || m->order_id <= 0)

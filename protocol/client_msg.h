@@ -21,6 +21,8 @@ enum client_event {
     CLIENT_START_DRAG,                  /* start_drag {orderId} */
     CLIENT_END_DRAG,                    /* end_drag {orderId, completed} */
     CLIENT_MOVE_ORDER,                  /* move_order {orderId, ...}: data read by op_move */
+    CLIENT_PREVIEW_MOVE,                /* preview_move {orderId, ...} (SPEC §9): the same
+                                         * data, read by op_preview_move */
 };
 
 struct client_msg {

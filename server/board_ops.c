@@ -269,6 +269,8 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
     batch_close(mb);
     if (status == 0 && mb->any)
         store_commit_noted(mb->app->store);     /* group commit syncs it before answers */
+    int64_t *cols = calloc(2 * mb->n, sizeof(*cols));      /* the columns the batch touched */
+    size_t n_cols = 0;
     for (m = mb->head; m != NULL; m = next) {
         struct op_result res = { 0 };
         struct move_result mr;
@@ -277,6 +279,10 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
             store_move_apply(mb->b, m->job, &mr);
             res.data = json_order(mr.order, NULL);
             op_publish_moved(mb->app, &m->u, &mr);
+            if (cols != NULL) {
+                cols[n_cols++] = mr.from_work_centre_id;
+                cols[n_cols++] = mr.to_work_centre_id;
+            }
         } else if ((status != 0 ? status : m->status) == PB_ELOCKED) {
             const struct drag_lock *l = lock_get(mb->app->locks, mb->tenant_id, m->req.order_id,
                                                  pb_now_ms());
@@ -290,6 +296,9 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
         m->done(m->done_ctx, &res);
         move_op_free(m);
     }
+    if (n_cols > 0 || (cols == NULL && status == 0 && mb->any))  /* no memory: every column */
+        schedule_changed(mb->app, mb->tenant_id, cols, n_cols);
+    free(cols);
     free(mb);
 }
 
@@ -344,22 +353,21 @@ static bool move_submit(struct app *app, const struct op_user *u, const struct m
     return true;
 }
 
-bool op_move(struct app *app, const struct op_user *u, int64_t order_id, const cJSON *body,
-             struct op_result *res, op_done_fn done, void *done_ctx)
+/* Look order_id up and parse a move body (SPEC §4: toWorkCentreId, position,
+ * fromWorkCentreId, version, reason) into *req, then the drag lock (SPEC §5): true with *bp
+ * and *op set, or false with res filled (not_found, validation_failed, locked). The role is
+ * the caller's check. req->reason borrows from body. */
+static bool move_check(struct app *app, const struct op_user *u, int64_t order_id,
+                       const cJSON *body, struct move_request *req, struct board **bp,
+                       struct order **op, struct op_result *res)
 {
     struct board *b;
     struct order *o;
-    struct move_request req = { .order_id = order_id, .position = -1, .user_id = u->user_id };
-    struct move_result mr;
     struct json_details d;
     const struct drag_lock *l;
     int rc;
 
-    memset(res, 0, sizeof(*res));
-    if (u->role == ROLE_VIEWER) {
-        fail(res, PB_EFORBIDDEN, "viewers cannot move orders");
-        return false;
-    }
+    *req = (struct move_request){ .order_id = order_id, .position = -1, .user_id = u->user_id };
     if ((o = find_order(app, u, order_id, &b, res)) == NULL)
         return false;
 
@@ -367,28 +375,29 @@ bool op_move(struct app *app, const struct op_user *u, int64_t order_id, const c
     if (body == NULL || !cJSON_IsObject(body)) {
         json_details_add(&d, "toWorkCentreId", "is required");
     } else {
-        rc = json_get_id_or_null(body, "toWorkCentreId", &req.to_work_centre_id, &d);
+        rc = json_get_id_or_null(body, "toWorkCentreId", &req->to_work_centre_id, &d);
         if (rc == 1)
             json_details_add(&d, "toWorkCentreId", "is required (null for the backlog)");
         const cJSON *pos = cJSON_GetObjectItemCaseSensitive(body, "position");
         if (pos == NULL || cJSON_IsNull(pos))
-            req.position = -1;          /* default: end of column */
-        else if (json_get_int(body, "position", &req.position, &d) == 0 && req.position < 0)
+            req->position = -1;         /* default: end of column */
+        else if (json_get_int(body, "position", &req->position, &d) == 0 && req->position < 0)
             json_details_add(&d, "position", "must be 0 or more");
         if (cJSON_GetObjectItemCaseSensitive(body, "fromWorkCentreId") != NULL) {
             const cJSON *f = cJSON_GetObjectItemCaseSensitive(body, "fromWorkCentreId");
             if (cJSON_IsNull(f)) {
-                req.has_from = true;
-                req.from_work_centre_id = 0;
-            } else if (json_get_int(body, "fromWorkCentreId", &req.from_work_centre_id, &d) == 0) {
-                req.has_from = true;
+                req->has_from = true;
+                req->from_work_centre_id = 0;
+            } else if (json_get_int(body, "fromWorkCentreId", &req->from_work_centre_id, &d)
+                       == 0) {
+                req->has_from = true;
             }
         }
-        if (json_get_int(body, "version", &req.version, &d) == 0)
-            req.has_version = true;
-        json_get_str(body, "reason", &req.reason, &d);
-        if (req.to_work_centre_id > 0 && d.count == 0) {
-            const struct work_centre *wc = board_work_centre(b, req.to_work_centre_id);
+        if (json_get_int(body, "version", &req->version, &d) == 0)
+            req->has_version = true;
+        json_get_str(body, "reason", &req->reason, &d);
+        if (req->to_work_centre_id > 0 && d.count == 0) {
+            const struct work_centre *wc = board_work_centre(b, req->to_work_centre_id);
             if (wc == NULL || !wc->is_active)
                 json_details_add(&d, "toWorkCentreId", "no such work centre");
         }
@@ -400,13 +409,33 @@ bool op_move(struct app *app, const struct op_user *u, int64_t order_id, const c
     }
     json_details_cleanup(&d);
 
-    int64_t now = pb_now_ms();
-    l = lock_get(app->locks, u->tenant_id, order_id, now);
+    l = lock_get(app->locks, u->tenant_id, order_id, pb_now_ms());
     if (l != NULL && l->user_id != u->user_id) {
         res->extra = lock_error_extra(l, o->order_number);
         fail(res, PB_ELOCKED, "order is being moved by another user");
         return false;
     }
+    *bp = b;
+    *op = o;
+    return true;
+}
+
+bool op_move(struct app *app, const struct op_user *u, int64_t order_id, const cJSON *body,
+             struct op_result *res, op_done_fn done, void *done_ctx)
+{
+    struct board *b;
+    struct order *o;
+    struct move_request req;
+    struct move_result mr;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    if (u->role == ROLE_VIEWER) {
+        fail(res, PB_EFORBIDDEN, "viewers cannot move orders");
+        return false;
+    }
+    if (!move_check(app, u, order_id, body, &req, &b, &o, res))
+        return false;
     if (app->writer != NULL && done != NULL)
         return move_submit(app, u, &req, done, done_ctx, res);
     rc = store_order_move(app->store, b, &req, &mr);       /* no writer: on the loop */
@@ -416,7 +445,33 @@ bool op_move(struct app *app, const struct op_user *u, int64_t order_id, const c
     }
     res->data = json_order(mr.order, NULL);
     op_publish_moved(app, u, &mr);
+    schedule_changed(app, u->tenant_id, (int64_t[]){ mr.from_work_centre_id, mr.to_work_centre_id }, 2);
     return false;
+}
+
+void op_preview_move(struct app *app, const struct op_user *u, int64_t order_id,
+                     const cJSON *body, struct op_result *res)
+{
+    struct board *b;
+    struct order *o;
+    struct move_request req;
+    struct move_job *job = NULL;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    if (u->role == ROLE_VIEWER)
+        return fail(res, PB_EFORBIDDEN, "viewers cannot preview moves");
+    if (!move_check(app, u, order_id, body, &req, &b, &o, res))
+        return;
+    /* the store's checks of the move itself (version, fromWorkCentreId): planned, never
+     * tried or written */
+    rc = store_move_prepare(b, &req, &job);
+    store_move_job_free(job);
+    if (rc != 0)
+        return move_fail(res, rc);
+    if ((res->data = schedule_preview_json(app, b, o, req.to_work_centre_id, req.position, &rc))
+        == NULL)
+        move_fail(res, rc != 0 ? rc : PB_EINTERNAL);
 }
 
 void op_update_move(struct app *app, const struct op_user *u, int64_t order_id,
@@ -448,6 +503,7 @@ void op_update_move(struct app *app, const struct op_user *u, int64_t order_id,
                            : rc == PB_ENOT_FOUND ? "order not found" : "could not save the order");
     }
     op_publish_moved(app, u, &mr);
+    schedule_changed(app, u->tenant_id, (int64_t[]){ mr.from_work_centre_id, mr.to_work_centre_id }, 2);
 }
 
 struct release_ctx {

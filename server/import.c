@@ -491,6 +491,7 @@ static void iw_done(void *ctx, int status, uint64_t commit_seq)
             cJSON_AddNumberToObject(ev, "created", (double)created);
             cJSON_AddNumberToObject(ev, "updated", (double)updated);
             room_publish(w->app, w->tenant_id, "orders_imported", ev);
+            schedule_changed(w->app, w->tenant_id, NULL, 0);    /* SPEC §9: every column */
         }
         res.data = report_json(w->ci, false, created, updated, w->skipped, false, NULL, 0);
     } else {
@@ -820,6 +821,7 @@ static void import_finish(struct http_req *r, struct op_result *res)
         cJSON_AddNumberToObject(ev, "created", (double)created);
         cJSON_AddNumberToObject(ev, "updated", (double)updated);
         room_publish(r->app, r->claims.tenant_id, "orders_imported", ev);
+        schedule_changed(r->app, r->claims.tenant_id, NULL, 0);  /* SPEC §9: every column */
     }
     res->data = report_json(j->ci, false, created, updated, skipped, j->dry_run, changes,
                             changes_total);

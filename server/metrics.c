@@ -161,6 +161,11 @@ static void r_metrics(struct http_req *r, const cJSON *body)
               "Loop-side writes waiting for the writer, and the jobs behind them.",
               (double)ws.held);
     }
+    histogram(&t, "planboard_schedule_recompute_seconds",
+              "SPEC 9 projected schedule: server time of each recompute after a change or a "
+              "refresh that changed something.", &m->schedule_recompute);
+    histogram(&t, "planboard_schedule_preview_seconds",
+              "SPEC 9 preview-move: server time of each what-if answer.", &m->schedule_preview);
     if (app->durable != NULL) {
         struct pb_histogram dl;
         durable_latency(app, &dl);

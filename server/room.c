@@ -117,6 +117,14 @@ struct room *room_get(struct app *app, int64_t tenant_id)
     return r;
 }
 
+void room_each_joined(struct app *app, void (*fn)(struct app *app, int64_t tenant_id, void *ctx),
+                      void *ctx)
+{
+    for (struct room *r = app->rooms; r != NULL; r = r->next)
+        if (r->members != NULL)
+            fn(app, r->tenant_id, ctx);
+}
+
 void room_free_all(struct app *app)
 {
     struct room *r = app->rooms, *next;

@@ -43,7 +43,7 @@ struct board *route_board_scheduled(struct http_req *r)
     struct board *b = route_board(r);
     /* out of memory leaves every value set (only the change list, unused here, short) */
     if (b != NULL)
-        (void)store_schedule_refresh(b, pb_now_ms(), r->app->cfg.schedule_refresh_seconds, NULL);
+        (void)schedule_refresh(r->app, r->claims.tenant_id, b);    /* publishes what changed */
     return b;
 }
 
@@ -635,6 +635,7 @@ static void create_op_done(void *ctx, int status, uint64_t commit_seq)
         cJSON *ev = cJSON_CreateObject();
         cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
         room_publish(c->app, c->tenant_id, "order_created", ev);
+        schedule_changed(c->app, c->tenant_id, &o->work_centre_id, 1);     /* SPEC §9 */
         if (r != NULL) {
             r->job = NULL;
             http_reply_json(r, 201, route_order_with_steps(r, o));
@@ -771,6 +772,7 @@ static void r_order_create(struct http_req *r, const cJSON *request_body)
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
     room_publish(r->app, r->claims.tenant_id, "order_created", ev);
+    schedule_changed(r->app, r->claims.tenant_id, &o->work_centre_id, 1);  /* SPEC §9 */
     http_reply_json(r, 201, route_order_with_steps(r, o));
 }
 

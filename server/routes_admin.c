@@ -146,8 +146,10 @@ static void tenant_op_done(void *ctx, int status, uint64_t commit_seq)
         else
             tenant_error(r, status);
     }
-    if (status == 0)
+    if (status == 0) {
         tenant_cleanup(&t);
+        schedule_changed(o->app, o->tenant_id, NULL, 0);        /* SPEC §9: the timezone */
+    }
     tenant_op_free(o);
 }
 

@@ -38,6 +38,7 @@ static void publish_work_centres(struct app *app, int64_t tenant_id, const struc
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddItemToObject(ev, "workCentres", work_centres_json(b));
     room_publish(app, tenant_id, "work_centre_updated", ev);
+    schedule_changed(app, tenant_id, NULL, 0);    /* SPEC §9: capacity, default minutes */
 }
 
 /* A string member that may be absent but, when present, must be a string (not null):
@@ -486,10 +487,13 @@ static void update_op_done(void *ctx, int status, uint64_t commit_seq)
     struct order *o = store_update_apply(u->b, u->job, &changed, &mr);
     if (u->is_move) {
         op_publish_moved(u->app, &u->u, &mr);   /* ONE order_moved with the updated order */
+        schedule_changed(u->app, u->u.tenant_id,
+                         (int64_t[]){ mr.from_work_centre_id, mr.to_work_centre_id }, 2);
     } else if (changed) {
         cJSON *ev = cJSON_CreateObject();
         cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
         room_publish(u->app, u->u.tenant_id, "order_updated", ev);
+        schedule_changed(u->app, u->u.tenant_id, &o->work_centre_id, 1);    /* SPEC §9 */
     }
     if (r != NULL)
         http_reply_json(r, 200, route_order_with_steps(r, o));
@@ -663,6 +667,7 @@ static void r_order_update(struct http_req *r, const cJSON *body)
         cJSON *ev = cJSON_CreateObject();
         cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
         room_publish(r->app, r->claims.tenant_id, "order_updated", ev);
+        schedule_changed(r->app, r->claims.tenant_id, &o->work_centre_id, 1); /* SPEC §9 */
     }
     http_reply_json(r, 200, route_order_with_steps(r, o));
 }
@@ -717,9 +722,11 @@ static void delete_op_done(void *ctx, int status, uint64_t commit_seq)
 {
     struct delete_op *d = ctx;
     struct http_req *r = d->owner;
+    int64_t wc = -1;                    /* the deleted order's column (SPEC §9) */
     (void)commit_seq;
     if (status == 0) {
         store_commit_noted(d->app->store);      /* group commit syncs it before answers */
+        wc = board_order(d->b, d->order_id) != NULL ? board_order(d->b, d->order_id)->work_centre_id : -1;
         store_delete_apply(d->b, d->job);
     }
     if (r != NULL) {
@@ -729,8 +736,10 @@ static void delete_op_done(void *ctx, int status, uint64_t commit_seq)
         else
             delete_error(r, status);
     }
-    if (status == 0)
+    if (status == 0) {
         publish_deleted(d->app, d->tenant_id, d->order_id);
+        schedule_changed(d->app, d->tenant_id, &wc, 1);     /* SPEC §9: its column */
+    }
     store_delete_job_free(d->job);
     free(d);
 }
@@ -761,6 +770,7 @@ static void r_order_delete(struct http_req *r, const cJSON *body)
         r->job = d;                     /* delete_op_done answers */
         return;
     }
+    int64_t wc = board_order(b, id) != NULL ? board_order(b, id)->work_centre_id : -1;
     int rc = store_order_delete(r->app->store, b, id, r->claims.user_id, NULL);
     if (rc != 0) {
         delete_error(r, rc);
@@ -768,6 +778,7 @@ static void r_order_delete(struct http_req *r, const cJSON *body)
     }
     http_reply(r, 204, "application/json; charset=utf-8", NULL, 0);
     publish_deleted(r->app, r->claims.tenant_id, id);
+    schedule_changed(r->app, r->claims.tenant_id, &wc, 1);     /* SPEC §9: its column */
 }
 
 /* ================================================================ export */

@@ -325,6 +325,8 @@ static void publish_effect(struct app *app, const struct api_key *k,
         cJSON_AddItemToObject(ev, "order", op_order_json(app, res->order, t));
         room_publish(app, t, "order_updated", ev);
     }
+    if (res->moved || res->changed)     /* SPEC §9: the order's column (and the one it left) */
+        schedule_changed(app, t, (int64_t[]){ res->moved ? res->from_work_centre_id : res->order->work_centre_id, res->order->work_centre_id }, 2);
 }
 
 /* After an event was applied (or found to be a duplicate): a scanner move ends whoever's drag

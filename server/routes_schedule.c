@@ -7,10 +7,13 @@
  *   GET /api/planning-board/schedule  any role   {scheduleAt, data: [{orderId, projectedStart,
  *                                                projectedFinish, late}]}
  *
- * The projection is brought up to date before it is shown (store_schedule_refresh: a new
- * scheduleAt every [schedule] refresh_seconds, a recompute after changes). Not here yet (part
- * 2): the schedule_updated broadcast, preview-move, WIP limits. The PUT writes through the writer
- * (docs/writer.md): answered after its commit, in the tenant's write order.
+ *   POST /api/planning-board/preview-move  admin, scheduler  the what-if of a move (part 2)
+ *
+ * The projection is brought up to date before it is shown (schedule_refresh: a new
+ * scheduleAt every [schedule] refresh_seconds, published as schedule_updated); every change
+ * recomputes its columns and publishes (schedule_live.c). Not here yet: WIP limits. The PUT
+ * writes through the writer (docs/writer.md): answered after its commit, in the tenant's
+ * write order.
  */
 #include "server/server_int.h"
 
@@ -112,6 +115,8 @@ static void calendar_op_done(void *ctx, int status, uint64_t commit_seq)
         else
             calendar_error(r, status, NULL);
     }
+    if (status == 0)
+        schedule_changed(o->app, o->tenant_id, NULL, 0);        /* SPEC §9: every column */
     calendar_op_free(o);
 }
 
@@ -186,9 +191,43 @@ static void r_schedule(struct http_req *r, const cJSON *body)
     http_reply_json(r, 200, j);
 }
 
+/* POST /api/planning-board/preview-move (admin, scheduler; SPEC §9 what-if): the body of PUT
+ * /api/planning-board/move, its checks and errors (an orderId not on the caller's board is a
+ * 400 naming it, as there), nothing written; 200 {scheduleAt, changes, newlyLate,
+ * noLongerLate}. */
+static void r_preview_move(struct http_req *r, const cJSON *body)
+{
+    int64_t id = 0;
+    struct json_details d;
+    struct op_user u;
+    struct op_result res;
+    struct board *b;
+    char name[PB_LOCK_USERNAME_MAX + 1];
+
+    json_details_init(&d);
+    if (body == NULL || json_get_int(body, "orderId", &id, &d) != 0 || id <= 0) {
+        json_details_cleanup(&d);
+        http_reply_invalid(r, "orderId", "is required");
+        return;
+    }
+    json_details_cleanup(&d);
+    if ((b = route_board(r)) == NULL)
+        return;
+    if (board_order(b, id) == NULL) {
+        http_reply_invalid(r, "orderId", "no such order");
+        return;
+    }
+    http_op_user(r, &u, name, sizeof(name));
+    op_preview_move(r->app, &u, id, body, &res);
+    http_reply_op(r, &res, 200);
+}
+
 const struct route pb_routes_schedule[] = {
     { M_GET, "/api/tenant/calendar", R_ANY, 0, r_calendar_get, NULL },
     { M_PUT, "/api/tenant/calendar", R_ADMIN, ROUTE_WRITER, r_calendar_put, NULL },
     { M_GET, "/api/planning-board/schedule", R_ANY, 0, r_schedule, NULL },
+    /* writes nothing (a what-if on a scratch projection) */
+    { M_POST, "/api/planning-board/preview-move", R_ADMIN | R_SCHEDULER, 0,
+      r_preview_move, NULL },
     { M_OTHER, NULL, 0, 0, NULL, NULL },
 };

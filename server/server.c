@@ -255,6 +255,7 @@ static void on_shutdown_timer(uv_timer_t *t)
     uv_close((uv_handle_t *)&app->sig_int, NULL);
     uv_close((uv_handle_t *)&app->sig_term, NULL);
     uv_close((uv_handle_t *)&app->sweep_timer, NULL);
+    schedule_live_close(app);
     uv_close((uv_handle_t *)&app->shutdown_timer, NULL);
     ws_flush_close(app);
 }
@@ -267,6 +268,7 @@ void server_stop(struct app *app)
     uv_signal_stop(&app->sig_int);
     uv_signal_stop(&app->sig_term);
     uv_timer_stop(&app->sweep_timer);
+    uv_timer_stop(&app->schedule_timer);
     ws_close_all(app, 1001);            /* SPEC §7: close connections with 1001 */
     webhooks_stop(app);                 /* attempts in flight are delivered after restart */
     writes_close(app);                  /* jobs in flight complete during the grace period */
@@ -385,6 +387,7 @@ int server_start(struct app *app)
     uv_timer_init(app->loop, &app->shutdown_timer);
     app->sweep_timer.data = app->shutdown_timer.data = app;
     uv_timer_start(&app->sweep_timer, on_sweep, 1000, 1000);
+    schedule_live_start(app);           /* SPEC §9 [schedule] refresh_seconds */
     if (writes_open(app) != 0) {        /* imports commit off the loop (writes.c) */
         app->exit_code = 1;
         server_stop(app);

@@ -62,6 +62,9 @@ struct metrics {
     uint64_t import_rows;               /* CSV records read by imports */
     uint64_t blob_gzips;                /* gzip copies of shared bodies made while serving
                                          * (the board: one per board version read with gzip) */
+    struct pb_histogram schedule_recompute;     /* SPEC §9 recomputes after a change or a
+                                         * refresh that changed something (schedule_live.c) */
+    struct pb_histogram schedule_preview;       /* SPEC §9 what-if answers (schedule_live.c) */
     uint64_t errors[PB__ERR_END - PB__ERR_FIRST - 1];  /* error answers by PB_E* code, every
                                          * channel (error_reply.c) */
 };
@@ -89,6 +92,7 @@ struct app {
     int64_t started_ms;
     uv_signal_t sig_int, sig_term;
     uv_timer_t sweep_timer;             /* drag-lock expiry, every second */
+    uv_timer_t schedule_timer;          /* SPEC §9 refresh_seconds (schedule_live.c) */
     uv_timer_t shutdown_timer;          /* grace period for close frames on shutdown */
     bool stopping;
     struct ratelimit *login_limit;      /* failed logins per address and per tenant+user */
@@ -261,6 +265,10 @@ void room_reader_drop(struct room_reader *rd);
 /* The room event of seq still in the ring (the ring's reference: take your own to keep it),
  * or NULL when it is not published yet, overwritten or was lost. */
 struct ws_msg *room_event(const struct room *r, uint64_t seq);
+/* fn(app, tenant_id, ctx) for each room that has a joined member (the periodic schedule
+ * refresh); fn may publish. */
+void room_each_joined(struct app *app, void (*fn)(struct app *app, int64_t tenant_id, void *ctx),
+                      void *ctx);
 /* {userId, username} of each user with a joined connection, as a new cJSON array. */
 cJSON *room_online(struct app *app, int64_t tenant_id);
 /* The cached board body of SPEC §4 GET /api/planning-board when it is still valid for the
@@ -387,6 +395,42 @@ void op_sweep_locks(struct app *app);
 cJSON *op_order_json(struct app *app, const struct order *o, int64_t tenant_id);
 /* The board of SPEC §4 GET /api/planning-board. NULL + *err on failure. */
 cJSON *op_board_json(struct app *app, int64_t tenant_id, int *err);
+
+/* SPEC §9 what-if of a move (preview-move, REST and WebSocket preview_move): the same parse
+ * and checks as op_move (forbidden for viewers, not_found, validation_failed, locked,
+ * conflict), nothing written, nothing published but a due refresh (schedule_refresh); data =
+ * {scheduleAt, changes, newlyLate, noLongerLate} (schedule_preview_json). */
+void op_preview_move(struct app *app, const struct op_user *u, int64_t order_id,
+                     const cJSON *body, struct op_result *res);
+
+/* ---------------------------------------------------------------- live schedule (schedule_live.c) */
+
+/*
+ * A change touched the columns of work centres wc_ids[0..n) (0 = backlog; n = 0: every
+ * column, e.g. a calendar or work-centre change): recompute them at the board's scheduleAt
+ * (SPEC §9) and publish ONE schedule_updated {scheduleAt, orders} with the orders whose
+ * projectedStart, projectedFinish or late changed (nothing when none did). Call it right
+ * after the change's own room event, so every client sees the change, then its schedule. A
+ * board never projected yet is projected whole, silently (no client has seen a value).
+ * 0, or PB_EINTERNAL (board unavailable, or out of memory: the event may miss orders).
+ * Times the recompute into metrics.schedule_recompute.
+ */
+int schedule_changed(struct app *app, int64_t tenant_id, const int64_t *wc_ids, size_t n);
+/* store_schedule_refresh of tenant_id's board b at now (a new scheduleAt every [schedule]
+ * refresh_seconds, or a recompute of a stale projection) publishing schedule_updated with what
+ * changed (not on the first computation of the board). 0 or PB_EINTERNAL as the store's. */
+int schedule_refresh(struct app *app, int64_t tenant_id, struct board *b);
+/* The answer of SPEC §9 preview-move for moving o (of b) to to_wc_id at position (checked
+ * by the caller): {scheduleAt, changes: [{orderId, orderNumber, projectedFinish, late,
+ * wasProjectedFinish, wasLate}], newlyLate, noLongerLate}. NULL and *err (PB_EVALIDATION,
+ * PB_EINTERNAL) on failure. Times it into metrics.schedule_preview. */
+cJSON *schedule_preview_json(struct app *app, struct board *b, const struct order *o,
+                             int64_t to_wc_id, int64_t position, int *err);
+/* The periodic refresh timer (server_start) and its close (shutdown). */
+void schedule_live_start(struct app *app);
+void schedule_live_close(struct app *app);
+/* Add the time since t0_ns (uv_hrtime) to histogram h (pb_commit_bounds buckets). */
+void schedule_observe(struct pb_histogram *h, uint64_t t0_ns);
 
 /* ---------------------------------------------------------------- HTTP (http.c, routes.c) */
 

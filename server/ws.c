@@ -516,6 +516,10 @@ static void handle_message(struct ws_conn *c, const char *text, size_t len)
     case CLIENT_MOVE_ORDER:
         ws_move(c, &u, &m);
         break;
+    case CLIENT_PREVIEW_MOVE:           /* SPEC §9 what-if: after this connection's moves */
+        op_preview_move(c->app, &u, m.order_id, m.data, &res);
+        reply_op(c, m.ref, &res);
+        break;
     }
     client_msg_cleanup(&m);
 }

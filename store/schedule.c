@@ -88,6 +88,110 @@ int store_schedule_columns(struct board *b, const int64_t *wc_ids, size_t n,
     return rc;
 }
 
+int store_schedule_all(struct board *b, struct schedule_changes *ch)
+{
+    struct schedule_ctx ctx = ctx_of(b);
+    int rc = 0;
+
+    if (b->schedule_at == 0)
+        return 0;                       /* never computed: the next refresh does it all */
+    for (size_t i = 0; i <= b->n_work_centres; i++) {
+        struct schedule_column col = column_of(b, i);
+        if (schedule_column(&ctx, &col, ch) != 0)
+            rc = PB_EINTERNAL;
+    }
+    if (rc == 0)
+        b->schedule_version = b->version;
+    return rc;
+}
+
+/* ---------------------------------------------------------------- what-if */
+
+/* Column c's orders in position order into seq (room for its length + 1), leaving out skip
+ * and putting insert at position pos (clamped to the end) when not NULL. Returns the count. */
+static size_t scratch(const struct column *c, const struct order *skip, const struct order *insert,
+                      size_t pos, const struct order **seq)
+{
+    size_t n = 0;
+    for (const struct order *o = board_column_first(c); o != NULL; o = board_column_next(o)) {
+        if (o == skip)
+            continue;
+        if (insert != NULL && n == pos)
+            seq[n++] = insert, insert = NULL;
+        seq[n++] = o;
+    }
+    if (insert != NULL)
+        seq[n++] = insert;
+    return n;
+}
+
+/* Append to p the orders of seq whose finish or late would change. */
+static int collect(struct store_preview *p, const struct order *const *seq,
+                   const struct schedule_value *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct order *o = seq[i];
+        if (o->projected_finish == v[i].finish && o->late == v[i].late)
+            continue;
+        if (p->n == p->cap) {
+            size_t cap = p->cap ? p->cap * 2 : 16;
+            struct store_preview_entry *e = realloc(p->entries, cap * sizeof(*e));
+            if (e == NULL)
+                return PB_EINTERNAL;
+            p->entries = e;
+            p->cap = cap;
+        }
+        p->entries[p->n++] = (struct store_preview_entry){
+            o, { o->projected_start, o->projected_finish, o->late }, v[i] };
+    }
+    return 0;
+}
+
+int store_schedule_preview(struct board *b, const struct order *o, int64_t to_wc_id,
+                           int64_t position, struct store_preview *out)
+{
+    struct column *from = board_column(b, o->work_centre_id), *to = board_column(b, to_wc_id);
+    struct schedule_ctx ctx = ctx_of(b);
+    const struct order **seq = NULL;
+    struct schedule_value *v = NULL;
+    int rc = PB_EINTERNAL;
+
+    memset(out, 0, sizeof(*out));
+    if (from == NULL || to == NULL)
+        return PB_EVALIDATION;
+    size_t nf = board_column_len(from), nt = board_column_len(to);
+    size_t cap = (nf > nt ? nf : nt) + 1;
+    if ((seq = malloc(cap * sizeof(*seq))) == NULL || (v = malloc(cap * sizeof(*v))) == NULL)
+        goto done;
+    /* the target without the order (it may be its own column), then the order at position */
+    size_t len = nt - (from == to);
+    size_t pos = position < 0 || (uint64_t)position > len ? len : (size_t)position;
+    size_t n = scratch(to, o, o, pos, seq);
+    struct schedule_column col = column_of(b, board__column_index(b, to));
+    if (schedule_sequence(&ctx, &col, seq, n, v) != 0 || collect(out, seq, v, n) != 0)
+        goto done;
+    if (from != to) {
+        n = scratch(from, o, NULL, 0, seq);
+        col = column_of(b, board__column_index(b, from));
+        if (schedule_sequence(&ctx, &col, seq, n, v) != 0 || collect(out, seq, v, n) != 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    free(seq);
+    free(v);
+    if (rc != 0)
+        store_preview_cleanup(out);
+    return rc;
+}
+
+void store_preview_cleanup(struct store_preview *p)
+{
+    free(p->entries);
+    p->entries = NULL;
+    p->n = p->cap = 0;
+}
+
 /* ---------------------------------------------------------------- calendar */
 
 static void count_only(void *ctx, const char *field, const char *message)

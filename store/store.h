@@ -21,6 +21,7 @@
 #define PB_STORE_H
 
 #include "core/model.h"
+#include "core/schedule.h"
 
 struct store;
 
@@ -378,6 +379,41 @@ int store_schedule_refresh(struct board *b, int64_t now_ms, int64_t refresh_seco
  */
 int store_schedule_columns(struct board *b, const int64_t *wc_ids, size_t n,
                            struct schedule_changes *ch);
+
+/*
+ * Recompute every column of b (its work centres and the backlog) at b's scheduleAt: after a
+ * change that can touch any order (calendar, work centre capacity or default, an import, a
+ * batch of changes). The projection is current afterwards. A board never computed
+ * (schedule_at 0) is left alone (the next store_schedule_refresh computes it). ch and errors
+ * as store_schedule_refresh. O(orders). Loop thread.
+ */
+int store_schedule_all(struct board *b, struct schedule_changes *ch);
+
+/* One order of a what-if: its values now and after the move (core/schedule.h). */
+struct store_preview_entry {
+    const struct order *order;          /* in b's cache: valid until b changes */
+    struct schedule_value was, now;
+};
+/* The orders a move would change (caller storage: zero it; store_preview_cleanup frees). */
+struct store_preview {
+    struct store_preview_entry *entries;        /* malloc'd */
+    size_t n, cap;
+};
+
+/*
+ * SPEC §9 what-if of moving order o (of b) to work centre to_wc_id (0 = backlog) at
+ * position (-1 or past the end = the end; its own column: the place among the others), at
+ * b's scheduleAt: the orders of the two columns whose projectedFinish or late would change,
+ * target column first, each in position order, with their current (`was`) and would-be
+ * (`now`) values. Nothing is changed: the columns are projected on a scratch copy of their
+ * sequences (schedule_sequence). Bring the projection up to date first (the `was` values
+ * are the orders' current ones). The move's own checks are the caller's
+ * (store_move_prepare). 0, PB_EVALIDATION an unknown column, PB_EINTERNAL out of memory
+ * (*out empty). O(orders of the two columns).
+ */
+int store_schedule_preview(struct board *b, const struct order *o, int64_t to_wc_id,
+                           int64_t position, struct store_preview *out);
+void store_preview_cleanup(struct store_preview *p);
 
 /*
  * Replace the tenant's calendar (SPEC §9 PUT /api/tenant/calendar, admin): shifts and holidays

@@ -293,6 +293,51 @@ static void test_huge_capacity_allocates_only_the_slots_it_uses(void **state)
     fixture_free(f);
 }
 
+/* A what-if sequence gets exactly what schedule_column gives the column in that order, and
+ * no order of the live column is touched (preview-move, SPEC §9). */
+static void test_sequence_projects_a_scratch_order_without_touching_the_orders(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new("UTC", NULL, 0, 2, 60);
+    struct order *a = add_work(f, 240), *b = add_work(f, 60), *c = add_work(f, 120);
+    struct order *d = add(f);
+    d->status = ORDER_ON_HOLD;
+    snprintf(c->due_date, sizeof(c->due_date), "2026-11-23");
+    project(f);
+    expect(c, MON(9, 0), MON(11, 0), false);
+    struct order before[4] = { *a, *b, *c, *d };
+
+    /* c first, then a, d, b */
+    const struct order *seq[] = { c, a, d, b };
+    struct schedule_value v[4];
+    assert_int_equal(schedule_sequence(&f->ctx, &f->sc, seq, 4, v), 0);
+    assert_memory_equal(a, &before[0], sizeof(*a));
+    assert_memory_equal(b, &before[1], sizeof(*b));
+    assert_memory_equal(c, &before[2], sizeof(*c));
+    assert_memory_equal(d, &before[3], sizeof(*d));
+
+    /* the same order on the live column: the values the sequence promised */
+    ostree_remove(&f->col, &c->column_node);
+    ostree_insert_at(&f->col, 0, &c->column_node);
+    ostree_remove(&f->col, &d->column_node);
+    ostree_insert_at(&f->col, 2, &d->column_node);
+    project(f);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(seq[i]->projected_start, v[i].start);
+        assert_int_equal(seq[i]->projected_finish, v[i].finish);
+        assert_int_equal(seq[i]->late, v[i].late);
+    }
+    expect(c, MON(8, 0), MON(10, 0), false);
+    expect(b, MON(10, 0), MON(11, 0), false);
+    assert_int_equal(v[2].start, SCHEDULE_NULL);
+    /* the backlog: every order null */
+    struct schedule_column backlog = { 0, 1, 60, NULL };
+    assert_int_equal(schedule_sequence(&f->ctx, &backlog, seq, 4, v), 0);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(v[i].finish, SCHEDULE_NULL);
+    fixture_free(f);
+}
+
 /* ---------------------------------------------------------------- property test */
 
 #define P_COLS 4                        /* columns 1..3 and the backlog (index 3, id 0) */
@@ -452,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_work_past_the_horizon_is_beyond_and_late_with_a_due_date),
         cmocka_unit_test(test_huge_capacity_allocates_only_the_slots_it_uses),
         cmocka_unit_test(test_incremental_projection_equals_full_recompute),
+        cmocka_unit_test(test_sequence_projects_a_scratch_order_without_touching_the_orders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

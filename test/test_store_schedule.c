@@ -182,6 +182,79 @@ static void test_board_loads_routes_and_projects_them(void **state)
     schedule_changes_cleanup(&ch);
 }
 
+/* preview-move (SPEC §9): the orders of both columns whose finish or late would change, with
+ * their values now and after; the board is left exactly as it was. */
+static void test_preview_lists_what_a_move_would_change_and_changes_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct order *a = create(f, "A", f->cut, NULL, 0, NULL);           /* 08-09 at CUT */
+    struct order *b = create(f, "B", f->cut, NULL, 0, "2026-11-22");   /* 09-10, late */
+    struct order *c = create(f, "C", f->cut, NULL, 0, NULL);           /* 10-11 */
+    struct order *d = create(f, "D", f->asm_, NULL, 0, NULL);          /* 08:00-08:30 at ASM */
+    assert_int_equal(store_schedule_refresh(f->b, AT_MS, 300, NULL), 0);
+    assert_int_equal(b->projected_finish, MON(10, 0));
+    assert_true(b->late);
+    uint64_t v = f->b->version;
+    int64_t version_b = b->version, pos_b = order_position(b);
+
+    /* B to the top of ASM: A and B of CUT unchanged? A stays, C moves up; ASM: B first, D after */
+    struct store_preview p = { 0 };
+    assert_int_equal(store_schedule_preview(f->b, b, f->asm_, 0, &p), 0);
+    assert_int_equal(p.n, 3);
+    assert_ptr_equal(p.entries[0].order, b);                 /* the target column first */
+    assert_int_equal(p.entries[0].was.finish, MON(10, 0));
+    assert_int_equal(p.entries[0].now.start, MON(8, 0));
+    assert_int_equal(p.entries[0].now.finish, MON(8, 30));
+    assert_true(p.entries[0].was.late && p.entries[0].now.late); /* due yesterday: still late */
+    assert_ptr_equal(p.entries[1].order, d);
+    assert_int_equal(p.entries[1].now.finish, MON(9, 0));
+    assert_ptr_equal(p.entries[2].order, c);
+    assert_int_equal(p.entries[2].was.finish, MON(11, 0));
+    assert_int_equal(p.entries[2].now.finish, MON(10, 0));
+    store_preview_cleanup(&p);
+    /* nothing changed */
+    assert_int_equal(f->b->version, v);
+    assert_int_equal(b->version, version_b);
+    assert_int_equal(order_position(b), pos_b);
+    assert_int_equal(b->projected_finish, MON(10, 0));
+    assert_int_equal(a->projected_finish, MON(9, 0));
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM audit_log WHERE event_type = 'order_moved'"), 0);
+
+    /* within its own column, past the end: the end; to the backlog: null and no longer late */
+    assert_int_equal(store_schedule_preview(f->b, a, f->cut, 99, &p), 0);
+    assert_int_equal(p.n, 3);                                /* B, C up by an hour, A last */
+    assert_ptr_equal(p.entries[2].order, a);
+    assert_int_equal(p.entries[2].now.finish, MON(11, 0));
+    store_preview_cleanup(&p);
+    assert_int_equal(store_schedule_preview(f->b, b, 0, -1, &p), 0);
+    assert_int_equal(p.n, 2);
+    assert_ptr_equal(p.entries[0].order, b);
+    assert_int_equal(p.entries[0].now.finish, SCHEDULE_NULL);
+    assert_false(p.entries[0].now.late);
+    assert_ptr_equal(p.entries[1].order, c);
+    store_preview_cleanup(&p);
+
+    /* the preview promised what the move then does: the changed set is the same orders */
+    struct move_request mv = { .order_id = b->id, .to_work_centre_id = f->asm_, .position = 0,
+                               .user_id = f->user };
+    struct move_result res;
+    struct schedule_changes ch = { 0 };
+    assert_int_equal(store_order_move(f->s, f->b, &mv, &res), 0);
+    int64_t cols[] = { f->cut, f->asm_ };
+    assert_int_equal(store_schedule_columns(f->b, cols, 2, &ch), 0);
+    assert_int_equal(ch.n, 3);                               /* C, then B and D: not A */
+    assert_int_equal(ch.ids[0], c->id);
+    assert_int_equal(ch.ids[1], b->id);
+    assert_int_equal(ch.ids[2], d->id);
+    assert_int_equal(b->projected_finish, MON(8, 30));
+    /* a full recompute after it finds nothing more */
+    ch.n = 0;
+    assert_int_equal(store_schedule_all(f->b, &ch), 0);
+    assert_int_equal(ch.n, 0);
+    assert_int_equal(f->b->schedule_version, f->b->version);
+    schedule_changes_cleanup(&ch);
+}
+
 static void test_scanner_step_progress_reaches_the_route(void **state)
 {
     struct fx *f = *state;
@@ -440,6 +513,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tenant_job_moves_the_calendar_at_apply, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_board_loads_routes_and_projects_them, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_preview_lists_what_a_move_would_change_and_changes_nothing,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_scanner_step_progress_reaches_the_route, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_calendar_is_written_through_and_reloaded, setup,
