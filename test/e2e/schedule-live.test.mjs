@@ -181,3 +181,24 @@ test('a calendar change: one schedule_updated after it, with the orders it chang
   await co.request('ping');
   assert.equal(co.events('schedule_updated').length, 0, 'the other tenant gets nothing');
 });
+
+test('an order update through the writer publishes the schedule it changed; reading the tenant publishes nothing', async () => {
+  const o = (await srv.req('GET', `/api/orders/${x}`, { token: scheduler })).body;
+  const b0 = await srv.board(viewer);
+  const at = Date.parse(b0.body.scheduleAt);
+  // reading the tenant changes nothing and publishes nothing
+  const seq0 = b0.body.seq;
+  assert.equal((await srv.req('GET', '/api/tenant', { token: viewer })).status, 200);
+  const p = await c2.request('ping');
+  assert.equal(p.event, 'pong');
+  assert.equal(c2.messages.filter((m) => m.seq > seq0).length, 0, 'GET /api/tenant broadcast something');
+  // a due date in the past makes X late: order_updated, then schedule_updated with X late
+  const from = c2.messages.length;
+  const r = await srv.req('PUT', `/api/orders/${x}`, { token: scheduler, json: { version: o.version, dueDate: day(at, -3) } });
+  assert.equal(r.status, 200, r.text);
+  const su = await c2.waitFor((m) => m.event === 'schedule_updated', { from, what: 'schedule_updated after the update' });
+  const up = await c2.waitFor((m) => m.event === 'order_updated', { from, what: 'order_updated' });
+  assert.equal(su.seq, up.seq + 1, 'schedule_updated right after its order_updated');
+  const e = su.data.orders.find((k) => k.orderId === x);
+  assert.ok(e && e.late === true, JSON.stringify(su.data));
+});
