@@ -798,6 +798,13 @@ static void print_common_tail(void)
 
 static bool receivers_caught_up(const long long *ok_per_room)
 {
+    /* every acknowledged move seen by every receiver of its room: a seq count alone is not
+     * enough, other room events (schedule_updated after a move, SPEC §9) share the sequence */
+    for (long long i = 0; i < g_n_moves; i++) {
+        const struct move *mv = &g_moves[i];
+        if (mv->ok && g_rooms[mv->room].n_recv > 0 && mv->receipts < g_rooms[mv->room].n_recv)
+            return false;
+    }
     for (int ri = 0; ri < g_n_rooms; ri++) {
         struct room *r = &g_rooms[ri];
         uint64_t target = r->seq_start + (uint64_t)ok_per_room[ri];
@@ -965,7 +972,9 @@ static void mode_fanout(int clients, bool ws, double rate, int window, double du
         for (int k = 0; k < r->n_recv; k++)
             if (r->recv[k]->last_seq > r->seq_start)
                 r->seq_start = r->recv[k]->last_seq;
-        r->by_seq_cap = (size_t)max_moves + 16;
+        /* a move's order_moved may be followed by other room events (schedule_updated, SPEC
+         * §9; lock events; a periodic refresh): room for several per move */
+        r->by_seq_cap = 4 * (size_t)max_moves + 1024;
         r->by_seq = malloc(r->by_seq_cap * sizeof(long long));
         for (size_t i = 0; i < r->by_seq_cap; i++)
             r->by_seq[i] = -1;
