@@ -173,3 +173,33 @@ test('scanner events ignore WIP limits (the floor is the truth)', async () => {
   assert.equal(o.body.workCentreId, hard);
   assert.equal(o.body.status, 'in_progress');
 });
+
+test('analytics: per work centre workMinutes and clearsAt, lateOrders in the dashboard (issue 11 item 7)', async () => {
+  const week = [1, 2, 3, 4, 5, 6, 7].map((weekday) => ({ weekday, start: '00:00', end: '00:00' }));
+  let r = await json('PUT', '/api/tenant/calendar', { shifts: week }, admin);   // working minutes = minutes
+  assert.equal(r.status, 200, r.text);
+  const stats = await srv.req('GET', '/api/planning-board/stats', { token: viewer });
+  assert.equal(stats.status, 200, stats.text);
+  const b = await srv.board(viewer);
+  const at = Date.parse(b.body.scheduleAt);
+  const h = stats.body.data.find((e) => e.workCentreId === hard);
+  // W-1, W-2, W-3 not started, W-5 in progress, no steps: 60 minutes each; W-DONE is not queued
+  assert.equal(h.workMinutes, 4 * 60, JSON.stringify(h));
+  assert.equal(h.clearsAt, new Date(at + 4 * 60 * 60000).toISOString().replace('.000Z', 'Z'), 'capacity 1: one after another');
+  const empty = stats.body.data.find((e) => e.code === 'SHIP');
+  const shipOrders = b.body.workCentres.find((w) => w.code === 'SHIP').orders.filter((o) => o.projectedStart !== null);
+  if (shipOrders.length === 0) assert.equal(empty.clearsAt, null);
+  for (const e of stats.body.data) assert.equal(typeof e.workMinutes, 'number');
+
+  const d0 = await srv.req('GET', '/api/analytics/dashboard', { token: viewer });
+  assert.equal(d0.status, 200, d0.text);
+  assert.equal(typeof d0.body.lateOrders, 'number');
+  const late = b.body.workCentres.flatMap((w) => w.orders).concat(b.body.backlog).filter((o) => o.late === true).length;
+  assert.equal(d0.body.lateOrders, late, 'the projected-late orders of the board');
+  const yesterday = new Date(Date.now() - 2 * 86400000).toISOString().slice(0, 10);
+  r = await json('POST', '/api/orders', { orderNumber: 'W-LATE', stockCode: 'S', description: 'late', quantityToMake: 1, workCentreId: soft, dueDate: yesterday });
+  assert.equal(r.status, 201, r.text);
+  const d1 = await srv.req('GET', '/api/analytics/dashboard', { token: viewer });
+  assert.equal(d1.body.lateOrders, d0.body.lateOrders + 1);
+  assert.equal(d1.body.overdueOrders, d0.body.overdueOrders + 1);
+});
