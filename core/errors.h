@@ -9,7 +9,8 @@
 #ifndef PB_ERRORS_H
 #define PB_ERRORS_H
 
-/* X(name, http status, json code) */
+/* X(name, http status, json code). WIP_LIMIT is a conflict whose body adds
+ * "reason": "wip_limit", wipLimit and count (SPEC §9 WIP limits); it is counted as conflict. */
 #define PB_ERRNO_MAP(X)                                          \
     X(INVALID_JSON,      400, "invalid_json")                    \
     X(VALIDATION,        400, "validation_failed")               \
@@ -17,6 +18,7 @@
     X(FORBIDDEN,         403, "forbidden")                       \
     X(NOT_FOUND,         404, "not_found")                       \
     X(CONFLICT,          409, "conflict")                        \
+    X(WIP_LIMIT,         409, "conflict")                        \
     X(LENGTH_REQUIRED,   411, "length_required")                 \
     X(TOO_LARGE,         413, "payload_too_large")               \
     X(UNSUPPORTED_MEDIA, 415, "unsupported_media_type")          \

@@ -67,6 +67,21 @@ static void publish_unlocked(struct app *app, int64_t tenant_id, int64_t order_i
     room_publish(app, tenant_id, "order_unlocked", d);
 }
 
+cJSON *op_wip_extra(const struct wip_check *w)
+{
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "reason", "wip_limit");
+    cJSON_AddNumberToObject(x, "wipLimit", (double)w->limit);
+    cJSON_AddNumberToObject(x, "count", (double)w->count);
+    return x;
+}
+
+void op_wip_mark(cJSON *obj, const struct wip_check *w)
+{
+    if (obj != NULL && w->exceeded)
+        cJSON_AddBoolToObject(obj, "wipExceeded", true);
+}
+
 void op_publish_moved(struct app *app, const struct op_user *u, const struct move_result *mr)
 {
     int64_t order_id = mr->order->id;
@@ -85,6 +100,7 @@ void op_publish_moved(struct app *app, const struct op_user *u, const struct mov
     cJSON *by = cJSON_AddObjectToObject(ev, "movedBy");
     cJSON_AddNumberToObject(by, "userId", (double)u->user_id);
     cJSON_AddStringToObject(by, "username", u->username);
+    op_wip_mark(ev, &mr->wip);          /* SPEC §9: a soft (or overridden) limit passed */
     room_publish(app, u->tenant_id, "order_moved", ev);
     if (had_lock)
         publish_unlocked(app, u->tenant_id, order_id, "moved");
@@ -152,6 +168,7 @@ void op_end_drag(struct app *app, const struct op_user *u, int64_t order_id,
 static void move_fail(struct op_result *res, int rc)
 {
     fail(res, rc, rc == PB_ECONFLICT ? "the order has changed since you saw it"
+                : rc == PB_EWIP_LIMIT ? "the work centre is at its WIP limit"
                 : rc == PB_EVALIDATION ? "invalid move"
                 : rc == PB_ENOT_FOUND ? "order not found"
                 : rc == PB_ERATE_LIMITED ? "too many writes are waiting; try again"
@@ -179,6 +196,7 @@ struct move_op {
     char *reason;
     struct move_job *job;               /* prepared (and tried), or NULL */
     int status;                         /* refused at prepare: its code */
+    struct wip_check wip;               /* status PB_EWIP_LIMIT: the column as the batch saw it */
     op_done_fn done;
     void *done_ctx;
 };
@@ -225,8 +243,11 @@ static int batch_prepare(void *ctx)
             m->status = PB_ELOCKED;
             continue;
         }
-        if ((m->status = store_move_prepare(mb->b, &m->req, &m->job)) != 0)
+        if ((m->status = store_move_prepare(mb->b, &m->req, &m->job)) != 0) {
+            if (m->status == PB_EWIP_LIMIT)     /* the earlier moves of the batch included */
+                store_wip_check(mb->b, m->req.to_work_centre_id, 1, false, &m->wip);
             continue;
+        }
         if ((m->status = store_move_try(mb->b, m->job)) != 0) {
             store_move_job_free(m->job);
             m->job = NULL;
@@ -278,6 +299,7 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
         if (status == 0 && m->job != NULL) {
             store_move_apply(mb->b, m->job, &mr);
             res.data = json_order(mr.order, NULL);
+            op_wip_mark(res.data, &mr.wip);
             op_publish_moved(mb->app, &m->u, &mr);
             if (cols != NULL) {
                 cols[n_cols++] = mr.from_work_centre_id;
@@ -292,6 +314,8 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
             fail(&res, PB_ELOCKED, "order is being moved by another user");
         } else {
             move_fail(&res, status != 0 ? status : m->status);
+            if (res.err == PB_EWIP_LIMIT)
+                res.extra = op_wip_extra(&m->wip);
         }
         m->done(m->done_ctx, &res);
         move_op_free(m);
@@ -396,6 +420,9 @@ static bool move_check(struct app *app, const struct op_user *u, int64_t order_i
         if (json_get_int(body, "version", &req->version, &d) == 0)
             req->has_version = true;
         json_get_str(body, "reason", &req->reason, &d);
+        bool override = false;          /* SPEC §9: only an admin's override passes a limit */
+        if (json_get_bool(body, "override", &override, &d) == 0)
+            req->wip_override = override && u->role == ROLE_ADMIN;
         if (req->to_work_centre_id > 0 && d.count == 0) {
             const struct work_centre *wc = board_work_centre(b, req->to_work_centre_id);
             if (wc == NULL || !wc->is_active)
@@ -441,9 +468,15 @@ bool op_move(struct app *app, const struct op_user *u, int64_t order_id, const c
     rc = store_order_move(app->store, b, &req, &mr);       /* no writer: on the loop */
     if (rc != 0) {
         move_fail(res, rc);
+        if (rc == PB_EWIP_LIMIT) {
+            struct wip_check w;
+            store_wip_check(b, req.to_work_centre_id, 1, false, &w);
+            res->extra = op_wip_extra(&w);
+        }
         return false;
     }
     res->data = json_order(mr.order, NULL);
+    op_wip_mark(res->data, &mr.wip);
     op_publish_moved(app, u, &mr);
     schedule_changed(app, u->tenant_id, (int64_t[]){ mr.from_work_centre_id, mr.to_work_centre_id }, 2);
     return false;
@@ -467,11 +500,21 @@ void op_preview_move(struct app *app, const struct op_user *u, int64_t order_id,
      * tried or written */
     rc = store_move_prepare(b, &req, &job);
     store_move_job_free(job);
-    if (rc != 0)
-        return move_fail(res, rc);
+    /* SPEC §9 WIP: the same check as the move; a refusal or a warning, as the move would get */
+    struct wip_check w;
+    store_wip_check(b, req.to_work_centre_id,
+                    o->work_centre_id != req.to_work_centre_id && store_wip_counts(o->status),
+                    req.wip_override, &w);
+    if (rc != 0) {
+        move_fail(res, rc);
+        if (rc == PB_EWIP_LIMIT)
+            res->extra = op_wip_extra(&w);
+        return;
+    }
     if ((res->data = schedule_preview_json(app, b, o, req.to_work_centre_id, req.position, &rc))
         == NULL)
         move_fail(res, rc != 0 ? rc : PB_EINTERNAL);
+    op_wip_mark(res->data, &w);
 }
 
 void op_update_move(struct app *app, const struct op_user *u, int64_t order_id,
@@ -496,6 +539,12 @@ void op_update_move(struct app *app, const struct op_user *u, int64_t order_id,
         return fail(res, PB_ELOCKED, "order is being moved by another user");
     }
     rc = store_order_update_move(app->store, b, order_id, p, move, &o, &changed, &mr);
+    if (rc == PB_EWIP_LIMIT) {
+        struct wip_check w;
+        store_wip_check(b, move->to_work_centre_id, 1, false, &w);
+        res->extra = op_wip_extra(&w);
+        return fail(res, rc, "the work centre is at its WIP limit");
+    }
     if (rc != 0) {
         return fail(res, rc, rc == PB_ECONFLICT ? "the order has changed since you saw it, or "
                                                   "its orderNumber is in use"

@@ -15,6 +15,8 @@ static size_t error_index(int err)
 {
     if (err <= PB__ERR_FIRST || err >= PB__ERR_END)
         err = PB_EINTERNAL;             /* pb_error_code() says "internal" for these too */
+    if (err == PB_EWIP_LIMIT)
+        err = PB_ECONFLICT;             /* same code string: one series in /metrics */
     return (size_t)(err - PB__ERR_FIRST - 1);
 }
 

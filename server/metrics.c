@@ -102,6 +102,7 @@ static void r_metrics(struct http_req *r, const cJSON *body)
             "error frames, upgrade refusals, import reports).\n"
             "# TYPE planboard_errors_total counter\n");
 #define PB_ERR_METRIC(name, status, code) \
+    if (PB_E##name != PB_EWIP_LIMIT)    /* counted as conflict (error_reply.c) */ \
     strbuf_printf(&t, "planboard_errors_total{code=\"%s\"} %llu\n", code, \
                   (unsigned long long)error_reply_count(app, PB_E##name));
     PB_ERRNO_MAP(PB_ERR_METRIC)

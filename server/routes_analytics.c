@@ -49,8 +49,12 @@ static void r_board_stats(struct http_req *r, const cJSON *body)
     }
     tz_today(t.timezone, today);
     tenant_cleanup(&t);
-    if ((rc = store_board(r->app->store, r->claims.tenant_id, &b)) != 0
-        || (rc = analytics_board_stats(b, today, &v, &n)) != 0) {
+    if ((rc = store_board(r->app->store, r->claims.tenant_id, &b)) != 0) {
+        reply_store_error(r, rc, "board stats unavailable");
+        return;
+    }
+    (void)schedule_refresh(r->app, r->claims.tenant_id, b);    /* SPEC §9: workMinutes, clearsAt */
+    if ((rc = analytics_board_stats(b, today, &v, &n)) != 0) {
         reply_store_error(r, rc, "board stats unavailable");
         return;
     }
@@ -66,6 +70,14 @@ static void r_board_stats(struct http_req *r, const cJSON *body)
         cJSON_AddNumberToObject(e, "overdue", (double)v[i].overdue);
         cJSON_AddNumberToObject(e, "quantityToMake", (double)v[i].quantity_to_make);
         cJSON_AddNumberToObject(e, "quantityCompleted", (double)v[i].quantity_completed);
+        cJSON_AddNumberToObject(e, "workMinutes", (double)v[i].work_minutes);
+        if (v[i].clears_at > 0 && v[i].clears_at != CAL_BEYOND) {
+            char at[PB_TIMESTAMP_LEN];
+            json_format_minute(v[i].clears_at, at);
+            cJSON_AddStringToObject(e, "clearsAt", at);
+        } else {
+            cJSON_AddNullToObject(e, "clearsAt");
+        }
         cJSON_AddItemToArray(a, e);
     }
     free(v);
@@ -77,8 +89,11 @@ static void r_dashboard(struct http_req *r, const cJSON *body)
 {
     struct analytics_dashboard d;
     int rc;
+    struct board *b;
     (void)body;
 
+    if (store_board(r->app->store, r->claims.tenant_id, &b) == 0)   /* SPEC §9: lateOrders */
+        (void)schedule_refresh(r->app, r->claims.tenant_id, b);
     if ((rc = analytics_dashboard(r->app->store, r->claims.tenant_id, pb_now_ms(), &d)) != 0) {
         reply_store_error(r, rc, "analytics unavailable");
         return;
@@ -91,6 +106,7 @@ static void r_dashboard(struct http_req *r, const cJSON *body)
     cJSON_AddNumberToObject(dp, "actual", (double)d.daily_actual);
     cJSON_AddNumberToObject(dp, "target", (double)d.daily_target);
     cJSON_AddNumberToObject(o, "overdueOrders", (double)d.overdue_orders);
+    cJSON_AddNumberToObject(o, "lateOrders", (double)d.late_orders);
     cJSON_AddItemToObject(o, "avgCycleTime", tenths_json(d.avg_cycle_tenths, true));
     http_reply_json(r, 200, o);
 }

@@ -350,7 +350,11 @@ static cJSON *locked_extra(const struct drag_lock *l, const char *order_number)
 static void order_read_body(const cJSON *body, struct order_patch *p, struct json_details *d)
 {
     const char *s = NULL;
+    bool override = false;
     order_patch_init(p);
+    /* SPEC §9: "override": true passes a hard WIP limit; the caller keeps it for admins only */
+    if (json_get_bool(body, "override", &override, d) == 0)
+        p->wip_override = override;
     required_str(body, "orderNumber", "order_number", &p->order_number, d);
     required_str(body, "stockCode", "stock_code", &p->stock_code, d);
     required_str(body, "description", "description", &p->description, d);
@@ -393,6 +397,7 @@ struct update_op {
     char tz[64];
     bool is_move;                       /* decided at prepare */
     bool stale;                         /* prepare: the version differs (409 sentence) */
+    struct wip_check wip;               /* prepare refused PB_EWIP_LIMIT: the column (SPEC §9) */
     struct board *b;
     struct update_job *job;
 };
@@ -435,7 +440,10 @@ static int update_op_prepare(void *ctx)
         .order_id = o->id, .to_work_centre_id = u->has_wc ? u->to_wc : o->work_centre_id,
         .position = u->has_pos ? u->pos : -1, .user_id = u->u.user_id, .reason = u->reason,
     };
-    return store_update_prepare(u->b, o->id, &u->p, u->is_move ? &mv : NULL, &u->job);
+    int rc2 = store_update_prepare(u->b, o->id, &u->p, u->is_move ? &mv : NULL, &u->job);
+    if (rc2 == PB_EWIP_LIMIT)           /* SPEC §9: the column it would enter or count in */
+        store_wip_check(u->b, mv.to_work_centre_id, 1, false, &u->wip);
+    return rc2;
 }
 
 static int update_op_run(sqlite3 *db, void *ctx)
@@ -454,6 +462,10 @@ static void update_error(struct http_req *r, const struct update_op *u, int rc)
         const struct order *o = u->b != NULL ? board_order(u->b, u->order_id) : NULL;
         http_reply_error(r, PB_ELOCKED, "order is being moved by another user",
                          l != NULL && o != NULL ? locked_extra(l, o->order_number) : NULL);
+        return;
+    }
+    if (rc == PB_EWIP_LIMIT) {
+        http_reply_error(r, rc, "the work centre is at its WIP limit", op_wip_extra(&u->wip));
         return;
     }
     http_reply_error(r, rc, rc == PB_ECONFLICT
@@ -484,6 +496,8 @@ static void update_op_done(void *ctx, int status, uint64_t commit_seq)
         store_commit_noted(u->app->store);      /* group commit syncs it before answers */
     bool changed = false;
     struct move_result mr;
+    struct wip_check wip;
+    store_update_wip(u->job, &wip);
     struct order *o = store_update_apply(u->b, u->job, &changed, &mr);
     if (u->is_move) {
         op_publish_moved(u->app, &u->u, &mr);   /* ONE order_moved with the updated order */
@@ -492,11 +506,15 @@ static void update_op_done(void *ctx, int status, uint64_t commit_seq)
     } else if (changed) {
         cJSON *ev = cJSON_CreateObject();
         cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
+        op_wip_mark(ev, &wip);
         room_publish(u->app, u->u.tenant_id, "order_updated", ev);
         schedule_changed(u->app, u->u.tenant_id, &o->work_centre_id, 1);    /* SPEC §9 */
     }
-    if (r != NULL)
-        http_reply_json(r, 200, route_order_with_steps(r, o));
+    if (r != NULL) {
+        cJSON *ans = route_order_with_steps(r, o);
+        op_wip_mark(ans, &wip);
+        http_reply_json(r, 200, ans);
+    }
     update_op_free(u);
 }
 
@@ -522,6 +540,7 @@ static void update_submit(struct http_req *r, const cJSON *request_body, int64_t
     json_details_init(&d);
     order_read_body(u->body, &u->p, &d);  /* checked already: the same values, from the copy */
     json_details_cleanup(&d);
+    u->p.wip_override = u->p.wip_override && u->u.role == ROLE_ADMIN;     /* SPEC §9 */
     json_get_str(u->body, "reason", &u->reason, NULL);
     u->p.has_version = true;
     u->p.version = version;
@@ -578,6 +597,7 @@ static void r_order_update(struct http_req *r, const cJSON *body)
     if (vrc == 1)
         json_details_add(&d, "version", "is required");
     order_read_body(body, &p, &d);
+    p.wip_override = p.wip_override && r->claims.role == ROLE_ADMIN;     /* SPEC §9 */
     if (json_get_id_or_null(body, "workCentreId", &to_wc, &d) == 0)
         has_wc = true;
     const cJSON *jp = cJSON_GetObjectItemCaseSensitive(body, "position");
@@ -635,6 +655,7 @@ static void r_order_update(struct http_req *r, const cJSON *body)
         struct move_request mv = {
             .order_id = o->id, .to_work_centre_id = has_wc ? to_wc : o->work_centre_id,
             .position = has_pos ? pos : -1, .user_id = r->claims.user_id,
+            .wip_override = p.wip_override,
         };
         json_get_str(body, "reason", &mv.reason, NULL);
         http_op_user(r, &u, name, sizeof(name));
@@ -655,6 +676,12 @@ static void r_order_update(struct http_req *r, const cJSON *body)
 
     bool changed = false;
     int rc = store_order_update(r->app->store, b, o->id, &p, &o, &changed);
+    if (rc == PB_EWIP_LIMIT) {
+        struct wip_check w;
+        store_wip_check(b, o->work_centre_id, 1, false, &w);
+        http_reply_error(r, rc, "the work centre is at its WIP limit", op_wip_extra(&w));
+        return;
+    }
     if (rc != 0) {
         /* the version was checked above, so a conflict here is the orderNumber */
         http_reply_error(r, rc, rc == PB_ECONFLICT ? "orderNumber is already in use"

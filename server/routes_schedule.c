@@ -11,7 +11,7 @@
  *
  * The projection is brought up to date before it is shown (schedule_refresh: a new
  * scheduleAt every [schedule] refresh_seconds, published as schedule_updated); every change
- * recomputes its columns and publishes (schedule_live.c). Not here yet: WIP limits. The PUT
+ * recomputes its columns and publishes (schedule_live.c). WIP limits: store/wip.c. The PUT
  * writes through the writer (docs/writer.md): answered after its commit, in the tenant's
  * write order.
  */

@@ -386,6 +386,12 @@ void op_update_move(struct app *app, const struct op_user *u, int64_t order_id,
  * fromWorkCentreId, toWorkCentreId, position, movedBy: u} is published to u's tenant room, then
  * order_unlocked {moved} when the mover held the lock. mr as filled by the store's apply. */
 void op_publish_moved(struct app *app, const struct op_user *u, const struct move_result *mr);
+/* SPEC §9 WIP limits. op_wip_extra: the members a PB_EWIP_LIMIT error adds to its body,
+ * {"reason": "wip_limit", "wipLimit", "count"} (owned by the caller). op_wip_mark: adds
+ * "wipExceeded": true to obj when w says a limit was passed (soft, or overridden); nothing
+ * otherwise. */
+cJSON *op_wip_extra(const struct wip_check *w);
+void op_wip_mark(cJSON *obj, const struct wip_check *w);
 /* Release every lock of the user in the tenant with `reason`, broadcasting each. */
 void op_release_user_locks(struct app *app, int64_t tenant_id, int64_t user_id,
                            const char *reason);

@@ -10,6 +10,8 @@
 
 #include "store/store_int.h"
 #include "core/tz.h"
+#include "core/calendar.h"
+#include "core/schedule.h"
 
 #define CYCLE_WINDOW_S (30 * 86400)   /* SPEC §4: orders completed in the last 30 days */
 
@@ -97,6 +99,19 @@ int analytics_board_stats(const struct board *b, const char *today,
             e->quantity_to_make += o->quantity_to_make;
             e->quantity_completed += o->quantity_completed;
         }
+        for (const struct order *o = board_column_first(c); o != NULL; o = board_column_next(o)) {
+            if (o->status != ORDER_NOT_STARTED && o->status != ORDER_IN_PROGRESS)
+                continue;               /* SPEC §9: what the projection queues */
+            size_t step;                /* unused: schedule_work_at writes it */
+            int64_t work = schedule_work_at(o, w->id, w->default_operation_minutes, &step);
+            e->work_minutes += work;
+            if (o->projected_start == SCHEDULE_NULL || e->clears_at == CAL_BEYOND)
+                continue;
+            int64_t end = o->projected_start == CAL_BEYOND || b->calendar == NULL
+                              ? CAL_BEYOND : calendar_add(b->calendar, o->projected_start, work);
+            if (end > e->clears_at)
+                e->clears_at = end;
+        }
         int64_t busy = e->in_progress < w->capacity ? e->in_progress : w->capacity;
         e->utilization_tenths = w->capacity > 0 ? tenths(100 * busy, w->capacity) : 0;
     }
@@ -106,24 +121,25 @@ int analytics_board_stats(const struct board *b, const char *today,
 }
 
 static void count_column(const struct column *c, const char *today, int64_t per_status[],
-                         int64_t *overdue)
+                         int64_t *overdue, int64_t *late)
 {
     for (const struct order *o = board_column_first(c); o != NULL; o = board_column_next(o)) {
         if ((unsigned)o->status < ORDER_STATUS__COUNT)
             per_status[o->status]++;
         *overdue += is_overdue(o, today);
+        *late += o->late;
     }
 }
 
 void analytics_board_counts(const struct board *b, const char *today,
                             struct analytics_dashboard *out)
 {
-    int64_t per_status[ORDER_STATUS__COUNT] = { 0 }, overdue = 0, busy = 0, cap = 0;
+    int64_t per_status[ORDER_STATUS__COUNT] = { 0 }, overdue = 0, busy = 0, cap = 0, late = 0;
 
     for (size_t i = 0; i < b->n_work_centres; i++) {
         const struct column *c = &b->columns[i];
         int64_t before = per_status[ORDER_IN_PROGRESS];
-        count_column(c, today, per_status, &overdue);
+        count_column(c, today, per_status, &overdue, &late);
         if (b->work_centres[i].is_active) {
             int64_t wip = per_status[ORDER_IN_PROGRESS] - before;
             int64_t wcap = b->work_centres[i].capacity;
@@ -131,7 +147,7 @@ void analytics_board_counts(const struct board *b, const char *today,
             cap += wcap;
         }
     }
-    count_column(&b->backlog, today, per_status, &overdue);
+    count_column(&b->backlog, today, per_status, &overdue, &late);
 
     int64_t not_cancelled = 0;
     for (int st = 0; st < ORDER_STATUS__COUNT; st++)
@@ -143,6 +159,7 @@ void analytics_board_counts(const struct board *b, const char *today,
         not_cancelled > 0 ? tenths(100 * per_status[ORDER_COMPLETE], not_cancelled) : 0;
     out->utilization_tenths = cap > 0 ? tenths(100 * busy, cap) : 0;
     out->overdue_orders = overdue;
+    out->late_orders = late;
 }
 
 /* ---------------------------------------------------------------- SQL */

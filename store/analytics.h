@@ -39,6 +39,14 @@ struct analytics_wc_stats {
     int64_t overdue;                    /* dueDate < today, status not complete/cancelled */
     int64_t quantity_to_make;           /* sums over the column */
     int64_t quantity_completed;
+    /* SPEC §9 (issue 11 item 7), from the projection (bring it up to date first) */
+    int64_t work_minutes;               /* queued work: Σ work at this centre (working minutes,
+                                         * schedule_work_at) of its not_started / in_progress
+                                         * orders */
+    int64_t clears_at;                  /* when the last of them is done here (minutes since the
+                                         * epoch): max projectedStart + its work on the
+                                         * calendar; 0 = nothing queued (null), CAL_BEYOND past
+                                         * the calendar's horizon (null) */
 };
 
 /* GET /api/analytics/dashboard. */
@@ -50,6 +58,8 @@ struct analytics_dashboard {
     int64_t daily_actual;               /* Σ quantityCompletedDelta of today's audit rows */
     int64_t daily_target;               /* tenant dailyTarget */
     int64_t overdue_orders;
+    int64_t late_orders;                /* SPEC §9: projected late (order.late), from the
+                                         * projection as it is (refresh it first) */
     int64_t avg_cycle_tenths;           /* hours in tenths; -1 = null (no order qualifies) */
 };
 

@@ -328,6 +328,7 @@ struct update_job {
     struct field_plan fp;               /* fp.in borrows the patch's strings and fp's dates */
     bool has_move;
     struct move_plan mp;
+    struct wip_check wip;               /* SPEC §9 without a move: the status change's check */
     int64_t user_id;
     char now[PB_TIMESTAMP_LEN], stamp[PB_STAMP_LEN];    /* one stamp for both audit rows */
 };
@@ -363,18 +364,28 @@ int store_update_prepare(struct board *b, int64_t order_id, const struct order_p
         req = *move;
         req.order_id = order_id;
         req.has_version = false;        /* checked once, on the patch */
-        if ((rc = store__move_prepare(b, &req, &j->mp)) != 0) {
+        req.wip_override = req.wip_override || p->wip_override;
+        if ((rc = store__move_prepare(b, &req, (int)j->fp.to, &j->mp)) != 0) {
             store__move_cleanup(&j->mp);
             store_update_job_free(j);
             return rc;
         }
         j->has_move = true;
+    } else if (!store_wip_counts(j->fp.from) && store_wip_counts(j->fp.to)
+               && (rc = store_wip_check(b, o->work_centre_id, 1, p->wip_override, &j->wip)) != 0) {
+        store_update_job_free(j);       /* SPEC §9: it would count again in a full column */
+        return rc;
     }
     j->b = b;
     j->user_id = p->user_id;
     store__now(j->now, j->stamp);
     *out = j;
     return 0;
+}
+
+void store_update_wip(const struct update_job *j, struct wip_check *out)
+{
+    *out = j->has_move || j->mp.o != NULL ? j->mp.wip : j->wip;
 }
 
 bool store_update_writes(const struct update_job *j)

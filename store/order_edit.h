@@ -29,6 +29,8 @@ struct order_patch {
     int64_t version;
     const char *timezone;               /* tenant's IANA zone for "today" (NULL = UTC) */
     int64_t user_id;                    /* who edits (audit) */
+    bool wip_override;                  /* SPEC §9: an admin's "override": true passes a hard
+                                         * WIP limit */
 };
 
 /* Everything absent (status/priority -1). */
@@ -68,8 +70,10 @@ int store_order_update(struct store *s, struct board *b, int64_t order_id,
  * *changed = whether a field changed. Locks are not checked here.
  * Errors in this order: PB_ENOT_FOUND; PB_EVALIDATION (field rules); PB_ECONFLICT stale
  * version, orderNumber taken; then the move's: PB_EVALIDATION unknown or inactive target or
- * position < -1, PB_ECONFLICT fromWorkCentreId; PB_EINTERNAL. On error nothing changed, in
- * SQLite or in the cache.
+ * position < -1, PB_ECONFLICT fromWorkCentreId; PB_EWIP_LIMIT (SPEC §9) the order, with its
+ * new status, enters a column over its hard WIP limit, or a status change from complete or
+ * cancelled makes it count again in such a column, without p->wip_override or
+ * move->wip_override; PB_EINTERNAL. On error nothing changed, in SQLite or in the cache.
  */
 int store_order_update_move(struct store *s, struct board *b, int64_t order_id,
                             const struct order_patch *p, const struct move_request *move,
@@ -106,6 +110,9 @@ int store_update_write(struct store *s, struct update_job *j);
 struct order *store_update_apply(struct board *b, struct update_job *j, bool *changed,
                                  struct move_result *moved);
 void store_update_job_free(struct update_job *j);
+/* SPEC §9: the WIP check of a prepared update (the move's target column, or the order's own
+ * column when only its status makes it count again); all zero when no limit was involved. */
+void store_update_wip(const struct update_job *j, struct wip_check *out);
 
 /*
  * Soft delete (deleted_at) of order order_id: the orders after it in its column close up

@@ -352,10 +352,12 @@ void store__now(char now[PB_TIMESTAMP_LEN], char stamp[PB_STAMP_LEN])
     snprintf(stamp, PB_STAMP_LEN, "%.19s.%03dZ", now, (int)(ts.tv_nsec / 1000000));
 }
 
-int store__move_prepare(struct board *b, const struct move_request *req, struct move_plan *mp)
+int store__move_prepare(struct board *b, const struct move_request *req, int status,
+                        struct move_plan *mp)
 {
     struct order *o = board_order(b, req->order_id);
     char *reason;
+    int rc;
 
     memset(mp, 0, sizeof(*mp));
     if (o == NULL)
@@ -372,6 +374,12 @@ int store__move_prepare(struct board *b, const struct move_request *req, struct 
     mp->o = o;
     mp->src = board_column(b, o->work_centre_id);
     assert(mp->src != NULL && board_column_at(mp->src, (size_t)order_position(o)) == o);
+    /* SPEC §9 WIP limits: entering another column adds one counted order to it */
+    bool adds = mp->src != mp->dst
+                && store_wip_counts(status >= 0 ? (enum order_status)status : o->status);
+    if ((rc = store_wip_check(b, mp->dst->work_centre_id, adds, req->wip_override, &mp->wip))
+        != 0)
+        return rc;
 
     mp->old = order_position(o);
     mp->depth_from = (int64_t)board_column_len(mp->src);
@@ -388,12 +396,17 @@ int store__move_prepare(struct board *b, const struct move_request *req, struct 
     mp->leaves_backlog = mp->src == &b->backlog && mp->dst != &b->backlog;
     mp->user_id = req->user_id;
     reason = store__json_quote(req->reason);
-    if (reason == NULL || (mp->data = malloc(strlen(reason) + 96)) == NULL) {
+    if (reason == NULL || (mp->data = malloc(strlen(reason) + 192)) == NULL) {
         free(reason);
         return PB_EINTERNAL;
     }
-    sprintf(mp->data, "{\"reason\":%s,\"fromPosition\":%lld,\"toPosition\":%lld}", reason,
-            (long long)mp->old, (long long)mp->p);
+    int len = sprintf(mp->data, "{\"reason\":%s,\"fromPosition\":%lld,\"toPosition\":%lld",
+                      reason, (long long)mp->old, (long long)mp->p);
+    if (mp->wip.exceeded)               /* SPEC §9: the audit says a limit was passed, and how */
+        len += sprintf(mp->data + len, ",\"wipExceeded\":true,\"wipLimit\":%lld,\"count\":%lld%s",
+                       (long long)mp->wip.limit, (long long)mp->wip.count,
+                       mp->wip.overridden ? ",\"wipOverride\":true" : "");
+    strcpy(mp->data + len, "}");
     free(reason);
     return 0;
 }
@@ -446,6 +459,7 @@ static void move_apply_keep(struct board *b, struct move_plan *mp, const char *n
         out->position = p;
         out->queue_depth_from = mp->depth_from;
         out->queue_depth_to = mp->depth_to;
+        out->wip = mp->wip;
     }
 }
 
@@ -467,7 +481,7 @@ int store_order_move(struct store *s, struct board *b, const struct move_request
 {
     char now[PB_TIMESTAMP_LEN], stamp[PB_STAMP_LEN];
     struct move_plan mp;
-    int rc = store__move_prepare(b, req, &mp);
+    int rc = store__move_prepare(b, req, -1, &mp);
     if (rc != 0)
         return rc;
     store__now(now, stamp);
@@ -511,7 +525,7 @@ int store_move_prepare(struct board *b, const struct move_request *req, struct m
     *out = NULL;
     if (j == NULL)
         return PB_EINTERNAL;
-    if ((rc = store__move_prepare(b, req, &j->mp)) != 0) {
+    if ((rc = store__move_prepare(b, req, -1, &j->mp)) != 0) {
         store__move_cleanup(&j->mp);
         free(j);
         return rc;

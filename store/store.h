@@ -214,6 +214,41 @@ int store_order_create(struct store *s, struct board *b, const struct order_inpu
 int store_order_steps(struct store *s, int64_t tenant_id, int64_t order_id,
                       struct step **out, size_t *n);
 
+/* ---------------------------------------------------------------- WIP limits (SPEC §9) */
+
+/*
+ * What a WIP limit counts (SPEC §2, §9): the orders of a column whose status is not complete
+ * or cancelled (on_hold counts: it still occupies the column). The backlog has no limit.
+ */
+struct wip_check {
+    int64_t limit;                      /* the column's wipLimit; 0 = none */
+    int64_t count;                      /* counted orders the column would hold after the
+                                         * change (its own order included) */
+    bool hard;                          /* wipPolicy hard */
+    bool exceeded;                      /* the change adds to the column and count > limit
+                                         * (soft: a warning "wipExceeded": true) */
+    bool overridden;                    /* exceeded a hard limit; let through by an admin's
+                                         * "override": true (audited) */
+};
+
+/* Whether an order of status st counts against a WIP limit (not complete, not cancelled). */
+bool store_wip_counts(enum order_status st);
+
+/* Counted orders in column c (store_wip_counts). O(orders of c). */
+size_t store_wip_count(const struct column *c);
+
+/*
+ * SPEC §9: a change that puts `adding` more counted orders into the column of work centre
+ * wc_id (0 = backlog: never limited; an unknown id: no limit). Fills *out always (zeroed
+ * first). Returns 0 (no limit, within it, soft, or hard with override: out->overridden), or
+ * PB_EWIP_LIMIT: a hard limit would be exceeded and override is false (409 conflict with
+ * reason "wip_limit", out->limit and out->count for the body). adding 0 never exceeds: a
+ * column already over its limit (the limit was lowered) may still be reordered.
+ * O(orders of the column) when it has a limit, O(work centres) otherwise. Changes nothing.
+ */
+int store_wip_check(const struct board *b, int64_t wc_id, size_t adding, bool override,
+                    struct wip_check *out);
+
 /* A move of SPEC §4 "PUT /api/orders/:id/move". */
 struct move_request {
     int64_t order_id;
@@ -225,6 +260,8 @@ struct move_request {
     int64_t version;
     const char *reason;                 /* free text for the audit entry, may be NULL */
     int64_t user_id;                    /* the mover */
+    bool wip_override;                  /* SPEC §9: the mover is an admin who sent
+                                         * "override": true; a hard WIP limit lets it through */
 };
 
 struct move_result {
@@ -234,6 +271,7 @@ struct move_result {
     int64_t position;                   /* final position in the target column */
     int64_t queue_depth_from;           /* sizes of both columns just before the move */
     int64_t queue_depth_to;
+    struct wip_check wip;               /* SPEC §9: the target column's WIP after the move */
 };
 
 /*
@@ -245,7 +283,11 @@ struct move_result {
  * A move to the order's own column and place is still a move (version +1, audit entry).
  * Errors are checked in this order: PB_ENOT_FOUND order; PB_EVALIDATION unknown or inactive
  * to_work_centre_id, or position < -1 (-1 means the end; map a JSON negative position to
- * PB_EVALIDATION before calling); PB_ECONFLICT stale version / fromWorkCentreId; PB_EINTERNAL.
+ * PB_EVALIDATION before calling); PB_ECONFLICT stale version / fromWorkCentreId;
+ * PB_EWIP_LIMIT the order (counted: store_wip_counts) enters another column whose hard WIP
+ * limit it would exceed and req->wip_override is false (SPEC §9; a soft or overridden limit
+ * goes through: out->wip.exceeded, and the audit entry's event_data gets "wipExceeded",
+ * "wipLimit", "count" and, overridden, "wipOverride": true); PB_EINTERNAL.
  * On error nothing changed and *out is untouched.
  */
 int store_order_move(struct store *s, struct board *b, const struct move_request *req,

@@ -267,8 +267,12 @@ struct move_plan {
     bool leaves_backlog;
     int64_t user_id;                    /* the mover (audit) */
     char *data;                         /* audit event_data (malloc'd) */
+    struct wip_check wip;               /* SPEC §9: the target column after the move */
 };
-int store__move_prepare(struct board *b, const struct move_request *req, struct move_plan *mp);
+/* store.h store_move_prepare's checks and plan. status: the order's status after the change
+ * (an update with a move may change it: that is what the WIP limit counts), -1 = its own. */
+int store__move_prepare(struct board *b, const struct move_request *req, int status,
+                        struct move_plan *mp);
 int store__move_write(struct store *s, struct board *b, const struct move_plan *mp,
                       const char *now, const char *stamp);
 void store__move_apply(struct board *b, struct move_plan *mp, const char *now,

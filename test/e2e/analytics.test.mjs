@@ -106,7 +106,8 @@ test('viewer reads dashboard and board stats but not cycle times or routing', as
 test('dashboard agrees with counts computed from the order list, demo shows real numbers', async () => {
   const { d } = await checkDashboardAgainstOrders();
   assert.deepEqual(Object.keys(d).sort(), ['activeOrders', 'avgCycleTime', 'completionRate',
-    'dailyProduction', 'overdueOrders', 'workCentreUtilization']);
+    'dailyProduction', 'lateOrders', 'overdueOrders', 'workCentreUtilization']);
+  assert.ok(Number.isInteger(d.lateOrders) && d.lateOrders >= 0);
   // demo: three scanner progress events today (20 + 150 + 400), daily target 500
   assert.deepEqual(d.dailyProduction, { actual: 570, target: 500 });
   assert.equal(typeof d.avgCycleTime, 'number');
@@ -131,7 +132,12 @@ test('board stats agree with the order list per work centre, in display order', 
     const mine = orders.filter((o) => o.workCentreId === w.id);
     const wip = mine.filter((o) => o.status === 'in_progress').length;
     if (wip > w.capacity) capped++;
-    assert.deepEqual(e, {
+    // SPEC §9 (issue 11 item 7): queued work and when it clears; exact values in wip.test.mjs
+    const { workMinutes, clearsAt, ...rest } = e;
+    const queued = mine.filter((o) => o.status === 'not_started' || o.status === 'in_progress');
+    assert.ok(Number.isInteger(workMinutes) && (workMinutes > 0) === (queued.length > 0), `workMinutes of ${w.code}`);
+    assert.equal(clearsAt === null, queued.length === 0, `clearsAt of ${w.code}`);
+    assert.deepEqual(rest, {
       workCentreId: w.id,
       code: w.code,
       orderCount: mine.length,
