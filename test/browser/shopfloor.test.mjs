@@ -4,7 +4,7 @@
 // and the phone layout: compact header, "Move to…" and auto-scroll while dragging.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, until } from '../e2e/lib.mjs';
+import { startServer, until, DEMO_PASSWORD } from '../e2e/lib.mjs';
 import {
   launchBrowser, openPage, login, boardAs, pickUp, dropOn, waitCardAt, assertNoPageErrors, WAIT,
 } from './helpers.mjs';
@@ -173,6 +173,28 @@ test('an admin sets the WIP limit, policy and default minutes of a work centre f
   assertNoPageErrors(page);
   await page.context().close();
   await other.context().close();
+});
+
+test('while the board loads the page shows a progress and a sentence, not an empty board', async () => {
+  const page = await openPage(browser, srv);
+  let release;
+  const held = new Promise((r) => { release = r; });
+  let asked = false;
+  await page.route('**/api/planning-board', async (route) => { asked = true; await held; await route.continue(); });
+  await page.fill('#tenant', 'demo');
+  await page.fill('#username', 'viewer');
+  await page.fill('#password', DEMO_PASSWORD);
+  await page.click('#login-submit');
+  const status = page.getByRole('status').filter({ hasText: 'Loading the board…' });
+  await status.waitFor();
+  assert.ok(asked, 'the board request is in flight');
+  assert.equal(await page.locator('#board-loading progress').isVisible(), true);
+  assert.equal(await page.locator('#board .card').count(), 0);
+  release();
+  await page.waitForSelector('#board[aria-busy=false] .card');
+  await page.waitForSelector('#board-loading', { state: 'hidden' });
+  assertNoPageErrors(page);
+  await page.context().close();
 });
 
 /** YYYY-MM-DD plus n days (civil dates, no zone). */
