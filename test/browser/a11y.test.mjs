@@ -37,7 +37,7 @@ async function tabRound(page, max = 80) {
 test('closed dialogs are not rendered and Tab never reaches their controls', async () => {
   for (const user of ['viewer', 'scheduler']) {
     const page = await boardAs(browser, srv, user);
-    for (const id of ['import-dialog', 'move-dialog']) {
+    for (const id of ['import-dialog', 'move-dialog', 'wip-dialog', 'limits-dialog', 'moveto-dialog']) {
       const shown = await page.$eval(`#${id}`, (d) => ({ open: d.open, display: getComputedStyle(d).display, rects: d.getClientRects().length }));
       assert.deepEqual(shown, { open: false, display: 'none', rects: 0 }, `${user}: #${id}`);
     }
@@ -167,13 +167,30 @@ test('every visible text has a contrast of at least 4.5:1, in dark and in light 
     quantityToMake: 10, priority: 'urgent', dueDate: '2000-01-02', workCentreId: wc.byCode.CUT,
   } });
   assert.equal(made.status, 201, made.text);
+  // The shop-floor cues (issue 10 items 3 and 6): an order due today is "Due soon" whatever the
+  // calendar says (the tenant in UTC, so today is the server's UTC date, no zone data needed),
+  // Cutting over a WIP limit of 1, Assembly at its limit.
+  const adminTok0 = await srv.token('admin');
+  assert.equal((await srv.req('PUT', '/api/tenant', { token: adminTok0, json: { timezone: 'UTC' } })).status, 200);
+  const dueToday = await srv.req('POST', '/api/orders', { token, json: {
+    orderNumber: 'MO-CONTRAST-2', stockCode: 'CON-2', description: 'Due today', quantityToMake: 5,
+    dueDate: new Date().toISOString().slice(0, 10), workCentreId: wc.byCode.PACK,
+  } });
+  assert.equal(dueToday.status, 201, dueToday.text);
+  const board0 = (await srv.board(token)).body;
+  const openIn = (code) => board0.workCentres.find((w) => w.code === code).orders.filter((o) => o.status !== 'complete' && o.status !== 'cancelled').length;
+  for (const [code, wipLimit] of [['CUT', 1], ['ASM', Math.max(openIn('ASM'), 1)]]) {
+    const r = await srv.req('PUT', `/api/work-centres/${wc.byCode[code]}`, { token: adminTok0, json: { wipLimit } });
+    assert.equal(r.status, 200, r.text);
+  }
   for (const colorScheme of ['dark', 'light']) {
     const page = await boardAs(browser, srv, 'scheduler', { colorScheme });
     const adminTok = await srv.token('admin');
     const lock = await srv.req('POST', `/api/orders/${made.body.id}/start-move`, { token: adminTok });
     assert.equal(lock.status, 200, lock.text);
     await page.waitForSelector(`#order-${made.body.id}.locked`);
-    for (const sel of ['.card[data-priority=urgent] .priority', '.card[data-priority=high] .priority', '.card.overdue .overdue-marker', '.card[data-status=cancelled]']) {
+    for (const sel of ['.card[data-priority=urgent] .priority', '.card[data-priority=high] .priority', '.card.overdue .overdue-marker', '.card[data-status=cancelled]',
+      '.card.due-soon .due-soon-marker', '.column.over-wip .wip-marker', '.column.at-wip .wip-marker']) {
       assert.ok(await page.locator(sel).count() > 0, `${colorScheme}: the board shows ${sel}`);
     }
     const plain = await page.evaluate(lowContrast, 4.5);

@@ -41,13 +41,13 @@ export async function openPage(browser, srv, { viewport = { width: 1440, height:
 }
 
 /** Fill and submit the login form; wait until the board is rendered and the socket is live. */
-export async function login(page, username, { password = DEMO_PASSWORD, tenant = 'demo' } = {}) {
+export async function login(page, username, { password = DEMO_PASSWORD, tenant = 'demo', timeout = WAIT } = {}) {
   await page.waitForSelector('#login-form', { state: 'visible' });
   await page.fill('#tenant', tenant);
   await page.fill('#username', username);
   await page.fill('#password', password);
   await page.click('#login-submit');
-  await waitLive(page);
+  await waitLive(page, timeout);
 }
 
 /** Board rendered (aria-busy false) and #connection-status online. */

@@ -1,4 +1,4 @@
-// A 2,000-order board in a real Chromium: initial render time and the cost of applying one
+// A 2,000-order (or PB_PERF_ORDERS) board in a real Chromium: initial render time and the cost of applying one
 // remote move. The figures are printed as test diagnostics (docs/web.md keeps a copy; `make bench`
 // is where speed is judged): no time is asserted, so a loaded machine cannot fail the test. What
 // is asserted is the shape of the work: a remote move keeps every other card's DOM node (a
@@ -8,9 +8,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startServer, SAMPLES } from '../e2e/lib.mjs';
-import { launchBrowser, boardAs, domColumns, apiColumns, waitCardAt, assertNoPageErrors, WAIT } from './helpers.mjs';
+import { launchBrowser, openPage, login, domColumns, apiColumns, waitCardAt, assertNoPageErrors, WAIT } from './helpers.mjs';
 
-const N = 2000;
+// PB_PERF_ORDERS=10000 measures the 10,000-order figures of docs/web.md (default 2,000).
+const N = Number(process.env.PB_PERF_ORDERS) || 2000;
+const T = Math.max(WAIT, N * 6);   // bound of one wait: a 10,000-order board takes seconds on a busy machine
 let srv, browser;
 
 before(async () => {
@@ -34,7 +36,9 @@ const max = (xs) => Math.max(...xs);
 
 for (const motion of ['no-preference', 'reduce']) {
 test(`a ${N}-order board renders at once and applies a remote move in a few milliseconds (motion: ${motion})`, async (t) => {
-  const page = await boardAs(browser, srv, 'scheduler', { reducedMotion: motion });
+  const page = await openPage(browser, srv, { reducedMotion: motion });
+  page.setDefaultTimeout(T);
+  await login(page, 'scheduler', { timeout: T });
   const token = await srv.token('scheduler');
   const board = (await srv.board(token)).body;
   const total = board.backlog.length + board.workCentres.reduce((n, w) => n + w.orders.length, 0);
@@ -58,7 +62,7 @@ test(`a ${N}-order board renders at once and applies a remote move in a few mill
     const pos = Math.floor(to.orders.length / 2);
     const r = await srv.req('PUT', `/api/orders/${id}/move`, { token, json: { toWorkCentreId: to.id, position: pos } });
     assert.equal(r.status, 200, r.text);
-    await waitCardAt(page, id, String(to.id), pos);
+    await waitCardAt(page, id, String(to.id), pos, T);
   }
   assert.deepEqual(await domColumns(page), apiColumns((await srv.board(token)).body));
   const tm = await page.evaluate(() => JSON.parse(JSON.stringify(window.planboard.timings)));
@@ -77,14 +81,14 @@ test(`a ${N}-order board renders at once and applies a remote move in a few mill
   const box = page.getByRole('searchbox', { name: 'Search orders' });
   await box.focus();
   await page.keyboard.type('GEN-00012');
-  await page.waitForFunction(() => document.querySelectorAll('#board .card.search-hit').length === 100, null, { timeout: WAIT });
+  await page.waitForFunction(() => document.querySelectorAll('#board .card.search-hit').length === 100, null, { timeout: T });
   await box.fill('gen-0001234');
-  await page.waitForFunction(() => document.querySelectorAll('#board .card.search-hit').length === 1, null, { timeout: WAIT });
+  await page.waitForFunction(() => document.querySelectorAll('#board .card.search-hit').length === 1, null, { timeout: T });
   await box.press('Enter');
   assert.equal(await page.evaluate(() => document.activeElement?.querySelector?.('.order-number')?.textContent), 'GEN-0001234');
   const search = await page.evaluate(() => window.planboard.timings.search.slice());
   t.diagnostic(`search ms per debounced query: ${JSON.stringify(search)}`);
-  assert.ok(median(search) < 100, `a search on ${total} orders took ${median(search)} ms (median)`);
+  assert.ok(median(search) < 100 * Math.max(1, N / 2000), `a search on ${total} orders took ${median(search)} ms (median)`);
   const kept = await page.evaluate(() => [...document.querySelectorAll('#board .card')].filter((el) => el.__pbKept).length);
   assert.ok(kept >= total - moves, `only ${kept} of ${total} card nodes survived ${moves} remote moves: re-rendered`);
   assertNoPageErrors(page);

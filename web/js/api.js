@@ -15,6 +15,26 @@ export class ApiError extends Error {
   }
 }
 
+/** Read a fetch Response's body as UTF-8 text, reporting bytes received (streamed fetch). */
+async function readWithProgress(res, onProgress) {
+  const len = Number(res.headers.get('Content-Length'));
+  const total = Number.isFinite(len) && len > 0 ? len : null;
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  const parts = [];
+  let received = 0;
+  onProgress(0, total);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    received += value.byteLength;
+    parts.push(decoder.decode(value, { stream: true }));
+    onProgress(received, total);
+  }
+  parts.push(decoder.decode());
+  return parts.join('');
+}
+
 export class Api {
   constructor() {
     this.accessToken = null;
@@ -127,7 +147,7 @@ export class Api {
   }
 
   // ── requests ──────────────────────────────────────────────────────────────
-  async _fetchJson(method, path, body, auth) {
+  async _fetchJson(method, path, body, auth, onProgress) {
     const headers = { 'Accept': 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (auth && this.accessToken) headers['Authorization'] = `Bearer ${this.accessToken}`;
@@ -142,7 +162,7 @@ export class Api {
     }
     if (res.status === 204) return null;
     let json = null;
-    const text = await res.text();
+    const text = onProgress && res.ok && res.body ? await readWithProgress(res, onProgress) : await res.text();
     if (text) {
       try { json = JSON.parse(text); } catch { json = null; }
     }
@@ -156,19 +176,24 @@ export class Api {
   }
 
   /** Authenticated JSON request; on 401 refreshes once and retries. */
-  async request(method, path, body) {
+  async request(method, path, body, onProgress) {
     await this.ensureFresh().catch(() => {});
     try {
-      return await this._fetchJson(method, path, body, true);
+      return await this._fetchJson(method, path, body, true, onProgress);
     } catch (err) {
       if (err.status !== 401) throw err;
       const ok = await this.refresh();
       if (!ok) throw err;
-      return this._fetchJson(method, path, body, true);
+      return this._fetchJson(method, path, body, true, onProgress);
     }
   }
 
-  get(path) { return this.request('GET', path); }
+  /**
+   * Authenticated GET of JSON. onProgress(receivedBytes, totalBytes | null), when given, is
+   * called as the answer streams in (total from Content-Length; null when the server sent none):
+   * the board's loading indicator (issue 10 item 6).
+   */
+  get(path, onProgress) { return this.request('GET', path, undefined, onProgress); }
 
   /**
    * Authenticated GET of a file (an export): resolves {blob, filename} with the name of the

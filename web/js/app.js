@@ -11,6 +11,8 @@ import { WebhooksDialog } from './webhooks.js';
 import { BoardFilters } from './filters.js';
 import { OrderDialog } from './order_dialog.js';
 import * as S from './state.js';
+import { wipCheck, dueSoonUntil } from './wip.js';
+import { WipPrompt, LimitsDialog, MoveToMenu, BoardLoading, softWipText, hardWipText } from './shopfloor.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -26,6 +28,11 @@ let finder = null;
 let filters = null;        // filters.js: what the board shows
 let orderDialog = null;    // order_dialog.js: open and edit an order
 let timeZone = null;
+let calendar = null;       // GET /api/tenant/calendar (SPEC §9): working days for "due soon"
+let wipPrompt = null;      // shopfloor.js: WIP limit confirmation / refusal
+let limitsDialog = null;   // shopfloor.js: an admin's WIP limit, policy, default minutes
+let moveTo = null;         // shopfloor.js: "Move to…" menu
+let loading = null;        // shopfloor.js: the board's loading progress
 
 let loadingBoard = false;  // a GET /api/planning-board is in flight: room events are queued
 let queued = [];
@@ -151,17 +158,24 @@ async function loadBoard(reason) {
   if (state) setConn('resyncing');
   let attempt = 0;
   let t0, snap;
+  const first = !state;      // nothing on the page yet: show the loading progress
+  if (first) loading.start();
   for (;;) {
     try {
       const f0 = performance.now();
-      snap = await api.get('/api/planning-board');
+      snap = await api.get('/api/planning-board', first ? (got, total) => loading.progress(got, total) : undefined);
       recordTiming('boardFetch', performance.now() - f0);
-      if (!me) { loadingBoard = false; return; } // logged out meanwhile
+      if (!me) { loadingBoard = false; loading.done(); return; } // logged out meanwhile
+      if (first) {
+        loading.building();
+        await new Promise((r) => requestAnimationFrame(() => r()));   // let "Drawing the board…" paint
+        if (!me) { loadingBoard = false; loading.done(); return; }
+      }
       t0 = performance.now();
       state = S.boardFromSnapshot(snap);
       break;
     } catch (err) {
-      if (!me || err.status === 401) { loadingBoard = false; return; }
+      if (!me || err.status === 401) { loadingBoard = false; loading.done(); return; }
       if (attempt === 0) showMessage('The board could not be loaded; retrying…');
       await new Promise((r) => setTimeout(r, S.backoffDelay(attempt++)));
       if (!me) { loadingBoard = false; return; }
@@ -169,6 +183,7 @@ async function loadBoard(reason) {
   }
   batch = null;
   view.render(state);
+  loading.done();
   filters.refresh();
   finder.refresh();
   renderOnline();
@@ -404,14 +419,30 @@ function releaseLock(id, completed) {
   if (!completed && sock) sock.send('end_drag', { orderId: id, completed: false });
 }
 
-/** Send move_order; on any error the card snaps back and the reason is shown. */
-async function moveOrder(id, toKey, position) {
-  const o = state.orders.get(id);
+/**
+ * Send move_order; on any error the card snaps back and the reason is shown. Into a column over
+ * its soft WIP limit the page asks first (issue 10 item 3, SPEC §9); a hard limit is the server's
+ * to refuse (409 reason wip_limit), and an admin may then resend with `override: true`.
+ */
+async function moveOrder(id, toKey, position, { override = false } = {}) {
+  let o = state.orders.get(id);
   if (!o) return;
   if (S.isNoopMove(state, id, toKey, position)) {
     releaseLock(id, false);
     view.snapBack(id);
     return;
+  }
+  const check = override ? null : wipCheck(state, id, toKey);
+  if (check && check.policy === 'soft') {
+    const ok = await wipPrompt.ask({ title: 'Over the WIP limit', text: softWipText(check), confirm: 'Move anyway' });
+    o = state && state.orders.get(id);
+    if (!o) return;
+    if (!ok) {
+      releaseLock(id, false);
+      view.snapBack(id);
+      announce(`${o.orderNumber} was not moved.`);
+      return;
+    }
   }
   const data = {
     orderId: id,
@@ -420,13 +451,26 @@ async function moveOrder(id, toKey, position) {
     fromWorkCentreId: o.workCentreId === undefined ? null : o.workCentreId,
     version: o.version,
   };
+  if (override) data.override = true;
   try {
-    await sock.request('move_order', data);
+    const ack = await sock.request('move_order', data);
     releaseLock(id, true);
-    announce(`${o.orderNumber} moved to ${view.columnName(toKey)}, position ${position + 1}.`);
+    const over = ack && ack.wipExceeded ? ` ${view.columnName(toKey)} is now over its WIP limit.` : '';
+    announce(`${o.orderNumber} moved to ${view.columnName(toKey)}, position ${position + 1}.${over}`);
   } catch (err) {
     releaseLock(id, false);
     view.snapBack(id);
+    if (err.code === 'conflict' && err.data && err.data.reason === 'wip_limit') {
+      const text = hardWipText(o.orderNumber, view.columnName(toKey), err.data, check);
+      showMessage(text);
+      announce(text);
+      if (me && me.role === 'admin' && !override) {
+        const ok = await wipPrompt.ask({ title: 'Hard WIP limit', confirm: 'Override',
+          text: `${text} As an admin you may override the limit; the override is recorded.` });
+        if (ok && state && state.orders.has(id)) moveOrder(id, toKey, position, { override: true });
+      }
+      return;
+    }
     const msg = explainError(err, o);
     showMessage(msg);
     announce(msg);
@@ -551,6 +595,7 @@ function submitMoveDialog(e) {
 // ── session ─────────────────────────────────────────────────────────────────
 function refreshToday() {
   if (view) view.setToday(S.todayIn(timeZone));
+  if (view && calendar) view.setDueSoonUntil(dueSoonUntil(calendar, S.todayIn(timeZone)));
   if (filters && state) filters.refresh();   // "overdue" and "due within" follow the day
 }
 
@@ -594,12 +639,17 @@ async function startSession() {
   dashboardOff = false;
   showApp();
   setConn('connecting');
-  view.configure({ canEdit, myUserId: me.id, today: S.todayIn(null) });
+  view.configure({ canEdit, isAdmin: me.role === 'admin', myUserId: me.id, today: S.todayIn(null) });
 
-  api.get('/api/tenant').then((t) => {
-    if (t && t.name) $('tenant-name').textContent = `· ${t.name}`;
-    if (t && t.timezone) { timeZone = t.timezone; refreshToday(); }
-  }).catch(() => {});
+  // Today and the working days come together: "due soon" needs both (SPEC §9 calendar).
+  Promise.all([api.get('/api/tenant').catch(() => null), api.get('/api/tenant/calendar').catch(() => null)])
+    .then(([t, cal]) => {
+      if (!me) return;
+      if (t && t.name) $('tenant-name').textContent = `· ${t.name}`;
+      if (t && t.timezone) timeZone = t.timezone;
+      if (cal && Array.isArray(cal.shifts)) calendar = cal;
+      refreshToday();
+    });
   clearInterval(todayTimer);
   todayTimer = setInterval(refreshToday, 60000);
 
@@ -619,6 +669,12 @@ function endSession(message) {
   if (drag) drag.cancel();
   me = null;
   state = null;
+  calendar = null;
+  view.setDueSoonUntil(null);
+  wipPrompt.close();
+  if ($('moveto-dialog').open) $('moveto-dialog').close();
+  if ($('limits-dialog').open) $('limits-dialog').close();
+  loading.done();
   heldLock = null;
   clearInterval(renewTimer);
   clearInterval(todayTimer);
@@ -727,6 +783,34 @@ function onSlash(e) {
   finder.focus();
 }
 
+// ── shop floor: WIP prompts, limits, "Move to…", loading (shopfloor.js) ───────
+function wireShopFloor() {
+  loading = new BoardLoading();
+  wipPrompt = new WipPrompt();
+  limitsDialog = new LimitsDialog({ api, announce, getState: () => state });
+  moveTo = new MoveToMenu({
+    columns: () => view.columnKeys().map((key) => ({ key, name: view.columnName(key), ids: view.columnIds(key) })),
+    onChoose: (id, toKey, position) => moveOrder(id, toKey, position),
+    onCancel: (id) => releaseLock(id, false),
+  });
+  // Capture phase: a press on these buttons must not also open the order dialog (its click
+  // listener on the board runs after this one and never sees the event).
+  $('board').addEventListener('click', async (e) => {
+    const limits = e.target.closest && e.target.closest('button.wc-settings');
+    const mt = e.target.closest && e.target.closest('button.move-to');
+    if (!limits && !mt) return;
+    e.stopPropagation();
+    if (limits) { limitsDialog.open(limits.dataset.columnId, limits); return; }
+    const id = view.orderIdOf(mt);
+    const why = whyNotMovable(id);
+    if (why !== true) { showMessage(why); announce(why); return; }
+    if (!(await takeLock(id))) return;
+    const o = state && state.orders.get(id);
+    if (!o) { releaseLock(id, false); return; }
+    moveTo.open(id, o.orderNumber, S.colKey(o.workCentreId), mt);
+  }, true);
+}
+
 // ── boot ────────────────────────────────────────────────────────────────────
 function wire() {
   view = new BoardView($('board'), $('card-template'), { canEdit: false, myUserId: null, today: S.todayIn(null) });
@@ -751,6 +835,7 @@ function wire() {
   });
   orderDialog = new OrderDialog({ api, view, getState: () => state, timeZone: () => timeZone, announce });
   orderDialog.install($('board'));
+  wireShopFloor();
   document.addEventListener('keydown', onSlash);
   importer = new ImportDialog(api, {
     announce,

@@ -8,6 +8,7 @@
 import {
   BACKLOG, displayColumns, columnLoad, isOverdue, stableIds, columnOrders,
 } from './state.js';
+import { columnWip, isDueSoon, formatWork } from './wip.js';
 
 const STATUS_LABEL = {
   not_started: 'Not started', in_progress: 'In progress', complete: 'Complete',
@@ -48,8 +49,10 @@ export class BoardView {
     for (let n = walk.nextNode(); n; n = walk.nextNode()) if (!n.data.trim()) blanks.push(n);
     for (const n of blanks) n.remove();
     this.canEdit = !!opts.canEdit;
+    this.isAdmin = !!opts.isAdmin;
     this.myUserId = opts.myUserId;
     this.today = opts.today;
+    this.dueSoonUntil = null;    // wip.js dueSoonUntil: last "due soon" date; null = calendar not known
     this.state = null;
     this.cards = new Map();      // orderId -> <li>
     this.parts = new WeakMap();  // <li> -> its child elements, looked up once
@@ -62,8 +65,9 @@ export class BoardView {
   }
 
   /** Set who is looking (a new login reuses the view). */
-  configure({ canEdit, myUserId, today }) {
+  configure({ canEdit, isAdmin, myUserId, today }) {
     this.canEdit = !!canEdit;
+    this.isAdmin = !!isAdmin;
     this.myUserId = myUserId;
     if (today) this.today = today;
     this.root.classList.toggle('can-edit', this.canEdit);
@@ -161,14 +165,31 @@ export class BoardView {
     over.className = 'over-marker';
     over.textContent = 'Over capacity';
     count.append(countText, over);
-    header.append(title, count);
+    // Real load (issue 10 item 3): work not complete or cancelled vs wipLimit, queued work.
+    const wip = document.createElement('p');
+    wip.className = 'column-wip';
+    const wipText = document.createElement('span');
+    wipText.className = 'wip-text';
+    const wipOver = document.createElement('span');
+    wipOver.className = 'wip-marker';
+    wip.append(wipText, wipOver);
+    header.append(title, count, wip);
+    let settings = null;
+    if (key !== BACKLOG) {
+      settings = document.createElement('button');
+      settings.type = 'button';
+      settings.className = 'wc-settings link';
+      settings.dataset.columnId = key;
+      settings.textContent = 'Limits…';
+      header.append(settings);
+    }
 
     const list = document.createElement('ol');
     list.className = 'cards';
     list.dataset.columnId = key;
     list.setAttribute('aria-labelledby', titleId);
     section.append(header, list);
-    const col = { key, section, list, name, code, countText, count };
+    const col = { key, section, list, name, code, countText, count, wipText, wipOver, settings };
     this.columns.set(key, col);
     return col;
   }
@@ -181,6 +202,11 @@ export class BoardView {
     } else {
       setText(col.name, workCentre ? workCentre.name : `Work centre ${key}`);
       setText(col.code, workCentre ? workCentre.code : '');
+    }
+    if (col.settings) {
+      col.settings.hidden = !this.isAdmin || !workCentre;
+      const label = `Limits of ${workCentre ? workCentre.name : key}`;
+      if (col.settings.getAttribute('aria-label') !== label) col.settings.setAttribute('aria-label', label);
     }
     this.updateColumnHeader(key);
   }
@@ -196,6 +222,31 @@ export class BoardView {
     setData(col.section, 'capacity', capacity);
     setData(col.section, 'overCapacity', over ? 'true' : null);
     col.section.classList.toggle('over-capacity', over);
+    this._updateWip(col, key);
+  }
+
+  /** The WIP line of a column header: count (and queued work) against wipLimit (SPEC §9). */
+  _updateWip(col, key) {
+    const w = columnWip(this.state, key);
+    let text = `WIP ${w.count}`;
+    if (w.wipLimit !== null) text += ` / ${w.wipLimit}${w.policy === 'hard' ? ' (hard)' : ''}`;
+    if (key !== BACKLOG && w.count > 0) text += ` · ${formatWork(w.minutes)} of work`;
+    setText(col.wipText, text);
+    setText(col.wipOver, w.over ? 'Over WIP limit' : w.full ? 'At WIP limit' : '');
+    col.wipOver.hidden = !w.over && !w.full;
+    setData(col.section, 'wipCount', w.count);
+    setData(col.section, 'wipLimit', w.wipLimit);
+    setData(col.section, 'wipPolicy', w.wipLimit === null ? null : w.policy);
+    setData(col.section, 'overWip', w.over ? 'true' : null);
+    col.section.classList.toggle('over-wip', w.over);
+    col.section.classList.toggle('at-wip', w.full && !w.over);
+  }
+
+  /** Set the last "due soon" date (wip.js dueSoonUntil) and refresh every card's cue. */
+  setDueSoonUntil(until) {
+    if (until === this.dueSoonUntil) return;
+    this.dueSoonUntil = until;
+    this.updateAllCards();
   }
 
   // ── cards ─────────────────────────────────────────────────────────────────
@@ -208,12 +259,15 @@ export class BoardView {
     if (!this.canEdit) {
       const h = node.querySelector('.drag-handle');
       if (h) h.remove();
+      const m = node.querySelector('.move-to');
+      if (m) m.remove();
     }
     const q = (sel) => node.querySelector(sel);
     this.parts.set(node, {
       orderNumber: q('.order-number'), stockCode: q('.stock-code'), description: q('.description'),
       priority: q('.priority'), bar: q('progress'), qtyText: q('.qty-text'), dueDate: q('.due-date'),
       overdue: q('.overdue-marker'), status: q('.status'), lockInfo: q('.lock-info'),
+      dueSoon: q('.due-soon-marker'), moveTo: q('.move-to'),
     });
     this.cards.set(id, node);
     return node;
@@ -247,6 +301,10 @@ export class BoardView {
     setData(node, 'overdue', overdue ? 'true' : null);
     node.classList.toggle('overdue', overdue);
     if (p.overdue.hidden === overdue) p.overdue.hidden = !overdue;
+    const soon = !overdue && this.dueSoonUntil !== null && isDueSoon(o, this.today, this.dueSoonUntil);
+    setData(node, 'dueSoon', soon ? 'true' : null);
+    node.classList.toggle('due-soon', soon);
+    if (p.dueSoon.hidden === soon) p.dueSoon.hidden = !soon;
     setText(p.status, statusLabel(o.status));
     setData(node, 'status', o.status);
     setData(node, 'version', o.version);
@@ -269,11 +327,12 @@ export class BoardView {
       lockInfo.hidden = true;
     }
     const draggable = this.canEdit && !node.classList.contains('locked');
+    if (p.moveTo && p.moveTo.disabled === draggable) p.moveTo.disabled = !draggable;
     const disabled = draggable || !this.canEdit ? 'false' : 'true';
     if (node.getAttribute('aria-disabled') !== disabled) node.setAttribute('aria-disabled', disabled);
     const label = `${o.orderNumber}, ${o.stockCode}, ${o.description || ''}, ${done} of ${toMake} made, ` +
       `due ${o.dueDate ? String(o.dueDate).slice(0, 10) : 'not set'}, ${statusLabel(o.status)}, priority ${priorityLabel(o.priority)}` +
-      `${overdue ? ', overdue' : ''}${lock && node.classList.contains('locked') ? `, being moved by ${lock.lockedBy?.username}` : ''}`;
+      `${overdue ? ', overdue' : ''}${soon ? ', due soon' : ''}${lock && node.classList.contains('locked') ? `, being moved by ${lock.lockedBy?.username}` : ''}`;
     if (node.getAttribute('aria-label') !== label) node.setAttribute('aria-label', label);
   }
 

@@ -8,7 +8,13 @@
 
 const THRESHOLD_PX = 6;
 const EDGE_PX = 48;
-const SCROLL_STEP = 14;
+const SCROLL_STEP = 14;       // px per frame at the very edge; less further in (edgeStep)
+
+/** Auto-scroll speed: 0 outside the edge band, growing to 2 × SCROLL_STEP at (or past) the edge. */
+function edgeStep(distance) {
+  if (distance >= EDGE_PX) return 0;
+  return Math.max(2, Math.round(SCROLL_STEP * 2 * (EDGE_PX - Math.max(distance, 0)) / EDGE_PX));
+}
 
 /**
  * Wire drag and drop into the board root.
@@ -151,10 +157,13 @@ export function installDrag(root, view, hooks) {
         list.scrollTop += SCROLL_STEP; drag.scrolling = true;
       }
     }
+    // Sideways over the board. On a phone the board snaps to columns (app.css); body.dragging
+    // turns the snapping off, else each small step would be snapped back to the column it left.
     const br = root.getBoundingClientRect();
-    if (x < br.left + EDGE_PX && root.scrollLeft > 0) { root.scrollLeft -= SCROLL_STEP; drag.scrolling = true; }
-    else if (x > br.right - EDGE_PX && root.scrollLeft + root.clientWidth < root.scrollWidth) {
-      root.scrollLeft += SCROLL_STEP; drag.scrolling = true;
+    const left = edgeStep(x - br.left), right = edgeStep(br.right - x);
+    if (left && root.scrollLeft > 0) { root.scrollLeft -= left; drag.scrolling = true; }
+    else if (right && root.scrollLeft + root.clientWidth < root.scrollWidth - 1) {
+      root.scrollLeft += right; drag.scrolling = true;
     }
   }
 
