@@ -17,6 +17,8 @@ import {
 
 export const WINDOW_DAYS = 7;
 const THRESHOLD_PX = 6;
+const MIN_BAR_PX = 96;      // keep in step with .tl-bar min-width in app.css
+const MIN_LATE_BAR_PX = 150; // .tl-bar.late min-width: the number and its "Late" text both show
 
 const pct = (v) => `${Math.round(v * 100000) / 1000}%`;
 
@@ -187,7 +189,11 @@ export class TimelineView {
         const end = o.projectedFinish ? Date.parse(o.projectedFinish) : Infinity;
         items.push({ id, o, start, end });
       }
-      const { lanes, count } = assignLanes(items.map((i) => ({ id: i.id, start: i.start, end: Math.max(i.end, i.start + 1) })));
+      // A bar is at least MIN_BAR_PX wide (its order number stays readable), so lanes are
+      // assigned on the drawn extent: a short order's bar never covers the next one's.
+      const width = row.track.clientWidth || 1000;
+      const minMs = (o) => (span * (o.late === true ? MIN_LATE_BAR_PX : MIN_BAR_PX)) / width;
+      const { lanes, count } = assignLanes(items.map((i) => ({ id: i.id, start: i.start, end: Math.max(i.end, i.start + minMs(i.o)) })));
       setVar(row.track, '--lanes', String(count));
       for (const it of items) {
         seenBars.add(it.id);
@@ -241,13 +247,13 @@ export class TimelineView {
     const num = el('span', 'tl-num');
     const fin = el('span', 'tl-finish');
     const late = el('span', 'tl-late', 'Late');
-    bar.append(num, fin, late);
+    bar.append(num, late, fin);   // "Late" before the finish: a short bar still shows it
     this.bars.set(id, bar);
     return bar;
   }
 
   _fillBar(bar, { o, start, end }, lane, { from, to, span, tz }) {
-    const [num, fin, late] = bar.children;
+    const [num, late, fin] = bar.children;
     const finish = formatShort(o.projectedFinish, tz);
     if (num.textContent !== o.orderNumber) num.textContent = o.orderNumber;
     const finText = o.projectedFinish ? finish : 'beyond the calendar';
