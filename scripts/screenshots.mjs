@@ -1,7 +1,8 @@
 // Screenshots of the browser board for the docs: docs/board.png (the board), docs/lock.png (a
 // card held by another scheduler, as the second one sees it after trying to pick it up) and
 // docs/import.png (the import dialog after the dry run of a file with errors) and
-// docs/order-dialog.png (an order opened by a scheduler after another user moved it).
+// docs/order-dialog.png (an order opened by a scheduler after another user moved it) and
+// docs/timeline.png (the Timeline view of the projected schedule, SPEC §9).
 //
 // Run from the repository root after `make`:  node scripts/screenshots.mjs
 // Starts its own demo server (test/e2e/lib.mjs) and Debian's Chromium (test/browser/helpers.mjs).
@@ -64,6 +65,16 @@ try {
   await a.waitForFunction(() => document.querySelectorAll('#order-history li').length > 1);
   await a.screenshot({ path: join(DOCS, 'order-dialog.png') });
   console.log('docs/order-dialog.png');
+  await a.click('#order-close');
+
+  // The Timeline: one row per work centre, the projected bars over the working week.
+  await a.setViewportSize({ width: 1440, height: 860 });
+  await a.click('#timeline-button');
+  await a.waitForSelector('#timeline .tl-bar');
+  await a.waitForSelector('#timeline .tl-off');          // the calendar's shading is in
+  await a.mouse.move(1400, 840);
+  await a.screenshot({ path: join(DOCS, 'timeline.png') });
+  console.log('docs/timeline.png');
 } finally {
   await browser.close();
   await srv.stop();

@@ -190,12 +190,20 @@ test('every visible text has a contrast of at least 4.5:1, in dark and in light 
     assert.equal(lock.status, 200, lock.text);
     await page.waitForSelector(`#order-${made.body.id}.locked`);
     for (const sel of ['.card[data-priority=urgent] .priority', '.card[data-priority=high] .priority', '.card.overdue .overdue-marker', '.card[data-status=cancelled]',
-      '.card.due-soon .due-soon-marker', '.column.over-wip .wip-marker', '.column.at-wip .wip-marker']) {
+      '.card.due-soon .due-soon-marker', '.column.over-wip .wip-marker', '.column.at-wip .wip-marker',
+      '.card.late .late-marker', '.card .projected-finish']) {
       assert.ok(await page.locator(sel).count() > 0, `${colorScheme}: the board shows ${sel}`);
     }
     const plain = await page.evaluate(lowContrast, 4.5);
     assert.ok(plain.checked > 100, `${colorScheme}: only ${plain.checked} texts checked`);
     assert.deepEqual(plain.bad, [], `${colorScheme} board:\n${JSON.stringify(plain.bad, null, 1)}`);
+    // The Timeline view (issue 11 item 6): bars, late bars, shaded non-working time, day headings.
+    await page.getByRole('button', { name: 'Timeline' }).click();
+    await page.waitForSelector(`#timeline #tl-bar-${made.body.id}.late`);
+    const tl = await page.evaluate(lowContrast, 4.5);
+    assert.deepEqual(tl.bad, [], `${colorScheme} timeline:\n${JSON.stringify(tl.bad, null, 1)}`);
+    await page.getByRole('button', { name: 'Timeline' }).click();
+    await page.waitForSelector('#timeline', { state: 'hidden' });
     // While searching, the dimmed cards too.
     await page.getByRole('searchbox', { name: 'Search orders' }).fill('plate');
     await page.waitForSelector('#board.searching .card.search-hit');

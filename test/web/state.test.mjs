@@ -238,3 +238,27 @@ test('a 2,000-order board applies a move quickly', () => {
   assert.equal(total, 2000);
   assert.ok(ms < 1000, `500 moves took ${ms} ms`);
 });
+
+test('schedule_updated changes only the projection of the orders it carries, in seq order', () => {
+  const s = boardFromSnapshot({ ...snapshot(), scheduleAt: '2026-01-05T08:00Z' });
+  assert.equal(s.scheduleAt, '2026-01-05T08:00Z');
+  s.orders.get(2).projectedFinish = '2026-01-05T09:00Z';
+  s.orders.get(2).late = false;
+  const res = applyEvent(s, { event: 'schedule_updated', seq: 11, data: { scheduleAt: '2026-01-05T08:05Z', orders: [
+    { orderId: 1, projectedStart: '2026-01-05T08:05Z', projectedFinish: '2026-01-05T10:00Z', late: true },
+    { orderId: 999, projectedStart: null, projectedFinish: null, late: null },
+  ] } });
+  assert.equal(res.status, 'applied');
+  assert.equal(s.seq, 11);
+  assert.equal(s.scheduleAt, '2026-01-05T08:05Z');
+  assert.deepEqual([...res.updated], [1]);
+  assert.equal(res.schedule, true);
+  assert.deepEqual(res.moved, []);
+  const o = s.orders.get(1);
+  assert.deepEqual([o.projectedStart, o.projectedFinish, o.late], ['2026-01-05T08:05Z', '2026-01-05T10:00Z', true]);
+  assert.equal(s.orders.get(2).projectedFinish, '2026-01-05T09:00Z', 'not carried: unchanged');
+  // an old one (replayed) is ignored, a gap asks for a rejoin
+  assert.equal(applyEvent(s, { event: 'schedule_updated', seq: 11, data: { orders: [{ orderId: 1, late: false }] } }).status, 'ignored');
+  assert.equal(s.orders.get(1).late, true);
+  assert.equal(applyEvent(s, { event: 'schedule_updated', seq: 13, data: { orders: [] } }).status, 'gap');
+});

@@ -10,6 +10,8 @@ import { Finder } from './find.js';
 import { WebhooksDialog } from './webhooks.js';
 import { BoardFilters } from './filters.js';
 import { OrderDialog } from './order_dialog.js';
+import { DropPreview } from './preview.js';
+import { TimelineView } from './timeline.js';
 import * as S from './state.js';
 import { wipCheck, dueSoonUntil } from './wip.js';
 import { WipPrompt, LimitsDialog, MoveToMenu, BoardLoading, softWipText, hardWipText } from './shopfloor.js';
@@ -33,6 +35,8 @@ let wipPrompt = null;      // shopfloor.js: WIP limit confirmation / refusal
 let limitsDialog = null;   // shopfloor.js: an admin's WIP limit, policy, default minutes
 let moveTo = null;         // shopfloor.js: "Move to…" menu
 let loading = null;        // shopfloor.js: the board's loading progress
+let preview = null;        // preview.js: "Drop here: N orders become late" during a move
+let timeline = null;       // timeline.js: the Timeline view
 
 let loadingBoard = false;  // a GET /api/planning-board is in flight: room events are queued
 let queued = [];
@@ -184,6 +188,7 @@ async function loadBoard(reason) {
   batch = null;
   view.render(state);
   loading.done();
+  timeline.render();
   filters.refresh();
   finder.refresh();
   renderOnline();
@@ -258,6 +263,11 @@ function handleEvent(msg, receivedAt) {
     const lk = state.locks.get(active);
     if (!state.orders.has(active) || (lk && String(lk.lockedBy.userId) !== String(me.id))) drag.cancel(active);
   }
+  const bar = timeline.active();
+  if (bar !== null) {
+    const lk = state.locks.get(bar);
+    if (!state.orders.has(bar) || (lk && String(lk.lockedBy.userId) !== String(me.id))) timeline.cancel(bar);
+  }
   if (msg.event === 'order_unlocked' && heldLock !== null && msg.data && msg.data.orderId === heldLock &&
       msg.data.reason === 'expired') {
     heldLock = null;
@@ -309,6 +319,7 @@ function queueApply(res, receivedAt) {
     if (b && state) {
       const a0 = performance.now();
       view.apply(state, b);
+      timeline.render();
       filters.refresh();
       if (b.workCentres) finder.refresh();
       else finder.refreshIds([...b.updated, ...b.added, ...b.moved.map((m) => m.orderId)]);
@@ -548,6 +559,7 @@ async function openMoveDialog(id) {
     sel.appendChild(opt);
   }
   $('move-error').hidden = true;
+  preview.start(id, $('move-preview'));
   updatePositionBounds(true);
   $('move-dialog').showModal();
   sel.focus();
@@ -564,11 +576,20 @@ function updatePositionBounds(initial) {
   if (initial && key === S.colKey(o.workCentreId)) input.value = String(o.position + 1);
   else input.value = String(max);
   $('move-position-hint').textContent = `1 to ${max}; ${max} is the bottom of the column.`;
+  previewMoveDialog();
+}
+
+/** The Move dialog's column and position as a drop point for the preview (preview.js). */
+function previewMoveDialog() {
+  if (moveDialogId === null) return;
+  const pos = Number($('move-position').value);
+  if (Number.isInteger(pos) && pos >= 1 && pos <= Number($('move-position').max)) preview.hover($('move-column').value, pos - 1);
 }
 
 function closeMoveDialog(moved) {
   const id = moveDialogId;
   moveDialogId = null;
+  preview.stop();
   if ($('move-dialog').open) $('move-dialog').close();
   if (id !== null && !moved) releaseLock(id, false);
   if (id !== null) view.focusCard(id);
@@ -592,10 +613,32 @@ function submitMoveDialog(e) {
   moveOrder(id, key, pos - 1);
 }
 
+// ── drag preview and timeline ───────────────────────────────────────────────
+/** A drag (card or bar) is over a drop point: the preview asks the server about it. */
+function previewAt(id, toKey, position) {
+  if (preview.orderId !== id) preview.start(id, $('drop-preview'));
+  preview.hover(toKey, position);
+}
+
+/** Show the Timeline view instead of the board (true) or the board again (false). */
+function showTimeline(on) {
+  const btn = $('timeline-button');
+  btn.setAttribute('aria-pressed', on ? 'true' : 'false');
+  document.body.classList.toggle('timeline-on', on);
+  if (on) {
+    if (drag) drag.cancel();
+    timeline.show();
+  } else {
+    timeline.hide();
+  }
+}
+
 // ── session ─────────────────────────────────────────────────────────────────
 function refreshToday() {
   if (view) view.setToday(S.todayIn(timeZone));
   if (view && calendar) view.setDueSoonUntil(dueSoonUntil(calendar, S.todayIn(timeZone)));
+  if (view) view.setTimeZone(timeZone);
+  if (timeline) timeline.tick();   // the "now" line
   if (filters && state) filters.refresh();   // "overdue" and "due within" follow the day
 }
 
@@ -667,6 +710,9 @@ async function startSession() {
 function endSession(message) {
   if (sock) { sock.stop(); sock = null; }
   if (drag) drag.cancel();
+  preview.stop();
+  timeline.clear();
+  showTimeline(false);
   me = null;
   state = null;
   calendar = null;
@@ -821,9 +867,29 @@ function wire() {
       return why;
     },
     onStart: (id) => takeLock(id),
-    onDrop: (id, toKey, beforeId) => moveOrder(id, toKey, S.dropPosition(state, id, toKey, beforeId)),
-    onCancel: (id) => releaseLock(id, false),
+    onDrop: (id, toKey, beforeId) => { preview.stop(); moveOrder(id, toKey, S.dropPosition(state, id, toKey, beforeId)); },
+    onCancel: (id) => { preview.stop(); releaseLock(id, false); },
+    onOver: (id, toKey, beforeId) => previewAt(id, toKey, S.dropPosition(state, id, toKey, beforeId)),
   });
+  preview = new DropPreview({ request: (ev, data) => sock.request(ev, data), getState: () => state });
+  timeline = new TimelineView({
+    root: $('timeline'), api, getState: () => state, getTimeZone: () => timeZone,
+    hooks: {
+      canEdit: () => canEdit,
+      canDrag: (id) => {
+        const why = whyNotMovable(id);
+        if (why !== true) { showMessage(why, 'info'); announce(why); }
+        return why;
+      },
+      onStart: (id) => takeLock(id),
+      onOver: (id, toKey, position) => previewAt(id, toKey, position),
+      onDrop: (id, toKey, position) => { preview.stop(); moveOrder(id, toKey, position); },
+      onCancel: (id) => { preview.stop(); releaseLock(id, false); },
+      onKeyMove: (id) => { if (canEdit) openMoveDialog(id); else announce('Viewers cannot move orders.'); },
+    },
+  });
+  $('timeline-button').addEventListener('click', () => showTimeline($('timeline').hidden));
+  $('move-position').addEventListener('input', previewMoveDialog);
   finder = new Finder({ input: $('search'), status: $('search-status'), view, getState: () => state, announce,
     onTiming: (ms) => recordTiming('search', ms) });
   filters = new BoardFilters({

@@ -9,6 +9,7 @@ import {
   BACKLOG, displayColumns, columnLoad, isOverdue, stableIds, columnOrders,
 } from './state.js';
 import { columnWip, isDueSoon, formatWork } from './wip.js';
+import { projectionText } from './schedule.js';
 
 const STATUS_LABEL = {
   not_started: 'Not started', in_progress: 'In progress', complete: 'Complete',
@@ -53,6 +54,7 @@ export class BoardView {
     this.myUserId = opts.myUserId;
     this.today = opts.today;
     this.dueSoonUntil = null;    // wip.js dueSoonUntil: last "due soon" date; null = calendar not known
+    this.timeZone = opts.timeZone || null;  // tenant's IANA zone: projected finish times (SPEC §9)
     this.state = null;
     this.cards = new Map();      // orderId -> <li>
     this.parts = new WeakMap();  // <li> -> its child elements, looked up once
@@ -268,6 +270,7 @@ export class BoardView {
       priority: q('.priority'), bar: q('progress'), qtyText: q('.qty-text'), dueDate: q('.due-date'),
       overdue: q('.overdue-marker'), status: q('.status'), lockInfo: q('.lock-info'),
       dueSoon: q('.due-soon-marker'), moveTo: q('.move-to'),
+      projection: q('.projection'), finish: q('.projected-finish'), late: q('.late-marker'),
     });
     this.cards.set(id, node);
     return node;
@@ -305,6 +308,14 @@ export class BoardView {
     setData(node, 'dueSoon', soon ? 'true' : null);
     node.classList.toggle('due-soon', soon);
     if (p.dueSoon.hidden === soon) p.dueSoon.hidden = !soon;
+    // SPEC §9 projection: "Finish 12 Mar 14:30" and a Late marker (text and colour).
+    const proj = projectionText(o, this.timeZone);
+    setText(p.finish, proj.finish || '');
+    if (p.projection.hidden !== !proj.finish) p.projection.hidden = !proj.finish;
+    if (p.late.hidden === proj.late) p.late.hidden = !proj.late;
+    setData(node, 'late', proj.late ? 'true' : null);
+    setData(node, 'projectedFinish', o.projectedFinish || null);
+    node.classList.toggle('late', proj.late);
     setText(p.status, statusLabel(o.status));
     setData(node, 'status', o.status);
     setData(node, 'version', o.version);
@@ -332,12 +343,19 @@ export class BoardView {
     if (node.getAttribute('aria-disabled') !== disabled) node.setAttribute('aria-disabled', disabled);
     const label = `${o.orderNumber}, ${o.stockCode}, ${o.description || ''}, ${done} of ${toMake} made, ` +
       `due ${o.dueDate ? String(o.dueDate).slice(0, 10) : 'not set'}, ${statusLabel(o.status)}, priority ${priorityLabel(o.priority)}` +
-      `${overdue ? ', overdue' : ''}${soon ? ', due soon' : ''}${lock && node.classList.contains('locked') ? `, being moved by ${lock.lockedBy?.username}` : ''}`;
+      `${overdue ? ', overdue' : ''}${soon ? ', due soon' : ''}${proj.finish ? `, ${proj.finish.toLowerCase()}` : ''}${proj.late ? ', late' : ''}${lock && node.classList.contains('locked') ? `, being moved by ${lock.lockedBy?.username}` : ''}`;
     if (node.getAttribute('aria-label') !== label) node.setAttribute('aria-label', label);
   }
 
   updateAllCards() {
     for (const id of this.cards.keys()) this.updateCard(id);
+  }
+
+  /** The tenant's time zone changed (or became known): rewrite the finish times. */
+  setTimeZone(timeZone) {
+    if (timeZone === this.timeZone) return;
+    this.timeZone = timeZone;
+    this.updateAllCards();
   }
 
   setToday(today) {

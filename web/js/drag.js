@@ -22,6 +22,7 @@ function edgeStep(distance) {
  * hooks.onStart(id) -> Promise<boolean>  (false: the lock was refused; the drag is abandoned)
  * hooks.onDrop(id, toKey, beforeId)       (beforeId: order id of the card below the drop point, or null)
  * hooks.onCancel(id)
+ * hooks.onOver(id, toKey, beforeId)      (optional: the drop point now; the drag preview asks about it)
  * Returns {cancel(), active()}.
  */
 export function installDrag(root, view, hooks) {
@@ -143,6 +144,7 @@ export function installDrag(root, view, hooks) {
       if (drag.placeholder.parentNode !== list || nextCard(drag.placeholder) !== ref) {
         list.insertBefore(drag.placeholder, ref);
       }
+      if (hooks.onOver) hooks.onOver(drag.id, list.dataset.columnId, ref ? view.orderIdOf(ref) : null);
     }
     if (drag.scrolling) drag.raf = requestAnimationFrame(track);
   }

@@ -47,13 +47,14 @@ export function softWipText(check) {
 
 /**
  * The sentence for a server refusal 409 `reason: "wip_limit"` (SPEC §9; `wipLimit` and `count`
- * from the answer when present, else from the page's header numbers).
+ * from the answer when present, else from the page's header numbers). `count` is what the
+ * column would hold with the order (docs/api-notes.md "WIP limits"), as in the soft prompt.
  */
 export function hardWipText(orderNumber, name, data, fallback) {
   const limit = data && data.wipLimit !== undefined ? data.wipLimit : fallback && fallback.wipLimit;
   const count = data && data.count !== undefined ? data.count : fallback && fallback.count;
   const figures = limit !== undefined && limit !== null ? ` (${count ?? '?'} / ${limit})` : '';
-  return `${orderNumber} was not moved: work centre ${name} is at its hard WIP limit${figures}.`;
+  return `${orderNumber} was not moved: it would put work centre ${name} over its hard WIP limit${figures}.`;
 }
 
 /**

@@ -11,6 +11,7 @@
 //   columns              Map<columnKey, orderId[]>   in position order; key 'backlog' or String(wcId)
 //   locks                Map<orderId, {orderId, orderNumber, lockedBy:{userId, username}, expiresAt}>
 //   online               Map<userId, {userId, username}>
+//   scheduleAt           UTC ISO minute the projection was computed at (SPEC §9), or null
 
 export const BACKLOG = 'backlog';
 
@@ -60,6 +61,7 @@ export function boardFromSnapshot(snap) {
     columns: new Map(),
     locks: new Map(),
     online: new Map(),
+    scheduleAt: snap.scheduleAt ?? null,
   };
   state.columns.set(BACKLOG, []);
   for (const wc of state.workCentres) state.columns.set(String(wc.id), []);
@@ -143,6 +145,7 @@ function emptyResult(status) {
     workCentres: false,     // the column set or order changed
     presence: false,        // online list changed
     board: false,           // dashboard figures may have changed
+    schedule: false,        // some order's projectedStart / projectedFinish / late changed
   };
 }
 
@@ -270,6 +273,21 @@ export function applyEvent(state, msg) {
       }
       res.workCentres = true;
       res.board = true;
+      break;
+    }
+    case 'schedule_updated': {
+      // SPEC §9: only the orders whose projectedStart, projectedFinish or late changed; the
+      // order objects of earlier events carry the values from before the recompute.
+      if (data.scheduleAt !== undefined) state.scheduleAt = data.scheduleAt;
+      for (const s of Array.isArray(data.orders) ? data.orders : []) {
+        const o = s && state.orders.get(s.orderId);
+        if (!o) continue;
+        o.projectedStart = s.projectedStart ?? null;
+        o.projectedFinish = s.projectedFinish ?? null;
+        o.late = s.late ?? null;
+        res.updated.add(s.orderId);
+        res.schedule = true;
+      }
       break;
     }
     case 'user_joined': {
