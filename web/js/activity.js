@@ -281,5 +281,6 @@ export function describeAudit(a, wcName, numberOf = () => undefined) {
   }
   const { who, what } = describeEntry(a, (id) => wcName(id));
   const num = d.orderNumber || numberOf(a.orderId) || (a.orderId ? `order ${a.orderId}` : 'an order');
-  return { who, what: what.replace(/\bit\b/, num) };
+  const said = what.replace(/\bit\b/, num);
+  return { who, what: said.includes(num) ? said : `${said} for ${num}` };   // scanner events name no "it"
 }
