@@ -159,6 +159,7 @@ struct issue_list {
 
 struct csv_import {
     struct csv_import_options opts;     /* copy; max_rows resolved */
+    char wc_codes[CSV_WC_CODES_MAX];    /* valid codes named in an unknown-code error; "" none */
     struct csv_parser parser;           /* libcsv state */
     int err;                            /* sticky PB_E* once feeding must stop */
     bool finished;                      /* csv_import_finish() ran */
@@ -282,13 +283,33 @@ void csv_import_set_lookups(struct csv_import *ci, csv_wc_lookup_fn wc_lookup,
     ci->opts.ctx = ctx;
 }
 
+void csv_import_set_wc_codes(struct csv_import *ci, const char *codes)
+{
+    size_t n = codes ? strlen(codes) : 0;
+    static const char more[] = ", ...";
+
+    if (n < sizeof(ci->wc_codes)) {
+        memcpy(ci->wc_codes, codes ? codes : "", n + 1);
+        return;
+    }
+    /* Cut after the last whole code that leaves room for ", ..." (codes are ", "-separated). */
+    size_t keep = sizeof(ci->wc_codes) - sizeof(more);
+    while (keep > 0 && !(codes[keep] == ',' && codes[keep + 1] == ' '))
+        keep--;
+    memcpy(ci->wc_codes, codes, keep);
+    memcpy(ci->wc_codes + keep, keep ? more : more + 2, sizeof(more) - (keep ? 0 : 2));
+}
+
 void csv_import_reset(struct csv_import *ci)
 {
     struct csv_import_options opts = ci->opts;
+    char codes[CSV_WC_CODES_MAX];
 
+    memcpy(codes, ci->wc_codes, sizeof(codes));
     import_cleanup(ci);
     memset(ci, 0, sizeof(*ci));
     hmap_init(&ci->set, row_number_is, ci);
+    memcpy(ci->wc_codes, codes, sizeof(codes));
     ci->opts = opts;
     parser_init(&ci->parser);
 }
@@ -669,9 +690,14 @@ static void check_record(struct csv_import *ci)
     if (v[COL_WC_CODE]) {
         int64_t id = 0;
         if (ci->opts.wc_lookup == NULL || ci->opts.wc_lookup(ci->opts.ctx, v[COL_WC_CODE], &id) != 0) {
+            char full[sizeof(msg) + CSV_WC_CODES_MAX + 16];
             printable(shown, v[COL_WC_CODE], strlen(v[COL_WC_CODE]));
-            snprintf(msg, sizeof(msg), "unknown work centre code \"%s\"", shown);
-            report_row_error(ci, "work_centre_code", msg);
+            if (ci->wc_codes[0])
+                snprintf(full, sizeof(full), "unknown work centre code \"%s\"; valid codes: %s",
+                         shown, ci->wc_codes);
+            else
+                snprintf(full, sizeof(full), "unknown work centre code \"%s\"", shown);
+            report_row_error(ci, "work_centre_code", full);
         } else {
             in.work_centre_id = id;
         }

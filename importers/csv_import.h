@@ -65,6 +65,12 @@ struct csv_import *csv_import_new(const struct csv_import_options *opts);
  * (server/import.c, .xlsx read on a worker). */
 void csv_import_set_lookups(struct csv_import *ci, csv_wc_lookup_fn wc_lookup,
                             csv_order_exists_fn order_exists, void *ctx);
+/* The valid work-centre codes, as a person reads them ("CUT, ASM, QC"), named in the row error
+ * of an unknown `work_centre_code` (issue 10 item 4: "errors that list the valid work-centre
+ * codes"). codes is copied (NULL or "" = not named); a longer list than CSV_WC_CODES_MAX - 1
+ * bytes is cut at a code boundary and ends with ", ...". Kept by csv_import_reset(). */
+#define CSV_WC_CODES_MAX 256
+void csv_import_set_wc_codes(struct csv_import *ci, const char *codes);
 void csv_import_free(struct csv_import *ci);
 /* Forget everything read (records, rows, issues): ci is as csv_import_new() made it, with the
  * same options. A reader that must read its input again uses it (xlsx rows out of order). */

@@ -61,6 +61,28 @@ static int wc_lookup(void *ctx, const char *code, int64_t *id)
     return 0;
 }
 
+/* The active work centres' codes in display order, ", "-separated, into ci for the row error
+ * of an unknown code (issue 10 item 4; the importer bounds the list to CSV_WC_CODES_MAX). */
+static void set_wc_codes(struct csv_import *ci, const struct board *b)
+{
+    /* Twice what the importer keeps: when a code no longer fits, the list is already longer
+     * than CSV_WC_CODES_MAX (codes are at most PB_WC_CODE_MAX bytes), so the importer cuts it
+     * at a code boundary and says ", ...". */
+    char buf[2 * CSV_WC_CODES_MAX];
+    size_t n = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < b->n_work_centres; i++) {
+        const struct work_centre *wc = &b->work_centres[i];
+        if (!wc->is_active)
+            continue;
+        if (n + strlen(wc->code) + 3 > sizeof(buf))
+            break;
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? ", " : "", wc->code);
+    }
+    csv_import_set_wc_codes(ci, buf);
+}
+
 static bool order_exists(void *ctx, const char *number)
 {
     return board_order_by_number(ctx, number) != NULL;
@@ -193,6 +215,7 @@ static int import_begin(struct http_req *r, struct op_result *res)
     j->ci = csv_import_new(&o);
     if (j->ci == NULL)
         return PB_EINTERNAL;
+    set_wc_codes(j->ci, j->board);
     if (is_type(r->wsi, "multipart/form-data")) {
         /* No registered parameters: lws 4.1.6 stores a registered part that has no filename
          * in its 1 KiB parameter buffer, and a partial boundary match while that buffer is

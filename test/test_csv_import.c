@@ -706,6 +706,65 @@ static void test_empty_optional_fields_are_absent(void **state)
     csv_import_free(ci);
 }
 
+static void test_unknown_work_centre_error_names_the_valid_codes(void **state)
+{
+    (void)state;
+    static const char text[] = "order_number,stock_code,description,quantity_to_make,work_centre_code\n"
+                               "MO-1,S,D,1,NOPE\n";
+    struct csv_import_options opts = { .wc_lookup = wc_lookup, .order_exists = order_exists };
+    struct csv_import *ci = csv_import_new(&opts);
+    const struct csv_issue *e;
+    size_t n;
+
+    assert_non_null(ci);
+    csv_import_set_wc_codes(ci, "CUT, ASM, QC, PACK, SHIP");
+    assert_int_equal(csv_import_feed(ci, text, sizeof(text) - 1), 0);
+    assert_int_equal(csv_import_finish(ci), 0);
+    e = csv_import_errors(ci, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(e[0].message, "unknown work centre code \"NOPE\"; valid codes: CUT, ASM, QC, PACK, SHIP");
+
+    /* kept by a reset (the .xlsx reader reads again) */
+    csv_import_reset(ci);
+    assert_int_equal(csv_import_feed(ci, text, sizeof(text) - 1), 0);
+    assert_int_equal(csv_import_finish(ci), 0);
+    e = csv_import_errors(ci, &n);
+    assert_int_equal(n, 1);
+    assert_non_null(strstr(e[0].message, "; valid codes: CUT, ASM"));
+    csv_import_free(ci);
+}
+
+static void test_a_long_list_of_valid_codes_is_cut_at_a_code(void **state)
+{
+    (void)state;
+    static const char text[] = "order_number,stock_code,description,quantity_to_make,work_centre_code\n"
+                               "MO-1,S,D,1,NOPE\n";
+    char codes[2 * CSV_WC_CODES_MAX];
+    size_t len = 0;
+    struct csv_import_options opts = { .wc_lookup = wc_lookup, .order_exists = order_exists };
+    struct csv_import *ci = csv_import_new(&opts);
+    const struct csv_issue *e;
+    size_t n;
+
+    assert_non_null(ci);
+    for (int i = 0; len + 12 < sizeof(codes); i++)      /* "WC-000, WC-001, ..." */
+        len += (size_t)snprintf(codes + len, sizeof(codes) - len, "%sWC-%03d", i ? ", " : "", i);
+    csv_import_set_wc_codes(ci, codes);
+    assert_int_equal(csv_import_feed(ci, text, sizeof(text) - 1), 0);
+    assert_int_equal(csv_import_finish(ci), 0);
+    e = csv_import_errors(ci, &n);
+    assert_int_equal(n, 1);
+    const char *list = strstr(e[0].message, "valid codes: ");
+    assert_non_null(list);
+    list += strlen("valid codes: ");
+    assert_true(strlen(list) < CSV_WC_CODES_MAX);
+    assert_true(strncmp(list, "WC-000, WC-001, ", 16) == 0);
+    size_t l = strlen(list);
+    assert_true(l > 5 && strcmp(list + l - 5, ", ...") == 0);
+    assert_true(list[l - 6] >= '0' && list[l - 6] <= '9');   /* the last code is whole */
+    csv_import_free(ci);
+}
+
 static void test_unknown_work_centre_and_bad_text_are_row_errors(void **state)
 {
     (void)state;
@@ -1084,6 +1143,8 @@ int main(void)
         cmocka_unit_test(test_short_and_long_records_map_by_column),
         cmocka_unit_test(test_header_aliases_and_normalisation_map_columns),
         cmocka_unit_test(test_unknown_header_gives_warning_with_header_as_written),
+        cmocka_unit_test(test_unknown_work_centre_error_names_the_valid_codes),
+        cmocka_unit_test(test_a_long_list_of_valid_codes_is_cut_at_a_code),
         cmocka_unit_test(test_missing_required_column_is_reported_on_row_1),
         cmocka_unit_test(test_unparseable_header_misses_every_required_column),
         cmocka_unit_test(test_empty_input_misses_every_required_column),

@@ -209,6 +209,13 @@ test('every visible text has a contrast of at least 4.5:1, in dark and in light 
     await page.waitForSelector('#board.searching .card.search-hit');
     const searching = await page.evaluate(lowContrast, 4.5);
     assert.deepEqual(searching.bad, [], `${colorScheme} search:\n${JSON.stringify(searching.bad, null, 1)}`);
+    // The Activity panel open: its pressed button, a live line (the admin's lock) and older lines.
+    await page.getByRole('searchbox', { name: 'Search orders' }).fill('');
+    await page.getByRole('button', { name: 'Activity' }).click();
+    await page.waitForSelector('#activity-list li[data-live=true]');
+    await page.waitForSelector('#activity-list li.older');
+    const activity = await page.evaluate(lowContrast, 4.5);
+    assert.deepEqual(activity.bad, [], `${colorScheme} activity:\n${JSON.stringify(activity.bad, null, 1)}`);
     await srv.req('POST', `/api/orders/${made.body.id}/end-move`, { token: adminTok, json: { completed: false } });
     // The login form and its error.
     await page.click('#logout-button');

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startServer, SAMPLES } from '../e2e/lib.mjs';
+import { startServer, SAMPLES, until } from '../e2e/lib.mjs';
 import { launchBrowser, boardAs, domColumns, apiColumns, assertNoPageErrors, WAIT } from './helpers.mjs';
 
 let srv, browser;
@@ -137,6 +137,148 @@ test('"Export to Excel" downloads every order as an .xlsx that imports back as u
   const n = (await srv.req('GET', '/api/orders?limit=1', { token: tok })).body.total;
   const r = await srv.req('POST', '/api/orders/import?dryRun=true', { token: tok, body: bytes,
     headers: { 'content-type': 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.created, 0, r.text);
+  assert.equal(r.body.updated, n, r.text);
+  assertNoPageErrors(page);
+  await page.context().close();
+});
+
+test('a re-import of orders-erp-export.csv after a manual move keeps the move; the dry run lists the field changes and "Move orders to the file\'s work centres" re-checks', async () => {
+  const csv = (await import('node:fs')).readFileSync(join(SAMPLES, 'orders-erp-export.csv'));
+  const tok = await srv.token('admin');
+  const first = await srv.req('POST', '/api/orders/import', { token: tok, body: csv, headers: { 'content-type': 'text/csv' } });
+  assert.equal(first.status, 200, first.text);
+  const wcs = (await srv.req('GET', '/api/work-centres', { token: tok })).body.data;
+  const asm = wcs.find((w) => w.code === 'ASM');
+  const cut = wcs.find((w) => w.code === 'CUT');
+  const find = async (num) => {
+    const b = (await srv.board(tok)).body;
+    for (const wc of b.workCentres) {
+      const i = wc.orders.findIndex((o) => o.orderNumber === num);
+      if (i >= 0) return { order: wc.orders[i], wc: wc.id, index: i };
+    }
+    return null;
+  };
+
+  const page = await boardAs(browser, srv, 'scheduler');
+  // The scheduler moves J-40001 from Cutting to the top of Assembly with the Move dialog.
+  const j1 = await find('J-40001');
+  if (j1.wc !== cut.id) {   // an earlier test may have run the file already: put it back first
+    const r = await srv.req('PUT', `/api/orders/${j1.order.id}/move`, { token: tok, json: { toWorkCentreId: cut.id } });
+    assert.equal(r.status, 200, r.text);
+  }
+  await page.waitForFunction(({ id, wc }) => document.getElementById(`order-${id}`)?.dataset.workCentreId === String(wc),
+    { id: j1.order.id, wc: cut.id });
+  await page.focus(`#order-${j1.order.id}`);
+  await page.keyboard.press('m');
+  const move = page.getByRole('dialog', { name: /^Move order/ });
+  await move.waitFor({ state: 'visible' });
+  await page.getByLabel('Column').selectOption(String(asm.id));
+  await page.getByLabel('Position (1 = top)').fill('1');
+  await move.getByRole('button', { name: 'Move', exact: true }).click();
+  await page.waitForFunction(({ id, wc }) => document.getElementById(`order-${id}`)?.dataset.workCentreId === String(wc) &&
+    document.getElementById(`order-${id}`).dataset.position === '0', { id: j1.order.id, wc: asm.id });
+  // Someone changes J-40002 on the board: the file would set its priority back.
+  const j2 = await find('J-40002');
+  const put = await srv.req('PUT', `/api/orders/${j2.order.id}`, { token: tok, json: { version: j2.order.version, priority: 'urgent', quantityToMake: 150 } });
+  assert.equal(put.status, 200, put.text);
+
+  await page.getByRole('button', { name: 'Import CSV…' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Import orders from CSV or Excel' });
+  await dialog.waitFor({ state: 'visible' });
+  const placement = dialog.getByLabel("Move orders to the file's work centres");
+  assert.equal(await placement.isChecked(), false, 'keep is the default');
+  await page.setInputFiles('#import-file', join(SAMPLES, 'orders-erp-export.csv'));
+  await page.waitForFunction(() => /Check passed/.test(document.getElementById('import-status').textContent));
+  const changes = () => page.$$eval('#import-changes tbody tr', (trs) => trs.map((tr) => ({
+    order: tr.dataset.orderNumber, field: tr.dataset.field, cells: [...tr.cells].map((c) => c.textContent) })));
+  let rows = await changes();
+  assert.deepEqual(rows.map((r) => [r.order, r.field]).sort(), [['J-40002', 'priority'], ['J-40002', 'quantityToMake']], JSON.stringify(rows));
+  const pr = rows.find((r) => r.field === 'priority');
+  assert.deepEqual(pr.cells, ['J-40002', 'Priority', 'Urgent', 'High']);
+  assert.deepEqual(rows.find((r) => r.field === 'quantityToMake').cells.slice(1), ['Quantity to make', '150', '120']);
+  assert.match(await page.textContent('#import-changes-caption'), /1 order$/);
+  assert.equal(await page.isEnabled('#import-apply'), true);
+
+  // Ticking the choice re-runs the dry run: J-40001 would go back to Cutting; Import waits for it.
+  await placement.check();
+  await page.waitForFunction(() => document.querySelector('#import-changes tbody tr[data-field=workCentreId]'));
+  rows = await changes();
+  assert.deepEqual(rows.find((r) => r.field === 'workCentreId').cells, ['J-40001', 'Work centre', 'Assembly', 'Cutting']);
+  await placement.uncheck();
+  await page.waitForFunction(() => /Check passed/.test(document.getElementById('import-status').textContent) &&
+    !document.querySelector('#import-changes tbody tr[data-field=workCentreId]') &&
+    document.querySelectorAll('#import-changes tbody tr').length === 2);
+  // The progress bar has ended (not indeterminate) once the check is answered.
+  assert.equal(await page.$eval('#import-progress', (p) => p.hidden || p.position === 1), true);
+
+  await dialog.getByRole('button', { name: 'Import', exact: true }).click();
+  await page.waitForFunction(() => /^Imported: 0 created, 5 updated/.test(document.getElementById('import-status').textContent));
+  const after1 = await find('J-40001');
+  assert.equal(after1.wc, asm.id, 'the manual move survived the re-import');
+  assert.equal(after1.index, 0);
+  assert.equal((await find('J-40002')).order.priority, 'high', 'the file\'s fields were written');
+  await page.waitForFunction(({ id, wc }) => document.getElementById(`order-${id}`)?.dataset.workCentreId === String(wc),
+    { id: j1.order.id, wc: asm.id });
+  assertNoPageErrors(page);
+  await page.context().close();
+});
+
+test('the import dialog shows the file it checked: a second file replaces the first one\'s check, long warnings wrap, a failed upload ends the progress bar', async () => {
+  const page = await boardAs(browser, srv, 'scheduler');
+  await page.getByRole('button', { name: 'Import CSV…' }).click();
+  await page.waitForSelector('#import-dialog[open]');
+  // The first file's check is held on the wire until the second file has been checked.
+  let seen = 0;
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  await page.route('**/api/orders/import**', async (route) => {
+    if (seen++ === 0) await gate;
+    try { await route.continue(); } catch { /* the page aborted it */ }
+  });
+  await page.setInputFiles('#import-file', join(SAMPLES, 'orders-invalid.csv'));
+  await until(() => seen === 1, { what: 'the first check on the wire' });
+  await page.setInputFiles('#import-file', join(SAMPLES, 'orders-erp-export.csv'));
+  await page.waitForFunction(() => /Check passed/.test(document.getElementById('import-status').textContent));
+  release();
+  assert.match(await page.textContent('#import-file-name'), /^orders-erp-export\.csv /);
+  assert.equal(await page.locator('#import-errors-section').isVisible(), false, 'no report of the first file');
+  assert.equal(await page.isEnabled('#import-apply'), true);
+  await page.unroute('**/api/orders/import**');
+
+  // A long unknown header without spaces wraps instead of widening the dialog sideways.
+  const wide = Buffer.from(`order_number,stock_code,description,quantity_to_make,${'x'.repeat(400)}\nW-1,S,D,1,v\n`);
+  await page.setInputFiles('#import-file', { name: 'wide.csv', mimeType: 'text/csv', buffer: wide });
+  await page.waitForFunction(() => document.querySelectorAll('#import-warnings tbody tr').length > 0);
+  assert.equal(await page.textContent('#import-file-name'), `wide.csv (${wide.length} B)`);
+  const wraps = await page.$eval('#import-dialog', (d) => d.scrollWidth <= d.clientWidth);
+  assert.equal(wraps, true, 'the dialog does not overflow sideways');
+
+  // A failed upload (the connection dropped under it) ends the progress bar.
+  await page.route('**/api/orders/import**', (route) => route.abort('failed'));
+  await page.getByRole('button', { name: 'Check again' }).click();
+  await page.waitForFunction(() => /failed|network/i.test(document.getElementById('import-status').textContent));
+  assert.equal(await page.$eval('#import-progress', (p) => p.hidden), true, 'no endless progress bar');
+  await page.unroute('**/api/orders/import**');
+  assertNoPageErrors(page);
+  await page.context().close();
+});
+
+test('"Export CSV" downloads every order as CSV with the import\'s columns (a viewer can export)', async () => {
+  const page = await boardAs(browser, srv, 'viewer');
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: WAIT }),
+    page.getByRole('button', { name: 'Export CSV' }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /\.csv$/);
+  const text = (await import('node:fs')).readFileSync(await download.path(), 'utf8');
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/).filter(Boolean);
+  assert.match(lines[0], /^order_number,stock_code,description,quantity_to_make,/);
+  const tok = await srv.token('viewer');
+  const n = (await srv.req('GET', '/api/orders?limit=1', { token: tok })).body.total;
+  const r = await srv.req('POST', '/api/orders/import?dryRun=true', { token: await srv.token('scheduler'),
+    body: Buffer.from(text), headers: { 'content-type': 'text/csv' } });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.created, 0, r.text);
   assert.equal(r.body.updated, n, r.text);

@@ -4,7 +4,7 @@
 // 2999, so "overdue" and "due within N days" hold whatever the day).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../e2e/lib.mjs';
+import { startServer, until } from '../e2e/lib.mjs';
 import {
   launchBrowser, boardAs, assertNoPageErrors, apiColumns, pickUp, dropOn, waitCardAt, WAIT,
 } from './helpers.mjs';
@@ -355,7 +355,10 @@ test('History lists who changed the order and shows a move made in another windo
   const to = String(wc.list.find((w) => String(w.id) !== from && w.isActive !== false).id);
   await pickUp(b, o.id);
   await dropOn(b, to, null);
-  const cols = apiColumns((await apiBoard()).body);
+  // The drop only sends the move: read the server's board once it has it (it raced the commit).
+  let cols;
+  await until(async () => (cols = apiColumns((await apiBoard()).body))[to].includes(o.id),
+    { what: 'the move on the server' });
   await waitCardAt(b, o.id, to, cols[to].indexOf(o.id));
   const names = new Map(wc.list.map((w) => [String(w.id), w.name]));
   const first = history.locator('li').first();

@@ -81,6 +81,11 @@ test('orders-invalid.csv with onError=abort: 422 import_failed, errors on rows 3
     assert.ok(cols(3).includes('due_date'), `row 3 impossible date: ${JSON.stringify(cols(3))}`);
     assert.ok(cols(4).includes('quantity_to_make'), `row 4 negative quantity: ${JSON.stringify(cols(4))}`);
     assert.ok(cols(5).includes('work_centre_code'), `row 5 unknown work centre: ${JSON.stringify(cols(5))}`);
+    // issue 10 item 4: the error names the valid codes (the active work centres, in display order)
+    const active = (await srv.req('GET', '/api/work-centres', { token: tok.scheduler })).body.data
+      .filter((w) => w.isActive !== false).map((w) => w.code);
+    assert.equal(x.body.errors.find((e) => e.row === 5 && e.column === 'work_centre_code').message,
+      `unknown work centre code "NOPE"; valid codes: ${active.join(', ')}`);
     assert.ok(cols(6).includes('stock_code'), `row 6 missing stock code: ${JSON.stringify(cols(6))}`);
     assert.ok(cols(7).includes('priority'), `row 7 unknown priority: ${JSON.stringify(cols(7))}`);
     assert.ok(cols(8).includes('order_number'), `row 8 duplicate order number: ${JSON.stringify(cols(8))}`);

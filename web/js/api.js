@@ -230,8 +230,10 @@ export class Api {
    */
   async uploadCsv(path, file, onProgress, { retried = false } = {}) {
     await this.ensureFresh().catch(() => {});
+    let sent = null;
     const result = await new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
+      sent = xhr;
       xhr.open('POST', path);
       xhr.setRequestHeader('Content-Type', /\.xlsx$/i.test(file.name || '')
         ? 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' : 'text/csv');
@@ -248,7 +250,9 @@ export class Api {
       this._xhr = xhr;
       xhr.send(file);
     });
-    this._xhr = null;
+    // A newer upload may have started meanwhile (the import dialog aborts this one for it):
+    // keep its handle so that abortUpload() still reaches it.
+    if (this._xhr === sent) this._xhr = null;
     if (result.status === 401 && !retried) {
       const ok = await this.refresh();
       if (ok) return this.uploadCsv(path, file, onProgress, { retried: true });

@@ -12,6 +12,8 @@ import { BoardFilters } from './filters.js';
 import { OrderDialog } from './order_dialog.js';
 import { DropPreview } from './preview.js';
 import { TimelineView } from './timeline.js';
+import { ActivityPanel } from './activity.js';
+import { UndoStack } from './undo.js';
 import * as S from './state.js';
 import { wipCheck, dueSoonUntil } from './wip.js';
 import { WipPrompt, LimitsDialog, MoveToMenu, BoardLoading, softWipText, hardWipText } from './shopfloor.js';
@@ -29,6 +31,8 @@ let importer = null;
 let finder = null;
 let filters = null;        // filters.js: what the board shows
 let orderDialog = null;    // order_dialog.js: open and edit an order
+let activity = null;       // activity.js: the Activity panel
+let undo = null;           // undo.js: Undo / Ctrl+Z of our own moves and edits
 let timeZone = null;
 let calendar = null;       // GET /api/tenant/calendar (SPEC §9): working days for "due soon"
 let wipPrompt = null;      // shopfloor.js: WIP limit confirmation / refusal
@@ -224,6 +228,7 @@ function onSocketMessage(msg) {
 
 function handleEvent(msg, receivedAt) {
   const e0 = performance.now();
+  const before = activity.before(msg);
   const res = S.applyEvent(state, msg);
   recordTiming('event', performance.now() - e0);
   if (res.status === 'ignored') return;
@@ -243,6 +248,7 @@ function handleEvent(msg, receivedAt) {
   }
   if (res.status === 'refetch') {
     if (msg.event === 'orders_imported') {
+      activity.record(msg, before);
       const d = msg.data || {};
       announce(`Orders imported: ${d.created || 0} created, ${d.updated || 0} updated.`);
       loadBoard();
@@ -254,6 +260,7 @@ function handleEvent(msg, receivedAt) {
   if (joinPending && state.seq >= joinPending.target) joinPending = null;
   queueApply(res, receivedAt ?? e0);
   orderDialog.onEvent(msg);
+  activity.record(msg, before);
   if (res.presence) renderOnline();
   if (res.board) scheduleDashboard();
   describeForScreenReader(msg);
@@ -433,11 +440,13 @@ function releaseLock(id, completed) {
 /**
  * Send move_order; on any error the card snaps back and the reason is shown. Into a column over
  * its soft WIP limit the page asks first (issue 10 item 3, SPEC §9); a hard limit is the server's
- * to refuse (409 reason wip_limit), and an admin may then resend with `override: true`.
+ * to refuse (409 reason wip_limit), and an admin may then resend with `override: true`. A
+ * committed move is remembered for Undo (undo.js).
  */
 async function moveOrder(id, toKey, position, { override = false } = {}) {
   let o = state.orders.get(id);
   if (!o) return;
+  const was = { id, orderNumber: o.orderNumber, workCentreId: o.workCentreId ?? null, position: o.position };
   if (S.isNoopMove(state, id, toKey, position)) {
     releaseLock(id, false);
     view.snapBack(id);
@@ -466,6 +475,7 @@ async function moveOrder(id, toKey, position, { override = false } = {}) {
   try {
     const ack = await sock.request('move_order', data);
     releaseLock(id, true);
+    undo.recordMove(was, ack && (ack.version ?? ack.order?.version));
     const over = ack && ack.wipExceeded ? ` ${view.columnName(toKey)} is now over its WIP limit.` : '';
     announce(`${o.orderNumber} moved to ${view.columnName(toKey)}, position ${position + 1}.${over}`);
   } catch (err) {
@@ -642,14 +652,15 @@ function refreshToday() {
   if (filters && state) filters.refresh();   // "overdue" and "due within" follow the day
 }
 
-/** Issue 12 item 2: "Export to Excel" — every live order as an .xlsx (SPEC §10), saved by the
- * browser under the server's file name. Any role may export. */
-async function exportToExcel() {
-  const btn = $('export-button');
+/** Issue 12 item 2: "Export to Excel" — every live order as an .xlsx (SPEC §10); issue 10 item 4:
+ * "Export CSV" — the same as CSV (SPEC §4 GET /api/orders/export, the import's columns). Saved by
+ * the browser under the server's file name. Any role may export. in: btn (the button pressed),
+ * path, fallback (file name when the answer names none). */
+async function exportOrders(btn, path, fallback) {
   btn.disabled = true;
   btn.setAttribute('aria-busy', 'true');
   try {
-    const { blob, filename } = await api.download('/api/orders/export?format=xlsx', 'orders.xlsx');
+    const { blob, filename } = await api.download(path, fallback);
     const url = URL.createObjectURL(blob);
     const a = document.createElement('a');
     a.href = url;
@@ -676,6 +687,9 @@ async function startSession() {
   document.body.classList.toggle('viewer', !canEdit);
   $('current-user').textContent = `${me.username} (${me.role})`;
   $('import-button').hidden = !canEdit;
+  $('undo-button').hidden = !canEdit;
+  undo.clear();
+  activity.clear();
   $('webhooks-button').hidden = me.role !== 'admin';
   $('view-only').hidden = canEdit;  // issue 10 item 6: a visible "View only" state for viewers
   $('tenant-name').textContent = api.tenant ? `· ${api.tenant}` : '';
@@ -737,6 +751,8 @@ function endSession(message) {
   if ($('import-dialog').open) $('import-dialog').close();
   if ($('move-dialog').open) $('move-dialog').close();
   orderDialog.close();
+  activity.clear();
+  undo.clear();
   showLogin(message);
 }
 
@@ -857,6 +873,16 @@ function wireShopFloor() {
   }, true);
 }
 
+// ── Ctrl+Z: Undo (undo.js) ──────────────────────────────────────────────────
+function onUndoKey(e) {
+  if (!(e.ctrlKey || e.metaKey) || e.altKey || e.shiftKey || (e.key !== 'z' && e.key !== 'Z')) return;
+  if (!me || !canEdit || $('app-view').hidden || e.defaultPrevented) return;
+  if (typingInField(e.target)) return;                   // the field's own undo
+  if (document.querySelector('dialog[open]')) return;    // a modal owns the keyboard
+  e.preventDefault();
+  undo.undo();
+}
+
 // ── boot ────────────────────────────────────────────────────────────────────
 function wire() {
   view = new BoardView($('board'), $('card-template'), { canEdit: false, myUserId: null, today: S.todayIn(null) });
@@ -899,12 +925,22 @@ function wire() {
     },
     view, getState: () => state, announce,
   });
-  orderDialog = new OrderDialog({ api, view, getState: () => state, timeZone: () => timeZone, announce });
+  const wcName = (id) => view.columnName(S.colKey(id));
+  undo = new UndoStack({
+    api, socket: () => sock, getState: () => state, me: () => me, wcName,
+    canMove: (id) => whyNotMovable(id), announce, showMessage, button: $('undo-button'),
+  });
+  activity = new ActivityPanel({ api, getState: () => state, canReadAudit: () => canEdit, wcName,
+    timeZone: () => timeZone });
+  orderDialog = new OrderDialog({ api, view, getState: () => state, timeZone: () => timeZone, announce,
+    onSaved: (before, sent, after) => undo.recordEdit(before, sent, after) });
   orderDialog.install($('board'));
   wireShopFloor();
   document.addEventListener('keydown', onSlash);
+  document.addEventListener('keydown', onUndoKey);
   importer = new ImportDialog(api, {
     announce,
+    wcName,
     onImported: () => scheduleDashboard(0),
   });
 
@@ -917,7 +953,8 @@ function wire() {
   $('reconnect-button').addEventListener('click', () => { if (sock) sock.reconnectNow(); });
   $('message-close').addEventListener('click', () => { $('message').hidden = true; });
   $('import-button').addEventListener('click', () => { importer.reset(); importer.open(); });
-  $('export-button').addEventListener('click', exportToExcel);
+  $('export-button').addEventListener('click', (e) => exportOrders(e.currentTarget, '/api/orders/export?format=xlsx', 'orders.xlsx'));
+  $('export-csv-button').addEventListener('click', (e) => exportOrders(e.currentTarget, '/api/orders/export', 'orders.csv'));
   const webhooks = new WebhooksDialog(api);
   $('webhooks-button').addEventListener('click', () => webhooks.open());
   $('board').addEventListener('keydown', onBoardKey);

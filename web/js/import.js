@@ -1,7 +1,32 @@
 // import.js — CSV import dialog (SPEC §6): pick or drop a file, dry run with upload progress,
-// show counts and every row error, then apply with onError=abort or onError=skip.
+// show counts, every row error and the dry run's `changes` to existing orders, then apply with
+// onError=abort|skip and placement=keep|file (issue 10 item 4 "Safe re-import").
 
 import { ApiError } from './api.js';
+import { statusLabel, priorityLabel } from './board.js';
+
+/** Labels of the camelCase fields a dry run's `changes` name (docs/import.md). */
+const CHANGE_LABEL = {
+  stockCode: 'Stock code', description: 'Description', quantityToMake: 'Quantity to make',
+  quantityCompleted: 'Quantity completed', status: 'Status', priority: 'Priority',
+  dueDate: 'Due date', startDate: 'Start date', workCentreId: 'Work centre',
+  currentOperation: 'Current operation',
+};
+
+/**
+ * One field change of a dry run as words: {label, from, to}. in: field (camelCase name),
+ * ch ({from, to} from the server), wcName (workCentreId|null) => column name.
+ */
+export function describeChange(field, ch, wcName) {
+  const show = (v) => {
+    if (field === 'workCentreId') return wcName(v ?? null);
+    if (v === null || v === undefined || v === '') return '—';
+    if (field === 'status') return statusLabel(v);
+    if (field === 'priority') return priorityLabel(v);
+    return String(v);
+  };
+  return { label: CHANGE_LABEL[field] || field, from: show(ch && ch.from), to: show(ch && ch.to) };
+}
 
 function fmtBytes(n) {
   if (n < 1024) return `${n} B`;
@@ -10,18 +35,29 @@ function fmtBytes(n) {
 }
 
 export class ImportDialog {
-  /** api: Api; announce(text): aria-live announcer; onImported(report): after a real import */
-  constructor(api, { announce, onImported }) {
+  /**
+   * api: Api; announce(text): aria-live announcer; onImported(report): after a real import;
+   * wcName(workCentreId|null): the column's name for the changes table.
+   */
+  constructor(api, { announce, onImported, wcName }) {
     this.api = api;
     this.announce = announce;
     this.onImported = onImported;
+    this.wcName = wcName || ((id) => (id === null ? 'Backlog' : String(id)));
     this.file = null;
     this.busy = false;
-    this.lastDry = null;       // {status, body, skip}
+    this.gen = 0;
+    this.applying = false;     // a real import is being sent              // bumped by every request: an answer for an older one is dropped
+    this.lastDry = null;       // {status, body, skip, placeFile, file}
     this.dialog = document.getElementById('import-dialog');
     this.fileInput = document.getElementById('import-file');
     this.fileName = document.getElementById('import-file-name');
     this.skip = document.getElementById('import-skip');
+    this.placeFile = document.getElementById('import-placement-file');
+    this.changesWrap = document.getElementById('import-changes-section');
+    this.changesBody = document.querySelector('#import-changes tbody');
+    this.changesCaption = document.getElementById('import-changes-caption');
+    this.changesMore = document.getElementById('import-changes-more');
     this.progress = document.getElementById('import-progress');
     this.progressText = document.getElementById('import-progress-text');
     this.status = document.getElementById('import-status');
@@ -39,7 +75,10 @@ export class ImportDialog {
       const f = this.fileInput.files && this.fileInput.files[0];
       if (f) this.setFile(f);
     });
-    this.skip.addEventListener('change', () => { if (this.file && !this.busy) this.dryRun(); });
+    // Changing an option re-checks the file; a check still running for the old options is
+    // aborted (the newest request wins), so the report always matches the options shown.
+    this.skip.addEventListener('change', () => { if (this.file) this.dryRun(); });
+    this.placeFile.addEventListener('change', () => { if (this.file) this.dryRun(); });
     this.checkBtn.addEventListener('click', () => this.dryRun());
     this.applyBtn.addEventListener('click', () => this.apply());
     this.closeBtn.addEventListener('click', () => this.close());
@@ -61,8 +100,12 @@ export class ImportDialog {
   }
 
   reset() {
+    if (this.busy) this.api.abortUpload();
+    this.gen++;
+    this.busy = false;
     this.file = null;
     this.lastDry = null;
+    this.placeFile.checked = false;
     this.fileInput.value = '';
     this.fileName.textContent = 'No file chosen yet.';
     this._clearReport();
@@ -73,6 +116,7 @@ export class ImportDialog {
   }
 
   setFile(file) {
+    if (this.applying) return;
     this.file = file;
     this.fileName.textContent = `${file.name} (${fmtBytes(file.size)})`;
     this.dryRun();
@@ -81,15 +125,18 @@ export class ImportDialog {
   _buttons() {
     this.checkBtn.disabled = this.busy || !this.file;
     const d = this.lastDry;
-    const okToApply = !!d && d.status === 200 && d.skip === this.skip.checked;
+    const okToApply = !!d && d.status === 200 && d.skip === this.skip.checked &&
+      d.placeFile === this.placeFile.checked && d.file === this.file;
     this.applyBtn.disabled = this.busy || !okToApply;
-    this.skip.disabled = this.busy;
+    // A real import in flight is never replaced: its options and file stay as they are.
+    this.skip.disabled = this.placeFile.disabled = this.fileInput.disabled = this.applying;
   }
 
   _url(dryRun) {
     const q = new URLSearchParams();
     if (dryRun) q.set('dryRun', 'true');
     q.set('onError', this.skip.checked ? 'skip' : 'abort');
+    q.set('placement', this.placeFile.checked ? 'file' : 'keep');
     return `/api/orders/import?${q}`;
   }
 
@@ -100,10 +147,21 @@ export class ImportDialog {
     this.errorsWrap.hidden = true;
     this.warningsBody.replaceChildren();
     this.warningsWrap.hidden = true;
+    this.changesBody.replaceChildren();
+    this.changesMore.textContent = '';
+    this.changesWrap.hidden = true;
   }
 
+  /**
+   * POST the current file with the current options. A request still in flight is aborted first
+   * (a new file or option makes its answer stale). Resolves {status, body} for 200/422, null when
+   * it failed (the reason is shown) or a newer request replaced it. The progress bar always ends:
+   * full when the upload was answered, hidden when it failed or was replaced.
+   */
   async _send(dryRun) {
-    if (!this.file || this.busy) return null;
+    if (!this.file) return null;
+    const gen = ++this.gen;
+    if (this.busy) this.api.abortUpload();
     this.busy = true;
     this._buttons();
     this._clearReport();
@@ -112,17 +170,20 @@ export class ImportDialog {
     this.progress.max = 1;
     this.status.textContent = dryRun ? 'Checking the file…' : 'Importing…';
     const total = this.file.size;
+    let ok = false;
     try {
       const res = await this.api.uploadCsv(this._url(dryRun), this.file, (loaded, t) => {
+        if (gen !== this.gen) return;
         const all = t || total || 1;
         this.progress.max = all;
         this.progress.value = Math.min(loaded, all);
         this.progressText.textContent = `Uploaded ${fmtBytes(loaded)} of ${fmtBytes(all)}`;
       });
-      this.progress.max = 1;
-      this.progress.value = 1;
+      if (gen !== this.gen) return null;
+      ok = true;
       return res;
     } catch (err) {
+      if (gen !== this.gen) return null;     // replaced by a newer request: say nothing
       const e = err instanceof ApiError ? err : new ApiError(0, { error: String(err) });
       let msg = e.message;
       if (e.status === 413) msg = 'The file is too large for the server (limit 10 MiB or 200,000 rows).';
@@ -132,24 +193,40 @@ export class ImportDialog {
       this.announce(msg);
       return null;
     } finally {
-      this.busy = false;
-      this._buttons();
+      if (gen === this.gen) {
+        this.busy = false;
+        // The bar never stays indeterminate: full once answered, gone when the upload failed.
+        this.progress.max = 1;
+        this.progress.value = ok ? 1 : 0;
+        this.progress.hidden = !ok;
+        if (!ok) this.progressText.textContent = '';
+        this._buttons();
+      }
     }
   }
 
   async dryRun() {
     this.lastDry = null;
     const skip = this.skip.checked;
+    const placeFile = this.placeFile.checked;
+    const file = this.file;
     const res = await this._send(true);
     if (!res) return;
-    this.lastDry = { status: res.status, body: res.body || {}, skip };
+    this.lastDry = { status: res.status, body: res.body || {}, skip, placeFile, file };
     this._report(res.status, res.body || {}, true);
     this._buttons();
   }
 
   async apply() {
-    if (!this.lastDry || this.lastDry.status !== 200) return;
-    const res = await this._send(false);
+    if (!this.lastDry || this.lastDry.status !== 200 || this.busy) return;
+    this.applying = true;
+    let res;
+    try {
+      res = await this._send(false);
+    } finally {
+      this.applying = false;
+      this._buttons();
+    }
     if (!res) return;
     this._report(res.status, res.body || {}, false);
     this.lastDry = null;
@@ -188,6 +265,8 @@ export class ImportDialog {
     this.errorsCaption.textContent = `${errors.length} row error${errors.length === 1 ? '' : 's'}`;
     this._rows(this.warningsBody, warnings);
     this.warningsWrap.hidden = warnings.length === 0;
+    const changes = dry && Array.isArray(body.changes) ? body.changes : [];
+    this._changes(changes, n(body.changesTotal));
 
     let msg;
     if (status === 422) {
@@ -195,14 +274,49 @@ export class ImportDialog {
         ? `The file has ${errors.length} error${errors.length === 1 ? '' : 's'}; nothing would be imported. Fix the file, or tick "Skip bad rows".`
         : `Import failed with ${errors.length} error${errors.length === 1 ? '' : 's'}; nothing was written.`;
     } else if (dry) {
+      const nc = n(body.changesTotal);
       msg = `Check passed: ${n(body.created)} to create, ${n(body.updated)} to update` +
-        `${n(body.skipped) ? `, ${n(body.skipped)} to skip` : ''}. Press Import to apply.`;
+        `${n(body.skipped) ? `, ${n(body.skipped)} to skip` : ''}` +
+        `${nc ? ` (${nc} existing order${nc === 1 ? '' : 's'} would change)` : ''}. Press Import to apply.`;
     } else {
       msg = `Imported: ${n(body.created)} created, ${n(body.updated)} updated` +
         `${n(body.skipped) ? `, ${n(body.skipped)} skipped` : ''}.`;
     }
     this.status.textContent = msg;
     this.announce(msg);
+  }
+
+  /** The dry run's changes: one table row per field (order number, field, now, from the file). */
+  _changes(list, total) {
+    const frag = document.createDocumentFragment();
+    let fields = 0;
+    for (const c of list) {
+      const entries = Object.entries(c && c.fields && typeof c.fields === 'object' ? c.fields : {});
+      entries.forEach(([field, ch], i) => {
+        const { label, from, to } = describeChange(field, ch, this.wcName);
+        const tr = document.createElement('tr');
+        tr.dataset.orderNumber = String(c.orderNumber ?? '');
+        tr.dataset.field = field;
+        const th = document.createElement('th');
+        th.scope = 'row';
+        th.textContent = i === 0 ? String(c.orderNumber ?? '') : '';
+        if (i !== 0) th.append(Object.assign(document.createElement('span'),
+          { className: 'visually-hidden', textContent: String(c.orderNumber ?? '') }));
+        const cells = [label, from, to].map((v) => {
+          const td = document.createElement('td');
+          td.textContent = v;
+          return td;
+        });
+        tr.append(th, ...cells);
+        frag.appendChild(tr);
+        fields++;
+      });
+    }
+    this.changesBody.replaceChildren(frag);
+    const more = Math.max(0, total - list.length);
+    this.changesCaption.textContent = `Changes to orders already on the board: ${total} order${total === 1 ? '' : 's'}`;
+    this.changesMore.textContent = more ? `… and ${more} more order${more === 1 ? '' : 's'} not listed.` : '';
+    this.changesWrap.hidden = fields === 0 && !more;
   }
 
   _rows(tbody, list) {

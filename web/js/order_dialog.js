@@ -119,11 +119,13 @@ const $ = (id) => document.getElementById(id);
 
 /**
  * The dialog's controller. in: api (Api), view (BoardView: card nodes, column names, canEdit),
- * getState () => board state, timeZone () => tenant IANA zone or null, announce (text) => void.
+ * getState () => board state, timeZone () => tenant IANA zone or null, announce (text) => void,
+ * onSaved (before, sent, after) => void: an edit was saved (undo.js keeps it; optional).
  * install(board root) wires click / Enter / Space on cards.
  */
 export class OrderDialog {
-  constructor({ api, view, getState, timeZone, announce }) {
+  constructor({ api, view, getState, timeZone, announce, onSaved }) {
+    this.onSaved = onSaved || (() => {});
     this.api = api;
     this.view = view;
     this.getState = getState;
@@ -383,7 +385,9 @@ export class OrderDialog {
     this._setBusy(true);
     this._status('Saving…');
     try {
+      const before = this.base;
       const order = await this.api.request('PUT', `/api/orders/${id}`, body);
+      this.onSaved(before, body, order);
       if (seq !== this.loadSeq) return;
       this._error('');
       $('order-conflict').hidden = true;
