@@ -184,7 +184,7 @@ static void test_no_limit_never_checks(void **state)
     struct move_result mr;
     set_limit(f, 0, "hard");
     for (int i = 0; i < 5; i++) {
-        char num[8];
+        char num[16];
         snprintf(num, sizeof(num), "N%d", i);
         assert_int_equal(move(f, mk_order(f, num, ORDER_NOT_STARTED), false, &mr), 0);
         assert_false(mr.wip.exceeded);
