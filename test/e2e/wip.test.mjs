@@ -203,3 +203,60 @@ test('analytics: per work centre workMinutes and clearsAt, lateOrders in the das
   assert.equal(d1.body.lateOrders, d0.body.lateOrders + 1);
   assert.equal(d1.body.overdueOrders, d0.body.overdueOrders + 1);
 });
+
+test('POST /api/orders into a full hard column: 409 wip_limit unless an admin overrides (audited); soft warns', async () => {
+  const mk = async (code, wipPolicy) => {
+    const r = await json('POST', '/api/work-centres', { code, name: `${code} cell`, capacity: 1, wipLimit: 1, wipPolicy }, admin);
+    assert.equal(r.status, 201, r.text);
+    return r.body.id;
+  };
+  const ch = await mk('CHARD', 'hard'), cs = await mk('CSOFT', 'soft');
+  const order = (n, extra) => ({ orderNumber: n, stockCode: 'S', description: 'create wip', quantityToMake: 2, ...extra });
+  let r = await json('POST', '/api/orders', order('C-1', { workCentreId: ch }));
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.wipExceeded, undefined, 'within the limit: no warning');
+
+  const s = await snapshot();
+  assertWipError(await json('POST', '/api/orders', order('C-2', { workCentreId: ch })), 1, 2);
+  assertWipError(await json('POST', '/api/orders', order('C-2', { workCentreId: ch, status: 'on_hold' })), 1, 2);
+  assertWipError(await json('POST', '/api/orders', order('C-2', { workCentreId: ch, override: true })), 1, 2);
+  assertWipError(await json('POST', '/api/orders', order('C-2', { workCentreId: ch }), admin), 1, 2);
+  assertError(await json('POST', '/api/orders', order('C-2', { workCentreId: ch, override: 'yes' }), admin), 400, 'validation_failed');
+  await assertUnchanged(s);
+  assert.equal((await srv.req('GET', '/api/orders?q=C-2', { token: scheduler })).body.data.length, 0);
+
+  // a complete order does not count; the backlog has no limit
+  r = await json('POST', '/api/orders', order('C-DONE', { workCentreId: ch, status: 'complete' }));
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.wipExceeded, undefined);
+
+  const seq0 = (await snapshot()).seq;
+  r = await json('POST', '/api/orders', order('C-2', { workCentreId: ch, override: true }), admin);
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.workCentreId, ch);
+  assert.equal(r.body.wipExceeded, true);
+  const id2 = r.body.id;
+  const ev = await watcher.waitFor((m) => m.event === 'order_created' && m.seq > seq0 && m.data.order.id === id2,
+    { what: 'order_created of C-2' });
+  assert.equal(ev.data.wipExceeded, true);
+  const audit = await srv.req('GET', `/api/audit-log?orderId=${id2}&eventType=order_created`, { token: admin });
+  assert.equal(audit.status, 200, audit.text);
+  const data = audit.body.data[0].eventData;
+  const d = typeof data === 'string' ? JSON.parse(data) : data;
+  assert.deepEqual(d, { orderNumber: 'C-2', wipExceeded: true, wipLimit: 1, count: 2, wipOverride: true });
+
+  r = await json('POST', '/api/orders', order('C-S1', { workCentreId: cs }));
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.wipExceeded, undefined);
+  const seq1 = (await snapshot()).seq;
+  r = await json('POST', '/api/orders', order('C-S2', { workCentreId: cs }));
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.wipExceeded, true);
+  const idS2 = r.body.id;
+  const evS = await watcher.waitFor((m) => m.event === 'order_created' && m.seq > seq1 && m.data.order.id === idS2,
+    { what: 'order_created of C-S2' });
+  assert.equal(evS.data.wipExceeded, true);
+  const a2 = await srv.req('GET', `/api/audit-log?orderId=${idS2}&eventType=order_created`, { token: admin });
+  const d2 = a2.body.data[0].eventData;
+  assert.deepEqual(typeof d2 === 'string' ? JSON.parse(d2) : d2, { orderNumber: 'C-S2', wipExceeded: true, wipLimit: 1, count: 2 });
+});
