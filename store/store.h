@@ -255,6 +255,26 @@ size_t store_wip_count(const struct column *c);
 int store_wip_check(const struct board *b, int64_t wc_id, size_t adding, bool override,
                     struct wip_check *out);
 
+/* Whether any work centre of b has a WIP limit (an import skips its WIP pass otherwise).
+ * O(work centres). */
+bool store_wip_limited(const struct board *b);
+
+/*
+ * SPEC §9 for an import (SPEC §6): the rows, in file order, against board b as the write will
+ * find it. A row whose order counts (store_wip_counts of the row's status) and enters a column
+ * with a limit is checked against that column's running count: the counted orders of the
+ * column plus the rows before it that entered, minus the existing orders that left it
+ * (place_file: an existing order goes to the row's work centre; otherwise it stays where it
+ * is). An existing order that stays in its column is never new (its status change only
+ * adjusts the running count). out[i] (n of them, the caller's) is zeroed, then for a checked
+ * row filled as store_wip_check does; a row is refused when out[i].exceeded && out[i].hard &&
+ * !out[i].overridden (override false): it then changes no count, as it will not be imported.
+ * Soft (or overridden) rows count and have out[i].exceeded. Returns 0 or PB_EINTERNAL (out of
+ * memory). O(rows × work centres) time, O(work centres) memory; changes nothing.
+ */
+int store_wip_import(const struct board *b, const struct order_input *rows, size_t n,
+                     bool place_file, bool override, struct wip_check *out);
+
 /* A move of SPEC §4 "PUT /api/orders/:id/move". */
 struct move_request {
     int64_t order_id;

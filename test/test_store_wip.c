@@ -317,6 +317,48 @@ static void test_create_in_phases_reports_the_check(void **state)
     store_create_job_free(j);
 }
 
+static void test_import_rows_count_earlier_rows_and_leavers(void **state)
+{
+    struct fx *f = *state;
+    struct wip_check w[4];
+    struct order_input rows[4];
+    set_limit(f, 1, "hard");
+    int64_t a = mk_order(f, "A", ORDER_NOT_STARTED);
+    struct move_result mr;
+    assert_int_equal(move(f, a, false, &mr), 0);                /* LIM holds A: full */
+    for (int i = 0; i < 4; i++) {
+        order_input_init(&rows[i]);
+        rows[i].stock_code = "S";
+        rows[i].description = "d";
+        rows[i].quantity_to_make = 1;
+        rows[i].work_centre_id = f->wc;
+    }
+    rows[0].order_number = "A";             /* stays (keep) or leaves for the backlog (file) */
+    rows[0].work_centre_id = 0;
+    rows[1].order_number = "N1";
+    rows[2].order_number = "N2";
+    rows[2].status = ORDER_COMPLETE;        /* does not count */
+    rows[3].order_number = "N3";
+    assert_int_equal(store_wip_import(f->b, rows, 4, false, false, w), 0);
+    assert_false(w[0].exceeded);
+    assert_true(w[1].exceeded && w[1].hard && !w[1].overridden);
+    assert_int_equal(w[1].count, 2);
+    assert_false(w[2].exceeded);
+    assert_true(w[3].exceeded);
+    assert_int_equal(w[3].count, 2);        /* the refused N1 did not count */
+    assert_int_equal(store_wip_import(f->b, rows, 4, true, false, w), 0);
+    assert_false(w[1].exceeded);            /* A left: room for N1 */
+    assert_int_equal(w[1].count, 1);
+    assert_true(w[3].exceeded);
+    assert_int_equal(w[3].count, 2);
+    assert_int_equal(store_wip_import(f->b, rows, 4, false, true, w), 0);
+    assert_true(w[1].overridden && w[3].overridden);
+    assert_int_equal(w[3].count, 3);        /* overridden rows count */
+    assert_true(store_wip_limited(f->b));
+    set_limit(f, 0, "hard");
+    assert_false(store_wip_limited(f->b));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +371,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_into_a_hard_column_is_refused_unless_overridden, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_into_a_soft_column_warns_and_goes_through, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_in_phases_reports_the_check, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_rows_count_earlier_rows_and_leavers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
