@@ -1012,3 +1012,23 @@ size_t csv_import_warnings_total(const struct csv_import *ci)
 {
     return ci->warnings.total;
 }
+
+void csv_import_add_issue(struct csv_import *ci, bool error, int64_t row, const char *column,
+                          const char *message)
+{
+    add_issue(ci, error ? &ci->errors : &ci->warnings, row, column, message);
+}
+
+size_t csv_import_drop_rows(struct csv_import *ci, const bool *drop)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < ci->nrows; i++)
+        if (!drop[i])
+            ci->rows[kept++] = ci->rows[i];
+    size_t dropped = ci->nrows - kept;
+    ci->nrows = kept;
+    ci->skipped += dropped;
+    hmap_cleanup(&ci->set);             /* its indexes are stale; no record comes after finish */
+    hmap_init(&ci->set, row_number_is, ci);
+    return dropped;
+}

@@ -115,4 +115,17 @@ const struct csv_issue *csv_import_warnings(const struct csv_import *ci, size_t 
 size_t csv_import_errors_total(const struct csv_import *ci);
 size_t csv_import_warnings_total(const struct csv_import *ci);
 
+/*
+ * After csv_import_finish, for checks that need more than the lookups (SPEC §9 WIP limits
+ * against the board, server/import.c): csv_import_add_issue lists an error (error true) or a
+ * warning on `row` (column may be NULL; texts copied; counted, listed under the same cap),
+ * after the parse's issues; csv_import_drop_rows removes the valid rows i with drop[i] (drop
+ * has one entry per row of csv_import_rows, file order kept) and counts them as skipped;
+ * returns how many it removed. Rows returned earlier by csv_import_rows are invalidated.
+ * Allocation failure of an issue is sticky as for feeding (it is then not listed).
+ */
+void csv_import_add_issue(struct csv_import *ci, bool error, int64_t row, const char *column,
+                          const char *message);
+size_t csv_import_drop_rows(struct csv_import *ci, const bool *drop);
+
 #endif

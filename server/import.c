@@ -40,6 +40,7 @@ struct import_job {
     bool create_only, dry_run, skip;
     bool place_file;                    /* placement=file: existing orders move to the file's
                                          * work centre (default keep: they stay put) */
+    bool wip_override;                  /* SPEC §9: an admin's override=true */
     int64_t t_begin_us;                 /* for the debug timing line */
     char message[XLSX_MSG_MAX];         /* an error sentence built for the answer */
     /* the .xlsx reader (SPEC §10) */
@@ -198,6 +199,11 @@ static int import_begin(struct http_req *r, struct op_result *res)
         else if (strcmp(v, "abort") != 0) {
             return invalid(res, "onError", "must be abort or skip");
         }
+    }
+    if (http_query(r, "override", v, sizeof(v)) != NULL) {     /* SPEC §9 */
+        if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+            return invalid(res, "override", "must be true or false");
+        j->wip_override = strcmp(v, "true") == 0 && r->claims.role == ROLE_ADMIN;
     }
     if (http_query(r, "sheet", j->sheet, sizeof(j->sheet)) != NULL
         && (strlen(j->sheet) >= sizeof(j->sheet) - 1 || j->sheet[0] == '\0'
@@ -390,6 +396,54 @@ static struct order_input *rows_for(const struct csv_import *ci, const struct bo
 }
 
 /*
+ * SPEC §9 WIP limits for an import, against board b as the write will find it (the writer's
+ * prepare, or the loop for a dry run): store_wip_import decides per row; a row over a hard
+ * limit becomes a row error on work_centre_code and is dropped from the rows to write (so
+ * with onError=abort the import fails, with skip it is skipped); over a soft (or overridden)
+ * limit, a warning. Costs nothing when no work centre has a limit. Returns the rows refused,
+ * or -1 when out of memory.
+ */
+static long wip_pass(const struct board *b, struct csv_import *ci, bool place_file,
+                     bool override)
+{
+    size_t n, refused = 0;
+    const struct csv_row *rows = csv_import_rows(ci, &n);
+    if (n == 0 || !store_wip_limited(b))
+        return 0;
+    struct order_input *in = malloc(n * sizeof(*in));
+    struct wip_check *w = malloc(n * sizeof(*w));
+    bool *drop = calloc(n, sizeof(*drop));
+    long rc = -1;
+    if (in == NULL || w == NULL || drop == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        in[i] = rows[i].in;
+    if (store_wip_import(b, in, n, place_file, override, w) != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (!w[i].exceeded)
+            continue;
+        const struct work_centre *wc = board_work_centre(b, in[i].work_centre_id);
+        char msg[200];
+        drop[i] = w[i].hard && !w[i].overridden;
+        snprintf(msg, sizeof(msg), "work centre %s has a %s WIP limit of %lld orders; this "
+                 "order would make %lld%s", wc != NULL ? wc->code : "?",
+                 w[i].hard ? "hard" : "soft", (long long)w[i].limit, (long long)w[i].count,
+                 drop[i] ? "" : w[i].overridden ? " (overridden)" : " (imported anyway)");
+        csv_import_add_issue(ci, drop[i], rows[i].row, "work_centre_code", msg);
+        refused += drop[i];
+    }
+    if (refused > 0)
+        csv_import_drop_rows(ci, drop);
+    rc = (long)refused;
+out:
+    free(in);
+    free(w);
+    free(drop);
+    return rc;
+}
+
+/*
  * An import's write through the writer (docs/writer.md "Imports"): prepared on the loop when
  * the tenant's earlier writes are done (against the board as it is then), written on the
  * writer thread in one transaction, applied and answered on the loop. The loop serves
@@ -402,6 +456,8 @@ struct import_write {
     int64_t tenant_id, user_id;
     struct csv_import *ci;              /* the parsed upload (taken from the import_job) */
     bool place_file, create_only;
+    bool skip, wip_override;            /* onError=skip; SPEC §9 an admin's override=true */
+    bool wip_failed;                    /* the WIP pass refused rows under onError=abort */
     size_t n_rows, skipped, created;    /* created: for the 413 message */
     struct order_input *in;             /* the rows (writer thread: iw_run) */
     size_t orders_then;                 /* the tenant's orders at prepare (413 message) */
@@ -426,6 +482,16 @@ static int iw_prepare(void *ctx)
     if (rc != 0)
         return rc;
     w->orders_then = b->n_orders;
+    /* SPEC §9: the board is current now (the tenant's earlier writes are applied) */
+    long refused = wip_pass(b, w->ci, w->place_file, w->wip_override);
+    if (refused < 0)
+        return PB_EINTERNAL;
+    if (refused > 0 && !w->skip) {
+        w->wip_failed = true;
+        return PB_EIMPORT_FAILED;
+    }
+    w->skipped += (size_t)refused;
+    csv_import_rows(w->ci, &w->n_rows);
     return store_import_prepare(w->app->store, b, w->n_rows, !w->create_only, !w->place_file,
                                 w->user_id, &w->plan);
 }
@@ -517,6 +583,10 @@ static void iw_done(void *ctx, int status, uint64_t commit_seq)
             schedule_changed(w->app, w->tenant_id, NULL, 0);    /* SPEC §9: every column */
         }
         res.data = report_json(w->ci, false, created, updated, w->skipped, false, NULL, 0);
+    } else if (w->wip_failed) {         /* SPEC §6: the report is the error's body */
+        res.err = PB_EIMPORT_FAILED;
+        res.message = "the file has errors; nothing was imported";
+        res.extra = report_json(w->ci, true, 0, 0, 0, false, NULL, 0);
     } else {
         import_error(w->app, status, w->created, w->orders_then, w->message,
                      sizeof(w->message), &res);
@@ -544,13 +614,20 @@ static void submit_write(struct http_req *r, struct import_job *j, size_t skippe
         .owner = r, .app = r->app, .tenant_id = r->claims.tenant_id,
         .user_id = r->claims.user_id, .ci = j->ci, .place_file = j->place_file,
         .create_only = j->create_only, .skipped = skipped, .t_submit_us = lws_now_usecs(),
+        .skip = j->skip, .wip_override = j->wip_override,
     };
     csv_import_rows(j->ci, &w->n_rows);
     j->ci = NULL;                       /* the write owns the upload now */
     int rc = writes_submit(r->app, w->tenant_id, iw_prepare, iw_run, iw_done, w);
-    if (rc != 0) {
-        import_error(r->app, rc, w->created, w->orders_then, j->message, sizeof(j->message),
-                     res);
+    if (rc != 0) {                      /* prepare may run here: the WIP pass too */
+        if (w->wip_failed) {
+            res->err = PB_EIMPORT_FAILED;
+            res->message = "the file has errors; nothing was imported";
+            res->extra = report_json(w->ci, true, 0, 0, 0, false, NULL, 0);
+        } else {
+            import_error(r->app, rc, w->created, w->orders_then, j->message,
+                         sizeof(j->message), res);
+        }
         j->ci = w->ci;
         w->ci = NULL;
         import_write_free(w);
@@ -784,6 +861,12 @@ static void import_finish(struct http_req *r, struct op_result *res)
         return;
     }
     r->app->metrics.import_rows += csv_import_records(j->ci);
+    bool on_loop = j->dry_run || r->app->writer == NULL;
+    if (on_loop && !csv_import_missing_required(j->ci)
+        && wip_pass(j->board, j->ci, j->place_file, j->wip_override) < 0) {
+        fail_with(res, PB_EINTERNAL, "out of memory");      /* SPEC §9, as the write will */
+        return;
+    }
     const struct csv_row *rows = csv_import_rows(j->ci, &n_rows);
     csv_import_errors(j->ci, &n_err);
 

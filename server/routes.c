@@ -579,6 +579,8 @@ struct create_op {
     struct board *b;
     struct create_job *job;
     size_t orders_then;                 /* for the 413 sentence */
+    bool wip_override;                  /* SPEC §9: an admin sent "override": true */
+    struct wip_check wip;               /* PB_EWIP_LIMIT: the column as prepare saw it */
 };
 
 static void create_op_free(struct create_op *c)
@@ -589,9 +591,14 @@ static void create_op_free(struct create_op *c)
     free(c);
 }
 
-/* The answer to a create that failed with rc. */
-static void create_error(struct http_req *r, int rc, size_t orders_then)
+/* The answer to a create that failed with rc (wip: the column's check, for PB_EWIP_LIMIT). */
+static void create_error(struct http_req *r, int rc, size_t orders_then,
+                         const struct wip_check *wip)
 {
+    if (rc == PB_EWIP_LIMIT) {          /* SPEC §9: the same body as a move's refusal */
+        http_reply_error(r, rc, "the work centre is at its WIP limit", op_wip_extra(wip));
+        return;
+    }
     if (rc == PB_ETOO_LARGE) {
         char msg[160];
         snprintf(msg, sizeof(msg), "the tenant already has %zu orders, the most allowed "
@@ -613,8 +620,28 @@ static int create_op_prepare(void *ctx)
     if (rc != 0)
         return rc;
     c->orders_then = c->b->n_orders;
-    return store_create_prepare(c->app->store, c->b, &c->in, c->steps, c->n_steps, c->user_id,
-                                &c->job);
+    rc = store_create_prepare(c->app->store, c->b, &c->in, c->steps, c->n_steps, c->user_id,
+                              c->wip_override, &c->job);
+    if (rc == PB_EWIP_LIMIT)            /* for the 409's wipLimit and count */
+        store_wip_check(c->b, c->in.work_centre_id, 1, false, &c->wip);
+    return rc;
+}
+
+/* The 201 answer and the order_created event; both get "wipExceeded": true when a soft or
+ * overridden WIP limit was passed (SPEC §9). */
+static void create_publish(struct http_req *r, struct app *app, int64_t tenant_id,
+                           struct order *o, const struct wip_check *wip)
+{
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
+    op_wip_mark(ev, wip);
+    room_publish(app, tenant_id, "order_created", ev);
+    schedule_changed(app, tenant_id, &o->work_centre_id, 1);               /* SPEC §9 */
+    if (r != NULL) {
+        cJSON *ans = route_order_with_steps(r, o);
+        op_wip_mark(ans, wip);
+        http_reply_json(r, 201, ans);
+    }
 }
 
 static int create_op_run(sqlite3 *db, void *ctx)
@@ -631,18 +658,15 @@ static void create_op_done(void *ctx, int status, uint64_t commit_seq)
     (void)commit_seq;
     if (status == 0) {
         store_commit_noted(c->app->store);      /* group commit syncs it before answers */
+        struct wip_check wip;
+        store_create_wip(c->job, &wip);
         struct order *o = store_create_apply(c->b, c->job);
-        cJSON *ev = cJSON_CreateObject();
-        cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
-        room_publish(c->app, c->tenant_id, "order_created", ev);
-        schedule_changed(c->app, c->tenant_id, &o->work_centre_id, 1);     /* SPEC §9 */
-        if (r != NULL) {
+        if (r != NULL)
             r->job = NULL;
-            http_reply_json(r, 201, route_order_with_steps(r, o));
-        }
+        create_publish(r, c->app, c->tenant_id, o, &wip);
     } else if (r != NULL) {
         r->job = NULL;
-        create_error(r, status, c->orders_then);
+        create_error(r, status, c->orders_then, &c->wip);
     }
     create_op_free(c);
 }
@@ -687,6 +711,9 @@ static void r_order_create(struct http_req *r, const cJSON *request_body)
         && in.work_centre_id > 0 && board_work_centre(b, in.work_centre_id) == NULL)
         json_details_add(&d, "workCentreId", "no such work centre");
     order_input_check(&in, json_details_add, &d);
+    bool override = false;              /* SPEC §9: only an admin's override passes a limit */
+    json_get_bool(body, "override", &override, &d);
+    override = override && r->claims.role == ROLE_ADMIN;
 
     const cJSON *sa = cJSON_GetObjectItemCaseSensitive(body, "steps");
     if (sa != NULL && !cJSON_IsNull(sa)) {
@@ -750,11 +777,12 @@ static void r_order_create(struct http_req *r, const cJSON *request_body)
         }
         *c = (struct create_op){ .owner = r, .app = r->app, .tenant_id = r->claims.tenant_id,
                                  .user_id = r->claims.user_id, .body = body, .in = in,
-                                 .steps = steps, .n_steps = n_steps };
+                                 .steps = steps, .n_steps = n_steps,
+                                 .wip_override = override };
         int rc = writes_submit(r->app, c->tenant_id, create_op_prepare, create_op_run,
                                create_op_done, c);
         if (rc != 0) {
-            create_error(r, rc, c->orders_then);
+            create_error(r, rc, c->orders_then, &c->wip);
             create_op_free(c);
             return;
         }
@@ -762,18 +790,18 @@ static void r_order_create(struct http_req *r, const cJSON *request_body)
         return;
     }
     struct order *o = NULL;
-    int rc = store_order_create(r->app->store, b, &in, steps, n_steps, r->claims.user_id, &o);
+    struct wip_check wip;
+    int rc = store_order_create(r->app->store, b, &in, steps, n_steps, r->claims.user_id,
+                                override, &o, &wip);
+    if (rc == PB_EWIP_LIMIT)
+        store_wip_check(b, in.work_centre_id, 1, false, &wip);
     free(steps);
     cJSON_Delete(body);
     if (rc != 0) {
-        create_error(r, rc, b->n_orders);
+        create_error(r, rc, b->n_orders, &wip);
         return;
     }
-    cJSON *ev = cJSON_CreateObject();
-    cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
-    room_publish(r->app, r->claims.tenant_id, "order_created", ev);
-    schedule_changed(r->app, r->claims.tenant_id, &o->work_centre_id, 1);  /* SPEC §9 */
-    http_reply_json(r, 201, route_order_with_steps(r, o));
+    create_publish(r, r->app, r->claims.tenant_id, o, &wip);
 }
 
 static void r_start_move(struct http_req *r, const cJSON *body)

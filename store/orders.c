@@ -147,6 +147,7 @@ struct create_job {
     size_t depth;                       /* its column's size before */
     char now[PB_TIMESTAMP_LEN];
     char *data;                         /* audit event_data */
+    struct wip_check wip;               /* SPEC §9: its column's WIP with the new order */
     bool applied;
 };
 
@@ -162,10 +163,12 @@ void store_create_job_free(struct create_job *j)
 
 int store_create_prepare(struct store *s, struct board *b, const struct order_input *in,
                          const struct step *steps, size_t n_steps, int64_t user_id,
-                         struct create_job **out)
+                         bool wip_override, struct create_job **out)
 {
     struct create_job *j;
+    struct wip_check wip;
     char *num = NULL;
+    int rc;
 
     *out = NULL;
     if (in->order_number == NULL || in->stock_code == NULL || in->description == NULL)
@@ -180,10 +183,14 @@ int store_create_prepare(struct store *s, struct board *b, const struct order_in
         return PB_ECONFLICT;
     if (store_orders_fit(s, b, 1) != 0)
         return PB_ETOO_LARGE;
+    /* SPEC §9 WIP limits: a new order that counts adds one to its column (the backlog has none) */
+    bool counts = store_wip_counts((enum order_status)in->status);
+    if ((rc = store_wip_check(b, in->work_centre_id, counts, wip_override, &wip)) != 0)
+        return rc;
     if ((j = calloc(1, sizeof(*j))) == NULL)
         return PB_EINTERNAL;
     *j = (struct create_job){ .col = col, .steps = steps, .n_steps = n_steps,
-                              .tenant_id = b->tenant_id, .user_id = user_id };
+                              .tenant_id = b->tenant_id, .user_id = user_id, .wip = wip };
     pb_now_timestamp(j->now);
     j->o = order_from_input(in, user_id, j->now);
     bool oom = false;
@@ -196,9 +203,14 @@ int store_create_prepare(struct store *s, struct board *b, const struct order_in
     rank__plan(col, j->depth, NULL, &j->rp);        /* the end of its column */
     j->o->rank = j->rp.rank;
     num = store__json_quote(j->o->order_number);
-    if (num == NULL || (j->data = malloc(strlen(num) + 32)) == NULL)
+    if (num == NULL || (j->data = malloc(strlen(num) + 128)) == NULL)
         goto nomem;
-    sprintf(j->data, "{\"orderNumber\":%s}", num);
+    int len = sprintf(j->data, "{\"orderNumber\":%s", num);
+    if (wip.exceeded)                   /* SPEC §9: the audit says a limit was passed, as a move's */
+        len += sprintf(j->data + len, ",\"wipExceeded\":true,\"wipLimit\":%lld,\"count\":%lld%s",
+                       (long long)wip.limit, (long long)wip.count,
+                       wip.overridden ? ",\"wipOverride\":true" : "");
+    strcpy(j->data + len, "}");
     free(num);
     *out = j;
     return 0;
@@ -225,6 +237,11 @@ int store_create_write(struct store *s, struct create_job *j)
     return 0;
 }
 
+void store_create_wip(const struct create_job *j, struct wip_check *out)
+{
+    *out = j->wip;
+}
+
 struct order *store_create_apply(struct board *b, struct create_job *j)
 {
     struct order *o = j->o;
@@ -241,10 +258,10 @@ struct order *store_create_apply(struct board *b, struct create_job *j)
 
 int store_order_create(struct store *s, struct board *b, const struct order_input *in,
                        const struct step *steps, size_t n_steps, int64_t user_id,
-                       struct order **out)
+                       bool wip_override, struct order **out, struct wip_check *wip)
 {
     struct create_job *j;
-    int rc = store_create_prepare(s, b, in, steps, n_steps, user_id, &j);
+    int rc = store_create_prepare(s, b, in, steps, n_steps, user_id, wip_override, &j);
     if (rc != 0)
         return rc;
     if (store__begin(s) != 0) {
@@ -260,6 +277,8 @@ int store_order_create(struct store *s, struct board *b, const struct order_inpu
         store_create_job_free(j);
         return PB_EINTERNAL;
     }
+    if (wip != NULL)
+        *wip = j->wip;
     struct order *o = store_create_apply(b, j);
     store_create_job_free(j);
     if (out != NULL)

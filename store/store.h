@@ -203,11 +203,17 @@ int store_orders_fit(const struct store *s, const struct board *b, size_t n_new)
  * order (owned by the board). Status in_progress/complete stamps started_at/completed_at.
  * PB_ECONFLICT orderNumber taken, PB_EVALIDATION unknown or inactive work_centre_id (or a
  * step naming a work centre unknown to the tenant), PB_ETOO_LARGE the tenant already has
- * max_orders_per_tenant live orders (checked last), PB_EINTERNAL.
+ * max_orders_per_tenant live orders, PB_EWIP_LIMIT (SPEC §9 WIP limits, checked last) the
+ * order counts (store_wip_counts: not complete or cancelled) and would take its column past a
+ * hard WIP limit while wip_override is false (an admin's "override": true; the caller decides
+ * who may), PB_EINTERNAL. A soft or overridden limit goes through: the audit entry's
+ * event_data gets "wipExceeded": true, "wipLimit", "count" and, overridden, "wipOverride":
+ * true, as a move's does. *wip (may be NULL) gets the column's check on success.
  */
+struct wip_check;
 int store_order_create(struct store *s, struct board *b, const struct order_input *in,
                        const struct step *steps, size_t n_steps, int64_t user_id,
-                       struct order **out);
+                       bool wip_override, struct order **out, struct wip_check *wip);
 
 /* Routing steps of an order, read from SQLite, by step_number. *out is a malloc'd array of
  * *n steps (free each with step_cleanup, then free()). PB_ENOT_FOUND, PB_EINTERNAL. */
@@ -248,6 +254,26 @@ size_t store_wip_count(const struct column *c);
  */
 int store_wip_check(const struct board *b, int64_t wc_id, size_t adding, bool override,
                     struct wip_check *out);
+
+/* Whether any work centre of b has a WIP limit (an import skips its WIP pass otherwise).
+ * O(work centres). */
+bool store_wip_limited(const struct board *b);
+
+/*
+ * SPEC §9 for an import (SPEC §6): the rows, in file order, against board b as the write will
+ * find it. A row whose order counts (store_wip_counts of the row's status) and enters a column
+ * with a limit is checked against that column's running count: the counted orders of the
+ * column plus the rows before it that entered, minus the existing orders that left it
+ * (place_file: an existing order goes to the row's work centre; otherwise it stays where it
+ * is). An existing order that stays in its column is never new (its status change only
+ * adjusts the running count). out[i] (n of them, the caller's) is zeroed, then for a checked
+ * row filled as store_wip_check does; a row is refused when out[i].exceeded && out[i].hard &&
+ * !out[i].overridden (override false): it then changes no count, as it will not be imported.
+ * Soft (or overridden) rows count and have out[i].exceeded. Returns 0 or PB_EINTERNAL (out of
+ * memory). O(rows × work centres) time, O(work centres) memory; changes nothing.
+ */
+int store_wip_import(const struct board *b, const struct order_input *rows, size_t n,
+                     bool place_file, bool override, struct wip_check *out);
 
 /* A move of SPEC §4 "PUT /api/orders/:id/move". */
 struct move_request {
@@ -311,7 +337,7 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
 /*
  * store_order_create in three phases, for the writer (docs/writer.md): prepare (loop thread)
  * validates as store_order_create does (PB_EVALIDATION, PB_ECONFLICT, PB_ETOO_LARGE,
- * PB_EINTERNAL) and stages the order (in's strings are copied; steps stay the caller's until
+ * PB_EWIP_LIMIT with wip_override as there, PB_EINTERNAL) and stages the order (in's strings are copied; steps stay the caller's until
  * write is done); write (the thread that owns connection s, a sibling store, in a transaction
  * the caller opened; may run again after a rollback; reads b's column, frozen until apply):
  * the row, its steps, the audit entry; PB_ECONFLICT, PB_EINTERNAL; apply (loop thread, after
@@ -321,8 +347,11 @@ int store_import(struct store *s, struct board *b, const struct order_input *row
 struct create_job;
 int store_create_prepare(struct store *s, struct board *b, const struct order_input *in,
                          const struct step *steps, size_t n_steps, int64_t user_id,
-                         struct create_job **out);
+                         bool wip_override, struct create_job **out);
 int store_create_write(struct store *s, struct create_job *j);
+/* SPEC §9: the prepared create's WIP check of its column (out->exceeded: a soft or overridden
+ * limit was passed; the answer and event carry "wipExceeded": true). Any time after prepare. */
+void store_create_wip(const struct create_job *j, struct wip_check *out);
 struct order *store_create_apply(struct board *b, struct create_job *j);
 void store_create_job_free(struct create_job *j);
 

@@ -94,7 +94,7 @@ static int64_t mk(struct fx *f, const char *number, int64_t wc, enum order_statu
     in.due_date = due;
     in.work_centre_id = wc;
     assert_int_equal(order_input_check(&in, no_report, NULL), 0);
-    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, 0, &o), 0);
+    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, 0, false, &o, NULL), 0);
     return o->id;
 }
 

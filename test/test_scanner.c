@@ -115,7 +115,7 @@ static struct order *mk_order_on(struct fx *f, struct board *b, const char *numb
     in.description = "A part";
     in.quantity_to_make = 10;
     in.work_centre_id = wc;
-    assert_int_equal(store_order_create(f->s, b, &in, steps, n_steps, f->user, &o), 0);
+    assert_int_equal(store_order_create(f->s, b, &in, steps, n_steps, f->user, false, &o, NULL), 0);
     for (size_t i = 0; i < n_steps; i++)
         free(names[i]);
     return o;

@@ -97,7 +97,7 @@ static struct order *mk_order(struct fx *f, const char *number, int64_t wc)
     in.description = "A part";
     in.quantity_to_make = 10;
     in.work_centre_id = wc;
-    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, &o), 0);
+    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, false, &o, NULL), 0);
     assert_non_null(o);
     return o;
 }
@@ -274,13 +274,13 @@ static void test_create_rejects_taken_number_and_unknown_work_centre(void **stat
     in.stock_code = "S";
     in.description = "D";
     in.quantity_to_make = 1;
-    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, &o), PB_ECONFLICT);
+    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, false, &o, NULL), PB_ECONFLICT);
     in.order_number = "MO-2";
     in.work_centre_id = 99999;
-    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, &o),
+    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, false, &o, NULL),
                      PB_EVALIDATION);
     in.work_centre_id = f->wc_inactive;
-    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, &o),
+    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, false, &o, NULL),
                      PB_EVALIDATION);
     assert_int_equal(f->b->n_orders, 1);
     assert_db_matches_cache(f);
@@ -308,7 +308,7 @@ static void test_steps_are_stored_and_read_back_in_order(void **state)
     in.stock_code = "S";
     in.description = "D";
     in.quantity_to_make = 5;
-    assert_int_equal(store_order_create(f->s, f->b, &in, steps, 2, f->user, &o), 0);
+    assert_int_equal(store_order_create(f->s, f->b, &in, steps, 2, f->user, false, &o, NULL), 0);
     assert_int_equal(store_order_steps(f->s, f->tenant, o->id, &out, &n), 0);
     assert_int_equal(n, 2);
     assert_int_equal(out[0].step_number, 1);
@@ -327,7 +327,7 @@ static void test_steps_are_stored_and_read_back_in_order(void **state)
     /* a step naming an unknown work centre is a validation error and writes nothing */
     steps[0].work_centre_id = 99999;
     in.order_number = "MO-T";
-    assert_int_equal(store_order_create(f->s, f->b, &in, steps, 2, f->user, &o),
+    assert_int_equal(store_order_create(f->s, f->b, &in, steps, 2, f->user, false, &o, NULL),
                      PB_EVALIDATION);
     assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM orders WHERE order_number = 'MO-T'"), 0);
 }
@@ -604,7 +604,7 @@ static void test_failed_commit_leaves_cache_and_database_unchanged(void **state)
     in.description = "D";
     in.quantity_to_make = 1;
     in.work_centre_id = f->wc[0];
-    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, &created),
+    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, false, &created, NULL),
                      PB_EINTERNAL);
     assert_null(created);
     struct order_input rows[2] = { in, in };
@@ -1330,9 +1330,9 @@ static void test_tenants_never_see_each_others_orders(void **state)
     /* a work centre of tenant A is unknown to tenant B */
     struct order_input in = row("X-1", f->wc[0], 1);
     struct order *o;
-    assert_int_equal(store_order_create(f->s, other, &in, NULL, 0, 0, &o), PB_EVALIDATION);
+    assert_int_equal(store_order_create(f->s, other, &in, NULL, 0, 0, false, &o, NULL), PB_EVALIDATION);
     in.work_centre_id = 0;                          /* same number, other tenant: fine */
-    assert_int_equal(store_order_create(f->s, other, &in, NULL, 0, 0, &o), 0);
+    assert_int_equal(store_order_create(f->s, other, &in, NULL, 0, 0, false, &o, NULL), 0);
     assert_ptr_equal(board_order_by_number(f->b, "X-1"), mine);
     struct board *b;
     assert_int_equal(store_board(f->s, 987654, &b), PB_ENOT_FOUND);

@@ -98,7 +98,7 @@ static struct order *mk_order(struct fx *f, const char *number, int64_t wc)
     in.description = "A part";
     in.quantity_to_make = 10;
     in.work_centre_id = wc;
-    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, &o), 0);
+    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, false, &o, NULL), 0);
     return o;
 }
 

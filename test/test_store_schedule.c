@@ -110,7 +110,7 @@ static struct order *create(struct fx *f, const char *num, int64_t wc, const str
     in.quantity_to_make = 10;
     in.work_centre_id = wc;
     in.due_date = due;
-    assert_int_equal(store_order_create(f->s, f->b, &in, steps, n, f->user, &o), 0);
+    assert_int_equal(store_order_create(f->s, f->b, &in, steps, n, f->user, false, &o, NULL), 0);
     return o;
 }
 

@@ -1,6 +1,6 @@
 /*
  * test_store_wip — SPEC §9 WIP limits at the store: what a limit counts, soft, hard, the
- * admin's override (audited), no limit, and a batch of moves that fills a column up to it.
+ * admin's override (audited), no limit, a batch of moves that fills a column up to it, creates.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -92,7 +92,7 @@ static int64_t mk_order(struct fx *f, const char *number, enum order_status st)
     in.description = "part";
     in.quantity_to_make = 10;
     in.status = (int)st;
-    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, &o), 0);
+    assert_int_equal(store_order_create(f->s, f->b, &in, NULL, 0, f->user, false, &o, NULL), 0);
     return o->id;
 }
 
@@ -218,6 +218,147 @@ static void test_a_batch_sees_its_earlier_moves(void **state)
     assert_true(board_check(f->b));
 }
 
+/* An order created straight into LIM (status st, override as given); returns the store's rc. */
+static int create_in_lim(struct fx *f, const char *number, enum order_status st, bool override,
+                         struct wip_check *w)
+{
+    struct order_input in;
+    struct order *o = NULL;
+    order_input_init(&in);
+    in.order_number = number;
+    in.stock_code = "STK";
+    in.description = "part";
+    in.quantity_to_make = 10;
+    in.status = (int)st;
+    in.work_centre_id = f->wc;
+    memset(w, 0, sizeof(*w));
+    return store_order_create(f->s, f->b, &in, NULL, 0, f->user, override, &o, w);
+}
+
+static int64_t created_audits(struct fx *f, const char *like)
+{
+    return peek_int(f, "SELECT count(*) FROM audit_log WHERE event_type = 'order_created' "
+                    "AND event_data LIKE '%%%s%%'", like);
+}
+
+static void test_create_into_a_hard_column_is_refused_unless_overridden(void **state)
+{
+    struct fx *f = *state;
+    struct wip_check w;
+    set_limit(f, 1, "hard");
+    assert_int_equal(create_in_lim(f, "A", ORDER_NOT_STARTED, false, &w), 0);
+    assert_false(w.exceeded);
+    assert_int_equal(w.count, 1);
+    int64_t audits = peek_int(f, "SELECT count(*) FROM audit_log");
+    assert_int_equal(create_in_lim(f, "B", ORDER_ON_HOLD, false, &w), PB_EWIP_LIMIT);
+    assert_null(board_order_by_number(f->b, "B"));
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM orders"), 1);
+    assert_int_equal(peek_int(f, "SELECT count(*) FROM audit_log"), audits);
+    /* complete or cancelled orders do not count: they are created anyway */
+    assert_int_equal(create_in_lim(f, "D", ORDER_COMPLETE, false, &w), 0);
+    assert_false(w.exceeded);
+    assert_int_equal(create_in_lim(f, "C", ORDER_CANCELLED, false, &w), 0);
+    assert_int_equal(created_audits(f, "wipExceeded"), 0);
+    /* an admin's override passes, audited as a move's */
+    assert_int_equal(create_in_lim(f, "B", ORDER_NOT_STARTED, true, &w), 0);
+    assert_true(w.exceeded && w.overridden && w.hard);
+    assert_int_equal(w.count, 2);
+    assert_int_equal(created_audits(f, "\"wipExceeded\":true,\"wipLimit\":1,\"count\":2,"
+                                       "\"wipOverride\":true"), 1);
+    assert_int_equal(store_wip_count(board_column(f->b, f->wc)), 2);
+    assert_true(board_check(f->b));
+}
+
+static void test_create_into_a_soft_column_warns_and_goes_through(void **state)
+{
+    struct fx *f = *state;
+    struct wip_check w;
+    set_limit(f, 1, "soft");
+    assert_int_equal(create_in_lim(f, "A", ORDER_NOT_STARTED, false, &w), 0);
+    assert_false(w.exceeded);
+    assert_int_equal(create_in_lim(f, "B", ORDER_IN_PROGRESS, false, &w), 0);
+    assert_true(w.exceeded);
+    assert_false(w.overridden);
+    assert_int_equal(w.count, 2);
+    assert_non_null(board_order_by_number(f->b, "B"));
+    assert_int_equal(created_audits(f, "\"wipExceeded\":true,\"wipLimit\":1,\"count\":2}"), 1);
+    assert_int_equal(created_audits(f, "wipOverride"), 0);
+}
+
+static void test_create_in_phases_reports_the_check(void **state)
+{
+    struct fx *f = *state;
+    struct order_input in;
+    struct create_job *j = NULL;
+    struct wip_check w;
+    set_limit(f, 1, "hard");
+    assert_int_equal(create_in_lim(f, "A", ORDER_NOT_STARTED, false, &w), 0);
+    order_input_init(&in);
+    in.order_number = "B";
+    in.stock_code = "STK";
+    in.description = "part";
+    in.quantity_to_make = 1;
+    in.work_centre_id = f->wc;
+    assert_int_equal(store_create_prepare(f->s, f->b, &in, NULL, 0, f->user, false, &j),
+                     PB_EWIP_LIMIT);
+    assert_null(j);
+    assert_int_equal(store_create_prepare(f->s, f->b, &in, NULL, 0, f->user, true, &j), 0);
+    store_create_wip(j, &w);
+    assert_true(w.exceeded && w.overridden);
+    assert_int_equal(w.limit, 1);
+    assert_int_equal(w.count, 2);
+    store_create_job_free(j);
+    /* the backlog has no limit */
+    in.work_centre_id = 0;
+    assert_int_equal(store_create_prepare(f->s, f->b, &in, NULL, 0, f->user, false, &j), 0);
+    store_create_wip(j, &w);
+    assert_false(w.exceeded);
+    assert_int_equal(w.limit, 0);
+    store_create_job_free(j);
+}
+
+static void test_import_rows_count_earlier_rows_and_leavers(void **state)
+{
+    struct fx *f = *state;
+    struct wip_check w[4];
+    struct order_input rows[4];
+    set_limit(f, 1, "hard");
+    int64_t a = mk_order(f, "A", ORDER_NOT_STARTED);
+    struct move_result mr;
+    assert_int_equal(move(f, a, false, &mr), 0);                /* LIM holds A: full */
+    for (int i = 0; i < 4; i++) {
+        order_input_init(&rows[i]);
+        rows[i].stock_code = "S";
+        rows[i].description = "d";
+        rows[i].quantity_to_make = 1;
+        rows[i].work_centre_id = f->wc;
+    }
+    rows[0].order_number = "A";             /* stays (keep) or leaves for the backlog (file) */
+    rows[0].work_centre_id = 0;
+    rows[1].order_number = "N1";
+    rows[2].order_number = "N2";
+    rows[2].status = ORDER_COMPLETE;        /* does not count */
+    rows[3].order_number = "N3";
+    assert_int_equal(store_wip_import(f->b, rows, 4, false, false, w), 0);
+    assert_false(w[0].exceeded);
+    assert_true(w[1].exceeded && w[1].hard && !w[1].overridden);
+    assert_int_equal(w[1].count, 2);
+    assert_false(w[2].exceeded);
+    assert_true(w[3].exceeded);
+    assert_int_equal(w[3].count, 2);        /* the refused N1 did not count */
+    assert_int_equal(store_wip_import(f->b, rows, 4, true, false, w), 0);
+    assert_false(w[1].exceeded);            /* A left: room for N1 */
+    assert_int_equal(w[1].count, 1);
+    assert_true(w[3].exceeded);
+    assert_int_equal(w[3].count, 2);
+    assert_int_equal(store_wip_import(f->b, rows, 4, false, true, w), 0);
+    assert_true(w[1].overridden && w[3].overridden);
+    assert_int_equal(w[3].count, 3);        /* overridden rows count */
+    assert_true(store_wip_limited(f->b));
+    set_limit(f, 0, "hard");
+    assert_false(store_wip_limited(f->b));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +368,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_soft_limit_warns_and_goes_through, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_limit_never_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_batch_sees_its_earlier_moves, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_into_a_hard_column_is_refused_unless_overridden, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_into_a_soft_column_warns_and_goes_through, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_in_phases_reports_the_check, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_rows_count_earlier_rows_and_leavers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

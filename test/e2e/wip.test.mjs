@@ -3,8 +3,9 @@
 // wipLimit, count) over REST and WebSocket, writes and broadcasts nothing; an admin's
 // "override": true passes it and the audit entry says so; a scheduler's override does not;
 // a soft limit lets the move through with "wipExceeded": true on the answer and on
-// order_moved; an import row over a hard limit is a row error (soft: a warning); scanner
-// events ignore limits.
+// order_moved; a create (POST /api/orders) is checked the same way; an import row over a
+// hard limit is a row error (soft: a warning), counting the earlier rows of the file and the
+// orders that leave a column under placement=file; scanner events ignore limits.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, assertError } from './lib.mjs';
@@ -202,4 +203,122 @@ test('analytics: per work centre workMinutes and clearsAt, lateOrders in the das
   const d1 = await srv.req('GET', '/api/analytics/dashboard', { token: viewer });
   assert.equal(d1.body.lateOrders, d0.body.lateOrders + 1);
   assert.equal(d1.body.overdueOrders, d0.body.overdueOrders + 1);
+});
+
+test('POST /api/orders into a full hard column: 409 wip_limit unless an admin overrides (audited); soft warns', async () => {
+  const mk = async (code, wipPolicy) => {
+    const r = await json('POST', '/api/work-centres', { code, name: `${code} cell`, capacity: 1, wipLimit: 1, wipPolicy }, admin);
+    assert.equal(r.status, 201, r.text);
+    return r.body.id;
+  };
+  const ch = await mk('CHARD', 'hard'), cs = await mk('CSOFT', 'soft');
+  const order = (n, extra) => ({ orderNumber: n, stockCode: 'S', description: 'create wip', quantityToMake: 2, ...extra });
+  let r = await json('POST', '/api/orders', order('C-1', { workCentreId: ch }));
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.wipExceeded, undefined, 'within the limit: no warning');
+
+  const s = await snapshot();
+  assertWipError(await json('POST', '/api/orders', order('C-2', { workCentreId: ch })), 1, 2);
+  assertWipError(await json('POST', '/api/orders', order('C-2', { workCentreId: ch, status: 'on_hold' })), 1, 2);
+  assertWipError(await json('POST', '/api/orders', order('C-2', { workCentreId: ch, override: true })), 1, 2);
+  assertWipError(await json('POST', '/api/orders', order('C-2', { workCentreId: ch }), admin), 1, 2);
+  assertError(await json('POST', '/api/orders', order('C-2', { workCentreId: ch, override: 'yes' }), admin), 400, 'validation_failed');
+  await assertUnchanged(s);
+  assert.equal((await srv.req('GET', '/api/orders?q=C-2', { token: scheduler })).body.data.length, 0);
+
+  // a complete order does not count; the backlog has no limit
+  r = await json('POST', '/api/orders', order('C-DONE', { workCentreId: ch, status: 'complete' }));
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.wipExceeded, undefined);
+
+  const seq0 = (await snapshot()).seq;
+  r = await json('POST', '/api/orders', order('C-2', { workCentreId: ch, override: true }), admin);
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.workCentreId, ch);
+  assert.equal(r.body.wipExceeded, true);
+  const id2 = r.body.id;
+  const ev = await watcher.waitFor((m) => m.event === 'order_created' && m.seq > seq0 && m.data.order.id === id2,
+    { what: 'order_created of C-2' });
+  assert.equal(ev.data.wipExceeded, true);
+  const audit = await srv.req('GET', `/api/audit-log?orderId=${id2}&eventType=order_created`, { token: admin });
+  assert.equal(audit.status, 200, audit.text);
+  const data = audit.body.data[0].eventData;
+  const d = typeof data === 'string' ? JSON.parse(data) : data;
+  assert.deepEqual(d, { orderNumber: 'C-2', wipExceeded: true, wipLimit: 1, count: 2, wipOverride: true });
+
+  r = await json('POST', '/api/orders', order('C-S1', { workCentreId: cs }));
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.wipExceeded, undefined);
+  const seq1 = (await snapshot()).seq;
+  r = await json('POST', '/api/orders', order('C-S2', { workCentreId: cs }));
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.wipExceeded, true);
+  const idS2 = r.body.id;
+  const evS = await watcher.waitFor((m) => m.event === 'order_created' && m.seq > seq1 && m.data.order.id === idS2,
+    { what: 'order_created of C-S2' });
+  assert.equal(evS.data.wipExceeded, true);
+  const a2 = await srv.req('GET', `/api/audit-log?orderId=${idS2}&eventType=order_created`, { token: admin });
+  const d2 = a2.body.data[0].eventData;
+  assert.deepEqual(typeof d2 === 'string' ? JSON.parse(d2) : d2, { orderNumber: 'C-S2', wipExceeded: true, wipLimit: 1, count: 2 });
+});
+
+test('an import row that would take a column over its hard limit is a row error (abort: 422, skip: skipped); soft warns', async () => {
+  let r = await json('POST', '/api/work-centres', { code: 'IHARD', name: 'Import hard', capacity: 1, wipLimit: 2, wipPolicy: 'hard' }, admin);
+  assert.equal(r.status, 201, r.text);
+  r = await json('POST', '/api/work-centres', { code: 'ISOFT', name: 'Import soft', capacity: 1, wipLimit: 1, wipPolicy: 'soft' }, admin);
+  assert.equal(r.status, 201, r.text);
+  const csv = (rows) => 'order_number,stock_code,description,quantity_to_make,status,work_centre_code\n'
+    + rows.map(([n, wc, st = 'not_started']) => `${n},S,imp,1,${st},${wc}`).join('\n') + '\n';
+  const imp = (body, query = '', token = scheduler) => srv.req('POST', `/api/orders/import${query}`,
+    { token, body, headers: { 'content-type': 'text/csv' } });
+  const wipErrors = (b, row) => b.errors.filter((e) => e.row === row && e.column === 'work_centre_code');
+  const three = csv([['I-1', 'IHARD'], ['I-DONE', 'IHARD', 'complete'], ['I-2', 'IHARD'], ['I-3', 'IHARD']]);
+
+  const s = await snapshot();
+  for (const q of ['', '?dryRun=true']) {
+    const a = await imp(three, q);
+    assertError(a, 422, 'import_failed');
+    assert.equal(a.body.created, 0, `${q} ${a.text}`);
+    assert.equal(wipErrors(a.body, 5).length, 1, JSON.stringify(a.body.errors));
+    assert.match(wipErrors(a.body, 5)[0].message, /IHARD has a hard WIP limit of 2 orders; this order would make 3/);
+    assert.equal(a.body.errors.length, 1, 'the complete order and the first two fit');
+  }
+  assertError(await imp(three, '?override=true'), 422, 'import_failed');      // a scheduler's override is none
+  assertError(await imp(three, '?override=maybe', admin), 400, 'validation_failed');
+  await assertUnchanged(s);
+
+  r = await imp(three, '?onError=skip');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.created, 3);
+  assert.equal(r.body.skipped, 1);
+  assert.equal(wipErrors(r.body, 5).length, 1, JSON.stringify(r.body));
+  const got = await srv.req('GET', '/api/orders?q=I-3', { token: scheduler });
+  assert.equal(got.body.data.length, 0, 'the refused row was not imported');
+
+  // re-importing orders that stay where they are never counts them as new
+  r = await imp(csv([['I-1', 'IHARD'], ['I-2', 'IHARD']]));
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.updated, 2);
+  // I-1 leaving IHARD makes room for I-4, but only when the file places orders (placement=file)
+  const swap = csv([['I-1', 'ISOFT'], ['I-4', 'IHARD']]);
+  r = await imp(swap);
+  assertError(r, 422, 'import_failed');
+  assert.equal(wipErrors(r.body, 3).length, 1, JSON.stringify(r.body));
+  r = await imp(swap, '?placement=file');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.created, r.body.updated, r.body.errors.length], [1, 1, 0], JSON.stringify(r.body));
+
+  // soft: through, with a warning on the row that passed the limit (ISOFT holds I-1 already)
+  r = await imp(csv([['I-5', 'ISOFT']]));
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.created, 1);
+  const warn = r.body.warnings.filter((w) => w.row === 2 && w.column === 'work_centre_code');
+  assert.equal(warn.length, 1, JSON.stringify(r.body.warnings));
+  assert.match(warn[0].message, /ISOFT has a soft WIP limit of 1 orders; this order would make 2/);
+
+  // an admin's override=true passes the hard limit, with a warning
+  r = await imp(csv([['I-6', 'IHARD']]), '?override=true', admin);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.created, 1);
+  assert.match(r.body.warnings.find((w) => w.row === 2).message, /would make 3 \(overridden\)/);
 });
