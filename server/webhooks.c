@@ -405,7 +405,7 @@ static void attempt(struct wh_ep *ep)
     ep->errbuf[0] = '\0';
     struct curl_slist *h = NULL, *n;
     static const char *const fixed[] = { "Content-Type: application/json",
-                                         "Expect:", "User-Agent: planboard/" PB_VERSION };
+                                         "Expect:", ("User-Agent: planboard/" PB_VERSION) };
     for (size_t i = 0; i < 3; i++)
         if ((n = curl_slist_append(h, fixed[i])) != NULL)
             h = n;
