@@ -611,8 +611,9 @@ cJSON *op_board_json(struct app *app, int64_t tenant_id, int *err)
         return NULL;
     }
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "seq", (double)room_seq(room_get(app, tenant_id)));
-    cJSON_AddStringToObject(j, "epoch", app->epoch);
+    struct room *room = room_get(app, tenant_id);
+    cJSON_AddNumberToObject(j, "seq", (double)room_seq(room));
+    cJSON_AddStringToObject(j, "epoch", room_epoch(room));
     if (b->schedule_at != 0) {          /* SPEC §9; set once the projection was computed */
         char at[PB_TIMESTAMP_LEN];
         json_format_minute(b->schedule_at, at);

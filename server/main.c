@@ -145,7 +145,7 @@ static int serve(const struct config *cfg, bool demo)
                 cfg->jwt_secret_file);
         goto out_store;
     }
-    if (auth_random_hex(app.epoch, 8) != 0 || (app.locks = lock_table_new()) == NULL
+    if (room_log_start(&app) != 0 || (app.locks = lock_table_new()) == NULL
         || (app.login_limit = ratelimit_new((int)cfg->login_rate_per_minute,
                                                   (int)cfg->login_max_inflight)) == NULL
         || session_init(&app) != 0 || session_token_cache_init(&app) != 0)
@@ -175,6 +175,7 @@ static int serve(const struct config *cfg, bool demo)
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)
         pb_log(LOG_WARN, "loop closed with handles still open");
+    room_log_finish(&app);              /* the writer is gone: the rest of the log, clean mark */
     rc = app.exit_code;
     pb_log(LOG_INFO, "stopped");
 out_locks:

@@ -92,6 +92,16 @@ static void r_metrics(struct http_req *r, const cJSON *body)
     counter(&t, "planboard_broadcasts_total", "Room events published.", m->broadcasts);
     counter(&t, "planboard_broadcast_deliveries_total", "Room events queued to connections.",
             m->deliveries);
+    counter(&t, "planboard_room_log_events_total",
+            "Room events written to the database's event log.", app->room_log.logged);
+    counter(&t, "planboard_room_log_lost_total", "Room events the event log gave up on (the "
+            "next start renews every epoch).", app->room_log.failed);
+    gauge(&t, "planboard_room_log_pending", "Room events waiting for the event log.",
+          (double)app->room_log.n);
+    counter(&t, "planboard_room_log_jobs_total", "Writer jobs of the event log (they are in "
+            "planboard_writer_jobs_total too).", app->room_log.jobs);
+    gauge(&t, "planboard_room_log_in_flight", "Writer jobs of the event log outstanding (0 or "
+          "1; in planboard_writer_outstanding too).", app->room_log.in_flight ? 1 : 0);
     gauge(&t, "planboard_drag_locks_held", "Drag locks in the lock table.",
           (double)lock_count(app->locks));
     counter(&t, "planboard_import_rows_total", "CSV records read by imports.", m->import_rows);

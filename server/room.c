@@ -25,6 +25,7 @@ struct presence {
 
 struct room {
     int64_t tenant_id;
+    char epoch[PB_EPOCH_LEN + 1];       /* SPEC §5 epoch: from room_log, or new (room_log.c) */
     uint64_t seq;                       /* last published seq; 0 before the first */
     struct ws_msg *ring[PB_ROOM_RING];  /* event seq s lives at ring[s % PB_ROOM_RING] (the
                                          * only reference; NULL when lost to out of memory) */
@@ -41,58 +42,6 @@ struct room {
 
 #define READER_Q_INITIAL 8              /* own frames: hello + join ack + a few answers */
 
-/* ================================================================ messages */
-
-struct ws_msg *ws_msg_new(const char *event, uint64_t seq, const char *ref, cJSON *data)
-{
-    cJSON *o = cJSON_CreateObject();
-    struct ws_msg *m = NULL;
-    char *txt;
-    size_t len;
-
-    if (o == NULL) {
-        cJSON_Delete(data);
-        return NULL;
-    }
-    cJSON_AddStringToObject(o, "event", event);
-    if (seq > 0)
-        cJSON_AddNumberToObject(o, "seq", (double)seq);
-    if (ref != NULL)
-        cJSON_AddStringToObject(o, "ref", ref);
-    cJSON_AddItemToObject(o, "data", data != NULL ? data : cJSON_CreateObject());
-    txt = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (txt == NULL)
-        return NULL;
-    len = strlen(txt);
-    /* The output check (SPEC §4): every WebSocket frame with JSON is built here, once. */
-    if (json_output_check(txt, len, event) != 0) {
-        free(txt);
-        return NULL;
-    }
-    m = malloc(sizeof(*m) + LWS_PRE + len + 1);
-    if (m != NULL) {
-        m->refs = 1;
-        m->seq = seq;
-        m->ticket = 0;
-        m->len = len;
-        memcpy(m->buf + LWS_PRE, txt, len + 1);
-    }
-    free(txt);
-    return m;
-}
-
-void ws_msg_ref(struct ws_msg *m)
-{
-    m->refs++;
-}
-
-void ws_msg_unref(struct ws_msg *m)
-{
-    if (m != NULL && --m->refs == 0)
-        free(m);
-}
-
 /* ================================================================ rooms */
 
 static struct room *room_find(struct app *app, int64_t tenant_id)
@@ -101,6 +50,60 @@ static struct room *room_find(struct app *app, int64_t tenant_id)
         if (r->tenant_id == tenant_id)
             return r;
     return NULL;
+}
+
+/* A logged event back into the ring (store_room_log_load's callback). */
+static int ring_refill(void *ctx, uint64_t seq, const char *frame, size_t len)
+{
+    struct room *r = ctx;
+    struct ws_msg *m = malloc(sizeof(*m) + LWS_PRE + len + 1);
+    size_t slot = seq % PB_ROOM_RING;
+    if (m == NULL)
+        return PB_EINTERNAL;
+    m->refs = 1;
+    m->seq = seq;
+    m->ticket = 0;                      /* committed and logged before this process */
+    m->len = len;
+    memcpy(m->buf + LWS_PRE, frame, len);
+    m->buf[LWS_PRE + len] = '\0';
+    ws_msg_unref(r->ring[slot]);
+    r->ring[slot] = m;
+    r->bytes += len;
+    r->ring_end[slot] = r->bytes;
+    return 0;
+}
+
+/* A new room continues the logged one (issue 13 item 2): its epoch, its seq, and its last
+ * events back in the ring, so a client that reconnects with {sinceSeq, epoch} after a clean
+ * restart is replayed what it missed. A room never logged (or no store: unit tests) gets a
+ * new epoch and starts at seq 0. A failed read starts the room afresh and marks the log
+ * dirty, so the next start renews every epoch rather than replay a log this run broke. */
+static int room_load(struct app *app, struct room *r)
+{
+    bool found = false;
+    uint64_t seq = 0;
+    int rc = 0;
+
+    if (app->store != NULL) {
+        rc = store_room_log_load(app->store, r->tenant_id, 0, &found, r->epoch, &seq,
+                                 ring_refill, r);
+        if (rc == 0 && found) {
+            r->seq = seq;
+            return 0;
+        }
+        for (size_t i = 0; i < PB_ROOM_RING; i++) {
+            ws_msg_unref(r->ring[i]);
+            r->ring[i] = NULL;
+            r->ring_end[i] = 0;
+        }
+        r->bytes = 0;
+        if (rc != 0) {
+            pb_log(LOG_ERROR, "room %lld: cannot read its event log (%s): starting afresh",
+                   (long long)r->tenant_id, store_errmsg(app->store));
+            app->room_log.dirty = true;
+        }
+    }
+    return auth_random_hex(r->epoch, PB_EPOCH_LEN / 2);
 }
 
 struct room *room_get(struct app *app, int64_t tenant_id)
@@ -112,6 +115,12 @@ struct room *room_get(struct app *app, int64_t tenant_id)
     if (r == NULL)
         return NULL;
     r->tenant_id = tenant_id;
+    if (room_load(app, r) != 0) {
+        for (size_t i = 0; i < PB_ROOM_RING; i++)
+            ws_msg_unref(r->ring[i]);
+        free(r);
+        return NULL;
+    }
     r->next = app->rooms;
     app->rooms = r;
     return r;
@@ -142,6 +151,11 @@ void room_free_all(struct app *app)
 uint64_t room_seq(const struct room *r)
 {
     return r != NULL ? r->seq : 0;
+}
+
+const char *room_epoch(const struct room *r)
+{
+    return r != NULL ? r->epoch : "";
 }
 
 struct ws_msg *room_event(const struct room *r, uint64_t seq)
@@ -221,6 +235,24 @@ uint64_t room_reader_backlog(const struct room_reader *rd)
     return ring == UINT64_MAX ? UINT64_MAX : ring + rd->q_bytes;
 }
 
+/* The highest seq the event log may drop now that r->seq is published: the log keeps the
+ * last PB_ROOM_LOG_EVENTS events, and fewer when they pass PB_ROOM_LOG_BYTES (the oldest
+ * go first; the newest event is always kept). A binary search over ring_end: O(log n). */
+static uint64_t log_prune_upto(const struct room *r)
+{
+    _Static_assert(PB_ROOM_LOG_EVENTS < PB_ROOM_RING, "the log is read back into the ring");
+    uint64_t a = r->seq > PB_ROOM_LOG_EVENTS ? r->seq - PB_ROOM_LOG_EVENTS : 0;
+    uint64_t b = r->seq > 0 ? r->seq - 1 : 0;   /* the answer is in [a, b] */
+    while (a < b) {
+        uint64_t mid = a + (b - a) / 2;
+        if (r->bytes - bytes_upto(r, mid) <= PB_ROOM_LOG_BYTES)
+            b = mid;
+        else
+            a = mid + 1;
+    }
+    return a;
+}
+
 uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJSON *data)
 {
     struct room *r = room_get(app, tenant_id);
@@ -259,6 +291,7 @@ uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJS
     }
     m->ticket = durable_ticket(app);
     app->metrics.broadcasts++;
+    room_log_note(app, tenant_id, r->epoch, m, log_prune_upto(r));
     webhooks_nudge(app, tenant_id);     /* a change was committed: its audit row is outbox */
     uint64_t bound = (uint64_t)app->cfg.ws_queue_bytes;
     for (struct room_reader *rd = r->members, *nx; rd != NULL; rd = nx) {
@@ -310,7 +343,8 @@ static const char *replay_refusal(struct app *app, struct room *r, struct room_r
                                   uint64_t since_seq, const char *epoch)
 {
     uint64_t bytes = 0;
-    if (epoch != NULL && strcmp(epoch, app->epoch) != 0)
+    (void)app;
+    if (epoch != NULL && strcmp(epoch, r->epoch) != 0)
         return "epoch";
     if (since_seq > r->seq)
         return "gone";

@@ -19,11 +19,17 @@
 #include "protocol/json.h"
 #include "server/auth.h"
 #include "server/config.h"
+#include "store/room_log.h"
 #include "store/store.h"
 
 #define PB_VERSION "0.1.0"
 #define PB_WS_SUBPROTOCOL "planboard.v1"
 #define PB_ROOM_RING 4096             /* events kept per room for replay (SPEC §5: at least 1024) */
+#define PB_ROOM_LOG_EVENTS 1024       /* events kept per room in the database's event log */
+#define PB_ROOM_LOG_BYTES (8u << 20)  /* ... and at most these frame bytes (the newest event
+                                       * is kept whatever its size) */
+#define PB_ROOM_LOG_PENDING 65536     /* events waiting for the log at most; past it the log
+                                       * is given up until the next start (marked dirty) */
 #define PB_DURABLE_LISTENERS 4        /* consumers of group-commit completions (durable.c) */
 #define PB_WS_MAX_MESSAGE (64 * 1024) /* largest client message; board frames are ~200 bytes */
 
@@ -88,7 +94,16 @@ struct app {
     struct lock_table *locks;
     unsigned char jwt_key[64];
     size_t jwt_key_len;
-    char epoch[17];                     /* random hex, new at every start (SPEC §5 epoch) */
+    struct room_log_queue {             /* events on their way to the room's event log
+                                         * (room_log.c) */
+        struct room_log_item *items;    /* published, not yet handed to the writer */
+        size_t n, cap;
+        bool in_flight;                 /* a log job is at the writer */
+        bool dirty;                     /* an event could not be logged: do not mark the
+                                         * log clean at stop (the next start renews epochs) */
+        uint64_t logged, failed;        /* events written / lost (metrics) */
+        uint64_t jobs;                  /* writer jobs submitted (metrics) */
+    } room_log;
     int64_t started_ms;
     uv_signal_t sig_int, sig_term;
     uv_timer_t sweep_timer;             /* drag-lock expiry, every second */
@@ -134,6 +149,22 @@ struct app {
     uint64_t next_conn_id;
     int exit_code;
 };
+
+/* ---------------------------------------------------------------- the room's event log (room_log.c) */
+
+/* A published room event m (a reference is taken) of tenant_id's room, whose epoch is `epoch`,
+ * goes to the database's event log (store/room_log.h) by a writer job; the log may then drop
+ * the tenant's events up to seq prune_upto. Never waits; never fails the publish: when it
+ * cannot log, the log is given up for this run (see room_log.c). */
+struct ws_msg;
+void room_log_note(struct app *app, int64_t tenant_id, const char *epoch, struct ws_msg *m,
+                   uint64_t prune_upto);
+/* At start, before any room: renew every room's epoch unless the last run stopped cleanly
+ * (store_room_log_start). 0 or PB_EINTERNAL (the server does not start). */
+int room_log_start(struct app *app);
+/* After the loop ended (the writer is closed): write what is still queued on the loop's own
+ * connection and mark the log clean when every event was logged and the exit is clean. */
+void room_log_finish(struct app *app);
 
 /* ---------------------------------------------------------------- connections (server.c) */
 
@@ -213,6 +244,9 @@ struct room *room_get(struct app *app, int64_t tenant_id);
 void room_free_all(struct app *app);
 /* The room's current seq (last event published; 0 before any). */
 uint64_t room_seq(const struct room *r);
+/* The room's epoch (SPEC §5), PB_EPOCH_LEN hex characters, borrowed; "" for NULL. Kept
+ * across clean restarts through the event log (room_log.c). */
+const char *room_epoch(const struct room *r);
 
 /* Publish a room event (SPEC §5): give it the room's next seq, encode it once into the ring
  * (the ring holds the only reference; readers borrow it) and wake every joined member; a

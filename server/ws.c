@@ -487,14 +487,14 @@ static void handle_message(struct ws_conn *c, const char *text, size_t len)
         if (m.ref != NULL) {
             cJSON *a = cJSON_CreateObject();
             cJSON_AddNumberToObject(a, "seq", (double)room_seq(room));
-            cJSON_AddStringToObject(a, "epoch", c->app->epoch);
+            cJSON_AddStringToObject(a, "epoch", room_epoch(room));
             ws_reply(c, "ack", m.ref, a);
         }
         const char *why = room_join(c->app, &c->rd, m.has_since, (uint64_t)m.since_seq, m.epoch);
         if (why != NULL) {
             cJSON *d = cJSON_CreateObject();
             cJSON_AddNumberToObject(d, "seq", (double)room_seq(room));
-            cJSON_AddStringToObject(d, "epoch", c->app->epoch);
+            cJSON_AddStringToObject(d, "epoch", room_epoch(room));
             cJSON_AddStringToObject(d, "reason", why);
             ws_reply(c, "resync_required", NULL, d);
         }
@@ -643,8 +643,9 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             cJSON_AddItemToObject(d, "tenant", json_tenant_brief(&t));
             tenant_cleanup(&t);
         }
-        cJSON_AddNumberToObject(d, "seq", (double)room_seq(room_get(app, c->claims.tenant_id)));
-        cJSON_AddStringToObject(d, "epoch", app->epoch);
+        struct room *room = room_get(app, c->claims.tenant_id);
+        cJSON_AddNumberToObject(d, "seq", (double)room_seq(room));
+        cJSON_AddStringToObject(d, "epoch", room_epoch(room));
         ws_reply(c, "hello", NULL, d);
         pb_log(LOG_INFO, "ws %llu open user=%s tenant=%lld", (unsigned long long)c->id,
                u.username, (long long)c->claims.tenant_id);

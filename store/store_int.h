@@ -115,6 +115,20 @@ struct board_index {
                  "planned_duration_minutes, actual_duration_minutes, quantity_completed, "      \
                  "started_at, completed_at FROM order_steps "                                   \
                  "WHERE tenant_id = ?1 AND order_id = ?2 ORDER BY step_number")                 \
+    X(ROOM_STATE_GET, "SELECT value FROM server_state WHERE name = 'room_log'")                 \
+    X(ROOM_STATE_SET, "INSERT INTO server_state(name, value) VALUES ('room_log', ?1) "          \
+                      "ON CONFLICT(name) DO UPDATE SET value = excluded.value")                 \
+    X(ROOM_ROTATE_ALL, "UPDATE room_log SET epoch = lower(hex(randomblob(8)))")                 \
+    X(ROOM_ROTATE, "UPDATE room_log SET epoch = lower(hex(randomblob(8))) WHERE tenant_id = ?1") \
+    X(ROOM_LOG_GET, "SELECT epoch, seq FROM room_log WHERE tenant_id = ?1")                    \
+    X(ROOM_LOG_UPSERT, "INSERT INTO room_log(tenant_id, epoch, seq) VALUES (?1, ?2, ?3) "       \
+                       "ON CONFLICT(tenant_id) DO UPDATE SET epoch = excluded.epoch, "          \
+                       "seq = max(seq, excluded.seq)")                                          \
+    X(ROOM_EVENTS_LOAD, "SELECT seq, frame FROM room_events WHERE tenant_id = ?1 AND seq > ?2 " \
+                        "ORDER BY seq")                                                         \
+    X(ROOM_EVENT_INSERT, "INSERT OR REPLACE INTO room_events(tenant_id, seq, frame) "           \
+                         "VALUES (?1, ?2, ?3)")                                                 \
+    X(ROOM_EVENTS_PRUNE, "DELETE FROM room_events WHERE tenant_id = ?1 AND seq <= ?2")          \
     X(AUDIT_INSERT, "INSERT INTO audit_log(tenant_id, event_type, order_id, "                  \
                     "from_work_centre_id, to_work_centre_id, user_id, event_data, "             \
                     "queue_depth_from, queue_depth_to, timestamp) "                             \

@@ -110,7 +110,6 @@ static int setup(void **state)
     f->app.loop = &f->loop;
     f->app.cfg.ws_queue_bytes = 64 << 20;
     f->app.cfg.ws_replay_bytes_per_minute = 64 << 20;
-    snprintf(f->app.epoch, sizeof(f->app.epoch), "0123456789abcdef");
     assert_int_equal(uv_timer_init(&f->loop, &f->timer), 0);
     f->timer.data = f;
     pb_log_level = LOG_ERROR;
@@ -210,7 +209,7 @@ static void test_room_replay_from_a_seq_reads_the_ring_after_it_wrapped(void **s
     reader_open(f, &f->r[0], 10, "ann");
     /* an own frame queued before the join (the join's ack) goes out before the replay */
     send_own(&f->app, &f->r[0].rd, ws_msg_new("ack", 0, "j1", NULL));
-    assert_null(room_join(&f->app, &f->r[0].rd, true, 100, f->app.epoch));
+    assert_null(room_join(&f->app, &f->r[0].rd, true, 100, room_epoch(room_get(&f->app, 1))));
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(f->r[0].seen[0], 0);
     assert_string_equal(f->r[0].own[0], "ack");

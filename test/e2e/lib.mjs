@@ -206,14 +206,17 @@ export class Server {
 
   /**
    * Stop the process (SIGTERM; clean exit asserted) and start a new one on the SAME port,
-   * database and JWT secret: tokens stay valid, locks are gone, the room epoch changes.
+   * database and JWT secret: tokens stay valid, locks are gone, the rooms keep their epoch
+   * and seq (the event log). With `kill: true` the process is SIGKILLed instead (a crash):
+   * then every room's epoch changes.
    */
-  async restart({ startTimeout = 15000 } = {}) {
+  async restart({ startTimeout = 15000, kill = false } = {}) {
     for (const c of this.clients) c.terminate();
-    if (!this.exit) this.proc.kill('SIGTERM');
+    if (!this.exit) this.proc.kill(kill ? 'SIGKILL' : 'SIGTERM');
     const exit = await withTimeout(this.exited, SLOW ? 20000 : 10000, 'server exit for restart');
     this.assertCleanLog();
-    assert.equal(exit.code, 0, `server exit code ${exit.code} before restart\n${this.stderr.slice(-3000)}`);
+    if (kill) assert.equal(exit.signal, 'SIGKILL', `server exit ${JSON.stringify(exit)} before restart`);
+    else assert.equal(exit.code, 0, `server exit code ${exit.code} before restart\n${this.stderr.slice(-3000)}`);
     this.exit = null;
     await this.launch(startTimeout);
   }

@@ -1,0 +1,200 @@
+/*
+ * room_log — the server side of the room's event log (issue 13 item 2; store/room_log.h has
+ * the rules, docs/api-notes.md "Room event log" the user's view).
+ *
+ * room_publish hands each event here (room_log_note) after it is published; the events queue
+ * on the loop and go to the writer thread as one job at a time (so under load one job carries
+ * every event published while the previous one was written, and the loop never waits). The
+ * job writes them with store_room_log_append on the writer's sibling store. At stop, what is
+ * still queued is written on the loop's own connection once the writer is gone, and the log
+ * is marked clean (room_log_finish); a start after anything else renews every room's epoch
+ * (room_log_start). A failed log write or a queue past PB_ROOM_LOG_PENDING marks the log dirty
+ * for the rest of the run: events are not logged any more, the stop does not mark it clean,
+ * and clients resync after the next start as they did before the log existed.
+ */
+#include "server/server_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct room_log_item {
+    struct room_log_entry e;            /* e.frame points into m */
+    char epoch[PB_EPOCH_LEN + 1];       /* e.epoch points here once the batch is final */
+    struct ws_msg *m;                   /* a reference of ours */
+};
+
+struct room_log_job {
+    struct app *app;
+    struct room_log_item *items;
+    struct room_log_entry *entries;     /* grouped by tenant, each in seq order */
+    size_t n;
+};
+
+static void items_release(struct room_log_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ws_msg_unref(items[i].m);
+    free(items);
+}
+
+/* Give up logging for this run: drop what is queued and remember not to mark the log clean. */
+static void give_up(struct app *app, const char *why)
+{
+    struct room_log_queue *q = &app->room_log;
+    if (!q->dirty)
+        pb_log(LOG_ERROR, "room event log: %s; clients resync after the next start", why);
+    q->dirty = true;
+    q->failed += q->n;
+    items_release(q->items, q->n);
+    q->items = NULL;
+    q->n = q->cap = 0;
+}
+
+/* Grouped by tenant (qsort is not stable: seq breaks ties, and a tenant's seqs are unique). */
+static int by_tenant_seq(const void *a, const void *b)
+{
+    const struct room_log_entry *x = a, *y = b;
+    if (x->tenant_id != y->tenant_id)
+        return x->tenant_id < y->tenant_id ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The queued items as a batch of entries (NULL when out of memory). */
+static struct room_log_entry *batch(struct room_log_item *items, size_t n)
+{
+    struct room_log_entry *e = malloc(n * sizeof(*e));
+    if (e == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        e[i] = items[i].e;
+        e[i].epoch = items[i].epoch;
+        e[i].frame = (const char *)items[i].m->buf + LWS_PRE;
+        e[i].len = items[i].m->len;
+    }
+    qsort(e, n, sizeof(*e), by_tenant_seq);
+    return e;
+}
+
+/* Writer thread: the events into the log (a nested transaction in the writer's). */
+static int job_run(sqlite3 *db, void *ctx)
+{
+    struct room_log_job *j = ctx;
+    (void)db;                           /* the sibling store's own connection */
+    return store_room_log_append(j->app->wstore, j->entries, j->n);
+}
+
+static void submit(struct app *app);
+
+static void job_done(void *ctx, int status, uint64_t commit_seq)
+{
+    struct room_log_job *j = ctx;
+    struct app *app = j->app;
+    (void)commit_seq;
+    app->room_log.in_flight = false;
+    if (status == 0) {
+        app->room_log.logged += j->n;
+    } else {
+        app->room_log.failed += j->n;
+        give_up(app, "an append failed");
+    }
+    items_release(j->items, j->n);
+    free(j->entries);
+    free(j);
+    if (app->room_log.n > 0 && !app->room_log.dirty)
+        submit(app);
+}
+
+/* Hand the queued events to the writer as one job, when none is there. When the writer cannot
+ * take it now (closing, or its queue full) they stay queued: the next event retries, and the
+ * stop writes them (room_log_finish). */
+static void submit(struct app *app)
+{
+    struct room_log_queue *q = &app->room_log;
+    struct room_log_job *j;
+
+    if (q->in_flight || q->n == 0 || app->writer == NULL || app->writer_closing)
+        return;
+    if ((j = malloc(sizeof(*j))) == NULL || (j->entries = batch(q->items, q->n)) == NULL) {
+        free(j);
+        give_up(app, "out of memory");
+        return;
+    }
+    j->app = app;
+    j->items = q->items;
+    j->n = q->n;
+    if (writes_submit(app, 0, NULL, job_run, job_done, j) != 0) {
+        free(j->entries);               /* stays queued */
+        free(j);
+        return;
+    }
+    q->items = NULL;
+    q->n = q->cap = 0;
+    q->in_flight = true;
+    q->jobs++;
+}
+
+void room_log_note(struct app *app, int64_t tenant_id, const char *epoch, struct ws_msg *m,
+                   uint64_t prune_upto)
+{
+    struct room_log_queue *q = &app->room_log;
+
+    if (app->store == NULL || q->dirty)
+        return;                         /* no database (unit tests), or given up */
+    if (q->n >= PB_ROOM_LOG_PENDING) {
+        give_up(app, "too many events waiting for the writer");
+        return;
+    }
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        struct room_log_item *ni = realloc(q->items, cap * sizeof(*ni));
+        if (ni == NULL) {
+            give_up(app, "out of memory");
+            return;
+        }
+        q->items = ni;
+        q->cap = cap;
+    }
+    struct room_log_item *it = &q->items[q->n++];
+    memset(it, 0, sizeof(*it));
+    it->e.tenant_id = tenant_id;
+    it->e.seq = m->seq;
+    it->e.prune_upto = prune_upto;
+    memcpy(it->epoch, epoch, PB_EPOCH_LEN + 1);
+    ws_msg_ref(m);
+    it->m = m;
+    submit(app);
+}
+
+int room_log_start(struct app *app)
+{
+    bool rotated = false;
+    if (store_room_log_start(app->store, &rotated) != 0) {
+        pb_log(LOG_ERROR, "room event log: %s", store_errmsg(app->store));
+        return PB_EINTERNAL;
+    }
+    if (rotated)
+        pb_log(LOG_WARN, "room event log: the last run did not stop cleanly; every room has a "
+                         "new epoch (clients reload their boards)");
+    return 0;
+}
+
+void room_log_finish(struct app *app)
+{
+    struct room_log_queue *q = &app->room_log;
+    if (app->store == NULL)
+        return;
+    if (q->n > 0 && !q->dirty) {
+        struct room_log_entry *e = batch(q->items, q->n);
+        if (e == NULL || store_room_log_append(app->store, e, q->n) != 0)
+            give_up(app, e == NULL ? "out of memory" : "the last append failed");
+        else
+            q->logged += q->n;
+        free(e);
+    }
+    if (q->n > 0)
+        items_release(q->items, q->n);
+    q->items = NULL;
+    q->n = q->cap = 0;
+    if (!q->dirty && !q->in_flight && app->exit_code == 0 && store_room_log_stop(app->store) != 0)
+        pb_log(LOG_ERROR, "room event log: cannot mark it clean: %s", store_errmsg(app->store));
+}

@@ -1,0 +1,147 @@
+/*
+ * room_log — the room's event log in the database; see room_log.h.
+ */
+#include "store/room_log.h"
+
+#include <string.h>
+
+#include "store/store_int.h"
+
+static int state_set(struct store *s, const char *value)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_ROOM_STATE_SET);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
+    return store__run(s, st, "room log state", NULL);
+}
+
+int store_room_log_start(struct store *s, bool *rotated)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_ROOM_STATE_GET);
+    bool clean = false;
+    int rc;
+
+    if (rotated != NULL)
+        *rotated = false;
+    if (st == NULL)
+        return PB_EINTERNAL;
+    rc = store__step_row(s, st, "room log state");
+    if (rc == 1)
+        clean = strcmp((const char *)sqlite3_column_text(st, 0), "1") == 0;
+    sqlite3_reset(st);
+    if (rc < 0)
+        return rc;
+    if (store__begin(s) != 0)
+        return PB_EINTERNAL;
+    if (!clean) {
+        if ((st = store__stmt(s, ST_ROOM_ROTATE_ALL)) == NULL
+            || store__run(s, st, "room log rotate", NULL) != 0)
+            goto fail;
+        if (rotated != NULL)
+            *rotated = sqlite3_changes(s->db) > 0;
+    }
+    if (state_set(s, "0") != 0)
+        goto fail;
+    return store__commit(s);
+fail:
+    store__rollback(s);
+    return PB_EINTERNAL;
+}
+
+int store_room_log_stop(struct store *s)
+{
+    return state_set(s, "1");
+}
+
+int store_room_log_load(struct store *s, int64_t tenant_id, uint64_t after, bool *found,
+                        char epoch[PB_EPOCH_LEN + 1], uint64_t *seq,
+                        int (*each)(void *ctx, uint64_t seq, const char *frame, size_t len),
+                        void *ctx)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_ROOM_LOG_GET);
+    int rc;
+
+    *found = false;
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    rc = store__step_row(s, st, "room log");
+    if (rc == 1) {
+        const unsigned char *e = sqlite3_column_text(st, 0);
+        if (e == NULL || strlen((const char *)e) != PB_EPOCH_LEN) {
+            rc = 0;                     /* not ours (edited by hand): as if never logged */
+        } else {
+            memcpy(epoch, e, PB_EPOCH_LEN + 1);
+            *seq = (uint64_t)sqlite3_column_int64(st, 1);
+            *found = true;
+        }
+    }
+    sqlite3_reset(st);
+    if (rc < 0 || !*found)
+        return rc < 0 ? rc : 0;
+    if ((st = store__stmt(s, ST_ROOM_EVENTS_LOAD)) == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
+    while ((rc = store__step_row(s, st, "room events")) == 1) {
+        uint64_t s_seq = (uint64_t)sqlite3_column_int64(st, 0);
+        const char *frame = (const char *)sqlite3_column_text(st, 1);
+        if (s_seq > *seq || frame == NULL)
+            continue;                   /* past the logged seq: never told */
+        if ((rc = each(ctx, s_seq, frame, (size_t)sqlite3_column_bytes(st, 1))) != 0)
+            break;
+    }
+    sqlite3_reset(st);
+    return rc < 0 ? rc : rc > 1 ? rc : 0;
+}
+
+int store_room_log_append(struct store *s, const struct room_log_entry *e, size_t n)
+{
+    sqlite3_stmt *st;
+
+    if (n == 0)
+        return 0;
+    if (store__begin(s) != 0)
+        return PB_EINTERNAL;
+    for (size_t i = 0; i < n; i++) {
+        if ((st = store__stmt(s, ST_ROOM_EVENT_INSERT)) == NULL)
+            goto fail;
+        sqlite3_bind_int64(st, 1, e[i].tenant_id);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)e[i].seq);
+        sqlite3_bind_text(st, 3, e[i].frame, (int)e[i].len, SQLITE_STATIC);
+        if (store__run(s, st, "room event", NULL) != 0)
+            goto fail;
+        /* A tenant's last entry of this batch: its room row and its pruning. */
+        if (i + 1 < n && e[i + 1].tenant_id == e[i].tenant_id)
+            continue;
+        if ((st = store__stmt(s, ST_ROOM_LOG_UPSERT)) == NULL)
+            goto fail;
+        sqlite3_bind_int64(st, 1, e[i].tenant_id);
+        sqlite3_bind_text(st, 2, e[i].epoch, PB_EPOCH_LEN, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)e[i].seq);
+        if (store__run(s, st, "room log", NULL) != 0)
+            goto fail;
+        if (e[i].prune_upto > 0) {
+            if ((st = store__stmt(s, ST_ROOM_EVENTS_PRUNE)) == NULL)
+                goto fail;
+            sqlite3_bind_int64(st, 1, e[i].tenant_id);
+            sqlite3_bind_int64(st, 2, (sqlite3_int64)e[i].prune_upto);
+            if (store__run(s, st, "room events prune", NULL) != 0)
+                goto fail;
+        }
+    }
+    return store__commit(s);
+fail:
+    store__rollback(s);
+    return PB_EINTERNAL;
+}
+
+int store_room_log_rotate(struct store *s, int64_t tenant_id)
+{
+    sqlite3_stmt *st = store__stmt(s, ST_ROOM_ROTATE);
+    if (st == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, tenant_id);
+    return store__run(s, st, "room log rotate", NULL);
+}

@@ -1,0 +1,81 @@
+/*
+ * room_log — the room's event log in the database (SPEC §5 sequence and epoch, SPEC §12;
+ * issue 13 item 2; docs/api-notes.md "Room event log").
+ *
+ * Each room event's encoded frame is kept in room_events (the last events of each tenant,
+ * bounded by the caller), and room_log keeps the room's epoch and last logged seq. A room
+ * that starts again (after a restart) continues its seq and epoch from here and refills its
+ * in-memory ring from the rows, so a client reconnecting with {sinceSeq, epoch} is replayed
+ * what it missed.
+ *
+ * The rows are written after the change's own transaction (by a writer job the loop submits
+ * when events were published), not inside it. What makes that safe is the clean flag: a start
+ * (store_room_log_start) finds server_state 'room_log' = '1' only when the previous process
+ * logged every event and stopped cleanly (store_room_log_stop); otherwise (a crash, a kill,
+ * a failed log write, a database used by an older planboard) every room gets a new epoch, so
+ * a client that saw an event that never reached the log resyncs instead of missing it.
+ *
+ * Errors: 0 or PB_EINTERNAL (store_errmsg tells); on error nothing changed.
+ * Threads: the one that owns the struct store passed in (the loop's connection for start,
+ * load and stop; the writer thread's sibling store for append).
+ */
+#ifndef PB_STORE_ROOM_LOG_H
+#define PB_STORE_ROOM_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define PB_EPOCH_LEN 16                 /* hex characters of an epoch */
+
+/* One logged event: the frame is borrowed (the caller keeps it alive during the call). */
+struct room_log_entry {
+    int64_t tenant_id;
+    uint64_t seq;
+    const char *epoch;                  /* the room's epoch, PB_EPOCH_LEN hex characters */
+    const char *frame;                  /* the frame's JSON text, len bytes */
+    size_t len;
+    uint64_t prune_upto;                /* rows of this tenant with seq <= this go (0: none) */
+};
+
+/*
+ * At server start, before any room is loaded: when the previous run did not stop cleanly,
+ * give every room a new epoch; then mark the log as in use (not clean). *rotated (may be
+ * NULL) gets true when epochs were renewed. Writes on s's connection (start-up, like the
+ * schema). 0 or PB_EINTERNAL.
+ */
+int store_room_log_start(struct store *s, bool *rotated);
+
+/*
+ * At a clean stop, after every event was logged: mark the log clean, so the next start keeps
+ * the epochs. 0 or PB_EINTERNAL.
+ */
+int store_room_log_stop(struct store *s);
+
+/*
+ * The room of tenant_id as logged: *found false (and nothing else set) when it has no row;
+ * else epoch[PB_EPOCH_LEN + 1] and *seq (its last logged seq), and each(ctx, seq, frame, len)
+ * once per logged event with seq > after, in seq order (frame borrowed for the call; a
+ * non-zero return from each stops the read and is returned). Reads on s's connection.
+ */
+int store_room_log_load(struct store *s, int64_t tenant_id, uint64_t after, bool *found,
+                        char epoch[PB_EPOCH_LEN + 1], uint64_t *seq,
+                        int (*each)(void *ctx, uint64_t seq, const char *frame, size_t len),
+                        void *ctx);
+
+/*
+ * Append n events grouped by tenant (each tenant's in seq order) and prune each tenant's old rows
+ * (entry.prune_upto), as one transaction (a nested one inside a writer job). 0 or
+ * PB_EINTERNAL (nothing written).
+ */
+int store_room_log_append(struct store *s, const struct room_log_entry *e, size_t n);
+
+/*
+ * Give the room of tenant_id a new epoch (a change made outside the room, e.g. a repair of a
+ * hand-edited database). 0 or PB_EINTERNAL.
+ */
+int store_room_log_rotate(struct store *s, int64_t tenant_id);
+
+#endif
