@@ -64,6 +64,7 @@ static const struct key keys[] = {
     S("server", "static_dir", static_dir),
     S("server", "log_level", log_level),
     S("database", "path", db_path),
+    S("database", "url", db_url),
     S("database", "synchronous", synchronous),
     S("auth", "jwt_secret_file", jwt_secret_file),
     I("auth", "access_ttl", access_ttl, 10, 86400),
@@ -137,6 +138,25 @@ static int set_value(struct config *c, const struct key *k, const char *v, char 
     return 0;
 }
 
+/* SPEC §12 [database] url: "sqlite:PATH" sets db_path (and wins over `path`). A PostgreSQL
+ * URL is refused with a sentence saying so: this build has only the SQLite store (issue 13). */
+static int apply_url(struct config *c, char *err, size_t errlen, const char *where)
+{
+    if (c->db_url[0] == '\0')
+        return 0;
+    if (strncmp(c->db_url, "sqlite:", 7) == 0 && c->db_url[7] != '\0') {
+        snprintf(c->db_path, sizeof(c->db_path), "%s", c->db_url + 7);
+        return 0;
+    }
+    if (strncmp(c->db_url, "postgresql://", 13) == 0 || strncmp(c->db_url, "postgres://", 11) == 0)
+        snprintf(err, errlen, "%s: database.url: this planboard stores in SQLite only; PostgreSQL "
+                 "(SPEC §12) is not built yet. Use sqlite:PATH", where);
+    else
+        snprintf(err, errlen, "%s: database.url must be sqlite:PATH (or postgresql://..., not "
+                 "built yet)", where);
+    return PB_EVALIDATION;
+}
+
 static int check(const struct config *c, char *err, size_t errlen, const char *where)
 {
     if (strcasecmp(c->synchronous, "NORMAL") != 0 && strcasecmp(c->synchronous, "FULL") != 0) {
@@ -197,6 +217,8 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
         rc = set_value(c, k, value, err, errlen, where);
     }
     fclose(f);
+    if (rc == 0)
+        rc = apply_url(c, err, errlen, path);
     if (rc == 0)
         rc = check(c, err, errlen, path);
     return rc;

@@ -17,6 +17,8 @@ struct config {
     char static_dir[PB_CONFIG_STR];     /* [server] static_dir: the browser board, "web" */
     char log_level[16];                 /* [server] log_level: error|warn|info|debug, "info" */
     char db_path[PB_CONFIG_STR];        /* [database] path, "var/planboard.db" */
+    char db_url[PB_CONFIG_STR];         /* [database] url (SPEC §12): "sqlite:PATH" sets db_path;
+                                         * "" = not given */
     char synchronous[16];               /* [database] synchronous: NORMAL|FULL, "NORMAL" */
     char jwt_secret_file[PB_CONFIG_STR];/* [auth] jwt_secret_file, "var/jwt.secret" */
     int64_t access_ttl;                 /* [auth] access_ttl, seconds, 900 */

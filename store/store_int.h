@@ -5,7 +5,8 @@
  * Layout, top to bottom (a file calls only files below it; no two files call each other):
  *   order_edit.c, scanner.c                 field edits, deletes, scanner events (they use
  *                                           orders.c's move phases)
- *   orders.c, work_centres.c, users.c, demo.c, analytics.c, audit.c, session.c, schedule.c
+ *   orders.c, work_centres.c, users.c, demo.c, analytics.c, audit.c, session.c, schedule.c,
+ *   room_log.c
  *                                           the other operations (write-through, queries;
  *                                           schedule.c: the SPEC §9 projection, the calendar)
  *   store.c     open / close (schema, text repair), tenants, users, the tenant -> board table,
