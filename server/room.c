@@ -46,10 +46,7 @@ struct room {
 
 static struct room *room_find(struct app *app, int64_t tenant_id)
 {
-    for (struct room *r = app->rooms; r != NULL; r = r->next)
-        if (r->tenant_id == tenant_id)
-            return r;
-    return NULL;
+    return hmap_get_int(&app->room_index, tenant_id);
 }
 
 /* A logged event back into the ring (store_room_log_load's callback). */
@@ -115,7 +112,7 @@ struct room *room_get(struct app *app, int64_t tenant_id)
     if (r == NULL)
         return NULL;
     r->tenant_id = tenant_id;
-    if (room_load(app, r) != 0) {
+    if (hmap_reserve(&app->room_index, app->room_index.len + 1) != 0 || room_load(app, r) != 0) {
         for (size_t i = 0; i < PB_ROOM_RING; i++)
             ws_msg_unref(r->ring[i]);
         free(r);
@@ -123,6 +120,7 @@ struct room *room_get(struct app *app, int64_t tenant_id)
     }
     r->next = app->rooms;
     app->rooms = r;
+    hmap_put_int(&app->room_index, tenant_id, r);      /* room reserved above */
     return r;
 }
 
@@ -146,6 +144,7 @@ void room_free_all(struct app *app)
         free(r);
     }
     app->rooms = NULL;
+    hmap_cleanup(&app->room_index);
 }
 
 uint64_t room_seq(const struct room *r)

@@ -144,6 +144,8 @@ struct app {
     size_t n_routes;                    /* tables in routes */
     struct webroot *webroot;            /* static files read at start (webroot.c), or NULL */
     struct room *rooms;                 /* singly linked, one per tenant seen */
+    struct hmap room_index;             /* tenant id -> its struct room (room.c): O(1) per
+                                         * event whatever the number of tenants */
     struct ws_conn *conns;              /* every open WebSocket (doubly linked) */
     struct addr_table *addrs;           /* open connections per client address (server.c) */
     uint64_t next_conn_id;
