@@ -26,6 +26,9 @@ struct durable {
     char *wal_path;
     uint64_t wanted;                    /* {lock} highest commit seq to make durable */
     uint64_t synced;                    /* {lock} highest commit seq known on disk */
+    uint64_t barrier_wanted;            /* {lock} the last durable_barrier ticket given */
+    uint64_t barrier_synced;            /* {lock} barrier tickets covered by a finished sync
+                                         * that started after they were given */
     bool stop;                          /* {lock} */
     bool failed;                        /* {lock} an fdatasync failed: stop answering */
     uint64_t syncs;                     /* {lock} fdatasync calls made (for /metrics) */
@@ -82,6 +85,24 @@ bool durable_reached(const struct app *app, uint64_t ticket)
     return ticket <= app->durable_seq;
 }
 
+uint64_t durable_barrier(struct app *app)
+{
+    struct durable *d = app->durable;
+    uint64_t ticket;
+    if (d == NULL)
+        return 0;
+    uv_mutex_lock(&d->lock);
+    ticket = ++d->barrier_wanted;
+    uv_cond_signal(&d->wake);
+    uv_mutex_unlock(&d->lock);
+    return ticket;
+}
+
+bool durable_barrier_reached(const struct app *app, uint64_t ticket)
+{
+    return ticket <= app->durable_barrier_seq;
+}
+
 static void on_commit(void *ctx, uint64_t seq)
 {
     struct app *app = ctx;
@@ -99,11 +120,12 @@ static void sync_thread(void *arg)
     struct durable *d = arg;
     uv_mutex_lock(&d->lock);
     for (;;) {
-        while (!d->stop && d->wanted <= d->synced)
+        while (!d->stop && d->wanted <= d->synced && d->barrier_wanted <= d->barrier_synced)
             uv_cond_wait(&d->wake, &d->lock);
-        if (d->stop && d->wanted <= d->synced)
+        if (d->stop && d->wanted <= d->synced && d->barrier_wanted <= d->barrier_synced)
             break;
         uint64_t target = d->wanted;
+        uint64_t barrier = d->barrier_wanted;   /* given before this sync starts */
         uint64_t oldest = d->oldest_ns;
         d->oldest_ns = 0;               /* commits from now on wait for the next sync */
         uv_mutex_unlock(&d->lock);
@@ -120,8 +142,10 @@ static void sync_thread(void *arg)
             observe(&d->latency, (double)(now_ns() - oldest) / 1e9);
         if (rc != 0)
             d->failed = true;           /* never report a commit durable that may not be */
-        else
+        else {
             d->synced = target;
+            d->barrier_synced = barrier;
+        }
         uv_async_send(&d->done);
         if (rc != 0)
             break;
@@ -138,6 +162,7 @@ static void on_synced(uv_async_t *a)
 
     uv_mutex_lock(&d->lock);
     app->durable_seq = d->synced;
+    app->durable_barrier_seq = d->barrier_synced;
     failed = d->failed;
     uv_mutex_unlock(&d->lock);
     if (failed && !app->stopping) {

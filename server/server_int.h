@@ -124,6 +124,7 @@ struct app {
     struct hmap move_batches;           /* tenant id -> its open move batch (board_ops.c) */
     struct durable *durable;            /* group commit (synchronous = FULL), or NULL */
     uint64_t durable_seq;               /* commits known on disk (durable.c) */
+    uint64_t durable_barrier_seq;       /* durable_barrier tickets known reached (durable.c) */
     struct durable_listener {           /* called when durable_seq advanced (durable_on_reached) */
         void (*fn)(void *ctx, uint64_t durable_seq);
         void *ctx;
@@ -830,6 +831,14 @@ void metrics_cleanup(struct app *app);
 uint64_t durable_ticket(const struct app *app);
 /* True when every commit up to ticket is on disk. */
 bool durable_reached(const struct app *app, uint64_t ticket);
+/* A barrier for something read from the database rather than written by this process's
+ * commit counting (the webhook outbox read on the loop can see a writer commit whose done has
+ * not run yet): returns a ticket that durable_barrier_reached() accepts only once an
+ * fdatasync that started after this call has finished, so everything committed before the
+ * call is on disk. 0 (reached at once) without group commit. The durable listeners are called
+ * when it is reached. */
+uint64_t durable_barrier(struct app *app);
+bool durable_barrier_reached(const struct app *app, uint64_t ticket);
 /* Start the sync thread (synchronous = FULL); stop it (inside the loop, joins the thread);
  * free it after the loop ended. */
 int durable_start(struct app *app);

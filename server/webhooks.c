@@ -65,6 +65,9 @@ struct wh_ep {
     /* the current delivery: the first subscribed row after scan */
     struct audit_entry batch[OUTBOX_BATCH]; /* outbox rows read ahead, [batch_i, batch_n) unread */
     size_t batch_i, batch_n;
+    uint64_t batch_barrier;             /* durable_barrier ticket taken after the batch's read */
+    uint64_t cur_barrier;               /* ... of the current delivery's row: at synchronous =
+                                         * FULL it is sent only once that sync finished */
     bool resumed;                       /* the first delivery's log row was looked up */
     bool have_cur;
     struct webhook_delivery cur;        /* seq, event, attempts, first/next attempt */
@@ -358,6 +361,9 @@ static int load_next(struct wh_ep *ep)
             if (store_webhook_outbox(app->store, ep->w.tenant_id, ep->scan, OUTBOX_BATCH,
                                      ep->batch, &ep->batch_n) != 0)
                 return PB_EINTERNAL;
+            /* The rows read may be a writer commit whose fsync (group commit) has not run:
+             * a receiver must not hear of a change a power cut could still undo. */
+            ep->batch_barrier = ep->batch_n > 0 ? durable_barrier(app) : 0;
             if (ep->batch_n == 0)
                 return 0;
         }
@@ -368,6 +374,7 @@ static int load_next(struct wh_ep *ep)
             continue;
         }
         ep->entry = *e;                 /* moved out of the batch */
+        ep->cur_barrier = ep->batch_barrier;
         memset(e, 0, sizeof(*e));
         memset(&ep->cur, 0, sizeof(ep->cur));
         if (!ep->resumed) {
@@ -538,6 +545,8 @@ static void pump(struct wh_ep *ep)
         return;
     if (ep->cur.next_attempt_ms > pb_now_ms())
         return;                         /* the retry timer wakes it */
+    if (!durable_barrier_reached(ep->wh->app, ep->cur_barrier))
+        return;                         /* on_durable wakes it */
     attempt(ep);
 }
 
@@ -568,6 +577,15 @@ static void arm_retry(struct webhooks *wh)
 
 /* ================================================================ lifecycle */
 
+/* Group commit reached the disk (durable_on_reached): deliveries waiting for it may go. */
+static void on_durable(void *ctx, uint64_t durable_seq)
+{
+    struct webhooks *wh = ctx;
+    (void)durable_seq;
+    if (!wh->stopping)
+        pump_all(wh);
+}
+
 int webhooks_start(struct app *app)
 {
     struct webhook *v = NULL;
@@ -591,6 +609,10 @@ int webhooks_start(struct app *app)
     uv_timer_init(app->loop, &wh->retry);
     wh->curl_timer.data = wh->kick.data = wh->poll.data = wh->retry.data = wh;
     app->webhooks = wh;
+    if (durable_on_reached(app, on_durable, wh) != 0) {
+        pb_log(LOG_ERROR, "webhooks: no room for a group-commit listener");
+        return PB_EINTERNAL;
+    }
     if (!(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_ASYNCHDNS))
         pb_log(LOG_WARN, "webhooks: this libcurl resolves names synchronously: a slow DNS "
                "answer blocks the loop");

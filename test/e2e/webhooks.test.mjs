@@ -314,3 +314,28 @@ test('a private address is refused without allow_private (at create, and at conn
     await rx.close();
   }
 });
+
+test('at synchronous = FULL deliveries wait for a group-commit sync after their outbox read, and arrive', async () => {
+  const rx = await receiver();
+  const srv = await startServer({ config: { ...HOOK_CONFIG, database: { synchronous: 'FULL' } } });
+  try {
+    const admin = await srv.token('admin');
+    const made = await srv.req('POST', '/api/webhooks', { token: admin, json: { url: rx.url, events: ['order_moved'] } });
+    assert.equal(made.status, 201, made.text);
+    rx.secret = made.body.secret;
+    const syncs = async () => Number(/^planboard_group_commit_syncs_total (\d+)$/m.exec((await srv.req('GET', '/metrics')).text)[1]);
+    await moves(srv, admin, 3);
+    // Liveness: the deliveries wait for a sync that starts after their outbox read (the
+    // barrier; that it waits is proven in test/test_durable.c) and still all arrive, signed,
+    // in order, although no commit follows the moves.
+    const before = await syncs();
+    await until(() => rx.got.length >= 3, { timeout: WAIT, what: '3 deliveries at FULL' });
+    assert.ok(rx.got.every((g) => g.sigOk));
+    const seqs = rx.got.map((g) => g.body.seq);
+    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+    assert.ok(await syncs() >= before, 'syncs only grow');
+  } finally {
+    await srv.stop();
+    await rx.close();
+  }
+});
