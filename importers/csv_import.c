@@ -15,6 +15,12 @@
  * a field over CSV_FIELD_MAX bytes, an unterminated quote at the end) is one error with column
  * NULL on its first line; the parser is then reset and input resumes after the next line break.
  *
+ * Separator (csv_import.h enum csv_delimiter): the header record is held back (at most
+ * CSV_HEADER_SNIFF_MAX bytes, up to its first line break outside quotes) and split with each of
+ * ',' ';' TAB by a throw-away libcsv parser; the chosen separator is then set on the real parser
+ * (csv_set_delim) and the held bytes are parsed as if they had just arrived, so row numbers and
+ * chunking do not change anything. The same split counts are kept for the hint of header_end().
+ *
  * Memory: the per-record scratch holds only the mapped fields of one record; strings of valid
  * rows go into `pool` (an arena of fixed blocks, so row pointers stay valid); issue texts go
  * into `issue_pool`. Nothing keeps a copy of the file.
@@ -159,10 +165,17 @@ struct issue_list {
 
 struct csv_import {
     struct csv_import_options opts;     /* copy; max_rows resolved */
+    enum csv_delimiter delim;           /* in use; CSV_DELIM_AUTO until the header is held */
+    char *hold;                         /* the header record held back (<= SNIFF_MAX bytes) */
+    size_t hold_len;
+    bool hold_inq;                      /* the held bytes end inside a quoted field */
+    bool hold_text;                     /* the held bytes have more than line breaks */
+    unsigned char req_found[4];         /* required columns each separator finds (by enum) */
     char wc_codes[CSV_WC_CODES_MAX];    /* valid codes named in an unknown-code error; "" none */
     struct csv_parser parser;           /* libcsv state */
     int err;                            /* sticky PB_E* once feeding must stop */
     bool finished;                      /* csv_import_finish() ran */
+    bool by_records;                    /* fed by csv_import_record (no separator) */
 
     unsigned bom_len;                   /* bytes of a UTF-8 BOM prefix held back */
     bool bom_done;                      /* past the place where a BOM may be */
@@ -230,12 +243,19 @@ static int is_space(unsigned char c)
     return 0;
 }
 
-static void parser_init(struct csv_parser *p)
+static unsigned char delim_char(enum csv_delimiter d)
 {
-    csv_init(p, CSV_OPTIONS);
+    return d == CSV_DELIM_SEMICOLON ? ';' : d == CSV_DELIM_TAB ? '\t' : ',';
+}
+
+/* A libcsv parser with the importer's options; delim is the separator (AUTO = ','). */
+static void parser_init(struct csv_parser *p, int options, enum csv_delimiter delim)
+{
+    csv_init(p, options);
     csv_set_space_func(p, is_space);
     csv_set_realloc_func(p, capped_realloc);
     csv_set_blk_size(p, CSV_BLK_SIZE);
+    csv_set_delim(p, delim_char(delim));
 }
 
 struct csv_import *csv_import_new(const struct csv_import_options *opts)
@@ -249,7 +269,7 @@ struct csv_import *csv_import_new(const struct csv_import_options *opts)
         ci->opts = *opts;
     if (ci->opts.max_rows == 0)
         ci->opts.max_rows = CSV_DEFAULT_MAX_ROWS;
-    parser_init(&ci->parser);
+    parser_init(&ci->parser, CSV_OPTIONS, CSV_DELIM_AUTO);
     return ci;
 }
 
@@ -257,6 +277,7 @@ struct csv_import *csv_import_new(const struct csv_import_options *opts)
 static void import_cleanup(struct csv_import *ci)
 {
     csv_free(&ci->parser);
+    free(ci->hold);
     free(ci->scratch);
     free(ci->colmap);
     free(ci->rows);
@@ -311,7 +332,7 @@ void csv_import_reset(struct csv_import *ci)
     hmap_init(&ci->set, row_number_is, ci);
     memcpy(ci->wc_codes, codes, sizeof(codes));
     ci->opts = opts;
-    parser_init(&ci->parser);
+    parser_init(&ci->parser, CSV_OPTIONS, CSV_DELIM_AUTO);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -539,7 +560,10 @@ static void header_field(struct csv_import *ci, const char *s, size_t len)
 /* The header record is complete (or could not be read): report missing required columns. */
 static void header_end(struct csv_import *ci, int64_t row)
 {
-    char msg[96];
+    static const char *const shown[] = { "", "','", "';'", "TAB" };
+    static const char *const choice[] = { "", "Comma", "Semicolon", "Tab" };
+    char msg[160], hint[96] = "";
+    int required = 0;
 
     ci->header_done = true;
     ci->header_row = row;
@@ -550,10 +574,20 @@ static void header_end(struct csv_import *ci, int64_t row)
         add_issue(ci, &ci->errors, row, NULL, msg);
         return;
     }
+    for (int c = 0; c < COL__COUNT; c++)
+        required += col_required[c];
+    /* Issue 10 item 4: a separator that would have found every required column is named. */
+    for (int d = CSV_DELIM_COMMA; d <= CSV_DELIM_TAB && ci->delim != CSV_DELIM_AUTO; d++) {
+        if (d != (int)ci->delim && ci->req_found[d] == required) {
+            snprintf(hint, sizeof(hint), "; the file looks separated by %s \u2014 choose %s",
+                     shown[d], choice[d]);
+            break;
+        }
+    }
     for (int c = 0; c < COL__COUNT; c++) {
         if (col_required[c] && !ci->have_col[c]) {
             ci->missing_required = true;
-            snprintf(msg, sizeof(msg), "required column %s is missing", col_names[c]);
+            snprintf(msg, sizeof(msg), "required column %s is missing%s", col_names[c], hint);
             add_issue(ci, &ci->errors, row, col_names[c], msg);
         }
     }
@@ -765,6 +799,7 @@ int csv_import_record(struct csv_import *ci, int64_t row, const struct import_ce
         return ci->err;
     if (ci->finished || ci->field_idx != 0)
         return PB_EINTERNAL;
+    ci->by_records = true;
     if (n == 0)
         return 0;
     ci->rec_row = row;
@@ -845,7 +880,7 @@ static void record_failed(struct csv_import *ci, const char *message)
     }
     ci->field_idx = 0;
     csv_free(p);
-    parser_init(p);
+    parser_init(p, CSV_OPTIONS, ci->delim);
     if (!ci->header_done) {
         /* A header we cannot read maps nothing: every required column is reported missing. */
         add_issue(ci, &ci->errors, row, NULL, message);
@@ -913,6 +948,111 @@ static int parse_bytes(struct csv_import *ci, const char *buf, size_t len)
     return ci->err;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Separator: hold the header record back, split it with each candidate, choose               */
+/* ------------------------------------------------------------------------------------------ */
+
+/* What one candidate separator makes of the held header. */
+struct header_split {
+    size_t fields;                      /* header fields seen (counted to MAX_COLUMNS + 1) */
+    bool have[COL__COUNT];
+    int known, required;                /* distinct known / required columns found */
+    bool done;                          /* the header record ended: ignore what follows */
+};
+
+static void split_field(void *data, size_t len, void *vs)
+{
+    struct header_split *hs = vs;
+
+    if (hs->done || ++hs->fields > CSV_IMPORT_MAX_COLUMNS)
+        return;
+    int c = header_lookup(data ? data : "", len);
+    if (c >= 0 && !hs->have[c]) {
+        hs->have[c] = true;
+        hs->known++;
+        hs->required += col_required[c];
+    }
+}
+
+static void split_row(int c, void *vs)
+{
+    struct header_split *hs = vs;
+
+    (void)c;
+    if (hs->fields > 0)
+        hs->done = true;                /* a blank line before the header is no record */
+}
+
+/* Split the held header with separator d as the real parser would (quotes, spaces), leniently:
+ * a strict-mode error only ends the count. O(hold_len). */
+static struct header_split split_header(const struct csv_import *ci, enum csv_delimiter d)
+{
+    struct header_split hs = { 0 };
+    struct csv_parser p;
+
+    parser_init(&p, CSV_APPEND_NULL | CSV_REPALL_NL, d);
+    csv_parse(&p, ci->hold, ci->hold_len, split_field, split_row, &hs);
+    csv_fini(&p, split_field, split_row, &hs);
+    csv_free(&p);
+    return hs;
+}
+
+/* The header is held (or the file ended): choose the separator, set it on the parser and parse
+ * the held bytes. Returns 0 or ci->err. */
+static int decide_delimiter(struct csv_import *ci)
+{
+    int known[4] = { 0 };
+    enum csv_delimiter best = CSV_DELIM_COMMA;
+
+    for (int d = CSV_DELIM_COMMA; d <= CSV_DELIM_TAB; d++) {
+        struct header_split hs = split_header(ci, (enum csv_delimiter)d);
+        known[d] = hs.known;
+        ci->req_found[d] = (unsigned char)hs.required;
+        if (known[d] > known[best])     /* ties keep the earlier: ',' then ';' */
+            best = (enum csv_delimiter)d;
+    }
+    ci->delim = ci->opts.delimiter != CSV_DELIM_AUTO ? ci->opts.delimiter : best;
+    csv_set_delim(&ci->parser, delim_char(ci->delim));
+    char *hold = ci->hold;
+    size_t n = ci->hold_len;
+    ci->hold = NULL;
+    ci->hold_len = 0;
+    int rc = parse_bytes(ci, hold, n);
+    free(hold);
+    return rc;
+}
+
+/* Bytes after the BOM: held until the header record's line break outside quotes (or
+ * CSV_HEADER_SNIFF_MAX bytes), then parsed with the separator chosen. Returns 0 or ci->err. */
+static int take_bytes(struct csv_import *ci, const char *buf, size_t len)
+{
+    if (ci->delim == CSV_DELIM_AUTO && len > 0) {
+        size_t room = CSV_HEADER_SNIFF_MAX - ci->hold_len, n = 0;
+        bool ended = false;
+
+        while (n < len && n < room && !ended) {
+            char c = buf[n++];
+            if (c == '"')
+                ci->hold_inq = !ci->hold_inq;
+            if ((c == '\n' || c == '\r') && !ci->hold_inq)
+                ended = ci->hold_text;
+            else
+                ci->hold_text = true;
+        }
+        if (ci->hold == NULL && (ci->hold = malloc(CSV_HEADER_SNIFF_MAX)) == NULL)
+            return ci->err = PB_EINTERNAL;
+        memcpy(ci->hold + ci->hold_len, buf, n);
+        ci->hold_len += n;
+        buf += n;
+        len -= n;
+        if (!ended && ci->hold_len < CSV_HEADER_SNIFF_MAX)
+            return 0;                   /* len is 0: wait for more */
+        if (decide_delimiter(ci))
+            return ci->err;
+    }
+    return parse_bytes(ci, buf, len);
+}
+
 int csv_import_feed(struct csv_import *ci, const char *buf, size_t len)
 {
     static const char bom[3] = { '\xEF', '\xBB', '\xBF' };
@@ -931,13 +1071,13 @@ int csv_import_feed(struct csv_import *ci, const char *buf, size_t len)
             }
         } else {
             ci->bom_done = true;
-            int rc = parse_bytes(ci, bom, ci->bom_len);
+            int rc = take_bytes(ci, bom, ci->bom_len);
             ci->bom_len = 0;
             if (rc)
                 return rc;
         }
     }
-    return parse_bytes(ci, buf, len);
+    return take_bytes(ci, buf, len);
 }
 
 int csv_import_finish(struct csv_import *ci)
@@ -950,9 +1090,11 @@ int csv_import_finish(struct csv_import *ci)
         return 0;
     if (!ci->bom_done) {
         ci->bom_done = true;
-        if (parse_bytes(ci, bom, ci->bom_len))
+        if (take_bytes(ci, bom, ci->bom_len))
             return ci->err;
     }
+    if (ci->delim == CSV_DELIM_AUTO && !ci->by_records && decide_delimiter(ci))
+        return ci->err;                 /* the file ended inside (or before) the header */
     if (csv_fini(&ci->parser, on_field, on_row, ci) != 0 && !ci->err)
         record_failed(ci, "cannot parse: quoted field not closed before the end of the file");
     if (ci->err)
@@ -966,6 +1108,28 @@ int csv_import_finish(struct csv_import *ci)
 /* ------------------------------------------------------------------------------------------ */
 /* Results                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
+
+enum csv_delimiter csv_import_delimiter(const struct csv_import *ci)
+{
+    return ci->delim;
+}
+
+const char *csv_delimiter_name(enum csv_delimiter d)
+{
+    static const char *const names[] = { "auto", "comma", "semicolon", "tab" };
+    return (unsigned)d < 4 ? names[d] : "auto";
+}
+
+int csv_delimiter_parse(const char *name, enum csv_delimiter *out)
+{
+    for (int d = CSV_DELIM_AUTO; d <= CSV_DELIM_TAB; d++) {
+        if (strcmp(name, csv_delimiter_name((enum csv_delimiter)d)) == 0) {
+            *out = (enum csv_delimiter)d;
+            return 0;
+        }
+    }
+    return PB_EVALIDATION;
+}
 
 size_t csv_import_records(const struct csv_import *ci)
 {

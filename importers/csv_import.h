@@ -27,6 +27,22 @@
 #define CSV_IMPORT_MAX_ISSUES   1000    /* errors listed, and warnings listed (totals count all) */
 #define CSV_IMPORT_MAX_COLUMNS  256     /* header fields; a wider header is an error on its row */
 
+/* The field separator of a CSV file (issue 10 item 4, docs/import.md "Separator"). AUTO (the
+ * default, 0) decides from the header record alone: the one of ',' ';' TAB that splits it into
+ * the most distinct known column names (aliases included); a tie or none known -> COMMA (ties
+ * between ';' and TAB -> ';'). Only the first CSV_HEADER_SNIFF_MAX bytes are looked at (the
+ * header record is held back until its line break outside quotes, or that many bytes, or the
+ * end of the file). */
+enum csv_delimiter { CSV_DELIM_AUTO, CSV_DELIM_COMMA, CSV_DELIM_SEMICOLON, CSV_DELIM_TAB };
+#define CSV_HEADER_SNIFF_MAX 65536
+
+/* "auto", "comma", "semicolon", "tab" (the names of the `delimiter` query parameter and of the
+ * answer's "delimiter", docs/import.md); a static string. */
+const char *csv_delimiter_name(enum csv_delimiter d);
+/* The inverse of csv_delimiter_name (exact, lower case): 0 and *out set, or PB_EVALIDATION for
+ * any other text (SPEC §4 validation_failed on the query parameter). */
+int csv_delimiter_parse(const char *name, enum csv_delimiter *out);
+
 /* Look up a work centre by code; return 0 and set *id when it exists, -1 otherwise. */
 typedef int (*csv_wc_lookup_fn)(void *ctx, const char *code, int64_t *id);
 /* Return true when an order with this orderNumber already exists (used with create_only). */
@@ -38,6 +54,7 @@ struct csv_import_options {
     csv_wc_lookup_fn wc_lookup;         /* required */
     csv_order_exists_fn order_exists;   /* required when create_only */
     void *ctx;                          /* passed to both callbacks */
+    enum csv_delimiter delimiter;       /* CSV_DELIM_AUTO (0) = detect from the header */
 };
 
 /* An error or warning: row 1-based (header = 1); column canonical snake_case name, the header
@@ -101,6 +118,13 @@ int csv_import_record(struct csv_import *ci, int64_t row, const struct import_ce
 int csv_import_finish(struct csv_import *ci);
 
 /* Results, valid after csv_import_finish(). */
+/* The separator used for the file fed: the requested one, or the detected one under
+ * CSV_DELIM_AUTO. CSV_DELIM_AUTO when nothing was decided: records came from another reader
+ * (csv_import_record, .xlsx has no separator) or feeding has not reached the header's end.
+ * When the header misses a required column and another separator would have found every
+ * required column, each "required column X is missing" error names it ("...; the file looks
+ * separated by ';' — choose Semicolon"). */
+enum csv_delimiter csv_import_delimiter(const struct csv_import *ci);
 size_t csv_import_records(const struct csv_import *ci);      /* records read, header excluded */
 /* The header is unusable: a required column is absent, or the header has more than
  * CSV_IMPORT_MAX_COLUMNS fields (one error, column NULL, on the header's row). Records are then

@@ -200,6 +200,10 @@ static int import_begin(struct http_req *r, struct op_result *res)
             return invalid(res, "onError", "must be abort or skip");
         }
     }
+    /* issue 10 item 4: the CSV separator (docs/import.md "Separator"); .xlsx has none */
+    if (http_query(r, "delimiter", v, sizeof(v)) != NULL
+        && csv_delimiter_parse(v, &o.delimiter) != 0)
+        return invalid(res, "delimiter", "must be auto, comma, semicolon or tab");
     if (http_query(r, "override", v, sizeof(v)) != NULL) {     /* SPEC §9 */
         if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
             return invalid(res, "override", "must be true or false");
@@ -364,6 +368,8 @@ static cJSON *report_json(const struct csv_import *ci, bool fail, size_t created
     cJSON_AddItemToObject(o, "warnings", issues_json(warns, n_warn));
     cJSON_AddNumberToObject(o, "warningsTotal", (double)csv_import_warnings_total(ci));
     cJSON_AddBoolToObject(o, "dryRun", dry_run);
+    if (csv_import_delimiter(ci) != CSV_DELIM_AUTO)     /* a CSV file: the separator used */
+        cJSON_AddStringToObject(o, "delimiter", csv_delimiter_name(csv_import_delimiter(ci)));
     if (changes != NULL) {
         cJSON_AddItemToObject(o, "changes", changes);
         cJSON_AddNumberToObject(o, "changesTotal", (double)changes_total);

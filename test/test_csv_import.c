@@ -49,6 +49,7 @@ struct run_opts {
     size_t chunk;               /* 0 = the whole buffer in one call */
     bool create_only;
     size_t max_rows;
+    enum csv_delimiter delimiter;   /* 0 = CSV_DELIM_AUTO: detect from the header */
     int rc;                     /* out: first non-zero feed/finish result */
 };
 
@@ -58,6 +59,7 @@ static struct csv_import *run_with(const char *text, size_t len, struct run_opts
     struct csv_import_options opts = {
         .create_only = o->create_only, .max_rows = o->max_rows,
         .wc_lookup = wc_lookup, .order_exists = order_exists, .ctx = NULL,
+        .delimiter = o->delimiter,
     };
     struct csv_import *ci = csv_import_new(&opts);
 
@@ -134,9 +136,10 @@ static char *dump(const struct csv_import *ci)
     FILE *f = open_memstream(&buf, &sz);
 
     assert_non_null(f);
-    fprintf(f, "records=%zu skipped=%zu missing=%d errors=%zu warnings=%zu\n",
+    fprintf(f, "records=%zu skipped=%zu missing=%d errors=%zu warnings=%zu delimiter=%s\n",
             csv_import_records(ci), csv_import_skipped(ci), csv_import_missing_required(ci),
-            csv_import_errors_total(ci), csv_import_warnings_total(ci));
+            csv_import_errors_total(ci), csv_import_warnings_total(ci),
+            csv_delimiter_name(csv_import_delimiter(ci)));
     const struct csv_row *r = csv_import_rows(ci, &n);
     for (size_t i = 0; i < n; i++) {
         const struct order_input *in = &r[i].in;
@@ -1128,6 +1131,192 @@ static void test_100k_generated_rows_parse_without_errors(void **state)
     free(text);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Separator detection (issue 10 item 4)                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A copy of text[0..len) whose ',' outside quotes are sep (quoted commas stay), NUL-ended. */
+static char *with_separator(const char *text, size_t len, char sep)
+{
+    char *out = malloc(len + 1);
+    bool inq = false;
+
+    assert_non_null(out);
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '"')
+            inq = !inq;
+        out[i] = (text[i] == ',' && !inq) ? sep : text[i];
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* The ERP sample with sep instead of ',' imports as the original does, detected from its header,
+ * whatever the chunking; quoted fields that hold ',' stay whole. */
+static void assert_erp_sample_with(char sep, enum csv_delimiter want)
+{
+    size_t len, n;
+    char *orig = read_sample("orders-erp-export.csv", &len);
+    char *text = with_separator(orig, len, sep);
+    struct run_opts o = { 0 };
+    struct csv_import *ci = run_with(text, len, &o);
+    const struct csv_row *r = rows(ci, &n);
+
+    assert_int_equal(o.rc, 0);
+    assert_int_equal(csv_import_delimiter(ci), want);
+    assert_int_equal(n_errors(ci), 0);
+    assert_int_equal(n_warnings(ci), 0);
+    assert_int_equal(n, 5);
+    assert_string_equal(r[0].in.description, "Bracket, left hand");
+    assert_string_equal(r[4].in.description, "Shim 0,5 mm");
+    assert_int_equal(r[3].row, 6);
+    assert_int_equal(r[4].in.quantity_completed, 2500);
+    assert_chunking_invariant(text, len);
+    csv_import_free(ci);
+    free(text);
+    free(orig);
+}
+
+static void test_semicolon_and_tab_files_are_detected_from_the_header(void **state)
+{
+    (void)state;
+    assert_erp_sample_with(';', CSV_DELIM_SEMICOLON);
+    assert_erp_sample_with('\t', CSV_DELIM_TAB);
+    assert_erp_sample_with(',', CSV_DELIM_COMMA);
+}
+
+static enum csv_delimiter detected(const char *text)
+{
+    struct csv_import *ci = run(text);
+    enum csv_delimiter d = csv_import_delimiter(ci);
+    csv_import_free(ci);
+    return d;
+}
+
+static void test_detection_picks_most_known_columns_ties_go_to_comma(void **state)
+{
+    (void)state;
+    /* ',' finds description + quantity_to_make, ';' only order_number */
+    assert_int_equal(detected("order_number;stock_code,description,quantity_to_make\n"),
+                     CSV_DELIM_COMMA);
+    assert_int_equal(detected("Job;StockCode;Qty,Description\n"), CSV_DELIM_SEMICOLON);
+    assert_int_equal(detected("order_number\n1\n"), CSV_DELIM_COMMA);        /* tie */
+    assert_int_equal(detected("x;y\tz\n"), CSV_DELIM_COMMA);                 /* none known */
+    assert_int_equal(detected(""), CSV_DELIM_COMMA);                         /* empty file */
+    /* ';' and TAB both find one, ',' none: the earlier of the two */
+    assert_int_equal(detected("order_number;a\tstock_code\n"), CSV_DELIM_SEMICOLON);
+    /* a header without a line break, a blank line before the header */
+    assert_int_equal(detected("job\tpart\tqty"), CSV_DELIM_TAB);
+    assert_int_equal(detected("\r\n\njob\tpart\tqty\n"), CSV_DELIM_TAB);
+}
+
+static void test_detection_is_quote_aware(void **state)
+{
+    (void)state;
+    /* separators inside quotes do not split */
+    assert_int_equal(detected("\"order_number;stock_code;description\",job,part,qty\n"),
+                     CSV_DELIM_COMMA);
+    assert_int_equal(detected("\"Job\";\"StockCode\";\"Description\";\"Qty, pcs\"\n"),
+                     CSV_DELIM_SEMICOLON);
+    /* a line break inside a quoted header field does not end the header */
+    const char *text = "\"a\nb\";order_number;stock_code;description;quantity_to_make\n"
+                       "x;MO-1;P;\"d, e\";5\n";
+    struct csv_import *ci = run(text);
+    size_t n;
+    const struct csv_row *r = rows(ci, &n);
+    assert_int_equal(csv_import_delimiter(ci), CSV_DELIM_SEMICOLON);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].row, 3);
+    assert_string_equal(r[0].in.description, "d, e");
+    assert_chunking_invariant(text, strlen(text));
+    csv_import_free(ci);
+}
+
+static void test_forced_separator_is_used_and_a_better_one_is_named(void **state)
+{
+    (void)state;
+    size_t len;
+    char *orig = read_sample("orders-erp-export.csv", &len);
+    char *semi = with_separator(orig, len, ';');
+    static const char *const required[] = {
+        "order_number", "stock_code", "description", "quantity_to_make"
+    };
+
+    /* comma forced on a ';' file: the old four errors, each naming ';' */
+    struct run_opts o = { .delimiter = CSV_DELIM_COMMA };
+    struct csv_import *ci = run_with(semi, len, &o);
+    assert_int_equal(o.rc, 0);
+    assert_int_equal(csv_import_delimiter(ci), CSV_DELIM_COMMA);
+    assert_true(csv_import_missing_required(ci));
+    assert_int_equal(n_errors(ci), 9);          /* + lines 2-5, 7: ';"' cannot be parsed */
+    for (size_t i = 0; i < 4; i++)
+        assert_true(has_error(ci, 1, required[i],
+                              "is missing; the file looks separated by ';' \u2014 choose Semicolon"));
+    csv_import_free(ci);
+
+    /* semicolon forced on the ';' file works; TAB forced on the comma file names ',' */
+    o = (struct run_opts){ .delimiter = CSV_DELIM_SEMICOLON };
+    ci = run_with(semi, len, &o);
+    assert_int_equal(n_errors(ci), 0);
+    assert_int_equal(csv_import_skipped(ci), 0);
+    csv_import_free(ci);
+    o = (struct run_opts){ .delimiter = CSV_DELIM_TAB };
+    ci = run_with(orig, len, &o);
+    assert_int_equal(csv_import_delimiter(ci), CSV_DELIM_TAB);
+    assert_true(has_error(ci, 1, "order_number", "looks separated by ',' \u2014 choose Comma"));
+    csv_import_free(ci);
+
+    /* no hint when no separator finds the required columns */
+    o = (struct run_opts){ .delimiter = CSV_DELIM_COMMA };
+    ci = run_with("job;part\n1;2\n", 13, &o);
+    assert_true(has_error(ci, 1, "description", "required column description is missing"));
+    assert_false(has_error(ci, 1, "description", "looks separated"));
+    csv_import_free(ci);
+    free(semi);
+    free(orig);
+}
+
+/* The header is looked at for at most CSV_HEADER_SNIFF_MAX bytes; what follows is parsed as
+ * usual with the separator chosen from that prefix. */
+static void test_header_longer_than_the_sniff_window(void **state)
+{
+    (void)state;
+    size_t pad = 40000, cap = 3 * pad, n;
+    char *text = malloc(cap);
+    int len;
+
+    assert_non_null(text);
+    len = snprintf(text, cap, "order_number;stock_code;description;quantity_to_make;%0*d;%0*d\n"
+                   "MO-1;P;D;5;;\n", (int)pad, 0, (int)pad, 0);
+    assert_true(len > CSV_HEADER_SNIFF_MAX);
+    struct run_opts o = { 0 };
+    struct csv_import *ci = run_with(text, (size_t)len, &o);
+    assert_int_equal(o.rc, 0);
+    assert_int_equal(csv_import_delimiter(ci), CSV_DELIM_SEMICOLON);
+    rows(ci, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(n_errors(ci), 0);
+    assert_int_equal(n_warnings(ci), 2);                /* the two unknown columns */
+    csv_import_free(ci);
+    free(text);
+}
+
+static void test_delimiter_names_round_trip(void **state)
+{
+    (void)state;
+    enum csv_delimiter d;
+    static const char *const names[] = { "auto", "comma", "semicolon", "tab" };
+
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(csv_delimiter_parse(names[i], &d), 0);
+        assert_int_equal(d, i);
+        assert_string_equal(csv_delimiter_name(d), names[i]);
+    }
+    assert_int_equal(csv_delimiter_parse("Comma", &d), PB_EVALIDATION);
+    assert_int_equal(csv_delimiter_parse(";", &d), PB_EVALIDATION);
+    assert_int_equal(csv_delimiter_parse("", &d), PB_EVALIDATION);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1166,6 +1355,12 @@ int main(void)
         cmocka_unit_test(test_sample_erp_export_has_5_valid_rows),
         cmocka_unit_test(test_sample_invalid_has_errors_on_rows_3_to_9),
         cmocka_unit_test(test_100k_generated_rows_parse_without_errors),
+        cmocka_unit_test(test_semicolon_and_tab_files_are_detected_from_the_header),
+        cmocka_unit_test(test_detection_picks_most_known_columns_ties_go_to_comma),
+        cmocka_unit_test(test_detection_is_quote_aware),
+        cmocka_unit_test(test_forced_separator_is_used_and_a_better_one_is_named),
+        cmocka_unit_test(test_header_longer_than_the_sniff_window),
+        cmocka_unit_test(test_delimiter_names_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

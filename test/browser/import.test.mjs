@@ -285,3 +285,54 @@ test('"Export CSV" downloads every order as CSV with the import\'s columns (a vi
   assertNoPageErrors(page);
   await page.context().close();
 });
+
+test('the import dialog shows the separator: a ";" file checks as "semicolon (detected)"; Comma re-checks with the hint; hidden for .xlsx', async () => {
+  const fs = await import('node:fs');
+  const data = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', 'data');
+  // the ERP export with ';' for every ',' outside quotes ("Bracket, left hand" stays one field)
+  let inq = false, text = '';
+  for (const ch of fs.readFileSync(join(SAMPLES, 'orders-erp-export.csv'), 'utf8')) {
+    if (ch === '"') inq = !inq;
+    text += ch === ',' && !inq ? ';' : ch;
+  }
+  const semicolonFile = { name: 'orders-semicolon.csv', mimeType: 'text/csv', buffer: Buffer.from(text) };
+  const status = () => page.textContent('#import-status');
+  const page = await boardAs(browser, srv, 'scheduler');
+  await page.click('#import-button');
+  await page.waitForSelector('#import-dialog[open]');
+  const separator = page.getByLabel('Separator', { exact: true });
+  assert.equal(await separator.inputValue(), 'auto');
+  assert.equal(await separator.locator('option:checked').textContent(), 'Detect automatically');
+
+  await page.setInputFiles('#import-file', semicolonFile);
+  await page.waitForFunction(() => /Check passed/.test(document.getElementById('import-status').textContent), null, { timeout: WAIT });
+  assert.equal(await page.textContent('#import-separator'), 'semicolon (detected)');
+  assert.equal(await page.locator('#import-errors-section').isVisible(), false);
+  assert.equal(await page.isEnabled('#import-apply'), true);
+
+  // Choosing Comma re-checks: the four header errors, each naming the separator to choose.
+  await separator.selectOption({ label: 'Comma' });
+  await page.waitForFunction(() => /nothing would be imported/.test(document.getElementById('import-status').textContent), null, { timeout: WAIT });
+  assert.equal(await page.textContent('#import-separator'), 'comma');
+  const header = (await rowsOf(page, 'import-errors')).filter((e) => e.row === '1');
+  assert.deepEqual(header.map((e) => e.column).sort(), ['description', 'order_number', 'quantity_to_make', 'stock_code'], await status());
+  for (const e of header) assert.match(e.cells[2], /the file looks separated by ';' — choose Semicolon/);
+  assert.equal(await page.isDisabled('#import-apply'), true);
+
+  // Semicolon by hand: clean again, shown without "(detected)".
+  await separator.selectOption({ label: 'Semicolon' });
+  await page.waitForFunction(() => /Check passed/.test(document.getElementById('import-status').textContent), null, { timeout: WAIT });
+  assert.equal(await page.textContent('#import-separator'), 'semicolon');
+  assert.equal(await page.isEnabled('#import-apply'), true);
+
+  // A workbook has no separator: the choice is hidden and no separator is reported.
+  await page.setInputFiles('#import-file', join(data, 'orders-erp-export.lo.xlsx'));
+  await page.waitForFunction(() => /Check passed/.test(document.getElementById('import-status').textContent), null, { timeout: WAIT });
+  assert.equal(await separator.isVisible(), false);
+  assert.equal(await page.locator('#import-separator').count(), 0);
+  await page.setInputFiles('#import-file', semicolonFile);
+  await page.waitForFunction(() => /Check passed/.test(document.getElementById('import-status').textContent), null, { timeout: WAIT });
+  assert.equal(await separator.isVisible(), true);
+  assertNoPageErrors(page);
+  await page.context().close();
+});

@@ -246,3 +246,64 @@ test('a viewer may not import; a wrong content type is 415', async () => {
   const r = await srv.req('POST', '/api/orders/import', { token: tok.scheduler, body: 'a,b\n1,2\n', headers: { 'content-type': 'image/png' } });
   assertError(r, 415, 'unsupported_media_type');
 });
+
+/** The ERP export with `sep` for every ',' outside quotes (quoted "Bracket, left hand" stays). */
+function withSeparator(buf, sep) {
+  let inq = false, out = '';
+  for (const ch of buf.toString('utf8')) {
+    if (ch === '"') inq = !inq;
+    out += ch === ',' && !inq ? sep : ch;
+  }
+  return Buffer.from(out);
+}
+
+test('separator (issue 10 item 4): ";" and TAB copies of the ERP export are detected and answer as the "," file does', async () => {
+  const comma = await importCsv(sample('orders-erp-export.csv'), '?dryRun=true');
+  assert.equal(comma.status, 200, comma.text);
+  assert.equal(comma.body.delimiter, 'comma');
+  for (const [sep, name] of [[';', 'semicolon'], ['\t', 'tab']]) {
+    const buf = withSeparator(sample('orders-erp-export.csv'), sep);
+    assert.ok(buf.includes('"Bracket, left hand"') && !buf.includes(',BRK-101'), 'quoted commas kept, others replaced');
+    for (const q of ['?dryRun=true', `?dryRun=true&delimiter=${name}`]) {
+      const r = await importCsv(buf, q);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.body.delimiter, name, q);
+      assert.deepEqual({ ...r.body, delimiter: 'comma' }, comma.body, `${name} ${q} answers as the comma file`);
+    }
+    // multipart (the page's upload) detects the same way
+    const m = await importMultipart(buf, '?dryRun=true', 'orders.csv');
+    assert.equal(m.status, 200, m.text);
+    assert.equal(m.body.delimiter, name);
+  }
+  const real = await importCsv(withSeparator(sample('orders-erp-export.csv'), ';'));
+  assert.equal(real.status, 200, real.text);
+  assert.equal(real.body.delimiter, 'semicolon');
+  assert.equal(real.body.created + real.body.updated, 5);
+  const list = await srv.req('GET', '/api/orders?q=J-40001', { token: tok.scheduler });
+  assert.equal(list.body.data[0].description, 'Bracket, left hand');
+});
+
+test('separator: delimiter=comma forces the old reading of a ";" file, and the errors name ";"', async () => {
+  const buf = withSeparator(sample('orders-erp-export.csv'), ';');
+  for (const q of ['?delimiter=comma', '?delimiter=comma&dryRun=true&onError=skip']) {
+    const r = await importCsv(buf, q);
+    assertError(r, 422, 'import_failed');
+    assert.equal(r.body.delimiter, 'comma');
+    const header = r.body.errors.filter((e) => e.row === 1);
+    assert.deepEqual(header.map((e) => e.column).sort(), ['description', 'order_number', 'quantity_to_make', 'stock_code']);
+    for (const e of header) assert.match(e.message, /is missing; the file looks separated by ';' — choose Semicolon$/);
+  }
+  // the "," file with TAB forced names ","
+  const t = await importCsv(sample('orders-erp-export.csv'), '?delimiter=tab&dryRun=true');
+  assertError(t, 422, 'import_failed');
+  assert.equal(t.body.delimiter, 'tab');
+  assert.ok(t.body.errors.every((e) => e.row !== 1 || /choose Comma$/.test(e.message)), t.text);
+});
+
+test('separator: any other delimiter value is 400 validation_failed naming the field', async () => {
+  for (const v of ['semicolon2', ';', 'Comma', '', 'x'.repeat(100)]) {
+    const r = await importCsv(sample('orders-erp-export.csv'), `?delimiter=${encodeURIComponent(v)}`);
+    assertError(r, 400, 'validation_failed');
+    assert.deepEqual(r.body.details.map((d) => d.field), ['delimiter'], r.text);
+  }
+});

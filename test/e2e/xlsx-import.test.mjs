@@ -40,10 +40,11 @@ async function assertServing() {
 }
 
 // A CSV record with a quoted line break takes two lines, a sheet row one (SPEC §10: `row` is
-// the sheet's row number), and XML turns CRLF in a cell into LF: compare without those.
+// the sheet's row number), and XML turns CRLF in a cell into LF: compare without those. Only
+// the CSV answer names its "delimiter" (a workbook has none; the last test checks that).
 function comparable(body) {
   const strip = (list) => list.map(({ row, ...rest }) => rest);
-  const { changes, ...b } = body;
+  const { changes, delimiter, ...b } = body;
   return { ...b, errors: strip(b.errors), warnings: strip(b.warnings), changes: changes && strip(changes).map((c) => JSON.parse(JSON.stringify(c).replace(/\\r/g, ''))) };
 }
 
@@ -255,4 +256,15 @@ test('GET /api/orders/export?format=xlsx round-trips through import: updated = N
   const bad = await srv.req('GET', '/api/orders/export?format=ods', { token: viewer });
   assertError(bad, 400, 'validation_failed');
   await assertServing();
+});
+
+test('a workbook has no separator: the answer has no "delimiter" and ?delimiter= changes nothing', async () => {
+  const plain = await importXlsx(data('orders-erp-export.exceljs.xlsx'), '?dryRun=true');
+  assert.equal(plain.status, 200, plain.text);
+  assert.equal('delimiter' in plain.body, false, plain.text);
+  for (const d of ['semicolon', 'tab', 'comma']) {
+    const r = await importXlsx(data('orders-erp-export.exceljs.xlsx'), `?dryRun=true&delimiter=${d}`);
+    assert.deepEqual(r.body, plain.body, d);
+  }
+  assertError(await importXlsx(data('orders-erp-export.exceljs.xlsx'), '?delimiter=pipe'), 400, 'validation_failed');
 });

@@ -1,6 +1,7 @@
 // import.js — CSV import dialog (SPEC §6): pick or drop a file, dry run with upload progress,
 // show counts, every row error and the dry run's `changes` to existing orders, then apply with
-// onError=abort|skip and placement=keep|file (issue 10 item 4 "Safe re-import").
+// onError=abort|skip and placement=keep|file (issue 10 item 4 "Safe re-import"); a CSV file's
+// separator is detected by the server or chosen here (delimiter=, docs/import.md "Separator").
 
 import { ApiError } from './api.js';
 import { statusLabel, priorityLabel } from './board.js';
@@ -28,6 +29,12 @@ export function describeChange(field, ch, wcName) {
   return { label: CHANGE_LABEL[field] || field, from: show(ch && ch.from), to: show(ch && ch.to) };
 }
 
+/** Whether the server reads f as a workbook (no separator): the name the upload sends ends in
+ * .xlsx (SPEC §10, server/import.c). */
+function isWorkbook(f) {
+  return !!f && /\.xlsx$/i.test(f.name || '');
+}
+
 function fmtBytes(n) {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
@@ -48,12 +55,14 @@ export class ImportDialog {
     this.busy = false;
     this.gen = 0;
     this.applying = false;     // a real import is being sent              // bumped by every request: an answer for an older one is dropped
-    this.lastDry = null;       // {status, body, skip, placeFile, file}
+    this.lastDry = null;       // {status, body, skip, placeFile, delimiter, file}
     this.dialog = document.getElementById('import-dialog');
     this.fileInput = document.getElementById('import-file');
     this.fileName = document.getElementById('import-file-name');
     this.skip = document.getElementById('import-skip');
     this.placeFile = document.getElementById('import-placement-file');
+    this.delimiter = document.getElementById('import-delimiter');
+    this.delimiterField = document.getElementById('import-delimiter-field');
     this.changesWrap = document.getElementById('import-changes-section');
     this.changesBody = document.querySelector('#import-changes tbody');
     this.changesCaption = document.getElementById('import-changes-caption');
@@ -79,6 +88,7 @@ export class ImportDialog {
     // aborted (the newest request wins), so the report always matches the options shown.
     this.skip.addEventListener('change', () => { if (this.file) this.dryRun(); });
     this.placeFile.addEventListener('change', () => { if (this.file) this.dryRun(); });
+    this.delimiter.addEventListener('change', () => { if (this.file) this.dryRun(); });
     this.checkBtn.addEventListener('click', () => this.dryRun());
     this.applyBtn.addEventListener('click', () => this.apply());
     this.closeBtn.addEventListener('click', () => this.close());
@@ -106,6 +116,8 @@ export class ImportDialog {
     this.file = null;
     this.lastDry = null;
     this.placeFile.checked = false;
+    this.delimiter.value = 'auto';
+    this.delimiterField.hidden = false;
     this.fileInput.value = '';
     this.fileName.textContent = 'No file chosen yet.';
     this._clearReport();
@@ -118,6 +130,7 @@ export class ImportDialog {
   setFile(file) {
     if (this.applying) return;
     this.file = file;
+    this.delimiterField.hidden = isWorkbook(file);     // a workbook has no separator
     this.fileName.textContent = `${file.name} (${fmtBytes(file.size)})`;
     this.dryRun();
   }
@@ -126,10 +139,12 @@ export class ImportDialog {
     this.checkBtn.disabled = this.busy || !this.file;
     const d = this.lastDry;
     const okToApply = !!d && d.status === 200 && d.skip === this.skip.checked &&
-      d.placeFile === this.placeFile.checked && d.file === this.file;
+      d.placeFile === this.placeFile.checked && d.delimiter === this.delimiter.value &&
+      d.file === this.file;
     this.applyBtn.disabled = this.busy || !okToApply;
     // A real import in flight is never replaced: its options and file stay as they are.
-    this.skip.disabled = this.placeFile.disabled = this.fileInput.disabled = this.applying;
+    this.skip.disabled = this.placeFile.disabled = this.delimiter.disabled =
+      this.fileInput.disabled = this.applying;
   }
 
   _url(dryRun) {
@@ -137,6 +152,7 @@ export class ImportDialog {
     if (dryRun) q.set('dryRun', 'true');
     q.set('onError', this.skip.checked ? 'skip' : 'abort');
     q.set('placement', this.placeFile.checked ? 'file' : 'keep');
+    if (!isWorkbook(this.file)) q.set('delimiter', this.delimiter.value);
     return `/api/orders/import?${q}`;
   }
 
@@ -209,10 +225,11 @@ export class ImportDialog {
     this.lastDry = null;
     const skip = this.skip.checked;
     const placeFile = this.placeFile.checked;
+    const delimiter = this.delimiter.value;
     const file = this.file;
     const res = await this._send(true);
     if (!res) return;
-    this.lastDry = { status: res.status, body: res.body || {}, skip, placeFile, file };
+    this.lastDry = { status: res.status, body: res.body || {}, skip, placeFile, delimiter, file };
     this._report(res.status, res.body || {}, true);
     this._buttons();
   }
@@ -258,6 +275,10 @@ export class ImportDialog {
     add(dry ? 'Would update' : 'Updated', n(body.updated), 'updated');
     add(dry ? 'Would skip' : 'Skipped', n(body.skipped), 'skipped');
     add('Errors', errors.length, 'error-count');
+    // The separator the server used (a CSV file only): "semicolon (detected)" or as chosen.
+    if (typeof body.delimiter === 'string') {
+      add('Separator', this.delimiter.value === 'auto' ? `${body.delimiter} (detected)` : body.delimiter, 'separator');
+    }
     dl.hidden = false;
 
     this._rows(this.errorsBody, errors);
