@@ -53,8 +53,8 @@ export class ImportDialog {
     this.wcName = wcName || ((id) => (id === null ? 'Backlog' : String(id)));
     this.file = null;
     this.busy = false;
-    this.gen = 0;
-    this.applying = false;     // a real import is being sent              // bumped by every request: an answer for an older one is dropped
+    this.gen = 0;              // bumped by every request: an answer for an older one is dropped
+    this.applying = false;     // a real import is being sent
     this.lastDry = null;       // {status, body, skip, placeFile, delimiter, file}
     this.dialog = document.getElementById('import-dialog');
     this.fileInput = document.getElementById('import-file');
