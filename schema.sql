@@ -347,7 +347,7 @@ CREATE TABLE IF NOT EXISTS room_events (
     seq         INTEGER NOT NULL,
     frame       TEXT NOT NULL,              -- the WebSocket frame as sent, seq included
     PRIMARY KEY (tenant_id, seq)
-) WITHOUT ROWID;
+);                                          -- with a rowid: repair_text (store.c) needs one
 CREATE TABLE IF NOT EXISTS server_state (
     name        TEXT PRIMARY KEY,
     value       TEXT NOT NULL

@@ -12,6 +12,8 @@
  */
 #include "server/server_int.h"
 
+#include "core/utf8.h"
+
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,13 +51,32 @@ static struct room *room_find(struct app *app, int64_t tenant_id)
     return hmap_get_int(&app->room_index, tenant_id);
 }
 
+/* True when frame[0..len) is a JSON object {"event": "<name>", "seq": seq, ...}. */
+static bool frame_is_event(const char *frame, size_t len, uint64_t seq)
+{
+    cJSON *o = cJSON_ParseWithLength(frame, len);
+    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(o, "event");
+    const cJSON *sq = cJSON_GetObjectItemCaseSensitive(o, "seq");
+    bool ok = cJSON_IsObject(o) && cJSON_IsString(ev) && cJSON_IsNumber(sq)
+              && sq->valuedouble == (double)seq;
+    cJSON_Delete(o);
+    return ok;
+}
+
 /* A logged event back into the ring (store_room_log_load's callback). */
 static int ring_refill(void *ctx, uint64_t seq, const char *frame, size_t len)
 {
     struct room *r = ctx;
-    struct ws_msg *m = malloc(sizeof(*m) + LWS_PRE + len + 1);
+    struct ws_msg *m;
     size_t slot = seq % PB_ROOM_RING;
-    if (m == NULL)
+    /* The row was ours, but a database is a file anyone with access can edit (and the text
+     * repair at open turns invalid UTF-8 into U+FFFD, which can break the JSON): a frame is
+     * taken back only when it is valid UTF-8 (SPEC §4), a JSON object and carries this seq.
+     * One that is not leaves a hole: a replay across it answers resync_required. Once per
+     * room and process, at most PB_ROOM_LOG_BYTES. */
+    if (!utf8_text_valid(frame, len) || !frame_is_event(frame, len, seq))
+        return 0;
+    if ((m = malloc(sizeof(*m) + LWS_PRE + len + 1)) == NULL)
         return PB_EINTERNAL;
     m->refs = 1;
     m->seq = seq;

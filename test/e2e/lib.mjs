@@ -208,15 +208,16 @@ export class Server {
    * Stop the process (SIGTERM; clean exit asserted) and start a new one on the SAME port,
    * database and JWT secret: tokens stay valid, locks are gone, the rooms keep their epoch
    * and seq (the event log). With `kill: true` the process is SIGKILLed instead (a crash):
-   * then every room's epoch changes.
+   * then every room's epoch changes. `whileStopped(dbPath)` runs between the two processes.
    */
-  async restart({ startTimeout = 15000, kill = false } = {}) {
+  async restart({ startTimeout = 15000, kill = false, whileStopped = null } = {}) {
     for (const c of this.clients) c.terminate();
     if (!this.exit) this.proc.kill(kill ? 'SIGKILL' : 'SIGTERM');
     const exit = await withTimeout(this.exited, SLOW ? 20000 : 10000, 'server exit for restart');
     this.assertCleanLog();
     if (kill) assert.equal(exit.signal, 'SIGKILL', `server exit ${JSON.stringify(exit)} before restart`);
     else assert.equal(exit.code, 0, `server exit code ${exit.code} before restart\n${this.stderr.slice(-3000)}`);
+    if (whileStopped) await whileStopped(join(this.dir, 'pb.db'));
     this.exit = null;
     await this.launch(startTimeout);
   }

@@ -4,6 +4,7 @@
 // is told to resync; the log keeps the last 1024 events of a room.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { startServer, boardOrders } from './lib.mjs';
 
 let srv, tok = {}, wc, ids;
@@ -91,4 +92,25 @@ test('the log keeps the last 1024 events of a room across a restart, and no more
   const r = await gone.waitFor((m) => m.event === 'resync_required', { timeout: 3000, what: 'resync_required' });
   assert.equal(r.data.reason, 'gone');
   await gone.close();
+});
+
+test('a logged frame edited into invalid UTF-8 is never sent: a replay across it is told to resync', async () => {
+  const b0 = await srv.board(tok.viewer);
+  for (let i = 0; i < 3; i++) await move(ids[5], i % 2 ? wc.byCode.ASM : wc.byCode.PACK);
+  const b1 = await srv.board(tok.viewer);
+  const bad = b0.body.seq + 2;          // the second of the three moves
+  await srv.restart({ whileStopped: (db) => {
+    execFileSync('sqlite3', [db, `UPDATE room_events SET frame = CAST(X'7B22FF7D' AS TEXT) WHERE seq = ${bad}`]);
+  } });
+  const b = await srv.board(tok.viewer);
+  assert.equal(b.body.epoch, b1.body.epoch);
+  const across = await srv.ws(tok.viewer, { joinData: { sinceSeq: b0.body.seq, epoch: b.body.epoch } });
+  const r = await across.waitFor((m) => m.event === 'resync_required', { timeout: 3000, what: 'resync_required' });
+  assert.equal(r.data.reason, 'gone');
+  assert.equal(across.messages.filter((m) => m.seq !== undefined && m.seq <= b1.body.seq).length, 0, 'nothing of the replay sent');
+  await across.close();
+  const after = await srv.ws(tok.viewer, { joinData: { sinceSeq: bad, epoch: b.body.epoch } });
+  await after.waitFor((m) => m.seq === b1.body.seq, { timeout: 3000, what: 'the replay after the bad frame' });
+  assert.equal(after.events('resync_required').length, 0);
+  await after.close();
 });
