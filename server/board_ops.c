@@ -579,6 +579,12 @@ void op_sweep_locks(struct app *app)
     lock_expire(app->locks, pb_now_ms(), on_lock_removed, &rc);
 }
 
+void op_end_all_locks(struct app *app, const char *reason)
+{
+    struct release_ctx rc = { app, reason };
+    lock_expire(app->locks, INT64_MAX, on_lock_removed, &rc);      /* every lock is older */
+}
+
 static cJSON *column_json(struct app *app, const struct column *col, int64_t tenant_id,
                           int64_t now)
 {

@@ -452,6 +452,15 @@ void room_leave(struct app *app, struct room_reader *rd)
         room_publish(app, r->tenant_id, "user_left", user_brief(p->user_id, p->username));
 }
 
+void room_all_left(struct app *app)
+{
+    for (struct room *r = app->rooms; r != NULL; r = r->next)
+        for (size_t i = 0; i < r->n_online; i++)
+            if (r->online[i].joined > 0)
+                room_publish(app, r->tenant_id, "user_left",
+                             user_brief(r->online[i].user_id, r->online[i].username));
+}
+
 int room_conn_open(struct app *app, struct room_reader *rd)
 {
     struct room *r = room_get(app, rd->tenant_id);

@@ -269,6 +269,10 @@ void server_stop(struct app *app)
     uv_signal_stop(&app->sig_term);
     uv_timer_stop(&app->sweep_timer);
     uv_timer_stop(&app->schedule_timer);
+    /* The event log (room_log.c) outlives this process: end what a restart ends, so a client
+     * replaying across it is told (reason "disconnected": every holder's connection goes). */
+    op_end_all_locks(app, "disconnected");
+    room_all_left(app);
     ws_close_all(app, 1001);            /* SPEC §7: close connections with 1001 */
     webhooks_stop(app);                 /* attempts in flight are delivered after restart */
     writes_close(app);                  /* jobs in flight complete during the grace period */

@@ -279,6 +279,11 @@ const char *room_join(struct app *app, struct room_reader *rd, bool has_since,
 /* Leave the room (idempotent): the events published until now are still written; publishes
  * user_left after the user's last joined connection (not while stopping). */
 void room_leave(struct app *app, struct room_reader *rd);
+/* At a clean stop: publish user_left for every user joined to every room (SPEC §5), so the
+ * event log (room_log.c) ends with nobody online: a client replaying across the restart does
+ * not keep the users it saw join. The presence counts are left as they are (room_leave
+ * publishes nothing once app->stopping). */
+void room_all_left(struct app *app);
 /* Queue one of the reader's own frames (takes a reference) behind the room events published
  * so far, and wake it. Past cfg.ws_queue_bytes of unread frames (its own and the room's) the
  * reader is culled with 1008 "send queue limit exceeded"; m NULL (could not be built) or a
@@ -434,6 +439,10 @@ void op_release_user_locks(struct app *app, int64_t tenant_id, int64_t user_id,
                            const char *reason);
 /* Sweep expired locks (uv timer). */
 void op_sweep_locks(struct app *app);
+/* At a clean stop: end every drag lock of every tenant, each broadcasting order_unlocked
+ * {reason} (SPEC §5: a restart clears the locks; with the event log a client replaying
+ * across the restart must see them end, not keep them). */
+void op_end_all_locks(struct app *app, const char *reason);
 /* The order JSON with its current lock. */
 cJSON *op_order_json(struct app *app, const struct order *o, int64_t tenant_id);
 /* The board of SPEC §4 GET /api/planning-board. NULL + *err on failure. */

@@ -114,3 +114,27 @@ test('a logged frame edited into invalid UTF-8 is never sent: a replay across it
   assert.equal(after.events('resync_required').length, 0);
   await after.close();
 });
+
+test('a clean stop ends every drag lock and presence in the log: a replay across the restart keeps neither', async () => {
+  const sched = await srv.ws(tok.scheduler);
+  const viewer = await srv.ws(tok.viewer);
+  const lock = await sched.request('start_drag', { orderId: ids[6] });
+  assert.equal(lock.event, 'ack', JSON.stringify(lock));
+  const locked = await viewer.waitFor((m) => m.event === 'order_locked' && m.data.orderId === ids[6], { timeout: 3000 });
+  const { epoch } = viewer.hello.data;
+  await viewer.close();
+  await srv.restart();           // sched's connection, its lock and its presence go with it
+  const again = await srv.ws(tok.viewer, { joinData: { sinceSeq: locked.seq, epoch } });
+  const un = await again.waitFor((m) => m.event === 'order_unlocked' && m.data.orderId === ids[6],
+    { timeout: 3000, what: 'the lock ended by the stop, replayed' });
+  assert.equal(un.data.reason, 'disconnected');
+  const schedId = sched.hello.data.user.id;
+  await again.waitFor((m) => m.event === 'user_left' && m.data.userId === schedId,
+    { timeout: 3000, what: "the scheduler's user_left, replayed" });
+  assert.equal(again.events('resync_required').length, 0);
+  // the board agrees: no lock after the restart
+  const b = await srv.board(tok.viewer);
+  const o = [...boardOrders(b.body).values()].find((x) => x.id === ids[6]);
+  assert.equal(o.lockedBy, null, JSON.stringify(o));
+  await again.close();
+});
