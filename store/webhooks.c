@@ -372,7 +372,21 @@ int store_webhook_delivery_save(struct store *s, const struct webhook_delivery *
     sqlite3_bind_int64(st, 2, d->seq);
     sqlite3_bind_int(st, 3, d->delivered);
     sqlite3_bind_int(st, 4, failing);
-    return store__run_final(s, st, "webhook cursor", NULL, NULL);
+    if (store__run_final(s, st, "webhook cursor", NULL, NULL) != 0)
+        return PB_EINTERNAL;
+    if (!d->delivered || d->seq % PB_WEBHOOK_PRUNE_EVERY != 0)
+        return 0;
+    /* The delivery log stays bounded (SPEC §11 lists the last 100): the oldest delivered rows
+     * past the newest PB_WEBHOOK_DELIVERIES_KEPT go, on the (webhook_id, seq) index. */
+    static const char prune[] =
+        "DELETE FROM webhook_deliveries WHERE webhook_id = ?1 AND status = 'delivered' "
+        "AND seq < (SELECT seq FROM webhook_deliveries WHERE webhook_id = ?1 "
+        "ORDER BY seq DESC LIMIT 1 OFFSET ?2)";
+    if ((st = store__prepare(s, prune, "prepare")) == NULL)
+        return PB_EINTERNAL;
+    sqlite3_bind_int64(st, 1, d->webhook_id);
+    sqlite3_bind_int(st, 2, PB_WEBHOOK_DELIVERIES_KEPT - 1);
+    return store__run_final(s, st, "webhook delivery prune", NULL, NULL);
 }
 
 static int delivery_from_row(sqlite3_stmt *st, struct webhook_delivery *d)

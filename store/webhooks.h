@@ -32,6 +32,9 @@
 #define PB_WEBHOOK_DELIVERIES_LISTED 100 /* SPEC §11: GET .../deliveries lists the last 100 */
 #define PB_WEBHOOK_EVENT_MAX 32         /* the longest event name + NUL */
 #define PB_WEBHOOK_ERROR_MAX 256        /* last_error kept, bytes */
+#define PB_WEBHOOK_DELIVERIES_KEPT 1000 /* delivered log rows kept per endpoint (the newest);
+                                         * pruned every PB_WEBHOOK_PRUNE_EVERY-th seq */
+#define PB_WEBHOOK_PRUNE_EVERY 64
 
 /* One endpoint. Strings owned by the struct (webhook_cleanup frees them). */
 struct webhook {
@@ -109,8 +112,10 @@ int store_webhook_last_audit_id(struct store *s, int64_t tenant_id, int64_t *out
 /*
  * Record an attempt's outcome: insert or replace the (webhook_id, seq) row of the delivery log;
  * when d->delivered, the endpoint's cursor becomes max(cursor, seq). The endpoint's state
- * becomes failing / active as `failing` says. Runs inside the caller's transaction (a writer
- * job's; it begins none). PB_EINTERNAL.
+ * becomes failing / active as `failing` says. A delivered row whose seq is a multiple of
+ * PB_WEBHOOK_PRUNE_EVERY also prunes the endpoint's delivered rows older than its newest
+ * PB_WEBHOOK_DELIVERIES_KEPT (the log stays bounded; amortised, so a delivery costs O(log n)).
+ * Runs inside the caller's transaction (a writer job's; it begins none). PB_EINTERNAL.
  */
 int store_webhook_delivery_save(struct store *s, const struct webhook_delivery *d, bool failing);
 /* The log row (webhook_id, seq) into *out: 1 found, 0 none, PB_EINTERNAL. */

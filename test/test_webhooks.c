@@ -290,6 +290,40 @@ static void test_a_delivery_moves_the_cursor_forward_only_and_keeps_one_row(void
     free(v);
 }
 
+/* The delivery log stays bounded: past PB_WEBHOOK_DELIVERIES_KEPT delivered rows an endpoint
+ * keeps its newest (a pending one is never pruned), another endpoint's rows are untouched. */
+static void test_the_delivery_log_keeps_the_newest_rows_of_an_endpoint(void **state)
+{
+    struct fx *f = *state;
+    int64_t id = mk_hook(f, f->tenant, "[\"*\"]");
+    int64_t other = mk_hook(f, f->tenant, "[\"*\"]");
+    struct webhook_delivery d = { .webhook_id = other, .tenant_id = f->tenant, .seq = 1,
+                                  .event = "order_moved", .attempts = 1, .first_attempt_ms = 1,
+                                  .delivered = true };
+    save(f, &d, false);
+    d.webhook_id = id;
+    d.delivered = false;
+    d.seq = 2;
+    save(f, &d, false);                                     /* pending: never pruned */
+    d.delivered = true;
+    assert_int_equal(store_exec(f->s, "BEGIN"), 0);
+    for (int64_t seq = 3; seq < 3 + 1500; seq++) {
+        d.seq = seq;
+        assert_int_equal(store_webhook_delivery_save(f->s, &d, false), 0);
+    }
+    assert_int_equal(store_exec(f->s, "COMMIT"), 0);
+    int64_t n = peek_int(f, "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = %lld "
+                            "AND status = 'delivered'", (long long)id);
+    assert_true(n >= PB_WEBHOOK_DELIVERIES_KEPT);
+    assert_true(n < PB_WEBHOOK_DELIVERIES_KEPT + PB_WEBHOOK_PRUNE_EVERY);
+    assert_int_equal(peek_int(f, "SELECT MAX(seq) FROM webhook_deliveries WHERE webhook_id = %lld",
+                              (long long)id), 3 + 1500 - 1);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = %lld "
+                                 "AND status = 'pending'", (long long)id), 1);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = %lld",
+                              (long long)other), 1);
+}
+
 static void test_delivery_id_is_the_same_for_the_same_endpoint_and_seq(void **state)
 {
     char a[PB_WEBHOOK_DELIVERY_ID_MAX], b[PB_WEBHOOK_DELIVERY_ID_MAX];
@@ -425,6 +459,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_reads_the_tenants_changes_after_the_cursor_in_id_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_attempt_is_logged_and_leaves_the_cursor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_delivery_moves_the_cursor_forward_only_and_keeps_one_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_delivery_log_keeps_the_newest_rows_of_an_endpoint, setup, teardown),
         cmocka_unit_test(test_delivery_id_is_the_same_for_the_same_endpoint_and_seq),
         cmocka_unit_test(test_signature_matches_an_independent_hmac_sha256),
         cmocka_unit_test(test_body_has_the_spec_fields_and_the_audit_row_as_data),
