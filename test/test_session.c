@@ -32,6 +32,7 @@ struct fx {
 };
 
 #include "test/db_peek.h"
+#include "test/test_db.h"
 
 static void on_commit(void *ctx, uint64_t seq)
 {
@@ -45,11 +46,7 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof(*f));
     struct store_options o = { .synchronous = "FULL", .group_commit = true };
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/pb_test_session.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof(f->path), "%s/pb.db", f->dir);
-    assert_int_equal(store_open(&f->s, f->path, &o), 0);
-    assert_int_equal(sqlite3_open(f->path, &f->peek), SQLITE_OK);
+    test_db_open(f->dir, f->path, &f->s, &f->peek, "session", &o);
     assert_int_equal(store_tenant_create(f->s, "acme", "Acme Ltd", &f->tenant), 0);
     assert_int_equal(store_user_create(f->s, f->tenant, "sam", "sam@acme.test", "$argon2id$s",
                                        ROLE_SCHEDULER, "Sam", "S", &f->user), 0);
@@ -61,11 +58,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char cmd[160];
-    sqlite3_close(f->peek);
-    store_free(f->s);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
+    test_db_close(f->dir, f->s, f->peek);
     free(f);
     return 0;
 }

@@ -22,6 +22,7 @@
 #include "core/errors.h"
 #include "store/store.h"
 #include "store/writer.h"
+#include "test/test_db.h"
 
 /* ---------------------------------------------------------------- fixture */
 
@@ -52,17 +53,13 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/pb_test_writer.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof(f->path), "%s/pb.db", f->dir);
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    assert_int_equal(store_open(&f->s, f->path, NULL), 0);
+    test_db_open(f->dir, f->path, &f->s, &f->peek, "writer", NULL);
     assert_int_equal(store_exec(f->s,
         "CREATE TABLE wt(id INTEGER PRIMARY KEY, tenant INTEGER NOT NULL, k INTEGER NOT NULL);"
         "CREATE TABLE parent(id INTEGER PRIMARY KEY);"
         "CREATE TABLE child(id INTEGER PRIMARY KEY, parent_id INTEGER "
         "  REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);"), 0);
-    assert_int_equal(sqlite3_open(f->path, &f->peek), SQLITE_OK);
     *state = f;
     return 0;
 }
@@ -76,7 +73,6 @@ static void on_writer_closed(void *ctx)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char cmd[160];
 
     if (f->w != NULL) {
         writer_close(f->w, on_writer_closed, f);
@@ -84,10 +80,7 @@ static int teardown(void **state)
     }
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
-    sqlite3_close(f->peek);
-    store_free(f->s);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
+    test_db_close(f->dir, f->s, f->peek);
     free(f);
     return 0;
 }

@@ -1,0 +1,44 @@
+/*
+ * test_db.h — for unit tests: a fresh store in a temp directory of its own, with an
+ * independent SQLite connection ("peek", see db_peek.h) on the same file, and its removal.
+ * Header-only (static inline) so each test binary stays one .c file.
+ */
+#ifndef PB_TEST_TEST_DB_H
+#define PB_TEST_TEST_DB_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+/* Make /tmp/pb_test_<name>.XXXXXX into dir[64], open the store at dir/pb.db (path[96]) with
+ * opts (may be NULL) into *s, and a peek connection into *peek (may be NULL: none). Fails
+ * the test on any error. */
+static inline void test_db_open(char dir[64], char path[96], struct store **s, sqlite3 **peek,
+                                const char *name, const struct store_options *opts)
+{
+    snprintf(dir, 64, "/tmp/pb_test_%s.XXXXXX", name);
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, 96, "%s/pb.db", dir);
+    assert_int_equal(store_open(s, path, opts), 0);
+    if (peek != NULL)
+        assert_int_equal(sqlite3_open(path, peek), SQLITE_OK);
+}
+
+/* Close peek (may be NULL), free s (may be NULL) and remove dir. */
+static inline void test_db_close(const char *dir, struct store *s, sqlite3 *peek)
+{
+    char cmd[160];
+    sqlite3_close(peek);
+    store_free(s);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+#endif
