@@ -181,20 +181,19 @@ int room_log_start(struct app *app)
 void room_log_finish(struct app *app)
 {
     struct room_log_queue *q = &app->room_log;
+    struct room_log_entry *e = NULL;
     if (app->store == NULL)
         return;
-    if (q->n > 0 && !q->dirty) {
-        struct room_log_entry *e = batch(q->items, q->n);
-        if (e == NULL || store_room_log_append(app->store, e, q->n) != 0)
-            give_up(app, e == NULL ? "out of memory" : "the last append failed");
+    if (!q->dirty && !q->in_flight && app->exit_code == 0) {
+        if (q->n > 0 && (e = batch(q->items, q->n)) == NULL)
+            give_up(app, "out of memory");
+        else if (store_room_log_stop(app->store, e, q->n) != 0)
+            give_up(app, "the last append failed");
         else
             q->logged += q->n;
         free(e);
     }
-    if (q->n > 0)
-        items_release(q->items, q->n);
+    items_release(q->items, q->n);
     q->items = NULL;
     q->n = q->cap = 0;
-    if (!q->dirty && !q->in_flight && app->exit_code == 0 && store_room_log_stop(app->store) != 0)
-        pb_log(LOG_ERROR, "room event log: cannot mark it clean: %s", store_errmsg(app->store));
 }

@@ -16,7 +16,22 @@ static int state_set(struct store *s, const char *value)
     return store__run(s, st, "room log state", NULL);
 }
 
+/* Start and stop run outside serving (nothing waits on the loop then): they wait up to this
+ * long for another process's write lock (the CLI's) instead of the loop connection's 100 ms. */
+#define START_STOP_BUSY_MS 5000
+#define LOOP_BUSY_MS 100                /* store.c's setting for the loop connection */
+
+static int start(struct store *s, bool *rotated);
+
 int store_room_log_start(struct store *s, bool *rotated)
+{
+    sqlite3_busy_timeout(s->db, START_STOP_BUSY_MS);
+    int rc = start(s, rotated);
+    sqlite3_busy_timeout(s->db, LOOP_BUSY_MS);
+    return rc;
+}
+
+static int start(struct store *s, bool *rotated)
 {
     sqlite3_stmt *st = store__stmt(s, ST_ROOM_STATE_GET);
     bool clean = false;
@@ -49,9 +64,18 @@ fail:
     return PB_EINTERNAL;
 }
 
-int store_room_log_stop(struct store *s)
+int store_room_log_stop(struct store *s, const struct room_log_entry *e, size_t n)
 {
-    return state_set(s, "1");
+    int rc = PB_EINTERNAL;
+    sqlite3_busy_timeout(s->db, START_STOP_BUSY_MS);
+    if (store__begin(s) == 0) {
+        if (store_room_log_append(s, e, n) == 0 && state_set(s, "1") == 0)
+            rc = store__commit(s);
+        else
+            store__rollback(s);
+    }
+    sqlite3_busy_timeout(s->db, LOOP_BUSY_MS);
+    return rc;
 }
 
 int store_room_log_load(struct store *s, int64_t tenant_id, uint64_t after, bool *found,

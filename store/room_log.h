@@ -49,10 +49,12 @@ struct room_log_entry {
 int store_room_log_start(struct store *s, bool *rotated);
 
 /*
- * At a clean stop, after every event was logged: mark the log clean, so the next start keeps
- * the epochs. 0 or PB_EINTERNAL.
+ * At a clean stop: append the n events still queued (as store_room_log_append) and mark the
+ * log clean, in one transaction, so the next start keeps the epochs. Start-up and stop wait up
+ * to 5 s for another process's write lock. 0 or PB_EINTERNAL (nothing written: the next start
+ * renews the epochs).
  */
-int store_room_log_stop(struct store *s);
+int store_room_log_stop(struct store *s, const struct room_log_entry *e, size_t n);
 
 /*
  * The room of tenant_id as logged: *found false (and nothing else set) when it has no row;

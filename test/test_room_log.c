@@ -140,7 +140,7 @@ static void test_a_clean_stop_keeps_the_epochs_and_anything_else_renews_them(voi
     assert_false(rotated);
     append(f, f->tenant, "0123456789abcdef", 1, 3, 0);
     /* Clean stop, start: the same epoch, the events still there. */
-    assert_int_equal(store_room_log_stop(f->s), 0);
+    assert_int_equal(store_room_log_stop(f->s, NULL, 0), 0);
     assert_int_equal(store_room_log_start(f->s, &rotated), 0);
     assert_false(rotated);
     assert_int_equal(store_room_log_load(f->s, f->tenant, 0, &found, epoch, &seq, collect, &s), 0);
