@@ -94,14 +94,15 @@ test('the log keeps the last 1024 events of a room across a restart, and no more
   await gone.close();
 });
 
-test('a logged frame edited into invalid UTF-8 is never sent: a replay across it is told to resync', async () => {
+for (const [what, sql] of [
+  ['edited into invalid UTF-8', (bad) => `UPDATE room_events SET frame = CAST(X'7B22FF7D' AS TEXT) WHERE seq = ${bad}`],
+  ['copied from another seq', (bad) => `UPDATE room_events SET frame = (SELECT frame FROM room_events r WHERE r.tenant_id = room_events.tenant_id AND r.seq = ${bad} - 1) WHERE seq = ${bad}`],
+]) test(`a logged frame ${what} is never sent: a replay across it is told to resync`, async () => {
   const b0 = await srv.board(tok.viewer);
   for (let i = 0; i < 3; i++) await move(ids[5], i % 2 ? wc.byCode.ASM : wc.byCode.PACK);
   const b1 = await srv.board(tok.viewer);
   const bad = b0.body.seq + 2;          // the second of the three moves
-  await srv.restart({ whileStopped: (db) => {
-    execFileSync('sqlite3', [db, `UPDATE room_events SET frame = CAST(X'7B22FF7D' AS TEXT) WHERE seq = ${bad}`]);
-  } });
+  await srv.restart({ whileStopped: (db) => { execFileSync('sqlite3', [db, sql(bad)]); } });
   const b = await srv.board(tok.viewer);
   assert.equal(b.body.epoch, b1.body.epoch);
   const across = await srv.ws(tok.viewer, { joinData: { sinceSeq: b0.body.seq, epoch: b.body.epoch } });
