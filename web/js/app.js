@@ -313,6 +313,18 @@ function mergeResults(a, b) {
   return a;
 }
 
+/** The column keys whose cards or counts a merged batch `b` changed (filters re-check those). */
+function touchedColumns(b) {
+  const keys = new Set(b.columns);
+  for (const m of b.moved) { if (m.from) keys.add(m.from); keys.add(m.to); }
+  for (const r of b.removed) if (r.from) keys.add(r.from);
+  for (const id of [...b.updated, ...b.added]) {
+    const o = state.orders.get(id);
+    if (o) keys.add(S.colKey(o.workCentreId));
+  }
+  return keys;
+}
+
 function queueApply(res, receivedAt) {
   const first = !batch;
   batch = mergeResults(batch, res);
@@ -327,7 +339,7 @@ function queueApply(res, receivedAt) {
       const a0 = performance.now();
       view.apply(state, b);
       timeline.render();
-      filters.refresh();
+      filters.refresh(b.workCentres ? undefined : touchedColumns(b));
       if (b.workCentres) finder.refresh();
       else finder.refreshIds([...b.updated, ...b.added, ...b.moved.map((m) => m.orderId)]);
       const a1 = performance.now();

@@ -59,6 +59,8 @@ export class BoardView {
     this.cards = new Map();      // orderId -> <li>
     this.parts = new WeakMap();  // <li> -> its child elements, looked up once
     this.columns = new Map();    // key -> {section, list, title, count, over}
+    this.dirtyPositions = null;  // column keys whose data-position renumbering is pending
+    this.positionsTimer = null;
     // View order of a column's ids (filters.js: a per-column sort); null = the plan order.
     this.viewOrder = null;       // (key, planIds) => ids
     this.reduceMotion = typeof matchMedia === 'function' &&
@@ -78,6 +80,7 @@ export class BoardView {
   /** Forget everything (logout). */
   clear() {
     this.state = null;
+    this.dirtyPositions = null;
     this.cards.clear();
     this.columns.clear();
     this.root.replaceChildren();
@@ -415,7 +418,14 @@ export class BoardView {
       const node = this.cards.get(orderId);
       if (node) { node.remove(); this.cards.delete(orderId); }
     }
-    for (const key of touchedCols) this.syncColumn(key);
+    // A batch of moves only, into columns shown in plan order: each moved node goes before its
+    // successor (O(moves)); anything else reconciles the touched columns (O(column)).
+    const onlyMoves = !res.workCentres && res.added.length === 0 && res.removed.length === 0 &&
+      res.moved.length <= 50 && [...touchedCols].every((k) => this._planOrdered(k));
+    if (!onlyMoves || !this._placeMoved(res.moved)) {
+      for (const key of touchedCols) this.syncColumn(key);
+    }
+    for (const key of touchedCols) this._positionsLater(key);
     for (const id of res.updated) this.updateCard(id);
     for (const id of res.added) this.updateCard(id);
     for (const key of touchedCols) this.updateColumnHeader(key);
@@ -429,7 +439,6 @@ export class BoardView {
   syncColumn(key) {
     const col = this.columns.get(key);
     if (!col) return;
-    const plan = this.state.columns.get(key) || [];
     const target = this._viewIds(key);
     const current = [];
     for (const el of col.list.children) {
@@ -450,15 +459,81 @@ export class BoardView {
       next = node;
     }
     // Other cards' positions shift with a move (their version does not change).
-    for (let i = 0; i < plan.length; i++) {
-      const node = this.cards.get(plan[i]);
-      if (node) setData(node, 'position', i);
-    }
+    this._positionsLater(key);
     // Leftovers that belong nowhere (e.g. a drag placeholder is not a card and stays).
     for (const el of [...col.list.children]) {
       if (!el.dataset.orderId) continue;
       const id = this._idOf(el);
       if (!this.state.orders.has(id)) { el.remove(); this.cards.delete(id); }
+    }
+  }
+
+  /** Whether column `key` is on the page and shows its cards in plan order (no view sort). */
+  _planOrdered(key) {
+    const ids = this.state.columns.get(key) || [];
+    return this.columns.has(key) && this._viewIds(key) === ids;
+  }
+
+  /**
+   * Put each moved card's node before the node of its successor in the plan, last index first
+   * (so a successor that moved too is already in place), touching no other node. The cards that
+   * did not move keep their relative order (a move only takes one card out and puts it back in),
+   * so this gives the same DOM as syncColumn. in: moved ([{orderId}] of applyEvent). out: false
+   * when a column's DOM was not as expected (the caller then reconciles the columns).
+   */
+  _placeMoved(moved) {
+    const places = [];
+    for (const id of new Set(moved.map((m) => m.orderId))) {
+      const o = this.state.orders.get(id);
+      if (!o) return false;
+      const key = o.workCentreId === null || o.workCentreId === undefined ? BACKLOG : String(o.workCentreId);
+      const plan = this.state.columns.get(key) || [];
+      const at = plan.indexOf(id);
+      if (at < 0) return false;
+      places.push({ id, key, plan, at });
+    }
+    places.sort((a, b) => b.at - a.at);
+    for (const { id, key, plan, at } of places) {
+      const list = this.columns.get(key).list;
+      const node = this._card(id);
+      const after = at + 1 < plan.length ? this.cards.get(plan[at + 1]) : null;
+      if (after && after.parentNode !== list) return false;
+      if (node.parentNode === list && (after ? node.nextElementSibling === after : !node.nextElementSibling)) continue;
+      if (after) list.insertBefore(node, after);
+      else list.appendChild(node);
+      if (!node.dataset.version) this.updateCard(id);
+    }
+    return true;
+  }
+
+  /**
+   * Renumber `data-position` of column `key`'s cards soon (an idle callback, within 200 ms), not
+   * in the frame that moves a card: a move shifts the rank of every card below it, and writing
+   * those thousands of attributes was a fifth of a remote move's cost on a 10,000-order board.
+   * The cards that an event names (moved, updated) get theirs at once in updateCard.
+   */
+  _positionsLater(key) {
+    if (!this.dirtyPositions) this.dirtyPositions = new Set();
+    this.dirtyPositions.add(key);
+    if (this.positionsTimer) return;
+    const run = () => { this.positionsTimer = null; this.flushPositions(); };
+    this.positionsTimer = typeof requestIdleCallback === 'function'
+      ? requestIdleCallback(run, { timeout: 200 }) : setTimeout(run, 50);
+  }
+
+  /** Write the pending `data-position` renumbering now (only attributes that differ). */
+  flushPositions() {
+    const keys = this.dirtyPositions;
+    this.dirtyPositions = null;
+    if (!keys || !this.state) return;
+    for (const key of keys) {
+      const plan = this.state.columns.get(key) || [];
+      for (let i = 0; i < plan.length; i++) {
+        const node = this.cards.get(plan[i]);
+        if (!node) continue;
+        const v = String(i);
+        if (node.getAttribute('data-position') !== v) node.setAttribute('data-position', v);
+      }
     }
   }
 

@@ -136,6 +136,7 @@ export class BoardFilters {
     this.announce = announce || (() => {});
     this.f = parseFilters(location.search);
     this.tools = new Map();   // column key -> {box, select, note, section}
+    this.shownBy = new Map(); // column key -> cards shown there (0 for a hidden column)
     const fill = (sel, values, label) => {
       for (const v of values) { const o = document.createElement('option'); o.value = v; o.textContent = label(v); sel.append(o); }
     };
@@ -251,16 +252,18 @@ export class BoardFilters {
   }
 
   /**
-   * Re-apply every filter to every card and column (after a render, a board reload, live events
-   * or a change of today). Only cards whose state changes get their class toggled.
+   * Re-apply the filters to the cards and headers of the columns `keys` (an iterable of column
+   * keys; omitted = every column, after a render, a board reload, a filter change or a change of
+   * today; live events pass the columns they touched, so a remote move costs O(touched columns),
+   * not O(board)). Only cards whose state changes get their class toggled.
    */
-  refresh() {
+  refresh(keys) {
     const st = this.getState();
-    this._fillWorkCentres();
+    if (!keys) this._fillWorkCentres();
     if (!st) return;
     const today = this.view.today;
-    let shownTotal = 0;
-    for (const key of this.view.columnKeys()) {
+    if (!keys) this.shownBy = new Map();
+    for (const key of keys || this.view.columnKeys()) {
       const t = this._toolsOf(key);
       if (!t) continue;
       const name = this.view.columnName(key);
@@ -279,7 +282,7 @@ export class BoardFilters {
         const node = this.view.cardNode(id);
         if (node && node.classList.contains('filter-out') !== (why !== null)) node.classList.toggle('filter-out', why !== null);
       }
-      if (!colHidden) shownTotal += shown;
+      this.shownBy.set(key, colHidden ? 0 : shown);
       const parts = [];
       if (shown !== ids.length) parts.push(`${shown} of ${ids.length} shown`);
       if (done) parts.push(`${done} complete or cancelled hidden`);
@@ -289,6 +292,12 @@ export class BoardFilters {
       t.section.dataset.doneHidden = String(done);
       t.section.dataset.shown = String(shown);
     }
-    this._shownTotal = shownTotal;
+  }
+
+  /** Orders shown over every column (as of the last refresh). */
+  get _shownTotal() {
+    let n = 0;
+    for (const [key, shown] of this.shownBy) if (this.view.columns.has(key)) n += shown;
+    return n;
   }
 }
