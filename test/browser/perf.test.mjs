@@ -46,6 +46,19 @@ test(`a ${N}-order board renders at once and applies a remote move in a few mill
   assert.deepEqual(await domColumns(page), apiColumns(board));
   await page.waitForFunction(() => (window.planboard.timings.renderPainted || []).length > 0);
   const first = await page.evaluate(() => JSON.parse(JSON.stringify(window.planboard.timings)));
+  // Long columns are finished after the first paint (board.js render): the cards built later
+  // carry the filters' marks ("Hide complete and cancelled" is on) and their plan positions too.
+  const late = await page.evaluate(() => {
+    const bad = [];
+    for (const list of document.querySelectorAll('#board ol.cards')) {
+      [...list.querySelectorAll('.card')].forEach((li, i) => {
+        if (li.dataset.position !== String(i)) bad.push(`${li.id} at ${i} says ${li.dataset.position}`);
+        if (li.dataset.status === 'complete' && !li.classList.contains('filter-out')) bad.push(`${li.id} complete, shown`);
+      });
+    }
+    return bad;
+  });
+  assert.deepEqual(late.slice(0, 5), []);
 
   // Mark every card node; a move may rebuild the moved card, never the others.
   await page.evaluate(() => { for (const el of document.querySelectorAll('#board .card')) el.__pbKept = true; });
@@ -72,6 +85,7 @@ test(`a ${N}-order board renders at once and applies a remote move in a few mill
   const figures = {
     motion, orders: total,
     boardFetchMs: first.boardFetch[0], renderMs: first.render[0], renderPaintedMs: first.renderPainted[0],
+    renderCompleteMs: first.renderComplete[0],
     moveEventMedianMs: median(ev), moveApplyMedianMs: median(apply), moveApplyMaxMs: max(apply),
     moveEventToDomMedianMs: median(e2d), moveEventToDomMaxMs: max(e2d),
   };

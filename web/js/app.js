@@ -62,7 +62,8 @@ let messageTimer = null;
 // The last few durations (ms) of each kind, newest last: boardFetch (GET + JSON), render
 // (snapshot → state → DOM), renderPainted (render start → two frames later, i.e. painted),
 // event (applyEvent of one WebSocket event), apply (DOM update of one batch of events),
-// eventToDom (a batch's first frame received → its DOM update done).
+// eventToDom (a batch's first frame received → its DOM update done), renderComplete (render
+// start → every card on the page: long columns are finished after the first paint).
 const timings = {};
 function recordTiming(name, ms) {
   const list = timings[name] || (timings[name] = []);
@@ -937,6 +938,10 @@ function wire() {
     },
     view, getState: () => state, announce,
   });
+  // Cards that render() builds after the first paint, or that syncColumn adds, get the marks
+  // of the filters and of the search like the others.
+  view.onCardsBuilt = (ids) => { filters.markCards(ids); finder.refreshIds(ids); };
+  view.onBuilt = (ms) => recordTiming('renderComplete', ms);
   const wcName = (id) => view.columnName(S.colKey(id));
   undo = new UndoStack({
     api, socket: () => sock, getState: () => state, me: () => me, wcName,

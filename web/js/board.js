@@ -17,6 +17,11 @@ const STATUS_LABEL = {
 };
 const PRIORITY_LABEL = { low: 'Low', normal: 'Normal', high: 'High', urgent: 'Urgent' };
 const FLIP_NEIGHBOURS = 12;
+/** Cards of each column built before the first paint (1440×900 shows ~6 a column). */
+const FIRST_CARDS = 40;
+/** Deferred cards: per column and round, and the time budget of one slice (ms). */
+const SLICE_CARDS = 50;
+const SLICE_MS = 12;
 const FLIP_MAX = 80;
 
 function setText(el, text) {
@@ -60,6 +65,9 @@ export class BoardView {
     this.parts = new WeakMap();  // <li> -> its child elements, looked up once
     this.columns = new Map();    // key -> {section, list, title, count, over}
     this.dirtyPositions = null;  // column keys whose data-position renumbering is pending
+    this.build = null;           // render()'s deferred cards: {rest: Map key -> {ids, next}, t0}
+    this.onCardsBuilt = null;    // (ids) => void: card nodes put on the page after render()
+    this.onBuilt = null;         // (ms) => void: render() start → every card on the page
     this.positionsTimer = null;
     // View order of a column's ids (filters.js: a per-column sort); null = the plan order.
     this.viewOrder = null;       // (key, planIds) => ids
@@ -81,6 +89,7 @@ export class BoardView {
   clear() {
     this.state = null;
     this.dirtyPositions = null;
+    this.build = null;
     this.cards.clear();
     this.columns.clear();
     this.root.replaceChildren();
@@ -88,34 +97,91 @@ export class BoardView {
   }
 
   // ── full render ───────────────────────────────────────────────────────────
-  /** Render `state` from scratch, reusing card nodes by order id. */
+  /**
+   * Render `state` from scratch, reusing card nodes by order id. The first FIRST_CARDS cards of
+   * each column are built now (what a screen shows, and more); the rest of a long column is
+   * appended in slices of about SLICE_MS between frames (_buildRest), so the first paint of a
+   * 10,000-order board does not wait for 10,000 cards. `#board` keeps `aria-busy="true"` until
+   * every card is on the page; `onBuilt(ms)` is called then (render start → all built).
+   */
   render(state) {
     this.state = state;
+    const t0 = performance.now();
     const focusedId = this._focusedOrderId();
     const frag = document.createDocumentFragment();
-    const seen = new Set();
     const newColumns = new Map();
+    const rest = new Map();
     for (const { key, workCentre } of displayColumns(state)) {
       const col = this.columns.get(key) || this._createColumn(key);
       this._fillColumnHeader(col, key, workCentre);
       const listFrag = document.createDocumentFragment();
-      for (const id of this._viewIds(key)) {
-        const node = this._card(id);
-        this.updateCard(id);
-        listFrag.appendChild(node);
-        seen.add(id);
+      const ids = this._viewIds(key);
+      const now = Math.min(ids.length, FIRST_CARDS);
+      for (let i = 0; i < now; i++) {
+        listFrag.appendChild(this._card(ids[i]));
+        this.updateCard(ids[i]);
       }
       col.list.replaceChildren(listFrag);
+      col.pending = now < ids.length;
+      if (col.pending) rest.set(key, { ids, next: now });
       newColumns.set(key, col);
       frag.appendChild(col.section);
     }
     for (const [id, node] of this.cards) {
-      if (!seen.has(id)) { node.remove(); this.cards.delete(id); }
+      if (!state.orders.has(id)) { node.remove(); this.cards.delete(id); }
     }
     this.columns = newColumns;
     this.root.replaceChildren(frag);
-    this.root.setAttribute('aria-busy', 'false');
+    this.build = rest.size ? { rest, t0 } : null;
+    this.root.setAttribute('aria-busy', this.build ? 'true' : 'false');
+    if (this.build) this._nextSlice();
+    else if (this.onBuilt) this.onBuilt(performance.now() - t0);
     if (focusedId !== null) this.focusCard(focusedId);
+  }
+
+  _nextSlice() {
+    const job = this.build;
+    if (!this.sliceChannel) {
+      // A message task runs right after the current one (no 4 ms clamp of nested timeouts) and
+      // still lets the browser paint and handle input between slices.
+      this.sliceChannel = new MessageChannel();
+      this.sliceChannel.port1.onmessage = () => { if (this.build) this._buildRest(this.build); };
+    }
+    if (job) this.sliceChannel.port2.postMessage(null);
+  }
+
+  /**
+   * One slice of the deferred cards of render(): round robin over the columns still building,
+   * SLICE_CARDS cards each, appended at the end of their column, until SLICE_MS have passed.
+   * A column that an event reconciled meanwhile (syncColumn builds all of it) is dropped here.
+   */
+  _buildRest(job) {
+    const t = performance.now();
+    const built = [];
+    while (job.rest.size && performance.now() - t < SLICE_MS) {
+      for (const [key, r] of job.rest) {
+        const col = this.columns.get(key);
+        if (!col || !col.pending) { job.rest.delete(key); continue; }
+        const frag = document.createDocumentFragment();
+        const end = Math.min(r.ids.length, r.next + SLICE_CARDS);
+        for (; r.next < end; r.next++) {
+          const id = r.ids[r.next];
+          if (!this.state.orders.has(id)) continue;
+          const node = this._card(id);
+          if (node.parentNode === col.list) continue;
+          this.updateCard(id);
+          frag.appendChild(node);
+          built.push(id);
+        }
+        col.list.appendChild(frag);
+        if (r.next >= r.ids.length) { col.pending = false; job.rest.delete(key); }
+      }
+    }
+    if (built.length && this.onCardsBuilt) this.onCardsBuilt(built);
+    if (job.rest.size) { this._nextSlice(); return; }
+    this.build = null;
+    this.root.setAttribute('aria-busy', 'false');
+    if (this.onBuilt) this.onBuilt(performance.now() - job.t0);
   }
 
   /** Rebuild only the set and order of column sections (work_centre_updated); cards are kept. */
@@ -449,15 +515,19 @@ export class BoardView {
     }
     const keep = stableIds(current, target);
     let next = null;
+    const built = [];
     for (let i = target.length - 1; i >= 0; i--) {
       const id = target[i];
       const node = this.cards.get(id) || this._card(id);
       if (!keep.has(id) || node.parentNode !== col.list) {
+        if (node.parentNode !== col.list) built.push(id);
         col.list.insertBefore(node, next);
         if (!node.dataset.version) this.updateCard(id);
       }
       next = node;
     }
+    col.pending = false;   // every card of the column is on the page now
+    if (built.length && this.onCardsBuilt) this.onCardsBuilt(built);
     // Other cards' positions shift with a move (their version does not change).
     this._positionsLater(key);
     // Leftovers that belong nowhere (e.g. a drag placeholder is not a card and stays).
@@ -471,7 +541,8 @@ export class BoardView {
   /** Whether column `key` is on the page and shows its cards in plan order (no view sort). */
   _planOrdered(key) {
     const ids = this.state.columns.get(key) || [];
-    return this.columns.has(key) && this._viewIds(key) === ids;
+    const col = this.columns.get(key);
+    return !!col && !col.pending && this._viewIds(key) === ids;
   }
 
   /**

@@ -294,6 +294,23 @@ export class BoardFilters {
     }
   }
 
+  /**
+   * Give the cards `ids` (just put on the page: board.js builds long columns after the first
+   * paint) the `filter-out` class the filters give them. The column counts are unchanged (they
+   * come from the state, not from the cards). in: ids (order ids).
+   */
+  markCards(ids) {
+    const st = this.getState();
+    if (!st) return;
+    for (const id of ids) {
+      const node = this.view.cardNode(id);
+      const o = st.orders.get(id);
+      if (!node || !o) continue;
+      const out = hiddenReason(o, this.f, this.view.today) !== null;
+      if (node.classList.contains('filter-out') !== out) node.classList.toggle('filter-out', out);
+    }
+  }
+
   /** Orders shown over every column (as of the last refresh). */
   get _shownTotal() {
     let n = 0;
