@@ -175,3 +175,37 @@ test('the timeline shows the cards\' finish times, follows a move made in anothe
   await page.context().close();
   await other.context().close();
 });
+
+test('the board\'s search and filters apply to the timeline: matches ringed, the rest flat, filtered bars and rows gone', async () => {
+  const page = await boardAs(browser, srv, 'scheduler');
+  await page.getByRole('button', { name: 'Timeline' }).click();
+  // LINE-X is in Cutting since the test before, LINE-BIG in Line one.
+  await page.waitForSelector(`#timeline .tl-row[data-column-id="${cut}"] #tl-bar-${x}`);
+  await page.waitForSelector(`#timeline .tl-row[data-column-id="${line}"] #tl-bar-${big}`);
+  const bars = page.locator('#filters');
+  assert.equal(await bars.isVisible(), true, 'the filters stay on screen with the Timeline');
+
+  // Search: the match is ringed, the other bars are flat; Escape gives every bar back.
+  const box = page.getByRole('searchbox', { name: 'Search orders' });
+  await box.fill('line-big');
+  await page.waitForSelector(`#timeline.searching #tl-bar-${big}.search-hit`);
+  assert.equal(await page.$eval(`#tl-bar-${x}`, (b) => b.classList.contains('search-hit')), false);
+  const flat = await page.$eval(`#tl-bar-${x}`, (b) => getComputedStyle(b).borderTopStyle);
+  assert.equal(flat, 'dotted');
+  await box.press('Escape');
+  await page.waitForSelector('#timeline:not(.searching)');
+  assert.equal(await page.locator('#timeline .tl-bar.search-hit').count(), 0);
+
+  // Filters: Priority Urgent hides both (normal) orders' bars; the work-centre filter hides the
+  // other rows; Clear filters brings them back.
+  await bars.getByLabel('Priority').selectOption('urgent');
+  await page.waitForFunction(({ a, b }) => !document.getElementById(`tl-bar-${a}`) && !document.getElementById(`tl-bar-${b}`), { a: x, b: big });
+  await bars.getByLabel('Work centre').selectOption(String(line));
+  await page.waitForSelector(`#timeline .tl-row[data-column-id="${cut}"]`, { state: 'hidden' });
+  assert.equal(await page.isVisible(`#timeline .tl-row[data-column-id="${line}"]`), true);
+  await bars.getByRole('button', { name: 'Clear filters' }).click();
+  await page.waitForSelector(`#timeline .tl-row[data-column-id="${cut}"] #tl-bar-${x}`);
+  await page.waitForSelector(`#timeline .tl-row[data-column-id="${line}"] #tl-bar-${big}`);
+  assertNoPageErrors(page);
+  await page.context().close();
+});

@@ -193,9 +193,9 @@ async function loadBoard(reason) {
   batch = null;
   view.render(state);
   loading.done();
-  timeline.render();
   filters.refresh();
   finder.refresh();
+  timeline.render();   // after the filters and the search: its bars follow them
   renderOnline();
   recordTiming('render', performance.now() - t0);
   requestAnimationFrame(() => requestAnimationFrame(() => recordTiming('renderPainted', performance.now() - t0)));
@@ -339,10 +339,10 @@ function queueApply(res, receivedAt) {
     if (b && state) {
       const a0 = performance.now();
       view.apply(state, b);
-      timeline.render();
       filters.refresh(b.workCentres ? undefined : touchedColumns(b));
       if (b.workCentres) finder.refresh();
       else finder.refreshIds([...b.updated, ...b.added, ...b.moved.map((m) => m.orderId)]);
+      timeline.render();
       const a1 = performance.now();
       recordTiming('apply', a1 - a0);
       recordTiming('eventToDom', a1 - receivedAt);
@@ -661,8 +661,8 @@ function refreshToday() {
   if (view) view.setToday(S.todayIn(timeZone));
   if (view && calendar) view.setDueSoonUntil(dueSoonUntil(calendar, S.todayIn(timeZone)));
   if (view) view.setTimeZone(timeZone);
-  if (timeline) timeline.tick();   // the "now" line
   if (filters && state) filters.refresh();   // "overdue" and "due within" follow the day
+  if (timeline) timeline.tick();   // the "now" line (and the filters of the new day)
 }
 
 /** Issue 12 item 2: "Export to Excel" — every live order as an .xlsx (SPEC §10); issue 10 item 4:
@@ -913,6 +913,13 @@ function wire() {
   preview = new DropPreview({ request: (ev, data) => sock.request(ev, data), getState: () => state });
   timeline = new TimelineView({
     root: $('timeline'), api, getState: () => state, getTimeZone: () => timeZone,
+    // The board's filters and search apply to the bars too (filters, finder exist by render).
+    view: {
+      hidesOrder: (o) => !!filters && filters.hidesOrder(o),
+      hidesRow: (key) => !!filters && filters.hidesColumn(key),
+      searching: () => !!finder && finder.searching(),
+      isHit: (id) => !!finder && finder.isHit(id),
+    },
     hooks: {
       canEdit: () => canEdit,
       canDrag: (id) => {
@@ -930,13 +937,13 @@ function wire() {
   $('timeline-button').addEventListener('click', () => showTimeline($('timeline').hidden));
   $('move-position').addEventListener('input', previewMoveDialog);
   finder = new Finder({ input: $('search'), status: $('search-status'), view, getState: () => state, announce,
-    onTiming: (ms) => recordTiming('search', ms) });
+    onTiming: (ms) => recordTiming('search', ms), onChange: () => timeline.render() });
   filters = new BoardFilters({
     controls: {
       status: $('filter-status'), priority: $('filter-priority'), wc: $('filter-wc'), due: $('filter-due'),
       overdue: $('filter-overdue'), hideDone: $('filter-hide-done'), clear: $('filter-clear'),
     },
-    view, getState: () => state, announce,
+    view, getState: () => state, announce, onChange: () => timeline.render(),
   });
   // Cards that render() builds after the first paint, or that syncColumn adds, get the marks
   // of the filters and of the search like the others.

@@ -126,11 +126,13 @@ const SORT_LABEL = { position: 'Position', due: 'Due date', priority: 'Priority'
  * "N complete or cancelled hidden" note, `data-done-hidden`, `data-shown` on the section) and
  * the filter parameters of the URL (history.replaceState; `q` belongs to find.js).
  * in: form elements by id (status, priority, wc, overdue, due, hideDone, clear), view
- * (BoardView; its viewOrder hook is set here), getState () => state or null, announce (text).
+ * (BoardView; its viewOrder hook is set here), getState () => state or null, announce (text),
+ * onChange () => void after the person changed a filter.
  */
 export class BoardFilters {
-  constructor({ controls, view, getState, announce }) {
+  constructor({ controls, view, getState, announce, onChange }) {
     this.c = controls;
+    this.onChange = onChange || (() => {});   // the person changed a filter (the Timeline follows)
     this.view = view;
     this.getState = getState;
     this.announce = announce || (() => {});
@@ -179,6 +181,7 @@ export class BoardFilters {
   _apply(message) {
     this._writeUrl();
     this.refresh();
+    this.onChange();
     const shown = this._shownTotal;
     this.announce(message || `${shown} order${shown === 1 ? '' : 's'} shown.`);
   }
@@ -309,6 +312,16 @@ export class BoardFilters {
       const out = hiddenReason(o, this.f, this.view.today) !== null;
       if (node.classList.contains('filter-out') !== out) node.classList.toggle('filter-out', out);
     }
+  }
+
+  /** Whether the filters hide `order` (a card's `filter-out`; the Timeline shows no bar). */
+  hidesOrder(order) {
+    return !!order && hiddenReason(order, this.f, this.view.today) !== null;
+  }
+
+  /** Whether the work-centre filter hides column `key` (a column's `filter-hidden`). */
+  hidesColumn(key) {
+    return !!this.f.wc && this.f.wc !== String(key);
   }
 
   /** Orders shown over every column (as of the last refresh). */
