@@ -209,3 +209,34 @@ test('the board\'s search and filters apply to the timeline: matches ringed, the
   assertNoPageErrors(page);
   await page.context().close();
 });
+
+test('the column header\'s queued hours are the projected schedule\'s work, live as schedule_updated arrives', async () => {
+  const page = await boardAs(browser, srv, 'scheduler');
+  // Line one holds LINE-BIG (3 days = 4,320 working minutes of its step there; LINE-X went to
+  // Cutting in the timeline test). The page's old estimate (60 default minutes) would say "1 h".
+  const stats = async () => {
+    const r = await srv.req('GET', '/api/planning-board/stats', { token: scheduler });
+    assert.equal(r.status, 200, r.text);
+    return new Map(r.body.data.map((e) => [e.workCentreId, e.workMinutes]));
+  };
+  assert.equal((await stats()).get(line), 3 * 24 * 60);
+  const head = `section.column[data-column-id="${line}"]`;
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.queuedSource === 'schedule', head);
+  assert.equal(await page.getAttribute(head, 'data-queued-minutes'), '4320');
+  assert.match(await page.textContent(`${head} .wip-text`), / · 72 h of work$/);
+
+  // Another client moves LINE-X (1 hour at Line one) back to the top of Line one: the header
+  // follows the schedule_updated (72 + 1 h), and Cutting loses LINE-X's minutes.
+  const cutBefore = (await stats()).get(cut);
+  const r = await srv.req('PUT', `/api/orders/${x}/move`, { token: admin, json: { toWorkCentreId: line, position: 0 } });
+  assert.equal(r.status, 200, r.text);
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.queuedMinutes === String(4320 + 60), head);
+  assert.match(await page.textContent(`${head} .wip-text`), / · 73 h of work$/);
+  const after = await stats();
+  assert.equal(after.get(line), 4320 + 60);
+  assert.ok(after.get(cut) < cutBefore, JSON.stringify([cutBefore, after.get(cut)]));
+  await page.waitForFunction(({ sel, m }) => document.querySelector(sel)?.dataset.queuedMinutes === String(m),
+    { sel: `section.column[data-column-id="${cut}"]`, m: after.get(cut) });
+  assertNoPageErrors(page);
+  await page.context().close();
+});

@@ -15,7 +15,7 @@ import { TimelineView } from './timeline.js';
 import { ActivityPanel } from './activity.js';
 import { UndoStack } from './undo.js';
 import * as S from './state.js';
-import { wipCheck, dueSoonUntil } from './wip.js';
+import { wipCheck, dueSoonUntil, scheduledMinutes } from './wip.js';
 import { WipPrompt, LimitsDialog, MoveToMenu, BoardLoading, softWipText, hardWipText } from './shopfloor.js';
 
 const $ = (id) => document.getElementById(id);
@@ -210,6 +210,7 @@ async function loadBoard(reason) {
   for (const msg of pending) handleEvent(msg);
   if (reason) announce(reason);
   scheduleDashboard(0);
+  scheduleQueued(0);
 }
 
 function onSocketMessage(msg) {
@@ -264,6 +265,7 @@ function handleEvent(msg, receivedAt) {
   activity.record(msg, before);
   if (res.presence) renderOnline();
   if (res.board) scheduleDashboard();
+  if (msg.event === 'schedule_updated' || msg.event === 'work_centre_updated') scheduleQueued();
   describeForScreenReader(msg);
   // A drag in progress on a card that vanished or was taken by someone else cannot continue.
   const active = drag && drag.active();
@@ -374,6 +376,37 @@ function renderOnline() {
 }
 
 // ── dashboard ───────────────────────────────────────────────────────────────
+// ── queued work of the projected schedule (column headers, issue 10 item 3) ─────────────────
+// The board's order objects carry projected start and finish, not the work at their centre, so
+// the hours come from GET /api/planning-board/stats `workMinutes` (SPEC §9 work of the column's
+// not_started and in_progress orders): read after the board loads and again after each burst of
+// schedule_updated (250 ms debounce, at most 2 s after the first), one request at a time.
+let queuedTimer = null;
+let queuedFirst = 0;
+let queuedBusy = false;
+let queuedAgain = false;
+function scheduleQueued(delay = 250) {
+  if (!me) return;
+  const now = Date.now();
+  if (!queuedFirst) queuedFirst = now;
+  clearTimeout(queuedTimer);
+  queuedTimer = setTimeout(refreshQueued, Math.min(delay, Math.max(0, queuedFirst + 2000 - now)));
+}
+
+async function refreshQueued() {
+  queuedFirst = 0;
+  if (!me || !state) return;
+  if (queuedBusy) { queuedAgain = true; return; }
+  queuedBusy = true;
+  const who = me;
+  try {
+    const stats = await api.get('/api/planning-board/stats');
+    if (me === who && state) view.setScheduledMinutes(scheduledMinutes(stats && stats.data));
+  } catch { /* the headers keep the last figures (or the estimate) */ }
+  queuedBusy = false;
+  if (queuedAgain) { queuedAgain = false; scheduleQueued(0); }
+}
+
 function scheduleDashboard(delay = 1000) {
   if (dashboardOff || !me) return;
   const now = Date.now();
@@ -752,6 +785,8 @@ function endSession(message) {
   clearInterval(renewTimer);
   clearInterval(todayTimer);
   clearTimeout(dashTimer);
+  clearTimeout(queuedTimer);
+  queuedFirst = 0;
   loadingBoard = false;
   queued = [];
   batch = null;

@@ -65,6 +65,7 @@ export class BoardView {
     this.parts = new WeakMap();  // <li> -> its child elements, looked up once
     this.columns = new Map();    // key -> {section, list, title, count, over}
     this.dirtyPositions = null;  // column keys whose data-position renumbering is pending
+    this.scheduled = null;       // column key -> queued working minutes of the projected schedule
     this.build = null;           // render()'s deferred cards: {rest: Map key -> {ids, next}, t0}
     this.onCardsBuilt = null;    // (ids) => void: card nodes put on the page after render()
     this.onBuilt = null;         // (ms) => void: render() start → every card on the page
@@ -90,6 +91,7 @@ export class BoardView {
     this.state = null;
     this.dirtyPositions = null;
     this.build = null;
+    this.scheduled = null;
     this.cards.clear();
     this.columns.clear();
     this.root.replaceChildren();
@@ -296,9 +298,19 @@ export class BoardView {
     this._updateWip(col, key);
   }
 
+  /**
+   * Set the projected schedule's queued work per column (wip.js scheduledMinutes: Map column key
+   * -> working minutes, from GET /api/planning-board/stats; null = not known, the headers show
+   * the estimate) and refresh every header's WIP line.
+   */
+  setScheduledMinutes(map) {
+    this.scheduled = map;
+    for (const key of this.columns.keys()) this.updateColumnHeader(key);
+  }
+
   /** The WIP line of a column header: count (and queued work) against wipLimit (SPEC §9). */
   _updateWip(col, key) {
-    const w = columnWip(this.state, key);
+    const w = columnWip(this.state, key, this.scheduled ? this.scheduled.get(key) : undefined);
     let text = `WIP ${w.count}`;
     if (w.wipLimit !== null) text += ` / ${w.wipLimit}${w.policy === 'hard' ? ' (hard)' : ''}`;
     if (key !== BACKLOG && w.count > 0) text += ` · ${formatWork(w.minutes)} of work`;
@@ -306,6 +318,8 @@ export class BoardView {
     setText(col.wipOver, w.over ? 'Over WIP limit' : w.full ? 'At WIP limit' : '');
     col.wipOver.hidden = !w.over && !w.full;
     setData(col.section, 'wipCount', w.count);
+    setData(col.section, 'queuedMinutes', key === BACKLOG ? null : w.minutes);
+    setData(col.section, 'queuedSource', key === BACKLOG ? null : w.source);
     setData(col.section, 'wipLimit', w.wipLimit);
     setData(col.section, 'wipPolicy', w.wipLimit === null ? null : w.policy);
     setData(col.section, 'overWip', w.over ? 'true' : null);
