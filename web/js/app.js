@@ -63,7 +63,8 @@ let messageTimer = null;
 // (snapshot → state → DOM), renderPainted (render start → two frames later, i.e. painted),
 // event (applyEvent of one WebSocket event), apply (DOM update of one batch of events),
 // eventToDom (a batch's first frame received → its DOM update done), renderComplete (render
-// start → every card on the page: long columns are finished after the first paint).
+// start → every card on the page: long columns are finished after the first paint), applyMove /
+// applySchedule (apply of a batch holding an order_moved / of a schedule_updated batch without one).
 const timings = {};
 function recordTiming(name, ms) {
   const list = timings[name] || (timings[name] = []);
@@ -313,6 +314,7 @@ function mergeResults(a, b) {
   a.workCentres = a.workCentres || b.workCentres;
   a.presence = a.presence || b.presence;
   a.board = a.board || b.board;
+  a.schedule = a.schedule || b.schedule;
   return a;
 }
 
@@ -348,6 +350,9 @@ function queueApply(res, receivedAt) {
       const a1 = performance.now();
       recordTiming('apply', a1 - a0);
       recordTiming('eventToDom', a1 - receivedAt);
+      // The same split by kind: a batch holding a move, or a schedule_updated batch without one.
+      if (b.moved.length) recordTiming('applyMove', a1 - a0);
+      else if (b.schedule) recordTiming('applySchedule', a1 - a0);
     }
   };
   requestAnimationFrame(flush);

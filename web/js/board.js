@@ -361,73 +361,89 @@ export class BoardView {
 
   cardNode(id) { return this.cards.get(id) || null; }
 
-  /** Copy the order's fields (and its lock) into its card. */
+  /**
+   * Copy the order's fields (and its lock) into its card. What was last written to each card is
+   * kept beside it (parts.last), so the comparison is done in JavaScript and only the values that
+   * changed touch the DOM: a schedule_updated that shifts the projected finish of the 1,700
+   * cards below a move rewrites their finish, Late mark and name, nothing else (reading every
+   * field back from the DOM cost about as much as writing it). `data-position` is compared with
+   * the DOM (flushPositions writes it outside this method).
+   */
   updateCard(id) {
     const o = this.state && this.state.orders.get(id);
     const node = this.cards.get(id);
     if (!o || !node) return;
     const p = this.parts.get(node);
-    setText(p.orderNumber, o.orderNumber);
-    setText(p.stockCode, o.stockCode);
-    setText(p.description, o.description);
-    setText(p.priority, priorityLabel(o.priority));
-    setData(node, 'priority', o.priority);
+    const last = p.last || (p.last = {});
+    const text = (key, el, value) => {
+      const t = value === null || value === undefined ? '' : String(value);
+      if (last[key] !== t) { last[key] = t; el.textContent = t; }
+    };
+    const data = (name, value) => {
+      const v = value === null || value === undefined ? null : String(value);
+      if (last[`d:${name}`] === v) return;
+      last[`d:${name}`] = v;
+      if (v === null) delete node.dataset[name]; else node.dataset[name] = v;
+    };
+    const attr = (key, el, name, value) => {
+      if (last[key] !== value) { last[key] = value; el.setAttribute(name, value); }
+    };
+    const hide = (key, el, hidden) => {
+      if (last[key] !== hidden) { last[key] = hidden; el.hidden = hidden; }
+    };
+    const cls = (name, on) => {
+      if (last[`c:${name}`] !== on) { last[`c:${name}`] = on; node.classList.toggle(name, on); }
+    };
+    text('orderNumber', p.orderNumber, o.orderNumber);
+    text('stockCode', p.stockCode, o.stockCode);
+    text('description', p.description, o.description);
+    text('priority', p.priority, priorityLabel(o.priority));
+    data('priority', o.priority);
     const toMake = Number(o.quantityToMake) || 0;
     const done = Number(o.quantityCompleted) || 0;
-    const bar = p.bar;
-    const max = String(Math.max(toMake, 1));
-    const val = String(Math.min(done, Math.max(toMake, 1)));
-    if (bar.getAttribute('max') !== max) bar.setAttribute('max', max);
-    if (bar.getAttribute('value') !== val) bar.setAttribute('value', val);
-    setText(p.qtyText, `${done} / ${toMake}`);
-    const barLabel = `Quantity completed ${done} of ${toMake}`;
-    if (bar.getAttribute('aria-label') !== barLabel) bar.setAttribute('aria-label', barLabel);
-    setText(p.dueDate, o.dueDate ? String(o.dueDate).slice(0, 10) : '—');
+    attr('max', p.bar, 'max', String(Math.max(toMake, 1)));
+    attr('value', p.bar, 'value', String(Math.min(done, Math.max(toMake, 1))));
+    text('qty', p.qtyText, `${done} / ${toMake}`);
+    attr('barLabel', p.bar, 'aria-label', `Quantity completed ${done} of ${toMake}`);
+    text('due', p.dueDate, o.dueDate ? String(o.dueDate).slice(0, 10) : '—');
     const overdue = isOverdue(o, this.today);
-    setData(node, 'overdue', overdue ? 'true' : null);
-    node.classList.toggle('overdue', overdue);
-    if (p.overdue.hidden === overdue) p.overdue.hidden = !overdue;
+    data('overdue', overdue ? 'true' : null);
+    cls('overdue', overdue);
+    hide('overdueMark', p.overdue, !overdue);
     const soon = !overdue && this.dueSoonUntil !== null && isDueSoon(o, this.today, this.dueSoonUntil);
-    setData(node, 'dueSoon', soon ? 'true' : null);
-    node.classList.toggle('due-soon', soon);
-    if (p.dueSoon.hidden === soon) p.dueSoon.hidden = !soon;
+    data('dueSoon', soon ? 'true' : null);
+    cls('due-soon', soon);
+    hide('dueSoonMark', p.dueSoon, !soon);
     // SPEC §9 projection: "Finish 12 Mar 14:30" and a Late marker (text and colour).
     const proj = projectionText(o, this.timeZone);
-    setText(p.finish, proj.finish || '');
-    if (p.projection.hidden !== !proj.finish) p.projection.hidden = !proj.finish;
-    if (p.late.hidden === proj.late) p.late.hidden = !proj.late;
-    setData(node, 'late', proj.late ? 'true' : null);
-    setData(node, 'projectedFinish', o.projectedFinish || null);
-    node.classList.toggle('late', proj.late);
-    setText(p.status, statusLabel(o.status));
-    setData(node, 'status', o.status);
-    setData(node, 'version', o.version);
-    setData(node, 'workCentreId', o.workCentreId === null || o.workCentreId === undefined ? BACKLOG : o.workCentreId);
-    setData(node, 'position', o.position);
+    text('finish', p.finish, proj.finish || '');
+    hide('projection', p.projection, !proj.finish);
+    hide('lateMark', p.late, !proj.late);
+    data('late', proj.late ? 'true' : null);
+    data('projectedFinish', o.projectedFinish || null);
+    cls('late', proj.late);
+    text('status', p.status, statusLabel(o.status));
+    data('status', o.status);
+    data('version', o.version);
+    data('workCentreId', o.workCentreId === null || o.workCentreId === undefined ? BACKLOG : o.workCentreId);
+    const pos = o.position === null || o.position === undefined ? null : String(o.position);
+    if (pos !== null && node.getAttribute('data-position') !== pos) node.setAttribute('data-position', pos);
 
     const lock = this.state.locks.get(id);
-    const lockInfo = p.lockInfo;
-    if (lock) {
-      const mine = lock.lockedBy && String(lock.lockedBy.userId) === String(this.myUserId);
-      setData(node, 'lockedBy', lock.lockedBy ? lock.lockedBy.username : '');
-      node.classList.toggle('locked', !mine);
-      node.classList.toggle('locked-mine', mine);
-      setText(lockInfo, mine ? 'You are moving this order' : `Being moved by ${lock.lockedBy?.username || 'another user'}`);
-      lockInfo.hidden = false;
-    } else {
-      setData(node, 'lockedBy', null);
-      node.classList.remove('locked', 'locked-mine');
-      setText(lockInfo, '');
-      lockInfo.hidden = true;
-    }
-    const draggable = this.canEdit && !node.classList.contains('locked');
+    const mine = !!lock && !!lock.lockedBy && String(lock.lockedBy.userId) === String(this.myUserId);
+    data('lockedBy', lock ? (lock.lockedBy ? lock.lockedBy.username : '') : null);
+    cls('locked', !!lock && !mine);
+    cls('locked-mine', mine);
+    text('lockInfo', p.lockInfo, !lock ? '' : mine ? 'You are moving this order' : `Being moved by ${lock.lockedBy?.username || 'another user'}`);
+    hide('lockInfoHidden', p.lockInfo, !lock);
+    const lockedByOther = !!lock && !mine;
+    const draggable = this.canEdit && !lockedByOther;
     if (p.moveTo && p.moveTo.disabled === draggable) p.moveTo.disabled = !draggable;
-    const disabled = draggable || !this.canEdit ? 'false' : 'true';
-    if (node.getAttribute('aria-disabled') !== disabled) node.setAttribute('aria-disabled', disabled);
+    attr('disabled', node, 'aria-disabled', draggable || !this.canEdit ? 'false' : 'true');
     const label = `${o.orderNumber}, ${o.stockCode}, ${o.description || ''}, ${done} of ${toMake} made, ` +
       `due ${o.dueDate ? String(o.dueDate).slice(0, 10) : 'not set'}, ${statusLabel(o.status)}, priority ${priorityLabel(o.priority)}` +
-      `${overdue ? ', overdue' : ''}${soon ? ', due soon' : ''}${proj.finish ? `, ${proj.finish.toLowerCase()}` : ''}${proj.late ? ', late' : ''}${lock && node.classList.contains('locked') ? `, being moved by ${lock.lockedBy?.username}` : ''}`;
-    if (node.getAttribute('aria-label') !== label) node.setAttribute('aria-label', label);
+      `${overdue ? ', overdue' : ''}${soon ? ', due soon' : ''}${proj.finish ? `, ${proj.finish.toLowerCase()}` : ''}${proj.late ? ', late' : ''}${lockedByOther ? `, being moved by ${lock.lockedBy?.username}` : ''}`;
+    attr('label', node, 'aria-label', label);
   }
 
   updateAllCards() {
