@@ -100,8 +100,9 @@ export class BoardView {
 
   // ── full render ───────────────────────────────────────────────────────────
   /**
-   * Render `state` from scratch, reusing card nodes by order id. The first FIRST_CARDS cards of
-   * each column are built now (what a screen shows, and more); the rest of a long column is
+   * Render `state` from scratch, reusing card nodes by order id. On a first render (no card on
+   * the page yet) the first FIRST_CARDS cards of each column are built now (what a screen shows,
+   * and more); the rest of a long column is
    * appended in slices of about SLICE_MS between frames (_buildRest), so the first paint of a
    * 10,000-order board does not wait for 10,000 cards. `#board` keeps `aria-busy="true"` until
    * every card is on the page; `onBuilt(ms)` is called then (render start → all built).
@@ -113,12 +114,15 @@ export class BoardView {
     const frag = document.createDocumentFragment();
     const newColumns = new Map();
     const rest = new Map();
+    // Only a first render defers cards: a board on screen (a resync) is rebuilt whole, so no
+    // column that someone scrolled down loses its scroll position to a short list.
+    const first = this.cards.size === 0 ? FIRST_CARDS : Infinity;
     for (const { key, workCentre } of displayColumns(state)) {
       const col = this.columns.get(key) || this._createColumn(key);
       this._fillColumnHeader(col, key, workCentre);
       const listFrag = document.createDocumentFragment();
       const ids = this._viewIds(key);
-      const now = Math.min(ids.length, FIRST_CARDS);
+      const now = Math.min(ids.length, first);
       for (let i = 0; i < now; i++) {
         listFrag.appendChild(this._card(ids[i]));
         this.updateCard(ids[i]);
