@@ -531,8 +531,10 @@ export class BoardView {
     for (const key of touchedCols) this.updateColumnHeader(key);
     if (focusedId !== null && document.activeElement !== this.cards.get(focusedId)) this.focusCard(focusedId);
 
-    // LAST, INVERT, PLAY.
-    if (animate) this._flip(tracked, first, movedIds);
+    // LAST, INVERT, PLAY — unless every tracked card was far off screen before the change (they
+    // shift by about one card, so they stay off it): then the animation would show nothing and
+    // its LAST read would only force a layout of the whole board inside this frame.
+    if (animate && this._anyNearScreen(tracked, first)) this._flip(tracked, first, movedIds);
   }
 
   /** Make column `key`'s card nodes match state order, moving as few nodes as possible. */
@@ -652,6 +654,17 @@ export class BoardView {
     this.syncColumn(key);
     this.updateCard(id);
     if (first) this._flip(new Set([id]), first, new Set([id]));
+  }
+
+  /** Whether any card of `tracked` had no FIRST rect (new) or one within ~2 cards of the viewport. */
+  _anyNearScreen(tracked, first) {
+    const vh = window.innerHeight, vw = window.innerWidth, margin = 240;
+    for (const id of tracked) {
+      const r = first.get(id);
+      if (!r) return true;
+      if (r.bottom > -margin && r.top < vh + margin && r.right > -margin && r.left < vw + margin) return true;
+    }
+    return false;
   }
 
   _flip(tracked, first, movedIds) {
