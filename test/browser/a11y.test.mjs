@@ -202,6 +202,13 @@ test('every visible text has a contrast of at least 4.5:1, in dark and in light 
     await page.waitForSelector(`#timeline #tl-bar-${made.body.id}.late`);
     const tl = await page.evaluate(lowContrast, 4.5);
     assert.deepEqual(tl.bad, [], `${colorScheme} timeline:\n${JSON.stringify(tl.bad, null, 1)}`);
+    // The Timeline while searching: the late bar does not match, so it is flat (muted text).
+    await page.getByRole('searchbox', { name: 'Search orders' }).fill('no such order zz');
+    await page.waitForSelector(`#timeline.searching #tl-bar-${made.body.id}:not(.search-hit)`);
+    const tlSearch = await page.evaluate(lowContrast, 4.5);
+    assert.deepEqual(tlSearch.bad, [], `${colorScheme} timeline search:\n${JSON.stringify(tlSearch.bad, null, 1)}`);
+    await page.getByRole('searchbox', { name: 'Search orders' }).fill('');
+    await page.waitForSelector('#timeline:not(.searching)');
     await page.getByRole('button', { name: 'Timeline' }).click();
     await page.waitForSelector('#timeline', { state: 'hidden' });
     // While searching, the dimmed cards too.

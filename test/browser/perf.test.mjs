@@ -46,6 +46,19 @@ test(`a ${N}-order board renders at once and applies a remote move in a few mill
   assert.deepEqual(await domColumns(page), apiColumns(board));
   await page.waitForFunction(() => (window.planboard.timings.renderPainted || []).length > 0);
   const first = await page.evaluate(() => JSON.parse(JSON.stringify(window.planboard.timings)));
+  // Long columns are finished after the first paint (board.js render): the cards built later
+  // carry the filters' marks ("Hide complete and cancelled" is on) and their plan positions too.
+  const late = await page.evaluate(() => {
+    const bad = [];
+    for (const list of document.querySelectorAll('#board ol.cards')) {
+      [...list.querySelectorAll('.card')].forEach((li, i) => {
+        if (li.dataset.position !== String(i)) bad.push(`${li.id} at ${i} says ${li.dataset.position}`);
+        if (li.dataset.status === 'complete' && !li.classList.contains('filter-out')) bad.push(`${li.id} complete, shown`);
+      });
+    }
+    return bad;
+  });
+  assert.deepEqual(late.slice(0, 5), []);
 
   // Mark every card node; a move may rebuild the moved card, never the others.
   await page.evaluate(() => { for (const el of document.querySelectorAll('#board .card')) el.__pbKept = true; });
@@ -66,14 +79,20 @@ test(`a ${N}-order board renders at once and applies a remote move in a few mill
   }
   assert.deepEqual(await domColumns(page), apiColumns((await srv.board(token)).body));
   const tm = await page.evaluate(() => JSON.parse(JSON.stringify(window.planboard.timings)));
-  // order_moved only (the lock events of a REST move without start-move do not exist): the
-  // last `moves` apply/eventToDom entries are the moves.
+  // The last `moves` apply/eventToDom entries: the moves' batches and the schedule_updated
+  // batches after them (figures as docs/web.md kept them before the split below).
   const apply = tm.apply.slice(-moves), e2d = tm.eventToDom.slice(-moves), ev = tm.event.slice(-moves);
+  // Each move is followed by a schedule_updated of the orders whose projection it shifted (SPEC
+  // §9), often in a batch of its own: the batches split by kind.
+  const applyMove = (tm.applyMove || []).slice(-moves), applySchedule = tm.applySchedule || [];
   const figures = {
     motion, orders: total,
     boardFetchMs: first.boardFetch[0], renderMs: first.render[0], renderPaintedMs: first.renderPainted[0],
+    renderCompleteMs: first.renderComplete[0],
     moveEventMedianMs: median(ev), moveApplyMedianMs: median(apply), moveApplyMaxMs: max(apply),
     moveEventToDomMedianMs: median(e2d), moveEventToDomMaxMs: max(e2d),
+    applyMoveMedianMs: median(applyMove), applyMoveMaxMs: max(applyMove),
+    applyScheduleMedianMs: applySchedule.length ? median(applySchedule) : null, applyScheduleBatches: applySchedule.length,
   };
   t.diagnostic(`figures ${JSON.stringify(figures)}`);
   // Search orders on the big board: typed key by key (debounced), 100 matches marked; then one

@@ -175,3 +175,68 @@ test('the timeline shows the cards\' finish times, follows a move made in anothe
   await page.context().close();
   await other.context().close();
 });
+
+test('the board\'s search and filters apply to the timeline: matches ringed, the rest flat, filtered bars and rows gone', async () => {
+  const page = await boardAs(browser, srv, 'scheduler');
+  await page.getByRole('button', { name: 'Timeline' }).click();
+  // LINE-X is in Cutting since the test before, LINE-BIG in Line one.
+  await page.waitForSelector(`#timeline .tl-row[data-column-id="${cut}"] #tl-bar-${x}`);
+  await page.waitForSelector(`#timeline .tl-row[data-column-id="${line}"] #tl-bar-${big}`);
+  const bars = page.locator('#filters');
+  assert.equal(await bars.isVisible(), true, 'the filters stay on screen with the Timeline');
+
+  // Search: the match is ringed, the other bars are flat; Escape gives every bar back.
+  const box = page.getByRole('searchbox', { name: 'Search orders' });
+  await box.fill('line-big');
+  await page.waitForSelector(`#timeline.searching #tl-bar-${big}.search-hit`);
+  assert.equal(await page.$eval(`#tl-bar-${x}`, (b) => b.classList.contains('search-hit')), false);
+  const flat = await page.$eval(`#tl-bar-${x}`, (b) => getComputedStyle(b).borderTopStyle);
+  assert.equal(flat, 'dotted');
+  await box.press('Escape');
+  await page.waitForSelector('#timeline:not(.searching)');
+  assert.equal(await page.locator('#timeline .tl-bar.search-hit').count(), 0);
+
+  // Filters: Priority Urgent hides both (normal) orders' bars; the work-centre filter hides the
+  // other rows; Clear filters brings them back.
+  await bars.getByLabel('Priority').selectOption('urgent');
+  await page.waitForFunction(({ a, b }) => !document.getElementById(`tl-bar-${a}`) && !document.getElementById(`tl-bar-${b}`), { a: x, b: big });
+  await bars.getByLabel('Work centre').selectOption(String(line));
+  await page.waitForSelector(`#timeline .tl-row[data-column-id="${cut}"]`, { state: 'hidden' });
+  assert.equal(await page.isVisible(`#timeline .tl-row[data-column-id="${line}"]`), true);
+  await bars.getByRole('button', { name: 'Clear filters' }).click();
+  await page.waitForSelector(`#timeline .tl-row[data-column-id="${cut}"] #tl-bar-${x}`);
+  await page.waitForSelector(`#timeline .tl-row[data-column-id="${line}"] #tl-bar-${big}`);
+  assertNoPageErrors(page);
+  await page.context().close();
+});
+
+test('the column header\'s queued hours are the projected schedule\'s work, live as schedule_updated arrives', async () => {
+  const page = await boardAs(browser, srv, 'scheduler');
+  // Line one holds LINE-BIG (3 days = 4,320 working minutes of its step there; LINE-X went to
+  // Cutting in the timeline test). The page's old estimate (60 default minutes) would say "1 h".
+  const stats = async () => {
+    const r = await srv.req('GET', '/api/planning-board/stats', { token: scheduler });
+    assert.equal(r.status, 200, r.text);
+    return new Map(r.body.data.map((e) => [e.workCentreId, e.workMinutes]));
+  };
+  assert.equal((await stats()).get(line), 3 * 24 * 60);
+  const head = `section.column[data-column-id="${line}"]`;
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.queuedSource === 'schedule', head);
+  assert.equal(await page.getAttribute(head, 'data-queued-minutes'), '4320');
+  assert.match(await page.textContent(`${head} .wip-text`), / · 72 h of work$/);
+
+  // Another client moves LINE-X (1 hour at Line one) back to the top of Line one: the header
+  // follows the schedule_updated (72 + 1 h), and Cutting loses LINE-X's minutes.
+  const cutBefore = (await stats()).get(cut);
+  const r = await srv.req('PUT', `/api/orders/${x}/move`, { token: admin, json: { toWorkCentreId: line, position: 0 } });
+  assert.equal(r.status, 200, r.text);
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.queuedMinutes === String(4320 + 60), head);
+  assert.match(await page.textContent(`${head} .wip-text`), / · 73 h of work$/);
+  const after = await stats();
+  assert.equal(after.get(line), 4320 + 60);
+  assert.ok(after.get(cut) < cutBefore, JSON.stringify([cutBefore, after.get(cut)]));
+  await page.waitForFunction(({ sel, m }) => document.querySelector(sel)?.dataset.queuedMinutes === String(m),
+    { sel: `section.column[data-column-id="${cut}"]`, m: after.get(cut) });
+  assertNoPageErrors(page);
+  await page.context().close();
+});

@@ -5,7 +5,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import {
   formatShort, formatDay, projectionText, workingIntervals, nonWorking, positionAtTime, assignLanes,
-  previewText, startOfLocalDay, localToUtc,
+  previewText, startOfLocalDay, localToUtc, cachedOffset, wallClock, OFFSET_CACHE_MAX,
 } from '../../web/js/schedule.js';
 
 const T = (s) => Date.parse(s);
@@ -75,4 +75,28 @@ test('the preview sentence names the orders that become and stop being late', ()
   assert.equal(previewText({ changes: [], newlyLate: [7], noLongerLate: [] }, new Map([[7, { orderNumber: 'MO-7' }]])).text,
     'Drop here: 1 order becomes late: MO-7.');
   assert.equal(previewText({ changes: [], newlyLate: [], noLongerLate: [] }).text, 'Drop here: no order becomes late.');
+});
+
+test('zone offsets are asked once per quarter hour and follow a change at its instant', () => {
+  // A made-up zone (no ICU data): +1 h until 2026-03-29T01:00Z, +2 h from then on.
+  const change = T('2026-03-29T01:00Z');
+  let asked = 0;
+  const offsetOf = (ms) => { asked++; return ms < change ? 3600000 : 7200000; };
+  const cache = new Map();
+  assert.equal(cachedOffset(cache, change - 1, 'Fake/Zone', offsetOf), 3600000);
+  assert.equal(cachedOffset(cache, change - 14 * 60000, 'Fake/Zone', offsetOf), 3600000, 'same quarter: cached');
+  assert.equal(asked, 1);
+  assert.equal(cachedOffset(cache, change, 'Fake/Zone', offsetOf), 7200000, 'the next quarter asks again');
+  assert.equal(cachedOffset(cache, change + 59 * 60000, 'Fake/Zone', offsetOf), 7200000);
+  assert.equal(asked, 3);
+  assert.equal(cachedOffset(cache, change, 'Other/Zone', () => 0), 0, 'zones are apart');
+  // Bounded: full, it starts again.
+  for (let i = 0; cache.size < OFFSET_CACHE_MAX; i++) cachedOffset(cache, i * 15 * 60000, 'Fill', () => 0);
+  cachedOffset(cache, change, 'After/Full', () => 0);
+  assert.equal(cache.size, 1);
+  // The fields of an instant in UTC (cached or not, the same answer twice).
+  for (let i = 0; i < 2; i++) {
+    assert.deepEqual(wallClock(T('2026-03-29T23:59:59Z'), 'UTC'),
+      { year: 2026, month: 3, day: 29, hour: 23, minute: 59, weekday: 7 });
+  }
 });

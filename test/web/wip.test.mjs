@@ -5,7 +5,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { boardFromSnapshot } from '../../web/js/state.js';
 import {
-  isWip, columnWip, wipCheck, isoWeekday, addDays, isWorkingDay, dueSoonUntil, isDueSoon, formatWork,
+  isWip, columnWip, wipCheck, isoWeekday, addDays, isWorkingDay, dueSoonUntil, isDueSoon, formatWork, scheduledMinutes,
 } from '../../web/js/wip.js';
 
 function order(id, position, extra = {}) {
@@ -34,12 +34,32 @@ test('WIP counts orders that are not complete or cancelled, with their queued wo
   assert.equal(isWip({ status: 'on_hold' }), true);
   assert.equal(isWip({ status: 'cancelled' }), false);
   assert.deepEqual(columnWip(st, '1'),
-    { count: 2, minutes: 30 + 90, capacity: 2, wipLimit: 2, policy: 'soft', over: false, full: true });
+    { count: 2, minutes: 30 + 90, source: 'estimate', capacity: 2, wipLimit: 2, policy: 'soft', over: false, full: true });
   assert.deepEqual(columnWip(st, '3'),
-    { count: 1, minutes: 60, capacity: 1, wipLimit: null, policy: 'soft', over: false, full: false });
+    { count: 1, minutes: 60, source: 'estimate', capacity: 1, wipLimit: null, policy: 'soft', over: false, full: false });
   const backlog = columnWip(st, 'backlog');
   assert.equal(backlog.count, 1);
   assert.equal(backlog.wipLimit, null);
+});
+
+test('queued work: the projected schedule\'s minutes of a column win over the estimate; the backlog has none', () => {
+  const st = board();
+  // GET /api/planning-board/stats data: Cutting 250 working minutes, Assembly 0 (its only order
+  // is on hold: SPEC §9 counts not_started and in_progress), a malformed and a negative entry.
+  const m = scheduledMinutes([
+    { workCentreId: 1, workMinutes: 250 }, { workCentreId: 2, workMinutes: 0 },
+    { workCentreId: 3, workMinutes: 'x' }, { workCentreId: 4, workMinutes: -5 }, null,
+  ]);
+  assert.deepEqual([...m], [['1', 250], ['2', 0]]);
+  assert.equal(scheduledMinutes(undefined).size, 0);
+  const cut = columnWip(st, '1', m.get('1'));
+  assert.deepEqual([cut.count, cut.minutes, cut.source], [2, 250, 'schedule']);
+  const asm = columnWip(st, '2', m.get('2'));
+  assert.deepEqual([asm.count, asm.minutes, asm.source], [1, 0, 'schedule']);
+  const qc = columnWip(st, '3', m.get('3'));
+  assert.deepEqual([qc.minutes, qc.source], [60, 'estimate'], 'no figure: the estimate');
+  assert.equal(columnWip(st, 'backlog', 99).source, 'estimate', 'the backlog is not scheduled');
+  assert.equal(formatWork(250), '4.2 h');
 });
 
 test('a column past its limit is over', () => {

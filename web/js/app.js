@@ -15,7 +15,7 @@ import { TimelineView } from './timeline.js';
 import { ActivityPanel } from './activity.js';
 import { UndoStack } from './undo.js';
 import * as S from './state.js';
-import { wipCheck, dueSoonUntil } from './wip.js';
+import { wipCheck, dueSoonUntil, scheduledMinutes } from './wip.js';
 import { WipPrompt, LimitsDialog, MoveToMenu, BoardLoading, softWipText, hardWipText } from './shopfloor.js';
 
 const $ = (id) => document.getElementById(id);
@@ -62,7 +62,9 @@ let messageTimer = null;
 // The last few durations (ms) of each kind, newest last: boardFetch (GET + JSON), render
 // (snapshot → state → DOM), renderPainted (render start → two frames later, i.e. painted),
 // event (applyEvent of one WebSocket event), apply (DOM update of one batch of events),
-// eventToDom (a batch's first frame received → its DOM update done).
+// eventToDom (a batch's first frame received → its DOM update done), renderComplete (render
+// start → every card on the page: long columns are finished after the first paint), applyMove /
+// applySchedule (apply of a batch holding an order_moved / of a schedule_updated batch without one).
 const timings = {};
 function recordTiming(name, ms) {
   const list = timings[name] || (timings[name] = []);
@@ -192,9 +194,9 @@ async function loadBoard(reason) {
   batch = null;
   view.render(state);
   loading.done();
-  timeline.render();
   filters.refresh();
   finder.refresh();
+  timeline.render();   // after the filters and the search: its bars follow them
   renderOnline();
   recordTiming('render', performance.now() - t0);
   requestAnimationFrame(() => requestAnimationFrame(() => recordTiming('renderPainted', performance.now() - t0)));
@@ -209,6 +211,7 @@ async function loadBoard(reason) {
   for (const msg of pending) handleEvent(msg);
   if (reason) announce(reason);
   scheduleDashboard(0);
+  scheduleQueued(0);
 }
 
 function onSocketMessage(msg) {
@@ -263,6 +266,7 @@ function handleEvent(msg, receivedAt) {
   activity.record(msg, before);
   if (res.presence) renderOnline();
   if (res.board) scheduleDashboard();
+  if (msg.event === 'schedule_updated' || msg.event === 'work_centre_updated') scheduleQueued();
   describeForScreenReader(msg);
   // A drag in progress on a card that vanished or was taken by someone else cannot continue.
   const active = drag && drag.active();
@@ -310,7 +314,20 @@ function mergeResults(a, b) {
   a.workCentres = a.workCentres || b.workCentres;
   a.presence = a.presence || b.presence;
   a.board = a.board || b.board;
+  a.schedule = a.schedule || b.schedule;
   return a;
+}
+
+/** The column keys whose cards or counts a merged batch `b` changed (filters re-check those). */
+function touchedColumns(b) {
+  const keys = new Set(b.columns);
+  for (const m of b.moved) { if (m.from) keys.add(m.from); keys.add(m.to); }
+  for (const r of b.removed) if (r.from) keys.add(r.from);
+  for (const id of [...b.updated, ...b.added]) {
+    const o = state.orders.get(id);
+    if (o) keys.add(S.colKey(o.workCentreId));
+  }
+  return keys;
 }
 
 function queueApply(res, receivedAt) {
@@ -326,13 +343,16 @@ function queueApply(res, receivedAt) {
     if (b && state) {
       const a0 = performance.now();
       view.apply(state, b);
-      timeline.render();
-      filters.refresh();
+      filters.refresh(b.workCentres ? undefined : touchedColumns(b));
       if (b.workCentres) finder.refresh();
       else finder.refreshIds([...b.updated, ...b.added, ...b.moved.map((m) => m.orderId)]);
+      timeline.render();
       const a1 = performance.now();
       recordTiming('apply', a1 - a0);
       recordTiming('eventToDom', a1 - receivedAt);
+      // The same split by kind: a batch holding a move, or a schedule_updated batch without one.
+      if (b.moved.length) recordTiming('applyMove', a1 - a0);
+      else if (b.schedule) recordTiming('applySchedule', a1 - a0);
     }
   };
   requestAnimationFrame(flush);
@@ -361,6 +381,37 @@ function renderOnline() {
 }
 
 // ── dashboard ───────────────────────────────────────────────────────────────
+// ── queued work of the projected schedule (column headers, issue 10 item 3) ─────────────────
+// The board's order objects carry projected start and finish, not the work at their centre, so
+// the hours come from GET /api/planning-board/stats `workMinutes` (SPEC §9 work of the column's
+// not_started and in_progress orders): read after the board loads and again after each burst of
+// schedule_updated (250 ms debounce, at most 2 s after the first), one request at a time.
+let queuedTimer = null;
+let queuedFirst = 0;
+let queuedBusy = false;
+let queuedAgain = false;
+function scheduleQueued(delay = 250) {
+  if (!me) return;
+  const now = Date.now();
+  if (!queuedFirst) queuedFirst = now;
+  clearTimeout(queuedTimer);
+  queuedTimer = setTimeout(refreshQueued, Math.min(delay, Math.max(0, queuedFirst + 2000 - now)));
+}
+
+async function refreshQueued() {
+  queuedFirst = 0;
+  if (!me || !state) return;
+  if (queuedBusy) { queuedAgain = true; return; }
+  queuedBusy = true;
+  const who = me;
+  try {
+    const stats = await api.get('/api/planning-board/stats');
+    if (me === who && state) view.setScheduledMinutes(scheduledMinutes(stats && stats.data));
+  } catch { /* the headers keep the last figures (or the estimate) */ }
+  queuedBusy = false;
+  if (queuedAgain) { queuedAgain = false; scheduleQueued(0); }
+}
+
 function scheduleDashboard(delay = 1000) {
   if (dashboardOff || !me) return;
   const now = Date.now();
@@ -648,8 +699,8 @@ function refreshToday() {
   if (view) view.setToday(S.todayIn(timeZone));
   if (view && calendar) view.setDueSoonUntil(dueSoonUntil(calendar, S.todayIn(timeZone)));
   if (view) view.setTimeZone(timeZone);
-  if (timeline) timeline.tick();   // the "now" line
   if (filters && state) filters.refresh();   // "overdue" and "due within" follow the day
+  if (timeline) timeline.tick();   // the "now" line (and the filters of the new day)
 }
 
 /** Issue 12 item 2: "Export to Excel" — every live order as an .xlsx (SPEC §10); issue 10 item 4:
@@ -739,6 +790,8 @@ function endSession(message) {
   clearInterval(renewTimer);
   clearInterval(todayTimer);
   clearTimeout(dashTimer);
+  clearTimeout(queuedTimer);
+  queuedFirst = 0;
   loadingBoard = false;
   queued = [];
   batch = null;
@@ -900,6 +953,13 @@ function wire() {
   preview = new DropPreview({ request: (ev, data) => sock.request(ev, data), getState: () => state });
   timeline = new TimelineView({
     root: $('timeline'), api, getState: () => state, getTimeZone: () => timeZone,
+    // The board's filters and search apply to the bars too (filters, finder exist by render).
+    view: {
+      hidesOrder: (o) => !!filters && filters.hidesOrder(o),
+      hidesRow: (key) => !!filters && filters.hidesColumn(key),
+      searching: () => !!finder && finder.searching(),
+      isHit: (id) => !!finder && finder.isHit(id),
+    },
     hooks: {
       canEdit: () => canEdit,
       canDrag: (id) => {
@@ -917,14 +977,18 @@ function wire() {
   $('timeline-button').addEventListener('click', () => showTimeline($('timeline').hidden));
   $('move-position').addEventListener('input', previewMoveDialog);
   finder = new Finder({ input: $('search'), status: $('search-status'), view, getState: () => state, announce,
-    onTiming: (ms) => recordTiming('search', ms) });
+    onTiming: (ms) => recordTiming('search', ms), onChange: () => timeline.render() });
   filters = new BoardFilters({
     controls: {
       status: $('filter-status'), priority: $('filter-priority'), wc: $('filter-wc'), due: $('filter-due'),
       overdue: $('filter-overdue'), hideDone: $('filter-hide-done'), clear: $('filter-clear'),
     },
-    view, getState: () => state, announce,
+    view, getState: () => state, announce, onChange: () => timeline.render(),
   });
+  // Cards that render() builds after the first paint, or that syncColumn adds, get the marks
+  // of the filters and of the search like the others.
+  view.onCardsBuilt = (ids) => { filters.markCards(ids); finder.refreshIds(ids); };
+  view.onBuilt = (ms) => recordTiming('renderComplete', ms);
   const wcName = (id) => view.columnName(S.colKey(id));
   undo = new UndoStack({
     api, socket: () => sock, getState: () => state, me: () => me, wcName,

@@ -17,6 +17,11 @@ const STATUS_LABEL = {
 };
 const PRIORITY_LABEL = { low: 'Low', normal: 'Normal', high: 'High', urgent: 'Urgent' };
 const FLIP_NEIGHBOURS = 12;
+/** Cards of each column built before the first paint (1440×900 shows ~6 a column). */
+const FIRST_CARDS = 40;
+/** Deferred cards: per column and round, and the time budget of one slice (ms). */
+const SLICE_CARDS = 50;
+const SLICE_MS = 12;
 const FLIP_MAX = 80;
 
 function setText(el, text) {
@@ -59,6 +64,12 @@ export class BoardView {
     this.cards = new Map();      // orderId -> <li>
     this.parts = new WeakMap();  // <li> -> its child elements, looked up once
     this.columns = new Map();    // key -> {section, list, title, count, over}
+    this.dirtyPositions = null;  // column keys whose data-position renumbering is pending
+    this.scheduled = null;       // column key -> queued working minutes of the projected schedule
+    this.build = null;           // render()'s deferred cards: {rest: Map key -> {ids, next}, t0}
+    this.onCardsBuilt = null;    // (ids) => void: card nodes put on the page after render()
+    this.onBuilt = null;         // (ms) => void: render() start → every card on the page
+    this.positionsTimer = null;
     // View order of a column's ids (filters.js: a per-column sort); null = the plan order.
     this.viewOrder = null;       // (key, planIds) => ids
     this.reduceMotion = typeof matchMedia === 'function' &&
@@ -78,6 +89,9 @@ export class BoardView {
   /** Forget everything (logout). */
   clear() {
     this.state = null;
+    this.dirtyPositions = null;
+    this.build = null;
+    this.scheduled = null;
     this.cards.clear();
     this.columns.clear();
     this.root.replaceChildren();
@@ -85,34 +99,95 @@ export class BoardView {
   }
 
   // ── full render ───────────────────────────────────────────────────────────
-  /** Render `state` from scratch, reusing card nodes by order id. */
+  /**
+   * Render `state` from scratch, reusing card nodes by order id. On a first render (no card on
+   * the page yet) the first FIRST_CARDS cards of each column are built now (what a screen shows,
+   * and more); the rest of a long column is
+   * appended in slices of about SLICE_MS between frames (_buildRest), so the first paint of a
+   * 10,000-order board does not wait for 10,000 cards. `#board` keeps `aria-busy="true"` until
+   * every card is on the page; `onBuilt(ms)` is called then (render start → all built).
+   */
   render(state) {
     this.state = state;
+    const t0 = performance.now();
     const focusedId = this._focusedOrderId();
     const frag = document.createDocumentFragment();
-    const seen = new Set();
     const newColumns = new Map();
+    const rest = new Map();
+    // Only a first render defers cards: a board on screen (a resync) is rebuilt whole, so no
+    // column that someone scrolled down loses its scroll position to a short list.
+    const first = this.cards.size === 0 ? FIRST_CARDS : Infinity;
     for (const { key, workCentre } of displayColumns(state)) {
       const col = this.columns.get(key) || this._createColumn(key);
       this._fillColumnHeader(col, key, workCentre);
       const listFrag = document.createDocumentFragment();
-      for (const id of this._viewIds(key)) {
-        const node = this._card(id);
-        this.updateCard(id);
-        listFrag.appendChild(node);
-        seen.add(id);
+      const ids = this._viewIds(key);
+      const now = Math.min(ids.length, first);
+      for (let i = 0; i < now; i++) {
+        listFrag.appendChild(this._card(ids[i]));
+        this.updateCard(ids[i]);
       }
       col.list.replaceChildren(listFrag);
+      col.pending = now < ids.length;
+      if (col.pending) rest.set(key, { ids, next: now });
       newColumns.set(key, col);
       frag.appendChild(col.section);
     }
     for (const [id, node] of this.cards) {
-      if (!seen.has(id)) { node.remove(); this.cards.delete(id); }
+      if (!state.orders.has(id)) { node.remove(); this.cards.delete(id); }
     }
     this.columns = newColumns;
     this.root.replaceChildren(frag);
-    this.root.setAttribute('aria-busy', 'false');
+    this.build = rest.size ? { rest, t0 } : null;
+    this.root.setAttribute('aria-busy', this.build ? 'true' : 'false');
+    if (this.build) this._nextSlice();
+    else if (this.onBuilt) this.onBuilt(performance.now() - t0);
     if (focusedId !== null) this.focusCard(focusedId);
+  }
+
+  _nextSlice() {
+    const job = this.build;
+    if (!this.sliceChannel) {
+      // A message task runs right after the current one (no 4 ms clamp of nested timeouts) and
+      // still lets the browser paint and handle input between slices.
+      this.sliceChannel = new MessageChannel();
+      this.sliceChannel.port1.onmessage = () => { if (this.build) this._buildRest(this.build); };
+    }
+    if (job) this.sliceChannel.port2.postMessage(null);
+  }
+
+  /**
+   * One slice of the deferred cards of render(): round robin over the columns still building,
+   * SLICE_CARDS cards each, appended at the end of their column, until SLICE_MS have passed.
+   * A column that an event reconciled meanwhile (syncColumn builds all of it) is dropped here.
+   */
+  _buildRest(job) {
+    const t = performance.now();
+    const built = [];
+    while (job.rest.size && performance.now() - t < SLICE_MS) {
+      for (const [key, r] of job.rest) {
+        const col = this.columns.get(key);
+        if (!col || !col.pending) { job.rest.delete(key); continue; }
+        const frag = document.createDocumentFragment();
+        const end = Math.min(r.ids.length, r.next + SLICE_CARDS);
+        for (; r.next < end; r.next++) {
+          const id = r.ids[r.next];
+          if (!this.state.orders.has(id)) continue;
+          const node = this._card(id);
+          if (node.parentNode === col.list) continue;
+          this.updateCard(id);
+          frag.appendChild(node);
+          built.push(id);
+        }
+        col.list.appendChild(frag);
+        if (r.next >= r.ids.length) { col.pending = false; job.rest.delete(key); }
+      }
+    }
+    if (built.length && this.onCardsBuilt) this.onCardsBuilt(built);
+    if (job.rest.size) { this._nextSlice(); return; }
+    this.build = null;
+    this.root.setAttribute('aria-busy', 'false');
+    if (this.onBuilt) this.onBuilt(performance.now() - job.t0);
   }
 
   /** Rebuild only the set and order of column sections (work_centre_updated); cards are kept. */
@@ -227,9 +302,19 @@ export class BoardView {
     this._updateWip(col, key);
   }
 
+  /**
+   * Set the projected schedule's queued work per column (wip.js scheduledMinutes: Map column key
+   * -> working minutes, from GET /api/planning-board/stats; null = not known, the headers show
+   * the estimate) and refresh every header's WIP line.
+   */
+  setScheduledMinutes(map) {
+    this.scheduled = map;
+    for (const key of this.columns.keys()) this.updateColumnHeader(key);
+  }
+
   /** The WIP line of a column header: count (and queued work) against wipLimit (SPEC §9). */
   _updateWip(col, key) {
-    const w = columnWip(this.state, key);
+    const w = columnWip(this.state, key, this.scheduled ? this.scheduled.get(key) : undefined);
     let text = `WIP ${w.count}`;
     if (w.wipLimit !== null) text += ` / ${w.wipLimit}${w.policy === 'hard' ? ' (hard)' : ''}`;
     if (key !== BACKLOG && w.count > 0) text += ` · ${formatWork(w.minutes)} of work`;
@@ -237,6 +322,8 @@ export class BoardView {
     setText(col.wipOver, w.over ? 'Over WIP limit' : w.full ? 'At WIP limit' : '');
     col.wipOver.hidden = !w.over && !w.full;
     setData(col.section, 'wipCount', w.count);
+    setData(col.section, 'queuedMinutes', key === BACKLOG ? null : w.minutes);
+    setData(col.section, 'queuedSource', key === BACKLOG ? null : w.source);
     setData(col.section, 'wipLimit', w.wipLimit);
     setData(col.section, 'wipPolicy', w.wipLimit === null ? null : w.policy);
     setData(col.section, 'overWip', w.over ? 'true' : null);
@@ -278,73 +365,89 @@ export class BoardView {
 
   cardNode(id) { return this.cards.get(id) || null; }
 
-  /** Copy the order's fields (and its lock) into its card. */
+  /**
+   * Copy the order's fields (and its lock) into its card. What was last written to each card is
+   * kept beside it (parts.last), so the comparison is done in JavaScript and only the values that
+   * changed touch the DOM: a schedule_updated that shifts the projected finish of the 1,700
+   * cards below a move rewrites their finish, Late mark and name, nothing else (reading every
+   * field back from the DOM cost about as much as writing it). `data-position` is compared with
+   * the DOM (flushPositions writes it outside this method).
+   */
   updateCard(id) {
     const o = this.state && this.state.orders.get(id);
     const node = this.cards.get(id);
     if (!o || !node) return;
     const p = this.parts.get(node);
-    setText(p.orderNumber, o.orderNumber);
-    setText(p.stockCode, o.stockCode);
-    setText(p.description, o.description);
-    setText(p.priority, priorityLabel(o.priority));
-    setData(node, 'priority', o.priority);
+    const last = p.last || (p.last = {});
+    const text = (key, el, value) => {
+      const t = value === null || value === undefined ? '' : String(value);
+      if (last[key] !== t) { last[key] = t; el.textContent = t; }
+    };
+    const data = (name, value) => {
+      const v = value === null || value === undefined ? null : String(value);
+      if (last[`d:${name}`] === v) return;
+      last[`d:${name}`] = v;
+      if (v === null) delete node.dataset[name]; else node.dataset[name] = v;
+    };
+    const attr = (key, el, name, value) => {
+      if (last[key] !== value) { last[key] = value; el.setAttribute(name, value); }
+    };
+    const hide = (key, el, hidden) => {
+      if (last[key] !== hidden) { last[key] = hidden; el.hidden = hidden; }
+    };
+    const cls = (name, on) => {
+      if (last[`c:${name}`] !== on) { last[`c:${name}`] = on; node.classList.toggle(name, on); }
+    };
+    text('orderNumber', p.orderNumber, o.orderNumber);
+    text('stockCode', p.stockCode, o.stockCode);
+    text('description', p.description, o.description);
+    text('priority', p.priority, priorityLabel(o.priority));
+    data('priority', o.priority);
     const toMake = Number(o.quantityToMake) || 0;
     const done = Number(o.quantityCompleted) || 0;
-    const bar = p.bar;
-    const max = String(Math.max(toMake, 1));
-    const val = String(Math.min(done, Math.max(toMake, 1)));
-    if (bar.getAttribute('max') !== max) bar.setAttribute('max', max);
-    if (bar.getAttribute('value') !== val) bar.setAttribute('value', val);
-    setText(p.qtyText, `${done} / ${toMake}`);
-    const barLabel = `Quantity completed ${done} of ${toMake}`;
-    if (bar.getAttribute('aria-label') !== barLabel) bar.setAttribute('aria-label', barLabel);
-    setText(p.dueDate, o.dueDate ? String(o.dueDate).slice(0, 10) : '—');
+    attr('max', p.bar, 'max', String(Math.max(toMake, 1)));
+    attr('value', p.bar, 'value', String(Math.min(done, Math.max(toMake, 1))));
+    text('qty', p.qtyText, `${done} / ${toMake}`);
+    attr('barLabel', p.bar, 'aria-label', `Quantity completed ${done} of ${toMake}`);
+    text('due', p.dueDate, o.dueDate ? String(o.dueDate).slice(0, 10) : '—');
     const overdue = isOverdue(o, this.today);
-    setData(node, 'overdue', overdue ? 'true' : null);
-    node.classList.toggle('overdue', overdue);
-    if (p.overdue.hidden === overdue) p.overdue.hidden = !overdue;
+    data('overdue', overdue ? 'true' : null);
+    cls('overdue', overdue);
+    hide('overdueMark', p.overdue, !overdue);
     const soon = !overdue && this.dueSoonUntil !== null && isDueSoon(o, this.today, this.dueSoonUntil);
-    setData(node, 'dueSoon', soon ? 'true' : null);
-    node.classList.toggle('due-soon', soon);
-    if (p.dueSoon.hidden === soon) p.dueSoon.hidden = !soon;
+    data('dueSoon', soon ? 'true' : null);
+    cls('due-soon', soon);
+    hide('dueSoonMark', p.dueSoon, !soon);
     // SPEC §9 projection: "Finish 12 Mar 14:30" and a Late marker (text and colour).
     const proj = projectionText(o, this.timeZone);
-    setText(p.finish, proj.finish || '');
-    if (p.projection.hidden !== !proj.finish) p.projection.hidden = !proj.finish;
-    if (p.late.hidden === proj.late) p.late.hidden = !proj.late;
-    setData(node, 'late', proj.late ? 'true' : null);
-    setData(node, 'projectedFinish', o.projectedFinish || null);
-    node.classList.toggle('late', proj.late);
-    setText(p.status, statusLabel(o.status));
-    setData(node, 'status', o.status);
-    setData(node, 'version', o.version);
-    setData(node, 'workCentreId', o.workCentreId === null || o.workCentreId === undefined ? BACKLOG : o.workCentreId);
-    setData(node, 'position', o.position);
+    text('finish', p.finish, proj.finish || '');
+    hide('projection', p.projection, !proj.finish);
+    hide('lateMark', p.late, !proj.late);
+    data('late', proj.late ? 'true' : null);
+    data('projectedFinish', o.projectedFinish || null);
+    cls('late', proj.late);
+    text('status', p.status, statusLabel(o.status));
+    data('status', o.status);
+    data('version', o.version);
+    data('workCentreId', o.workCentreId === null || o.workCentreId === undefined ? BACKLOG : o.workCentreId);
+    const pos = o.position === null || o.position === undefined ? null : String(o.position);
+    if (pos !== null && node.getAttribute('data-position') !== pos) node.setAttribute('data-position', pos);
 
     const lock = this.state.locks.get(id);
-    const lockInfo = p.lockInfo;
-    if (lock) {
-      const mine = lock.lockedBy && String(lock.lockedBy.userId) === String(this.myUserId);
-      setData(node, 'lockedBy', lock.lockedBy ? lock.lockedBy.username : '');
-      node.classList.toggle('locked', !mine);
-      node.classList.toggle('locked-mine', mine);
-      setText(lockInfo, mine ? 'You are moving this order' : `Being moved by ${lock.lockedBy?.username || 'another user'}`);
-      lockInfo.hidden = false;
-    } else {
-      setData(node, 'lockedBy', null);
-      node.classList.remove('locked', 'locked-mine');
-      setText(lockInfo, '');
-      lockInfo.hidden = true;
-    }
-    const draggable = this.canEdit && !node.classList.contains('locked');
+    const mine = !!lock && !!lock.lockedBy && String(lock.lockedBy.userId) === String(this.myUserId);
+    data('lockedBy', lock ? (lock.lockedBy ? lock.lockedBy.username : '') : null);
+    cls('locked', !!lock && !mine);
+    cls('locked-mine', mine);
+    text('lockInfo', p.lockInfo, !lock ? '' : mine ? 'You are moving this order' : `Being moved by ${lock.lockedBy?.username || 'another user'}`);
+    hide('lockInfoHidden', p.lockInfo, !lock);
+    const lockedByOther = !!lock && !mine;
+    const draggable = this.canEdit && !lockedByOther;
     if (p.moveTo && p.moveTo.disabled === draggable) p.moveTo.disabled = !draggable;
-    const disabled = draggable || !this.canEdit ? 'false' : 'true';
-    if (node.getAttribute('aria-disabled') !== disabled) node.setAttribute('aria-disabled', disabled);
+    attr('disabled', node, 'aria-disabled', draggable || !this.canEdit ? 'false' : 'true');
     const label = `${o.orderNumber}, ${o.stockCode}, ${o.description || ''}, ${done} of ${toMake} made, ` +
       `due ${o.dueDate ? String(o.dueDate).slice(0, 10) : 'not set'}, ${statusLabel(o.status)}, priority ${priorityLabel(o.priority)}` +
-      `${overdue ? ', overdue' : ''}${soon ? ', due soon' : ''}${proj.finish ? `, ${proj.finish.toLowerCase()}` : ''}${proj.late ? ', late' : ''}${lock && node.classList.contains('locked') ? `, being moved by ${lock.lockedBy?.username}` : ''}`;
-    if (node.getAttribute('aria-label') !== label) node.setAttribute('aria-label', label);
+      `${overdue ? ', overdue' : ''}${soon ? ', due soon' : ''}${proj.finish ? `, ${proj.finish.toLowerCase()}` : ''}${proj.late ? ', late' : ''}${lockedByOther ? `, being moved by ${lock.lockedBy?.username}` : ''}`;
+    attr('label', node, 'aria-label', label);
   }
 
   updateAllCards() {
@@ -415,21 +518,29 @@ export class BoardView {
       const node = this.cards.get(orderId);
       if (node) { node.remove(); this.cards.delete(orderId); }
     }
-    for (const key of touchedCols) this.syncColumn(key);
+    // A batch of moves only, into columns shown in plan order: each moved node goes before its
+    // successor (O(moves)); anything else reconciles the touched columns (O(column)).
+    const onlyMoves = !res.workCentres && res.added.length === 0 && res.removed.length === 0 &&
+      res.moved.length <= 50 && [...touchedCols].every((k) => this._planOrdered(k));
+    if (!onlyMoves || !this._placeMoved(res.moved)) {
+      for (const key of touchedCols) this.syncColumn(key);
+    }
+    for (const key of touchedCols) this._positionsLater(key);
     for (const id of res.updated) this.updateCard(id);
     for (const id of res.added) this.updateCard(id);
     for (const key of touchedCols) this.updateColumnHeader(key);
     if (focusedId !== null && document.activeElement !== this.cards.get(focusedId)) this.focusCard(focusedId);
 
-    // LAST, INVERT, PLAY.
-    if (animate) this._flip(tracked, first, movedIds);
+    // LAST, INVERT, PLAY — unless every tracked card was far off screen before the change (they
+    // shift by about one card, so they stay off it): then the animation would show nothing and
+    // its LAST read would only force a layout of the whole board inside this frame.
+    if (animate && this._anyNearScreen(tracked, first)) this._flip(tracked, first, movedIds);
   }
 
   /** Make column `key`'s card nodes match state order, moving as few nodes as possible. */
   syncColumn(key) {
     const col = this.columns.get(key);
     if (!col) return;
-    const plan = this.state.columns.get(key) || [];
     const target = this._viewIds(key);
     const current = [];
     for (const el of col.list.children) {
@@ -440,25 +551,96 @@ export class BoardView {
     }
     const keep = stableIds(current, target);
     let next = null;
+    const built = [];
     for (let i = target.length - 1; i >= 0; i--) {
       const id = target[i];
       const node = this.cards.get(id) || this._card(id);
       if (!keep.has(id) || node.parentNode !== col.list) {
+        if (node.parentNode !== col.list) built.push(id);
         col.list.insertBefore(node, next);
         if (!node.dataset.version) this.updateCard(id);
       }
       next = node;
     }
+    col.pending = false;   // every card of the column is on the page now
+    if (built.length && this.onCardsBuilt) this.onCardsBuilt(built);
     // Other cards' positions shift with a move (their version does not change).
-    for (let i = 0; i < plan.length; i++) {
-      const node = this.cards.get(plan[i]);
-      if (node) setData(node, 'position', i);
-    }
+    this._positionsLater(key);
     // Leftovers that belong nowhere (e.g. a drag placeholder is not a card and stays).
     for (const el of [...col.list.children]) {
       if (!el.dataset.orderId) continue;
       const id = this._idOf(el);
       if (!this.state.orders.has(id)) { el.remove(); this.cards.delete(id); }
+    }
+  }
+
+  /** Whether column `key` is on the page and shows its cards in plan order (no view sort). */
+  _planOrdered(key) {
+    const ids = this.state.columns.get(key) || [];
+    const col = this.columns.get(key);
+    return !!col && !col.pending && this._viewIds(key) === ids;
+  }
+
+  /**
+   * Put each moved card's node before the node of its successor in the plan, last index first
+   * (so a successor that moved too is already in place), touching no other node. The cards that
+   * did not move keep their relative order (a move only takes one card out and puts it back in),
+   * so this gives the same DOM as syncColumn. in: moved ([{orderId}] of applyEvent). out: false
+   * when a column's DOM was not as expected (the caller then reconciles the columns).
+   */
+  _placeMoved(moved) {
+    const places = [];
+    for (const id of new Set(moved.map((m) => m.orderId))) {
+      const o = this.state.orders.get(id);
+      if (!o) return false;
+      const key = o.workCentreId === null || o.workCentreId === undefined ? BACKLOG : String(o.workCentreId);
+      const plan = this.state.columns.get(key) || [];
+      const at = plan.indexOf(id);
+      if (at < 0) return false;
+      places.push({ id, key, plan, at });
+    }
+    places.sort((a, b) => b.at - a.at);
+    for (const { id, key, plan, at } of places) {
+      const list = this.columns.get(key).list;
+      const node = this._card(id);
+      const after = at + 1 < plan.length ? this.cards.get(plan[at + 1]) : null;
+      if (after && after.parentNode !== list) return false;
+      if (node.parentNode === list && (after ? node.nextElementSibling === after : !node.nextElementSibling)) continue;
+      if (after) list.insertBefore(node, after);
+      else list.appendChild(node);
+      if (!node.dataset.version) this.updateCard(id);
+    }
+    return true;
+  }
+
+  /**
+   * Renumber `data-position` of column `key`'s cards soon (an idle callback, within 200 ms), not
+   * in the frame that moves a card: a move shifts the rank of every card below it, and writing
+   * those thousands of attributes was a fifth of a remote move's cost on a 10,000-order board.
+   * The cards that an event names (moved, updated) get theirs at once in updateCard.
+   */
+  _positionsLater(key) {
+    if (!this.dirtyPositions) this.dirtyPositions = new Set();
+    this.dirtyPositions.add(key);
+    if (this.positionsTimer) return;
+    const run = () => { this.positionsTimer = null; this.flushPositions(); };
+    this.positionsTimer = typeof requestIdleCallback === 'function'
+      ? requestIdleCallback(run, { timeout: 200 }) : setTimeout(run, 50);
+  }
+
+  /** Write the pending `data-position` renumbering now (only attributes that differ). */
+  flushPositions() {
+    const keys = this.dirtyPositions;
+    this.dirtyPositions = null;
+    if (!keys || !this.state) return;
+    for (const key of keys) {
+      const plan = this.state.columns.get(key) || [];
+      for (let i = 0; i < plan.length; i++) {
+        const node = this.cards.get(plan[i]);
+        if (!node) continue;
+        const v = String(i);
+        if (node.getAttribute('data-position') !== v) node.setAttribute('data-position', v);
+      }
     }
   }
 
@@ -472,6 +654,17 @@ export class BoardView {
     this.syncColumn(key);
     this.updateCard(id);
     if (first) this._flip(new Set([id]), first, new Set([id]));
+  }
+
+  /** Whether any card of `tracked` had no FIRST rect (new) or one within ~2 cards of the viewport. */
+  _anyNearScreen(tracked, first) {
+    const vh = window.innerHeight, vw = window.innerWidth, margin = 240;
+    for (const id of tracked) {
+      const r = first.get(id);
+      if (!r) return true;
+      if (r.bottom > -margin && r.top < vh + margin && r.right > -margin && r.left < vw + margin) return true;
+    }
+    return false;
   }
 
   _flip(tracked, first, movedIds) {

@@ -126,16 +126,19 @@ const SORT_LABEL = { position: 'Position', due: 'Due date', priority: 'Priority'
  * "N complete or cancelled hidden" note, `data-done-hidden`, `data-shown` on the section) and
  * the filter parameters of the URL (history.replaceState; `q` belongs to find.js).
  * in: form elements by id (status, priority, wc, overdue, due, hideDone, clear), view
- * (BoardView; its viewOrder hook is set here), getState () => state or null, announce (text).
+ * (BoardView; its viewOrder hook is set here), getState () => state or null, announce (text),
+ * onChange () => void after the person changed a filter.
  */
 export class BoardFilters {
-  constructor({ controls, view, getState, announce }) {
+  constructor({ controls, view, getState, announce, onChange }) {
     this.c = controls;
+    this.onChange = onChange || (() => {});   // the person changed a filter (the Timeline follows)
     this.view = view;
     this.getState = getState;
     this.announce = announce || (() => {});
     this.f = parseFilters(location.search);
     this.tools = new Map();   // column key -> {box, select, note, section}
+    this.shownBy = new Map(); // column key -> cards shown there (0 for a hidden column)
     const fill = (sel, values, label) => {
       for (const v of values) { const o = document.createElement('option'); o.value = v; o.textContent = label(v); sel.append(o); }
     };
@@ -178,6 +181,7 @@ export class BoardFilters {
   _apply(message) {
     this._writeUrl();
     this.refresh();
+    this.onChange();
     const shown = this._shownTotal;
     this.announce(message || `${shown} order${shown === 1 ? '' : 's'} shown.`);
   }
@@ -251,16 +255,18 @@ export class BoardFilters {
   }
 
   /**
-   * Re-apply every filter to every card and column (after a render, a board reload, live events
-   * or a change of today). Only cards whose state changes get their class toggled.
+   * Re-apply the filters to the cards and headers of the columns `keys` (an iterable of column
+   * keys; omitted = every column, after a render, a board reload, a filter change or a change of
+   * today; live events pass the columns they touched, so a remote move costs O(touched columns),
+   * not O(board)). Only cards whose state changes get their class toggled.
    */
-  refresh() {
+  refresh(keys) {
     const st = this.getState();
-    this._fillWorkCentres();
+    if (!keys) this._fillWorkCentres();
     if (!st) return;
     const today = this.view.today;
-    let shownTotal = 0;
-    for (const key of this.view.columnKeys()) {
+    if (!keys) this.shownBy = new Map();
+    for (const key of keys || this.view.columnKeys()) {
       const t = this._toolsOf(key);
       if (!t) continue;
       const name = this.view.columnName(key);
@@ -279,7 +285,7 @@ export class BoardFilters {
         const node = this.view.cardNode(id);
         if (node && node.classList.contains('filter-out') !== (why !== null)) node.classList.toggle('filter-out', why !== null);
       }
-      if (!colHidden) shownTotal += shown;
+      this.shownBy.set(key, colHidden ? 0 : shown);
       const parts = [];
       if (shown !== ids.length) parts.push(`${shown} of ${ids.length} shown`);
       if (done) parts.push(`${done} complete or cancelled hidden`);
@@ -289,6 +295,39 @@ export class BoardFilters {
       t.section.dataset.doneHidden = String(done);
       t.section.dataset.shown = String(shown);
     }
-    this._shownTotal = shownTotal;
+  }
+
+  /**
+   * Give the cards `ids` (just put on the page: board.js builds long columns after the first
+   * paint) the `filter-out` class the filters give them. The column counts are unchanged (they
+   * come from the state, not from the cards). in: ids (order ids).
+   */
+  markCards(ids) {
+    const st = this.getState();
+    if (!st) return;
+    for (const id of ids) {
+      const node = this.view.cardNode(id);
+      const o = st.orders.get(id);
+      if (!node || !o) continue;
+      const out = hiddenReason(o, this.f, this.view.today) !== null;
+      if (node.classList.contains('filter-out') !== out) node.classList.toggle('filter-out', out);
+    }
+  }
+
+  /** Whether the filters hide `order` (a card's `filter-out`; the Timeline shows no bar). */
+  hidesOrder(order) {
+    return !!order && hiddenReason(order, this.f, this.view.today) !== null;
+  }
+
+  /** Whether the work-centre filter hides column `key` (a column's `filter-hidden`). */
+  hidesColumn(key) {
+    return !!this.f.wc && this.f.wc !== String(key);
+  }
+
+  /** Orders shown over every column (as of the last refresh). */
+  get _shownTotal() {
+    let n = 0;
+    for (const [key, shown] of this.shownBy) if (this.view.columns.has(key)) n += shown;
+    return n;
   }
 }

@@ -68,11 +68,13 @@ export function nextMatch(orderedIds, matches, fromId, backwards = false) {
  * matching cards, and the `?q=` parameter of the URL (history.replaceState, so Back is not
  * flooded). in: input (<input type=search>), status (element for "N matches"), view (BoardView),
  * getState () => board state or null, announce (text) => void, onTiming (ms) => void: the duration
- * of each search (match pass, class toggles, URL), for window.planboard.timings.search.
+ * of each search (match pass, class toggles, URL), for window.planboard.timings.search;
+ * onChange () => void after each query applied.
  */
 export class Finder {
-  constructor({ input, status, view, getState, announce, onTiming }) {
+  constructor({ input, status, view, getState, announce, onTiming, onChange }) {
     this.onTiming = onTiming || (() => {});
+    this.onChange = onChange || (() => {});   // after a query was applied (the Timeline follows)
     this.input = input;
     this.status = status;
     this.view = view;
@@ -123,7 +125,14 @@ export class Finder {
     this._writeUrl(raw.trim());
     this.refresh();
     this.onTiming(performance.now() - t0);
+    this.onChange();
   }
+
+  /** Whether a query is active (`#board.searching`). */
+  searching() { return this.terms.length > 0; }
+
+  /** Whether order `id` matches the active query (its card has `search-hit`). */
+  isHit(id) { return this.terms.length > 0 && this.hits.has(id); }
 
   /** Re-mark every card (after a full render or a board reload). */
   refresh() {

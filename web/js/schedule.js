@@ -28,18 +28,51 @@ function numericFormat(timeZone) {
   return f;
 }
 
-/**
- * Wall-clock fields of the UTC instant `ms` in `timeZone` (IANA name; UTC when unknown):
- * {year, month (1-12), day, hour, minute, weekday (ISO, Monday = 1)}.
- */
-export function wallClock(ms, timeZone) {
+/** Offset of `timeZone` from UTC at the minute of `ms` (ms, east positive), from Intl parts. */
+function intlOffset(ms, timeZone) {
   const out = {};
   for (const p of numericFormat(timeZone).formatToParts(new Date(ms))) {
     if (p.type !== 'literal') out[p.type] = Number(p.value);
   }
   if (out.hour === 24) out.hour = 0;
-  const wd = new Date(Date.UTC(out.year, out.month - 1, out.day)).getUTCDay();
-  return { year: out.year, month: out.month, day: out.day, hour: out.hour, minute: out.minute, weekday: wd === 0 ? 7 : wd };
+  return Date.UTC(out.year, out.month - 1, out.day, out.hour, out.minute) - Math.floor(ms / MINUTE) * MINUTE;
+}
+
+/** Offsets are cached per zone and quarter hour of UTC; at most this many entries are kept. */
+export const OFFSET_CACHE_MAX = 50000;
+const QUARTER_HOUR = 15 * MINUTE;
+
+/**
+ * The zone offset at `ms` through `cache` (Map "zone|quarter" -> offset ms), asking
+ * `offsetOf(ms, zone)` once per zone and UTC quarter hour. Correct when the zone's offset changes
+ * only at UTC instants that are whole quarter hours — true of the rules every zone follows today
+ * (offsets are whole quarter hours and change at whole local hours such as 02:00; St John's
+ * changed at 00:01 until 2011): a projected schedule lies ahead, not in that past. The Intl call it saves was most of the
+ * cost of a schedule_updated that shifts thousands of finish times (docs/web.md). The cache is
+ * emptied when it reaches OFFSET_CACHE_MAX entries.
+ */
+export function cachedOffset(cache, ms, zone, offsetOf) {
+  const key = `${zone || ''}|${Math.floor(ms / QUARTER_HOUR)}`;
+  let off = cache.get(key);
+  if (off === undefined) {
+    off = offsetOf(ms, zone);
+    if (cache.size >= OFFSET_CACHE_MAX) cache.clear();
+    cache.set(key, off);
+  }
+  return off;
+}
+
+const offsets = new Map();
+
+/**
+ * Wall-clock fields of the UTC instant `ms` in `timeZone` (IANA name; UTC when unknown):
+ * {year, month (1-12), day, hour, minute, weekday (ISO, Monday = 1)}.
+ */
+export function wallClock(ms, timeZone) {
+  const d = new Date(Math.floor(ms / MINUTE) * MINUTE + cachedOffset(offsets, ms, timeZone, intlOffset));
+  const wd = d.getUTCDay();
+  return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(),
+    minute: d.getUTCMinutes(), weekday: wd === 0 ? 7 : wd };
 }
 
 /** Offset of `timeZone` from UTC at the instant `ms`, in ms (east positive). */

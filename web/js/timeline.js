@@ -39,9 +39,13 @@ export class TimelineView {
    * api: Api (GET /api/tenant/calendar); getState() -> board state; getTimeZone() -> IANA name
    * hooks: canEdit() -> bool; canDrag(id) -> true | reason; onStart(id) -> Promise<bool> (lock);
    *   onOver(id, toKey, position); onDrop(id, toKey, position); onCancel(id); onKeyMove(id)
+   * view (the board's search and filters, filters.js and find.js; each optional):
+   *   hidesOrder(order) -> bool: no bar for it; hidesRow(key) -> bool: the work-centre filter;
+   *   searching() -> bool: a query is active; isHit(id) -> bool: the order matches it
    */
-  constructor({ root, api, getState, getTimeZone, hooks }) {
+  constructor({ root, api, getState, getTimeZone, hooks, view }) {
     this.root = root;
+    this.viewHooks = view || {};
     this.api = api;
     this.getState = getState;
     this.getTimeZone = getTimeZone;
@@ -161,6 +165,9 @@ export class TimelineView {
 
     const off = this.calendar ? nonWorking(workingIntervals(this.calendar, tz, from, to), from, to) : [];
     const now = Date.now();
+    const vh = this.viewHooks;
+    const searching = !!(vh.searching && vh.searching());
+    this.root.classList.toggle('searching', searching);
     const seenRows = new Set();
     const seenBars = new Set();
     let prev = null;
@@ -169,6 +176,7 @@ export class TimelineView {
       seenRows.add(key);
       const row = this.rows.get(key) || this._row(key);
       row.name.textContent = workCentre ? workCentre.name : `Work centre ${key}`;
+      row.row.classList.toggle('filter-hidden', !!(vh.hidesRow && vh.hidesRow(key)));
       const next = prev ? prev.row.nextSibling : this.body.firstChild;
       if (next !== row.row) this.body.insertBefore(row.row, next);
       prev = row;
@@ -185,6 +193,8 @@ export class TimelineView {
       for (const id of state.columns.get(key) || []) {
         const o = state.orders.get(id);
         if (!o || !o.projectedStart) continue;
+        // Filtered out on the board: no bar (and no lane) here either; the bar being dragged stays.
+        if (vh.hidesOrder && vh.hidesOrder(o) && !(this.drag && this.drag.id === id)) continue;
         const start = Date.parse(o.projectedStart);
         const end = o.projectedFinish ? Date.parse(o.projectedFinish) : Infinity;
         items.push({ id, o, start, end });
@@ -200,6 +210,8 @@ export class TimelineView {
         const bar = this._bar(it.id);
         if (bar.parentNode !== row.bars) row.bars.appendChild(bar);
         this._fillBar(bar, it, lanes.get(it.id), { from, to, span, tz, key });
+        const hit = searching && !!(vh.isHit && vh.isHit(it.id));
+        if (bar.classList.contains('search-hit') !== hit) bar.classList.toggle('search-hit', hit);
       }
     }
     for (const [key, row] of this.rows) if (!seenRows.has(key)) { row.row.remove(); this.rows.delete(key); }

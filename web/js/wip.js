@@ -19,13 +19,18 @@ function workCentreOf(state, key) {
 
 /**
  * The load of column `key`:
- *   {count: orders not complete or cancelled, minutes: their queued work in minutes (an order's
- *    `workMinutes` when the server sends it, else the centre's defaultOperationMinutes, SPEC §9),
- *    capacity, wipLimit (null = none), policy ('soft'|'hard'), over: count > wipLimit,
- *    full: count >= wipLimit (one more would be over)}
+ *   {count: orders not complete or cancelled, minutes: queued work in working minutes,
+ *    source: 'schedule' | 'estimate', capacity, wipLimit (null = none), policy ('soft'|'hard'),
+ *    over: count > wipLimit, full: count >= wipLimit (one more would be over)}
+ * `scheduled` (optional): the projected schedule's work of the column, working minutes — the
+ * server's SPEC §9 work at this centre of its not_started and in_progress orders
+ * (GET /api/planning-board/stats `workMinutes`); then minutes = scheduled, source 'schedule'.
+ * Without it (not read yet, or the request failed) minutes is the page's estimate, source
+ * 'estimate': per order not complete or cancelled its `workMinutes` when the server sends one,
+ * else the centre's defaultOperationMinutes (60 when unknown).
  * The backlog has no limit: capacity, wipLimit null, over and full false.
  */
-export function columnWip(state, key) {
+export function columnWip(state, key, scheduled) {
   const wc = workCentreOf(state, key);
   const dflt = wc && Number(wc.defaultOperationMinutes) > 0 ? Number(wc.defaultOperationMinutes) : 60;
   let count = 0;
@@ -37,9 +42,11 @@ export function columnWip(state, key) {
     minutes += Number(o.workMinutes) > 0 ? Number(o.workMinutes) : dflt;
   }
   const limit = wc && Number(wc.wipLimit) >= 1 ? Number(wc.wipLimit) : null;
+  const fromSchedule = key !== BACKLOG && Number.isFinite(scheduled) && scheduled >= 0;
   return {
     count,
-    minutes,
+    minutes: fromSchedule ? scheduled : minutes,
+    source: fromSchedule ? 'schedule' : 'estimate',
     capacity: wc && Number.isFinite(Number(wc.capacity)) ? Number(wc.capacity) : null,
     wipLimit: limit,
     policy: wc && wc.wipPolicy === 'hard' ? 'hard' : 'soft',
@@ -115,6 +122,22 @@ export function isDueSoon(order, today, until) {
   if (!isWip(order) || !order.dueDate || !today) return false;
   const due = String(order.dueDate).slice(0, 10);
   return due >= today && due <= (until || today);
+}
+
+/**
+ * The projected schedule's queued work per column from GET /api/planning-board/stats `data`
+ * ([{workCentreId, workMinutes}]): Map column key -> working minutes. Entries without a
+ * non-negative finite workMinutes are left out (their column falls back to the estimate).
+ */
+export function scheduledMinutes(stats) {
+  const out = new Map();
+  for (const e of Array.isArray(stats) ? stats : []) {
+    const m = Number(e && e.workMinutes);
+    if (e && e.workCentreId !== null && e.workCentreId !== undefined && Number.isFinite(m) && m >= 0) {
+      out.set(String(e.workCentreId), m);
+    }
+  }
+  return out;
 }
 
 /** "7.5 h" / "45 min" for a number of working minutes (column headers). */
