@@ -332,22 +332,23 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     UNIQUE (webhook_id, seq)
 );
 -- The room's event log (SPEC §5 / §12, issue 13 item 2): each room event's encoded frame, the
--- last PB_ROOM_RING (1024) per tenant, so a client reconnecting with sinceSeq after a clean
--- restart is replayed what it missed instead of resync_required. room_log holds the room's
--- epoch and last logged seq; server_state 'room_log' is '1' only between a clean stop (every
--- event logged) and the next start, which otherwise gives every room a new epoch
--- (docs/api-notes.md "Room event log").
+-- last 1024 or more (at most 8 MiB) per tenant, so a client reconnecting with sinceSeq after a
+-- clean restart is replayed what it missed instead of resync_required. room_log holds the
+-- room's epoch (its last seq is the newest room_events row, always kept); server_state
+-- 'room_log' is '1' only between a clean stop (every event logged) and the next start, which
+-- otherwise gives every room a new epoch (docs/api-notes.md "Room event log").
 CREATE TABLE IF NOT EXISTS room_log (
     tenant_id   INTEGER PRIMARY KEY REFERENCES tenants(id),
-    epoch       TEXT NOT NULL,
-    seq         INTEGER NOT NULL
+    epoch       TEXT NOT NULL
 );
+-- WITHOUT ROWID: one b-tree, so an append writes one leaf page. The text repair at open skips
+-- it (it needs a rowid); frames are checked when they are read back (server/room.c).
 CREATE TABLE IF NOT EXISTS room_events (
     tenant_id   INTEGER NOT NULL REFERENCES tenants(id),
     seq         INTEGER NOT NULL,
     frame       TEXT NOT NULL,              -- the WebSocket frame as sent, seq included
     PRIMARY KEY (tenant_id, seq)
-);                                          -- with a rowid: repair_text (store.c) needs one
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS server_state (
     name        TEXT PRIMARY KEY,
     value       TEXT NOT NULL

@@ -40,6 +40,7 @@ struct room {
     struct room *next;                  /* app->rooms */
     struct blob *board_json;            /* cached GET /api/planning-board body, or NULL */
     uint64_t board_seq, board_version;  /* the cache is valid while both are unchanged */
+    uint64_t log_pruned;                /* the event log was last told to drop seqs up to this */
 };
 
 #define READER_Q_INITIAL 8              /* own frames: hello + join ack + a few answers */
@@ -271,7 +272,8 @@ uint64_t room_reader_backlog(const struct room_reader *rd)
  * go first; the newest event is always kept). A binary search over ring_end: O(log n). */
 static uint64_t log_prune_upto(const struct room *r)
 {
-    _Static_assert(PB_ROOM_LOG_EVENTS < PB_ROOM_RING, "the log is read back into the ring");
+    _Static_assert(PB_ROOM_LOG_EVENTS + PB_ROOM_LOG_PRUNE_STEP < PB_ROOM_RING,
+                   "the log is read back into the ring");
     uint64_t a = r->seq > PB_ROOM_LOG_EVENTS ? r->seq - PB_ROOM_LOG_EVENTS : 0;
     uint64_t b = r->seq > 0 ? r->seq - 1 : 0;   /* the answer is in [a, b] */
     while (a < b) {
@@ -322,7 +324,14 @@ uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJS
     }
     m->ticket = durable_ticket(app);
     app->metrics.broadcasts++;
-    room_log_note(app, tenant_id, r->epoch, m, log_prune_upto(r));
+    /* The log drops old rows in steps of PB_ROOM_LOG_PRUNE_STEP: one delete per step, not one
+     * leaf page rewritten per event (it keeps PB_ROOM_LOG_EVENTS up to a step more). */
+    uint64_t prune = log_prune_upto(r);
+    if (prune >= r->log_pruned + PB_ROOM_LOG_PRUNE_STEP)
+        r->log_pruned = prune;
+    else
+        prune = 0;
+    room_log_note(app, tenant_id, r->epoch, m, prune);
     webhooks_nudge(app, tenant_id);     /* a change was committed: its audit row is outbox */
     uint64_t bound = (uint64_t)app->cfg.ws_queue_bytes;
     for (struct room_reader *rd = r->members, *nx; rd != NULL; rd = nx) {

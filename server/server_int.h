@@ -28,6 +28,8 @@
 #define PB_ROOM_LOG_EVENTS 1024       /* events kept per room in the database's event log */
 #define PB_ROOM_LOG_BYTES (8u << 20)  /* ... and at most these frame bytes (the newest event
                                        * is kept whatever its size) */
+#define PB_ROOM_LOG_PRUNE_STEP 64     /* ... each bound may be passed by up to this many events
+                                       * (old rows go in steps) */
 #define PB_ROOM_LOG_PENDING 65536     /* events waiting for the log at most; past it the log
                                        * is given up until the next start (marked dirty) */
 #define PB_DURABLE_LISTENERS 4        /* consumers of group-commit completions (durable.c) */

@@ -142,8 +142,8 @@ int store_room_log_append(struct store *s, const struct room_log_entry *e, size_
         if ((st = store__stmt(s, ST_ROOM_LOG_UPSERT)) == NULL)
             goto fail;
         sqlite3_bind_int64(st, 1, e[i].tenant_id);
-        sqlite3_bind_text(st, 2, e[i].epoch, PB_EPOCH_LEN, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, (sqlite3_int64)e[i].seq);
+        sqlite3_bind_text(st, 2, e[i].epoch, PB_EPOCH_LEN, SQLITE_STATIC);  /* a no-op write
+                                         * (no page) while the epoch is the same */
         if (store__run(s, st, "room log", NULL) != 0)
             goto fail;
         if (e[i].prune_upto > 0) {

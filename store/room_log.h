@@ -3,7 +3,8 @@
  * issue 13 item 2; docs/api-notes.md "Room event log").
  *
  * Each room event's encoded frame is kept in room_events (the last events of each tenant,
- * bounded by the caller), and room_log keeps the room's epoch and last logged seq. A room
+ * bounded by the caller; the newest is always kept, so it gives the room's last seq), and
+ * room_log keeps the room's epoch. A room
  * that starts again (after a restart) continues its seq and epoch from here and refills its
  * in-memory ring from the rows, so a client reconnecting with {sinceSeq, epoch} is replayed
  * what it missed.

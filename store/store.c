@@ -128,7 +128,8 @@ static void sql_ident(struct strbuf *b, const char *name)
  * one transaction. A repaired value that would collide with a unique index (two order numbers
  * that differed only in their invalid bytes) gets "~<rowid>" appended; should even that be
  * taken, the row is left as it was and counted in the log line (the output check,
- * json_output_check(), keeps it from ever being sent). Every table must have a rowid.
+ * json_output_check(), keeps it from ever being sent). A table WITHOUT ROWID is skipped
+ * (room_events: its reader checks every frame, server/room.c).
  * Returns 0, or PB_EINTERNAL (nothing changed).
  */
 static int repair_text(struct store *s)
@@ -149,7 +150,8 @@ static int repair_text(struct store *s)
     }
     tabs = store__prepare(s, "SELECT name FROM sqlite_schema WHERE type = 'table'"
                              " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
-                             " AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name", "repair: tables");
+                             " AND sql NOT LIKE 'CREATE VIRTUAL%'"
+                             " AND sql NOT LIKE '%WITHOUT ROWID%' ORDER BY name", "repair: tables");
     cols = store__prepare(s, "SELECT name FROM pragma_table_info(?)", "repair: columns");
     if (tabs == NULL || cols == NULL)
         goto done;

@@ -121,10 +121,11 @@ struct board_index {
                       "ON CONFLICT(name) DO UPDATE SET value = excluded.value")                 \
     X(ROOM_ROTATE_ALL, "UPDATE room_log SET epoch = lower(hex(randomblob(8)))")                 \
     X(ROOM_ROTATE, "UPDATE room_log SET epoch = lower(hex(randomblob(8))) WHERE tenant_id = ?1") \
-    X(ROOM_LOG_GET, "SELECT epoch, seq FROM room_log WHERE tenant_id = ?1")                    \
-    X(ROOM_LOG_UPSERT, "INSERT INTO room_log(tenant_id, epoch, seq) VALUES (?1, ?2, ?3) "       \
-                       "ON CONFLICT(tenant_id) DO UPDATE SET epoch = excluded.epoch, "          \
-                       "seq = max(seq, excluded.seq)")                                          \
+    X(ROOM_LOG_GET, "SELECT epoch, (SELECT max(seq) FROM room_events WHERE tenant_id = ?1) "    \
+                    "FROM room_log WHERE tenant_id = ?1")                                       \
+    X(ROOM_LOG_UPSERT, "INSERT INTO room_log(tenant_id, epoch) VALUES (?1, ?2) "                \
+                       "ON CONFLICT(tenant_id) DO UPDATE SET epoch = excluded.epoch "           \
+                       "WHERE epoch <> excluded.epoch")                                         \
     X(ROOM_EVENTS_LOAD, "SELECT seq, frame FROM room_events WHERE tenant_id = ?1 AND seq > ?2 " \
                         "ORDER BY seq")                                                         \
     X(ROOM_EVENT_INSERT, "INSERT OR REPLACE INTO room_events(tenant_id, seq, frame) "           \

@@ -123,8 +123,7 @@ static void test_append_load_and_prune(void **state)
     assert_int_equal(s.seq[0], 7);
     assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM room_events WHERE tenant_id = %lld",
                               (long long)f->other), 2);
-    assert_int_equal(peek_int(f, "SELECT seq FROM room_log WHERE tenant_id = %lld",
-                              (long long)f->other), 2);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM room_log"), 2);
 }
 
 static void test_a_clean_stop_keeps_the_epochs_and_anything_else_renews_them(void **state)
