@@ -3,8 +3,9 @@
  * the rules, docs/api-notes.md "Room event log" the user's view).
  *
  * room_publish hands each event here (room_log_note) after it is published; the events queue
- * on the loop and go to the writer thread as one job at a time (so under load one job carries
- * every event published while the previous one was written, and the loop never waits). The
+ * on the loop for PB_ROOM_LOG_FLUSH_MS (or until PB_ROOM_LOG_BATCH wait) and go to the writer
+ * thread as one job at a time, so a batch of events costs one leaf page of the log, not one
+ * per event (bench/README.md "Room event log"), and the loop never waits. The
  * job writes them with store_room_log_append on the writer's sibling store. At stop, what is
  * still queued is written on the loop's own connection once the writer is gone, and the log
  * is marked clean (room_log_finish); a start after anything else renews every room's epoch
@@ -85,6 +86,43 @@ static int job_run(sqlite3 *db, void *ctx)
 
 static void submit(struct app *app);
 
+static void on_flush(uv_timer_t *t)
+{
+    submit(t->data);
+}
+
+/* Submit now when a batch is full, else PB_ROOM_LOG_FLUSH_MS after the first queued event (no
+ * timer once stopping: room_log_finish writes what is left). */
+static void schedule_flush(struct app *app)
+{
+    struct room_log_queue *q = &app->room_log;
+    if (q->n >= PB_ROOM_LOG_BATCH) {
+        submit(app);
+        return;
+    }
+    if (app->stopping || app->loop == NULL)
+        return;
+    if (!q->flush_init) {
+        if (uv_timer_init(app->loop, &q->flush) != 0) {
+            submit(app);
+            return;
+        }
+        q->flush.data = app;
+        q->flush_init = true;
+    }
+    if (!uv_is_active((uv_handle_t *)&q->flush))
+        uv_timer_start(&q->flush, on_flush, PB_ROOM_LOG_FLUSH_MS, 0);
+}
+
+void room_log_close(struct app *app)
+{
+    if (app->room_log.flush_init) {
+        uv_timer_stop(&app->room_log.flush);
+        uv_close((uv_handle_t *)&app->room_log.flush, NULL);
+        app->room_log.flush_init = false;
+    }
+}
+
 static void job_done(void *ctx, int status, uint64_t commit_seq)
 {
     struct room_log_job *j = ctx;
@@ -101,7 +139,7 @@ static void job_done(void *ctx, int status, uint64_t commit_seq)
     free(j->entries);
     free(j);
     if (app->room_log.n > 0 && !app->room_log.dirty)
-        submit(app);
+        schedule_flush(app);
 }
 
 /* Hand the queued events to the writer as one job, when none is there. When the writer cannot
@@ -162,7 +200,7 @@ void room_log_note(struct app *app, int64_t tenant_id, const char *epoch, struct
     memcpy(it->epoch, epoch, PB_EPOCH_LEN + 1);
     ws_msg_ref(m);
     it->m = m;
-    submit(app);
+    schedule_flush(app);
 }
 
 int room_log_start(struct app *app)

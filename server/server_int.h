@@ -32,6 +32,9 @@
                                        * (old rows go in steps) */
 #define PB_ROOM_LOG_PENDING 65536     /* events waiting for the log at most; past it the log
                                        * is given up until the next start (marked dirty) */
+#define PB_ROOM_LOG_FLUSH_MS 10       /* events wait this long for company before a log job:
+                                       * one leaf page written per batch, not per event */
+#define PB_ROOM_LOG_BATCH 512         /* ... or go at once when this many wait */
 #define PB_DURABLE_LISTENERS 4        /* consumers of group-commit completions (durable.c) */
 #define PB_WS_MAX_MESSAGE (64 * 1024) /* largest client message; board frames are ~200 bytes */
 
@@ -101,6 +104,8 @@ struct app {
         struct room_log_item *items;    /* published, not yet handed to the writer */
         size_t n, cap;
         bool in_flight;                 /* a log job is at the writer */
+        uv_timer_t flush;               /* PB_ROOM_LOG_FLUSH_MS after the first queued event */
+        bool flush_init;                /* flush was initialised (closed by room_log_close) */
         bool dirty;                     /* an event could not be logged: do not mark the
                                          * log clean at stop (the next start renews epochs) */
         uint64_t logged, failed;        /* events written / lost (metrics) */
@@ -170,6 +175,8 @@ int room_log_start(struct app *app);
 /* After the loop ended (the writer is closed): write what is still queued on the loop's own
  * connection and mark the log clean when every event was logged and the exit is clean. */
 void room_log_finish(struct app *app);
+/* Inside the loop at shutdown (after app->stopping): close the flush timer. */
+void room_log_close(struct app *app);
 
 /* ---------------------------------------------------------------- connections (server.c) */
 

@@ -128,7 +128,10 @@ int store_room_log_append(struct store *s, const struct room_log_entry *e, size_
         return 0;
     if (store__begin(s) != 0)
         return PB_EINTERNAL;
+    uint64_t prune = 0;                 /* the highest prune_upto of the tenant's entries */
     for (size_t i = 0; i < n; i++) {
+        if (e[i].prune_upto > prune)
+            prune = e[i].prune_upto;
         if ((st = store__stmt(s, ST_ROOM_EVENT_INSERT)) == NULL)
             goto fail;
         sqlite3_bind_int64(st, 1, e[i].tenant_id);
@@ -146,14 +149,15 @@ int store_room_log_append(struct store *s, const struct room_log_entry *e, size_
                                          * (no page) while the epoch is the same */
         if (store__run(s, st, "room log", NULL) != 0)
             goto fail;
-        if (e[i].prune_upto > 0) {
+        if (prune > 0) {
             if ((st = store__stmt(s, ST_ROOM_EVENTS_PRUNE)) == NULL)
                 goto fail;
             sqlite3_bind_int64(st, 1, e[i].tenant_id);
-            sqlite3_bind_int64(st, 2, (sqlite3_int64)e[i].prune_upto);
+            sqlite3_bind_int64(st, 2, (sqlite3_int64)prune);
             if (store__run(s, st, "room events prune", NULL) != 0)
                 goto fail;
         }
+        prune = 0;                      /* the next tenant's */
     }
     return store__commit(s);
 fail:

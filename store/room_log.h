@@ -69,8 +69,9 @@ int store_room_log_load(struct store *s, int64_t tenant_id, uint64_t after, bool
                         void *ctx);
 
 /*
- * Append n events grouped by tenant (each tenant's in seq order) and prune each tenant's old rows
- * (entry.prune_upto), as one transaction (a nested one inside a writer job). 0 or
+ * Append n events grouped by tenant (each tenant's in seq order) and prune each tenant's old
+ * rows (up to the highest prune_upto of its entries), as one transaction (a nested one inside
+ * a writer job). 0 or
  * PB_EINTERNAL (nothing written).
  */
 int store_room_log_append(struct store *s, const struct room_log_entry *e, size_t n);

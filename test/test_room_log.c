@@ -126,6 +126,24 @@ static void test_append_load_and_prune(void **state)
     assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM room_log"), 2);
 }
 
+/* A batch prunes up to the highest prune_upto of any of the tenant's entries, not only its last
+ * one's (the server sets it on the event where a pruning step was passed). */
+static void test_a_prune_set_on_any_entry_of_a_batch_is_done(void **state)
+{
+    struct fx *f = *state;
+    struct room_log_entry e[5];
+    char frames[5][8];
+    for (int i = 0; i < 5; i++) {
+        snprintf(frames[i], sizeof(frames[i]), "e%d", i + 1);
+        e[i] = (struct room_log_entry){ .tenant_id = f->tenant, .seq = (uint64_t)i + 1,
+                                        .epoch = "0123456789abcdef", .frame = frames[i],
+                                        .len = strlen(frames[i]), .prune_upto = i == 1 ? 3 : 0 };
+    }
+    assert_int_equal(store_room_log_append(f->s, e, 5), 0);
+    assert_int_equal(peek_int(f, "SELECT COUNT(*) FROM room_events"), 2);
+    assert_int_equal(peek_int(f, "SELECT MIN(seq) FROM room_events"), 4);
+}
+
 static void test_a_clean_stop_keeps_the_epochs_and_anything_else_renews_them(void **state)
 {
     struct fx *f = *state;
@@ -161,6 +179,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_a_room_never_logged_is_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_load_and_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_prune_set_on_any_entry_of_a_batch_is_done, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_a_clean_stop_keeps_the_epochs_and_anything_else_renews_them,
                                         setup, teardown),
     };
