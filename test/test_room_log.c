@@ -132,7 +132,7 @@ static void test_a_prune_set_on_any_entry_of_a_batch_is_done(void **state)
 {
     struct fx *f = *state;
     struct room_log_entry e[5];
-    char frames[5][8];
+    char frames[5][16];
     for (int i = 0; i < 5; i++) {
         snprintf(frames[i], sizeof(frames[i]), "e%d", i + 1);
         e[i] = (struct room_log_entry){ .tenant_id = f->tenant, .seq = (uint64_t)i + 1,
