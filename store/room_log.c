@@ -111,8 +111,8 @@ int store_room_log_load(struct store *s, int64_t tenant_id, uint64_t after, bool
     while ((rc = store__step_row(s, st, "room events")) == 1) {
         uint64_t s_seq = (uint64_t)sqlite3_column_int64(st, 0);
         const char *frame = (const char *)sqlite3_column_text(st, 1);
-        if (s_seq > *seq || frame == NULL)
-            continue;                   /* past the logged seq: never told */
+        if (frame == NULL)
+            continue;
         if ((rc = each(ctx, s_seq, frame, (size_t)sqlite3_column_bytes(st, 1))) != 0)
             break;
     }
@@ -163,13 +163,4 @@ int store_room_log_append(struct store *s, const struct room_log_entry *e, size_
 fail:
     store__rollback(s);
     return PB_EINTERNAL;
-}
-
-int store_room_log_rotate(struct store *s, int64_t tenant_id)
-{
-    sqlite3_stmt *st = store__stmt(s, ST_ROOM_ROTATE);
-    if (st == NULL)
-        return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    return store__run(s, st, "room log rotate", NULL);
 }

@@ -71,15 +71,8 @@ int store_room_log_load(struct store *s, int64_t tenant_id, uint64_t after, bool
 /*
  * Append n events grouped by tenant (each tenant's in seq order) and prune each tenant's old
  * rows (up to the highest prune_upto of its entries), as one transaction (a nested one inside
- * a writer job). 0 or
- * PB_EINTERNAL (nothing written).
+ * a writer job). 0 or PB_EINTERNAL (nothing written).
  */
 int store_room_log_append(struct store *s, const struct room_log_entry *e, size_t n);
-
-/*
- * Give the room of tenant_id a new epoch (a change made outside the room, e.g. a repair of a
- * hand-edited database). 0 or PB_EINTERNAL.
- */
-int store_room_log_rotate(struct store *s, int64_t tenant_id);
 
 #endif

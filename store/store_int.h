@@ -120,7 +120,6 @@ struct board_index {
     X(ROOM_STATE_SET, "INSERT INTO server_state(name, value) VALUES ('room_log', ?1) "          \
                       "ON CONFLICT(name) DO UPDATE SET value = excluded.value")                 \
     X(ROOM_ROTATE_ALL, "UPDATE room_log SET epoch = lower(hex(randomblob(8)))")                 \
-    X(ROOM_ROTATE, "UPDATE room_log SET epoch = lower(hex(randomblob(8))) WHERE tenant_id = ?1") \
     X(ROOM_LOG_GET, "SELECT epoch, (SELECT max(seq) FROM room_events WHERE tenant_id = ?1) "    \
                     "FROM room_log WHERE tenant_id = ?1")                                       \
     X(ROOM_LOG_UPSERT, "INSERT INTO room_log(tenant_id, epoch) VALUES (?1, ?2) "                \

@@ -41,4 +41,34 @@ static inline void test_db_close(const char *dir, struct store *s, sqlite3 *peek
     assert_int_equal(system(cmd), 0);
 }
 
+/* The fixture of tests that need a store with two tenants ("acme" and "other"): setup and
+ * teardown for cmocka_unit_test_setup_teardown (call setup from a function that names the
+ * temp directory). */
+struct test_tenants {
+    char dir[64];
+    char path[96];
+    struct store *s;
+    sqlite3 *peek;
+    int64_t tenant, other;
+};
+
+static inline int test_tenants_setup(void **state, const char *name)
+{
+    struct test_tenants *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    test_db_open(f->dir, f->path, &f->s, &f->peek, name, NULL);
+    assert_int_equal(store_tenant_create(f->s, "acme", "Acme Ltd", &f->tenant), 0);
+    assert_int_equal(store_tenant_create(f->s, "other", "Other Works", &f->other), 0);
+    *state = f;
+    return 0;
+}
+
+static inline int test_tenants_teardown(void **state)
+{
+    struct test_tenants *f = *state;
+    test_db_close(f->dir, f->s, f->peek);
+    free(f);
+    return 0;
+}
+
 #endif

@@ -19,35 +19,18 @@
 #include "store/room_log.h"
 #include "store/store.h"
 
-struct fx {
-    char dir[64];
-    char path[96];
-    struct store *s;
-    sqlite3 *peek;
-    int64_t tenant, other;
-};
-
 #include "test/db_peek.h"
 #include "test/test_db.h"
 #define peek_int(f, ...) db_peek_int((f)->peek, __VA_ARGS__)
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    test_db_open(f->dir, f->path, &f->s, &f->peek, "room_log", NULL);
-    assert_int_equal(store_tenant_create(f->s, "acme", "Acme Ltd", &f->tenant), 0);
-    assert_int_equal(store_tenant_create(f->s, "other", "Other Works", &f->other), 0);
-    *state = f;
-    return 0;
+    return test_tenants_setup(state, "room_log");
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    test_db_close(f->dir, f->s, f->peek);
-    free(f);
-    return 0;
+    return test_tenants_teardown(state);
 }
 
 struct seen {
@@ -69,7 +52,7 @@ static int collect(void *ctx, uint64_t seq, const char *frame, size_t len)
 }
 
 /* Entries of `tenant` with seqs from..to, frames "e<seq>". */
-static void append(struct fx *f, int64_t tenant, const char *epoch, uint64_t from, uint64_t to,
+static void append(struct test_tenants *f, int64_t tenant, const char *epoch, uint64_t from, uint64_t to,
                    uint64_t prune_upto)
 {
     struct room_log_entry e[16];
@@ -86,7 +69,7 @@ static void append(struct fx *f, int64_t tenant, const char *epoch, uint64_t fro
 
 static void test_a_room_never_logged_is_not_found(void **state)
 {
-    struct fx *f = *state;
+    struct test_tenants *f = *state;
     struct seen s = { 0 };
     bool found = true;
     char epoch[PB_EPOCH_LEN + 1];
@@ -98,7 +81,7 @@ static void test_a_room_never_logged_is_not_found(void **state)
 
 static void test_append_load_and_prune(void **state)
 {
-    struct fx *f = *state;
+    struct test_tenants *f = *state;
     struct seen s = { 0 };
     bool found;
     char epoch[PB_EPOCH_LEN + 1];
@@ -130,7 +113,7 @@ static void test_append_load_and_prune(void **state)
  * one's (the server sets it on the event where a pruning step was passed). */
 static void test_a_prune_set_on_any_entry_of_a_batch_is_done(void **state)
 {
-    struct fx *f = *state;
+    struct test_tenants *f = *state;
     struct room_log_entry e[5];
     char frames[5][16];
     for (int i = 0; i < 5; i++) {
@@ -146,7 +129,7 @@ static void test_a_prune_set_on_any_entry_of_a_batch_is_done(void **state)
 
 static void test_a_clean_stop_keeps_the_epochs_and_anything_else_renews_them(void **state)
 {
-    struct fx *f = *state;
+    struct test_tenants *f = *state;
     bool rotated = true, found;
     char epoch[PB_EPOCH_LEN + 1];
     uint64_t seq;

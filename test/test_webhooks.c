@@ -26,39 +26,22 @@
 
 /* ---------------------------------------------------------------- fixture */
 
-struct fx {
-    char dir[64];
-    char path[96];
-    struct store *s;
-    sqlite3 *peek;
-    int64_t tenant, other;
-};
-
 #include "test/db_peek.h"
 #include "test/test_db.h"
 #define peek_int(f, ...) db_peek_int((f)->peek, __VA_ARGS__)
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    test_db_open(f->dir, f->path, &f->s, &f->peek, "webhooks", NULL);
-    assert_int_equal(store_tenant_create(f->s, "acme", "Acme Ltd", &f->tenant), 0);
-    assert_int_equal(store_tenant_create(f->s, "other", "Other Works", &f->other), 0);
-    *state = f;
-    return 0;
+    return test_tenants_setup(state, "webhooks");
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    test_db_close(f->dir, f->s, f->peek);
-    free(f);
-    return 0;
+    return test_tenants_teardown(state);
 }
 
 /* Insert an audit row of `type` for tenant (order 7, from 1 to 2); returns its id. */
-static int64_t audit(struct fx *f, int64_t tenant, const char *type)
+static int64_t audit(struct test_tenants *f, int64_t tenant, const char *type)
 {
     char sql[400];
     snprintf(sql, sizeof(sql),
@@ -70,7 +53,7 @@ static int64_t audit(struct fx *f, int64_t tenant, const char *type)
     return peek_int(f, "SELECT MAX(id) FROM audit_log");
 }
 
-static int64_t mk_hook(struct fx *f, int64_t tenant, const char *events)
+static int64_t mk_hook(struct test_tenants *f, int64_t tenant, const char *events)
 {
     struct webhook w;
     assert_int_equal(store_webhook_create(f->s, tenant, "https://example.com/h", events,
@@ -98,7 +81,7 @@ static void test_event_names_map_audit_rows_of_changes_only(void **state)
 
 static void test_a_new_endpoint_starts_after_the_tenants_last_audit_row(void **state)
 {
-    struct fx *f = *state;
+    struct test_tenants *f = *state;
     audit(f, f->tenant, "order_moved");
     int64_t last = audit(f, f->tenant, "order_created");
     audit(f, f->other, "order_created");
@@ -117,7 +100,7 @@ static void test_a_new_endpoint_starts_after_the_tenants_last_audit_row(void **s
 
 static void test_list_get_delete_are_scoped_by_tenant(void **state)
 {
-    struct fx *f = *state;
+    struct test_tenants *f = *state;
     int64_t a = mk_hook(f, f->tenant, "[\"order_moved\"]");
     int64_t b = mk_hook(f, f->other, "[\"*\"]");
     struct webhook *v;
@@ -146,7 +129,7 @@ static void test_list_get_delete_are_scoped_by_tenant(void **state)
 
 static void test_a_tenant_has_at_most_32_live_endpoints(void **state)
 {
-    struct fx *f = *state;
+    struct test_tenants *f = *state;
     int64_t first = 0;
     for (int i = 0; i < PB_WEBHOOKS_PER_TENANT; i++) {
         int64_t id = mk_hook(f, f->tenant, "[\"*\"]");
@@ -164,7 +147,7 @@ static void test_a_tenant_has_at_most_32_live_endpoints(void **state)
 
 static void test_outbox_reads_the_tenants_changes_after_the_cursor_in_id_order(void **state)
 {
-    struct fx *f = *state;
+    struct test_tenants *f = *state;
     int64_t before = audit(f, f->tenant, "order_moved");
     int64_t a = audit(f, f->tenant, "order_moved");
     audit(f, f->tenant, "user_created");                           /* not a change */
@@ -197,7 +180,7 @@ static void test_outbox_reads_the_tenants_changes_after_the_cursor_in_id_order(v
 
 /* ---------------------------------------------------------------- store: delivery log */
 
-static void save(struct fx *f, const struct webhook_delivery *d, bool failing)
+static void save(struct test_tenants *f, const struct webhook_delivery *d, bool failing)
 {
     assert_int_equal(store_exec(f->s, "BEGIN"), 0);
     assert_int_equal(store_webhook_delivery_save(f->s, d, failing), 0);
@@ -206,7 +189,7 @@ static void save(struct fx *f, const struct webhook_delivery *d, bool failing)
 
 static void test_a_failed_attempt_is_logged_and_leaves_the_cursor(void **state)
 {
-    struct fx *f = *state;
+    struct test_tenants *f = *state;
     int64_t id = mk_hook(f, f->tenant, "[\"*\"]");
     int64_t seq = audit(f, f->tenant, "order_moved");
     struct webhook_delivery d = { .webhook_id = id, .tenant_id = f->tenant, .seq = seq,
@@ -236,7 +219,7 @@ static void test_a_failed_attempt_is_logged_and_leaves_the_cursor(void **state)
 
 static void test_a_delivery_moves_the_cursor_forward_only_and_keeps_one_row(void **state)
 {
-    struct fx *f = *state;
+    struct test_tenants *f = *state;
     int64_t id = mk_hook(f, f->tenant, "[\"*\"]");
     int64_t s1 = audit(f, f->tenant, "order_moved");
     int64_t s2 = audit(f, f->tenant, "order_moved");
@@ -287,7 +270,7 @@ static void test_a_delivery_moves_the_cursor_forward_only_and_keeps_one_row(void
  * keeps its newest (a pending one is never pruned), another endpoint's rows are untouched. */
 static void test_the_delivery_log_keeps_the_newest_rows_of_an_endpoint(void **state)
 {
-    struct fx *f = *state;
+    struct test_tenants *f = *state;
     int64_t id = mk_hook(f, f->tenant, "[\"*\"]");
     int64_t other = mk_hook(f, f->tenant, "[\"*\"]");
     struct webhook_delivery d = { .webhook_id = other, .tenant_id = f->tenant, .seq = 1,
