@@ -7,13 +7,13 @@
 
 CC      ?= cc
 PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2 glib-2.0 zlib libzip expat xlsxwriter \
-	libcurl libcrypto
+	libcurl libcrypto libpq
 # What `make run` needs (build + run the server) and what `make test` adds (test tools:
 # cmocka, promtool for /metrics, wrk for bench-smoke, Chromium for the browser tests, strace
 # for the CLI durability test).
 RUN_PKGS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev \
 	libsqlite3-dev libcjson-dev libjwt-dev libargon2-dev libcsv-dev libssl-dev zlib1g-dev tzdata \
-	libglib2.0-dev libzip-dev libexpat1-dev libxlsxwriter-dev libcurl4-openssl-dev
+	libglib2.0-dev libzip-dev libexpat1-dev libxlsxwriter-dev libcurl4-openssl-dev libpq-dev
 TEST_PKGS := libcmocka-dev sqlite3 curl python3 prometheus wrk chromium strace
 # What `make fuzz` adds to RUN_PKGS: Debian's clang and its libFuzzer/sanitizer runtimes.
 FUZZ_PKGS := clang libclang-rt-14-dev
@@ -43,7 +43,7 @@ LDFLAGS := $(SANFLAGS)
 PURE_SERVER := server/auth.c server/config.c server/ratelimit.c server/encoding.c
 CORE_SRC := $(wildcard core/*.c protocol/*.c store/*.c locks/*.c importers/*.c) $(wildcard $(PURE_SERVER))
 SRV_SRC  := $(filter-out server/main.c $(PURE_SERVER),$(wildcard server/*.c))
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o $(BUILD)/gen/schema_pg_sql.o
 SRV_OBJ  := $(SRV_SRC:%.c=$(BUILD)/%.o)
 TEST_NEEDS_SERVER := test_room test_durable
 TEST_SRC := $(wildcard test/test_*.c)
@@ -68,6 +68,13 @@ $(BUILD)/gen/schema_sql.c: schema.sql
 	@{ echo 'const char pb_schema_sql[] ='; \
 	   sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; echo ';'; } > $@
 $(BUILD)/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c $(SETTINGS)
+	$(CC) $(CFLAGS) -Wno-missing-variable-declarations -c $< -o $@
+# schema-pg.sql: the same for PostgreSQL (SPEC §12).
+$(BUILD)/gen/schema_pg_sql.c: schema-pg.sql
+	@mkdir -p $(dir $@)
+	@{ echo 'const char pb_schema_pg_sql[] ='; \
+	   sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; echo ';'; } > $@
+$(BUILD)/gen/schema_pg_sql.o: $(BUILD)/gen/schema_pg_sql.c $(SETTINGS)
 	$(CC) $(CFLAGS) -Wno-missing-variable-declarations -c $< -o $@
 
 $(BUILD)/libpb_core.a: $(CORE_OBJ)
@@ -183,11 +190,15 @@ $(FUZZ_DIR)/%.o: %.c $(FUZZ_SETTINGS)
 $(FUZZ_DIR)/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c $(FUZZ_SETTINGS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+$(FUZZ_DIR)/gen/schema_pg_sql.o: $(BUILD)/gen/schema_pg_sql.c $(FUZZ_SETTINGS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 # main.c with main() renamed, so the harness starts the server exactly as the binary does.
 $(FUZZ_DIR)/server/main_fuzz.o: server/main.c $(FUZZ_SETTINGS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Dmain=planboard_main -Wno-missing-prototypes -c $< -o $@
-$(FUZZ_DIR)/libpb_core.a: $(CORE_SRC:%.c=$(FUZZ_DIR)/%.o) $(FUZZ_DIR)/gen/schema_sql.o
+$(FUZZ_DIR)/libpb_core.a: $(CORE_SRC:%.c=$(FUZZ_DIR)/%.o) $(FUZZ_DIR)/gen/schema_sql.o \
+		$(FUZZ_DIR)/gen/schema_pg_sql.o
 	@rm -f $@
 	ar rcs $@ $^
 $(FUZZ_DIR)/libpb_server.a: $(SRV_OBJ:$(BUILD)/%=$(FUZZ_DIR)/%) $(FUZZ_DIR)/server/main_fuzz.o

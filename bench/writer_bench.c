@@ -88,8 +88,9 @@ struct submitter {
     int k;
 };
 
-static int sub_run(sqlite3 *db, void *ctx)
+static int sub_run(struct db *wdb, void *ctx)
 {
+    sqlite3 *db = wdb->lite;
     struct submitter *s = ctx;
     return insert_one(db, s->tenant, s->k);
 }

@@ -271,7 +271,7 @@ static int batch_prepare(void *ctx)
     return 0;
 }
 
-static int batch_run(sqlite3 *db, void *ctx)
+static int batch_run(struct db *db, void *ctx)
 {
     struct move_batch *mb = ctx;
     (void)db;                           /* the sibling store's connection */

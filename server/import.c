@@ -503,7 +503,7 @@ static int iw_prepare(void *ctx)
 }
 
 /* Writer thread: the rows as the store takes them (once), then the import's write. */
-static int iw_run(sqlite3 *db, void *ctx)
+static int iw_run(struct db *db, void *ctx)
 {
     struct import_write *w = ctx;
     (void)db;                           /* the sibling store's connection */

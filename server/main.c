@@ -76,12 +76,17 @@ static int open_store(const struct config *cfg, struct store **s, bool serving)
     char why[300] = "";
     struct store_options o = { .synchronous = cfg->synchronous,
                                .group_commit = serving
-                                               && strcasecmp(cfg->synchronous, "FULL") == 0,
+                                               && strcasecmp(cfg->synchronous, "FULL") == 0
+                                               && !store_url_is_postgres(cfg->db_path),
                                .max_orders_per_tenant = (size_t)cfg->max_orders_per_tenant,
                                .errbuf = why, .errlen = sizeof(why) };
-    ensure_parent_dir(cfg->db_path);
+    bool pg = store_url_is_postgres(cfg->db_path);
+    if (!pg)
+        ensure_parent_dir(cfg->db_path);
     if (store_open(s, cfg->db_path, &o) != 0) {
-        fprintf(stderr, "planboard: cannot open database %s: %s\n", cfg->db_path, why);
+        /* a PostgreSQL URL may hold a password: not echoed */
+        fprintf(stderr, "planboard: cannot open database %s: %s\n",
+                pg ? "(PostgreSQL url)" : cfg->db_path, why);
         return -1;
     }
     return 0;
@@ -161,12 +166,16 @@ static int serve(const struct config *cfg, bool demo)
             pb_log(LOG_WARN, "loop closed with handles still open");
         goto out_locks;
     }
-    if (strcasecmp(cfg->synchronous, "FULL") == 0 && durable_start(&app) != 0) {
+    /* PostgreSQL: every COMMIT is durable when it returns (synchronous_commit = on, the
+     * server's default): no group-commit thread. */
+    if (strcasecmp(cfg->synchronous, "FULL") == 0 && !store_is_postgres(app.store)
+        && durable_start(&app) != 0) {
         fprintf(stderr, "planboard: cannot start the group-commit thread\n");
         app.exit_code = 1;
         server_stop(&app);
     }
-    if (checkpointer_start(app.store, &app.checkpointer) != 0)   /* issue 9: not in a COMMIT */
+    if (!store_is_postgres(app.store)
+        && checkpointer_start(app.store, &app.checkpointer) != 0)   /* issue 9: not in a COMMIT */
         pb_log(LOG_WARN, "no checkpoint thread (%s): SQLite checkpoints inside commits",
                store_errmsg(app.store));
     uv_run(&loop, UV_RUN_DEFAULT);

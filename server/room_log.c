@@ -77,7 +77,7 @@ static struct room_log_entry *batch(struct room_log_item *items, size_t n)
 }
 
 /* Writer thread: the events into the log (a nested transaction in the writer's). */
-static int job_run(sqlite3 *db, void *ctx)
+static int job_run(struct db *db, void *ctx)
 {
     struct room_log_job *j = ctx;
     (void)db;                           /* the sibling store's own connection */

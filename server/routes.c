@@ -644,7 +644,7 @@ static void create_publish(struct http_req *r, struct app *app, int64_t tenant_i
     }
 }
 
-static int create_op_run(sqlite3 *db, void *ctx)
+static int create_op_run(struct db *db, void *ctx)
 {
     struct create_op *c = ctx;
     (void)db;                           /* the sibling store's connection */

@@ -122,7 +122,7 @@ static int tenant_op_prepare(void *ctx)
     return store_tenant_prepare(o->app->store, o->tenant_id, &o->p, o->user_id, &o->job);
 }
 
-static int tenant_op_run(sqlite3 *db, void *ctx)
+static int tenant_op_run(struct db *db, void *ctx)
 {
     struct tenant_op *o = ctx;
     (void)db;                           /* the sibling store's connection */

@@ -165,7 +165,7 @@ static int wc_op_prepare(void *ctx)
     return rc != 0 ? rc : store_wc_prepare(o->b, &o->rq, &o->job);
 }
 
-static int wc_op_run(sqlite3 *db, void *ctx)
+static int wc_op_run(struct db *db, void *ctx)
 {
     struct wc_change *o = ctx;
     (void)db;                           /* the sibling store's connection */
@@ -446,7 +446,7 @@ static int update_op_prepare(void *ctx)
     return rc2;
 }
 
-static int update_op_run(sqlite3 *db, void *ctx)
+static int update_op_run(struct db *db, void *ctx)
 {
     struct update_op *u = ctx;
     (void)db;                           /* the sibling store's connection */
@@ -738,7 +738,7 @@ static int delete_op_prepare(void *ctx)
     return rc != 0 ? rc : store_delete_prepare(d->b, d->order_id, d->user_id, &d->job);
 }
 
-static int delete_op_run(sqlite3 *db, void *ctx)
+static int delete_op_run(struct db *db, void *ctx)
 {
     struct delete_op *d = ctx;
     (void)db;                           /* the sibling store's connection */

@@ -410,7 +410,7 @@ static int scanner_op_prepare(void *ctx)
     return store_scanner_prepare(e->app->store, e->b, &e->in, &e->job, &e->bad);
 }
 
-static int scanner_op_run(sqlite3 *db, void *ctx)
+static int scanner_op_run(struct db *db, void *ctx)
 {
     struct scanner_op *e = ctx;
     (void)db;                           /* the sibling store's connection */

@@ -92,7 +92,7 @@ static int calendar_op_prepare(void *ctx)
     return rc;
 }
 
-static int calendar_op_run(sqlite3 *db, void *ctx)
+static int calendar_op_run(struct db *db, void *ctx)
 {
     struct calendar_op *o = ctx;
     (void)db;                           /* the sibling store's connection */

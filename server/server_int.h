@@ -793,9 +793,9 @@ int writes_exclusive(struct app *app, void (*fn)(void *ctx), void *ctx);
  * writer_submit on the server's writer. PB_EINTERNAL when there is none or it is closing,
  * else as writer_submit (PB_ERATE_LIMITED, prepare's error).
  */
-struct sqlite3;
+struct db;
 int writes_submit(struct app *app, int64_t tenant_id, int (*prepare)(void *ctx),
-                  int (*run)(struct sqlite3 *db, void *ctx),
+                  int (*run)(struct db *db, void *ctx),
                   void (*done)(void *ctx, int status, uint64_t commit_seq), void *ctx);
 
 /*

@@ -175,7 +175,7 @@ struct save_job {
     bool failing;
 };
 
-static int save_run(sqlite3 *db, void *ctx)
+static int save_run(struct db *db, void *ctx)
 {
     struct save_job *j = ctx;
     (void)db;                           /* the sibling store's connection */

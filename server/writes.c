@@ -17,7 +17,7 @@
 
 #include "store/writer.h"
 
-static sqlite3 *connect_sibling(void *ctx, char *err, size_t errlen)
+static struct db *connect_sibling(void *ctx, char *err, size_t errlen)
 {
     struct app *app = ctx;
     (void)err;
@@ -25,7 +25,7 @@ static sqlite3 *connect_sibling(void *ctx, char *err, size_t errlen)
     return store_sibling_db(app->wstore);
 }
 
-static void disconnect_sibling(void *ctx, sqlite3 *db)
+static void disconnect_sibling(void *ctx, struct db *db)
 {
     struct app *app = ctx;
     (void)db;
@@ -107,7 +107,7 @@ struct sql_job {
     void *ctx;
 };
 
-static int sql_job_run(sqlite3 *db, void *ctx)
+static int sql_job_run(struct db *db, void *ctx)
 {
     struct sql_job *j = ctx;
     (void)db;                           /* the sibling store's own connection */

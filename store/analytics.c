@@ -187,37 +187,37 @@ static int dashboard_sql(struct store *s, int64_t tenant_id, const char *from, c
                          int64_t now_s, struct analytics_dashboard *out)
 {
     char since[PB_TIMESTAMP_LEN];
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = 0;
 
     if ((st = store__prepare(s, sql_daily, "analytics")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        out->daily_actual = sqlite3_column_int64(st, 0);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_text(st, 2, from, -1, DB_STATIC);
+    db_bind_text(st, 3, to, -1, DB_STATIC);
+    if (db_step(st) == DB_ROW) {
+        out->daily_actual = db_column_int64(st, 0);
     } else {
         store__error(s, "analytics daily production");
         rc = PB_EINTERNAL;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (rc != 0)
         return rc;
 
     fmt_ts(now_s - CYCLE_WINDOW_S, since);
     if ((st = store__prepare(s, sql_cycle, "analytics")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_text(st, 2, since, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        int64_t n = sqlite3_column_int64(st, 0), sum = sqlite3_column_int64(st, 1);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_text(st, 2, since, -1, DB_STATIC);
+    if (db_step(st) == DB_ROW) {
+        int64_t n = db_column_int64(st, 0), sum = db_column_int64(st, 1);
         out->avg_cycle_tenths = n > 0 ? (sum <= 0 ? 0 : tenths(sum, n * 3600)) : -1;
     } else {
         store__error(s, "analytics cycle time");
         rc = PB_EINTERNAL;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -277,7 +277,7 @@ int analytics_cycle_times(struct store *s, const struct board *b,
     size_t nw = b->n_work_centres;
     struct analytics_dwell *v = calloc(nw + 1, sizeof(*v));
     int64_t *seen = calloc(nw + 1, sizeof(*seen));      /* samples walked so far per centre */
-    sqlite3_stmt *st = NULL;
+    struct db_stmt *st = NULL;
     int r, rc = PB_EINTERNAL;
 
     *out = NULL;
@@ -291,28 +291,28 @@ int analytics_cycle_times(struct store *s, const struct board *b,
     }
     if ((st = store__prepare(s, sql_dwell, "analytics dwell")) == NULL)
         goto done;
-    sqlite3_bind_int64(st, 1, b->tenant_id);
+    db_bind_int64(st, 1, b->tenant_id);
     while ((r = store__step_row(s, st, "analytics dwell")) == 1) {
-        int slot = wc_slot(b, sqlite3_column_int64(st, 0));
-        int64_t samples = sqlite3_column_int64(st, 1), sum = sqlite3_column_int64(st, 2);
+        int slot = wc_slot(b, db_column_int64(st, 0));
+        int64_t samples = db_column_int64(st, 1), sum = db_column_int64(st, 2);
         if (slot < 0 || samples <= 0)
             continue;                                   /* a deleted work centre */
         v[slot].samples = samples;
         v[slot].avg_tenths = tenths(sum > 0 ? sum : 0, samples * 3600);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (r < 0 || (st = store__prepare(s, sql_dwell_hist, "analytics dwell")) == NULL) {
         st = NULL;
         goto done;
     }
-    sqlite3_bind_int64(st, 1, b->tenant_id);
+    db_bind_int64(st, 1, b->tenant_id);
     while ((r = store__step_row(s, st, "analytics dwell")) == 1) {
-        int slot = wc_slot(b, sqlite3_column_int64(st, 0));
+        int slot = wc_slot(b, db_column_int64(st, 0));
         if (slot < 0 || v[slot].samples <= 0)
             continue;
         struct analytics_dwell *e = &v[slot];
-        int64_t h = sqlite3_column_int64(st, 1);
-        seen[slot] += sqlite3_column_int64(st, 2);
+        int64_t h = db_column_int64(st, 1);
+        seen[slot] += db_column_int64(st, 2);
         /* the bucket holding the rank-th smallest sample gives the percentile */
         if (e->p50_tenths < 0 && seen[slot] >= nearest_rank(e->samples, 50))
             e->p50_tenths = h;
@@ -328,7 +328,7 @@ int analytics_cycle_times(struct store *s, const struct board *b,
     }
     rc = 0;
 done:
-    sqlite3_finalize(st);
+    db_finalize(st);
     free(seen);
     free(v);
     return rc;
@@ -347,7 +347,7 @@ int analytics_routing(struct store *s, int64_t tenant_id, struct analytics_route
 {
     struct analytics_route *v = NULL;
     size_t len = 0, cap = 0;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int r, rc = 0;
 
     *out = NULL;
@@ -355,8 +355,8 @@ int analytics_routing(struct store *s, int64_t tenant_id, struct analytics_route
     if (analytics_summaries_ensure(s) != 0
         || (st = store__prepare(s, sql_routing, "analytics")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, tenant_id);
+    while ((r = db_step(st)) == DB_ROW) {
         if (len == cap) {
             cap = cap ? 2 * cap : 16;
             struct analytics_route *p = realloc(v, cap * sizeof(*p));
@@ -367,17 +367,17 @@ int analytics_routing(struct store *s, int64_t tenant_id, struct analytics_route
             v = p;
         }
         struct analytics_route *e = &v[len++];
-        int64_t sum = sqlite3_column_int64(st, 3), with_depth = sqlite3_column_int64(st, 4);
-        e->from_work_centre_id = sqlite3_column_int64(st, 0);
-        e->to_work_centre_id = sqlite3_column_int64(st, 1);
-        e->count = sqlite3_column_int64(st, 2);
+        int64_t sum = db_column_int64(st, 3), with_depth = db_column_int64(st, 4);
+        e->from_work_centre_id = db_column_int64(st, 0);
+        e->to_work_centre_id = db_column_int64(st, 1);
+        e->count = db_column_int64(st, 2);
         e->avg_depth_to_tenths = with_depth > 0 && sum >= 0 ? tenths(sum, with_depth) : -1;
     }
-    if (rc == 0 && r != SQLITE_DONE) {
+    if (rc == 0 && r != DB_DONE) {
         store__error(s, "analytics routing");
         rc = PB_EINTERNAL;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (rc != 0) {
         free(v);
         return rc;

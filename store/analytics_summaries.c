@@ -42,14 +42,14 @@ static const char sql_rebuild[] =
 
 int analytics_summaries_ensure(struct store *s)
 {
-    sqlite3_stmt *st = store__prepare(s, "SELECT 1 FROM analytics_summary_state "
+    struct db_stmt *st = store__prepare(s, "SELECT 1 FROM analytics_summary_state "
                                          "WHERE version = 1", "analytics summaries");
     int r;
 
     if (st == NULL)
         return PB_EINTERNAL;
     r = store__step_row(s, st, "analytics summaries");
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (r != 0)
         return r < 0 ? PB_EINTERNAL : 0;
     if (store__begin(s) != 0)

@@ -143,22 +143,22 @@ int audit_list_sql(const struct audit_query *q, bool count, char *out, size_t si
     return n > 0 && (size_t)n < size ? 0 : PB_EINTERNAL;
 }
 
-void audit_list_bind(sqlite3_stmt *st, int64_t tenant_id, const struct audit_query *q)
+void audit_list_bind(struct db_stmt *st, int64_t tenant_id, const struct audit_query *q)
 {
-    sqlite3_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 1, tenant_id);
     if (q->order_id != 0)
-        sqlite3_bind_int64(st, 2, q->order_id);
+        db_bind_int64(st, 2, q->order_id);
     if (q->event_type != NULL && *q->event_type)
-        sqlite3_bind_text(st, 3, q->event_type, -1, SQLITE_STATIC);
+        db_bind_text(st, 3, q->event_type, -1, DB_STATIC);
     if (q->since != NULL && *q->since)
-        sqlite3_bind_text(st, 4, q->since, -1, SQLITE_STATIC);
+        db_bind_text(st, 4, q->since, -1, DB_STATIC);
 }
 
 int store_audit_list(struct store *s, int64_t tenant_id, const struct audit_query *q,
                      struct audit_entry **out, size_t *n, int64_t *total)
 {
     char sql_count[AUDIT_SQL_MAX], sql_page[AUDIT_SQL_MAX];
-    sqlite3_stmt *st = NULL;
+    struct db_stmt *st = NULL;
     struct audit_entry *v = NULL;
     size_t len = 0, cap = 0;
     int r;
@@ -169,21 +169,21 @@ int store_audit_list(struct store *s, int64_t tenant_id, const struct audit_quer
     if (audit_list_sql(q, true, sql_count, sizeof(sql_count)) != 0
         || audit_list_sql(q, false, sql_page, sizeof(sql_page)) != 0)
         return PB_EINTERNAL;
-    if (sqlite3_prepare_v2(s->db, sql_count, -1, &st, NULL) != SQLITE_OK)
+    if (db_prepare(s->db, sql_count, false, &st) != DB_OK)
         goto fail_sql;
     audit_list_bind(st, tenant_id, q);
-    if (sqlite3_step(st) != SQLITE_ROW)
+    if (db_step(st) != DB_ROW)
         goto fail_sql;
-    *total = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    *total = db_column_int64(st, 0);
+    db_finalize(st);
     st = NULL;
 
-    if (sqlite3_prepare_v2(s->db, sql_page, -1, &st, NULL) != SQLITE_OK)
+    if (db_prepare(s->db, sql_page, false, &st) != DB_OK)
         goto fail_sql;
     audit_list_bind(st, tenant_id, q);
-    sqlite3_bind_int64(st, 5, q->limit);
-    sqlite3_bind_int64(st, 6, q->offset);
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 5, q->limit);
+    db_bind_int64(st, 6, q->offset);
+    while ((r = db_step(st)) == DB_ROW) {
         if (len == cap) {
             cap = cap ? 2 * cap : 16;
             struct audit_entry *nv = realloc(v, cap * sizeof(*nv));
@@ -193,30 +193,30 @@ int store_audit_list(struct store *s, int64_t tenant_id, const struct audit_quer
         }
         struct audit_entry *e = &v[len];
         memset(e, 0, sizeof(*e));
-        e->id = sqlite3_column_int64(st, 0);
+        e->id = db_column_int64(st, 0);
         e->event_type = store__col_strdup(st, 1);
-        e->order_id = sqlite3_column_int64(st, 2);
-        e->from_work_centre_id = sqlite3_column_int64(st, 3);
-        e->to_work_centre_id = sqlite3_column_int64(st, 4);
-        e->user_id = sqlite3_column_int64(st, 5);
-        if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+        e->order_id = db_column_int64(st, 2);
+        e->from_work_centre_id = db_column_int64(st, 3);
+        e->to_work_centre_id = db_column_int64(st, 4);
+        e->user_id = db_column_int64(st, 5);
+        if (db_column_type(st, 6) != DB_NULL)
             e->event_data = store__col_strdup(st, 6);
-        e->queue_depth_from = sqlite3_column_type(st, 7) == SQLITE_NULL
-                                  ? -1 : sqlite3_column_int64(st, 7);
-        e->queue_depth_to = sqlite3_column_type(st, 8) == SQLITE_NULL
-                                ? -1 : sqlite3_column_int64(st, 8);
+        e->queue_depth_from = db_column_type(st, 7) == DB_NULL
+                                  ? -1 : db_column_int64(st, 7);
+        e->queue_depth_to = db_column_type(st, 8) == DB_NULL
+                                ? -1 : db_column_int64(st, 8);
         store__col_copy(st, 9, e->timestamp, sizeof(e->timestamp));
-        if (sqlite3_column_type(st, 10) != SQLITE_NULL)
+        if (db_column_type(st, 10) != DB_NULL)
             e->username = store__col_strdup(st, 10);
         len++;
         if (e->event_type == NULL
-            || (sqlite3_column_type(st, 10) != SQLITE_NULL && e->username == NULL)
-            || (sqlite3_column_type(st, 6) != SQLITE_NULL && e->event_data == NULL))
+            || (db_column_type(st, 10) != DB_NULL && e->username == NULL)
+            || (db_column_type(st, 6) != DB_NULL && e->event_data == NULL))
             goto fail;
     }
-    if (r != SQLITE_DONE)
+    if (r != DB_DONE)
         goto fail_sql;
-    sqlite3_finalize(st);
+    db_finalize(st);
     *out = v;
     *n = len;
     return 0;
@@ -224,7 +224,7 @@ int store_audit_list(struct store *s, int64_t tenant_id, const struct audit_quer
 fail_sql:
     store__error(s, "audit list");
 fail:
-    sqlite3_finalize(st);
+    db_finalize(st);
     for (size_t i = 0; i < len; i++)
         audit_entry_cleanup(&v[i]);
     free(v);

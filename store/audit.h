@@ -6,7 +6,7 @@
 #ifndef PB_STORE_AUDIT_H
 #define PB_STORE_AUDIT_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdbool.h>
 
 #include "store/store.h"
@@ -58,7 +58,7 @@ int store_audit_list(struct store *s, int64_t tenant_id, const struct audit_quer
  */
 #define AUDIT_SQL_MAX 512
 int audit_list_sql(const struct audit_query *q, bool count, char *out, size_t size);
-void audit_list_bind(sqlite3_stmt *st, int64_t tenant_id, const struct audit_query *q);
+void audit_list_bind(struct db_stmt *st, int64_t tenant_id, const struct audit_query *q);
 
 /*
  * Parse a `since` value: an ISO-8601 timestamp "YYYY-MM-DDTHH:MM[:SS[.fff]]" followed by

@@ -218,34 +218,34 @@ void board__free(struct board *b)
     free(b);
 }
 
-static struct order *order_from_row(sqlite3_stmt *st)
+static struct order *order_from_row(struct db_stmt *st)
 {
     struct order *o = calloc(1, sizeof(*o));
     if (o == NULL)
         return NULL;
-    o->id = sqlite3_column_int64(st, 0);
+    o->id = db_column_int64(st, 0);
     o->order_number = store__col_strdup(st, 1);
     o->stock_code = store__col_strdup(st, 2);
     o->description = store__col_strdup(st, 3);
-    if (sqlite3_column_type(st, 4) != SQLITE_NULL)
+    if (db_column_type(st, 4) != DB_NULL)
         o->current_operation = store__col_strdup(st, 4);
-    o->quantity_to_make = sqlite3_column_int64(st, 5);
-    o->quantity_completed = sqlite3_column_int64(st, 6);
-    o->work_centre_id = sqlite3_column_int64(st, 7);     /* NULL reads as 0 = backlog */
-    o->rank = sqlite3_column_int64(st, 8);
-    int v = order_status_parse((const char *)sqlite3_column_text(st, 9), false);
+    o->quantity_to_make = db_column_int64(st, 5);
+    o->quantity_completed = db_column_int64(st, 6);
+    o->work_centre_id = db_column_int64(st, 7);     /* NULL reads as 0 = backlog */
+    o->rank = db_column_int64(st, 8);
+    int v = order_status_parse((const char *)db_column_text(st, 9), false);
     o->status = v >= 0 ? (enum order_status)v : ORDER_NOT_STARTED;
-    v = order_priority_parse((const char *)sqlite3_column_text(st, 10), false);
+    v = order_priority_parse((const char *)db_column_text(st, 10), false);
     o->priority = v >= 0 ? (enum order_priority)v : PRIORITY_NORMAL;
     store__col_copy(st, 11, o->due_date, sizeof(o->due_date));
     store__col_copy(st, 12, o->start_date, sizeof(o->start_date));
     store__col_copy(st, 13, o->completion_date, sizeof(o->completion_date));
-    o->created_by = sqlite3_column_int64(st, 14);
+    o->created_by = db_column_int64(st, 14);
     store__col_copy(st, 15, o->created_at, sizeof(o->created_at));
     store__col_copy(st, 16, o->updated_at, sizeof(o->updated_at));
-    o->version = sqlite3_column_int64(st, 17);
+    o->version = db_column_int64(st, 17);
     if (o->order_number == NULL || o->stock_code == NULL || o->description == NULL
-        || (sqlite3_column_type(st, 4) != SQLITE_NULL && o->current_operation == NULL)) {
+        || (db_column_type(st, 4) != DB_NULL && o->current_operation == NULL)) {
         order__free(o);
         return NULL;
     }
@@ -254,14 +254,14 @@ static struct order *order_from_row(sqlite3_stmt *st)
 
 static int load_work_centres(struct store *s, struct board *b)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_WC_LOAD);
+    struct db_stmt *st = store__stmt(s, ST_WC_LOAD);
     size_t cap = 0;
     int r, rc = 0;
 
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, b->tenant_id);
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, b->tenant_id);
+    while ((r = db_step(st)) == DB_ROW) {
         if (b->n_work_centres == cap) {
             cap = cap ? 2 * cap : 8;
             struct work_centre *w = realloc(b->work_centres, cap * sizeof(*w));
@@ -279,28 +279,28 @@ static int load_work_centres(struct store *s, struct board *b)
         memset(w, 0, sizeof(*w));
         memset(&b->columns[b->n_work_centres], 0, sizeof(struct column));
         b->n_work_centres++;        /* counted now so that board__free frees its strings */
-        w->id = sqlite3_column_int64(st, 0);
+        w->id = db_column_int64(st, 0);
         w->code = store__col_strdup(st, 1);
         w->name = store__col_strdup(st, 2);
         w->description = store__col_strdup(st, 3);
-        w->capacity = sqlite3_column_int64(st, 4);
-        w->display_order = sqlite3_column_int64(st, 5);
-        w->is_active = sqlite3_column_int(st, 6) != 0;
-        w->wip_limit = sqlite3_column_int64(st, 7);        /* NULL reads as 0 = none */
-        const unsigned char *pol = sqlite3_column_text(st, 8);
+        w->capacity = db_column_int64(st, 4);
+        w->display_order = db_column_int64(st, 5);
+        w->is_active = db_column_int(st, 6) != 0;
+        w->wip_limit = db_column_int64(st, 7);        /* NULL reads as 0 = none */
+        const unsigned char *pol = db_column_text(st, 8);
         w->wip_hard = pol != NULL && strcmp((const char *)pol, "hard") == 0;
-        w->default_operation_minutes = sqlite3_column_int64(st, 9);
+        w->default_operation_minutes = db_column_int64(st, 9);
         b->columns[b->n_work_centres - 1].work_centre_id = w->id;
         if (w->code == NULL || w->name == NULL || w->description == NULL) {
             rc = PB_EINTERNAL;
             break;
         }
     }
-    if (rc == 0 && r != SQLITE_DONE) {
+    if (rc == 0 && r != DB_DONE) {
         store__error(s, "load work centres");
         rc = PB_EINTERNAL;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     return rc;
 }
 
@@ -310,13 +310,13 @@ static int load_work_centres(struct store *s, struct board *b)
  * is flagged in relabel[] (index as board__column_index) for repair. */
 static int load_orders(struct store *s, struct board *b, bool *relabel)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_ORDER_LOAD);
+    struct db_stmt *st = store__stmt(s, ST_ORDER_LOAD);
     int r, rc = 0;
 
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, b->tenant_id);
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, b->tenant_id);
+    while ((r = db_step(st)) == DB_ROW) {
         struct order *o = order_from_row(st);
         if (o == NULL) {
             rc = PB_EINTERNAL;
@@ -347,11 +347,11 @@ static int load_orders(struct store *s, struct board *b, bool *relabel)
         if (bad)
             relabel[board__column_index(b, c)] = true;
     }
-    if (rc == 0 && r != SQLITE_DONE) {
+    if (rc == 0 && r != DB_DONE) {
         store__error(s, "load orders");
         rc = PB_EINTERNAL;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     return rc;
 }
 
@@ -390,7 +390,7 @@ static int load_routes(struct store *s, struct board *b)
     static const char sql[] =
         "SELECT order_id, step_number, work_centre_id, status, planned_duration_minutes, "
         "quantity_completed FROM order_steps WHERE tenant_id = ?1 ORDER BY order_id, step_number";
-    sqlite3_stmt *st = store__prepare(s, sql, "load routes");
+    struct db_stmt *st = store__prepare(s, sql, "load routes");
     struct step *run = NULL;
     size_t n = 0, cap = 0;
     int64_t cur = 0;
@@ -398,11 +398,11 @@ static int load_routes(struct store *s, struct board *b)
 
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, b->tenant_id);
+    db_bind_int64(st, 1, b->tenant_id);
     for (;;) {
-        r = sqlite3_step(st);
-        int64_t id = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-        if (n > 0 && (r != SQLITE_ROW || id != cur)) {      /* the run of order `cur` ends */
+        r = db_step(st);
+        int64_t id = r == DB_ROW ? db_column_int64(st, 0) : 0;
+        if (n > 0 && (r != DB_ROW || id != cur)) {      /* the run of order `cur` ends */
             struct order *o = board_order(b, cur);
             bool oom;
             if (o != NULL && (o->route = board__route_new(run, n, &oom), oom)) {
@@ -411,7 +411,7 @@ static int load_routes(struct store *s, struct board *b)
             }
             n = 0;
         }
-        if (r != SQLITE_ROW)
+        if (r != DB_ROW)
             break;
         if (n == cap) {
             struct step *g = realloc(run, (cap = cap ? 2 * cap : 16) * sizeof(*g));
@@ -424,19 +424,19 @@ static int load_routes(struct store *s, struct board *b)
         cur = id;
         struct step *p = &run[n++];
         memset(p, 0, sizeof(*p));
-        p->step_number = sqlite3_column_int64(st, 1);
-        p->work_centre_id = sqlite3_column_int64(st, 2);
-        int v = step_status_parse((const char *)sqlite3_column_text(st, 3));
+        p->step_number = db_column_int64(st, 1);
+        p->work_centre_id = db_column_int64(st, 2);
+        int v = step_status_parse((const char *)db_column_text(st, 3));
         p->status = v >= 0 ? (enum step_status)v : STEP_PENDING;
         p->planned_duration_minutes =
-            sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
-        p->quantity_completed = sqlite3_column_int64(st, 5);
+            db_column_type(st, 4) == DB_NULL ? -1 : db_column_int64(st, 4);
+        p->quantity_completed = db_column_int64(st, 5);
     }
-    if (rc == 0 && r != SQLITE_DONE) {
+    if (rc == 0 && r != DB_DONE) {
         store__error(s, "load routes");
         rc = PB_EINTERNAL;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     free(run);
     return rc;
 }
@@ -457,36 +457,36 @@ int board__load_calendar(struct store *s, struct board *b)
     size_t n_shifts = 0, n_hol = 0;
     bool custom = false;
     int rc = PB_EINTERNAL, r;
-    sqlite3_stmt *st = store__prepare(s, sql, "load calendar");
+    struct db_stmt *st = store__prepare(s, sql, "load calendar");
 
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, b->tenant_id);
+    db_bind_int64(st, 1, b->tenant_id);
     if ((r = store__step_row(s, st, "load calendar")) == 1) {
         store__col_copy(st, 0, tz, sizeof(tz));
-        custom = sqlite3_column_int(st, 1) != 0;
+        custom = db_column_int(st, 1) != 0;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (r < 0)
         return PB_EINTERNAL;
     if (custom) {
         if ((st = store__prepare(s, shifts_sql, "load shifts")) == NULL)
             return PB_EINTERNAL;
-        sqlite3_bind_int64(st, 1, b->tenant_id);
+        db_bind_int64(st, 1, b->tenant_id);
         while ((r = store__step_row(s, st, "load shifts")) == 1 && n_shifts <= CAL_SHIFTS_MAX)
-            shifts[n_shifts++] = (struct cal_shift){ sqlite3_column_int(st, 0),
-                                                     sqlite3_column_int(st, 1),
-                                                     sqlite3_column_int(st, 2) };
-        sqlite3_finalize(st);
+            shifts[n_shifts++] = (struct cal_shift){ db_column_int(st, 0),
+                                                     db_column_int(st, 1),
+                                                     db_column_int(st, 2) };
+        db_finalize(st);
         if (r < 0)
             return PB_EINTERNAL;
         if ((hol = calloc(CAL_HOLIDAYS_MAX + 1, sizeof(*hol))) == NULL
             || (st = store__prepare(s, hol_sql, "load holidays")) == NULL)
             goto out;
-        sqlite3_bind_int64(st, 1, b->tenant_id);
+        db_bind_int64(st, 1, b->tenant_id);
         while ((r = store__step_row(s, st, "load holidays")) == 1 && n_hol <= CAL_HOLIDAYS_MAX)
             store__col_copy(st, 0, hol[n_hol++], PB_DATE_LEN);
-        sqlite3_finalize(st);
+        db_finalize(st);
         if (r < 0)
             goto out;
     }
@@ -530,13 +530,13 @@ static int repair_ranks(struct store *s, struct board *b, const bool *relabel)
             continue;
         for (const struct order *o = board_column_first(col); o != NULL;
              o = board_column_next(o), i++) {
-            sqlite3_stmt *st = store__stmt(s, ST_ORDER_FIX);
+            struct db_stmt *st = store__stmt(s, ST_ORDER_FIX);
             if (st == NULL)
                 goto fail;
-            sqlite3_bind_int64(st, 1, b->tenant_id);
-            sqlite3_bind_int64(st, 2, o->id);
+            db_bind_int64(st, 1, b->tenant_id);
+            db_bind_int64(st, 2, o->id);
             store__bind_id_opt(st, 3, o->work_centre_id);
-            sqlite3_bind_int64(st, 4, rank__even(i, len));
+            db_bind_int64(st, 4, rank__even(i, len));
             if (store__run(s, st, "repair rank", NULL) != 0)
                 goto fail;
         }

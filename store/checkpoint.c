@@ -126,7 +126,7 @@ static void free_checkpointer(struct checkpointer *c)
 
 int checkpointer_start(struct store *s, struct checkpointer **out)
 {
-    const char *path = sqlite3_db_filename(s->db, "main");
+    const char *path = s->db->kind == DB_SQLITE ? sqlite3_db_filename(s->db->lite, "main") : NULL;
     struct checkpointer *c;
     pthread_condattr_t ca;
     char pragma[160];
@@ -163,7 +163,7 @@ int checkpointer_start(struct store *s, struct checkpointer **out)
         return PB_EINTERNAL;
     }
     /* after the pragma: wal_autocheckpoint and the WAL hook replace each other */
-    sqlite3_wal_hook(s->db, on_wal_commit, c);
+    sqlite3_wal_hook(s->db->lite, on_wal_commit, c);
     s->checkpointer = c;
     *out = c;
     return 0;
@@ -180,7 +180,7 @@ void checkpointer_stop(struct store *s, struct checkpointer *c)
     pthread_join(c->thread, NULL);
     if (s->checkpointer == c)
         s->checkpointer = NULL;
-    sqlite3_wal_hook(s->db, NULL, NULL);
+    sqlite3_wal_hook(s->db->lite, NULL, NULL);
     store_exec(s, "PRAGMA wal_autocheckpoint = 1000");     /* SQLite's default */
     free_checkpointer(c);
 }

@@ -158,9 +158,9 @@ static int64_t t_hop(int64_t now, int k, int i)
 
 /* ---------------------------------------------------------------- writing */
 
-static int prepare(struct store *s, const char *sql, sqlite3_stmt **st)
+static int prepare(struct store *s, const char *sql, struct db_stmt **st)
 {
-    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+    if (db_prepare(s->db, sql, false, st) != DB_OK) {
         store__error(s, "demo prepare");
         return PB_EINTERNAL;
     }
@@ -172,7 +172,7 @@ static int write_demo(struct store *s, const char *const hashes[3], int64_t *ten
     static const char *const usernames[3] = { "admin", "scheduler", "viewer" };
     static const char *const first[3] = { "Alex", "Sam", "Vic" };
     static const char *const last[3] = { "Admin", "Scheduler", "Viewer" };
-    sqlite3_stmt *wc_ins = NULL, *fix = NULL, *misc = NULL, *st;
+    struct db_stmt *wc_ins = NULL, *fix = NULL, *misc = NULL, *st;
     struct demo_event ev[N_ORDERS * (N_WC + 2)];
     int64_t tenant, users[3], wc_ids[N_WC], order_ids[N_ORDERS];
     int64_t now = pb_now_ms() / 1000, shift;
@@ -193,7 +193,7 @@ static int write_demo(struct store *s, const char *const hashes[3], int64_t *ten
     rc = PB_EINTERNAL;
     if (prepare(s, "UPDATE tenants SET daily_target = 500 WHERE id = ?1", &misc) != 0)
         goto out;
-    sqlite3_bind_int64(misc, 1, tenant);
+    db_bind_int64(misc, 1, tenant);
     if (store__run(s, misc, "demo tenant", NULL) != 0)
         goto out;
     for (int i = 0; i < 3; i++) {
@@ -210,17 +210,17 @@ static int write_demo(struct store *s, const char *const hashes[3], int64_t *ten
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)", &wc_ins) != 0)
         goto out;
     for (int i = 0; i < N_WC; i++) {
-        sqlite3_reset(wc_ins);
-        sqlite3_bind_int64(wc_ins, 1, tenant);
-        sqlite3_bind_text(wc_ins, 2, demo_wcs[i].code, -1, SQLITE_STATIC);
-        sqlite3_bind_text(wc_ins, 3, demo_wcs[i].name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(wc_ins, 4, demo_wcs[i].description, -1, SQLITE_STATIC);
-        sqlite3_bind_int(wc_ins, 5, demo_wcs[i].capacity);
-        sqlite3_bind_int(wc_ins, 6, i + 1);
-        sqlite3_bind_text(wc_ins, 7, ts, -1, SQLITE_STATIC);
+        db_reset(wc_ins);
+        db_bind_int64(wc_ins, 1, tenant);
+        db_bind_text(wc_ins, 2, demo_wcs[i].code, -1, DB_STATIC);
+        db_bind_text(wc_ins, 3, demo_wcs[i].name, -1, DB_STATIC);
+        db_bind_text(wc_ins, 4, demo_wcs[i].description, -1, DB_STATIC);
+        db_bind_int(wc_ins, 5, demo_wcs[i].capacity);
+        db_bind_int(wc_ins, 6, i + 1);
+        db_bind_text(wc_ins, 7, ts, -1, DB_STATIC);
         if (store__run(s, wc_ins, "demo work centre", NULL) != 0)
             goto out;
-        wc_ids[i] = sqlite3_last_insert_rowid(s->db);
+        wc_ids[i] = db_last_insert_rowid(s->db);
     }
 
     /* orders in their final place, then history fields set to the synthesised times */
@@ -254,24 +254,24 @@ static int write_demo(struct store *s, const char *const hashes[3], int64_t *ten
         if (st == NULL)
             goto out;
         fmt_time(t_created(now, k), ts);
-        sqlite3_bind_int64(st, 1, tenant);
-        sqlite3_bind_text(st, 2, o.order_number, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, o.stock_code, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, o.description, -1, SQLITE_STATIC);
+        db_bind_int64(st, 1, tenant);
+        db_bind_text(st, 2, o.order_number, -1, DB_STATIC);
+        db_bind_text(st, 3, o.stock_code, -1, DB_STATIC);
+        db_bind_text(st, 4, o.description, -1, DB_STATIC);
         store__bind_text_opt(st, 5, o.current_operation);
-        sqlite3_bind_int64(st, 6, o.quantity_to_make);
-        sqlite3_bind_int64(st, 7, o.quantity_completed);
+        db_bind_int64(st, 6, o.quantity_to_make);
+        db_bind_int64(st, 7, o.quantity_completed);
         store__bind_id_opt(st, 8, o.work_centre_id);
-        sqlite3_bind_int64(st, 9, o.rank);
-        sqlite3_bind_text(st, 10, demo_orders[k].status, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 11, demo_orders[k].priority, -1, SQLITE_STATIC);
+        db_bind_int64(st, 9, o.rank);
+        db_bind_text(st, 10, demo_orders[k].status, -1, DB_STATIC);
+        db_bind_text(st, 11, demo_orders[k].priority, -1, DB_STATIC);
         store__bind_text_opt(st, 12, due);
         store__bind_text_opt(st, 13, start);
-        sqlite3_bind_int64(st, 14, users[0]);
-        sqlite3_bind_text(st, 15, ts, -1, SQLITE_STATIC);
+        db_bind_int64(st, 14, users[0]);
+        db_bind_text(st, 15, ts, -1, DB_STATIC);
         if (store__run(s, st, "demo order", NULL) != 0)
             goto out;
-        order_ids[k] = sqlite3_last_insert_rowid(s->db);
+        order_ids[k] = db_last_insert_rowid(s->db);
 
         push(ev, &n_ev, t_created(now, k), k, 0, -1, -1);
         for (int i = 0; i <= f; i++)
@@ -282,23 +282,23 @@ static int write_demo(struct store *s, const char *const hashes[3], int64_t *ten
 
         /* history fields */
         int64_t t_last = complete ? t_done : f >= 0 ? t_hop(now, k, f) : t_created(now, k);
-        sqlite3_reset(fix);
-        sqlite3_clear_bindings(fix);
-        sqlite3_bind_int64(fix, 1, order_ids[k]);
-        sqlite3_bind_text(fix, 2, ts, -1, SQLITE_TRANSIENT);
+        db_reset(fix);
+        db_clear_bindings(fix);
+        db_bind_int64(fix, 1, order_ids[k]);
+        db_bind_text(fix, 2, ts, -1, DB_TRANSIENT);
         fmt_time(t_last, ts2);
-        sqlite3_bind_text(fix, 3, ts2, -1, SQLITE_TRANSIENT);
+        db_bind_text(fix, 3, ts2, -1, DB_TRANSIENT);
         if (f >= 0) {
             fmt_time(t_hop(now, k, 0), ts2);
-            sqlite3_bind_text(fix, 4, ts2, -1, SQLITE_TRANSIENT);
+            db_bind_text(fix, 4, ts2, -1, DB_TRANSIENT);
         }
         if (complete) {
             fmt_time(t_done, ts2);
-            sqlite3_bind_text(fix, 5, ts2, -1, SQLITE_TRANSIENT);
+            db_bind_text(fix, 5, ts2, -1, DB_TRANSIENT);
             ts2[10] = '\0';
-            sqlite3_bind_text(fix, 6, ts2, -1, SQLITE_TRANSIENT);
+            db_bind_text(fix, 6, ts2, -1, DB_TRANSIENT);
         }
-        sqlite3_bind_int(fix, 7, 1 + (f + 1) + complete);
+        db_bind_int(fix, 7, 1 + (f + 1) + complete);
         if (store__run(s, fix, "demo order history", NULL) != 0)
             goto out;
 
@@ -332,16 +332,16 @@ static int write_demo(struct store *s, const char *const hashes[3], int64_t *ten
             st = store__stmt(s, ST_STEP_INSERT);
             if (st == NULL)
                 goto out;
-            sqlite3_bind_int64(st, 1, tenant);
-            sqlite3_bind_int64(st, 2, order_ids[k]);
-            sqlite3_bind_int64(st, 3, p.step_number);
-            sqlite3_bind_text(st, 4, p.operation_name, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 5, p.work_centre_id);
-            sqlite3_bind_text(st, 6, step_status_name(p.status), -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 7, p.planned_duration_minutes);
+            db_bind_int64(st, 1, tenant);
+            db_bind_int64(st, 2, order_ids[k]);
+            db_bind_int64(st, 3, p.step_number);
+            db_bind_text(st, 4, p.operation_name, -1, DB_STATIC);
+            db_bind_int64(st, 5, p.work_centre_id);
+            db_bind_text(st, 6, step_status_name(p.status), -1, DB_STATIC);
+            db_bind_int64(st, 7, p.planned_duration_minutes);
             if (p.actual_duration_minutes >= 0)
-                sqlite3_bind_int64(st, 8, p.actual_duration_minutes);
-            sqlite3_bind_int64(st, 9, p.quantity_completed);
+                db_bind_int64(st, 8, p.actual_duration_minutes);
+            db_bind_int64(st, 9, p.quantity_completed);
             store__bind_text_opt(st, 10, p.started_at);
             store__bind_text_opt(st, 11, p.completed_at);
             if (store__run(s, st, "demo step", NULL) != 0)
@@ -381,7 +381,7 @@ static int write_demo(struct store *s, const char *const hashes[3], int64_t *ten
     }
 
     /* scanner progress reported today, so the dashboard's daily production is not 0 */
-    sqlite3_finalize(misc);
+    db_finalize(misc);
     misc = NULL;
     if (prepare(s, "INSERT INTO scanner_events(tenant_id, event_id, order_id, work_centre_id, "
                    "operation_name, event_type, quantity, operator_badge, scanner_id, "
@@ -394,16 +394,16 @@ static int write_demo(struct store *s, const char *const hashes[3], int64_t *ten
         int64_t since_midnight = now % 86400;
         for (int i = 0; i < 3; i++) {
             int k = which[i];
-            sqlite3_reset(misc);
+            db_reset(misc);
             snprintf(buf, sizeof(buf), "demo-%d", i + 1);
             fmt_time(now - since_midnight * (3 - i) / 4, ts);
-            sqlite3_bind_int64(misc, 1, tenant);
-            sqlite3_bind_text(misc, 2, buf, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_int64(misc, 3, order_ids[k]);
-            sqlite3_bind_int64(misc, 4, wc_ids[wc_index(demo_orders[k].wc)]);
-            sqlite3_bind_text(misc, 5, demo_orders[k].operation, -1, SQLITE_STATIC);
-            sqlite3_bind_int(misc, 6, qty[i]);
-            sqlite3_bind_text(misc, 7, ts, -1, SQLITE_TRANSIENT);
+            db_bind_int64(misc, 1, tenant);
+            db_bind_text(misc, 2, buf, -1, DB_TRANSIENT);
+            db_bind_int64(misc, 3, order_ids[k]);
+            db_bind_int64(misc, 4, wc_ids[wc_index(demo_orders[k].wc)]);
+            db_bind_text(misc, 5, demo_orders[k].operation, -1, DB_STATIC);
+            db_bind_int(misc, 6, qty[i]);
+            db_bind_text(misc, 7, ts, -1, DB_TRANSIENT);
             if (store__run(s, misc, "demo scanner event", NULL) != 0)
                 goto out;
             /* its audit row: analytics sums quantityCompletedDelta for "completed today" */
@@ -420,9 +420,9 @@ static int write_demo(struct store *s, const char *const hashes[3], int64_t *ten
     rc = 0;
 
 out:
-    sqlite3_finalize(wc_ins);
-    sqlite3_finalize(fix);
-    sqlite3_finalize(misc);
+    db_finalize(wc_ins);
+    db_finalize(fix);
+    db_finalize(misc);
     return rc;
 }
 

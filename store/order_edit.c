@@ -34,18 +34,18 @@ static void report_none(void *ctx, const char *field, const char *message)
 
 /* Step a one-off write statement and finalize it. 0, or PB_ECONFLICT on a unique-key
  * violation, or PB_EINTERNAL. The caller must not use st afterwards. */
-static int run_once(struct store *s, sqlite3_stmt *st, const char *what)
+static int run_once(struct store *s, struct db_stmt *st, const char *what)
 {
-    int r = sqlite3_step(st), rc = 0;
-    if (r != SQLITE_DONE) {
-        int x = sqlite3_extended_errcode(s->db);
+    int r = db_step(st), rc = 0;
+    if (r != DB_DONE) {
+        int x = db_errcode(s->db);
         store__error(s, what);
-        rc = x == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
-    } else if (sqlite3_changes(s->db) != 1) {
+        rc = x == DB_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
+    } else if (db_changes(s->db) != 1) {
         snprintf(s->errmsg, sizeof(s->errmsg), "%s: row not found", what);
         rc = PB_EINTERNAL;          /* the cache said it exists: the database disagrees */
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -244,29 +244,29 @@ static int write_fields(struct store *s, struct board *b, const struct field_pla
         "ELSE completed_at END "
         "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
     const struct order_input *in = &fp->in;
-    sqlite3_stmt *st = store__prepare(s, sql, "order update");
+    struct db_stmt *st = store__prepare(s, sql, "order update");
     int rc;
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, b->tenant_id);
-    sqlite3_bind_int64(st, 2, fp->o->id);
-    sqlite3_bind_text(st, 3, in->order_number, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, in->stock_code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, in->description, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, b->tenant_id);
+    db_bind_int64(st, 2, fp->o->id);
+    db_bind_text(st, 3, in->order_number, -1, DB_STATIC);
+    db_bind_text(st, 4, in->stock_code, -1, DB_STATIC);
+    db_bind_text(st, 5, in->description, -1, DB_STATIC);
     store__bind_text_opt(st, 6, in->current_operation);
-    sqlite3_bind_int64(st, 7, in->quantity_to_make);
-    sqlite3_bind_int64(st, 8, in->quantity_completed);
-    sqlite3_bind_text(st, 9, order_status_name(fp->to), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, order_priority_name((enum order_priority)in->priority), -1,
-                      SQLITE_STATIC);
+    db_bind_int64(st, 7, in->quantity_to_make);
+    db_bind_int64(st, 8, in->quantity_completed);
+    db_bind_text(st, 9, order_status_name(fp->to), -1, DB_STATIC);
+    db_bind_text(st, 10, order_priority_name((enum order_priority)in->priority), -1,
+                      DB_STATIC);
     store__bind_text_opt(st, 11, fp->due);
     store__bind_text_opt(st, 12, fp->start);
     store__bind_text_opt(st, 13, fp->done);
-    sqlite3_bind_text(st, 14, now, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 15, fp->started_flag);
-    sqlite3_bind_int(st, 16, fp->completed_flag);
-    sqlite3_bind_text(st, 17, stamp, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 18, bump);
+    db_bind_text(st, 14, now, -1, DB_STATIC);
+    db_bind_int(st, 15, fp->started_flag);
+    db_bind_int(st, 16, fp->completed_flag);
+    db_bind_text(st, 17, stamp, -1, DB_STATIC);
+    db_bind_int(st, 18, bump);
     if ((rc = run_once(s, st, "order update")) != 0)
         return rc;
     if (store__audit(s, b->tenant_id, "order_updated", fp->o->id, 0, 0, user_id, fp->data, -1,
@@ -511,12 +511,12 @@ int store_delete_write(struct store *s, struct delete_job *j)
         "UPDATE orders SET deleted_at = ?3, updated_at = ?3 "
         "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
     /* mark it deleted (the rows behind it keep their ranks: no gap to close) */
-    sqlite3_stmt *st = store__prepare(s, sql, "order delete");
+    struct db_stmt *st = store__prepare(s, sql, "order delete");
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, j->tenant_id);
-    sqlite3_bind_int64(st, 2, j->o->id);
-    sqlite3_bind_text(st, 3, j->now, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, j->tenant_id);
+    db_bind_int64(st, 2, j->o->id);
+    db_bind_text(st, 3, j->now, -1, DB_STATIC);
     if (run_once(s, st, "order delete") != 0)
         return PB_EINTERNAL;
     if (store__audit(s, j->tenant_id, "order_deleted", j->o->id, j->col->work_centre_id, 0,

@@ -74,46 +74,46 @@ static struct column *target_column(struct board *b, int64_t wc_id)
 static int insert_order(struct store *s, int64_t tenant_id, const struct order *o,
                         const char *now, int *rc)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_ORDER_INSERT);
+    struct db_stmt *st = store__stmt(s, ST_ORDER_INSERT);
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_text(st, 2, o->order_number, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, o->stock_code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, o->description, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_text(st, 2, o->order_number, -1, DB_STATIC);
+    db_bind_text(st, 3, o->stock_code, -1, DB_STATIC);
+    db_bind_text(st, 4, o->description, -1, DB_STATIC);
     store__bind_text_opt(st, 5, o->current_operation);
-    sqlite3_bind_int64(st, 6, o->quantity_to_make);
-    sqlite3_bind_int64(st, 7, o->quantity_completed);
+    db_bind_int64(st, 6, o->quantity_to_make);
+    db_bind_int64(st, 7, o->quantity_completed);
     store__bind_id_opt(st, 8, o->work_centre_id);
-    sqlite3_bind_int64(st, 9, o->rank);
-    sqlite3_bind_text(st, 10, order_status_name(o->status), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 11, order_priority_name(o->priority), -1, SQLITE_STATIC);
+    db_bind_int64(st, 9, o->rank);
+    db_bind_text(st, 10, order_status_name(o->status), -1, DB_STATIC);
+    db_bind_text(st, 11, order_priority_name(o->priority), -1, DB_STATIC);
     store__bind_text_opt(st, 12, o->due_date);
     store__bind_text_opt(st, 13, o->start_date);
     store__bind_id_opt(st, 14, o->created_by);
-    sqlite3_bind_text(st, 15, now, -1, SQLITE_STATIC);
+    db_bind_text(st, 15, now, -1, DB_STATIC);
     return store__run(s, st, "order insert", rc);
 }
 
 static int insert_step(struct store *s, int64_t tenant_id, int64_t order_id,
                        const struct step *p)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_STEP_INSERT);
+    struct db_stmt *st = store__stmt(s, ST_STEP_INSERT);
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, order_id);
-    sqlite3_bind_int64(st, 3, p->step_number);
-    sqlite3_bind_text(st, 4, p->operation_name != NULL ? p->operation_name : "", -1,
-                      SQLITE_STATIC);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, order_id);
+    db_bind_int64(st, 3, p->step_number);
+    db_bind_text(st, 4, p->operation_name != NULL ? p->operation_name : "", -1,
+                      DB_STATIC);
     store__bind_id_opt(st, 5, p->work_centre_id);
     const char *status = step_status_name(p->status);
-    sqlite3_bind_text(st, 6, status != NULL ? status : "pending", -1, SQLITE_STATIC);
+    db_bind_text(st, 6, status != NULL ? status : "pending", -1, DB_STATIC);
     if (p->planned_duration_minutes >= 0)
-        sqlite3_bind_int64(st, 7, p->planned_duration_minutes);
+        db_bind_int64(st, 7, p->planned_duration_minutes);
     if (p->actual_duration_minutes >= 0)
-        sqlite3_bind_int64(st, 8, p->actual_duration_minutes);
-    sqlite3_bind_int64(st, 9, p->quantity_completed);
+        db_bind_int64(st, 8, p->actual_duration_minutes);
+    db_bind_int64(st, 9, p->quantity_completed);
     store__bind_text_opt(st, 10, p->started_at);
     store__bind_text_opt(st, 11, p->completed_at);
     return store__run(s, st, "step insert", NULL);
@@ -224,8 +224,8 @@ int store_create_write(struct store *s, struct create_job *j)
 {
     int sqlrc = 0;
     if (insert_order(s, j->tenant_id, j->o, j->now, &sqlrc) != 0)
-        return sqlrc == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
-    j->o->id = sqlite3_last_insert_rowid(s->db);
+        return sqlrc == DB_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
+    j->o->id = db_last_insert_rowid(s->db);
     if (rank__write(s, j->tenant_id, &j->rp) != 0)
         return PB_EINTERNAL;
     for (size_t i = 0; i < j->n_steps; i++)
@@ -291,7 +291,7 @@ int store_order_create(struct store *s, struct board *b, const struct order_inpu
 int store_order_steps(struct store *s, int64_t tenant_id, int64_t order_id,
                       struct step **out, size_t *n)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_ORDER_EXISTS);
+    struct db_stmt *st = store__stmt(s, ST_ORDER_EXISTS);
     struct step *v = NULL;
     size_t len = 0, cap = 0;
     int r;
@@ -300,13 +300,13 @@ int store_order_steps(struct store *s, int64_t tenant_id, int64_t order_id,
     *n = 0;
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, order_id);
-    r = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (r == SQLITE_DONE)
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, order_id);
+    r = db_step(st);
+    db_reset(st);
+    if (r == DB_DONE)
         return PB_ENOT_FOUND;
-    if (r != SQLITE_ROW) {
+    if (r != DB_ROW) {
         store__error(s, "order exists");
         return PB_EINTERNAL;
     }
@@ -314,9 +314,9 @@ int store_order_steps(struct store *s, int64_t tenant_id, int64_t order_id,
     st = store__stmt(s, ST_STEP_LIST);
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, order_id);
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, order_id);
+    while ((r = db_step(st)) == DB_ROW) {
         if (len == cap) {
             cap = cap ? 2 * cap : 8;
             struct step *nv = realloc(v, cap * sizeof(*nv));
@@ -326,33 +326,33 @@ int store_order_steps(struct store *s, int64_t tenant_id, int64_t order_id,
         }
         struct step *p = &v[len];
         memset(p, 0, sizeof(*p));
-        p->step_number = sqlite3_column_int64(st, 0);
+        p->step_number = db_column_int64(st, 0);
         p->operation_name = store__col_strdup(st, 1);
         if (p->operation_name == NULL)
             goto fail;
         len++;
-        p->work_centre_id = sqlite3_column_int64(st, 2);
-        int status = step_status_parse((const char *)sqlite3_column_text(st, 3));
+        p->work_centre_id = db_column_int64(st, 2);
+        int status = step_status_parse((const char *)db_column_text(st, 3));
         p->status = status >= 0 ? (enum step_status)status : STEP_PENDING;
         p->planned_duration_minutes =
-            sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
+            db_column_type(st, 4) == DB_NULL ? -1 : db_column_int64(st, 4);
         p->actual_duration_minutes =
-            sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 5);
-        p->quantity_completed = sqlite3_column_int64(st, 6);
+            db_column_type(st, 5) == DB_NULL ? -1 : db_column_int64(st, 5);
+        p->quantity_completed = db_column_int64(st, 6);
         store__col_copy(st, 7, p->started_at, sizeof(p->started_at));
         store__col_copy(st, 8, p->completed_at, sizeof(p->completed_at));
     }
-    if (r != SQLITE_DONE) {
+    if (r != DB_DONE) {
         store__error(s, "step list");
         goto fail;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     *out = v;
     *n = len;
     return 0;
 
 fail:
-    sqlite3_reset(st);
+    db_reset(st);
     for (size_t i = 0; i < len; i++)
         step_cleanup(&v[i]);
     free(v);
@@ -436,16 +436,16 @@ int store__move_write(struct store *s, struct board *b, const struct move_plan *
     const struct column *src = mp->src, *dst = mp->dst;
     if (rank__write(s, b->tenant_id, &mp->rp) != 0)
         return PB_EINTERNAL;
-    sqlite3_stmt *st = store__stmt(s, ST_ORDER_MOVE);
+    struct db_stmt *st = store__stmt(s, ST_ORDER_MOVE);
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, b->tenant_id);
-    sqlite3_bind_int64(st, 2, mp->o->id);
+    db_bind_int64(st, 1, b->tenant_id);
+    db_bind_int64(st, 2, mp->o->id);
     store__bind_id_opt(st, 3, dst->work_centre_id);
-    sqlite3_bind_int64(st, 4, mp->rp.rank);
-    sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 6, mp->leaves_backlog);
-    sqlite3_bind_text(st, 7, stamp, -1, SQLITE_STATIC);
+    db_bind_int64(st, 4, mp->rp.rank);
+    db_bind_text(st, 5, now, -1, DB_STATIC);
+    db_bind_int(st, 6, mp->leaves_backlog);
+    db_bind_text(st, 7, stamp, -1, DB_STATIC);
     if (store__run(s, st, "order move", NULL) != 0)
         return PB_EINTERNAL;
     if (store__audit(s, b->tenant_id, "order_moved", mp->o->id, src->work_centre_id,
@@ -618,12 +618,12 @@ int store_move_write(struct store *s, struct board *b, struct move_job *j)
     struct move_plan mp = j->mp;
     mp.rp.count = 0;                    /* written here instead of by rank__write */
     for (size_t k = 0; k < j->mp.rp.count; k++) {
-        sqlite3_stmt *st = store__stmt(s, ST_ORDER_RANK);
+        struct db_stmt *st = store__stmt(s, ST_ORDER_RANK);
         if (st == NULL)
             return PB_EINTERNAL;
-        sqlite3_bind_int64(st, 1, b->tenant_id);
-        sqlite3_bind_int64(st, 2, j->win[k]->id);
-        sqlite3_bind_int64(st, 3, j->win_new[k]);
+        db_bind_int64(st, 1, b->tenant_id);
+        db_bind_int64(st, 2, j->win[k]->id);
+        db_bind_int64(st, 3, j->win_new[k]);
         if (store__run(s, st, "rank relabel", NULL) != 0)
             return PB_EINTERNAL;
     }
@@ -688,35 +688,35 @@ static bool order_differs(const struct order *o, const struct order *n)
 static int update_fields(struct store *s, int64_t tenant_id, int64_t id, const struct order *n,
                          const char *now)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_ORDER_UPDATE_FIELDS);
+    struct db_stmt *st = store__stmt(s, ST_ORDER_UPDATE_FIELDS);
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, id);
-    sqlite3_bind_text(st, 3, n->stock_code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, n->description, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, id);
+    db_bind_text(st, 3, n->stock_code, -1, DB_STATIC);
+    db_bind_text(st, 4, n->description, -1, DB_STATIC);
     store__bind_text_opt(st, 5, n->current_operation);
-    sqlite3_bind_int64(st, 6, n->quantity_to_make);
-    sqlite3_bind_int64(st, 7, n->quantity_completed);
-    sqlite3_bind_text(st, 8, order_status_name(n->status), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, order_priority_name(n->priority), -1, SQLITE_STATIC);
+    db_bind_int64(st, 6, n->quantity_to_make);
+    db_bind_int64(st, 7, n->quantity_completed);
+    db_bind_text(st, 8, order_status_name(n->status), -1, DB_STATIC);
+    db_bind_text(st, 9, order_priority_name(n->priority), -1, DB_STATIC);
     store__bind_text_opt(st, 10, n->due_date);
     store__bind_text_opt(st, 11, n->start_date);
-    sqlite3_bind_text(st, 12, now, -1, SQLITE_STATIC);
+    db_bind_text(st, 12, now, -1, DB_STATIC);
     return store__run(s, st, "order update", NULL);
 }
 
 static int place(struct store *s, int64_t tenant_id, int64_t id, int64_t wc, int64_t rank,
                  bool leaves_backlog, const char *now)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_ORDER_PLACE);
+    struct db_stmt *st = store__stmt(s, ST_ORDER_PLACE);
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, id);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, id);
     store__bind_id_opt(st, 3, wc);
-    sqlite3_bind_int64(st, 4, rank);
-    sqlite3_bind_int(st, 5, leaves_backlog);
+    db_bind_int64(st, 4, rank);
+    db_bind_int(st, 5, leaves_backlog);
     (void)now;                          /* the stamp is SQLite's (PB_SQL_STAMP_NOW) */
     return store__run(s, st, "order place", NULL);
 }
@@ -1040,8 +1040,8 @@ int store_import_write(struct store *s, struct import_plan *p, const struct orde
         int sqlrc = 0;
         if (p->ir[i].existing == NULL) {
             if (insert_order(s, p->tenant_id, st, now, &sqlrc) != 0)
-                return sqlrc == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
-            st->id = sqlite3_last_insert_rowid(s->db);
+                return sqlrc == DB_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
+            st->id = db_last_insert_rowid(s->db);
         } else if (p->ir[i].changed
                    && update_fields(s, p->tenant_id, p->ir[i].ex_id, st, now) != 0) {
             return PB_EINTERNAL;
@@ -1057,12 +1057,12 @@ int store_import_write(struct store *s, struct import_plan *p, const struct orde
             return PB_EINTERNAL;
     }
     for (size_t k = 0; k < p->n_relabel; k++) {
-        sqlite3_stmt *st = store__stmt(s, ST_ORDER_RANK);
+        struct db_stmt *st = store__stmt(s, ST_ORDER_RANK);
         if (st == NULL)
             return PB_EINTERNAL;
-        sqlite3_bind_int64(st, 1, p->tenant_id);
-        sqlite3_bind_int64(st, 2, p->relabel[k].id);
-        sqlite3_bind_int64(st, 3, p->relabel[k].rank);
+        db_bind_int64(st, 1, p->tenant_id);
+        db_bind_int64(st, 2, p->relabel[k].id);
+        db_bind_int64(st, 3, p->relabel[k].rank);
         if (store__run(s, st, "import relabel", NULL) != 0)
             return PB_EINTERNAL;
     }

@@ -92,12 +92,12 @@ int rank__write(struct store *s, int64_t tenant_id, const struct rank_plan *rp)
 {
     struct order *o = rp->first;
     for (size_t k = 0; k < rp->count; k++, o = window_next(rp, o)) {
-        sqlite3_stmt *st = store__stmt(s, ST_ORDER_RANK);
+        struct db_stmt *st = store__stmt(s, ST_ORDER_RANK);
         if (st == NULL)
             return PB_EINTERNAL;
-        sqlite3_bind_int64(st, 1, tenant_id);
-        sqlite3_bind_int64(st, 2, o->id);
-        sqlite3_bind_int64(st, 3, window_rank(rp, k));
+        db_bind_int64(st, 1, tenant_id);
+        db_bind_int64(st, 2, o->id);
+        db_bind_int64(st, 3, window_rank(rp, k));
         if (store__run(s, st, "rank relabel", NULL) != 0)
             return PB_EINTERNAL;
     }

@@ -9,10 +9,10 @@
 
 static int state_set(struct store *s, const char *value)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_ROOM_STATE_SET);
+    struct db_stmt *st = store__stmt(s, ST_ROOM_STATE_SET);
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
+    db_bind_text(st, 1, value, -1, DB_STATIC);
     return store__run(s, st, "room log state", NULL);
 }
 
@@ -25,15 +25,15 @@ static int start(struct store *s, bool *rotated);
 
 int store_room_log_start(struct store *s, bool *rotated)
 {
-    sqlite3_busy_timeout(s->db, START_STOP_BUSY_MS);
+    db_busy_timeout(s->db, START_STOP_BUSY_MS);
     int rc = start(s, rotated);
-    sqlite3_busy_timeout(s->db, LOOP_BUSY_MS);
+    db_busy_timeout(s->db, LOOP_BUSY_MS);
     return rc;
 }
 
 static int start(struct store *s, bool *rotated)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_ROOM_STATE_GET);
+    struct db_stmt *st = store__stmt(s, ST_ROOM_STATE_GET);
     bool clean = false;
     int rc;
 
@@ -43,8 +43,8 @@ static int start(struct store *s, bool *rotated)
         return PB_EINTERNAL;
     rc = store__step_row(s, st, "room log state");
     if (rc == 1)
-        clean = strcmp((const char *)sqlite3_column_text(st, 0), "1") == 0;
-    sqlite3_reset(st);
+        clean = strcmp((const char *)db_column_text(st, 0), "1") == 0;
+    db_reset(st);
     if (rc < 0)
         return rc;
     if (store__begin(s) != 0)
@@ -54,7 +54,7 @@ static int start(struct store *s, bool *rotated)
             || store__run(s, st, "room log rotate", NULL) != 0)
             goto fail;
         if (rotated != NULL)
-            *rotated = sqlite3_changes(s->db) > 0;
+            *rotated = db_changes(s->db) > 0;
     }
     if (state_set(s, "0") != 0)
         goto fail;
@@ -67,14 +67,14 @@ fail:
 int store_room_log_stop(struct store *s, const struct room_log_entry *e, size_t n)
 {
     int rc = PB_EINTERNAL;
-    sqlite3_busy_timeout(s->db, START_STOP_BUSY_MS);
+    db_busy_timeout(s->db, START_STOP_BUSY_MS);
     if (store__begin(s) == 0) {
         if (store_room_log_append(s, e, n) == 0 && state_set(s, "1") == 0)
             rc = store__commit(s);
         else
             store__rollback(s);
     }
-    sqlite3_busy_timeout(s->db, LOOP_BUSY_MS);
+    db_busy_timeout(s->db, LOOP_BUSY_MS);
     return rc;
 }
 
@@ -83,46 +83,46 @@ int store_room_log_load(struct store *s, int64_t tenant_id, uint64_t after, bool
                         int (*each)(void *ctx, uint64_t seq, const char *frame, size_t len),
                         void *ctx)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_ROOM_LOG_GET);
+    struct db_stmt *st = store__stmt(s, ST_ROOM_LOG_GET);
     int rc;
 
     *found = false;
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 1, tenant_id);
     rc = store__step_row(s, st, "room log");
     if (rc == 1) {
-        const unsigned char *e = sqlite3_column_text(st, 0);
+        const unsigned char *e = db_column_text(st, 0);
         if (e == NULL || strlen((const char *)e) != PB_EPOCH_LEN) {
             rc = 0;                     /* not ours (edited by hand): as if never logged */
         } else {
             memcpy(epoch, e, PB_EPOCH_LEN + 1);
-            *seq = (uint64_t)sqlite3_column_int64(st, 1);
+            *seq = (uint64_t)db_column_int64(st, 1);
             *found = true;
         }
     }
-    sqlite3_reset(st);
+    db_reset(st);
     if (rc < 0 || !*found)
         return rc < 0 ? rc : 0;
     if ((st = store__stmt(s, ST_ROOM_EVENTS_LOAD)) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, (int64_t)after);
     while ((rc = store__step_row(s, st, "room events")) == 1) {
-        uint64_t s_seq = (uint64_t)sqlite3_column_int64(st, 0);
-        const char *frame = (const char *)sqlite3_column_text(st, 1);
+        uint64_t s_seq = (uint64_t)db_column_int64(st, 0);
+        const char *frame = (const char *)db_column_text(st, 1);
         if (frame == NULL)
             continue;
-        if ((rc = each(ctx, s_seq, frame, (size_t)sqlite3_column_bytes(st, 1))) != 0)
+        if ((rc = each(ctx, s_seq, frame, (size_t)db_column_bytes(st, 1))) != 0)
             break;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     return rc < 0 ? rc : rc > 1 ? rc : 0;
 }
 
 int store_room_log_append(struct store *s, const struct room_log_entry *e, size_t n)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
 
     if (n == 0)
         return 0;
@@ -134,9 +134,9 @@ int store_room_log_append(struct store *s, const struct room_log_entry *e, size_
             prune = e[i].prune_upto;
         if ((st = store__stmt(s, ST_ROOM_EVENT_INSERT)) == NULL)
             goto fail;
-        sqlite3_bind_int64(st, 1, e[i].tenant_id);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)e[i].seq);
-        sqlite3_bind_text(st, 3, e[i].frame, (int)e[i].len, SQLITE_STATIC);
+        db_bind_int64(st, 1, e[i].tenant_id);
+        db_bind_int64(st, 2, (int64_t)e[i].seq);
+        db_bind_text(st, 3, e[i].frame, (int)e[i].len, DB_STATIC);
         if (store__run(s, st, "room event", NULL) != 0)
             goto fail;
         /* A tenant's last entry of this batch: its room row and its pruning. */
@@ -144,16 +144,16 @@ int store_room_log_append(struct store *s, const struct room_log_entry *e, size_
             continue;
         if ((st = store__stmt(s, ST_ROOM_LOG_UPSERT)) == NULL)
             goto fail;
-        sqlite3_bind_int64(st, 1, e[i].tenant_id);
-        sqlite3_bind_text(st, 2, e[i].epoch, PB_EPOCH_LEN, SQLITE_STATIC);  /* a no-op write
+        db_bind_int64(st, 1, e[i].tenant_id);
+        db_bind_text(st, 2, e[i].epoch, PB_EPOCH_LEN, DB_STATIC);  /* a no-op write
                                          * (no page) while the epoch is the same */
         if (store__run(s, st, "room log", NULL) != 0)
             goto fail;
         if (prune > 0) {
             if ((st = store__stmt(s, ST_ROOM_EVENTS_PRUNE)) == NULL)
                 goto fail;
-            sqlite3_bind_int64(st, 1, e[i].tenant_id);
-            sqlite3_bind_int64(st, 2, (sqlite3_int64)prune);
+            db_bind_int64(st, 1, e[i].tenant_id);
+            db_bind_int64(st, 2, (int64_t)prune);
             if (store__run(s, st, "room events prune", NULL) != 0)
                 goto fail;
         }

@@ -73,14 +73,14 @@ void api_key_cleanup(struct api_key *k)
 
 /* Columns: id, tenant_id, name, created_by, created_at, revoked_at. 0 or PB_EINTERNAL. */
 #define KEY_COLUMNS "id, tenant_id, name, created_by, created_at, revoked_at"
-static int key_from_row(sqlite3_stmt *st, struct api_key *out)
+static int key_from_row(struct db_stmt *st, struct api_key *out)
 {
     memset(out, 0, sizeof(*out));
-    out->id = sqlite3_column_int64(st, 0);
-    out->tenant_id = sqlite3_column_int64(st, 1);
+    out->id = db_column_int64(st, 0);
+    out->tenant_id = db_column_int64(st, 1);
     if ((out->name = store__col_strdup(st, 2)) == NULL)
         return PB_EINTERNAL;
-    out->created_by = sqlite3_column_int64(st, 3);     /* NULL reads as 0 */
+    out->created_by = db_column_int64(st, 3);     /* NULL reads as 0 */
     store__col_copy(st, 4, out->created_at, sizeof(out->created_at));
     store__col_copy(st, 5, out->revoked_at, sizeof(out->revoked_at));
     return 0;
@@ -94,8 +94,8 @@ int store_api_key_create(struct store *s, int64_t tenant_id, const char *name,
         "VALUES (?1, ?2, ?3, ?4, ?5)";
     char now[PB_TIMESTAMP_LEN];
     struct strbuf data = { 0 };
-    sqlite3_stmt *st = NULL;
-    int rc = PB_EINTERNAL, ext = SQLITE_OK;
+    struct db_stmt *st = NULL;
+    int rc = PB_EINTERNAL, ext = DB_OK;
     char *name_copy = NULL;
 
     if (name == NULL || *name == '\0' || strlen(name) > PB_API_KEY_NAME_MAX || blank(name)
@@ -106,19 +106,19 @@ int store_api_key_create(struct store *s, int64_t tenant_id, const char *name,
     pb_now_timestamp(now);
 
     if ((st = store__prepare(s, sql, "prepare")) == NULL || store__begin(s) != 0) {
-        sqlite3_finalize(st);
+        db_finalize(st);
         goto out;
     }
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, key_hash, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_text(st, 2, name, -1, DB_STATIC);
+    db_bind_text(st, 3, key_hash, -1, DB_STATIC);
     store__bind_id_opt(st, 4, user_id);
-    sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+    db_bind_text(st, 5, now, -1, DB_STATIC);
     if (store__run_final(s, st, "api key insert", &ext, NULL) != 0) {
-        rc = ext == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
+        rc = ext == DB_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
         goto fail_tx;
     }
-    int64_t id = sqlite3_last_insert_rowid(s->db);
+    int64_t id = db_last_insert_rowid(s->db);
     strbuf_printf(&data, "{\"apiKeyId\":%lld", (long long)id);
     sb_str_member(&data, "name", name);
     strbuf_printf(&data, "}");
@@ -157,14 +157,14 @@ int store_api_key_list(struct store *s, int64_t tenant_id, bool include_revoked,
                               "ORDER BY id";
     struct api_key *v = NULL;
     size_t len = 0, cap = 0;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int r;
 
     *out = NULL;
     *n = 0;
     if ((st = store__prepare(s, include_revoked ? all : live, "prepare")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 1, tenant_id);
     while ((r = store__step_row(s, st, "api key list")) == 1) {
         if (len == cap) {
             size_t nc = cap ? cap * 2 : 8;
@@ -180,13 +180,13 @@ int store_api_key_list(struct store *s, int64_t tenant_id, bool include_revoked,
     }
     if (r < 0)
         goto fail;
-    sqlite3_finalize(st);
+    db_finalize(st);
     *out = v;
     *n = len;
     return 0;
 
 fail:
-    sqlite3_finalize(st);
+    db_finalize(st);
     for (size_t i = 0; i < len; i++)
         api_key_cleanup(&v[i]);
     free(v);
@@ -201,7 +201,7 @@ int store_api_key_revoke(struct store *s, int64_t tenant_id, int64_t id, int64_t
                               "AND id = ?2 AND revoked_at IS NULL";
     char now[PB_TIMESTAMP_LEN];
     struct strbuf data = { 0 };
-    sqlite3_stmt *st = NULL;
+    struct db_stmt *st = NULL;
     int rc = PB_EINTERNAL, r, changes = 0;
 
     pb_now_timestamp(now);
@@ -209,24 +209,24 @@ int store_api_key_revoke(struct store *s, int64_t tenant_id, int64_t id, int64_t
         return PB_EINTERNAL;
     if ((st = store__prepare(s, sel, "prepare")) == NULL)
         goto fail_tx;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, id);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, id);
     r = store__step_row(s, st, "api key get");
     if (r == 1) {
         strbuf_printf(&data, "{\"apiKeyId\":%lld", (long long)id);
-        sb_str_member(&data, "name", (const char *)sqlite3_column_text(st, 0));
+        sb_str_member(&data, "name", (const char *)db_column_text(st, 0));
         strbuf_printf(&data, "}");
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (r != 1) {
         rc = r == 0 ? PB_ENOT_FOUND : PB_EINTERNAL;
         goto fail_tx;
     }
     if (data.oom || (st = store__prepare(s, upd, "prepare")) == NULL)
         goto fail_tx;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, id);
-    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, id);
+    db_bind_text(st, 3, now, -1, DB_STATIC);
     if (store__run_final(s, st, "api key revoke", NULL, &changes) != 0 || changes != 1)
         goto fail_tx;
     if (store__audit(s, tenant_id, "api_key_revoked", 0, 0, 0, user_id, data.p, -1, -1,
@@ -248,7 +248,7 @@ int store_api_key_lookup(struct store *s, const char *key_hash, struct api_key *
 {
     static const char sql[] = "SELECT " KEY_COLUMNS " FROM api_keys WHERE key_hash = ?1 "
                               "AND revoked_at IS NULL";
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int r, rc;
 
     memset(out, 0, sizeof(*out));
@@ -256,10 +256,10 @@ int store_api_key_lookup(struct store *s, const char *key_hash, struct api_key *
         return PB_EUNAUTHORIZED;
     if ((st = store__prepare(s, sql, "prepare")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_text(st, 1, key_hash, -1, SQLITE_STATIC);
+    db_bind_text(st, 1, key_hash, -1, DB_STATIC);
     r = store__step_row(s, st, "api key lookup");
     rc = r == 1 ? key_from_row(st, out) : r == 0 ? PB_EUNAUTHORIZED : PB_EINTERNAL;
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -318,13 +318,13 @@ static int seen_before(struct store *s, int64_t tenant_id, const char *event_id)
 {
     static const char sql[] = "SELECT 1 FROM scanner_events WHERE tenant_id = ?1 "
                               "AND event_id = ?2";
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     if ((st = store__prepare(s, sql, "prepare")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_text(st, 2, event_id, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_text(st, 2, event_id, -1, DB_STATIC);
     int r = store__step_row(s, st, "scanner event lookup");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return r;
 }
 
@@ -493,20 +493,20 @@ static int insert_event(struct store *s, int64_t tenant_id, const struct scanner
         "INSERT INTO scanner_events(tenant_id, event_id, order_id, work_centre_id, "
         "operation_name, event_type, quantity, operator_badge, scanner_id, timestamp, "
         "processed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1)";
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     if ((st = store__prepare(s, sql, "prepare")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_text(st, 2, in->event_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, order_id);
-    sqlite3_bind_int64(st, 4, wc_id);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_text(st, 2, in->event_id, -1, DB_STATIC);
+    db_bind_int64(st, 3, order_id);
+    db_bind_int64(st, 4, wc_id);
     store__bind_text_opt(st, 5, in->operation_name);
-    sqlite3_bind_text(st, 6, scanner_event_type_name((enum scanner_event_type)in->event_type),
-                      -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 7, in->has_quantity ? in->quantity : 0);
+    db_bind_text(st, 6, scanner_event_type_name((enum scanner_event_type)in->event_type),
+                      -1, DB_STATIC);
+    db_bind_int64(st, 7, in->has_quantity ? in->quantity : 0);
     store__bind_text_opt(st, 8, in->operator_badge);
     store__bind_text_opt(st, 9, in->scanner_id);
-    sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
+    db_bind_text(st, 10, now, -1, DB_STATIC);
     return store__run_final(s, st, "scanner event insert", ext, NULL);
 }
 
@@ -522,23 +522,23 @@ static int write_order(struct store *s, int64_t tenant_id, const struct order *o
         "ELSE started_at END, completed_at = CASE ?12 WHEN 1 THEN "
         PB_SQL_COMPLETED_AT(PB_SQL_STAMP_NOW) " WHEN 2 THEN NULL ELSE completed_at END "
         "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int changes = 0;
     if ((st = store__prepare(s, sql, "prepare")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, o->id);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, o->id);
     store__bind_id_opt(st, 3, p->move ? p->dst->work_centre_id : o->work_centre_id);
-    sqlite3_bind_int64(st, 4, p->move ? p->rp.rank : o->rank);
-    sqlite3_bind_text(st, 5, order_status_name(p->status), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, p->quantity_completed);
+    db_bind_int64(st, 4, p->move ? p->rp.rank : o->rank);
+    db_bind_text(st, 5, order_status_name(p->status), -1, DB_STATIC);
+    db_bind_int64(st, 6, p->quantity_completed);
     store__bind_text_opt(st, 7, p->op_change ? p->op : o->current_operation);
     store__bind_text_opt(st, 8, p->start);
     store__bind_text_opt(st, 9, p->done);
-    sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
+    db_bind_text(st, 10, now, -1, DB_STATIC);
     /* leaving the backlog also stamps started_at (SPEC §4 analytics: first left the backlog) */
-    sqlite3_bind_int(st, 11, p->started_flag || (p->move && p->src->work_centre_id == 0));
-    sqlite3_bind_int(st, 12, p->completed_flag);
+    db_bind_int(st, 11, p->started_flag || (p->move && p->src->work_centre_id == 0));
+    db_bind_int(st, 12, p->completed_flag);
     if (store__run_final(s, st, "scanner order update", NULL, &changes) != 0)
         return PB_EINTERNAL;
     if (changes != 1) {
@@ -557,17 +557,17 @@ static int write_step(struct store *s, int64_t tenant_id, int64_t order_id, cons
         "completed_at = CASE WHEN ?4 = 'complete' THEN COALESCE(completed_at, ?7) "
         "ELSE completed_at END "
         "WHERE tenant_id = ?1 AND order_id = ?2 AND step_number = ?3";
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int changes = 0;
     if ((st = store__prepare(s, sql, "prepare")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, order_id);
-    sqlite3_bind_int64(st, 3, p->step->step_number);
-    sqlite3_bind_text(st, 4, step_status_name(p->step_status), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, p->step_delta);
-    sqlite3_bind_int(st, 6, p->step_started);
-    sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, order_id);
+    db_bind_int64(st, 3, p->step->step_number);
+    db_bind_text(st, 4, step_status_name(p->step_status), -1, DB_STATIC);
+    db_bind_int64(st, 5, p->step_delta);
+    db_bind_int(st, 6, p->step_started);
+    db_bind_text(st, 7, now, -1, DB_STATIC);
     if (store__run_final(s, st, "scanner step update", NULL, &changes) != 0)
         return PB_EINTERNAL;
     return changes == 1 ? 0 : PB_EINTERNAL;
@@ -710,7 +710,7 @@ int store_scanner_write(struct store *s, struct scanner_job *j)
 {
     const struct plan *p = &j->p;
     int64_t t = j->b->tenant_id;
-    int ext = SQLITE_OK;
+    int ext = DB_OK;
 
     j->dup_at_write = false;            /* a rerun decides again */
     if (j->duplicate)
@@ -718,7 +718,7 @@ int store_scanner_write(struct store *s, struct scanner_job *j)
     /* the event row first: if another connection recorded the eventId meanwhile, its unique
      * key refuses it (a statement error: nothing of this job was written) */
     if (insert_event(s, t, &j->in, j->o->id, j->wc_id, j->now, &ext) != 0) {
-        if (ext == SQLITE_CONSTRAINT_UNIQUE) {
+        if (ext == DB_CONSTRAINT_UNIQUE) {
             j->dup_at_write = true;
             return 0;
         }

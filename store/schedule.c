@@ -261,7 +261,7 @@ int store_calendar_write(struct store *s, struct calendar_job *j)
     static const char hol_sql[] =
         "INSERT OR IGNORE INTO calendar_holidays(tenant_id, day) VALUES (?1, ?2)";
     char day[PB_DATE_LEN];
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     size_t n_shifts, n_holidays = calendar_n_holidays(j->c);
     /* the job's own calendar (no other thread sees it before apply): its shifts and holidays
      * are the input's, sorted, holidays once each */
@@ -271,21 +271,21 @@ int store_calendar_write(struct store *s, struct calendar_job *j)
     do {                                                                                  \
         if ((st = store__prepare(s, sql, what)) == NULL)                                  \
             return PB_EINTERNAL;                                                          \
-        sqlite3_bind_int64(st, 1, j->tenant_id);                                          \
+        db_bind_int64(st, 1, j->tenant_id);                                          \
         bind;                                                                             \
         if (store__run_final(s, st, what, NULL, NULL) != 0)                               \
             return PB_EINTERNAL;                                                          \
     } while (0)
-    RUN(upsert_sql, "calendar row", sqlite3_bind_text(st, 2, j->now, -1, SQLITE_STATIC));
+    RUN(upsert_sql, "calendar row", db_bind_text(st, 2, j->now, -1, DB_STATIC));
     RUN(del_shifts_sql, "calendar shifts delete", (void)0);
     RUN(del_hol_sql, "calendar holidays delete", (void)0);
     for (size_t i = 0; i < n_shifts; i++)
-        RUN(shift_sql, "calendar shift", (sqlite3_bind_int(st, 2, shifts[i].weekday),
-                                          sqlite3_bind_int(st, 3, shifts[i].start),
-                                          sqlite3_bind_int(st, 4, shifts[i].end)));
+        RUN(shift_sql, "calendar shift", (db_bind_int(st, 2, shifts[i].weekday),
+                                          db_bind_int(st, 3, shifts[i].start),
+                                          db_bind_int(st, 4, shifts[i].end)));
     for (size_t i = 0; i < n_holidays; i++) {
         calendar_holiday(j->c, i, day);
-        RUN(hol_sql, "calendar holiday", sqlite3_bind_text(st, 2, day, -1, SQLITE_TRANSIENT));
+        RUN(hol_sql, "calendar holiday", db_bind_text(st, 2, day, -1, DB_TRANSIENT));
     }
 #undef RUN
     if (store__audit(s, j->tenant_id, "calendar_updated", 0, 0, 0, j->user_id, j->data, -1, -1,

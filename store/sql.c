@@ -19,11 +19,23 @@ static const char *const stmt_sql[ST__COUNT] = {
 #undef STORE_STMT_SQL
 };
 
+/* PostgreSQL's spelling of the statements it spells differently (NULL: the same text). */
+static const char *const stmt_sql_pg[ST__COUNT] = {
+#define STORE_STMT_SQL(name, sql) [ST_##name] = sql,
+    STORE_STMTS_PG(STORE_STMT_SQL)
+#undef STORE_STMT_SQL
+};
+
+const char *store__sql(const struct store *s, enum store_stmt id)
+{
+    return s->db->kind == DB_POSTGRES && stmt_sql_pg[id] != NULL ? stmt_sql_pg[id] : stmt_sql[id];
+}
+
 /* ---------------------------------------------------------------- errors and statements */
 
 void store__error(struct store *s, const char *what)
 {
-    snprintf(s->errmsg, sizeof(s->errmsg), "%s: %s", what, sqlite3_errmsg(s->db));
+    snprintf(s->errmsg, sizeof(s->errmsg), "%s: %s", what, db_errmsg(s->db));
     fprintf(stderr, "store: %s\n", s->errmsg);
 }
 
@@ -32,45 +44,44 @@ const char *store_errmsg(const struct store *s)
     return s->errmsg;
 }
 
-sqlite3_stmt *store__stmt(struct store *s, enum store_stmt id)
+struct db_stmt *store__stmt(struct store *s, enum store_stmt id)
 {
-    sqlite3_stmt *st = s->stmts[id];
+    struct db_stmt *st = s->stmts[id];
 
     if (st == NULL) {
-        if (sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL)
-            != SQLITE_OK) {
+        if (db_prepare(s->db, store__sql(s, id), true, &st) != DB_OK) {
             store__error(s, "prepare");
             return NULL;
         }
         s->stmts[id] = st;
     }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    db_reset(st);
+    db_clear_bindings(st);
     return st;
 }
 
-int store__run(struct store *s, sqlite3_stmt *st, const char *what, int *rc)
+int store__run(struct store *s, struct db_stmt *st, const char *what, int *rc)
 {
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)            /* INSERT .. RETURNING is not used; treat as done */
-        r = SQLITE_DONE;
-    if (r != SQLITE_DONE) {
+    int r = db_step(st);
+    if (r == DB_ROW)            /* INSERT .. RETURNING is not used; treat as done */
+        r = DB_DONE;
+    if (r != DB_DONE) {
         if (rc != NULL)
-            *rc = sqlite3_extended_errcode(s->db);
+            *rc = db_errcode(s->db);
         store__error(s, what);
-        sqlite3_reset(st);
+        db_reset(st);
         return PB_EINTERNAL;
     }
     if (rc != NULL)
-        *rc = SQLITE_OK;
-    sqlite3_reset(st);
+        *rc = DB_OK;
+    db_reset(st);
     return 0;
 }
 
 int store__begin(struct store *s)
 {
-    bool nest = !sqlite3_get_autocommit(s->db);
-    sqlite3_stmt *st = store__stmt(s, nest ? ST_NEST_BEGIN : ST_BEGIN);
+    bool nest = !!db_in_transaction(s->db);
+    struct db_stmt *st = store__stmt(s, nest ? ST_NEST_BEGIN : ST_BEGIN);
     if (st == NULL || store__run(s, st, "begin", NULL) != 0)
         return PB_EINTERNAL;
     s->nested = nest;
@@ -96,48 +107,47 @@ static void commit_observe(struct store *s, double seconds)
     s->commits.sum_seconds += seconds;
 }
 
-sqlite3_stmt *store__prepare(struct store *s, const char *sql, const char *what)
+struct db_stmt *store__prepare(struct store *s, const char *sql, const char *what)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    struct db_stmt *st = NULL;
+    if (db_prepare(s->db, sql, false, &st) != DB_OK) {
         store__error(s, what);
-        sqlite3_finalize(st);
         return NULL;
     }
     return st;
 }
 
-int store__step_row(struct store *s, sqlite3_stmt *st, const char *what)
+int store__step_row(struct store *s, struct db_stmt *st, const char *what)
 {
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
+    int r = db_step(st);
+    if (r == DB_ROW)
         return 1;
-    if (r == SQLITE_DONE)
+    if (r == DB_DONE)
         return 0;
     store__error(s, what);
     return PB_EINTERNAL;
 }
 
-int store__run_final(struct store *s, sqlite3_stmt *st, const char *what, int *ext,
+int store__run_final(struct store *s, struct db_stmt *st, const char *what, int *ext,
                      int *changes)
 {
-    int r = sqlite3_step(st);
-    int x = sqlite3_extended_errcode(s->db);
-    if (r != SQLITE_DONE)
+    int r = db_step(st);
+    int x = db_errcode(s->db);
+    if (r != DB_DONE)
         store__error(s, what);
     else if (changes != NULL)
-        *changes = sqlite3_changes(s->db);
-    sqlite3_finalize(st);
+        *changes = db_changes(s->db);
+    db_finalize(st);
     if (ext != NULL)
-        *ext = r == SQLITE_DONE ? SQLITE_OK : x;
-    return r == SQLITE_DONE ? 0 : PB_EINTERNAL;
+        *ext = r == DB_DONE ? DB_OK : x;
+    return r == DB_DONE ? 0 : PB_EINTERNAL;
 }
 
 int store__commit(struct store *s)
 {
     struct timespec t0, t1;
     if (s->nested) {
-        sqlite3_stmt *rel = store__stmt(s, ST_NEST_RELEASE);
+        struct db_stmt *rel = store__stmt(s, ST_NEST_RELEASE);
         if (rel == NULL || store__run(s, rel, "release", NULL) != 0) {
             store__rollback(s);
             return PB_EINTERNAL;
@@ -145,7 +155,7 @@ int store__commit(struct store *s)
         s->nested = false;
         return 0;
     }
-    sqlite3_stmt *st = store__stmt(s, ST_COMMIT);
+    struct db_stmt *st = store__stmt(s, ST_COMMIT);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (st == NULL || store__run(s, st, "commit", NULL) != 0) {
         store__rollback(s);
@@ -188,67 +198,65 @@ void store__rollback(struct store *s)
      * SQLITE_BUSY in older SQLite versions. */
     for (size_t i = 0; i < ST__COUNT; i++)
         if (s->stmts[i] != NULL)
-            sqlite3_reset(s->stmts[i]);
-    if (sqlite3_get_autocommit(s->db)) {
+            db_reset(s->stmts[i]);
+    if (!db_in_transaction(s->db)) {
         s->nested = false;
         return;                     /* SQLite already rolled back (e.g. after SQLITE_FULL) */
     }
     if (s->nested) {                /* undo the savepoint's work, then end it */
         s->nested = false;
-        sqlite3_stmt *to = store__stmt(s, ST_NEST_ROLLBACK);
-        sqlite3_stmt *rel = to != NULL && sqlite3_step(to) == SQLITE_DONE
+        struct db_stmt *to = store__stmt(s, ST_NEST_ROLLBACK);
+        struct db_stmt *rel = to != NULL && db_step(to) == DB_DONE
                           ? store__stmt(s, ST_NEST_RELEASE) : NULL;
-        if (rel == NULL || sqlite3_step(rel) != SQLITE_DONE)
-            fprintf(stderr, "store: rollback to savepoint: %s\n", sqlite3_errmsg(s->db));
+        if (rel == NULL || db_step(rel) != DB_DONE)
+            fprintf(stderr, "store: rollback to savepoint: %s\n", db_errmsg(s->db));
         if (to != NULL)
-            sqlite3_reset(to);
+            db_reset(to);
         if (rel != NULL)
-            sqlite3_reset(rel);
+            db_reset(rel);
         return;
     }
-    sqlite3_stmt *st = store__stmt(s, ST_ROLLBACK);
-    if (st == NULL || sqlite3_step(st) != SQLITE_DONE)
-        fprintf(stderr, "store: rollback: %s\n", sqlite3_errmsg(s->db));
+    struct db_stmt *st = store__stmt(s, ST_ROLLBACK);
+    if (st == NULL || db_step(st) != DB_DONE)
+        fprintf(stderr, "store: rollback: %s\n", db_errmsg(s->db));
     if (st != NULL)
-        sqlite3_reset(st);
+        db_reset(st);
 }
 
-void store__bind_text_opt(sqlite3_stmt *st, int i, const char *v)
+void store__bind_text_opt(struct db_stmt *st, int i, const char *v)
 {
     if (v == NULL || *v == '\0')
-        sqlite3_bind_null(st, i);
+        db_bind_null(st, i);
     else
-        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+        db_bind_text(st, i, v, -1, DB_STATIC);
 }
 
-void store__bind_id_opt(sqlite3_stmt *st, int i, int64_t id)
+void store__bind_id_opt(struct db_stmt *st, int i, int64_t id)
 {
     if (id == 0)
-        sqlite3_bind_null(st, i);
+        db_bind_null(st, i);
     else
-        sqlite3_bind_int64(st, i, id);
+        db_bind_int64(st, i, id);
 }
 
-char *store__col_strdup(sqlite3_stmt *st, int i)
+char *store__col_strdup(struct db_stmt *st, int i)
 {
-    const char *v = (const char *)sqlite3_column_text(st, i);
+    const char *v = (const char *)db_column_text(st, i);
     return strdup(v != NULL ? v : "");
 }
 
-void store__col_copy(sqlite3_stmt *st, int i, char *buf, size_t size)
+void store__col_copy(struct db_stmt *st, int i, char *buf, size_t size)
 {
-    const char *v = (const char *)sqlite3_column_text(st, i);
+    const char *v = (const char *)db_column_text(st, i);
     snprintf(buf, size, "%s", v != NULL ? v : "");
 }
 
 int store_exec(struct store *s, const char *sql)
 {
-    char *err = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
-        snprintf(s->errmsg, sizeof(s->errmsg), "%s", err != NULL ? err : "?");
+    if (db_exec(s->db, sql) != DB_OK) {
+        snprintf(s->errmsg, sizeof(s->errmsg), "%s", db_errmsg(s->db));
         if (!s->quiet)
             fprintf(stderr, "store: exec: %s\n", s->errmsg);
-        sqlite3_free(err);
         return PB_EINTERNAL;
     }
     return 0;

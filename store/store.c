@@ -15,6 +15,7 @@
 #include <string.h>
 
 extern const char pb_schema_sql[];
+extern const char pb_schema_pg_sql[];     /* schema-pg.sql */
 
 /* ---------------------------------------------------------------- audit rows */
 
@@ -51,21 +52,21 @@ int store__audit(struct store *s, int64_t tenant_id, const char *event_type, int
                  int64_t from_wc, int64_t to_wc, int64_t user_id, const char *event_data,
                  int64_t depth_from, int64_t depth_to, const char *timestamp)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_AUDIT_INSERT);
+    struct db_stmt *st = store__stmt(s, ST_AUDIT_INSERT);
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_text(st, 2, event_type, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_text(st, 2, event_type, -1, DB_STATIC);
     store__bind_id_opt(st, 3, order_id);
     store__bind_id_opt(st, 4, from_wc);
     store__bind_id_opt(st, 5, to_wc);
     store__bind_id_opt(st, 6, user_id);
     store__bind_text_opt(st, 7, event_data);
     if (depth_from >= 0)
-        sqlite3_bind_int64(st, 8, depth_from);
+        db_bind_int64(st, 8, depth_from);
     if (depth_to >= 0)
-        sqlite3_bind_int64(st, 9, depth_to);
-    sqlite3_bind_text(st, 10, timestamp, -1, SQLITE_STATIC);
+        db_bind_int64(st, 9, depth_to);
+    db_bind_text(st, 10, timestamp, -1, DB_STATIC);
     return store__run(s, st, "audit insert", NULL);
 }
 
@@ -135,16 +136,16 @@ static void sql_ident(struct strbuf *b, const char *name)
 static int repair_text(struct store *s)
 {
     struct strbuf chk = { 0 }, upd = { 0 }, uniq = { 0 };
-    sqlite3_stmt *tabs = NULL, *cols = NULL, *st = NULL;
+    struct db_stmt *tabs = NULL, *cols = NULL, *st = NULL;
     int rc = PB_EINTERNAL, step;
     bool in_tx = false;
 
-    if (sqlite3_create_function(s->db, "pb_text_valid", 1,
+    if (sqlite3_create_function(s->db->lite, "pb_text_valid", 1,
                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
-                                sql_text_valid, NULL, NULL) != SQLITE_OK
-        || sqlite3_create_function(s->db, "pb_text_repair", 1,
+                                sql_text_valid, NULL, NULL) != DB_OK
+        || sqlite3_create_function(s->db->lite, "pb_text_repair", 1,
                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
-                                   sql_text_repair, NULL, NULL) != SQLITE_OK) {
+                                   sql_text_repair, NULL, NULL) != DB_OK) {
         store__error(s, "repair: create function");
         return PB_EINTERNAL;
     }
@@ -156,7 +157,7 @@ static int repair_text(struct store *s)
     if (tabs == NULL || cols == NULL)
         goto done;
     while ((step = store__step_row(s, tabs, "repair: tables")) == 1) {
-        const char *table = (const char *)sqlite3_column_text(tabs, 0);
+        const char *table = (const char *)db_column_text(tabs, 0);
         int ncols = 0;
         strbuf_cleanup(&chk);
         strbuf_cleanup(&upd);
@@ -164,10 +165,10 @@ static int repair_text(struct store *s)
         strbuf_put(&upd, "UPDATE OR IGNORE ", 17);
         sql_ident(&upd, table);
         strbuf_put(&upd, " SET ", 5);
-        sqlite3_reset(cols);
-        sqlite3_bind_text(cols, 1, table, -1, SQLITE_TRANSIENT);
+        db_reset(cols);
+        db_bind_text(cols, 1, table, -1, DB_TRANSIENT);
         while ((step = store__step_row(s, cols, "repair: columns")) == 1) {
-            const char *col = (const char *)sqlite3_column_text(cols, 0);
+            const char *col = (const char *)db_column_text(cols, 0);
             strbuf_put(&chk, ncols ? " OR NOT pb_text_valid(" : "NOT pb_text_valid(", ncols ? 22 : 18);
             sql_ident(&chk, col);
             strbuf_put(&chk, ")", 1);
@@ -207,7 +208,7 @@ static int repair_text(struct store *s)
         strbuf_cleanup(&q);
         if (st == NULL || (step = store__step_row(s, st, "repair: check")) < 0)
             goto done;
-        sqlite3_finalize(st);
+        db_finalize(st);
         st = NULL;
         if (step == 0)
             continue;
@@ -219,7 +220,7 @@ static int repair_text(struct store *s)
         strbuf_printf(&upd, " WHERE %s; %s", chk.p, uniq.p);
         if (upd.oom)
             goto done;
-        int before = sqlite3_total_changes(s->db);
+        int64_t before = db_total_changes(s->db);
         if (store_exec(s, upd.p) != 0)
             goto done;
         /* What is still invalid: a suffixed value was taken too (practically never). */
@@ -231,11 +232,11 @@ static int repair_text(struct store *s)
         strbuf_cleanup(&q);
         if (st == NULL || store__step_row(s, st, "repair: recheck") != 1)
             goto done;
-        long long still = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        long long still = db_column_int64(st, 0);
+        db_finalize(st);
         st = NULL;
-        fprintf(stderr, "store: repaired %d rows of table %s with invalid UTF-8 or NUL in text"
-                " (now U+FFFD, NUL removed)", sqlite3_total_changes(s->db) - before, table);
+        fprintf(stderr, "store: repaired %lld rows of table %s with invalid UTF-8 or NUL in text"
+                " (now U+FFFD, NUL removed)", (long long)(db_total_changes(s->db) - before), table);
         if (still > 0)
             fprintf(stderr, "; %lld rows could not be repaired (unique index)", still);
         fputc('\n', stderr);
@@ -251,9 +252,9 @@ static int repair_text(struct store *s)
 done:
     if (in_tx)
         store_exec(s, "ROLLBACK");
-    sqlite3_finalize(st);
-    sqlite3_finalize(tabs);
-    sqlite3_finalize(cols);
+    db_finalize(st);
+    db_finalize(tabs);
+    db_finalize(cols);
     strbuf_cleanup(&chk);
     strbuf_cleanup(&upd);
     strbuf_cleanup(&uniq);
@@ -279,12 +280,12 @@ static int migrate_ranks(struct store *s)
         "DROP INDEX IF EXISTS orders_column;"
         "ALTER TABLE orders DROP COLUMN position;";
     _Static_assert(RANK_STEP == 4294967296, "the migration spaces ranks RANK_STEP apart");
-    sqlite3_stmt *st = store__prepare(s, "SELECT 1 FROM pragma_table_info('orders') "
+    struct db_stmt *st = store__prepare(s, "SELECT 1 FROM pragma_table_info('orders') "
                                          "WHERE name = 'position'", "migrate: columns");
     if (st == NULL)
         return PB_EINTERNAL;
     int old = store__step_row(s, st, "migrate: columns");
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (old <= 0)
         return old;
     fprintf(stderr, "store: migrating orders.position to orders.rank\n");
@@ -312,13 +313,13 @@ static int migrate_work_centres(struct store *s)
         "CHECK (wip_policy = 'soft' OR wip_policy = 'hard');"
         "ALTER TABLE work_centres ADD COLUMN default_operation_minutes INTEGER NOT NULL "
         "DEFAULT 60 CHECK (default_operation_minutes >= 1);";
-    sqlite3_stmt *st = store__prepare(s, "SELECT 1 FROM pragma_table_info('work_centres') "
+    struct db_stmt *st = store__prepare(s, "SELECT 1 FROM pragma_table_info('work_centres') "
                                          "WHERE name = 'default_operation_minutes'",
                                       "migrate: work centre columns");
     if (st == NULL)
         return PB_EINTERNAL;
     int has = store__step_row(s, st, "migrate: work centre columns");
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (has != 0)
         return has < 0 ? has : 0;
     fprintf(stderr, "store: adding the work centres' WIP and default-minutes columns\n");
@@ -332,6 +333,18 @@ static int migrate_work_centres(struct store *s)
 }
 
 /* ---------------------------------------------------------------- open / close */
+
+/* PostgreSQL: the schema (schema-pg.sql, compiled in) and the analytics summaries' state row
+ * (a new database's summaries are empty and right; the triggers keep them so). The SQLite
+ * migrations and the text repair have no PostgreSQL counterpart: there is no older
+ * PostgreSQL database to migrate, and PostgreSQL stores no invalid UTF-8. */
+static int open_postgres(struct store *s)
+{
+    return store_exec(s, pb_schema_pg_sql) != 0
+        || store_exec(s, "INSERT INTO analytics_summary_state(version) SELECT 1 WHERE NOT "
+                         "EXISTS (SELECT 1 FROM analytics_summary_state)") != 0
+         ? PB_EINTERNAL : 0;
+}
 
 int store_open(struct store **out, const char *path, const struct store_options *opts)
 {
@@ -353,16 +366,19 @@ int store_open(struct store **out, const char *path, const struct store_options 
     s->max_orders = opts != NULL ? opts->max_orders_per_tenant : 0;
     /* NOMUTEX: one connection, used by one thread (the loop) only; SQLite's per-call mutexes
      * cost ~7% of an import in perf. */
-    if (sqlite3_open_v2(path, &s->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
-        != SQLITE_OK) {
-        snprintf(s->errmsg, sizeof(s->errmsg), "%s",
-                 s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
+    if (db_open(&s->db, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                s->errmsg, sizeof(s->errmsg)) != DB_OK)
         goto fail;
+    if (s->db->kind == DB_POSTGRES) {
+        if ((s->url = strdup(path)) == NULL || open_postgres(s) != 0)
+            goto fail;
+        s->quiet = false;
+        *out = s;
+        return 0;
     }
     /* A short busy timeout: another process (the CLI) holds the write lock for
      * milliseconds; the loop thread must never wait long. */
-    sqlite3_busy_timeout(s->db, 100);
+    db_busy_timeout(s->db, 100);
     /* Group commit: SQLite writes the WAL without syncing it; the server syncs it off the
      * loop for a whole group of commits before anyone is answered. */
     if (opts != NULL && opts->group_commit)
@@ -371,7 +387,7 @@ int store_open(struct store **out, const char *path, const struct store_options 
              "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
              sync);
     size_t plen = strlen(path);
-    if ((s->wal_path = malloc(plen + 5)) == NULL)
+    if ((s->wal_path = malloc(plen + 5)) == NULL || (s->url = strdup(path)) == NULL)
         goto fail;
     memcpy(s->wal_path, path, plen);
     memcpy(s->wal_path + plen, "-wal", 5);
@@ -397,31 +413,31 @@ report:
 int store_open_sibling(struct store *s, const char *synchronous, struct store **out)
 {
     const char *sync = synchronous != NULL ? synchronous : "NORMAL";
-    char pragma[128];
+    char pragma[128], err[256];
     struct store *c;
-    size_t plen;
 
     *out = NULL;
-    if ((strcmp(sync, "NORMAL") != 0 && strcmp(sync, "FULL") != 0) || s->wal_path == NULL
+    if ((strcmp(sync, "NORMAL") != 0 && strcmp(sync, "FULL") != 0) || s->url == NULL
         || (c = calloc(1, sizeof(*c))) == NULL)
         return PB_EINTERNAL;
     c->max_orders = s->max_orders;
-    plen = strlen(s->wal_path) - 4;             /* "<path>-wal" */
-    if ((c->wal_path = strdup(s->wal_path)) == NULL)
+    if ((c->url = strdup(s->url)) == NULL
+        || (s->wal_path != NULL && (c->wal_path = strdup(s->wal_path)) == NULL))
         goto fail;
-    c->wal_path[plen] = '\0';                   /* the database path, for the open */
     /* NOMUTEX: used by one thread at a time (the writer thread, once handed over). */
-    if (sqlite3_open_v2(c->wal_path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL)
-        != SQLITE_OK) {
-        snprintf(s->errmsg, sizeof(s->errmsg), "sibling connection: %s",
-                 c->db != NULL ? sqlite3_errmsg(c->db) : "out of memory");
+    if (db_open(&c->db, c->url, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, err, sizeof(err))
+        != DB_OK) {
+        snprintf(s->errmsg, sizeof(s->errmsg), "sibling connection: %.200s", err);
         goto fail;
     }
-    c->wal_path[plen] = '-';
+    if (c->db->kind == DB_POSTGRES) {
+        *out = c;
+        return 0;
+    }
     /* Another process (the CLI) may hold the write lock: this connection's thread waits for
      * it, the loop does not. SQLite's own WAL autocheckpoint stays on here: it then runs
      * inside this connection's COMMITs, on its thread (docs/writer.md). */
-    sqlite3_busy_timeout(c->db, 5000);
+    db_busy_timeout(c->db, 5000);
     snprintf(pragma, sizeof(pragma),
              "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
              sync);
@@ -436,7 +452,17 @@ fail:
     return PB_EINTERNAL;
 }
 
-struct sqlite3 *store_sibling_db(struct store *s)
+bool store_url_is_postgres(const char *url)
+{
+    return db_url_is_postgres(url);
+}
+
+bool store_is_postgres(const struct store *s)
+{
+    return s->db->kind == DB_POSTGRES;
+}
+
+struct db *store_sibling_db(struct store *s)
 {
     return s->db;
 }
@@ -454,9 +480,10 @@ void store_free(struct store *s)
         board__free(b);
     hmap_cleanup(&s->boards);
     for (size_t i = 0; i < ST__COUNT; i++)
-        sqlite3_finalize(s->stmts[i]);
-    sqlite3_close(s->db);
+        db_finalize(s->stmts[i]);
+    db_close(s->db);
     free(s->wal_path);
+    free(s->url);
     free(s);
 }
 
@@ -486,39 +513,39 @@ int store_tenant_create(struct store *s, const char *slug, const char *name, int
 
     if (!slug_valid(slug) || name == NULL || *name == '\0' || !text_ok(name))
         return PB_EVALIDATION;
-    sqlite3_stmt *st = store__stmt(s, ST_TENANT_INSERT);
+    struct db_stmt *st = store__stmt(s, ST_TENANT_INSERT);
     if (st == NULL)
         return PB_EINTERNAL;
     pb_now_timestamp(now);
-    sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    db_bind_text(st, 1, slug, -1, DB_STATIC);
+    db_bind_text(st, 2, name, -1, DB_STATIC);
+    db_bind_text(st, 3, now, -1, DB_STATIC);
     if (store__run(s, st, "tenant insert", &rc) != 0)
-        return rc == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
+        return rc == DB_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
     if (id_out != NULL)
-        *id_out = sqlite3_last_insert_rowid(s->db);
+        *id_out = db_last_insert_rowid(s->db);
     return 0;
 }
 
-static int tenant_read(struct store *s, sqlite3_stmt *st, struct tenant *out)
+static int tenant_read(struct store *s, struct db_stmt *st, struct tenant *out)
 {
-    int r = sqlite3_step(st);
-    if (r == SQLITE_DONE) {
-        sqlite3_reset(st);
+    int r = db_step(st);
+    if (r == DB_DONE) {
+        db_reset(st);
         return PB_ENOT_FOUND;
     }
-    if (r != SQLITE_ROW) {
+    if (r != DB_ROW) {
         store__error(s, "tenant select");
-        sqlite3_reset(st);
+        db_reset(st);
         return PB_EINTERNAL;
     }
     memset(out, 0, sizeof(*out));
-    out->id = sqlite3_column_int64(st, 0);
+    out->id = db_column_int64(st, 0);
     out->slug = store__col_strdup(st, 1);
     out->name = store__col_strdup(st, 2);
     out->timezone = store__col_strdup(st, 3);
-    out->daily_target = sqlite3_column_int64(st, 4);
-    sqlite3_reset(st);
+    out->daily_target = db_column_int64(st, 4);
+    db_reset(st);
     if (out->slug == NULL || out->name == NULL || out->timezone == NULL) {
         tenant_cleanup(out);
         return PB_EINTERNAL;
@@ -528,19 +555,19 @@ static int tenant_read(struct store *s, sqlite3_stmt *st, struct tenant *out)
 
 int store_tenant_get(struct store *s, int64_t id, struct tenant *out)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_TENANT_BY_ID);
+    struct db_stmt *st = store__stmt(s, ST_TENANT_BY_ID);
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     return tenant_read(s, st, out);
 }
 
 int store_tenant_by_slug(struct store *s, const char *slug, struct tenant *out)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_TENANT_BY_SLUG);
+    struct db_stmt *st = store__stmt(s, ST_TENANT_BY_SLUG);
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_text(st, 1, slug, -1, SQLITE_STATIC);
+    db_bind_text(st, 1, slug, -1, DB_STATIC);
     return tenant_read(s, st, out);
 }
 
@@ -556,51 +583,51 @@ int store_user_create(struct store *s, int64_t tenant_id, const char *username, 
     if (username == NULL || email == NULL || password_hash == NULL || role_name(role) == NULL
         || !text_ok(username) || !text_ok(email) || !text_ok(first_name) || !text_ok(last_name))
         return PB_EVALIDATION;
-    sqlite3_stmt *st = store__stmt(s, ST_USER_INSERT);
+    struct db_stmt *st = store__stmt(s, ST_USER_INSERT);
     if (st == NULL)
         return PB_EINTERNAL;
     pb_now_timestamp(now);
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_text(st, 2, username, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, password_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, role_name(role), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, first_name != NULL ? first_name : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, last_name != NULL ? last_name : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_text(st, 2, username, -1, DB_STATIC);
+    db_bind_text(st, 3, email, -1, DB_STATIC);
+    db_bind_text(st, 4, password_hash, -1, DB_STATIC);
+    db_bind_text(st, 5, role_name(role), -1, DB_STATIC);
+    db_bind_text(st, 6, first_name != NULL ? first_name : "", -1, DB_STATIC);
+    db_bind_text(st, 7, last_name != NULL ? last_name : "", -1, DB_STATIC);
+    db_bind_text(st, 8, now, -1, DB_STATIC);
     if (store__run(s, st, "user insert", &rc) != 0)
-        return rc == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
+        return rc == DB_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
     if (id_out != NULL)
-        *id_out = sqlite3_last_insert_rowid(s->db);
+        *id_out = db_last_insert_rowid(s->db);
     return 0;
 }
 
-static int user_read(struct store *s, sqlite3_stmt *st, struct user *out)
+static int user_read(struct store *s, struct db_stmt *st, struct user *out)
 {
-    int r = sqlite3_step(st);
-    if (r == SQLITE_DONE) {
-        sqlite3_reset(st);
+    int r = db_step(st);
+    if (r == DB_DONE) {
+        db_reset(st);
         return PB_ENOT_FOUND;
     }
-    if (r != SQLITE_ROW) {
+    if (r != DB_ROW) {
         store__error(s, "user select");
-        sqlite3_reset(st);
+        db_reset(st);
         return PB_EINTERNAL;
     }
     memset(out, 0, sizeof(*out));
-    out->id = sqlite3_column_int64(st, 0);
-    out->tenant_id = sqlite3_column_int64(st, 1);
+    out->id = db_column_int64(st, 0);
+    out->tenant_id = db_column_int64(st, 1);
     out->username = store__col_strdup(st, 2);
     out->email = store__col_strdup(st, 3);
     out->first_name = store__col_strdup(st, 4);
     out->last_name = store__col_strdup(st, 5);
     out->password_hash = store__col_strdup(st, 6);
-    int role = role_parse((const char *)sqlite3_column_text(st, 7));
+    int role = role_parse((const char *)db_column_text(st, 7));
     out->role = role >= 0 ? (enum role)role : ROLE_VIEWER;
-    out->is_active = sqlite3_column_int(st, 8) != 0;
+    out->is_active = db_column_int(st, 8) != 0;
     store__col_copy(st, 9, out->created_at, sizeof(out->created_at));
     store__col_copy(st, 10, out->updated_at, sizeof(out->updated_at));
-    sqlite3_reset(st);
+    db_reset(st);
     if (out->username == NULL || out->email == NULL || out->first_name == NULL
         || out->last_name == NULL || out->password_hash == NULL) {
         user_cleanup(out);
@@ -611,22 +638,22 @@ static int user_read(struct store *s, sqlite3_stmt *st, struct user *out)
 
 int store_user_get(struct store *s, int64_t tenant_id, int64_t id, struct user *out)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_USER_BY_ID);
+    struct db_stmt *st = store__stmt(s, ST_USER_BY_ID);
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, id);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, id);
     return user_read(s, st, out);
 }
 
 int store_user_by_username(struct store *s, int64_t tenant_id, const char *username,
                            struct user *out)
 {
-    sqlite3_stmt *st = store__stmt(s, ST_USER_BY_NAME);
+    struct db_stmt *st = store__stmt(s, ST_USER_BY_NAME);
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_text(st, 2, username, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_text(st, 2, username, -1, DB_STATIC);
     return user_read(s, st, out);
 }
 

@@ -57,8 +57,16 @@ int store_open(struct store **out, const char *path, const struct store_options 
  */
 int store_open_sibling(struct store *s, const char *synchronous, struct store **out);
 
-/* The SQLite connection of a sibling store (for writer_open's connect hook). */
-struct sqlite3 *store_sibling_db(struct store *s);
+/* SPEC §12: true when `url` is a PostgreSQL URL (postgresql:// or postgres://), which
+ * store_open takes in place of an SQLite path. */
+bool store_url_is_postgres(const char *url);
+
+/* True when s stores in PostgreSQL (false: SQLite). */
+bool store_is_postgres(const struct store *s);
+
+/* The connection (SQLite or PostgreSQL: store/db.h) of a sibling store, for writer_open's
+ * connect hook. Owned by the store. */
+struct db *store_sibling_db(struct store *s);
 
 /* Close the database and free every cached board. store_free(NULL) does nothing. */
 void store_free(struct store *s);

@@ -19,7 +19,7 @@
 #ifndef PB_STORE_INT_H
 #define PB_STORE_INT_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 
 #include "core/errors.h"
 #include "core/hmap.h"
@@ -135,6 +135,16 @@ struct board_index {
                     "queue_depth_from, queue_depth_to, timestamp) "                             \
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
 
+/* X(name, sql): PostgreSQL's text for the statements of STORE_STMTS it spells differently
+ * (store__sql picks it on a PostgreSQL connection). */
+#define PB_PG_STAMP_NOW "to_char(clock_timestamp() AT TIME ZONE 'UTC', " \
+                        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define STORE_STMTS_PG(X)                                                                       \
+    X(BEGIN, "BEGIN")                                                                           \
+    X(ROOM_ROTATE_ALL, "UPDATE room_log SET epoch = substr(md5(random()::text), 1, 16)")        \
+    X(ROOM_EVENT_INSERT, "INSERT INTO room_events(tenant_id, seq, frame) VALUES (?1, ?2, ?3) "  \
+                         "ON CONFLICT (tenant_id, seq) DO UPDATE SET frame = excluded.frame")
+
 enum store_stmt {
 #define STORE_STMT_ENUM(name, sql) ST_##name,
     STORE_STMTS(STORE_STMT_ENUM)
@@ -143,15 +153,17 @@ enum store_stmt {
 };
 
 struct store {
-    sqlite3 *db;
-    sqlite3_stmt *stmts[ST__COUNT]; /* prepared lazily, SQLITE_PREPARE_PERSISTENT */
+    struct db *db;
+    struct db_stmt *stmts[ST__COUNT]; /* prepared lazily, SQLITE_PREPARE_PERSISTENT */
     struct hmap boards;             /* tenant id -> struct board * (loaded lazily) */
     char errmsg[256];               /* last SQLite error, "" when none */
     struct pb_histogram commits;    /* COMMIT latency, for /metrics */
     uint64_t commit_seq;            /* successful COMMITs so far */
     store_commit_fn on_commit;      /* called after each successful COMMIT, or NULL */
     void *on_commit_ctx;
-    char *wal_path;                 /* "<path>-wal" */
+    char *wal_path;                 /* "<path>-wal"; NULL on PostgreSQL */
+    char *url;                      /* what store_open was given: an SQLite path or a
+                                     * postgresql:// URL (store_open_sibling opens it again) */
     bool quiet;                     /* store_exec does not print (store_open with errbuf) */
     size_t max_orders;              /* live orders allowed per tenant; 0 = no limit */
     struct checkpointer *checkpointer; /* checkpoint.h, or NULL (SQLite's own checkpoints) */
@@ -160,32 +172,35 @@ struct store {
                                      * the current "transaction" is SAVEPOINT pb_nested */
 };
 
+/* The SQL text of statement `id` for s's engine (static storage). */
+const char *store__sql(const struct store *s, enum store_stmt id);
+
 /*
  * The cached statement `id`, reset and with bindings cleared, ready to bind. NULL when it
- * cannot be prepared (s->errmsg set). The caller sqlite3_reset()s it when done (a SELECT left
+ * cannot be prepared (s->errmsg set). The caller db_reset()s it when done (a SELECT left
  * un-reset would keep a read transaction open).
  */
-sqlite3_stmt *store__stmt(struct store *s, enum store_stmt id);
+struct db_stmt *store__stmt(struct store *s, enum store_stmt id);
 
 /* Record the connection's current error message in s->errmsg and log it (with `what`). */
 void store__error(struct store *s, const char *what);
 
 /* Step a write statement to completion and reset it. 0, or PB_EINTERNAL (s->errmsg set).
  * The extended SQLite result code goes to *rc when rc is not NULL. */
-int store__run(struct store *s, sqlite3_stmt *st, const char *what, int *rc);
+int store__run(struct store *s, struct db_stmt *st, const char *what, int *rc);
 
 /* Prepare a one-off statement (for SQL outside STORE_STMTS; the caller finalizes it). NULL
  * with s->errmsg set ("what: message") on failure. */
-sqlite3_stmt *store__prepare(struct store *s, const char *sql, const char *what);
+struct db_stmt *store__prepare(struct store *s, const char *sql, const char *what);
 
 /* Step st to its next row: 1 = row, 0 = done, PB_EINTERNAL (s->errmsg set). Does not reset or
  * finalize. */
-int store__step_row(struct store *s, sqlite3_stmt *st, const char *what);
+int store__step_row(struct store *s, struct db_stmt *st, const char *what);
 
 /* Step a one-off write statement to completion and finalize it. 0 or PB_EINTERNAL (s->errmsg
- * set). *ext (may be NULL) gets the extended result code, SQLITE_OK on success; *changes (may
+ * set). *ext (may be NULL) gets the extended result code, DB_OK on success; *changes (may
  * be NULL) the rows changed. st is gone afterwards whatever happened. */
-int store__run_final(struct store *s, sqlite3_stmt *st, const char *what, int *ext,
+int store__run_final(struct store *s, struct db_stmt *st, const char *what, int *ext,
                      int *changes);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. begin and commit return 0 or PB_EINTERNAL; a failed
@@ -201,13 +216,13 @@ int store__commit(struct store *s);
 void store__rollback(struct store *s);
 
 /* Bind helpers: NULL (or "" for text_opt) binds SQL NULL; 0 binds NULL for id_opt. */
-void store__bind_text_opt(sqlite3_stmt *st, int i, const char *v);
-void store__bind_id_opt(sqlite3_stmt *st, int i, int64_t id);
+void store__bind_text_opt(struct db_stmt *st, int i, const char *v);
+void store__bind_id_opt(struct db_stmt *st, int i, int64_t id);
 
 /* Column helpers: a malloc'd copy of a text column ("" for NULL), NULL on allocation failure.
  * copy_fixed copies into a fixed buffer ("" for NULL, truncated to fit). */
-char *store__col_strdup(sqlite3_stmt *st, int i);
-void store__col_copy(sqlite3_stmt *st, int i, char *buf, size_t size);
+char *store__col_strdup(struct db_stmt *st, int i);
+void store__col_copy(struct db_stmt *st, int i, char *buf, size_t size);
 
 /* "text" as a JSON string literal (quotes included, escaped), or "null" for NULL. malloc'd;
  * NULL on allocation failure. */

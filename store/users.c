@@ -207,7 +207,7 @@ int store_tenant_write(struct store *s, struct tenant_job *j)
     struct tenant cur;
     struct strbuf ev = { 0 };
     char now[PB_TIMESTAMP_LEN];
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, n = 0;
 
     if (j->have_out)                    /* a rerun: overwrite */
@@ -238,10 +238,10 @@ int store_tenant_write(struct store *s, struct tenant_job *j)
     rc = PB_EINTERNAL;
     if (ev.oom || (st = store__prepare(s, sql, "prepare")) == NULL)
         goto out;
-    sqlite3_bind_int64(st, 1, j->tenant_id);
-    sqlite3_bind_text(st, 2, ch_name ? j->name : cur.name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, ch_tz ? j->timezone : cur.timezone, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, ch_target ? j->daily_target : cur.daily_target);
+    db_bind_int64(st, 1, j->tenant_id);
+    db_bind_text(st, 2, ch_name ? j->name : cur.name, -1, DB_STATIC);
+    db_bind_text(st, 3, ch_tz ? j->timezone : cur.timezone, -1, DB_STATIC);
+    db_bind_int64(st, 4, ch_target ? j->daily_target : cur.daily_target);
     pb_now_timestamp(now);
     if (store__run_final(s, st, "tenant update", NULL, NULL) != 0
         || store__audit(s, j->tenant_id, "tenant_updated", 0, 0, 0, j->actor_id, ev.p, -1, -1,
@@ -310,19 +310,19 @@ int store_tenant_update(struct store *s, int64_t tenant_id, const struct tenant_
                   "role, is_active, created_at, updated_at"
 
 /* Fill *out from the current row (columns USER_COLS). 0 or PB_EINTERNAL (out cleaned). */
-static int user_from_row(sqlite3_stmt *st, struct user *out)
+static int user_from_row(struct db_stmt *st, struct user *out)
 {
     memset(out, 0, sizeof(*out));
-    out->id = sqlite3_column_int64(st, 0);
-    out->tenant_id = sqlite3_column_int64(st, 1);
+    out->id = db_column_int64(st, 0);
+    out->tenant_id = db_column_int64(st, 1);
     out->username = store__col_strdup(st, 2);
     out->email = store__col_strdup(st, 3);
     out->first_name = store__col_strdup(st, 4);
     out->last_name = store__col_strdup(st, 5);
     out->password_hash = store__col_strdup(st, 6);
-    int role = role_parse((const char *)sqlite3_column_text(st, 7));
+    int role = role_parse((const char *)db_column_text(st, 7));
     out->role = role >= 0 ? (enum role)role : ROLE_VIEWER;
-    out->is_active = sqlite3_column_int(st, 8) != 0;
+    out->is_active = db_column_int(st, 8) != 0;
     store__col_copy(st, 9, out->created_at, sizeof(out->created_at));
     store__col_copy(st, 10, out->updated_at, sizeof(out->updated_at));
     if (out->username == NULL || out->email == NULL || out->first_name == NULL
@@ -336,15 +336,15 @@ static int user_from_row(sqlite3_stmt *st, struct user *out)
 /* Live user by id, read with a statement of this file (so nothing cached stays open). */
 static int user_load(struct store *s, int64_t tenant_id, int64_t id, struct user *out)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     if ((st = store__prepare(s, "SELECT " USER_COLS " FROM users WHERE tenant_id = ?1 AND id = ?2 "
                    "AND deleted_at IS NULL", "prepare")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, id);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, id);
     int r = store__step_row(s, st, "user select");
     int rc = r < 0 ? r : r == 0 ? PB_ENOT_FOUND : user_from_row(st, out);
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -354,30 +354,30 @@ static int taken(struct store *s, int64_t tenant_id, const char *column, const c
                  int64_t except_id)
 {
     char sql[160];
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     snprintf(sql, sizeof(sql), "SELECT 1 FROM users WHERE tenant_id = ?1 AND %s = ?2 "
              "AND deleted_at IS NULL AND id <> ?3", column);
     if ((st = store__prepare(s, sql, "prepare")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, except_id);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_text(st, 2, value, -1, DB_STATIC);
+    db_bind_int64(st, 3, except_id);
     int r = store__step_row(s, st, "user unique check");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return r;
 }
 
 int store_user_active_admins(struct store *s, int64_t tenant_id, int64_t *n)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     if ((st = store__prepare(s, "SELECT COUNT(*) FROM users WHERE tenant_id = ?1 AND role = 'admin' "
                    "AND is_active = 1 AND deleted_at IS NULL", "prepare")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 1, tenant_id);
     int r = store__step_row(s, st, "admin count");
     if (r == 1)
-        *n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+        *n = db_column_int64(st, 0);
+    db_finalize(st);
     return r == 1 ? 0 : PB_EINTERNAL;
 }
 
@@ -425,7 +425,7 @@ int store_user_add(struct store *s, int64_t tenant_id, const struct user_fields 
     char now[PB_TIMESTAMP_LEN];
     struct strbuf ev = { 0 };
     struct user nu;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, sqlrc;
 
     if (f->password_hash == NULL || *f->password_hash == '\0'
@@ -440,24 +440,24 @@ int store_user_add(struct store *s, int64_t tenant_id, const struct user_fields 
     if ((st = store__prepare(s, sql, "prepare")) == NULL)
         goto fail_tx;
     pb_now_timestamp(now);
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_text(st, 2, f->username, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, f->email, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, f->password_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, role_name(role), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, f->first_name != NULL ? f->first_name : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, f->last_name != NULL ? f->last_name : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 8, active);
-    sqlite3_bind_text(st, 9, now, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_text(st, 2, f->username, -1, DB_STATIC);
+    db_bind_text(st, 3, f->email, -1, DB_STATIC);
+    db_bind_text(st, 4, f->password_hash, -1, DB_STATIC);
+    db_bind_text(st, 5, role_name(role), -1, DB_STATIC);
+    db_bind_text(st, 6, f->first_name != NULL ? f->first_name : "", -1, DB_STATIC);
+    db_bind_text(st, 7, f->last_name != NULL ? f->last_name : "", -1, DB_STATIC);
+    db_bind_int(st, 8, active);
+    db_bind_text(st, 9, now, -1, DB_STATIC);
     if (store__run_final(s, st, "user insert", &sqlrc, NULL) != 0) {
-        if ((sqlrc & 0xff) == SQLITE_CONSTRAINT) {  /* raced past the check: still a 409 */
+        if ((sqlrc & 0xff) == DB_CONSTRAINT) {  /* raced past the check: still a 409 */
             rc = PB_ECONFLICT;
             if (conflict != NULL)
                 *conflict = "username";
         }
         goto fail_tx;
     }
-    int64_t id = sqlite3_last_insert_rowid(s->db);
+    int64_t id = db_last_insert_rowid(s->db);
     strbuf_printf(&ev, "{\"userId\":%lld,\"username\":", (long long)id);
     sb_quoted(&ev, f->username);
     strbuf_printf(&ev, ",\"role\":\"%s\",\"isActive\":%s}", role_name(role), active ? "true" : "false");
@@ -500,7 +500,7 @@ int store_user_update(struct store *s, int64_t tenant_id, int64_t user_id,
     struct strbuf ev = { 0 };
     struct user cur, nu;
     unsigned ch = 0;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc, sqlrc;
 
     if (changed != NULL)
@@ -562,21 +562,21 @@ int store_user_update(struct store *s, int64_t tenant_id, int64_t user_id,
     if (ev.oom || (st = store__prepare(s, sql, "prepare")) == NULL)
         goto fail_cur;
     pb_now_timestamp(now);
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, user_id);
-    sqlite3_bind_text(st, 3, f->username != NULL ? f->username : cur.username, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, f->email != NULL ? f->email : cur.email, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, f->password_hash != NULL ? f->password_hash : cur.password_hash, -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, f->first_name != NULL ? f->first_name : cur.first_name, -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, f->last_name != NULL ? f->last_name : cur.last_name, -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, role_name(role), -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 9, active);
-    sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, user_id);
+    db_bind_text(st, 3, f->username != NULL ? f->username : cur.username, -1, DB_STATIC);
+    db_bind_text(st, 4, f->email != NULL ? f->email : cur.email, -1, DB_STATIC);
+    db_bind_text(st, 5, f->password_hash != NULL ? f->password_hash : cur.password_hash, -1,
+                      DB_STATIC);
+    db_bind_text(st, 6, f->first_name != NULL ? f->first_name : cur.first_name, -1,
+                      DB_STATIC);
+    db_bind_text(st, 7, f->last_name != NULL ? f->last_name : cur.last_name, -1,
+                      DB_STATIC);
+    db_bind_text(st, 8, role_name(role), -1, DB_STATIC);
+    db_bind_int(st, 9, active);
+    db_bind_text(st, 10, now, -1, DB_STATIC);
     if (store__run_final(s, st, "user update", &sqlrc, NULL) != 0) {
-        if ((sqlrc & 0xff) == SQLITE_CONSTRAINT) {
+        if ((sqlrc & 0xff) == DB_CONSTRAINT) {
             rc = PB_ECONFLICT;
             if (conflict != NULL)
                 *conflict = ch & USER_CHANGED_USERNAME ? "username" : "email";
@@ -615,7 +615,7 @@ int store_user_delete(struct store *s, int64_t tenant_id, int64_t user_id, int64
     char now[PB_TIMESTAMP_LEN];
     struct strbuf ev = { 0 };
     struct user cur;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
 
     if (store__begin(s) != 0)
@@ -633,9 +633,9 @@ int store_user_delete(struct store *s, int64_t tenant_id, int64_t user_id, int64
     if (ev.oom || (st = store__prepare(s, sql, "prepare")) == NULL)
         goto fail_cur;
     pb_now_timestamp(now);
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, user_id);
-    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, user_id);
+    db_bind_text(st, 3, now, -1, DB_STATIC);
     if (store__run_final(s, st, "user delete", NULL, NULL) != 0
         || store__audit(s, tenant_id, "user_deleted", 0, 0, 0, actor_id, ev.p, -1, -1, now) != 0)
         goto fail_cur;
@@ -665,17 +665,17 @@ int store_user_list(struct store *s, int64_t tenant_id, int64_t limit, int64_t o
 {
     struct user *arr = NULL;
     size_t len = 0, cap = 0;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t count = 0;
     int r;
 
     if ((st = store__prepare(s, "SELECT COUNT(*) FROM users WHERE tenant_id = ?1 AND deleted_at IS NULL", "prepare")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 1, tenant_id);
     r = store__step_row(s, st, "user count");
     if (r == 1)
-        count = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+        count = db_column_int64(st, 0);
+    db_finalize(st);
     if (r != 1)
         return PB_EINTERNAL;
 
@@ -684,9 +684,9 @@ int store_user_list(struct store *s, int64_t tenant_id, int64_t limit, int64_t o
                    "is_active, created_at, updated_at FROM users WHERE tenant_id = ?1 "
                    "AND deleted_at IS NULL ORDER BY id LIMIT ?2 OFFSET ?3", "prepare")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, limit);
-    sqlite3_bind_int64(st, 3, offset);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, limit);
+    db_bind_int64(st, 3, offset);
     while ((r = store__step_row(s, st, "user list")) == 1) {
         if (len == cap) {
             size_t nc = cap ? cap * 2 : 16;
@@ -704,7 +704,7 @@ int store_user_list(struct store *s, int64_t tenant_id, int64_t limit, int64_t o
         }
         len++;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (r != 0) {
         store_user_list_free(arr, len);
         return PB_EINTERNAL;

@@ -77,17 +77,17 @@ bool store_webhook_event_known(const char *name)
 
 /* ---------------------------------------------------------------- endpoints */
 
-static int webhook_from_row(sqlite3_stmt *st, struct webhook *w)
+static int webhook_from_row(struct db_stmt *st, struct webhook *w)
 {
     memset(w, 0, sizeof(*w));
-    w->id = sqlite3_column_int64(st, 0);
-    w->tenant_id = sqlite3_column_int64(st, 1);
+    w->id = db_column_int64(st, 0);
+    w->tenant_id = db_column_int64(st, 1);
     w->url = store__col_strdup(st, 2);
     w->events = store__col_strdup(st, 3);
     w->secret = store__col_strdup(st, 4);
-    const unsigned char *state = sqlite3_column_text(st, 5);
+    const unsigned char *state = db_column_text(st, 5);
     w->failing = state != NULL && strcmp((const char *)state, "failing") == 0;
-    w->cursor = sqlite3_column_int64(st, 6);
+    w->cursor = db_column_int64(st, 6);
     store__col_copy(st, 7, w->created_at, sizeof(w->created_at));
     if (w->url == NULL || w->events == NULL || w->secret == NULL) {
         webhook_cleanup(w);
@@ -98,29 +98,29 @@ static int webhook_from_row(sqlite3_stmt *st, struct webhook *w)
 
 int store_webhook_last_audit_id(struct store *s, int64_t tenant_id, int64_t *out)
 {
-    sqlite3_stmt *st = store__prepare(s, "SELECT COALESCE(MAX(id), 0) FROM audit_log "
+    struct db_stmt *st = store__prepare(s, "SELECT COALESCE(MAX(id), 0) FROM audit_log "
                                          "WHERE tenant_id = ?1", "prepare");
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 1, tenant_id);
     int r = store__step_row(s, st, "webhook last audit id");
     if (r == 1)
-        *out = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+        *out = db_column_int64(st, 0);
+    db_finalize(st);
     return r == 1 ? 0 : PB_EINTERNAL;
 }
 
 static int count_live(struct store *s, int64_t tenant_id, int64_t *n)
 {
-    sqlite3_stmt *st = store__prepare(s, "SELECT COUNT(*) FROM webhooks WHERE tenant_id = ?1 "
+    struct db_stmt *st = store__prepare(s, "SELECT COUNT(*) FROM webhooks WHERE tenant_id = ?1 "
                                          "AND deleted_at IS NULL", "prepare");
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 1, tenant_id);
     int r = store__step_row(s, st, "webhook count");
     if (r == 1)
-        *n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+        *n = db_column_int64(st, 0);
+    db_finalize(st);
     return r == 1 ? 0 : PB_EINTERNAL;
 }
 
@@ -133,7 +133,7 @@ int store_webhook_create(struct store *s, int64_t tenant_id, const char *url,
                               "VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7)";
     char now[PB_TIMESTAMP_LEN], data[64];
     int64_t live = 0, cursor = 0, id;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
 
     pb_now_timestamp(now);
     if (store__begin(s) != 0)
@@ -147,16 +147,16 @@ int store_webhook_create(struct store *s, int64_t tenant_id, const char *url,
     if (store_webhook_last_audit_id(s, tenant_id, &cursor) != 0
         || (st = store__prepare(s, sql, "prepare")) == NULL)
         goto fail;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, events, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, secret, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, cursor);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_text(st, 2, url, -1, DB_STATIC);
+    db_bind_text(st, 3, events, -1, DB_STATIC);
+    db_bind_text(st, 4, secret, -1, DB_STATIC);
+    db_bind_int64(st, 5, cursor);
     store__bind_id_opt(st, 6, user_id);
-    sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
+    db_bind_text(st, 7, now, -1, DB_STATIC);
     if (store__run_final(s, st, "webhook insert", NULL, NULL) != 0)
         goto fail;
-    id = sqlite3_last_insert_rowid(s->db);
+    id = db_last_insert_rowid(s->db);
     snprintf(data, sizeof(data), "{\"webhookId\":%lld}", (long long)id);
     if (store__audit(s, tenant_id, "webhook_created", 0, 0, 0, user_id, data, -1, -1, now) != 0
         || store__commit(s) != 0)
@@ -188,16 +188,16 @@ int store_webhook_delete(struct store *s, int64_t tenant_id, int64_t id, int64_t
                               "AND id = ?2 AND deleted_at IS NULL";
     char now[PB_TIMESTAMP_LEN], data[64];
     int changes = 0;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
 
     pb_now_timestamp(now);
     if (store__begin(s) != 0)
         return PB_EINTERNAL;
     if ((st = store__prepare(s, sql, "prepare")) == NULL)
         goto fail;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, id);
-    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, id);
+    db_bind_text(st, 3, now, -1, DB_STATIC);
     if (store__run_final(s, st, "webhook delete", NULL, &changes) != 0)
         goto fail;
     if (changes != 1) {
@@ -223,7 +223,7 @@ int store_webhook_list(struct store *s, int64_t tenant_id, struct webhook **out,
                               "WHERE deleted_at IS NULL ORDER BY id";
     struct webhook *v = NULL;
     size_t len = 0, cap = 0;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int r;
 
     *out = NULL;
@@ -231,7 +231,7 @@ int store_webhook_list(struct store *s, int64_t tenant_id, struct webhook **out,
     if ((st = store__prepare(s, tenant_id > 0 ? one : all, "prepare")) == NULL)
         return PB_EINTERNAL;
     if (tenant_id > 0)
-        sqlite3_bind_int64(st, 1, tenant_id);
+        db_bind_int64(st, 1, tenant_id);
     while ((r = store__step_row(s, st, "webhook list")) == 1) {
         if (len == cap) {
             size_t nc = cap ? cap * 2 : 8;
@@ -247,13 +247,13 @@ int store_webhook_list(struct store *s, int64_t tenant_id, struct webhook **out,
     }
     if (r < 0)
         goto fail;
-    sqlite3_finalize(st);
+    db_finalize(st);
     *out = v;
     *n = len;
     return 0;
 
 fail:
-    sqlite3_finalize(st);
+    db_finalize(st);
     for (size_t i = 0; i < len; i++)
         webhook_cleanup(&v[i]);
     free(v);
@@ -264,14 +264,14 @@ int store_webhook_get(struct store *s, int64_t tenant_id, int64_t id, struct web
 {
     static const char sql[] = "SELECT " WEBHOOK_COLUMNS " FROM webhooks WHERE tenant_id = ?1 "
                               "AND id = ?2 AND deleted_at IS NULL";
-    sqlite3_stmt *st = store__prepare(s, sql, "prepare");
+    struct db_stmt *st = store__prepare(s, sql, "prepare");
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, id);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, id);
     int r = store__step_row(s, st, "webhook get");
     int rc = r == 1 ? webhook_from_row(st, out) : r == 0 ? PB_ENOT_FOUND : PB_EINTERNAL;
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -287,40 +287,40 @@ int store_webhook_outbox(struct store *s, int64_t tenant_id, int64_t after, size
         "event_data, queue_depth_from, queue_depth_to, timestamp FROM audit_log "
         "WHERE tenant_id = ?1 AND id > ?2 AND event_type IN (" OUTBOX_TYPES ") "
         "ORDER BY id LIMIT ?3";
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     size_t len = 0;
     int r = 0;
 
     *n = 0;
     if ((st = store__prepare(s, sql, "prepare")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, after);
-    sqlite3_bind_int64(st, 3, (int64_t)max);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, after);
+    db_bind_int64(st, 3, (int64_t)max);
     while (len < max && (r = store__step_row(s, st, "webhook outbox")) == 1) {
         struct audit_entry *e = &out[len];
         memset(e, 0, sizeof(*e));
-        e->id = sqlite3_column_int64(st, 0);
+        e->id = db_column_int64(st, 0);
         e->event_type = store__col_strdup(st, 1);
-        e->order_id = sqlite3_column_int64(st, 2);
-        e->from_work_centre_id = sqlite3_column_int64(st, 3);
-        e->to_work_centre_id = sqlite3_column_int64(st, 4);
-        e->user_id = sqlite3_column_int64(st, 5);
-        e->event_data = sqlite3_column_type(st, 6) == SQLITE_NULL ? NULL
+        e->order_id = db_column_int64(st, 2);
+        e->from_work_centre_id = db_column_int64(st, 3);
+        e->to_work_centre_id = db_column_int64(st, 4);
+        e->user_id = db_column_int64(st, 5);
+        e->event_data = db_column_type(st, 6) == DB_NULL ? NULL
                                                                   : store__col_strdup(st, 6);
-        e->queue_depth_from = sqlite3_column_type(st, 7) == SQLITE_NULL
-                                  ? -1 : sqlite3_column_int64(st, 7);
-        e->queue_depth_to = sqlite3_column_type(st, 8) == SQLITE_NULL
-                                ? -1 : sqlite3_column_int64(st, 8);
+        e->queue_depth_from = db_column_type(st, 7) == DB_NULL
+                                  ? -1 : db_column_int64(st, 7);
+        e->queue_depth_to = db_column_type(st, 8) == DB_NULL
+                                ? -1 : db_column_int64(st, 8);
         store__col_copy(st, 9, e->timestamp, sizeof(e->timestamp));
         len++;
         if (e->event_type == NULL
-            || (sqlite3_column_type(st, 6) != SQLITE_NULL && e->event_data == NULL)) {
+            || (db_column_type(st, 6) != DB_NULL && e->event_data == NULL)) {
             r = PB_EINTERNAL;
             break;
         }
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (r < 0) {
         for (size_t i = 0; i < len; i++)
             audit_entry_cleanup(&out[i]);
@@ -346,32 +346,32 @@ int store_webhook_delivery_save(struct store *s, const struct webhook_delivery *
         "UPDATE webhooks SET cursor = CASE WHEN ?3 THEN max(cursor, ?2) ELSE cursor END, "
         "state = CASE WHEN ?4 THEN 'failing' ELSE 'active' END WHERE id = ?1";
     char did[PB_WEBHOOK_DELIVERY_ID_MAX];
-    sqlite3_stmt *st;
+    struct db_stmt *st;
 
     webhook_delivery_id(d->webhook_id, d->seq, did);
     if ((st = store__prepare(s, ins, "prepare")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, d->tenant_id);
-    sqlite3_bind_int64(st, 2, d->webhook_id);
-    sqlite3_bind_int64(st, 3, d->seq);
-    sqlite3_bind_text(st, 4, did, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, d->event, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, d->delivered ? "delivered" : "pending", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 7, d->attempts);
+    db_bind_int64(st, 1, d->tenant_id);
+    db_bind_int64(st, 2, d->webhook_id);
+    db_bind_int64(st, 3, d->seq);
+    db_bind_text(st, 4, did, -1, DB_STATIC);
+    db_bind_text(st, 5, d->event, -1, DB_STATIC);
+    db_bind_text(st, 6, d->delivered ? "delivered" : "pending", -1, DB_STATIC);
+    db_bind_int64(st, 7, d->attempts);
     if (d->http_status > 0)
-        sqlite3_bind_int(st, 8, d->http_status);
+        db_bind_int(st, 8, d->http_status);
     store__bind_text_opt(st, 9, d->last_error);
-    sqlite3_bind_int64(st, 10, d->first_attempt_ms);
-    sqlite3_bind_int64(st, 11, d->next_attempt_ms);
+    db_bind_int64(st, 10, d->first_attempt_ms);
+    db_bind_int64(st, 11, d->next_attempt_ms);
     store__bind_text_opt(st, 12, d->delivered_at);
     if (store__run_final(s, st, "webhook delivery save", NULL, NULL) != 0)
         return PB_EINTERNAL;
     if ((st = store__prepare(s, upd, "prepare")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, d->webhook_id);
-    sqlite3_bind_int64(st, 2, d->seq);
-    sqlite3_bind_int(st, 3, d->delivered);
-    sqlite3_bind_int(st, 4, failing);
+    db_bind_int64(st, 1, d->webhook_id);
+    db_bind_int64(st, 2, d->seq);
+    db_bind_int(st, 3, d->delivered);
+    db_bind_int(st, 4, failing);
     if (store__run_final(s, st, "webhook cursor", NULL, NULL) != 0)
         return PB_EINTERNAL;
     if (!d->delivered || d->seq % PB_WEBHOOK_PRUNE_EVERY != 0)
@@ -384,27 +384,27 @@ int store_webhook_delivery_save(struct store *s, const struct webhook_delivery *
         "ORDER BY seq DESC LIMIT 1 OFFSET ?2)";
     if ((st = store__prepare(s, prune, "prepare")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, d->webhook_id);
-    sqlite3_bind_int(st, 2, PB_WEBHOOK_DELIVERIES_KEPT - 1);
+    db_bind_int64(st, 1, d->webhook_id);
+    db_bind_int(st, 2, PB_WEBHOOK_DELIVERIES_KEPT - 1);
     return store__run_final(s, st, "webhook delivery prune", NULL, NULL);
 }
 
-static int delivery_from_row(sqlite3_stmt *st, struct webhook_delivery *d)
+static int delivery_from_row(struct db_stmt *st, struct webhook_delivery *d)
 {
     memset(d, 0, sizeof(*d));
-    d->webhook_id = sqlite3_column_int64(st, 0);
-    d->tenant_id = sqlite3_column_int64(st, 1);
-    d->seq = sqlite3_column_int64(st, 2);
+    d->webhook_id = db_column_int64(st, 0);
+    d->tenant_id = db_column_int64(st, 1);
+    d->seq = db_column_int64(st, 2);
     store__col_copy(st, 3, d->event, sizeof(d->event));
-    const unsigned char *status = sqlite3_column_text(st, 4);
+    const unsigned char *status = db_column_text(st, 4);
     d->delivered = status != NULL && strcmp((const char *)status, "delivered") == 0;
-    d->attempts = sqlite3_column_int64(st, 5);
-    d->http_status = sqlite3_column_int(st, 6);
-    if (sqlite3_column_type(st, 7) != SQLITE_NULL
+    d->attempts = db_column_int64(st, 5);
+    d->http_status = db_column_int(st, 6);
+    if (db_column_type(st, 7) != DB_NULL
         && (d->last_error = store__col_strdup(st, 7)) == NULL)
         return PB_EINTERNAL;
-    d->first_attempt_ms = sqlite3_column_int64(st, 8);
-    d->next_attempt_ms = sqlite3_column_int64(st, 9);
+    d->first_attempt_ms = db_column_int64(st, 8);
+    d->next_attempt_ms = db_column_int64(st, 9);
     store__col_copy(st, 10, d->delivered_at, sizeof(d->delivered_at));
     return 0;
 }
@@ -414,15 +414,15 @@ int store_webhook_delivery_get(struct store *s, int64_t webhook_id, int64_t seq,
 {
     static const char sql[] = "SELECT " DELIVERY_COLUMNS " FROM webhook_deliveries "
                               "WHERE webhook_id = ?1 AND seq = ?2";
-    sqlite3_stmt *st = store__prepare(s, sql, "prepare");
+    struct db_stmt *st = store__prepare(s, sql, "prepare");
     if (st == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, webhook_id);
-    sqlite3_bind_int64(st, 2, seq);
+    db_bind_int64(st, 1, webhook_id);
+    db_bind_int64(st, 2, seq);
     int r = store__step_row(s, st, "webhook delivery get");
     if (r == 1 && delivery_from_row(st, out) != 0)
         r = PB_EINTERNAL;
-    sqlite3_finalize(st);
+    db_finalize(st);
     return r;
 }
 
@@ -435,7 +435,7 @@ int store_webhook_deliveries(struct store *s, int64_t tenant_id, int64_t webhook
                               "LIMIT ?3";
     struct webhook_delivery *v;
     size_t len = 0;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int r = 0;
 
     *out = NULL;
@@ -446,9 +446,9 @@ int store_webhook_deliveries(struct store *s, int64_t tenant_id, int64_t webhook
         free(v);
         return PB_EINTERNAL;
     }
-    sqlite3_bind_int64(st, 1, tenant_id);
-    sqlite3_bind_int64(st, 2, webhook_id);
-    sqlite3_bind_int64(st, 3, (int64_t)limit);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, webhook_id);
+    db_bind_int64(st, 3, (int64_t)limit);
     while (len < limit && (r = store__step_row(s, st, "webhook deliveries")) == 1) {
         if (delivery_from_row(st, &v[len]) != 0) {
             r = PB_EINTERNAL;
@@ -456,7 +456,7 @@ int store_webhook_deliveries(struct store *s, int64_t tenant_id, int64_t webhook
         }
         len++;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (r < 0) {
         for (size_t i = 0; i <= len && i < limit; i++)
             webhook_delivery_cleanup(&v[i]);

@@ -171,25 +171,25 @@ static size_t wc_index(const struct board *b, int64_t wc_id)
 
 /* Step a write statement once and reset it (kept for reuse). 0 or PB_EINTERNAL; the extended
  * result code goes to *rc when not NULL. */
-static int step_write(struct store *s, sqlite3_stmt *st, const char *what, int *rc)
+static int step_write(struct store *s, struct db_stmt *st, const char *what, int *rc)
 {
-    int r = sqlite3_step(st);
+    int r = db_step(st);
     if (rc != NULL)
-        *rc = sqlite3_extended_errcode(s->db);
-    if (r != SQLITE_DONE) {
+        *rc = db_errcode(s->db);
+    if (r != DB_DONE) {
         store__error(s, what);
-        sqlite3_reset(st);
+        db_reset(st);
         return PB_EINTERNAL;
     }
     if (rc != NULL)
-        *rc = SQLITE_OK;
-    sqlite3_reset(st);
+        *rc = DB_OK;
+    db_reset(st);
     return 0;
 }
 
 static int map_sql_error(int rc)
 {
-    return rc == SQLITE_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
+    return rc == DB_CONSTRAINT_UNIQUE ? PB_ECONFLICT : PB_EINTERNAL;
 }
 
 static void report_none(void *ctx, const char *field, const char *message)
@@ -442,25 +442,25 @@ static int write_create(struct store *s, struct wc_job *j)
         "is_active, created_at, updated_at, wip_limit, wip_policy, default_operation_minutes) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11)";
     const struct work_centre *w = &j->w;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int sqlrc = 0;
 
     if ((st = store__prepare(s, sql, "work centre insert")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, j->tenant_id);
-    sqlite3_bind_text(st, 2, w->code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, w->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, w->description, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, w->capacity);
-    sqlite3_bind_int64(st, 6, w->display_order);
-    sqlite3_bind_int(st, 7, w->is_active);
-    sqlite3_bind_text(st, 8, j->now, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, j->tenant_id);
+    db_bind_text(st, 2, w->code, -1, DB_STATIC);
+    db_bind_text(st, 3, w->name, -1, DB_STATIC);
+    db_bind_text(st, 4, w->description, -1, DB_STATIC);
+    db_bind_int64(st, 5, w->capacity);
+    db_bind_int64(st, 6, w->display_order);
+    db_bind_int(st, 7, w->is_active);
+    db_bind_text(st, 8, j->now, -1, DB_STATIC);
     store__bind_id_opt(st, 9, w->wip_limit);                       /* 0 binds NULL */
-    sqlite3_bind_text(st, 10, w->wip_hard ? "hard" : "soft", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 11, w->default_operation_minutes);
+    db_bind_text(st, 10, w->wip_hard ? "hard" : "soft", -1, DB_STATIC);
+    db_bind_int64(st, 11, w->default_operation_minutes);
     if (store__run_final(s, st, "work centre insert", &sqlrc, NULL) != 0)
         return map_sql_error(sqlrc);
-    j->wc_id = j->w.id = sqlite3_last_insert_rowid(s->db);         /* overwritten on a rerun */
+    j->wc_id = j->w.id = db_last_insert_rowid(s->db);         /* overwritten on a rerun */
     free(j->data);
     if ((j->data = wc_audit_data(j->wc_id, w->code, w->name, NULL)) == NULL)
         return PB_EINTERNAL;
@@ -476,25 +476,25 @@ static int write_update(struct store *s, struct wc_job *j)
         "wip_policy = ?11, default_operation_minutes = ?12 "
         "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
     const struct work_centre *w = &j->w;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int sqlrc = 0;
 
     if (j->noop)
         return 0;
     if ((st = store__prepare(s, sql, "work centre update")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, j->tenant_id);
-    sqlite3_bind_int64(st, 2, j->wc_id);
-    sqlite3_bind_text(st, 3, w->code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, w->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, w->description != NULL ? w->description : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, w->capacity);
-    sqlite3_bind_int64(st, 7, w->display_order);
-    sqlite3_bind_int(st, 8, w->is_active);
-    sqlite3_bind_text(st, 9, j->now, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, j->tenant_id);
+    db_bind_int64(st, 2, j->wc_id);
+    db_bind_text(st, 3, w->code, -1, DB_STATIC);
+    db_bind_text(st, 4, w->name, -1, DB_STATIC);
+    db_bind_text(st, 5, w->description != NULL ? w->description : "", -1, DB_STATIC);
+    db_bind_int64(st, 6, w->capacity);
+    db_bind_int64(st, 7, w->display_order);
+    db_bind_int(st, 8, w->is_active);
+    db_bind_text(st, 9, j->now, -1, DB_STATIC);
     store__bind_id_opt(st, 10, w->wip_limit);
-    sqlite3_bind_text(st, 11, w->wip_hard ? "hard" : "soft", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 12, w->default_operation_minutes);
+    db_bind_text(st, 11, w->wip_hard ? "hard" : "soft", -1, DB_STATIC);
+    db_bind_int64(st, 12, w->default_operation_minutes);
     if (store__run_final(s, st, "work centre update", &sqlrc, NULL) != 0)
         return map_sql_error(sqlrc);
     return store__audit(s, j->tenant_id, "work_centre_updated", 0, 0, 0, j->user_id, j->data,
@@ -509,26 +509,26 @@ static int write_delete(struct store *s, struct wc_job *j)
     static const char sql_busy[] =
         "SELECT COUNT(*) FROM orders WHERE tenant_id = ?1 AND work_centre_id = ?2 "
         "AND deleted_at IS NULL";
-    sqlite3_stmt *st;
+    struct db_stmt *st;
 
     /* the database agrees that the centre is empty (the cache is the truth for positions, but
      * a row written behind the store's back must not be orphaned) */
     if ((st = store__prepare(s, sql_busy, "work centre orders")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, j->tenant_id);
-    sqlite3_bind_int64(st, 2, j->wc_id);
+    db_bind_int64(st, 1, j->tenant_id);
+    db_bind_int64(st, 2, j->wc_id);
     int row = store__step_row(s, st, "work centre orders");
-    int64_t busy = row == 1 ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    int64_t busy = row == 1 ? db_column_int64(st, 0) : 0;
+    db_finalize(st);
     if (row != 1)
         return PB_EINTERNAL;
     if (busy > 0)
         return PB_ECONFLICT;
     if ((st = store__prepare(s, sql, "work centre delete")) == NULL)
         return PB_EINTERNAL;
-    sqlite3_bind_int64(st, 1, j->tenant_id);
-    sqlite3_bind_int64(st, 2, j->wc_id);
-    sqlite3_bind_text(st, 3, j->now, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, j->tenant_id);
+    db_bind_int64(st, 2, j->wc_id);
+    db_bind_text(st, 3, j->now, -1, DB_STATIC);
     if (store__run_final(s, st, "work centre delete", NULL, NULL) != 0)
         return PB_EINTERNAL;
     return store__audit(s, j->tenant_id, "work_centre_deleted", 0, 0, 0, j->user_id, j->data,
@@ -540,7 +540,7 @@ static int write_reorder(struct store *s, struct wc_job *j)
     static const char sql[] =
         "UPDATE work_centres SET display_order = ?3, updated_at = ?4 "
         "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
-    sqlite3_stmt *st;
+    struct db_stmt *st;
 
     if ((st = store__prepare(s, sql, "work centre reorder")) == NULL)
         return PB_EINTERNAL;
@@ -548,16 +548,16 @@ static int write_reorder(struct store *s, struct wc_job *j)
     for (size_t i = 0; i < j->stg.n; i++) {
         if (j->order[i] == j->stg.w[i].display_order)
             continue;
-        sqlite3_bind_int64(st, 1, j->tenant_id);
-        sqlite3_bind_int64(st, 2, j->stg.w[i].id);
-        sqlite3_bind_int64(st, 3, j->order[i]);
-        sqlite3_bind_text(st, 4, j->now, -1, SQLITE_STATIC);
+        db_bind_int64(st, 1, j->tenant_id);
+        db_bind_int64(st, 2, j->stg.w[i].id);
+        db_bind_int64(st, 3, j->order[i]);
+        db_bind_text(st, 4, j->now, -1, DB_STATIC);
         if (step_write(s, st, "work centre reorder", NULL) != 0) {
-            sqlite3_finalize(st);
+            db_finalize(st);
             return PB_EINTERNAL;
         }
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return store__audit(s, j->tenant_id, "work_centres_reordered", 0, 0, 0, j->user_id,
                         j->data, -1, -1, j->now) != 0 ? PB_EINTERNAL : 0;
 }

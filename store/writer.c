@@ -61,10 +61,10 @@ struct writer {
     uv_cond_t wake;             /* loop -> writer thread: `todo` has jobs, or stop */
 
     /* writer thread only (set up in writer_open before the thread starts, closed after join) */
-    sqlite3 *db;
+    struct db *db;
     writer_disconnect_fn disconnect;    /* closes db when set (opts->disconnect) */
     void *connect_ctx;
-    sqlite3_stmt *st[WS__N];
+    struct db_stmt *st[WS__N];
     struct wjob **group;        /* max_group slots: the group being run */
     uint64_t commit_seq;        /* transactions committed */
 
@@ -123,11 +123,11 @@ static struct wjob *jobq_pop(struct jobq *q)
 /* Step one of the writer's own statements. 0, or -1 (logged with `what`). */
 static int wstep(struct writer *w, enum wstmt id)
 {
-    int r = sqlite3_step(w->st[id]);
-    sqlite3_reset(w->st[id]);
-    if (r == SQLITE_DONE)
+    int r = db_step(w->st[id]);
+    db_reset(w->st[id]);
+    if (r == DB_DONE)
         return 0;
-    fprintf(stderr, "writer: %s: %s\n", wstmt_sql[id], sqlite3_errmsg(w->db));
+    fprintf(stderr, "writer: %s: %s\n", wstmt_sql[id], db_errmsg(w->db));
     return -1;
 }
 
@@ -135,11 +135,8 @@ static int wstep(struct writer *w, enum wstmt id)
  * SQLITE_FULL). Statements a job left running are reset first: ROLLBACK would fail on them. */
 static void wrollback(struct writer *w)
 {
-    for (sqlite3_stmt *s = sqlite3_next_stmt(w->db, NULL); s != NULL;
-         s = sqlite3_next_stmt(w->db, s))
-        if (sqlite3_stmt_busy(s))
-            sqlite3_reset(s);
-    if (!sqlite3_get_autocommit(w->db))
+    db_reset_all(w->db);
+    if (db_in_transaction(w->db))
         wstep(w, WS_ROLLBACK);
 }
 
@@ -176,7 +173,7 @@ static void run_group(struct writer *w, struct wjob **jobs, size_t n)
         if (rc > 0)
             rc = PB_EINTERNAL;
         j->status = rc;
-        if (sqlite3_get_autocommit(w->db))
+        if (!db_in_transaction(w->db))
             goto lost;          /* SQLite rolled the whole transaction back (disk full ...) */
         if (rc != 0 && wstep(w, WS_ROLLBACK_TO) != 0)
             goto lost;
@@ -419,11 +416,11 @@ static void finish_close(struct writer *w)
     uv_mutex_unlock(&w->lock);
     uv_thread_join(&w->thread);         /* idle: returns at once */
     for (int i = 0; i < WS__N; i++)
-        sqlite3_finalize(w->st[i]);
+        db_finalize(w->st[i]);
     if (w->disconnect != NULL)
         w->disconnect(w->connect_ctx, w->db);
     else
-        sqlite3_close(w->db);
+        db_close(w->db);
     w->db = NULL;
     uv_close((uv_handle_t *)&w->async, on_closed);
 }
@@ -454,13 +451,12 @@ static void on_async(uv_async_t *a)
 
 /* ---------------------------------------------------------------- public */
 
-static sqlite3 *open_path(const char *path, const struct writer_options *o, char *err,
+static struct db *open_path(const char *path, const struct writer_options *o, char *err,
                           size_t errlen)
 {
     const char *sync = o->synchronous != NULL ? o->synchronous : "NORMAL";
     char pragma[160];
-    sqlite3 *db = NULL;
-    char *msg = NULL;
+    struct db *db = NULL;
 
     if (strcmp(sync, "NORMAL") != 0 && strcmp(sync, "FULL") != 0) {
         snprintf(err, errlen, "synchronous must be NORMAL or FULL, not '%s'", sync);
@@ -468,20 +464,21 @@ static sqlite3 *open_path(const char *path, const struct writer_options *o, char
     }
     /* NOMUTEX: the connection is used by one thread at a time (this one until the writer
      * thread starts, then the writer thread only). */
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "open %s: %s", path, db != NULL ? sqlite3_errmsg(db) : "no memory");
-        sqlite3_close(db);
+    char why[256];
+    if (db_open(&db, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                why, sizeof(why)) != DB_OK) {
+        snprintf(err, errlen, "open %s: %s", path, why);
         return NULL;
     }
-    sqlite3_busy_timeout(db, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 5000);
+    if (db->kind == DB_POSTGRES)
+        return db;
+    db_busy_timeout(db, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 5000);
     snprintf(pragma, sizeof(pragma),
              "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
              sync);
-    if (sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, msg != NULL ? msg : "pragma failed");
-        sqlite3_free(msg);
-        sqlite3_close(db);
+    if (db_exec(db, pragma) != DB_OK) {
+        snprintf(err, errlen, "%s: %s", path, db_errmsg(db));
+        db_close(db);
         return NULL;
     }
     return db;
@@ -514,10 +511,11 @@ int writer_open(struct writer **out, uv_loop_t *loop, const char *path,
         w->connect_ctx = o->connect_ctx;
     }
     for (int i = 0; i < WS__N; i++)
-        if (sqlite3_prepare_v3(w->db, wstmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &w->st[i],
-                               NULL) != SQLITE_OK) {
+        if (db_prepare(w->db, i == WS_BEGIN && w->db->kind == DB_POSTGRES ? "BEGIN"
+                                                                          : wstmt_sql[i],
+                       true, &w->st[i]) != DB_OK) {
             snprintf(reason, sizeof(reason), "prepare %s: %s", wstmt_sql[i],
-                     sqlite3_errmsg(w->db));
+                     db_errmsg(w->db));
             goto fail;
         }
     if (uv_mutex_init(&w->lock) != 0)
@@ -549,11 +547,11 @@ int writer_open(struct writer **out, uv_loop_t *loop, const char *path,
 
 fail:
     for (int i = 0; i < WS__N; i++)
-        sqlite3_finalize(w->st[i]);
+        db_finalize(w->st[i]);
     if (w->db != NULL && w->disconnect != NULL)
         w->disconnect(w->connect_ctx, w->db);
     else
-        sqlite3_close(w->db);
+        db_close(w->db);
     if (locks) {
         uv_cond_destroy(&w->wake);
         uv_mutex_destroy(&w->lock);

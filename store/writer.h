@@ -30,7 +30,7 @@
 #ifndef PB_WRITER_H
 #define PB_WRITER_H
 
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,7 +57,7 @@ typedef int (*writer_prepare_fn)(void *ctx);
  * returning; it may run more than once (after a failed group every job is run again alone),
  * so it must write its results into ctx by overwriting, never by appending.
  */
-typedef int (*writer_run_fn)(sqlite3 *db, void *ctx);
+typedef int (*writer_run_fn)(struct db *db, void *ctx);
 
 /*
  * The completion, called on the loop thread, once per accepted job, in commit order (a job
@@ -77,7 +77,7 @@ typedef void (*writer_exclusive_fn)(void *ctx);
 
 /* Closes the connection that opts->connect opened (instead of sqlite3_close), on the loop
  * thread, after the writer thread has ended. */
-typedef void (*writer_disconnect_fn)(void *ctx, sqlite3 *db);
+typedef void (*writer_disconnect_fn)(void *ctx, struct db *db);
 
 /* Called on the loop thread when writer_close has drained every job and freed the writer. */
 typedef void (*writer_close_fn)(void *ctx);
@@ -85,7 +85,7 @@ typedef void (*writer_close_fn)(void *ctx);
 /* A connection factory: open the write connection (any pragmas the caller wants). Called once,
  * on the loop thread inside writer_open. Returns the connection (then owned by the writer,
  * closed by it) or NULL with a reason in err (errlen bytes). */
-typedef sqlite3 *(*writer_connect_fn)(void *ctx, char *err, size_t errlen);
+typedef struct db *(*writer_connect_fn)(void *ctx, char *err, size_t errlen);
 
 struct writer_options {
     size_t max_jobs;            /* jobs outstanding (gated + queued + running) at most;

@@ -653,7 +653,7 @@ static void ref_dwell(struct fx *f, int64_t wc, struct analytics_dwell *e)
     sqlite3_stmt *st;
     int64_t cur_order = 0, cur_wc = 0, arrived = -1;
 
-    assert_int_equal(sqlite3_prepare_v2(f->s->db,
+    assert_int_equal(sqlite3_prepare_v2(f->s->db->lite,
         "SELECT order_id, from_work_centre_id, to_work_centre_id, timestamp FROM audit_log "
         "WHERE tenant_id = ?1 AND event_type = 'order_moved' AND order_id IS NOT NULL "
         "ORDER BY order_id, id", -1, &st, NULL), SQLITE_OK);
@@ -700,7 +700,7 @@ static void assert_routing_matches_scan(struct fx *f)
     sqlite3_stmt *st;
 
     assert_int_equal(analytics_routing(f->s, f->tenant, &v, &n), 0);
-    assert_int_equal(sqlite3_prepare_v2(f->s->db,
+    assert_int_equal(sqlite3_prepare_v2(f->s->db->lite,
         "SELECT from_work_centre_id, to_work_centre_id, COUNT(*), "
         "COALESCE(SUM(queue_depth_to), 0), COUNT(queue_depth_to) FROM audit_log "
         "WHERE tenant_id = ?1 AND event_type = 'order_moved' "

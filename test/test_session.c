@@ -13,6 +13,8 @@
 #include <cmocka.h>
 
 #include <sqlite3.h>
+
+#include "store/db.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,7 +145,7 @@ static void test_writes_inside_an_open_transaction_are_savepoints(void **state)
     char sid[32];
     int64_t tid = 0, uid = 0;
     assert_int_equal(store_open_sibling(f->s, "NORMAL", &ws), 0);
-    sqlite3 *db = store_sibling_db(ws);
+    sqlite3 *db = store_sibling_db(ws)->lite;
     uint64_t seq = store_commit_seq(ws);
 
     assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);

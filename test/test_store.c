@@ -759,7 +759,7 @@ static void model_move(int64_t *ids, size_t from, size_t to)
  * triggers keep, which are not what this measures). */
 static void count_writes_begin(struct fx *f)
 {
-    assert_int_equal(sqlite3_exec(f->s->db,
+    assert_int_equal(sqlite3_exec(f->s->db->lite,
         "CREATE TEMP TABLE IF NOT EXISTS writes(orders INTEGER, audit INTEGER);"
         "DELETE FROM writes; INSERT INTO writes VALUES (0, 0);"
         "CREATE TEMP TRIGGER IF NOT EXISTS count_order_writes AFTER UPDATE ON main.orders "
@@ -771,7 +771,7 @@ static void count_writes_begin(struct fx *f)
 static void assert_writes(struct fx *f, int orders, int audit)
 {
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(f->s->db, "SELECT orders, audit FROM writes", -1, &st,
+    assert_int_equal(sqlite3_prepare_v2(f->s->db->lite, "SELECT orders, audit FROM writes", -1, &st,
                                         NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), orders);
@@ -1430,7 +1430,7 @@ static void test_checkpointer_keeps_the_wal_bounded_off_the_committing_thread(vo
     memset(pad, 'x', sizeof(pad) - 1);
     pad[sizeof(pad) - 1] = '\0';
     assert_int_equal(checkpointer_start(f->s, &c), 0);
-    assert_int_equal(db_peek_int(f->s->db, "PRAGMA wal_autocheckpoint"), 0);
+    assert_int_equal(db_peek_int(f->s->db->lite, "PRAGMA wal_autocheckpoint"), 0);
     assert_int_equal(store_exec(f->s, "CREATE TABLE t(x TEXT)"), 0);
     snprintf(sql, sizeof(sql), "INSERT INTO t VALUES ('%s')", pad);
     for (int round = 0; round < 20; round++) {
@@ -1459,7 +1459,7 @@ static void test_checkpointer_keeps_the_wal_bounded_off_the_committing_thread(vo
     assert_true(cs.checkpoints >= 20);
     assert_true(cs.wal_bytes >= 0);
     checkpointer_stop(f->s, c);
-    assert_int_equal(db_peek_int(f->s->db, "PRAGMA wal_autocheckpoint"), 1000);
+    assert_int_equal(db_peek_int(f->s->db->lite, "PRAGMA wal_autocheckpoint"), 1000);
 }
 
 int main(void)

@@ -1119,7 +1119,8 @@ static void plan_of(struct fx *f, const struct audit_query *q, bool count, char 
     size_t used = strlen(sql);
     assert_int_equal(audit_list_sql(q, count, sql + used, sizeof(sql) - used), 0);
     assert_int_equal(sqlite3_prepare_v2(f->peek, sql, -1, &st, NULL), SQLITE_OK);
-    audit_list_bind(st, f->tenant, q);
+    struct db_stmt wrapped = { .lite = st };      /* the peek connection's statement */
+    audit_list_bind(&wrapped, f->tenant, q);
     out[0] = '\0';
     while (sqlite3_step(st) == SQLITE_ROW) {
         strncat(out, (const char *)sqlite3_column_text(st, 3), n - strlen(out) - 2);

@@ -123,8 +123,9 @@ static int tjob_prepare(void *ctx)
     return j->prepare_ret;
 }
 
-static int tjob_run(sqlite3 *db, void *ctx)
+static int tjob_run(struct db *wdb, void *ctx)
 {
+    sqlite3 *db = wdb->lite;
     struct tjob *j = ctx;
     sqlite3_stmt *st;
     int rc;
@@ -609,8 +610,9 @@ static void big_tick(uv_timer_t *t)
     uv_mutex_unlock(&b->lock);
 }
 
-static int big_run(sqlite3 *db, void *ctx)
+static int big_run(struct db *wdb, void *ctx)
 {
+    sqlite3 *db = wdb->lite;
     struct big *b = ctx;
     sqlite3_stmt *st;
     char number[32];

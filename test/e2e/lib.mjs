@@ -4,9 +4,13 @@
 //
 // Environment: PB_BIN (server binary, default build/planboard of this checkout),
 //              PB_SAMPLES (sample CSV dir, default ../shared/samples beside this checkout).
+//              PB_TEST_PG (a PostgreSQL URL whose role may CREATE DATABASE, e.g. the one
+//              scripts/pg-temp.sh prints): every server then stores in a fresh PostgreSQL
+//              database of its own instead of an SQLite file (SPEC §12; `make test` runs the
+//              suite both ways).
 // Every default path is derived from this file's place, never from the machine's layout.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,11 +109,35 @@ export function run(args, { env = {}, timeout = 20000, input } = {}) {
   });
 }
 
+/** The PostgreSQL URL the suite runs against, or null (SQLite). */
+export const PG_URL = process.env.PB_TEST_PG || null;
+/** Which store the servers use: 'postgresql' or 'sqlite'. Tests of SQLite's own files (WAL,
+ * checkpoints, the file peeked at with sqlite3) run on SQLite only. */
+export const BACKEND = PG_URL ? 'postgresql' : 'sqlite';
+export const SQLITE_ONLY = PG_URL ? 'stores in PostgreSQL (PB_TEST_PG): this test reads SQLite files' : false;
+
+let pgDbCount = 0;
+/** A new, empty PostgreSQL database on PG_URL's server; returns its URL. */
+export function pgCreateDb() {
+  const name = `e2e_${process.pid}_${Date.now().toString(36)}_${pgDbCount++}`;
+  const r = spawnSync('psql', [PG_URL, '-qAtc', `CREATE DATABASE ${name}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`CREATE DATABASE ${name}: ${r.stderr || r.error}`);
+  const u = new URL(PG_URL);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/** Drop a database pgCreateDb made (after its server exited). */
+export function pgDropDb(url) {
+  const name = new URL(url).pathname.slice(1);
+  spawnSync('psql', [PG_URL, '-qAtc', `DROP DATABASE IF EXISTS ${name}`], { encoding: 'utf8' });
+}
+
 /** Write a config INI into `dir`; `extra` is {section: {key: value}} merged over the base. */
 export function writeConfig(dir, extra = {}) {
   const cfg = {
     server: { static_dir: WEB_DIR },
-    database: { path: join(dir, 'pb.db') },
+    database: PG_URL ? { url: pgCreateDb() } : { path: join(dir, 'pb.db') },
     auth: { jwt_secret_file: join(dir, 'jwt.secret') },
     locks: { ttl_seconds: 30 },
   };
@@ -122,6 +150,7 @@ export function writeConfig(dir, extra = {}) {
   }
   const path = join(dir, 'cfg.ini');
   writeFileSync(path, text);
+  if (cfg.database.url) writeFileSync(join(dir, 'pg.url'), cfg.database.url);
   return path;
 }
 
@@ -198,6 +227,7 @@ export class Server {
       await withTimeout(this.exited, 5000, 'server exit after SIGKILL').catch(() => {});
       throw e;
     }
+    try { pgDropDb(readFileSync(join(this.dir, 'pg.url'), 'utf8')); } catch { /* SQLite */ }
     rmSync(this.dir, { recursive: true, force: true });
     this.assertCleanLog();
     assert.equal(exit.signal, null, `${foreign}server killed by signal ${exit.signal}\n${this.stderr.slice(-3000)}`);
