@@ -233,7 +233,7 @@ static int tenant_create(const struct config *cfg, const char *slug, const char 
         snprintf(mail, sizeof(mail), "%s@%s.invalid", admin, slug);
         email = mail;
     }
-    rc = store_exec(s, "BEGIN IMMEDIATE");
+    rc = store_exec(s, store_is_postgres(s) ? "BEGIN" : "BEGIN IMMEDIATE");
     if (rc == 0)
         rc = store_tenant_create(s, slug, name, &tid);
     if (rc == 0)

@@ -45,6 +45,34 @@ struct board_index {
     "(CASE WHEN started_at IS NOT NULL AND started_at >= " stamp " THEN "                      \
     "strftime('%Y-%m-%dT%H:%M:%fZ', started_at, '+0.001 seconds') ELSE " stamp " END)"
 
+/* The statements that stamp the time, with the engine's spelling of "now" (NOW) and of the
+ * completion stamp (DONE) as arguments. */
+#define SQL_ORDER_INSERT(NOW)                                                                   \
+    "INSERT INTO orders(tenant_id, order_number, stock_code, description, "                    \
+    "current_operation, quantity_to_make, quantity_completed, work_centre_id, "                \
+    "rank, status, priority, due_date, start_date, created_by, "                               \
+    "created_at, updated_at, version, started_at, completed_at) "                              \
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "                   \
+    "?15, ?15, 1, "                                                                            \
+    "CASE WHEN ?10 = 'in_progress' OR ?10 = 'complete' THEN " NOW                             \
+    " END, CASE WHEN ?10 = 'complete' THEN " NOW " END)"
+#define SQL_ORDER_UPDATE_FIELDS(DONE, NOW)                                                      \
+    "UPDATE orders SET stock_code = ?3, description = ?4, "                                    \
+    "current_operation = ?5, quantity_to_make = ?6, "                                          \
+    "quantity_completed = ?7, status = ?8, priority = ?9, "                                    \
+    "due_date = ?10, start_date = ?11, updated_at = ?12, "                                     \
+    "version = version + 1, "                                                                  \
+    "started_at = CASE WHEN ?8 = 'in_progress' OR ?8 = 'complete' "                            \
+    "THEN COALESCE(started_at, " NOW ") ELSE started_at "                                      \
+    "END, completed_at = CASE WHEN ?8 = 'complete' THEN "                                      \
+    "COALESCE(completed_at, " DONE ") "                                                        \
+    "ELSE completed_at END "                                                                   \
+    "WHERE tenant_id = ?1 AND id = ?2"
+#define SQL_ORDER_PLACE(NOW)                                                                    \
+    "UPDATE orders SET work_centre_id = ?3, rank = ?4, "                                       \
+    "started_at = CASE WHEN ?5 THEN COALESCE(started_at, " NOW                                \
+    ") ELSE started_at END WHERE tenant_id = ?1 AND id = ?2"
+
 /* X(name, sql): every statement the store runs. All are scoped by tenant_id. */
 
 #define STORE_STMTS(X)                                                                          \
@@ -80,28 +108,10 @@ struct board_index {
     X(ORDER_FIX, "UPDATE orders SET work_centre_id = ?3, rank = ?4 "                           \
                  "WHERE tenant_id = ?1 AND id = ?2")                                            \
     X(ORDER_RANK, "UPDATE orders SET rank = ?3 WHERE tenant_id = ?1 AND id = ?2")               \
-    X(ORDER_INSERT, "INSERT INTO orders(tenant_id, order_number, stock_code, description, "     \
-                    "current_operation, quantity_to_make, quantity_completed, work_centre_id, " \
-                    "rank, status, priority, due_date, start_date, created_by, "           \
-                    "created_at, updated_at, version, started_at, completed_at) "               \
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "    \
-                    "?15, ?15, 1, "                                                             \
-                    "CASE WHEN ?10 = 'in_progress' OR ?10 = 'complete' THEN " PB_SQL_STAMP_NOW  \
-                    " END, CASE WHEN ?10 = 'complete' THEN " PB_SQL_STAMP_NOW " END)")           \
-    X(ORDER_UPDATE_FIELDS, "UPDATE orders SET stock_code = ?3, description = ?4, "              \
-                           "current_operation = ?5, quantity_to_make = ?6, "                    \
-                           "quantity_completed = ?7, status = ?8, priority = ?9, "              \
-                           "due_date = ?10, start_date = ?11, updated_at = ?12, "               \
-                           "version = version + 1, "                                            \
-                           "started_at = CASE WHEN ?8 = 'in_progress' OR ?8 = 'complete' "      \
-                           "THEN COALESCE(started_at, " PB_SQL_STAMP_NOW ") ELSE started_at "   \
-                           "END, completed_at = CASE WHEN ?8 = 'complete' THEN "                \
-                           "COALESCE(completed_at, " PB_SQL_COMPLETED_AT(PB_SQL_STAMP_NOW) ") " \
-                           "ELSE completed_at END "                                             \
-                           "WHERE tenant_id = ?1 AND id = ?2")                                  \
-    X(ORDER_PLACE, "UPDATE orders SET work_centre_id = ?3, rank = ?4, "                         \
-                   "started_at = CASE WHEN ?5 THEN COALESCE(started_at, " PB_SQL_STAMP_NOW    \
-                   ") ELSE started_at END WHERE tenant_id = ?1 AND id = ?2")                    \
+    X(ORDER_INSERT, SQL_ORDER_INSERT(PB_SQL_STAMP_NOW))                                         \
+    X(ORDER_UPDATE_FIELDS, SQL_ORDER_UPDATE_FIELDS(PB_SQL_COMPLETED_AT(PB_SQL_STAMP_NOW),      \
+                                                   PB_SQL_STAMP_NOW))                           \
+    X(ORDER_PLACE, SQL_ORDER_PLACE(PB_SQL_STAMP_NOW))                                           \
     X(ORDER_MOVE, "UPDATE orders SET work_centre_id = ?3, rank = ?4, "                          \
                   "version = version + 1, updated_at = ?5, "                                    \
                   "started_at = CASE WHEN ?6 THEN COALESCE(started_at, ?7) "                    \
@@ -137,10 +147,18 @@ struct board_index {
 
 /* X(name, sql): PostgreSQL's text for the statements of STORE_STMTS it spells differently
  * (store__sql picks it on a PostgreSQL connection). */
-#define PB_PG_STAMP_NOW "to_char(clock_timestamp() AT TIME ZONE 'UTC', " \
+#define PB_PG_STAMP_NOW "to_char(statement_timestamp() AT TIME ZONE 'UTC', " \
                         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define PB_PG_COMPLETED_AT(stamp)                                                           \
+    "(CASE WHEN started_at IS NOT NULL AND started_at >= " stamp " THEN "                      \
+    "to_char(CAST(started_at AS timestamp) + interval '1 millisecond', "                       \
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') ELSE " stamp " END)"
 #define STORE_STMTS_PG(X)                                                                       \
     X(BEGIN, "BEGIN")                                                                           \
+    X(ORDER_INSERT, SQL_ORDER_INSERT(PB_PG_STAMP_NOW))                                          \
+    X(ORDER_UPDATE_FIELDS, SQL_ORDER_UPDATE_FIELDS(PB_PG_COMPLETED_AT(PB_PG_STAMP_NOW),        \
+                                                   PB_PG_STAMP_NOW))                            \
+    X(ORDER_PLACE, SQL_ORDER_PLACE(PB_PG_STAMP_NOW))                                            \
     X(ROOM_ROTATE_ALL, "UPDATE room_log SET epoch = substr(md5(random()::text), 1, 16)")        \
     X(ROOM_EVENT_INSERT, "INSERT INTO room_events(tenant_id, seq, frame) VALUES (?1, ?2, ?3) "  \
                          "ON CONFLICT (tenant_id, seq) DO UPDATE SET frame = excluded.frame")
