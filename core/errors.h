@@ -25,7 +25,8 @@
     X(IMPORT_FAILED,     422, "import_failed")                   \
     X(LOCKED,            423, "locked")                          \
     X(RATE_LIMITED,      429, "rate_limited")                    \
-    X(INTERNAL,          500, "internal")
+    X(INTERNAL,          500, "internal")                        \
+    X(UNAVAILABLE,       503, "unavailable")
 
 enum pb_err {
     PB_OK = 0,

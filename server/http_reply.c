@@ -79,6 +79,8 @@ void http_reply_error(struct http_req *r, int err, const char *message, cJSON *e
         cJSON_Delete(extra);
         return;
     }
+    if (err == PB_EUNAVAILABLE)         /* whatever the route meant to say: nothing was done */
+        message = "the database is unavailable; nothing was changed, try again";
     char *s = error_reply_body(r->app, err, message, extra);
     http_reply(r, pb_error_status(err), JSON_TYPE, s, s ? strlen(s) : 0);
 }

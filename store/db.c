@@ -8,11 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define PG_MAX_PARAMS 64
 
 struct pg_conn {
     PGconn *conn;
+    unsigned gen;               /* +1 at each reconnect: server-side statements are gone */
+    bool tx_lost;               /* the connection broke inside a transaction: every statement
+                                 * fails until the caller's ROLLBACK (or a new BEGIN) */
     char errmsg[512];
     int errcode;                /* SQLite-style code of the last error */
     int changes;                /* rows of the last command */
@@ -25,6 +29,8 @@ struct pg_stmt {
     char name[24];              /* "" for a one-off statement */
     char *sql;                  /* the $N text (one-off statements run it with PQexecParams) */
     int nparams;
+    unsigned gen;               /* the connection's gen when prepared on the server */
+    char verb;                  /* 'B' BEGIN, 'R' ROLLBACK (of the transaction), 0 other */
     Oid types[PG_MAX_PARAMS];   /* 0 (PostgreSQL infers it), or text for a number the SQL
                                  * skips (SQLite allows ?1 ?5 without ?2; PostgreSQL cannot
                                  * type a parameter it never sees) */
@@ -67,6 +73,80 @@ static void pg_set_error(struct db *db, const PGresult *r, const char *what)
 }
 
 /* ---------------------------------------------------------------- connections */
+
+/* 'B' for BEGIN / START TRANSACTION, 'R' for ROLLBACK of the whole transaction (not ROLLBACK
+ * TO a savepoint), 0 for anything else. */
+static char sql_verb(const char *sql)
+{
+    while (*sql == ' ' || *sql == '\n')
+        sql++;
+    if (strncasecmp(sql, "BEGIN", 5) == 0 || strncasecmp(sql, "START TRANSACTION", 17) == 0)
+        return 'B';
+    if (strncasecmp(sql, "ROLLBACK", 8) == 0) {
+        const char *t = sql + 8;
+        while (*t == ' ')
+            t++;
+        return strncasecmp(t, "TO", 2) == 0 ? 0 : 'R';
+    }
+    return 0;
+}
+
+static void notice_quiet(void *arg, const char *message);
+
+/* What every new session needs: quiet notices, UTC, UTF-8. 0 or -1. */
+static int pg_session_setup(PGconn *c)
+{
+    PQsetNoticeProcessor(c, notice_quiet, NULL);
+    PGresult *r = PQexec(c, "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'");
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+/*
+ * Before running a statement with verb `verb`: when the connection is broken, reconnect
+ * (PQreset, blocking) — but only outside a transaction, or at the BEGIN of a new one: a
+ * statement of a transaction that was lost must not run on a fresh session in autocommit
+ * (half a change would commit). Returns true when the statement may run; false with the
+ * error recorded (SQLITE_IOERR: the caller's transaction is gone; PostgreSQL is down). A
+ * ROLLBACK of a lost transaction is answered true by *done (nothing left to roll back).
+ */
+static bool pg_ready(struct db *db, char verb, bool *done)
+{
+    struct pg_conn *p = db->pg;
+    *done = false;
+    if (p->tx_lost) {
+        if (verb == 'R') {
+            p->tx_lost = false;
+            *done = true;               /* the server rolled it back when the session died */
+            return false;
+        }
+        if (verb != 'B') {
+            snprintf(p->errmsg, sizeof(p->errmsg), "the connection to PostgreSQL was lost "
+                     "inside a transaction");
+            p->errcode = SQLITE_IOERR;
+            return false;
+        }
+        p->tx_lost = false;
+    }
+    if (PQstatus(p->conn) == CONNECTION_OK)
+        return true;
+    PQreset(p->conn);
+    if (PQstatus(p->conn) != CONNECTION_OK || pg_session_setup(p->conn) != 0) {
+        pg_set_error(db, NULL, "reconnect");
+        p->errcode = SQLITE_IOERR;
+        return false;
+    }
+    p->gen++;
+    return true;
+}
+
+/* After a failed command: a broken connection inside a transaction loses it. */
+static void pg_after_error(struct db *db, bool was_in_tx)
+{
+    if (PQstatus(db->pg->conn) != CONNECTION_OK && was_in_tx)
+        db->pg->tx_lost = true;
+}
 
 bool db_url_is_postgres(const char *url)
 {
@@ -120,10 +200,9 @@ int db_open(struct db **out, const char *url, int sqlite_flags, char *err, size_
         free(db);
         return DB_ERROR;
     }
-    PQsetNoticeProcessor(db->pg->conn, notice_quiet, NULL);
     /* Timestamps the server makes (now()) are UTC; text compares as SQLite's does. */
-    if (db_exec(db, "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'") != DB_OK) {
-        snprintf(err, errlen, "%s", db->pg->errmsg);
+    if (pg_session_setup(db->pg->conn) != 0) {
+        snprintf(err, errlen, "PostgreSQL: session set-up failed");
         db_close(db);
         return DB_ERROR;
     }
@@ -176,14 +255,19 @@ int db_exec(struct db *db, const char *sql)
         sqlite3_free(msg);
         return rc;
     }
+    bool done, tx = db_in_transaction(db);
+    if (!pg_ready(db, sql_verb(sql), &done))
+        return done ? DB_OK : db->pg->errcode;
     PGresult *r = PQexec(db->pg->conn, sql);
     ExecStatusType s = PQresultStatus(r);
     int rc = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY
            ? DB_OK : DB_ERROR;
-    if (rc != DB_OK)
+    if (rc != DB_OK) {
         pg_set_error(db, r, NULL);
-    else
+        pg_after_error(db, tx);
+    } else {
         db->pg->errcode = DB_OK;
+    }
     PQclear(r);
     return rc == DB_OK ? DB_OK : db->pg->errcode;
 }
@@ -340,6 +424,8 @@ int db_prepare(struct db *db, const char *sql, bool persistent, struct db_stmt *
     }
     st->pg = ps;
     ps->row = -1;
+    ps->verb = sql_verb(sql);
+    ps->gen = p->gen;
     ps->sql = pg_rewrite(sql, &ps->nparams, ps->types);
     if (ps->sql == NULL) {
         snprintf(p->errmsg, sizeof(p->errmsg), "prepare: too many parameters or no memory");
@@ -469,17 +555,31 @@ int db__pg_step(struct db_stmt *st)
     struct pg_conn *p = st->db->pg;
 
     if (!ps->ran) {
+        bool done, tx = db_in_transaction(st->db);
+        ps->ran = true;
+        ps->row = -1;
+        if (!pg_ready(st->db, ps->verb, &done))
+            return done ? DB_DONE : p->errcode;
+        if (ps->name[0] != '\0' && ps->gen != p->gen) {        /* reconnected: prepare again */
+            PGresult *pr = PQprepare(p->conn, ps->name, ps->sql, ps->nparams, ps->types);
+            bool ok = PQresultStatus(pr) == PGRES_COMMAND_OK;
+            if (!ok)
+                pg_set_error(st->db, pr, "prepare");
+            PQclear(pr);
+            if (!ok)
+                return p->errcode;
+            ps->gen = p->gen;
+        }
         PGresult *r = ps->name[0] != '\0'
             ? PQexecPrepared(p->conn, ps->name, ps->nparams, (const char *const *)ps->values,
                              NULL, NULL, 0)
             : PQexecParams(p->conn, ps->sql, ps->nparams, ps->types,
                            (const char *const *)ps->values, NULL, NULL, 0);
         ExecStatusType s = PQresultStatus(r);
-        ps->ran = true;
-        ps->row = -1;
         if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
             pg_set_error(st->db, r, NULL);
             PQclear(r);
+            pg_after_error(st->db, tx);
             return p->errcode;
         }
         const char *ct = PQcmdTuples(r);

@@ -127,7 +127,9 @@ static int wstep(struct writer *w, enum wstmt id)
     db_reset(w->st[id]);
     if (r == DB_DONE)
         return 0;
-    fprintf(stderr, "writer: %s: %s\n", wstmt_sql[id], db_errmsg(w->db));
+    fprintf(stderr, "writer: %s: %s\n", id == WS_BEGIN && w->db->kind == DB_POSTGRES ? "BEGIN"
+                                                                       : wstmt_sql[id],
+            db_errmsg(w->db));
     return -1;
 }
 
@@ -138,6 +140,17 @@ static void wrollback(struct writer *w)
     db_reset_all(w->db);
     if (db_in_transaction(w->db))
         wstep(w, WS_ROLLBACK);
+}
+
+/* The status of a job whose transaction was lost: PB_EUNAVAILABLE when the database is out of
+ * reach (PostgreSQL down or restarting, the connection broken, an I/O error: the client may
+ * try again, issue 13 "refuse writes with 503"), else `status` (the job's own error) or
+ * PB_EINTERNAL. */
+static int lost_status(struct writer *w, int status)
+{
+    if ((db_errcode(w->db) & 0xff) == SQLITE_IOERR)
+        return PB_EUNAVAILABLE;
+    return status < 0 ? status : PB_EINTERNAL;
 }
 
 /*
@@ -155,8 +168,9 @@ static void run_group(struct writer *w, struct wjob **jobs, size_t n)
     if (wstep(w, WS_BEGIN) != 0) {
         /* Busy past busy_timeout_ms or an I/O error: nothing was started. Running the jobs
          * alone would meet the same lock: fail them all. */
+        int st = lost_status(w, PB_EINTERNAL);
         for (i = 0; i < n; i++) {
-            jobs[i]->status = PB_EINTERNAL;
+            jobs[i]->status = st;
             jobs[i]->commit_seq = 0;
         }
         uv_mutex_lock(&w->lock);
@@ -220,7 +234,7 @@ lost:
         w->solo_retries += n;
     uv_mutex_unlock(&w->lock);
     if (n == 1) {
-        jobs[0]->status = jobs[0]->status < 0 ? jobs[0]->status : PB_EINTERNAL;
+        jobs[0]->status = lost_status(w, jobs[0]->status);
         jobs[0]->commit_seq = 0;
         return;
     }
