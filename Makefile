@@ -50,7 +50,7 @@ TEST_SRC := $(wildcard test/test_*.c)
 TEST_BIN := $(TEST_SRC:test/%.c=$(BUILD)/test/%)
 
 .PHONY: all test unit e2e browser run clean deps check-deps check-test-deps bench bench-smoke \
-	fuzz fuzz-run check-fuzz-deps writer-bench
+	fuzz fuzz-run check-fuzz-deps writer-bench pg-schema
 .SECONDARY:
 all: $(BUILD)/planboard
 
@@ -124,9 +124,15 @@ e2e: $(BUILD)/planboard
 
 test: deps
 	$(MAKE) unit
+	$(MAKE) pg-schema
 	$(MAKE) e2e
 	$(MAKE) browser
 	$(MAKE) bench-smoke
+
+# schema-pg.sql against schema.sql on a throwaway PostgreSQL (scripts/pg-temp.sh): the same
+# columns, indexes and analytics trigger effects, idempotent, and the RLS fence (test/pg/schema.sh).
+pg-schema:
+	test/pg/schema.sh
 
 # The browser board in Debian's Chromium, driven by playwright-core (test/browser/).
 browser: $(BUILD)/planboard
