@@ -10,11 +10,15 @@ PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2 glib-2.0 zlib l
 	libcurl libcrypto
 # What `make run` needs (build + run the server) and what `make test` adds (test tools:
 # cmocka, promtool for /metrics, wrk for bench-smoke, Chromium for the browser tests, strace
-# for the CLI durability test).
+# for the CLI durability test, haproxy for the cluster tests). postgresql + libpq-dev: the
+# PostgreSQL store (issue 13; docs/postgresql.md): libpq to link, and the server binaries that
+# scripts/pg-temp.sh runs for the tests and `make cluster` (installing the package also makes
+# Debian's own cluster "15 main"; planboard does not use it).
 RUN_PKGS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev \
 	libsqlite3-dev libcjson-dev libjwt-dev libargon2-dev libcsv-dev libssl-dev zlib1g-dev tzdata \
-	libglib2.0-dev libzip-dev libexpat1-dev libxlsxwriter-dev libcurl4-openssl-dev
-TEST_PKGS := libcmocka-dev sqlite3 curl python3 prometheus wrk chromium strace
+	libglib2.0-dev libzip-dev libexpat1-dev libxlsxwriter-dev libcurl4-openssl-dev \
+	postgresql libpq-dev
+TEST_PKGS := libcmocka-dev sqlite3 curl python3 prometheus wrk chromium strace haproxy
 # What `make fuzz` adds to RUN_PKGS: Debian's clang and its libFuzzer/sanitizer runtimes.
 FUZZ_PKGS := clang libclang-rt-14-dev
 
