@@ -54,7 +54,7 @@ TEST_SRC := $(wildcard test/test_*.c)
 TEST_BIN := $(TEST_SRC:test/%.c=$(BUILD)/test/%)
 
 .PHONY: all test unit e2e browser run clean deps check-deps check-test-deps bench bench-smoke \
-	fuzz fuzz-run check-fuzz-deps writer-bench pg-schema
+	fuzz fuzz-run check-fuzz-deps writer-bench pg-schema cluster
 .SECONDARY:
 all: $(BUILD)/planboard
 
@@ -156,6 +156,13 @@ run: check-deps
 	$(MAKE) all
 	@mkdir -p var
 	PORT=$(PORT) ./$(BUILD)/planboard demo --config config.example.ini
+
+# PostgreSQL in a temp dir, three nodes and HAProxy on 127.0.0.1:$(PORT), with the demo tenant;
+# Ctrl-C stops it all (scripts/cluster.sh; README "Cluster (PostgreSQL + HAProxy)").
+cluster: check-deps
+	$(call install_missing,haproxy)
+	$(MAKE) all
+	PORT=$(PORT) PB_BIN=$(abspath $(BUILD)/planboard) scripts/cluster.sh
 
 # ---------------------------------------------------------------- fuzzing (docs/fuzzing.md)
 # `make fuzz` builds the libFuzzer targets test/fuzz/fuzz_<name>.c with Debian's clang under

@@ -203,9 +203,12 @@ cmd_start() {
 
 cmd_stop() {
     load_state "${1:?}"
-    if [ -f "$DIR/data/postmaster.pid" ]; then
-        as_pg "$BIN/pg_ctl" stop -s -D "$DIR/data" -m fast -w -t 60 >/dev/null ||
-            die "pg_ctl stop failed ($DIR/postgres.log)"
+    if [ -f "$DIR/data/postmaster.pid" ] &&
+        ! as_pg "$BIN/pg_ctl" stop -s -D "$DIR/data" -m fast -w -t 60 >/dev/null 2>&1; then
+        # Already stopped (a Ctrl-C reached the postmaster too): pg_ctl status says 3.
+        local st=0
+        as_pg "$BIN/pg_ctl" status -D "$DIR/data" >/dev/null 2>&1 || st=$?
+        [ $st = 3 ] || die "pg_ctl stop failed ($DIR/postgres.log)"
     fi
     rm -rf "$DIR"
 }
