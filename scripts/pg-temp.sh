@@ -15,7 +15,7 @@
 #       by `template`); NAME and TEMPLATE: [a-z_][a-z0-9_]{0,62}. Prints NAME's URL.
 #   scripts/pg-temp.sh template DIR NAME SQLFILE
 #       creates database NAME owned by planboard, loads SQLFILE into it as planboard and marks it
-#       a template, so `createdb DIR X NAME` copies it (bench/README.md: which one is faster).
+#       a template, so `createdb DIR X NAME` copies it (docs/postgresql.md: faster for tests).
 #   scripts/pg-temp.sh url DIR [NAME]      prints the URL again (database NAME, default postgres)
 #   scripts/pg-temp.sh psql DIR [ARGS...]  psql as the superuser over the socket (debugging)
 #   scripts/pg-temp.sh restart DIR         pg_ctl stop -m fast, start again, wait until ready
