@@ -143,7 +143,7 @@ EOF
     cmd=serve
     { [ $n = 1 ] || [ $MODE = sqlite ]; } && cmd=demo
     PORT=$p "$BIN" $cmd --config "$DIR/node$n.ini" >"$DIR/node$n.log" 2>&1 &
-    PIDS+=($!)
+    PIDS+=("$!")
     wait_healthy $! "$p" "$DIR/node$n.log"
 done
 
@@ -153,7 +153,7 @@ sed -e "s/@FRONT_PORT@/$FRONT_PORT/" -e "s/@NODE1_PORT@/${NODE_PORTS[0]}/" \
 haproxy -c -q -f "$DIR/haproxy.cfg" || die "haproxy -c refused $DIR/haproxy.cfg"
 haproxy -db -f "$DIR/haproxy.cfg" >"$DIR/haproxy.log" 2>&1 &
 HAPROXY_PID=$!
-PIDS+=($HAPROXY_PID)
+PIDS+=("$HAPROXY_PID")
 wait_healthy $HAPROXY_PID "$FRONT_PORT" "$DIR/haproxy.log"
 
 {
