@@ -10,11 +10,14 @@ PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2 glib-2.0 zlib l
 	libcurl libcrypto libpq
 # What `make run` needs (build + run the server) and what `make test` adds (test tools:
 # cmocka, promtool for /metrics, wrk for bench-smoke, Chromium for the browser tests, strace
-# for the CLI durability test).
+# for the CLI durability test, haproxy for the cluster tests). libpq-dev: the PostgreSQL store
+# (issue 13; docs/postgresql.md) links libpq; postgresql: the server binaries that
+# scripts/pg-temp.sh runs for the tests and `make cluster` (which installs it too; installing
+# the package also makes Debian's own cluster "15 main"; planboard does not use it).
 RUN_PKGS := build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev \
 	libsqlite3-dev libcjson-dev libjwt-dev libargon2-dev libcsv-dev libssl-dev zlib1g-dev tzdata \
 	libglib2.0-dev libzip-dev libexpat1-dev libxlsxwriter-dev libcurl4-openssl-dev libpq-dev
-TEST_PKGS := libcmocka-dev sqlite3 curl python3 prometheus wrk chromium strace
+TEST_PKGS := libcmocka-dev sqlite3 curl python3 prometheus wrk chromium strace postgresql haproxy
 # What `make fuzz` adds to RUN_PKGS: Debian's clang and its libFuzzer/sanitizer runtimes.
 FUZZ_PKGS := clang libclang-rt-14-dev
 
@@ -50,7 +53,7 @@ TEST_SRC := $(wildcard test/test_*.c)
 TEST_BIN := $(TEST_SRC:test/%.c=$(BUILD)/test/%)
 
 .PHONY: all test unit e2e browser run clean deps check-deps check-test-deps bench bench-smoke \
-	fuzz fuzz-run check-fuzz-deps writer-bench
+	fuzz fuzz-run check-fuzz-deps writer-bench pg-schema cluster
 .SECONDARY:
 all: $(BUILD)/planboard
 
@@ -131,9 +134,15 @@ e2e: $(BUILD)/planboard
 
 test: deps
 	$(MAKE) unit
+	$(MAKE) pg-schema
 	$(MAKE) e2e
 	$(MAKE) browser
 	$(MAKE) bench-smoke
+
+# schema-pg.sql against schema.sql on a throwaway PostgreSQL (scripts/pg-temp.sh): the same
+# columns, indexes and analytics trigger effects, idempotent, and the RLS fence (test/pg/schema.sh).
+pg-schema:
+	test/pg/schema.sh
 
 # The browser board in Debian's Chromium, driven by playwright-core (test/browser/).
 browser: $(BUILD)/planboard
@@ -153,6 +162,13 @@ run: check-deps
 	$(MAKE) all
 	@mkdir -p var
 	PORT=$(PORT) ./$(BUILD)/planboard demo --config config.example.ini
+
+# PostgreSQL in a temp dir, three nodes and HAProxy on 127.0.0.1:$(PORT), with the demo tenant;
+# Ctrl-C stops it all (scripts/cluster.sh; README "Cluster (PostgreSQL + HAProxy)").
+cluster: check-deps
+	$(call install_missing,postgresql haproxy)
+	$(MAKE) all
+	PORT=$(PORT) PB_BIN=$(abspath $(BUILD)/planboard) scripts/cluster.sh
 
 # ---------------------------------------------------------------- fuzzing (docs/fuzzing.md)
 # `make fuzz` builds the libFuzzer targets test/fuzz/fuzz_<name>.c with Debian's clang under
