@@ -217,6 +217,7 @@ static int import_begin(struct http_req *r, struct op_result *res)
     rc = store_board(r->app->store, r->claims.tenant_id, &j->board);
     if (rc != 0)
         return rc;
+    r->app->imports_open++;             /* j->board is held across loop turns (server/bus.c) */
     o.create_only = j->create_only;
     o.max_rows = (size_t)r->app->cfg.max_import_rows;
     o.wc_lookup = wc_lookup;
@@ -947,6 +948,8 @@ static void import_cleanup(struct http_req *r)
         return;
     if (j->spa != NULL)
         lws_spa_destroy(j->spa);
+    if (j->board != NULL)
+        r->app->imports_open--;
     csv_import_free(j->ci);
     free(j->wb);
     free(j);

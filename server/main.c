@@ -142,6 +142,9 @@ static int serve(const struct config *cfg, bool demo)
     app.started_ms = pb_now_ms();
     if (open_store(cfg, &app.store, true) != 0)
         return 1;
+    app.postgres = store_is_postgres(app.store);
+    if (auth_random_hex(app.node, PB_EPOCH_LEN / 2) != 0)
+        goto out_store;
     if (demo && demo_seed(app.store) != 0)
         goto out_store;
     ensure_parent_dir(cfg->jwt_secret_file);
@@ -174,7 +177,12 @@ static int serve(const struct config *cfg, bool demo)
         app.exit_code = 1;
         server_stop(&app);
     }
-    if (!store_is_postgres(app.store)
+    if (app.postgres && bus_start(&app) != 0) {    /* SPEC §12: the nodes' events */
+        fprintf(stderr, "planboard: cannot LISTEN on PostgreSQL\n");
+        app.exit_code = 1;
+        server_stop(&app);
+    }
+    if (!app.postgres
         && checkpointer_start(app.store, &app.checkpointer) != 0)   /* issue 9: not in a COMMIT */
         pb_log(LOG_WARN, "no checkpoint thread (%s): SQLite checkpoints inside commits",
                store_errmsg(app.store));
@@ -194,6 +202,7 @@ out_locks:
     metrics_cleanup(&app);
     session_token_cache_free(&app);
     durable_free(&app);
+    bus_free(&app);
     checkpointer_stop(app.store, app.checkpointer);
     app.checkpointer = NULL;
 out_store:

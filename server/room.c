@@ -286,12 +286,115 @@ static uint64_t log_prune_upto(const struct room *r)
     return a;
 }
 
+/* Wake every member of r for its newest event, culling the ones too far behind. */
+static void fan_out(struct app *app, struct room *r)
+{
+    uint64_t bound = (uint64_t)app->cfg.ws_queue_bytes;
+    for (struct room_reader *rd = r->members, *nx; rd != NULL; rd = nx) {
+        nx = rd->room_next;
+        /* SPEC §5 slow clients: a reader whose next event was just overwritten (lapped), or
+         * whose unread frames pass the bound, is closed with 1008; it comes back with
+         * sinceSeq. The lws ring example's cull_lagging_clients. */
+        if (rd->dropped)
+            continue;                   /* culled or closing: its owner is closing it */
+        bool lapped = rd->next != 0 && rd->next <= r->seq && r->seq - rd->next >= PB_ROOM_RING;
+        if (lapped || room_reader_backlog(rd) > bound) {
+            pb_log(LOG_WARN, "room %lld: a reader is %s, closing 1008", (long long)r->tenant_id,
+                   lapped ? "a whole ring behind" : "over the send queue bound");
+            app->metrics.ws_slow_closed++;
+            rd->ops->cull(rd, 1008, "send queue limit exceeded");
+            continue;
+        }
+        app->metrics.deliveries++;
+        rd->ops->wake(rd);
+    }
+}
+
+static void cull_members(struct room *r, int code, const char *reason)
+{
+    for (struct room_reader *rd = r->members, *nx; rd != NULL; rd = nx) {
+        nx = rd->room_next;             /* cull may leave the room */
+        if (!rd->dropped)
+            rd->ops->cull(rd, code, reason);
+    }
+}
+
+void room_cull_all(struct app *app, int64_t tenant_id)
+{
+    struct room *r = room_find(app, tenant_id);
+    if (r != NULL)
+        cull_members(r, 1011, "events lost: reload");
+}
+
+/* PostgreSQL (SPEC §12): an event is published by handing it to the database, which gives it
+ * its seq (room_log_sequence_note -> store_room_log_sequence); every node, this one too, puts
+ * it in the room's ring when it reads it back (room_deliver, through server/bus.c). */
+static void publish_postgres(struct app *app, int64_t tenant_id, const char *event, cJSON *data)
+{
+    struct ws_msg *m = encode_fails() ? (cJSON_Delete(data), NULL)
+                                      : ws_msg_new(event, 0, NULL, data);
+    if (m == NULL) {
+        pb_log(LOG_ERROR, "room %lld: cannot encode %s (out of memory)", (long long)tenant_id,
+               event);
+        room_cull_all(app, tenant_id);
+        return;
+    }
+    /* ws_msg_new wrote {"event":"<event>","data":...}: the seq goes after the name */
+    room_log_sequence_note(app, tenant_id, m, strlen("{\"event\":\"") + strlen(event) + 1);
+    ws_msg_unref(m);
+    webhooks_nudge(app, tenant_id);     /* a change was committed: its audit row is outbox */
+}
+
+void room_deliver(struct app *app, int64_t tenant_id, uint64_t seq, const char *frame,
+                  size_t len)
+{
+    struct room *r = room_find(app, tenant_id);
+    if (r == NULL || seq <= r->seq)
+        return;                         /* no room here (it reads the log when made), or seen */
+    if (seq > r->seq + 1) {
+        /* the rows between were pruned before this node read them: the members missed them
+         * (a replay across the gap answers resync_required: the slots stay empty) */
+        pb_log(LOG_WARN, "room %lld: events %llu..%llu were gone from the log",
+               (long long)tenant_id, (unsigned long long)r->seq + 1,
+               (unsigned long long)seq - 1);
+        for (uint64_t s = r->seq + 1; s < seq && s + PB_ROOM_RING > seq; s++) {
+            size_t slot = s % PB_ROOM_RING;
+            ws_msg_unref(r->ring[slot]);
+            r->ring[slot] = NULL;
+            r->ring_end[slot] = r->bytes;
+        }
+        r->seq = seq - 1;
+        cull_members(r, 1011, "events lost: reload");
+    }
+    size_t slot = seq % PB_ROOM_RING;
+    ws_msg_unref(r->ring[slot]);
+    r->ring[slot] = NULL;
+    r->ring_end[slot] = r->bytes;
+    if (ring_refill(r, seq, frame, len) != 0 || r->ring[slot] == NULL)
+        cull_members(r, 1011, "events lost: reload");   /* not a frame of ours, no memory */
+    r->seq = seq;
+    app->metrics.broadcasts++;
+    fan_out(app, r);
+}
+
+uint64_t room_applied_seq(struct app *app, int64_t tenant_id, bool *found)
+{
+    struct room *r = room_find(app, tenant_id);
+    *found = r != NULL;
+    return r != NULL ? r->seq : 0;
+}
+
 uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJSON *data)
 {
-    struct room *r = room_get(app, tenant_id);
+    struct room *r;
     struct ws_msg *m;
     size_t slot;
 
+    if (app->postgres) {
+        publish_postgres(app, tenant_id, event, data);
+        return 0;
+    }
+    r = room_get(app, tenant_id);
     if (r == NULL) {
         cJSON_Delete(data);
         return 0;
@@ -315,11 +418,7 @@ uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJS
          * the members are culled with 1011 and come back with sinceSeq, i.e. resync. */
         pb_log(LOG_ERROR, "room %lld: cannot encode %s (out of memory)", (long long)tenant_id,
                event);
-        for (struct room_reader *rd = r->members, *nx; rd != NULL; rd = nx) {
-            nx = rd->room_next;         /* cull may leave the room */
-            if (!rd->dropped)
-                rd->ops->cull(rd, 1011, "out of memory");
-        }
+        cull_members(r, 1011, "out of memory");
         return 0;
     }
     m->ticket = durable_ticket(app);
@@ -333,25 +432,7 @@ uint64_t room_publish(struct app *app, int64_t tenant_id, const char *event, cJS
         prune = 0;
     room_log_note(app, tenant_id, r->epoch, m, prune);
     webhooks_nudge(app, tenant_id);     /* a change was committed: its audit row is outbox */
-    uint64_t bound = (uint64_t)app->cfg.ws_queue_bytes;
-    for (struct room_reader *rd = r->members, *nx; rd != NULL; rd = nx) {
-        nx = rd->room_next;
-        /* SPEC §5 slow clients: a reader whose next event was just overwritten (lapped), or
-         * whose unread frames pass the bound, is closed with 1008; it comes back with
-         * sinceSeq. The lws ring example's cull_lagging_clients. */
-        if (rd->dropped)
-            continue;                   /* culled or closing: its owner is closing it */
-        bool lapped = rd->next != 0 && rd->next <= r->seq && r->seq - rd->next >= PB_ROOM_RING;
-        if (lapped || room_reader_backlog(rd) > bound) {
-            pb_log(LOG_WARN, "room %lld: a reader is %s, closing 1008", (long long)tenant_id,
-                   lapped ? "a whole ring behind" : "over the send queue bound");
-            app->metrics.ws_slow_closed++;
-            rd->ops->cull(rd, 1008, "send queue limit exceeded");
-            continue;
-        }
-        app->metrics.deliveries++;
-        rd->ops->wake(rd);
-    }
+    fan_out(app, r);
     pb_log(LOG_DEBUG, "room %lld: %s seq %llu", (long long)tenant_id, event,
            (unsigned long long)r->seq);
     return r->seq;

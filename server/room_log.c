@@ -20,6 +20,7 @@
 
 struct room_log_item {
     struct room_log_entry e;            /* e.frame points into m */
+    size_t split;                       /* PostgreSQL: where the seq goes into m's frame */
     char epoch[PB_EPOCH_LEN + 1];       /* e.epoch points here once the batch is final */
     struct ws_msg *m;                   /* a reference of ours */
 };
@@ -28,8 +29,23 @@ struct room_log_job {
     struct app *app;
     struct room_log_item *items;
     struct room_log_entry *entries;     /* grouped by tenant, each in seq order */
+    struct room_log_event *events;      /* PostgreSQL: the same items, in publish order */
     size_t n;
 };
+
+/* PostgreSQL: the queued items as events to sequence, in publish order (NULL: no memory). */
+static struct room_log_event *events_of(struct room_log_item *items, size_t n)
+{
+    struct room_log_event *e = malloc(n * sizeof(*e));
+    if (e == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        e[i] = (struct room_log_event){
+            .tenant_id = items[i].e.tenant_id, .frame = (const char *)items[i].m->buf + LWS_PRE,
+            .len = items[i].m->len, .split = items[i].split,
+        };
+    return e;
+}
 
 static void items_release(struct room_log_item *items, size_t n)
 {
@@ -81,6 +97,9 @@ static int job_run(struct db *db, void *ctx)
 {
     struct room_log_job *j = ctx;
     (void)db;                           /* the sibling store's own connection */
+    if (j->events != NULL)
+        return store_room_log_sequence(j->app->wstore, j->events, j->n, j->app->node,
+                                       PB_ROOM_LOG_EVENTS);
     return store_room_log_append(j->app->wstore, j->entries, j->n);
 }
 
@@ -96,7 +115,9 @@ static void on_flush(uv_timer_t *t)
 static void schedule_flush(struct app *app)
 {
     struct room_log_queue *q = &app->room_log;
-    if (q->n >= PB_ROOM_LOG_BATCH) {
+    /* PostgreSQL: an event reaches no one before the database gave it its seq, so it goes
+     * at once (a batch forms while one job is at the writer). */
+    if (q->n >= PB_ROOM_LOG_BATCH || app->postgres) {
         submit(app);
         return;
     }
@@ -131,12 +152,23 @@ static void job_done(void *ctx, int status, uint64_t commit_seq)
     app->room_log.in_flight = false;
     if (status == 0) {
         app->room_log.logged += j->n;
+        for (size_t i = 0; j->events != NULL && i < j->n; i++)
+            if (i + 1 == j->n || j->events[i + 1].tenant_id != j->events[i].tenant_id)
+                bus_want(app, j->events[i].tenant_id);      /* read them back, in order */
+    } else if (j->events != NULL) {
+        /* PostgreSQL: nobody saw these events (they get a seq only from the database). The
+         * changes are committed: the rooms' members are told to reload (1011). */
+        app->room_log.failed += j->n;
+        pb_log(LOG_ERROR, "room event log: %zu events could not be sequenced", j->n);
+        for (size_t i = 0; i < j->n; i++)
+            room_cull_all(app, j->events[i].tenant_id);
     } else {
         app->room_log.failed += j->n;
         give_up(app, "an append failed");
     }
     items_release(j->items, j->n);
     free(j->entries);
+    free(j->events);
     free(j);
     if (app->room_log.n > 0 && !app->room_log.dirty)
         schedule_flush(app);
@@ -152,7 +184,9 @@ static void submit(struct app *app)
 
     if (q->in_flight || q->n == 0 || app->writer == NULL || app->writer_closing)
         return;
-    if ((j = malloc(sizeof(*j))) == NULL || (j->entries = batch(q->items, q->n)) == NULL) {
+    if ((j = calloc(1, sizeof(*j))) == NULL
+        || (app->postgres ? (j->events = events_of(q->items, q->n)) == NULL
+                          : (j->entries = batch(q->items, q->n)) == NULL)) {
         free(j);
         give_up(app, "out of memory");
         return;
@@ -162,6 +196,7 @@ static void submit(struct app *app)
     j->n = q->n;
     if (writes_submit(app, 0, NULL, job_run, job_done, j) != 0) {
         free(j->entries);               /* stays queued */
+        free(j->events);
         free(j);
         return;
     }
@@ -203,9 +238,36 @@ void room_log_note(struct app *app, int64_t tenant_id, const char *epoch, struct
     schedule_flush(app);
 }
 
+void room_log_sequence_note(struct app *app, int64_t tenant_id, struct ws_msg *m, size_t split)
+{
+    struct room_log_queue *q = &app->room_log;
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        struct room_log_item *ni = cap <= PB_ROOM_LOG_PENDING
+                                 ? realloc(q->items, cap * sizeof(*ni)) : NULL;
+        if (ni == NULL) {
+            pb_log(LOG_ERROR, "room %lld: an event could not be queued for its seq",
+                   (long long)tenant_id);
+            room_cull_all(app, tenant_id);      /* its members reload */
+            return;
+        }
+        q->items = ni;
+        q->cap = cap;
+    }
+    struct room_log_item *it = &q->items[q->n++];
+    memset(it, 0, sizeof(*it));
+    it->e.tenant_id = tenant_id;
+    it->split = split;
+    ws_msg_ref(m);
+    it->m = m;
+    schedule_flush(app);
+}
+
 int room_log_start(struct app *app)
 {
     bool rotated = false;
+    if (app->postgres)
+        return 0;           /* no clean flag: an event is in the database before anyone sees it */
     if (store_room_log_start(app->store, &rotated) != 0) {
         pb_log(LOG_ERROR, "room event log: %s", store_errmsg(app->store));
         return PB_EINTERNAL;
@@ -222,6 +284,17 @@ void room_log_finish(struct app *app)
     struct room_log_entry *e = NULL;
     if (app->store == NULL)
         return;
+    if (app->postgres) {            /* what was published last: sequenced on the loop's connection */
+        struct room_log_event *ev = q->n > 0 ? events_of(q->items, q->n) : NULL;
+        if (q->n > 0 && (ev == NULL || store_room_log_sequence(app->store, ev, q->n, app->node,
+                                                               PB_ROOM_LOG_EVENTS) != 0))
+            pb_log(LOG_ERROR, "room event log: the last %zu events could not be written", q->n);
+        free(ev);
+        items_release(q->items, q->n);
+        q->items = NULL;
+        q->n = q->cap = 0;
+        return;
+    }
     if (!q->dirty && !q->in_flight && app->exit_code == 0) {
         if (q->n > 0 && (e = batch(q->items, q->n)) == NULL)
             give_up(app, "out of memory");

@@ -257,6 +257,7 @@ static void on_shutdown_timer(uv_timer_t *t)
     uv_close((uv_handle_t *)&app->sweep_timer, NULL);
     schedule_live_close(app);
     room_log_close(app);
+    bus_stop(app);
     uv_close((uv_handle_t *)&app->shutdown_timer, NULL);
     ws_flush_close(app);
 }

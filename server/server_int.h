@@ -117,6 +117,26 @@ struct app {
     uv_timer_t schedule_timer;          /* SPEC §9 refresh_seconds (schedule_live.c) */
     uv_timer_t shutdown_timer;          /* grace period for close frames on shutdown */
     bool stopping;
+    size_t imports_open;                /* imports holding a board pointer across loop turns */
+    bool postgres;                      /* the store is PostgreSQL: events are sequenced by
+                                         * the database and read back through the bus */
+    char node[PB_EPOCH_LEN + 1];        /* this process's name on the bus (random hex) */
+    struct bus_state {                  /* server/bus.c */
+        struct bus *b;                  /* the LISTEN connection, or NULL (reconnecting) */
+        uv_poll_t poll;
+        bool poll_init, poll_closing;
+        uv_timer_t retry;               /* reconnect, every PB_BUS_RETRY_MS while down */
+        bool retry_init;
+        struct hmap wanted;             /* tenant id -> (void *)1: a fetch is due */
+        int64_t *queue;                 /* the same tenants, in order */
+        size_t n_queue, cap_queue;
+        struct hmap seen;               /* tenant id -> newest seq notified (uintptr_t) */
+        struct hmap stale;              /* tenant id -> itself: another node changed it;
+                                         * its cached board goes when nothing points in */
+        uv_timer_t sweep;               /* retries the stale drops, PB_BUS_STALE_MS */
+        bool sweep_init;
+        uint64_t notifications, fetches, rows, reconnects, foreign;
+    } bus;
     struct ratelimit *login_limit;      /* failed logins per address and per tenant+user */
     struct revoked_session *revoked;    /* logged-out sessions (their tokens are refused) */
     size_t n_revoked, cap_revoked;
@@ -172,6 +192,36 @@ void room_log_note(struct app *app, int64_t tenant_id, const char *epoch, struct
 /* At start, before any room: renew every room's epoch unless the last run stopped cleanly
  * (store_room_log_start). 0 or PB_EINTERNAL (the server does not start). */
 int room_log_start(struct app *app);
+
+/* ---------------------------------------------------------------- bus.c (PostgreSQL) */
+#define PB_BUS_RETRY_MS 500             /* reconnect the LISTEN connection this often */
+#define PB_BUS_FETCH_ROWS 512           /* events read per fetch */
+#define PB_BUS_STALE_MS 20              /* retry dropping a board another node changed */
+
+/* SPEC §12, issue 13 item 3: open the node's LISTEN connection (app->postgres only; store's
+ * URL) and start polling it. 0, or PB_EINTERNAL (the server does not start). */
+int bus_start(struct app *app);
+/* Close it (at shutdown, on the loop). */
+void bus_stop(struct app *app);
+/* Free what bus_start allocated (after the loop ended). */
+void bus_free(struct app *app);
+/* Read tenant_id's new events from the log soon (after a NOTIFY, or after this node's own
+ * events were sequenced). Deduplicated; fetches run one at a time, in request order. */
+void bus_want(struct app *app, int64_t tenant_id);
+
+/* PostgreSQL: event seq of tenant_id read back from the log: into the room's ring, to its
+ * members (a no-op when this node has no room for the tenant, or has it already; a gap culls
+ * the members, 1011). */
+void room_deliver(struct app *app, int64_t tenant_id, uint64_t seq, const char *frame,
+                  size_t len);
+/* The room's last seq (*found false when this node has no room for tenant_id). */
+uint64_t room_applied_seq(struct app *app, int64_t tenant_id, bool *found);
+/* Close every member of tenant_id's room with 1011 (events were lost: they reload). */
+void room_cull_all(struct app *app, int64_t tenant_id);
+
+/* PostgreSQL (SPEC §12): queue m (a frame without seq; the seq goes in at byte `split`) for
+ * the database to sequence (store_room_log_sequence). Takes a reference of m. */
+void room_log_sequence_note(struct app *app, int64_t tenant_id, struct ws_msg *m, size_t split);
 /* After the loop ended (the writer is closed): write what is still queued on the loop's own
  * connection and mark the log clean when every event was logged and the exit is clean. */
 void room_log_finish(struct app *app);

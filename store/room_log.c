@@ -3,6 +3,8 @@
  */
 #include "store/room_log.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/store_int.h"
@@ -161,6 +163,98 @@ int store_room_log_append(struct store *s, const struct room_log_entry *e, size_
     }
     return store__commit(s);
 fail:
+    store__rollback(s);
+    return PB_EINTERNAL;
+}
+
+/* ---------------------------------------------------------------- PostgreSQL: the sequencer */
+
+/* The tenant's room row, locked for this transaction (made with a new epoch on first use). */
+static const char sql_lock[] =
+    "INSERT INTO room_log(tenant_id, epoch) VALUES (?1, "
+    "substr(md5(random()::text || clock_timestamp()::text), 1, 16)) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET epoch = room_log.epoch RETURNING epoch";
+static const char sql_last[] =
+    "SELECT COALESCE(max(seq), 0) FROM room_events WHERE tenant_id = ?1";
+
+int store_room_log_sequence(struct store *s, struct room_log_event *ev, size_t n,
+                            const char *node, uint64_t keep)
+{
+    struct db_stmt *lock = NULL, *last = NULL, *st;
+    char *frame = NULL, payload[64];
+    size_t cap = 0;
+    int64_t tenant = 0;
+    uint64_t seq = 0;
+
+    if (n == 0)
+        return 0;
+    if (store__begin(s) != 0)
+        return PB_EINTERNAL;
+    if ((lock = store__prepare(s, sql_lock, "room log lock")) == NULL
+        || (last = store__prepare(s, sql_last, "room log last")) == NULL)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || ev[i].tenant_id != tenant) {      /* a tenant's first event here */
+            tenant = ev[i].tenant_id;
+            db_reset(lock);
+            db_bind_int64(lock, 1, tenant);
+            db_reset(last);
+            db_bind_int64(last, 1, tenant);
+            if (store__step_row(s, lock, "room log lock") != 1
+                || store__step_row(s, last, "room log last") != 1)
+                goto fail;
+            seq = (uint64_t)db_column_int64(last, 0);
+            db_reset(lock);
+            db_reset(last);
+        }
+        ev[i].seq = ++seq;
+        char num[32];
+        int k = snprintf(num, sizeof(num), ",\"seq\":%llu", (unsigned long long)seq);
+        if (ev[i].len + (size_t)k + 1 > cap) {
+            char *nf = realloc(frame, cap = ev[i].len + (size_t)k + 1);
+            if (nf == NULL)
+                goto fail;
+            frame = nf;
+        }
+        memcpy(frame, ev[i].frame, ev[i].split);
+        memcpy(frame + ev[i].split, num, (size_t)k);
+        memcpy(frame + ev[i].split + k, ev[i].frame + ev[i].split, ev[i].len - ev[i].split);
+        if ((st = store__stmt(s, ST_ROOM_EVENT_INSERT)) == NULL)
+            goto fail;
+        db_bind_int64(st, 1, tenant);
+        db_bind_int64(st, 2, (int64_t)seq);
+        db_bind_text(st, 3, frame, (int)(ev[i].len + (size_t)k), DB_STATIC);
+        if (store__run(s, st, "room event", NULL) != 0)
+            goto fail;
+        if (seq % 64 == 0 && seq > keep) {              /* the log keeps the newest `keep` */
+            if ((st = store__stmt(s, ST_ROOM_EVENTS_PRUNE)) == NULL)
+                goto fail;
+            db_bind_int64(st, 1, tenant);
+            db_bind_int64(st, 2, (int64_t)(seq - keep));
+            if (store__run(s, st, "room events prune", NULL) != 0)
+                goto fail;
+        }
+        if (i + 1 < n && ev[i + 1].tenant_id == tenant)
+            continue;
+        /* NOTIFY is sent at COMMIT, in commit order, to every listening node. */
+        snprintf(payload, sizeof(payload), "%lld %llu %.24s", (long long)tenant,
+                 (unsigned long long)seq, node);
+        if ((st = store__prepare(s, "SELECT pg_notify('planboard', ?1)", "notify")) == NULL)
+            goto fail;
+        db_bind_text(st, 1, payload, -1, DB_STATIC);
+        int r = store__step_row(s, st, "notify");
+        db_finalize(st);
+        if (r < 0)
+            goto fail;
+    }
+    db_finalize(lock);
+    db_finalize(last);
+    free(frame);
+    return store__commit(s);
+fail:
+    db_finalize(lock);
+    db_finalize(last);
+    free(frame);
     store__rollback(s);
     return PB_EINTERNAL;
 }

@@ -75,4 +75,30 @@ int store_room_log_load(struct store *s, int64_t tenant_id, uint64_t after, bool
  */
 int store_room_log_append(struct store *s, const struct room_log_entry *e, size_t n);
 
+/* ---------------------------------------------------------------- PostgreSQL: the sequencer */
+
+/* One event to sequence: a frame without its seq, `{"event":"<name>"` + rest, and where the
+ * seq goes (split: the length of `{"event":"<name>"`). */
+struct room_log_event {
+    int64_t tenant_id;
+    const char *frame;                  /* borrowed for the call */
+    size_t len;
+    size_t split;
+    uint64_t seq;                       /* out: the seq the database gave it */
+};
+
+/*
+ * SPEC §12, issue 13 items 2 and 3 (PostgreSQL): give each event the next seq of its tenant
+ * from the database and write it to the log, in one transaction (a nested one inside a writer
+ * job): the tenant's room_log row is locked (made, with a new epoch, on first use), so the
+ * nodes of a cluster take turns per tenant and a tenant's seqs are gap-free and in one order
+ * whichever node published; the frame stored is the event with `,"seq":N` inserted at split;
+ * rows older than the newest `keep` go, in steps of 64 seqs. At commit, NOTIFY planboard
+ * carries "<tenant_id> <last seq> <node>" once per tenant of the batch, so every node (this one too)
+ * reads the new rows (store/bus.h). ev[i].seq is set (the batch order is kept within a
+ * tenant). 0 or PB_EINTERNAL (nothing written; the seqs are not spent).
+ */
+int store_room_log_sequence(struct store *s, struct room_log_event *ev, size_t n,
+                            const char *node, uint64_t keep);
+
 #endif

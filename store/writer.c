@@ -615,6 +615,11 @@ bool writer_idle(const struct writer *w)
     return w->held.head == NULL && active(w) == 0;
 }
 
+bool writer_tenant_idle(const struct writer *w, int64_t tenant_id)
+{
+    return w->held.head == NULL && hmap_get_int(&w->gates, tenant_id) == NULL;
+}
+
 int writer_exclusive(struct writer *w, writer_exclusive_fn fn, void *ctx)
 {
     struct wjob *j;

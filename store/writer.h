@@ -167,6 +167,11 @@ int writer_exclusive(struct writer *w, writer_exclusive_fn fn, void *ctx);
 /* True when writer_exclusive would run its fn at once: no job outstanding, nothing held. */
 bool writer_idle(const struct writer *w);
 
+/* True when tenant_id has no job outstanding (gated, queued or running) and no exclusive is
+ * held: no job context can point into its cached board (server/bus.c drops a board only
+ * then). Loop thread. */
+bool writer_tenant_idle(const struct writer *w, int64_t tenant_id);
+
 /* Copy the counters into *out (loop thread). */
 void writer_stats(struct writer *w, struct writer_stats *out);
 

@@ -1,0 +1,295 @@
+/*
+ * bus — the server's end of the cluster bus (SPEC §12; issue 13 item 3; store/bus.h;
+ * docs/postgresql.md "Several nodes").
+ *
+ * On PostgreSQL every room event gets its seq from the database (room_log.c ->
+ * store_room_log_sequence) and reaches the rooms only from here: the node's LISTEN connection
+ * is polled on the loop (uv_poll, libpq's non-blocking calls: the loop never waits on it); a
+ * NOTIFY "<tenant> <seq> <node>" (or this node's own sequencing job finishing) queues a fetch
+ * of that tenant's rows after the room's last seq, and the rows go into the room in seq order
+ * (room_deliver). So every node's room holds the same events in the same order, whichever
+ * node published them.
+ *
+ * Caches: a NOTIFY from another node means that node changed the tenant: this node's cached
+ * board of it is dropped (store_board_drop; the next use reloads it from the database) as
+ * soon as nothing points into it (no writer job of the tenant outstanding, no import
+ * streaming): at once in the common case, else retried every PB_BUS_STALE_MS.
+ *
+ * The connection breaking (PostgreSQL restarting) is not fatal: it is reopened every
+ * PB_BUS_RETRY_MS, and every room with members is fetched again then (what was notified
+ * meanwhile is in the log).
+ */
+#include "server/server_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/bus.h"
+#include "store/writer.h"
+
+static void on_poll(uv_poll_t *h, int status, int events);
+static void pump(struct app *app);
+
+/* ---------------------------------------------------------------- stale boards */
+
+static bool board_free_to_drop(struct app *app, int64_t tenant_id)
+{
+    return app->imports_open == 0
+        && (app->writer == NULL || writer_tenant_idle(app->writer, tenant_id));
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct app *app = t->data;
+    struct hmap_iter it;
+    void *v;
+    hmap_iter_init(&app->bus.stale, &it);
+    while ((v = hmap_iter_next(&app->bus.stale, &it)) != NULL) {
+        int64_t tenant_id = (int64_t)(intptr_t)v;       /* the value is the key */
+        if (board_free_to_drop(app, tenant_id)) {
+            store_board_drop(app->store, tenant_id);
+            hmap_iter_del(&app->bus.stale, &it);
+        }
+    }
+    if (app->bus.stale.len > 0 && !app->stopping)
+        uv_timer_start(&app->bus.sweep, on_sweep, PB_BUS_STALE_MS, 0);
+}
+
+/* Another node changed tenant_id: forget this node's copy of its board. */
+static void stale(struct app *app, int64_t tenant_id)
+{
+    if (board_free_to_drop(app, tenant_id)) {
+        store_board_drop(app->store, tenant_id);
+        return;
+    }
+    if (hmap_get_int(&app->bus.stale, tenant_id) != NULL
+        || hmap_reserve(&app->bus.stale, app->bus.stale.len + 1) != 0)
+        return;
+    hmap_put_int(&app->bus.stale, tenant_id, (void *)(intptr_t)tenant_id);
+    if (app->bus.sweep_init && !uv_is_active((uv_handle_t *)&app->bus.sweep))
+        uv_timer_start(&app->bus.sweep, on_sweep, PB_BUS_STALE_MS, 0);
+}
+
+/* ---------------------------------------------------------------- fetch queue */
+
+void bus_want(struct app *app, int64_t tenant_id)
+{
+    struct bus_state *bs = &app->bus;
+    bool found;
+
+    room_applied_seq(app, tenant_id, &found);
+    if (!found || hmap_get_int(&bs->wanted, tenant_id) != NULL)
+        return;                 /* no room here (it reads the log when made), or queued */
+    if (bs->n_queue == bs->cap_queue) {
+        size_t cap = bs->cap_queue ? bs->cap_queue * 2 : 16;
+        int64_t *nq = realloc(bs->queue, cap * sizeof(*nq));
+        if (nq == NULL)
+            return;             /* the next notification retries */
+        bs->queue = nq;
+        bs->cap_queue = cap;
+    }
+    if (hmap_reserve(&bs->wanted, bs->wanted.len + 1) != 0)
+        return;
+    hmap_put_int(&bs->wanted, tenant_id, (void *)1);
+    bs->queue[bs->n_queue++] = tenant_id;
+    pump(app);
+}
+
+/* Start the next fetch when none is in flight. */
+static void pump(struct app *app)
+{
+    struct bus_state *bs = &app->bus;
+    while (bs->b != NULL && !bus_busy(bs->b) && bs->n_queue > 0) {
+        int64_t tenant_id = bs->queue[0];
+        bool found;
+        memmove(bs->queue, bs->queue + 1, (bs->n_queue - 1) * sizeof(*bs->queue));
+        bs->n_queue--;
+        hmap_del_int(&bs->wanted, tenant_id);
+        uint64_t after = room_applied_seq(app, tenant_id, &found);
+        if (!found)
+            continue;
+        if (bus_fetch(bs->b, tenant_id, after, PB_BUS_FETCH_ROWS) != 0) {
+            bus_want(app, tenant_id);           /* broken: on_poll reopens and refetches */
+            return;
+        }
+        bs->fetches++;
+    }
+    if (bs->b != NULL && bs->poll_init && !bs->poll_closing)
+        uv_poll_start(&bs->poll, UV_READABLE | (bus_wants_write(bs->b) ? UV_WRITABLE : 0),
+                      on_poll);
+}
+
+/* ---------------------------------------------------------------- handlers */
+
+static void h_notified(void *ctx, int64_t tenant_id, uint64_t seq, const char *node)
+{
+    struct app *app = ctx;
+    app->bus.notifications++;
+    if (strcmp(node, app->node) != 0) {
+        app->bus.foreign++;
+        stale(app, tenant_id);
+    }
+    uintptr_t seen = (uintptr_t)hmap_get_int(&app->bus.seen, tenant_id);
+    if (seq > seen && hmap_reserve(&app->bus.seen, app->bus.seen.len + 1) == 0)
+        hmap_put_int(&app->bus.seen, tenant_id, (void *)(uintptr_t)seq);
+    bus_want(app, tenant_id);
+}
+
+static void h_row(void *ctx, int64_t tenant_id, uint64_t seq, const char *frame, size_t len)
+{
+    struct app *app = ctx;
+    app->bus.rows++;
+    room_deliver(app, tenant_id, seq, frame, len);
+}
+
+static void h_fetched(void *ctx, int64_t tenant_id, size_t rows, int status)
+{
+    struct app *app = ctx;
+    if (status != 0)
+        pb_log(LOG_WARN, "bus: reading the events of tenant %lld failed", (long long)tenant_id);
+    else if (rows == PB_BUS_FETCH_ROWS)
+        bus_want(app, tenant_id);               /* there may be more */
+}
+
+static const struct bus_handler handler = {
+    .notified = h_notified, .row = h_row, .fetched = h_fetched,
+};
+
+/* ---------------------------------------------------------------- connection */
+
+static void on_retry(uv_timer_t *t);
+
+static void poll_closed(uv_handle_t *h)
+{
+    struct app *app = h->data;
+    app->bus.poll_init = false;
+    app->bus.poll_closing = false;
+    bus_close(app->bus.b);
+    app->bus.b = NULL;
+    if (!app->stopping && app->bus.retry_init)
+        uv_timer_start(&app->bus.retry, on_retry, PB_BUS_RETRY_MS, 0);
+}
+
+/* The connection broke: close it; on_retry opens a new one. */
+static void broken(struct app *app)
+{
+    struct bus_state *bs = &app->bus;
+    if (bs->poll_closing)
+        return;
+    pb_log(LOG_WARN, "bus: the LISTEN connection to PostgreSQL broke; reconnecting");
+    if (bs->poll_init) {
+        bs->poll_closing = true;
+        uv_poll_stop(&bs->poll);
+        uv_close((uv_handle_t *)&bs->poll, poll_closed);
+    } else {
+        bus_close(bs->b);
+        bs->b = NULL;
+        if (!app->stopping && bs->retry_init)
+            uv_timer_start(&bs->retry, on_retry, PB_BUS_RETRY_MS, 0);
+    }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    struct app *app = h->data;
+    (void)events;
+    if (app->bus.b == NULL || app->bus.poll_closing)
+        return;
+    struct bus_handler bh = handler;
+    bh.ctx = app;
+    if (status < 0 || bus_service(app->bus.b, &bh) != 0) {
+        broken(app);
+        return;
+    }
+    pump(app);
+}
+
+/* Open the connection and poll it. 0 or PB_EINTERNAL. */
+static int connect_bus(struct app *app)
+{
+    struct bus_state *bs = &app->bus;
+    char err[256];
+    if (bus_open(&bs->b, app->cfg.db_path, err, sizeof(err)) != 0) {
+        pb_log(LOG_WARN, "bus: %s", err);
+        return PB_EINTERNAL;
+    }
+    if (uv_poll_init(app->loop, &bs->poll, bus_fd(bs->b)) != 0) {
+        bus_close(bs->b);
+        bs->b = NULL;
+        return PB_EINTERNAL;
+    }
+    bs->poll.data = app;
+    bs->poll_init = true;
+    uv_poll_start(&bs->poll, UV_READABLE, on_poll);
+    return 0;
+}
+
+static void refetch_rooms(struct app *app, int64_t tenant_id, void *ctx)
+{
+    (void)ctx;
+    bus_want(app, tenant_id);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    struct app *app = t->data;
+    if (app->stopping)
+        return;
+    if (connect_bus(app) != 0) {
+        uv_timer_start(&app->bus.retry, on_retry, PB_BUS_RETRY_MS, 0);
+        return;
+    }
+    app->bus.reconnects++;
+    pb_log(LOG_INFO, "bus: reconnected");
+    room_each_joined(app, refetch_rooms, NULL);     /* what was notified meanwhile */
+    pump(app);
+}
+
+int bus_start(struct app *app)
+{
+    struct bus_state *bs = &app->bus;
+    hmap_init(&bs->wanted, NULL, NULL);
+    hmap_init(&bs->seen, NULL, NULL);
+    hmap_init(&bs->stale, NULL, NULL);
+    if (!app->postgres)
+        return 0;
+    if (uv_timer_init(app->loop, &bs->retry) != 0 || uv_timer_init(app->loop, &bs->sweep) != 0)
+        return PB_EINTERNAL;
+    bs->retry.data = bs->sweep.data = app;
+    bs->retry_init = bs->sweep_init = true;
+    return connect_bus(app);
+}
+
+void bus_stop(struct app *app)
+{
+    struct bus_state *bs = &app->bus;
+    if (bs->retry_init) {
+        uv_timer_stop(&bs->retry);
+        uv_close((uv_handle_t *)&bs->retry, NULL);
+        bs->retry_init = false;
+    }
+    if (bs->sweep_init) {
+        uv_timer_stop(&bs->sweep);
+        uv_close((uv_handle_t *)&bs->sweep, NULL);
+        bs->sweep_init = false;
+    }
+    if (bs->poll_init && !bs->poll_closing) {
+        bs->poll_closing = true;
+        uv_poll_stop(&bs->poll);
+        uv_close((uv_handle_t *)&bs->poll, poll_closed);    /* closes the connection */
+    } else if (!bs->poll_init) {
+        bus_close(bs->b);
+        bs->b = NULL;
+    }
+}
+
+void bus_free(struct app *app)
+{
+    struct bus_state *bs = &app->bus;
+    hmap_cleanup(&bs->wanted);
+    hmap_cleanup(&bs->seen);
+    hmap_cleanup(&bs->stale);
+    free(bs->queue);
+    bs->queue = NULL;
+    bs->n_queue = bs->cap_queue = 0;
+}
