@@ -395,3 +395,20 @@ CREATE TABLE IF NOT EXISTS server_state (
     name        TEXT PRIMARY KEY,
     value       TEXT NOT NULL
 );
+
+-- PostgreSQL only (SPEC §12, SPEC §5 drag locks): the drag locks of every node of a cluster.
+-- A lock is taken with one INSERT .. ON CONFLICT that succeeds only when the row is free,
+-- expired or the taker's own (store/drag_locks.c), so two nodes racing for an order have
+-- exactly one winner; whichever node deletes an expired row publishes its order_unlocked.
+-- node: the process that took it (a clean stop ends its own locks). SQLite keeps locks in
+-- memory (one process).
+CREATE TABLE IF NOT EXISTS drag_locks (
+    tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    order_id BIGINT NOT NULL,
+    user_id BIGINT NOT NULL,
+    username TEXT NOT NULL,
+    node TEXT NOT NULL,
+    expires_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, order_id)
+);
+CREATE INDEX IF NOT EXISTS drag_locks_expiry ON drag_locks(expires_at_ms);

@@ -102,6 +102,30 @@ static void set_username(struct drag_lock *l, const char *username)
  * as free for anyone, including its former holder, and is replaced (returns 0). PB_EINTERNAL
  * when the table could not grow (nothing changed).
  */
+int lock_put(struct lock_table *lt, int64_t tenant_id, int64_t order_id, int64_t user_id,
+             const char *username, int64_t expires_at_ms, const struct drag_lock **out)
+{
+    struct lock_key k = { tenant_id, order_id };
+    struct drag_lock *l = find(lt, tenant_id, order_id);
+
+    if (l == NULL) {
+        l = malloc(sizeof(*l));
+        if (l == NULL || hmap_reserve(&lt->locks, lt->locks.len + 1) != 0) {
+            free(l);
+            return PB_EINTERNAL;
+        }
+        l->tenant_id = tenant_id;
+        l->order_id = order_id;
+        hmap_put(&lt->locks, key_hash(tenant_id, order_id), &k, l); /* reserved: cannot fail */
+    }
+    l->user_id = user_id;
+    set_username(l, username);
+    l->expires_at_ms = expires_at_ms;
+    if (out)
+        *out = l;
+    return 0;
+}
+
 int lock_acquire(struct lock_table *lt, int64_t tenant_id, int64_t order_id, int64_t user_id,
                  const char *username, int64_t now_ms, int64_t ttl_ms,
                  const struct drag_lock **out)

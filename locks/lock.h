@@ -43,6 +43,15 @@ int lock_acquire(struct lock_table *lt, int64_t tenant_id, int64_t order_id, int
                  const char *username, int64_t now_ms, int64_t ttl_ms,
                  const struct drag_lock **out);
 
+/*
+ * Set the lock on (tenant_id, order_id) to user_id until expires_at_ms, whoever held it: the
+ * in-memory table as a mirror of the database's (SPEC §12: on PostgreSQL the database decides
+ * who holds a lock; server/board_ops.c). 0 (*out, may be NULL, points at the entry, valid as
+ * for lock_acquire) or PB_EINTERNAL (out of memory: nothing changed).
+ */
+int lock_put(struct lock_table *lt, int64_t tenant_id, int64_t order_id, int64_t user_id,
+             const char *username, int64_t expires_at_ms, const struct drag_lock **out);
+
 /* The unexpired lock on the order, or NULL. */
 const struct drag_lock *lock_get(const struct lock_table *lt, int64_t tenant_id,
                                  int64_t order_id, int64_t now_ms);
