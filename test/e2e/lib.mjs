@@ -4,6 +4,8 @@
 //
 // Environment: PB_BIN (server binary, default build/planboard of this checkout),
 //              PB_SAMPLES (sample CSV dir, default ../shared/samples beside this checkout).
+//              PB_E2E_LOG (a file): every server's stderr is appended to it when the server
+//              stops, headed by the test file's name (to read the store's errors of a run).
 //              PB_TEST_PG (a PostgreSQL URL whose role may CREATE DATABASE, e.g. the one
 //              scripts/pg-temp.sh prints): every server then stores in a fresh PostgreSQL
 //              database of its own instead of an SQLite file (SPEC §12; `make test` runs the
@@ -11,7 +13,7 @@
 // Every default path is derived from this file's place, never from the machine's layout.
 
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, appendFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -234,6 +236,9 @@ export class Server {
       this.proc.kill('SIGKILL');
       await withTimeout(this.exited, 5000, 'server exit after SIGKILL').catch(() => {});
       throw e;
+    }
+    if (process.env.PB_E2E_LOG) {
+      appendFileSync(process.env.PB_E2E_LOG, `==== ${process.argv[1] || ''} (${this.dir})\n${this.stderr}\n`);
     }
     try { pgDropDb(readFileSync(join(this.dir, 'pg.url'), 'utf8')); } catch { /* SQLite */ }
     rmSync(this.dir, { recursive: true, force: true });
