@@ -120,19 +120,21 @@ int audit_since_parse(const char *in, const char *tz, char out[PB_TIMESTAMP_LEN]
  * planner, which has no statistics, from preferring the time range of all orders); a type:
  * audit_log_type (tenant_id, event_type), in id order; since alone: audit_log_time; none:
  * audit_log_tenant (tenant_id, id). */
-static void audit_where(const struct audit_query *q, char *out, size_t size)
+static void audit_where(const struct audit_query *q, bool postgres, char *out, size_t size)
 {
     snprintf(out, size, " FROM audit_log WHERE tenant_id = ?1%s%s%s",
              q->order_id != 0 ? " AND order_id = ?2" : "",
              q->event_type != NULL && *q->event_type ? " AND event_type = ?3" : "",
              q->since != NULL && *q->since
-                 ? (q->order_id != 0 ? " AND +timestamp >= ?4" : " AND timestamp >= ?4") : "");
+                 ? (q->order_id != 0 && !postgres ? " AND +timestamp >= ?4"
+                                                  : " AND timestamp >= ?4") : "");
 }
 
-int audit_list_sql(const struct audit_query *q, bool count, char *out, size_t size)
+int audit_list_sql(const struct audit_query *q, bool count, bool postgres, char *out,
+                   size_t size)
 {
     char where[AUDIT_SQL_MAX];
-    audit_where(q, where, sizeof(where));
+    audit_where(q, postgres, where, sizeof(where));
     int n = count ? snprintf(out, size, "SELECT COUNT(*)%s", where)
                   : snprintf(out, size, "SELECT id, event_type, order_id, from_work_centre_id, "
                              "to_work_centre_id, user_id, event_data, queue_depth_from, "
@@ -166,8 +168,9 @@ int store_audit_list(struct store *s, int64_t tenant_id, const struct audit_quer
     *out = NULL;
     *n = 0;
     *total = 0;
-    if (audit_list_sql(q, true, sql_count, sizeof(sql_count)) != 0
-        || audit_list_sql(q, false, sql_page, sizeof(sql_page)) != 0)
+    bool pg = s->db->kind == DB_POSTGRES;
+    if (audit_list_sql(q, true, pg, sql_count, sizeof(sql_count)) != 0
+        || audit_list_sql(q, false, pg, sql_page, sizeof(sql_page)) != 0)
         return PB_EINTERNAL;
     if (db_prepare(s->db, sql_count, false, &st) != DB_OK)
         goto fail_sql;

@@ -54,10 +54,12 @@ int store_audit_list(struct store *s, int64_t tenant_id, const struct audit_quer
  * ?6 OFFSET), with a WHERE of the filters q has, so that SQLite picks the index that fits
  * (issue 9 item 3); into out[size] (AUDIT_SQL_MAX is enough). 0 or PB_EINTERNAL (too small).
  * audit_list_bind binds q's values to a statement prepared from it. Public so that a test
- * can EXPLAIN QUERY PLAN exactly what runs.
+ * can EXPLAIN QUERY PLAN exactly what runs. postgres: PostgreSQL's spelling (no unary + to
+ * steer SQLite's planner).
  */
 #define AUDIT_SQL_MAX 512
-int audit_list_sql(const struct audit_query *q, bool count, char *out, size_t size);
+int audit_list_sql(const struct audit_query *q, bool count, bool postgres, char *out,
+                   size_t size);
 void audit_list_bind(struct db_stmt *st, int64_t tenant_id, const struct audit_query *q);
 
 /*

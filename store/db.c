@@ -25,6 +25,9 @@ struct pg_stmt {
     char name[24];              /* "" for a one-off statement */
     char *sql;                  /* the $N text (one-off statements run it with PQexecParams) */
     int nparams;
+    Oid types[PG_MAX_PARAMS];   /* 0 (PostgreSQL infers it), or text for a number the SQL
+                                 * skips (SQLite allows ?1 ?5 without ?2; PostgreSQL cannot
+                                 * type a parameter it never sees) */
     char *values[PG_MAX_PARAMS];
     PGresult *res;              /* the last run's rows, or NULL */
     int row;                    /* current row; -1 before the first */
@@ -252,8 +255,9 @@ void db_reset_all(struct db *db)
 
 /* SQLite's ?N / ? marks -> $N, outside quotes and comments. Returns a malloc'd string and the
  * highest parameter number in *nparams, or NULL (out of memory, more than PG_MAX_PARAMS). */
-static char *pg_rewrite(const char *sql, int *nparams)
+static char *pg_rewrite(const char *sql, int *nparams, Oid types[PG_MAX_PARAMS])
 {
+    bool used[PG_MAX_PARAMS + 1] = { false };
     size_t n = strlen(sql);
     char *out = malloc(n * 3 + 1);      /* "?" -> "$NN": at most three bytes for one */
     size_t o = 0;
@@ -297,11 +301,14 @@ static char *pg_rewrite(const char *sql, int *nparams)
         }
         if (k > max)
             max = k;
+        used[k] = true;
         o += (size_t)sprintf(out + o, "$%d", k);
         i = j - 1;
     }
     out[o] = '\0';
     *nparams = max;
+    for (int i = 1; i <= max; i++)
+        types[i - 1] = used[i] ? 0 : 25;        /* 25: text */
     return out;
 }
 
@@ -333,7 +340,7 @@ int db_prepare(struct db *db, const char *sql, bool persistent, struct db_stmt *
     }
     st->pg = ps;
     ps->row = -1;
-    ps->sql = pg_rewrite(sql, &ps->nparams);
+    ps->sql = pg_rewrite(sql, &ps->nparams, ps->types);
     if (ps->sql == NULL) {
         snprintf(p->errmsg, sizeof(p->errmsg), "prepare: too many parameters or no memory");
         p->errcode = DB_ERROR;
@@ -343,7 +350,7 @@ int db_prepare(struct db *db, const char *sql, bool persistent, struct db_stmt *
     }
     if (persistent) {
         snprintf(ps->name, sizeof(ps->name), "pb%u", ++p->next_name);
-        PGresult *r = PQprepare(p->conn, ps->name, ps->sql, 0, NULL);
+        PGresult *r = PQprepare(p->conn, ps->name, ps->sql, ps->nparams, ps->types);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             pg_set_error(db, r, "prepare");
             PQclear(r);
@@ -465,7 +472,7 @@ int db__pg_step(struct db_stmt *st)
         PGresult *r = ps->name[0] != '\0'
             ? PQexecPrepared(p->conn, ps->name, ps->nparams, (const char *const *)ps->values,
                              NULL, NULL, 0)
-            : PQexecParams(p->conn, ps->sql, ps->nparams, NULL,
+            : PQexecParams(p->conn, ps->sql, ps->nparams, ps->types,
                            (const char *const *)ps->values, NULL, NULL, 0);
         ExecStatusType s = PQresultStatus(r);
         ps->ran = true;

@@ -234,17 +234,20 @@ static int plan_fields(struct board *b, struct order *o, const struct order_patc
 static int write_fields(struct store *s, struct board *b, const struct field_plan *fp,
                         int64_t user_id, const char *now, const char *stamp, int bump)
 {
-    static const char sql[] =
-        "UPDATE orders SET order_number = ?3, stock_code = ?4, description = ?5, "
-        "current_operation = ?6, quantity_to_make = ?7, quantity_completed = ?8, status = ?9, "
-        "priority = ?10, due_date = ?11, start_date = ?12, completion_date = ?13, "
-        "updated_at = ?14, version = version + ?18, "
-        "started_at = CASE WHEN ?15 THEN COALESCE(started_at, ?17) ELSE started_at END, "
-        "completed_at = CASE ?16 WHEN 1 THEN " PB_SQL_COMPLETED_AT("?17") " WHEN 2 THEN NULL "
-        "ELSE completed_at END "
-        "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
+#define SQL_WRITE_FIELDS(DONE)                                                                  \
+        "UPDATE orders SET order_number = ?3, stock_code = ?4, description = ?5, "             \
+        "current_operation = ?6, quantity_to_make = ?7, quantity_completed = ?8, status = ?9, "\
+        "priority = ?10, due_date = ?11, start_date = ?12, completion_date = ?13, "            \
+        "updated_at = ?14, version = version + ?18, "                                          \
+        "started_at = CASE WHEN ?15 THEN COALESCE(started_at, ?17) ELSE started_at END, "     \
+        "completed_at = CASE CAST(?16 AS INTEGER) WHEN 1 THEN " DONE " WHEN 2 THEN NULL "      \
+        "ELSE completed_at END "                                                               \
+        "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL"
+    static const char sql[] = SQL_WRITE_FIELDS(PB_SQL_COMPLETED_AT("?17"));
+    static const char sql_pg[] = SQL_WRITE_FIELDS(PB_PG_COMPLETED_AT("?17"));
     const struct order_input *in = &fp->in;
-    struct db_stmt *st = store__prepare(s, sql, "order update");
+    struct db_stmt *st = store__prepare(s, s->db->kind == DB_POSTGRES ? sql_pg : sql,
+                                        "order update");
     int rc;
     if (st == NULL)
         return PB_EINTERNAL;

@@ -514,17 +514,21 @@ static int insert_event(struct store *s, int64_t tenant_id, const struct scanner
 static int write_order(struct store *s, int64_t tenant_id, const struct order *o,
                        const struct plan *p, const char *now)
 {
-    static const char sql[] =
-        "UPDATE orders SET work_centre_id = ?3, rank = ?4, status = ?5, "
-        "quantity_completed = ?6, current_operation = ?7, start_date = ?8, "
-        "completion_date = ?9, updated_at = ?10, version = version + 1, "
-        "started_at = CASE WHEN ?11 THEN COALESCE(started_at, " PB_SQL_STAMP_NOW ") "
-        "ELSE started_at END, completed_at = CASE ?12 WHEN 1 THEN "
-        PB_SQL_COMPLETED_AT(PB_SQL_STAMP_NOW) " WHEN 2 THEN NULL ELSE completed_at END "
-        "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL";
+#define SQL_WRITE_ORDER(NOW, DONE)                                                              \
+        "UPDATE orders SET work_centre_id = ?3, rank = ?4, status = ?5, "                      \
+        "quantity_completed = ?6, current_operation = ?7, start_date = ?8, "                   \
+        "completion_date = ?9, updated_at = ?10, version = version + 1, "                      \
+        "started_at = CASE WHEN ?11 THEN COALESCE(started_at, " NOW ") "                       \
+        "ELSE started_at END, completed_at = CASE CAST(?12 AS INTEGER) WHEN 1 THEN "           \
+        DONE " WHEN 2 THEN NULL ELSE completed_at END "                                        \
+        "WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL"
+    static const char sql[] = SQL_WRITE_ORDER(PB_SQL_STAMP_NOW,
+                                              PB_SQL_COMPLETED_AT(PB_SQL_STAMP_NOW));
+    static const char sql_pg[] = SQL_WRITE_ORDER(PB_PG_STAMP_NOW,
+                                                 PB_PG_COMPLETED_AT(PB_PG_STAMP_NOW));
     struct db_stmt *st;
     int changes = 0;
-    if ((st = store__prepare(s, sql, "prepare")) == NULL)
+    if ((st = store__prepare(s, s->db->kind == DB_POSTGRES ? sql_pg : sql, "prepare")) == NULL)
         return PB_EINTERNAL;
     db_bind_int64(st, 1, tenant_id);
     db_bind_int64(st, 2, o->id);

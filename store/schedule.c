@@ -259,7 +259,7 @@ int store_calendar_write(struct store *s, struct calendar_job *j)
         "INSERT INTO calendar_shifts(tenant_id, weekday, start_minute, end_minute) "
         "VALUES (?1, ?2, ?3, ?4)";
     static const char hol_sql[] =
-        "INSERT OR IGNORE INTO calendar_holidays(tenant_id, day) VALUES (?1, ?2)";
+        "INSERT INTO calendar_holidays(tenant_id, day) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
     char day[PB_DATE_LEN];
     struct db_stmt *st;
     size_t n_shifts, n_holidays = calendar_n_holidays(j->c);

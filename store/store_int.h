@@ -134,7 +134,7 @@ struct board_index {
                     "FROM room_log WHERE tenant_id = ?1")                                       \
     X(ROOM_LOG_UPSERT, "INSERT INTO room_log(tenant_id, epoch) VALUES (?1, ?2) "                \
                        "ON CONFLICT(tenant_id) DO UPDATE SET epoch = excluded.epoch "           \
-                       "WHERE epoch <> excluded.epoch")                                         \
+                       "WHERE room_log.epoch <> excluded.epoch")                                         \
     X(ROOM_EVENTS_LOAD, "SELECT seq, frame FROM room_events WHERE tenant_id = ?1 AND seq > ?2 " \
                         "ORDER BY seq")                                                         \
     X(ROOM_EVENT_INSERT, "INSERT OR REPLACE INTO room_events(tenant_id, seq, frame) "           \

@@ -1117,7 +1117,7 @@ static void plan_of(struct fx *f, const struct audit_query *q, bool count, char 
     char sql[AUDIT_SQL_MAX + 32] = "EXPLAIN QUERY PLAN ";
     sqlite3_stmt *st;
     size_t used = strlen(sql);
-    assert_int_equal(audit_list_sql(q, count, sql + used, sizeof(sql) - used), 0);
+    assert_int_equal(audit_list_sql(q, count, false, sql + used, sizeof(sql) - used), 0);
     assert_int_equal(sqlite3_prepare_v2(f->peek, sql, -1, &st, NULL), SQLITE_OK);
     struct db_stmt wrapped = { .lite = st };      /* the peek connection's statement */
     audit_list_bind(&wrapped, f->tenant, q);
