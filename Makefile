@@ -1,6 +1,7 @@
 # planboard — plain Makefile (see README.md).
 #   make            release build (-O2) of build/planboard
-#   make test       unit tests (cmocka) + end-to-end tests against the real server
+#   make test       unit tests (cmocka) + end-to-end tests against the real server (on SQLite,
+#                   then again on a throwaway PostgreSQL: make e2e-pg)
 #   make test SANITIZE=1   the same under AddressSanitizer + UBSan (separate build dir)
 #   make run        install missing Debian packages (as root), build, serve the demo board
 #   make bench      benchmarks (bench/README.md)
@@ -10,7 +11,7 @@ PKGS    := libwebsockets libuv libcjson libjwt sqlite3 libargon2 glib-2.0 zlib l
 	libcurl libcrypto libpq
 # What `make run` needs (build + run the server) and what `make test` adds (test tools:
 # cmocka, promtool for /metrics, wrk for bench-smoke, Chromium for the browser tests, strace
-# for the CLI durability test, haproxy for the cluster tests). libpq-dev: the PostgreSQL store
+# for the CLI durability test, haproxy for the cluster tests, postgresql for make e2e-pg). libpq-dev: the PostgreSQL store
 # (issue 13; docs/postgresql.md) links libpq; postgresql: the server binaries that
 # scripts/pg-temp.sh runs for the tests and `make cluster` (which installs it too; installing
 # the package also makes Debian's own cluster "15 main"; planboard does not use it).
@@ -52,7 +53,7 @@ TEST_NEEDS_SERVER := test_room test_durable
 TEST_SRC := $(wildcard test/test_*.c)
 TEST_BIN := $(TEST_SRC:test/%.c=$(BUILD)/test/%)
 
-.PHONY: all test unit e2e browser run clean deps check-deps check-test-deps bench bench-smoke \
+.PHONY: all test unit e2e e2e-pg browser run clean deps check-deps check-test-deps bench bench-smoke \
 	fuzz fuzz-run check-fuzz-deps writer-bench pg-schema cluster
 .SECONDARY:
 all: $(BUILD)/planboard
@@ -129,13 +130,29 @@ unit: $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do echo "== $$t"; PB_SAMPLES=$(SAMPLES) $$t || fail=1; done; exit $$fail
 
 SAMPLES ?= $(abspath ../shared/samples)
+# E2E=test/e2e/F.test.mjs runs one file (e2e and e2e-pg).
+E2E ?= test/e2e/
 e2e: $(BUILD)/planboard
-	PB_BIN=$(abspath $(BUILD)/planboard) PB_SAMPLES=$(SAMPLES) node --test --test-concurrency=1 test/e2e/
+	PB_BIN=$(abspath $(BUILD)/planboard) PB_SAMPLES=$(SAMPLES) node --test --test-concurrency=1 $(E2E)
+
+# The same e2e suite against PostgreSQL (SPEC §12, issue 13): a throwaway cluster in a temp dir
+# (scripts/pg-temp.sh, Debian's postgresql), every test server in a fresh database of its own
+# (PB_TEST_PG, test/e2e/lib.mjs). The trap stops the cluster and removes its dir however the
+# suite ends (failure, Ctrl-C); the suite's exit status is make's.
+e2e-pg: $(BUILD)/planboard
+	@dir=$$(mktemp -d /tmp/planboard-pg.XXXXXX) || exit 1; \
+	trap 'scripts/pg-temp.sh stop "$$dir" || rm -rf "$$dir"' EXIT; \
+	trap 'exit 130' INT TERM HUP; \
+	url=$$(scripts/pg-temp.sh start "$$dir" --fast) || exit 1; \
+	echo "e2e-pg: PostgreSQL at $$url ($$dir)"; \
+	PB_TEST_PG=$$url PB_BIN=$(abspath $(BUILD)/planboard) PB_SAMPLES=$(SAMPLES) \
+	  node --test --test-concurrency=1 $(E2E)
 
 test: deps
 	$(MAKE) unit
 	$(MAKE) pg-schema
 	$(MAKE) e2e
+	$(MAKE) e2e-pg
 	$(MAKE) browser
 	$(MAKE) bench-smoke
 

@@ -1,10 +1,9 @@
 // Tenant settings and user administration over HTTP (SPEC §4 Tenant, §4 Users (admin), §3 roles,
 // §5 "deleting a user closes all of that user's connections").
-// Audit rows are read straight from the server's SQLite file with the sqlite3 CLI.
+// Audit rows are read straight from the server's database (srv.sql: sqlite3 or psql).
 // Login failures are rate-limited per address (10 a minute): this file fails at most 3 logins.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { join } from 'node:path';
 import { startServer, assertError, sleep, until, withTimeout, OTHER_PASSWORD } from './lib.mjs';
@@ -26,11 +25,8 @@ after(async () => {
   if (srv) await srv.stop();
 });
 
-/** Rows of a query on the server's database (read-only, another process: WAL allows it). */
-function sql(query) {
-  const out = execFileSync('sqlite3', ['-json', '-readonly', join(srv.dir, 'pb.db'), query]).toString();
-  return out.trim() ? JSON.parse(out) : [];
-}
+/** Rows of a query on the server's database, from another process (either backend: lib.mjs). */
+const sql = (query, params) => srv.sql(query, params);
 function auditCount(type) {
   return sql(`SELECT COUNT(*) AS n FROM audit_log WHERE event_type = '${type}'`)[0].n;
 }

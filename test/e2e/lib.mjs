@@ -4,14 +4,16 @@
 //
 // Environment: PB_BIN (server binary, default build/planboard of this checkout),
 //              PB_SAMPLES (sample CSV dir, default ../shared/samples beside this checkout).
+//              PB_E2E_LOG (a file): every server's stderr is appended to it when the server
+//              stops, headed by the test file's name (to read the store's errors of a run).
 //              PB_TEST_PG (a PostgreSQL URL whose role may CREATE DATABASE, e.g. the one
 //              scripts/pg-temp.sh prints): every server then stores in a fresh PostgreSQL
 //              database of its own instead of an SQLite file (SPEC §12; `make test` runs the
 //              suite both ways).
 // Every default path is derived from this file's place, never from the machine's layout.
 
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, appendFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,7 +116,7 @@ export const PG_URL = process.env.PB_TEST_PG || null;
 /** Which store the servers use: 'postgresql' or 'sqlite'. Tests of SQLite's own files (WAL,
  * checkpoints, the file peeked at with sqlite3) run on SQLite only. */
 export const BACKEND = PG_URL ? 'postgresql' : 'sqlite';
-export const SQLITE_ONLY = PG_URL ? 'stores in PostgreSQL (PB_TEST_PG): this test reads SQLite files' : false;
+export const SQLITE_ONLY = PG_URL ? 'SQLite only (PB_TEST_PG is set): a test of SQLite\'s own machinery' : false;
 
 let pgDbCount = 0;
 /** A new, empty PostgreSQL database on PG_URL's server; returns its URL. */
@@ -131,6 +133,14 @@ export function pgCreateDb() {
 export function pgDropDb(url) {
   const name = new URL(url).pathname.slice(1);
   spawnSync('psql', [PG_URL, '-qAtc', `DROP DATABASE IF EXISTS ${name}`], { encoding: 'utf8' });
+}
+
+/** `v` as an SQL literal for Server.sql (the same spelling on SQLite and PostgreSQL). */
+function sqlLiteral(v) {
+  if (v === null || v === undefined) return 'NULL';
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (typeof v === 'boolean') return v ? '1' : '0';
+  return `'${String(v).replace(/'/g, "''")}'`;
 }
 
 /** Write a config INI into `dir`; `extra` is {section: {key: value}} merged over the base. */
@@ -227,6 +237,9 @@ export class Server {
       await withTimeout(this.exited, 5000, 'server exit after SIGKILL').catch(() => {});
       throw e;
     }
+    if (process.env.PB_E2E_LOG) {
+      appendFileSync(process.env.PB_E2E_LOG, `==== ${process.argv[1] || ''} (${this.dir})\n${this.stderr}\n`);
+    }
     try { pgDropDb(readFileSync(join(this.dir, 'pg.url'), 'utf8')); } catch { /* SQLite */ }
     rmSync(this.dir, { recursive: true, force: true });
     this.assertCleanLog();
@@ -238,7 +251,8 @@ export class Server {
    * Stop the process (SIGTERM; clean exit asserted) and start a new one on the SAME port,
    * database and JWT secret: tokens stay valid, locks are gone, the rooms keep their epoch
    * and seq (the event log). With `kill: true` the process is SIGKILLed instead (a crash):
-   * then every room's epoch changes. `whileStopped(dbPath)` runs between the two processes.
+   * then every room's epoch changes. `whileStopped(dbPath)` runs between the two processes
+   * (dbPath: the SQLite file; this.sql(..., { write: true }) works on either backend).
    */
   async restart({ startTimeout = 15000, kill = false, whileStopped = null } = {}) {
     for (const c of this.clients) c.terminate();
@@ -300,6 +314,34 @@ export class Server {
 
   board(token) {
     return this.req('GET', '/api/planning-board', { token });
+  }
+
+  /** The URL of this server's PostgreSQL database (PB_TEST_PG), or null on SQLite. */
+  pgUrl() {
+    return PG_URL ? readFileSync(join(this.dir, 'pg.url'), 'utf8').trim() : null;
+  }
+
+  /**
+   * Run one SQL statement on this server's database from another process, on either backend:
+   * `sqlite3 -json -readonly` on the SQLite file (WAL lets it read while the server runs), or
+   * `psql` on the server's PostgreSQL database with the rows folded by json_agg. Returns the
+   * rows as objects (column name -> value; integers are JSON numbers on both). `params` fill
+   * $1, $2, ... as SQL literals (numbers as they are, strings quoted, null as NULL).
+   * Write portable SQL (CAST, COALESCE, CASE; no hex(), no PRAGMA). With `write: true` the
+   * statement runs as it is (read-write; for UPDATEs while the server is stopped) and [] is
+   * returned. Throws with the tool's stderr on any SQL error.
+   */
+  sql(query, params = [], { write = false } = {}) {
+    const q = query.trim().replace(/;\s*$/, '').replace(/\$(\d+)/g, (_, i) => sqlLiteral(params[Number(i) - 1]));
+    const opts = { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] };
+    if (PG_URL) {
+      const stmt = write ? q : `SELECT coalesce(json_agg(t), '[]') FROM (${q}) t`;
+      const out = execFileSync('psql', [this.pgUrl(), '-X', '-v', 'ON_ERROR_STOP=1', '-Atc', stmt], opts);
+      return write ? [] : JSON.parse(out);
+    }
+    const args = write ? [join(this.dir, 'pb.db'), q] : ['-json', '-readonly', join(this.dir, 'pb.db'), q];
+    const out = execFileSync('sqlite3', ['-bail', ...args], opts);
+    return write || !out.trim() ? [] : JSON.parse(out);
   }
 
   /** Open a WS client (see WsClient.connect). Tracked so stop() can clean up. */

@@ -4,8 +4,7 @@
 // is told to resync; the log keeps the last 1024 (to 1087) events of a room.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { startServer, boardOrders } from './lib.mjs';
+import { startServer, boardOrders, SQLITE_ONLY } from './lib.mjs';
 
 let srv, tok = {}, wc, ids;
 before(async () => {
@@ -95,15 +94,17 @@ test('the log keeps the last 1024 events of a room across a restart, and not man
   await gone.close();
 });
 
-for (const [what, sql] of [
-  ['edited into invalid UTF-8', (bad) => `UPDATE room_events SET frame = CAST(X'7B22FF7D' AS TEXT) WHERE seq = ${bad}`],
-  ['copied from another seq', (bad) => `UPDATE room_events SET frame = (SELECT frame FROM room_events r WHERE r.tenant_id = room_events.tenant_id AND r.seq = ${bad} - 1) WHERE seq = ${bad}`],
-]) test(`a logged frame ${what} is never sent: a replay across it is told to resync`, async () => {
+// The invalid-UTF-8 frame exists only in SQLite: PostgreSQL's text refuses invalid UTF-8, so
+// no row of the log can hold one there.
+for (const [what, sql, skip] of [
+  ['edited into invalid UTF-8', (bad) => `UPDATE room_events SET frame = CAST(X'7B22FF7D' AS TEXT) WHERE seq = ${bad}`, SQLITE_ONLY],
+  ['copied from another seq', (bad) => `UPDATE room_events SET frame = (SELECT frame FROM room_events r WHERE r.tenant_id = room_events.tenant_id AND r.seq = ${bad} - 1) WHERE seq = ${bad}`, false],
+]) test(`a logged frame ${what} is never sent: a replay across it is told to resync`, { skip }, async () => {
   const b0 = await srv.board(tok.viewer);
   for (let i = 0; i < 3; i++) await move(ids[5], i % 2 ? wc.byCode.ASM : wc.byCode.PACK);
   const b1 = await srv.board(tok.viewer);
   const bad = b0.body.seq + 2;          // the second of the three moves
-  await srv.restart({ whileStopped: (db) => { execFileSync('sqlite3', [db, sql(bad)]); } });
+  await srv.restart({ whileStopped: () => { srv.sql(sql(bad), [], { write: true }); } });
   const b = await srv.board(tok.viewer);
   assert.equal(b.body.epoch, b1.body.epoch);
   const across = await srv.ws(tok.viewer, { joinData: { sinceSeq: b0.body.seq, epoch: b.body.epoch } });

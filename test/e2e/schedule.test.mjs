@@ -5,8 +5,6 @@
 // shifts), where working minutes are real minutes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { startServer, assertError } from './lib.mjs';
 
 let srv, admin, scheduler, viewer;
@@ -21,10 +19,8 @@ after(async () => {
   if (srv) await srv.stop();
 });
 
-function sql(query) {
-  const out = execFileSync('sqlite3', ['-json', '-readonly', join(srv.dir, 'pb.db'), query]).toString();
-  return out.trim() ? JSON.parse(out) : [];
-}
+/** Rows of a query on the server's database, from another process (either backend: lib.mjs). */
+const sql = (query, params) => srv.sql(query, params);
 
 const MIN = 60000;
 const iso = (ms) => new Date(ms).toISOString().replace('.000Z', 'Z');

@@ -5,14 +5,14 @@
 // nothing lost. Work centres, the calendar and tenant settings commit on the writer too, in
 // the order they came.
 //
-// To hold the import in flight for as long as the test needs, another process holds SQLite's
-// write lock (BEGIN IMMEDIATE): the writer thread waits for it (busy timeout 5 s), the loop
-// does not. Conditions are read from /metrics, never guessed with sleeps.
+// To hold the import in flight for as long as the test needs, another process holds the
+// database's write lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: every table locked EXCLUSIVE):
+// the writer thread waits for it (SQLite: busy timeout 5 s), the loop does not. Conditions are read from /metrics, never guessed with sleeps.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { startServer, sample, until, OTHER_PASSWORD, boardOrders } from './lib.mjs';
+import { startServer, sample, until, OTHER_PASSWORD, boardOrders, PG_URL } from './lib.mjs';
 
 let srv, tok = {}, other;
 before(async () => {
@@ -33,9 +33,16 @@ after(async () => {
   if (srv) await srv.stop();
 });
 
-/** Another process holding the database's write lock until release() (python3's sqlite3). */
-async function holdWriteLock(dbPath) {
-  const py = spawn('python3', ['-c', `
+/**
+ * Another process holding the database's write lock until release(). SQLite: python3's sqlite3
+ * in BEGIN IMMEDIATE. PostgreSQL: psql in a transaction holding every table of the schema in
+ * EXCLUSIVE mode (plain SELECTs go on; every INSERT, UPDATE, DELETE and SELECT ... FOR UPDATE
+ * waits for the COMMIT).
+ */
+async function holdWriteLock() {
+  const py = PG_URL
+    ? spawn('psql', [srv.pgUrl(), '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'inherit'] })
+    : spawn('python3', ['-c', `
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
 c.execute('BEGIN IMMEDIATE')
@@ -43,15 +50,22 @@ print('locked', flush=True)
 sys.stdin.readline()
 c.execute('COMMIT')
 print('released', flush=True)
-`, dbPath], { stdio: ['pipe', 'pipe', 'inherit'] });
+`, join(srv.dir, 'pb.db')], { stdio: ['pipe', 'pipe', 'inherit'] });
   holders.add(py);
   py.on('exit', () => holders.delete(py));
   let out = '';
   py.stdout.on('data', (d) => { out += d; });
-  await until(() => out.includes('locked'), { what: 'the lock holder to lock' });
+  if (PG_URL) {
+    py.stdin.write(`BEGIN;
+DO $$ BEGIN EXECUTE (SELECT 'LOCK TABLE ' || string_agg(format('%I', tablename), ', ') || ' IN EXCLUSIVE MODE'
+  FROM pg_tables WHERE schemaname = current_schema()); END $$;
+SELECT 'locked';
+`);
+  }
+  await until(() => out.includes('locked'), { what: 'the lock holder to lock', abort: () => py.exitCode !== null && `exit ${py.exitCode}` });
   return {
     release: async () => {
-      py.stdin.end('\n');
+      py.stdin.end(PG_URL ? "COMMIT;\nSELECT 'released';\n" : '\n');
       await until(() => out.includes('released'), { what: 'the lock holder to release' });
     },
   };
@@ -77,7 +91,7 @@ test('an import in flight on the writer: the loop answers, another tenant\'s mov
   const waitsBefore = await metric('planboard_writer_exclusive_waits_total');
   const ws = await srv.ws(other.token);
 
-  const lock = await holdWriteLock(join(srv.dir, 'pb.db'));
+  const lock = await holdWriteLock();
   let importDone = false, moveDone = false;
   const imp = srv.req('POST', '/api/orders/import', { token: tok.scheduler,
     body: sample('orders-erp-export.csv'), headers: { 'content-type': 'text/csv' } })
@@ -143,7 +157,7 @@ test('an import in flight on the writer: the loop answers, another tenant\'s mov
 
 test('a WebSocket move_order sent during an import is answered after it, the messages behind it after the move', async () => {
   const ws = await srv.ws(other.token);
-  const lock = await holdWriteLock(join(srv.dir, 'pb.db'));
+  const lock = await holdWriteLock();
   const imp = srv.req('POST', '/api/orders/import', { token: tok.scheduler,
     body: sample('orders-erp-export.csv'), headers: { 'content-type': 'text/csv' } });
   await until(async () => await metric('planboard_writer_outstanding') === 1,
@@ -174,7 +188,7 @@ test('sessions, users and API keys are writer jobs: they wait for a held write l
   const gone = (await srv.login('viewer')).body;          // a session to log out
   const jobsBefore = await metric('planboard_writer_jobs_total');
   const outBefore = await metric('planboard_writer_outstanding');
-  const lock = await holdWriteLock(join(srv.dir, 'pb.db'));
+  const lock = await holdWriteLock();
   const results = {};
   const track = (name, p) => p.then((r) => { results[name] = r; return r; });
   const waitOutstanding = (n, what) => until(async () =>
@@ -226,7 +240,7 @@ test('an order update and a scanner event sent while the writer is held are answ
   const ws = await srv.ws(other.token);
   const jobsBefore = await metric('planboard_writer_jobs_total');
 
-  const lock = await holdWriteLock(join(srv.dir, 'pb.db'));
+  const lock = await holdWriteLock();
   const answered = [];
   const up = srv.req('PUT', `/api/orders/${id}`, { token: other.token,
     json: { version: v0, description: 'edited while the writer was held' } })
@@ -278,7 +292,7 @@ test('a work centre create, a calendar PUT and a tenant PUT while the writer is 
   const jobsBefore = await metric('planboard_writer_jobs_total');
   const waitsBefore = await metric('planboard_writer_exclusive_waits_total');
   const ws = await srv.ws(other.token);
-  const lock = await holdWriteLock(join(srv.dir, 'pb.db'));
+  const lock = await holdWriteLock();
   const answered = [];
   const track = (name, p) => p.then((r) => { answered.push(name); return r; });
 
