@@ -5,10 +5,13 @@
  */
 #include "server/server_int.h"
 
+#include "store/drag_locks.h"
 #include "store/order_edit.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <time.h>
 
 static void fail(struct op_result *res, int err, const char *message)
 {
@@ -67,6 +70,68 @@ static void publish_unlocked(struct app *app, int64_t tenant_id, int64_t order_i
     room_publish(app, tenant_id, "order_unlocked", d);
 }
 
+/* ---------------------------------------------------------------- shared drag locks
+ * SPEC §5 drag locks; on PostgreSQL (SPEC §12) the database decides (store/drag_locks.h) and
+ * app->locks mirrors it: whoever's DELETE returned the row publishes the order_unlocked, so
+ * exactly one node does. The statements run on the loop's connection (one round trip each;
+ * docs/postgresql.md "What still waits on the loop"). */
+
+bool op_lock_release(struct app *app, int64_t tenant_id, int64_t order_id, int64_t user_id)
+{
+    bool mine = lock_release(app->locks, tenant_id, order_id, user_id, NULL) == 0;
+    if (!app->postgres)
+        return mine;
+    return store_drag_lock_remove(app->store, tenant_id, order_id, user_id, NULL, 0, NULL,
+                                  NULL) > 0;
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ" (json_format_ms) -> ms since the epoch. 0 or -1. */
+static int parse_utc_ms(const char *ts, int64_t *ms)
+{
+    struct tm tm = { 0 };
+    char z = 0;
+    if (sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z) != 7 || z != 'Z')
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *ms = (int64_t)timegm(&tm) * 1000;
+    return 0;
+}
+
+/* The mirror follows the room's lock events, whichever node published them (server/bus.c
+ * calls this for every event it delivers). */
+void op_lock_event(struct app *app, int64_t tenant_id, const char *frame, size_t len)
+{
+    static const char locked[] = "{\"event\":\"order_locked\"",
+                      unlocked[] = "{\"event\":\"order_unlocked\"";
+    bool is_locked = len > sizeof(locked) && memcmp(frame, locked, sizeof(locked) - 1) == 0;
+    bool is_unlocked = !is_locked && len > sizeof(unlocked)
+                       && memcmp(frame, unlocked, sizeof(unlocked) - 1) == 0;
+    if (!is_locked && !is_unlocked)
+        return;
+    cJSON *root = cJSON_ParseWithLength(frame, len);
+    cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "data");
+    cJSON *oid = cJSON_GetObjectItemCaseSensitive(d, "orderId");
+    if (cJSON_IsNumber(oid)) {
+        int64_t order_id = (int64_t)oid->valuedouble;
+        if (is_unlocked) {
+            lock_release(app->locks, tenant_id, order_id, 0, NULL);
+        } else {
+            cJSON *by = cJSON_GetObjectItemCaseSensitive(d, "lockedBy");
+            cJSON *uid = cJSON_GetObjectItemCaseSensitive(by, "userId");
+            cJSON *un = cJSON_GetObjectItemCaseSensitive(by, "username");
+            cJSON *exp = cJSON_GetObjectItemCaseSensitive(d, "expiresAt");
+            int64_t ms;
+            if (cJSON_IsNumber(uid) && cJSON_IsString(un) && cJSON_IsString(exp)
+                && parse_utc_ms(exp->valuestring, &ms) == 0)
+                lock_put(app->locks, tenant_id, order_id, (int64_t)uid->valuedouble,
+                         un->valuestring, ms, NULL);
+        }
+    }
+    cJSON_Delete(root);
+}
+
 cJSON *op_wip_extra(const struct wip_check *w)
 {
     cJSON *x = cJSON_CreateObject();
@@ -85,7 +150,7 @@ void op_wip_mark(cJSON *obj, const struct wip_check *w)
 void op_publish_moved(struct app *app, const struct op_user *u, const struct move_result *mr)
 {
     int64_t order_id = mr->order->id;
-    bool had_lock = lock_release(app->locks, u->tenant_id, order_id, u->user_id, NULL) == 0;
+    bool had_lock = op_lock_release(app, u->tenant_id, order_id, u->user_id);
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddItemToObject(ev, "order", json_order(mr->order, NULL));
     if (mr->from_work_centre_id > 0)
@@ -119,8 +184,27 @@ void op_start_drag(struct app *app, const struct op_user *u, int64_t order_id,
         return fail(res, PB_EFORBIDDEN, "viewers cannot move orders");
     if ((o = find_order(app, u, order_id, &b, res)) == NULL)
         return;
-    rc = lock_acquire(app->locks, u->tenant_id, order_id, u->user_id, u->username,
-                      pb_now_ms(), lock_ttl_ms(app), &l);
+    if (app->postgres) {                /* the database decides; the mirror follows */
+        int64_t now = pb_now_ms();
+        struct drag_lock_row want = {
+            .tenant_id = u->tenant_id, .order_id = order_id, .user_id = u->user_id,
+            .expires_at_ms = now + lock_ttl_ms(app),
+        }, holder;
+        bool renewed = false;
+        snprintf(want.username, sizeof(want.username), "%s", u->username);
+        rc = store_drag_lock_take(app->store, &want, app->node, now, &renewed, &holder);
+        if (rc == PB_ELOCKED)
+            rc = lock_put(app->locks, u->tenant_id, order_id, holder.user_id, holder.username,
+                          holder.expires_at_ms, &l) == 0 ? PB_ELOCKED : PB_EINTERNAL;
+        else if (rc == 0)
+            rc = lock_put(app->locks, u->tenant_id, order_id, u->user_id, u->username,
+                          want.expires_at_ms, &l) == 0 ? (renewed ? 1 : 0) : PB_EINTERNAL;
+        if (rc == PB_EUNAVAILABLE)
+            return fail(res, PB_EUNAVAILABLE, "the database is unavailable");
+    } else {
+        rc = lock_acquire(app->locks, u->tenant_id, order_id, u->user_id, u->username,
+                          pb_now_ms(), lock_ttl_ms(app), &l);
+    }
     if (rc == PB_ELOCKED) {
         res->extra = lock_error_extra(l, o->order_number);
         return fail(res, PB_ELOCKED, "order is being moved by another user");
@@ -158,7 +242,7 @@ void op_end_drag(struct app *app, const struct op_user *u, int64_t order_id,
         return fail(res, PB_EFORBIDDEN, "viewers cannot move orders");
     if (find_order(app, u, order_id, &b, res) == NULL)
         return;
-    if (lock_release(app->locks, u->tenant_id, order_id, u->user_id, NULL) == 0)
+    if (op_lock_release(app, u->tenant_id, order_id, u->user_id))
         publish_unlocked(app, u->tenant_id, order_id, "released");
     res->data = cJSON_CreateObject();
     cJSON_AddNumberToObject(res->data, "orderId", (double)order_id);
@@ -566,22 +650,47 @@ static void on_lock_removed(void *ctx, const struct drag_lock *l)
     publish_unlocked(rc->app, l->tenant_id, l->order_id, rc->reason);
 }
 
+/* PostgreSQL: a row this node's DELETE returned: out of the mirror, and its order_unlocked. */
+static void on_row_removed(void *ctx, const struct drag_lock_row *row)
+{
+    struct release_ctx *rc = ctx;
+    lock_release(rc->app->locks, row->tenant_id, row->order_id, 0, NULL);
+    publish_unlocked(rc->app, row->tenant_id, row->order_id, rc->reason);
+}
+
 void op_release_user_locks(struct app *app, int64_t tenant_id, int64_t user_id,
                            const char *reason)
 {
     struct release_ctx rc = { app, reason };
+    if (app->postgres) {                /* the locks this user took through this node */
+        store_drag_lock_remove(app->store, tenant_id, 0, user_id, app->node, 0, on_row_removed,
+                               &rc);
+        return;
+    }
     lock_release_user(app->locks, tenant_id, user_id, on_lock_removed, &rc);
 }
 
 void op_sweep_locks(struct app *app)
 {
     struct release_ctx rc = { app, "expired" };
-    lock_expire(app->locks, pb_now_ms(), on_lock_removed, &rc);
+    int64_t now = pb_now_ms();
+    if (app->postgres) {
+        /* Every node sweeps the database (a dead node's locks too); the one whose DELETE
+         * returns a row publishes it. The mirror's expired entries just go. */
+        store_drag_lock_remove(app->store, 0, 0, 0, NULL, now, on_row_removed, &rc);
+        lock_expire(app->locks, now, NULL, NULL);
+        return;
+    }
+    lock_expire(app->locks, now, on_lock_removed, &rc);
 }
 
 void op_end_all_locks(struct app *app, const char *reason)
 {
     struct release_ctx rc = { app, reason };
+    if (app->postgres) {                /* this node's own locks; the others' stay */
+        store_drag_lock_remove(app->store, 0, 0, 0, app->node, 0, on_row_removed, &rc);
+        return;
+    }
     lock_expire(app->locks, INT64_MAX, on_lock_removed, &rc);      /* every lock is older */
 }
 

@@ -140,6 +140,7 @@ static void h_row(void *ctx, int64_t tenant_id, uint64_t seq, const char *frame,
     struct app *app = ctx;
     app->bus.rows++;
     room_deliver(app, tenant_id, seq, frame, len);
+    op_lock_event(app, tenant_id, frame, len);          /* the drag-lock mirror */
 }
 
 static void h_fetched(void *ctx, int64_t tenant_id, size_t rows, int status)

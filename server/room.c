@@ -121,6 +121,18 @@ static int room_load(struct app *app, struct room *r)
             r->seq = seq;
             return 0;
         }
+        if (rc == 0 && app->postgres) {
+            /* the epoch is the cluster's: the first node to write the row sets it */
+            char mine[PB_EPOCH_LEN + 1];
+            if (auth_random_hex(mine, PB_EPOCH_LEN / 2) == 0
+                && store_room_log_claim(app->store, r->tenant_id, mine) == 0
+                && store_room_log_load(app->store, r->tenant_id, 0, &found, r->epoch, &seq,
+                                       ring_refill, r) == 0 && found) {
+                r->seq = seq;
+                return 0;
+            }
+            rc = PB_EINTERNAL;
+        }
         for (size_t i = 0; i < PB_ROOM_RING; i++) {
             ws_msg_unref(r->ring[i]);
             r->ring[i] = NULL;

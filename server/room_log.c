@@ -152,9 +152,8 @@ static void job_done(void *ctx, int status, uint64_t commit_seq)
     app->room_log.in_flight = false;
     if (status == 0) {
         app->room_log.logged += j->n;
-        for (size_t i = 0; j->events != NULL && i < j->n; i++)
-            if (i + 1 == j->n || j->events[i + 1].tenant_id != j->events[i].tenant_id)
-                bus_want(app, j->events[i].tenant_id);      /* read them back, in order */
+        /* PostgreSQL: the events come back to this node's rooms with the NOTIFY of their
+         * commit, like every other node's (server/bus.c). */
     } else if (j->events != NULL) {
         /* PostgreSQL: nobody saw these events (they get a seq only from the database). The
          * changes are committed: the rooms' members are told to reload (1011). */

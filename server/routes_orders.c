@@ -703,11 +703,10 @@ static void r_order_update(struct http_req *r, const cJSON *body)
  * (SPEC §5). */
 static void publish_deleted(struct app *app, int64_t tenant_id, int64_t id)
 {
-    struct drag_lock removed;
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddNumberToObject(ev, "orderId", (double)id);
     room_publish(app, tenant_id, "order_deleted", ev);
-    if (lock_release(app->locks, tenant_id, id, 0, &removed) == 0) {
+    if (op_lock_release(app, tenant_id, id, 0)) {
         cJSON *u = cJSON_CreateObject();
         cJSON_AddNumberToObject(u, "orderId", (double)id);
         cJSON_AddStringToObject(u, "reason", "deleted");

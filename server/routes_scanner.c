@@ -337,7 +337,7 @@ static void scanner_finish(struct http_req *r, struct app *app, const struct api
                            const struct scanner_result *res)
 {
     bool lock_ended = res->moved
-                      && lock_release(app->locks, k->tenant_id, res->order->id, 0, NULL) == 0;
+                      && op_lock_release(app, k->tenant_id, res->order->id, 0);
     if (r != NULL) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "eventId", in->event_id);

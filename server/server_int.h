@@ -493,6 +493,15 @@ void op_publish_moved(struct app *app, const struct op_user *u, const struct mov
  * otherwise. */
 cJSON *op_wip_extra(const struct wip_check *w);
 void op_wip_mark(cJSON *obj, const struct wip_check *w);
+/* SPEC §5 drag locks: end the lock on the order if user_id holds it (0: whoever). True when
+ * the caller is the one to publish its order_unlocked (on PostgreSQL: this node's DELETE
+ * removed the row, so exactly one node publishes; SPEC §12). */
+bool op_lock_release(struct app *app, int64_t tenant_id, int64_t order_id, int64_t user_id);
+
+/* PostgreSQL: keep app->locks in step with an order_locked / order_unlocked event frame of
+ * tenant_id read from the log (any other frame: nothing). */
+void op_lock_event(struct app *app, int64_t tenant_id, const char *frame, size_t len);
+
 /* Release every lock of the user in the tenant with `reason`, broadcasting each. */
 void op_release_user_locks(struct app *app, int64_t tenant_id, int64_t user_id,
                            const char *reason);

@@ -258,3 +258,14 @@ fail:
     store__rollback(s);
     return PB_EINTERNAL;
 }
+
+int store_room_log_claim(struct store *s, int64_t tenant_id, const char *epoch)
+{
+    struct db_stmt *st = store__prepare(s, "INSERT INTO room_log(tenant_id, epoch) VALUES (?1, ?2) "
+                                           "ON CONFLICT (tenant_id) DO NOTHING", "room log claim");
+    if (st == NULL)
+        return PB_EINTERNAL;
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_text(st, 2, epoch, PB_EPOCH_LEN, DB_STATIC);
+    return store__run_final(s, st, "room log claim", NULL, NULL);
+}

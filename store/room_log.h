@@ -77,6 +77,11 @@ int store_room_log_append(struct store *s, const struct room_log_entry *e, size_
 
 /* ---------------------------------------------------------------- PostgreSQL: the sequencer */
 
+/* Make tenant_id's room row with `epoch` (PB_EPOCH_LEN hex) unless it has one: the nodes of a
+ * cluster agree on the epoch of the first that wrote it (read it back with
+ * store_room_log_load). 0 or PB_EINTERNAL. */
+int store_room_log_claim(struct store *s, int64_t tenant_id, const char *epoch);
+
 /* One event to sequence: a frame without its seq, `{"event":"<name>"` + rest, and where the
  * seq goes (split: the length of `{"event":"<name>"`). */
 struct room_log_event {

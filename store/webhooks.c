@@ -339,11 +339,14 @@ int store_webhook_delivery_save(struct store *s, const struct webhook_delivery *
         "attempts, http_status, last_error, first_attempt_ms, next_attempt_ms, delivered_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
         "ON CONFLICT (webhook_id, seq) DO UPDATE SET status = excluded.status, "
-        "attempts = max(attempts, excluded.attempts), http_status = excluded.http_status, "
+        "attempts = CASE WHEN excluded.attempts > webhook_deliveries.attempts "
+        "THEN excluded.attempts ELSE webhook_deliveries.attempts END, "
+        "http_status = excluded.http_status, "
         "last_error = excluded.last_error, next_attempt_ms = excluded.next_attempt_ms, "
         "delivered_at = excluded.delivered_at";
     static const char upd[] =
-        "UPDATE webhooks SET cursor = CASE WHEN ?3 THEN max(cursor, ?2) ELSE cursor END, "
+        "UPDATE webhooks SET cursor = CASE WHEN ?3 THEN "
+        "(CASE WHEN CAST(?2 AS BIGINT) > cursor THEN ?2 ELSE cursor END) ELSE cursor END, "
         "state = CASE WHEN ?4 THEN 'failing' ELSE 'active' END WHERE id = ?1";
     char did[PB_WEBHOOK_DELIVERY_ID_MAX];
     struct db_stmt *st;

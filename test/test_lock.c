@@ -84,6 +84,26 @@ static void test_lock_acquire_takes_free_order(void **state)
     assert_ptr_equal(lock_get(lt, 1, 10, T0), l);
 }
 
+/* SPEC §12: the mirror of the database's table takes whatever the database says, over a live
+ * lock of another user too, and adds or updates exactly one entry. */
+static void test_lock_put_overwrites_whoever_held_it(void **state)
+{
+    struct lock_table *lt = *state;
+    const struct drag_lock *l = NULL;
+
+    assert_int_equal(lock_acquire(lt, 1, 10, 7, "sam", T0, TTL, NULL), 0);
+    assert_int_equal(lock_put(lt, 1, 10, 8, "kim", T0 + 1000, &l), 0);
+    assert_non_null(l);
+    assert_int_equal(l->user_id, 8);
+    assert_string_equal(l->username, "kim");
+    assert_int_equal(l->expires_at_ms, T0 + 1000);
+    assert_int_equal(lock_count(lt), 1);
+    assert_int_equal(lock_acquire(lt, 1, 10, 7, "sam", T0, TTL, NULL), PB_ELOCKED);
+    assert_int_equal(lock_put(lt, 1, 11, 7, "sam", T0 + 5, NULL), 0);    /* a new entry */
+    assert_int_equal(lock_count(lt), 2);
+    assert_int_equal(lock_get(lt, 1, 11, T0)->user_id, 7);
+}
+
 static void test_lock_acquire_by_holder_renews_and_returns_1(void **state)
 {
     struct lock_table *lt = *state;
@@ -526,6 +546,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lock_acquire_takes_free_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_put_overwrites_whoever_held_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_acquire_by_holder_renews_and_returns_1, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lock_acquire_fails_when_held_by_other_user, setup,

@@ -4,7 +4,7 @@
 // is told to resync; the log keeps the last 1024 (to 1087) events of a room.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, boardOrders, SQLITE_ONLY } from './lib.mjs';
+import { startServer, boardOrders, SQLITE_ONLY, BACKEND } from './lib.mjs';
 
 let srv, tok = {}, wc, ids;
 before(async () => {
@@ -55,7 +55,7 @@ test('after a clean restart the epoch and seq go on and a reconnect replays the 
   await c2.close();
 });
 
-test('after a crash every room has a new epoch and a reconnect is told to resync', async () => {
+test('after a crash every room has a new epoch and a reconnect is told to resync', { skip: SQLITE_ONLY }, async () => {
   const b0 = await srv.board(tok.viewer);
   await move(ids[3], wc.byCode.CUT);
   await srv.restart({ kill: true });
@@ -69,6 +69,24 @@ test('after a crash every room has a new epoch and a reconnect is told to resync
   // And the next clean restart keeps the new epoch.
   await srv.restart();
   assert.equal((await srv.board(tok.viewer)).body.epoch, b.body.epoch);
+});
+
+// SPEC §12: on PostgreSQL an event is in the database before anyone sees it, so even a crash
+// loses none: the epoch stays and a reconnect is replayed what it missed.
+test('PostgreSQL: after a crash the epoch stays and a reconnect replays the missed events', { skip: BACKEND !== 'postgresql' && 'needs PostgreSQL (PB_TEST_PG)' }, async () => {
+  const c = await srv.ws(tok.viewer);
+  const b0 = await srv.board(tok.viewer);
+  await move(ids[3], wc.byCode.CUT);
+  await c.waitFor((m) => m.event === 'order_moved' && m.data.order.id === ids[3], { timeout: 3000 });
+  await c.close();
+  await srv.restart({ kill: true });
+  const b = await srv.board(tok.viewer);
+  assert.equal(b.body.epoch, b0.body.epoch, 'a crash keeps the epoch on PostgreSQL');
+  const c2 = await srv.ws(tok.viewer, { joinData: { sinceSeq: b0.body.seq, epoch: b0.body.epoch } });
+  await c2.waitFor((m) => m.event === 'order_moved' && m.data.order.id === ids[3], { timeout: 3000, what: 'the move before the crash, replayed' });
+  await c2.request('ping');
+  assert.equal(c2.events('resync_required').length, 0);
+  await c2.close();
 });
 
 test('the log keeps the last 1024 events of a room across a restart, and not many more', async () => {
