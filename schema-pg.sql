@@ -402,8 +402,10 @@ CREATE TABLE IF NOT EXISTS server_state (
 -- exactly one winner; whichever node deletes an expired row publishes its order_unlocked.
 -- node: the process that took it (a clean stop ends its own locks). SQLite keeps locks in
 -- memory (one process).
+-- No foreign keys: a lock is taken on the loop with a short lock_timeout, and a key check
+-- would wait on the tenants row; a tenant's locks end at their TTL anyway.
 CREATE TABLE IF NOT EXISTS drag_locks (
-    tenant_id BIGINT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    tenant_id BIGINT NOT NULL,
     order_id BIGINT NOT NULL,
     user_id BIGINT NOT NULL,
     username TEXT NOT NULL,

@@ -147,10 +147,9 @@ void op_wip_mark(cJSON *obj, const struct wip_check *w)
         cJSON_AddBoolToObject(obj, "wipExceeded", true);
 }
 
-void op_publish_moved(struct app *app, const struct op_user *u, const struct move_result *mr)
+/* The order_moved event's data (SPEC §5). */
+static cJSON *moved_json(const struct op_user *u, const struct move_result *mr)
 {
-    int64_t order_id = mr->order->id;
-    bool had_lock = op_lock_release(app, u->tenant_id, order_id, u->user_id);
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddItemToObject(ev, "order", json_order(mr->order, NULL));
     if (mr->from_work_centre_id > 0)
@@ -166,9 +165,29 @@ void op_publish_moved(struct app *app, const struct op_user *u, const struct mov
     cJSON_AddNumberToObject(by, "userId", (double)u->user_id);
     cJSON_AddStringToObject(by, "username", u->username);
     op_wip_mark(ev, &mr->wip);          /* SPEC §9: a soft (or overridden) limit passed */
-    room_publish(app, u->tenant_id, "order_moved", ev);
+    return ev;
+}
+
+/* The move's order_moved was logged in its own transaction (logged: PostgreSQL batches);
+ * else it is published now. Then the mover's lock ends. */
+static void publish_moved(struct app *app, const struct op_user *u, const struct move_result *mr,
+                          bool logged)
+{
+    int64_t order_id = mr->order->id;
+    bool had_lock = op_lock_release(app, u->tenant_id, order_id, u->user_id);
+    if (logged) {
+        webhooks_nudge(app, u->tenant_id);      /* as room_publish does */
+        room_board_forget(app, u->tenant_id);
+    }
+    else
+        room_publish(app, u->tenant_id, "order_moved", moved_json(u, mr));
     if (had_lock)
         publish_unlocked(app, u->tenant_id, order_id, "moved");
+}
+
+void op_publish_moved(struct app *app, const struct op_user *u, const struct move_result *mr)
+{
+    publish_moved(app, u, mr, false);
 }
 
 void op_start_drag(struct app *app, const struct op_user *u, int64_t order_id,
@@ -281,6 +300,8 @@ struct move_op {
     struct move_job *job;               /* prepared (and tried), or NULL */
     int status;                         /* refused at prepare: its code */
     struct wip_check wip;               /* status PB_EWIP_LIMIT: the column as the batch saw it */
+    struct ws_msg *event;               /* PostgreSQL: its order_moved, built while tried and
+                                         * logged by batch_run in the move's transaction */
     op_done_fn done;
     void *done_ctx;
 };
@@ -290,6 +311,8 @@ struct move_batch {
     int64_t tenant_id;
     struct move_op *head, *tail;
     size_t n;
+    struct room_log_event *events;      /* PostgreSQL: the moves' order_moved, for batch_run */
+    size_t n_events;
     struct board *b;                    /* at prepare */
     bool open;                          /* in app->move_batches: takes more moves */
     bool any;                           /* a move was prepared: something to write */
@@ -297,6 +320,7 @@ struct move_batch {
 
 static void move_op_free(struct move_op *m)
 {
+    ws_msg_unref(m->event);
     store_move_job_free(m->job);
     free(m->reason);
     free(m);
@@ -338,6 +362,32 @@ static int batch_prepare(void *ctx)
             continue;
         }
         mb->any = true;
+        if (mb->app->postgres) {        /* SPEC §12: the event goes in with the move */
+            struct move_result mr;
+            store_move_tried(m->job, &mr);
+            m->event = room_encode("order_moved", moved_json(&m->u, &mr));
+        }
+    }
+    if (mb->app->postgres && mb->any) {
+        size_t n_ev = 0;
+        for (m = mb->head; m != NULL; m = m->next)
+            n_ev += m->job != NULL;
+        mb->events = calloc(n_ev, sizeof(*mb->events));
+        for (m = mb->head; m != NULL && mb->events != NULL; m = m->next) {
+            if (m->job == NULL)
+                continue;
+            if (m->event == NULL) {     /* out of memory: published after the commit instead */
+                free(mb->events);
+                mb->events = NULL;
+                break;
+            }
+            mb->events[mb->n_events++] = (struct room_log_event){
+                .tenant_id = mb->tenant_id, .frame = (const char *)m->event->buf + LWS_PRE,
+                .len = m->event->len, .split = strlen("{\"event\":\"order_moved\""),
+            };
+        }
+        if (mb->events == NULL)
+            mb->n_events = 0;
     }
     /* undo the tries, last first: the board is as committed until the batch's done */
     size_t n = 0, k = 0;
@@ -362,6 +412,12 @@ static int batch_run(struct db *db, void *ctx)
     for (struct move_op *m = mb->head; m != NULL; m = m->next)
         if (m->job != NULL && store_move_write(mb->app->wstore, mb->b, m->job) != 0)
             return PB_EINTERNAL;
+    /* PostgreSQL (SPEC §12, issue 13 item 2): the moves' events are rows of this same
+     * transaction: a move that committed has its event, whatever happens to this node next */
+    if (mb->n_events > 0
+        && store_room_log_sequence(mb->app->wstore, mb->events, mb->n_events, mb->app->node,
+                                   PB_ROOM_LOG_EVENTS) != 0)
+        return PB_EINTERNAL;
     return 0;
 }
 
@@ -384,7 +440,7 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
             store_move_apply(mb->b, m->job, &mr);
             res.data = json_order(mr.order, NULL);
             op_wip_mark(res.data, &mr.wip);
-            op_publish_moved(mb->app, &m->u, &mr);
+            publish_moved(mb->app, &m->u, &mr, mb->n_events > 0);
             if (cols != NULL) {
                 cols[n_cols++] = mr.from_work_centre_id;
                 cols[n_cols++] = mr.to_work_centre_id;
@@ -407,6 +463,7 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
     if (n_cols > 0 || (cols == NULL && status == 0 && mb->any))  /* no memory: every column */
         schedule_changed(mb->app, mb->tenant_id, cols, n_cols);
     free(cols);
+    free(mb->events);
     free(mb);
 }
 

@@ -129,9 +129,7 @@ static void h_notified(void *ctx, int64_t tenant_id, uint64_t seq, const char *n
         app->bus.foreign++;
         stale(app, tenant_id);
     }
-    uintptr_t seen = (uintptr_t)hmap_get_int(&app->bus.seen, tenant_id);
-    if (seq > seen && hmap_reserve(&app->bus.seen, app->bus.seen.len + 1) == 0)
-        hmap_put_int(&app->bus.seen, tenant_id, (void *)(uintptr_t)seq);
+    room_notified(app, tenant_id, seq);
     bus_want(app, tenant_id);
 }
 
@@ -250,7 +248,6 @@ int bus_start(struct app *app)
 {
     struct bus_state *bs = &app->bus;
     hmap_init(&bs->wanted, NULL, NULL);
-    hmap_init(&bs->seen, NULL, NULL);
     hmap_init(&bs->stale, NULL, NULL);
     if (!app->postgres)
         return 0;
@@ -284,11 +281,17 @@ void bus_stop(struct app *app)
     }
 }
 
+uint64_t bus_unsettled(struct app *app)
+{
+    struct bus_state *bs = &app->bus;
+    return app->room_log.n + (app->room_log.in_flight ? 1 : 0) + bs->n_queue
+           + (bs->b != NULL && bus_busy(bs->b) ? 1 : 0) + room_lag_total(app);
+}
+
 void bus_free(struct app *app)
 {
     struct bus_state *bs = &app->bus;
     hmap_cleanup(&bs->wanted);
-    hmap_cleanup(&bs->seen);
     hmap_cleanup(&bs->stale);
     free(bs->queue);
     bs->queue = NULL;

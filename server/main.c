@@ -143,6 +143,7 @@ static int serve(const struct config *cfg, bool demo)
     if (open_store(cfg, &app.store, true) != 0)
         return 1;
     app.postgres = store_is_postgres(app.store);
+    app.room_log.on_lost = room_cull_all;
     if (auth_random_hex(app.node, PB_EPOCH_LEN / 2) != 0)
         goto out_store;
     if (demo && demo_seed(app.store) != 0)

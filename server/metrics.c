@@ -102,6 +102,24 @@ static void r_metrics(struct http_req *r, const cJSON *body)
             "planboard_writer_jobs_total too).", app->room_log.jobs);
     gauge(&t, "planboard_room_log_in_flight", "Writer jobs of the event log outstanding (0 or "
           "1; in planboard_writer_outstanding too).", app->room_log.in_flight ? 1 : 0);
+    if (app->postgres) {                /* SPEC §12: the cluster bus (server/bus.c) */
+        counter(&t, "planboard_bus_notifications_total", "NOTIFYs of room events received "
+                "(this node's own included).", app->bus.notifications);
+        counter(&t, "planboard_bus_foreign_total", "NOTIFYs from other nodes (each drops "
+                "this node's cached board of the tenant).", app->bus.foreign);
+        counter(&t, "planboard_bus_fetches_total", "Reads of new room events from the log.",
+                app->bus.fetches);
+        counter(&t, "planboard_bus_rows_total", "Room events read from the log.",
+                app->bus.rows);
+        counter(&t, "planboard_bus_reconnects_total", "Times the LISTEN connection was "
+                "opened again.", app->bus.reconnects);
+        gauge(&t, "planboard_bus_lag_events", "Replication lag: events notified (newest seq "
+              "seen) but not yet in their rooms (applied), over all rooms.",
+              (double)room_lag_total(app));
+        gauge(&t, "planboard_events_unsettled", "Events published or notified that have not "
+              "reached their rooms yet (0: this node is up to date).",
+              (double)bus_unsettled(app));
+    }
     gauge(&t, "planboard_drag_locks_held", "Drag locks in the lock table.",
           (double)lock_count(app->locks));
     counter(&t, "planboard_import_rows_total", "CSV records read by imports.", m->import_rows);

@@ -41,6 +41,7 @@ struct room {
     struct blob *board_json;            /* cached GET /api/planning-board body, or NULL */
     uint64_t board_seq, board_version;  /* the cache is valid while both are unchanged */
     uint64_t log_pruned;                /* the event log was last told to drop seqs up to this */
+    uint64_t notified;                  /* PostgreSQL: the newest seq the bus was told of */
 };
 
 #define READER_Q_INITIAL 8              /* own frames: hello + join ack + a few answers */
@@ -346,15 +347,41 @@ static void publish_postgres(struct app *app, int64_t tenant_id, const char *eve
     struct ws_msg *m = encode_fails() ? (cJSON_Delete(data), NULL)
                                       : ws_msg_new(event, 0, NULL, data);
     if (m == NULL) {
+        struct room *r = room_find(app, tenant_id);
         pb_log(LOG_ERROR, "room %lld: cannot encode %s (out of memory)", (long long)tenant_id,
                event);
-        room_cull_all(app, tenant_id);
+        if (r != NULL)
+            cull_members(r, 1011, "out of memory");
         return;
     }
     /* ws_msg_new wrote {"event":"<event>","data":...}: the seq goes after the name */
-    room_log_sequence_note(app, tenant_id, m, strlen("{\"event\":\"") + strlen(event) + 1);
+    if (room_log_sequence_note(app, tenant_id, m, strlen("{\"event\":\"") + strlen(event) + 1)
+        != 0)
+        room_cull_all(app, tenant_id);  /* its members reload */
     ws_msg_unref(m);
+    room_board_forget(app, tenant_id);
     webhooks_nudge(app, tenant_id);     /* a change was committed: its audit row is outbox */
+}
+
+void room_board_forget(struct app *app, int64_t tenant_id)
+{
+    /* the event reaches the room (and moves its seq, the cache's key) a little later: a board
+     * read in between must not be the cached one from before the change (a lock, say, which
+     * changes no board version) */
+    struct room *r = room_find(app, tenant_id);
+    if (r != NULL && r->board_json != NULL) {
+        blob_unref(r->board_json);
+        r->board_json = NULL;
+    }
+}
+
+struct ws_msg *room_encode(const char *event, cJSON *data)
+{
+    if (encode_fails()) {
+        cJSON_Delete(data);
+        return NULL;
+    }
+    return ws_msg_new(event, 0, NULL, data);
 }
 
 void room_deliver(struct app *app, int64_t tenant_id, uint64_t seq, const char *frame,
@@ -387,6 +414,22 @@ void room_deliver(struct app *app, int64_t tenant_id, uint64_t seq, const char *
     r->seq = seq;
     app->metrics.broadcasts++;
     fan_out(app, r);
+}
+
+void room_notified(struct app *app, int64_t tenant_id, uint64_t seq)
+{
+    struct room *r = room_find(app, tenant_id);
+    if (r != NULL && seq > r->notified)
+        r->notified = seq;
+}
+
+uint64_t room_lag_total(struct app *app)
+{
+    uint64_t n = 0;
+    for (struct room *r = app->rooms; r != NULL; r = r->next)
+        if (r->notified > r->seq)
+            n += r->notified - r->seq;
+    return n;
 }
 
 uint64_t room_applied_seq(struct app *app, int64_t tenant_id, bool *found)

@@ -159,8 +159,8 @@ static void job_done(void *ctx, int status, uint64_t commit_seq)
          * changes are committed: the rooms' members are told to reload (1011). */
         app->room_log.failed += j->n;
         pb_log(LOG_ERROR, "room event log: %zu events could not be sequenced", j->n);
-        for (size_t i = 0; i < j->n; i++)
-            room_cull_all(app, j->events[i].tenant_id);
+        for (size_t i = 0; app->room_log.on_lost != NULL && i < j->n; i++)
+            app->room_log.on_lost(app, j->events[i].tenant_id);
     } else {
         app->room_log.failed += j->n;
         give_up(app, "an append failed");
@@ -237,7 +237,7 @@ void room_log_note(struct app *app, int64_t tenant_id, const char *epoch, struct
     schedule_flush(app);
 }
 
-void room_log_sequence_note(struct app *app, int64_t tenant_id, struct ws_msg *m, size_t split)
+int room_log_sequence_note(struct app *app, int64_t tenant_id, struct ws_msg *m, size_t split)
 {
     struct room_log_queue *q = &app->room_log;
     if (q->n == q->cap) {
@@ -247,8 +247,7 @@ void room_log_sequence_note(struct app *app, int64_t tenant_id, struct ws_msg *m
         if (ni == NULL) {
             pb_log(LOG_ERROR, "room %lld: an event could not be queued for its seq",
                    (long long)tenant_id);
-            room_cull_all(app, tenant_id);      /* its members reload */
-            return;
+            return PB_EINTERNAL;
         }
         q->items = ni;
         q->cap = cap;
@@ -260,6 +259,7 @@ void room_log_sequence_note(struct app *app, int64_t tenant_id, struct ws_msg *m
     ws_msg_ref(m);
     it->m = m;
     schedule_flush(app);
+    return 0;
 }
 
 int room_log_start(struct app *app)

@@ -110,6 +110,9 @@ struct app {
                                          * log clean at stop (the next start renews epochs) */
         uint64_t logged, failed;        /* events written / lost (metrics) */
         uint64_t jobs;                  /* writer jobs submitted (metrics) */
+        /* PostgreSQL: events that could not be sequenced, per event (set to room_cull_all
+         * at start: the room's members reload; a callback, so room_log.c calls no room.c) */
+        void (*on_lost)(struct app *app, int64_t tenant_id);
     } room_log;
     int64_t started_ms;
     uv_signal_t sig_int, sig_term;
@@ -130,7 +133,6 @@ struct app {
         struct hmap wanted;             /* tenant id -> (void *)1: a fetch is due */
         int64_t *queue;                 /* the same tenants, in order */
         size_t n_queue, cap_queue;
-        struct hmap seen;               /* tenant id -> newest seq notified (uintptr_t) */
         struct hmap stale;              /* tenant id -> itself: another node changed it;
                                          * its cached board goes when nothing points in */
         uv_timer_t sweep;               /* retries the stale drops, PB_BUS_STALE_MS */
@@ -205,6 +207,9 @@ int bus_start(struct app *app);
 void bus_stop(struct app *app);
 /* Free what bus_start allocated (after the loop ended). */
 void bus_free(struct app *app);
+/* Events published or notified that have not reached their rooms yet (/metrics
+ * planboard_events_unsettled; 0 = every event this node knows of is delivered). */
+uint64_t bus_unsettled(struct app *app);
 /* Read tenant_id's new events from the log soon (after a NOTIFY, or after this node's own
  * events were sequenced). Deduplicated; fetches run one at a time, in request order. */
 void bus_want(struct app *app, int64_t tenant_id);
@@ -214,14 +219,26 @@ void bus_want(struct app *app, int64_t tenant_id);
  * the members, 1011). */
 void room_deliver(struct app *app, int64_t tenant_id, uint64_t seq, const char *frame,
                   size_t len);
+/* PostgreSQL: drop tenant_id's cached board answer (a change was published whose event has
+ * not reached the room yet). */
+void room_board_forget(struct app *app, int64_t tenant_id);
+/* An event encoded without seq (ws_msg_new), for the database to sequence; NULL when out of
+ * memory (or the PLANBOARD_FAULT_ROOM_ENCODES fault). Takes data. */
+struct ws_msg *room_encode(const char *event, cJSON *data);
+/* The bus saw seq notified for tenant_id (replication lag = notified - delivered). */
+void room_notified(struct app *app, int64_t tenant_id, uint64_t seq);
+/* Sum over rooms of notified seqs not delivered yet (O(rooms); for /metrics). */
+uint64_t room_lag_total(struct app *app);
 /* The room's last seq (*found false when this node has no room for tenant_id). */
 uint64_t room_applied_seq(struct app *app, int64_t tenant_id, bool *found);
 /* Close every member of tenant_id's room with 1011 (events were lost: they reload). */
 void room_cull_all(struct app *app, int64_t tenant_id);
 
 /* PostgreSQL (SPEC §12): queue m (a frame without seq; the seq goes in at byte `split`) for
- * the database to sequence (store_room_log_sequence). Takes a reference of m. */
-void room_log_sequence_note(struct app *app, int64_t tenant_id, struct ws_msg *m, size_t split);
+ * the database to sequence (store_room_log_sequence). Takes a reference of m. 0, or
+ * PB_EINTERNAL (out of memory or too many queued: not queued). Events of a job that fails
+ * later are reported to app->room_log.on_lost, once per event. */
+int room_log_sequence_note(struct app *app, int64_t tenant_id, struct ws_msg *m, size_t split);
 /* After the loop ended (the writer is closed): write what is still queued on the loop's own
  * connection and mark the log clean when every event was logged and the exit is clean. */
 void room_log_finish(struct app *app);

@@ -593,6 +593,18 @@ int store_move_try(struct board *b, struct move_job *j)
     return 0;
 }
 
+void store_move_tried(const struct move_job *j, struct move_result *out)
+{
+    const struct move_plan *mp = &j->mp;
+    out->order = mp->o;
+    out->from_work_centre_id = mp->src->work_centre_id;
+    out->to_work_centre_id = mp->dst->work_centre_id;
+    out->position = mp->p;
+    out->queue_depth_from = mp->depth_from;
+    out->queue_depth_to = mp->depth_to;
+    out->wip = mp->wip;
+}
+
 void store_move_untry(struct board *b, struct move_job *j)
 {
     struct move_plan *mp = &j->mp;

@@ -372,6 +372,7 @@ int store_open(struct store **out, const char *path, const struct store_options 
     if (s->db->kind == DB_POSTGRES) {
         if ((s->url = strdup(path)) == NULL || open_postgres(s) != 0)
             goto fail;
+        db_busy_timeout(s->db, 100);    /* lock_timeout: the loop never waits long on a lock */
         s->quiet = false;
         *out = s;
         return 0;
@@ -431,6 +432,7 @@ int store_open_sibling(struct store *s, const char *synchronous, struct store **
         goto fail;
     }
     if (c->db->kind == DB_POSTGRES) {
+        db_busy_timeout(c->db, 5000);   /* the writer thread waits, the loop does not */
         *out = c;
         return 0;
     }

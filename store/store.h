@@ -384,6 +384,10 @@ int store_move_prepare(struct board *b, const struct move_request *req, struct m
  */
 int store_move_try(struct board *b, struct move_job *j);
 void store_move_untry(struct board *b, struct move_job *j);
+/* What apply will report, read while j is tried (between store_move_try and _untry: *out's
+ * order is the board's, in its moved state then). SPEC §12: the move's event is built from it
+ * before the write, so it can be logged in the move's own transaction. */
+void store_move_tried(const struct move_job *j, struct move_result *out);
 int store_move_write(struct store *s, struct board *b, struct move_job *j);
 void store_move_apply(struct board *b, struct move_job *j, struct move_result *out);
 void store_move_job_free(struct move_job *j);

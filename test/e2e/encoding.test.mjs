@@ -90,6 +90,9 @@ test('the board is compressed once per board version, not per request', async ()
   const mv = await srv.req('PUT', `/api/orders/${order.id}/move`,
     { token, json: { toWorkCentreId: byCode.QC, position: 0 } });
   assert.equal(mv.status, 200, mv.text);
+  // The new version is read once its event is out (on PostgreSQL the event reaches the room
+  // after the answer: a read in between would be a version of its own, seq and board).
+  await srv.settled();
   const after1 = await raw('/api/planning-board', auth);
   const moved = JSON.parse(gunzipSync(after1.body));
   const qc = moved.workCentres.find((w) => w.id === byCode.QC);

@@ -344,12 +344,30 @@ export class Server {
     return write || !out.trim() ? [] : JSON.parse(out);
   }
 
-  /** Open a WS client (see WsClient.connect). Tracked so stop() can clean up. */
+  /** Open a WS client (see WsClient.connect). Tracked so stop() can clean up. On PostgreSQL
+   * it returns once the events its join published (user_joined) are out (settled()). */
   async ws(token, opts = {}) {
     const c = await WsClient.connect(this, token, opts);
     this.clients.add(c);
     c.ws.on('close', () => this.clients.delete(c));
+    await this.settled();
     return c;
+  }
+
+  /**
+   * Wait until every event this server published or was notified of has reached its room
+   * (/metrics planboard_events_unsettled is 0). On PostgreSQL the database gives events their
+   * seq after the change is answered (SPEC §12), so a test that compares seqs or counts
+   * events "after" something waits for this first; on SQLite events are in the room when the
+   * answer leaves: nothing to wait for.
+   */
+  async settled({ timeout = 5000 } = {}) {
+    if (!PG_URL) return;
+    await until(async () => {
+      const r = await fetch(`${this.base}/metrics`, { signal: AbortSignal.timeout(1000) });
+      const m = /^planboard_events_unsettled (\d+)/m.exec(await r.text());
+      return m !== null && m[1] === '0';
+    }, { timeout, interval: 10, what: 'planboard_events_unsettled 0' });
   }
 
   /** Work-centre code -> id map and id -> code map. */

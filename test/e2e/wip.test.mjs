@@ -45,6 +45,7 @@ after(async () => {
 });
 
 async function snapshot() {
+  await srv.settled();                  // PostgreSQL: every event published so far is out
   const b = await srv.board(scheduler);
   assert.equal(b.status, 200, b.text);
   const a = await srv.req('GET', '/api/audit-log?limit=1', { token: admin });

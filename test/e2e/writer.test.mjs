@@ -58,7 +58,7 @@ print('released', flush=True)
   if (PG_URL) {
     py.stdin.write(`BEGIN;
 DO $$ BEGIN EXECUTE (SELECT 'LOCK TABLE ' || string_agg(format('%I', tablename), ', ') || ' IN EXCLUSIVE MODE'
-  FROM pg_tables WHERE schemaname = current_schema()); END $$;
+  FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'drag_locks'); END $$;
 SELECT 'locked';
 `);
   }
