@@ -49,7 +49,8 @@ static struct order *find_order(struct app *app, const struct op_user *u, int64_
     struct order *o;
     int rc = store_board(app->store, u->tenant_id, &b);
     if (rc != 0) {
-        fail(res, rc == PB_ENOT_FOUND ? PB_ENOT_FOUND : PB_EINTERNAL, "board unavailable");
+        fail(res, rc == PB_ENOT_FOUND || rc == PB_EUNAVAILABLE ? rc : PB_EINTERNAL,
+             "board unavailable");
         return NULL;
     }
     o = board_order(b, order_id);
@@ -83,53 +84,6 @@ bool op_lock_release(struct app *app, int64_t tenant_id, int64_t order_id, int64
         return mine;
     return store_drag_lock_remove(app->store, tenant_id, order_id, user_id, NULL, 0, NULL,
                                   NULL) > 0;
-}
-
-/* "YYYY-MM-DDTHH:MM:SSZ" (json_format_ms) -> ms since the epoch. 0 or -1. */
-static int parse_utc_ms(const char *ts, int64_t *ms)
-{
-    struct tm tm = { 0 };
-    char z = 0;
-    if (sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z) != 7 || z != 'Z')
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    *ms = (int64_t)timegm(&tm) * 1000;
-    return 0;
-}
-
-/* The mirror follows the room's lock events, whichever node published them (server/bus.c
- * calls this for every event it delivers). */
-void op_lock_event(struct app *app, int64_t tenant_id, const char *frame, size_t len)
-{
-    static const char locked[] = "{\"event\":\"order_locked\"",
-                      unlocked[] = "{\"event\":\"order_unlocked\"";
-    bool is_locked = len > sizeof(locked) && memcmp(frame, locked, sizeof(locked) - 1) == 0;
-    bool is_unlocked = !is_locked && len > sizeof(unlocked)
-                       && memcmp(frame, unlocked, sizeof(unlocked) - 1) == 0;
-    if (!is_locked && !is_unlocked)
-        return;
-    cJSON *root = cJSON_ParseWithLength(frame, len);
-    cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "data");
-    cJSON *oid = cJSON_GetObjectItemCaseSensitive(d, "orderId");
-    if (cJSON_IsNumber(oid)) {
-        int64_t order_id = (int64_t)oid->valuedouble;
-        if (is_unlocked) {
-            lock_release(app->locks, tenant_id, order_id, 0, NULL);
-        } else {
-            cJSON *by = cJSON_GetObjectItemCaseSensitive(d, "lockedBy");
-            cJSON *uid = cJSON_GetObjectItemCaseSensitive(by, "userId");
-            cJSON *un = cJSON_GetObjectItemCaseSensitive(by, "username");
-            cJSON *exp = cJSON_GetObjectItemCaseSensitive(d, "expiresAt");
-            int64_t ms;
-            if (cJSON_IsNumber(uid) && cJSON_IsString(un) && cJSON_IsString(exp)
-                && parse_utc_ms(exp->valuestring, &ms) == 0)
-                lock_put(app->locks, tenant_id, order_id, (int64_t)uid->valuedouble,
-                         un->valuestring, ms, NULL);
-        }
-    }
-    cJSON_Delete(root);
 }
 
 cJSON *op_wip_extra(const struct wip_check *w)
@@ -409,9 +363,14 @@ static int batch_run(struct db *db, void *ctx)
 {
     struct move_batch *mb = ctx;
     (void)db;                           /* the sibling store's connection */
+    int rc;
+    /* PostgreSQL: one tenant's moves take turns across the nodes (its room_log row, locked
+     * first: the analytics rows they update are then always taken in one order) */
+    if (mb->n_events > 0 && store_room_log_lock(mb->app->wstore, mb->tenant_id) != 0)
+        return PB_EINTERNAL;
     for (struct move_op *m = mb->head; m != NULL; m = m->next)
-        if (m->job != NULL && store_move_write(mb->app->wstore, mb->b, m->job) != 0)
-            return PB_EINTERNAL;
+        if (m->job != NULL && (rc = store_move_write(mb->app->wstore, mb->b, m->job)) != 0)
+            return rc == PB_ECONFLICT ? rc : PB_EINTERNAL;
     /* PostgreSQL (SPEC §12, issue 13 item 2): the moves' events are rows of this same
      * transaction: a move that committed has its event, whatever happens to this node next */
     if (mb->n_events > 0
@@ -430,6 +389,8 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
     batch_close(mb);
     if (status == 0 && mb->any)
         store_commit_noted(mb->app->store);     /* group commit syncs it before answers */
+    if (status == PB_ECONFLICT && mb->app->postgres)
+        bus_board_stale(mb->app, mb->tenant_id);   /* another node wrote first: reload */
     int64_t *cols = calloc(2 * mb->n, sizeof(*cols));      /* the columns the batch touched */
     size_t n_cols = 0;
     for (m = mb->head; m != NULL; m = next) {

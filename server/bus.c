@@ -55,8 +55,7 @@ static void on_sweep(uv_timer_t *t)
         uv_timer_start(&app->bus.sweep, on_sweep, PB_BUS_STALE_MS, 0);
 }
 
-/* Another node changed tenant_id: forget this node's copy of its board. */
-static void stale(struct app *app, int64_t tenant_id)
+void bus_board_stale(struct app *app, int64_t tenant_id)
 {
     if (board_free_to_drop(app, tenant_id)) {
         store_board_drop(app->store, tenant_id);
@@ -127,7 +126,7 @@ static void h_notified(void *ctx, int64_t tenant_id, uint64_t seq, const char *n
     app->bus.notifications++;
     if (strcmp(node, app->node) != 0) {
         app->bus.foreign++;
-        stale(app, tenant_id);
+        bus_board_stale(app, tenant_id);
     }
     room_notified(app, tenant_id, seq);
     bus_want(app, tenant_id);
@@ -138,7 +137,7 @@ static void h_row(void *ctx, int64_t tenant_id, uint64_t seq, const char *frame,
     struct app *app = ctx;
     app->bus.rows++;
     room_deliver(app, tenant_id, seq, frame, len);
-    op_lock_event(app, tenant_id, frame, len);          /* the drag-lock mirror */
+    lock_mirror_event(app, tenant_id, frame, len);      /* the drag-lock mirror */
 }
 
 static void h_fetched(void *ctx, int64_t tenant_id, size_t rows, int status)

@@ -31,7 +31,7 @@ struct board *route_board(struct http_req *r)
     struct board *b = NULL;
     int rc = store_board(r->app->store, r->claims.tenant_id, &b);
     if (rc != 0) {
-        http_reply_error(r, rc == PB_ENOT_FOUND ? PB_ENOT_FOUND : PB_EINTERNAL,
+        http_reply_error(r, rc == PB_ENOT_FOUND || rc == PB_EUNAVAILABLE ? rc : PB_EINTERNAL,
                          "board unavailable", NULL);
         return NULL;
     }

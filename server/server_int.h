@@ -205,6 +205,9 @@ int room_log_start(struct app *app);
 int bus_start(struct app *app);
 /* Close it (at shutdown, on the loop). */
 void bus_stop(struct app *app);
+/* Another node wrote tenant_id (its NOTIFY, or a write of ours refused as stale): drop this
+ * node's cached board of it as soon as nothing points into it; the next use reloads it. */
+void bus_board_stale(struct app *app, int64_t tenant_id);
 /* Free what bus_start allocated (after the loop ended). */
 void bus_free(struct app *app);
 /* Events published or notified that have not reached their rooms yet (/metrics
@@ -515,9 +518,9 @@ void op_wip_mark(cJSON *obj, const struct wip_check *w);
  * removed the row, so exactly one node publishes; SPEC §12). */
 bool op_lock_release(struct app *app, int64_t tenant_id, int64_t order_id, int64_t user_id);
 
-/* PostgreSQL: keep app->locks in step with an order_locked / order_unlocked event frame of
- * tenant_id read from the log (any other frame: nothing). */
-void op_lock_event(struct app *app, int64_t tenant_id, const char *frame, size_t len);
+/* lock_mirror.c. PostgreSQL: keep app->locks in step with an order_locked / order_unlocked
+ * event frame of tenant_id read from the log (any other frame: nothing). */
+void lock_mirror_event(struct app *app, int64_t tenant_id, const char *frame, size_t len);
 
 /* Release every lock of the user in the tenant with `reason`, broadcasting each. */
 void op_release_user_locks(struct app *app, int64_t tenant_id, int64_t user_id,

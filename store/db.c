@@ -141,6 +141,18 @@ static bool pg_ready(struct db *db, char verb, bool *done)
     return true;
 }
 
+/* A statement failed: when the connection turned out broken (the server restarted since it
+ * was last used: libpq learns it only by trying) and nothing of a transaction was lost with it
+ * (the statement ran outside one, or began one), reconnect so the caller may run it once more.
+ * True when it may. */
+static bool pg_retry_after_break(struct db *db, bool was_in_tx, char verb)
+{
+    bool done;
+    if (PQstatus(db->pg->conn) == CONNECTION_OK || (was_in_tx && verb != 'B'))
+        return false;
+    return pg_ready(db, verb, &done);
+}
+
 /* After a failed command: a broken connection inside a transaction loses it. */
 static void pg_after_error(struct db *db, bool was_in_tx)
 {
@@ -256,10 +268,17 @@ int db_exec(struct db *db, const char *sql)
         return rc;
     }
     bool done, tx = db_in_transaction(db);
-    if (!pg_ready(db, sql_verb(sql), &done))
+    char verb = sql_verb(sql);
+    if (!pg_ready(db, verb, &done))
         return done ? DB_OK : db->pg->errcode;
     PGresult *r = PQexec(db->pg->conn, sql);
     ExecStatusType s = PQresultStatus(r);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && s != PGRES_EMPTY_QUERY
+        && pg_retry_after_break(db, tx, verb)) {   /* the server restarted since the last use */
+        PQclear(r);
+        r = PQexec(db->pg->conn, sql);
+        s = PQresultStatus(r);
+    }
     int rc = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY
            ? DB_OK : DB_ERROR;
     if (rc != DB_OK) {
@@ -549,6 +568,26 @@ int db__pg_bind_null(struct db_stmt *st, int i)
     return pg_bind(st, i, NULL);
 }
 
+/* Run st once (prepared again first on a new session). The result, or NULL. */
+static PGresult *pg_run(struct db_stmt *st)
+{
+    struct pg_stmt *ps = st->pg;
+    struct pg_conn *p = st->db->pg;
+    if (ps->name[0] != '\0' && ps->gen != p->gen) {   /* reconnected: prepare again */
+        PGresult *pr = PQprepare(p->conn, ps->name, ps->sql, ps->nparams, ps->types);
+        bool ok = PQresultStatus(pr) == PGRES_COMMAND_OK;
+        if (!ok)
+            return pr;                  /* its error is the statement's */
+        PQclear(pr);
+        ps->gen = p->gen;
+    }
+    return ps->name[0] != '\0'
+        ? PQexecPrepared(p->conn, ps->name, ps->nparams, (const char *const *)ps->values,
+                         NULL, NULL, 0)
+        : PQexecParams(p->conn, ps->sql, ps->nparams, ps->types,
+                       (const char *const *)ps->values, NULL, NULL, 0);
+}
+
 int db__pg_step(struct db_stmt *st)
 {
     struct pg_stmt *ps = st->pg;
@@ -560,22 +599,14 @@ int db__pg_step(struct db_stmt *st)
         ps->row = -1;
         if (!pg_ready(st->db, ps->verb, &done))
             return done ? DB_DONE : p->errcode;
-        if (ps->name[0] != '\0' && ps->gen != p->gen) {        /* reconnected: prepare again */
-            PGresult *pr = PQprepare(p->conn, ps->name, ps->sql, ps->nparams, ps->types);
-            bool ok = PQresultStatus(pr) == PGRES_COMMAND_OK;
-            if (!ok)
-                pg_set_error(st->db, pr, "prepare");
-            PQclear(pr);
-            if (!ok)
-                return p->errcode;
-            ps->gen = p->gen;
-        }
-        PGresult *r = ps->name[0] != '\0'
-            ? PQexecPrepared(p->conn, ps->name, ps->nparams, (const char *const *)ps->values,
-                             NULL, NULL, 0)
-            : PQexecParams(p->conn, ps->sql, ps->nparams, ps->types,
-                           (const char *const *)ps->values, NULL, NULL, 0);
+        PGresult *r = pg_run(st);
         ExecStatusType s = PQresultStatus(r);
+        if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK
+            && pg_retry_after_break(st->db, tx, ps->verb)) {
+            PQclear(r);                 /* the server restarted since the last use: again */
+            r = pg_run(st);
+            s = PQresultStatus(r);
+        }
         if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
             pg_set_error(st->db, r, NULL);
             PQclear(r);

@@ -391,6 +391,7 @@ int store__move_prepare(struct board *b, const struct move_request *req, int sta
     if (req->has_from && req->from_work_centre_id != o->work_centre_id)
         return PB_ECONFLICT;
     mp->o = o;
+    mp->expect_version = -1;
     mp->src = board_column(b, o->work_centre_id);
     assert(mp->src != NULL && board_column_at(mp->src, (size_t)order_position(o)) == o);
     /* SPEC §9 WIP limits: entering another column adds one counted order to it */
@@ -446,8 +447,11 @@ int store__move_write(struct store *s, struct board *b, const struct move_plan *
     db_bind_text(st, 5, now, -1, DB_STATIC);
     db_bind_int(st, 6, mp->leaves_backlog);
     db_bind_text(st, 7, stamp, -1, DB_STATIC);
+    db_bind_int64(st, 8, mp->expect_version);
     if (store__run(s, st, "order move", NULL) != 0)
         return PB_EINTERNAL;
+    if (db_changes(s->db) == 0)
+        return PB_ECONFLICT;            /* another node moved or changed it first */
     if (store__audit(s, b->tenant_id, "order_moved", mp->o->id, src->work_centre_id,
                      dst->work_centre_id, mp->user_id, mp->data, mp->depth_from, mp->depth_to,
                      now) != 0)
@@ -550,6 +554,7 @@ int store_move_prepare(struct board *b, const struct move_request *req, struct m
         return rc;
     }
     j->tenant_id = b->tenant_id;
+    j->mp.expect_version = j->mp.o->version;    /* on top of the batch's earlier tries */
     store__now(j->now, j->stamp);
     *out = j;
     return 0;

@@ -269,3 +269,15 @@ int store_room_log_claim(struct store *s, int64_t tenant_id, const char *epoch)
     db_bind_text(st, 2, epoch, PB_EPOCH_LEN, DB_STATIC);
     return store__run_final(s, st, "room log claim", NULL, NULL);
 }
+
+int store_room_log_lock(struct store *s, int64_t tenant_id)
+{
+    struct db_stmt *st = store__prepare(s, sql_lock, "room log lock");
+    int r;
+    if (st == NULL)
+        return PB_EINTERNAL;
+    db_bind_int64(st, 1, tenant_id);
+    r = store__step_row(s, st, "room log lock");
+    db_finalize(st);
+    return r == 1 ? 0 : PB_EINTERNAL;
+}

@@ -82,6 +82,10 @@ int store_room_log_append(struct store *s, const struct room_log_entry *e, size_
  * store_room_log_load). 0 or PB_EINTERNAL. */
 int store_room_log_claim(struct store *s, int64_t tenant_id, const char *epoch);
 
+/* Lock tenant_id's room_log row (made on first use) until the end of the caller's transaction:
+ * one tenant's writers then take turns across the nodes (PostgreSQL). 0 or PB_EINTERNAL. */
+int store_room_log_lock(struct store *s, int64_t tenant_id);
+
 /* One event to sequence: a frame without its seq, `{"event":"<name>"` + rest, and where the
  * seq goes (split: the length of `{"event":"<name>"`). */
 struct room_log_event {

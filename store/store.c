@@ -672,12 +672,16 @@ int store_board(struct store *s, int64_t tenant_id, struct board **out)
         return 0;
     }
     rc = store_tenant_get(s, tenant_id, &t);
+    if (rc == PB_EINTERNAL && (db_errcode(s->db) & 0xff) == SQLITE_IOERR)
+        return PB_EUNAVAILABLE;         /* the database is out of reach (PostgreSQL down) */
     if (rc != 0)
         return rc;
     tenant_cleanup(&t);
     if (hmap_reserve(&s->boards, s->boards.len + 1) != 0)
         return PB_EINTERNAL;
     rc = board__load(s, tenant_id, &b);
+    if (rc == PB_EINTERNAL && (db_errcode(s->db) & 0xff) == SQLITE_IOERR)
+        return PB_EUNAVAILABLE;
     if (rc != 0)
         return rc;
     hmap_put_int(&s->boards, tenant_id, b);

@@ -163,7 +163,8 @@ struct board {
 /*
  * The tenant's board, loaded from SQLite on first use and kept until store_free().
  * *out stays valid (and owned by the store) until store_free(). PB_ENOT_FOUND when the tenant
- * does not exist, PB_EINTERNAL.
+ * does not exist, PB_EUNAVAILABLE when the database is out of reach (PostgreSQL down: SPEC §12,
+ * the client may try again), PB_EINTERNAL.
  */
 int store_board(struct store *s, int64_t tenant_id, struct board **out);
 

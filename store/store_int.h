@@ -115,7 +115,8 @@ struct board_index {
     X(ORDER_MOVE, "UPDATE orders SET work_centre_id = ?3, rank = ?4, "                          \
                   "version = version + 1, updated_at = ?5, "                                    \
                   "started_at = CASE WHEN ?6 THEN COALESCE(started_at, ?7) "                    \
-                  "ELSE started_at END WHERE tenant_id = ?1 AND id = ?2")                       \
+                  "ELSE started_at END WHERE tenant_id = ?1 AND id = ?2 "                       \
+                  "AND (CAST(?8 AS BIGINT) < 0 OR version = ?8)")                               \
     X(ORDER_EXISTS, "SELECT 1 FROM orders WHERE tenant_id = ?1 AND id = ?2 "                    \
                     "AND deleted_at IS NULL")                                                   \
     X(STEP_INSERT, "INSERT INTO order_steps(tenant_id, order_id, step_number, operation_name, " \
@@ -316,6 +317,9 @@ struct move_plan {
     int64_t user_id;                    /* the mover (audit) */
     char *data;                         /* audit event_data (malloc'd) */
     struct wip_check wip;               /* SPEC §9: the target column after the move */
+    int64_t expect_version;             /* the write changes the row only at this version
+                                         * (-1: any): a node whose cache is behind another
+                                         * node's write (SPEC §12) gets PB_ECONFLICT */
 };
 /* store.h store_move_prepare's checks and plan. status: the order's status after the change
  * (an update with a move may change it: that is what the WIP limit counts), -1 = its own. */

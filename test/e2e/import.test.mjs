@@ -41,6 +41,7 @@ async function snapshot() {
 
 /** orders_imported events seen by every watcher so far (after a ping round-trip). */
 async function importedEvents() {
+  await srv.settled();                  // PostgreSQL: the import's event follows its answer
   const lists = [];
   for (const w of watchers) {
     assert.equal((await w.request('ping')).event, 'pong');

@@ -237,6 +237,7 @@ test('an order update and a scanner event sent while the writer is held are answ
     json: { orderNumber: 'O-9', stockCode: 'S', description: 'before', quantityToMake: 4 } });
   assert.equal(cr.status, 201, cr.text);
   const id = cr.body.id, v0 = cr.body.version;
+  await srv.settled();                  // PostgreSQL: order_created is out before the join
   const ws = await srv.ws(other.token);
   const jobsBefore = await metric('planboard_writer_jobs_total');
 
