@@ -127,7 +127,7 @@ function explainColumns(got, want, events) {
     const audit = cl.sql(`SELECT id, order_id FROM audit_log WHERE event_type = 'order_moved' AND to_work_centre_id ${wc === null ? 'IS NULL' : `= ${wc}`} ORDER BY id`)
       .map(([id, o]) => `audit ${id}: order ${o}`).slice(-12);
     out += `\ncolumn ${col}: from events ${JSON.stringify(got[col])}, served ${JSON.stringify(want[col])}` +
-      `\n  events: ${evs.join('; ')}\n  database ranks: ${ranks.join(" ")}\n  last moves in audit order: ${audit.join('; ')}`;
+      `\n  events: ${evs.join('; ')}\n  database ranks: ${ranks.join(' ')}\n  last moves in audit order: ${audit.join('; ')}`;
   }
   return out;
 }
