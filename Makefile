@@ -54,7 +54,7 @@ TEST_SRC := $(wildcard test/test_*.c)
 TEST_BIN := $(TEST_SRC:test/%.c=$(BUILD)/test/%)
 
 .PHONY: all test unit e2e e2e-pg browser run clean deps check-deps check-test-deps bench bench-smoke \
-	fuzz fuzz-run check-fuzz-deps writer-bench pg-schema cluster
+	fuzz fuzz-run check-fuzz-deps writer-bench pg-schema cluster cluster-test cluster-locks-test
 .SECONDARY:
 all: $(BUILD)/planboard
 
@@ -153,6 +153,7 @@ test: deps
 	$(MAKE) pg-schema
 	$(MAKE) e2e
 	$(MAKE) e2e-pg
+	$(MAKE) cluster-test
 	$(MAKE) browser
 	$(MAKE) bench-smoke
 
@@ -160,6 +161,15 @@ test: deps
 # columns, indexes and analytics trigger effects, idempotent, and the RLS fence (test/pg/schema.sh).
 pg-schema:
 	test/pg/schema.sh
+
+# The cluster through HAProxy on PostgreSQL (test/cluster/, issue 13 "Tests"; needs haproxy and
+# postgresql from TEST_PKGS): scripts/cluster.sh started by the test itself, about 30 s.
+# cluster-locks-test (the drag-lock race between two nodes) is out of `make test` until drag
+# locks live in the database: it fails on per-node locks by design (test/cluster/locks.test.mjs).
+cluster-test: $(BUILD)/planboard
+	PB_BIN=$(abspath $(BUILD)/planboard) node --test --test-concurrency=1 test/cluster/cluster.test.mjs
+cluster-locks-test: $(BUILD)/planboard
+	PB_BIN=$(abspath $(BUILD)/planboard) node --test --test-concurrency=1 test/cluster/locks.test.mjs
 
 # The browser board in Debian's Chromium, driven by playwright-core (test/browser/).
 browser: $(BUILD)/planboard

@@ -13,6 +13,7 @@
 #                              must not exist or be empty. Holds nodeN.ini, nodeN.log,
 #                              haproxy.cfg, haproxy.log, jwt.secret, pg/ (the database) and,
 #                              once everything answers, cluster.env (ports and pids, for tests).
+#   PB_CLUSTER_LOG_LEVEL=info  the nodes' log_level (bench/cluster.mjs: warn, as bench/run.py)
 #   PB_CLUSTER_DB=postgresql   the nodes share one PostgreSQL database `planboard`.
 #   PB_CLUSTER_DB=sqlite       FOR TESTING THIS SCRIPT ONLY: each node gets its own SQLite file,
 #                              so the nodes do NOT share state (a move on one node is not seen
@@ -128,7 +129,7 @@ for n in $(seq 1 $NODES); do
 bind = 127.0.0.1
 port = $p
 static_dir = $ROOT/web
-log_level = info
+log_level = ${PB_CLUSTER_LOG_LEVEL:-info}
 [database]
 url = $url
 [auth]
