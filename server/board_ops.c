@@ -243,6 +243,8 @@ static void move_fail(struct op_result *res, int rc)
  * were planned on each other); a move refused at prepare (conflict, lock, gone) fails alone.
  */
 #define MOVE_BATCH_MAX 1024             /* moves in one batch at most; then a new batch */
+#define MOVE_STALE_RETRIES 3            /* PostgreSQL: a batch planned on a board another node
+                                         * had changed is planned again, on a reloaded board */
 
 struct move_op {
     struct move_op *next;               /* in its batch, arrival order */
@@ -256,6 +258,8 @@ struct move_op {
     struct wip_check wip;               /* status PB_EWIP_LIMIT: the column as the batch saw it */
     struct ws_msg *event;               /* PostgreSQL: its order_moved, built while tried and
                                          * logged by batch_run in the move's transaction */
+    int retries;                        /* PostgreSQL: times its batch met another node's
+                                         * write (MOVE_STALE_RETRIES at most) */
     op_done_fn done;
     void *done_ctx;
 };
@@ -368,9 +372,14 @@ static int batch_run(struct db *db, void *ctx)
      * first: the analytics rows they update are then always taken in one order) */
     if (mb->n_events > 0 && store_room_log_lock(mb->app->wstore, mb->tenant_id) != 0)
         return PB_EINTERNAL;
-    for (struct move_op *m = mb->head; m != NULL; m = m->next)
-        if (m->job != NULL && (rc = store_move_write(mb->app->wstore, mb->b, m->job)) != 0)
+    for (struct move_op *m = mb->head; m != NULL; m = m->next) {
+        if (m->job == NULL)
+            continue;
+        if ((rc = store_move_write(mb->app->wstore, mb->b, m->job)) != 0
+            || (mb->app->postgres
+                && (rc = store_move_check_position(mb->app->wstore, m->job)) != 0))
             return rc == PB_ECONFLICT ? rc : PB_EINTERNAL;
+    }
     /* PostgreSQL (SPEC §12, issue 13 item 2): the moves' events are rows of this same
      * transaction: a move that committed has its event, whatever happens to this node next */
     if (mb->n_events > 0
@@ -378,6 +387,46 @@ static int batch_run(struct db *db, void *ctx)
                                    PB_ROOM_LOG_EVENTS) != 0)
         return PB_EINTERNAL;
     return 0;
+}
+
+static bool move_submit_n(struct app *app, const struct op_user *u,
+                          const struct move_request *req, op_done_fn done, void *done_ctx,
+                          int retries, struct op_result *res);
+
+/* PostgreSQL, a batch refused as stale (another node changed the tenant's columns since this
+ * node's board saw them): the board is dropped (the next plan reloads it: nothing points
+ * into it once this done returns, every writer job takes its board at prepare) and its
+ * prepared moves go again, each as a new request. False when it may not (retries spent, an
+ * import holds the board): answer them. */
+static bool batch_retry(struct move_batch *mb)
+{
+    struct app *app = mb->app;
+    if (app->imports_open > 0)
+        return false;
+    for (struct move_op *m = mb->head; m != NULL; m = m->next)
+        if (m->job != NULL && m->retries >= MOVE_STALE_RETRIES)
+            return false;
+    app->metrics.move_stale_retries++;
+    store_board_drop(app->store, mb->tenant_id);
+    room_board_forget(app, mb->tenant_id);      /* a reloaded board restarts its versions */
+    mb->b = NULL;
+    for (struct move_op *m = mb->head, *next; m != NULL; m = next) {
+        struct op_result res = { 0 };
+        next = m->next;
+        if (m->job == NULL) {           /* refused at prepare: that answer stands */
+            if (m->status == PB_EWIP_LIMIT)
+                res.extra = op_wip_extra(&m->wip);
+            move_fail(&res, m->status);
+            m->done(m->done_ctx, &res);
+        } else if (!move_submit_n(app, &m->u, &m->req, m->done, m->done_ctx, m->retries + 1,
+                                  &res)) {
+            m->done(m->done_ctx, &res);
+        }
+        move_op_free(m);
+    }
+    free(mb->events);
+    free(mb);
+    return true;
 }
 
 static void batch_done(void *ctx, int status, uint64_t commit_seq)
@@ -389,6 +438,8 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
     batch_close(mb);
     if (status == 0 && mb->any)
         store_commit_noted(mb->app->store);     /* group commit syncs it before answers */
+    if (status == PB_ECONFLICT && mb->app->postgres && batch_retry(mb))
+        return;                         /* planned again on a reloaded board */
     if (status == PB_ECONFLICT && mb->app->postgres)
         bus_board_stale(mb->app, mb->tenant_id);   /* another node wrote first: reload */
     int64_t *cols = calloc(2 * mb->n, sizeof(*cols));      /* the columns the batch touched */
@@ -433,6 +484,13 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
 static bool move_submit(struct app *app, const struct op_user *u, const struct move_request *req,
                         op_done_fn done, void *done_ctx, struct op_result *res)
 {
+    return move_submit_n(app, u, req, done, done_ctx, 0, res);
+}
+
+static bool move_submit_n(struct app *app, const struct op_user *u,
+                          const struct move_request *req, op_done_fn done, void *done_ctx,
+                          int retries, struct op_result *res)
+{
     struct move_op *m = calloc(1, sizeof(*m));
     struct move_batch *mb;
     if (m == NULL || (req->reason != NULL && (m->reason = strdup(req->reason)) == NULL)) {
@@ -448,6 +506,7 @@ static bool move_submit(struct app *app, const struct op_user *u, const struct m
     m->req.reason = m->reason;
     m->done = done;
     m->done_ctx = done_ctx;
+    m->retries = retries;
 
     mb = hmap_get_int(&app->move_batches, u->tenant_id);
     if (mb != NULL && mb->n < MOVE_BATCH_MAX) {          /* waiting for the gate: join it */

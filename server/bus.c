@@ -48,6 +48,7 @@ static void on_sweep(uv_timer_t *t)
         int64_t tenant_id = (int64_t)(intptr_t)v;       /* the value is the key */
         if (board_free_to_drop(app, tenant_id)) {
             store_board_drop(app->store, tenant_id);
+            room_board_forget(app, tenant_id);
             hmap_iter_del(&app->bus.stale, &it);
         }
     }
@@ -59,6 +60,7 @@ void bus_board_stale(struct app *app, int64_t tenant_id)
 {
     if (board_free_to_drop(app, tenant_id)) {
         store_board_drop(app->store, tenant_id);
+        room_board_forget(app, tenant_id);      /* a reloaded board restarts its versions */
         return;
     }
     if (hmap_get_int(&app->bus.stale, tenant_id) != NULL
@@ -228,6 +230,12 @@ static void refetch_rooms(struct app *app, int64_t tenant_id, void *ctx)
     bus_want(app, tenant_id);
 }
 
+static void stale_rooms(struct app *app, int64_t tenant_id, void *ctx)
+{
+    (void)ctx;
+    bus_board_stale(app, tenant_id);
+}
+
 static void on_retry(uv_timer_t *t)
 {
     struct app *app = t->data;
@@ -240,6 +248,7 @@ static void on_retry(uv_timer_t *t)
     app->bus.reconnects++;
     pb_log(LOG_INFO, "bus: reconnected");
     room_each_joined(app, refetch_rooms, NULL);     /* what was notified meanwhile */
+    room_each_joined(app, stale_rooms, NULL);       /* other nodes may have written meanwhile */
     pump(app);
 }
 

@@ -113,6 +113,9 @@ static void r_metrics(struct http_req *r, const cJSON *body)
                 app->bus.rows);
         counter(&t, "planboard_bus_reconnects_total", "Times the LISTEN connection was "
                 "opened again.", app->bus.reconnects);
+        counter(&t, "planboard_move_stale_retries_total", "Move batches planned again on a "
+                "reloaded board: another node had changed the columns first.",
+                m->move_stale_retries);
         gauge(&t, "planboard_bus_lag_events", "Replication lag: events notified (newest seq "
               "seen) but not yet in their rooms (applied), over all rooms.",
               (double)room_lag_total(app));

@@ -68,6 +68,8 @@ struct metrics {
     size_t n_requests, cap_requests;
     uint64_t ws_opened;                 /* WebSocket connections accepted */
     uint64_t ws_slow_closed;            /* closed with 1008 for a full send queue */
+    uint64_t move_stale_retries;        /* PostgreSQL: move batches planned again on a reloaded
+                                         * board (another node had changed it) */
     uint64_t broadcasts;                /* room events published */
     uint64_t deliveries;                /* room events queued to connections */
     uint64_t import_rows;               /* CSV records read by imports */

@@ -648,6 +648,36 @@ int store_move_write(struct store *s, struct board *b, struct move_job *j)
     return store__move_write(s, b, &mp, j->now, j->stamp);
 }
 
+int store_move_check_position(struct store *s, const struct move_job *j)
+{
+    /* After the move's own write in this transaction: the orders of the target column ranked
+     * before it, counted in the database, must be the position the cache planned, and none
+     * may hold its rank. Anything else means another node changed the column since this
+     * node's cache saw it. */
+    static const char sql[] =
+        "SELECT COALESCE(SUM(CASE WHEN rank < ?4 THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN rank = ?4 THEN 1 ELSE 0 END), 0) "
+        "FROM orders WHERE tenant_id = ?1 AND COALESCE(work_centre_id, 0) = ?2 "
+        "AND deleted_at IS NULL AND id <> ?3 AND rank <= ?4";
+    const struct move_plan *mp = &j->mp;
+    struct db_stmt *st = store__prepare(s, sql, "move position check");
+    int r;
+    if (st == NULL)
+        return PB_EINTERNAL;
+    db_bind_int64(st, 1, j->tenant_id);
+    db_bind_int64(st, 2, mp->dst->work_centre_id);
+    db_bind_int64(st, 3, mp->o->id);
+    db_bind_int64(st, 4, mp->rp.rank);
+    r = store__step_row(s, st, "move position check");
+    int64_t before = r == 1 ? db_column_int64(st, 0) : -1;
+    int64_t same = r == 1 ? db_column_int64(st, 1) : -1;
+    db_finalize(st);
+    if (r != 1)
+        return PB_EINTERNAL;
+    /* a rank another order holds already: two nodes planned the same place */
+    return before == mp->p && same == 0 ? 0 : PB_ECONFLICT;
+}
+
 void store_move_apply(struct board *b, struct move_job *j, struct move_result *out)
 {
     move_apply_keep(b, &j->mp, j->now, out);

@@ -391,6 +391,11 @@ void store_move_untry(struct board *b, struct move_job *j);
 void store_move_tried(const struct move_job *j, struct move_result *out);
 int store_move_write(struct store *s, struct board *b, struct move_job *j);
 void store_move_apply(struct board *b, struct move_job *j, struct move_result *out);
+/* SPEC §12 (several nodes): after store_move_write of j in the same transaction, check in the
+ * database that the order lands at the position its plan promised (the orders ranked before
+ * it in the target column). 0, PB_ECONFLICT (another node changed the column since this
+ * node's cache saw it: roll back, reload, the client retries), PB_EINTERNAL. */
+int store_move_check_position(struct store *s, const struct move_job *j);
 void store_move_job_free(struct move_job *j);
 
 /*
