@@ -17,9 +17,7 @@
 #   PB_CLUSTER_DB=postgresql   the nodes share one PostgreSQL database `planboard`.
 #   PB_CLUSTER_DB=sqlite       FOR TESTING THIS SCRIPT ONLY: each node gets its own SQLite file,
 #                              so the nodes do NOT share state (a move on one node is not seen
-#                              on another). Exists because this planboard still refuses
-#                              postgresql:// URLs at start (server/config.c) until the
-#                              PostgreSQL store lands; test/pg/cluster-smoke.sh uses it.
+#                              on another); test/pg/cluster-smoke.sh can use it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PGT="$ROOT/scripts/pg-temp.sh"
