@@ -14,6 +14,7 @@
 #                              haproxy.cfg, haproxy.log, jwt.secret, pg/ (the database) and,
 #                              once everything answers, cluster.env (ports and pids, for tests).
 #   PB_CLUSTER_LOG_LEVEL=info  the nodes' log_level (bench/cluster.mjs: warn, as bench/run.py)
+#   PB_CLUSTER_LOCK_TTL=30     the nodes' drag-lock TTL in seconds (tests: shorter)
 #   PB_CLUSTER_DB=postgresql   the nodes share one PostgreSQL database `planboard`.
 #   PB_CLUSTER_DB=sqlite       FOR TESTING THIS SCRIPT ONLY: each node gets its own SQLite file,
 #                              so the nodes do NOT share state (a move on one node is not seen
@@ -136,6 +137,8 @@ jwt_secret_file = $DIR/jwt.secret
 [limits]
 ; every client reaches a node from HAProxy's address
 max_conns_per_address = 100000
+[locks]
+ttl_seconds = ${PB_CLUSTER_LOCK_TTL:-30}
 EOF
     # The first node creates jwt.secret and, on PostgreSQL, the demo tenant; the others start
     # after it answers. With separate SQLite files each node seeds its own demo tenant.

@@ -1,11 +1,11 @@
 // Drag locks across nodes (issue 13 "Tests", SPEC §5 drag locks, §12 "the database holds ...
-// the drag locks"): two schedulers connected DIRECTLY to two different nodes race start_drag
-// for the same order, round after round: exactly one wins each round (its ack and one
-// order_locked seen by both), the other gets `locked`.
-//
-// EXPECTED TO FAIL until drag locks live in the database (on main they are per node, in
-// memory): so it is its own file, run by `make cluster-locks-test` and left out of
-// `make test` until it passes. Not weakened: every round must have exactly one winner.
+// the drag locks"):
+//   1. two schedulers connected DIRECTLY to two different nodes race start_drag for the same
+//      order, round after round: exactly one wins each round (its ack and one order_locked
+//      seen by both), the other gets `locked`;
+//   2. a node killed while its user holds a lock: the lock ends at its TTL (3 s here:
+//      PB_CLUSTER_LOCK_TTL) with reason `expired`, one order_unlocked at a client of another
+//      node, published by whichever surviving node's sweep removed the row.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,8 +14,15 @@ import { Cluster, DEMO_PASSWORD, until } from './lib.mjs';
 const ROUNDS = 20;
 let cl;
 
+const TTL_S = 3;
+
 before(async () => {
-  cl = await Cluster.start();
+  process.env.PB_CLUSTER_LOCK_TTL = String(TTL_S);
+  try {
+    cl = await Cluster.start();
+  } finally {
+    delete process.env.PB_CLUSTER_LOCK_TTL;
+  }
 }, { timeout: 180000 });
 
 after(async () => {
@@ -62,4 +69,30 @@ test(`two schedulers on two nodes race start_drag for one order ${ROUNDS} times:
   assert.deepEqual(bad.map((x) => `round ${x.round} order ${x.orderId}: node 1 ${x.answers[0]}, node 2 ${x.answers[1]}, ` +
     `order_locked seen ${x.lockedSeen.join('/')}`), [],
   `${bad.length} of ${ROUNDS} rounds had not exactly one winner (one ack, one locked, one order_locked at each client)`);
+});
+
+test('a node killed while its user holds a drag lock: the lock ends at its TTL with reason expired, once', { timeout: 60000 }, async () => {
+  const t = await cl.front.token('scheduler');
+  const viewer = await cl.front.token('viewer');
+  const watch = await cl.nodes[0].ws(viewer);           // node 1: survives
+  const holder = await cl.nodes[2].ws(t);               // node 3: dies
+  const board = (await cl.front.board(t)).body;
+  const orderId = board.backlog[0]?.id ?? board.workCentres.find((w) => w.orders.length).orders[0].id;
+  const from = watch.messages.length;
+  const ack = await holder.request('start_drag', { orderId });
+  assert.equal(ack.event, 'ack', JSON.stringify(ack));
+  const lockedAt = Date.now();
+  await watch.waitFor((m) => m.event === 'order_locked' && m.data.orderId === orderId, { timeout: 5000, what: 'order_locked at node 1' });
+  cl.killNode(2);
+  const un = await watch.waitFor((m) => m.event === 'order_unlocked' && m.data.orderId === orderId,
+    { timeout: (TTL_S + 10) * 1000, what: 'order_unlocked of the dead node\'s lock' });
+  assert.equal(un.data.reason, 'expired', JSON.stringify(un));
+  assert.ok(Date.now() - lockedAt >= TTL_S * 1000 - 1000, 'not before its TTL');
+  // Later events are out; the lock's end was told once.
+  const wc = board.workCentres[0].id;
+  const mv = await cl.nodes[1].req('PUT', `/api/orders/${orderId}/move`, { token: t, json: { toWorkCentreId: wc, position: 0 } });
+  assert.equal(mv.status, 200, mv.text);
+  await watch.waitFor((m) => m.event === 'order_moved' && m.data.order.id === orderId, { timeout: 5000, what: 'the move after' });
+  const ends = watch.messages.slice(from).filter((m) => m.event === 'order_unlocked' && m.data.orderId === orderId);
+  assert.equal(ends.length, 1, JSON.stringify(ends));
 });
