@@ -414,3 +414,19 @@ CREATE TABLE IF NOT EXISTS drag_locks (
     PRIMARY KEY (tenant_id, order_id)
 );
 CREATE INDEX IF NOT EXISTS drag_locks_expiry ON drag_locks(expires_at_ms);
+
+-- PostgreSQL only (SPEC §12 "presence is the union of the nodes' connections"): who is online
+-- through which node (a row while the user has a joined connection there), and each node's
+-- heartbeat. A node whose heartbeat is older than 5 s is dead: whichever node's sweep deletes
+-- its rows publishes user_left for the users no other node has (store/presence.c).
+CREATE TABLE IF NOT EXISTS presence (
+    tenant_id BIGINT NOT NULL,
+    user_id BIGINT NOT NULL,
+    node TEXT NOT NULL,
+    username TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, user_id, node)
+);
+CREATE TABLE IF NOT EXISTS nodes (
+    node TEXT PRIMARY KEY,
+    seen_ms BIGINT NOT NULL
+);

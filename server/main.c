@@ -183,6 +183,8 @@ static int serve(const struct config *cfg, bool demo)
         app.exit_code = 1;
         server_stop(&app);
     }
+    if (app.postgres)
+        room_presence_beat(&app);       /* this node is alive before its first user joins */
     if (!app.postgres
         && checkpointer_start(app.store, &app.checkpointer) != 0)   /* issue 9: not in a COMMIT */
         pb_log(LOG_WARN, "no checkpoint thread (%s): SQLite checkpoints inside commits",

@@ -13,6 +13,7 @@
 #include "server/server_int.h"
 
 #include "core/utf8.h"
+#include "store/presence.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -511,6 +512,29 @@ static cJSON *user_brief(int64_t user_id, const char *username)
     return o;
 }
 
+/* PostgreSQL (SPEC §12: presence is the union of the nodes' connections): p's user is now
+ * online through this node; true when no other node had them (user_joined is due). A failed
+ * write says true (a user_joined too many rather than none). SQLite: always true. */
+static bool cluster_first(struct app *app, int64_t tenant_id, const struct presence *p)
+{
+    bool first = true;
+    if (app->postgres
+        && store_presence_join(app->store, tenant_id, p->user_id, p->username, app->node,
+                               &first) != 0)
+        first = true;
+    return first;
+}
+
+/* p's user is no longer online through this node; true when no other node has them. */
+static bool cluster_last(struct app *app, int64_t tenant_id, const struct presence *p)
+{
+    bool last = true;
+    if (app->postgres
+        && store_presence_leave(app->store, tenant_id, p->user_id, app->node, &last) != 0)
+        last = true;
+    return last;
+}
+
 /* ================================================================ readers */
 
 /* Why the events after since_seq cannot be replayed to rd (the resync_required reason), or
@@ -581,7 +605,8 @@ const char *room_join(struct app *app, struct room_reader *rd, bool has_since,
     r->members = rd;
 
     p = presence_find(r, rd->user_id);
-    if (p != NULL && ++p->joined == 1)     /* SPEC §5: a user's first connection joins */
+    if (p != NULL && ++p->joined == 1 && cluster_first(app, r->tenant_id, p))
+        /* SPEC §5: a user's first connection joins (on PostgreSQL: their first anywhere) */
         room_publish(app, r->tenant_id, "user_joined", user_brief(p->user_id, p->username));
     return why;
 }
@@ -604,7 +629,8 @@ void room_leave(struct app *app, struct room_reader *rd)
     rd->room_next = rd->room_prev = NULL;
 
     p = presence_find(r, rd->user_id);
-    if (p != NULL && --p->joined == 0 && !app->stopping)     /* its last one leaves */
+    if (p != NULL && --p->joined == 0 && !app->stopping
+        && cluster_last(app, r->tenant_id, p))  /* its last one leaves (anywhere) */
         room_publish(app, r->tenant_id, "user_left", user_brief(p->user_id, p->username));
 }
 
@@ -612,9 +638,21 @@ void room_all_left(struct app *app)
 {
     for (struct room *r = app->rooms; r != NULL; r = r->next)
         for (size_t i = 0; i < r->n_online; i++)
-            if (r->online[i].joined > 0)
+            if (r->online[i].joined > 0 && cluster_last(app, r->tenant_id, &r->online[i]))
                 room_publish(app, r->tenant_id, "user_left",
                              user_brief(r->online[i].user_id, r->online[i].username));
+}
+
+static void beat_left(void *ctx, int64_t tenant_id, int64_t user_id, const char *username)
+{
+    room_publish(ctx, tenant_id, "user_left", user_brief(user_id, username));
+}
+
+void room_presence_beat(struct app *app)
+{
+    int n = store_presence_beat(app->store, app->node, pb_now_ms(), beat_left, app);
+    if (n > 0)
+        pb_log(LOG_WARN, "presence: %d node(s) stopped beating: their users left", n);
 }
 
 int room_conn_open(struct app *app, struct room_reader *rd)
@@ -762,10 +800,21 @@ void room_reader_consume(struct app *app, struct room_reader *rd)
     (void)app;
 }
 
+static void online_add(void *ctx, int64_t user_id, const char *username)
+{
+    cJSON_AddItemToArray(ctx, user_brief(user_id, username));
+}
+
 cJSON *room_online(struct app *app, int64_t tenant_id)
 {
     struct room *r = room_find(app, tenant_id);
     cJSON *a = cJSON_CreateArray();
+    if (app->postgres && a != NULL) {   /* SPEC §12: every live node's users */
+        if (store_presence_list(app->store, tenant_id, pb_now_ms(), online_add, a) == 0)
+            return a;
+        cJSON_Delete(a);                /* the database is away: this node's own */
+        a = cJSON_CreateArray();
+    }
     if (r != NULL && a != NULL)
         for (size_t i = 0; i < r->n_online; i++)
             if (r->online[i].joined > 0)

@@ -235,6 +235,8 @@ static void on_sweep(uv_timer_t *t)
 {
     struct app *app = t->data;
     op_sweep_locks(app);
+    if (app->postgres)
+        room_presence_beat(app);        /* SPEC §12: presence across nodes */
     ratelimit_prune(app->login_limit, pb_now_ms());
 }
 

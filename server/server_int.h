@@ -224,6 +224,9 @@ void bus_want(struct app *app, int64_t tenant_id);
  * the members, 1011). */
 void room_deliver(struct app *app, int64_t tenant_id, uint64_t seq, const char *frame,
                   size_t len);
+/* PostgreSQL: this node's presence heartbeat, and the sweep of dead nodes' users (user_left
+ * for those online nowhere else). Once a second (server.c's sweep timer). */
+void room_presence_beat(struct app *app);
 /* PostgreSQL: drop tenant_id's cached board answer (a change was published whose event has
  * not reached the room yet). */
 void room_board_forget(struct app *app, int64_t tenant_id);

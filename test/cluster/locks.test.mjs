@@ -5,7 +5,10 @@
 //      seen by both), the other gets `locked`;
 //   2. a node killed while its user holds a lock: the lock ends at its TTL (3 s here:
 //      PB_CLUSTER_LOCK_TTL) with reason `expired`, one order_unlocked at a client of another
-//      node, published by whichever surviving node's sweep removed the row.
+//      node, published by whichever surviving node's sweep removed the row;
+//   3. presence across nodes (SPEC §12 "the union of the nodes' connections"): one user on
+//      two nodes is one user_joined, stays online while either connection does, and leaves
+//      (user_left, once) when the node of their last connection dies.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -95,4 +98,39 @@ test('a node killed while its user holds a drag lock: the lock ends at its TTL w
   await watch.waitFor((m) => m.event === 'order_moved' && m.data.order.id === orderId, { timeout: 5000, what: 'the move after' });
   const ends = watch.messages.slice(from).filter((m) => m.event === 'order_unlocked' && m.data.orderId === orderId);
   assert.equal(ends.length, 1, JSON.stringify(ends));
+});
+
+// SPEC §12: presence is the union of the nodes' connections. One user on two nodes is one
+// user_joined and stays online while either connection does; a node that dies takes its
+// users' presence with it (user_left once, from a surviving node's sweep).
+test('presence across nodes: one user_joined for a user on two nodes, online while either is, user_left when the last node dies', { timeout: 60000 }, async () => {
+  const admin = await cl.front.token('admin');
+  const r = await cl.front.req('POST', '/api/users', { token: admin,
+    json: { username: 'roamer', email: 'roamer@example.com', role: 'viewer', password: DEMO_PASSWORD } });
+  assert.equal(r.status, 201, r.text);
+  const t = await cl.front.token('roamer');
+  const viewer = await cl.front.token('viewer');
+  const watch = await cl.nodes[0].ws(viewer);           // node 1
+  const from = watch.messages.length;
+  const onNode1 = await cl.nodes[0].ws(t);
+  const onNode2 = await cl.nodes[1].ws(t);
+  await watch.waitFor((m) => m.event === 'user_joined' && m.data.username === 'roamer', { timeout: 5000, what: 'user_joined of roamer' });
+  const online = async (node) => (await cl.nodes[node].board(viewer)).body.online.map((u) => u.username);
+  // every node lists roamer, whichever node its connections are on
+  for (const n of [0, 1]) {
+    await until(async () => (await online(n)).includes('roamer'), { timeout: 5000, what: `roamer online at node ${n + 1}` });
+  }
+  // the node-1 connection goes: roamer is still online through node 2
+  await onNode1.close();
+  await cl.nodes[0].settled();
+  await cl.nodes[1].settled();
+  assert.ok((await online(0)).includes('roamer'), 'still online through node 2');
+  assert.equal(watch.messages.slice(from).filter((m) => m.event === 'user_left' && m.data.username === 'roamer').length, 0);
+  // node 2 dies: roamer leaves, told once
+  cl.killNode(1);
+  await watch.waitFor((m) => m.event === 'user_left' && m.data.username === 'roamer', { timeout: 15000, what: 'user_left of roamer after node 2 died' });
+  await until(async () => !(await online(0)).includes('roamer'), { timeout: 5000, what: 'roamer off the online list' });
+  const joins = watch.messages.slice(from).filter((m) => m.event === 'user_joined' && m.data.username === 'roamer');
+  assert.equal(joins.length, 1, JSON.stringify(joins));
+  void onNode2;
 });

@@ -1,0 +1,242 @@
+/*
+ * presence — who is online across a PostgreSQL cluster; see presence.h.
+ */
+#include "store/presence.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/room_log.h"
+#include "store/store_int.h"
+
+static int failed(struct store *s)
+{
+    return (db_errcode(s->db) & 0xff) == SQLITE_IOERR ? PB_EUNAVAILABLE : PB_EINTERNAL;
+}
+
+/* One statement with int64 parameters (n of them) and an optional text at index t (0: none);
+ * the first column of its first row into *out (may be NULL). 0, or a PB_E* code. */
+static int run1(struct store *s, const char *sql, const int64_t *p, int n, int t,
+                const char *text, int64_t *out)
+{
+    struct db_stmt *st = store__prepare(s, sql, "presence");
+    int r;
+    if (st == NULL)
+        return failed(s);
+    for (int i = 0; i < n; i++)
+        if (i + 1 != t)
+            db_bind_int64(st, i + 1, p[i]);
+    if (t > 0)
+        db_bind_text(st, t, text, -1, DB_STATIC);
+    r = store__step_row(s, st, "presence");
+    if (r == 1 && out != NULL)
+        *out = db_column_int64(st, 0);
+    db_finalize(st);
+    return r < 0 ? failed(s) : 0;
+}
+
+static const char sql_others[] =
+    "SELECT count(*) FROM presence WHERE tenant_id = ?1 AND user_id = ?2 AND node <> ?3";
+
+int store_presence_join(struct store *s, int64_t tenant_id, int64_t user_id,
+                        const char *username, const char *node, bool *first)
+{
+    static const char ins[] =
+        "INSERT INTO presence(tenant_id, user_id, node, username) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT DO NOTHING";
+    int64_t others = 0;
+    int rc;
+
+    *first = false;
+    if (s->db->kind != DB_POSTGRES)
+        return PB_EINTERNAL;
+    if (store__begin(s) != 0)
+        return failed(s);
+    if ((rc = store_room_log_lock(s, tenant_id)) != 0)
+        goto fail;
+    struct db_stmt *st = store__prepare(s, ins, "presence join");
+    if (st == NULL) {
+        rc = failed(s);
+        goto fail;
+    }
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, user_id);
+    db_bind_text(st, 3, node, -1, DB_STATIC);
+    db_bind_text(st, 4, username, -1, DB_STATIC);
+    if ((rc = store__run_final(s, st, "presence join", NULL, NULL)) != 0
+        || (rc = run1(s, sql_others, (int64_t[]){ tenant_id, user_id, 0 }, 3, 3, node,
+                      &others)) != 0)
+        goto fail;
+    if ((rc = store__commit(s)) != 0)
+        return failed(s);
+    *first = others == 0;
+    return 0;
+fail:
+    store__rollback(s);
+    return rc < 0 ? rc : PB_EINTERNAL;
+}
+
+int store_presence_leave(struct store *s, int64_t tenant_id, int64_t user_id,
+                         const char *node, bool *last)
+{
+    static const char del[] =
+        "DELETE FROM presence WHERE tenant_id = ?1 AND user_id = ?2 AND node = ?3";
+    int64_t others = 0;
+    int changes = 0, rc;
+
+    *last = false;
+    if (s->db->kind != DB_POSTGRES)
+        return PB_EINTERNAL;
+    if (store__begin(s) != 0)
+        return failed(s);
+    if ((rc = store_room_log_lock(s, tenant_id)) != 0)
+        goto fail;
+    struct db_stmt *st = store__prepare(s, del, "presence leave");
+    if (st == NULL) {
+        rc = failed(s);
+        goto fail;
+    }
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, user_id);
+    db_bind_text(st, 3, node, -1, DB_STATIC);
+    if ((rc = store__run_final(s, st, "presence leave", NULL, &changes)) != 0
+        || (rc = run1(s, sql_others, (int64_t[]){ tenant_id, user_id, 0 }, 3, 3, node,
+                      &others)) != 0)
+        goto fail;
+    if ((rc = store__commit(s)) != 0)
+        return failed(s);
+    *last = changes > 0 && others == 0;
+    return 0;
+fail:
+    store__rollback(s);
+    return rc < 0 ? rc : PB_EINTERNAL;
+}
+
+int store_presence_list(struct store *s, int64_t tenant_id, int64_t now_ms,
+                        void (*each)(void *ctx, int64_t user_id, const char *username),
+                        void *ctx)
+{
+    static const char sql[] =
+        "SELECT p.user_id, min(p.username) FROM presence p JOIN nodes n ON n.node = p.node "
+        "WHERE p.tenant_id = ?1 AND n.seen_ms > ?2 GROUP BY p.user_id ORDER BY p.user_id";
+    struct db_stmt *st;
+    int r;
+    if (s->db->kind != DB_POSTGRES)
+        return PB_EINTERNAL;
+    if ((st = store__prepare(s, sql, "presence list")) == NULL)
+        return failed(s);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, now_ms - PB_PRESENCE_DEAD_MS);
+    while ((r = store__step_row(s, st, "presence list")) == 1) {
+        const char *name = (const char *)db_column_text(st, 1);
+        each(ctx, db_column_int64(st, 0), name != NULL ? name : "");
+    }
+    db_finalize(st);
+    return r < 0 ? failed(s) : 0;
+}
+
+struct gone {
+    int64_t tenant_id, user_id;
+    char username[PB_PRESENCE_NAME_MAX + 1];
+};
+
+int store_presence_beat(struct store *s, const char *node, int64_t now_ms,
+                        void (*left)(void *ctx, int64_t tenant_id, int64_t user_id,
+                                     const char *username),
+                        void *ctx)
+{
+    static const char beat[] =
+        "INSERT INTO nodes(node, seen_ms) VALUES (?1, ?2) "
+        "ON CONFLICT (node) DO UPDATE SET seen_ms = excluded.seen_ms";
+    static const char dead[] = "DELETE FROM nodes WHERE seen_ms <= ?1 RETURNING node";
+    static const char rows[] =
+        "DELETE FROM presence WHERE node = ?1 RETURNING tenant_id, user_id, username";
+    struct db_stmt *st;
+    struct gone *g = NULL;
+    size_t n = 0, cap = 0;
+    int r, swept = 0, rc;
+
+    if (s->db->kind != DB_POSTGRES)
+        return PB_EINTERNAL;
+    if ((st = store__prepare(s, beat, "presence beat")) == NULL)
+        return failed(s);
+    db_bind_text(st, 1, node, -1, DB_STATIC);
+    db_bind_int64(st, 2, now_ms);
+    if (store__run_final(s, st, "presence beat", NULL, NULL) != 0)
+        return failed(s);
+    /* The sweep: one transaction, so a dead node's rows go with its heartbeat row (the node
+     * whose DELETE returned it is the only one to report its users). */
+    if (store__begin(s) != 0)
+        return failed(s);
+    char **names = NULL;
+    size_t n_names = 0;
+    if ((st = store__prepare(s, dead, "presence dead nodes")) == NULL)
+        goto fail;
+    db_bind_int64(st, 1, now_ms - PB_PRESENCE_DEAD_MS);
+    while ((r = store__step_row(s, st, "presence dead nodes")) == 1) {
+        char **nn = realloc(names, (n_names + 1) * sizeof(*nn));
+        const char *v = (const char *)db_column_text(st, 0);
+        if (nn == NULL || (nn[n_names] = strdup(v != NULL ? v : "")) == NULL) {
+            names = nn != NULL ? nn : names;
+            db_finalize(st);
+            goto fail;
+        }
+        names = nn;
+        n_names++;
+    }
+    db_finalize(st);
+    if (r < 0)
+        goto fail;
+    for (size_t i = 0; i < n_names; i++) {
+        if ((st = store__prepare(s, rows, "presence of a dead node")) == NULL)
+            goto fail;
+        db_bind_text(st, 1, names[i], -1, DB_STATIC);
+        while ((r = store__step_row(s, st, "presence of a dead node")) == 1) {
+            if (n == cap) {
+                struct gone *ng = realloc(g, (cap = cap ? 2 * cap : 16) * sizeof(*ng));
+                if (ng == NULL) {
+                    db_finalize(st);
+                    goto fail;
+                }
+                g = ng;
+            }
+            g[n].tenant_id = db_column_int64(st, 0);
+            g[n].user_id = db_column_int64(st, 1);
+            store__col_copy(st, 2, g[n].username, sizeof(g[n].username));
+            n++;
+        }
+        db_finalize(st);
+        if (r < 0)
+            goto fail;
+        swept++;
+    }
+    if (store__commit(s) != 0) {
+        rc = failed(s);
+        goto out;
+    }
+    /* Who has no row left anywhere has left (a user on a live node too is still online). */
+    for (size_t i = 0; i < n; i++) {
+        int64_t any = 0;
+        bool seen = false;              /* a user of two dead nodes is reported once */
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = g[k].tenant_id == g[i].tenant_id && g[k].user_id == g[i].user_id;
+        if (seen)
+            continue;
+        if (run1(s, "SELECT count(*) FROM presence WHERE tenant_id = ?1 AND user_id = ?2",
+                 (int64_t[]){ g[i].tenant_id, g[i].user_id }, 2, 0, NULL, &any) == 0
+            && any == 0 && left != NULL)
+            left(ctx, g[i].tenant_id, g[i].user_id, g[i].username);
+    }
+    rc = swept;
+    goto out;
+fail:
+    rc = failed(s);
+    store__rollback(s);
+out:
+    for (size_t i = 0; i < n_names; i++)
+        free(names[i]);
+    free(names);
+    free(g);
+    return rc;
+}
