@@ -213,6 +213,7 @@ test('a sinceSeq 1000 events old replays all 1000 in order (the ring keeps >= 10
   const o = await newOrder(t, 'C-RING-1');
   const mover = await srv.ws(t, { join: false });
   await publishMoves(mover, o.id, wcs.byCode.CUT, wcs.byCode.ASM, 1000);
+  await srv.settled();                  // PostgreSQL: every event of the moves is out
   const seq = (await srv.board(t)).body.seq;
   const epoch = (await srv.board(t)).body.epoch;
 
