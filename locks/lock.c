@@ -130,43 +130,19 @@ int lock_acquire(struct lock_table *lt, int64_t tenant_id, int64_t order_id, int
                  const char *username, int64_t now_ms, int64_t ttl_ms,
                  const struct drag_lock **out)
 {
-    struct lock_key k = { tenant_id, order_id };
     struct drag_lock *l;
-    int rc;
 
     assert(lt != NULL);
     l = find(lt, tenant_id, order_id);
-    if (l != NULL) {
-        bool live = l->expires_at_ms > now_ms;
-
-        if (live && l->user_id != user_id) {
-            if (out)
-                *out = l;
-            return PB_ELOCKED;
-        }
-        rc = (live && l->user_id == user_id) ? 1 : 0;
-        l->user_id = user_id;
-        set_username(l, username);
-        l->expires_at_ms = now_ms + ttl_ms;
+    bool live = l != NULL && l->expires_at_ms > now_ms;
+    if (live && l->user_id != user_id) {
         if (out)
             *out = l;
-        return rc;
+        return PB_ELOCKED;
     }
-
-    l = malloc(sizeof(*l));
-    if (l == NULL || hmap_reserve(&lt->locks, lt->locks.len + 1) != 0) {
-        free(l);
+    if (lock_put(lt, tenant_id, order_id, user_id, username, now_ms + ttl_ms, out) != 0)
         return PB_EINTERNAL;
-    }
-    l->tenant_id = tenant_id;
-    l->order_id = order_id;
-    l->user_id = user_id;
-    set_username(l, username);
-    l->expires_at_ms = now_ms + ttl_ms;
-    hmap_put(&lt->locks, key_hash(tenant_id, order_id), &k, l);  /* reserved: cannot fail */
-    if (out)
-        *out = l;
-    return 0;
+    return live ? 1 : 0;                /* live here means held by user_id: renewed */
 }
 
 const struct drag_lock *lock_get(const struct lock_table *lt, int64_t tenant_id,

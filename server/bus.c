@@ -81,6 +81,12 @@ void bus_want(struct app *app, int64_t tenant_id)
     room_applied_seq(app, tenant_id, &found);
     if (!found || hmap_get_int(&bs->wanted, tenant_id) != NULL)
         return;                 /* no room here (it reads the log when made), or queued */
+    if (bs->q_head > 0 && bs->n_queue == bs->cap_queue) {     /* reuse the popped front */
+        memmove(bs->queue, bs->queue + bs->q_head,
+                (bs->n_queue - bs->q_head) * sizeof(*bs->queue));
+        bs->n_queue -= bs->q_head;
+        bs->q_head = 0;
+    }
     if (bs->n_queue == bs->cap_queue) {
         size_t cap = bs->cap_queue ? bs->cap_queue * 2 : 16;
         int64_t *nq = realloc(bs->queue, cap * sizeof(*nq));
@@ -100,11 +106,11 @@ void bus_want(struct app *app, int64_t tenant_id)
 static void pump(struct app *app)
 {
     struct bus_state *bs = &app->bus;
-    while (bs->b != NULL && !bus_busy(bs->b) && bs->n_queue > 0) {
-        int64_t tenant_id = bs->queue[0];
+    while (bs->b != NULL && !bus_busy(bs->b) && bs->q_head < bs->n_queue) {
+        int64_t tenant_id = bs->queue[bs->q_head++];
         bool found;
-        memmove(bs->queue, bs->queue + 1, (bs->n_queue - 1) * sizeof(*bs->queue));
-        bs->n_queue--;
+        if (bs->q_head == bs->n_queue)
+            bs->q_head = bs->n_queue = 0;       /* empty: start over at the front */
         hmap_del_int(&bs->wanted, tenant_id);
         uint64_t after = room_applied_seq(app, tenant_id, &found);
         if (!found)
@@ -224,16 +230,13 @@ static int connect_bus(struct app *app)
     return 0;
 }
 
-static void refetch_rooms(struct app *app, int64_t tenant_id, void *ctx)
-{
-    (void)ctx;
-    bus_want(app, tenant_id);
-}
-
-static void stale_rooms(struct app *app, int64_t tenant_id, void *ctx)
+/* After a reconnect: what was notified meanwhile is in the log (fetch it), and other nodes may
+ * have written meanwhile (this node's board of the tenant may be stale). */
+static void catch_up(struct app *app, int64_t tenant_id, void *ctx)
 {
     (void)ctx;
     bus_board_stale(app, tenant_id);
+    bus_want(app, tenant_id);
 }
 
 static void on_retry(uv_timer_t *t)
@@ -247,8 +250,7 @@ static void on_retry(uv_timer_t *t)
     }
     app->bus.reconnects++;
     pb_log(LOG_INFO, "bus: reconnected");
-    room_each_joined(app, refetch_rooms, NULL);     /* what was notified meanwhile */
-    room_each_joined(app, stale_rooms, NULL);       /* other nodes may have written meanwhile */
+    room_each_joined(app, catch_up, NULL);
     pump(app);
 }
 
@@ -292,7 +294,7 @@ void bus_stop(struct app *app)
 uint64_t bus_unsettled(struct app *app)
 {
     struct bus_state *bs = &app->bus;
-    return app->room_log.n + (app->room_log.in_flight ? 1 : 0) + bs->n_queue
+    return app->room_log.n + (app->room_log.in_flight ? 1 : 0) + (bs->n_queue - bs->q_head)
            + (bs->b != NULL && bus_busy(bs->b) ? 1 : 0) + room_lag_total(app);
 }
 
@@ -303,5 +305,5 @@ void bus_free(struct app *app)
     hmap_cleanup(&bs->stale);
     free(bs->queue);
     bs->queue = NULL;
-    bs->n_queue = bs->cap_queue = 0;
+    bs->n_queue = bs->cap_queue = bs->q_head = 0;
 }

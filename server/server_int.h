@@ -134,7 +134,8 @@ struct app {
         bool retry_init;
         struct hmap wanted;             /* tenant id -> (void *)1: a fetch is due */
         int64_t *queue;                 /* the same tenants, in order */
-        size_t n_queue, cap_queue;
+        size_t q_head, n_queue, cap_queue;  /* queue[q_head..n_queue): due, oldest first
+                                         * (O(1) per fetch; compacted when full) */
         struct hmap stale;              /* tenant id -> itself: another node changed it;
                                          * its cached board goes when nothing points in */
         uv_timer_t sweep;               /* retries the stale drops, PB_BUS_STALE_MS */

@@ -39,78 +39,66 @@ static int run1(struct store *s, const char *sql, const int64_t *p, int n, int t
 static const char sql_others[] =
     "SELECT count(*) FROM presence WHERE tenant_id = ?1 AND user_id = ?2 AND node <> ?3";
 
-int store_presence_join(struct store *s, int64_t tenant_id, int64_t user_id,
-                        const char *username, const char *node, bool *first)
+/* Under the tenant's room_log row lock: insert (join) or delete (leave) this node's row of the
+ * user, then count the user's rows on other nodes. *changed: the row was deleted (leave). */
+static int presence_change(struct store *s, bool join, int64_t tenant_id, int64_t user_id,
+                           const char *username, const char *node, bool *changed,
+                           int64_t *others)
 {
     static const char ins[] =
         "INSERT INTO presence(tenant_id, user_id, node, username) VALUES (?1, ?2, ?3, ?4) "
         "ON CONFLICT DO NOTHING";
-    int64_t others = 0;
-    int rc;
+    static const char del[] =
+        "DELETE FROM presence WHERE tenant_id = ?1 AND user_id = ?2 AND node = ?3";
+    struct db_stmt *st;
+    int n = 0, rc;
 
-    *first = false;
     if (s->db->kind != DB_POSTGRES)
         return PB_EINTERNAL;
     if (store__begin(s) != 0)
         return failed(s);
     if ((rc = store_room_log_lock(s, tenant_id)) != 0)
         goto fail;
-    struct db_stmt *st = store__prepare(s, ins, "presence join");
-    if (st == NULL) {
+    if ((st = store__prepare(s, join ? ins : del, "presence")) == NULL) {
         rc = failed(s);
         goto fail;
     }
     db_bind_int64(st, 1, tenant_id);
     db_bind_int64(st, 2, user_id);
     db_bind_text(st, 3, node, -1, DB_STATIC);
-    db_bind_text(st, 4, username, -1, DB_STATIC);
-    if ((rc = store__run_final(s, st, "presence join", NULL, NULL)) != 0
+    if (join)
+        db_bind_text(st, 4, username, -1, DB_STATIC);
+    if ((rc = store__run_final(s, st, "presence", NULL, &n)) != 0
         || (rc = run1(s, sql_others, (int64_t[]){ tenant_id, user_id, 0 }, 3, 3, node,
-                      &others)) != 0)
+                      others)) != 0)
         goto fail;
-    if ((rc = store__commit(s)) != 0)
+    if (store__commit(s) != 0)
         return failed(s);
-    *first = others == 0;
+    *changed = n > 0;
     return 0;
 fail:
     store__rollback(s);
     return rc < 0 ? rc : PB_EINTERNAL;
 }
 
+int store_presence_join(struct store *s, int64_t tenant_id, int64_t user_id,
+                        const char *username, const char *node, bool *first)
+{
+    bool changed;
+    int64_t others = 0;
+    int rc = presence_change(s, true, tenant_id, user_id, username, node, &changed, &others);
+    *first = rc == 0 && others == 0;
+    return rc;
+}
+
 int store_presence_leave(struct store *s, int64_t tenant_id, int64_t user_id,
                          const char *node, bool *last)
 {
-    static const char del[] =
-        "DELETE FROM presence WHERE tenant_id = ?1 AND user_id = ?2 AND node = ?3";
+    bool changed = false;
     int64_t others = 0;
-    int changes = 0, rc;
-
-    *last = false;
-    if (s->db->kind != DB_POSTGRES)
-        return PB_EINTERNAL;
-    if (store__begin(s) != 0)
-        return failed(s);
-    if ((rc = store_room_log_lock(s, tenant_id)) != 0)
-        goto fail;
-    struct db_stmt *st = store__prepare(s, del, "presence leave");
-    if (st == NULL) {
-        rc = failed(s);
-        goto fail;
-    }
-    db_bind_int64(st, 1, tenant_id);
-    db_bind_int64(st, 2, user_id);
-    db_bind_text(st, 3, node, -1, DB_STATIC);
-    if ((rc = store__run_final(s, st, "presence leave", NULL, &changes)) != 0
-        || (rc = run1(s, sql_others, (int64_t[]){ tenant_id, user_id, 0 }, 3, 3, node,
-                      &others)) != 0)
-        goto fail;
-    if ((rc = store__commit(s)) != 0)
-        return failed(s);
-    *last = changes > 0 && others == 0;
-    return 0;
-fail:
-    store__rollback(s);
-    return rc < 0 ? rc : PB_EINTERNAL;
+    int rc = presence_change(s, false, tenant_id, user_id, NULL, node, &changed, &others);
+    *last = rc == 0 && changed && others == 0;
+    return rc;
 }
 
 int store_presence_list(struct store *s, int64_t tenant_id, int64_t now_ms,
