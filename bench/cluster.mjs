@@ -15,6 +15,7 @@
 //      which one limits.
 // Usage: make -C bench build/pbload && make all &&
 //        node bench/cluster.mjs [--seconds 5] [--latency-moves 200] [--only cluster,pg1,sqlite]
+//        [--parts moves,latency,reads,fanout] [--fan-clients 1000] [--fan-rate 100]
 // Prints a table and writes bench/results/cluster-<date>-<sha>.json. Real processes only.
 
 import { spawnSync, execFileSync } from 'node:child_process';
@@ -36,6 +37,10 @@ const SECONDS = Number(opt('seconds', 5));
 const LAT_MOVES = Number(opt('latency-moves', 200));
 const MOVERS = opt('movers', '24,8').split(',').map(Number);
 const ONLY = opt('only', 'cluster,pg1,sqlite').split(',');
+const PARTS = opt('parts', 'moves,latency,reads,fanout').split(',');
+const FAN_CLIENTS = Number(opt('fan-clients', 1000));
+const FAN_RATE = Number(opt('fan-rate', 100));
+const WRK_CONNS = 64;
 const EXTRA_ORDERS = 85;
 const TICK = 100;   // USER_HZ: /proc/PID/stat times are in 1/100 s on Linux
 
@@ -159,20 +164,79 @@ async function latency(label, writer, reader, token, viewerToken, ids, n) {
   return { label, moves: n, p50: q(0.5), p99: q(0.99), max: Math.round(1000 * lat.at(-1)) / 1000 };
 }
 
+/** wrk -t1 -c64 on GET /api/planning-board of `port` for SECONDS (bench/run.py scenario 1):
+ * requests/s, latency p50/p99 (ms), CPU % of each group and µs of CPU per request of `per`
+ * (the planboard processes). */
+function wrkBoard(label, port, token, groups, per, dir) {
+  log(`reads: ${label}, ${SECONDS} s`);
+  const lua = join(dir, 'auth.lua');
+  writeFileSync(lua, `wrk.headers["Authorization"] = "Bearer ${token}"\n`);
+  const a = snapshot(groups), t0 = performance.now();
+  const r = spawnSync('wrk', ['-t1', `-c${WRK_CONNS}`, `-d${SECONDS}s`, '--latency', '--timeout', '10s', '-s', lua,
+    `http://127.0.0.1:${port}/api/planning-board`], { encoding: 'utf8', timeout: (SECONDS + 60) * 1000 });
+  const wall = (performance.now() - t0) / 1000;
+  const b = snapshot(groups);
+  const out = r.stdout || '';
+  const dur = (x) => { const m = /([\d.]+)(us|ms|s)/.exec(x); return m ? Number(m[1]) * { us: 1e-3, ms: 1, s: 1e3 }[m[2]] : null; };
+  const num = (re) => { const m = re.exec(out); return m ? m[1] : null; };
+  const requests = Number(num(/(\d+) requests in/) ?? 0);
+  const non2xx = Number(num(/Non-2xx or 3xx responses: (\d+)/) ?? 0);
+  if (r.status !== 0 || requests === 0 || non2xx) throw new Error(`wrk ${label}: ${r.status} ${out.slice(-1000)} ${r.stderr}`);
+  const cpu = cpuPct(a, b, wall);
+  let srvSec = 0;
+  for (const g of per) for (const [pid, t] of b[g]) srvSec += t - (a[g].get(pid) ?? 0);
+  return { label, requests, rps: Number(num(/Requests\/sec:\s+([\d.]+)/)), p50Ms: dur(num(/^\s+50%\s+(\S+)/m) ?? ''),
+    p99Ms: dur(num(/^\s+99%\s+(\S+)/m) ?? ''), cpuPct: cpu, serverCpuUsPerRequest: Math.round(10 * srvSec * 1e6 / requests) / 10 };
+}
+
+/** pbload fanout (bench/run.py scenario 2): FAN_CLIENTS viewers joined through `port` (through
+ * HAProxy they spread over the nodes), a REST mover at FAN_RATE moves/s through `port`, for
+ * SECONDS: move -> last client's receipt p50/p99, deliveries/s, every event in seq order at
+ * every client, CPU per group and µs of CPU per delivery of `per` (the planboard processes). */
+function fanout(label, port, sched, viewer, ids, groups, per) {
+  log(`fanout: ${label}, ${FAN_CLIENTS} clients, ${FAN_RATE} moves/s, ${SECONDS} s`);
+  const a = snapshot(groups), t0 = performance.now();
+  const r = spawnSync(PBLOAD, ['fanout', '--port', String(port), '--room',
+    `${viewer}:${sched}:${ids.orders.join(',')}:${ids.wcs.join(',')}`, '--clients', String(FAN_CLIENTS),
+    '--mover', 'rest', '--rate', String(FAN_RATE), '--duration', String(SECONDS), '--max-moves', '200000'],
+  { encoding: 'utf8', timeout: (SECONDS + 200) * 1000 });
+  const wall = (performance.now() - t0) / 1000;
+  const b = snapshot(groups);
+  let out;
+  try { out = JSON.parse(r.stdout); } catch {
+    throw new Error(`pbload fanout: ${r.status} ${r.error || ''} ${r.stderr.slice(-2000)} ${r.stdout.slice(-2000)}`);
+  }
+  let srvSec = 0;
+  for (const g of per) for (const [pid, t] of b[g]) srvSec += t - (a[g].get(pid) ?? 0);
+  if (!out.movesOk) log(`fanout ${label}: no move went through: ${r.stderr.slice(-1500)}`);
+  const deliveries = out.deliveriesPerSec * out.totalSeconds;
+  return { label, clients: FAN_CLIENTS, rate: FAN_RATE, movesPerSec: out.movesPerSec, movesOk: out.movesOk,
+    fanoutMs: out.fanoutMs, deliveriesPerSec: out.deliveriesPerSec, lost: out.lostDeliveries, gaps: out.gaps,
+    reordered: out.reordered, incomplete: out.movesIncomplete, cpuPct: cpuPct(a, b, wall),
+    serverCpuUsPerDelivery: deliveries > 0 ? Math.round(100 * srvSec * 1e6 / deliveries) / 100 : null };
+}
+
+/** The parts of PARTS for one setup. */
+async function runParts(label, srv, port, sched, viewer, ids, groups, per, dir) {
+  if (PARTS.includes('reads')) results.reads.push(wrkBoard(label, port, sched, groups, per, dir));
+  if (PARTS.includes('fanout')) results.fanout.push(fanout(label, port, sched, viewer, ids, groups, per));
+  if (PARTS.includes('moves')) results.moves.push(...await movesRuns(label, port, sched, ids, groups));
+}
+
 /** `planboard demo` on a free port with the given [database] settings; returns a Server. */
 async function singleNode(dir, database) {
   const port = await freePort();
   const cfg = join(dir, 'node.ini');
   writeFileSync(cfg, `[server]\nbind = 127.0.0.1\nport = ${port}\nlog_level = warn\nstatic_dir = ${join(ROOT, 'web')}\n` +
     `[database]\n${Object.entries(database).map(([k, v]) => `${k} = ${v}`).join('\n')}\n` +
-    `[auth]\njwt_secret_file = ${join(dir, 'jwt.secret')}\n`);
+    `[auth]\njwt_secret_file = ${join(dir, 'jwt.secret')}\n[limits]\nmax_conns_per_address = 1000000\n`);
   const srv = new Server(dir, cfg, port);
   await srv.launch(30000);
   return srv;
 }
 
 const results = { date: new Date().toISOString(), load: { start: loadavg() }, cpus: cpus().length,
-  seconds: SECONDS, moves: [], latency: [] };
+  seconds: SECONDS, moves: [], latency: [], reads: [], fanout: [] };
 
 if (ONLY.includes('cluster') || ONLY.includes('pg1')) {
   const cl = await Cluster.start();
@@ -184,9 +248,14 @@ if (ONLY.includes('cluster') || ONLY.includes('pg1')) {
     if (ONLY.includes('cluster')) {
       const groups = { node1: [cl.nodePids[0]], node2: [cl.nodePids[1]], node3: [cl.nodePids[2]],
         haproxy: [cl.haproxyPid], postgres: () => postgresPids(pgData) };
-      results.moves.push(...await movesRuns('cluster (3 nodes, HAProxy)', cl.frontPort, sched, ids, groups));
-      results.latency.push(await latency('cluster: write node 1 -> client node 3', cl.nodes[0], cl.nodes[2], sched, viewer, ids, LAT_MOVES));
-      results.latency.push(await latency('cluster: write node 1 -> client node 1', cl.nodes[0], cl.nodes[0], sched, viewer, ids, LAT_MOVES));
+      const nodes = ['node1', 'node2', 'node3'];
+      if (PARTS.includes('reads'))   // one node of the cluster alone: "per node"
+        results.reads.push(wrkBoard('cluster: node 1 directly', cl.nodes[0].port, sched, groups, ['node1'], cl.dir));
+      await runParts('cluster (3 nodes, HAProxy)', cl.front, cl.frontPort, sched, viewer, ids, groups, nodes, cl.dir);
+      if (PARTS.includes('latency')) {
+        results.latency.push(await latency('cluster: write node 1 -> client node 3', cl.nodes[0], cl.nodes[2], sched, viewer, ids, LAT_MOVES));
+        results.latency.push(await latency('cluster: write node 1 -> client node 1', cl.nodes[0], cl.nodes[0], sched, viewer, ids, LAT_MOVES));
+      }
     }
     if (ONLY.includes('pg1')) {
       // One node on a database of its own on the same PostgreSQL (the cluster's nodes idle).
@@ -196,9 +265,10 @@ if (ONLY.includes('cluster') || ONLY.includes('pg1')) {
       try {
         const s = await srv.token('scheduler'), v = await srv.token('viewer');
         const ids1 = await prepare(srv, s);
-        results.moves.push(...await movesRuns('one node, PostgreSQL', srv.port, s, ids1,
-          { node: [srv.proc.pid], postgres: () => postgresPids(pgData) }));
-        results.latency.push(await latency('one node, PostgreSQL', srv, srv, s, v, ids1, LAT_MOVES));
+        await runParts('one node, PostgreSQL', srv, srv.port, s, v, ids1,
+          { node: [srv.proc.pid], postgres: () => postgresPids(pgData) }, ['node'], dir);
+        if (PARTS.includes('latency'))
+          results.latency.push(await latency('one node, PostgreSQL', srv, srv, s, v, ids1, LAT_MOVES));
       } finally {
         await srv.stop().catch((e) => log(`pg1 stop: ${e.message}`));
       }
@@ -215,8 +285,9 @@ if (ONLY.includes('sqlite')) {
     try {
       const s = await srv.token('scheduler'), v = await srv.token('viewer');
       const ids = await prepare(srv, s);
-      results.moves.push(...await movesRuns(`one node, SQLite ${sync}`, srv.port, s, ids, { node: [srv.proc.pid] }));
-      results.latency.push(await latency(`one node, SQLite ${sync}`, srv, srv, s, v, ids, LAT_MOVES));
+      await runParts(`one node, SQLite ${sync}`, srv, srv.port, s, v, ids, { node: [srv.proc.pid] }, ['node'], dir);
+      if (PARTS.includes('latency'))
+        results.latency.push(await latency(`one node, SQLite ${sync}`, srv, srv, s, v, ids, LAT_MOVES));
     } finally {
       await srv.stop().catch((e) => log(`sqlite stop: ${e.message}`));
       rmSync(dir, { recursive: true, force: true });
@@ -234,6 +305,17 @@ for (const r of results.moves) {
   console.log(`  ${r.label.padEnd(28)} ${String(r.movers).padStart(2)} movers ${r.movesPerSec.toFixed(0).padStart(6)} moves/s ` +
     `ack p50 ${r.ackMs.p50.toFixed(2)} p99 ${r.ackMs.p99.toFixed(2)} ms, failed ${r.movesFailed}; CPU: ${cpu}`);
   if (r.movesFailed) console.log(`    !!! ${r.movesFailed} moves failed, first: ${String(r.firstError).replace(/.*(\{"error".*)$/, '$1')}`);
+}
+console.log(`board reads (wrk -t1 -c${WRK_CONNS} GET /api/planning-board of the demo board + 85 orders; CPU per request of the planboard processes)`);
+for (const r of results.reads) {
+  const cpu = Object.entries(r.cpuPct).map(([k, v]) => `${k} ${v}`).join(', ');
+  console.log(`  ${r.label.padEnd(28)} ${r.rps.toFixed(0).padStart(7)} req/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, ${r.serverCpuUsPerRequest} µs/req; CPU: ${cpu}`);
+}
+console.log(`fan-out (${FAN_CLIENTS} viewers, REST mover at ${FAN_RATE} moves/s; move -> last client's receipt; CPU per delivery of the planboard processes)`);
+for (const r of results.fanout) {
+  const cpu = Object.entries(r.cpuPct).map(([k, v]) => `${k} ${v}`).join(', ');
+  console.log(`  ${r.label.padEnd(28)} ${r.movesPerSec.toFixed(1)} moves/s p50 ${r.fanoutMs.p50} p99 ${r.fanoutMs.p99} max ${r.fanoutMs.max} ms, ` +
+    `${r.deliveriesPerSec.toFixed(0)} deliv/s, ${r.serverCpuUsPerDelivery} µs/deliv, lost ${r.lost} gaps ${r.gaps} reordered ${r.reordered}; CPU: ${cpu}`);
 }
 console.log('event latency (REST move sent -> order_moved at the client, one move at a time)');
 for (const r of results.latency) console.log(`  ${r.label.padEnd(40)} p50 ${r.p50} ms  p99 ${r.p99} ms  max ${r.max} ms (${r.moves} moves)`);
