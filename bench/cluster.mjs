@@ -119,9 +119,9 @@ async function prepare(srv, token) {
 }
 
 /** moves/s runs for each mover count against `port`, with CPU per group. */
-async function movesRuns(label, port, token, ids, groups) {
+async function movesRuns(label, port, token, ids, groups, movers = MOVERS) {
   const out = [];
-  for (const m of MOVERS) {
+  for (const m of movers) {
     log(`${label}: ${m} movers, ${SECONDS} s`);
     const a = snapshot(groups), t0 = performance.now();
     const r = pbloadMoves(port, token, ids.orders, ids.wcs, m);
@@ -216,11 +216,45 @@ function fanout(label, port, sched, viewer, ids, groups, per) {
     serverCpuUsPerDelivery: deliveries > 0 ? Math.round(100 * srvSec * 1e6 / deliveries) / 100 : null };
 }
 
+/** The loop threads' blocking PostgreSQL round trips and wait (s) summed over `ports`
+ * (GET /metrics planboard_loop_db_*; zeros on SQLite, which has none). */
+async function loopWaits(ports) {
+  let trips = 0, wait = 0;
+  for (const port of ports) {
+    const t = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const get = (n) => { const l = t.split('\n').find((x) => x.startsWith(`${n} `)); return l ? Number(l.split(' ').pop()) : 0; };
+    trips += get('planboard_loop_db_round_trips_total');
+    wait += get('planboard_loop_db_wait_seconds_total');
+  }
+  return { trips, wait };
+}
+
+/** Per operation: loop round trips and µs waited, from two loopWaits. */
+function perOp(a, b, ops) {
+  return ops > 0 ? { loopTripsPerOp: Math.round(100 * (b.trips - a.trips) / ops) / 100,
+    loopWaitUsPerOp: Math.round(10 * 1e6 * (b.wait - a.wait) / ops) / 10 } : {};
+}
+
 /** The parts of PARTS for one setup. */
-async function runParts(label, srv, port, sched, viewer, ids, groups, per, dir) {
-  if (PARTS.includes('reads')) results.reads.push(wrkBoard(label, port, sched, groups, per, dir));
-  if (PARTS.includes('fanout')) results.fanout.push(fanout(label, port, sched, viewer, ids, groups, per));
-  if (PARTS.includes('moves')) results.moves.push(...await movesRuns(label, port, sched, ids, groups));
+async function runParts(label, srv, port, sched, viewer, ids, groups, per, dir, mports) {
+  let a;
+  if (PARTS.includes('reads')) {
+    a = await loopWaits(mports);
+    const r = wrkBoard(label, port, sched, groups, per, dir);
+    results.reads.push({ ...r, ...perOp(a, await loopWaits(mports), r.requests) });
+  }
+  if (PARTS.includes('fanout')) {
+    a = await loopWaits(mports);
+    const r = fanout(label, port, sched, viewer, ids, groups, per);
+    results.fanout.push({ ...r, ...perOp(a, await loopWaits(mports), r.movesOk) });
+  }
+  if (PARTS.includes('moves')) {
+    for (const m of MOVERS) {
+      a = await loopWaits(mports);
+      const [r] = await movesRuns(label, port, sched, ids, groups, [m]);
+      results.moves.push({ ...r, ...perOp(a, await loopWaits(mports), r.movesOk) });
+    }
+  }
 }
 
 /** `planboard demo` on a free port with the given [database] settings; returns a Server. */
@@ -249,9 +283,13 @@ if (ONLY.includes('cluster') || ONLY.includes('pg1')) {
       const groups = { node1: [cl.nodePids[0]], node2: [cl.nodePids[1]], node3: [cl.nodePids[2]],
         haproxy: [cl.haproxyPid], postgres: () => postgresPids(pgData) };
       const nodes = ['node1', 'node2', 'node3'];
-      if (PARTS.includes('reads'))   // one node of the cluster alone: "per node"
-        results.reads.push(wrkBoard('cluster: node 1 directly', cl.nodes[0].port, sched, groups, ['node1'], cl.dir));
-      await runParts('cluster (3 nodes, HAProxy)', cl.front, cl.frontPort, sched, viewer, ids, groups, nodes, cl.dir);
+      if (PARTS.includes('reads')) {   // one node of the cluster alone: "per node"
+        const a = await loopWaits([cl.nodes[0].port]);
+        const r = wrkBoard('cluster: node 1 directly', cl.nodes[0].port, sched, groups, ['node1'], cl.dir);
+        results.reads.push({ ...r, ...perOp(a, await loopWaits([cl.nodes[0].port]), r.requests) });
+      }
+      await runParts('cluster (3 nodes, HAProxy)', cl.front, cl.frontPort, sched, viewer, ids, groups, nodes, cl.dir,
+        cl.nodes.map((n) => n.port));
       if (PARTS.includes('latency')) {
         results.latency.push(await latency('cluster: write node 1 -> client node 3', cl.nodes[0], cl.nodes[2], sched, viewer, ids, LAT_MOVES));
         results.latency.push(await latency('cluster: write node 1 -> client node 1', cl.nodes[0], cl.nodes[0], sched, viewer, ids, LAT_MOVES));
@@ -266,7 +304,7 @@ if (ONLY.includes('cluster') || ONLY.includes('pg1')) {
         const s = await srv.token('scheduler'), v = await srv.token('viewer');
         const ids1 = await prepare(srv, s);
         await runParts('one node, PostgreSQL', srv, srv.port, s, v, ids1,
-          { node: [srv.proc.pid], postgres: () => postgresPids(pgData) }, ['node'], dir);
+          { node: [srv.proc.pid], postgres: () => postgresPids(pgData) }, ['node'], dir, [srv.port]);
         if (PARTS.includes('latency'))
           results.latency.push(await latency('one node, PostgreSQL', srv, srv, s, v, ids1, LAT_MOVES));
       } finally {
@@ -285,7 +323,7 @@ if (ONLY.includes('sqlite')) {
     try {
       const s = await srv.token('scheduler'), v = await srv.token('viewer');
       const ids = await prepare(srv, s);
-      await runParts(`one node, SQLite ${sync}`, srv, srv.port, s, v, ids, { node: [srv.proc.pid] }, ['node'], dir);
+      await runParts(`one node, SQLite ${sync}`, srv, srv.port, s, v, ids, { node: [srv.proc.pid] }, ['node'], dir, [srv.port]);
       if (PARTS.includes('latency'))
         results.latency.push(await latency(`one node, SQLite ${sync}`, srv, srv, s, v, ids, LAT_MOVES));
     } finally {
@@ -303,19 +341,22 @@ console.log('moves/s (closed loop, REST, each mover one keep-alive connection; C
 for (const r of results.moves) {
   const cpu = Object.entries(r.cpuPct).map(([k, v]) => `${k} ${v}`).join(', ');
   console.log(`  ${r.label.padEnd(28)} ${String(r.movers).padStart(2)} movers ${r.movesPerSec.toFixed(0).padStart(6)} moves/s ` +
-    `ack p50 ${r.ackMs.p50.toFixed(2)} p99 ${r.ackMs.p99.toFixed(2)} ms, failed ${r.movesFailed}; CPU: ${cpu}`);
+    `ack p50 ${r.ackMs.p50.toFixed(2)} p99 ${r.ackMs.p99.toFixed(2)} ms, failed ${r.movesFailed}; CPU: ${cpu}` +
+    (r.loopTripsPerOp ? `; loop waits ${r.loopTripsPerOp} round trips ${r.loopWaitUsPerOp} µs per move` : ''));
   if (r.movesFailed) console.log(`    !!! ${r.movesFailed} moves failed, first: ${String(r.firstError).replace(/.*(\{"error".*)$/, '$1')}`);
 }
 console.log(`board reads (wrk -t1 -c${WRK_CONNS} GET /api/planning-board of the demo board + 85 orders; CPU per request of the planboard processes)`);
 for (const r of results.reads) {
   const cpu = Object.entries(r.cpuPct).map(([k, v]) => `${k} ${v}`).join(', ');
-  console.log(`  ${r.label.padEnd(28)} ${r.rps.toFixed(0).padStart(7)} req/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, ${r.serverCpuUsPerRequest} µs/req; CPU: ${cpu}`);
+  console.log(`  ${r.label.padEnd(28)} ${r.rps.toFixed(0).padStart(7)} req/s p50 ${r.p50Ms} p99 ${r.p99Ms} ms, ${r.serverCpuUsPerRequest} µs/req; CPU: ${cpu}` +
+    (r.loopTripsPerOp ? `; loop waits ${r.loopTripsPerOp} round trips ${r.loopWaitUsPerOp} µs per read` : ''));
 }
 console.log(`fan-out (${FAN_CLIENTS} viewers, REST mover at ${FAN_RATE} moves/s; move -> last client's receipt; CPU per delivery of the planboard processes)`);
 for (const r of results.fanout) {
   const cpu = Object.entries(r.cpuPct).map(([k, v]) => `${k} ${v}`).join(', ');
   console.log(`  ${r.label.padEnd(28)} ${r.movesPerSec.toFixed(1)} moves/s p50 ${r.fanoutMs.p50} p99 ${r.fanoutMs.p99} max ${r.fanoutMs.max} ms, ` +
-    `${r.deliveriesPerSec.toFixed(0)} deliv/s, ${r.serverCpuUsPerDelivery} µs/deliv, lost ${r.lost} gaps ${r.gaps} reordered ${r.reordered}; CPU: ${cpu}`);
+    `${r.deliveriesPerSec.toFixed(0)} deliv/s, ${r.serverCpuUsPerDelivery} µs/deliv, lost ${r.lost} gaps ${r.gaps} reordered ${r.reordered}; CPU: ${cpu}` +
+    (r.loopTripsPerOp ? `; loop waits ${r.loopTripsPerOp} round trips ${r.loopWaitUsPerOp} µs per move` : ''));
 }
 console.log('event latency (REST move sent -> order_moved at the client, one move at a time)');
 for (const r of results.latency) console.log(`  ${r.label.padEnd(40)} p50 ${r.p50} ms  p99 ${r.p99} ms  max ${r.max} ms (${r.moves} moves)`);

@@ -122,6 +122,15 @@ static void r_metrics(struct http_req *r, const cJSON *body)
         gauge(&t, "planboard_events_unsettled", "Events published or notified that have not "
               "reached their rooms yet (0: this node is up to date).",
               (double)bus_unsettled(app));
+        uint64_t trips, wait_ns;
+        db_thread_waits(&trips, &wait_ns);      /* the loop thread's own (metrics runs there) */
+        counter(&t, "planboard_loop_db_round_trips_total", "Blocking PostgreSQL round trips "
+                "made by the event loop thread (reads that miss the cache, drag-lock and "
+                "presence statements; writes go through the writer thread).", trips);
+        strbuf_printf(&t, "# HELP planboard_loop_db_wait_seconds_total Wall time the event "
+                      "loop thread spent waiting in those round trips.\n# TYPE "
+                      "planboard_loop_db_wait_seconds_total counter\n"
+                      "planboard_loop_db_wait_seconds_total %.9f\n", (double)wait_ns / 1e9);
     }
     gauge(&t, "planboard_drag_locks_held", "Drag locks in the lock table.",
           (double)lock_count(app->locks));

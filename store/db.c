@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define PG_MAX_PARAMS 64
 
@@ -91,13 +92,81 @@ static char sql_verb(const char *sql)
     return 0;
 }
 
+/* ---------------------------------------------------------------- round trips of this thread
+ * Every blocking libpq call below goes through these, which count the calling thread's round
+ * trips and the wall time spent in them (db_thread_waits): the loop thread's figures are how
+ * long the loop waited on PostgreSQL (GET /metrics, docs/postgresql.md "What still waits on
+ * the loop"). The bus (store/bus.c) uses the non-blocking calls and is not counted. */
+static _Thread_local uint64_t tl_round_trips, tl_wait_ns;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void counted(uint64_t t0)
+{
+    tl_round_trips++;
+    tl_wait_ns += mono_ns() - t0;
+}
+
+static PGresult *t_exec(PGconn *c, const char *sql)
+{
+    uint64_t t0 = mono_ns();
+    PGresult *r = PQexec(c, sql);
+    counted(t0);
+    return r;
+}
+
+static PGresult *t_prepare(PGconn *c, const char *name, const char *sql, int n, const Oid *types)
+{
+    uint64_t t0 = mono_ns();
+    PGresult *r = PQprepare(c, name, sql, n, types);
+    counted(t0);
+    return r;
+}
+
+static PGresult *t_exec_prepared(PGconn *c, const char *name, int n, const char *const *values,
+                                 const int *lengths, const int *formats, int result_format)
+{
+    uint64_t t0 = mono_ns();
+    PGresult *r = PQexecPrepared(c, name, n, values, lengths, formats, result_format);
+    counted(t0);
+    return r;
+}
+
+static PGresult *t_exec_params(PGconn *c, const char *sql, int n, const Oid *types,
+                               const char *const *values, const int *lengths,
+                               const int *formats, int result_format)
+{
+    uint64_t t0 = mono_ns();
+    PGresult *r = PQexecParams(c, sql, n, types, values, lengths, formats, result_format);
+    counted(t0);
+    return r;
+}
+
+static void t_reset(PGconn *c)
+{
+    uint64_t t0 = mono_ns();
+    PQreset(c);
+    counted(t0);
+}
+
+void db_thread_waits(uint64_t *round_trips, uint64_t *wait_ns)
+{
+    *round_trips = tl_round_trips;
+    *wait_ns = tl_wait_ns;
+}
+
 static void notice_quiet(void *arg, const char *message);
 
 /* What every new session needs: quiet notices, UTC, UTF-8. 0 or -1. */
 static int pg_session_setup(PGconn *c)
 {
     PQsetNoticeProcessor(c, notice_quiet, NULL);
-    PGresult *r = PQexec(c, "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'");
+    PGresult *r = t_exec(c, "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'");
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     return ok ? 0 : -1;
@@ -131,7 +200,7 @@ static bool pg_ready(struct db *db, char verb, bool *done)
     }
     if (PQstatus(p->conn) == CONNECTION_OK)
         return true;
-    PQreset(p->conn);
+    t_reset(p->conn);
     if (PQstatus(p->conn) != CONNECTION_OK || pg_session_setup(p->conn) != 0) {
         pg_set_error(db, NULL, "reconnect");
         p->errcode = SQLITE_IOERR;
@@ -271,12 +340,12 @@ int db_exec(struct db *db, const char *sql)
     char verb = sql_verb(sql);
     if (!pg_ready(db, verb, &done))
         return done ? DB_OK : db->pg->errcode;
-    PGresult *r = PQexec(db->pg->conn, sql);
+    PGresult *r = t_exec(db->pg->conn, sql);
     ExecStatusType s = PQresultStatus(r);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && s != PGRES_EMPTY_QUERY
         && pg_retry_after_break(db, tx, verb)) {   /* the server restarted since the last use */
         PQclear(r);
-        r = PQexec(db->pg->conn, sql);
+        r = t_exec(db->pg->conn, sql);
         s = PQresultStatus(r);
     }
     int rc = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY
@@ -309,14 +378,14 @@ int64_t db_last_insert_rowid(struct db *db)
      * yet" error from aborting the caller's transaction. */
     bool tx = db_in_transaction(db);
     if (tx)
-        PQclear(PQexec(db->pg->conn, "SAVEPOINT pb_lastval"));
-    PGresult *r = PQexec(db->pg->conn, "SELECT lastval()");
+        PQclear(t_exec(db->pg->conn, "SAVEPOINT pb_lastval"));
+    PGresult *r = t_exec(db->pg->conn, "SELECT lastval()");
     int64_t id = 0;
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
         id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
     if (tx)
-        PQclear(PQexec(db->pg->conn, id != 0 ? "RELEASE pb_lastval"
+        PQclear(t_exec(db->pg->conn, id != 0 ? "RELEASE pb_lastval"
                                              : "ROLLBACK TO pb_lastval; RELEASE pb_lastval"));
     return id;
 }
@@ -455,7 +524,7 @@ int db_prepare(struct db *db, const char *sql, bool persistent, struct db_stmt *
     }
     if (persistent) {
         snprintf(ps->name, sizeof(ps->name), "pb%u", ++p->next_name);
-        PGresult *r = PQprepare(p->conn, ps->name, ps->sql, ps->nparams, ps->types);
+        PGresult *r = t_prepare(p->conn, ps->name, ps->sql, ps->nparams, ps->types);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             pg_set_error(db, r, "prepare");
             PQclear(r);
@@ -495,7 +564,7 @@ void db_finalize(struct db_stmt *st)
         char sql[48];
         snprintf(sql, sizeof(sql), "DEALLOCATE %s", ps->name);
         if (!db_in_transaction(st->db) || PQtransactionStatus(p->conn) == PQTRANS_INTRANS)
-            PQclear(PQexec(p->conn, sql));
+            PQclear(t_exec(p->conn, sql));
     }
     PQclear(ps->res);
     for (int i = 0; i < PG_MAX_PARAMS; i++)
@@ -574,7 +643,7 @@ static PGresult *pg_run(struct db_stmt *st)
     struct pg_stmt *ps = st->pg;
     struct pg_conn *p = st->db->pg;
     if (ps->name[0] != '\0' && ps->gen != p->gen) {   /* reconnected: prepare again */
-        PGresult *pr = PQprepare(p->conn, ps->name, ps->sql, ps->nparams, ps->types);
+        PGresult *pr = t_prepare(p->conn, ps->name, ps->sql, ps->nparams, ps->types);
         bool ok = PQresultStatus(pr) == PGRES_COMMAND_OK;
         if (!ok)
             return pr;                  /* its error is the statement's */
@@ -582,9 +651,9 @@ static PGresult *pg_run(struct db_stmt *st)
         ps->gen = p->gen;
     }
     return ps->name[0] != '\0'
-        ? PQexecPrepared(p->conn, ps->name, ps->nparams, (const char *const *)ps->values,
+        ? t_exec_prepared(p->conn, ps->name, ps->nparams, (const char *const *)ps->values,
                          NULL, NULL, 0)
-        : PQexecParams(p->conn, ps->sql, ps->nparams, ps->types,
+        : t_exec_params(p->conn, ps->sql, ps->nparams, ps->types,
                        (const char *const *)ps->values, NULL, NULL, 0);
 }
 

@@ -82,6 +82,13 @@ int db_open(struct db **out, const char *url, int sqlite_flags, char *err, size_
  * NULL when out of memory (lite is closed then). */
 struct db *db_wrap_sqlite(sqlite3 *lite);
 
+/* The calling thread's blocking PostgreSQL round trips so far (libpq calls that wait for the
+ * server: statements, prepares, reconnects) and the wall time spent in them, in ns; both 0 on
+ * a thread that never used PostgreSQL (SQLite calls are not counted). Issue 13 "the loop never
+ * waits on a PostgreSQL round trip": the loop thread's figures say how far from that it is
+ * (GET /metrics planboard_loop_db_*). */
+void db_thread_waits(uint64_t *round_trips, uint64_t *wait_ns);
+
 /* Close the connection (finalize its statements first). NULL is fine. */
 void db_close(struct db *db);
 

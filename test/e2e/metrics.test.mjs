@@ -3,7 +3,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startServer, sample } from './lib.mjs';
+import { startServer, sample, BACKEND } from './lib.mjs';
 
 let srv;
 before(async () => { srv = await startServer(); });
@@ -60,4 +60,26 @@ test('counters follow requests, sockets, broadcasts, imports and commits', async
   assert.ok(metric(now, 'planboard_writer_transactions_total') >= metric(before, 'planboard_writer_transactions_total') + 1);
   assert.ok(metric(now, 'planboard_sqlite_commits_total') >= metric(before, 'planboard_sqlite_commits_total') + 2);
   c1.close(); c2.close();
+});
+
+// Issue 13 "the loop never waits on a PostgreSQL round trip": where it still does, /metrics
+// counts it (docs/postgresql.md "What still waits on the loop"). SQLite has no such figures.
+test('PostgreSQL: the loop thread\'s own round trips are counted', async () => {
+  const text0 = (await srv.req('GET', '/metrics')).text;
+  if (BACKEND !== 'postgresql') {
+    assert.equal(metric(text0, 'planboard_loop_db_round_trips_total'), undefined);
+    return;
+  }
+  const token = await srv.token('admin');
+  const t0 = metric(text0, 'planboard_loop_db_round_trips_total');
+  const w0 = metric(text0, 'planboard_loop_db_wait_seconds_total');
+  assert.ok(Number.isInteger(t0) && t0 > 0, 'the start and the login read on the loop');
+  // the audit log is a read the loop makes on its own connection today: it counts
+  const a = await srv.req('GET', '/api/audit-log?limit=5', { token });
+  assert.equal(a.status, 200, a.text);
+  const text1 = (await srv.req('GET', '/metrics')).text;
+  const t1 = metric(text1, 'planboard_loop_db_round_trips_total');
+  const w1 = metric(text1, 'planboard_loop_db_wait_seconds_total');
+  assert.ok(t1 > t0, `round trips ${t0} -> ${t1}`);
+  assert.ok(w1 > w0, `wait ${w0} -> ${w1}`);
 });
