@@ -544,6 +544,73 @@ cJSON *route_order_with_steps(struct http_req *r, const struct order *o)
     return j;
 }
 
+/* An order answer whose routing steps are read off the loop (reads_submit): owner first. */
+struct steps_job {
+    struct http_req *owner;
+    int64_t tenant_id, order_id;
+    int status;                         /* the HTTP status of the answer */
+    cJSON *ans;                         /* the order, built on the loop */
+    struct step *steps;
+    size_t n;
+};
+
+static void steps_job_free_rows(struct steps_job *j)
+{
+    for (size_t i = 0; i < j->n; i++)
+        step_cleanup(&j->steps[i]);
+    free(j->steps);
+    j->steps = NULL;
+    j->n = 0;
+}
+
+static int steps_job_read(struct store *rs, void *ctx)
+{
+    struct steps_job *j = ctx;
+    steps_job_free_rows(j);             /* a second run overwrites the first */
+    return store_order_steps(rs, j->tenant_id, j->order_id, &j->steps, &j->n);
+}
+
+static void steps_job_done(void *ctx, int status)
+{
+    struct steps_job *j = ctx;
+    struct http_req *r = j->owner;
+    if (r != NULL) {
+        r->job = NULL;
+        cJSON *a = cJSON_AddArrayToObject(j->ans, "steps");
+        /* a failed read answers the order without its steps, as route_order_with_steps does */
+        for (size_t i = 0; status == 0 && i < j->n; i++)
+            cJSON_AddItemToArray(a, json_step(&j->steps[i]));
+        http_reply_json(r, j->status, j->ans);
+        j->ans = NULL;
+    }
+    cJSON_Delete(j->ans);
+    steps_job_free_rows(j);
+    free(j);
+}
+
+void route_reply_order(struct http_req *r, const struct order *o, int status, cJSON *ans)
+{
+    struct steps_job *j = calloc(1, sizeof(*j));
+    if (ans == NULL)
+        ans = op_order_json(r->app, o, r->claims.tenant_id);
+    if (j == NULL) {
+        cJSON_Delete(ans);
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    *j = (struct steps_job){ .owner = r, .tenant_id = r->claims.tenant_id, .order_id = o->id,
+                             .status = status, .ans = ans };
+    r->job = j;                         /* steps_job_done answers (at once on SQLite) */
+    int rc = reads_submit(r->app, steps_job_read, steps_job_done, j);
+    if (rc != 0) {
+        r->job = NULL;
+        cJSON_Delete(j->ans);
+        free(j);
+        http_reply_error(r, rc == PB_ERATE_LIMITED ? rc : PB_EINTERNAL,
+                         "could not read the order", NULL);
+    }
+}
+
 static void r_order_get(struct http_req *r, const cJSON *body)
 {
     (void)body;
@@ -555,7 +622,7 @@ static void r_order_get(struct http_req *r, const cJSON *body)
         http_reply_error(r, PB_ENOT_FOUND, "order not found", NULL);
         return;
     }
-    http_reply_json(r, 200, route_order_with_steps(r, o));
+    route_reply_order(r, o, 200, NULL);
 }
 
 /* Read one optional string field; wrong type is reported to d. */

@@ -1076,68 +1076,122 @@ static cJSON *audit_json(const struct audit_entry *e)
     return j;
 }
 
-static void r_audit_log(struct http_req *r, const cJSON *body)
-{
-    char type[PB_AUDIT_EVENT_TYPE_MAX + 16], since_in[80], since[PB_TIMESTAMP_LEN], tz[64] = "UTC";
-    struct audit_query q = { 0 };
-    struct json_details d;
-    bool bad = false;
-    (void)body;
+/* GET /api/audit-log, read off the loop (reads_submit): owner first (CLOSED_HTTP clears it). */
+struct audit_job {
+    struct http_req *owner;
+    int64_t tenant_id;
+    struct audit_query q;               /* event_type and since point into this job */
+    char type[PB_AUDIT_EVENT_TYPE_MAX + 16], since_in[80], since[PB_TIMESTAMP_LEN];
+    struct audit_entry *e;              /* the rows read */
+    size_t n;
+    int64_t total;
+};
 
-    json_details_init(&d);
-    q.limit = http_query_int(r, "limit", 50, 0, 500, &bad);
-    if (bad)
-        json_details_add(&d, "limit", "must be a whole number of at least 0");
-    bad = false;
-    q.offset = http_query_int(r, "offset", 0, 0, INT64_MAX, &bad);
-    if (bad)
-        json_details_add(&d, "offset", "must be a whole number of at least 0");
-    bad = false;
-    q.order_id = http_query_int(r, "orderId", 0, 1, INT64_MAX, &bad);
-    if (bad)
-        json_details_add(&d, "orderId", "must be an order id");
-    const char *ty = http_query(r, "eventType", type, sizeof(type));
-    if (ty != NULL && *ty != '\0') {
-        if (strlen(ty) > PB_AUDIT_EVENT_TYPE_MAX)
-            json_details_add(&d, "eventType", "is too long");
-        q.event_type = ty;
-    }
-    const char *si = http_query(r, "since", since_in, sizeof(since_in));
-    if (si != NULL && *si != '\0') {
+static void audit_job_rows_free(struct audit_job *j)
+{
+    for (size_t i = 0; i < j->n; i++)
+        audit_entry_cleanup(&j->e[i]);
+    free(j->e);
+    j->e = NULL;
+    j->n = 0;
+}
+
+/* Reader (or, on SQLite, the loop): `since` in the tenant's zone, then the rows. */
+static int audit_job_read(struct store *rs, void *ctx)
+{
+    struct audit_job *j = ctx;
+    char tz[64] = "UTC";
+    audit_job_rows_free(j);             /* a second run overwrites the first */
+    if (j->since_in[0] != '\0') {
         struct tenant t;
-        if (store_tenant_get(r->app->store, r->claims.tenant_id, &t) == 0) {
+        if (store_tenant_get(rs, j->tenant_id, &t) == 0) {
             snprintf(tz, sizeof(tz), "%s", t.timezone != NULL ? t.timezone : "UTC");
             tenant_cleanup(&t);
         }
-        if (audit_since_parse(si, tz, since) != 0)
-            json_details_add(&d, "since", "must be an ISO-8601 timestamp or a date YYYY-MM-DD");
-        else
-            q.since = since;
+        if (audit_since_parse(j->since_in, tz, j->since) != 0)
+            return PB_EVALIDATION;      /* the format was checked in UTC: not reached */
+        j->q.since = j->since;
     }
+    return store_audit_list(rs, j->tenant_id, &j->q, &j->e, &j->n, &j->total) != 0
+         ? PB_EINTERNAL : 0;
+}
+
+static void audit_job_done(void *ctx, int status)
+{
+    struct audit_job *j = ctx;
+    struct http_req *r = j->owner;
+    if (r != NULL) {
+        r->job = NULL;
+        if (status != 0) {
+            http_reply_error(r, status == PB_ERATE_LIMITED || status == PB_EVALIDATION ? status
+                                : PB_EINTERNAL, "could not read the audit log", NULL);
+        } else {
+            cJSON *a = cJSON_CreateArray();
+            for (size_t i = 0; i < j->n; i++)
+                cJSON_AddItemToArray(a, audit_json(&j->e[i]));
+            cJSON *o = json_data(a);
+            cJSON_AddNumberToObject(o, "total", (double)j->total);
+            cJSON_AddNumberToObject(o, "limit", (double)j->q.limit);
+            cJSON_AddNumberToObject(o, "offset", (double)j->q.offset);
+            http_reply_json(r, 200, o);
+        }
+    }
+    audit_job_rows_free(j);
+    free(j);
+}
+
+static void r_audit_log(struct http_req *r, const cJSON *body)
+{
+    char since[PB_TIMESTAMP_LEN];
+    struct json_details d;
+    bool bad = false;
+    struct audit_job *j = calloc(1, sizeof(*j));
+    (void)body;
+
+    if (j == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    j->owner = r;
+    j->tenant_id = r->claims.tenant_id;
+    json_details_init(&d);
+    j->q.limit = http_query_int(r, "limit", 50, 0, 500, &bad);
+    if (bad)
+        json_details_add(&d, "limit", "must be a whole number of at least 0");
+    bad = false;
+    j->q.offset = http_query_int(r, "offset", 0, 0, INT64_MAX, &bad);
+    if (bad)
+        json_details_add(&d, "offset", "must be a whole number of at least 0");
+    bad = false;
+    j->q.order_id = http_query_int(r, "orderId", 0, 1, INT64_MAX, &bad);
+    if (bad)
+        json_details_add(&d, "orderId", "must be an order id");
+    const char *ty = http_query(r, "eventType", j->type, sizeof(j->type));
+    if (ty != NULL && *ty != '\0') {
+        if (strlen(ty) > PB_AUDIT_EVENT_TYPE_MAX)
+            json_details_add(&d, "eventType", "is too long");
+        j->q.event_type = ty;
+    }
+    const char *si = http_query(r, "since", j->since_in, sizeof(j->since_in));
+    if (si == NULL)
+        j->since_in[0] = '\0';
+    /* the format is the same in every zone: checked here, read in the tenant's by the job */
+    if (si != NULL && *si != '\0' && audit_since_parse(si, "UTC", since) != 0)
+        json_details_add(&d, "since", "must be an ISO-8601 timestamp or a date YYYY-MM-DD");
     if (d.count > 0) {
         http_reply_error(r, PB_EVALIDATION, "invalid query parameter", json_details_take(&d));
+        free(j);
         return;
     }
     json_details_cleanup(&d);
-
-    struct audit_entry *e = NULL;
-    size_t n = 0;
-    int64_t total = 0;
-    if (store_audit_list(r->app->store, r->claims.tenant_id, &q, &e, &n, &total) != 0) {
-        http_reply_error(r, PB_EINTERNAL, "could not read the audit log", NULL);
-        return;
+    r->job = j;                         /* audit_job_done answers (at once on SQLite) */
+    int rc = reads_submit(r->app, audit_job_read, audit_job_done, j);
+    if (rc != 0) {
+        r->job = NULL;
+        free(j);
+        http_reply_error(r, rc == PB_ERATE_LIMITED ? rc : PB_EINTERNAL,
+                         "could not read the audit log", NULL);
     }
-    cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; i < n; i++) {
-        cJSON_AddItemToArray(a, audit_json(&e[i]));
-        audit_entry_cleanup(&e[i]);
-    }
-    free(e);
-    cJSON *o = json_data(a);
-    cJSON_AddNumberToObject(o, "total", (double)total);
-    cJSON_AddNumberToObject(o, "limit", (double)q.limit);
-    cJSON_AddNumberToObject(o, "offset", (double)q.offset);
-    http_reply_json(r, 200, o);
 }
 
 /* ================================================================ the route table */

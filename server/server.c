@@ -280,6 +280,7 @@ void server_stop(struct app *app)
     ws_close_all(app, 1001);            /* SPEC §7: close connections with 1001 */
     webhooks_stop(app);                 /* attempts in flight are delivered after restart */
     writes_close(app);                  /* jobs in flight complete during the grace period */
+    reads_close(app);                   /* PostgreSQL: reads in flight are answered too */
     /* A short grace period lets the close frames go out before the context goes. */
     uv_timer_start(&app->shutdown_timer, on_shutdown_timer, 150, 0);
 }
@@ -397,6 +398,11 @@ int server_start(struct app *app)
     uv_timer_start(&app->sweep_timer, on_sweep, 1000, 1000);
     schedule_live_start(app);           /* SPEC §9 [schedule] refresh_seconds */
     if (writes_open(app) != 0) {        /* imports commit off the loop (writes.c) */
+        app->exit_code = 1;
+        server_stop(app);
+        return 0;
+    }
+    if (reads_open(app) != 0) {         /* PostgreSQL: reads off the loop (reads.c) */
         app->exit_code = 1;
         server_stop(app);
         return 0;

@@ -153,6 +153,9 @@ struct app {
     struct store *wstore;               /* the writer thread's sibling connection (writer thread
                                          * only, through a job's run) */
     bool writer_closing, writer_closed; /* writes_close called / the writer is gone */
+    struct writer *reader;              /* PostgreSQL: reads off the loop (reads.c), or NULL */
+    struct store *rstore;               /* the reader thread's sibling connection */
+    bool reader_closing, reader_closed; /* reads_close called / the reader is gone */
     struct hmap move_batches;           /* tenant id -> its open move batch (board_ops.c) */
     struct durable *durable;            /* group commit (synchronous = FULL), or NULL */
     uint64_t durable_seq;               /* commits known on disk (durable.c) */
@@ -786,6 +789,13 @@ struct board *route_board(struct http_req *r);
 struct board *route_board_scheduled(struct http_req *r);
 /* The order with its routing steps (GET /api/orders/:id shape). */
 cJSON *route_order_with_steps(struct http_req *r, const struct order *o);
+/* Answer r with the order o and its routing steps (GET /api/orders/:id shape), with HTTP
+ * `status`. ans: the order's JSON built by the caller (owned from here on; NULL: built here
+ * with op_order_json). The steps are read with reads_submit: at once on SQLite, off the loop
+ * on PostgreSQL (issue 13 "the loop never waits"), so r is answered later then; a failed
+ * read answers the order without its steps (as route_order_with_steps). Out of memory or a
+ * full reader queue: 500 / 429. */
+void route_reply_order(struct http_req *r, const struct order *o, int status, cJSON *ans);
 /* 400 validation_failed with details [{field, message}] (SPEC §4). */
 void http_reply_invalid(struct http_req *r, const char *field, const char *message);
 /* Query argument `name` (without '='), URL-decoded, into buf (cut to len); NULL when absent. */
@@ -897,6 +907,30 @@ int writes_submit(struct app *app, int64_t tenant_id, int (*prepare)(void *ctx),
  */
 int writes_sql(struct app *app, int64_t tenant_id, int (*fn)(struct store *ws, void *ctx),
                void (*done)(void *ctx, int status), void *ctx);
+/* ---------------------------------------------------------------- reads off the loop (reads.c) */
+
+/*
+ * The reader (PostgreSQL only; issue 13 "the loop never waits on a PostgreSQL round trip").
+ * reads_open (after writes_open): opens a sibling connection and its thread; nothing on
+ * SQLite. 0 or PB_EINTERNAL (logged). reads_close: every accepted read still completes, then
+ * the thread ends; the loop runs until then.
+ */
+int reads_open(struct app *app);
+void reads_close(struct app *app);
+
+/*
+ * Read the database with fn(rs, ctx), then done(ctx, status) on the loop. On SQLite both run
+ * at once, inside this call, on the loop's store (a local read). On PostgreSQL fn runs on the
+ * reader thread with the reader's store, inside a read transaction; it must touch nothing but
+ * rs and ctx (no cache, no app), may run twice (after a failed batch: overwrite results in ctx,
+ * never append), and returns 0 or a negative PB_E* code; done runs later on the loop with that
+ * code or PB_EINTERNAL (PostgreSQL unreachable, the statement failed). ctx is the caller's
+ * until done. Returns 0 (done is called exactly once), PB_ERATE_LIMITED (the reader's queue is
+ * full), PB_EINTERNAL (no memory, closing): then done is not called.
+ */
+int reads_submit(struct app *app, int (*fn)(struct store *rs, void *ctx),
+                 void (*done)(void *ctx, int status), void *ctx);
+
 /* ---------------------------------------------------------------- webhooks (webhooks.c) */
 
 /*
