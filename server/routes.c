@@ -14,15 +14,10 @@
 
 void http_op_user(struct http_req *r, struct op_user *u, char *username, size_t len)
 {
-    struct user usr;
     u->tenant_id = r->claims.tenant_id;
     u->user_id = r->claims.user_id;
     u->role = r->claims.role;
-    username[0] = '\0';
-    if (store_user_get(r->app->store, u->tenant_id, u->user_id, &usr) == 0) {
-        snprintf(username, len, "%s", usr.username);
-        user_cleanup(&usr);
-    }
+    user_name_of(r->app, u->tenant_id, u->user_id, username, len);
     u->username = username;
 }
 

@@ -351,6 +351,8 @@ static void user_job_done(void *ctx, int status)
     if (status == 0 && j->revoke != NULL)
         revoke_user(j->app, j->tenant_id, j->deleting ? j->user_id : j->u.id, &j->sids,
                     j->revoke);
+    if (status == 0 && j->user_id != 0)
+        user_names_forget(j->app, j->user_id);  /* renamed (or gone): read it again */
     if (r != NULL) {
         r->job = NULL;
         if (status != 0)

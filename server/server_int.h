@@ -153,6 +153,7 @@ struct app {
     struct store *wstore;               /* the writer thread's sibling connection (writer thread
                                          * only, through a job's run) */
     bool writer_closing, writer_closed; /* writes_close called / the writer is gone */
+    struct user_name *user_names;       /* PostgreSQL: usernames by user id (user_names.c) */
     struct writer *reader;              /* PostgreSQL: reads off the loop (reads.c), or NULL */
     struct store *rstore;               /* the reader thread's sibling connection */
     bool reader_closing, reader_closed; /* reads_close called / the reader is gone */
@@ -907,6 +908,19 @@ int writes_submit(struct app *app, int64_t tenant_id, int (*prepare)(void *ctx),
  */
 int writes_sql(struct app *app, int64_t tenant_id, int (*fn)(struct store *ws, void *ctx),
                void (*done)(void *ctx, int status), void *ctx);
+/* ---------------------------------------------------------------- usernames (user_names.c) */
+
+/*
+ * The username of user_id of tenant_id into out (len bytes; "" when unknown). SQLite: read
+ * from the loop's connection every time (as always). PostgreSQL: from a table of names read
+ * within the last 30 s (issue 13 "the loop never waits"): a rename through another node
+ * shows within that time. user_names_forget: drop user_id's entry (a change of that user
+ * through this node). user_names_free: at the end.
+ */
+void user_name_of(struct app *app, int64_t tenant_id, int64_t user_id, char *out, size_t len);
+void user_names_forget(struct app *app, int64_t user_id);
+void user_names_free(struct app *app);
+
 /* ---------------------------------------------------------------- reads off the loop (reads.c) */
 
 /*

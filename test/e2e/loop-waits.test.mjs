@@ -92,3 +92,41 @@ test('an order read whose routing steps PostgreSQL makes wait does not stop the 
   assert.equal(r.body.id, order.id);
   assert.ok(Array.isArray(r.body.steps));
 });
+
+function metric(text, name) {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(' ').pop());
+}
+
+test('REST moves do not read their user\'s name on the loop each time; a rename shows at once', async () => {
+  const admin = await srv.token('admin');
+  const users = (await srv.req('GET', '/api/users', { token: admin })).body.data;
+  const sched = users.find((u) => u.username === 'scheduler');
+  const token = await srv.token('scheduler');
+  const c = await srv.ws(admin);
+  const { byCode } = await srv.workCentres(token);
+  const board = (await srv.board(token)).body;
+  const order = board.backlog[0] ?? board.workCentres[0].orders[0];
+  const move = async (to) => {
+    const r = await srv.req('PUT', `/api/orders/${order.id}/move`, { token, json: { toWorkCentreId: to, position: 0 } });
+    assert.equal(r.status, 200, r.text);
+    return r.body.version;
+  };
+  const codes = Object.keys(byCode);
+  await move(byCode[codes[0]]);
+  const m0 = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
+  const N = 20;
+  for (let i = 1; i <= N; i++) await move(byCode[codes[i % codes.length]]);
+  const m1 = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
+  if (BACKEND === 'postgresql')      // the name was read once, before m0
+    assert.ok(m1 - m0 < 1.5 * N, `${m1 - m0} loop round trips for ${N} REST moves`);
+  // renamed through this server: the next move names the new name
+  const ren = await srv.req('PUT', `/api/users/${sched.id}`, { token: admin, json: { username: 'planner2' } });
+  assert.equal(ren.status, 200, ren.text);
+  const v = await move(byCode[codes[1]]);
+  const ev = await c.waitFor((m) => m.event === 'order_moved' && m.data.order.id === order.id && m.data.order.version === v);
+  assert.equal(ev.data.movedBy.username, 'planner2');
+  const back = await srv.req('PUT', `/api/users/${sched.id}`, { token: admin, json: { username: 'scheduler' } });
+  assert.equal(back.status, 200, back.text);
+  c.close();
+});
