@@ -176,6 +176,11 @@ static void poll_closed(uv_handle_t *h)
         uv_timer_start(&app->bus.retry, on_retry, PB_BUS_RETRY_MS, 0);
 }
 
+bool bus_connected(const struct app *app)
+{
+    return app->bus.b != NULL && app->bus.poll_init && !app->bus.poll_closing;
+}
+
 /* The connection broke: close it; on_retry opens a new one. */
 static void broken(struct app *app)
 {

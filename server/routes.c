@@ -418,11 +418,16 @@ static void r_me(struct http_req *r, const cJSON *body)
 
 /* ================================================================ health, work centres */
 
+/* SPEC §4 health. The database check: SQLite runs a statement (local); on PostgreSQL
+ * ("health that reports the database", issue 13) the node's LISTEN connection is up
+ * (bus_connected): the loop never waits on a database that hangs, and a restart of
+ * PostgreSQL shows at once (that connection drops) until the bus is back. */
 static void r_health(struct http_req *r, const cJSON *body)
 {
     (void)body;
     cJSON *o = cJSON_CreateObject();
-    bool db_ok = store_exec(r->app->store, "SELECT 1") == 0;
+    bool db_ok = r->app->postgres ? bus_connected(r->app)
+                                  : store_exec(r->app->store, "SELECT 1") == 0;
     cJSON_AddStringToObject(o, "status", db_ok ? "ok" : "degraded");
     cJSON_AddStringToObject(o, "version", PB_VERSION);
     cJSON_AddNumberToObject(o, "uptimeSeconds", (double)((pb_now_ms() - r->app->started_ms) / 1000));

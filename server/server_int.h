@@ -217,6 +217,10 @@ void bus_stop(struct app *app);
 void bus_board_stale(struct app *app, int64_t tenant_id);
 /* Free what bus_start allocated (after the loop ended). */
 void bus_free(struct app *app);
+/* True while the LISTEN connection is up (PostgreSQL accepted this node's session and has not
+ * dropped it; a restart of PostgreSQL drops it at once). GET /api/health's database check on
+ * PostgreSQL: it asks nothing of the database, so the loop never waits on it. */
+bool bus_connected(const struct app *app);
 /* Events published or notified that have not reached their rooms yet (/metrics
  * planboard_events_unsettled; 0 = every event this node knows of is delivered). */
 uint64_t bus_unsettled(struct app *app);
