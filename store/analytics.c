@@ -235,25 +235,34 @@ static int dashboard_sql(struct store *s, int64_t tenant_id, const char *from, c
     return rc;
 }
 
-int analytics_dashboard(struct store *s, int64_t tenant_id, int64_t now_ms,
-                        struct analytics_dashboard *out)
+int analytics_dashboard_db(struct store *s, int64_t tenant_id, int64_t now_ms,
+                           struct analytics_dashboard *out, char today[PB_DATE_LEN])
 {
-    char today[PB_DATE_LEN], from[PB_TIMESTAMP_LEN], to[PB_TIMESTAMP_LEN];
-    struct analytics_dashboard d = { 0 };
+    char from[PB_TIMESTAMP_LEN], to[PB_TIMESTAMP_LEN];
     struct tenant t;
-    struct board *b;
     int rc;
 
     if ((rc = store_tenant_get(s, tenant_id, &t)) != 0)
         return rc;
     analytics_today(t.timezone, now_ms, today, from, to);
-    d.daily_target = t.daily_target;
+    out->daily_target = t.daily_target;
     tenant_cleanup(&t);
+    return dashboard_sql(s, tenant_id, from, to, ms_to_s(now_ms), out);
+}
+
+int analytics_dashboard(struct store *s, int64_t tenant_id, int64_t now_ms,
+                        struct analytics_dashboard *out)
+{
+    char today[PB_DATE_LEN];
+    struct analytics_dashboard d = { 0 };
+    struct board *b;
+    int rc;
+
+    if ((rc = analytics_dashboard_db(s, tenant_id, now_ms, &d, today)) != 0)
+        return rc;
     if ((rc = store_board(s, tenant_id, &b)) != 0)
         return rc;
     analytics_board_counts(b, today, &d);
-    if ((rc = dashboard_sql(s, tenant_id, from, to, ms_to_s(now_ms), &d)) != 0)
-        return rc;
     *out = d;
     return 0;
 }
@@ -267,14 +276,6 @@ static int64_t nearest_rank(int64_t n, unsigned p)
     return rank > 0 ? rank : 1;
 }
 
-static int wc_slot(const struct board *b, int64_t wc_id)
-{
-    for (size_t i = 0; i < b->n_work_centres; i++)
-        if (b->work_centres[i].id == wc_id)
-            return (int)i;
-    return -1;
-}
-
 /* Per work centre of the tenant: its sample count and Σ max(seconds, 0). Index: the UNIQUE
  * (tenant_id, work_centre_id) of analytics_dwell. */
 static const char sql_dwell[] =
@@ -285,29 +286,33 @@ static const char sql_dwell_hist[] =
     "SELECT work_centre_id, tenths, samples FROM analytics_dwell_hist WHERE tenant_id = ?1 "
     "ORDER BY work_centre_id, tenths";
 
-int analytics_cycle_times(struct store *s, const struct board *b,
-                          struct analytics_dwell **out, size_t *n)
+static int id_slot(const int64_t *ids, size_t n, int64_t id)
 {
-    size_t nw = b->n_work_centres;
-    struct analytics_dwell *v = calloc(nw + 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return (int)i;
+    return -1;
+}
+
+int analytics_dwell_read(struct store *s, int64_t tenant_id, const int64_t *wc_ids, size_t nw,
+                         struct analytics_dwell *v)
+{
     int64_t *seen = calloc(nw + 1, sizeof(*seen));      /* samples walked so far per centre */
     struct db_stmt *st = NULL;
     int r, rc = PB_EINTERNAL;
 
-    *out = NULL;
-    *n = 0;
-    if (v == NULL || seen == NULL || analytics_summaries_ensure(s) != 0)
-        goto done;
     for (size_t i = 0; i < nw; i++) {
-        v[i].work_centre_id = b->work_centres[i].id;
-        v[i].code = b->work_centres[i].code;
+        v[i].work_centre_id = wc_ids[i];
+        v[i].samples = 0;
         v[i].avg_tenths = v[i].p50_tenths = v[i].p90_tenths = -1;
     }
+    if (seen == NULL || analytics_summaries_ensure(s) != 0)
+        goto done;
     if ((st = store__prepare(s, sql_dwell, "analytics dwell")) == NULL)
         goto done;
-    db_bind_int64(st, 1, b->tenant_id);
+    db_bind_int64(st, 1, tenant_id);
     while ((r = store__step_row(s, st, "analytics dwell")) == 1) {
-        int slot = wc_slot(b, db_column_int64(st, 0));
+        int slot = id_slot(wc_ids, nw, db_column_int64(st, 0));
         int64_t samples = db_column_int64(st, 1), sum = db_column_int64(st, 2);
         if (slot < 0 || samples <= 0)
             continue;                                   /* a deleted work centre */
@@ -319,9 +324,9 @@ int analytics_cycle_times(struct store *s, const struct board *b,
         st = NULL;
         goto done;
     }
-    db_bind_int64(st, 1, b->tenant_id);
+    db_bind_int64(st, 1, tenant_id);
     while ((r = store__step_row(s, st, "analytics dwell")) == 1) {
-        int slot = wc_slot(b, db_column_int64(st, 0));
+        int slot = id_slot(wc_ids, nw, db_column_int64(st, 0));
         if (slot < 0 || v[slot].samples <= 0)
             continue;
         struct analytics_dwell *e = &v[slot];
@@ -335,15 +340,38 @@ int analytics_cycle_times(struct store *s, const struct board *b,
     }
     if (r < 0)
         goto done;
+    rc = 0;
+done:
+    db_finalize(st);
+    free(seen);
+    return rc;
+}
+
+int analytics_cycle_times(struct store *s, const struct board *b,
+                          struct analytics_dwell **out, size_t *n)
+{
+    size_t nw = b->n_work_centres;
+    struct analytics_dwell *v = calloc(nw + 1, sizeof(*v));
+    int64_t *ids = calloc(nw + 1, sizeof(*ids));
+    int rc = PB_EINTERNAL;
+
+    *out = NULL;
+    *n = 0;
+    if (v == NULL || ids == NULL)
+        goto done;
+    for (size_t i = 0; i < nw; i++)
+        ids[i] = b->work_centres[i].id;
+    if ((rc = analytics_dwell_read(s, b->tenant_id, ids, nw, v)) != 0)
+        goto done;
+    for (size_t i = 0; i < nw; i++)
+        v[i].code = b->work_centres[i].code;
     if (nw > 0) {
         *out = v;
         *n = nw;
         v = NULL;
     }
-    rc = 0;
 done:
-    db_finalize(st);
-    free(seen);
+    free(ids);
     free(v);
     return rc;
 }

@@ -119,6 +119,16 @@ int analytics_dashboard(struct store *s, int64_t tenant_id, int64_t now_ms,
                         struct analytics_dashboard *out);
 
 /*
+ * The database half of analytics_dashboard (issue 13: the server runs it off the loop on
+ * PostgreSQL, then analytics_board_counts on the loop): today[PB_DATE_LEN] = the local date of
+ * now_ms in the tenant's timezone; out->daily_target, daily_actual and avg_cycle_tenths are
+ * set, the other fields left as they are. Reads the database only (no board cache).
+ * PB_ENOT_FOUND unknown tenant, PB_EINTERNAL.
+ */
+int analytics_dashboard_db(struct store *s, int64_t tenant_id, int64_t now_ms,
+                           struct analytics_dashboard *out, char today[PB_DATE_LEN]);
+
+/*
  * Dwell times per work centre of board b (display order) from the tenant's order_moved audit
  * rows (through the summaries: O(work centres + distinct dwell values in tenths of an hour)): a sample is the time from an order's move into a centre to its next move out of it
  * (a move inside the same column is neither); orders still in the centre, and departures whose
@@ -127,6 +137,15 @@ int analytics_dashboard(struct store *s, int64_t tenant_id, int64_t now_ms,
  */
 int analytics_cycle_times(struct store *s, const struct board *b,
                           struct analytics_dwell **out, size_t *n);
+
+/*
+ * The database half of analytics_cycle_times: v[i] (caller's array of nw) gets the dwell
+ * figures of work centre wc_ids[i] of tenant_id (work_centre_id set, code left as it is;
+ * -1 = null). Reads the database only (no board cache), so it may run on another thread with
+ * its own store (issue 13: off the loop on PostgreSQL). 0 or PB_EINTERNAL.
+ */
+int analytics_dwell_read(struct store *s, int64_t tenant_id, const int64_t *wc_ids, size_t nw,
+                         struct analytics_dwell *v);
 
 /*
  * Transitions between columns learned from the tenant's order_moved audit rows (moves inside
