@@ -113,3 +113,63 @@ int reads_submit(struct app *app, int (*fn)(struct store *rs, void *ctx),
         free(j);
     return rc;
 }
+
+/* ---------------------------------------------------------------- route_read */
+
+struct route_read_job {
+    struct http_req *owner;             /* first: CLOSED_HTTP clears it */
+    struct route_read q;
+    route_read_fn fn;
+    cJSON *out;                         /* the answer fn built */
+    int http_status;
+    const char *message;                /* fn's error message (static) */
+};
+
+static int route_read_run(struct store *rs, void *ctx)
+{
+    struct route_read_job *j = ctx;
+    cJSON_Delete(j->out);               /* a second run overwrites the first */
+    j->out = NULL;
+    j->http_status = 200;
+    j->message = NULL;
+    return j->fn(rs, &j->q, &j->out, &j->http_status, &j->message);
+}
+
+static void route_read_done(void *ctx, int status)
+{
+    struct route_read_job *j = ctx;
+    struct http_req *r = j->owner;
+    if (r != NULL) {
+        r->job = NULL;
+        if (status == 0 && j->out != NULL) {
+            http_reply_json(r, j->http_status, j->out);
+            j->out = NULL;
+        } else {
+            http_reply_error(r, status == 0 ? PB_EINTERNAL : status,
+                             j->message != NULL ? j->message : "could not read the database",
+                             NULL);
+        }
+    }
+    cJSON_Delete(j->out);
+    free(j);
+}
+
+void route_read(struct http_req *r, const struct route_read *q, route_read_fn fn)
+{
+    struct route_read_job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    j->owner = r;
+    j->q = *q;
+    j->fn = fn;
+    r->job = j;                         /* route_read_done answers (at once on SQLite) */
+    int rc = reads_submit(r->app, route_read_run, route_read_done, j);
+    if (rc != 0) {
+        r->job = NULL;
+        free(j);
+        http_reply_error(r, rc == PB_ERATE_LIMITED ? rc : PB_EINTERNAL,
+                         "could not read the database", NULL);
+    }
+}

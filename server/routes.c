@@ -398,22 +398,30 @@ static void r_logout(struct http_req *r, const cJSON *body)
     r->job = j;                         /* logout_done answers */
 }
 
-static void r_me(struct http_req *r, const cJSON *body)
+static int me_read(struct store *rs, const struct route_read *q, cJSON **out, int *http_status,
+                   const char **message)
 {
     struct user u;
     struct tenant t;
-    (void)body;
-    if (store_user_get(r->app->store, r->claims.tenant_id, r->claims.user_id, &u) != 0) {
-        http_reply_error(r, PB_EUNAUTHORIZED, "user no longer exists", NULL);
-        return;
+    (void)http_status;
+    if (store_user_get(rs, q->tenant_id, q->user_id, &u) != 0) {
+        *message = "user no longer exists";
+        return PB_EUNAUTHORIZED;
     }
-    cJSON *o = json_user(&u);
-    if (store_tenant_get(r->app->store, r->claims.tenant_id, &t) == 0) {
-        cJSON_AddItemToObject(o, "tenant", json_tenant_brief(&t));
+    *out = json_user(&u);
+    if (store_tenant_get(rs, q->tenant_id, &t) == 0) {
+        cJSON_AddItemToObject(*out, "tenant", json_tenant_brief(&t));
         tenant_cleanup(&t);
     }
     user_cleanup(&u);
-    http_reply_json(r, 200, o);
+    return 0;
+}
+
+static void r_me(struct http_req *r, const cJSON *body)
+{
+    (void)body;
+    route_read(r, &(struct route_read){ .tenant_id = r->claims.tenant_id,
+                                        .user_id = r->claims.user_id }, me_read);
 }
 
 /* ================================================================ health, work centres */

@@ -74,18 +74,25 @@ static void revoke_user(struct app *app, int64_t tenant_id, int64_t user_id,
 
 /* ================================================================ tenant */
 
-static void r_tenant_get(struct http_req *r, const cJSON *body)
+static int tenant_read(struct store *rs, const struct route_read *q, cJSON **out,
+                       int *http_status, const char **message)
 {
     struct tenant t;
-    (void)body;
-    int rc = store_tenant_get(r->app->store, r->claims.tenant_id, &t);
+    (void)http_status;
+    int rc = store_tenant_get(rs, q->tenant_id, &t);
     if (rc != 0) {
-        http_reply_error(r, rc == PB_ENOT_FOUND ? PB_ENOT_FOUND : PB_EINTERNAL,
-                         "tenant not found", NULL);
-        return;
+        *message = "tenant not found";
+        return rc == PB_ENOT_FOUND ? PB_ENOT_FOUND : PB_EINTERNAL;
     }
-    http_reply_json(r, 200, json_tenant(&t));
+    *out = json_tenant(&t);
     tenant_cleanup(&t);
+    return 0;
+}
+
+static void r_tenant_get(struct http_req *r, const cJSON *body)
+{
+    (void)body;
+    route_read(r, &(struct route_read){ .tenant_id = r->claims.tenant_id }, tenant_read);
 }
 
 static void tenant_error(struct http_req *r, int rc)
@@ -195,12 +202,32 @@ static void r_tenant_put(struct http_req *r, const cJSON *body)
 
 /* ================================================================ users: reads */
 
-static void r_users_list(struct http_req *r, const cJSON *body)
+static int users_read(struct store *rs, const struct route_read *q, cJSON **out,
+                      int *http_status, const char **message)
 {
-    bool bad = false;
     struct user *users = NULL;
     size_t n = 0;
     int64_t total = 0;
+    (void)http_status;
+    if (store_user_list(rs, q->tenant_id, q->limit, q->offset, &users, &n, &total) != 0) {
+        *message = "could not list the users";
+        return PB_EINTERNAL;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *a = cJSON_AddArrayToObject(o, "data");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, json_user(&users[i]));
+    store_user_list_free(users, n);
+    cJSON_AddNumberToObject(o, "total", (double)total);
+    cJSON_AddNumberToObject(o, "limit", (double)q->limit);
+    cJSON_AddNumberToObject(o, "offset", (double)q->offset);
+    *out = o;
+    return 0;
+}
+
+static void r_users_list(struct http_req *r, const cJSON *body)
+{
+    bool bad = false;
     (void)body;
 
     int64_t limit = http_query_int(r, "limit", 50, 0, 500, &bad);
@@ -209,33 +236,30 @@ static void r_users_list(struct http_req *r, const cJSON *body)
         http_reply_invalid(r, "limit", "limit and offset must be whole numbers >= 0");
         return;
     }
-    if (store_user_list(r->app->store, r->claims.tenant_id, limit, offset, &users, &n,
-                        &total) != 0) {
-        http_reply_error(r, PB_EINTERNAL, "could not list the users", NULL);
-        return;
+    route_read(r, &(struct route_read){ .tenant_id = r->claims.tenant_id, .limit = limit,
+                                        .offset = offset }, users_read);
+}
+
+static int user_read(struct store *rs, const struct route_read *q, cJSON **out,
+                     int *http_status, const char **message)
+{
+    struct user u;
+    (void)http_status;
+    int rc = store_user_get(rs, q->tenant_id, q->id, &u);
+    if (rc != 0) {
+        *message = rc == PB_ENOT_FOUND ? "user not found" : "could not read the user";
+        return rc == PB_ENOT_FOUND ? rc : PB_EINTERNAL;
     }
-    cJSON *o = cJSON_CreateObject();
-    cJSON *a = cJSON_AddArrayToObject(o, "data");
-    for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(a, json_user(&users[i]));
-    store_user_list_free(users, n);
-    cJSON_AddNumberToObject(o, "total", (double)total);
-    cJSON_AddNumberToObject(o, "limit", (double)limit);
-    cJSON_AddNumberToObject(o, "offset", (double)offset);
-    http_reply_json(r, 200, o);
+    *out = json_user(&u);
+    user_cleanup(&u);
+    return 0;
 }
 
 static void r_user_get(struct http_req *r, const cJSON *body)
 {
-    struct user u;
     (void)body;
-    int rc = store_user_get(r->app->store, r->claims.tenant_id, r->ids[0], &u);
-    if (rc != 0) {
-        reply_store_error(r, rc, NULL);
-        return;
-    }
-    http_reply_json(r, 200, json_user(&u));
-    user_cleanup(&u);
+    route_read(r, &(struct route_read){ .tenant_id = r->claims.tenant_id, .id = r->ids[0] },
+               user_read);
 }
 
 /* ================================================================ users: writes */

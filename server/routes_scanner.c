@@ -56,14 +56,15 @@ static cJSON *key_json(const struct api_key *k)
 
 /* ================================================================ API keys */
 
-static void r_keys_list(struct http_req *r, const cJSON *body)
+static int keys_read(struct store *rs, const struct route_read *q, cJSON **out,
+                     int *http_status, const char **message)
 {
     struct api_key *keys = NULL;
     size_t n = 0;
-    (void)body;
-    if (store_api_key_list(r->app->store, r->claims.tenant_id, false, &keys, &n) != 0) {
-        http_reply_error(r, PB_EINTERNAL, "could not list the API keys", NULL);
-        return;
+    (void)http_status;
+    if (store_api_key_list(rs, q->tenant_id, false, &keys, &n) != 0) {
+        *message = "could not list the API keys";
+        return PB_EINTERNAL;
     }
     cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "data");
     for (size_t i = 0; i < n; i++) {
@@ -71,7 +72,14 @@ static void r_keys_list(struct http_req *r, const cJSON *body)
         api_key_cleanup(&keys[i]);
     }
     free(keys);
-    http_reply_json(r, 200, o);
+    *out = o;
+    return 0;
+}
+
+static void r_keys_list(struct http_req *r, const cJSON *body)
+{
+    (void)body;
+    route_read(r, &(struct route_read){ .tenant_id = r->claims.tenant_id }, keys_read);
 }
 
 /* An API key create or revoke through the writer (writes_sql). owner first: CLOSED_HTTP

@@ -949,6 +949,27 @@ void reads_close(struct app *app);
 int reads_submit(struct app *app, int (*fn)(struct store *rs, void *ctx),
                  void (*done)(void *ctx, int status), void *ctx);
 
+/* What a route_read function is given: the caller's claims and the request's values, copied
+ * (it runs on the reader thread, where the request must not be touched). */
+struct route_read {
+    int64_t tenant_id, user_id;         /* the caller's claims */
+    int64_t id;                         /* the path's :id (r->ids[0]), or 0 */
+    int64_t limit, offset;              /* a list's query, checked by the route */
+};
+
+/*
+ * Reader thread (or the loop on SQLite): read with rs and build the whole answer. Returns 0
+ * with *out (the JSON body; *http_status preset to 200), or a negative PB_E* code with
+ * *message (a static string; NULL: a generic one) — the HTTP error of that code. Touches
+ * nothing but rs, q and the out values (protocol/json's encoders are pure: they may be used).
+ */
+typedef int (*route_read_fn)(struct store *rs, const struct route_read *q, cJSON **out,
+                             int *http_status, const char **message);
+
+/* Answer r with what fn reads (through reads_submit: off the loop on PostgreSQL). Out of
+ * memory or a full reader queue: 500 / 429 at once. */
+void route_read(struct http_req *r, const struct route_read *q, route_read_fn fn);
+
 /* ---------------------------------------------------------------- webhooks (webhooks.c) */
 
 /*
