@@ -25,6 +25,17 @@ static void quiet(void *arg, const char *message)
     (void)message;
 }
 
+/* PQconnectdb with a bound on the connect (and on every PQreset of the connection, which reuses
+ * these parameters): connect_timeout 5 s unless the URL names its own (the URL's keys come after
+ * and win). Without it a PostgreSQL host that drops packets holds the caller for the kernel's
+ * TCP timeout (minutes). */
+static PGconn *connect_bounded(const char *url)
+{
+    static const char *const keys[] = { "connect_timeout", "dbname", NULL };
+    const char *const vals[] = { "5", url, NULL };
+    return PQconnectdbParams(keys, vals, 1);
+}
+
 int bus_open(struct bus **out, const char *url, char *err, size_t errlen)
 {
     struct bus *b = calloc(1, sizeof(*b));
@@ -35,7 +46,7 @@ int bus_open(struct bus **out, const char *url, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return PB_EINTERNAL;
     }
-    b->conn = PQconnectdb(url);
+    b->conn = connect_bounded(url);
     if (b->conn == NULL || PQstatus(b->conn) != CONNECTION_OK) {
         snprintf(err, errlen, "%s", b->conn != NULL ? PQerrorMessage(b->conn) : "out of memory");
         size_t n = strlen(err);

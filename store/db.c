@@ -241,6 +241,17 @@ static void notice_quiet(void *arg, const char *message)
     (void)message;              /* "relation already exists, skipping" and the like */
 }
 
+/* PQconnectdb with a bound on the connect (and on every PQreset of the connection, which reuses
+ * these parameters): connect_timeout 5 s unless the URL names its own (the URL's keys come after
+ * and win). Without it a PostgreSQL host that drops packets holds the caller for the kernel's
+ * TCP timeout (minutes). */
+static PGconn *connect_bounded(const char *url)
+{
+    static const char *const keys[] = { "connect_timeout", "dbname", NULL };
+    const char *const vals[] = { "5", url, NULL };
+    return PQconnectdbParams(keys, vals, 1);
+}
+
 int db_open(struct db **out, const char *url, int sqlite_flags, char *err, size_t errlen)
 {
     struct db *db = calloc(1, sizeof(*db));
@@ -268,7 +279,7 @@ int db_open(struct db **out, const char *url, int sqlite_flags, char *err, size_
         snprintf(err, errlen, "out of memory");
         return DB_NOMEM;
     }
-    db->pg->conn = PQconnectdb(url);
+    db->pg->conn = connect_bounded(url);
     if (db->pg->conn == NULL || PQstatus(db->pg->conn) != CONNECTION_OK) {
         const char *m = db->pg->conn != NULL ? PQerrorMessage(db->pg->conn) : "out of memory";
         size_t n;
