@@ -106,7 +106,7 @@ void bus_want(struct app *app, int64_t tenant_id)
 static void pump(struct app *app)
 {
     struct bus_state *bs = &app->bus;
-    while (bs->b != NULL && !bus_busy(bs->b) && bs->q_head < bs->n_queue) {
+    while (bs->b != NULL && bus_ready(bs->b) && !bus_busy(bs->b) && bs->q_head < bs->n_queue) {
         int64_t tenant_id = bs->queue[bs->q_head++];
         bool found;
         if (bs->q_head == bs->n_queue)
@@ -165,11 +165,18 @@ static const struct bus_handler handler = {
 
 static void on_retry(uv_timer_t *t);
 
+static int poll_fd(struct app *app);
+
 static void poll_closed(uv_handle_t *h)
 {
     struct app *app = h->data;
     app->bus.poll_init = false;
     app->bus.poll_closing = false;
+    if (app->bus.repoll) {              /* the same connection, on its new socket */
+        app->bus.repoll = false;
+        if (!app->stopping && app->bus.b != NULL && poll_fd(app) == 0)
+            return;
+    }
     bus_close(app->bus.b);
     app->bus.b = NULL;
     if (!app->stopping && app->bus.retry_init)
@@ -178,7 +185,8 @@ static void poll_closed(uv_handle_t *h)
 
 bool bus_connected(const struct app *app)
 {
-    return app->bus.b != NULL && app->bus.poll_init && !app->bus.poll_closing;
+    return app->bus.b != NULL && bus_ready(app->bus.b) && app->bus.poll_init
+        && !app->bus.poll_closing;
 }
 
 /* The connection broke: close it; on_retry opens a new one. */
@@ -200,39 +208,67 @@ static void broken(struct app *app)
     }
 }
 
+static void on_ready(struct app *app);
+
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     struct app *app = h->data;
+    struct bus_state *bs = &app->bus;
     (void)events;
-    if (app->bus.b == NULL || app->bus.poll_closing)
+    if (bs->b == NULL || bs->poll_closing)
         return;
     struct bus_handler bh = handler;
     bh.ctx = app;
-    if (status < 0 || bus_service(app->bus.b, &bh) != 0) {
+    bool was_ready = bus_ready(bs->b);
+    if (status < 0 || bus_service(bs->b, &bh) != 0) {
         broken(app);
         return;
+    }
+    if (!was_ready) {                   /* a reconnect in progress (bus_open_start) */
+        if (bus_fd(bs->b) != bs->fd) {  /* libpq moved on to another address: watch it */
+            bs->repoll = true;
+            bs->poll_closing = true;
+            uv_poll_stop(&bs->poll);
+            uv_close((uv_handle_t *)&bs->poll, poll_closed);
+            return;
+        }
+        if (bus_ready(bs->b))
+            on_ready(app);
     }
     pump(app);
 }
 
-/* Open the connection and poll it. 0 or PB_EINTERNAL. */
-static int connect_bus(struct app *app)
+/* Watch the connection's socket (readable; writable while libpq has output or the connect
+ * waits for it). 0, or PB_EINTERNAL (the connection is closed). */
+static int poll_fd(struct app *app)
 {
     struct bus_state *bs = &app->bus;
-    char err[256];
-    if (bus_open(&bs->b, app->cfg.db_path, err, sizeof(err)) != 0) {
-        pb_log(LOG_WARN, "bus: %s", err);
-        return PB_EINTERNAL;
-    }
-    if (uv_poll_init(app->loop, &bs->poll, bus_fd(bs->b)) != 0) {
+    bs->fd = bus_fd(bs->b);
+    if (uv_poll_init(app->loop, &bs->poll, bs->fd) != 0) {
         bus_close(bs->b);
         bs->b = NULL;
         return PB_EINTERNAL;
     }
     bs->poll.data = app;
     bs->poll_init = true;
-    uv_poll_start(&bs->poll, UV_READABLE, on_poll);
+    uv_poll_start(&bs->poll, UV_READABLE | (bus_wants_write(bs->b) ? UV_WRITABLE : 0), on_poll);
     return 0;
+}
+
+/* Open the connection and poll it: at start blocking (the server does not start without its
+ * database), later without waiting (bus_open_start: the loop never waits on a reconnect; its
+ * steps run in on_poll). 0 or PB_EINTERNAL. */
+static int connect_bus(struct app *app, bool blocking)
+{
+    struct bus_state *bs = &app->bus;
+    char err[256];
+    int rc = blocking ? bus_open(&bs->b, app->cfg.db_path, err, sizeof(err))
+                      : bus_open_start(&bs->b, app->cfg.db_path, err, sizeof(err));
+    if (rc != 0) {
+        pb_log(LOG_WARN, "bus: %s", err);
+        return PB_EINTERNAL;
+    }
+    return poll_fd(app);
 }
 
 /* After a reconnect: what was notified meanwhile is in the log (fetch it), and other nodes may
@@ -244,19 +280,36 @@ static void catch_up(struct app *app, int64_t tenant_id, void *ctx)
     bus_want(app, tenant_id);
 }
 
+/* A reconnect that is not done after PB_BUS_CONNECT_MS (libpq's connect_timeout does not
+ * apply to a non-blocking connect): give it up; broken() schedules the next try. */
+static void on_connect_timeout(uv_timer_t *t)
+{
+    struct app *app = t->data;
+    if (!app->stopping && app->bus.b != NULL && !bus_ready(app->bus.b)) {
+        pb_log(LOG_WARN, "bus: reconnecting to PostgreSQL timed out");
+        broken(app);
+    }
+}
+
 static void on_retry(uv_timer_t *t)
 {
     struct app *app = t->data;
     if (app->stopping)
         return;
-    if (connect_bus(app) != 0) {
+    if (connect_bus(app, false) != 0) {
         uv_timer_start(&app->bus.retry, on_retry, PB_BUS_RETRY_MS, 0);
         return;
     }
+    uv_timer_start(&app->bus.retry, on_connect_timeout, PB_BUS_CONNECT_MS, 0);
+}
+
+/* A reconnect is done (LISTEN in place): what was notified meanwhile is read. */
+static void on_ready(struct app *app)
+{
+    uv_timer_stop(&app->bus.retry);     /* the connect timeout */
     app->bus.reconnects++;
     pb_log(LOG_INFO, "bus: reconnected");
     room_each_joined(app, catch_up, NULL);
-    pump(app);
 }
 
 int bus_start(struct app *app)
@@ -270,7 +323,7 @@ int bus_start(struct app *app)
         return PB_EINTERNAL;
     bs->retry.data = bs->sweep.data = app;
     bs->retry_init = bs->sweep_init = true;
-    return connect_bus(app);
+    return connect_bus(app, true);
 }
 
 void bus_stop(struct app *app)

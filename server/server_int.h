@@ -130,6 +130,9 @@ struct app {
         struct bus *b;                  /* the LISTEN connection, or NULL (reconnecting) */
         uv_poll_t poll;
         bool poll_init, poll_closing;
+        int fd;                         /* the socket poll watches (libpq may change it while
+                                         * a reconnect tries the host's next address) */
+        bool repoll;                    /* poll is closing to watch a new socket */
         uv_timer_t retry;               /* reconnect, every PB_BUS_RETRY_MS while down */
         bool retry_init;
         struct hmap wanted;             /* tenant id -> (void *)1: a fetch is due */
@@ -204,6 +207,7 @@ int room_log_start(struct app *app);
 
 /* ---------------------------------------------------------------- bus.c (PostgreSQL) */
 #define PB_BUS_RETRY_MS 500             /* reconnect the LISTEN connection this often */
+#define PB_BUS_CONNECT_MS 5000          /* a reconnect not done by then is given up (retried) */
 #define PB_BUS_FETCH_ROWS 512           /* events read per fetch */
 #define PB_BUS_STALE_MS 20              /* retry dropping a board another node changed */
 

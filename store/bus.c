@@ -17,7 +17,12 @@ struct bus {
     size_t rows;                /* rows it gave so far */
     int status;                 /* 0, or PB_EINTERNAL when its result was an error */
     bool flushing;              /* PQflush said more output is queued */
+    enum { BUS_CONNECTING, BUS_SETUP, BUS_READY } phase;   /* bus_open_start's progress */
+    PostgresPollingStatusType want;     /* BUS_CONNECTING: what PQconnectPoll waits for */
 };
+
+static const char setup_sql[] = "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'; "
+                                "LISTEN planboard";
 
 static void quiet(void *arg, const char *message)
 {
@@ -56,7 +61,7 @@ int bus_open(struct bus **out, const char *url, char *err, size_t errlen)
         return PB_EINTERNAL;
     }
     PQsetNoticeProcessor(b->conn, quiet, NULL);
-    r = PQexec(b->conn, "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'; LISTEN planboard");
+    r = PQexec(b->conn, setup_sql);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     if (!ok || PQsetnonblocking(b->conn, 1) != 0) {
@@ -64,7 +69,81 @@ int bus_open(struct bus **out, const char *url, char *err, size_t errlen)
         bus_close(b);
         return PB_EINTERNAL;
     }
+    b->phase = BUS_READY;
     *out = b;
+    return 0;
+}
+
+int bus_open_start(struct bus **out, const char *url, char *err, size_t errlen)
+{
+    static const char *const keys[] = { "dbname", NULL };
+    const char *const vals[] = { url, NULL };
+    struct bus *b = calloc(1, sizeof(*b));
+
+    *out = NULL;
+    if (b == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return PB_EINTERNAL;
+    }
+    b->conn = PQconnectStartParams(keys, vals, 1);
+    if (b->conn == NULL || PQstatus(b->conn) == CONNECTION_BAD || PQsocket(b->conn) < 0) {
+        snprintf(err, errlen, "%s", b->conn != NULL ? PQerrorMessage(b->conn) : "out of memory");
+        size_t n = strlen(err);
+        while (n > 0 && err[n - 1] == '\n')
+            err[--n] = '\0';
+        bus_close(b);
+        return PB_EINTERNAL;
+    }
+    PQsetNoticeProcessor(b->conn, quiet, NULL);
+    b->phase = BUS_CONNECTING;
+    b->want = PGRES_POLLING_WRITING;    /* libpq: first wait until the socket is writable */
+    *out = b;
+    return 0;
+}
+
+bool bus_ready(const struct bus *b)
+{
+    return b->phase == BUS_READY;
+}
+
+/* bus_open_start's steps, one per wake-up: the connect (PQconnectPoll), then the session's
+ * setup and LISTEN sent and its results read. 0 or PB_EINTERNAL. */
+static int connect_step(struct bus *b)
+{
+    if (b->phase == BUS_CONNECTING) {
+        b->want = PQconnectPoll(b->conn);
+        if (b->want == PGRES_POLLING_FAILED)
+            return PB_EINTERNAL;
+        if (b->want != PGRES_POLLING_OK)
+            return 0;
+        if (PQsetnonblocking(b->conn, 1) != 0 || !PQsendQuery(b->conn, setup_sql))
+            return PB_EINTERNAL;
+        b->phase = BUS_SETUP;
+        int f = PQflush(b->conn);
+        if (f < 0)
+            return PB_EINTERNAL;
+        b->flushing = f == 1;
+        return 0;
+    }
+    if (b->flushing) {
+        int f = PQflush(b->conn);
+        if (f < 0)
+            return PB_EINTERNAL;
+        b->flushing = f == 1;
+    }
+    if (!PQconsumeInput(b->conn))
+        return PB_EINTERNAL;
+    while (!PQisBusy(b->conn)) {
+        PGresult *r = PQgetResult(b->conn);
+        if (r == NULL) {
+            b->phase = BUS_READY;
+            return 0;
+        }
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        if (!ok)
+            return PB_EINTERNAL;
+    }
     return 0;
 }
 
@@ -83,7 +162,7 @@ int bus_fd(const struct bus *b)
 
 bool bus_wants_write(const struct bus *b)
 {
-    return b->flushing;
+    return b->phase == BUS_CONNECTING ? b->want == PGRES_POLLING_WRITING : b->flushing;
 }
 
 bool bus_busy(const struct bus *b)
@@ -98,6 +177,8 @@ int bus_fetch(struct bus *b, int64_t tenant_id, uint64_t after, unsigned limit)
 
     if (b->busy)
         return PB_ECONFLICT;
+    if (b->phase != BUS_READY)
+        return PB_EINTERNAL;
     snprintf(t, sizeof(t), "%lld", (long long)tenant_id);
     snprintf(a, sizeof(a), "%llu", (unsigned long long)after);
     snprintf(l, sizeof(l), "%u", limit);
@@ -134,6 +215,8 @@ static void take_result(struct bus *b, PGresult *r, const struct bus_handler *h)
 
 int bus_service(struct bus *b, const struct bus_handler *h)
 {
+    if (b->phase != BUS_READY)
+        return connect_step(b);
     if (b->flushing) {
         int f = PQflush(b->conn);
         if (f < 0)

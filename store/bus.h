@@ -38,6 +38,21 @@ struct bus_handler {
  * a reason in err. */
 int bus_open(struct bus **out, const char *url, char *err, size_t errlen);
 
+/*
+ * Start connecting to `url` without waiting (a reconnect on the loop, issue 13 "the loop never
+ * waits"): 0 with *out set, or PB_EINTERNAL with a reason in err. Then poll bus_fd() (for
+ * writability while bus_wants_write()) and call bus_service() on each wake-up: it advances
+ * the connect, then the session setup and LISTEN, until bus_ready(); a failure on the way is
+ * PB_EINTERNAL (close it, try again later). bus_fd() may change while connecting (libpq
+ * trying the host's next address): compare it after each bus_service. libpq's connect_timeout
+ * does not apply here: the owner bounds the wait itself.
+ */
+int bus_open_start(struct bus **out, const char *url, char *err, size_t errlen);
+
+/* True once the connection LISTENs (always after bus_open; after bus_open_start, once its
+ * steps are done). bus_fetch refuses before (PB_EINTERNAL). */
+bool bus_ready(const struct bus *b);
+
 /* Close the connection. NULL is fine. */
 void bus_close(struct bus *b);
 
