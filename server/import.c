@@ -1,7 +1,9 @@
 /*
  * import — POST /api/orders/import (SPEC §6): the body (raw text/csv, or the "file" part of
  * multipart/form-data) streams into the CSV importer as it arrives; at the end the valid rows
- * are written as one transaction and one orders_imported event is broadcast.
+ * are written as one transaction and one orders_imported event is broadcast (on PostgreSQL a
+ * row of that same transaction, built by the writer job's run from its counts: SPEC §12,
+ * server/job_events.c).
  *
  * Bounded work (SPEC §4, §6): the importer caps what it lists (1,000 errors, 1,000 warnings,
  * 256 header columns, 64 KiB fields, max_import_rows records), a dry run lists at most

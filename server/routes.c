@@ -1,5 +1,8 @@
 /*
  * routes — the REST routes of SPEC §4 and the table that maps them to roles (SPEC §3).
+ * On PostgreSQL a create's order_created is a row of the create's own transaction (SPEC §12,
+ * server/job_events.c: built by the run, which alone knows the new id); on SQLite it is
+ * published after the commit (room_publish).
  */
 #include "server/server_int.h"
 

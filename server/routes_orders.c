@@ -4,6 +4,10 @@
  * Roles are enforced by the route table before a handler runs (SPEC §3). Every mutation is
  * one store_* call (one transaction, one audit row), then the answer, then the broadcast.
  * Choices where SPEC is silent: docs/api-notes.md.
+ * On PostgreSQL (SPEC §12, server/job_events.c) the events of a field update, a delete (with
+ * the order_unlocked of the lock it ends) and a work-centre change are rows of the change's own
+ * transaction; an update that moves the order still publishes its order_moved after the commit
+ * (docs/postgresql.md). On SQLite every event is published after the commit (room_publish).
  */
 #include "server/server_int.h"
 

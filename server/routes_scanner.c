@@ -26,7 +26,10 @@
  * With a writer (the server) an event is a writer job of the key's tenant (docs/writer.md
  * "Order updates and scanner events"): the key and the body's shape are checked at once; the
  * eventId lookup, the order and work-centre checks and the plan run at prepare, the rows are
- * written on the writer thread, and the answer and the broadcasts leave after COMMIT.
+ * written on the writer thread, and the answer and the broadcasts leave after COMMIT. On
+ * PostgreSQL (SPEC §12, server/job_events.c) the broadcasts are encoded at prepare and are rows
+ * of the event's own transaction (the order_unlocked only when the run's DELETE of the order's
+ * drag-lock row returned it); a duplicate the write finds sequences nothing.
  */
 #include "server/server_int.h"
 
