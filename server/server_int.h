@@ -271,6 +271,7 @@ struct job_events {
     bool logged;                        /* the last run sequenced them (writer thread writes,
                                          * the loop reads it in done) */
     size_t n, n_prepared;               /* events; of which added on the loop */
+    uint64_t last_seq;                  /* the last seq the last run's events got (0: none) */
     struct job_event ev[JOB_EVENTS_MAX];
 };
 /* Start empty for tenant_id (loop thread, at prepare; also on SQLite, where it stays off). */
@@ -301,7 +302,8 @@ int job_events_run_begin(struct job_events *je, bool will_add);
 int job_events_sequence(struct job_events *je);
 /* Loop thread, in the job's done: true when status is 0 and the run logged the events (the
  * webhook outbox is nudged, the cached board answer dropped, the mirror of the locks it ended
- * updated; the events reach the rooms through the bus); false: the caller publishes as before
+ * updated; the events reach the rooms through the bus, which is asked to read them now and
+ * counts them unsettled until it did); false: the caller publishes as before
  * (room_publish). Frees the frames either way. */
 bool job_events_done(struct job_events *je, int status);
 /* Free the frames of a job whose done does not call job_events_done (NULL-safe fields). */
