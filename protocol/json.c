@@ -75,6 +75,11 @@ static void add_projection(cJSON *j, const struct order *o);
 
 cJSON *json_order(const struct order *o, const struct drag_lock *lock)
 {
+    return json_order_at(o, lock, order_position(o));
+}
+
+cJSON *json_order_at(const struct order *o, const struct drag_lock *lock, int64_t position)
+{
     cJSON *j = cJSON_CreateObject();
     if (j == NULL)
         return NULL;
@@ -86,7 +91,7 @@ cJSON *json_order(const struct order *o, const struct drag_lock *lock)
     cJSON_AddNumberToObject(j, "quantityCompleted", (double)o->quantity_completed);
     add_str_or_null(j, "currentOperation", o->current_operation);
     add_id_or_null(j, "workCentreId", o->work_centre_id);
-    cJSON_AddNumberToObject(j, "position", (double)order_position(o));
+    cJSON_AddNumberToObject(j, "position", (double)position);
     cJSON_AddStringToObject(j, "status", order_status_name(o->status));
     cJSON_AddStringToObject(j, "priority", order_priority_name(o->priority));
     add_str_or_null(j, "dueDate", o->due_date);

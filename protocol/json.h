@@ -25,6 +25,10 @@ cJSON *json_lock_holder(const struct drag_lock *lock);
 cJSON *json_lock(const struct drag_lock *lock, const char *order_number);
 /* The order of SPEC §2; lock (may be NULL) becomes lockedBy. */
 cJSON *json_order(const struct order *o, const struct drag_lock *lock);
+/* json_order with `position` (SPEC §2) given: for an order that is not in its column's tree
+ * (yet), e.g. a change's planned order whose event is encoded before the change is applied
+ * (SPEC §12, server/job_events.c). Reads o only; any thread. NULL when out of memory. */
+cJSON *json_order_at(const struct order *o, const struct drag_lock *lock, int64_t position);
 cJSON *json_work_centre(const struct work_centre *wc);
 
 /* SPEC §9 projected schedule (issue 11). A projected minute (core/schedule.h: minutes since

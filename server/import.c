@@ -1,7 +1,9 @@
 /*
  * import — POST /api/orders/import (SPEC §6): the body (raw text/csv, or the "file" part of
  * multipart/form-data) streams into the CSV importer as it arrives; at the end the valid rows
- * are written as one transaction and one orders_imported event is broadcast.
+ * are written as one transaction and one orders_imported event is broadcast (on PostgreSQL a
+ * row of that same transaction, built by the writer job's run from its counts: SPEC §12,
+ * server/job_events.c).
  *
  * Bounded work (SPEC §4, §6): the importer caps what it lists (1,000 errors, 1,000 warnings,
  * 256 header columns, 64 KiB fields, max_import_rows records), a dry run lists at most
@@ -471,10 +473,12 @@ struct import_write {
     struct import_plan *plan;
     int64_t t_submit_us;
     char message[200];
+    struct job_events ev;               /* PostgreSQL: orders_imported, built by the run */
 };
 
 static void import_write_free(struct import_write *w)
 {
+    job_events_cleanup(&w->ev);         /* empty by now when done ran (a worker may free w) */
     store_import_plan_free(w->plan);
     free(w->in);
     csv_import_free(w->ci);
@@ -499,6 +503,7 @@ static int iw_prepare(void *ctx)
     }
     w->skipped += (size_t)refused;
     csv_import_rows(w->ci, &w->n_rows);
+    job_events_init(&w->ev, w->app, w->tenant_id);
     return store_import_prepare(w->app->store, b, w->n_rows, !w->create_only, !w->place_file,
                                 w->user_id, &w->plan);
 }
@@ -516,10 +521,23 @@ static int iw_run(struct db *db, void *ctx)
         for (size_t i = 0; i < n; i++)
             w->in[i] = rows[i].in;
     }
-    int rc = store_import_write(w->app->wstore, w->plan, w->in);
+    int rc = job_events_run_begin(&w->ev, true);
+    if (rc != 0)
+        return rc;
+    rc = store_import_write(w->app->wstore, w->plan, w->in);
     if (rc == PB_ETOO_LARGE)
         store_import_counts(w->plan, &w->created, NULL);
-    return rc;
+    if (rc != 0)
+        return rc;
+    size_t created = 0, updated = 0;
+    store_import_counts(w->plan, &created, &updated);
+    if (w->ev.on && created + updated > 0) {    /* SPEC §12: the counts are known only now */
+        cJSON *ev = cJSON_CreateObject();
+        cJSON_AddNumberToObject(ev, "created", (double)created);
+        cJSON_AddNumberToObject(ev, "updated", (double)updated);
+        job_events_add_run(&w->ev, "orders_imported", ev);
+    }
+    return job_events_sequence(&w->ev);
 }
 
 /* res for a failed import write (rc != 0). */
@@ -573,6 +591,7 @@ static void iw_done(void *ctx, int status, uint64_t commit_seq)
     size_t created = 0, updated = 0;
     (void)commit_seq;
 
+    bool logged = job_events_done(&w->ev, status);
     if (status == 0) {
         struct board *b;
         store_commit_noted(w->app->store);      /* group commit syncs it before answers */
@@ -583,10 +602,12 @@ static void iw_done(void *ctx, int status, uint64_t commit_seq)
         pb_log(LOG_DEBUG, "import: %zu records committed through the writer in %lld us",
                csv_import_records(w->ci), (long long)(lws_now_usecs() - w->t_submit_us));
         if (created + updated > 0) {
-            cJSON *ev = cJSON_CreateObject();
-            cJSON_AddNumberToObject(ev, "created", (double)created);
-            cJSON_AddNumberToObject(ev, "updated", (double)updated);
-            room_publish(w->app, w->tenant_id, "orders_imported", ev);
+            if (!logged) {              /* else (SPEC §12) sequenced with the change */
+                cJSON *ev = cJSON_CreateObject();
+                cJSON_AddNumberToObject(ev, "created", (double)created);
+                cJSON_AddNumberToObject(ev, "updated", (double)updated);
+                room_publish(w->app, w->tenant_id, "orders_imported", ev);
+            }
             schedule_changed(w->app, w->tenant_id, NULL, 0);    /* SPEC §9: every column */
         }
         res.data = report_json(w->ci, false, created, updated, w->skipped, false, NULL, 0);

@@ -1,5 +1,8 @@
 /*
  * routes — the REST routes of SPEC §4 and the table that maps them to roles (SPEC §3).
+ * On PostgreSQL a create's order_created is a row of the create's own transaction (SPEC §12,
+ * server/job_events.c: built by the run, which alone knows the new id); on SQLite it is
+ * published after the commit (room_publish).
  */
 #include "server/server_int.h"
 
@@ -656,10 +659,12 @@ struct create_op {
     size_t orders_then;                 /* for the 413 sentence */
     bool wip_override;                  /* SPEC §9: an admin sent "override": true */
     struct wip_check wip;               /* PB_EWIP_LIMIT: the column as prepare saw it */
+    struct job_events ev;               /* PostgreSQL: order_created, built by the run */
 };
 
 static void create_op_free(struct create_op *c)
 {
+    job_events_cleanup(&c->ev);
     store_create_job_free(c->job);
     free(c->steps);
     cJSON_Delete(c->body);
@@ -699,18 +704,27 @@ static int create_op_prepare(void *ctx)
                               c->wip_override, &c->job);
     if (rc == PB_EWIP_LIMIT)            /* for the 409's wipLimit and count */
         store_wip_check(c->b, c->in.work_centre_id, 1, false, &c->wip);
+    job_events_init(&c->ev, c->app, c->tenant_id);
     return rc;
 }
 
-/* The 201 answer and the order_created event; both get "wipExceeded": true when a soft or
- * overridden WIP limit was passed (SPEC §9). */
-static void create_publish(struct http_req *r, struct app *app, int64_t tenant_id,
-                           struct order *o, const struct wip_check *wip)
+/* The order_created event's data (SPEC §5) for order o at `position`. Any thread (reads o). */
+static cJSON *created_json(const struct order *o, int64_t position, const struct wip_check *wip)
 {
     cJSON *ev = cJSON_CreateObject();
-    cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
+    cJSON_AddItemToObject(ev, "order", json_order_at(o, NULL, position));
     op_wip_mark(ev, wip);
-    room_publish(app, tenant_id, "order_created", ev);
+    return ev;
+}
+
+/* The 201 answer and the order_created event (unless logged: sequenced with the change on
+ * PostgreSQL, SPEC §12); both get "wipExceeded": true when a soft or overridden WIP limit was
+ * passed (SPEC §9). */
+static void create_publish(struct http_req *r, struct app *app, int64_t tenant_id,
+                           struct order *o, const struct wip_check *wip, bool logged)
+{
+    if (!logged)
+        room_publish(app, tenant_id, "order_created", created_json(o, order_position(o), wip));
     schedule_changed(app, tenant_id, &o->work_centre_id, 1);               /* SPEC §9 */
     if (r != NULL) {
         cJSON *ans = route_order_with_steps(r, o);
@@ -722,8 +736,19 @@ static void create_publish(struct http_req *r, struct app *app, int64_t tenant_i
 static int create_op_run(struct db *db, void *ctx)
 {
     struct create_op *c = ctx;
+    int rc;
     (void)db;                           /* the sibling store's connection */
-    return store_create_write(c->app->wstore, c->job);
+    if ((rc = job_events_run_begin(&c->ev, true)) != 0
+        || (rc = store_create_write(c->app->wstore, c->job)) != 0)
+        return rc;
+    if (c->ev.on) {                     /* SPEC §12: the new id is known only now */
+        struct wip_check wip;
+        int64_t pos;
+        const struct order *o = store_create_staged(c->job, &pos);
+        store_create_wip(c->job, &wip);
+        job_events_add_run(&c->ev, "order_created", created_json(o, pos, &wip));
+    }
+    return job_events_sequence(&c->ev);
 }
 
 static void create_op_done(void *ctx, int status, uint64_t commit_seq)
@@ -731,6 +756,7 @@ static void create_op_done(void *ctx, int status, uint64_t commit_seq)
     struct create_op *c = ctx;
     struct http_req *r = c->owner;
     (void)commit_seq;
+    bool logged = job_events_done(&c->ev, status);
     if (status == 0) {
         store_commit_noted(c->app->store);      /* group commit syncs it before answers */
         struct wip_check wip;
@@ -738,7 +764,7 @@ static void create_op_done(void *ctx, int status, uint64_t commit_seq)
         struct order *o = store_create_apply(c->b, c->job);
         if (r != NULL)
             r->job = NULL;
-        create_publish(r, c->app, c->tenant_id, o, &wip);
+        create_publish(r, c->app, c->tenant_id, o, &wip, logged);
     } else if (r != NULL) {
         r->job = NULL;
         create_error(r, status, c->orders_then, &c->wip);
@@ -876,7 +902,7 @@ static void r_order_create(struct http_req *r, const cJSON *request_body)
         create_error(r, rc, b->n_orders, &wip);
         return;
     }
-    create_publish(r, r->app, r->claims.tenant_id, o, &wip);
+    create_publish(r, r->app, r->claims.tenant_id, o, &wip, false);
 }
 
 static void r_start_move(struct http_req *r, const cJSON *body)

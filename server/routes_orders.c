@@ -4,6 +4,10 @@
  * Roles are enforced by the route table before a handler runs (SPEC §3). Every mutation is
  * one store_* call (one transaction, one audit row), then the answer, then the broadcast.
  * Choices where SPEC is silent: docs/api-notes.md.
+ * On PostgreSQL (SPEC §12, server/job_events.c) the events of a field update, a delete (with
+ * the order_unlocked of the lock it ends) and a work-centre change are rows of the change's own
+ * transaction; an update that moves the order still publishes its order_moved after the commit
+ * (docs/postgresql.md). On SQLite every event is published after the commit (room_publish).
  */
 #include "server/server_int.h"
 
@@ -32,12 +36,16 @@ static cJSON *work_centres_json(const struct board *b)
     return a;
 }
 
-/* SPEC §5 work_centre_updated {workCentres: [...]} to the tenant's room. */
-static void publish_work_centres(struct app *app, int64_t tenant_id, const struct board *b)
+/* SPEC §5 work_centre_updated {workCentres: [...]} to the tenant's room (unless logged: on
+ * PostgreSQL it was sequenced in the change's transaction, SPEC §12), then the schedule. */
+static void publish_work_centres(struct app *app, int64_t tenant_id, const struct board *b,
+                                 bool logged)
 {
-    cJSON *ev = cJSON_CreateObject();
-    cJSON_AddItemToObject(ev, "workCentres", work_centres_json(b));
-    room_publish(app, tenant_id, "work_centre_updated", ev);
+    if (!logged) {
+        cJSON *ev = cJSON_CreateObject();
+        cJSON_AddItemToObject(ev, "workCentres", work_centres_json(b));
+        room_publish(app, tenant_id, "work_centre_updated", ev);
+    }
     schedule_changed(app, tenant_id, NULL, 0);    /* SPEC §9: capacity, default minutes */
 }
 
@@ -137,10 +145,12 @@ struct wc_change {
     int64_t *ids;                       /* reorder */
     struct board *b;                    /* set by prepare */
     struct wc_job *job;
+    struct job_events ev;               /* PostgreSQL: work_centre_updated, built by the run */
 };
 
 static void wc_op_free(struct wc_change *o)
 {
+    job_events_cleanup(&o->ev);
     store_wc_job_free(o->job);
     cJSON_Delete(o->body);
     free(o->ids);
@@ -162,14 +172,36 @@ static int wc_op_prepare(void *ctx)
 {
     struct wc_change *o = ctx;
     int rc = store_board(o->app->store, o->tenant_id, &o->b);
-    return rc != 0 ? rc : store_wc_prepare(o->b, &o->rq, &o->job);
+    if (rc != 0 || (rc = store_wc_prepare(o->b, &o->rq, &o->job)) != 0)
+        return rc;
+    job_events_init(&o->ev, o->app, o->tenant_id);
+    return 0;
 }
 
+/* Writer thread: the change, then (SPEC §12) its work_centre_updated from the centres as the
+ * apply will leave them (a created centre's id is known only now), in the same transaction. */
 static int wc_op_run(struct db *db, void *ctx)
 {
     struct wc_change *o = ctx;
+    struct work_centre *w;
+    size_t n;
+    int rc;
     (void)db;                           /* the sibling store's connection */
-    return store_wc_write(o->app->wstore, o->job);
+    if ((rc = job_events_run_begin(&o->ev, true)) != 0
+        || (rc = store_wc_write(o->app->wstore, o->job)) != 0)
+        return rc;
+    if (!o->ev.on)
+        return 0;
+    if ((rc = store_wc_tried(o->job, &w, &n)) == 0) {
+        cJSON *ev = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(ev, "workCentres");
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(a, json_work_centre(&w[i]));
+        free(w);
+        job_events_add_run(&o->ev, "work_centre_updated", ev);
+    } else if (rc < 0) {
+        job_events_give_up(&o->ev);     /* no memory: published after the commit */
+    }
+    return job_events_sequence(&o->ev);
 }
 
 static void wc_op_done(void *ctx, int status, uint64_t commit_seq)
@@ -179,6 +211,7 @@ static void wc_op_done(void *ctx, int status, uint64_t commit_seq)
     const struct work_centre *w = NULL;
     bool changed = false;
     (void)commit_seq;
+    bool logged = job_events_done(&o->ev, status);
     if (status == 0) {
         store_commit_noted(o->app->store);      /* group commit syncs it before answers */
         changed = store_wc_apply(o->b, o->job, &w);
@@ -197,7 +230,7 @@ static void wc_op_done(void *ctx, int status, uint64_t commit_seq)
             http_reply_json(r, 200, json_data(work_centres_json(o->b)));
     }
     if (changed)
-        publish_work_centres(o->app, o->tenant_id, o->b);
+        publish_work_centres(o->app, o->tenant_id, o->b, logged);
     wc_op_free(o);
 }
 
@@ -400,10 +433,12 @@ struct update_op {
     struct wip_check wip;               /* prepare refused PB_EWIP_LIMIT: the column (SPEC §9) */
     struct board *b;
     struct update_job *job;
+    struct job_events ev;               /* PostgreSQL: order_updated, in the job's transaction */
 };
 
 static void update_op_free(struct update_op *u)
 {
+    job_events_cleanup(&u->ev);
     store_update_job_free(u->job);
     cJSON_Delete(u->body);
     free(u);
@@ -443,14 +478,30 @@ static int update_op_prepare(void *ctx)
     int rc2 = store_update_prepare(u->b, o->id, &u->p, u->is_move ? &mv : NULL, &u->job);
     if (rc2 == PB_EWIP_LIMIT)           /* SPEC §9: the column it would enter or count in */
         store_wip_check(u->b, mv.to_work_centre_id, 1, false, &u->wip);
+    job_events_init(&u->ev, u->app, u->u.tenant_id);
+    if (rc2 == 0 && !u->is_move && store_update_writes(u->job)) {
+        /* SPEC §12: order_updated as apply will make the order, sequenced by the run */
+        struct order tried;
+        struct wip_check wip;
+        store_update_tried(u->job, &tried);
+        store_update_wip(u->job, &wip);
+        cJSON *ev = cJSON_CreateObject();
+        cJSON_AddItemToObject(ev, "order", json_order_at(&tried, NULL, order_position(o)));
+        op_wip_mark(ev, &wip);
+        job_events_add(&u->ev, "order_updated", ev);
+    }
     return rc2;
 }
 
 static int update_op_run(struct db *db, void *ctx)
 {
     struct update_op *u = ctx;
+    int rc;
     (void)db;                           /* the sibling store's connection */
-    return store_update_write(u->app->wstore, u->job);
+    if ((rc = job_events_run_begin(&u->ev, false)) != 0
+        || (rc = store_update_write(u->app->wstore, u->job)) != 0)
+        return rc;
+    return job_events_sequence(&u->ev);
 }
 
 /* The answer to an update that failed with rc (the same sentences as on the loop). */
@@ -486,6 +537,7 @@ static void update_op_done(void *ctx, int status, uint64_t commit_seq)
     (void)commit_seq;
     if (r != NULL)
         r->job = NULL;
+    bool logged = job_events_done(&u->ev, status);
     if (status != 0) {
         if (r != NULL)
             update_error(r, u, status);
@@ -504,10 +556,12 @@ static void update_op_done(void *ctx, int status, uint64_t commit_seq)
         schedule_changed(u->app, u->u.tenant_id,
                          (int64_t[]){ mr.from_work_centre_id, mr.to_work_centre_id }, 2);
     } else if (changed) {
-        cJSON *ev = cJSON_CreateObject();
-        cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
-        op_wip_mark(ev, &wip);
-        room_publish(u->app, u->u.tenant_id, "order_updated", ev);
+        if (!logged) {                  /* else (SPEC §12) sequenced with the change */
+            cJSON *ev = cJSON_CreateObject();
+            cJSON_AddItemToObject(ev, "order", json_order(o, NULL));
+            op_wip_mark(ev, &wip);
+            room_publish(u->app, u->u.tenant_id, "order_updated", ev);
+        }
         schedule_changed(u->app, u->u.tenant_id, &o->work_centre_id, 1);    /* SPEC §9 */
     }
     if (r != NULL) {
@@ -728,20 +782,33 @@ struct delete_op {
     int64_t tenant_id, user_id, order_id;
     struct board *b;
     struct delete_job *job;
+    struct job_events ev;               /* PostgreSQL: order_deleted and the lock's end, in the
+                                         * job's transaction */
 };
 
 static int delete_op_prepare(void *ctx)
 {
     struct delete_op *d = ctx;
     int rc = store_board(d->app->store, d->tenant_id, &d->b);
-    return rc != 0 ? rc : store_delete_prepare(d->b, d->order_id, d->user_id, &d->job);
+    if (rc != 0 || (rc = store_delete_prepare(d->b, d->order_id, d->user_id, &d->job)) != 0)
+        return rc;
+    job_events_init(&d->ev, d->app, d->tenant_id);
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddNumberToObject(ev, "orderId", (double)d->order_id);
+    job_events_add(&d->ev, "order_deleted", ev);
+    job_events_add_unlock(&d->ev, d->order_id, "deleted");     /* SPEC §5 */
+    return 0;
 }
 
 static int delete_op_run(struct db *db, void *ctx)
 {
     struct delete_op *d = ctx;
+    int rc;
     (void)db;                           /* the sibling store's connection */
-    return store_delete_write(d->app->wstore, d->job);
+    if ((rc = job_events_run_begin(&d->ev, false)) != 0
+        || (rc = store_delete_write(d->app->wstore, d->job)) != 0)
+        return rc;
+    return job_events_sequence(&d->ev);
 }
 
 static void delete_op_done(void *ctx, int status, uint64_t commit_seq)
@@ -750,6 +817,7 @@ static void delete_op_done(void *ctx, int status, uint64_t commit_seq)
     struct http_req *r = d->owner;
     int64_t wc = -1;                    /* the deleted order's column (SPEC §9) */
     (void)commit_seq;
+    bool logged = job_events_done(&d->ev, status);
     if (status == 0) {
         store_commit_noted(d->app->store);      /* group commit syncs it before answers */
         wc = board_order(d->b, d->order_id) != NULL ? board_order(d->b, d->order_id)->work_centre_id : -1;
@@ -763,7 +831,8 @@ static void delete_op_done(void *ctx, int status, uint64_t commit_seq)
             delete_error(r, status);
     }
     if (status == 0) {
-        publish_deleted(d->app, d->tenant_id, d->order_id);
+        if (!logged)                    /* else (SPEC §12) sequenced with the change */
+            publish_deleted(d->app, d->tenant_id, d->order_id);
         schedule_changed(d->app, d->tenant_id, &wc, 1);     /* SPEC §9: its column */
     }
     store_delete_job_free(d->job);

@@ -26,7 +26,10 @@
  * With a writer (the server) an event is a writer job of the key's tenant (docs/writer.md
  * "Order updates and scanner events"): the key and the body's shape are checked at once; the
  * eventId lookup, the order and work-centre checks and the plan run at prepare, the rows are
- * written on the writer thread, and the answer and the broadcasts leave after COMMIT.
+ * written on the writer thread, and the answer and the broadcasts leave after COMMIT. On
+ * PostgreSQL (SPEC §12, server/job_events.c) the broadcasts are encoded at prepare and are rows
+ * of the event's own transaction (the order_unlocked only when the run's DELETE of the order's
+ * drag-lock row returned it); a duplicate the write finds sequences nothing.
  */
 #include "server/server_int.h"
 
@@ -293,34 +296,42 @@ static const char *bad_field_message(const char *field)
     return "is not valid";
 }
 
-/* The room events of an applied scanner event (see the top comment). */
+/* The order_moved data of a scanner event that moved its order (order: its JSON, taken). */
+static cJSON *moved_json(const struct api_key *k, const struct scanner_event_input *in,
+                         const struct scanner_result *res, cJSON *order)
+{
+    char by[PB_API_KEY_NAME_MAX + 16];
+    snprintf(by, sizeof(by), "scanner: %s", k->name != NULL ? k->name : "");
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddItemToObject(ev, "order", order);
+    if (res->from_work_centre_id > 0)
+        cJSON_AddNumberToObject(ev, "fromWorkCentreId", (double)res->from_work_centre_id);
+    else
+        cJSON_AddNullToObject(ev, "fromWorkCentreId");
+    cJSON_AddNumberToObject(ev, "toWorkCentreId", (double)res->to_work_centre_id);
+    cJSON_AddNumberToObject(ev, "position", (double)res->position);
+    cJSON *mb = cJSON_AddObjectToObject(ev, "movedBy");
+    cJSON_AddNullToObject(mb, "userId");
+    cJSON_AddStringToObject(mb, "username", by);
+    cJSON *sc = cJSON_AddObjectToObject(ev, "scanner");
+    cJSON_AddNumberToObject(sc, "apiKeyId", (double)k->id);
+    cJSON_AddStringToObject(sc, "name", k->name != NULL ? k->name : "");
+    if (in->scanner_id != NULL)
+        cJSON_AddStringToObject(sc, "scannerId", in->scanner_id);
+    if (in->operator_badge != NULL)
+        cJSON_AddStringToObject(sc, "operatorBadge", in->operator_badge);
+    return ev;
+}
+
+/* The room events of an applied scanner event (see the top comment), unless logged (SPEC §12:
+ * sequenced in the event's own transaction, scanner_op_events), then the schedule. */
 static void publish_effect(struct app *app, const struct api_key *k,
                            const struct scanner_event_input *in, const struct scanner_result *res,
-                           bool lock_ended)
+                           bool lock_ended, bool logged)
 {
     int64_t t = k->tenant_id;
-    if (res->moved) {
-        char by[PB_API_KEY_NAME_MAX + 16];
-        snprintf(by, sizeof(by), "scanner: %s", k->name != NULL ? k->name : "");
-        cJSON *ev = cJSON_CreateObject();
-        cJSON_AddItemToObject(ev, "order", json_order(res->order, NULL));
-        if (res->from_work_centre_id > 0)
-            cJSON_AddNumberToObject(ev, "fromWorkCentreId", (double)res->from_work_centre_id);
-        else
-            cJSON_AddNullToObject(ev, "fromWorkCentreId");
-        cJSON_AddNumberToObject(ev, "toWorkCentreId", (double)res->to_work_centre_id);
-        cJSON_AddNumberToObject(ev, "position", (double)res->position);
-        cJSON *mb = cJSON_AddObjectToObject(ev, "movedBy");
-        cJSON_AddNullToObject(mb, "userId");
-        cJSON_AddStringToObject(mb, "username", by);
-        cJSON *sc = cJSON_AddObjectToObject(ev, "scanner");
-        cJSON_AddNumberToObject(sc, "apiKeyId", (double)k->id);
-        cJSON_AddStringToObject(sc, "name", k->name != NULL ? k->name : "");
-        if (in->scanner_id != NULL)
-            cJSON_AddStringToObject(sc, "scannerId", in->scanner_id);
-        if (in->operator_badge != NULL)
-            cJSON_AddStringToObject(sc, "operatorBadge", in->operator_badge);
-        room_publish(app, t, "order_moved", ev);
+    if (res->moved && !logged) {
+        room_publish(app, t, "order_moved", moved_json(k, in, res, json_order(res->order, NULL)));
         if (lock_ended) {
             cJSON *u = cJSON_CreateObject();
             cJSON_AddNumberToObject(u, "orderId", (double)res->order->id);
@@ -328,7 +339,7 @@ static void publish_effect(struct app *app, const struct api_key *k,
             room_publish(app, t, "order_unlocked", u);
         }
     }
-    if (res->changed) {
+    if (res->changed && !logged) {
         cJSON *ev = cJSON_CreateObject();
         cJSON_AddItemToObject(ev, "order", op_order_json(app, res->order, t));
         room_publish(app, t, "order_updated", ev);
@@ -338,13 +349,13 @@ static void publish_effect(struct app *app, const struct api_key *k,
 }
 
 /* After an event was applied (or found to be a duplicate): a scanner move ends whoever's drag
- * lock (as a user's move ends the mover's), the 202 answer when the client is still there
- * (r may be NULL), then the room events. */
+ * lock (as a user's move ends the mover's; logged: the job's run did, SPEC §12), the 202
+ * answer when the client is still there (r may be NULL), then the room events. */
 static void scanner_finish(struct http_req *r, struct app *app, const struct api_key *k,
                            const struct scanner_event_input *in,
-                           const struct scanner_result *res)
+                           const struct scanner_result *res, bool logged)
 {
-    bool lock_ended = res->moved
+    bool lock_ended = res->moved && !logged
                       && op_lock_release(app, k->tenant_id, res->order->id, 0);
     if (r != NULL) {
         cJSON *j = cJSON_CreateObject();
@@ -364,7 +375,7 @@ static void scanner_finish(struct http_req *r, struct app *app, const struct api
         http_reply_json(r, 202, j);
     }
     if (!res->duplicate)
-        publish_effect(app, k, in, res, lock_ended);
+        publish_effect(app, k, in, res, lock_ended, logged);
 }
 
 /* The answer to an event the store refused (rc, with the field at fault for a 400). */
@@ -394,14 +405,42 @@ struct scanner_op {
     struct board *b;
     struct scanner_job *job;
     const char *bad;                    /* prepare's PB_EVALIDATION: the field (static) */
+    struct job_events ev;               /* PostgreSQL: the events, in the job's transaction */
 };
 
 static void scanner_op_free(struct scanner_op *e)
 {
+    job_events_cleanup(&e->ev);
     store_scanner_job_free(e->job);
     api_key_cleanup(&e->k);
     cJSON_Delete(e->body);
     free(e);
+}
+
+/* Prepare, SPEC §12: the events of the planned effect (the top comment's, in that order),
+ * encoded now and sequenced by the run in the event's transaction; the move's order_unlocked
+ * only when the run's DELETE of the order's drag-lock row returned it. */
+static void scanner_op_events(struct scanner_op *e)
+{
+    struct order tried;
+    struct scanner_result res;
+    int64_t pos;
+    job_events_init(&e->ev, e->app, e->k.tenant_id);
+    if (!e->ev.on || !store_scanner_tried(e->job, &tried, &pos, &res))
+        return;
+    if (res.moved) {
+        job_events_add(&e->ev, "order_moved",
+                       moved_json(&e->k, &e->in, &res, json_order_at(&tried, NULL, pos)));
+        job_events_add_unlock(&e->ev, tried.id, "moved");
+    }
+    if (res.changed) {                  /* a move ends the lock: lockedBy null then */
+        const struct drag_lock *l = res.moved ? NULL
+                                    : lock_get(e->app->locks, e->k.tenant_id, tried.id,
+                                               pb_now_ms());
+        cJSON *ev = cJSON_CreateObject();
+        cJSON_AddItemToObject(ev, "order", json_order_at(&tried, l, pos));
+        job_events_add(&e->ev, "order_updated", ev);
+    }
 }
 
 static int scanner_op_prepare(void *ctx)
@@ -415,14 +454,22 @@ static int scanner_op_prepare(void *ctx)
     tenant_cleanup(&t);
     e->in.timezone = e->tz;
     e->in.api_key_id = e->k.id;
-    return store_scanner_prepare(e->app->store, e->b, &e->in, &e->job, &e->bad);
+    int rc = store_scanner_prepare(e->app->store, e->b, &e->in, &e->job, &e->bad);
+    if (rc == 0)
+        scanner_op_events(e);
+    return rc;
 }
 
 static int scanner_op_run(struct db *db, void *ctx)
 {
     struct scanner_op *e = ctx;
+    int rc;
     (void)db;                           /* the sibling store's connection */
-    return store_scanner_write(e->app->wstore, e->job);
+    if ((rc = job_events_run_begin(&e->ev, false)) != 0
+        || (rc = store_scanner_write(e->app->wstore, e->job)) != 0)
+        return rc;
+    /* a duplicate found by the write tells nothing: its events are not sequenced */
+    return store_scanner_applies(e->job) ? job_events_sequence(&e->ev) : 0;
 }
 
 static void scanner_op_done(void *ctx, int status, uint64_t commit_seq)
@@ -432,12 +479,13 @@ static void scanner_op_done(void *ctx, int status, uint64_t commit_seq)
     (void)commit_seq;
     if (r != NULL)
         r->job = NULL;
+    bool logged = job_events_done(&e->ev, status);
     if (status == 0) {
         struct scanner_result res;
         if (store_scanner_writes(e->job))
             store_commit_noted(e->app->store);  /* group commit syncs it before answers */
         store_scanner_apply(e->b, e->job, &res);
-        scanner_finish(r, e->app, &e->k, &e->in, &res);
+        scanner_finish(r, e->app, &e->k, &e->in, &res, logged);
     } else if (r != NULL) {
         scanner_error(r, status, e->bad);
     }
@@ -512,7 +560,7 @@ static void r_scanner_event(struct http_req *r, const cJSON *request_body)
         scanner_error(r, rc, bad);
         goto out;
     }
-    scanner_finish(r, r->app, &k, &in, &res);
+    scanner_finish(r, r->app, &k, &in, &res, false);
 out:
     tenant_cleanup(&t);
     api_key_cleanup(&k);

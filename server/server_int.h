@@ -260,6 +260,67 @@ void room_cull_all(struct app *app, int64_t tenant_id);
  * PB_EINTERNAL (out of memory or too many queued: not queued). Events of a job that fails
  * later are reported to app->room_log.on_lost, once per event. */
 int room_log_sequence_note(struct app *app, int64_t tenant_id, struct ws_msg *m, size_t split);
+/* ---------------------------------------------------------------- job_events.c (PostgreSQL) */
+/*
+ * SPEC §12, issue 13 item 2: a writer job's room events as rows of the job's own transaction
+ * (server/job_events.c has the whole story). Embedded in the job's ctx; every field private.
+ * Loop thread: init, add, add_unlock, done, cleanup. Writer thread (the job's run): add_run,
+ * run_begin, sequence.
+ */
+#define JOB_EVENTS_MAX 4                /* events of one change (scanner: moved, unlocked, updated) */
+struct job_event {
+    struct ws_msg *m;                   /* the frame without seq (a reference) */
+    size_t split;                       /* where the seq goes in m's frame */
+    int64_t unlock_order_id;            /* > 0: an order_unlocked, sequenced only when the run's
+                                         * DELETE of that order's drag-lock row returned it */
+    bool sequenced;                     /* written by the last run */
+};
+struct job_events {
+    struct app *app;
+    int64_t tenant_id;
+    bool on;                            /* PostgreSQL with a writer: the run sequences them */
+    bool broken;                        /* a frame could not be built: published after commit */
+    bool logged;                        /* the last run sequenced them (writer thread writes,
+                                         * the loop reads it in done) */
+    size_t n, n_prepared;               /* events; of which added on the loop */
+    uint64_t last_seq;                  /* the last seq the last run's events got (0: none) */
+    struct job_event ev[JOB_EVENTS_MAX];
+};
+/* Start empty for tenant_id (loop thread, at prepare; also on SQLite, where it stays off). */
+void job_events_init(struct job_events *je, struct app *app, int64_t tenant_id);
+/* Loop thread (prepare): the event `event` with data (consumed) as the change will make it,
+ * encoded now (room_encode). Nothing on SQLite; out of memory (or too many): the job falls
+ * back to room_publish after commit. */
+void job_events_add(struct job_events *je, const char *event, cJSON *data);
+/* Loop thread (prepare): order_unlocked {orderId, reason} for the drag lock on order_id that
+ * the change ends: the run DELETEs its row (store/drag_locks.h) and sequences the event only
+ * when the DELETE returned it (one order_unlocked per lock end across the nodes, SPEC §5). */
+void job_events_add_unlock(struct job_events *je, int64_t order_id, const char *reason);
+/* Writer thread (run, after the change's statements): an event whose data only the run knows,
+ * built from the job's ctx only (ws_msg_new; no app state). data consumed. */
+void job_events_add_run(struct job_events *je, const char *event, cJSON *data);
+/* Either thread: an event could not be built (no memory): nothing is sequenced, done returns
+ * false and the caller publishes after the commit as before. */
+void job_events_give_up(struct job_events *je);
+/* Writer thread, first in the run: forget what an earlier run added (a run may go twice) and,
+ * when there are events (or will_add: the run will add some), lock the tenant's room_log row
+ * (store_room_log_lock) so the tenant's writes take turns across the nodes. 0 or PB_EINTERNAL
+ * (the run fails: nothing commits). */
+int job_events_run_begin(struct job_events *je, bool will_add);
+/* Writer thread, last in the run: the drag-lock rows of the unlock events are removed and the
+ * events get their seqs and rows in room_events (store_room_log_sequence) in this transaction.
+ * 0 (also when there is nothing to do: off, broken, none) or PB_EINTERNAL: the run fails and
+ * the change does not commit. */
+int job_events_sequence(struct job_events *je);
+/* Loop thread, in the job's done: true when status is 0 and the run logged the events (the
+ * webhook outbox is nudged, the cached board answer dropped, the mirror of the locks it ended
+ * updated; the events reach the rooms through the bus, which is asked to read them now and
+ * counts them unsettled until it did); false: the caller publishes as before
+ * (room_publish). Frees the frames either way. */
+bool job_events_done(struct job_events *je, int status);
+/* Free the frames of a job whose done does not call job_events_done (NULL-safe fields). */
+void job_events_cleanup(struct job_events *je);
+
 /* After the loop ended (the writer is closed): write what is still queued on the loop's own
  * connection and mark the log clean when every event was logged and the exit is clean. */
 void room_log_finish(struct app *app);

@@ -391,6 +391,32 @@ void store_update_wip(const struct update_job *j, struct wip_check *out)
     *out = j->has_move || j->mp.o != NULL ? j->mp.wip : j->wip;
 }
 
+void store_update_tried(const struct update_job *j, struct order *out)
+{
+    const struct field_plan *fp = &j->fp;
+    *out = *fp->o;
+    memset(&out->column_node, 0, sizeof(out->column_node));
+    if (!fp->changed)
+        return;
+    if (fp->d_num)
+        out->order_number = fp->num;
+    if (fp->d_stock)
+        out->stock_code = fp->stock;
+    if (fp->d_desc)
+        out->description = fp->desc;
+    if (fp->d_op)
+        out->current_operation = fp->op;
+    out->quantity_to_make = fp->in.quantity_to_make;
+    out->quantity_completed = fp->in.quantity_completed;
+    out->status = fp->to;
+    out->priority = (enum order_priority)fp->in.priority;
+    memcpy(out->due_date, fp->due, sizeof(out->due_date));
+    memcpy(out->start_date, fp->start, sizeof(out->start_date));
+    memcpy(out->completion_date, fp->done, sizeof(out->completion_date));
+    memcpy(out->updated_at, j->now, sizeof(out->updated_at));
+    out->version += j->has_move ? 0 : 1;        /* as apply_fields' bump */
+}
+
 bool store_update_writes(const struct update_job *j)
 {
     return j->fp.changed || j->has_move;

@@ -113,6 +113,12 @@ void store_update_job_free(struct update_job *j);
 /* SPEC §9: the WIP check of a prepared update (the move's target column, or the order's own
  * column when only its status makes it count again); all zero when no limit was involved. */
 void store_update_wip(const struct update_job *j, struct wip_check *out);
+/* SPEC §12 (the event goes in with its change, server/job_events.c): *out = the order as
+ * apply will make it when the job has no move (the planned fields, version and updatedAt); its
+ * strings are borrowed from the job and the board (valid until apply or the job's free), its
+ * column node is not usable: the position is order_position() of the board's order. Any
+ * thread that may read b (the writer's gate keeps it still). */
+void store_update_tried(const struct update_job *j, struct order *out);
 
 /*
  * Soft delete (deleted_at) of order order_id: the orders after it in its column close up

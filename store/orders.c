@@ -242,6 +242,12 @@ void store_create_wip(const struct create_job *j, struct wip_check *out)
     *out = j->wip;
 }
 
+const struct order *store_create_staged(const struct create_job *j, int64_t *position)
+{
+    *position = (int64_t)j->depth;
+    return j->o;
+}
+
 struct order *store_create_apply(struct board *b, struct create_job *j)
 {
     struct order *o = j->o;

@@ -750,6 +750,45 @@ bool store_scanner_writes(const struct scanner_job *j)
     return !j->duplicate;
 }
 
+bool store_scanner_tried(const struct scanner_job *j, struct order *o, int64_t *position,
+                         struct scanner_result *res)
+{
+    const struct plan *p = &j->p;
+    if (j->duplicate)
+        return false;
+    *res = j->res;
+    *o = *j->o;
+    memset(&o->column_node, 0, sizeof(o->column_node));
+    *position = order_position(j->o);
+    if (p->move) {
+        res->moved = true;
+        res->from_work_centre_id = p->src->work_centre_id;
+        res->to_work_centre_id = p->dst->work_centre_id;
+        res->position = p->new_pos;
+        o->work_centre_id = p->dst->work_centre_id;
+        *position = p->new_pos;
+    }
+    if (p->order_change) {              /* as apply_to_cache */
+        if (p->op_change)
+            o->current_operation = p->op;
+        o->status = p->status;
+        o->quantity_completed = p->quantity_completed;
+        memcpy(o->start_date, p->start, sizeof(o->start_date));
+        memcpy(o->completion_date, p->done, sizeof(o->completion_date));
+        memcpy(o->updated_at, j->now, sizeof(o->updated_at));
+        o->version++;
+    }
+    res->changed = p->order_change;
+    res->step_number = p->step != NULL ? p->step->step_number : 0;
+    res->order = o;
+    return true;
+}
+
+bool store_scanner_applies(const struct scanner_job *j)
+{
+    return !j->duplicate && !j->dup_at_write;
+}
+
 void store_scanner_apply(struct board *b, struct scanner_job *j, struct scanner_result *out)
 {
     struct scanner_result res = j->res;

@@ -157,6 +157,16 @@ int store_scanner_prepare(struct store *s, struct board *b, const struct scanner
 bool store_scanner_writes(const struct scanner_job *j);
 int store_scanner_write(struct store *s, struct scanner_job *j);
 void store_scanner_apply(struct board *b, struct scanner_job *j, struct scanner_result *out);
+/* SPEC §12 (the events go in with their change, server/job_events.c), after prepare: false
+ * when the event is a duplicate (nothing to tell); else true, *res as apply will report it
+ * (unless the write finds the eventId recorded meanwhile: store_scanner_applies) and *o the
+ * order as apply will leave it (res->order = o; strings borrowed from the job and the board,
+ * the column node not usable: the position is *position). Any thread that may read b. */
+bool store_scanner_tried(const struct scanner_job *j, struct order *o, int64_t *position,
+                         struct scanner_result *res);
+/* After a store_scanner_write that returned 0: whether apply will change anything (false: a
+ * duplicate, found at prepare or by the write). */
+bool store_scanner_applies(const struct scanner_job *j);
 void store_scanner_job_free(struct scanner_job *j);
 
 #endif

@@ -362,6 +362,10 @@ int store_create_write(struct store *s, struct create_job *j);
  * limit was passed; the answer and event carry "wipExceeded": true). Any time after prepare. */
 void store_create_wip(const struct create_job *j, struct wip_check *out);
 struct order *store_create_apply(struct board *b, struct create_job *j);
+/* SPEC §12 (the event goes in with its change, server/job_events.c): the order a prepared
+ * create will add, with its id once store_create_write returned 0, and *position its SPEC §2
+ * position (the end of its column). Borrowed from the job; the column node is not usable. */
+const struct order *store_create_staged(const struct create_job *j, int64_t *position);
 void store_create_job_free(struct create_job *j);
 
 /*

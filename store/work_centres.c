@@ -593,6 +593,46 @@ static void stage_refresh_columns(const struct board *b, struct wc_stage *st, si
     }
 }
 
+int store_wc_tried(const struct wc_job *j, struct work_centre **out, size_t *n)
+{
+    struct work_centre *w;
+    size_t k = j->stg.n;
+
+    *out = NULL;
+    *n = 0;
+    if (j->noop)
+        return 1;
+    if ((w = calloc(k + 1, sizeof(*w))) == NULL)
+        return PB_EINTERNAL;
+    memcpy(w, j->stg.w, k * sizeof(*w));
+    switch (j->op) {
+    case WC_OP_CREATE:
+        w[k++] = j->w;
+        break;
+    case WC_OP_UPDATE:
+        w[j->idx] = j->w;
+        break;
+    case WC_OP_DELETE:
+        break;
+    case WC_OP_REORDER:
+        for (size_t i = 0; i < k; i++)
+            w[i].display_order = j->order[i];
+        break;
+    }
+    for (size_t i = 1; i < k; i++) {    /* stage_apply's order */
+        struct work_centre x = w[i];
+        size_t m = i;
+        while (m > 0 && wc_before(&x, &w[m - 1])) {
+            w[m] = w[m - 1];
+            m--;
+        }
+        w[m] = x;
+    }
+    *out = w;
+    *n = k;
+    return 0;
+}
+
 bool store_wc_apply(struct board *b, struct wc_job *j, const struct work_centre **out)
 {
     int64_t id = j->wc_id;

@@ -136,6 +136,13 @@ struct wc_job;
 int store_wc_prepare(const struct board *b, const struct wc_request *rq, struct wc_job **out);
 int store_wc_write(struct store *s, struct wc_job *j);
 bool store_wc_apply(struct board *b, struct wc_job *j, const struct work_centre **out);
+/* SPEC §12 (the event goes in with its change, server/job_events.c): the board's work centres
+ * as store_wc_apply will leave them, in display order, after a store_wc_write that returned 0
+ * (a created centre has its id then): *out a new array of *n shallow copies (the strings are
+ * the job's and the board's, valid until apply or the job's free; free the array). Any thread
+ * that may read b (the writer's gate). 0; 1 when the job changes nothing (*out NULL);
+ * PB_EINTERNAL (no memory). */
+int store_wc_tried(const struct wc_job *j, struct work_centre **out, size_t *n);
 int64_t store_wc_job_id(const struct wc_job *j);
 void store_wc_job_free(struct wc_job *j);
 
