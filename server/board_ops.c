@@ -434,7 +434,7 @@ static void batch_resume(struct app *app, void *ctx, bool caught_up)
 {
     struct move_batch *mb = ctx;
     if (!caught_up)
-        bus_board_stale(app, mb->tenant_id);
+        follow_board_stale(app, mb->tenant_id);
     batch_resubmit(mb);
 }
 
@@ -478,7 +478,7 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
     if (status == PB_ECONFLICT && mb->app->postgres && batch_retry(mb))
         return;                         /* planned again once the bus caught up */
     if (status == PB_ECONFLICT && mb->app->postgres)
-        bus_board_stale(mb->app, mb->tenant_id);   /* another node wrote first: reload */
+        follow_board_stale(mb->app, mb->tenant_id);   /* another node wrote first: reload */
     int64_t *cols = calloc(2 * mb->n, sizeof(*cols));      /* the columns the batch touched */
     size_t n_cols = 0;
     for (m = mb->head; m != NULL; m = next) {

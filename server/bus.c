@@ -34,51 +34,6 @@
 static void on_poll(uv_poll_t *h, int status, int events);
 static void pump(struct app *app);
 
-/* ---------------------------------------------------------------- stale boards */
-
-static bool board_free_to_drop(struct app *app, int64_t tenant_id)
-{
-    return app->imports_open == 0
-        && (app->writer == NULL || writer_tenant_idle(app->writer, tenant_id));
-}
-
-static void on_sweep(uv_timer_t *t)
-{
-    struct app *app = t->data;
-    struct hmap_iter it;
-    void *v;
-    hmap_iter_init(&app->bus.stale, &it);
-    while ((v = hmap_iter_next(&app->bus.stale, &it)) != NULL) {
-        int64_t tenant_id = (int64_t)(intptr_t)v;       /* the value is the key */
-        if (board_free_to_drop(app, tenant_id)) {
-            if (store_follow_loaded(app->store, tenant_id))
-                app->bus.reloads++;
-            store_board_drop(app->store, tenant_id);
-            room_board_forget(app, tenant_id);
-            hmap_iter_del(&app->bus.stale, &it);
-        }
-    }
-    if (app->bus.stale.len > 0 && !app->stopping)
-        uv_timer_start(&app->bus.sweep, on_sweep, PB_BUS_STALE_MS, 0);
-}
-
-void bus_board_stale(struct app *app, int64_t tenant_id)
-{
-    if (board_free_to_drop(app, tenant_id)) {
-        if (store_follow_loaded(app->store, tenant_id))
-            app->bus.reloads++;
-        store_board_drop(app->store, tenant_id);
-        room_board_forget(app, tenant_id);      /* a reloaded board restarts its versions */
-        return;
-    }
-    if (hmap_get_int(&app->bus.stale, tenant_id) != NULL
-        || hmap_reserve(&app->bus.stale, app->bus.stale.len + 1) != 0)
-        return;
-    hmap_put_int(&app->bus.stale, tenant_id, (void *)(intptr_t)tenant_id);
-    if (app->bus.sweep_init && !uv_is_active((uv_handle_t *)&app->bus.sweep))
-        uv_timer_start(&app->bus.sweep, on_sweep, PB_BUS_STALE_MS, 0);
-}
-
 /* ---------------------------------------------------------------- fetch queue */
 
 void bus_want(struct app *app, int64_t tenant_id)
@@ -149,7 +104,7 @@ static void h_notified(void *ctx, int64_t tenant_id, uint64_t seq, const char *n
              * tenant, so it cannot follow it: from now on it does (the room reads the log
              * when made), and this once the board is reloaded */
             room_get(app, tenant_id);
-            bus_board_stale(app, tenant_id);
+            follow_board_stale(app, tenant_id);
         }
     }
     follow_notified(app, tenant_id, seq, own);
@@ -344,7 +299,7 @@ static int connect_bus(struct app *app)
 static void catch_up(struct app *app, int64_t tenant_id, void *ctx)
 {
     (void)ctx;
-    bus_board_stale(app, tenant_id);
+    follow_board_stale(app, tenant_id);
     bus_want(app, tenant_id);
 }
 

@@ -21,7 +21,9 @@
 #include "server/server_int.h"
 
 #include "store/follow.h"
+#include "store/writer.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -243,12 +245,59 @@ static bool board_event(const char *frame, size_t len)
     return false;
 }
 
+/* ---------------------------------------------------------------- stale boards
+ * (the fallback: the board goes and the next use reloads it; the fields and the sweep timer
+ * are app->bus's, made and closed by bus_start / bus_stop) */
+
+static bool board_free_to_drop(struct app *app, int64_t tenant_id)
+{
+    return app->imports_open == 0
+        && (app->writer == NULL || writer_tenant_idle(app->writer, tenant_id));
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct app *app = t->data;
+    struct hmap_iter it;
+    void *v;
+    hmap_iter_init(&app->bus.stale, &it);
+    while ((v = hmap_iter_next(&app->bus.stale, &it)) != NULL) {
+        int64_t tenant_id = (int64_t)(intptr_t)v;       /* the value is the key */
+        if (board_free_to_drop(app, tenant_id)) {
+            if (store_follow_loaded(app->store, tenant_id))
+                app->bus.reloads++;
+            store_board_drop(app->store, tenant_id);
+            room_board_forget(app, tenant_id);
+            hmap_iter_del(&app->bus.stale, &it);
+        }
+    }
+    if (app->bus.stale.len > 0 && !app->stopping)
+        uv_timer_start(&app->bus.sweep, on_sweep, PB_BUS_STALE_MS, 0);
+}
+
+void follow_board_stale(struct app *app, int64_t tenant_id)
+{
+    if (board_free_to_drop(app, tenant_id)) {
+        if (store_follow_loaded(app->store, tenant_id))
+            app->bus.reloads++;
+        store_board_drop(app->store, tenant_id);
+        room_board_forget(app, tenant_id);      /* a reloaded board restarts its versions */
+        return;
+    }
+    if (hmap_get_int(&app->bus.stale, tenant_id) != NULL
+        || hmap_reserve(&app->bus.stale, app->bus.stale.len + 1) != 0)
+        return;
+    hmap_put_int(&app->bus.stale, tenant_id, (void *)(intptr_t)tenant_id);
+    if (app->bus.sweep_init && !uv_is_active((uv_handle_t *)&app->bus.sweep))
+        uv_timer_start(&app->bus.sweep, on_sweep, PB_BUS_STALE_MS, 0);
+}
+
 /* ---------------------------------------------------------------- the job */
 
 /* The board goes (now when nothing points into it, else as soon as nothing does). */
 static void reload(struct app *app, int64_t tenant_id)
 {
-    bus_board_stale(app, tenant_id);
+    follow_board_stale(app, tenant_id);
 }
 
 static int job_prepare(void *ctx)

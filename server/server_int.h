@@ -222,9 +222,6 @@ int room_log_start(struct app *app);
 int bus_start(struct app *app);
 /* Close it (at shutdown, on the loop). */
 void bus_stop(struct app *app);
-/* Another node wrote tenant_id (its NOTIFY, or a write of ours refused as stale): drop this
- * node's cached board of it as soon as nothing points into it; the next use reloads it. */
-void bus_board_stale(struct app *app, int64_t tenant_id);
 /* Free what bus_start allocated (after the loop ended). */
 void bus_free(struct app *app);
 /*
@@ -248,9 +245,14 @@ void bus_waiters_check(struct app *app, int64_t tenant_id);
 void follow_notified(struct app *app, int64_t tenant_id, uint64_t seq, bool own);
 /* Event seq of tenant_id read back from the log (frame borrowed): skipped when this node
  * published it, else queued and applied by a writer job of the tenant in seq order; one that
- * cannot be applied exactly drops the board (bus_board_stale). */
+ * cannot be applied exactly drops the board (follow_board_stale). */
 void follow_row(struct app *app, int64_t tenant_id, uint64_t seq, const char *frame,
                 size_t len);
+/* Another node changed tenant_id in a way this node's board cannot follow exactly (or a
+ * write of ours was refused as stale and the bus cannot say): drop this node's cached board
+ * of it as soon as nothing points into it (no writer job of the tenant outstanding, no import
+ * streaming; else retried every PB_BUS_STALE_MS); the next use reloads it. */
+void follow_board_stale(struct app *app, int64_t tenant_id);
 /* True while events of tenant_id wait to be applied. */
 bool follow_pending(struct app *app, int64_t tenant_id);
 /* Free the follow state (after the loop ended). */
