@@ -168,7 +168,7 @@ pg-schema:
 # drag-lock race between two nodes (locks.test.mjs; cluster-locks-test runs it alone).
 cluster-test: $(BUILD)/planboard
 	PB_BIN=$(abspath $(BUILD)/planboard) node --test --test-concurrency=1 test/cluster/cluster.test.mjs \
-		test/cluster/locks.test.mjs
+		test/cluster/locks.test.mjs test/cluster/follow.test.mjs
 cluster-locks-test: $(BUILD)/planboard
 	PB_BIN=$(abspath $(BUILD)/planboard) node --test --test-concurrency=1 test/cluster/locks.test.mjs
 

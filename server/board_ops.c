@@ -6,6 +6,7 @@
 #include "server/server_int.h"
 
 #include "store/drag_locks.h"
+#include "store/follow.h"
 #include "store/order_edit.h"
 
 #include <stdlib.h>
@@ -101,8 +102,12 @@ void op_wip_mark(cJSON *obj, const struct wip_check *w)
         cJSON_AddBoolToObject(obj, "wipExceeded", true);
 }
 
-/* The order_moved event's data (SPEC §5). */
-static cJSON *moved_json(const struct op_user *u, const struct move_result *mr)
+/* The order_moved event's data (SPEC §5). On PostgreSQL it also carries the order's new
+ * orders.rank as a decimal string, "rank", when the move rewrote no other order's rank: the
+ * other nodes apply the move to their cached boards with it (store/follow.h; docs/api-notes.md
+ * "Following another node's changes"). */
+static cJSON *moved_json(const struct app *app, const struct op_user *u,
+                         const struct move_result *mr)
 {
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddItemToObject(ev, "order", json_order(mr->order, NULL));
@@ -119,6 +124,11 @@ static cJSON *moved_json(const struct op_user *u, const struct move_result *mr)
     cJSON_AddNumberToObject(by, "userId", (double)u->user_id);
     cJSON_AddStringToObject(by, "username", u->username);
     op_wip_mark(ev, &mr->wip);          /* SPEC §9: a soft (or overridden) limit passed */
+    if (app->postgres && !mr->relabelled) {
+        char rank[24];
+        snprintf(rank, sizeof(rank), "%lld", (long long)mr->order->rank);
+        cJSON_AddStringToObject(ev, "rank", rank);
+    }
     return ev;
 }
 
@@ -134,7 +144,7 @@ static void publish_moved(struct app *app, const struct op_user *u, const struct
         room_board_forget(app, u->tenant_id);
     }
     else
-        room_publish(app, u->tenant_id, "order_moved", moved_json(u, mr));
+        room_publish(app, u->tenant_id, "order_moved", moved_json(app, u, mr));
     if (had_lock)
         publish_unlocked(app, u->tenant_id, order_id, "moved");
 }
@@ -244,7 +254,8 @@ static void move_fail(struct op_result *res, int rc)
  */
 #define MOVE_BATCH_MAX 1024             /* moves in one batch at most; then a new batch */
 #define MOVE_STALE_RETRIES 3            /* PostgreSQL: a batch planned on a board another node
-                                         * had changed is planned again, on a reloaded board */
+                                         * had changed is planned again once the bus applied
+                                         * that change (batch_retry) */
 
 struct move_op {
     struct move_op *next;               /* in its batch, arrival order */
@@ -323,7 +334,7 @@ static int batch_prepare(void *ctx)
         if (mb->app->postgres) {        /* SPEC §12: the event goes in with the move */
             struct move_result mr;
             store_move_tried(m->job, &mr);
-            m->event = room_encode("order_moved", moved_json(&m->u, &mr));
+            m->event = room_encode("order_moved", moved_json(mb->app, &m->u, &mr));
         }
     }
     if (mb->app->postgres && mb->any) {
@@ -393,23 +404,12 @@ static bool move_submit_n(struct app *app, const struct op_user *u,
                           const struct move_request *req, op_done_fn done, void *done_ctx,
                           int retries, struct op_result *res);
 
-/* PostgreSQL, a batch refused as stale (another node changed the tenant's columns since this
- * node's board saw them): the board is dropped (the next plan reloads it: nothing points
- * into it once this done returns, every writer job takes its board at prepare) and its
- * prepared moves go again, each as a new request. False when it may not (retries spent, an
- * import holds the board): answer them. */
-static bool batch_retry(struct move_batch *mb)
+/* The prepared moves of a batch refused as stale go again, each as a new request (behind
+ * what the tenant's writer queue holds already: the other nodes' events the bus queued are
+ * applied first); the ones refused at prepare are answered. Frees mb. */
+static void batch_resubmit(struct move_batch *mb)
 {
     struct app *app = mb->app;
-    if (app->imports_open > 0)
-        return false;
-    for (struct move_op *m = mb->head; m != NULL; m = m->next)
-        if (m->job != NULL && m->retries >= MOVE_STALE_RETRIES)
-            return false;
-    app->metrics.move_stale_retries++;
-    store_board_drop(app->store, mb->tenant_id);
-    room_board_forget(app, mb->tenant_id);      /* a reloaded board restarts its versions */
-    mb->b = NULL;
     for (struct move_op *m = mb->head, *next; m != NULL; m = next) {
         struct op_result res = { 0 };
         next = m->next;
@@ -426,6 +426,43 @@ static bool batch_retry(struct move_batch *mb)
     }
     free(mb->events);
     free(mb);
+}
+
+/* bus_wait's callback: the bus applied the tenant's log up to what was notified (caught_up),
+ * or did not in time (then the board is reloaded, as soon as nothing points into it). */
+static void batch_resume(struct app *app, void *ctx, bool caught_up)
+{
+    struct move_batch *mb = ctx;
+    if (!caught_up)
+        follow_board_stale(app, mb->tenant_id);
+    batch_resubmit(mb);
+}
+
+/* PostgreSQL, a batch refused as stale (another node changed the tenant's columns since this
+ * node's board saw them; SPEC §12): the bus applies the other nodes' events to this board
+ * (server/follow.c), so the batch waits until it has read the tenant's log up to the newest
+ * seq notified (bus_wait) and its moves are then planned again on the same board. When the
+ * bus cannot say (down, or too far behind) the board is dropped instead (the next plan
+ * reloads it: nothing points into it once this done returns, every writer job takes its board
+ * at prepare). False when it may not (retries spent, an import holds the board): answer
+ * them. */
+static bool batch_retry(struct move_batch *mb)
+{
+    struct app *app = mb->app;
+    if (app->imports_open > 0)
+        return false;
+    for (struct move_op *m = mb->head; m != NULL; m = m->next)
+        if (m->job != NULL && m->retries >= MOVE_STALE_RETRIES)
+            return false;
+    app->metrics.move_stale_retries++;
+    mb->b = NULL;
+    if (bus_wait(app, mb->tenant_id, batch_resume, mb))
+        return true;                    /* batch_resume goes on */
+    if (store_follow_loaded(app->store, mb->tenant_id))
+        app->bus.reloads++;
+    store_board_drop(app->store, mb->tenant_id);
+    room_board_forget(app, mb->tenant_id);      /* a reloaded board restarts its versions */
+    batch_resubmit(mb);
     return true;
 }
 
@@ -439,9 +476,9 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
     if (status == 0 && mb->any)
         store_commit_noted(mb->app->store);     /* group commit syncs it before answers */
     if (status == PB_ECONFLICT && mb->app->postgres && batch_retry(mb))
-        return;                         /* planned again on a reloaded board */
+        return;                         /* planned again once the bus caught up */
     if (status == PB_ECONFLICT && mb->app->postgres)
-        bus_board_stale(mb->app, mb->tenant_id);   /* another node wrote first: reload */
+        follow_board_stale(mb->app, mb->tenant_id);   /* another node wrote first: reload */
     int64_t *cols = calloc(2 * mb->n, sizeof(*cols));      /* the columns the batch touched */
     size_t n_cols = 0;
     for (m = mb->head; m != NULL; m = next) {

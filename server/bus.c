@@ -10,10 +10,13 @@
  * (room_deliver). So every node's room holds the same events in the same order, whichever
  * node published them.
  *
- * Caches: a NOTIFY from another node means that node changed the tenant: this node's cached
- * board of it is dropped (store_board_drop; the next use reloads it from the database) as
- * soon as nothing points into it (no writer job of the tenant outstanding, no import
- * streaming): at once in the common case, else retried every PB_BUS_STALE_MS.
+ * Caches: another node's events are applied to this node's cached board in seq order
+ * (follow.c, store/follow.h); an event that cannot be applied exactly, or a gap in what this
+ * node knows (a reconnect, a tenant whose log it did not read), drops the board instead
+ * (store_board_drop; the next use reloads it from the database) as soon as nothing points
+ * into it (no writer job of the tenant outstanding, no import streaming): at once in the
+ * common case, else retried every PB_BUS_STALE_MS. A move batch refused as stale waits here
+ * for the log to be applied (bus_wait) and is planned again on the same board.
  *
  * The connection breaking (PostgreSQL restarting) is not fatal: it is reopened every
  * PB_BUS_RETRY_MS, and every room with members is fetched again then (what was notified
@@ -25,51 +28,11 @@
 #include <string.h>
 
 #include "store/bus.h"
+#include "store/follow.h"
 #include "store/writer.h"
 
 static void on_poll(uv_poll_t *h, int status, int events);
 static void pump(struct app *app);
-
-/* ---------------------------------------------------------------- stale boards */
-
-static bool board_free_to_drop(struct app *app, int64_t tenant_id)
-{
-    return app->imports_open == 0
-        && (app->writer == NULL || writer_tenant_idle(app->writer, tenant_id));
-}
-
-static void on_sweep(uv_timer_t *t)
-{
-    struct app *app = t->data;
-    struct hmap_iter it;
-    void *v;
-    hmap_iter_init(&app->bus.stale, &it);
-    while ((v = hmap_iter_next(&app->bus.stale, &it)) != NULL) {
-        int64_t tenant_id = (int64_t)(intptr_t)v;       /* the value is the key */
-        if (board_free_to_drop(app, tenant_id)) {
-            store_board_drop(app->store, tenant_id);
-            room_board_forget(app, tenant_id);
-            hmap_iter_del(&app->bus.stale, &it);
-        }
-    }
-    if (app->bus.stale.len > 0 && !app->stopping)
-        uv_timer_start(&app->bus.sweep, on_sweep, PB_BUS_STALE_MS, 0);
-}
-
-void bus_board_stale(struct app *app, int64_t tenant_id)
-{
-    if (board_free_to_drop(app, tenant_id)) {
-        store_board_drop(app->store, tenant_id);
-        room_board_forget(app, tenant_id);      /* a reloaded board restarts its versions */
-        return;
-    }
-    if (hmap_get_int(&app->bus.stale, tenant_id) != NULL
-        || hmap_reserve(&app->bus.stale, app->bus.stale.len + 1) != 0)
-        return;
-    hmap_put_int(&app->bus.stale, tenant_id, (void *)(intptr_t)tenant_id);
-    if (app->bus.sweep_init && !uv_is_active((uv_handle_t *)&app->bus.sweep))
-        uv_timer_start(&app->bus.sweep, on_sweep, PB_BUS_STALE_MS, 0);
-}
 
 /* ---------------------------------------------------------------- fetch queue */
 
@@ -131,11 +94,20 @@ static void pump(struct app *app)
 static void h_notified(void *ctx, int64_t tenant_id, uint64_t seq, const char *node)
 {
     struct app *app = ctx;
+    bool own = strcmp(node, app->node) == 0, found;
     app->bus.notifications++;
-    if (strcmp(node, app->node) != 0) {
+    if (!own) {
         app->bus.foreign++;
-        bus_board_stale(app, tenant_id);
+        room_applied_seq(app, tenant_id, &found);
+        if (!found && store_follow_loaded(app->store, tenant_id)) {
+            /* a board but no room (REST clients only): this node reads no log of the
+             * tenant, so it cannot follow it: from now on it does (the room reads the log
+             * when made), and this once the board is reloaded */
+            room_get(app, tenant_id);
+            follow_board_stale(app, tenant_id);
+        }
     }
+    follow_notified(app, tenant_id, seq, own);
     room_notified(app, tenant_id, seq);
     bus_want(app, tenant_id);
 }
@@ -143,9 +115,100 @@ static void h_notified(void *ctx, int64_t tenant_id, uint64_t seq, const char *n
 static void h_row(void *ctx, int64_t tenant_id, uint64_t seq, const char *frame, size_t len)
 {
     struct app *app = ctx;
+    bool found;
+    uint64_t before = room_applied_seq(app, tenant_id, &found);
     app->bus.rows++;
     room_deliver(app, tenant_id, seq, frame, len);
     lock_mirror_event(app, tenant_id, frame, len);      /* the drag-lock mirror */
+    if (found && seq > before) {        /* not a refetch of a delivered one */
+        follow_row(app, tenant_id, seq, frame, len);    /* the cached board */
+        bus_waiters_check(app, tenant_id);
+    }
+}
+
+/* ---------------------------------------------------------------- waiting for the log */
+
+struct bus_waiter {
+    struct bus_waiter *next;
+    int64_t tenant_id;
+    uint64_t target;                    /* the room's seq to reach */
+    uint64_t deadline_ms;
+    void (*cb)(struct app *app, void *ctx, bool caught_up);
+    void *ctx;
+};
+
+/* Call (and free) the waiters that are due: those of tenant_id (0: of every tenant) whose
+ * seq was reached, with tenant_id 0 also those past their deadline; with force, all of them
+ * (the bus broke or stops). Each is out of the list before any callback runs. */
+static void waiters_fire(struct app *app, int64_t tenant_id, bool force)
+{
+    struct bus_waiter **pp = &app->bus.waiters, *w, *fired = NULL, **tail = &fired;
+    uint64_t now = uv_now(app->loop);
+    while ((w = *pp) != NULL) {
+        bool found;
+        bool reached = room_applied_seq(app, w->tenant_id, &found) >= w->target && found;
+        bool go = force || (reached && (tenant_id == 0 || w->tenant_id == tenant_id))
+                  || (tenant_id == 0 && now >= w->deadline_ms);
+        if (!go) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        w->next = NULL;
+        *tail = w;
+        tail = &w->next;
+    }
+    while ((w = fired) != NULL) {
+        bool found;
+        bool ok = !force && room_applied_seq(app, w->tenant_id, &found) >= w->target && found;
+        fired = w->next;
+        if (!ok)
+            app->bus.wait_timeouts++;
+        w->cb(app, w->ctx, ok);
+        free(w);
+    }
+    if (app->bus.waiters == NULL && app->bus.wait_timer_init)
+        uv_timer_stop(&app->bus.wait_timer);
+}
+
+static void on_wait_timer(uv_timer_t *t)
+{
+    struct app *app = t->data;
+    waiters_fire(app, 0, false);
+    if (app->bus.waiters != NULL)
+        uv_timer_start(&app->bus.wait_timer, on_wait_timer, PB_BUS_WAIT_MS / 5, 0);
+}
+
+void bus_waiters_check(struct app *app, int64_t tenant_id)
+{
+    if (app->bus.waiters != NULL)
+        waiters_fire(app, tenant_id, false);
+}
+
+bool bus_wait(struct app *app, int64_t tenant_id,
+              void (*cb)(struct app *app, void *ctx, bool caught_up), void *ctx)
+{
+    struct bus_state *bs = &app->bus;
+    bool found;
+    uint64_t applied = room_applied_seq(app, tenant_id, &found);
+    uint64_t notified = room_notified_seq(app, tenant_id);
+    if (bs->b == NULL || bs->poll_closing || !found || !bs->wait_timer_init
+        || notified > applied + PB_BUS_WAIT_MAX)
+        return false;
+    struct bus_waiter *w = calloc(1, sizeof(*w)), **pp = &bs->waiters;
+    if (w == NULL)
+        return false;
+    *w = (struct bus_waiter){ .tenant_id = tenant_id,
+                              .target = notified > applied ? notified : applied + 1,
+                              .deadline_ms = uv_now(app->loop) + PB_BUS_WAIT_MS,
+                              .cb = cb, .ctx = ctx };
+    while (*pp != NULL)
+        pp = &(*pp)->next;
+    *pp = w;
+    bs->waits++;
+    if (!uv_is_active((uv_handle_t *)&bs->wait_timer))
+        uv_timer_start(&bs->wait_timer, on_wait_timer, PB_BUS_WAIT_MS / 5, 0);
+    return true;
 }
 
 static void h_fetched(void *ctx, int64_t tenant_id, size_t rows, int status)
@@ -196,6 +259,7 @@ static void broken(struct app *app)
     if (bs->poll_closing)
         return;
     pb_log(LOG_WARN, "bus: the LISTEN connection to PostgreSQL broke; reconnecting");
+    waiters_fire(app, 0, true);  /* what they wait for may not come: reload */
     if (bs->poll_init) {
         bs->poll_closing = true;
         uv_poll_stop(&bs->poll);
@@ -276,7 +340,7 @@ static int connect_bus(struct app *app, bool blocking)
 static void catch_up(struct app *app, int64_t tenant_id, void *ctx)
 {
     (void)ctx;
-    bus_board_stale(app, tenant_id);
+    follow_board_stale(app, tenant_id);
     bus_want(app, tenant_id);
 }
 
@@ -317,18 +381,26 @@ int bus_start(struct app *app)
     struct bus_state *bs = &app->bus;
     hmap_init(&bs->wanted, NULL, NULL);
     hmap_init(&bs->stale, NULL, NULL);
+    hmap_init(&app->follow, NULL, NULL);
     if (!app->postgres)
         return 0;
-    if (uv_timer_init(app->loop, &bs->retry) != 0 || uv_timer_init(app->loop, &bs->sweep) != 0)
+    if (uv_timer_init(app->loop, &bs->retry) != 0 || uv_timer_init(app->loop, &bs->sweep) != 0
+        || uv_timer_init(app->loop, &bs->wait_timer) != 0)
         return PB_EINTERNAL;
-    bs->retry.data = bs->sweep.data = app;
-    bs->retry_init = bs->sweep_init = true;
+    bs->retry.data = bs->sweep.data = bs->wait_timer.data = app;
+    bs->retry_init = bs->sweep_init = bs->wait_timer_init = true;
     return connect_bus(app, true);
 }
 
 void bus_stop(struct app *app)
 {
     struct bus_state *bs = &app->bus;
+    waiters_fire(app, 0, true);
+    if (bs->wait_timer_init) {
+        uv_timer_stop(&bs->wait_timer);
+        uv_close((uv_handle_t *)&bs->wait_timer, NULL);
+        bs->wait_timer_init = false;
+    }
     if (bs->retry_init) {
         uv_timer_stop(&bs->retry);
         uv_close((uv_handle_t *)&bs->retry, NULL);
@@ -361,6 +433,7 @@ void bus_free(struct app *app)
     struct bus_state *bs = &app->bus;
     hmap_cleanup(&bs->wanted);
     hmap_cleanup(&bs->stale);
+    follow_free(app);
     free(bs->queue);
     bs->queue = NULL;
     bs->n_queue = bs->cap_queue = bs->q_head = 0;

@@ -105,16 +105,30 @@ static void r_metrics(struct http_req *r, const cJSON *body)
     if (app->postgres) {                /* SPEC §12: the cluster bus (server/bus.c) */
         counter(&t, "planboard_bus_notifications_total", "NOTIFYs of room events received "
                 "(this node's own included).", app->bus.notifications);
-        counter(&t, "planboard_bus_foreign_total", "NOTIFYs from other nodes (each drops "
-                "this node's cached board of the tenant).", app->bus.foreign);
+        counter(&t, "planboard_bus_foreign_total", "NOTIFYs from other nodes.",
+                app->bus.foreign);
+        counter(&t, "planboard_bus_applied_total", "Other nodes' events applied to this "
+                "node's cached boards.", app->bus.applied);
+        counter(&t, "planboard_bus_seen_total", "Other nodes' events this node's cached board "
+                "held already (loaded after the change).", app->bus.seen);
+        counter(&t, "planboard_bus_own_total", "This node's own events read back from the "
+                "log (in its cache since the write: passed over).", app->bus.own);
+        counter(&t, "planboard_bus_reloads_total", "Cached boards dropped (reloaded at the "
+                "next use) because another node changed them in a way not applied exactly.",
+                app->bus.reloads);
+        counter(&t, "planboard_move_stale_waits_total", "Stale move batches that waited for "
+                "the bus to apply the tenant's log before planning again.", app->bus.waits);
+        counter(&t, "planboard_move_stale_wait_timeouts_total", "Of those, the ones the bus "
+                "did not catch up for in time (the board was reloaded instead).",
+                app->bus.wait_timeouts);
         counter(&t, "planboard_bus_fetches_total", "Reads of new room events from the log.",
                 app->bus.fetches);
         counter(&t, "planboard_bus_rows_total", "Room events read from the log.",
                 app->bus.rows);
         counter(&t, "planboard_bus_reconnects_total", "Times the LISTEN connection was "
                 "opened again.", app->bus.reconnects);
-        counter(&t, "planboard_move_stale_retries_total", "Move batches planned again on a "
-                "reloaded board: another node had changed the columns first.",
+        counter(&t, "planboard_move_stale_retries_total", "Move batches planned again: "
+                "another node had changed the columns first.",
                 m->move_stale_retries);
         gauge(&t, "planboard_bus_lag_events", "Replication lag: events notified (newest seq "
               "seen) but not yet in their rooms (applied), over all rooms.",

@@ -433,6 +433,12 @@ uint64_t room_lag_total(struct app *app)
     return n;
 }
 
+uint64_t room_notified_seq(struct app *app, int64_t tenant_id)
+{
+    struct room *r = room_find(app, tenant_id);
+    return r != NULL ? r->notified : 0;
+}
+
 uint64_t room_applied_seq(struct app *app, int64_t tenant_id, bool *found)
 {
     struct room *r = room_find(app, tenant_id);

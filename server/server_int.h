@@ -93,6 +93,8 @@ size_t pb_log_escape(char *dst, size_t cap, const char *src);
 
 /* ---------------------------------------------------------------- the application */
 
+struct bus_waiter;                     /* server/bus.c */
+
 struct app {
     struct config cfg;                  /* read-only after start */
     uv_loop_t *loop;                    /* ours: lws runs on it as a foreign loop */
@@ -144,7 +146,17 @@ struct app {
         uv_timer_t sweep;               /* retries the stale drops, PB_BUS_STALE_MS */
         bool sweep_init;
         uint64_t notifications, fetches, rows, reconnects, foreign;
+        uint64_t applied;               /* another node's events applied to a cached board */
+        uint64_t seen;                  /* ... found in the cache already (FOLLOW_SEEN) */
+        uint64_t own;                   /* this node's own events passed over */
+        uint64_t reloads;               /* cached boards dropped for another node's change */
+        uint64_t waits, wait_timeouts;  /* stale move batches that waited for the bus / of
+                                         * them, the ones it did not catch up in time */
+        struct bus_waiter *waiters;     /* bus_wait, oldest first */
+        uv_timer_t wait_timer;          /* their deadlines, PB_BUS_WAIT_MS */
+        bool wait_timer_init;
     } bus;
+    struct hmap follow;                 /* tenant id -> its follow state (follow.c) */
     struct ratelimit *login_limit;      /* failed logins per address and per tenant+user */
     struct revoked_session *revoked;    /* logged-out sessions (their tokens are refused) */
     size_t n_revoked, cap_revoked;
@@ -210,21 +222,53 @@ int room_log_start(struct app *app);
 #define PB_BUS_CONNECT_MS 5000          /* a reconnect not done by then is given up (retried) */
 #define PB_BUS_FETCH_ROWS 512           /* events read per fetch */
 #define PB_BUS_STALE_MS 20              /* retry dropping a board another node changed */
+#define PB_BUS_WAIT_MS 250              /* a stale move batch waits this long for the bus */
+#define PB_BUS_WAIT_MAX 512             /* ... and only when it is this few events behind */
 
 /* SPEC §12, issue 13 item 3: open the node's LISTEN connection (app->postgres only; store's
  * URL) and start polling it. 0, or PB_EINTERNAL (the server does not start). */
 int bus_start(struct app *app);
 /* Close it (at shutdown, on the loop). */
 void bus_stop(struct app *app);
-/* Another node wrote tenant_id (its NOTIFY, or a write of ours refused as stale): drop this
- * node's cached board of it as soon as nothing points into it; the next use reloads it. */
-void bus_board_stale(struct app *app, int64_t tenant_id);
 /* Free what bus_start allocated (after the loop ended). */
 void bus_free(struct app *app);
 /* True while the LISTEN connection is up (PostgreSQL accepted this node's session and has not
  * dropped it; a restart of PostgreSQL drops it at once). GET /api/health's database check on
  * PostgreSQL: it asks nothing of the database, so the loop never waits on it. */
 bool bus_connected(const struct app *app);
+/*
+ * SPEC §12: a move batch refused as stale (board_ops.c) waits for this node to have read
+ * tenant_id's log up to the newest seq notified (or, when none is outstanding, one event
+ * more: the refusing write's NOTIFY may not be here yet): then cb(app, ctx, true), and the
+ * events it read are applied ahead of anything submitted from cb (they are queued as writer
+ * jobs of the tenant first, follow.c). cb(app, ctx, false) after PB_BUS_WAIT_MS, or when the
+ * bus breaks or stops. Returns false (cb is not called) when the bus is down, the tenant has
+ * no room here, or the node is more than PB_BUS_WAIT_MAX events behind: the caller falls
+ * back to reloading the board.
+ */
+bool bus_wait(struct app *app, int64_t tenant_id,
+              void (*cb)(struct app *app, void *ctx, bool caught_up), void *ctx);
+/* Call the waiters of tenant_id whose seq was reached (after a delivery or an apply). */
+void bus_waiters_check(struct app *app, int64_t tenant_id);
+
+/* ---------------------------------------------------------------- follow.c (PostgreSQL) */
+/* SPEC §12 / issue 13 item 3: another node's events applied to this node's cached boards
+ * (store/follow.h). A NOTIFY "<tenant> <seq> <node>" (own: node is this one). */
+void follow_notified(struct app *app, int64_t tenant_id, uint64_t seq, bool own);
+/* Event seq of tenant_id read back from the log (frame borrowed): skipped when this node
+ * published it, else queued and applied by a writer job of the tenant in seq order; one that
+ * cannot be applied exactly drops the board (follow_board_stale). */
+void follow_row(struct app *app, int64_t tenant_id, uint64_t seq, const char *frame,
+                size_t len);
+/* Another node changed tenant_id in a way this node's board cannot follow exactly (or a
+ * write of ours was refused as stale and the bus cannot say): drop this node's cached board
+ * of it as soon as nothing points into it (no writer job of the tenant outstanding, no import
+ * streaming; else retried every PB_BUS_STALE_MS); the next use reloads it. */
+void follow_board_stale(struct app *app, int64_t tenant_id);
+/* True while events of tenant_id wait to be applied. */
+bool follow_pending(struct app *app, int64_t tenant_id);
+/* Free the follow state (after the loop ended). */
+void follow_free(struct app *app);
 /* Events published or notified that have not reached their rooms yet (/metrics
  * planboard_events_unsettled; 0 = every event this node knows of is delivered). */
 uint64_t bus_unsettled(struct app *app);
@@ -252,6 +296,8 @@ void room_notified(struct app *app, int64_t tenant_id, uint64_t seq);
 uint64_t room_lag_total(struct app *app);
 /* The room's last seq (*found false when this node has no room for tenant_id). */
 uint64_t room_applied_seq(struct app *app, int64_t tenant_id, bool *found);
+/* PostgreSQL: the newest seq of tenant_id the bus was told of (0: none, or no room). */
+uint64_t room_notified_seq(struct app *app, int64_t tenant_id);
 /* Close every member of tenant_id's room with 1011 (events were lost: they reload). */
 void room_cull_all(struct app *app, int64_t tenant_id);
 

@@ -489,6 +489,7 @@ static void move_apply_keep(struct board *b, struct move_plan *mp, const char *n
         out->queue_depth_from = mp->depth_from;
         out->queue_depth_to = mp->depth_to;
         out->wip = mp->wip;
+        out->relabelled = mp->rp.count > 0;
     }
 }
 
@@ -614,6 +615,7 @@ void store_move_tried(const struct move_job *j, struct move_result *out)
     out->queue_depth_from = mp->depth_from;
     out->queue_depth_to = mp->depth_to;
     out->wip = mp->wip;
+    out->relabelled = mp->rp.count > 0;
 }
 
 void store_move_untry(struct board *b, struct move_job *j)

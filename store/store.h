@@ -307,6 +307,8 @@ struct move_result {
     int64_t queue_depth_from;           /* sizes of both columns just before the move */
     int64_t queue_depth_to;
     struct wip_check wip;               /* SPEC §9: the target column's WIP after the move */
+    bool relabelled;                    /* the move rewrote other orders' ranks (store/rank.c:
+                                         * a window around its place) */
 };
 
 /*
