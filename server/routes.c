@@ -539,22 +539,6 @@ static void r_orders_list(struct http_req *r, const cJSON *body)
     http_reply_json(r, 200, o);
 }
 
-cJSON *route_order_with_steps(struct http_req *r, const struct order *o)
-{
-    cJSON *j = op_order_json(r->app, o, r->claims.tenant_id);
-    cJSON *a = cJSON_AddArrayToObject(j, "steps");
-    struct step *steps = NULL;
-    size_t n = 0;
-    if (store_order_steps(r->app->store, r->claims.tenant_id, o->id, &steps, &n) == 0) {
-        for (size_t i = 0; i < n; i++) {
-            cJSON_AddItemToArray(a, json_step(&steps[i]));
-            step_cleanup(&steps[i]);
-        }
-        free(steps);
-    }
-    return j;
-}
-
 /* An order answer whose routing steps are read off the loop (reads_submit): owner first. */
 struct steps_job {
     struct http_req *owner;
@@ -588,7 +572,7 @@ static void steps_job_done(void *ctx, int status)
     if (r != NULL) {
         r->job = NULL;
         cJSON *a = cJSON_AddArrayToObject(j->ans, "steps");
-        /* a failed read answers the order without its steps, as route_order_with_steps does */
+        /* a failed read answers the order without its steps (an order is still an order) */
         for (size_t i = 0; status == 0 && i < j->n; i++)
             cJSON_AddItemToArray(a, json_step(&j->steps[i]));
         http_reply_json(r, j->status, j->ans);
@@ -726,10 +710,10 @@ static void create_publish(struct http_req *r, struct app *app, int64_t tenant_i
     if (!logged)
         room_publish(app, tenant_id, "order_created", created_json(o, order_position(o), wip));
     schedule_changed(app, tenant_id, &o->work_centre_id, 1);               /* SPEC §9 */
-    if (r != NULL) {
-        cJSON *ans = route_order_with_steps(r, o);
+    if (r != NULL) {                    /* the steps are read off the loop on PostgreSQL */
+        cJSON *ans = op_order_json(r->app, o, r->claims.tenant_id);
         op_wip_mark(ans, wip);
-        http_reply_json(r, 201, ans);
+        route_reply_order(r, o, 201, ans);
     }
 }
 

@@ -564,10 +564,10 @@ static void update_op_done(void *ctx, int status, uint64_t commit_seq)
         }
         schedule_changed(u->app, u->u.tenant_id, &o->work_centre_id, 1);    /* SPEC §9 */
     }
-    if (r != NULL) {
-        cJSON *ans = route_order_with_steps(r, o);
+    if (r != NULL) {                    /* the steps are read off the loop on PostgreSQL */
+        cJSON *ans = op_order_json(r->app, o, r->claims.tenant_id);
         op_wip_mark(ans, &wip);
-        http_reply_json(r, 200, ans);
+        route_reply_order(r, o, 200, ans);
     }
     update_op_free(u);
 }
@@ -724,7 +724,7 @@ static void r_order_update(struct http_req *r, const cJSON *body)
             http_reply_error(r, PB_EINTERNAL, "order vanished", NULL);
             return;
         }
-        http_reply_json(r, 200, route_order_with_steps(r, o));
+        route_reply_order(r, o, 200, NULL);
         return;
     }
 
@@ -750,7 +750,7 @@ static void r_order_update(struct http_req *r, const cJSON *body)
         room_publish(r->app, r->claims.tenant_id, "order_updated", ev);
         schedule_changed(r->app, r->claims.tenant_id, &o->work_centre_id, 1); /* SPEC §9 */
     }
-    http_reply_json(r, 200, route_order_with_steps(r, o));
+    route_reply_order(r, o, 200, NULL);
 }
 
 /* After a committed delete: order_deleted, and a drag lock on it ends with reason "deleted"

@@ -903,13 +903,11 @@ struct board *route_board(struct http_req *r);
 /* route_board with the SPEC §9 projection brought up to date first (store_schedule_refresh at
  * now with [schedule] refresh_seconds): for the routes that show orders. */
 struct board *route_board_scheduled(struct http_req *r);
-/* The order with its routing steps (GET /api/orders/:id shape). */
-cJSON *route_order_with_steps(struct http_req *r, const struct order *o);
 /* Answer r with the order o and its routing steps (GET /api/orders/:id shape), with HTTP
  * `status`. ans: the order's JSON built by the caller (owned from here on; NULL: built here
  * with op_order_json). The steps are read with reads_submit: at once on SQLite, off the loop
  * on PostgreSQL (issue 13 "the loop never waits"), so r is answered later then; a failed
- * read answers the order without its steps (as route_order_with_steps). Out of memory or a
+ * read answers the order without its steps. Out of memory or a
  * full reader queue: 500 / 429. */
 void route_reply_order(struct http_req *r, const struct order *o, int status, cJSON *ans);
 /* 400 validation_failed with details [{field, message}] (SPEC §4). */

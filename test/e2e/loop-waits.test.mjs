@@ -137,3 +137,28 @@ test('REST moves do not read their user\'s name on the loop each time; a rename 
   assert.equal(back.status, 200, back.text);
   c.close();
 });
+
+test('a field update whose answer\'s routing steps PostgreSQL makes wait does not stop the loop', { skip: PG }, async () => {
+  const token = await srv.token('admin');
+  const board = (await srv.board(token)).body;
+  const order = board.workCentres.flatMap((w) => w.orders)[0] ?? board.backlog[0];
+  const lock = await holdLock(srv, 'LOCK TABLE order_steps IN ACCESS EXCLUSIVE MODE');
+  let answered = null;
+  const pending = srv.req('PUT', `/api/orders/${order.id}`, { token, json: { description: 'steps locked', version: order.version } })
+    .then((r) => { answered = r; return r; });
+  try {
+    await until(() => srv.sql("SELECT count(*) AS n FROM pg_locks WHERE NOT granted")[0].n > 0,
+      { timeout: 5000, what: 'the update\'s steps read waiting on the lock' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    const b = await srv.board(token);
+    assert.equal(b.status, 200, b.text);
+    assert.equal(answered, null, 'the update was answered while its steps were locked');
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.description, 'steps locked');
+  assert.ok(Array.isArray(r.body.steps));
+});
