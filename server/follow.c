@@ -28,6 +28,7 @@
 #include <string.h>
 
 #define FOLLOW_NOTES 64                 /* NOTIFYs remembered per tenant (seq, whose) */
+#define FOLLOW_OWN 64                   /* seq ranges this node sequenced, per tenant */
 #define FOLLOW_QUEUE_MAX 1024           /* events queued per tenant; more: reload instead */
 #define FOLLOW_JOB_END PB_ECONFLICT     /* what the job's prepare answers: no SQL to run */
 
@@ -43,6 +44,8 @@ struct follow_tenant {
     uint64_t note_seq[FOLLOW_NOTES];    /* NOTIFYs not yet passed, oldest at note_head */
     bool note_own[FOLLOW_NOTES];
     size_t note_head, n_notes;
+    uint64_t own_first[FOLLOW_OWN], own_last[FOLLOW_OWN];  /* follow_own, ascending */
+    size_t own_head, n_own;
     struct follow_event *q;             /* another node's board events, in seq order */
     size_t n_q, cap_q;
     bool job;                           /* a writer job will apply q */
@@ -86,11 +89,33 @@ void follow_notified(struct app *app, int64_t tenant_id, uint64_t seq, bool own)
     ft->n_notes++;
 }
 
-/* Who published seq: the first remembered NOTIFY at or after it (the ones before it are
+void follow_own(struct app *app, int64_t tenant_id, uint64_t first, uint64_t last)
+{
+    struct follow_tenant *ft = tenant_get(app, tenant_id, true);
+    if (ft == NULL || first == 0 || last < first)
+        return;                         /* no memory: its rows count as foreign (safe) */
+    if (ft->n_own == FOLLOW_OWN) {      /* the oldest goes */
+        ft->own_head = (ft->own_head + 1) % FOLLOW_OWN;
+        ft->n_own--;
+    }
+    size_t i = (ft->own_head + ft->n_own) % FOLLOW_OWN;
+    ft->own_first[i] = first;
+    ft->own_last[i] = last;
+    ft->n_own++;
+}
+
+/* Who published seq: a range this node sequenced itself (follow_own), else the first
+ * remembered NOTIFY at or after it (the ones before it are
  * passed for good). Not remembered (read before its NOTIFY came, or forgotten): foreign, which
  * is safe: an event of this node's is in its cache, and applying it again is FOLLOW_SEEN. */
 static bool is_own(struct follow_tenant *ft, uint64_t seq)
 {
+    while (ft->n_own > 0 && ft->own_last[ft->own_head] < seq) {    /* rows come in seq order */
+        ft->own_head = (ft->own_head + 1) % FOLLOW_OWN;
+        ft->n_own--;
+    }
+    if (ft->n_own > 0 && ft->own_first[ft->own_head] <= seq)
+        return true;
     while (ft->n_notes > 0 && ft->note_seq[ft->note_head] < seq) {
         ft->note_head = (ft->note_head + 1) % FOLLOW_NOTES;
         ft->n_notes--;

@@ -112,7 +112,7 @@ int job_events_sequence(struct job_events *je)
     size_t k = 0;
 
     je->logged = false;
-    je->last_seq = 0;
+    je->first_seq = je->last_seq = 0;
     if (!je->on || je->broken || je->n == 0)
         return 0;                       /* published after the commit instead (done) */
     for (size_t i = 0; i < je->n; i++) {
@@ -137,6 +137,7 @@ int job_events_sequence(struct job_events *je)
     if (k > 0 && store_room_log_sequence(je->app->wstore, ev, k, je->app->node,
                                          PB_ROOM_LOG_EVENTS) != 0)
         return PB_EINTERNAL;
+    je->first_seq = k > 0 ? ev[0].seq : 0;
     je->last_seq = k > 0 ? ev[k - 1].seq : 0;
     je->logged = true;
     return 0;
@@ -155,6 +156,7 @@ bool job_events_done(struct job_events *je, int status)
             /* the room is behind until the bus read the rows back (planboard_events_unsettled
              * counts it from now, not only from the NOTIFY), and it reads them now */
             room_notified(je->app, je->tenant_id, je->last_seq);
+            follow_own(je->app, je->tenant_id, je->first_seq, je->last_seq);
             bus_want(je->app, je->tenant_id);
         }
     }

@@ -265,6 +265,10 @@ void follow_row(struct app *app, int64_t tenant_id, uint64_t seq, const char *fr
  * of it as soon as nothing points into it (no writer job of the tenant outstanding, no import
  * streaming; else retried every PB_BUS_STALE_MS); the next use reloads it. */
 void follow_board_stale(struct app *app, int64_t tenant_id);
+/* This node sequenced tenant_id's seqs first..last itself (a writer job's run, in commit
+ * order): their rows, read back by the bus, are this node's own whether or not their NOTIFY
+ * came first (its cache applied them at the job's done). */
+void follow_own(struct app *app, int64_t tenant_id, uint64_t first, uint64_t last);
 /* True while events of tenant_id wait to be applied. */
 bool follow_pending(struct app *app, int64_t tenant_id);
 /* Free the follow state (after the loop ended). */
@@ -329,7 +333,7 @@ struct job_events {
     bool logged;                        /* the last run sequenced them (writer thread writes,
                                          * the loop reads it in done) */
     size_t n, n_prepared;               /* events; of which added on the loop */
-    uint64_t last_seq;                  /* the last seq the last run's events got (0: none) */
+    uint64_t first_seq, last_seq;       /* the seqs the last run's events got (0: none) */
     struct job_event ev[JOB_EVENTS_MAX];
 };
 /* Start empty for tenant_id (loop thread, at prepare; also on SQLite, where it stays off). */
