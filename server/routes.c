@@ -91,6 +91,7 @@ struct login_job {
     struct user user;                   /* found user, or id 0 */
     struct tenant tenant;
     char *password;
+    char *want_tenant, *want_user;      /* the login's tenant slug and username (copies) */
     char key_ip[80];                    /* rate-limit keys (SPEC §4) */
     char key_user[200];
     int result;                         /* auth_password_verify() */
@@ -178,6 +179,8 @@ static void login_job_free(struct login_job *j)
     user_cleanup(&j->user);
     tenant_cleanup(&j->tenant);
     free(j->password);
+    free(j->want_tenant);
+    free(j->want_user);
     free(j);
 }
 
@@ -194,6 +197,39 @@ static void login_written(void *ctx, int status)
     }
     memset(j->refresh, 0, sizeof(j->refresh));
     login_job_free(j);
+}
+
+/* Reader (or the loop on SQLite): the tenant and its user, or a zeroed user (the dummy hash
+ * is checked then: no user enumeration by timing). */
+static int login_read(struct store *rs, void *ctx)
+{
+    struct login_job *j = ctx;
+    user_cleanup(&j->user);             /* a second run overwrites the first */
+    tenant_cleanup(&j->tenant);
+    memset(&j->user, 0, sizeof(j->user));
+    memset(&j->tenant, 0, sizeof(j->tenant));
+    if (store_tenant_by_slug(rs, j->want_tenant, &j->tenant) == 0
+        && store_user_by_username(rs, j->tenant.id, j->want_user, &j->user) != 0)
+        memset(&j->user, 0, sizeof(j->user));
+    return 0;
+}
+
+static void login_read_done(void *ctx, int status)
+{
+    struct login_job *j = ctx;
+    struct http_req *r = j->owner;
+    if (status != 0) {                  /* the database failed: no user, the check fails */
+        user_cleanup(&j->user);
+        memset(&j->user, 0, sizeof(j->user));
+    }
+    if (uv_queue_work(j->app->loop, &j->work, login_work, login_done) != 0) {
+        if (r != NULL)
+            r->job = NULL;
+        j->owner = NULL;
+        login_done(&j->work, -1);
+        if (r != NULL)
+            http_reply_error(r, PB_EINTERNAL, "could not start the login", NULL);
+    }
 }
 
 static void r_login(struct http_req *r, const cJSON *body)
@@ -219,7 +255,12 @@ static void r_login(struct http_req *r, const cJSON *body)
     json_details_cleanup(&d);
 
     j = calloc(1, sizeof(*j));
-    if (j == NULL || (j->password = strdup(password)) == NULL) {
+    if (j == NULL || (j->password = strdup(password)) == NULL
+        || (j->want_tenant = strdup(tenant)) == NULL || (j->want_user = strdup(username)) == NULL) {
+        if (j != NULL) {
+            free(j->password);
+            free(j->want_tenant);
+        }
         free(j);
         http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
         return;
@@ -234,6 +275,8 @@ static void r_login(struct http_req *r, const cJSON *body)
     int rc = ratelimit_begin(r->app->login_limit, keys, 2, now, &retry);
     if (rc != 0) {
         free(j->password);
+        free(j->want_tenant);
+        free(j->want_user);
         free(j);
         if (rc != PB_ERATE_LIMITED) {
             http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
@@ -246,19 +289,13 @@ static void r_login(struct http_req *r, const cJSON *body)
         http_reply_error(r, PB_ERATE_LIMITED, "too many login attempts; try again later", x);
         return;
     }
-    if (store_tenant_by_slug(r->app->store, tenant, &j->tenant) == 0
-        && store_user_by_username(r->app->store, j->tenant.id, username, &j->user) != 0)
-        memset(&j->user, 0, sizeof(j->user));
     j->owner = r;
     j->app = r->app;
     j->work.data = j;
     r->job = j;
-    if (uv_queue_work(r->app->loop, &j->work, login_work, login_done) != 0) {
-        r->job = NULL;
-        j->owner = NULL;
-        login_done(&j->work, -1);
-        http_reply_error(r, PB_EINTERNAL, "could not start the login", NULL);
-    }
+    /* the user is read off the loop on PostgreSQL (reads.c), then argon2 on a worker */
+    if (reads_submit(r->app, login_read, login_read_done, j) != 0)
+        login_read_done(j, PB_EINTERNAL);
 }
 
 /* A refresh-token rotation through the writer. owner first: CLOSED_HTTP clears it. */

@@ -162,3 +162,21 @@ test('a field update whose answer\'s routing steps PostgreSQL makes wait does no
   assert.equal(r.body.description, 'steps locked');
   assert.ok(Array.isArray(r.body.steps));
 });
+
+test('a login whose user PostgreSQL makes wait does not stop the loop', { skip: PG }, async () => {
+  const lock = await holdLock(srv, 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+  let answered = null;
+  const pending = srv.login('viewer').then((r) => { answered = r; return r; });
+  try {
+    await until(() => srv.sql("SELECT count(*) AS n FROM pg_locks WHERE NOT granted")[0].n > 0,
+      { timeout: 5000, what: 'the login\'s user read waiting on the lock' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    assert.equal(answered, null, 'the login was answered while users was locked');
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 200, r.text);
+  assert.ok(r.body.accessToken);
+});
