@@ -302,6 +302,7 @@ static void on_sweep(uv_timer_t *t)
 
 void follow_board_stale(struct app *app, int64_t tenant_id)
 {
+    board_load_touch(app, tenant_id);   /* a load in flight may be as stale */
     if (board_free_to_drop(app, tenant_id)) {
         if (store_follow_loaded(app->store, tenant_id))
             app->bus.reloads++;
@@ -379,8 +380,12 @@ void follow_row(struct app *app, int64_t tenant_id, uint64_t seq, const char *fr
         app->bus.own++;
         return;                         /* in this node's cache since the write's done */
     }
-    if (!board_event(frame, len) || !store_follow_loaded(app->store, tenant_id))
+    if (!board_event(frame, len))
+        return;
+    if (!store_follow_loaded(app->store, tenant_id)) {
+        board_load_touch(app, tenant_id);   /* a load in flight may have read before it */
         return;                         /* nothing cached to follow: a load reads it all */
+    }
     if (ft == NULL || ft->n_q == FOLLOW_QUEUE_MAX) {
         if (ft != NULL)
             queue_clear(ft);

@@ -350,8 +350,22 @@ static void dispatch(struct http_req *r)
             return;
         }
     }
+    /* PostgreSQL: the caller's board, when not cached, is loaded off the loop first (issue
+     * 13); dispatched again when it is (http_redispatch) */
+    if ((r->route->flags & ROUTE_BOARD) && r->route->roles != R_PUBLIC
+        && board_load_wait(r, r->claims.tenant_id)) {
+        cJSON_Delete(body);
+        return;
+    }
     r->route->fn(r, body);
     cJSON_Delete(body);
+}
+
+void http_redispatch(struct http_req *r)
+{
+    if (!r->active || r->replied || r->job != NULL)
+        return;
+    dispatch(r);
 }
 
 /* Answer an error before the body was read: the connection closes after the answer

@@ -121,6 +121,12 @@ static void r_metrics(struct http_req *r, const cJSON *body)
         counter(&t, "planboard_move_stale_wait_timeouts_total", "Of those, the ones the bus "
                 "did not catch up for in time (the board was reloaded instead).",
                 app->bus.wait_timeouts);
+        counter(&t, "planboard_board_loads_total", "Boards not cached loaded on the reader "
+                "thread (board_load.c): one per tenant however many requests wait for it; a "
+                "load made stale by a change meanwhile counts again.", app->board_loads_total);
+        gauge(&t, "planboard_board_load_waiters", "Requests waiting for their tenant's board "
+              "to be loaded off the loop (those whose client went away included, until the "
+              "load ends).", (double)app->board_load_waiters);
         counter(&t, "planboard_bus_fetches_total", "Reads of new room events from the log.",
                 app->bus.fetches);
         counter(&t, "planboard_bus_rows_total", "Room events read from the log.",

@@ -287,9 +287,9 @@ static void r_routing(struct http_req *r, const cJSON *body)
 /* ================================================================ the route table */
 
 const struct route pb_routes_analytics[] = {
-    { M_GET, "/api/planning-board/stats", R_ANY, 0, r_board_stats, NULL },
-    { M_GET, "/api/analytics/dashboard", R_ANY, 0, r_dashboard, NULL },
-    { M_GET, "/api/analytics/cycle-times", R_ADMIN | R_SCHEDULER, 0, r_cycle_times, NULL },
+    { M_GET, "/api/planning-board/stats", R_ANY, ROUTE_BOARD, r_board_stats, NULL },
+    { M_GET, "/api/analytics/dashboard", R_ANY, ROUTE_BOARD, r_dashboard, NULL },
+    { M_GET, "/api/analytics/cycle-times", R_ADMIN | R_SCHEDULER, ROUTE_BOARD, r_cycle_times, NULL },
     { M_GET, "/api/analytics/routing", R_ADMIN | R_SCHEDULER, 0, r_routing, NULL },
     { M_OTHER, NULL, 0, 0, NULL, NULL },
 };

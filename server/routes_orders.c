@@ -1268,13 +1268,13 @@ static void r_audit_log(struct http_req *r, const cJSON *body)
 /* Order matters only among patterns that can match the same path; ":id" matches numbers only,
  * so "/api/work-centres/reorder" and "/api/orders/export" never meet ":id". */
 const struct route pb_routes_orders[] = {
-    { M_POST, "/api/work-centres", R_ADMIN, ROUTE_WRITER, r_wc_create, NULL },
-    { M_PUT, "/api/work-centres/reorder", R_ADMIN, ROUTE_WRITER, r_wc_reorder, NULL },
-    { M_PUT, "/api/work-centres/:id", R_ADMIN, ROUTE_WRITER, r_wc_update, NULL },
-    { M_DELETE, "/api/work-centres/:id", R_ADMIN, ROUTE_WRITER, r_wc_delete, NULL },
-    { M_GET, "/api/orders/export", R_ANY, 0, r_orders_export, NULL },
-    { M_PUT, "/api/orders/:id", R_ADMIN | R_SCHEDULER, ROUTE_WRITER, r_order_update, NULL },
-    { M_DELETE, "/api/orders/:id", R_ADMIN, ROUTE_WRITER, r_order_delete, NULL },
+    { M_POST, "/api/work-centres", R_ADMIN, ROUTE_WRITER | ROUTE_BOARD, r_wc_create, NULL },
+    { M_PUT, "/api/work-centres/reorder", R_ADMIN, ROUTE_WRITER | ROUTE_BOARD, r_wc_reorder, NULL },
+    { M_PUT, "/api/work-centres/:id", R_ADMIN, ROUTE_WRITER | ROUTE_BOARD, r_wc_update, NULL },
+    { M_DELETE, "/api/work-centres/:id", R_ADMIN, ROUTE_WRITER | ROUTE_BOARD, r_wc_delete, NULL },
+    { M_GET, "/api/orders/export", R_ANY, ROUTE_BOARD, r_orders_export, NULL },
+    { M_PUT, "/api/orders/:id", R_ADMIN | R_SCHEDULER, ROUTE_WRITER | ROUTE_BOARD, r_order_update, NULL },
+    { M_DELETE, "/api/orders/:id", R_ADMIN, ROUTE_WRITER | ROUTE_BOARD, r_order_delete, NULL },
     { M_GET, "/api/audit-log", R_ADMIN | R_SCHEDULER, 0, r_audit_log, NULL },
     { M_OTHER, NULL, 0, 0, NULL, NULL },
 };

@@ -223,11 +223,11 @@ static void r_preview_move(struct http_req *r, const cJSON *body)
 }
 
 const struct route pb_routes_schedule[] = {
-    { M_GET, "/api/tenant/calendar", R_ANY, 0, r_calendar_get, NULL },
-    { M_PUT, "/api/tenant/calendar", R_ADMIN, ROUTE_WRITER, r_calendar_put, NULL },
-    { M_GET, "/api/planning-board/schedule", R_ANY, 0, r_schedule, NULL },
+    { M_GET, "/api/tenant/calendar", R_ANY, ROUTE_BOARD, r_calendar_get, NULL },
+    { M_PUT, "/api/tenant/calendar", R_ADMIN, ROUTE_WRITER | ROUTE_BOARD, r_calendar_put, NULL },
+    { M_GET, "/api/planning-board/schedule", R_ANY, ROUTE_BOARD, r_schedule, NULL },
     /* writes nothing (a what-if on a scratch projection) */
-    { M_POST, "/api/planning-board/preview-move", R_ADMIN | R_SCHEDULER, 0,
+    { M_POST, "/api/planning-board/preview-move", R_ADMIN | R_SCHEDULER, ROUTE_BOARD,
       r_preview_move, NULL },
     { M_OTHER, NULL, 0, 0, NULL, NULL },
 };

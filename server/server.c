@@ -425,6 +425,7 @@ void server_cleanup(struct app *app)
     room_free_all(app);
     webhooks_free(app);
     hmap_cleanup(&app->move_batches);   /* empty: every batch ended with its done */
+    hmap_cleanup(&app->board_loads);    /* empty: every load ended with its done */
     user_names_free(app);
     addr_table_free(app->addrs);        /* after the last WSI_DESTROY */
     app->addrs = NULL;

@@ -173,6 +173,10 @@ struct app {
     struct store *rstore;               /* the reader thread's sibling connection */
     bool reader_closing, reader_closed; /* reads_close called / the reader is gone */
     struct hmap move_batches;           /* tenant id -> its open move batch (board_ops.c) */
+    struct hmap board_loads;            /* PostgreSQL: tenant id -> its board load in flight
+                                         * (board_load.c); loop thread only */
+    uint64_t board_loads_total;         /* boards loaded off the loop (reads run), /metrics */
+    uint64_t board_load_waiters;        /* requests waiting for one of them now, /metrics */
     struct durable *durable;            /* group commit (synchronous = FULL), or NULL */
     uint64_t durable_seq;               /* commits known on disk (durable.c) */
     uint64_t durable_barrier_seq;       /* durable_barrier tickets known reached (durable.c) */
@@ -291,6 +295,29 @@ void room_presence_beat(struct app *app);
 /* PostgreSQL: drop tenant_id's cached board answer (a change was published whose event has
  * not reached the room yet). */
 void room_board_forget(struct app *app, int64_t tenant_id);
+
+/* ---------------------------------------------------------------- board loads (board_load.c)
+ * On PostgreSQL a board that is not cached is loaded on the reader thread and handed to the
+ * loop's cache (issue 13; docs/postgresql.md "A board's first load"). Loop thread only. */
+
+/*
+ * When app->postgres and tenant_id's board is not cached (and r has not waited once already):
+ * park r until its board is loaded off the loop, then http_redispatch(r), and return true (r->job
+ * is the wait: a client gone meanwhile is dropped, its request not run). One load per tenant:
+ * requests arriving while it runs wait for the same load. False (r goes on at once, loading
+ * inline as before): SQLite, cached, already waited, the reader closing, out of memory.
+ */
+bool board_load_wait(struct http_req *r, int64_t tenant_id);
+
+/* Start loading tenant_id's board off the loop if it is not cached and not loading (PostgreSQL;
+ * a WebSocket join: its client reads the board next). Nothing waits; failures are silent (the
+ * first use loads it). */
+void board_load_prefetch(struct app *app, int64_t tenant_id);
+
+/* A change of tenant_id's data that a cached board would have taken (a write of this node,
+ * another node's board event, a reload) happened: a load in flight may have read before it,
+ * so its board is not installed and the tenant is loaded again. No load in flight: nothing. */
+void board_load_touch(struct app *app, int64_t tenant_id);
 /* An event encoded without seq (ws_msg_new), for the database to sequence; NULL when out of
  * memory (or the PLANBOARD_FAULT_ROOM_ENCODES fault). Takes data. */
 struct ws_msg *room_encode(const char *event, cJSON *data);
@@ -744,6 +771,10 @@ struct route {
  * every writing route does, the dispatcher no longer parks any request (http.c dispatch); the
  * flag says which routes change the database (docs, a reader of the route tables). */
 #define ROUTE_WRITER 1u
+/* route.flags: the handler takes the caller's tenant board (route_board, find_order, a writer
+ * job's store_board): on PostgreSQL the dispatcher first loads a board that is not cached off
+ * the loop (board_load_wait; http.c dispatch). */
+#define ROUTE_BOARD 2u
 
 /* Route tables, each ended by an entry with pattern NULL. One per file of server/:
  * routes.c (auth, board, orders core), routes_admin.c (tenant, users), routes_orders.c (order
@@ -790,6 +821,7 @@ struct http_req {
     size_t body_len, body_cap;
     void *stream_job;                   /* the route's stream state (import.c), or NULL */
     bool accept_gzip;                   /* Accept-Encoding accepts gzip (encoding.c) */
+    bool board_waited;                  /* waited once for its tenant's board (board_load.c) */
     void *job;                          /* off-loop work in flight, or NULL; what it points to
                                          * starts with a struct http_req *owner that
                                          * CLOSED_HTTP clears */
@@ -880,6 +912,10 @@ void http_reply_error(struct http_req *r, int err, const char *message, cJSON *e
 /* Answer an operation's result: the error, or ok_status with res->data (204: no body).
  * Consumes res->data and res->extra. */
 void http_reply_op(struct http_req *r, struct op_result *res, int ok_status);
+
+/* Run r's route handler again, as when its body was complete (board_load.c, after the board it
+ * waited for was loaded). r must be active, unanswered and have no job. */
+void http_redispatch(struct http_req *r);
 
 /*
  * An answer that comes later (an operation through the writer). http_wait_begin: a waiter

@@ -96,6 +96,7 @@ int writes_submit(struct app *app, int64_t tenant_id, writer_prepare_fn prepare,
 {
     if (app->writer == NULL || app->writer_closing)
         return PB_EINTERNAL;
+    board_load_touch(app, tenant_id);   /* it may commit after a board load's snapshot */
     return writer_submit(app->writer, tenant_id, prepare, run, done, ctx);
 }
 

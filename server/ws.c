@@ -484,6 +484,7 @@ static void handle_message(struct ws_conn *c, const char *text, size_t len)
         break;
     case CLIENT_JOIN: {
         struct room *room = room_get(c->app, u.tenant_id);
+        board_load_prefetch(c->app, u.tenant_id);   /* PostgreSQL: its board, off the loop */
         if (m.ref != NULL) {
             cJSON *a = cJSON_CreateObject();
             cJSON_AddNumberToObject(a, "seq", (double)room_seq(room));

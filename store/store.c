@@ -661,28 +661,66 @@ int store_user_by_username(struct store *s, int64_t tenant_id, const char *usern
 
 /* ---------------------------------------------------------------- boards */
 
-int store_board(struct store *s, int64_t tenant_id, struct board **out)
+int store_board_load(struct store *s, int64_t tenant_id, struct board **out)
 {
-    struct board *b = hmap_get_int(&s->boards, tenant_id);
     struct tenant t;
     int rc;
 
-    if (b != NULL) {
-        *out = b;
-        return 0;
-    }
+    *out = NULL;
     rc = store_tenant_get(s, tenant_id, &t);
     if (rc == PB_EINTERNAL && (db_errcode(s->db) & 0xff) == SQLITE_IOERR)
         return PB_EUNAVAILABLE;         /* the database is out of reach (PostgreSQL down) */
     if (rc != 0)
         return rc;
     tenant_cleanup(&t);
-    if (hmap_reserve(&s->boards, s->boards.len + 1) != 0)
-        return PB_EINTERNAL;
-    rc = board__load(s, tenant_id, &b);
+    rc = board__load(s, tenant_id, out);
     if (rc == PB_EINTERNAL && (db_errcode(s->db) & 0xff) == SQLITE_IOERR)
         return PB_EUNAVAILABLE;
-    if (rc != 0)
+    return rc;
+}
+
+int store_board_install(struct store *s, struct board *b, struct board **out)
+{
+    struct board *cached = hmap_get_int(&s->boards, b->tenant_id);
+
+    if (cached != NULL) {               /* loaded inline meanwhile: that one has the changes
+                                         * made since (write-through), this one may not */
+        board__free(b);
+        *out = cached;
+        return 0;
+    }
+    if (hmap_reserve(&s->boards, s->boards.len + 1) != 0) {
+        board__free(b);
+        *out = NULL;
+        return PB_EINTERNAL;
+    }
+    hmap_put_int(&s->boards, b->tenant_id, b);
+    *out = b;
+    return 0;
+}
+
+void store_board_free(struct board *b)
+{
+    board__free(b);                     /* NULL: nothing */
+}
+
+bool store_board_cached(const struct store *s, int64_t tenant_id)
+{
+    return hmap_get_int(&s->boards, tenant_id) != NULL;
+}
+
+int store_board(struct store *s, int64_t tenant_id, struct board **out)
+{
+    struct board *b = hmap_get_int(&s->boards, tenant_id);
+    int rc;
+
+    if (b != NULL) {
+        *out = b;
+        return 0;
+    }
+    if (hmap_reserve(&s->boards, s->boards.len + 1) != 0)
+        return PB_EINTERNAL;
+    if ((rc = store_board_load(s, tenant_id, &b)) != 0)
         return rc;
     hmap_put_int(&s->boards, tenant_id, b);
     *out = b;

@@ -168,6 +168,33 @@ struct board {
  */
 int store_board(struct store *s, int64_t tenant_id, struct board **out);
 
+/*
+ * A board loaded off the loop (docs/postgresql.md "A board's first load"; issue 13: the loop
+ * never waits on a PostgreSQL round trip). store_board_load reads tenant_id's board on store s
+ * (any store of the same database: the reader thread's sibling, app->rstore) into a board
+ * owned by the caller: nothing ties a board to the store that loaded it (it holds no
+ * statement, its calendar, index and routes are its own, its version restarts at 1 as every
+ * load's does). The reads run in s's current transaction (the reader's batch); a column whose
+ * ranks need repair is repaired there too (store__begin nests). Threads: s's owner. *out is
+ * NULL on error. Errors as store_board: PB_ENOT_FOUND (no such tenant), PB_EUNAVAILABLE,
+ * PB_EINTERNAL.
+ */
+int store_board_load(struct store *s, int64_t tenant_id, struct board **out);
+
+/*
+ * Hand a board from store_board_load to s's cache (the loop's store, on the loop). When s has
+ * a board of that tenant cached already (loaded inline meanwhile: it is the one the writes
+ * since went through), that one stays and b is freed. Takes b in every case. *out: the cached
+ * board. PB_EINTERNAL (out of memory: b freed, nothing cached).
+ */
+int store_board_install(struct store *s, struct board *b, struct board **out);
+
+/* Free a board from store_board_load that is not to be installed. NULL: nothing. */
+void store_board_free(struct board *b);
+
+/* True when tenant_id's board is in s's cache (store_board answers without a read). O(1). */
+bool store_board_cached(const struct store *s, int64_t tenant_id);
+
 /* Forget tenant_id's cached board (after changes made outside the store_* mutations, e.g.
  * work centres written with raw SQL); the next store_board() reloads it from SQLite. Every
  * pointer into the old board becomes invalid. Does nothing when it is not loaded. */

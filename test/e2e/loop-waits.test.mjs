@@ -5,7 +5,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { startServer, until, BACKEND } from './lib.mjs';
+import { startServer, until, BACKEND, OTHER_PASSWORD } from './lib.mjs';
 
 const PG = BACKEND === 'postgresql' ? false : 'needs PostgreSQL (PB_TEST_PG)';
 let srv;
@@ -29,6 +29,9 @@ async function holdLock(server, lock) {
 
 test('an audit-log read that PostgreSQL makes wait does not stop the loop', { skip: PG }, async () => {
   const token = await srv.token('admin');
+  // the demo board in the cache (a board not cached is loaded on the reader thread, which is
+  // busy with the waiting read below: one reader, reads in turn)
+  assert.equal((await srv.board(token)).status, 200);
   const lock = await holdLock(srv, 'LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE');
   let answered = null;
   const pending = srv.req('GET', '/api/audit-log?limit=5', { token }).then((r) => { answered = r; return r; });
@@ -179,4 +182,94 @@ test('a login whose user PostgreSQL makes wait does not stop the loop', { skip: 
   const r = await pending;
   assert.equal(r.status, 200, r.text);
   assert.ok(r.body.accessToken);
+});
+
+// ---------------------------------------------------------------- a board's first load
+// (server/board_load.c): a tenant's board that is not cached is loaded on the reader thread;
+// the requests that need it wait for that one load, the loop serves everyone else meanwhile.
+
+/** A tenant made with `planboard tenant create` (never read by the server), one work centre
+ * and one order in it written with SQL: its board is not in the server's cache. */
+async function freshTenant(slug) {
+  await srv.createTenant(slug);
+  const [{ id }] = srv.sql('SELECT id FROM tenants WHERE slug = $1', [slug]);
+  const now = '2026-01-05T08:00:00.000Z';
+  srv.sql(`INSERT INTO work_centres(tenant_id, code, name, created_at, updated_at)
+           VALUES ($1, 'SAW', 'Saw', $2, $2)`, [id, now], { write: true });
+  const [{ id: wc }] = srv.sql('SELECT id FROM work_centres WHERE tenant_id = $1', [id]);
+  srv.sql(`INSERT INTO orders(tenant_id, order_number, stock_code, description, quantity_to_make,
+           work_centre_id, rank, created_at, updated_at)
+           VALUES ($1, 'MO-FRESH-1', 'STK-1', 'fresh', 5, $2, 0, $3, $3)`, [id, wc, now], { write: true });
+  const token = await srv.token('boss', OTHER_PASSWORD, slug);   // the login reads users, not the board
+  return { id, wc, token };
+}
+
+const waitingOnLock = () => srv.sql('SELECT count(*) AS n FROM pg_locks WHERE NOT granted')[0].n > 0;
+
+test('a tenant\'s first board read waits off the loop while orders is locked, and is answered with its board after', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-one');
+  assert.equal((await srv.board(await srv.token('admin'))).status, 200);   // demo's: cached
+  const loads0 = metric((await srv.req('GET', '/metrics')).text, 'planboard_board_loads_total');
+  const lock = await holdLock(srv, 'LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+  let answered = null;
+  const pending = srv.req('GET', '/api/planning-board', { token: t.token, timeout: 20000 })
+    .then((r) => { answered = r; return r; });
+  try {
+    await until(waitingOnLock, { timeout: 5000, what: 'the board load waiting on the lock' });
+    // the loop goes on: health and another tenant's (cached) board answer
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    const demo = await srv.board(await srv.token('admin'));
+    assert.equal(demo.status, 200, demo.text);
+    // (an inline load on the loop's connection fails after its 100 ms lock_timeout: answered
+    // with an error, never with the board below)
+    assert.ok(waitingOnLock(), 'the load still waits');
+    assert.equal(answered, null, 'the board was answered while orders was locked');
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 200, r.text);
+  const orders = r.body.workCentres.flatMap((w) => w.orders.map((o) => ({ ...o, wc: w.id })));
+  assert.deepEqual(orders.map((o) => [o.orderNumber, o.wc]), [['MO-FRESH-1', t.wc]]);
+  const loads1 = metric((await srv.req('GET', '/metrics')).text, 'planboard_board_loads_total');
+  assert.equal(loads1 - loads0, 1, 'one load');
+  // cached now: the next read loads nothing
+  const again = await srv.board(t.token);
+  assert.equal(again.status, 200, again.text);
+  assert.equal(metric((await srv.req('GET', '/metrics')).text, 'planboard_board_loads_total'), loads1);
+});
+
+test('20 concurrent first requests of one tenant cause one board load; a client gone meanwhile is dropped', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-many');
+  const loads0 = metric((await srv.req('GET', '/metrics')).text, 'planboard_board_loads_total');
+  const lock = await holdLock(srv, 'LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+  const paths = ['/api/planning-board', '/api/orders', '/api/work-centres', '/api/planning-board/schedule'];
+  const pending = [];
+  let gone;
+  try {
+    for (let i = 0; i < 20; i++)
+      pending.push(srv.req('GET', paths[i % paths.length], { token: t.token, timeout: 20000 }));
+    const ac = new AbortController();
+    gone = fetch(`${srv.base}/api/planning-board`, { headers: { authorization: `Bearer ${t.token}` }, signal: ac.signal })
+      .catch((e) => e);
+    await until(waitingOnLock, { timeout: 5000, what: 'the board load waiting on the lock' });
+    // all 21 reached the server and wait for the one load
+    await until(async () => metric((await srv.req('GET', '/metrics')).text, 'planboard_board_load_waiters') === 21,
+      { timeout: 10000, what: '21 requests waiting for the board' });
+    ac.abort();
+    await gone;
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+  } finally {
+    await lock.release();
+  }
+  const rs = await Promise.all(pending);
+  for (const r of rs) assert.equal(r.status, 200, r.text);
+  const board = rs[0].body;
+  assert.deepEqual(board.workCentres.flatMap((w) => w.orders.map((o) => o.orderNumber)), ['MO-FRESH-1']);
+  const loads1 = metric((await srv.req('GET', '/metrics')).text, 'planboard_board_loads_total');
+  assert.equal(loads1 - loads0, 1, `one load for 20 requests, not ${loads1 - loads0}`);
+  const h = await srv.req('GET', '/api/health');
+  assert.equal(h.status, 200, h.text);
 });
