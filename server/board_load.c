@@ -31,9 +31,11 @@
 
 #define BOARD_LOAD_TRIES 3              /* loads of one tenant in a row made stale: then inline */
 
-/* A request waiting for a load: its first field is the owner CLOSED_HTTP clears (r->job). */
+/* One waiting for a load: its first field is the owner, which the owner's side clears when it
+ * goes away (http.c: CLOSED_HTTP clears the first field of r->job). */
 struct board_waiter {
-    struct http_req *owner;             /* NULL once the client went away */
+    void *owner;                        /* NULL once the client went away */
+    void (*ready)(void *owner);
     struct board_waiter *next;
 };
 
@@ -58,21 +60,20 @@ static int load_run(struct store *rs, void *ctx)
 
 static int load_submit(struct board_load *l);
 
-/* Every waiter goes on: dispatched as usual (its handler finds the board cached, or loads it
- * inline when the load did not install one). */
+/* Every waiter goes on (http.c dispatches its request as usual: the handler finds the board
+ * cached, or loads it inline when the load did not install one). */
 static void release_waiters(struct board_load *l)
 {
     struct board_waiter *w = l->waiters, *next;
     l->waiters = l->last = NULL;
     for (; w != NULL; w = next) {
         next = w->next;
-        struct http_req *r = w->owner;
+        void *owner = w->owner;
+        void (*ready)(void *) = w->ready;
         l->app->board_load_waiters--;
         free(w);
-        if (r != NULL) {
-            r->job = NULL;
-            http_redispatch(r);
-        }
+        if (owner != NULL)
+            ready(owner);
     }
 }
 
@@ -92,8 +93,11 @@ static void load_done(void *ctx, int status)
     }
     if (status == 0 && b != NULL && !l->stale) {
         struct board *cached;
-        if (store_board_install(app->store, b, &cached) == 0)
-            room_board_forget(app, l->tenant_id);   /* a loaded board restarts its versions */
+        /* Its version restarts at 1, as every load's: the room's cached board JSON is keyed by
+         * it (room.c), but a room holds none while the board is not cached (every
+         * store_board_drop is followed by room_board_forget, and JSON is cached only from a
+         * cached board) */
+        (void)store_board_install(app->store, b, &cached);  /* out of memory: the waiters load */
     } else {
         store_board_free(b);
         if (status != 0)
@@ -140,30 +144,29 @@ static bool wanted(struct app *app, int64_t tenant_id)
            && tenant_id > 0 && !store_board_cached(app->store, tenant_id);
 }
 
-bool board_load_wait(struct http_req *r, int64_t tenant_id)
+void *board_load_wait(struct app *app, int64_t tenant_id, void (*ready)(void *owner),
+                      void *owner)
 {
-    struct app *app = r->app;
     struct board_waiter *w;
     struct board_load *l;
 
-    if (r->board_waited || r->job != NULL || !wanted(app, tenant_id))
-        return false;
+    if (!wanted(app, tenant_id))
+        return NULL;
     if ((w = calloc(1, sizeof(*w))) == NULL)
-        return false;                   /* out of memory: inline, as before */
+        return NULL;                    /* out of memory: inline, as before */
     if ((l = load_get(app, tenant_id)) == NULL) {
         free(w);
-        return false;
+        return NULL;
     }
-    w->owner = r;
+    w->owner = owner;
+    w->ready = ready;
     if (l->last != NULL)
         l->last->next = w;
     else
         l->waiters = w;
     l->last = w;
     app->board_load_waiters++;
-    r->board_waited = true;             /* dispatched once more at most: never a second wait */
-    r->job = w;
-    return true;
+    return w;
 }
 
 void board_load_prefetch(struct app *app, int64_t tenant_id)

@@ -353,7 +353,7 @@ static void dispatch(struct http_req *r)
     /* PostgreSQL: the caller's board, when not cached, is loaded off the loop first (issue
      * 13); dispatched again when it is (http_redispatch) */
     if ((r->route->flags & ROUTE_BOARD) && r->route->roles != R_PUBLIC
-        && board_load_wait(r, r->claims.tenant_id)) {
+        && http_board_wait(r, r->claims.tenant_id)) {
         cJSON_Delete(body);
         return;
     }
@@ -366,6 +366,25 @@ void http_redispatch(struct http_req *r)
     if (!r->active || r->replied || r->job != NULL)
         return;
     dispatch(r);
+}
+
+static void board_ready(void *owner)
+{
+    struct http_req *r = owner;
+    r->job = NULL;
+    http_redispatch(r);
+}
+
+bool http_board_wait(struct http_req *r, int64_t tenant_id)
+{
+    if (r->board_waited || r->job != NULL)
+        return false;
+    void *w = board_load_wait(r->app, tenant_id, board_ready, r);
+    if (w == NULL)
+        return false;
+    r->board_waited = true;             /* dispatched once more at most */
+    r->job = w;
+    return true;
 }
 
 /* Answer an error before the body was read: the connection closes after the answer

@@ -520,7 +520,7 @@ static void r_scanner_event(struct http_req *r, const cJSON *request_body)
     /* PostgreSQL: the key's tenant board, when not cached, is loaded off the loop first (the
      * job's prepare would load it on the loop); the route runs again then (its key looked up
      * again: one round trip, the tenant's first scan only) */
-    if (board_load_wait(r, k.tenant_id))
+    if (http_board_wait(r, k.tenant_id))
         goto out;
 
     if (r->app->writer != NULL) {

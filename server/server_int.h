@@ -301,13 +301,15 @@ void room_board_forget(struct app *app, int64_t tenant_id);
  * loop's cache (issue 13; docs/postgresql.md "A board's first load"). Loop thread only. */
 
 /*
- * When app->postgres and tenant_id's board is not cached (and r has not waited once already):
- * park r until its board is loaded off the loop, then http_redispatch(r), and return true (r->job
- * is the wait: a client gone meanwhile is dropped, its request not run). One load per tenant:
- * requests arriving while it runs wait for the same load. False (r goes on at once, loading
- * inline as before): SQLite, cached, already waited, the reader closing, out of memory.
+ * When app->postgres and tenant_id's board is not cached: start its load off the loop (or join
+ * the one running: one load per tenant) and return a wait handle whose first field is a
+ * `void *` set to owner; when the load ends (installed, failed or given up), ready(owner) is
+ * called on the loop, unless the caller set that first field to NULL meanwhile (its client went
+ * away: the wait is dropped). NULL (go on at once, loading inline as before): SQLite, cached,
+ * the reader closing, out of memory, the reader's queue full. The handle is freed by this file.
  */
-bool board_load_wait(struct http_req *r, int64_t tenant_id);
+void *board_load_wait(struct app *app, int64_t tenant_id, void (*ready)(void *owner),
+                      void *owner);
 
 /* Start loading tenant_id's board off the loop if it is not cached and not loading (PostgreSQL;
  * a WebSocket join: its client reads the board next). Nothing waits; failures are silent (the
@@ -916,6 +918,11 @@ void http_reply_op(struct http_req *r, struct op_result *res, int ok_status);
 /* Run r's route handler again, as when its body was complete (board_load.c, after the board it
  * waited for was loaded). r must be active, unanswered and have no job. */
 void http_redispatch(struct http_req *r);
+
+/* PostgreSQL (board_load_wait): park r until tenant_id's board is loaded off the loop, then
+ * dispatch it again; true when parked (r->job is the wait: CLOSED_HTTP drops it). False (go on
+ * now): not needed, or r waited once already (never a second wait: it then loads inline). */
+bool http_board_wait(struct http_req *r, int64_t tenant_id);
 
 /*
  * An answer that comes later (an operation through the writer). http_wait_begin: a waiter
