@@ -114,9 +114,12 @@ static int load_submit(struct board_load *l)
     /* writes of the tenant still in flight may commit after the snapshot */
     if (l->app->writer != NULL && !writer_tenant_idle(l->app->writer, l->tenant_id))
         l->stale = true;
-    l->tries++;
-    l->app->board_loads_total++;
-    return reads_submit(l->app, load_run, load_done, l);
+    int rc = reads_submit(l->app, load_run, load_done, l);
+    if (rc == 0) {
+        l->tries++;
+        l->app->board_loads_total++;
+    }
+    return rc;
 }
 
 /* The load of tenant_id in flight, or a new one (submitted); NULL when none could start. */
