@@ -273,3 +273,27 @@ test('20 concurrent first requests of one tenant cause one board load; a client 
   const h = await srv.req('GET', '/api/health');
   assert.equal(h.status, 200, h.text);
 });
+
+test('a scanner event of a tenant whose board is not cached waits off the loop for its board, then counts', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-scan');
+  const k = await srv.req('POST', '/api/api-keys', { token: t.token, json: { name: 'line 1' } });
+  assert.equal(k.status, 201, k.text);
+  assert.equal((await srv.board(await srv.token('admin'))).status, 200);   // demo's: cached
+  const loads0 = metric((await srv.req('GET', '/metrics')).text, 'planboard_board_loads_total');
+  const lock = await holdLock(srv, 'LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+  const ev = { eventId: `fresh-${process.pid}`, orderNumber: 'MO-FRESH-1', workCentreCode: 'SAW', eventType: 'progress_update', quantity: 2 };
+  const pending = srv.req('POST', '/api/scanner/events', { headers: { 'x-api-key': k.body.key }, json: ev, timeout: 20000 });
+  try {
+    await until(waitingOnLock, { timeout: 5000, what: 'the board load waiting on the lock' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 202, r.text);
+  const b = await srv.board(t.token);
+  const o = b.body.workCentres.flatMap((w) => w.orders).find((x) => x.orderNumber === 'MO-FRESH-1');
+  assert.equal(o.quantityCompleted, 2);
+  assert.equal(metric((await srv.req('GET', '/metrics')).text, 'planboard_board_loads_total') - loads0, 1);
+});
