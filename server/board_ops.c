@@ -1094,8 +1094,11 @@ static void sweep_done(void *ctx, int status, uint64_t commit_seq)
     struct sweep_job *j = ctx;
     struct app *app = j->app;
     (void)commit_seq;
-    if (j->expired_at_ms > 0 && j->tenant_id == 0 && !j->own)
+    if (j->expired_at_ms > 0 && j->tenant_id == 0 && !j->own) {
         app->lock_sweep_busy = false;
+        if (status != 0)
+            app->lock_sweep_due = true; /* the rows stay: the next tick tries again */
+    }
     if (status != 0) {
         pb_log(LOG_ERROR, "drag locks: a sweep (%s) failed (%d); %s", j->reason, status,
                j->expired_at_ms > 0 ? "the next one tries again"
@@ -1150,12 +1153,21 @@ void op_sweep_locks(struct app *app)
     struct release_ctx rc = { app, "expired" };
     int64_t now = pb_now_ms();
     if (app->postgres) {
-        /* Every node sweeps the database (a dead node's locks too); the one whose DELETE
-         * returns a row logs its order_unlocked. One sweep at a time: a slow writer does
-         * not pile them up. The mirror's expired entries just go. */
-        if (!app->lock_sweep_busy)
+        /* The mirror's expired entries go; when there were any (or at start: rows left by
+         * nodes gone since), the database is swept for every tenant's expired rows (a dead
+         * node's too), and the node whose DELETE returns a row logs its order_unlocked. Not
+         * every second regardless: an idle node submits no writer job. One sweep at a time:
+         * a slow writer does not pile them up. FIXME: an expired row of a tenant no node
+         * holds in its mirror (no room there since before the lock) waits for a start or
+         * another expiry to be swept; it is free to take meanwhile (the take's WHERE). */
+        size_t n = lock_expire(app->locks, now, NULL, NULL);
+        if (n > 0 || app->lock_sweeps == 0)
+            app->lock_sweep_due = true;
+        if (app->lock_sweep_due && !app->lock_sweep_busy && app->writer != NULL) {
+            app->lock_sweep_due = false;
+            app->lock_sweeps++;
             sweep_submit(app, 0, 0, false, now, "expired");
-        lock_expire(app->locks, now, NULL, NULL);
+        }
         return;
     }
     lock_expire(app->locks, now, on_lock_removed, &rc);

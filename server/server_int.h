@@ -156,6 +156,8 @@ struct app {
     struct hmap move_batches;           /* tenant id -> its open move batch (board_ops.c) */
     bool lock_sweep_busy;               /* PostgreSQL: an expiry sweep job is at the writer
                                          * (board_ops.c; one at a time) */
+    bool lock_sweep_due;                /* PostgreSQL: one is due once that one is done */
+    uint64_t lock_sweeps;               /* PostgreSQL: expiry sweep jobs submitted */
     struct durable *durable;            /* group commit (synchronous = FULL), or NULL */
     uint64_t durable_seq;               /* commits known on disk (durable.c) */
     uint64_t durable_barrier_seq;       /* durable_barrier tickets known reached (durable.c) */
@@ -542,8 +544,9 @@ void lock_mirror_event(struct app *app, int64_t tenant_id, const char *frame, si
  * its transaction (a failure is logged: those locks end at their expiry). */
 void op_release_user_locks(struct app *app, int64_t tenant_id, int64_t user_id,
                            const char *reason);
-/* Sweep expired locks (uv timer). PostgreSQL: every tenant's expired rows, by a writer job
- * (one at a time) that logs each order_unlocked {expired} in its transaction. */
+/* Sweep expired locks (uv timer, and once at start). PostgreSQL: every tenant's expired rows,
+ * by a writer job (one at a time) that logs each order_unlocked {expired} in its transaction,
+ * submitted at start and whenever this node's mirror saw a lock expire (board_ops.c). */
 void op_sweep_locks(struct app *app);
 /* At a clean stop: end every drag lock of every tenant, each broadcasting order_unlocked
  * {reason} (SPEC §5: a restart clears the locks; with the event log a client replaying
