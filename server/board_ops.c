@@ -722,6 +722,8 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
         return;                         /* planned again once the bus caught up */
     if (status == PB_ECONFLICT && mb->app->postgres)
         follow_board_stale(mb->app, mb->tenant_id);   /* another node wrote first: reload */
+    if (status == 0 && mb->logged && mb->n_events > 0)  /* our rows, whenever the bus reads them */
+        follow_own(mb->app, mb->tenant_id, mb->events[0].seq, mb->events[mb->n_events - 1].seq);
     int64_t *cols = calloc(2 * mb->n, sizeof(*cols));      /* the columns the batch touched */
     size_t n_cols = 0;
     for (m = mb->head; m != NULL; m = next) {
