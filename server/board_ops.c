@@ -75,8 +75,10 @@ static void publish_unlocked(struct app *app, int64_t tenant_id, int64_t order_i
 /* ---------------------------------------------------------------- shared drag locks
  * SPEC §5 drag locks; on PostgreSQL (SPEC §12) the database decides (store/drag_locks.h) and
  * app->locks mirrors it: whoever's DELETE returned the row publishes the order_unlocked, so
- * exactly one node does. The statements run on the loop's connection (one round trip each;
- * docs/postgresql.md "What still waits on the loop"). */
+ * exactly one node does. Taking, ending, the moves' releases and the sweeps run in writer
+ * jobs with their events (below); op_lock_release still runs its DELETE on the loop's
+ * connection (one round trip: an order's delete and a scanner event, whose events are not in
+ * their transactions yet; docs/postgresql.md "What still waits on the loop"). */
 
 bool op_lock_release(struct app *app, int64_t tenant_id, int64_t order_id, int64_t user_id)
 {
@@ -132,30 +134,274 @@ static cJSON *moved_json(const struct app *app, const struct op_user *u,
     return ev;
 }
 
-/* The move's order_moved was logged in its own transaction (logged: PostgreSQL batches);
- * else it is published now. Then the mover's lock ends. */
+/* The move's order_moved was logged in its own transaction (logged: PostgreSQL batches),
+ * with the order_unlocked {moved} of the mover's lock when had_lock; else both are published
+ * now (order_unlocked when had_lock). */
 static void publish_moved(struct app *app, const struct op_user *u, const struct move_result *mr,
-                          bool logged)
+                          bool logged, bool had_lock)
 {
     int64_t order_id = mr->order->id;
-    bool had_lock = op_lock_release(app, u->tenant_id, order_id, u->user_id);
     if (logged) {
         webhooks_nudge(app, u->tenant_id);      /* as room_publish does */
         room_board_forget(app, u->tenant_id);
+        return;
     }
-    else
-        room_publish(app, u->tenant_id, "order_moved", moved_json(app, u, mr));
+    room_publish(app, u->tenant_id, "order_moved", moved_json(app, u, mr));
     if (had_lock)
         publish_unlocked(app, u->tenant_id, order_id, "moved");
 }
 
 void op_publish_moved(struct app *app, const struct op_user *u, const struct move_result *mr)
 {
-    publish_moved(app, u, mr, false);
+    bool had_lock = op_lock_release(app, u->tenant_id, mr->order->id, u->user_id);
+    publish_moved(app, u, mr, false, had_lock);
 }
 
-void op_start_drag(struct app *app, const struct op_user *u, int64_t order_id,
-                   struct op_result *res)
+/* The answer of a lock taken or renewed (SPEC §4 start-move, §5 the ack of start_drag). */
+static cJSON *lock_answer(const struct drag_lock *l)
+{
+    char ts[PB_TIMESTAMP_LEN];
+    cJSON *d = cJSON_CreateObject();
+    json_format_ms(l->expires_at_ms, ts);
+    cJSON_AddNumberToObject(d, "orderId", (double)l->order_id);
+    cJSON *by = cJSON_AddObjectToObject(d, "lockedBy");
+    cJSON_AddNumberToObject(by, "userId", (double)l->user_id);
+    cJSON_AddStringToObject(by, "username", l->username);
+    cJSON_AddStringToObject(d, "expiresAt", ts);
+    return d;
+}
+
+/* SPEC §5 user_activity: who is dragging what. */
+static cJSON *activity_json(const struct op_user *u, int64_t order_id)
+{
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddNumberToObject(a, "userId", (double)u->user_id);
+    cJSON_AddStringToObject(a, "username", u->username);
+    cJSON_AddStringToObject(a, "activity", "dragging");
+    cJSON_AddNumberToObject(a, "orderId", (double)order_id);
+    return a;
+}
+
+static cJSON *unlocked_json(int64_t order_id, const char *reason)
+{
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddNumberToObject(d, "orderId", (double)order_id);
+    cJSON_AddStringToObject(d, "reason", reason);
+    return d;
+}
+
+/* A frame without seq as an event for store_room_log_sequence (m must outlive its use). */
+static struct room_log_event log_event(int64_t tenant_id, const struct ws_msg *m,
+                                       const char *event)
+{
+    return (struct room_log_event){
+        .tenant_id = tenant_id, .frame = (const char *)m->buf + LWS_PRE, .len = m->len,
+        .split = strlen("{\"event\":\"") + strlen(event) + 1,
+    };
+}
+
+static void lock_fail(struct op_result *res, int rc)
+{
+    fail(res, rc, rc == PB_EUNAVAILABLE ? "the database is unavailable"
+                : rc == PB_ENOT_FOUND ? "order not found"
+                : rc == PB_EFORBIDDEN ? "viewers cannot move orders"
+                : rc == PB_ERATE_LIMITED ? "too many writes are waiting; try again"
+                : "could not change the lock");
+}
+
+struct move_batch;
+static void batch_close(struct move_batch *mb);
+
+/* -------- PostgreSQL: a lock taken or ended by a writer job (SPEC §12, issue 13 items 2-3)
+ *
+ * The drag_locks statement runs on the writer's sibling store and the event it causes is a
+ * row of the same transaction (store_room_log_sequence): a lock whose order_locked cannot be
+ * logged is refused and leaves no row; a lock end that committed has its order_unlocked.
+ * The frames are built on the loop at prepare from what the loop knows (the order, the user,
+ * the expiry); done updates the mirror (locks/) and answers, and publishes nothing: the
+ * events reach every node's rooms, this one's too, through the bus (server/bus.c), and
+ * lock_mirror_event applies them there again (idempotent).
+ *
+ * Gate: the tenant's (writes_submit with tenant_id), the one its move batches take, and the
+ * tenant's open move batch is closed first: a lock and the moves around it commit, and are
+ * checked against the mirror, in the order they arrived. A move sent after a start_drag is
+ * planned after that lock's done put it in the mirror; an end_drag sent after a move ends the
+ * lock only after the move (whose own release, reason moved, is in the move's transaction).
+ * Without the gate (tenant 0) a lock could commit while a batch planned without it is at the
+ * writer, and that batch would move an order another user had just locked. */
+
+struct lock_job {
+    struct app *app;
+    bool take;                          /* start_drag; else end_drag */
+    struct op_user u;                   /* u.username points at username */
+    char username[PB_LOCK_USERNAME_MAX + 1];
+    int64_t order_id;
+    char order_number[PB_ORDER_NUMBER_MAX + 1]; /* at prepare, for the locked error */
+    int64_t now_ms;                     /* take: at prepare; the lock lasts the TTL from it */
+    struct drag_lock_row want;          /* take: the lock wanted (expiry included) */
+    struct ws_msg *locked, *activity;   /* take: order_locked, user_activity (no seq) */
+    struct ws_msg *unlocked;            /* end: order_unlocked {released} (no seq) */
+    /* results of run, overwritten by each run (it may run twice) */
+    int rc;                             /* take: 0, or PB_ELOCKED (holder) */
+    bool renewed;                       /* take: the holder renewed its own lock */
+    struct drag_lock_row holder;        /* rc PB_ELOCKED: who holds it */
+    bool removed;                       /* end: this job's DELETE returned the row */
+    op_done_fn done;
+    void *done_ctx;
+};
+
+static void lock_job_free(struct lock_job *j)
+{
+    ws_msg_unref(j->locked);
+    ws_msg_unref(j->activity);
+    ws_msg_unref(j->unlocked);
+    free(j);
+}
+
+/* Loop, at the head of the tenant's gate: the order is still there; the frames. */
+static int lock_job_prepare(void *ctx)
+{
+    struct lock_job *j = ctx;
+    struct board *b;
+    const struct order *o;
+    int rc = store_board(j->app->store, j->u.tenant_id, &b);
+    if (rc != 0)
+        return rc == PB_ENOT_FOUND || rc == PB_EUNAVAILABLE ? rc : PB_EINTERNAL;
+    if ((o = board_order(b, j->order_id)) == NULL)
+        return PB_ENOT_FOUND;
+    snprintf(j->order_number, sizeof(j->order_number), "%s", o->order_number);
+    if (!j->take) {
+        j->unlocked = room_encode("order_unlocked", unlocked_json(j->order_id, "released"));
+        return j->unlocked != NULL ? 0 : PB_EINTERNAL;
+    }
+    j->now_ms = pb_now_ms();
+    j->want = (struct drag_lock_row){
+        .tenant_id = j->u.tenant_id, .order_id = j->order_id, .user_id = j->u.user_id,
+        .expires_at_ms = j->now_ms + lock_ttl_ms(j->app),
+    };
+    snprintf(j->want.username, sizeof(j->want.username), "%s", j->u.username);
+    struct drag_lock l = {
+        .tenant_id = j->u.tenant_id, .order_id = j->order_id, .user_id = j->u.user_id,
+        .expires_at_ms = j->want.expires_at_ms,
+    };
+    snprintf(l.username, sizeof(l.username), "%s", j->u.username);
+    j->locked = room_encode("order_locked", json_lock(&l, o->order_number));
+    j->activity = room_encode("user_activity", activity_json(&j->u, j->order_id));
+    return j->locked != NULL && j->activity != NULL ? 0 : PB_EINTERNAL;
+}
+
+static void set_removed(void *ctx, const struct drag_lock_row *row)
+{
+    (void)row;
+    *(bool *)ctx = true;
+}
+
+/* Writer thread: the statement and its events, one transaction. */
+static int lock_job_run(struct db *db, void *ctx)
+{
+    struct lock_job *j = ctx;
+    struct store *ws = j->app->wstore;
+    struct room_log_event ev[2];
+    size_t n = 0;
+    int rc;
+    (void)db;                           /* the sibling store's connection */
+
+    j->rc = 0;
+    j->renewed = j->removed = false;
+    if (store_room_log_lock(ws, j->u.tenant_id) != 0)
+        return PB_EINTERNAL;
+    if (j->take) {
+        rc = store_drag_lock_take(ws, &j->want, j->app->node, j->now_ms, &j->renewed,
+                                  &j->holder);
+        if (rc == PB_ELOCKED) {         /* nothing written: the answer is "locked" */
+            j->rc = PB_ELOCKED;
+            return 0;
+        }
+        if (rc != 0)
+            return rc;
+        ev[n++] = log_event(j->u.tenant_id, j->locked, "order_locked");
+        if (!j->renewed)                /* SPEC §5: who is dragging what, once per lock */
+            ev[n++] = log_event(j->u.tenant_id, j->activity, "user_activity");
+    } else {
+        rc = store_drag_lock_remove(ws, j->u.tenant_id, j->order_id, j->u.user_id, NULL, 0,
+                                    set_removed, &j->removed);
+        if (rc < 0)
+            return rc;
+        if (j->removed)                 /* only the DELETE that returned the row tells */
+            ev[n++] = log_event(j->u.tenant_id, j->unlocked, "order_unlocked");
+    }
+    if (n > 0 && store_room_log_sequence(ws, ev, n, j->app->node, PB_ROOM_LOG_EVENTS) != 0)
+        return PB_EINTERNAL;            /* rolled back: no lock without its event */
+    return 0;
+}
+
+/* Loop: the mirror, the answer; the events come through the bus. */
+static void lock_job_done(void *ctx, int status, uint64_t commit_seq)
+{
+    struct lock_job *j = ctx;
+    struct app *app = j->app;
+    struct op_result res = { 0 };
+    const struct drag_lock *l = NULL;
+    (void)commit_seq;
+
+    if (status != 0) {
+        lock_fail(&res, status);
+    } else if (j->take && j->rc == PB_ELOCKED) {
+        if (j->holder.user_id != 0
+            && lock_put(app->locks, j->u.tenant_id, j->order_id, j->holder.user_id,
+                        j->holder.username, j->holder.expires_at_ms, &l) == 0)
+            res.extra = lock_error_extra(l, j->order_number);
+        fail(&res, PB_ELOCKED, "order is being moved by another user");
+    } else if (j->take) {
+        store_commit_noted(app->store);
+        if (lock_put(app->locks, j->u.tenant_id, j->order_id, j->u.user_id, j->u.username,
+                     j->want.expires_at_ms, &l) == 0)
+            res.data = lock_answer(l);
+        else                            /* committed: the bus puts it in the mirror */
+            fail(&res, PB_EINTERNAL, "out of memory");
+        webhooks_nudge(app, j->u.tenant_id);    /* as room_publish does */
+        room_board_forget(app, j->u.tenant_id);
+    } else {
+        lock_release(app->locks, j->u.tenant_id, j->order_id, j->u.user_id, NULL);
+        if (j->removed) {
+            store_commit_noted(app->store);
+            webhooks_nudge(app, j->u.tenant_id);
+            room_board_forget(app, j->u.tenant_id);
+        }
+        res.data = cJSON_CreateObject();
+        cJSON_AddNumberToObject(res.data, "orderId", (double)j->order_id);
+    }
+    j->done(j->done_ctx, &res);
+    lock_job_free(j);
+}
+
+/* Hand a lock take (take) or end to the writer. true: done answers; false: res holds it. */
+static bool lock_submit(struct app *app, const struct op_user *u, int64_t order_id, bool take,
+                        op_done_fn done, void *done_ctx, struct op_result *res)
+{
+    struct lock_job *j = calloc(1, sizeof(*j));
+    struct move_batch *mb;
+    if (j == NULL) {
+        fail(res, PB_EINTERNAL, "out of memory");
+        return false;
+    }
+    *j = (struct lock_job){ .app = app, .take = take, .u = *u, .order_id = order_id,
+                            .done = done, .done_ctx = done_ctx };
+    snprintf(j->username, sizeof(j->username), "%s", u->username != NULL ? u->username : "");
+    j->u.username = j->username;
+    if ((mb = hmap_get_int(&app->move_batches, u->tenant_id)) != NULL)
+        batch_close(mb);                /* later moves go after this lock (see above) */
+    int rc = writes_submit(app, u->tenant_id, lock_job_prepare, lock_job_run, lock_job_done, j);
+    if (rc != 0) {                      /* nothing was called: answer here */
+        lock_fail(res, rc);
+        lock_job_free(j);
+        return false;
+    }
+    return true;
+}
+
+bool op_start_drag(struct app *app, const struct op_user *u, int64_t order_id,
+                   struct op_result *res, op_done_fn done, void *done_ctx)
 {
     struct board *b;
     struct order *o;
@@ -163,72 +409,51 @@ void op_start_drag(struct app *app, const struct op_user *u, int64_t order_id,
     int rc;
 
     memset(res, 0, sizeof(*res));
-    if (u->role == ROLE_VIEWER)
-        return fail(res, PB_EFORBIDDEN, "viewers cannot move orders");
-    if ((o = find_order(app, u, order_id, &b, res)) == NULL)
-        return;
-    if (app->postgres) {                /* the database decides; the mirror follows */
-        int64_t now = pb_now_ms();
-        struct drag_lock_row want = {
-            .tenant_id = u->tenant_id, .order_id = order_id, .user_id = u->user_id,
-            .expires_at_ms = now + lock_ttl_ms(app),
-        }, holder;
-        bool renewed = false;
-        snprintf(want.username, sizeof(want.username), "%s", u->username);
-        rc = store_drag_lock_take(app->store, &want, app->node, now, &renewed, &holder);
-        if (rc == PB_ELOCKED)
-            rc = lock_put(app->locks, u->tenant_id, order_id, holder.user_id, holder.username,
-                          holder.expires_at_ms, &l) == 0 ? PB_ELOCKED : PB_EINTERNAL;
-        else if (rc == 0)
-            rc = lock_put(app->locks, u->tenant_id, order_id, u->user_id, u->username,
-                          want.expires_at_ms, &l) == 0 ? (renewed ? 1 : 0) : PB_EINTERNAL;
-        if (rc == PB_EUNAVAILABLE)
-            return fail(res, PB_EUNAVAILABLE, "the database is unavailable");
-    } else {
-        rc = lock_acquire(app->locks, u->tenant_id, order_id, u->user_id, u->username,
-                          pb_now_ms(), lock_ttl_ms(app), &l);
+    if (u->role == ROLE_VIEWER) {
+        fail(res, PB_EFORBIDDEN, "viewers cannot move orders");
+        return false;
     }
+    if ((o = find_order(app, u, order_id, &b, res)) == NULL)
+        return false;
+    if (app->postgres)                  /* the database decides; the mirror follows */
+        return lock_submit(app, u, order_id, true, done, done_ctx, res);
+    rc = lock_acquire(app->locks, u->tenant_id, order_id, u->user_id, u->username,
+                      pb_now_ms(), lock_ttl_ms(app), &l);
     if (rc == PB_ELOCKED) {
         res->extra = lock_error_extra(l, o->order_number);
-        return fail(res, PB_ELOCKED, "order is being moved by another user");
+        fail(res, PB_ELOCKED, "order is being moved by another user");
+        return false;
     }
-    if (rc < 0)
-        return fail(res, PB_EINTERNAL, "could not take the lock");
-
-    char ts[PB_TIMESTAMP_LEN];
-    json_format_ms(l->expires_at_ms, ts);
-    res->data = cJSON_CreateObject();
-    cJSON_AddNumberToObject(res->data, "orderId", (double)order_id);
-    cJSON *by = cJSON_AddObjectToObject(res->data, "lockedBy");
-    cJSON_AddNumberToObject(by, "userId", (double)l->user_id);
-    cJSON_AddStringToObject(by, "username", l->username);
-    cJSON_AddStringToObject(res->data, "expiresAt", ts);
-
+    if (rc < 0) {
+        fail(res, PB_EINTERNAL, "could not take the lock");
+        return false;
+    }
+    res->data = lock_answer(l);
     room_publish(app, u->tenant_id, "order_locked", json_lock(l, o->order_number));
-    if (rc == 0) {                      /* SPEC §5 user_activity: who is dragging what */
-        cJSON *a = cJSON_CreateObject();
-        cJSON_AddNumberToObject(a, "userId", (double)u->user_id);
-        cJSON_AddStringToObject(a, "username", u->username);
-        cJSON_AddStringToObject(a, "activity", "dragging");
-        cJSON_AddNumberToObject(a, "orderId", (double)order_id);
-        room_publish(app, u->tenant_id, "user_activity", a);
-    }
+    if (rc == 0)                        /* newly taken, not renewed */
+        room_publish(app, u->tenant_id, "user_activity", activity_json(u, order_id));
+    return false;
 }
 
-void op_end_drag(struct app *app, const struct op_user *u, int64_t order_id,
-                 struct op_result *res)
+bool op_end_drag(struct app *app, const struct op_user *u, int64_t order_id,
+                 struct op_result *res, op_done_fn done, void *done_ctx)
 {
     struct board *b;
 
     memset(res, 0, sizeof(*res));
-    if (u->role == ROLE_VIEWER)
-        return fail(res, PB_EFORBIDDEN, "viewers cannot move orders");
+    if (u->role == ROLE_VIEWER) {
+        fail(res, PB_EFORBIDDEN, "viewers cannot move orders");
+        return false;
+    }
     if (find_order(app, u, order_id, &b, res) == NULL)
-        return;
+        return false;
+    if (app->postgres)
+        return lock_submit(app, u, order_id, false, done, done_ctx, res);
     if (op_lock_release(app, u->tenant_id, order_id, u->user_id))
         publish_unlocked(app, u->tenant_id, order_id, "released");
     res->data = cJSON_CreateObject();
     cJSON_AddNumberToObject(res->data, "orderId", (double)order_id);
+    return false;
 }
 
 /* The answer for a move that the store refused or could not save. */
@@ -269,6 +494,10 @@ struct move_op {
     struct wip_check wip;               /* status PB_EWIP_LIMIT: the column as the batch saw it */
     struct ws_msg *event;               /* PostgreSQL: its order_moved, built while tried and
                                          * logged by batch_run in the move's transaction */
+    struct ws_msg *unlocked;            /* PostgreSQL: its order_unlocked {moved}, logged right
+                                         * after event when the mover's lock row went */
+    bool lock_removed;                  /* PostgreSQL: batch_run's DELETE returned the mover's
+                                         * lock row (overwritten by each run) */
     int retries;                        /* PostgreSQL: times its batch met another node's
                                          * write (MOVE_STALE_RETRIES at most) */
     op_done_fn done;
@@ -280,8 +509,11 @@ struct move_batch {
     int64_t tenant_id;
     struct move_op *head, *tail;
     size_t n;
-    struct room_log_event *events;      /* PostgreSQL: the moves' order_moved, for batch_run */
-    size_t n_events;
+    struct room_log_event *events;      /* PostgreSQL: room for each move's order_moved and
+                                         * order_unlocked; batch_run fills it */
+    size_t n_events;                    /* of them, filled by the last run */
+    bool logged;                        /* PostgreSQL: every frame was built: the events go
+                                         * in with the moves (else published after) */
     struct board *b;                    /* at prepare */
     bool open;                          /* in app->move_batches: takes more moves */
     bool any;                           /* a move was prepared: something to write */
@@ -290,6 +522,7 @@ struct move_batch {
 static void move_op_free(struct move_op *m)
 {
     ws_msg_unref(m->event);
+    ws_msg_unref(m->unlocked);
     store_move_job_free(m->job);
     free(m->reason);
     free(m);
@@ -338,25 +571,18 @@ static int batch_prepare(void *ctx)
         }
     }
     if (mb->app->postgres && mb->any) {
-        size_t n_ev = 0;
-        for (m = mb->head; m != NULL; m = m->next)
-            n_ev += m->job != NULL;
-        mb->events = calloc(n_ev, sizeof(*mb->events));
-        for (m = mb->head; m != NULL && mb->events != NULL; m = m->next) {
+        size_t n_moves = 0;
+        mb->logged = true;
+        for (m = mb->head; m != NULL; m = m->next) {
             if (m->job == NULL)
                 continue;
-            if (m->event == NULL) {     /* out of memory: published after the commit instead */
-                free(mb->events);
-                mb->events = NULL;
-                break;
-            }
-            mb->events[mb->n_events++] = (struct room_log_event){
-                .tenant_id = mb->tenant_id, .frame = (const char *)m->event->buf + LWS_PRE,
-                .len = m->event->len, .split = strlen("{\"event\":\"order_moved\""),
-            };
+            n_moves++;
+            m->unlocked = room_encode("order_unlocked", unlocked_json(m->req.order_id, "moved"));
+            if (m->event == NULL || m->unlocked == NULL)
+                mb->logged = false;     /* out of memory: published after the commit instead */
         }
-        if (mb->events == NULL)
-            mb->n_events = 0;
+        if (mb->logged && (mb->events = calloc(2 * n_moves, sizeof(*mb->events))) == NULL)
+            mb->logged = false;
     }
     /* undo the tries, last first: the board is as committed until the batch's done */
     size_t n = 0, k = 0;
@@ -377,24 +603,41 @@ static int batch_prepare(void *ctx)
 static int batch_run(struct db *db, void *ctx)
 {
     struct move_batch *mb = ctx;
+    struct store *ws = mb->app->wstore;
+    bool pg = mb->app->postgres;
     (void)db;                           /* the sibling store's connection */
     int rc;
     /* PostgreSQL: one tenant's moves take turns across the nodes (its room_log row, locked
-     * first: the analytics rows they update are then always taken in one order) */
-    if (mb->n_events > 0 && store_room_log_lock(mb->app->wstore, mb->tenant_id) != 0)
+     * first: the analytics rows and the lock rows they update are then always taken in one
+     * order) */
+    if (pg && store_room_log_lock(ws, mb->tenant_id) != 0)
         return PB_EINTERNAL;
+    mb->n_events = 0;
     for (struct move_op *m = mb->head; m != NULL; m = m->next) {
         if (m->job == NULL)
             continue;
-        if ((rc = store_move_write(mb->app->wstore, mb->b, m->job)) != 0
-            || (mb->app->postgres
-                && (rc = store_move_check_position(mb->app->wstore, m->job)) != 0))
+        if ((rc = store_move_write(ws, mb->b, m->job)) != 0
+            || (pg && (rc = store_move_check_position(ws, m->job)) != 0))
             return rc == PB_ECONFLICT ? rc : PB_EINTERNAL;
+        if (!pg)
+            continue;
+        /* SPEC §5: a successful move ends the mover's lock; SPEC §12: only the DELETE that
+         * returned the row tells, in the move's own transaction */
+        m->lock_removed = false;
+        rc = store_drag_lock_remove(ws, mb->tenant_id, m->req.order_id, m->u.user_id, NULL, 0,
+                                    set_removed, &m->lock_removed);
+        if (rc < 0)
+            return rc == PB_EUNAVAILABLE ? rc : PB_EINTERNAL;
+        if (!mb->logged)
+            continue;
+        mb->events[mb->n_events++] = log_event(mb->tenant_id, m->event, "order_moved");
+        if (m->lock_removed)
+            mb->events[mb->n_events++] = log_event(mb->tenant_id, m->unlocked, "order_unlocked");
     }
     /* PostgreSQL (SPEC §12, issue 13 item 2): the moves' events are rows of this same
      * transaction: a move that committed has its event, whatever happens to this node next */
-    if (mb->n_events > 0
-        && store_room_log_sequence(mb->app->wstore, mb->events, mb->n_events, mb->app->node,
+    if (mb->logged && mb->n_events > 0
+        && store_room_log_sequence(ws, mb->events, mb->n_events, mb->app->node,
                                    PB_ROOM_LOG_EVENTS) != 0)
         return PB_EINTERNAL;
     return 0;
@@ -479,6 +722,8 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
         return;                         /* planned again once the bus caught up */
     if (status == PB_ECONFLICT && mb->app->postgres)
         follow_board_stale(mb->app, mb->tenant_id);   /* another node wrote first: reload */
+    if (status == 0 && mb->logged && mb->n_events > 0)  /* our rows, whenever the bus reads them */
+        follow_own(mb->app, mb->tenant_id, mb->events[0].seq, mb->events[mb->n_events - 1].seq);
     int64_t *cols = calloc(2 * mb->n, sizeof(*cols));      /* the columns the batch touched */
     size_t n_cols = 0;
     for (m = mb->head; m != NULL; m = next) {
@@ -489,7 +734,15 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
             store_move_apply(mb->b, m->job, &mr);
             res.data = json_order(mr.order, NULL);
             op_wip_mark(res.data, &mr.wip);
-            publish_moved(mb->app, &m->u, &mr, mb->n_events > 0);
+            bool had_lock;
+            if (mb->app->postgres) {    /* the row went in batch_run; the mirror follows */
+                had_lock = m->lock_removed;
+                lock_release(mb->app->locks, mb->tenant_id, m->req.order_id, m->u.user_id, NULL);
+            } else {
+                had_lock = op_lock_release(mb->app, mb->tenant_id, m->req.order_id,
+                                           m->u.user_id);
+            }
+            publish_moved(mb->app, &m->u, &mr, mb->logged, had_lock);
             if (cols != NULL) {
                 cols[n_cols++] = mr.from_work_centre_id;
                 cols[n_cols++] = mr.to_work_centre_id;
@@ -764,12 +1017,163 @@ static void on_lock_removed(void *ctx, const struct drag_lock *l)
     publish_unlocked(rc->app, l->tenant_id, l->order_id, rc->reason);
 }
 
-/* PostgreSQL: a row this node's DELETE returned: out of the mirror, and its order_unlocked. */
-static void on_row_removed(void *ctx, const struct drag_lock_row *row)
+/* -------- PostgreSQL: lock sweeps by writer jobs (SPEC §5 lock ends, SPEC §12)
+ *
+ * Expiry (every node, every second: a dead node's locks end at their TTL), a user's last
+ * connection on this node closing or their rights going, and a clean stop (this node's own
+ * locks) each run as one writer job: for each tenant concerned, in ascending order, its
+ * room_log row is locked (the order every writer of the tenant takes it in: no deadlock with
+ * another node's move batch holding that row and waiting for a lock row), then the DELETE ..
+ * RETURNING decides which rows this node ended, and their order_unlocked {reason} are
+ * sequenced in the same transaction. Of several nodes sweeping at once exactly one DELETE
+ * returns a row, so exactly one order_unlocked is logged per lock end. The frames are built in
+ * run from the rows (ctx only). done takes the rows out of the mirror; the events reach every
+ * node through the bus. */
+
+#define LOCK_SWEEP_TENANTS 256          /* tenants per expiry sweep; the rest the next second */
+
+struct sweep_job {
+    struct app *app;
+    int64_t tenant_id;                  /* 0: every tenant with matching rows */
+    int64_t user_id;                    /* 0: any */
+    bool own;                           /* only this node's rows */
+    int64_t expired_at_ms;              /* > 0: only rows expired by then */
+    const char *reason;                 /* static: SPEC §5 reason of the order_unlocked */
+    /* results of run, overwritten by each run */
+    struct drag_lock_row *rows;         /* removed by this job's DELETEs */
+    struct ws_msg **msgs;               /* their order_unlocked, no seq (same index) */
+    size_t n, cap;
+    bool oom;
+};
+
+static void sweep_reset(struct sweep_job *j)
 {
-    struct release_ctx *rc = ctx;
-    lock_release(rc->app->locks, row->tenant_id, row->order_id, 0, NULL);
-    publish_unlocked(rc->app, row->tenant_id, row->order_id, rc->reason);
+    for (size_t i = 0; i < j->n; i++)
+        ws_msg_unref(j->msgs[i]);
+    j->n = 0;
+    j->oom = false;
+}
+
+static void sweep_free(struct sweep_job *j)
+{
+    sweep_reset(j);
+    free(j->rows);
+    free(j->msgs);
+    free(j);
+}
+
+/* Writer thread (from store_drag_lock_remove): one row this job's DELETE returned. */
+static void sweep_row(void *ctx, const struct drag_lock_row *row)
+{
+    struct sweep_job *j = ctx;
+    if (j->n == j->cap) {
+        size_t cap = j->cap ? 2 * j->cap : 16;
+        struct drag_lock_row *r = realloc(j->rows, cap * sizeof(*r));
+        if (r != NULL)
+            j->rows = r;
+        struct ws_msg **m = r != NULL ? realloc(j->msgs, cap * sizeof(*m)) : NULL;
+        if (m == NULL) {
+            j->oom = true;
+            return;
+        }
+        j->msgs = m;
+        j->cap = cap;
+    }
+    j->rows[j->n] = *row;
+    /* ws_msg_new, not room_encode: the writer thread (room_encode's fault counter is the
+     * loop's) */
+    j->msgs[j->n] = ws_msg_new("order_unlocked", 0, NULL, unlocked_json(row->order_id, j->reason));
+    if (j->msgs[j->n] == NULL)
+        j->oom = true;
+    else
+        j->n++;
+}
+
+static int sweep_run(struct db *db, void *ctx)
+{
+    struct sweep_job *j = ctx;
+    struct store *ws = j->app->wstore;
+    const char *node = j->own ? j->app->node : NULL;
+    int64_t tenants[LOCK_SWEEP_TENANTS];
+    int n_t, rc;
+    (void)db;                           /* the sibling store's connection */
+
+    sweep_reset(j);
+    if (j->tenant_id > 0) {
+        tenants[0] = j->tenant_id;
+        n_t = 1;
+    } else if ((n_t = store_drag_lock_tenants(ws, node, j->expired_at_ms, tenants,
+                                              LOCK_SWEEP_TENANTS)) < 0) {
+        return n_t;
+    }
+    for (int i = 0; i < n_t; i++) {
+        if (store_room_log_lock(ws, tenants[i]) != 0)
+            return PB_EINTERNAL;
+        rc = store_drag_lock_remove(ws, tenants[i], 0, j->user_id, node, j->expired_at_ms,
+                                    sweep_row, j);
+        if (rc < 0)
+            return rc;
+        if (j->oom)
+            return PB_EINTERNAL;        /* rolled back: the rows stay for the next sweep */
+    }
+    if (j->n == 0)
+        return 0;
+    struct room_log_event *ev = malloc(j->n * sizeof(*ev));
+    if (ev == NULL)
+        return PB_EINTERNAL;
+    for (size_t i = 0; i < j->n; i++)
+        ev[i] = log_event(j->rows[i].tenant_id, j->msgs[i], "order_unlocked");
+    rc = store_room_log_sequence(ws, ev, j->n, j->app->node, PB_ROOM_LOG_EVENTS);
+    free(ev);
+    return rc != 0 ? PB_EINTERNAL : 0;
+}
+
+static void sweep_done(void *ctx, int status, uint64_t commit_seq)
+{
+    struct sweep_job *j = ctx;
+    struct app *app = j->app;
+    (void)commit_seq;
+    if (j->expired_at_ms > 0 && j->tenant_id == 0 && !j->own) {
+        app->lock_sweep_busy = false;
+        if (status != 0)
+            app->lock_sweep_due = true; /* the rows stay: the next tick tries again */
+    }
+    if (status != 0) {
+        pb_log(LOG_ERROR, "drag locks: a sweep (%s) failed (%d); %s", j->reason, status,
+               j->expired_at_ms > 0 ? "the next one tries again"
+                                    : "those locks end at their expiry");
+    } else {
+        if (j->n > 0)
+            store_commit_noted(app->store);
+        for (size_t i = 0; i < j->n; i++) {
+            lock_release(app->locks, j->rows[i].tenant_id, j->rows[i].order_id, 0, NULL);
+            if (i == 0 || j->rows[i].tenant_id != j->rows[i - 1].tenant_id) {
+                webhooks_nudge(app, j->rows[i].tenant_id);
+                room_board_forget(app, j->rows[i].tenant_id);
+            }
+        }
+    }
+    sweep_free(j);
+}
+
+/* Submit a sweep job (gate: tenant_id's when one tenant, else none). Errors are logged. */
+static void sweep_submit(struct app *app, int64_t tenant_id, int64_t user_id, bool own,
+                         int64_t expired_at_ms, const char *reason)
+{
+    struct sweep_job *j = calloc(1, sizeof(*j));
+    int rc = PB_EINTERNAL;
+    if (j != NULL) {
+        *j = (struct sweep_job){ .app = app, .tenant_id = tenant_id, .user_id = user_id,
+                                 .own = own, .expired_at_ms = expired_at_ms, .reason = reason };
+        rc = writes_submit(app, tenant_id, NULL, sweep_run, sweep_done, j);
+    }
+    if (rc != 0) {
+        pb_log(LOG_ERROR, "drag locks: a sweep (%s) could not be submitted (%d)", reason, rc);
+        free(j);
+        return;
+    }
+    if (expired_at_ms > 0 && tenant_id == 0 && !own)
+        app->lock_sweep_busy = true;
 }
 
 void op_release_user_locks(struct app *app, int64_t tenant_id, int64_t user_id,
@@ -777,8 +1181,7 @@ void op_release_user_locks(struct app *app, int64_t tenant_id, int64_t user_id,
 {
     struct release_ctx rc = { app, reason };
     if (app->postgres) {                /* the locks this user took through this node */
-        store_drag_lock_remove(app->store, tenant_id, 0, user_id, app->node, 0, on_row_removed,
-                               &rc);
+        sweep_submit(app, tenant_id, user_id, true, 0, reason);
         return;
     }
     lock_release_user(app->locks, tenant_id, user_id, on_lock_removed, &rc);
@@ -789,10 +1192,21 @@ void op_sweep_locks(struct app *app)
     struct release_ctx rc = { app, "expired" };
     int64_t now = pb_now_ms();
     if (app->postgres) {
-        /* Every node sweeps the database (a dead node's locks too); the one whose DELETE
-         * returns a row publishes it. The mirror's expired entries just go. */
-        store_drag_lock_remove(app->store, 0, 0, 0, NULL, now, on_row_removed, &rc);
-        lock_expire(app->locks, now, NULL, NULL);
+        /* The mirror's expired entries go; when there were any (or at start: rows left by
+         * nodes gone since), the database is swept for every tenant's expired rows (a dead
+         * node's too), and the node whose DELETE returns a row logs its order_unlocked. Not
+         * every second regardless: an idle node submits no writer job. One sweep at a time:
+         * a slow writer does not pile them up. FIXME: an expired row of a tenant no node
+         * holds in its mirror (no room there since before the lock) waits for a start or
+         * another expiry to be swept; it is free to take meanwhile (the take's WHERE). */
+        size_t n = lock_expire(app->locks, now, NULL, NULL);
+        if (n > 0 || app->lock_sweeps == 0)
+            app->lock_sweep_due = true;
+        if (app->lock_sweep_due && !app->lock_sweep_busy && app->writer != NULL) {
+            app->lock_sweep_due = false;
+            app->lock_sweeps++;
+            sweep_submit(app, 0, 0, false, now, "expired");
+        }
         return;
     }
     lock_expire(app->locks, now, on_lock_removed, &rc);
@@ -802,7 +1216,7 @@ void op_end_all_locks(struct app *app, const char *reason)
 {
     struct release_ctx rc = { app, reason };
     if (app->postgres) {                /* this node's own locks; the others' stay */
-        store_drag_lock_remove(app->store, 0, 0, 0, app->node, 0, on_row_removed, &rc);
+        sweep_submit(app, 0, 0, true, 0, reason);
         return;
     }
     lock_expire(app->locks, INT64_MAX, on_lock_removed, &rc);      /* every lock is older */

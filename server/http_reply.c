@@ -112,6 +112,7 @@ void http_reply_op(struct http_req *r, struct op_result *res, int ok_status)
 /* owner first: CLOSED_HTTP clears it through r->job (http.c). */
 struct http_wait {
     struct http_req *owner;
+    int ok_status;                      /* of a success: 200, or http_wait_set_status's */
 };
 
 struct http_wait *http_wait_begin(struct http_req *r)
@@ -119,6 +120,7 @@ struct http_wait *http_wait_begin(struct http_req *r)
     struct http_wait *w = malloc(sizeof(*w));
     if (w != NULL) {
         w->owner = r;
+        w->ok_status = 200;
         r->job = w;
     }
     return w;
@@ -129,12 +131,17 @@ void http_wait_done(void *ctx, struct op_result *res)
     struct http_wait *w = ctx;
     if (w->owner != NULL) {
         w->owner->job = NULL;
-        http_reply_op(w->owner, res, 200);
+        http_reply_op(w->owner, res, w->ok_status);
     } else {
         cJSON_Delete(res->data);
         cJSON_Delete(res->extra);
     }
     free(w);
+}
+
+void http_wait_set_status(struct http_wait *w, int ok_status)
+{
+    w->ok_status = ok_status;
 }
 
 void http_wait_cancel(struct http_wait *w)

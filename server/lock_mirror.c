@@ -48,10 +48,19 @@ void lock_mirror_event(struct app *app, int64_t tenant_id, const char *frame, si
             cJSON *un = cJSON_GetObjectItemCaseSensitive(by, "username");
             cJSON *exp = cJSON_GetObjectItemCaseSensitive(d, "expiresAt");
             int64_t ms;
+            const struct drag_lock *cur;
             if (cJSON_IsNumber(uid) && cJSON_IsString(un) && cJSON_IsString(exp)
-                && parse_utc_ms(exp->valuestring, &ms) == 0)
-                lock_put(app->locks, tenant_id, order_id, (int64_t)uid->valuedouble,
-                         un->valuestring, ms, NULL);
+                && parse_utc_ms(exp->valuestring, &ms) == 0) {
+                /* expiresAt has whole seconds: the taker's own entry (exact, board_ops.c)
+                 * stays when it is that second; else the end of the second, so that no
+                 * mirror entry expires before its row does (an expiry in the mirror is
+                 * what makes this node sweep the database: op_sweep_locks) */
+                int64_t uid64 = (int64_t)uid->valuedouble;
+                cur = lock_get(app->locks, tenant_id, order_id, INT64_MIN);
+                if (cur == NULL || cur->user_id != uid64 || cur->expires_at_ms / 1000 != ms / 1000)
+                    lock_put(app->locks, tenant_id, order_id, uid64, un->valuestring, ms + 999,
+                             NULL);
+            }
         }
     }
     cJSON_Delete(root);

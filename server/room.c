@@ -518,27 +518,87 @@ static cJSON *user_brief(int64_t user_id, const char *username)
     return o;
 }
 
-/* PostgreSQL (SPEC §12: presence is the union of the nodes' connections): p's user is now
- * online through this node; true when no other node had them (user_joined is due). A failed
- * write says true (a user_joined too many rather than none). SQLite: always true. */
-static bool cluster_first(struct app *app, int64_t tenant_id, const struct presence *p)
+/* PostgreSQL (SPEC §12: presence is the union of the nodes' connections; issue 13: the loop
+ * never waits, an event is a row of its change's transaction). A user's first join and last
+ * leave through this node change the presence table and, when that made them online (offline)
+ * anywhere for the first (last) time, log user_joined (user_left) in the same transaction. It
+ * runs through reads_submit: on the reader thread's connection, in arrival order (a join and
+ * the leave after it stay in order), off the writer's queue (presence changes no board). The
+ * frame is built here, on the loop; the event reaches every room, this node's too, through the
+ * bus. A failed change logs nothing (the next heartbeat sweep or rejoin mends presence). */
+struct presence_job {
+    struct app *app;
+    int64_t tenant_id, user_id;
+    bool join;
+    char username[PB_LOCK_USERNAME_MAX + 1];
+    char node[PB_EPOCH_LEN + 1];
+    struct ws_msg *m;                   /* user_joined / user_left without seq */
+    size_t split;
+    bool logged;                        /* the run logged the event */
+};
+
+static int presence_job_run(struct store *ws, void *ctx)
 {
-    bool first = true;
-    if (app->postgres
-        && store_presence_join(app->store, tenant_id, p->user_id, p->username, app->node,
-                               &first) != 0)
-        first = true;
-    return first;
+    struct presence_job *j = ctx;
+    bool edge = false;
+    int rc;
+    j->logged = false;
+    rc = j->join ? store_presence_join(ws, j->tenant_id, j->user_id, j->username, j->node, &edge)
+                 : store_presence_leave(ws, j->tenant_id, j->user_id, j->node, &edge);
+    if (rc != 0)
+        return rc;
+    if (!edge || j->m == NULL)
+        return 0;
+    struct room_log_event ev = {
+        .tenant_id = j->tenant_id, .frame = (const char *)j->m->buf + LWS_PRE,
+        .len = j->m->len, .split = j->split,
+    };
+    if (store_room_log_sequence(ws, &ev, 1, j->node, PB_ROOM_LOG_EVENTS) != 0)
+        return PB_EINTERNAL;            /* rolled back: no presence row without its event */
+    j->logged = true;
+    return 0;
 }
 
-/* p's user is no longer online through this node; true when no other node has them. */
-static bool cluster_last(struct app *app, int64_t tenant_id, const struct presence *p)
+static void presence_job_done(void *ctx, int status)
 {
-    bool last = true;
-    if (app->postgres
-        && store_presence_leave(app->store, tenant_id, p->user_id, app->node, &last) != 0)
-        last = true;
-    return last;
+    struct presence_job *j = ctx;
+    if (status != 0)
+        pb_log(LOG_WARN, "presence: %s of user %lld in tenant %lld failed",
+               j->join ? "join" : "leave", (long long)j->user_id, (long long)j->tenant_id);
+    else if (j->logged)
+        webhooks_nudge(j->app, j->tenant_id);   /* as room_publish does */
+    ws_msg_unref(j->m);
+    free(j);
+}
+
+/* p's user is now (join) or no longer (leave) online through this node: SQLite publishes
+ * user_joined / user_left at once (one process: this count is the truth); PostgreSQL hands
+ * the change to the reader thread (above). */
+static void presence_changed(struct app *app, int64_t tenant_id, const struct presence *p,
+                             bool join)
+{
+    const char *event = join ? "user_joined" : "user_left";
+    if (!app->postgres) {
+        room_publish(app, tenant_id, event, user_brief(p->user_id, p->username));
+        return;
+    }
+    struct presence_job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        pb_log(LOG_ERROR, "presence: out of memory");
+        return;
+    }
+    *j = (struct presence_job){ .app = app, .tenant_id = tenant_id, .user_id = p->user_id,
+                                .join = join };
+    snprintf(j->username, sizeof(j->username), "%s", p->username);
+    snprintf(j->node, sizeof(j->node), "%s", app->node);
+    j->m = room_encode(event, user_brief(p->user_id, p->username));
+    j->split = strlen("{\"event\":\"") + strlen(event) + 1;
+    if (reads_submit(app, presence_job_run, presence_job_done, j) != 0) {
+        pb_log(LOG_WARN, "presence: the %s of user %lld could not be queued", event,
+               (long long)p->user_id);
+        ws_msg_unref(j->m);
+        free(j);
+    }
 }
 
 /* ================================================================ readers */
@@ -611,9 +671,9 @@ const char *room_join(struct app *app, struct room_reader *rd, bool has_since,
     r->members = rd;
 
     p = presence_find(r, rd->user_id);
-    if (p != NULL && ++p->joined == 1 && cluster_first(app, r->tenant_id, p))
+    if (p != NULL && ++p->joined == 1)
         /* SPEC §5: a user's first connection joins (on PostgreSQL: their first anywhere) */
-        room_publish(app, r->tenant_id, "user_joined", user_brief(p->user_id, p->username));
+        presence_changed(app, r->tenant_id, p, true);
     return why;
 }
 
@@ -635,18 +695,16 @@ void room_leave(struct app *app, struct room_reader *rd)
     rd->room_next = rd->room_prev = NULL;
 
     p = presence_find(r, rd->user_id);
-    if (p != NULL && --p->joined == 0 && !app->stopping
-        && cluster_last(app, r->tenant_id, p))  /* its last one leaves (anywhere) */
-        room_publish(app, r->tenant_id, "user_left", user_brief(p->user_id, p->username));
+    if (p != NULL && --p->joined == 0 && !app->stopping)
+        presence_changed(app, r->tenant_id, p, false);  /* its last one leaves (anywhere) */
 }
 
 void room_all_left(struct app *app)
 {
     for (struct room *r = app->rooms; r != NULL; r = r->next)
         for (size_t i = 0; i < r->n_online; i++)
-            if (r->online[i].joined > 0 && cluster_last(app, r->tenant_id, &r->online[i]))
-                room_publish(app, r->tenant_id, "user_left",
-                             user_brief(r->online[i].user_id, r->online[i].username));
+            if (r->online[i].joined > 0)
+                presence_changed(app, r->tenant_id, &r->online[i], false);
 }
 
 static void beat_left(void *ctx, int64_t tenant_id, int64_t user_id, const char *username)

@@ -933,7 +933,14 @@ static void r_start_move(struct http_req *r, const cJSON *body)
     char name[PB_LOCK_USERNAME_MAX + 1];
     (void)body;
     http_op_user(r, &u, name, sizeof(name));
-    op_start_drag(r->app, &u, r->ids[0], &res);
+    struct http_wait *w = http_wait_begin(r);
+    if (w == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    if (op_start_drag(r->app, &u, r->ids[0], &res, http_wait_done, w))
+        return;                         /* PostgreSQL, through the writer: http_wait_done */
+    http_wait_cancel(w);
     http_reply_op(r, &res, 200);
 }
 
@@ -951,7 +958,15 @@ static void r_end_move(struct http_req *r, const cJSON *body)
     }
     json_details_cleanup(&d);
     http_op_user(r, &u, name, sizeof(name));
-    op_end_drag(r->app, &u, r->ids[0], &res);
+    struct http_wait *w = http_wait_begin(r);
+    if (w == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
+        return;
+    }
+    http_wait_set_status(w, 204);
+    if (op_end_drag(r->app, &u, r->ids[0], &res, http_wait_done, w))
+        return;                         /* PostgreSQL, through the writer: http_wait_done */
+    http_wait_cancel(w);
     http_reply_op(r, &res, 204);
 }
 

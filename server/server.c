@@ -407,6 +407,7 @@ int server_start(struct app *app)
         server_stop(app);
         return 0;
     }
+    op_sweep_locks(app);                /* PostgreSQL: the rows left expired (board_ops.c) */
     if (webhooks_start(app) != 0) {     /* SPEC §11 deliveries (webhooks.c) */
         app->exit_code = 1;
         server_stop(app);

@@ -177,6 +177,10 @@ struct app {
                                          * (board_load.c); loop thread only */
     uint64_t board_loads_total;         /* boards loaded off the loop (reads run), /metrics */
     uint64_t board_load_waiters;        /* requests waiting for one of them now, /metrics */
+    bool lock_sweep_busy;               /* PostgreSQL: an expiry sweep job is at the writer
+                                         * (board_ops.c; one at a time) */
+    bool lock_sweep_due;                /* PostgreSQL: one is due once that one is done */
+    uint64_t lock_sweeps;               /* PostgreSQL: expiry sweep jobs submitted */
     struct durable *durable;            /* group commit (synchronous = FULL), or NULL */
     uint64_t durable_seq;               /* commits known on disk (durable.c) */
     uint64_t durable_barrier_seq;       /* durable_barrier tickets known reached (durable.c) */
@@ -630,17 +634,24 @@ struct op_user {
     const char *username;
 };
 
-/* Take/renew the drag lock (SPEC §5): data = {orderId, lockedBy, expiresAt}; broadcasts
- * order_locked. Errors: forbidden (viewer), not_found, locked. */
-void op_start_drag(struct app *app, const struct op_user *u, int64_t order_id,
-                   struct op_result *res);
-/* Release the caller's lock (no error when none is held); broadcasts order_unlocked
- * {reason: released}. Errors: forbidden, not_found. */
-void op_end_drag(struct app *app, const struct op_user *u, int64_t order_id,
-                 struct op_result *res);
 /* The completion of an operation that went through the writer: res is the answer (the
  * callee consumes res->data and res->extra). Called on the loop thread, once. */
 typedef void (*op_done_fn)(void *ctx, struct op_result *res);
+/* Take/renew the drag lock (SPEC §5): data = {orderId, lockedBy, expiresAt}; broadcasts
+ * order_locked (and user_activity {dragging} when newly taken). Errors: forbidden (viewer),
+ * not_found, locked (with lockedBy, orderNumber, expiresAt), and on PostgreSQL unavailable,
+ * rate_limited (the writer's queue is full), internal (nothing taken).
+ * SQLite: the in-memory table, answered now: returns false with the answer in *res.
+ * PostgreSQL (SPEC §12): a writer job in the tenant's gate takes the drag_locks row and logs
+ * its events in one transaction (board_ops.c): returns true and done(done_ctx, res) answers
+ * later, once; or false with a refusal in *res (then done is never called). */
+bool op_start_drag(struct app *app, const struct op_user *u, int64_t order_id,
+                   struct op_result *res, op_done_fn done, void *done_ctx);
+/* Release the caller's lock (no error when none is held): data = {orderId}; broadcasts
+ * order_unlocked {reason: released} when a lock ended. Errors: forbidden, not_found; on
+ * PostgreSQL also unavailable, rate_limited, internal. Returns and answers as op_start_drag. */
+bool op_end_drag(struct app *app, const struct op_user *u, int64_t order_id,
+                 struct op_result *res, op_done_fn done, void *done_ctx);
 
 /* Parse a move body (SPEC §4: toWorkCentreId, position, fromWorkCentreId, version, reason)
  * and move; data = the moved order. Broadcasts order_moved (and order_unlocked {moved} when
@@ -680,14 +691,20 @@ bool op_lock_release(struct app *app, int64_t tenant_id, int64_t order_id, int64
  * event frame of tenant_id read from the log (any other frame: nothing). */
 void lock_mirror_event(struct app *app, int64_t tenant_id, const char *frame, size_t len);
 
-/* Release every lock of the user in the tenant with `reason`, broadcasting each. */
+/* Release every lock of the user in the tenant with `reason`, broadcasting each. PostgreSQL:
+ * the user's locks taken through this node, by a writer job that logs each order_unlocked in
+ * its transaction (a failure is logged: those locks end at their expiry). */
 void op_release_user_locks(struct app *app, int64_t tenant_id, int64_t user_id,
                            const char *reason);
-/* Sweep expired locks (uv timer). */
+/* Sweep expired locks (uv timer, and once at start). PostgreSQL: every tenant's expired rows,
+ * by a writer job (one at a time) that logs each order_unlocked {expired} in its transaction,
+ * submitted at start and whenever this node's mirror saw a lock expire (board_ops.c). */
 void op_sweep_locks(struct app *app);
 /* At a clean stop: end every drag lock of every tenant, each broadcasting order_unlocked
  * {reason} (SPEC §5: a restart clears the locks; with the event log a client replaying
- * across the restart must see them end, not keep them). */
+ * across the restart must see them end, not keep them). PostgreSQL: this node's own locks
+ * (of up to 256 tenants; the rest end at their expiry), by a writer job submitted before
+ * writes_close. */
 void op_end_all_locks(struct app *app, const char *reason);
 /* The order JSON with its current lock. */
 cJSON *op_order_json(struct app *app, const struct order *o, int64_t tenant_id);
@@ -932,6 +949,8 @@ bool http_board_wait(struct http_req *r, int64_t tenant_id);
  */
 struct http_wait;
 struct http_wait *http_wait_begin(struct http_req *r);
+/* The status http_wait_done answers a success with (200 unless set; 204: no body). */
+void http_wait_set_status(struct http_wait *w, int ok_status);
 void http_wait_done(void *ctx, struct op_result *res);
 /* Free a waiter that was never used (the operation answered at once). */
 void http_wait_cancel(struct http_wait *w);

@@ -461,6 +461,39 @@ static void ws_move(struct ws_conn *c, const struct op_user *u, const struct cli
     flush_moves(c);
 }
 
+/* start_drag / end_drag (SPEC §5). On PostgreSQL they go through the writer (op_start_drag):
+ * the answer takes a slot in the connection's answers as a move does, and the messages after
+ * it wait in the queue as they wait behind moves; a move that comes next is pipelined behind
+ * it in the tenant's gate. On SQLite they are answered at once (only when no move is in
+ * flight: they are not moves, so they waited in the queue for that, as before). */
+static void ws_drag(struct ws_conn *c, const struct op_user *u, const struct client_msg *m)
+{
+    struct op_result res = { 0 };
+    struct ws_move *w = calloc(1, sizeof(*w));
+    bool later;
+    if (w == NULL || (m->ref != NULL && (w->ref = strdup(m->ref)) == NULL)) {
+        free(w);
+        ws_reply(c, "error", m->ref, error_reply_json(c->app, PB_EINTERNAL, "out of memory",
+                                                      NULL));
+        return;
+    }
+    w->owner = c;
+    if (c->moves_tail != NULL)
+        c->moves_tail->next = w;
+    else
+        c->moves = w;
+    c->moves_tail = w;
+    later = m->event == CLIENT_START_DRAG
+            ? op_start_drag(c->app, u, m->order_id, &res, ws_move_done, w)
+            : op_end_drag(c->app, u, m->order_id, &res, ws_move_done, w);
+    if (later) {
+        c->in_flight++;                 /* ws_move_done answers */
+        return;
+    }
+    move_answer(w, &res);
+    flush_moves(c);
+}
+
 static void handle_message(struct ws_conn *c, const char *text, size_t len)
 {
     struct client_msg m;
@@ -507,12 +540,8 @@ static void handle_message(struct ws_conn *c, const char *text, size_t len)
             ws_reply(c, "ack", m.ref, NULL);
         break;
     case CLIENT_START_DRAG:
-        op_start_drag(c->app, &u, m.order_id, &res);
-        reply_op(c, m.ref, &res);
-        break;
     case CLIENT_END_DRAG:
-        op_end_drag(c->app, &u, m.order_id, &res);
-        reply_op(c, m.ref, &res);
+        ws_drag(c, &u, &m);
         break;
     case CLIENT_MOVE_ORDER:
         ws_move(c, &u, &m);

@@ -116,3 +116,27 @@ int store_drag_lock_remove(struct store *s, int64_t tenant_id, int64_t order_id,
     db_finalize(st);
     return r < 0 ? failed(s) : n;
 }
+
+int store_drag_lock_tenants(struct store *s, const char *node, int64_t expired_at_ms,
+                            int64_t *out, size_t cap)
+{
+    static const char sql[] =
+        "SELECT DISTINCT tenant_id FROM drag_locks WHERE (CAST(?1 AS TEXT) IS NULL OR node = ?1) "
+        "AND (CAST(?2 AS BIGINT) = 0 OR expires_at_ms <= ?2) ORDER BY tenant_id LIMIT ?3";
+    struct db_stmt *st;
+    size_t n = 0;
+    int r = 0;
+
+    if (s->db->kind != DB_POSTGRES)
+        return PB_EINTERNAL;
+    if ((st = store__prepare(s, sql, "drag lock tenants")) == NULL)
+        return failed(s);
+    if (node != NULL)
+        db_bind_text(st, 1, node, -1, DB_STATIC);
+    db_bind_int64(st, 2, expired_at_ms);
+    db_bind_int64(st, 3, (int64_t)cap);
+    while (n < cap && (r = store__step_row(s, st, "drag lock tenants")) == 1)
+        out[n++] = db_column_int64(st, 0);
+    db_finalize(st);
+    return n < cap && r < 0 ? failed(s) : (int)n;
+}

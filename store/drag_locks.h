@@ -14,7 +14,11 @@
  * Times are milliseconds since the epoch, from the caller's clock (the nodes' clocks are
  * assumed in step, as NTP keeps them; a lock's TTL is 30 s).
  * Errors: 0 or a negative PB_E* code: PB_ELOCKED (take: held by another), PB_EUNAVAILABLE
- * (the database is out of reach), PB_EINTERNAL. Threads: the loop (the store's own connection).
+ * (the database is out of reach), PB_EINTERNAL. Threads: whichever owns the struct store
+ * passed in: server/board_ops.c calls them from writer jobs on the writer's sibling store, so a
+ * lock and its order_locked / order_unlocked rows commit in one transaction (SPEC §12, issue 13
+ * item 2) and the loop never waits on them. Callers lock the tenant's room_log row first
+ * (store_room_log_lock), as the move batches do: one lock order, no deadlock between nodes.
  */
 #ifndef PB_STORE_DRAG_LOCKS_H
 #define PB_STORE_DRAG_LOCKS_H
@@ -49,5 +53,14 @@ int store_drag_lock_take(struct store *s, const struct drag_lock_row *want, cons
 int store_drag_lock_remove(struct store *s, int64_t tenant_id, int64_t order_id,
                            int64_t user_id, const char *node, int64_t expired_at_ms,
                            void (*each)(void *ctx, const struct drag_lock_row *row), void *ctx);
+
+/*
+ * The tenants that have lock rows matching node (NULL: any) and, when expired_at_ms > 0,
+ * expires_at_ms <= it: at most cap of them, ascending, into out. Returns the count (0..cap),
+ * or a negative PB_E* code. A sweep locks these tenants' room_log rows in this order before
+ * its DELETE (store_drag_lock_remove) takes any lock row.
+ */
+int store_drag_lock_tenants(struct store *s, const char *node, int64_t expired_at_ms,
+                            int64_t *out, size_t cap);
 
 #endif

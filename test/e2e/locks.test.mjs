@@ -1,7 +1,7 @@
 // Drag locks (SPEC §5 Drag locks, §4 start-move / end-move / 423).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, assertError, boardOrders } from './lib.mjs';
+import { startServer, assertError, boardOrders, BACKEND } from './lib.mjs';
 
 let srv, tok = {}, wc, ids;
 before(async () => {
@@ -149,5 +149,122 @@ test("the holder's last WebSocket connection closing ends the lock with reason d
   const u = await v.waitFor(isUnlock(id), { timeout: 3000, what: 'order_unlocked disconnected' });
   assert.equal(u.data.reason, 'disconnected');
   assert.equal((await srv.req('PUT', `/api/orders/${id}/move`, { token: tok.admin, json: { toWorkCentreId: wc.byCode.QC } })).status, 200);
+  await v.close();
+});
+
+// ---------------------------------------------------------------- PostgreSQL (SPEC §12)
+// Issue 13 item 2: every room event is a row written in the same transaction as its change.
+// A test trigger refuses the room_events rows whose frame contains `marker`, as a failing
+// log write would: the lock change that causes such an event must then not happen at all.
+const PG_ONLY = BACKEND !== 'postgresql' && 'needs PostgreSQL (PB_TEST_PG)';
+
+function refuseEvents(marker) {
+  srv.sql(`CREATE OR REPLACE FUNCTION pb_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF strpos(NEW.frame, TG_ARGV[0]) > 0 THEN RAISE EXCEPTION 'refused by the test'; END IF;
+    RETURN NEW; END $$;
+    DROP TRIGGER IF EXISTS pb_test_refuse ON room_events;
+    CREATE TRIGGER pb_test_refuse BEFORE INSERT ON room_events FOR EACH ROW
+      EXECUTE FUNCTION pb_test_refuse('${marker}')`, [], { write: true });
+}
+function acceptEvents() {
+  srv.sql('DROP TRIGGER IF EXISTS pb_test_refuse ON room_events', [], { write: true });
+}
+const lockRows = (id) => srv.sql('SELECT user_id FROM drag_locks WHERE order_id = $1', [id]);
+/** The newest logged event of `name` about order id ({seq, frame}), or undefined. (xmin cannot
+ * tell one transaction: the writer runs each job in a savepoint, a subtransaction of its own.) */
+const loggedEvent = (name, id) => srv.sql(`SELECT seq, frame FROM room_events
+  WHERE strpos(frame, $1) > 0 AND (strpos(frame, $2) > 0 OR strpos(frame, $3) > 0) ORDER BY seq DESC LIMIT 1`,
+  [`{"event":"${name}"`, name === 'order_moved' ? `"order":{"id":${id},` : `"orderId":${id},`, `"orderId":${id}}`])[0];
+
+test('PostgreSQL: a lock whose order_locked cannot be logged is refused and leaves no row', { skip: PG_ONLY }, async () => {
+  // Before the writer-job locks: the lock was taken on the loop's connection (200, row kept)
+  // and its order_locked sequenced by another transaction afterwards (lost here).
+  const id = ids[7];
+  refuseEvents('"event":"order_locked"');
+  try {
+    const r = await srv.req('POST', `/api/orders/${id}/start-move`, { token: tok.scheduler });
+    assertError(r, 500, 'internal');
+    assert.deepEqual(lockRows(id), [], 'no drag_locks row without its event');
+    const s = await srv.ws(tok.scheduler);
+    const a = await s.request('start_drag', { orderId: id });
+    assert.equal(a.event, 'error', JSON.stringify(a));
+    assert.equal(a.data.code, 'internal');
+    await s.close();
+    assert.deepEqual(lockRows(id), []);
+    // not in this node's mirror either: another user may move it
+    assert.equal(boardOrders((await srv.board(tok.admin)).body).get(id).lockedBy, null);
+  } finally {
+    acceptEvents();
+  }
+  const r = await srv.req('POST', `/api/orders/${id}/start-move`, { token: tok.scheduler });
+  assert.equal(r.status, 200, r.text);
+  const rows = lockRows(id);
+  assert.equal(rows.length, 1);
+  const ev = loggedEvent('order_locked', id);
+  assert.ok(ev, 'order_locked is in room_events once the start-move is answered');
+  const act = loggedEvent('user_activity', id);
+  assert.equal(act.seq, ev.seq + 1, 'user_activity right after it');
+  assert.equal((await srv.req('POST', `/api/orders/${id}/end-move`, { token: tok.scheduler, json: { completed: false } })).status, 204);
+  assert.deepEqual(lockRows(id), []);
+});
+
+test('PostgreSQL: an end_drag whose order_unlocked cannot be logged keeps the lock', { skip: PG_ONLY }, async () => {
+  const id = ids[8];
+  const v = await srv.ws(tok.viewer);
+  assert.equal((await srv.req('POST', `/api/orders/${id}/start-move`, { token: tok.scheduler })).status, 200);
+  refuseEvents('"reason":"released"');
+  try {
+    assertError(await srv.req('POST', `/api/orders/${id}/end-move`, { token: tok.scheduler, json: { completed: false } }), 500, 'internal');
+    assert.equal(lockRows(id).length, 1, 'the lock row stays');
+    assertError(await srv.req('PUT', `/api/orders/${id}/move`, { token: tok.admin, json: { toWorkCentreId: wc.byCode.SHIP } }), 423, 'locked');
+  } finally {
+    acceptEvents();
+  }
+  const from = v.messages.length;
+  assert.equal((await srv.req('POST', `/api/orders/${id}/end-move`, { token: tok.scheduler, json: { completed: false } })).status, 204);
+  assert.deepEqual(lockRows(id), []);
+  const u = await v.waitFor(isUnlock(id, 'released'), { from, timeout: 3000, what: 'order_unlocked released' });
+  assert.equal(loggedEvent('order_unlocked', id).seq, u.seq);
+  assert.equal(v.messages.slice(from).filter(isUnlock(id)).length, 1, 'exactly one order_unlocked');
+  await v.close();
+});
+
+test("PostgreSQL: the mover's lock ends in the move's transaction; a move whose order_unlocked cannot be logged does not happen", { skip: PG_ONLY }, async () => {
+  // Before: the move committed with its order_moved, then the lock row went on the loop's
+  // connection and its order_unlocked was sequenced after (lost here): a 200.
+  const id = ids[9];
+  const s = await srv.ws(tok.scheduler);
+  const v = await srv.ws(tok.viewer);
+  assert.equal((await s.request('start_drag', { orderId: id })).event, 'ack');
+  const before = boardOrders((await srv.board(tok.viewer)).body).get(id);
+  refuseEvents('"reason":"moved"');
+  try {
+    const mv = await s.request('move_order', { orderId: id, toWorkCentreId: wc.byCode.PACK, position: 0 });
+    assert.equal(mv.event, 'error', JSON.stringify(mv));
+    assert.equal(lockRows(id).length, 1, 'the lock row stays');
+    const now = boardOrders((await srv.board(tok.viewer)).body).get(id);
+    assert.equal(now.workCentreId, before.workCentreId, 'the order did not move');
+    assert.equal(now.version, before.version);
+  } finally {
+    acceptEvents();
+  }
+  const from = v.messages.length;
+  const mv = await s.request('move_order', { orderId: id, toWorkCentreId: wc.byCode.PACK, position: 0 });
+  assert.equal(mv.event, 'ack', JSON.stringify(mv));
+  assert.deepEqual(lockRows(id), []);
+  const moved = await v.waitFor((m) => m.event === 'order_moved' && m.data.order.id === id, { from, timeout: 3000 });
+  const u = await v.waitFor(isUnlock(id, 'moved'), { from, timeout: 3000, what: 'order_unlocked moved' });
+  assert.equal(u.seq, moved.seq + 1, 'order_unlocked right after its order_moved');
+  const evMoved = loggedEvent('order_moved', id), evUnlocked = loggedEvent('order_unlocked', id);
+  assert.equal(evMoved.seq, moved.seq);
+  assert.equal(evUnlocked.seq, u.seq);
+  // A move without a lock logs no order_unlocked.
+  const from2 = v.messages.length;
+  const mv2 = await s.request('move_order', { orderId: id, toWorkCentreId: wc.byCode.QC, position: 0 });
+  assert.equal(mv2.event, 'ack', JSON.stringify(mv2));
+  const moved2 = await v.waitFor((m) => m.event === 'order_moved' && m.data.order.id === id, { from: from2, timeout: 3000 });
+  assert.equal(loggedEvent('order_unlocked', id).seq, evUnlocked.seq, 'no new order_unlocked');
+  assert.ok(moved2.seq > moved.seq);
+  await s.close();
   await v.close();
 });

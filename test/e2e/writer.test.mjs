@@ -121,9 +121,18 @@ test('an import in flight on the writer: the loop answers, another tenant\'s mov
   const wcr = srv.req('POST', '/api/work-centres', { token: other.token, json: { code: 'OY', name: 'Other Y' } });
   await until(async () => await metric('planboard_writer_outstanding') === 4,
     { what: 'the work centre create to wait behind the create of its tenant' });
-  // a drag lock writes nothing to the database: answered now, not held behind the writer
-  const smr = await srv.req('POST', `/api/orders/${other.orderId}/start-move`, { token: other.token });
-  assert.equal(smr.status, 200, smr.text);
+  // SQLite: a drag lock writes nothing to the database: answered now, not held behind the
+  // writer. PostgreSQL (SPEC §12): the lock is a row logged with its order_locked by a writer
+  // job in the tenant's gate: it waits behind the tenant's writes, and the loop still answers.
+  const sm = srv.req('POST', `/api/orders/${other.orderId}/start-move`, { token: other.token });
+  if (PG_URL) {
+    await until(async () => await metric('planboard_writer_outstanding') === 5,
+      { what: 'the lock to queue behind its tenant\'s writes' });
+    assert.equal((await srv.req('GET', '/api/health')).status, 200);
+  } else {
+    const smr = await sm;
+    assert.equal(smr.status, 200, smr.text);
+  }
   assert.equal(await metric('planboard_writer_held'), 0);
   assert.equal(importDone, false, 'the import waits for the lock');
   assert.equal(moveDone, false, 'the move waits for the import');
@@ -140,6 +149,8 @@ test('an import in flight on the writer: the loop answers, another tenant\'s mov
   assert.equal(crr.body.orderNumber, 'O-2', crr.text);
   const wcrr = await wcr;
   assert.equal(wcrr.status, 201, wcrr.text);
+  const smr = await sm;
+  assert.equal(smr.status, 200, smr.text);
   const em = await srv.req('POST', `/api/orders/${other.orderId}/end-move`, { token: other.token });
   assert.equal(em.status, 204, em.text);
   await ws.waitFor((m) => m.event === 'order_moved' && m.data.order.id === other.orderId);
