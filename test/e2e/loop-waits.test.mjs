@@ -184,6 +184,23 @@ test('a login whose user PostgreSQL makes wait does not stop the loop', { skip: 
   assert.ok(r.body.accessToken);
 });
 
+test('a WebSocket join and leave make the loop wait on no presence transaction', async () => {
+  const viewer = await srv.token('viewer');
+  const sched = await srv.token('scheduler');
+  const watcher = await srv.ws(viewer);         // the room exists, its board is cached
+  const before = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
+  const c = await srv.ws(sched);
+  await watcher.waitFor((m) => m.event === 'user_joined' && m.data.username === 'scheduler');
+  c.close();
+  await watcher.waitFor((m) => m.event === 'user_left' && m.data.username === 'scheduler');
+  await srv.settled();
+  const after = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
+  // PostgreSQL: the join's online list is still read on the loop (1); the presence changes
+  // and their user_joined / user_left rows go through the reader (before: two transactions
+  // on the loop, 12 round trips). Timers may add a heartbeat (a few).
+  if (BACKEND === 'postgresql') assert.ok(after - before < 8, `${after - before} loop round trips for a join and a leave`);
+  watcher.close();
+});
 // ---------------------------------------------------------------- a board's first load
 // (server/board_load.c): a tenant's board that is not cached is loaded on the reader thread;
 // the requests that need it wait for that one load, the loop serves everyone else meanwhile.
@@ -296,20 +313,4 @@ test('a scanner event of a tenant whose board is not cached waits off the loop f
   const o = b.body.workCentres.flatMap((w) => w.orders).find((x) => x.orderNumber === 'MO-FRESH-1');
   assert.equal(o.quantityCompleted, 2);
   assert.equal(metric((await srv.req('GET', '/metrics')).text, 'planboard_board_loads_total') - loads0, 1);
-test('a WebSocket join and leave make the loop wait on no presence transaction', async () => {
-  const viewer = await srv.token('viewer');
-  const sched = await srv.token('scheduler');
-  const watcher = await srv.ws(viewer);         // the room exists, its board is cached
-  const before = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
-  const c = await srv.ws(sched);
-  await watcher.waitFor((m) => m.event === 'user_joined' && m.data.username === 'scheduler');
-  c.close();
-  await watcher.waitFor((m) => m.event === 'user_left' && m.data.username === 'scheduler');
-  await srv.settled();
-  const after = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
-  // PostgreSQL: the join's online list is still read on the loop (1); the presence changes
-  // and their user_joined / user_left rows go through the reader (before: two transactions
-  // on the loop, 12 round trips). Timers may add a heartbeat (a few).
-  if (BACKEND === 'postgresql') assert.ok(after - before < 8, `${after - before} loop round trips for a join and a leave`);
-  watcher.close();
 });
