@@ -13,6 +13,7 @@
 #include "server/server_int.h"
 
 #include "core/utf8.h"
+#include "store/drag_locks.h"
 #include "store/presence.h"
 
 #include <assert.h>
@@ -110,6 +111,26 @@ static int ring_refill(void *ctx, uint64_t seq, const char *frame, size_t len)
  * restart is replayed what it missed. A room never logged (or no store: unit tests) gets a
  * new epoch and starts at seq 0. A failed read starts the room afresh and marks the log
  * dirty, so the next start renews every epoch rather than replay a log this run broke. */
+/* PostgreSQL: a lock row the new room's mirror must know (room_load). */
+static void mirror_lock(void *ctx, const struct drag_lock_row *row)
+{
+    struct app *app = ctx;
+    const struct drag_lock *l;
+    (void)lock_put(app->locks, row->tenant_id, row->order_id, row->user_id, row->username,
+                   row->expires_at_ms, &l);
+}
+
+/* PostgreSQL: the tenant's live drag locks into this node's mirror (locks/). The mirror
+ * follows order_locked / order_unlocked as the bus delivers them (lock_mirror.c), but only
+ * from the room's making on: a lock taken through another node before then was missing, and a
+ * move through this node could pass it (SPEC §5). A failed read leaves the mirror as it was. */
+static void room_locks_load(struct app *app, int64_t tenant_id)
+{
+    if (app->postgres && app->locks != NULL
+        && store_drag_lock_list(app->store, tenant_id, pb_now_ms(), mirror_lock, app) < 0)
+        pb_log(LOG_WARN, "room %lld: cannot read its drag locks", (long long)tenant_id);
+}
+
 static int room_load(struct app *app, struct room *r)
 {
     bool found = false;
@@ -121,6 +142,7 @@ static int room_load(struct app *app, struct room *r)
                                  ring_refill, r);
         if (rc == 0 && found) {
             r->seq = seq;
+            room_locks_load(app, r->tenant_id);
             return 0;
         }
         if (rc == 0 && app->postgres) {
@@ -131,6 +153,7 @@ static int room_load(struct app *app, struct room *r)
                 && store_room_log_load(app->store, r->tenant_id, 0, &found, r->epoch, &seq,
                                        ring_refill, r) == 0 && found) {
                 r->seq = seq;
+                room_locks_load(app, r->tenant_id);
                 return 0;
             }
             rc = PB_EINTERNAL;
