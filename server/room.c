@@ -558,6 +558,7 @@ struct presence_job {
     struct ws_msg *m;                   /* user_joined / user_left without seq */
     size_t split;
     bool logged;                        /* the run logged the event */
+    uint64_t seq;                       /* ... with this seq */
 };
 
 static int presence_job_run(struct store *ws, void *ctx)
@@ -579,17 +580,22 @@ static int presence_job_run(struct store *ws, void *ctx)
     if (store_room_log_sequence(ws, &ev, 1, j->node, PB_ROOM_LOG_EVENTS) != 0)
         return PB_EINTERNAL;            /* rolled back: no presence row without its event */
     j->logged = true;
+    j->seq = ev.seq;
     return 0;
 }
 
 static void presence_job_done(void *ctx, int status)
 {
     struct presence_job *j = ctx;
-    if (status != 0)
+    j->app->presence_jobs--;
+    if (status != 0) {
         pb_log(LOG_WARN, "presence: %s of user %lld in tenant %lld failed",
                j->join ? "join" : "leave", (long long)j->user_id, (long long)j->tenant_id);
-    else if (j->logged)
+    } else if (j->logged) {
         webhooks_nudge(j->app, j->tenant_id);   /* as room_publish does */
+        /* the room is behind until the bus brings the row (planboard_events_unsettled) */
+        room_notified(j->app, j->tenant_id, j->seq);
+    }
     ws_msg_unref(j->m);
     free(j);
 }
@@ -616,7 +622,9 @@ static void presence_changed(struct app *app, int64_t tenant_id, const struct pr
     snprintf(j->node, sizeof(j->node), "%s", app->node);
     j->m = room_encode(event, user_brief(p->user_id, p->username));
     j->split = strlen("{\"event\":\"") + strlen(event) + 1;
+    app->presence_jobs++;               /* unsettled until its done (bus_unsettled) */
     if (reads_submit(app, presence_job_run, presence_job_done, j) != 0) {
+        app->presence_jobs--;
         pb_log(LOG_WARN, "presence: the %s of user %lld could not be queued", event,
                (long long)p->user_id);
         ws_msg_unref(j->m);
