@@ -424,7 +424,8 @@ void bus_stop(struct app *app)
 uint64_t bus_unsettled(struct app *app)
 {
     struct bus_state *bs = &app->bus;
-    return app->room_log.n + (app->room_log.in_flight ? 1 : 0) + (bs->n_queue - bs->q_head)
+    return app->room_log.n + (app->room_log.in_flight ? 1 : 0) + app->presence_jobs
+           + (bs->n_queue - bs->q_head)
            + (bs->b != NULL && bus_busy(bs->b) ? 1 : 0) + room_lag_total(app);
 }
 

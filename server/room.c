@@ -13,6 +13,7 @@
 #include "server/server_int.h"
 
 #include "core/utf8.h"
+#include "store/drag_locks.h"
 #include "store/presence.h"
 
 #include <assert.h>
@@ -110,6 +111,26 @@ static int ring_refill(void *ctx, uint64_t seq, const char *frame, size_t len)
  * restart is replayed what it missed. A room never logged (or no store: unit tests) gets a
  * new epoch and starts at seq 0. A failed read starts the room afresh and marks the log
  * dirty, so the next start renews every epoch rather than replay a log this run broke. */
+/* PostgreSQL: a lock row the new room's mirror must know (room_load). */
+static void mirror_lock(void *ctx, const struct drag_lock_row *row)
+{
+    struct app *app = ctx;
+    const struct drag_lock *l;
+    (void)lock_put(app->locks, row->tenant_id, row->order_id, row->user_id, row->username,
+                   row->expires_at_ms, &l);
+}
+
+/* PostgreSQL: the tenant's live drag locks into this node's mirror (locks/). The mirror
+ * follows order_locked / order_unlocked as the bus delivers them (lock_mirror.c), but only
+ * from the room's making on: a lock taken through another node before then was missing, and a
+ * move through this node could pass it (SPEC §5). A failed read leaves the mirror as it was. */
+static void room_locks_load(struct app *app, int64_t tenant_id)
+{
+    if (app->postgres && app->locks != NULL
+        && store_drag_lock_list(app->store, tenant_id, pb_now_ms(), mirror_lock, app) < 0)
+        pb_log(LOG_WARN, "room %lld: cannot read its drag locks", (long long)tenant_id);
+}
+
 static int room_load(struct app *app, struct room *r)
 {
     bool found = false;
@@ -121,6 +142,7 @@ static int room_load(struct app *app, struct room *r)
                                  ring_refill, r);
         if (rc == 0 && found) {
             r->seq = seq;
+            room_locks_load(app, r->tenant_id);
             return 0;
         }
         if (rc == 0 && app->postgres) {
@@ -131,6 +153,7 @@ static int room_load(struct app *app, struct room *r)
                 && store_room_log_load(app->store, r->tenant_id, 0, &found, r->epoch, &seq,
                                        ring_refill, r) == 0 && found) {
                 r->seq = seq;
+                room_locks_load(app, r->tenant_id);
                 return 0;
             }
             rc = PB_EINTERNAL;
@@ -535,6 +558,7 @@ struct presence_job {
     struct ws_msg *m;                   /* user_joined / user_left without seq */
     size_t split;
     bool logged;                        /* the run logged the event */
+    uint64_t seq;                       /* ... with this seq */
 };
 
 static int presence_job_run(struct store *ws, void *ctx)
@@ -556,17 +580,22 @@ static int presence_job_run(struct store *ws, void *ctx)
     if (store_room_log_sequence(ws, &ev, 1, j->node, PB_ROOM_LOG_EVENTS) != 0)
         return PB_EINTERNAL;            /* rolled back: no presence row without its event */
     j->logged = true;
+    j->seq = ev.seq;
     return 0;
 }
 
 static void presence_job_done(void *ctx, int status)
 {
     struct presence_job *j = ctx;
-    if (status != 0)
+    j->app->presence_jobs--;
+    if (status != 0) {
         pb_log(LOG_WARN, "presence: %s of user %lld in tenant %lld failed",
                j->join ? "join" : "leave", (long long)j->user_id, (long long)j->tenant_id);
-    else if (j->logged)
+    } else if (j->logged) {
         webhooks_nudge(j->app, j->tenant_id);   /* as room_publish does */
+        /* the room is behind until the bus brings the row (planboard_events_unsettled) */
+        room_notified(j->app, j->tenant_id, j->seq);
+    }
     ws_msg_unref(j->m);
     free(j);
 }
@@ -593,7 +622,9 @@ static void presence_changed(struct app *app, int64_t tenant_id, const struct pr
     snprintf(j->node, sizeof(j->node), "%s", app->node);
     j->m = room_encode(event, user_brief(p->user_id, p->username));
     j->split = strlen("{\"event\":\"") + strlen(event) + 1;
+    app->presence_jobs++;               /* unsettled until its done (bus_unsettled) */
     if (reads_submit(app, presence_job_run, presence_job_done, j) != 0) {
+        app->presence_jobs--;
         pb_log(LOG_WARN, "presence: the %s of user %lld could not be queued", event,
                (long long)p->user_id);
         ws_msg_unref(j->m);

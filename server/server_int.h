@@ -169,6 +169,7 @@ struct app {
                                          * only, through a job's run) */
     bool writer_closing, writer_closed; /* writes_close called / the writer is gone */
     struct user_name *user_names;       /* PostgreSQL: usernames by user id (user_names.c) */
+    size_t presence_jobs;               /* PostgreSQL: presence changes not yet done (room.c) */
     struct writer *reader;              /* PostgreSQL: reads off the loop (reads.c), or NULL */
     struct store *rstore;               /* the reader thread's sibling connection */
     bool reader_closing, reader_closed; /* reads_close called / the reader is gone */

@@ -140,3 +140,29 @@ int store_drag_lock_tenants(struct store *s, const char *node, int64_t expired_a
     db_finalize(st);
     return n < cap && r < 0 ? failed(s) : (int)n;
 }
+
+int store_drag_lock_list(struct store *s, int64_t tenant_id, int64_t now_ms,
+                         void (*each)(void *ctx, const struct drag_lock_row *row), void *ctx)
+{
+    static const char sql[] =
+        "SELECT tenant_id, order_id, user_id, username, expires_at_ms FROM drag_locks "
+        "WHERE tenant_id = ?1 AND expires_at_ms > ?2";
+    struct db_stmt *st;
+    struct drag_lock_row row;
+    int n = 0, r;
+
+    if (s->db->kind != DB_POSTGRES)
+        return PB_EINTERNAL;
+    if ((st = store__prepare(s, sql, "drag lock list")) == NULL)
+        return failed(s);
+    db_bind_int64(st, 1, tenant_id);
+    db_bind_int64(st, 2, now_ms);
+    while ((r = store__step_row(s, st, "drag lock list")) == 1) {
+        memset(&row, 0, sizeof(row));
+        row_of(st, 0, &row);
+        each(ctx, &row);
+        n++;
+    }
+    db_finalize(st);
+    return r < 0 ? failed(s) : n;
+}

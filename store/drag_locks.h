@@ -63,4 +63,13 @@ int store_drag_lock_remove(struct store *s, int64_t tenant_id, int64_t order_id,
 int store_drag_lock_tenants(struct store *s, const char *node, int64_t expired_at_ms,
                             int64_t *out, size_t cap);
 
+/*
+ * The unexpired locks of tenant_id at now_ms: each(ctx, row) for each (in no order). Returns
+ * their count, or a negative PB_E* code. A node making a tenant's room fills its lock mirror
+ * from this (server/room.c): the order_locked events before the room was made never reached
+ * it.
+ */
+int store_drag_lock_list(struct store *s, int64_t tenant_id, int64_t now_ms,
+                         void (*each)(void *ctx, const struct drag_lock_row *row), void *ctx);
+
 #endif
