@@ -66,12 +66,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM HUP
 
-# A TCP port on 127.0.0.1 nobody listens on now and not handed out yet by this script.
+# A TCP port on 127.0.0.1 nobody listens on now and not handed out yet by this script, below
+# the kernel's range of ephemeral ports: a port in that range may be the local end of an
+# outgoing connection (a PostgreSQL client, HAProxy's checks), which a connect test does not
+# see but which makes the node's bind fail ("port in use": seen in CI under ASan).
 TAKEN=" $FRONT_PORT "
+EPHEMERAL_LOW=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[[ $EPHEMERAL_LOW =~ ^[0-9]+$ ]] && (( EPHEMERAL_LOW > 12000 )) || EPHEMERAL_LOW=32768
 free_port() {
     local p
     for _ in $(seq 1 50); do
-        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+        p=$(( 10000 + (RANDOM * 32768 + RANDOM) % (EPHEMERAL_LOW - 10000) ))
         case $TAKEN in *" $p "*) continue ;; esac
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             TAKEN="$TAKEN$p "; echo "$p"; return

@@ -37,8 +37,20 @@ function parseEnv(text) {
  * removes its directory); it asserts no node printed a sanitizer report.
  */
 export class Cluster {
-  /** Start it and wait (at most `timeout` ms) until the script wrote cluster.env. */
+  /** Start it and wait (at most `timeout` ms) until the script wrote cluster.env. A start
+   * that lost a port to another process between the script's check and a node's bind (the
+   * script says "cannot listen") is tried again, at most twice, on new ports. */
   static async start({ timeout = 120000 } = {}) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await Cluster.startOnce({ timeout });
+      } catch (e) {
+        if (attempt >= 3 || !/cannot listen on|is in use/.test(e.message)) throw e;
+      }
+    }
+  }
+
+  static async startOnce({ timeout }) {
     const c = new Cluster();
     // mkdtemp makes 0700 directories; as root PostgreSQL runs as `postgres` and must get in.
     c.tmp = mkdtempSync('/tmp/pb-cluster-test-');
