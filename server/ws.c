@@ -437,15 +437,16 @@ static void ws_move_done(void *ctx, struct op_result *res)
     flush_moves(c);
 }
 
-static void ws_move(struct ws_conn *c, const struct op_user *u, const struct client_msg *m)
+/* A slot in the connection's answers for m (moves, drag start/end: their answers go out in
+ * the order the messages came), or NULL after answering m's error (out of memory). */
+static struct ws_move *answer_slot(struct ws_conn *c, const struct client_msg *m)
 {
-    struct op_result res = { 0 };
     struct ws_move *w = calloc(1, sizeof(*w));
     if (w == NULL || (m->ref != NULL && (w->ref = strdup(m->ref)) == NULL)) {
         free(w);
         ws_reply(c, "error", m->ref, error_reply_json(c->app, PB_EINTERNAL, "out of memory",
                                                       NULL));
-        return;
+        return NULL;
     }
     w->owner = c;
     if (c->moves_tail != NULL)          /* its answer goes after the ones before it */
@@ -453,6 +454,15 @@ static void ws_move(struct ws_conn *c, const struct op_user *u, const struct cli
     else
         c->moves = w;
     c->moves_tail = w;
+    return w;
+}
+
+static void ws_move(struct ws_conn *c, const struct op_user *u, const struct client_msg *m)
+{
+    struct op_result res = { 0 };
+    struct ws_move *w = answer_slot(c, m);
+    if (w == NULL)
+        return;
     if (op_move(c->app, u, m->order_id, m->data, &res, ws_move_done, w)) {
         c->in_flight++;                 /* ws_move_done answers */
         return;
@@ -469,20 +479,10 @@ static void ws_move(struct ws_conn *c, const struct op_user *u, const struct cli
 static void ws_drag(struct ws_conn *c, const struct op_user *u, const struct client_msg *m)
 {
     struct op_result res = { 0 };
-    struct ws_move *w = calloc(1, sizeof(*w));
+    struct ws_move *w = answer_slot(c, m);
     bool later;
-    if (w == NULL || (m->ref != NULL && (w->ref = strdup(m->ref)) == NULL)) {
-        free(w);
-        ws_reply(c, "error", m->ref, error_reply_json(c->app, PB_EINTERNAL, "out of memory",
-                                                      NULL));
+    if (w == NULL)
         return;
-    }
-    w->owner = c;
-    if (c->moves_tail != NULL)
-        c->moves_tail->next = w;
-    else
-        c->moves = w;
-    c->moves_tail = w;
     later = m->event == CLIENT_START_DRAG
             ? op_start_drag(c->app, u, m->order_id, &res, ws_move_done, w)
             : op_end_drag(c->app, u, m->order_id, &res, ws_move_done, w);

@@ -41,6 +41,18 @@ static PGconn *connect_bounded(const char *url)
     return PQconnectdbParams(keys, vals, 1);
 }
 
+/* A connect that failed: libpq's reason (without its trailing newlines) into err, b closed.
+ * Returns PB_EINTERNAL. */
+static int open_failed(struct bus *b, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s", b->conn != NULL ? PQerrorMessage(b->conn) : "out of memory");
+    size_t n = strlen(err);
+    while (n > 0 && err[n - 1] == '\n')
+        err[--n] = '\0';
+    bus_close(b);
+    return PB_EINTERNAL;
+}
+
 int bus_open(struct bus **out, const char *url, char *err, size_t errlen)
 {
     struct bus *b = calloc(1, sizeof(*b));
@@ -53,12 +65,7 @@ int bus_open(struct bus **out, const char *url, char *err, size_t errlen)
     }
     b->conn = connect_bounded(url);
     if (b->conn == NULL || PQstatus(b->conn) != CONNECTION_OK) {
-        snprintf(err, errlen, "%s", b->conn != NULL ? PQerrorMessage(b->conn) : "out of memory");
-        size_t n = strlen(err);
-        while (n > 0 && err[n - 1] == '\n')
-            err[--n] = '\0';
-        bus_close(b);
-        return PB_EINTERNAL;
+        return open_failed(b, err, errlen);
     }
     PQsetNoticeProcessor(b->conn, quiet, NULL);
     r = PQexec(b->conn, setup_sql);
@@ -87,12 +94,7 @@ int bus_open_start(struct bus **out, const char *url, char *err, size_t errlen)
     }
     b->conn = PQconnectStartParams(keys, vals, 1);
     if (b->conn == NULL || PQstatus(b->conn) == CONNECTION_BAD || PQsocket(b->conn) < 0) {
-        snprintf(err, errlen, "%s", b->conn != NULL ? PQerrorMessage(b->conn) : "out of memory");
-        size_t n = strlen(err);
-        while (n > 0 && err[n - 1] == '\n')
-            err[--n] = '\0';
-        bus_close(b);
-        return PB_EINTERNAL;
+        return open_failed(b, err, errlen);
     }
     PQsetNoticeProcessor(b->conn, quiet, NULL);
     b->phase = BUS_CONNECTING;
