@@ -193,11 +193,11 @@ function wrkBoard(label, port, token, groups, per, dir) {
  * HAProxy they spread over the nodes), a REST mover at FAN_RATE moves/s through `port`, for
  * SECONDS: move -> last client's receipt p50/p99, deliveries/s, every event in seq order at
  * every client, CPU per group and µs of CPU per delivery of `per` (the planboard processes). */
-function fanout(label, port, sched, viewer, ids, groups, per) {
-  log(`fanout: ${label}, ${FAN_CLIENTS} clients, ${FAN_RATE} moves/s, ${SECONDS} s`);
+function fanout(label, port, sched, viewer, ids, groups, per, clients = FAN_CLIENTS) {
+  log(`fanout: ${label}, ${clients} clients, ${FAN_RATE} moves/s, ${SECONDS} s`);
   const a = snapshot(groups), t0 = performance.now();
   const r = spawnSync(PBLOAD, ['fanout', '--port', String(port), '--room',
-    `${viewer}:${sched}:${ids.orders.join(',')}:${ids.wcs.join(',')}`, '--clients', String(FAN_CLIENTS),
+    `${viewer}:${sched}:${ids.orders.join(',')}:${ids.wcs.join(',')}`, '--clients', String(clients),
     '--mover', 'rest', '--rate', String(FAN_RATE), '--duration', String(SECONDS), '--max-moves', '200000'],
   { encoding: 'utf8', timeout: (SECONDS + 200) * 1000 });
   const wall = (performance.now() - t0) / 1000;
@@ -210,7 +210,7 @@ function fanout(label, port, sched, viewer, ids, groups, per) {
   for (const g of per) for (const [pid, t] of b[g]) srvSec += t - (a[g].get(pid) ?? 0);
   if (!out.movesOk) log(`fanout ${label}: no move went through: ${r.stderr.slice(-1500)}`);
   const deliveries = out.deliveriesPerSec * out.totalSeconds;
-  return { label, clients: FAN_CLIENTS, rate: FAN_RATE, movesPerSec: out.movesPerSec, movesOk: out.movesOk,
+  return { label, clients, rate: FAN_RATE, movesPerSec: out.movesPerSec, movesOk: out.movesOk,
     fanoutMs: out.fanoutMs, deliveriesPerSec: out.deliveriesPerSec, lost: out.lostDeliveries, gaps: out.gaps,
     reordered: out.reordered, incomplete: out.movesIncomplete, cpuPct: cpuPct(a, b, wall),
     serverCpuUsPerDelivery: deliveries > 0 ? Math.round(100 * srvSec * 1e6 / deliveries) / 100 : null };
@@ -324,6 +324,13 @@ if (ONLY.includes('sqlite')) {
       const s = await srv.token('scheduler'), v = await srv.token('viewer');
       const ids = await prepare(srv, s);
       await runParts(`one node, SQLite ${sync}`, srv, srv.port, s, v, ids, { node: [srv.proc.pid] }, ['node'], dir, [srv.port]);
+      if (PARTS.includes('fanout') && sync === 'FULL') {
+        // "Per node" at a cluster node's load: a third of the clients (each of the three nodes
+        // serves a third of them), so batching per write is comparable (bench/README.md).
+        const share = Math.round(FAN_CLIENTS / 3);
+        results.fanout.push(fanout(`one node, SQLite ${sync}, ${share} clients`, srv.port, s, v, ids,
+          { node: [srv.proc.pid] }, ['node'], share));
+      }
       if (PARTS.includes('latency'))
         results.latency.push(await latency(`one node, SQLite ${sync}`, srv, srv, s, v, ids, LAT_MOVES));
     } finally {
@@ -354,7 +361,7 @@ for (const r of results.reads) {
 console.log(`fan-out (${FAN_CLIENTS} viewers, REST mover at ${FAN_RATE} moves/s; move -> last client's receipt; CPU per delivery of the planboard processes)`);
 for (const r of results.fanout) {
   const cpu = Object.entries(r.cpuPct).map(([k, v]) => `${k} ${v}`).join(', ');
-  console.log(`  ${r.label.padEnd(28)} ${r.movesPerSec.toFixed(1)} moves/s p50 ${r.fanoutMs.p50} p99 ${r.fanoutMs.p99} max ${r.fanoutMs.max} ms, ` +
+  console.log(`  ${r.label.padEnd(28)} ${r.clients} clients ${r.movesPerSec.toFixed(1)} moves/s p50 ${r.fanoutMs.p50} p99 ${r.fanoutMs.p99} max ${r.fanoutMs.max} ms, ` +
     `${r.deliveriesPerSec.toFixed(0)} deliv/s, ${r.serverCpuUsPerDelivery} µs/deliv, lost ${r.lost} gaps ${r.gaps} reordered ${r.reordered}; CPU: ${cpu}` +
     (r.loopTripsPerOp ? `; loop waits ${r.loopTripsPerOp} round trips ${r.loopWaitUsPerOp} µs per move` : ''));
 }

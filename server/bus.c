@@ -112,6 +112,17 @@ static void h_notified(void *ctx, int64_t tenant_id, uint64_t seq, const char *n
     bus_want(app, tenant_id);
 }
 
+/* Another node changed a tenant's calendar or timezone (store_room_log_notify_calendar): the
+ * cached board's calendar is old, and no room event says what the new one is, so the board
+ * goes (follow_board_stale) and its next use reloads it. Before, every schedule_updated read
+ * the calendar again on the loop: a round trip per foreign move on every node. */
+static void h_calendar(void *ctx, int64_t tenant_id, const char *node)
+{
+    struct app *app = ctx;
+    if (strcmp(node, app->node) != 0 && store_follow_loaded(app->store, tenant_id))
+        follow_board_stale(app, tenant_id);
+}
+
 static void h_row(void *ctx, int64_t tenant_id, uint64_t seq, const char *frame, size_t len)
 {
     struct app *app = ctx;
@@ -221,7 +232,7 @@ static void h_fetched(void *ctx, int64_t tenant_id, size_t rows, int status)
 }
 
 static const struct bus_handler handler = {
-    .notified = h_notified, .row = h_row, .fetched = h_fetched,
+    .notified = h_notified, .calendar = h_calendar, .row = h_row, .fetched = h_fetched,
 };
 
 /* ---------------------------------------------------------------- connection */

@@ -14,9 +14,10 @@
  * FOLLOW_JOB_END: no SQL). An event that cannot be applied exactly drops the board (the next
  * use reloads it: the fallback), and the events queued after it with it.
  *
- * Events that change no board (locks, presence, activity) are passed over; orders_imported
- * (an import) is a reload; schedule_updated reads the calendar again (it follows a calendar or
- * timezone change too, which has no event of its own).
+ * Events that change no board (locks, presence, activity, schedule_updated: an applied event
+ * leaves the projection to be computed again at the next read, store/follow.h) are passed
+ * over; orders_imported (an import) is a reload. A calendar or timezone change has no event
+ * of its own: its own NOTIFY drops the board (server/bus.c h_calendar).
  */
 #include "server/server_int.h"
 
@@ -244,8 +245,6 @@ static int apply_event(struct app *app, int64_t tenant_id, const char *frame, si
         rc = store_follow_deleted(app->store, tenant_id, id);
     else if (strcmp(name, "work_centre_updated") == 0)
         rc = apply_work_centres(app, tenant_id, data);
-    else if (strcmp(name, "schedule_updated") == 0)
-        rc = store_follow_calendar(app->store, tenant_id);
     cJSON_Delete(root);
     return rc;
 }
@@ -255,7 +254,7 @@ static bool board_event(const char *frame, size_t len)
 {
     static const char *const names[] = {
         "order_moved", "order_updated", "order_created", "order_deleted", "orders_imported",
-        "work_centre_updated", "schedule_updated",
+        "work_centre_updated",
     };
     static const char head[] = "{\"event\":\"";
     if (len < sizeof(head) || memcmp(frame, head, sizeof(head) - 1) != 0)

@@ -133,7 +133,10 @@ static int tenant_op_run(struct db *db, void *ctx)
 {
     struct tenant_op *o = ctx;
     (void)db;                           /* the sibling store's connection */
-    return store_tenant_write(o->app->wstore, o->job);
+    int rc = store_tenant_write(o->app->wstore, o->job);
+    if (rc == 0 && store_tenant_job_tz_changed(o->job))     /* the other nodes' calendars */
+        rc = store_room_log_notify_calendar(o->app->wstore, o->tenant_id, o->app->node);
+    return rc;
 }
 
 static void tenant_op_done(void *ctx, int status, uint64_t commit_seq)

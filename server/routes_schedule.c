@@ -96,7 +96,10 @@ static int calendar_op_run(struct db *db, void *ctx)
 {
     struct calendar_op *o = ctx;
     (void)db;                           /* the sibling store's connection */
-    return store_calendar_write(o->app->wstore, o->job);
+    int rc = store_calendar_write(o->app->wstore, o->job);
+    if (rc == 0)                        /* the other nodes reload it (SPEC §12) */
+        rc = store_room_log_notify_calendar(o->app->wstore, o->tenant_id, o->app->node);
+    return rc;
 }
 
 static void calendar_op_done(void *ctx, int status, uint64_t commit_seq)

@@ -241,6 +241,12 @@ int bus_service(struct bus *b, const struct bus_handler *h)
     while ((n = PQnotifies(b->conn)) != NULL) {
         char *end = NULL, *end2 = NULL;
         long long t = strtoll(n->extra, &end, 10);
+        static const char cal[] = " calendar ";
+        if (t > 0 && strncmp(end, cal, sizeof(cal) - 1) == 0) {
+            h->calendar(h->ctx, (int64_t)t, end + sizeof(cal) - 1);
+            PQfreemem(n);
+            continue;
+        }
         unsigned long long seq = end != NULL && *end == ' ' ? strtoull(end + 1, &end2, 10) : 0;
         if (t > 0 && end2 != NULL && *end2 == ' ')
             h->notified(h->ctx, (int64_t)t, (uint64_t)seq, end2 + 1);

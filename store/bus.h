@@ -25,6 +25,9 @@ struct bus_handler {
     /* A notification: the tenant, its newest seq, and the node that published it (its name,
      * borrowed). */
     void (*notified)(void *ctx, int64_t tenant_id, uint64_t seq, const char *node);
+    /* A notification that node changed the tenant's calendar or timezone
+     * (store_room_log_notify_calendar; node borrowed). */
+    void (*calendar)(void *ctx, int64_t tenant_id, const char *node);
     /* One row of the fetch in flight, in seq order (frame borrowed for the call). */
     void (*row)(void *ctx, int64_t tenant_id, uint64_t seq, const char *frame, size_t len);
     /* The fetch in flight ended: rows is how many it gave (== the limit asked: there may be

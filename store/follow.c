@@ -312,14 +312,3 @@ int store_follow_work_centres(struct store *s, int64_t tenant_id, const struct w
     assert(board__layout_check(b));
     return FOLLOW_APPLIED;
 }
-
-int store_follow_calendar(struct store *s, int64_t tenant_id)
-{
-    struct board *b = loaded(s, tenant_id);
-    if (b == NULL)
-        return FOLLOW_NOT_LOADED;
-    if (board__load_calendar(s, b) != 0)
-        return PB_EINTERNAL;
-    changed(b);
-    return FOLLOW_APPLIED;
-}

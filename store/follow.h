@@ -82,8 +82,4 @@ int store_follow_deleted(struct store *s, int64_t tenant_id, int64_t order_id);
 int store_follow_work_centres(struct store *s, int64_t tenant_id, const struct work_centre *wc,
                               size_t n);
 
-/* The tenant's calendar or timezone changed on another node: read the calendar again (SPEC
- * §9; three small queries). APPLIED, NOT_LOADED or PB_EINTERNAL. */
-int store_follow_calendar(struct store *s, int64_t tenant_id);
-
 #endif

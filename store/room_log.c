@@ -122,6 +122,21 @@ int store_room_log_load(struct store *s, int64_t tenant_id, uint64_t after, bool
     return rc < 0 ? rc : rc > 1 ? rc : 0;
 }
 
+int store_room_log_notify_calendar(struct store *s, int64_t tenant_id, const char *node)
+{
+    char payload[80];
+    if (!store_is_postgres(s))
+        return 0;
+    snprintf(payload, sizeof(payload), "%lld calendar %.24s", (long long)tenant_id, node);
+    struct db_stmt *st = store__prepare(s, "SELECT pg_notify('planboard', ?1)", "notify");
+    if (st == NULL)
+        return PB_EINTERNAL;
+    db_bind_text(st, 1, payload, -1, DB_STATIC);
+    int r = store__step_row(s, st, "notify");
+    db_finalize(st);
+    return r < 0 ? PB_EINTERNAL : 0;
+}
+
 int store_room_log_append(struct store *s, const struct room_log_entry *e, size_t n)
 {
     struct db_stmt *st;

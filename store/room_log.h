@@ -110,4 +110,14 @@ struct room_log_event {
 int store_room_log_sequence(struct store *s, struct room_log_event *ev, size_t n,
                             const char *node, uint64_t keep);
 
+/*
+ * SPEC §9 + §12 (PostgreSQL): inside the transaction that changes tenant_id's calendar or
+ * timezone, NOTIFY planboard "<tenant_id> calendar <node>" (node: the writing node's name,
+ * borrowed), so the other nodes drop their cached board of the tenant at commit and reload it
+ * (calendar included) at its next use: a calendar change has no room event of its own, and
+ * reading the calendar again at every schedule_updated cost each node a round trip per move
+ * (store/bus.h). No-op on SQLite (one process). 0 or PB_EINTERNAL.
+ */
+int store_room_log_notify_calendar(struct store *s, int64_t tenant_id, const char *node);
+
 #endif

@@ -257,6 +257,11 @@ out:
     return rc;
 }
 
+bool store_tenant_job_tz_changed(const struct tenant_job *j)
+{
+    return j->tz_changed;
+}
+
 void store_tenant_apply(struct store *s, struct tenant_job *j, struct tenant *out)
 {
     struct board *b = j->tz_changed ? hmap_get_int(&s->boards, j->tenant_id) : NULL;

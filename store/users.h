@@ -65,6 +65,9 @@ int store_tenant_update(struct store *s, int64_t tenant_id, const struct tenant_
  * store_tenant_apply (loop thread, s the loop's store, after COMMIT, cannot fail): a new zone
  *   goes to the tenant's loaded board (its calendar replaced, projection stale); *out (caller
  *   storage, tenant_cleanup) gets the tenant as committed.
+ * store_tenant_job_tz_changed (after store_tenant_write succeeded): true when the write gave
+ *   the tenant a new timezone (the caller tells the other nodes: store/room_log.h
+ *   store_room_log_notify_calendar).
  * store_tenant_job_free: in every case (NULL is fine).
  */
 struct tenant_job;
@@ -72,6 +75,7 @@ int store_tenant_prepare(struct store *s, int64_t tenant_id, const struct tenant
                          int64_t actor_id, struct tenant_job **out);
 int store_tenant_write(struct store *s, struct tenant_job *j);
 void store_tenant_apply(struct store *s, struct tenant_job *j, struct tenant *out);
+bool store_tenant_job_tz_changed(const struct tenant_job *j);
 void store_tenant_job_free(struct tenant_job *j);
 
 /* ---------------------------------------------------------------- users */

@@ -110,6 +110,56 @@ test("node B applies node A's moves, edits, creates, deletes and work-centre edi
   c.ws.close();
 });
 
+test("node A's moves cost node B's loop no database round trip; a calendar or timezone change on node A reaches node B's board", { timeout: 120000 }, async () => {
+  // Before: every schedule_updated made each other node read the calendar again on its loop
+  // (a round trip per foreign move), and a calendar change that moved no projection (so no
+  // schedule_updated) never reached the other nodes' cached calendars.
+  const A = cl.nodes[0];
+  const c = await cl.nodes[1].ws(tok.viewerB);
+  await nodeEqualsDb(1);
+  const b0 = await A.board(tok.admin);
+  const wcs = b0.body.workCentres.map((w) => w.id);
+  const orders = b0.body.workCentres.flatMap((w) => w.orders);
+  const sched0 = c.messages.filter((m) => m.event === 'schedule_updated').length;
+  const trips0 = await metric(1, 'planboard_loop_db_round_trips_total');
+  const MOVES = 20;
+  for (let k = 0; k < MOVES; k++) {
+    const r = await A.req('PUT', `/api/orders/${orders[k % orders.length].id}/move`, { token: tok.admin,
+      json: { toWorkCentreId: wcs[(k + 1) % wcs.length], position: 0 } });
+    assert.equal(r.status, 200, r.text);
+  }
+  await nodeEqualsDb(1);
+  const scheds = c.messages.filter((m) => m.event === 'schedule_updated').length - sched0;
+  const trips = await metric(1, 'planboard_loop_db_round_trips_total') - trips0;
+  assert.ok(scheds >= MOVES / 2, `node B's client saw ${scheds} schedule_updated for ${MOVES} moves`);
+  // the presence heartbeat (once a second) may count a few; a calendar read per event would be >= scheds
+  assert.ok(trips < scheds / 2, `node B's loop made ${trips} round trips for ${scheds} foreign schedule_updated`);
+
+  // A holiday far ahead moves no projection: no schedule_updated, only the calendar changes.
+  const cal = (await A.req('GET', '/api/tenant/calendar', { token: tok.admin })).body;
+  const holidays = [...cal.holidays, '2099-12-24'];
+  let r = await A.req('PUT', '/api/tenant/calendar', { token: tok.admin, json: { holidays } });
+  assert.equal(r.status, 200, r.text);
+  const calOn = async (i, tz) => {
+    let last;
+    await until(async () => {
+      last = (await cl.nodes[i].req('GET', '/api/tenant/calendar', { token: i === 1 ? tok.viewerB : tok.admin })).body;
+      return JSON.stringify(last.holidays) === JSON.stringify(holidays) && last.timezone === tz;
+    }, { timeout: 5000, interval: 20, what: `node ${i + 1}'s calendar` }).catch((e) => {
+      assert.deepEqual(last, { ...cal, holidays, timezone: tz }, e.message);
+    });
+  };
+  await calOn(1, cal.timezone);
+  r = await A.req('PUT', '/api/tenant', { token: tok.admin, json: { timezone: 'Pacific/Auckland' } });
+  assert.equal(r.status, 200, r.text);
+  await calOn(1, 'Pacific/Auckland');
+  await calOn(0, 'Pacific/Auckland');
+  r = await A.req('PUT', '/api/tenant', { token: tok.admin, json: { timezone: cal.timezone } });
+  assert.equal(r.status, 200, r.text);
+  await calOn(1, cal.timezone);
+  c.ws.close();
+});
+
 test('24 movers through HAProxy racing for the same places: stale batches wait for the bus, every node ends with the database\'s board', { timeout: 120000 }, async () => {
   const f = cl.front;
   const admin = await f.token('admin');
