@@ -50,6 +50,11 @@ struct follow_tenant {
     struct follow_event *q;             /* another node's board events, in seq order */
     size_t n_q, cap_q;
     bool job;                           /* a writer job will apply q */
+    /* The orders whose routing steps the job in flight reads (its run, on the writer thread:
+     * not the loop's connection) and sets at its done; routes[i] for ids[i]. */
+    int64_t *route_ids;
+    struct order_route **routes;
+    size_t n_routes, cap_routes;
 };
 
 static struct follow_tenant *tenant_get(struct app *app, int64_t tenant_id, bool make)
@@ -220,8 +225,10 @@ static int apply_work_centres(struct app *app, int64_t tenant_id, const cJSON *d
     return rc;
 }
 
-/* Apply one event: a follow_result, or PB_EINTERNAL. */
-static int apply_event(struct app *app, int64_t tenant_id, const char *frame, size_t len)
+/* Apply one event: a follow_result, or PB_EINTERNAL. *route_id: the order whose routing
+ * steps are to be read again (an applied order_updated or order_created), else 0. */
+static int apply_event(struct app *app, int64_t tenant_id, const char *frame, size_t len,
+                       int64_t *route_id)
 {
     cJSON *root = cJSON_ParseWithLength(frame, len);
     const cJSON *ev = cJSON_GetObjectItemCaseSensitive(root, "event");
@@ -235,12 +242,16 @@ static int apply_event(struct app *app, int64_t tenant_id, const char *frame, si
         return FOLLOW_STALE;
     }
     const char *name = ev->valuestring;
+    *route_id = 0;
     if (strcmp(name, "order_moved") == 0 && decode_order(data, &f))
         rc = store_follow_moved(app->store, tenant_id, &f);
-    else if (strcmp(name, "order_updated") == 0 && decode_order(data, &f))
-        rc = store_follow_updated(app->store, tenant_id, &f);
-    else if (strcmp(name, "order_created") == 0 && decode_order(data, &f))
-        rc = store_follow_created(app->store, tenant_id, &f);
+    else if (strcmp(name, "order_updated") == 0 && decode_order(data, &f)) {
+        if ((rc = store_follow_updated(app->store, tenant_id, &f)) == FOLLOW_APPLIED)
+            *route_id = f.id;
+    } else if (strcmp(name, "order_created") == 0 && decode_order(data, &f)) {
+        if ((rc = store_follow_created(app->store, tenant_id, &f)) == FOLLOW_APPLIED)
+            *route_id = f.id;
+    }
     else if (strcmp(name, "order_deleted") == 0 && get_i64(data, "orderId", &id))
         rc = store_follow_deleted(app->store, tenant_id, id);
     else if (strcmp(name, "work_centre_updated") == 0)
@@ -325,14 +336,53 @@ static void reload(struct app *app, int64_t tenant_id)
     follow_board_stale(app, tenant_id);
 }
 
+/* Remember that order_id's routing steps are to be read again by this job. False: no memory. */
+static bool route_wanted(struct follow_tenant *ft, int64_t order_id)
+{
+    for (size_t i = 0; i < ft->n_routes; i++)
+        if (ft->route_ids[i] == order_id)
+            return true;
+    if (ft->n_routes == ft->cap_routes) {
+        size_t cap = ft->cap_routes ? 2 * ft->cap_routes : 8;
+        int64_t *ids = realloc(ft->route_ids, cap * sizeof(*ids));
+        if (ids == NULL)
+            return false;
+        ft->route_ids = ids;
+        struct order_route **r = realloc(ft->routes, cap * sizeof(*r));
+        if (r == NULL)
+            return false;
+        ft->routes = r;
+        ft->cap_routes = cap;
+    }
+    ft->route_ids[ft->n_routes] = order_id;
+    ft->routes[ft->n_routes++] = NULL;
+    return true;
+}
+
+static void routes_clear(struct follow_tenant *ft)
+{
+    for (size_t i = 0; i < ft->n_routes; i++)
+        free(ft->routes[i]);
+    ft->n_routes = 0;
+}
+
+/* The job's prepare applies the queued events to the board. The routing steps of the orders
+ * an order_updated or order_created changed are not in the frame: the job's run reads them on
+ * the writer's connection and its done sets them (until then those orders keep their old
+ * steps: the next job of the tenant, and so every write planned on the board, comes after the
+ * done). Without such an order the job ends at prepare (no SQL). */
 static int job_prepare(void *ctx)
 {
     struct follow_tenant *ft = ctx;
     struct app *app = ft->app;
     bool stale = false;
+    int64_t route_id;
     ft->job = false;
+    routes_clear(ft);
     for (size_t i = 0; i < ft->n_q && !stale; i++) {
-        int rc = apply_event(app, ft->tenant_id, ft->q[i].frame, ft->q[i].len);
+        int rc = apply_event(app, ft->tenant_id, ft->q[i].frame, ft->q[i].len, &route_id);
+        if (rc == FOLLOW_APPLIED && route_id != 0 && !route_wanted(ft, route_id))
+            rc = PB_EINTERNAL;          /* no memory: reload */
         if (rc == FOLLOW_APPLIED)
             app->bus.applied++;
         else if (rc == FOLLOW_SEEN)
@@ -343,27 +393,50 @@ static int job_prepare(void *ctx)
             stale = true;
     }
     queue_clear(ft);
-    if (stale)
+    if (stale) {
+        routes_clear(ft);
         reload(app, ft->tenant_id);
+    }
     room_board_forget(app, ft->tenant_id);
     /* no bus_waiters_check here: a waiter's callback submits writer jobs, which must not
      * happen inside a prepare (the writer may free the tenant's gate after it); the waiters
      * were called at delivery, after this job was queued, so their jobs come after it */
-    return FOLLOW_JOB_END;
+    return ft->n_routes > 0 ? 0 : FOLLOW_JOB_END;
 }
 
+/* Writer thread: the routing steps of the orders prepare named (run again after a failed
+ * group: what an earlier run read is freed first). */
 static int job_run(struct db *db, void *ctx)
 {
-    (void)db;
-    (void)ctx;
-    return 0;                           /* never called: prepare ends the job */
+    struct follow_tenant *ft = ctx;
+    (void)db;                           /* the sibling store's connection */
+    for (size_t i = 0; i < ft->n_routes; i++) {
+        free(ft->routes[i]);
+        ft->routes[i] = NULL;
+        if (store_follow_read_route(ft->app->wstore, ft->tenant_id, ft->route_ids[i],
+                                    &ft->routes[i]) != 0)
+            return PB_EINTERNAL;
+    }
+    return 0;
 }
 
 static void job_done(void *ctx, int status, uint64_t commit_seq)
 {
-    (void)ctx;
-    (void)status;
+    struct follow_tenant *ft = ctx;
     (void)commit_seq;
+    if (status == FOLLOW_JOB_END || ft->n_routes == 0)
+        return;                         /* ended at prepare */
+    if (status != 0) {                  /* the steps could not be read: reload */
+        routes_clear(ft);
+        reload(ft->app, ft->tenant_id);
+        return;
+    }
+    for (size_t i = 0; i < ft->n_routes; i++) {
+        store_follow_set_route(ft->app->store, ft->tenant_id, ft->route_ids[i], ft->routes[i]);
+        ft->routes[i] = NULL;
+    }
+    ft->n_routes = 0;
+    room_board_forget(ft->app, ft->tenant_id);
 }
 
 bool follow_pending(struct app *app, int64_t tenant_id)
@@ -429,7 +502,10 @@ void follow_free(struct app *app)
     hmap_iter_init(&app->follow, &it);
     while ((ft = hmap_iter_next(&app->follow, &it)) != NULL) {
         queue_clear(ft);
+        routes_clear(ft);
         free(ft->q);
+        free(ft->route_ids);
+        free(ft->routes);
         free(ft);
     }
     hmap_cleanup(&app->follow);

@@ -130,9 +130,8 @@ static size_t rank_slot(const struct column *c, int64_t rank, const struct order
     return lo;
 }
 
-/* The order's routing steps as the database has them now, as a route (NULL: none). */
-static int read_route(struct store *s, int64_t tenant_id, int64_t order_id,
-                      struct order_route **out)
+int store_follow_read_route(struct store *s, int64_t tenant_id, int64_t order_id,
+                            struct order_route **out)
 {
     struct step *steps = NULL;
     size_t n = 0;
@@ -183,7 +182,6 @@ int store_follow_updated(struct store *s, int64_t tenant_id, const struct follow
 {
     struct board *b = loaded(s, tenant_id);
     struct new_strings ns;
-    struct order_route *route;
     if (b == NULL)
         return FOLLOW_NOT_LOADED;
     struct order *o = board_order(b, f->id);
@@ -196,15 +194,23 @@ int store_follow_updated(struct store *s, int64_t tenant_id, const struct follow
         return FOLLOW_STALE;            /* a field update never moves the order */
     if (new_strings_make(f, &ns) != 0)
         return PB_EINTERNAL;
-    if (read_route(s, tenant_id, f->id, &route) != 0) {
-        new_strings_free(&ns);
-        return PB_EINTERNAL;
-    }
     set_fields(b, o, f, &ns, true);
+    changed(b);
+    return FOLLOW_APPLIED;
+}
+
+void store_follow_set_route(struct store *s, int64_t tenant_id, int64_t order_id,
+                            struct order_route *route)
+{
+    struct board *b = loaded(s, tenant_id);
+    struct order *o = b != NULL ? board_order(b, order_id) : NULL;
+    if (o == NULL) {
+        free(route);
+        return;
+    }
     free(o->route);
     o->route = route;
     changed(b);
-    return FOLLOW_APPLIED;
 }
 
 int store_follow_created(struct store *s, int64_t tenant_id, const struct follow_order *f)
@@ -229,10 +235,6 @@ int store_follow_created(struct store *s, int64_t tenant_id, const struct follow
         goto nomem;
     if (new_strings_make(f, &ns) != 0)
         goto nomem;
-    if (read_route(s, tenant_id, f->id, &o->route) != 0) {
-        new_strings_free(&ns);
-        goto nomem;
-    }
     o->id = f->id;
     o->work_centre_id = col->work_centre_id;
     o->rank = rp.rank;

@@ -62,16 +62,29 @@ bool store_follow_loaded(const struct store *s, int64_t tenant_id);
  * column, rank and position, version = cached + 1. O(log^2 n) in the target column. */
 int store_follow_moved(struct store *s, int64_t tenant_id, const struct follow_order *o);
 
-/* order_updated (fields only; a scanner event may also have changed its routing steps, which
- * are read again from the database: one query): version = cached + 1, or = cached (the same
- * state: the steps are still read again, a scanner's order_moved carries the same version). */
+/* order_updated (fields only): version = cached + 1, or = cached (the same state). A scanner
+ * event may also have changed the order's routing steps, which the frame does not carry: the
+ * caller reads them (store_follow_read_route) and sets them (store_follow_set_route) after an
+ * APPLIED. */
 int store_follow_updated(struct store *s, int64_t tenant_id, const struct follow_order *o);
 
 /* order_created: appended at the end of its column (where every create puts it, SPEC §4), at
  * the rank this node's rank planner gives there (the creating node's, on the same board;
- * STALE when it would relabel or the position differs), its routing steps read from the
- * database (one query). */
+ * STALE when it would relabel or the position differs), with no routing steps: after an
+ * APPLIED the caller reads and sets them as for order_updated. */
 int store_follow_created(struct store *s, int64_t tenant_id, const struct follow_order *o);
+
+/* The routing steps of order_id as the database has them now (one query, on s's connection:
+ * any thread's store, e.g. the writer's sibling), as a new route in *out (NULL: no steps;
+ * free it with free() unless handed to store_follow_set_route). 0 or PB_EINTERNAL. */
+int store_follow_read_route(struct store *s, int64_t tenant_id, int64_t order_id,
+                            struct order_route **out);
+
+/* Give order_id of tenant_id's cached board the route (ownership taken: freed when the board
+ * is not loaded or has no such order) and mark the projection to be computed again. Loop
+ * thread, the loop's store, no writer job of the tenant between its prepare and done. */
+void store_follow_set_route(struct store *s, int64_t tenant_id, int64_t order_id,
+                            struct order_route *route);
 
 /* order_deleted: the order leaves the board (SEEN when it is not on it). */
 int store_follow_deleted(struct store *s, int64_t tenant_id, int64_t order_id);

@@ -135,6 +135,21 @@ test("node A's moves cost node B's loop no database round trip; a calendar or ti
   // the presence heartbeat (once a second) may count a few; a calendar read per event would be >= scheds
   assert.ok(trips < scheds / 2, `node B's loop made ${trips} round trips for ${scheds} foreign schedule_updated`);
 
+  // Field edits and creates: their routing steps (not in the frame) are read by node B's
+  // writer thread, not its loop (before: one round trip on the loop per order_updated/created).
+  const trips1 = await metric(1, 'planboard_loop_db_round_trips_total');
+  const EDITS = 12;
+  for (let k = 0; k < EDITS; k++) {
+    const o = (await A.req('GET', `/api/orders/${orders[k % 4].id}`, { token: tok.admin })).body;
+    const r = k % 3 === 2
+      ? await A.req('POST', '/api/orders', { token: tok.admin, json: { orderNumber: `FOLLOW-RT-${k}`, stockCode: 'SC', description: 'created', quantityToMake: 2, workCentreId: wcs[3] } })
+      : await A.req('PUT', `/api/orders/${o.id}`, { token: tok.admin, json: { description: `edit ${k}`, version: o.version } });
+    assert.ok(r.status === 200 || r.status === 201, r.text);
+  }
+  await nodeEqualsDb(1);
+  const trips2 = await metric(1, 'planboard_loop_db_round_trips_total') - trips1;
+  assert.ok(trips2 < EDITS / 2, `node B's loop made ${trips2} round trips for ${EDITS} foreign edits and creates`);
+
   // A holiday far ahead moves no projection: no schedule_updated, only the calendar changes.
   const cal = (await A.req('GET', '/api/tenant/calendar', { token: tok.admin })).body;
   const holidays = [...cal.holidays, '2099-12-24'];
