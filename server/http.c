@@ -357,6 +357,12 @@ static void dispatch(struct http_req *r)
         cJSON_Delete(body);
         return;
     }
+    /* PostgreSQL: a node's lock mirror follows the tenant's drag locks from the making of its
+     * room on (room_locks_load, then the bus): a node serving only REST requests of the tenant
+     * makes the room at the first one, so its moves are checked against the locks taken
+     * through other nodes (SPEC §5; cluster locks test: a move passed them before) */
+    if (r->app->postgres && (r->route->flags & ROUTE_BOARD) && r->route->roles != R_PUBLIC)
+        (void)room_get(r->app, r->claims.tenant_id);
     r->route->fn(r, body);
     cJSON_Delete(body);
 }

@@ -12,7 +12,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, DEMO_PASSWORD, until } from './lib.mjs';
+import { join } from 'node:path';
+import { Cluster, DEMO_PASSWORD, OTHER_PASSWORD, until } from './lib.mjs';
 
 const ROUNDS = 20;
 let cl;
@@ -72,6 +73,37 @@ test(`two schedulers on two nodes race start_drag for one order ${ROUNDS} times:
   assert.deepEqual(bad.map((x) => `round ${x.round} order ${x.orderId}: node 1 ${x.answers[0]}, node 2 ${x.answers[1]}, ` +
     `order_locked seen ${x.lockedSeen.join('/')}`), [],
   `${bad.length} of ${ROUNDS} rounds had not exactly one winner (one ack, one locked, one order_locked at each client)`);
+});
+
+test('a node that never served the tenant refuses a REST move of an order locked through another node (423)', { timeout: 60000 }, async () => {
+  // Before: a node with no room of the tenant (no board, no WebSocket client of it) checked
+  // the move against an empty lock mirror and moved the order past the holder's lock.
+  cl.nodes[0].cfgPath = join(cl.dir, 'node1.ini');
+  await cl.nodes[0].createTenant('gapco', 'boss', OTHER_PASSWORD);
+  const A = cl.nodes[0], C = cl.nodes[2];
+  const boss = await A.token('boss', OTHER_PASSWORD, 'gapco');
+  let r = await A.req('POST', '/api/users', { token: boss,
+    json: { username: 'planner2', email: 'planner2@example.com', role: 'scheduler', password: OTHER_PASSWORD } });
+  assert.equal(r.status, 201, r.text);
+  for (const code of ['GAP-A', 'GAP-B']) {   // a new tenant may have no work centres
+    r = await A.req('POST', '/api/work-centres', { token: boss, json: { code, name: code } });
+    assert.equal(r.status, 201, r.text);
+  }
+  const wcs = (await A.workCentres(boss)).list.filter((w) => w.code.startsWith('GAP-')).map((w) => w.id);
+  r = await A.req('POST', '/api/orders', { token: boss,
+    json: { orderNumber: 'GAP-1', stockCode: 'SC', description: 'locked on node 1', quantityToMake: 1, workCentreId: wcs[0] } });
+  assert.equal(r.status, 201, r.text);
+  const orderId = r.body.id;
+  const a = await A.ws(boss);
+  const lock = await a.request('start_drag', { orderId });
+  assert.equal(lock.event, 'ack', JSON.stringify(lock));
+  const planner = await C.token('planner2', OTHER_PASSWORD, 'gapco');
+  r = await C.req('PUT', `/api/orders/${orderId}/move`, { token: planner, json: { toWorkCentreId: wcs[1], position: 0 } });
+  assert.equal(r.status, 423, `a move through node 3 past node 1's lock: ${r.status} ${r.text}`);
+  assert.equal(r.body.code, 'locked', r.text);
+  const row = cl.sql(`SELECT work_centre_id FROM orders WHERE id = ${orderId}`);
+  assert.equal(Number(row[0][0]), wcs[0], 'the order did not move');
+  a.ws.close();
 });
 
 test('a node killed while its user holds a drag lock: the lock ends at its TTL with reason expired, once', { timeout: 60000 }, async () => {
