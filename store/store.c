@@ -334,16 +334,64 @@ static int migrate_work_centres(struct store *s)
 
 /* ---------------------------------------------------------------- open / close */
 
-/* PostgreSQL: the schema (schema-pg.sql, compiled in) and the analytics summaries' state row
- * (a new database's summaries are empty and right; the triggers keep them so). The SQLite
- * migrations and the text repair have no PostgreSQL counterpart: there is no older
- * PostgreSQL database to migrate, and PostgreSQL stores no invalid UTF-8. */
+/* The version of schema-pg.sql this planboard writes (schema_version), and the key of the
+ * advisory lock its nodes apply it under ("plnbrd" in ASCII). */
+#define PB_PG_SCHEMA_VERSION 1
+#define PB_PG_SCHEMA_LOCK "112213967303268"
+#define PB_STR_(x) #x
+#define PB_STR(x) PB_STR_(x)
+
+/* One integer that sql answers (its first row's first column) into *out. 0, PB_EINTERNAL. */
+static int pg_scalar(struct store *s, const char *sql, int64_t *out)
+{
+    struct db_stmt *st = store__prepare(s, sql, "schema version");
+    if (st == NULL)
+        return PB_EINTERNAL;
+    int r = store__step_row(s, st, "schema version");
+    *out = r == 1 ? db_column_int64(st, 0) : 0;
+    db_finalize(st);
+    return r < 0 ? PB_EINTERNAL : 0;
+}
+
+/* PostgreSQL: the schema (schema-pg.sql, compiled in), its version and the analytics
+ * summaries' state row (a new database's summaries are empty and right; the triggers keep
+ * them so), in one transaction under an advisory lock: nodes that start at the same time
+ * apply it one after the other (CREATE ... IF NOT EXISTS is not safe against a concurrent
+ * CREATE of the same object: PostgreSQL answers a unique violation on its catalog; before,
+ * of four nodes started together on a new database three failed; e2e pg-schema). A database
+ * whose schema_version is newer than PB_PG_SCHEMA_VERSION belongs to a newer planboard: this
+ * one refuses it before changing anything (its CREATE OR REPLACE would put its older trigger
+ * functions back). The SQLite migrations and the text repair have no PostgreSQL counterpart:
+ * there is no older PostgreSQL database to migrate, and PostgreSQL stores no invalid UTF-8;
+ * a later schema change adds its steps here, each raising schema_version. */
 static int open_postgres(struct store *s)
 {
-    return store_exec(s, pb_schema_pg_sql) != 0
+    int64_t have = 0, version = 0;
+    if (store__begin(s) != 0)
+        return PB_EINTERNAL;
+    if (store_exec(s, "SELECT pg_advisory_xact_lock(" PB_PG_SCHEMA_LOCK ")") != 0
+        || pg_scalar(s, "SELECT (to_regclass('schema_version') IS NOT NULL)::int", &have) != 0
+        || (have && pg_scalar(s, "SELECT COALESCE(max(version), 0) FROM schema_version",
+                              &version) != 0))
+        goto fail;
+    if (version > PB_PG_SCHEMA_VERSION) {
+        snprintf(s->errmsg, sizeof(s->errmsg), "the database's schema is version %lld, newer "
+                 "than this planboard's (%d): run the newer planboard on it",
+                 (long long)version, PB_PG_SCHEMA_VERSION);
+        goto fail;
+    }
+    if (store_exec(s, pb_schema_pg_sql) != 0
         || store_exec(s, "INSERT INTO analytics_summary_state(version) SELECT 1 WHERE NOT "
                          "EXISTS (SELECT 1 FROM analytics_summary_state)") != 0
-         ? PB_EINTERNAL : 0;
+        || store_exec(s, "DELETE FROM schema_version WHERE version < "
+                         PB_STR(PB_PG_SCHEMA_VERSION) "; INSERT INTO schema_version(version) "
+                         "SELECT " PB_STR(PB_PG_SCHEMA_VERSION) " WHERE NOT EXISTS "
+                         "(SELECT 1 FROM schema_version)") != 0)
+        goto fail;
+    return store__commit(s);
+fail:
+    store__rollback(s);
+    return PB_EINTERNAL;
 }
 
 int store_open(struct store **out, const char *path, const struct store_options *opts)

@@ -166,15 +166,16 @@ export function writeConfig(dir, extra = {}) {
 
 /**
  * Start `planboard demo` with its own temp dir and a free port, and wait for /api/health.
- * options.config: extra INI settings {section: {key: value}}.
+ * options.config: extra INI settings {section: {key: value}}; options.command: `demo` (the
+ * default: seeds the demo tenant) or `serve`.
  * Returns a Server (see class below). Always call server.stop() (asserts a clean exit).
  */
-export async function startServer({ config = {}, startTimeout = 15000 } = {}) {
+export async function startServer({ config = {}, startTimeout = 15000, command = 'demo' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'e2e-planboard-'));
   const cfgPath = writeConfig(dir, config);
   const port = await freePort();
   const srv = new Server(dir, cfgPath, port);
-  await srv.launch(startTimeout);
+  await srv.launch(startTimeout, command);
   return srv;
 }
 
@@ -192,8 +193,8 @@ export class Server {
     this.clients = new Set();
   }
 
-  async launch(startTimeout) {
-    this.proc = spawn(BIN, ['demo', '--config', this.cfgPath], {
+  async launch(startTimeout, command = 'demo') {
+    this.proc = spawn(BIN, [command, '--config', this.cfgPath], {
       env: { ...process.env, PORT: String(this.port), PLANBOARD_DEMO_PASSWORD: DEMO_PASSWORD },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
