@@ -20,6 +20,7 @@
 #include <stdlib.h>
 
 #include "core/schedule.h"
+#include "store/follow.h"
 
 /* ---------------------------------------------------------------- timing */
 
@@ -95,6 +96,11 @@ static void refresh_room(struct app *app, int64_t tenant_id, void *ctx)
 {
     struct board *b;
     (void)ctx;
+    /* PostgreSQL: a board that is not cached (dropped as stale) is not loaded here, on the
+     * loop (issue 13): its next use loads it off the loop, projection computed afresh, and a
+     * first computation publishes nothing anyway */
+    if (app->postgres && !store_follow_loaded(app->store, tenant_id))
+        return;
     if (store_board(app->store, tenant_id, &b) == 0)
         (void)schedule_refresh(app, tenant_id, b);      /* out of memory: values still set */
 }
