@@ -49,6 +49,9 @@ before(async () => {
   big = await create('LIVE-BIG', 3 * 24 * 60, day(at, 30));   // 3 days of work, due in a month
   x = await create('LIVE-X', 60, day(at, 2));                 // late behind BIG, on time before it
   held = await create('LIVE-HELD', 60, day(at, -1), 'on_hold');
+  // PostgreSQL sequences a change's schedule_updated right after its commit: the clients join
+  // once every event of the set-up is out, so none reaches them during the tests below
+  await srv.settled();
 
   c1 = await srv.ws(scheduler);
   c2 = await srv.ws(viewer);
@@ -106,7 +109,7 @@ test('preview-move over REST and WebSocket answers the what-if and writes nothin
 
   const after = await state();
   assert.deepEqual(after, before, 'board, audit log and seq unchanged');
-  assert.equal(c1.events('schedule_updated').length + c1.events('order_moved').length, 0);
+  assert.deepEqual([...c1.events('schedule_updated'), ...c1.events('order_moved')], []);
 });
 
 test('preview-move has the move\'s checks: roles, conflicts, validation, unknown orders', async () => {
