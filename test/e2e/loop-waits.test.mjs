@@ -314,3 +314,37 @@ test('a scanner event of a tenant whose board is not cached waits off the loop f
   assert.equal(o.quantityCompleted, 2);
   assert.equal(metric((await srv.req('GET', '/metrics')).text, 'planboard_board_loads_total') - loads0, 1);
 });
+
+// ---------------------------------------------------------------- the remaining REST round trips
+// (issue 13 "the loop never waits on a PostgreSQL round trip": docs/postgresql.md "What the
+// loop waits on"): each read below used to run on the loop's connection and, with its table
+// locked by another session, failed after the loop's 100 ms lock_timeout.
+
+test('a token refresh whose user PostgreSQL makes wait does not stop the loop', { skip: PG }, async () => {
+  const login = await srv.login('viewer');
+  assert.equal(login.status, 200, login.text);
+  const lock = await holdLock(srv, 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+  let answered = null;
+  const pending = srv.req('POST', '/api/auth/refresh', { json: { refreshToken: login.body.refreshToken }, timeout: 20000 })
+    .then((r) => { answered = r; return r; });
+  try {
+    await until(waitingOnLock, { timeout: 5000, what: 'the refresh\'s user read waiting on the lock' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    assert.ok(waitingOnLock(), 'the user read still waits');
+    // (before: the loop read the user, gave up after its lock_timeout and answered 401)
+    assert.equal(answered, null, 'the refresh was answered while users was locked');
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 200, r.text);
+  assert.ok(r.body.accessToken);
+  assert.equal(r.body.user.username, 'viewer');
+  assert.equal(r.body.user.tenant.slug, 'demo');
+  // the old token is spent, the new one works
+  const again = await srv.req('POST', '/api/auth/refresh', { json: { refreshToken: login.body.refreshToken } });
+  assert.equal(again.status, 401, again.text);
+  const next = await srv.req('POST', '/api/auth/refresh', { json: { refreshToken: r.body.refreshToken } });
+  assert.equal(next.status, 200, next.text);
+});
