@@ -1161,10 +1161,11 @@ void webhooks_stop(struct app *app);
 void webhooks_free(struct app *app);
 /* A change of tenant_id was committed (room_publish): look for new outbox rows soon. */
 void webhooks_nudge(struct app *app, int64_t tenant_id);
-/* An endpoint was created (w is moved in and emptied) / deleted (its attempt in flight, if
+/* An endpoint was created (w is moved in and emptied; slug: its tenant's slug, copied, or
+ * NULL: read on the loop's connection, as on SQLite) / deleted (its attempt in flight, if
  * any, is abandoned). added: 0 or PB_EINTERNAL (out of memory: it is loaded at the next
  * start). */
-int webhooks_endpoint_added(struct app *app, struct webhook *w);
+int webhooks_endpoint_added(struct app *app, struct webhook *w, const char *slug);
 void webhooks_endpoint_removed(struct app *app, int64_t tenant_id, int64_t id);
 /* The endpoint's current state (failing) as the deliverer knows it; `stored` when unknown. */
 bool webhooks_endpoint_failing(struct app *app, int64_t id, bool stored);
