@@ -10,6 +10,7 @@
 
 #include "server/encoding.h"
 #include "server/sockrx.h"
+#include "store/scanner.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,10 @@ static void req_reset(struct http_req *r)
     if (r->route != NULL && r->route->stream != NULL)
         r->route->stream->cleanup(r);
     free(r->body);
+    if (r->scanner_key != NULL) {
+        api_key_cleanup(r->scanner_key);
+        free(r->scanner_key);
+    }
     if (r->resp_blob != NULL)
         blob_unref(r->resp_blob);
     else

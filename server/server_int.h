@@ -815,6 +815,7 @@ extern const struct route_stream pb_import_stream;
 
 /* One HTTP request on a connection (the per-session data of protocol 0 while it serves HTTP).
  * Reset at the start of every request on a keep-alive connection. */
+struct api_key;
 struct http_req {
     uint32_t kind;                      /* PB_PSS_HTTP */
     struct app *app;
@@ -842,6 +843,9 @@ struct http_req {
     void *stream_job;                   /* the route's stream state (import.c), or NULL */
     bool accept_gzip;                   /* Accept-Encoding accepts gzip (encoding.c) */
     bool board_waited;                  /* waited once for its tenant's board (board_load.c) */
+    struct api_key *scanner_key;        /* PostgreSQL: the scanner route's X-API-Key, looked up
+                                         * off the loop before the route ran again (malloc,
+                                         * strings owned; freed with the request), or NULL */
     void *job;                          /* off-loop work in flight, or NULL; what it points to
                                          * starts with a struct http_req *owner that
                                          * CLOSED_HTTP clears */

@@ -438,3 +438,37 @@ test('webhook deliveries read their outbox off the loop: the loop\'s round trips
     await rx.close();
   }
 });
+
+test('a scanner event whose API key PostgreSQL makes wait does not stop the loop', { skip: PG }, async () => {
+  const token = await srv.token('admin');
+  const k = await srv.req('POST', '/api/api-keys', { token, json: { name: 'line 2' } });
+  assert.equal(k.status, 201, k.text);
+  const board = (await srv.board(token)).body;             // cached: not loaded behind the lookup
+  const wc = board.workCentres.find((w) => w.orders.length > 0);
+  const order = wc.orders[0];
+  const lock = await holdLock(srv, 'LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE');
+  let answered = null;
+  const ev = { eventId: `key-wait-${process.pid}`, orderNumber: order.orderNumber, workCentreCode: wc.code, eventType: 'progress_update', quantity: 1 };
+  const pending = srv.req('POST', '/api/scanner/events', { headers: { 'x-api-key': k.body.key }, json: ev, timeout: 20000 })
+    .then((r) => { answered = r; return r; });
+  try {
+    await until(waitingOnLock, { timeout: 5000, what: 'the key lookup waiting on the lock' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    assert.equal((await srv.board(token)).status, 200);
+    assert.ok(waitingOnLock(), `the key lookup still waits (${answered?.status} ${answered?.text})`);
+    // (before: the loop's lookup gave up after its lock_timeout and answered 500)
+    assert.equal(answered, null, 'the scanner event was answered while api_keys was locked');
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 202, r.text);
+  assert.equal(r.body.applied, true);
+  // a wrong key is still 401, a repeated eventId a duplicate
+  const bad = await srv.req('POST', '/api/scanner/events', { headers: { 'x-api-key': 'pbk_nope' }, json: ev });
+  assert.equal(bad.status, 401, bad.text);
+  const dup = await srv.req('POST', '/api/scanner/events', { headers: { 'x-api-key': k.body.key }, json: ev });
+  assert.equal(dup.status, 202, dup.text);
+  assert.equal(dup.body.duplicate, true);
+});
