@@ -677,6 +677,13 @@ void op_update_move(struct app *app, const struct op_user *u, int64_t order_id,
  * fromWorkCentreId, toWorkCentreId, position, movedBy: u} is published to u's tenant room, then
  * order_unlocked {moved} when the mover held the lock. mr as filled by the store's apply. */
 void op_publish_moved(struct app *app, const struct op_user *u, const struct move_result *mr);
+/* The same after a committed move whose writer transaction ended the mover's lock row itself
+ * (PostgreSQL: a field update that moved the order, its DELETE in the update's transaction
+ * like the plain moves' in their batch's; issue 13): had_lock = that DELETE returned the row.
+ * This node's lock mirror drops the lock; order_moved, then order_unlocked {moved} when
+ * had_lock, are published. */
+void op_publish_moved_released(struct app *app, const struct op_user *u,
+                               const struct move_result *mr, bool had_lock);
 /* SPEC §9 WIP limits. op_wip_extra: the members a PB_EWIP_LIMIT error adds to its body,
  * {"reason": "wip_limit", "wipLimit", "count"} (owned by the caller). op_wip_mark: adds
  * "wipExceeded": true to obj when w says a limit was passed (soft, or overridden); nothing

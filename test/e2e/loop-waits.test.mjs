@@ -472,3 +472,42 @@ test('a scanner event whose API key PostgreSQL makes wait does not stop the loop
   assert.equal(dup.status, 202, dup.text);
   assert.equal(dup.body.duplicate, true);
 });
+
+test('a field update that moves the order ends its mover\'s lock in its own transaction, not on the loop', async (t) => {
+  const token = await srv.token('scheduler');
+  const watcher = await srv.ws(await srv.token('viewer'));
+  const { byCode } = await srv.workCentres(token);
+  const codes = Object.keys(byCode);
+  const board = (await srv.board(token)).body;
+  const order = board.workCentres.flatMap((w) => w.orders)[1] ?? board.backlog[0];
+  let version = order.version;
+  const moveBy = async (i) => {
+    const r = await srv.req('PUT', `/api/orders/${order.id}`, { token, json: { workCentreId: byCode[codes[i % codes.length]], description: `moved ${i}`, version } });
+    assert.equal(r.status, 200, r.text);
+    version = r.body.version;
+    return r.body;
+  };
+  // the mover's lock ends with the move: order_unlocked {moved}, and (PostgreSQL) no row left
+  const lock = await srv.req('POST', `/api/orders/${order.id}/start-move`, { token });
+  assert.equal(lock.status, 200, lock.text);
+  const o = await moveBy(order.workCentreId === byCode[codes[1]] ? 2 : 1);
+  const ev = await watcher.waitFor((m) => m.event === 'order_unlocked' && m.data.orderId === order.id);
+  assert.equal(ev.data.reason, 'moved');
+  const moved = watcher.messages.findIndex((m) => m.event === 'order_moved' && m.data.order.id === order.id && m.data.order.version === o.version);
+  assert.ok(moved >= 0 && moved < watcher.messages.indexOf(ev), 'order_moved, then order_unlocked');
+  if (BACKEND === 'postgresql')
+    assert.equal(Number(srv.sql('SELECT count(*) AS n FROM drag_locks WHERE order_id = $1', [order.id])[0].n), 0);
+  const b = (await srv.board(token)).body;
+  assert.equal(b.workCentres.flatMap((w) => w.orders).find((x) => x.id === order.id).lockedBy ?? null, null);
+  // the loop's round trips: before, each such update's lock release ran on the loop (one
+  // DELETE each, N in all); now in the update's writer transaction
+  await srv.settled();
+  const m0 = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
+  const N = 10;
+  for (let i = 3; i < 3 + N; i++) await moveBy(i);
+  await srv.settled();
+  const m1 = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
+  t.diagnostic(`${m1 - m0} loop round trips for ${N} field updates that move`);
+  if (BACKEND === 'postgresql') assert.ok(m1 - m0 < N, `${m1 - m0} loop round trips for ${N} field updates that move`);
+  watcher.close();
+});
