@@ -402,6 +402,11 @@ static void early_error(struct http_req *r, int err, const char *msg, cJSON *ext
     http_reply_error(r, err, msg, extra);
 }
 
+void http_reply_early(struct http_req *r, int err, const char *message, cJSON *extra)
+{
+    early_error(r, err, message, extra);
+}
+
 /* The body deadline passed (limits.body_timeout_seconds since the headers): the body is still
  * arriving, or the drain after an early answer is still reading. Close the connection. */
 static void on_deadline(lws_sorted_usec_list_t *sul)

@@ -944,6 +944,11 @@ void http_reply_error(struct http_req *r, int err, const char *message, cJSON *e
  * Consumes res->data and res->extra. */
 void http_reply_op(struct http_req *r, struct op_result *res, int ok_status);
 
+/* Answer an error while the body may still be arriving (a streamed upload that failed after
+ * its begin: import.c): the connection closes after the answer, the rest of the body is read
+ * and dropped (bounded). extra consumed. */
+void http_reply_early(struct http_req *r, int err, const char *message, cJSON *extra);
+
 /* Run r's route handler again, as when its body was complete (board_load.c, after the board it
  * waited for was loaded). r must be active, unanswered and have no job. */
 void http_redispatch(struct http_req *r);

@@ -511,3 +511,78 @@ test('a field update that moves the order ends its mover\'s lock in its own tran
   if (BACKEND === 'postgresql') assert.ok(m1 - m0 < N, `${m1 - m0} loop round trips for ${N} field updates that move`);
   watcher.close();
 });
+
+test('an import upload of a tenant whose board is not cached waits off the loop for its board, then imports', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-import');
+  assert.equal((await srv.board(await srv.token('admin'))).status, 200);   // demo's: cached
+  const loads0 = metric((await srv.req('GET', '/metrics')).text, 'planboard_board_loads_total');
+  const csv = 'order_number,stock_code,description,quantity_to_make,work_centre_code\r\n'
+    + 'MO-IMP-1,STK-9,imported one,3,SAW\r\nMO-IMP-2,STK-9,imported two,4,SAW\r\n';
+  const lock = await holdLock(srv, 'LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+  let answered = null;
+  const pending = srv.req('POST', '/api/orders/import', { token: t.token, body: csv, headers: { 'content-type': 'text/csv' }, timeout: 20000 })
+    .then((r) => { answered = r; return r; });
+  try {
+    await until(waitingOnLock, { timeout: 5000, what: 'the import\'s board load waiting on the lock' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    assert.equal((await srv.board(await srv.token('admin'))).status, 200);
+    assert.ok(waitingOnLock(), `the load still waits (${answered?.status} ${answered?.text})`);
+    // (before: the upload's begin loaded the board on the loop, gave up after lock_timeout
+    // and answered an error)
+    assert.equal(answered, null, 'the import was answered while orders was locked');
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.created, 2, r.text);
+  const b = await srv.board(t.token);
+  const numbers = b.body.workCentres.flatMap((w) => w.orders.map((o) => o.orderNumber)).sort();
+  assert.deepEqual(numbers, ['MO-FRESH-1', 'MO-IMP-1', 'MO-IMP-2']);
+  assert.equal(metric((await srv.req('GET', '/metrics')).text, 'planboard_board_loads_total') - loads0, 1, 'one load');
+});
+
+test('an import whose client goes away while its board loads leaves the server serving; a bad type is refused at once', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-import-gone');
+  const bad = await srv.req('POST', '/api/orders/import', { token: t.token, body: 'a,b\n1,2\n', headers: { 'content-type': 'image/png' } });
+  assert.equal(bad.status, 415, bad.text);
+  const lock = await holdLock(srv, 'LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+  const ac = new AbortController();
+  const gone = fetch(`${srv.base}/api/orders/import`, {
+    method: 'POST', headers: { authorization: `Bearer ${t.token}`, 'content-type': 'text/csv' },
+    body: 'order_number,stock_code,description,quantity_to_make,work_centre_code\r\nMO-GONE-1,S,d,1,SAW\r\n', signal: ac.signal,
+  }).catch((e) => e);
+  try {
+    await until(waitingOnLock, { timeout: 5000, what: 'the import\'s board load waiting on the lock' });
+    ac.abort();
+    await gone;
+  } finally {
+    await lock.release();
+  }
+  // the load still ends and caches the board; nothing was imported
+  await until(async () => metric((await srv.req('GET', '/metrics')).text, 'planboard_board_load_waiters') === 0,
+    { timeout: 10000, what: 'no waiter left' });
+  const b = await srv.board(t.token);
+  assert.equal(b.status, 200, b.text);
+  assert.deepEqual(b.body.workCentres.flatMap((w) => w.orders.map((o) => o.orderNumber)), ['MO-FRESH-1']);
+});
+
+test('a CSV export of a tenant whose board is not cached waits off the loop for its board', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-export');
+  assert.equal((await srv.board(await srv.token('admin'))).status, 200);
+  const lock = await holdLock(srv, 'LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+  let answered = null;
+  const pending = srv.req('GET', '/api/orders/export', { token: t.token, timeout: 20000 }).then((r) => { answered = r; return r; });
+  try {
+    await until(waitingOnLock, { timeout: 5000, what: 'the export\'s board load waiting on the lock' });
+    assert.equal((await srv.req('GET', '/api/health')).status, 200);
+    assert.equal(answered, null, 'the export was answered while orders was locked');
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.text, /^order_number,/);
+  assert.match(r.text, /MO-FRESH-1,STK-1,fresh,5,/);
+});
