@@ -188,6 +188,8 @@ static void import_board_ready(void *owner)
     struct http_req *r = j->r;
     struct op_result res = { 0 };
     j->board_wait = NULL;
+    if (r->replied)                     /* answered meanwhile (413 while waiting): draining */
+        return;
     res.message = "cannot start the import";
     int rc = import_open(r, j, &res);
     if (rc != 0) {
