@@ -157,6 +157,13 @@ void op_publish_moved(struct app *app, const struct op_user *u, const struct mov
     publish_moved(app, u, mr, false, had_lock);
 }
 
+void op_publish_moved_released(struct app *app, const struct op_user *u,
+                               const struct move_result *mr, bool had_lock)
+{
+    lock_release(app->locks, u->tenant_id, mr->order->id, u->user_id, NULL);    /* the mirror */
+    publish_moved(app, u, mr, false, had_lock);
+}
+
 /* The answer of a lock taken or renewed (SPEC §4 start-move, §5 the ack of start_drag). */
 static cJSON *lock_answer(const struct drag_lock *l)
 {

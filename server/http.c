@@ -10,6 +10,7 @@
 
 #include "server/encoding.h"
 #include "server/sockrx.h"
+#include "store/scanner.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,10 @@ static void req_reset(struct http_req *r)
     if (r->route != NULL && r->route->stream != NULL)
         r->route->stream->cleanup(r);
     free(r->body);
+    if (r->scanner_key != NULL) {
+        api_key_cleanup(r->scanner_key);
+        free(r->scanner_key);
+    }
     if (r->resp_blob != NULL)
         blob_unref(r->resp_blob);
     else
@@ -401,6 +406,11 @@ static void early_error(struct http_req *r, int err, const char *msg, cJSON *ext
         r->close_after = true;          /* finish_close drains the rest, then closes */
     r->wait_body = false;
     http_reply_error(r, err, msg, extra);
+}
+
+void http_reply_early(struct http_req *r, int err, const char *message, cJSON *extra)
+{
+    early_error(r, err, message, extra);
 }
 
 /* The body deadline passed (limits.body_timeout_seconds since the headers): the body is still

@@ -53,6 +53,16 @@ struct import_job {
     size_t wb_len, wb_cap;              /* wb_len <= [limits] max_upload */
     size_t max_wb;                      /* [limits] max_upload */
     char sheet[128];                    /* ?sheet=, "" for the first sheet */
+    /* PostgreSQL, a board not cached at begin (issue 13): it is loaded off the loop
+     * (board_load_wait) and the body bytes that arrive meanwhile wait in pending (bounded by
+     * [limits] max_upload); import_board_ready then opens the importer, feeds them and, when
+     * the body was complete already, finishes. */
+    struct http_req *r;                 /* the request (the stream job lives and dies with it) */
+    struct csv_import_options o;        /* the importer's options, read at begin */
+    void *board_wait;                   /* the wait handle (its first field: owner = j) */
+    bool finish_waiting;                /* finish came while the board was loading */
+    char *pending;                      /* body bytes received meanwhile (malloc) */
+    size_t pending_len, pending_cap;
 };
 
 static int wc_lookup(void *ctx, const char *code, int64_t *id)
@@ -165,13 +175,53 @@ static int invalid(struct op_result *res, const char *field, const char *message
     return PB_EVALIDATION;
 }
 
+static int import_open(struct http_req *r, struct import_job *j, struct op_result *res);
+static int import_feed(struct http_req *r, const char *buf, size_t len);
+static void import_finish(struct http_req *r, struct op_result *res);
+
+/* The board load import_begin waited for ended (loaded, or failed: then store_board tries
+ * inline and answers its error). Open the importer, feed what arrived meanwhile, and finish
+ * when the body was complete. Errors are answered as at begin / feed (http_reply_early). */
+static void import_board_ready(void *owner)
+{
+    struct import_job *j = owner;
+    struct http_req *r = j->r;
+    struct op_result res = { 0 };
+    j->board_wait = NULL;
+    if (r->replied)                     /* answered meanwhile (413 while waiting): draining */
+        return;
+    res.message = "cannot start the import";
+    int rc = import_open(r, j, &res);
+    if (rc != 0) {
+        http_reply_early(r, rc, res.message, res.extra);
+        return;
+    }
+    if (j->pending_len > 0) {
+        rc = import_feed(r, j->pending, j->pending_len);
+        free(j->pending);
+        j->pending = NULL;
+        j->pending_len = j->pending_cap = 0;
+        if (rc != 0) {
+            http_reply_early(r, rc, rc == PB_ETOO_LARGE
+                                        ? "the file is larger than the server accepts"
+                                        : "the upload could not be read", NULL);
+            return;
+        }
+    }
+    if (j->finish_waiting) {
+        struct op_result fin = { 0 };
+        import_finish(r, &fin);
+        if (!fin.pending)
+            http_reply_op(r, &fin, 200);
+    }
+}
+
 /* The stream's begin hook: read the query, open the board and the CSV importer. */
 static int import_begin(struct http_req *r, struct op_result *res)
 {
     char v[32];
     struct import_job *j;
     struct csv_import_options o = { 0 };
-    int rc;
 
     res->message = "cannot start the import";
     j = calloc(1, sizeof(*j));
@@ -216,7 +266,28 @@ static int import_begin(struct http_req *r, struct op_result *res)
             || !utf8_text_valid(j->sheet, strlen(j->sheet))))
         return invalid(res, "sheet", "must be the name of a sheet of the workbook");
     j->max_wb = (size_t)r->app->cfg.max_upload;
-    rc = store_board(r->app->store, r->claims.tenant_id, &j->board);
+    j->r = r;
+    j->o = o;
+    if (!is_type(r->wsi, "multipart/form-data") && !is_type(r->wsi, XLSX_CONTENT_TYPE)
+        && !is_type(r->wsi, "text/csv") && !is_type(r->wsi, "application/csv")) {
+        res->message = "send the file as text/csv, as an .xlsx workbook ("
+                       XLSX_CONTENT_TYPE ") or as the file part of multipart/form-data";
+        return PB_EUNSUPPORTED_MEDIA;
+    }
+    /* PostgreSQL: a board not cached is loaded off the loop first (NULL: SQLite, cached, or
+     * no wait possible: loaded inline below, as before) */
+    j->board_wait = board_load_wait(r->app, r->claims.tenant_id, import_board_ready, j);
+    if (j->board_wait != NULL)
+        return 0;
+    return import_open(r, j, res);
+}
+
+/* Open the tenant's board (cached now, or loaded inline) and the importer. 0, or the error
+ * with res->message (the upload is refused). */
+static int import_open(struct http_req *r, struct import_job *j, struct op_result *res)
+{
+    struct csv_import_options o = j->o;
+    int rc = store_board(r->app->store, r->claims.tenant_id, &j->board);
     if (rc != 0)
         return rc;
     r->app->imports_open++;             /* j->board is held across loop turns (server/bus.c) */
@@ -250,10 +321,28 @@ static int import_begin(struct http_req *r, struct op_result *res)
     return 0;
 }
 
-/* The stream's feed hook: body bytes into the multipart parser or the CSV importer. */
+/* The stream's feed hook: body bytes into the multipart parser or the CSV importer (kept in
+ * pending while the board loads). */
 static int import_feed(struct http_req *r, const char *buf, size_t len)
 {
     struct import_job *j = r->stream_job;
+    if (j->board_wait != NULL) {
+        if (len > j->max_wb - j->pending_len)
+            return PB_ETOO_LARGE;       /* [limits] max_upload, as the importer would say */
+        if (j->pending_len + len > j->pending_cap) {
+            size_t cap = j->pending_cap ? j->pending_cap : 16384;
+            while (cap < j->pending_len + len)
+                cap *= 2;
+            char *p = realloc(j->pending, cap);
+            if (p == NULL)
+                return PB_EINTERNAL;
+            j->pending = p;
+            j->pending_cap = cap;
+        }
+        memcpy(j->pending + j->pending_len, buf, len);
+        j->pending_len += len;
+        return 0;
+    }
     if (j->spa != NULL) {
         if (lws_spa_process(j->spa, buf, (int)len) < 0)
             return PB_EVALIDATION;
@@ -865,6 +954,12 @@ static void import_finish(struct http_req *r, struct op_result *res)
     size_t n_rows, n_err, created = 0, updated = 0;
     int rc;
 
+    if (j->board_wait != NULL) {        /* import_board_ready finishes */
+        j->finish_waiting = true;
+        res->pending = true;
+        return;
+    }
+
     if (j->spa != NULL) {
         lws_spa_finalize(j->spa);
         if (!j->file_seen || !j->file_final) {
@@ -967,12 +1062,15 @@ static void import_cleanup(struct http_req *r)
     struct import_job *j = r->stream_job;
     if (j == NULL)
         return;
+    if (j->board_wait != NULL)
+        *(void **)j->board_wait = NULL; /* the load goes on; nobody waits for it here */
     if (j->spa != NULL)
         lws_spa_destroy(j->spa);
     if (j->board != NULL)
         r->app->imports_open--;
     csv_import_free(j->ci);
     free(j->wb);
+    free(j->pending);
     free(j);
     r->stream_job = NULL;
 }

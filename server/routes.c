@@ -305,14 +305,49 @@ struct refresh_job {
     char old_hash[65], new_hash[65], refresh[65], now[PB_TIMESTAMP_LEN];
     int64_t tenant_id, user_id;         /* the session's, set by the write */
     char sid[PB_SID_LEN];
+    /* PostgreSQL: the session's user and tenant, read by the write (in its transaction, on the
+     * writer thread: issue 13 "the loop never waits on a PostgreSQL round trip"); SQLite reads
+     * them in refresh_done on the loop, as before. */
+    bool read_in_write;
+    bool have_user, have_tenant;        /* found by the write's read */
+    struct user user;
+    struct tenant tenant;
 };
 
+static void refresh_job_free(struct refresh_job *j)
+{
+    user_cleanup(&j->user);
+    tenant_cleanup(&j->tenant);
+    memset(j->refresh, 0, sizeof(j->refresh));
+    free(j);
+}
+
+/* Writer thread: rotate the refresh token, then (PostgreSQL) read the session's user and
+ * tenant in the same transaction. A rerun overwrites what the first run read. */
 static int refresh_write(struct store *ws, void *ctx)
 {
     struct refresh_job *j = ctx;
+    user_cleanup(&j->user);
+    tenant_cleanup(&j->tenant);
+    memset(&j->user, 0, sizeof(j->user));
+    memset(&j->tenant, 0, sizeof(j->tenant));
+    j->have_user = j->have_tenant = false;
     /* The session keeps its id (the access_jti column holds it); only the refresh token turns. */
-    return store_session_rotate(ws, j->old_hash, j->new_hash, j->now, &j->tenant_id,
-                                &j->user_id, j->sid, sizeof(j->sid));
+    int rc = store_session_rotate(ws, j->old_hash, j->new_hash, j->now, &j->tenant_id,
+                                  &j->user_id, j->sid, sizeof(j->sid));
+    if (rc != 0 || !j->read_in_write)
+        return rc;
+    /* A user gone is answered 401 by refresh_done (the rotation still commits, as on SQLite);
+     * a failed read is no answer at all: the write fails and rotates nothing. */
+    rc = store_user_get(ws, j->tenant_id, j->user_id, &j->user);
+    if (rc != 0 && rc != PB_ENOT_FOUND)
+        return PB_EINTERNAL;
+    j->have_user = rc == 0;
+    rc = store_tenant_get(ws, j->tenant_id, &j->tenant);
+    if (rc != 0 && rc != PB_ENOT_FOUND)
+        return PB_EINTERNAL;
+    j->have_tenant = rc == 0;
+    return 0;
 }
 
 static void refresh_done(void *ctx, int status)
@@ -332,6 +367,14 @@ static void refresh_done(void *ctx, int status)
                          : "refresh token is invalid, expired or already used", NULL);
         goto out;
     }
+    if (j->read_in_write) {             /* PostgreSQL: read by refresh_write */
+        if (!j->have_user || !j->user.is_active) {
+            http_reply_error(r, PB_EUNAUTHORIZED, "user no longer exists", NULL);
+            goto out;
+        }
+        reply_tokens(r, &j->user, j->have_tenant ? &j->tenant : NULL, j->sid, j->refresh);
+        goto out;
+    }
     memset(&u, 0, sizeof(u));
     if (store_user_get(j->app->store, j->tenant_id, j->user_id, &u) != 0 || !u.is_active) {
         user_cleanup(&u);
@@ -344,8 +387,7 @@ static void refresh_done(void *ctx, int status)
     if (have_t)
         tenant_cleanup(&t);
 out:
-    memset(j->refresh, 0, sizeof(j->refresh));
-    free(j);
+    refresh_job_free(j);
 }
 
 static void r_refresh(struct http_req *r, const cJSON *body)
@@ -363,6 +405,7 @@ static void r_refresh(struct http_req *r, const cJSON *body)
     }
     j->owner = r;
     j->app = r->app;
+    j->read_in_write = r->app->postgres;
     auth_sha256_hex(old, j->old_hash);
     if (auth_random_hex(j->refresh, 32) != 0) {
         free(j);

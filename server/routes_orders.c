@@ -15,6 +15,7 @@
 #include "importers/xlsx_export.h"
 
 #include "store/audit.h"
+#include "store/drag_locks.h"
 #include "store/order_edit.h"
 #include "store/work_centres.h"
 
@@ -434,6 +435,8 @@ struct update_op {
     struct board *b;
     struct update_job *job;
     struct job_events ev;               /* PostgreSQL: order_updated, in the job's transaction */
+    bool lock_removed;                  /* PostgreSQL, a move: the run's DELETE of the mover's
+                                         * drag-lock row returned it */
 };
 
 static void update_op_free(struct update_op *u)
@@ -498,9 +501,22 @@ static int update_op_run(struct db *db, void *ctx)
     struct update_op *u = ctx;
     int rc;
     (void)db;                           /* the sibling store's connection */
-    if ((rc = job_events_run_begin(&u->ev, false)) != 0
+    bool pg_move = u->app->postgres && u->is_move;
+    /* a move takes the tenant's room_log row first, as a move batch does (will_add): the lock
+     * row below is then taken in the batches' order */
+    if ((rc = job_events_run_begin(&u->ev, pg_move)) != 0
         || (rc = store_update_write(u->app->wstore, u->job)) != 0)
         return rc;
+    if (pg_move) {
+        /* SPEC §5: the move ends the mover's lock; SPEC §12: only the DELETE that returned the
+         * row tells, in the update's own transaction (as batch_run does for the plain moves;
+         * before, the loop ran it after the commit: issue 13) */
+        int n = store_drag_lock_remove(u->app->wstore, u->u.tenant_id, u->order_id,
+                                       u->u.user_id, NULL, 0, NULL, NULL);
+        if (n < 0)
+            return n == PB_EUNAVAILABLE ? n : PB_EINTERNAL;
+        u->lock_removed = n > 0;
+    }
     return job_events_sequence(&u->ev);
 }
 
@@ -552,7 +568,10 @@ static void update_op_done(void *ctx, int status, uint64_t commit_seq)
     store_update_wip(u->job, &wip);
     struct order *o = store_update_apply(u->b, u->job, &changed, &mr);
     if (u->is_move) {
-        op_publish_moved(u->app, &u->u, &mr);   /* ONE order_moved with the updated order */
+        if (u->app->postgres)           /* its lock row went in update_op_run */
+            op_publish_moved_released(u->app, &u->u, &mr, u->lock_removed);
+        else
+            op_publish_moved(u->app, &u->u, &mr);   /* ONE order_moved with the updated order */
         schedule_changed(u->app, u->u.tenant_id,
                          (int64_t[]){ mr.from_work_centre_id, mr.to_work_centre_id }, 2);
     } else if (changed) {

@@ -212,8 +212,56 @@ static void r_key_revoke(struct http_req *r, const cJSON *body)
 
 /* ================================================================ scanner events */
 
-/* The live key of the request's X-API-Key header into *k (api_key_cleanup), or an error
- * answered (401 / 500) and a non-zero return. */
+static void scanner_auth_error(struct http_req *r, int rc)
+{
+    if (rc == PB_EUNAUTHORIZED)
+        http_reply_error(r, PB_EUNAUTHORIZED, "a valid X-API-Key header is required", NULL);
+    else
+        http_reply_error(r, PB_EINTERNAL, "could not check the API key", NULL);
+}
+
+/* PostgreSQL: a key lookup on the reader thread (issue 13: the loop never waits on a
+ * PostgreSQL round trip). owner first: CLOSED_HTTP clears it. */
+struct key_lookup {
+    struct http_req *owner;
+    char hash[65];
+    struct api_key k;                   /* found (overwritten by a rerun) */
+};
+
+static int key_lookup_read(struct store *rs, void *ctx)
+{
+    struct key_lookup *j = ctx;
+    api_key_cleanup(&j->k);
+    memset(&j->k, 0, sizeof(j->k));
+    return store_api_key_lookup(rs, j->hash, &j->k);
+}
+
+/* Loop: the key found goes to r->scanner_key and the route runs again (http_redispatch);
+ * else 401 / 500. */
+static void key_lookup_done(void *ctx, int status)
+{
+    struct key_lookup *j = ctx;
+    struct http_req *r = j->owner;
+    if (r != NULL) {
+        r->job = NULL;
+        if (status == 0 && (r->scanner_key = malloc(sizeof(*r->scanner_key))) != NULL) {
+            *r->scanner_key = j->k;     /* moved */
+            memset(&j->k, 0, sizeof(j->k));
+            http_redispatch(r);
+        } else {
+            scanner_auth_error(r, status == 0 ? PB_EINTERNAL : status);
+        }
+    }
+    api_key_cleanup(&j->k);
+    free(j);
+}
+
+#define SCANNER_AUTH_PARKED 1           /* scanner_auth: r waits for its key (PostgreSQL) */
+
+/* The live key of the request's X-API-Key header into *k (api_key_cleanup): 0. Or an error
+ * answered (401 / 500): a negative code. Or, on PostgreSQL, SCANNER_AUTH_PARKED: the key is
+ * looked up on the reader and the route runs again with it (r->scanner_key, taken here
+ * then). SPEC §3 "API keys": a missing, unknown or revoked key is 401. */
 static int scanner_auth(struct http_req *r, struct api_key *k)
 {
     static const char name[] = "x-api-key:";
@@ -222,16 +270,39 @@ static int scanner_auth(struct http_req *r, struct api_key *k)
     int rc = PB_EUNAUTHORIZED;
 
     memset(k, 0, sizeof(*k));
+    if (r->scanner_key != NULL && r->scanner_key->id != 0) {
+        *k = *r->scanner_key;           /* moved; the route puts it back when it parks again */
+        memset(r->scanner_key, 0, sizeof(*r->scanner_key));
+        return 0;
+    }
     if (len > 0 && len <= PB_API_KEY_HEADER_MAX
         && lws_hdr_custom_copy(r->wsi, val, (int)sizeof(val), name, (int)sizeof(name) - 1)
                == len) {
         auth_sha256_hex(val, hash);
+        if (r->app->postgres && r->scanner_key == NULL) {
+            struct key_lookup *j = calloc(1, sizeof(*j));
+            if (j == NULL) {
+                scanner_auth_error(r, PB_EINTERNAL);
+                return PB_EINTERNAL;
+            }
+            j->owner = r;
+            memcpy(j->hash, hash, sizeof(j->hash));
+            r->job = j;                 /* key_lookup_done answers or runs the route again */
+            if ((rc = reads_submit(r->app, key_lookup_read, key_lookup_done, j)) == 0)
+                return SCANNER_AUTH_PARKED;
+            r->job = NULL;
+            free(j);
+            if (rc == PB_ERATE_LIMITED) {
+                http_reply_error(r, rc, "too many reads are waiting; try again", NULL);
+                return rc;
+            }
+            scanner_auth_error(r, PB_EINTERNAL);
+            return PB_EINTERNAL;
+        }
         rc = store_api_key_lookup(r->app->store, hash, k);
     }
-    if (rc == PB_EUNAUTHORIZED)
-        http_reply_error(r, PB_EUNAUTHORIZED, "a valid X-API-Key header is required", NULL);
-    else if (rc != 0)
-        http_reply_error(r, PB_EINTERNAL, "could not check the API key", NULL);
+    if (rc != 0)
+        scanner_auth_error(r, rc);
     return rc;
 }
 
@@ -518,10 +589,15 @@ static void r_scanner_event(struct http_req *r, const cJSON *request_body)
     }
     json_details_cleanup(&d);
     /* PostgreSQL: the key's tenant board, when not cached, is loaded off the loop first (the
-     * job's prepare would load it on the loop); the route runs again then (its key looked up
-     * again: one round trip, the tenant's first scan only) */
-    if (http_board_wait(r, k.tenant_id))
+     * job's prepare would load it on the loop); the route runs again then, with the key
+     * looked up before (r->scanner_key) */
+    if (http_board_wait(r, k.tenant_id)) {
+        if (r->scanner_key != NULL) {   /* the key looked up off the loop, for the rerun */
+            *r->scanner_key = k;
+            memset(&k, 0, sizeof(k));
+        }
         goto out;
+    }
 
     if (r->app->writer != NULL) {
         /* in borrows the body's strings: the job keeps a copy of the body */

@@ -123,6 +123,11 @@ struct webhook_job {
     int64_t id;                         /* delete: the endpoint; 0 = create */
     char *url, *events, *secret;        /* create: owned */
     struct webhook w;                   /* create: the saved endpoint (overwritten by a rerun) */
+    /* create on PostgreSQL: the tenant's slug (the deliverer's body names it), read in the
+     * write's transaction so the loop does not read it (issue 13); NULL on SQLite: the
+     * deliverer reads it on the loop, as before */
+    bool read_slug;
+    char *slug;
 };
 
 static void webhook_job_free(struct webhook_job *j)
@@ -133,6 +138,7 @@ static void webhook_job_free(struct webhook_job *j)
         memset(j->secret, 0, strlen(j->secret));
     free(j->secret);
     webhook_cleanup(&j->w);
+    free(j->slug);
     free(j);
 }
 
@@ -143,8 +149,18 @@ static int webhook_job_write(struct store *ws, void *ctx)
         return store_webhook_delete(ws, j->tenant_id, j->id, j->user_id);
     webhook_cleanup(&j->w);
     memset(&j->w, 0, sizeof(j->w));
-    return store_webhook_create(ws, j->tenant_id, j->url, j->events, j->secret, j->user_id,
-                                &j->w);
+    free(j->slug);
+    j->slug = NULL;
+    int rc = store_webhook_create(ws, j->tenant_id, j->url, j->events, j->secret, j->user_id,
+                                  &j->w);
+    if (rc != 0 || !j->read_slug)
+        return rc;
+    struct tenant t;
+    if (store_tenant_get(ws, j->tenant_id, &t) != 0)
+        return PB_EINTERNAL;            /* nothing is saved: the caller may try again */
+    j->slug = strdup(t.slug);
+    tenant_cleanup(&t);
+    return j->slug != NULL ? 0 : PB_EINTERNAL;
 }
 
 static void webhook_job_done(void *ctx, int status)
@@ -157,7 +173,7 @@ static void webhook_job_done(void *ctx, int status)
         webhooks_endpoint_removed(j->app, j->tenant_id, j->id);
     } else if (status == 0) {
         o = webhook_json(j->app, &j->w, true);
-        if (webhooks_endpoint_added(j->app, &j->w) != 0)
+        if (webhooks_endpoint_added(j->app, &j->w, j->slug) != 0)
             pb_log(LOG_ERROR, "webhooks: out of memory: webhook %lld starts at the next start",
                    (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "id")));
     }
@@ -250,25 +266,73 @@ static void r_webhook_create(struct http_req *r, const cJSON *body)
     j->tenant_id = r->claims.tenant_id;
     j->user_id = r->claims.user_id;
     j->events = events;                 /* owned by j now */
+    j->read_slug = r->app->postgres;
     webhook_job_submit(r, j);
+}
+
+/* GET /api/webhooks: the endpoints are read through reads_submit (on PostgreSQL off the loop,
+ * issue 13; SQLite at once on the loop's connection, as before); the answer is built on the
+ * loop (the deliverer's live state says active / failing). owner first: CLOSED_HTTP clears it. */
+struct webhooks_list_job {
+    struct http_req *owner;
+    struct app *app;
+    int64_t tenant_id;
+    struct webhook *v;                  /* what the read found (overwritten by a rerun) */
+    size_t n;
+};
+
+static void webhooks_list_clear(struct webhooks_list_job *j)
+{
+    for (size_t i = 0; i < j->n; i++)
+        webhook_cleanup(&j->v[i]);
+    free(j->v);
+    j->v = NULL;
+    j->n = 0;
+}
+
+static int webhooks_list_read(struct store *rs, void *ctx)
+{
+    struct webhooks_list_job *j = ctx;
+    webhooks_list_clear(j);
+    return store_webhook_list(rs, j->tenant_id, &j->v, &j->n) == 0 ? 0 : PB_EINTERNAL;
+}
+
+static void webhooks_list_done(void *ctx, int status)
+{
+    struct webhooks_list_job *j = ctx;
+    struct http_req *r = j->owner;
+    if (r != NULL) {
+        r->job = NULL;
+        if (status != 0) {
+            http_reply_error(r, PB_EINTERNAL, "could not list the webhooks", NULL);
+        } else {
+            cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "data");
+            for (size_t i = 0; i < j->n; i++)
+                cJSON_AddItemToArray(a, webhook_json(j->app, &j->v[i], false));
+            http_reply_json(r, 200, o);
+        }
+    }
+    webhooks_list_clear(j);
+    free(j);
 }
 
 static void r_webhooks_list(struct http_req *r, const cJSON *body)
 {
-    struct webhook *v = NULL;
-    size_t n = 0;
     (void)body;
-    if (store_webhook_list(r->app->store, r->claims.tenant_id, &v, &n) != 0) {
-        http_reply_error(r, PB_EINTERNAL, "could not list the webhooks", NULL);
+    struct webhooks_list_job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        http_reply_error(r, PB_EINTERNAL, "out of memory", NULL);
         return;
     }
-    cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "data");
-    for (size_t i = 0; i < n; i++) {
-        cJSON_AddItemToArray(a, webhook_json(r->app, &v[i], false));
-        webhook_cleanup(&v[i]);
+    *j = (struct webhooks_list_job){ .owner = r, .app = r->app, .tenant_id = r->claims.tenant_id };
+    r->job = j;                         /* webhooks_list_done answers (at once on SQLite) */
+    int rc = reads_submit(r->app, webhooks_list_read, webhooks_list_done, j);
+    if (rc != 0) {
+        r->job = NULL;
+        free(j);
+        http_reply_error(r, rc == PB_ERATE_LIMITED ? rc : PB_EINTERNAL,
+                         "could not list the webhooks", NULL);
     }
-    free(v);
-    http_reply_json(r, 200, o);
 }
 
 static void r_webhook_delete(struct http_req *r, const cJSON *body)
@@ -284,25 +348,26 @@ static void r_webhook_delete(struct http_req *r, const cJSON *body)
     webhook_job_submit(r, j);
 }
 
-static void r_webhook_deliveries(struct http_req *r, const cJSON *body)
+/* GET /api/webhooks/:id/deliveries, a route_read function (reader thread on PostgreSQL). */
+static int webhook_deliveries_read(struct store *rs, const struct route_read *q, cJSON **out,
+                                   int *http_status, const char **message)
 {
     struct webhook w;
     struct webhook_delivery *v = NULL;
     size_t n = 0;
     char did[PB_WEBHOOK_DELIVERY_ID_MAX], ts[PB_TIMESTAMP_LEN];
-    (void)body;
+    (void)http_status;
 
-    int rc = store_webhook_get(r->app->store, r->claims.tenant_id, r->ids[0], &w);
+    int rc = store_webhook_get(rs, q->tenant_id, q->id, &w);
     if (rc != 0) {
-        http_reply_error(r, rc == PB_ENOT_FOUND ? rc : PB_EINTERNAL,
-                         rc == PB_ENOT_FOUND ? "webhook not found" : "could not read it", NULL);
-        return;
+        *message = rc == PB_ENOT_FOUND ? "webhook not found" : "could not read it";
+        return rc == PB_ENOT_FOUND ? rc : PB_EINTERNAL;
     }
     webhook_cleanup(&w);
-    if (store_webhook_deliveries(r->app->store, r->claims.tenant_id, r->ids[0],
-                                 PB_WEBHOOK_DELIVERIES_LISTED, &v, &n) != 0) {
-        http_reply_error(r, PB_EINTERNAL, "could not list the deliveries", NULL);
-        return;
+    if (store_webhook_deliveries(rs, q->tenant_id, q->id, PB_WEBHOOK_DELIVERIES_LISTED,
+                                 &v, &n) != 0) {
+        *message = "could not list the deliveries";
+        return PB_EINTERNAL;
     }
     cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "data");
     for (size_t i = 0; i < n; i++) {
@@ -334,7 +399,16 @@ static void r_webhook_deliveries(struct http_req *r, const cJSON *body)
         webhook_delivery_cleanup(&v[i]);
     }
     free(v);
-    http_reply_json(r, 200, o);
+    *out = o;
+    return 0;
+}
+
+static void r_webhook_deliveries(struct http_req *r, const cJSON *body)
+{
+    (void)body;
+    struct route_read q = { .tenant_id = r->claims.tenant_id, .user_id = r->claims.user_id,
+                            .id = r->ids[0] };
+    route_read(r, &q, webhook_deliveries_read);
 }
 
 const struct route pb_routes_webhooks[] = {

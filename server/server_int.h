@@ -677,6 +677,13 @@ void op_update_move(struct app *app, const struct op_user *u, int64_t order_id,
  * fromWorkCentreId, toWorkCentreId, position, movedBy: u} is published to u's tenant room, then
  * order_unlocked {moved} when the mover held the lock. mr as filled by the store's apply. */
 void op_publish_moved(struct app *app, const struct op_user *u, const struct move_result *mr);
+/* The same after a committed move whose writer transaction ended the mover's lock row itself
+ * (PostgreSQL: a field update that moved the order, its DELETE in the update's transaction
+ * like the plain moves' in their batch's; issue 13): had_lock = that DELETE returned the row.
+ * This node's lock mirror drops the lock; order_moved, then order_unlocked {moved} when
+ * had_lock, are published. */
+void op_publish_moved_released(struct app *app, const struct op_user *u,
+                               const struct move_result *mr, bool had_lock);
 /* SPEC §9 WIP limits. op_wip_extra: the members a PB_EWIP_LIMIT error adds to its body,
  * {"reason": "wip_limit", "wipLimit", "count"} (owned by the caller). op_wip_mark: adds
  * "wipExceeded": true to obj when w says a limit was passed (soft, or overridden); nothing
@@ -815,6 +822,7 @@ extern const struct route_stream pb_import_stream;
 
 /* One HTTP request on a connection (the per-session data of protocol 0 while it serves HTTP).
  * Reset at the start of every request on a keep-alive connection. */
+struct api_key;
 struct http_req {
     uint32_t kind;                      /* PB_PSS_HTTP */
     struct app *app;
@@ -842,6 +850,9 @@ struct http_req {
     void *stream_job;                   /* the route's stream state (import.c), or NULL */
     bool accept_gzip;                   /* Accept-Encoding accepts gzip (encoding.c) */
     bool board_waited;                  /* waited once for its tenant's board (board_load.c) */
+    struct api_key *scanner_key;        /* PostgreSQL: the scanner route's X-API-Key, looked up
+                                         * off the loop before the route ran again (malloc,
+                                         * strings owned; freed with the request), or NULL */
     void *job;                          /* off-loop work in flight, or NULL; what it points to
                                          * starts with a struct http_req *owner that
                                          * CLOSED_HTTP clears */
@@ -932,6 +943,11 @@ void http_reply_error(struct http_req *r, int err, const char *message, cJSON *e
 /* Answer an operation's result: the error, or ok_status with res->data (204: no body).
  * Consumes res->data and res->extra. */
 void http_reply_op(struct http_req *r, struct op_result *res, int ok_status);
+
+/* Answer an error while the body may still be arriving (a streamed upload that failed after
+ * its begin: import.c): the connection closes after the answer, the rest of the body is read
+ * and dropped (bounded). extra consumed. */
+void http_reply_early(struct http_req *r, int err, const char *message, cJSON *extra);
 
 /* Run r's route handler again, as when its body was complete (board_load.c, after the board it
  * waited for was loaded). r must be active, unanswered and have no job. */
@@ -1161,10 +1177,11 @@ void webhooks_stop(struct app *app);
 void webhooks_free(struct app *app);
 /* A change of tenant_id was committed (room_publish): look for new outbox rows soon. */
 void webhooks_nudge(struct app *app, int64_t tenant_id);
-/* An endpoint was created (w is moved in and emptied) / deleted (its attempt in flight, if
+/* An endpoint was created (w is moved in and emptied; slug: its tenant's slug, copied, or
+ * NULL: read on the loop's connection, as on SQLite) / deleted (its attempt in flight, if
  * any, is abandoned). added: 0 or PB_EINTERNAL (out of memory: it is loaded at the next
  * start). */
-int webhooks_endpoint_added(struct app *app, struct webhook *w);
+int webhooks_endpoint_added(struct app *app, struct webhook *w, const char *slug);
 void webhooks_endpoint_removed(struct app *app, int64_t tenant_id, int64_t id);
 /* The endpoint's current state (failing) as the deliverer knows it; `stored` when unknown. */
 bool webhooks_endpoint_failing(struct app *app, int64_t id, bool stored);

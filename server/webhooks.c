@@ -69,6 +69,13 @@ struct wh_ep {
     uint64_t cur_barrier;               /* ... of the current delivery's row: at synchronous =
                                          * FULL it is sent only once that sync finished */
     bool resumed;                       /* the first delivery's log row was looked up */
+    /* PostgreSQL: the outbox is read on the reader thread (outbox_read_start), not on the
+     * loop (issue 13). reading: a read is in flight (nothing else of ep runs meanwhile);
+     * removed: the endpoint was deleted during it (the read's done frees ep); resume: the
+     * log row of the first subscribed row the read found, when !resumed */
+    bool reading, removed;
+    bool have_resume;
+    struct webhook_delivery resume;
     bool have_cur;
     struct webhook_delivery cur;        /* seq, event, attempts, first/next attempt */
     struct audit_entry entry;           /* its audit row */
@@ -114,6 +121,7 @@ static void ep_free(struct wh_ep *ep)
     ep_drop_cur(ep);
     for (size_t i = 0; i < ep->batch_n; i++)
         audit_entry_cleanup(&ep->batch[i]);
+    webhook_delivery_cleanup(&ep->resume);
     webhook_cleanup(&ep->w);
     free(ep->slug);
     free(ep);
@@ -144,9 +152,10 @@ static bool ep_wants(const struct wh_ep *ep, const char *event)
     return false;
 }
 
-/* A new in-memory endpoint for w (moved into it: w is emptied). NULL when out of memory or
- * the tenant cannot be read. */
-static struct wh_ep *ep_new(struct webhooks *wh, struct webhook *w)
+/* A new in-memory endpoint for w (moved into it: w is emptied) of the tenant whose slug is
+ * slug (copied; NULL: read here, on the loop's connection). NULL when out of memory or the
+ * tenant cannot be read. */
+static struct wh_ep *ep_new(struct webhooks *wh, struct webhook *w, const char *slug)
 {
     struct tenant t = { 0 };
     struct wh_ep *ep = calloc(1, sizeof(*ep));
@@ -156,8 +165,13 @@ static struct wh_ep *ep_new(struct webhooks *wh, struct webhook *w)
     ep->w = *w;
     memset(w, 0, sizeof(*w));
     ep->scan = ep->w.cursor;
-    if (store_tenant_get(wh->app->store, ep->w.tenant_id, &t) != 0
-        || (ep->slug = strdup(t.slug)) == NULL) {
+    if (slug != NULL) {
+        if ((ep->slug = strdup(slug)) == NULL) {
+            ep_free(ep);
+            return NULL;
+        }
+    } else if (store_tenant_get(wh->app->store, ep->w.tenant_id, &t) != 0
+               || (ep->slug = strdup(t.slug)) == NULL) {
         tenant_cleanup(&t);
         ep_free(ep);
         return NULL;
@@ -338,6 +352,98 @@ static void pump(struct wh_ep *ep);
 static void arm_retry(struct webhooks *wh);
 static void on_wake(uv_timer_t *t);
 
+/* ---------------------------------------------------------------- the outbox on the reader */
+
+/* One outbox read of an endpoint on the reader thread (PostgreSQL). The reader reads ep's
+ * tenant, scan and event filter, which do not change while ep->reading. */
+struct outbox_read {
+    struct wh_ep *ep;
+    int64_t tenant_id, webhook_id, after;
+    bool want_resume;                   /* look up the first subscribed row's log row */
+    struct audit_entry rows[OUTBOX_BATCH];
+    size_t n;
+    int found;                          /* 1: resume holds that log row */
+    struct webhook_delivery resume;
+};
+
+static void outbox_read_clear(struct outbox_read *j)
+{
+    for (size_t i = 0; i < j->n; i++)
+        audit_entry_cleanup(&j->rows[i]);
+    j->n = 0;
+    webhook_delivery_cleanup(&j->resume);
+    memset(&j->resume, 0, sizeof(j->resume));
+    j->found = 0;
+}
+
+/* Reader thread: the batch after j->after and, when wanted, the first subscribed row's log row
+ * (the one store reads load_next makes on SQLite). A rerun overwrites. */
+static int outbox_read_run(struct store *rs, void *ctx)
+{
+    struct outbox_read *j = ctx;
+    outbox_read_clear(j);
+    if (store_webhook_outbox(rs, j->tenant_id, j->after, OUTBOX_BATCH, j->rows, &j->n) != 0)
+        return PB_EINTERNAL;
+    for (size_t i = 0; j->want_resume && i < j->n; i++) {
+        const char *ev = store_webhook_event_of(j->rows[i].event_type);
+        if (ev == NULL || !ep_wants(j->ep, ev))
+            continue;
+        j->found = store_webhook_delivery_get(rs, j->webhook_id, j->rows[i].id, &j->resume);
+        if (j->found < 0)
+            return PB_EINTERNAL;
+        break;
+    }
+    return 0;
+}
+
+/* Loop: the batch becomes ep's, and ep is pumped again. */
+static void outbox_read_done(void *ctx, int status)
+{
+    struct outbox_read *j = ctx;
+    struct wh_ep *ep = j->ep;
+    ep->reading = false;
+    if (ep->removed) {
+        ep_free(ep);
+    } else if (status != 0) {
+        pb_log(LOG_DEBUG, "webhooks: outbox of webhook %lld not read (%d): tried again at the "
+               "next wake-up", (long long)ep->w.id, status);
+    } else if (!ep->wh->stopping) {
+        for (size_t i = 0; i < ep->batch_n; i++)
+            audit_entry_cleanup(&ep->batch[i]);
+        memcpy(ep->batch, j->rows, j->n * sizeof(j->rows[0]));
+        ep->batch_i = 0;
+        ep->batch_n = j->n;
+        j->n = 0;                       /* moved */
+        ep->batch_barrier = ep->batch_n > 0 ? durable_barrier(ep->wh->app) : 0;
+        webhook_delivery_cleanup(&ep->resume);
+        ep->resume = j->resume;
+        ep->have_resume = j->found == 1;
+        memset(&j->resume, 0, sizeof(j->resume));
+        pump(ep);
+        arm_retry(ep->wh);
+    }
+    outbox_read_clear(j);
+    free(j);
+}
+
+/* Start reading ep's next outbox batch on the reader. 0 = started (pumped again when it is
+ * done), else nothing started (the poll timer tries again). */
+static int outbox_read_start(struct wh_ep *ep)
+{
+    struct outbox_read *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return PB_EINTERNAL;
+    *j = (struct outbox_read){ .ep = ep, .tenant_id = ep->w.tenant_id, .webhook_id = ep->w.id,
+                               .after = ep->scan, .want_resume = !ep->resumed };
+    ep->reading = true;
+    int rc = reads_submit(ep->wh->app, outbox_read_run, outbox_read_done, j);
+    if (rc != 0) {
+        ep->reading = false;
+        free(j);
+    }
+    return rc;
+}
+
 /* Find ep's next delivery: the first subscribed outbox row after scan. Rows are read
  * OUTBOX_BATCH at a time and kept (audit rows never change), so a busy endpoint costs one
  * indexed read per batch, not per delivery. The first delivery after a start looks its log
@@ -358,6 +464,10 @@ static int load_next(struct wh_ep *ep)
             for (size_t i = 0; i < ep->batch_n; i++)
                 audit_entry_cleanup(&ep->batch[i]);
             ep->batch_i = ep->batch_n = 0;
+            if (app->postgres) {        /* off the loop; outbox_read_done pumps again */
+                (void)outbox_read_start(ep);
+                return 0;
+            }
             if (store_webhook_outbox(app->store, ep->w.tenant_id, ep->scan, OUTBOX_BATCH,
                                      ep->batch, &ep->batch_n) != 0)
                 return PB_EINTERNAL;
@@ -377,7 +487,15 @@ static int load_next(struct wh_ep *ep)
         ep->cur_barrier = ep->batch_barrier;
         memset(e, 0, sizeof(*e));
         memset(&ep->cur, 0, sizeof(ep->cur));
-        if (!ep->resumed) {
+        if (!ep->resumed && app->postgres) {    /* looked up by the outbox read */
+            if (ep->have_resume && ep->resume.seq == ep->entry.id) {
+                ep->cur = ep->resume;
+                memset(&ep->resume, 0, sizeof(ep->resume));
+            }
+            webhook_delivery_cleanup(&ep->resume);
+            ep->have_resume = false;
+            ep->resumed = true;
+        } else if (!ep->resumed) {
             struct webhook_delivery d;
             if (store_webhook_delivery_get(app->store, ep->w.id, ep->entry.id, &d) == 1)
                 ep->cur = d;
@@ -539,7 +657,7 @@ static void check_done(struct webhooks *wh)
 /* Deliver what ep has to deliver now, if nothing of it is in flight. */
 static void pump(struct wh_ep *ep)
 {
-    if (ep->easy != NULL || ep->wh->stopping)
+    if (ep->easy != NULL || ep->reading || ep->wh->stopping)
         return;
     if (!ep->have_cur && load_next(ep) != 1)
         return;
@@ -621,7 +739,7 @@ int webhooks_start(struct app *app)
         return PB_EINTERNAL;
     }
     for (size_t i = 0; i < n; i++) {
-        struct wh_ep *ep = ep_new(wh, &v[i]);
+        struct wh_ep *ep = ep_new(wh, &v[i], NULL);
         if (ep == NULL) {
             pb_log(LOG_ERROR, "webhooks: cannot load webhook %lld", (long long)v[i].id);
             webhook_cleanup(&v[i]);
@@ -686,12 +804,12 @@ void webhooks_nudge(struct app *app, int64_t tenant_id)
         uv_timer_start(&wh->kick, on_wake, 0, 0);
 }
 
-int webhooks_endpoint_added(struct app *app, struct webhook *w)
+int webhooks_endpoint_added(struct app *app, struct webhook *w, const char *slug)
 {
     struct webhooks *wh = app->webhooks;
     if (wh == NULL || wh->stopping)
         return 0;
-    struct wh_ep *ep = ep_new(wh, w);
+    struct wh_ep *ep = ep_new(wh, w, slug);
     if (ep == NULL)
         return PB_EINTERNAL;
     ep->next = wh->eps;
@@ -714,7 +832,10 @@ void webhooks_endpoint_removed(struct app *app, int64_t tenant_id, int64_t id)
             curl_easy_cleanup(ep->easy);
             curl_slist_free_all(ep->hdrs);
         }
-        ep_free(ep);
+        if (ep->reading)
+            ep->removed = true;         /* outbox_read_done frees it */
+        else
+            ep_free(ep);
         return;
     }
 }

@@ -5,6 +5,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { startServer, until, BACKEND, OTHER_PASSWORD } from './lib.mjs';
 
 const PG = BACKEND === 'postgresql' ? false : 'needs PostgreSQL (PB_TEST_PG)';
@@ -313,4 +314,275 @@ test('a scanner event of a tenant whose board is not cached waits off the loop f
   const o = b.body.workCentres.flatMap((w) => w.orders).find((x) => x.orderNumber === 'MO-FRESH-1');
   assert.equal(o.quantityCompleted, 2);
   assert.equal(metric((await srv.req('GET', '/metrics')).text, 'planboard_board_loads_total') - loads0, 1);
+});
+
+// ---------------------------------------------------------------- the remaining REST round trips
+// (issue 13 "the loop never waits on a PostgreSQL round trip": docs/postgresql.md "What the
+// loop waits on"): each read below used to run on the loop's connection and, with its table
+// locked by another session, failed after the loop's 100 ms lock_timeout.
+
+test('a token refresh whose user PostgreSQL makes wait does not stop the loop', { skip: PG }, async () => {
+  const login = await srv.login('viewer');
+  assert.equal(login.status, 200, login.text);
+  const lock = await holdLock(srv, 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+  let answered = null;
+  const pending = srv.req('POST', '/api/auth/refresh', { json: { refreshToken: login.body.refreshToken }, timeout: 20000 })
+    .then((r) => { answered = r; return r; });
+  try {
+    await until(waitingOnLock, { timeout: 5000, what: 'the refresh\'s user read waiting on the lock' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    assert.ok(waitingOnLock(), 'the user read still waits');
+    // (before: the loop read the user, gave up after its lock_timeout and answered 401)
+    assert.equal(answered, null, 'the refresh was answered while users was locked');
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 200, r.text);
+  assert.ok(r.body.accessToken);
+  assert.equal(r.body.user.username, 'viewer');
+  assert.equal(r.body.user.tenant.slug, 'demo');
+  // the old token is spent, the new one works
+  const again = await srv.req('POST', '/api/auth/refresh', { json: { refreshToken: login.body.refreshToken } });
+  assert.equal(again.status, 401, again.text);
+  const next = await srv.req('POST', '/api/auth/refresh', { json: { refreshToken: r.body.refreshToken } });
+  assert.equal(next.status, 200, next.text);
+});
+
+/** A webhook receiver on 127.0.0.1 answering 200; got: the parsed bodies, in arrival order. */
+async function hookReceiver() {
+  const rx = { got: [] };
+  rx.server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => { rx.got.push(JSON.parse(Buffer.concat(chunks).toString('utf8'))); res.writeHead(200).end(); });
+  });
+  await new Promise((r) => rx.server.listen(0, '127.0.0.1', r));
+  rx.url = `http://127.0.0.1:${rx.server.address().port}/hook`;
+  rx.close = () => new Promise((r) => { rx.server.closeAllConnections(); rx.server.close(r); });
+  return rx;
+}
+
+test('GET /api/webhooks and its deliveries wait off the loop while their tables are locked', { skip: PG }, async () => {
+  const token = await srv.token('admin');
+  const made = await srv.req('POST', '/api/webhooks', { token, json: { url: 'https://hooks.invalid/x', events: ['work_centre_updated'] } });
+  assert.equal(made.status, 201, made.text);
+  assert.equal((await srv.board(token)).status, 200);   // cached: not loaded behind the waiting read
+  for (const [table, path] of [['webhooks', '/api/webhooks'], ['webhook_deliveries', `/api/webhooks/${made.body.id}/deliveries`]]) {
+    const lock = await holdLock(srv, `LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+    let answered = null;
+    const pending = srv.req('GET', path, { token, timeout: 20000 }).then((r) => { answered = r; return r; });
+    try {
+      await until(waitingOnLock, { timeout: 5000, what: `GET ${path} waiting on the lock` });
+      const h = await srv.req('GET', '/api/health');
+      assert.equal(h.status, 200, h.text);
+      assert.equal((await srv.board(token)).status, 200);
+      assert.ok(waitingOnLock(), `GET ${path}: the read still waits (${JSON.stringify(answered?.status)} ${answered?.text})`);
+      // (before: the loop's read gave up after its lock_timeout and answered 500)
+      assert.equal(answered, null, `GET ${path} was answered while ${table} was locked`);
+    } finally {
+      await lock.release();
+    }
+    const r = await pending;
+    assert.equal(r.status, 200, r.text);
+    assert.ok(Array.isArray(r.body.data));
+    if (table === 'webhooks') {
+      const w = r.body.data.find((x) => x.id === made.body.id);
+      assert.equal(w.url, 'https://hooks.invalid/x');
+      assert.equal(w.state, 'active');
+      assert.equal(w.secret, undefined);
+    }
+  }
+  const nf = await srv.req('GET', '/api/webhooks/999999/deliveries', { token });
+  assert.equal(nf.status, 404, nf.text);
+  assert.equal(nf.body.code, 'not_found');
+  assert.equal((await srv.req('DELETE', `/api/webhooks/${made.body.id}`, { token })).status, 204);
+});
+
+test('webhook deliveries read their outbox off the loop: the loop\'s round trips do not grow with them', async (t) => {
+  const rx = await hookReceiver();
+  const hsrv = await startServer({ config: { webhooks: { allow_private: 'true', retry_base_ms: 100, poll_ms: 50 } } });
+  try {
+    const token = await hsrv.token('admin');
+    const made = await hsrv.req('POST', '/api/webhooks', { token, json: { url: rx.url, events: ['order_updated'] } });
+    assert.equal(made.status, 201, made.text);
+    const b = await hsrv.board(token);
+    const order = b.body.workCentres.flatMap((w) => w.orders)[0] ?? b.body.backlog[0];
+    let version = order.version;
+    const update = async (i) => {
+      const r = await hsrv.req('PUT', `/api/orders/${order.id}`, { token, json: { description: `hooked ${i}`, version } });
+      assert.equal(r.status, 200, r.text);
+      version = r.body.version;
+      await until(() => rx.got.length >= i, { timeout: 10000, what: `delivery ${i}` });
+    };
+    await update(1);                    // the first delivery (and its log look-up) before m0
+    const m0 = metric((await hsrv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
+    const N = 10;
+    for (let i = 2; i <= N + 1; i++) await update(i);
+    const m1 = metric((await hsrv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
+    // every delivery arrived once, in order, naming the tenant (its slug was read with the
+    // webhook's create on PostgreSQL)
+    assert.equal(rx.got.length, N + 1);
+    assert.ok(rx.got.every((g) => g.tenant === 'demo' && g.event === 'order_updated'), JSON.stringify(rx.got[0]));
+    const ids = rx.got.map((g) => g.deliveryId);
+    assert.equal(new Set(ids).size, ids.length);
+    // PostgreSQL: before, each delivery's outbox read and every 50 ms poll ran on the loop's
+    // connection (one round trip each: well over N); now the reader does them (timers: a few)
+    t.diagnostic(`${m1 - m0} loop round trips for ${N} webhook deliveries`);
+    if (BACKEND === 'postgresql') assert.ok(m1 - m0 < N, `${m1 - m0} loop round trips for ${N} webhook deliveries`);
+    await until(async () => (await hsrv.req('GET', `/api/webhooks/${made.body.id}/deliveries`, { token })).body.data
+      .filter((x) => x.status === 'delivered').length === N + 1, { timeout: 10000, what: 'the delivery log' });
+  } finally {
+    await hsrv.stop();
+    await rx.close();
+  }
+});
+
+test('a scanner event whose API key PostgreSQL makes wait does not stop the loop', { skip: PG }, async () => {
+  const token = await srv.token('admin');
+  const k = await srv.req('POST', '/api/api-keys', { token, json: { name: 'line 2' } });
+  assert.equal(k.status, 201, k.text);
+  const board = (await srv.board(token)).body;             // cached: not loaded behind the lookup
+  const wc = board.workCentres.find((w) => w.orders.length > 0);
+  const order = wc.orders[0];
+  const lock = await holdLock(srv, 'LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE');
+  let answered = null;
+  const ev = { eventId: `key-wait-${process.pid}`, orderNumber: order.orderNumber, workCentreCode: wc.code, eventType: 'progress_update', quantity: 1 };
+  const pending = srv.req('POST', '/api/scanner/events', { headers: { 'x-api-key': k.body.key }, json: ev, timeout: 20000 })
+    .then((r) => { answered = r; return r; });
+  try {
+    await until(waitingOnLock, { timeout: 5000, what: 'the key lookup waiting on the lock' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    assert.equal((await srv.board(token)).status, 200);
+    assert.ok(waitingOnLock(), `the key lookup still waits (${answered?.status} ${answered?.text})`);
+    // (before: the loop's lookup gave up after its lock_timeout and answered 500)
+    assert.equal(answered, null, 'the scanner event was answered while api_keys was locked');
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 202, r.text);
+  assert.equal(r.body.applied, true);
+  // a wrong key is still 401, a repeated eventId a duplicate
+  const bad = await srv.req('POST', '/api/scanner/events', { headers: { 'x-api-key': 'pbk_nope' }, json: ev });
+  assert.equal(bad.status, 401, bad.text);
+  const dup = await srv.req('POST', '/api/scanner/events', { headers: { 'x-api-key': k.body.key }, json: ev });
+  assert.equal(dup.status, 202, dup.text);
+  assert.equal(dup.body.duplicate, true);
+});
+
+test('a field update that moves the order ends its mover\'s lock in its own transaction, not on the loop', async (t) => {
+  const token = await srv.token('scheduler');
+  const watcher = await srv.ws(await srv.token('viewer'));
+  const { byCode } = await srv.workCentres(token);
+  const codes = Object.keys(byCode);
+  const board = (await srv.board(token)).body;
+  const order = board.workCentres.flatMap((w) => w.orders)[1] ?? board.backlog[0];
+  let version = order.version;
+  const moveBy = async (i) => {
+    const r = await srv.req('PUT', `/api/orders/${order.id}`, { token, json: { workCentreId: byCode[codes[i % codes.length]], description: `moved ${i}`, version } });
+    assert.equal(r.status, 200, r.text);
+    version = r.body.version;
+    return r.body;
+  };
+  // the mover's lock ends with the move: order_unlocked {moved}, and (PostgreSQL) no row left
+  const lock = await srv.req('POST', `/api/orders/${order.id}/start-move`, { token });
+  assert.equal(lock.status, 200, lock.text);
+  const o = await moveBy(order.workCentreId === byCode[codes[1]] ? 2 : 1);
+  const ev = await watcher.waitFor((m) => m.event === 'order_unlocked' && m.data.orderId === order.id);
+  assert.equal(ev.data.reason, 'moved');
+  const moved = watcher.messages.findIndex((m) => m.event === 'order_moved' && m.data.order.id === order.id && m.data.order.version === o.version);
+  assert.ok(moved >= 0 && moved < watcher.messages.indexOf(ev), 'order_moved, then order_unlocked');
+  if (BACKEND === 'postgresql')
+    assert.equal(Number(srv.sql('SELECT count(*) AS n FROM drag_locks WHERE order_id = $1', [order.id])[0].n), 0);
+  const b = (await srv.board(token)).body;
+  assert.equal(b.workCentres.flatMap((w) => w.orders).find((x) => x.id === order.id).lockedBy ?? null, null);
+  // the loop's round trips: before, each such update's lock release ran on the loop (one
+  // DELETE each, N in all); now in the update's writer transaction
+  await srv.settled();
+  const m0 = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
+  const N = 10;
+  for (let i = 3; i < 3 + N; i++) await moveBy(i);
+  await srv.settled();
+  const m1 = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
+  t.diagnostic(`${m1 - m0} loop round trips for ${N} field updates that move`);
+  if (BACKEND === 'postgresql') assert.ok(m1 - m0 < N, `${m1 - m0} loop round trips for ${N} field updates that move`);
+  watcher.close();
+});
+
+test('an import upload of a tenant whose board is not cached waits off the loop for its board, then imports', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-import');
+  assert.equal((await srv.board(await srv.token('admin'))).status, 200);   // demo's: cached
+  const loads0 = metric((await srv.req('GET', '/metrics')).text, 'planboard_board_loads_total');
+  const csv = 'order_number,stock_code,description,quantity_to_make,work_centre_code\r\n'
+    + 'MO-IMP-1,STK-9,imported one,3,SAW\r\nMO-IMP-2,STK-9,imported two,4,SAW\r\n';
+  const lock = await holdLock(srv, 'LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+  let answered = null;
+  const pending = srv.req('POST', '/api/orders/import', { token: t.token, body: csv, headers: { 'content-type': 'text/csv' }, timeout: 20000 })
+    .then((r) => { answered = r; return r; });
+  try {
+    await until(waitingOnLock, { timeout: 5000, what: 'the import\'s board load waiting on the lock' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    assert.equal((await srv.board(await srv.token('admin'))).status, 200);
+    assert.ok(waitingOnLock(), `the load still waits (${answered?.status} ${answered?.text})`);
+    // (before: the upload's begin loaded the board on the loop, gave up after lock_timeout
+    // and answered an error)
+    assert.equal(answered, null, 'the import was answered while orders was locked');
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.created, 2, r.text);
+  const b = await srv.board(t.token);
+  const numbers = b.body.workCentres.flatMap((w) => w.orders.map((o) => o.orderNumber)).sort();
+  assert.deepEqual(numbers, ['MO-FRESH-1', 'MO-IMP-1', 'MO-IMP-2']);
+  assert.equal(metric((await srv.req('GET', '/metrics')).text, 'planboard_board_loads_total') - loads0, 1, 'one load');
+});
+
+test('an import whose client goes away while its board loads leaves the server serving; a bad type is refused at once', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-import-gone');
+  const bad = await srv.req('POST', '/api/orders/import', { token: t.token, body: 'a,b\n1,2\n', headers: { 'content-type': 'image/png' } });
+  assert.equal(bad.status, 415, bad.text);
+  const lock = await holdLock(srv, 'LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+  const ac = new AbortController();
+  const gone = fetch(`${srv.base}/api/orders/import`, {
+    method: 'POST', headers: { authorization: `Bearer ${t.token}`, 'content-type': 'text/csv' },
+    body: 'order_number,stock_code,description,quantity_to_make,work_centre_code\r\nMO-GONE-1,S,d,1,SAW\r\n', signal: ac.signal,
+  }).catch((e) => e);
+  try {
+    await until(waitingOnLock, { timeout: 5000, what: 'the import\'s board load waiting on the lock' });
+    ac.abort();
+    await gone;
+  } finally {
+    await lock.release();
+  }
+  // the load still ends and caches the board; nothing was imported
+  await until(async () => metric((await srv.req('GET', '/metrics')).text, 'planboard_board_load_waiters') === 0,
+    { timeout: 10000, what: 'no waiter left' });
+  const b = await srv.board(t.token);
+  assert.equal(b.status, 200, b.text);
+  assert.deepEqual(b.body.workCentres.flatMap((w) => w.orders.map((o) => o.orderNumber)), ['MO-FRESH-1']);
+});
+
+test('a CSV export of a tenant whose board is not cached waits off the loop for its board', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-export');
+  assert.equal((await srv.board(await srv.token('admin'))).status, 200);
+  const lock = await holdLock(srv, 'LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+  let answered = null;
+  const pending = srv.req('GET', '/api/orders/export', { token: t.token, timeout: 20000 }).then((r) => { answered = r; return r; });
+  try {
+    await until(waitingOnLock, { timeout: 5000, what: 'the export\'s board load waiting on the lock' });
+    assert.equal((await srv.req('GET', '/api/health')).status, 200);
+    assert.equal(answered, null, 'the export was answered while orders was locked');
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.text, /^order_number,/);
+  assert.match(r.text, /MO-FRESH-1,STK-1,fresh,5,/);
 });
