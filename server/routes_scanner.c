@@ -517,12 +517,11 @@ static void scanner_op_events(struct scanner_op *e)
 static int scanner_op_prepare(void *ctx)
 {
     struct scanner_op *e = ctx;
-    struct tenant t = { 0 };
-    if (store_board(e->app->store, e->k.tenant_id, &e->b) != 0
-        || store_tenant_get(e->app->store, e->k.tenant_id, &t) != 0)
+    if (store_board(e->app->store, e->k.tenant_id, &e->b) != 0)
         return PB_EINTERNAL;
-    snprintf(e->tz, sizeof(e->tz), "%s", t.timezone != NULL ? t.timezone : "UTC");
-    tenant_cleanup(&t);
+    /* the tenant's zone as its cached board's calendar has it (a zone change replaces that
+     * calendar; on PostgreSQL the other nodes reload it): no tenant read on the loop */
+    snprintf(e->tz, sizeof(e->tz), "%s", calendar_timezone(e->b->calendar));
     e->in.timezone = e->tz;
     e->in.api_key_id = e->k.id;
     int rc = store_scanner_prepare(e->app->store, e->b, &e->in, &e->job, &e->bad);

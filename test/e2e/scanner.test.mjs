@@ -324,3 +324,23 @@ test("a scanner's job_start moves a locked order and ends the lock (reason moved
   // the scheduler's stale move is no longer blocked by anyone, and the board is dense
   boardColumns((await srv.board(tok.admin)).body);
 });
+
+test("job_start's startDate is the day in the tenant's timezone, the zone changed a moment before", async () => {
+  // Two zones without daylight saving 26 hours apart: their days always differ. The expected
+  // day is plain UTC arithmetic (no time-zone database in the test): the day at now + offset,
+  // taken before and after the request (a day may turn between them).
+  const dayAt = (offsetHours) => new Date(Date.now() + offsetHours * 3600000).toISOString().slice(0, 10);
+  for (const [zone, offset, number] of [['Pacific/Kiritimati', 14, 'SC-TZ-EAST'], ['Etc/GMT+12', -12, 'SC-TZ-WEST']]) {
+    const t = await json('PUT', '/api/tenant', { timezone: zone });
+    assert.equal(t.status, 200, t.text);
+    const o = await newOrder(number);
+    const lo = dayAt(offset);
+    const r = await scan({ eventId: evId(), orderNumber: number, workCentreCode: 'CUT', eventType: 'job_start' });
+    assert.equal(r.status, 202, r.text);
+    const hi = dayAt(offset);
+    const start = (await order(o.id)).startDate;
+    assert.ok(start === lo || start === hi, `${zone}: startDate ${start}, want ${lo}${hi !== lo ? ` or ${hi}` : ''}`);
+  }
+  const back = await json('PUT', '/api/tenant', { timezone: 'UTC' });
+  assert.equal(back.status, 200, back.text);
+});
