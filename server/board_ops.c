@@ -253,6 +253,7 @@ struct lock_job {
     bool renewed;                       /* take: the holder renewed its own lock */
     struct drag_lock_row holder;        /* rc PB_ELOCKED: who holds it */
     bool removed;                       /* end: this job's DELETE returned the row */
+    uint64_t last_seq;                  /* the seq of its last event, 0 = none */
     op_done_fn done;
     void *done_ctx;
 };
@@ -315,6 +316,7 @@ static int lock_job_run(struct db *db, void *ctx)
 
     j->rc = 0;
     j->renewed = j->removed = false;
+    j->last_seq = 0;
     if (store_room_log_lock(ws, j->u.tenant_id) != 0)
         return PB_EINTERNAL;
     if (j->take) {
@@ -339,6 +341,8 @@ static int lock_job_run(struct db *db, void *ctx)
     }
     if (n > 0 && store_room_log_sequence(ws, ev, n, j->app->node, PB_ROOM_LOG_EVENTS) != 0)
         return PB_EINTERNAL;            /* rolled back: no lock without its event */
+    if (n > 0)
+        j->last_seq = ev[n - 1].seq;
     return 0;
 }
 
@@ -351,6 +355,8 @@ static void lock_job_done(void *ctx, int status, uint64_t commit_seq)
     const struct drag_lock *l = NULL;
     (void)commit_seq;
 
+    if (status == 0 && j->last_seq != 0)   /* behind until the bus reads it back (unsettled) */
+        room_notified(app, j->u.tenant_id, j->last_seq);
     if (status != 0) {
         lock_fail(&res, status);
     } else if (j->take && j->rc == PB_ELOCKED) {
@@ -729,8 +735,11 @@ static void batch_done(void *ctx, int status, uint64_t commit_seq)
         return;                         /* planned again once the bus caught up */
     if (status == PB_ECONFLICT && mb->app->postgres)
         follow_board_stale(mb->app, mb->tenant_id);   /* another node wrote first: reload */
-    if (status == 0 && mb->logged && mb->n_events > 0)  /* our rows, whenever the bus reads them */
+    if (status == 0 && mb->logged && mb->n_events > 0) {   /* our rows, whenever the bus reads them */
         follow_own(mb->app, mb->tenant_id, mb->events[0].seq, mb->events[mb->n_events - 1].seq);
+        /* the room is behind until then (planboard_events_unsettled), as job_events.c says */
+        room_notified(mb->app, mb->tenant_id, mb->events[mb->n_events - 1].seq);
+    }
     int64_t *cols = calloc(2 * mb->n, sizeof(*cols));      /* the columns the batch touched */
     size_t n_cols = 0;
     for (m = mb->head; m != NULL; m = next) {

@@ -191,3 +191,39 @@ test('a write whose events cannot be sequenced does not commit (nothing changed,
   assert.equal(ok.status, 200, ok.text);
   srv.sql('DROP TRIGGER evtx_fail ON room_events', [], { write: true });
 });
+
+test('a move or a drag lock answered counts as unsettled until its event reached the room: settled() then the board seq covers it', { skip }, async () => {
+  // Before: a move batch's and a lock job's events were not counted in
+  // planboard_events_unsettled between the answer and the bus reading them back, so
+  // srv.settled() could return before the event was out, and a board read right after had an
+  // older seq (e2e wip: an "extra" order_moved after a snapshot, now and then).
+  const watcher = await srv.ws(tok.scheduler);
+  const board = (await srv.board(tok.admin)).body;
+  const orders = board.workCentres.flatMap((w) => w.orders.map((o) => o.id));
+  const cols = board.workCentres.map((w) => w.id);
+  const behind = [];
+  const N = 40;
+  for (let i = 0; i < N; i++) {
+    const id = orders[i % orders.length];
+    let r;
+    if (i % 4 === 3) {
+      r = await srv.req('POST', `/api/orders/${id}/start-move`, { token: tok.admin });
+      assert.equal(r.status, 200, r.text);
+    } else {
+      r = await json('PUT', `/api/orders/${id}/move`, { toWorkCentreId: cols[i % cols.length], position: 0 });
+      assert.equal(r.status, 200, r.text);
+    }
+    await srv.settled();
+    const seq = (await srv.board(tok.admin)).body.seq;
+    const event = i % 4 === 3 ? 'order_locked' : 'order_moved';
+    const m = await watcher.waitFor((x) => x.event === event && (x.data.orderId ?? x.data.order?.id) === id && x.seq > (behind.at(-1)?.last ?? 0),
+      { what: `${event} of ${id}` });
+    if (seq < m.seq) behind.push({ i, event, boardSeq: seq, eventSeq: m.seq });
+    if (i % 4 === 3) {
+      const e = await srv.req('POST', `/api/orders/${id}/end-move`, { token: tok.admin });
+      assert.ok(e.status === 200 || e.status === 204, e.text);
+    }
+  }
+  assert.deepEqual(behind, [], 'after settled(), the board seq covers the answered write\'s event');
+  watcher.close();
+});
