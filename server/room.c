@@ -738,16 +738,141 @@ void room_all_left(struct app *app)
                 presence_changed(app, r->tenant_id, &r->online[i], false);
 }
 
-static void beat_left(void *ctx, int64_t tenant_id, int64_t user_id, const char *username)
+/* The heartbeat and the sweep of dead nodes (room_presence_beat): two reader jobs, so that a
+ * sweep that fails (its savepoint rolled back) never takes this node's heartbeat with it. The
+ * sweep's user_left frames are built on the reader thread (ws_msg_new, not room_encode: its
+ * fault counter is the loop's) and logged in the sweep's transaction; done (on the loop) hands
+ * their seqs to the rooms as presence_job_done does. */
+struct beat_left {
+    int64_t tenant_id;
+    uint64_t seq;
+};
+
+struct beat_job {
+    struct app *app;
+    struct store *rs;                   /* the run's store, for left() */
+    char node[PB_EPOCH_LEN + 1];
+    int64_t now_ms;
+    int beat_status;                    /* the heartbeat job's */
+    bool beat_only;                     /* the sweep could not be queued: beat_done frees */
+    int swept;                          /* dead nodes the sweep removed */
+    struct beat_left *left;             /* user_left logged by the sweep, in sweep order */
+    size_t n_left, cap_left;
+};
+
+static int beat_run(struct store *rs, void *ctx)
 {
-    room_publish(ctx, tenant_id, "user_left", user_brief(user_id, username));
+    struct beat_job *j = ctx;
+    return store_presence_beat(rs, j->node, j->now_ms);
+}
+
+static void beat_done(void *ctx, int status)
+{
+    struct beat_job *j = ctx;
+    j->beat_status = status;
+    if (j->beat_only) {
+        if (status != 0)
+            pb_log(LOG_WARN, "presence: the heartbeat failed (%d)", status);
+        free(j);
+    }
+}
+
+/* Reader thread, inside the sweep's transaction: log user_id's user_left. */
+static int sweep_left(void *ctx, int64_t tenant_id, int64_t user_id, const char *username)
+{
+    struct beat_job *j = ctx;
+    const char *event = "user_left";
+    if (j->n_left == j->cap_left) {
+        size_t cap = j->cap_left ? 2 * j->cap_left : 8;
+        struct beat_left *nl = realloc(j->left, cap * sizeof(*nl));
+        if (nl == NULL)
+            return PB_EINTERNAL;
+        j->left = nl;
+        j->cap_left = cap;
+    }
+    struct ws_msg *m = ws_msg_new(event, 0, NULL, user_brief(user_id, username));
+    if (m == NULL)
+        return PB_EINTERNAL;
+    struct room_log_event ev = {
+        .tenant_id = tenant_id, .frame = (const char *)m->buf + LWS_PRE, .len = m->len,
+        .split = strlen("{\"event\":\"") + strlen(event) + 1,
+    };
+    int rc = store_room_log_sequence(j->rs, &ev, 1, j->node, PB_ROOM_LOG_EVENTS);
+    ws_msg_unref(m);
+    if (rc != 0)
+        return PB_EINTERNAL;            /* the sweep rolls back: its rows stay for the next */
+    j->left[j->n_left++] = (struct beat_left){ tenant_id, ev.seq };
+    return 0;
+}
+
+static int sweep_run(struct store *rs, void *ctx)
+{
+    struct beat_job *j = ctx;
+    j->rs = rs;
+    j->n_left = 0;                      /* a second run (after a failed batch) starts over */
+    j->swept = 0;
+    int n = store_presence_sweep(rs, j->now_ms, sweep_left, j);
+    if (n < 0)
+        return n;
+    j->swept = n;
+    return 0;
+}
+
+static void sweep_done(void *ctx, int status)
+{
+    struct beat_job *j = ctx;
+    struct app *app = j->app;
+    app->presence_jobs--;
+    app->presence_beat_busy = false;
+    app->presence_beats++;
+    if (j->beat_status != 0)
+        pb_log(LOG_WARN, "presence: the heartbeat failed (%d)", j->beat_status);
+    if (status != 0) {
+        pb_log(LOG_WARN, "presence: the sweep of dead nodes failed (%d): the next tries again",
+               status);
+    } else {
+        for (size_t i = 0; i < j->n_left; i++) {
+            webhooks_nudge(app, j->left[i].tenant_id);  /* as room_publish does */
+            /* the room is behind until the bus brings the row (planboard_events_unsettled) */
+            room_notified(app, j->left[i].tenant_id, j->left[i].seq);
+        }
+        if (j->swept > 0)
+            pb_log(LOG_WARN, "presence: %d node(s) stopped beating: %zu user(s) left",
+                   j->swept, j->n_left);
+    }
+    free(j->left);
+    free(j);
 }
 
 void room_presence_beat(struct app *app)
 {
-    int n = store_presence_beat(app->store, app->node, pb_now_ms(), beat_left, app);
-    if (n > 0)
-        pb_log(LOG_WARN, "presence: %d node(s) stopped beating: their users left", n);
+    if (!app->postgres)
+        return;
+    if (app->presence_beat_busy) {      /* the last one still runs (PostgreSQL waits) */
+        app->presence_beats_skipped++;
+        return;
+    }
+    struct beat_job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        pb_log(LOG_ERROR, "presence: out of memory");
+        return;
+    }
+    j->app = app;
+    j->now_ms = pb_now_ms();
+    snprintf(j->node, sizeof(j->node), "%s", app->node);
+    if (reads_submit(app, beat_run, beat_done, j) != 0) {
+        pb_log(LOG_WARN, "presence: the heartbeat could not be queued");
+        free(j);
+        return;
+    }
+    /* the reader runs its jobs in order: the sweep's done comes after the heartbeat's */
+    if (reads_submit(app, sweep_run, sweep_done, j) != 0) {
+        pb_log(LOG_WARN, "presence: the sweep could not be queued");
+        j->beat_only = true;            /* the heartbeat's done (later: a queued job) frees j */
+        return;
+    }
+    app->presence_jobs++;               /* unsettled until its done: it may log user_left */
+    app->presence_beat_busy = true;
 }
 
 int room_conn_open(struct app *app, struct room_reader *rd)

@@ -170,6 +170,10 @@ struct app {
     bool writer_closing, writer_closed; /* writes_close called / the writer is gone */
     struct user_name *user_names;       /* PostgreSQL: usernames by user id (user_names.c) */
     size_t presence_jobs;               /* PostgreSQL: presence changes not yet done (room.c) */
+    bool presence_beat_busy;            /* PostgreSQL: a heartbeat + sweep is at the reader
+                                         * (room.c; one at a time, a tick meanwhile skipped) */
+    uint64_t presence_beats;            /* heartbeats + sweeps done, /metrics */
+    uint64_t presence_beats_skipped;    /* ticks skipped: the last one still ran, /metrics */
     struct writer *reader;              /* PostgreSQL: reads off the loop (reads.c), or NULL */
     struct store *rstore;               /* the reader thread's sibling connection */
     bool reader_closing, reader_closed; /* reads_close called / the reader is gone */
@@ -294,8 +298,11 @@ void bus_want(struct app *app, int64_t tenant_id);
  * the members, 1011). */
 void room_deliver(struct app *app, int64_t tenant_id, uint64_t seq, const char *frame,
                   size_t len);
-/* PostgreSQL: this node's presence heartbeat, and the sweep of dead nodes' users (user_left
- * for those online nowhere else). Once a second (server.c's sweep timer). */
+/* PostgreSQL (SPEC §12 presence across nodes; issue 13 "the loop never waits on a PostgreSQL
+ * round trip"): this node's presence heartbeat, and the sweep of dead nodes' users (user_left
+ * for those online nowhere else, logged in the sweep's transaction), as two jobs of the reader
+ * thread; returns at once. At most one heartbeat in flight: a call while the last one runs is
+ * skipped (counted). Once a second (server.c's sweep timer) and once at start. */
 void room_presence_beat(struct app *app);
 /* PostgreSQL: drop tenant_id's cached board answer (a change was published whose event has
  * not reached the room yet). */

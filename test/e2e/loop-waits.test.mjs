@@ -314,3 +314,96 @@ test('a scanner event of a tenant whose board is not cached waits off the loop f
   assert.equal(o.quantityCompleted, 2);
   assert.equal(metric((await srv.req('GET', '/metrics')).text, 'planboard_board_loads_total') - loads0, 1);
 });
+// ---------------------------------------------------------------- presence (server/room.c)
+// The once-a-second heartbeat and its sweep of dead nodes run on the reader thread, one at a
+// time; a dead node's user_left rows are written in the sweep's own transaction.
+
+const beats = async () => {
+  const t = (await srv.req('GET', '/metrics')).text;
+  return { done: metric(t, 'planboard_presence_beats_total'), skipped: metric(t, 'planboard_presence_beats_skipped_total'),
+    trips: metric(t, 'planboard_loop_db_round_trips_total') };
+};
+
+/** This server's newest heartbeat (ms), read from its nodes row. */
+const lastBeat = () => srv.sql("SELECT coalesce(max(seen_ms), 0) AS ms FROM nodes WHERE node <> 'dead-node-test'")[0].ms;
+
+test('heartbeat ticks cost the loop no round trip', { skip: PG }, async () => {
+  const token = await srv.token('admin');
+  assert.equal((await srv.board(token)).status, 200);   // the board cached: the metrics below read nothing
+  const b0 = await beats();
+  const s0 = lastBeat();
+  await until(() => lastBeat() > s0 + 2000, { timeout: 10000, what: 'three heartbeats' });
+  const b1 = await beats();
+  // before: each tick was an upsert and the sweep's transaction on the loop (4+ round trips)
+  assert.ok(b1.trips - b0.trips < 2, `${b1.trips - b0.trips} loop round trips for three heartbeats`);
+});
+
+test('a heartbeat that PostgreSQL makes wait does not stop the loop, and the ticks meanwhile are skipped', { skip: PG }, async () => {
+  const admin = await srv.token('admin');
+  const t = await freshTenant('fresh-beat');
+  assert.equal((await srv.board(t.token)).status, 200);     // another tenant's board, cached
+  assert.equal((await srv.board(admin)).status, 200);
+  const lock = await holdLock(srv, 'LOCK TABLE nodes IN ACCESS EXCLUSIVE MODE');
+  let b0;
+  try {
+    await until(waitingOnLock, { timeout: 5000, what: 'the heartbeat waiting on the lock' });
+    b0 = await beats();
+    // the next tick finds the last heartbeat still running: skipped, not queued behind it
+    await until(async () => (await beats()).skipped >= b0.skipped + 2, { timeout: 10000, what: 'two ticks skipped' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    for (const tok of [admin, t.token]) {
+      const b = await srv.board(tok);
+      assert.equal(b.status, 200, b.text);
+    }
+    const b1 = await beats();
+    assert.equal(b1.done, b0.done, 'a heartbeat finished while nodes was locked');
+    assert.ok(b1.trips - b0.trips < 2, `${b1.trips - b0.trips} loop round trips while the heartbeat waited`);
+    // (before: the loop's own upsert waited its 100 ms lock_timeout at every tick, and failed)
+    assert.ok(waitingOnLock(), 'the heartbeat still waits');
+  } finally {
+    await lock.release();
+  }
+  await until(async () => (await beats()).done > b0.done, { timeout: 10000, what: 'the heartbeat done after the lock' });
+  const [row] = srv.sql('SELECT count(*) AS n FROM nodes WHERE seen_ms > $1', [Date.now() - 5000]);
+  assert.ok(row.n >= 1, 'this node\'s heartbeat row is fresh');
+});
+
+test('a dead node\'s user_left is written in its sweep\'s transaction: refused, nothing is swept', { skip: PG }, async () => {
+  const admin = await srv.token('admin');
+  const users = (await srv.req('GET', '/api/users', { token: admin })).body.data;
+  const viewer = users.find((u) => u.username === 'viewer');
+  const [{ id: tenant }] = srv.sql("SELECT id FROM tenants WHERE slug = 'demo'");
+  const watcher = await srv.ws(admin);
+  const marker = `ghost-${process.pid}`;
+  srv.sql(`CREATE OR REPLACE FUNCTION pb_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF strpos(NEW.frame, TG_ARGV[0]) > 0 THEN RAISE EXCEPTION 'refused by the test'; END IF;
+    RETURN NEW; END $$;
+    DROP TRIGGER IF EXISTS pb_test_refuse ON room_events;
+    CREATE TRIGGER pb_test_refuse BEFORE INSERT ON room_events FOR EACH ROW
+      EXECUTE FUNCTION pb_test_refuse('${marker}')`, [], { write: true });
+  try {
+    // a node that stopped beating a minute ago, with the viewer online through it only
+    srv.sql(`INSERT INTO nodes(node, seen_ms) VALUES ('dead-node-test', $1);
+             INSERT INTO presence(tenant_id, user_id, node, username) VALUES ($2, $3, 'dead-node-test', $4)`,
+    [Date.now() - 60000, tenant, viewer.id, marker], { write: true });
+    const s0 = lastBeat();
+    // two heartbeats later the sweep after the first has run (the reader runs them in turn)
+    await until(() => lastBeat() > s0 + 1500, { timeout: 10000, what: 'two heartbeats' });
+    // the user_left could not be logged: the sweep rolled back (before: the rows were deleted
+    // and committed first, and the user_left published after was lost)
+    assert.equal(srv.sql("SELECT count(*) AS n FROM nodes WHERE node = 'dead-node-test'")[0].n, 1);
+    assert.equal(srv.sql("SELECT count(*) AS n FROM presence WHERE node = 'dead-node-test'")[0].n, 1);
+    // ... and this node's own heartbeat went on (a job of its own)
+    assert.ok(lastBeat() > Date.now() - 5000, 'this node\'s heartbeat is fresh');
+  } finally {
+    srv.sql('DROP TRIGGER IF EXISTS pb_test_refuse ON room_events', [], { write: true });
+  }
+  const ev = await watcher.waitFor((m) => m.event === 'user_left' && m.data.username === marker, { timeout: 10000 });
+  assert.equal(ev.data.userId, viewer.id);
+  const logged = srv.sql('SELECT seq FROM room_events WHERE tenant_id = $1 AND strpos(frame, $2) > 0', [tenant, marker]);
+  assert.deepEqual(logged.map((r) => r.seq), [ev.seq]);
+  assert.equal(srv.sql("SELECT count(*) AS n FROM nodes WHERE node = 'dead-node-test'")[0].n, 0);
+  assert.equal(srv.sql("SELECT count(*) AS n FROM presence WHERE node = 'dead-node-test'")[0].n, 0);
+  watcher.close();
+});
