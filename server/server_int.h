@@ -560,8 +560,19 @@ struct ws_msg *room_event(const struct room *r, uint64_t seq);
  * refresh); fn may publish. */
 void room_each_joined(struct app *app, void (*fn)(struct app *app, int64_t tenant_id, void *ctx),
                       void *ctx);
-/* {userId, username} of each user with a joined connection, as a new cJSON array. */
+/* {userId, username} of each user online (SPEC §5 board `online`), by user id, as a new cJSON
+ * array (NULL: out of memory). SQLite: this node's joined users. PostgreSQL (SPEC §12): every
+ * live node's, from the room's list kept by its presence events (room.c "the online list");
+ * read inline on the loop's connection only when that list is unknown and no read of it
+ * parked the caller (room_online_wait); PostgreSQL away: this node's users. */
 cJSON *room_online(struct app *app, int64_t tenant_id);
+/* PostgreSQL (issue 13): when tenant_id's online list is not known yet, start (or join) its
+ * read on the reader thread and return a waiter: ready(owner) is called on the loop when the
+ * read is done (failed too); the waiter's first field is owner, which the owner's side sets
+ * to NULL when it goes away (http.c CLOSED_HTTP). NULL: known already, SQLite, no reader or
+ * out of memory (room_online then reads inline). */
+void *room_online_wait(struct app *app, int64_t tenant_id, void (*ready)(void *owner),
+                       void *owner);
 /* The cached board body of SPEC §4 GET /api/planning-board when it is still valid for the
  * room's seq and board_version (every change of orders, locks or presence publishes a room
  * event, so seq + board version identify the board's content); NULL otherwise. The room
@@ -802,6 +813,10 @@ struct route {
  * job's store_board): on PostgreSQL the dispatcher first loads a board that is not cached off
  * the loop (board_load_wait; http.c dispatch). */
 #define ROUTE_BOARD 2u
+/* route.flags: the answer carries the board's `online` list (room_online): on PostgreSQL the
+ * dispatcher first has it read off the loop when the room does not know it yet
+ * (room_online_wait; http.c dispatch). */
+#define ROUTE_ONLINE 4u
 
 /* Route tables, each ended by an entry with pattern NULL. One per file of server/:
  * routes.c (auth, board, orders core), routes_admin.c (tenant, users), routes_orders.c (order
@@ -849,6 +864,7 @@ struct http_req {
     void *stream_job;                   /* the route's stream state (import.c), or NULL */
     bool accept_gzip;                   /* Accept-Encoding accepts gzip (encoding.c) */
     bool board_waited;                  /* waited once for its tenant's board (board_load.c) */
+    bool online_waited;                 /* waited once for its room's online list (room.c) */
     void *job;                          /* off-loop work in flight, or NULL; what it points to
                                          * starts with a struct http_req *owner that
                                          * CLOSED_HTTP clears */

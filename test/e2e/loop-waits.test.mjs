@@ -5,7 +5,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { startServer, until, BACKEND, OTHER_PASSWORD } from './lib.mjs';
+import { startServer, until, BACKEND, OTHER_PASSWORD, WsClient } from './lib.mjs';
 
 const PG = BACKEND === 'postgresql' ? false : 'needs PostgreSQL (PB_TEST_PG)';
 let srv;
@@ -195,9 +195,9 @@ test('a WebSocket join and leave make the loop wait on no presence transaction',
   await watcher.waitFor((m) => m.event === 'user_left' && m.data.username === 'scheduler');
   await srv.settled();
   const after = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
-  // PostgreSQL: the join's online list is still read on the loop (1); the presence changes
-  // and their user_joined / user_left rows go through the reader (before: two transactions
-  // on the loop, 12 round trips). Timers may add a heartbeat (a few).
+  // PostgreSQL: the connection's own user and tenant are read on the loop (2); the presence
+  // changes and their user_joined / user_left rows go through the reader (before: two
+  // transactions on the loop, 12 round trips), and so do the heartbeats.
   if (BACKEND === 'postgresql') assert.ok(after - before < 8, `${after - before} loop round trips for a join and a leave`);
   watcher.close();
 });
@@ -406,4 +406,77 @@ test('a dead node\'s user_left is written in its sweep\'s transaction: refused, 
   assert.equal(srv.sql("SELECT count(*) AS n FROM nodes WHERE node = 'dead-node-test'")[0].n, 0);
   assert.equal(srv.sql("SELECT count(*) AS n FROM presence WHERE node = 'dead-node-test'")[0].n, 0);
   watcher.close();
+});
+
+// The board's `online` list (SPEC §12: every live node's users) is read once per room, on the
+// reader thread, and then follows the room's user_joined / user_left events (room.c "the
+// online list"): a board read waits for that read, never the loop.
+
+test('a board read whose online list PostgreSQL makes wait is answered after it, off the loop', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-online');
+  const admin = await srv.token('admin');
+  assert.equal((await srv.board(admin)).status, 200);       // demo's board and list: known
+  // a connection that does not join: the tenant's room is made (its first use on the node,
+  // still on the loop), nobody is online and nothing reads the list
+  const c = await WsClient.connect(srv, t.token, { join: false });
+  const lock = await holdLock(srv, 'LOCK TABLE presence IN ACCESS EXCLUSIVE MODE');
+  let answered = null, pending, t0;
+  try {
+    t0 = (await beats()).trips;
+    pending = srv.req('GET', '/api/planning-board', { token: t.token, timeout: 20000 })
+      .then((r) => { answered = r; return r; });
+    await until(waitingOnLock, { timeout: 5000, what: 'the online list read waiting on the lock' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    const demo = await srv.board(admin);
+    assert.equal(demo.status, 200, demo.text);
+    // (before: the loop's own read waited its 100 ms lock_timeout, failed, and the board was
+    // answered at once with this node's users only)
+    assert.equal(answered, null, 'the board was answered while presence was locked');
+    assert.equal((await beats()).trips - t0, 0, 'loop round trips while the online list waited');
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body.online, []);
+  assert.deepEqual(r.body.workCentres.flatMap((w) => w.orders.map((o) => o.orderNumber)), ['MO-FRESH-1']);
+  c.close();
+});
+
+test('a join and the board read after it cost the loop no presence read; the list is right', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-join');
+  const lock = await holdLock(srv, 'LOCK TABLE presence IN ACCESS EXCLUSIVE MODE');
+  let c, pending, answered = null, t0;
+  try {
+    // (srv.ws would wait for the join's presence change, which waits on the lock)
+    c = await WsClient.connect(srv, t.token);
+    t0 = (await beats()).trips;                 // after the connection's own user read
+    pending = srv.req('GET', '/api/planning-board', { token: t.token, timeout: 20000 })
+      .then((r) => { answered = r; return r; });
+    await until(waitingOnLock, { timeout: 5000, what: 'the join\'s presence change waiting on the lock' });
+    assert.equal((await srv.req('GET', '/api/health')).status, 200);
+    assert.equal((await srv.board(await srv.token('admin'))).status, 200);
+    assert.equal(answered, null, 'the board was answered while presence was locked');
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body.online.map((u) => u.username), ['boss']);
+  const t1 = (await beats()).trips;
+  assert.equal(t1 - t0, 0, 'loop round trips for the join and the board read after it');
+  // then the list follows the events: a second user joins, the first leaves
+  const body = { username: 'second', email: 'second@fresh.example', password: OTHER_PASSWORD, role: 'viewer' };
+  assert.equal((await srv.req('POST', '/api/users', { token: t.token, json: body })).status, 201);
+  const c2 = await srv.ws(await srv.token('second', OTHER_PASSWORD, 'fresh-join'));
+  const t2 = (await beats()).trips;             // after the second connection's own user read
+  const names = async () => (await srv.board(t.token)).body.online.map((u) => u.username);
+  assert.deepEqual(await names(), ['boss', 'second']);
+  c.close();
+  await until(async () => JSON.stringify(await names()) === '["second"]',
+    { timeout: 5000, what: 'the board\'s online list after the leave' });
+  // before: each board read after a presence event read the list on the loop (1 round trip)
+  assert.equal((await beats()).trips - t2, 0, 'loop round trips for a join, a leave and the board reads');
+  c2.close();
 });
