@@ -157,7 +157,12 @@ int store_presence_sweep(struct store *s, int64_t now_ms,
                                      const char *username),
                          void *ctx)
 {
-    static const char dead[] = "DELETE FROM nodes WHERE seen_ms <= ?1 RETURNING node";
+    /* SKIP LOCKED: a dead node another node is sweeping now is that node's to report; and a
+     * sweep never waits on one, so it never waits for another node's reader batch that may
+     * hold a room_log row this sweep will lock (no deadlock between two nodes' sweeps) */
+    static const char dead[] =
+        "DELETE FROM nodes WHERE node IN (SELECT node FROM nodes WHERE seen_ms <= ?1 "
+        "FOR UPDATE SKIP LOCKED) RETURNING node";
     static const char rows[] =
         "DELETE FROM presence WHERE node = ?1 RETURNING tenant_id, user_id, username";
     struct db_stmt *st;
