@@ -850,7 +850,6 @@ static void sweep_done(void *ctx, int status)
 {
     struct beat_job *j = ctx;
     struct app *app = j->app;
-    app->presence_jobs--;
     app->presence_beat_busy = false;
     app->presence_beats++;
     if (j->beat_status != 0)
@@ -899,7 +898,9 @@ void room_presence_beat(struct app *app)
         j->beat_only = true;            /* the heartbeat's done (later: a queued job) frees j */
         return;
     }
-    app->presence_jobs++;               /* unsettled until its done: it may log user_left */
+    /* not counted in presence_jobs (planboard_events_unsettled): it logs an event only when
+     * a node died, and its done hands that seq to the room (room_notified) at once; counted,
+     * a heartbeat queued behind a slow read would hold every settle for as long */
     app->presence_beat_busy = true;
 }
 

@@ -137,6 +137,27 @@ static int gone_cmp(const void *a, const void *b)
     return x->user_id < y->user_id ? -1 : x->user_id > y->user_id;
 }
 
+/* Inside the caller's transaction: bound the lock waits of what follows to `value` (SET
+ * LOCAL: a rollback of the caller's savepoint undoes it too); the bound before into prev
+ * (may be NULL). The heartbeat and the sweep run on the reader thread, whose reads queue
+ * behind them: they wait on a lock no longer than they did on the loop (100 ms), not the
+ * reader's 5 s. 0, or a PB_E* code. */
+static int lock_wait_bound(struct store *s, const char *value, char prev[32])
+{
+    struct db_stmt *st = store__prepare(
+        s, "SELECT current_setting('lock_timeout'), set_config('lock_timeout', ?1, true)",
+        "presence lock wait");
+    int r;
+    if (st == NULL)
+        return failed(s);
+    db_bind_text(st, 1, value, -1, DB_STATIC);
+    r = store__step_row(s, st, "presence lock wait");
+    if (r == 1 && prev != NULL)
+        store__col_copy(st, 0, prev, 32);
+    db_finalize(st);
+    return r == 1 ? 0 : failed(s);
+}
+
 int store_presence_beat(struct store *s, const char *node, int64_t now_ms)
 {
     static const char beat[] =
@@ -145,11 +166,19 @@ int store_presence_beat(struct store *s, const char *node, int64_t now_ms)
     struct db_stmt *st;
     if (s->db->kind != DB_POSTGRES)
         return PB_EINTERNAL;
+    char prev[32];
+    int rc;
+    if (!db_in_transaction(s->db))
+        return PB_EINTERNAL;
+    if ((rc = lock_wait_bound(s, PB_PRESENCE_LOCK_WAIT, prev)) != 0)
+        return rc;
     if ((st = store__prepare(s, beat, "presence beat")) == NULL)
         return failed(s);
     db_bind_text(st, 1, node, -1, DB_STATIC);
     db_bind_int64(st, 2, now_ms);
-    return store__run_final(s, st, "presence beat", NULL, NULL) != 0 ? failed(s) : 0;
+    if (store__run_final(s, st, "presence beat", NULL, NULL) != 0)
+        return failed(s);
+    return lock_wait_bound(s, prev, NULL);
 }
 
 int store_presence_sweep(struct store *s, int64_t now_ms,
@@ -174,8 +203,12 @@ int store_presence_sweep(struct store *s, int64_t now_ms,
     /* The caller's transaction (a reader job's savepoint): a dead node's rows go with its
      * heartbeat row (the node whose DELETE returned it is the only one to report its users),
      * and so do the user_left events left() logs, or none of them. */
+    char prev[32];
     if (s->db->kind != DB_POSTGRES || !db_in_transaction(s->db))
         return PB_EINTERNAL;
+    if ((rc = lock_wait_bound(s, PB_PRESENCE_LOCK_WAIT, prev)) != 0)
+        return rc;
+    rc = PB_EINTERNAL;
     if ((st = store__prepare(s, dead, "presence dead nodes")) == NULL)
         goto fail_db;
     db_bind_int64(st, 1, now_ms - PB_PRESENCE_DEAD_MS);
@@ -216,6 +249,11 @@ int store_presence_sweep(struct store *s, int64_t now_ms,
             goto fail_db;
         swept++;
     }
+    /* the room_log rows below are waited for as long as a writer job waits for them (their
+     * holders are other nodes' writes, short ones) */
+    if ((rc = lock_wait_bound(s, prev, NULL)) != 0)
+        goto out;
+    rc = PB_EINTERNAL;
     if (n > 0)
         qsort(g, n, sizeof(*g), gone_cmp);
     /* Each tenant's room_log row, in ascending order (the order the lock sweeps take it; its

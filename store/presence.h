@@ -26,6 +26,7 @@
 
 #define PB_PRESENCE_DEAD_MS 5000        /* a node silent this long is dead */
 #define PB_PRESENCE_NAME_MAX 50         /* = PB_LOCK_USERNAME_MAX */
+#define PB_PRESENCE_LOCK_WAIT "100ms"   /* the heartbeat's and the sweep's lock waits (below) */
 
 /* user_id is online through `node` now. *first: no other node had them (publish
  * user_joined). */
@@ -43,13 +44,16 @@ int store_presence_list(struct store *s, int64_t tenant_id, int64_t now_ms,
                         void (*each)(void *ctx, int64_t user_id, const char *username),
                         void *ctx);
 
-/* The heartbeat of `node` at now_ms (ms since the epoch): its row in nodes. 0, or
- * PB_EINTERNAL / PB_EUNAVAILABLE. */
+/* The heartbeat of `node` at now_ms (ms since the epoch): its row in nodes, inside the
+ * caller's open transaction (a reader job's savepoint; none: PB_EINTERNAL), its lock waits
+ * bounded by PB_PRESENCE_LOCK_WAIT (the reads queued behind it on the reader thread wait no
+ * longer; the bound before is restored after). 0, or PB_EINTERNAL / PB_EUNAVAILABLE. */
 int store_presence_beat(struct store *s, const char *node, int64_t now_ms);
 
 /*
  * The sweep of dead nodes, inside the caller's open transaction (a reader or writer job's
- * savepoint; none open: PB_EINTERNAL), which the caller rolls back on error: every node silent
+ * savepoint; none open: PB_EINTERNAL), which the caller rolls back on error, its waits on the
+ * nodes and presence rows bounded by PB_PRESENCE_LOCK_WAIT as the heartbeat's: every node silent
  * since now_ms - PB_PRESENCE_DEAD_MS loses its nodes and presence rows, the room_log rows of
  * the tenants concerned are locked (ascending), and left(ctx, tenant, user, username) is called
  * once for each user who thereby has no row on any node, so that it logs their user_left in
