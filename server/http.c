@@ -327,6 +327,8 @@ static bool content_type_is(struct lws *wsi, const char *type)
  * others (GET, the import stream, the drag-lock routes) write nothing on the loop's connection,
  * so no request waits for the writer here. A route that had to write there would call
  * writes_exclusive itself. */
+static bool online_wait(struct http_req *r, int64_t tenant_id);
+
 static void dispatch(struct http_req *r)
 {
     cJSON *body = NULL;
@@ -368,6 +370,12 @@ static void dispatch(struct http_req *r)
      * through other nodes (SPEC §5; cluster locks test: a move passed them before) */
     if (r->app->postgres && (r->route->flags & ROUTE_BOARD) && r->route->roles != R_PUBLIC)
         (void)room_get(r->app, r->claims.tenant_id);
+    /* ... and the room's online list (room.c), when the answer carries it */
+    if ((r->route->flags & ROUTE_ONLINE) && r->route->roles != R_PUBLIC
+        && online_wait(r, r->claims.tenant_id)) {
+        cJSON_Delete(body);
+        return;
+    }
     r->route->fn(r, body);
     cJSON_Delete(body);
 }
@@ -394,6 +402,20 @@ bool http_board_wait(struct http_req *r, int64_t tenant_id)
     if (w == NULL)
         return false;
     r->board_waited = true;             /* dispatched once more at most */
+    r->job = w;
+    return true;
+}
+
+/* PostgreSQL: park r until its room's online list is read off the loop (room_online_wait),
+ * once; true when parked (dispatched again by board_ready). */
+static bool online_wait(struct http_req *r, int64_t tenant_id)
+{
+    if (r->online_waited || r->job != NULL)
+        return false;
+    void *w = room_online_wait(r->app, tenant_id, board_ready, r);
+    if (w == NULL)
+        return false;
+    r->online_waited = true;
     r->job = w;
     return true;
 }

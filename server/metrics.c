@@ -124,6 +124,12 @@ static void r_metrics(struct http_req *r, const cJSON *body)
         counter(&t, "planboard_board_loads_total", "Boards not cached loaded on the reader "
                 "thread (board_load.c): one per tenant however many requests wait for it; a "
                 "load made stale by a change meanwhile counts again.", app->board_loads_total);
+        counter(&t, "planboard_presence_beats_total", "Presence heartbeats with their sweep "
+                "of dead nodes done on the reader thread (room.c), one a second.",
+                app->presence_beats);
+        counter(&t, "planboard_presence_beats_skipped_total", "Heartbeat ticks skipped because "
+                "the last heartbeat was still running (PostgreSQL made it wait).",
+                app->presence_beats_skipped);
         gauge(&t, "planboard_board_load_waiters", "Requests waiting for their tenant's board "
               "to be loaded off the loop (those whose client went away included, until the "
               "load ends).", (double)app->board_load_waiters);

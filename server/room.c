@@ -27,6 +27,17 @@ struct presence {
     int joined;                         /* of those, joined to the room (online when > 0) */
 };
 
+/* PostgreSQL: the users online on any node of the cluster, by user id ascending. */
+struct online_user {
+    int64_t user_id;
+    char username[PB_LOCK_USERNAME_MAX + 1];
+};
+struct online_set {
+    struct online_user *u;
+    size_t n, cap;
+};
+struct online_read;
+
 struct room {
     int64_t tenant_id;
     char epoch[PB_EPOCH_LEN + 1];       /* SPEC §5 epoch: from room_log, or new (room_log.c) */
@@ -44,6 +55,10 @@ struct room {
     uint64_t board_seq, board_version;  /* the cache is valid while both are unchanged */
     uint64_t log_pruned;                /* the event log was last told to drop seqs up to this */
     uint64_t notified;                  /* PostgreSQL: the newest seq the bus was told of */
+    struct online_set cluster_online;   /* PostgreSQL: who is online on any node, as of seq
+                                         * (valid while online_known; room_online) */
+    bool online_known;
+    struct online_read *online_read;    /* PostgreSQL: its read on the reader thread, or NULL */
 };
 
 #define READER_Q_INITIAL 8              /* own frames: hello + join ack + a few answers */
@@ -210,6 +225,7 @@ void room_free_all(struct app *app)
         for (size_t i = 0; i < PB_ROOM_RING; i++)
             ws_msg_unref(r->ring[i]);
         free(r->online);
+        free(r->cluster_online.u);      /* a read in flight finds no room at its done */
         blob_unref(r->board_json);
         free(r);
     }
@@ -408,6 +424,10 @@ struct ws_msg *room_encode(const char *event, cJSON *data)
     return ws_msg_new(event, 0, NULL, data);
 }
 
+static void online_unknown(struct room *r);
+static struct online_read *online_read_start(struct app *app, struct room *r);
+static void online_event(struct room *r, const char *frame, size_t len);
+
 void room_deliver(struct app *app, int64_t tenant_id, uint64_t seq, const char *frame,
                   size_t len)
 {
@@ -428,13 +448,18 @@ void room_deliver(struct app *app, int64_t tenant_id, uint64_t seq, const char *
         }
         r->seq = seq - 1;
         cull_members(r, 1011, "events lost: reload");
+        online_unknown(r);              /* presence events may be among them */
     }
     size_t slot = seq % PB_ROOM_RING;
     ws_msg_unref(r->ring[slot]);
     r->ring[slot] = NULL;
     r->ring_end[slot] = r->bytes;
-    if (ring_refill(r, seq, frame, len) != 0 || r->ring[slot] == NULL)
+    if (ring_refill(r, seq, frame, len) != 0 || r->ring[slot] == NULL) {
         cull_members(r, 1011, "events lost: reload");   /* not a frame of ours, no memory */
+        online_unknown(r);
+    } else {
+        online_event(r, frame, len);    /* PostgreSQL: the online list follows its events */
+    }
     r->seq = seq;
     app->metrics.broadcasts++;
     fan_out(app, r);
@@ -705,6 +730,9 @@ const char *room_join(struct app *app, struct room_reader *rd, bool has_since,
     if (p != NULL && ++p->joined == 1)
         /* SPEC §5: a user's first connection joins (on PostgreSQL: their first anywhere) */
         presence_changed(app, r->tenant_id, p, true);
+    /* PostgreSQL: the room's online list, read off the loop behind the presence change (the
+     * reader runs in order) before the client reads the board (room_online) */
+    (void)online_read_start(app, r);
     return why;
 }
 
@@ -738,16 +766,142 @@ void room_all_left(struct app *app)
                 presence_changed(app, r->tenant_id, &r->online[i], false);
 }
 
-static void beat_left(void *ctx, int64_t tenant_id, int64_t user_id, const char *username)
+/* The heartbeat and the sweep of dead nodes (room_presence_beat): two reader jobs, so that a
+ * sweep that fails (its savepoint rolled back) never takes this node's heartbeat with it. The
+ * sweep's user_left frames are built on the reader thread (ws_msg_new, not room_encode: its
+ * fault counter is the loop's) and logged in the sweep's transaction; done (on the loop) hands
+ * their seqs to the rooms as presence_job_done does. */
+struct beat_left {
+    int64_t tenant_id;
+    uint64_t seq;
+};
+
+struct beat_job {
+    struct app *app;
+    struct store *rs;                   /* the run's store, for left() */
+    char node[PB_EPOCH_LEN + 1];
+    int64_t now_ms;
+    int beat_status;                    /* the heartbeat job's */
+    bool beat_only;                     /* the sweep could not be queued: beat_done frees */
+    int swept;                          /* dead nodes the sweep removed */
+    struct beat_left *left;             /* user_left logged by the sweep, in sweep order */
+    size_t n_left, cap_left;
+};
+
+static int beat_run(struct store *rs, void *ctx)
 {
-    room_publish(ctx, tenant_id, "user_left", user_brief(user_id, username));
+    struct beat_job *j = ctx;
+    return store_presence_beat(rs, j->node, j->now_ms);
+}
+
+static void beat_done(void *ctx, int status)
+{
+    struct beat_job *j = ctx;
+    j->beat_status = status;
+    if (j->beat_only) {
+        if (status != 0)
+            pb_log(LOG_WARN, "presence: the heartbeat failed (%d)", status);
+        free(j);
+    }
+}
+
+/* Reader thread, inside the sweep's transaction: log user_id's user_left. */
+static int sweep_left(void *ctx, int64_t tenant_id, int64_t user_id, const char *username)
+{
+    struct beat_job *j = ctx;
+    const char *event = "user_left";
+    if (j->n_left == j->cap_left) {
+        size_t cap = j->cap_left ? 2 * j->cap_left : 8;
+        struct beat_left *nl = realloc(j->left, cap * sizeof(*nl));
+        if (nl == NULL)
+            return PB_EINTERNAL;
+        j->left = nl;
+        j->cap_left = cap;
+    }
+    struct ws_msg *m = ws_msg_new(event, 0, NULL, user_brief(user_id, username));
+    if (m == NULL)
+        return PB_EINTERNAL;
+    struct room_log_event ev = {
+        .tenant_id = tenant_id, .frame = (const char *)m->buf + LWS_PRE, .len = m->len,
+        .split = strlen("{\"event\":\"") + strlen(event) + 1,
+    };
+    int rc = store_room_log_sequence(j->rs, &ev, 1, j->node, PB_ROOM_LOG_EVENTS);
+    ws_msg_unref(m);
+    if (rc != 0)
+        return PB_EINTERNAL;            /* the sweep rolls back: its rows stay for the next */
+    j->left[j->n_left++] = (struct beat_left){ tenant_id, ev.seq };
+    return 0;
+}
+
+static int sweep_run(struct store *rs, void *ctx)
+{
+    struct beat_job *j = ctx;
+    j->rs = rs;
+    j->n_left = 0;                      /* a second run (after a failed batch) starts over */
+    j->swept = 0;
+    int n = store_presence_sweep(rs, j->now_ms, sweep_left, j);
+    if (n < 0)
+        return n;
+    j->swept = n;
+    return 0;
+}
+
+static void sweep_done(void *ctx, int status)
+{
+    struct beat_job *j = ctx;
+    struct app *app = j->app;
+    app->presence_beat_busy = false;
+    app->presence_beats++;
+    if (j->beat_status != 0)
+        pb_log(LOG_WARN, "presence: the heartbeat failed (%d)", j->beat_status);
+    if (status != 0) {
+        pb_log(LOG_WARN, "presence: the sweep of dead nodes failed (%d): the next tries again",
+               status);
+    } else {
+        for (size_t i = 0; i < j->n_left; i++) {
+            webhooks_nudge(app, j->left[i].tenant_id);  /* as room_publish does */
+            /* the room is behind until the bus brings the row (planboard_events_unsettled) */
+            room_notified(app, j->left[i].tenant_id, j->left[i].seq);
+        }
+        if (j->swept > 0)
+            pb_log(LOG_WARN, "presence: %d node(s) stopped beating: %zu user(s) left",
+                   j->swept, j->n_left);
+    }
+    free(j->left);
+    free(j);
 }
 
 void room_presence_beat(struct app *app)
 {
-    int n = store_presence_beat(app->store, app->node, pb_now_ms(), beat_left, app);
-    if (n > 0)
-        pb_log(LOG_WARN, "presence: %d node(s) stopped beating: their users left", n);
+    if (!app->postgres)
+        return;
+    if (app->presence_beat_busy) {      /* the last one still runs (PostgreSQL waits) */
+        app->presence_beats_skipped++;
+        return;
+    }
+    struct beat_job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        pb_log(LOG_ERROR, "presence: out of memory");
+        return;
+    }
+    j->app = app;
+    j->now_ms = pb_now_ms();
+    snprintf(j->node, sizeof(j->node), "%s", app->node);
+    if (reads_submit(app, beat_run, beat_done, j) != 0) {
+        pb_log(LOG_WARN, "presence: the heartbeat could not be queued");
+        free(j);
+        return;
+    }
+    /* the reader runs its jobs in order: the sweep's done comes after the heartbeat's */
+    if (reads_submit(app, sweep_run, sweep_done, j) != 0) {
+        pb_log(LOG_WARN, "presence: the sweep could not be queued");
+        j->beat_only = true;            /* the heartbeat's done (later: a queued job) frees j */
+        return;
+    }
+    /* not counted in presence_jobs (planboard_events_unsettled): it logs an event only when
+     * a node died, and its done hands that seq to the room (room_notified) at once; counted,
+     * a heartbeat queued behind a slow read would hold every settle for as long */
+    app->presence_beat_busy = true;
 }
 
 int room_conn_open(struct app *app, struct room_reader *rd)
@@ -895,22 +1049,263 @@ void room_reader_consume(struct app *app, struct room_reader *rd)
     (void)app;
 }
 
+/* ================================================================ the online list
+ *
+ * PostgreSQL (SPEC §12: the board's `online` is every live node's users; issue 13: the loop
+ * never waits on a PostgreSQL round trip). The list is read once per room, on the reader
+ * thread (store_presence_list), and from then on follows the room's own user_joined /
+ * user_left events as they enter the ring (room_deliver): a user is online after their last
+ * presence event says so. The events and the presence rows change in one transaction
+ * (presence_job_run, the heartbeat's sweep), so the list and the events agree; the list read
+ * at a seq S may already hold what events after S did, which the room then applies again:
+ * each event sets its user's state outright, so applying again what the list holds changes
+ * nothing, and once the room reached the read's last seq the list is exact. Events that
+ * arrive while the read runs are kept and applied on top of it. A gap in the events (rows
+ * pruned before this node read them) or an event that cannot be applied (no memory) makes the
+ * list unknown again: the next read fixes it.
+ *
+ * The read starts at a join (room_join) and when GET /api/planning-board finds the list
+ * unknown (room_online_wait parks the request, http.c): the board's answer then waits for
+ * it. Where nothing waited (the read failed, or a caller other than the board) room_online
+ * reads inline on the loop's connection, as before, and keeps the result. SQLite: this
+ * node's own count (one process), nothing read. */
+
+struct online_change {
+    int64_t user_id;
+    bool on;
+    char username[PB_LOCK_USERNAME_MAX + 1];
+};
+
+struct online_waiter {
+    void *owner;                        /* first: the owner's side clears it when it goes */
+    void (*ready)(void *owner);
+    struct online_waiter *next;
+};
+
+struct online_read {
+    struct app *app;
+    int64_t tenant_id;
+    struct online_set got;              /* the reader's result */
+    bool oom;                           /* the result is short: not used */
+    bool stale;                         /* a gap in the room's events meanwhile: not used */
+    struct online_change *journal;      /* presence events the room took in meanwhile */
+    size_t n_journal, cap_journal;
+    struct online_waiter *waiters, *last;
+};
+
+/* Set user_id online (on) or not in s, keeping s by user id. 0, or -1 (out of memory). */
+static int online_set_put(struct online_set *s, int64_t user_id, const char *username, bool on)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {                   /* the first entry with user id >= user_id */
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->u[mid].user_id < user_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    bool found = lo < s->n && s->u[lo].user_id == user_id;
+    if (!on) {
+        if (found) {
+            memmove(&s->u[lo], &s->u[lo + 1], (s->n - lo - 1) * sizeof(*s->u));
+            s->n--;
+        }
+        return 0;
+    }
+    if (!found) {
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? 2 * s->cap : 8;
+            struct online_user *nu = realloc(s->u, cap * sizeof(*nu));
+            if (nu == NULL)
+                return -1;
+            s->u = nu;
+            s->cap = cap;
+        }
+        memmove(&s->u[lo + 1], &s->u[lo], (s->n - lo) * sizeof(*s->u));
+        s->n++;
+        s->u[lo].user_id = user_id;
+    }
+    snprintf(s->u[lo].username, sizeof(s->u[lo].username), "%s", username);
+    return 0;
+}
+
+static void online_unknown(struct room *r)
+{
+    r->online_known = false;
+    r->cluster_online.n = 0;
+    if (r->online_read != NULL)
+        r->online_read->stale = true;
+}
+
+/* A presence event entered r's ring (room_deliver): user_joined / user_left, else nothing. */
+static void online_event(struct room *r, const char *frame, size_t len)
+{
+    static const char joined[] = "{\"event\":\"user_joined\"", left[] = "{\"event\":\"user_left\"";
+    bool on;
+    if (!r->online_known && r->online_read == NULL)
+        return;                         /* nothing to keep up to date */
+    if (len > sizeof(joined) - 1 && memcmp(frame, joined, sizeof(joined) - 1) == 0)
+        on = true;
+    else if (len > sizeof(left) - 1 && memcmp(frame, left, sizeof(left) - 1) == 0)
+        on = false;
+    else
+        return;
+    cJSON *o = cJSON_ParseWithLength(frame, len);
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(d, "userId");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(d, "username");
+    if (!cJSON_IsNumber(id) || !cJSON_IsString(name)) {
+        cJSON_Delete(o);
+        online_unknown(r);              /* out of memory (our frames always have both) */
+        return;
+    }
+    struct online_read *j = r->online_read;
+    if (j != NULL) {                    /* applied on top of the read when it is done */
+        if (j->n_journal == j->cap_journal) {
+            size_t cap = j->cap_journal ? 2 * j->cap_journal : 8;
+            struct online_change *nj = realloc(j->journal, cap * sizeof(*nj));
+            if (nj == NULL) {
+                cJSON_Delete(o);
+                online_unknown(r);
+                return;
+            }
+            j->journal = nj;
+            j->cap_journal = cap;
+        }
+        struct online_change *c = &j->journal[j->n_journal++];
+        c->user_id = (int64_t)id->valuedouble;
+        c->on = on;
+        snprintf(c->username, sizeof(c->username), "%s", name->valuestring);
+    }
+    if (r->online_known
+        && online_set_put(&r->cluster_online, (int64_t)id->valuedouble, name->valuestring, on) != 0)
+        online_unknown(r);
+    cJSON_Delete(o);
+}
+
 static void online_add(void *ctx, int64_t user_id, const char *username)
 {
-    cJSON_AddItemToArray(ctx, user_brief(user_id, username));
+    struct online_read *j = ctx;
+    if (online_set_put(&j->got, user_id, username, true) != 0)
+        j->oom = true;
+}
+
+static int online_run(struct store *rs, void *ctx)
+{
+    struct online_read *j = ctx;
+    j->got.n = 0;                       /* a second run (after a failed batch) starts over */
+    j->oom = false;
+    int rc = store_presence_list(rs, j->tenant_id, pb_now_ms(), online_add, j);
+    return rc != 0 ? rc : j->oom ? PB_EINTERNAL : 0;
+}
+
+static void online_done(void *ctx, int status)
+{
+    struct online_read *j = ctx;
+    struct room *r = room_find(j->app, j->tenant_id);
+    if (r != NULL && r->online_read == j) {
+        r->online_read = NULL;
+        if (status == 0 && !j->stale) {
+            struct online_set old = r->cluster_online;
+            r->cluster_online = j->got;
+            j->got = old;
+            r->online_known = true;
+            for (size_t i = 0; i < j->n_journal && r->online_known; i++)
+                if (online_set_put(&r->cluster_online, j->journal[i].user_id,
+                                   j->journal[i].username, j->journal[i].on) != 0)
+                    online_unknown(r);
+        } else if (status != 0) {
+            pb_log(LOG_WARN, "room %lld: the online list could not be read (%d)",
+                   (long long)j->tenant_id, status);
+        }
+    }
+    for (struct online_waiter *w = j->waiters, *next; w != NULL; w = next) {
+        next = w->next;
+        void *owner = w->owner;
+        void (*ready)(void *) = w->ready;
+        free(w);
+        if (owner != NULL)
+            ready(owner);               /* dispatched again: room_online reads inline when
+                                         * the list is still unknown */
+    }
+    free(j->got.u);
+    free(j->journal);
+    free(j);
+}
+
+/* r's online list read on the reader thread: the one in flight, a new one, or NULL (known
+ * already, SQLite, no reader, out of memory). */
+static struct online_read *online_read_start(struct app *app, struct room *r)
+{
+    if (!app->postgres || r->online_known || app->reader == NULL || app->reader_closing
+        || app->stopping)
+        return NULL;
+    if (r->online_read != NULL)
+        return r->online_read;
+    struct online_read *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return NULL;
+    j->app = app;
+    j->tenant_id = r->tenant_id;
+    if (reads_submit(app, online_run, online_done, j) != 0) {
+        free(j);
+        return NULL;
+    }
+    r->online_read = j;
+    return j;
+}
+
+void *room_online_wait(struct app *app, int64_t tenant_id, void (*ready)(void *owner),
+                       void *owner)
+{
+    struct room *r;
+    struct online_read *j;
+    struct online_waiter *w;
+    if (!app->postgres || (r = room_get(app, tenant_id)) == NULL || r->online_known
+        || (j = online_read_start(app, r)) == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+        return NULL;                    /* known, or room_online reads inline */
+    w->owner = owner;
+    w->ready = ready;
+    if (j->last != NULL)
+        j->last->next = w;
+    else
+        j->waiters = w;
+    j->last = w;
+    return w;
 }
 
 cJSON *room_online(struct app *app, int64_t tenant_id)
 {
     struct room *r = room_find(app, tenant_id);
     cJSON *a = cJSON_CreateArray();
-    if (app->postgres && a != NULL) {   /* SPEC §12: every live node's users */
-        if (store_presence_list(app->store, tenant_id, pb_now_ms(), online_add, a) == 0)
+    if (a == NULL)
+        return NULL;
+    if (app->postgres && (r == NULL || !r->online_known)) {
+        /* nothing read it off the loop for this caller (above): inline, as before; kept
+         * unless a read is in flight (read after the room's seq: the events after it apply) */
+        struct online_read tmp = { .app = app, .tenant_id = tenant_id };
+        if (store_presence_list(app->store, tenant_id, pb_now_ms(), online_add, &tmp) == 0
+            && !tmp.oom) {
+            for (size_t i = 0; i < tmp.got.n; i++)
+                cJSON_AddItemToArray(a, user_brief(tmp.got.u[i].user_id, tmp.got.u[i].username));
+            if (r != NULL && r->online_read == NULL) {
+                struct online_set old = r->cluster_online;
+                r->cluster_online = tmp.got;
+                tmp.got = old;
+                r->online_known = true;
+            }
+            free(tmp.got.u);
             return a;
-        cJSON_Delete(a);                /* the database is away: this node's own */
-        a = cJSON_CreateArray();
+        }
+        free(tmp.got.u);
+    } else if (app->postgres) {         /* SPEC §12: every live node's users, kept */
+        for (size_t i = 0; i < r->cluster_online.n; i++)
+            cJSON_AddItemToArray(a, user_brief(r->cluster_online.u[i].user_id,
+                                               r->cluster_online.u[i].username));
+        return a;
     }
-    if (r != NULL && a != NULL)
+    /* SQLite (one process: this count is the truth), or PostgreSQL away: this node's users */
+    if (r != NULL)
         for (size_t i = 0; i < r->n_online; i++)
             if (r->online[i].joined > 0)
                 cJSON_AddItemToArray(a, user_brief(r->online[i].user_id, r->online[i].username));

@@ -1104,7 +1104,7 @@ const struct route pb_routes_core[] = {
     { M_POST, "/api/orders/:id/start-move", R_ADMIN | R_SCHEDULER, ROUTE_BOARD, r_start_move, NULL },
     { M_PUT, "/api/orders/:id/move", R_ADMIN | R_SCHEDULER, ROUTE_WRITER | ROUTE_BOARD, r_move, NULL },
     { M_POST, "/api/orders/:id/end-move", R_ADMIN | R_SCHEDULER, ROUTE_BOARD, r_end_move, NULL },
-    { M_GET, "/api/planning-board", R_ANY, ROUTE_BOARD, r_board, NULL },
+    { M_GET, "/api/planning-board", R_ANY, ROUTE_BOARD | ROUTE_ONLINE, r_board, NULL },
     { M_PUT, "/api/planning-board/move", R_ADMIN | R_SCHEDULER, ROUTE_WRITER | ROUTE_BOARD, r_board_move,
       NULL },
     { M_OTHER, NULL, 0, 0, NULL, NULL },

@@ -170,6 +170,10 @@ struct app {
     bool writer_closing, writer_closed; /* writes_close called / the writer is gone */
     struct user_name *user_names;       /* PostgreSQL: usernames by user id (user_names.c) */
     size_t presence_jobs;               /* PostgreSQL: presence changes not yet done (room.c) */
+    bool presence_beat_busy;            /* PostgreSQL: a heartbeat + sweep is at the reader
+                                         * (room.c; one at a time, a tick meanwhile skipped) */
+    uint64_t presence_beats;            /* heartbeats + sweeps done, /metrics */
+    uint64_t presence_beats_skipped;    /* ticks skipped: the last one still ran, /metrics */
     struct writer *reader;              /* PostgreSQL: reads off the loop (reads.c), or NULL */
     struct store *rstore;               /* the reader thread's sibling connection */
     bool reader_closing, reader_closed; /* reads_close called / the reader is gone */
@@ -294,8 +298,11 @@ void bus_want(struct app *app, int64_t tenant_id);
  * the members, 1011). */
 void room_deliver(struct app *app, int64_t tenant_id, uint64_t seq, const char *frame,
                   size_t len);
-/* PostgreSQL: this node's presence heartbeat, and the sweep of dead nodes' users (user_left
- * for those online nowhere else). Once a second (server.c's sweep timer). */
+/* PostgreSQL (SPEC §12 presence across nodes; issue 13 "the loop never waits on a PostgreSQL
+ * round trip"): this node's presence heartbeat, and the sweep of dead nodes' users (user_left
+ * for those online nowhere else, logged in the sweep's transaction), as two jobs of the reader
+ * thread; returns at once. At most one heartbeat in flight: a call while the last one runs is
+ * skipped (counted). Once a second (server.c's sweep timer) and once at start. */
 void room_presence_beat(struct app *app);
 /* PostgreSQL: drop tenant_id's cached board answer (a change was published whose event has
  * not reached the room yet). */
@@ -553,8 +560,19 @@ struct ws_msg *room_event(const struct room *r, uint64_t seq);
  * refresh); fn may publish. */
 void room_each_joined(struct app *app, void (*fn)(struct app *app, int64_t tenant_id, void *ctx),
                       void *ctx);
-/* {userId, username} of each user with a joined connection, as a new cJSON array. */
+/* {userId, username} of each user online (SPEC §5 board `online`), by user id, as a new cJSON
+ * array (NULL: out of memory). SQLite: this node's joined users. PostgreSQL (SPEC §12): every
+ * live node's, from the room's list kept by its presence events (room.c "the online list");
+ * read inline on the loop's connection only when that list is unknown and no read of it
+ * parked the caller (room_online_wait); PostgreSQL away: this node's users. */
 cJSON *room_online(struct app *app, int64_t tenant_id);
+/* PostgreSQL (issue 13): when tenant_id's online list is not known yet, start (or join) its
+ * read on the reader thread and return a waiter: ready(owner) is called on the loop when the
+ * read is done (failed too); the waiter's first field is owner, which the owner's side sets
+ * to NULL when it goes away (http.c CLOSED_HTTP). NULL: known already, SQLite, no reader or
+ * out of memory (room_online then reads inline). */
+void *room_online_wait(struct app *app, int64_t tenant_id, void (*ready)(void *owner),
+                       void *owner);
 /* The cached board body of SPEC §4 GET /api/planning-board when it is still valid for the
  * room's seq and board_version (every change of orders, locks or presence publishes a room
  * event, so seq + board version identify the board's content); NULL otherwise. The room
@@ -802,6 +820,10 @@ struct route {
  * job's store_board): on PostgreSQL the dispatcher first loads a board that is not cached off
  * the loop (board_load_wait; http.c dispatch). */
 #define ROUTE_BOARD 2u
+/* route.flags: the answer carries the board's `online` list (room_online): on PostgreSQL the
+ * dispatcher first has it read off the loop when the room does not know it yet
+ * (room_online_wait; http.c dispatch). */
+#define ROUTE_ONLINE 4u
 
 /* Route tables, each ended by an entry with pattern NULL. One per file of server/:
  * routes.c (auth, board, orders core), routes_admin.c (tenant, users), routes_orders.c (order
@@ -853,6 +875,7 @@ struct http_req {
     struct api_key *scanner_key;        /* PostgreSQL: the scanner route's X-API-Key, looked up
                                          * off the loop before the route ran again (malloc,
                                          * strings owned; freed with the request), or NULL */
+    bool online_waited;                 /* waited once for its room's online list (room.c) */
     void *job;                          /* off-loop work in flight, or NULL; what it points to
                                          * starts with a struct http_req *owner that
                                          * CLOSED_HTTP clears */

@@ -12,8 +12,9 @@
  * returns PB_EINTERNAL.
  *
  * Errors: 0 or a negative PB_E* code (PB_EINTERNAL, PB_EUNAVAILABLE); on error nothing
- * changed. Threads: the loop (the store's own connection; one round trip or a short
- * transaction each: docs/postgresql.md "What still waits on the loop").
+ * changed. Threads: any one thread at a time per store (server/room.c runs the join, leave
+ * and heartbeat on the reader thread's store, the list on the loop's: docs/postgresql.md
+ * "What the loop waits on").
  */
 #ifndef PB_STORE_PRESENCE_H
 #define PB_STORE_PRESENCE_H
@@ -25,6 +26,7 @@
 
 #define PB_PRESENCE_DEAD_MS 5000        /* a node silent this long is dead */
 #define PB_PRESENCE_NAME_MAX 50         /* = PB_LOCK_USERNAME_MAX */
+#define PB_PRESENCE_LOCK_WAIT "100ms"   /* the heartbeat's and the sweep's lock waits (below) */
 
 /* user_id is online through `node` now. *first: no other node had them (publish
  * user_joined). */
@@ -42,14 +44,27 @@ int store_presence_list(struct store *s, int64_t tenant_id, int64_t now_ms,
                         void (*each)(void *ctx, int64_t user_id, const char *username),
                         void *ctx);
 
+/* The heartbeat of `node` at now_ms (ms since the epoch): its row in nodes, inside the
+ * caller's open transaction (a reader job's savepoint; none: PB_EINTERNAL), its lock waits
+ * bounded by PB_PRESENCE_LOCK_WAIT (the reads queued behind it on the reader thread wait no
+ * longer; the bound before is restored after). 0, or PB_EINTERNAL / PB_EUNAVAILABLE. */
+int store_presence_beat(struct store *s, const char *node, int64_t now_ms);
+
 /*
- * The heartbeat of `node` at now_ms, then the sweep: every node silent since now_ms -
- * PB_PRESENCE_DEAD_MS loses its rows, and left(ctx, tenant, user, username) is called for each
- * user who thereby has no row on any node. Returns the number of dead nodes swept (>= 0).
+ * The sweep of dead nodes, inside the caller's open transaction (a reader or writer job's
+ * savepoint; none open: PB_EINTERNAL), which the caller rolls back on error, its waits on the
+ * nodes and presence rows bounded by PB_PRESENCE_LOCK_WAIT as the heartbeat's: every node silent
+ * since now_ms - PB_PRESENCE_DEAD_MS loses its nodes and presence rows, the room_log rows of
+ * the tenants concerned are locked (ascending), and left(ctx, tenant, user, username) is called
+ * once for each user who thereby has no row on any node, so that it logs their user_left in
+ * the same transaction (issue 13: an event is a row of its change's transaction; before, it
+ * was published after the sweep's commit). left returns 0, or a negative PB_E* code, which
+ * ends the sweep with it. Returns the number of dead nodes swept (>= 0), or a negative PB_E*
+ * code (left's, PB_EINTERNAL, PB_EUNAVAILABLE).
  */
-int store_presence_beat(struct store *s, const char *node, int64_t now_ms,
-                        void (*left)(void *ctx, int64_t tenant_id, int64_t user_id,
+int store_presence_sweep(struct store *s, int64_t now_ms,
+                         int (*left)(void *ctx, int64_t tenant_id, int64_t user_id,
                                      const char *username),
-                        void *ctx);
+                         void *ctx);
 
 #endif

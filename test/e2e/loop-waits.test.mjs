@@ -6,7 +6,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { startServer, until, BACKEND, OTHER_PASSWORD } from './lib.mjs';
+import { startServer, until, BACKEND, OTHER_PASSWORD, WsClient } from './lib.mjs';
 
 const PG = BACKEND === 'postgresql' ? false : 'needs PostgreSQL (PB_TEST_PG)';
 let srv;
@@ -196,9 +196,9 @@ test('a WebSocket join and leave make the loop wait on no presence transaction',
   await watcher.waitFor((m) => m.event === 'user_left' && m.data.username === 'scheduler');
   await srv.settled();
   const after = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
-  // PostgreSQL: the join's online list is still read on the loop (1); the presence changes
-  // and their user_joined / user_left rows go through the reader (before: two transactions
-  // on the loop, 12 round trips). Timers may add a heartbeat (a few).
+  // PostgreSQL: the connection's own user and tenant are read on the loop (2); the presence
+  // changes and their user_joined / user_left rows go through the reader (before: two
+  // transactions on the loop, 12 round trips), and so do the heartbeats.
   if (BACKEND === 'postgresql') assert.ok(after - before < 8, `${after - before} loop round trips for a join and a leave`);
   watcher.close();
 });
@@ -585,4 +585,197 @@ test('a CSV export of a tenant whose board is not cached waits off the loop for 
   assert.equal(r.status, 200, r.text);
   assert.match(r.text, /^order_number,/);
   assert.match(r.text, /MO-FRESH-1,STK-1,fresh,5,/);
+});
+
+// ---------------------------------------------------------------- presence (server/room.c)
+// The once-a-second heartbeat and its sweep of dead nodes run on the reader thread, one at a
+// time; a dead node's user_left rows are written in the sweep's own transaction.
+
+const beats = async () => {
+  const t = (await srv.req('GET', '/metrics')).text;
+  return { done: metric(t, 'planboard_presence_beats_total'), skipped: metric(t, 'planboard_presence_beats_skipped_total'),
+    trips: metric(t, 'planboard_loop_db_round_trips_total') };
+};
+
+/** This server's newest heartbeat (ms), read from its nodes row. */
+const lastBeat = () => srv.sql("SELECT coalesce(max(seen_ms), 0) AS ms FROM nodes WHERE node <> 'dead-node-test'")[0].ms;
+
+test('heartbeat ticks cost the loop no round trip', { skip: PG }, async () => {
+  const token = await srv.token('admin');
+  assert.equal((await srv.board(token)).status, 200);   // the board cached: the metrics below read nothing
+  const b0 = await beats();
+  const s0 = lastBeat();
+  await until(() => lastBeat() > s0 + 2000, { timeout: 10000, what: 'three heartbeats' });
+  const b1 = await beats();
+  // before: each tick was an upsert and the sweep's transaction on the loop (4+ round trips)
+  assert.ok(b1.trips - b0.trips < 2, `${b1.trips - b0.trips} loop round trips for three heartbeats`);
+});
+
+test('a heartbeat behind a read that PostgreSQL makes wait: the ticks meanwhile are skipped, the loop goes on', { skip: PG }, async () => {
+  const admin = await srv.token('admin');
+  const t = await freshTenant('fresh-beat');
+  assert.equal((await srv.board(t.token)).status, 200);     // another tenant's board, cached
+  assert.equal((await srv.board(admin)).status, 200);
+  // the reader thread waits on an audit-log read: the heartbeat queued behind it stays in
+  // flight, and the ticks meanwhile are skipped (not queued behind it)
+  const lock = await holdLock(srv, 'LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE');
+  let b0, audit;
+  try {
+    audit = srv.req('GET', '/api/audit-log?limit=1', { token: admin, timeout: 20000 });
+    await until(waitingOnLock, { timeout: 5000, what: 'the audit read waiting on the lock' });
+    b0 = await beats();
+    await until(async () => (await beats()).skipped >= b0.skipped + 2, { timeout: 10000, what: 'two ticks skipped' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    for (const tok of [admin, t.token]) {
+      const b = await srv.board(tok);
+      assert.equal(b.status, 200, b.text);
+    }
+    const b1 = await beats();
+    assert.equal(b1.done, b0.done, 'a heartbeat finished while the reader waited');
+    assert.ok(b1.trips - b0.trips < 2, `${b1.trips - b0.trips} loop round trips while the heartbeat waited`);
+  } finally {
+    await lock.release();
+  }
+  assert.equal((await audit).status, 200);
+  await until(async () => (await beats()).done > b0.done, { timeout: 10000, what: 'the heartbeat done after the lock' });
+  assert.ok(lastBeat() > Date.now() - 5000, 'this node\'s heartbeat row is fresh');
+});
+
+test('a heartbeat that PostgreSQL makes wait costs the loop nothing and holds the reader at most 100 ms a tick', { skip: PG }, async () => {
+  const admin = await srv.token('admin');
+  assert.equal((await srv.board(admin)).status, 200);
+  const lock = await holdLock(srv, 'LOCK TABLE nodes IN ACCESS EXCLUSIVE MODE');
+  try {
+    await until(waitingOnLock, { timeout: 5000, what: 'the heartbeat waiting on the lock' });
+    const b0 = await beats();
+    const s0 = Date.now();
+    // reads on the reader thread go on between the ticks (before the bound: each waited up to
+    // the reader's 5 s lock_timeout behind the heartbeat)
+    for (let i = 0; i < 3; i++) {
+      const me = await srv.req('GET', '/api/auth/me', { token: admin });
+      assert.equal(me.status, 200, me.text);
+    }
+    assert.ok(Date.now() - s0 < 3000, `three reads took ${Date.now() - s0} ms`);
+    assert.equal((await srv.req('GET', '/api/health')).status, 200);
+    await until(async () => (await beats()).done >= b0.done + 2, { timeout: 10000, what: 'two heartbeats (failed) done' });
+    // before: each tick's upsert waited on the loop's connection (its 100 ms, then failed)
+    assert.ok((await beats()).trips - b0.trips < 2, 'loop round trips while nodes was locked');
+  } finally {
+    await lock.release();
+  }
+  const s1 = lastBeat();
+  await until(() => lastBeat() > s1, { timeout: 10000, what: 'a heartbeat after the lock' });
+});
+
+test('a dead node\'s user_left is written in its sweep\'s transaction: refused, nothing is swept', { skip: PG }, async () => {
+  const admin = await srv.token('admin');
+  const users = (await srv.req('GET', '/api/users', { token: admin })).body.data;
+  const viewer = users.find((u) => u.username === 'viewer');
+  const [{ id: tenant }] = srv.sql("SELECT id FROM tenants WHERE slug = 'demo'");
+  const watcher = await srv.ws(admin);
+  const marker = `ghost-${process.pid}`;
+  srv.sql(`CREATE OR REPLACE FUNCTION pb_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF strpos(NEW.frame, TG_ARGV[0]) > 0 THEN RAISE EXCEPTION 'refused by the test'; END IF;
+    RETURN NEW; END $$;
+    DROP TRIGGER IF EXISTS pb_test_refuse ON room_events;
+    CREATE TRIGGER pb_test_refuse BEFORE INSERT ON room_events FOR EACH ROW
+      EXECUTE FUNCTION pb_test_refuse('${marker}')`, [], { write: true });
+  try {
+    // a node that stopped beating a minute ago, with the viewer online through it only
+    srv.sql(`INSERT INTO nodes(node, seen_ms) VALUES ('dead-node-test', $1);
+             INSERT INTO presence(tenant_id, user_id, node, username) VALUES ($2, $3, 'dead-node-test', $4)`,
+    [Date.now() - 60000, tenant, viewer.id, marker], { write: true });
+    const s0 = lastBeat();
+    // two heartbeats later the sweep after the first has run (the reader runs them in turn)
+    await until(() => lastBeat() > s0 + 1500, { timeout: 10000, what: 'two heartbeats' });
+    // the user_left could not be logged: the sweep rolled back (before: the rows were deleted
+    // and committed first, and the user_left published after was lost)
+    assert.equal(srv.sql("SELECT count(*) AS n FROM nodes WHERE node = 'dead-node-test'")[0].n, 1);
+    assert.equal(srv.sql("SELECT count(*) AS n FROM presence WHERE node = 'dead-node-test'")[0].n, 1);
+    // ... and this node's own heartbeat went on (a job of its own)
+    assert.ok(lastBeat() > Date.now() - 5000, 'this node\'s heartbeat is fresh');
+  } finally {
+    srv.sql('DROP TRIGGER IF EXISTS pb_test_refuse ON room_events', [], { write: true });
+  }
+  const ev = await watcher.waitFor((m) => m.event === 'user_left' && m.data.username === marker, { timeout: 10000 });
+  assert.equal(ev.data.userId, viewer.id);
+  const logged = srv.sql('SELECT seq FROM room_events WHERE tenant_id = $1 AND strpos(frame, $2) > 0', [tenant, marker]);
+  assert.deepEqual(logged.map((r) => r.seq), [ev.seq]);
+  assert.equal(srv.sql("SELECT count(*) AS n FROM nodes WHERE node = 'dead-node-test'")[0].n, 0);
+  assert.equal(srv.sql("SELECT count(*) AS n FROM presence WHERE node = 'dead-node-test'")[0].n, 0);
+  watcher.close();
+});
+
+// The board's `online` list (SPEC §12: every live node's users) is read once per room, on the
+// reader thread, and then follows the room's user_joined / user_left events (room.c "the
+// online list"): a board read waits for that read, never the loop.
+
+test('a board read whose online list PostgreSQL makes wait is answered after it, off the loop', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-online');
+  const admin = await srv.token('admin');
+  assert.equal((await srv.board(admin)).status, 200);       // demo's board and list: known
+  // a connection that does not join: the tenant's room is made (its first use on the node,
+  // still on the loop), nobody is online and nothing reads the list
+  const c = await WsClient.connect(srv, t.token, { join: false });
+  const lock = await holdLock(srv, 'LOCK TABLE presence IN ACCESS EXCLUSIVE MODE');
+  let answered = null, pending, t0;
+  try {
+    t0 = (await beats()).trips;
+    pending = srv.req('GET', '/api/planning-board', { token: t.token, timeout: 20000 })
+      .then((r) => { answered = r; return r; });
+    await until(waitingOnLock, { timeout: 5000, what: 'the online list read waiting on the lock' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    const demo = await srv.board(admin);
+    assert.equal(demo.status, 200, demo.text);
+    // (before: the loop's own read waited its 100 ms lock_timeout, failed, and the board was
+    // answered at once with this node's users only)
+    assert.equal(answered, null, 'the board was answered while presence was locked');
+    assert.equal((await beats()).trips - t0, 0, 'loop round trips while the online list waited');
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body.online, []);
+  assert.deepEqual(r.body.workCentres.flatMap((w) => w.orders.map((o) => o.orderNumber)), ['MO-FRESH-1']);
+  c.close();
+});
+
+test('a join and the board read after it cost the loop no presence read; the list is right', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-join');
+  const lock = await holdLock(srv, 'LOCK TABLE presence IN ACCESS EXCLUSIVE MODE');
+  let c, pending, answered = null, t0;
+  try {
+    // (srv.ws would wait for the join's presence change, which waits on the lock)
+    c = await WsClient.connect(srv, t.token);
+    t0 = (await beats()).trips;                 // after the connection's own user read
+    pending = srv.req('GET', '/api/planning-board', { token: t.token, timeout: 20000 })
+      .then((r) => { answered = r; return r; });
+    await until(waitingOnLock, { timeout: 5000, what: 'the join\'s presence change waiting on the lock' });
+    assert.equal((await srv.req('GET', '/api/health')).status, 200);
+    assert.equal((await srv.board(await srv.token('admin'))).status, 200);
+    assert.equal(answered, null, 'the board was answered while presence was locked');
+  } finally {
+    await lock.release();
+  }
+  const r = await pending;
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body.online.map((u) => u.username), ['boss']);
+  const t1 = (await beats()).trips;
+  assert.equal(t1 - t0, 0, 'loop round trips for the join and the board read after it');
+  // then the list follows the events: a second user joins, the first leaves
+  const body = { username: 'second', email: 'second@fresh.example', password: OTHER_PASSWORD, role: 'viewer' };
+  assert.equal((await srv.req('POST', '/api/users', { token: t.token, json: body })).status, 201);
+  const c2 = await srv.ws(await srv.token('second', OTHER_PASSWORD, 'fresh-join'));
+  const t2 = (await beats()).trips;             // after the second connection's own user read
+  const names = async () => (await srv.board(t.token)).body.online.map((u) => u.username);
+  assert.deepEqual(await names(), ['boss', 'second']);
+  c.close();
+  await until(async () => JSON.stringify(await names()) === '["second"]',
+    { timeout: 5000, what: 'the board\'s online list after the leave' });
+  // before: each board read after a presence event read the list on the loop (1 round trip)
+  assert.equal((await beats()).trips - t2, 0, 'loop round trips for a join, a leave and the board reads');
+  c2.close();
 });

@@ -74,8 +74,9 @@ test('PostgreSQL: the loop thread\'s own round trips are counted', async () => {
   const t0 = metric(text0, 'planboard_loop_db_round_trips_total');
   const w0 = metric(text0, 'planboard_loop_db_wait_seconds_total');
   assert.ok(Number.isInteger(t0) && t0 > 0, 'the start and the login read on the loop');
-  // a WebSocket join's online list is read on the loop's own connection today: it counts
-  // (the audit log, once the example here, is read on the reader thread now)
+  // a WebSocket connection's user and tenant are read on the loop's own connection at its
+  // open today: they count (the audit log, once the example here, and then a join's online
+  // list, are read on the reader thread now)
   const c = await srv.ws(token);
   c.close();
   const text1 = (await srv.req('GET', '/metrics')).text;
