@@ -197,9 +197,9 @@ test('a WebSocket join and leave make the loop wait on no presence transaction',
   await watcher.waitFor((m) => m.event === 'user_left' && m.data.username === 'scheduler');
   await srv.settled();
   const after = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
-  // PostgreSQL: the connection's own user and tenant are read on the loop (2); the presence
-  // changes and their user_joined / user_left rows go through the reader (before: two
-  // transactions on the loop, 12 round trips), and so do the heartbeats.
+  // PostgreSQL: the presence changes and their user_joined / user_left rows go through the
+  // reader (before: two transactions on the loop, 12 round trips), and so do the heartbeats
+  // and the connection's own user and tenant at its open (2 more on the loop before).
   if (BACKEND === 'postgresql') assert.ok(after - before < 8, `${after - before} loop round trips for a join and a leave`);
   watcher.close();
 });
