@@ -864,6 +864,33 @@ test('a WebSocket open closed while its read waits is dropped cleanly; an inacti
   srv.sql('UPDATE users SET is_active = 1 WHERE username = $1', ['goner'], { write: true });
 });
 
+test('a logout while its WebSocket open waits closes the connection with 1008, as it closes an open one', { skip: PG }, async () => {
+  const token = await srv.token('viewer');
+  const r = await srv.login('viewer');                      // a session of its own (logins read users: before the lock)
+  assert.equal(r.status, 200, r.text);
+  const own = r.body.accessToken;
+  assert.notEqual(own, token);
+  const lock = await holdLock(srv, 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+  let c;
+  try {
+    c = new WsClient(new WebSocket(`${srv.wsBase}/ws?token=${encodeURIComponent(own)}`));
+    await new Promise((resolve, reject) => { c.ws.once('open', resolve); c.ws.once('error', reject); });
+    await until(waitingOnLock, { timeout: 5000, what: 'the open waiting on the lock' });
+    const out = await srv.req('POST', '/api/auth/logout', { token: own });
+    assert.equal(out.status, 204, out.text);
+    const closed = await c.closed;                           // while the read still waits
+    assert.deepEqual(closed, { code: 1008, reason: 'logged out' });
+    assert.deepEqual(c.messages, []);
+    assert.ok(waitingOnLock(), 'the open\'s read still waits');
+  } finally {
+    await lock.release();
+  }
+  // the read's done finds the connection closed; the other session's connection opens
+  const other = await srv.ws(token);
+  assert.equal(other.hello.data.user.username, 'viewer');
+  await other.close();
+});
+
 test('20 WebSocket connections opened and joined cost the loop no round trip', { skip: PG }, async () => {
   const viewer = await srv.token('viewer');
   const first = await srv.ws(viewer);                       // the room exists, the board is cached
