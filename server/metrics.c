@@ -83,7 +83,7 @@ static void r_metrics(struct http_req *r, const cJSON *body)
             methods[m->requests[i].method], m->requests[i].route, m->requests[i].status,
             (unsigned long long)m->requests[i].count);
     for (struct ws_conn *c = app->conns; c != NULL; c = c->next)
-        conns++;
+        conns += c->opened;             /* not the ones whose open's read is in flight */
     gauge(&t, "planboard_websocket_connections", "Open WebSocket connections.", (double)conns);
     counter(&t, "planboard_websocket_connections_total", "WebSocket connections accepted.",
             m->ws_opened);

@@ -43,6 +43,7 @@
 
 struct room;
 struct ws_conn;
+struct ws_open;
 struct route;
 struct webroot;
 
@@ -610,6 +611,10 @@ struct ws_conn {
     size_t queued;
     bool rx_paused;                     /* lws_rx_flow_control(0) until the queue drains */
     bool flushing;                      /* in flush_moves (ws.c) */
+    bool opened;                        /* its user was read and hello sent: a member of its
+                                         * room's connections (room_conn_open) */
+    struct ws_open *open_job;           /* PostgreSQL: the user and tenant read in flight at
+                                         * its open (ws.c); its messages queue meanwhile */
 };
 
 /* Direct reply (no seq): {"event", "ref"?, "data"}; data consumed. Queued behind the room

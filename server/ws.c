@@ -360,10 +360,11 @@ static void enqueue(struct ws_conn *c, const char *text, size_t len)
     c->queued++;
 }
 
-/* A complete message: handled now, or queued behind the moves in flight (see above). */
+/* A complete message: handled now, or queued behind the moves in flight (see above) or, on
+ * PostgreSQL, until the connection's open has read its user (ws_open below). */
 static void receive_message(struct ws_conn *c, const char *text, size_t len)
 {
-    if (c->queue != NULL || (c->moves != NULL && !is_move(text, len)))
+    if (c->open_job != NULL || c->queue != NULL || (c->moves != NULL && !is_move(text, len)))
         enqueue(c, text, len);
     else
         handle_message(c, text, len);
@@ -619,6 +620,157 @@ static void conn_unlink(struct app *app, struct ws_conn *c)
     c->next = c->prev = NULL;
 }
 
+/* The open of c with its user u and tenant t (NULL: not found; the hello then has no tenant),
+ * both read already: refuses an inactive user, joins c to its room's connections (SPEC §5
+ * presence), links it to app->conns unless it is there already and sends hello. 0, or -1
+ * when the connection must be dropped (c->app is then NULL: CLOSED has nothing to undo). */
+static int ws_open_finish(struct app *app, struct ws_conn *c, const struct user *u,
+                          const struct tenant *t)
+{
+    if (!u->is_active)
+        return -1;
+    c->app = app;
+    snprintf(c->rd.username, sizeof(c->rd.username), "%s", u->username);
+    if (room_conn_open(app, &c->rd) != 0) {
+        c->app = NULL;                  /* CLOSED must not count it out again */
+        return -1;
+    }
+    c->opened = true;
+    c->id = ++app->next_conn_id;
+    app->metrics.ws_opened++;
+    if (c->next == NULL && c->prev == NULL && app->conns != c)
+        conn_link(app, c);
+
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddItemToObject(d, "user", json_user(u));
+    if (t != NULL)
+        cJSON_AddItemToObject(d, "tenant", json_tenant_brief(t));
+    struct room *room = room_get(app, c->claims.tenant_id);
+    cJSON_AddNumberToObject(d, "seq", (double)room_seq(room));
+    cJSON_AddStringToObject(d, "epoch", room_epoch(room));
+    ws_reply(c, "hello", NULL, d);
+    pb_log(LOG_INFO, "ws %llu open user=%s tenant=%lld", (unsigned long long)c->id,
+           u->username, (long long)c->claims.tenant_id);
+    return 0;
+}
+
+/* Free what a connection that never opened holds: its queued messages and partial message. */
+static void ws_drop_unopened(struct ws_conn *c)
+{
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_len = 0;
+    while (c->queue != NULL) {
+        struct ws_queued *q = c->queue;
+        c->queue = q->next;
+        free(q);
+    }
+    c->queue_tail = NULL;
+    c->queued = 0;
+}
+
+/*
+ * PostgreSQL: a connection's user and tenant are read at its open through the reader thread
+ * (reads_submit; issue 13 "the loop never waits on a PostgreSQL round trip": they were the
+ * loop's 2 round trips per connection). Meanwhile the connection is in app->conns (so a
+ * logout, a user's rights going or a shutdown close it with their codes, as they would an
+ * open one), not in its room, and its messages queue (receive_message) until the read's done
+ * sends hello and handles them in order. What the read decides is what it decided on the
+ * loop: a user gone or inactive, a failed read or a session revoked meanwhile drop the
+ * connection without a close frame (as returning -1 from ESTABLISHED does: the client sees
+ * 1006). The job is "owner first": CLOSED clears owner, and the done then only frees it.
+ */
+struct ws_open {
+    struct ws_conn *owner;              /* first: CLOSED clears it */
+    struct app *app;
+    int64_t tenant_id, user_id;
+    bool have_user, have_tenant;
+    struct user user;
+    struct tenant tenant;
+};
+
+static void ws_open_job_free(struct ws_open *j)
+{
+    if (j->have_user)
+        user_cleanup(&j->user);
+    if (j->have_tenant)
+        tenant_cleanup(&j->tenant);
+    free(j);
+}
+
+/* Reader thread: the user (PB_ENOT_FOUND when gone, PB_EINTERNAL) and the tenant (optional,
+ * as in the hello). A rerun overwrites what the first run read. */
+static int ws_open_read(struct store *rs, void *ctx)
+{
+    struct ws_open *j = ctx;
+    if (j->have_user)
+        user_cleanup(&j->user);
+    if (j->have_tenant)
+        tenant_cleanup(&j->tenant);
+    j->have_user = j->have_tenant = false;
+    int rc = store_user_get(rs, j->tenant_id, j->user_id, &j->user);
+    if (rc != 0)
+        return rc;
+    j->have_user = true;
+    j->have_tenant = store_tenant_get(rs, j->tenant_id, &j->tenant) == 0;
+    return 0;
+}
+
+/* Loop: open the connection (ws_open_finish) or drop it; then its queued messages. */
+static void ws_open_done(void *ctx, int status)
+{
+    struct ws_open *j = ctx;
+    struct ws_conn *c = j->owner;
+    if (c == NULL) {                    /* closed while its read was in flight */
+        ws_open_job_free(j);
+        return;
+    }
+    struct app *app = j->app;
+    c->open_job = NULL;
+    if (c->close_code != 0) {
+        /* closed meanwhile (logout, rights gone, shutdown): its close frame goes out at the
+         * next writable; CLOSED then finds it never opened */
+        ws_drop_unopened(c);
+        ws_open_job_free(j);
+        return;
+    }
+    if (status != 0 || !j->have_user || session_revoked(app, &c->claims)
+        || ws_open_finish(app, c, &j->user, j->have_tenant ? &j->tenant : NULL) != 0) {
+        conn_unlink(app, c);
+        ws_drop_unopened(c);
+        c->app = NULL;                  /* RECEIVE and WRITEABLE drop it, CLOSED skips it */
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_LAGGING, LWS_TO_KILL_ASYNC);
+        ws_open_job_free(j);
+        return;
+    }
+    ws_open_job_free(j);
+    flush_moves(c);                     /* the messages that came meanwhile, in order */
+}
+
+/* ESTABLISHED on PostgreSQL: link c and submit its open's read. 0, or -1 to drop it (the
+ * reader refused the job: closing, or its queue full). */
+static int ws_open_submit(struct app *app, struct ws_conn *c)
+{
+    struct ws_open *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return -1;
+    j->owner = c;
+    j->app = app;
+    j->tenant_id = c->claims.tenant_id;
+    j->user_id = c->claims.user_id;
+    c->app = app;
+    c->open_job = j;
+    conn_link(app, c);
+    if (reads_submit(app, ws_open_read, ws_open_done, j) != 0) {
+        conn_unlink(app, c);
+        c->open_job = NULL;
+        c->app = NULL;
+        free(j);
+        return -1;
+    }
+    return 0;
+}
+
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                 size_t len)
 {
@@ -639,49 +791,30 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             return refuse_upgrade(wsi, "missing, invalid or expired token");
         return 0;
     }
-    case LWS_CALLBACK_ESTABLISHED: {
-        struct user u;
+    case LWS_CALLBACK_ESTABLISHED:
         memset(c, 0, sizeof(*c));
         c->kind = PB_PSS_WS;
         if (upgrade_auth(app, wsi, &c->claims) != 0)
             return -1;
-        if (store_user_get(app->store, c->claims.tenant_id, c->claims.user_id, &u) != 0)
-            return -1;
-        if (!u.is_active) {
-            user_cleanup(&u);
-            return -1;
-        }
-        c->id = ++app->next_conn_id;
-        app->metrics.ws_opened++;
         c->wsi = wsi;
-        c->app = app;
         c->rd.ops = &reader_ops;
         c->rd.tenant_id = c->claims.tenant_id;
         c->rd.user_id = c->claims.user_id;
-        snprintf(c->rd.username, sizeof(c->rd.username), "%s", u.username);
-        if (room_conn_open(app, &c->rd) != 0) {
-            c->app = NULL;              /* CLOSED must not count it out again */
+        if (app->postgres)
+            return ws_open_submit(app, c);
+        {
+            /* SQLite: the user and tenant on the loop's connection (a local read), as ever */
+            struct user u;
+            struct tenant t;
+            if (store_user_get(app->store, c->claims.tenant_id, c->claims.user_id, &u) != 0)
+                return -1;
+            bool have_tenant = store_tenant_get(app->store, c->claims.tenant_id, &t) == 0;
+            int rc = ws_open_finish(app, c, &u, have_tenant ? &t : NULL);
             user_cleanup(&u);
-            return -1;
+            if (have_tenant)
+                tenant_cleanup(&t);
+            return rc;
         }
-        conn_link(app, c);
-
-        struct tenant t;
-        cJSON *d = cJSON_CreateObject();
-        cJSON_AddItemToObject(d, "user", json_user(&u));
-        if (store_tenant_get(app->store, c->claims.tenant_id, &t) == 0) {
-            cJSON_AddItemToObject(d, "tenant", json_tenant_brief(&t));
-            tenant_cleanup(&t);
-        }
-        struct room *room = room_get(app, c->claims.tenant_id);
-        cJSON_AddNumberToObject(d, "seq", (double)room_seq(room));
-        cJSON_AddStringToObject(d, "epoch", room_epoch(room));
-        ws_reply(c, "hello", NULL, d);
-        pb_log(LOG_INFO, "ws %llu open user=%s tenant=%lld", (unsigned long long)c->id,
-               u.username, (long long)c->claims.tenant_id);
-        user_cleanup(&u);
-        return 0;
-    }
     case LWS_CALLBACK_RECEIVE:
         if (c->kind != PB_PSS_WS || c->app == NULL)
             return -1;
@@ -745,6 +878,17 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
     case LWS_CALLBACK_CLOSED:
         if (c->kind != PB_PSS_WS || c->app == NULL)
             return 0;
+        if (!c->opened) {               /* PostgreSQL: closed before its open's read ended */
+            if (c->open_job != NULL)
+                c->open_job->owner = NULL;      /* its done frees it */
+            c->open_job = NULL;
+            conn_unlink(app, c);
+            wait_unlink(c);
+            woken_unlink(c);
+            ws_drop_unopened(c);
+            c->app = NULL;
+            return 0;
+        }
         pb_log(LOG_INFO, "ws %llu close user=%s", (unsigned long long)c->id, c->rd.username);
         room_leave(app, &c->rd);
         conn_unlink(app, c);

@@ -6,6 +6,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import WebSocket from 'ws';
 import { startServer, until, BACKEND, OTHER_PASSWORD, WsClient } from './lib.mjs';
 
 const PG = BACKEND === 'postgresql' ? false : 'needs PostgreSQL (PB_TEST_PG)';
@@ -196,9 +197,9 @@ test('a WebSocket join and leave make the loop wait on no presence transaction',
   await watcher.waitFor((m) => m.event === 'user_left' && m.data.username === 'scheduler');
   await srv.settled();
   const after = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
-  // PostgreSQL: the connection's own user and tenant are read on the loop (2); the presence
-  // changes and their user_joined / user_left rows go through the reader (before: two
-  // transactions on the loop, 12 round trips), and so do the heartbeats.
+  // PostgreSQL: the presence changes and their user_joined / user_left rows go through the
+  // reader (before: two transactions on the loop, 12 round trips), and so do the heartbeats
+  // and the connection's own user and tenant at its open (2 more on the loop before).
   if (BACKEND === 'postgresql') assert.ok(after - before < 8, `${after - before} loop round trips for a join and a leave`);
   watcher.close();
 });
@@ -778,4 +779,132 @@ test('a join and the board read after it cost the loop no presence read; the lis
   // before: each board read after a presence event read the list on the loop (1 round trip)
   assert.equal((await beats()).trips - t2, 0, 'loop round trips for a join, a leave and the board reads');
   c2.close();
+});
+
+// ---------------------------------------------------------------- a WebSocket connection's open
+// (server/ws.c ws_open): on PostgreSQL its user and tenant are read on the reader thread; the
+// connection waits for them (its messages queued), the loop serves everyone else meanwhile.
+
+test('a WebSocket open waits off the loop while users is locked, and the connection works once the lock goes', { skip: PG }, async () => {
+  const admin = await srv.token('admin');
+  const viewer = await srv.token('viewer');                  // logins read users: before the lock
+  const t = await freshTenant('fresh-wsopen');
+  assert.equal((await srv.board(t.token)).status, 200);     // another tenant's board, cached
+  assert.equal((await srv.board(admin)).status, 200);
+  const watcher = await srv.ws(admin);                      // demo's room exists
+  const lock = await holdLock(srv, 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+  let c;
+  try {
+    c = new WsClient(new WebSocket(`${srv.wsBase}/ws?token=${encodeURIComponent(viewer)}`));
+    await new Promise((resolve, reject) => { c.ws.once('open', resolve); c.ws.once('error', reject); });
+    c.send({ event: 'ping', ref: 'early-ping' });           // sent before hello: queued
+    await until(waitingOnLock, { timeout: 5000, what: 'the open\'s user read waiting on the lock' });
+    // the loop goes on: health, another tenant's board and demo's board answer, a joined
+    // connection is served
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    for (const tok of [t.token, admin]) {
+      const b = await srv.board(tok);
+      assert.equal(b.status, 200, b.text);
+    }
+    assert.equal((await watcher.request('ping')).event, 'pong');
+    // (on the loop's connection the read gave up after its 100 ms lock_timeout and the
+    // connection was dropped)
+    assert.ok(waitingOnLock(), 'the open\'s read still waits');
+    assert.equal(c.closeInfo, null, 'the connection was dropped while users was locked');
+    assert.deepEqual(c.messages, [], 'the connection was answered while users was locked');
+  } finally {
+    await lock.release();
+  }
+  const hello = await c.waitFor((m) => m.event === 'hello', { timeout: 10000, what: 'hello' });
+  assert.equal(hello.data.user.username, 'viewer');
+  assert.equal(hello.data.tenant.slug, 'demo');
+  // the message sent before hello is answered after it, in order
+  assert.equal(c.messages[0].event, 'hello');
+  assert.equal(c.messages[1].event, 'pong');
+  assert.equal(c.messages[1].ref, 'early-ping');
+  const j = await c.request('join_planning_board', {});
+  assert.equal(j.event, 'ack', JSON.stringify(j));
+  await watcher.waitFor((m) => m.event === 'user_joined' && m.data.username === 'viewer', { what: 'viewer joined' });
+  c.terminate();
+  await c.closed;
+  await watcher.close();
+});
+
+test('a WebSocket open closed while its read waits is dropped cleanly; an inactive user is dropped as before', { skip: PG }, async () => {
+  const admin = await srv.token('admin');
+  const body = { username: 'goner', email: 'goner@demo.example', password: OTHER_PASSWORD, role: 'viewer' };
+  const cr = await srv.req('POST', '/api/users', { token: admin, json: body });
+  assert.equal(cr.status, 201, cr.text);
+  const goner = await srv.token('goner', OTHER_PASSWORD);
+  const viewer = await srv.token('viewer');
+  const lock = await holdLock(srv, 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+  try {
+    const early = new WsClient(new WebSocket(`${srv.wsBase}/ws?token=${encodeURIComponent(viewer)}`));
+    await new Promise((resolve, reject) => { early.ws.once('open', resolve); early.ws.once('error', reject); });
+    await until(waitingOnLock, { timeout: 5000, what: 'the open waiting on the lock' });
+    early.terminate();                                      // gone before its read is done
+    await early.closed;
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+  } finally {
+    await lock.release();
+  }
+  // its read's done finds it gone: the server goes on, the next connection opens
+  const c = await srv.ws(viewer);
+  assert.equal(c.hello.data.user.username, 'viewer');
+  await c.close();
+  // deactivated behind the server's back (its token not revoked): the open's read finds the
+  // user inactive and drops the connection without a close frame, as the loop's read did
+  srv.sql('UPDATE users SET is_active = 0 WHERE username = $1', ['goner'], { write: true });
+  const again = new WsClient(new WebSocket(`${srv.wsBase}/ws?token=${encodeURIComponent(goner)}`));
+  const closed = await again.closed;
+  assert.equal(closed.code, 1006, `an inactive user's connection: ${JSON.stringify(closed)}`);
+  assert.deepEqual(again.messages, []);
+  srv.sql('UPDATE users SET is_active = 1 WHERE username = $1', ['goner'], { write: true });
+});
+
+test('a logout while its WebSocket open waits closes the connection with 1008, as it closes an open one', { skip: PG }, async () => {
+  const token = await srv.token('viewer');
+  const r = await srv.login('viewer');                      // a session of its own (logins read users: before the lock)
+  assert.equal(r.status, 200, r.text);
+  const own = r.body.accessToken;
+  assert.notEqual(own, token);
+  const lock = await holdLock(srv, 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+  let c;
+  try {
+    c = new WsClient(new WebSocket(`${srv.wsBase}/ws?token=${encodeURIComponent(own)}`));
+    await new Promise((resolve, reject) => { c.ws.once('open', resolve); c.ws.once('error', reject); });
+    await until(waitingOnLock, { timeout: 5000, what: 'the open waiting on the lock' });
+    const out = await srv.req('POST', '/api/auth/logout', { token: own });
+    assert.equal(out.status, 204, out.text);
+    const closed = await c.closed;                           // while the read still waits
+    assert.deepEqual(closed, { code: 1008, reason: 'logged out' });
+    assert.deepEqual(c.messages, []);
+    assert.ok(waitingOnLock(), 'the open\'s read still waits');
+  } finally {
+    await lock.release();
+  }
+  // the read's done finds the connection closed; the other session's connection opens
+  const other = await srv.ws(token);
+  assert.equal(other.hello.data.user.username, 'viewer');
+  await other.close();
+});
+
+test('20 WebSocket connections opened and joined cost the loop no round trip', { skip: PG }, async () => {
+  const viewer = await srv.token('viewer');
+  const first = await srv.ws(viewer);                       // the room exists, the board is cached
+  const trips = async () => metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
+  const t0 = await trips();
+  const conns = [];
+  for (let i = 0; i < 20; i++) conns.push(await srv.ws(viewer));
+  const t1 = await trips();
+  // before: 2 each (the user and the tenant, on the loop's connection)
+  assert.ok(t1 - t0 < 4, `${t1 - t0} loop round trips for 20 connections opened and joined`);
+  for (const c of conns) {
+    assert.equal(c.hello.data.user.username, 'viewer');
+    assert.equal(c.hello.data.tenant.slug, 'demo');
+    assert.equal((await c.request('ping')).event, 'pong');
+  }
+  for (const c of [first, ...conns]) await c.close();
 });

@@ -3,7 +3,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startServer, sample, BACKEND } from './lib.mjs';
+import { startServer, sample, BACKEND, OTHER_PASSWORD } from './lib.mjs';
 
 let srv;
 before(async () => { srv = await startServer(); });
@@ -70,15 +70,17 @@ test('PostgreSQL: the loop thread\'s own round trips are counted', async () => {
     assert.equal(metric(text0, 'planboard_loop_db_round_trips_total'), undefined);
     return;
   }
-  const token = await srv.token('admin');
   const t0 = metric(text0, 'planboard_loop_db_round_trips_total');
   const w0 = metric(text0, 'planboard_loop_db_wait_seconds_total');
   assert.ok(Number.isInteger(t0) && t0 > 0, 'the start and the login read on the loop');
-  // a WebSocket connection's user and tenant are read on the loop's own connection at its
-  // open today: they count (the audit log, once the example here, and then a join's online
-  // list, are read on the reader thread now)
-  const c = await srv.ws(token);
-  c.close();
+  // a room's first use on the node reads its room_log row and events on the loop's own
+  // connection today: they count (the audit log, a join's online list and a WebSocket
+  // connection's user and tenant, each the example here once, are read on the reader thread
+  // now). A tenant this server never served: its first request makes its room.
+  await srv.createTenant('metrics-rt');
+  const token = await srv.token('boss', OTHER_PASSWORD, 'metrics-rt');
+  const b = await srv.board(token);
+  assert.equal(b.status, 200, b.text);
   const text1 = (await srv.req('GET', '/metrics')).text;
   const t1 = metric(text1, 'planboard_loop_db_round_trips_total');
   const w1 = metric(text1, 'planboard_loop_db_wait_seconds_total');
