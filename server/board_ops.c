@@ -76,9 +76,9 @@ static void publish_unlocked(struct app *app, int64_t tenant_id, int64_t order_i
  * SPEC §5 drag locks; on PostgreSQL (SPEC §12) the database decides (store/drag_locks.h) and
  * app->locks mirrors it: whoever's DELETE returned the row publishes the order_unlocked, so
  * exactly one node does. Taking, ending, the moves' releases and the sweeps run in writer
- * jobs with their events (below); op_lock_release still runs its DELETE on the loop's
- * connection (one round trip: an order's delete and a scanner event, whose events are not in
- * their transactions yet; docs/postgresql.md "What still waits on the loop"). */
+ * jobs with their events (below), and so do an order delete's and a scanner event's release
+ * (job_events.c); op_lock_release runs its DELETE on the loop's connection, only as the
+ * fallback of a job whose frames could not be built (published after its commit). */
 
 bool op_lock_release(struct app *app, int64_t tenant_id, int64_t order_id, int64_t user_id)
 {

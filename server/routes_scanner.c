@@ -25,8 +25,10 @@
  *
  * With a writer (the server) an event is a writer job of the key's tenant (docs/writer.md
  * "Order updates and scanner events"): the key and the body's shape are checked at once; the
- * eventId lookup, the order and work-centre checks and the plan run at prepare, the rows are
- * written on the writer thread, and the answer and the broadcasts leave after COMMIT. On
+ * eventId lookup, the order and work-centre checks and the plan run at prepare (PostgreSQL:
+ * the eventId lookup runs on the writer thread, before the refusal of an unknown order or
+ * centre; scanner_op_prepare), the rows are written on the writer thread, and the answer and
+ * the broadcasts leave after COMMIT. On
  * PostgreSQL (SPEC §12, server/job_events.c) the broadcasts are encoded at prepare and are rows
  * of the event's own transaction (the order_unlocked only when the run's DELETE of the order's
  * drag-lock row returned it); a duplicate the write finds sequences nothing.
@@ -463,9 +465,13 @@ static void scanner_error(struct http_req *r, int rc, const char *bad)
 }
 
 /* A scanner event through the writer (docs/writer.md "Order updates and scanner events"):
- * prepare (when the key's tenant has no write in flight) reads the tenant's zone, looks the
- * eventId up and plans the effect on the loop's connection; the writer thread writes it; done
- * applies, answers and publishes. owner first: CLOSED_HTTP clears it (r->job). */
+ * prepare (when the key's tenant has no write in flight) takes the tenant's zone from the
+ * cached board and plans the effect: on SQLite it looks the eventId and the order's steps up
+ * on the loop's connection (a local read), on PostgreSQL it reads nothing (the steps are the
+ * cached route; the eventId is looked up by the run on the writer's connection, which also
+ * refuses an unknown order or centre only once the eventId is known to be new: the loop never
+ * waits on a PostgreSQL round trip, issue 13); the writer thread writes it; done applies,
+ * answers and publishes. owner first: CLOSED_HTTP clears it (r->job). */
 struct scanner_op {
     struct http_req *owner;
     struct app *app;
@@ -524,7 +530,11 @@ static int scanner_op_prepare(void *ctx)
     snprintf(e->tz, sizeof(e->tz), "%s", calendar_timezone(e->b->calendar));
     e->in.timezone = e->tz;
     e->in.api_key_id = e->k.id;
-    int rc = store_scanner_prepare(e->app->store, e->b, &e->in, &e->job, &e->bad);
+    /* PostgreSQL: no read on the loop (issue 13): the steps from the cached route, the
+     * eventId look-up in the run (store_scanner_prepare_cached); SQLite: both read here */
+    int rc = e->app->postgres ? store_scanner_prepare_cached(e->b, &e->in, &e->job, &e->bad)
+                              : store_scanner_prepare(e->app->store, e->b, &e->in, &e->job,
+                                                      &e->bad);
     if (rc == 0)
         scanner_op_events(e);
     return rc;

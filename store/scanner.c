@@ -618,8 +618,13 @@ struct scanner_job {
     struct board *b;
     struct scanner_event_input in;      /* strings borrowed from the caller */
     bool duplicate;                     /* eventId recorded before prepare: nothing to do */
-    bool dup_at_write;                  /* recorded meanwhile (another connection): write
+    bool dup_at_write;                  /* recorded meanwhile (another connection), or found
+                                         * by the write's own look-up (lookup_at_write): write
                                          * wrote nothing; overwritten by every write */
+    bool lookup_at_write;               /* store_scanner_prepare_cached: write looks the
+                                         * eventId up first */
+    const char *invalid;                /* store_scanner_prepare_cached: the field write
+                                         * refuses unless the eventId was recorded (static) */
     struct order *o;                    /* the board's */
     int64_t wc_id;
     struct step *steps;                 /* the order's steps (p.step points in here) */
@@ -643,8 +648,35 @@ void store_scanner_job_free(struct scanner_job *j)
     free(j);
 }
 
-int store_scanner_prepare(struct store *s, struct board *b, const struct scanner_event_input *in,
-                          struct scanner_job **out, const char **bad_field)
+/* The order's steps as the board caches them (store_scanner_prepare_cached): what
+ * store_order_steps would read, without the operation names and times (the plan reads none).
+ * 0 or PB_EINTERNAL (allocation). */
+static int cached_steps(const struct order *o, struct step **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (o->route == NULL || o->route->n == 0)
+        return 0;
+    struct step *v = calloc(o->route->n, sizeof(*v));
+    if (v == NULL)
+        return PB_EINTERNAL;
+    for (size_t i = 0; i < o->route->n; i++) {
+        const struct route_step *rs = &o->route->steps[i];
+        v[i] = (struct step){ .step_number = rs->step_number, .work_centre_id = rs->work_centre_id,
+                              .status = rs->status,
+                              .planned_duration_minutes = rs->planned_minutes,
+                              .actual_duration_minutes = -1,
+                              .quantity_completed = rs->quantity_completed };
+    }
+    *out = v;
+    *n = o->route->n;
+    return 0;
+}
+
+/* store_scanner_prepare (s: the connection it reads) and store_scanner_prepare_cached (s NULL:
+ * no reads; scanner.h). */
+static int prepare(struct store *s, struct board *b, const struct scanner_event_input *in,
+                   struct scanner_job **out, const char **bad_field)
 {
     struct scanner_job *j;
     const char *bad;
@@ -662,31 +694,46 @@ int store_scanner_prepare(struct store *s, struct board *b, const struct scanner
     if ((bad = input_bad_field(in)) != NULL)
         INVALID(bad);
 
-    /* a retried event is accepted and ignored, even if its order has gone since */
-    if ((r = seen_before(s, b->tenant_id, in->event_id)) < 0) {
+    /* a retried event is accepted and ignored, even if its order has gone since (cached:
+     * the write looks it up, and refuses an unknown order or centre only after that) */
+    if (s == NULL) {
+        j->lookup_at_write = true;
+    } else if ((r = seen_before(s, b->tenant_id, in->event_id)) < 0) {
         store_scanner_job_free(j);
         return PB_EINTERNAL;
-    }
-    if (r == 1) {
+    } else if (r == 1) {
         j->duplicate = true;
         *out = j;
         return 0;
     }
 
     struct order *o = board_order_by_number(b, in->order_number);
-    if (o == NULL)
-        INVALID("orderNumber");
-    const struct work_centre *wc = board_work_centre_by_code(b, in->work_centre_code);
-    if (wc == NULL || (in->event_type == SCAN_JOB_START && !wc->is_active))
-        INVALID("workCentreCode");
+    const struct work_centre *wc = o == NULL ? NULL
+                                   : board_work_centre_by_code(b, in->work_centre_code);
+    if (o != NULL && wc != NULL && in->event_type == SCAN_JOB_START && !wc->is_active)
+        wc = NULL;
+    if (o == NULL || wc == NULL) {
+        const char *f = o == NULL ? "orderNumber" : "workCentreCode";
+        if (s != NULL)
+            INVALID(f);
+        j->invalid = f;                 /* the write refuses it, unless a duplicate */
+        if (bad_field != NULL)
+            *bad_field = f;
+        *out = j;
+        return 0;
+    }
 #undef INVALID
     j->o = o;
     j->wc_id = wc->id;
 
     /* the steps, the plan, the audit texts */
-    if ((r = store_order_steps(s, b->tenant_id, o->id, &j->steps, &j->n_steps)) != 0
-        && r != PB_ENOT_FOUND)
+    if (s == NULL) {
+        if (cached_steps(o, &j->steps, &j->n_steps) != 0)
+            goto fail;
+    } else if ((r = store_order_steps(s, b->tenant_id, o->id, &j->steps, &j->n_steps)) != 0
+               && r != PB_ENOT_FOUND) {
         goto fail;
+    }
     if (plan_effect(b, o, wc, in, j->steps, j->n_steps, &j->p, &j->res) != 0)
         goto fail;
     describe(&j->data, in, o, &j->p, &j->res);
@@ -710,15 +757,37 @@ fail:
     return PB_EINTERNAL;
 }
 
+int store_scanner_prepare(struct store *s, struct board *b, const struct scanner_event_input *in,
+                          struct scanner_job **out, const char **bad_field)
+{
+    return prepare(s, b, in, out, bad_field);
+}
+
+int store_scanner_prepare_cached(struct board *b, const struct scanner_event_input *in,
+                                 struct scanner_job **out, const char **bad_field)
+{
+    return prepare(NULL, b, in, out, bad_field);
+}
+
 int store_scanner_write(struct store *s, struct scanner_job *j)
 {
     const struct plan *p = &j->p;
     int64_t t = j->b->tenant_id;
-    int ext = DB_OK;
+    int ext = DB_OK, r;
 
     j->dup_at_write = false;            /* a rerun decides again */
     if (j->duplicate)
         return 0;
+    if (j->lookup_at_write) {           /* store_scanner_prepare_cached: the look-up is here */
+        if ((r = seen_before(s, t, j->in.event_id)) < 0)
+            return PB_EINTERNAL;
+        if (r == 1) {
+            j->dup_at_write = true;
+            return 0;
+        }
+        if (j->invalid != NULL)
+            return PB_EVALIDATION;
+    }
     /* the event row first: if another connection recorded the eventId meanwhile, its unique
      * key refuses it (a statement error: nothing of this job was written) */
     if (insert_event(s, t, &j->in, j->o->id, j->wc_id, j->now, &ext) != 0) {
@@ -754,7 +823,7 @@ bool store_scanner_tried(const struct scanner_job *j, struct order *o, int64_t *
                          struct scanner_result *res)
 {
     const struct plan *p = &j->p;
-    if (j->duplicate)
+    if (j->duplicate || j->invalid != NULL)
         return false;
     *res = j->res;
     *o = *j->o;

@@ -146,7 +146,9 @@ int store_scanner_event(struct store *s, struct board *b, const struct scanner_e
  *     another connection recorded the eventId meanwhile (its unique key), nothing is written
  *     and the event becomes a duplicate. Reads b, frozen until apply. May run again after a
  *     rollback (it decides the duplicate again; nothing else in the job changes).
- *     0 or PB_EINTERNAL.
+ *     0 or PB_EINTERNAL; a job of store_scanner_prepare_cached first looks the eventId up
+ *     on s (a duplicate: 0, nothing written) and then refuses the order or work centre
+ *     prepare found unknown (PB_EVALIDATION, the field in prepare's *bad_field).
  *   apply (loop thread, after COMMIT, cannot fail, no allocation): changes b, fills *out (may
  *     be NULL) as store_scanner_event does.
  * Free the job with store_scanner_job_free (NULL is fine) in every case.
@@ -154,11 +156,33 @@ int store_scanner_event(struct store *s, struct board *b, const struct scanner_e
 struct scanner_job;
 int store_scanner_prepare(struct store *s, struct board *b, const struct scanner_event_input *in,
                           struct scanner_job **out, const char **bad_field);
+/*
+ * store_scanner_prepare reading nothing (PostgreSQL: issue 13 "the loop never waits on a
+ * PostgreSQL round trip", SPEC §12; docs/postgresql.md "What the loop waits on"). The same
+ * checks, answers and plan, from other sources:
+ *   - the order's steps come from b's cached route (struct order_route: the step number, work
+ *     centre, status and count the plan reads; no operation names, which nothing here reads).
+ *     It is exact: steps are written only by an order's create (which sets the route) and by
+ *     scanner events (apply updates it); another node's are read back by the follow job
+ *     before any later write of the tenant plans (server/follow.c);
+ *   - the eventId look-up moves into write (the writer's connection, inside its
+ *     transaction), so a repeated eventId is found there: write returns 0 and apply reports
+ *     the duplicate, nothing written, as when prepare finds it;
+ *   - an unknown order or work centre (or an inactive one for job_start) is not refused here:
+ *     *bad_field is set, 0 is returned with a job, and write refuses it (PB_EVALIDATION)
+ *     unless the eventId was recorded before: a retried event stays a duplicate even when its
+ *     order has gone since (as with store_scanner_prepare).
+ * The shape of `in` is still refused here (PB_EVALIDATION, before any look-up, as before).
+ * Loop thread; reads b only. PB_EVALIDATION, PB_EINTERNAL (no memory); on success *out owns
+ * the job.
+ */
+int store_scanner_prepare_cached(struct board *b, const struct scanner_event_input *in,
+                                 struct scanner_job **out, const char **bad_field);
 bool store_scanner_writes(const struct scanner_job *j);
 int store_scanner_write(struct store *s, struct scanner_job *j);
 void store_scanner_apply(struct board *b, struct scanner_job *j, struct scanner_result *out);
 /* SPEC §12 (the events go in with their change, server/job_events.c), after prepare: false
- * when the event is a duplicate (nothing to tell); else true, *res as apply will report it
+ * when the event is a duplicate or was left to write to refuse (nothing to tell); else true, *res as apply will report it
  * (unless the write finds the eventId recorded meanwhile: store_scanner_applies) and *o the
  * order as apply will leave it (res->order = o; strings borrowed from the job and the board,
  * the column node not usable: the position is *position). Any thread that may read b. */

@@ -725,6 +725,136 @@ static void test_event_recorded_meanwhile_is_a_duplicate_at_write_and_changes_no
     assert_db_matches_cache(f);
 }
 
+/* Prepare, write (on a sibling, in a transaction the test opens), apply: one event of the
+ * PostgreSQL form (store_scanner_prepare_cached). *bad gets prepare's field. Returns the
+ * write's code (prepare must succeed). */
+static int cached_event(struct fx *f, struct store *ws, const struct scanner_event_input *in,
+                        struct scanner_result *res, const char **bad)
+{
+    struct scanner_job *j = NULL;
+    assert_int_equal(store_scanner_prepare_cached(f->b, in, &j, bad), 0);
+    assert_int_equal(store_exec(ws, "BEGIN IMMEDIATE"), 0);
+    int rc = store_scanner_write(ws, j);
+    assert_int_equal(store_exec(ws, rc == 0 ? "COMMIT" : "ROLLBACK"), 0);
+    if (rc == 0)
+        store_scanner_apply(f->b, j, res);
+    store_scanner_job_free(j);
+    return rc;
+}
+
+/* PostgreSQL's prepare reads nothing (issue 13): the steps come from the cached route, so two
+ * events of one order in a row plan on what the first did (job_start, then job_complete of
+ * both steps: the order completes only at the last); the cache equals the database after. */
+static void test_cached_prepare_plans_from_the_cached_route(void **state)
+{
+    struct fx *f = *state;
+    int64_t route[] = { f->wc[0], f->wc[1] };
+    struct order *o = mk_order(f, "P-1", f->wc[2], route, 2);
+    struct scanner_event_input in;
+    struct scanner_result res;
+    struct store *ws = NULL;
+    const char *bad = NULL;
+    char buf[64];
+
+    assert_int_equal(store_open_sibling(f->s, "NORMAL", &ws), 0);
+    event_init(&in, "p-1", "P-1", "CUT", SCAN_JOB_START);
+    assert_int_equal(cached_event(f, ws, &in, &res, &bad), 0);
+    assert_true(res.moved);
+    assert_int_equal(res.step_number, 1);
+    assert_int_equal(o->route->steps[0].status, STEP_IN_PROGRESS);
+    event_init(&in, "p-2", "P-1", "CUT", SCAN_PROGRESS_UPDATE);
+    in.has_quantity = true;
+    in.quantity = 4;
+    assert_int_equal(cached_event(f, ws, &in, &res, &bad), 0);
+    assert_int_equal(res.step_number, 1);
+    assert_int_equal(res.quantity_delta, 4);
+    event_init(&in, "p-3", "P-1", "CUT", SCAN_JOB_COMPLETE);
+    assert_int_equal(cached_event(f, ws, &in, &res, &bad), 0);
+    assert_int_equal(res.step_number, 1);
+    assert_false(res.order_completed);
+    event_init(&in, "p-4", "P-1", "ASM", SCAN_JOB_COMPLETE);
+    assert_int_equal(cached_event(f, ws, &in, &res, &bad), 0);
+    assert_int_equal(res.step_number, 2);
+    assert_true(res.order_completed);
+    assert_int_equal(o->status, ORDER_COMPLETE);
+    assert_string_equal(peek_str(f, buf, sizeof(buf), "SELECT group_concat(status || ':' || "
+                                 "quantity_completed, ',') FROM (SELECT * FROM order_steps "
+                                 "WHERE order_id = %lld ORDER BY step_number)",
+                                 (long long)o->id), "complete:4,complete:0");
+    for (size_t i = 0; i < o->route->n; i++)
+        assert_int_equal(o->route->steps[i].status, STEP_COMPLETE);
+    assert_int_equal(events(f), 4);
+    assert_int_equal(audits(f, "scanner_event"), 4);
+    assert_db_matches_cache(f);
+    store_free(ws);
+}
+
+/* The cached prepare leaves the eventId look-up to the write: a repeated eventId is a
+ * duplicate there (nothing written), even when its order or centre is unknown now (a retried
+ * event whose order has gone); a new eventId with an unknown order or centre is refused by the
+ * write, naming the field, and is not burnt; the shape is still refused at prepare. */
+static void test_cached_prepare_leaves_the_duplicate_and_the_refusals_to_the_write(void **state)
+{
+    struct fx *f = *state;
+    struct order *o = mk_order(f, "D-1", f->wc[0], NULL, 0);
+    struct scanner_event_input in;
+    struct scanner_result res;
+    struct scanner_job *j = NULL;
+    struct store *ws = NULL;
+    const char *bad = NULL;
+    char sql[400];
+
+    assert_int_equal(store_open_sibling(f->s, "NORMAL", &ws), 0);
+    event_init(&in, "d-1", "D-1", "CUT", SCAN_PROGRESS_UPDATE);
+    in.has_quantity = true;
+    in.quantity = 2;
+    assert_int_equal(cached_event(f, ws, &in, &res, &bad), 0);
+    assert_false(res.duplicate);
+    assert_int_equal(o->quantity_completed, 2);
+    assert_int_equal(cached_event(f, ws, &in, &res, &bad), 0);     /* again */
+    assert_true(res.duplicate);
+    assert_int_equal(o->quantity_completed, 2);
+    assert_int_equal(o->version, 2);
+
+    /* recorded for an order this board no longer has: still a duplicate */
+    snprintf(sql, sizeof(sql), "INSERT INTO scanner_events(tenant_id, event_id, order_id, "
+             "work_centre_id, event_type, quantity, timestamp, processed) VALUES (%lld, 'gone', "
+             "%lld, %lld, 'job_start', 0, '2026-01-01T00:00:00Z', 1)", (long long)f->tenant,
+             (long long)o->id, (long long)f->wc[0]);
+    assert_int_equal(sqlite3_exec(f->peek, sql, NULL, NULL, NULL), SQLITE_OK);
+    event_init(&in, "gone", "NO-SUCH", "CUT", SCAN_JOB_START);
+    assert_int_equal(cached_event(f, ws, &in, &res, &bad), 0);
+    assert_true(res.duplicate);
+    event_init(&in, "gone", "D-1", "OLD", SCAN_JOB_START);         /* inactive centre */
+    assert_int_equal(cached_event(f, ws, &in, &res, &bad), 0);
+    assert_true(res.duplicate);
+
+    /* new eventIds: refused by the write, naming the field, nothing written */
+    event_init(&in, "d-2", "NO-SUCH", "CUT", SCAN_JOB_START);
+    assert_int_equal(cached_event(f, ws, &in, &res, &bad), PB_EVALIDATION);
+    assert_string_equal(bad, "orderNumber");
+    event_init(&in, "d-2", "D-1", "NOPE", SCAN_JOB_START);
+    assert_int_equal(cached_event(f, ws, &in, &res, &bad), PB_EVALIDATION);
+    assert_string_equal(bad, "workCentreCode");
+    event_init(&in, "d-2", "D-1", "OLD", SCAN_JOB_START);
+    assert_int_equal(cached_event(f, ws, &in, &res, &bad), PB_EVALIDATION);
+    assert_string_equal(bad, "workCentreCode");
+    assert_int_equal(events(f), 2);
+    assert_int_equal(audits(f, "scanner_event"), 1);
+    event_init(&in, "d-2", "D-1", "ASM", SCAN_JOB_START);          /* not burnt */
+    assert_int_equal(cached_event(f, ws, &in, &res, &bad), 0);
+    assert_false(res.duplicate);
+    assert_true(res.moved);
+
+    /* the shape: refused at prepare, no job */
+    event_init(&in, "d-3", "D-1", "CUT", SCAN_PROGRESS_UPDATE);     /* no quantity */
+    assert_int_equal(store_scanner_prepare_cached(f->b, &in, &j, &bad), PB_EVALIDATION);
+    assert_null(j);
+    assert_string_equal(bad, "quantity");
+    assert_db_matches_cache(f);
+    store_free(ws);
+}
+
 static void test_failed_commit_changes_nothing_and_the_event_can_be_retried(void **state)
 {
     struct fx *f = *state;
@@ -800,6 +930,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_commit_changes_nothing_and_the_event_can_be_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_phases_on_a_sibling_connection_with_a_rerun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_recorded_meanwhile_is_a_duplicate_at_write_and_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cached_prepare_plans_from_the_cached_route, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cached_prepare_leaves_the_duplicate_and_the_refusals_to_the_write, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

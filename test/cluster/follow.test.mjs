@@ -110,6 +110,44 @@ test("node B applies node A's moves, edits, creates, deletes and work-centre edi
   c.ws.close();
 });
 
+// A scanner event's plan on PostgreSQL takes the order's steps from the node's cached route
+// (store_scanner_prepare_cached): node B's route must follow node A's scanner events (the
+// follow job reads the order's steps back before any later write of the tenant plans on B).
+test("a scanner event on node B plans on the steps node A's scanner events left; a retry through B is a duplicate", { timeout: 120000 }, async () => {
+  const A = cl.nodes[0], B = cl.nodes[1];
+  const b0 = (await A.board(tok.admin)).body;
+  const [cut, asm] = b0.workCentres;
+  const k = await A.req('POST', '/api/api-keys', { token: tok.admin, json: { name: 'cluster line' } });
+  assert.equal(k.status, 201, k.text);
+  const scan = (node, ev) => node.req('POST', '/api/scanner/events', { headers: { 'x-api-key': k.body.key },
+    json: { orderNumber: 'SCAN-NODES', ...ev } });
+  const o = await A.req('POST', '/api/orders', { token: tok.admin, json: { orderNumber: 'SCAN-NODES', stockCode: 'SC',
+    description: 'scanned on two nodes', quantityToMake: 10, workCentreId: cut.id,
+    steps: [{ operationName: 'one', workCentreId: cut.id }, { operationName: 'two', workCentreId: asm.id }] } });
+  assert.equal(o.status, 201, o.text);
+  await nodeEqualsDb(1);
+  // node A completes the step at the first centre
+  const done = await scan(A, { eventId: 'nodes-1', workCentreCode: cut.code, eventType: 'job_complete' });
+  assert.equal(done.status, 202, done.text);
+  assert.equal(done.body.orderCompleted, false);
+  await nodeEqualsDb(1);                                // B applied it (its version)
+  // on node B a progress_update at that centre finds no open step there: the step stays
+  // complete (a stale route would reopen it: in_progress with the quantity)
+  const p = await scan(B, { eventId: 'nodes-2', workCentreCode: cut.code, eventType: 'progress_update', quantity: 4 });
+  assert.equal(p.status, 202, p.text);
+  assert.equal(p.body.quantityCompletedDelta, 4);
+  const steps = (await A.req('GET', `/api/orders/${o.body.id}`, { token: tok.admin })).body.steps;
+  assert.deepEqual(steps.map((x) => [x.status, x.quantityCompleted]), [['complete', 0], ['pending', 0]]);
+  // node A's event retried through node B: a duplicate, nothing changes
+  const v = (await A.req('GET', `/api/orders/${o.body.id}`, { token: tok.admin })).body.version;
+  const again = await scan(B, { eventId: 'nodes-1', workCentreCode: cut.code, eventType: 'job_complete' });
+  assert.equal(again.status, 202, again.text);
+  assert.equal(again.body.duplicate, true);
+  assert.equal((await A.req('GET', `/api/orders/${o.body.id}`, { token: tok.admin })).body.version, v);
+  await nodeEqualsDb(1);
+  await nodeEqualsDb(0);
+});
+
 test("node A's moves cost node B's loop no database round trip; a calendar or timezone change on node A reaches node B's board", { timeout: 120000 }, async () => {
   // Before: every schedule_updated made each other node read the calendar again on its loop
   // (a round trip per foreign move), and a calendar change that moved no projection (so no

@@ -474,6 +474,98 @@ test('a scanner event whose API key PostgreSQL makes wait does not stop the loop
   assert.equal(dup.body.duplicate, true);
 });
 
+// A scanner event's writer-job prepare read the eventId index (scanner_events) and the order's
+// routing steps (order_steps) on the loop's connection: with either table locked it gave up
+// after the loop's 100 ms lock_timeout and answered 500. Now the steps are the cached route
+// and the eventId is looked up by the job's run on the writer thread (store_scanner_prepare_cached).
+test('a scanner event whose eventId look-up or steps PostgreSQL makes wait does not stop the loop', { skip: PG }, async () => {
+  const token = await srv.token('admin');
+  const k = await srv.req('POST', '/api/api-keys', { token, json: { name: 'line 3' } });
+  assert.equal(k.status, 201, k.text);
+  const { byCode } = await srv.workCentres(token);
+  const number = `SC-WAIT-${process.pid}`;
+  const o = await srv.req('POST', '/api/orders', { token, json: { orderNumber: number, stockCode: 'STK-W', description: 'waits', quantityToMake: 10, workCentreId: byCode.CUT,
+    steps: [{ operationName: 'Cut', workCentreId: byCode.CUT }, { operationName: 'Assemble', workCentreId: byCode.ASM }] } });
+  assert.equal(o.status, 201, o.text);
+  const other = await freshTenant('scan-other');
+  assert.equal((await srv.board(other.token)).status, 200);         // cached: another tenant's
+  let n = 0;
+  for (const table of ['scanner_events', 'order_steps']) {
+    const ev = { eventId: `scan-wait-${process.pid}-${table}`, orderNumber: number, workCentreCode: 'CUT', eventType: 'progress_update', quantity: 1 };
+    const lock = await holdLock(srv, `LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+    let answered = null;
+    const pending = srv.req('POST', '/api/scanner/events', { headers: { 'x-api-key': k.body.key }, json: ev, timeout: 20000 })
+      .then((r) => { answered = r; return r; });
+    try {
+      await until(() => waitingOnLock() || answered !== null, { timeout: 5000, what: `the scan waiting on ${table}` });
+      // (before: the loop's read gave up after its lock_timeout and answered 500)
+      assert.equal(answered, null, `the scan was answered while ${table} was locked: ${answered?.status} ${answered?.text}`);
+      const h = await srv.req('GET', '/api/health');
+      assert.equal(h.status, 200, h.text);
+      assert.equal((await srv.board(other.token)).status, 200);
+      assert.equal(answered, null, `the scan was answered while ${table} was locked`);
+    } finally {
+      await lock.release();
+    }
+    const r = await pending;
+    assert.equal(r.status, 202, `${table}: ${r.text}`);
+    assert.equal(r.body.applied, true);
+    assert.equal(r.body.order.quantityCompleted, ++n);
+    const dup = await srv.req('POST', '/api/scanner/events', { headers: { 'x-api-key': k.body.key }, json: ev });
+    assert.equal(dup.status, 202, dup.text);
+    assert.equal(dup.body.duplicate, true);
+  }
+  const steps = (await srv.req('GET', `/api/orders/${o.body.id}`, { token })).body.steps;
+  assert.deepEqual(steps.map((x) => [x.status, x.quantityCompleted]), [['in_progress', 2], ['pending', 0]]);
+});
+
+// The loop's round trips of scanner events (PostgreSQL: before, 2 per event, the eventId
+// look-up and the order's steps, on the loop's connection; now none).
+test('scanner events cost the loop no database round trip: job_start, progress_update, job_complete, a retry', async (t) => {
+  const token = await srv.token('admin');
+  const k = await srv.req('POST', '/api/api-keys', { token, json: { name: 'line 4' } });
+  assert.equal(k.status, 201, k.text);
+  const { byCode } = await srv.workCentres(token);
+  const number = `SC-TRIPS-${process.pid}`;
+  const o = await srv.req('POST', '/api/orders', { token, json: { orderNumber: number, stockCode: 'STK-T', description: 'trips', quantityToMake: 100,
+    steps: [{ operationName: 'Cut', workCentreId: byCode.CUT }, { operationName: 'Assemble', workCentreId: byCode.ASM }] } });
+  assert.equal(o.status, 201, o.text);
+  const scan = (ev) => srv.req('POST', '/api/scanner/events', { headers: { 'x-api-key': k.body.key }, json: { orderNumber: number, ...ev } });
+  const warm = await scan({ eventId: `trips-${process.pid}-warm`, workCentreCode: 'CUT', eventType: 'progress_update', quantity: 0 });
+  assert.equal(warm.status, 202, warm.text);
+  await srv.settled();
+  const m0 = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
+  const N = 5;
+  for (let i = 0; i < N; i++) {
+    const code = i % 2 === 0 ? 'ASM' : 'CUT';         // job_start moves it each time
+    const start = { eventId: `trips-${process.pid}-${i}-start`, workCentreCode: code, eventType: 'job_start' };
+    let r = await scan(start);
+    assert.equal(r.status, 202, r.text);
+    assert.equal(r.body.moved, true);
+    assert.equal(r.body.order.workCentreId, byCode[code]);
+    r = await scan({ eventId: `trips-${process.pid}-${i}-progress`, workCentreCode: code, eventType: 'progress_update', quantity: 3 });
+    assert.equal(r.status, 202, r.text);
+    assert.equal(r.body.quantityCompletedDelta, 3);
+    r = await scan({ eventId: `trips-${process.pid}-${i}-complete`, workCentreCode: code, eventType: 'job_complete' });
+    assert.equal(r.status, 202, r.text);
+    assert.equal(r.body.applied, true);
+    // each plan sees the steps the one before changed: ASM's step completes the order (no
+    // later step), then CUT's (ASM's is done); from then on no open step is left to complete
+    assert.equal(r.body.orderCompleted, i < 2, `job_complete ${i}`);
+    r = await scan(start);                              // the scanner's retry
+    assert.equal(r.status, 202, r.text);
+    assert.equal(r.body.duplicate, true);
+  }
+  await srv.settled();
+  const m1 = metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
+  t.diagnostic(`${m1 - m0} loop round trips for ${4 * N} scanner events`);
+  const now = (await srv.req('GET', `/api/orders/${o.body.id}`, { token })).body;
+  assert.equal(now.quantityCompleted, 3 * N);
+  assert.equal(now.status, 'in_progress');              // the last job_start reopened it
+  assert.deepEqual(now.steps.map((x) => x.status), ['complete', 'complete']);
+  if (BACKEND === 'postgresql') assert.equal(m1 - m0, 0, `${m1 - m0} loop round trips for ${4 * N} scanner events`);
+});
+
 test('a field update that moves the order ends its mover\'s lock in its own transaction, not on the loop', async (t) => {
   const token = await srv.token('scheduler');
   const watcher = await srv.ws(await srv.token('viewer'));

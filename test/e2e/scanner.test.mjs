@@ -211,6 +211,29 @@ test('progress_update adds up to quantityToMake; a retried eventId changes nothi
   assert.deepEqual(a.body.data.map((x) => x.eventData.quantityCompletedDelta).sort(), [4, 6]);
 });
 
+test('a retried event whose order was deleted since is still a duplicate; a new one is refused', async () => {
+  // (PostgreSQL decides the eventId in the job's run on the writer thread and refuses the
+  // unknown order there, only after it: store_scanner_prepare_cached)
+  const o = await newOrder('SC-GONE', { workCentreId: wc.byCode.CUT });
+  const ev = { eventId: evId(), orderNumber: 'SC-GONE', workCentreCode: 'CUT', eventType: 'progress_update', quantity: 1 };
+  const r = await scan(ev);
+  assert.equal(r.status, 202, r.text);
+  assert.equal(r.body.applied, true);
+  const del = await srv.req('DELETE', `/api/orders/${o.id}`, { token: tok.admin });
+  assert.equal(del.status, 204, del.text);
+  const scans0 = await auditTotal('&eventType=scanner_event');
+  const from = ws.messages.length;
+  const again = await scan(ev);
+  assert.equal(again.status, 202, again.text);
+  assert.deepEqual(again.body, { eventId: ev.eventId, applied: false, duplicate: true });
+  const fresh = await scan({ ...ev, eventId: evId() });
+  assertError(fresh, 400, 'validation_failed');
+  assert.equal(fresh.body.details[0].field, 'orderNumber');
+  assert.equal(await auditTotal('&eventType=scanner_event'), scans0, 'neither wrote an audit row');
+  await srv.settled();
+  assert.equal(ws.messages.slice(from).filter((m) => m.data?.order?.id === o.id || m.data?.orderId === o.id).length, 0, 'nothing broadcast');
+});
+
 test('job_complete completes the step, and the order after its last step', async () => {
   const o = await newOrder('SC-DONE', {
     workCentreId: wc.byCode.CUT,
