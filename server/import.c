@@ -102,23 +102,31 @@ static bool order_exists(void *ctx, const char *number)
 }
 
 /* Keep len more bytes of the workbook. 0, PB_ETOO_LARGE past max_upload, PB_EINTERNAL. */
+/* Append len bytes to *p (*len used of *cap; the first allocation is first_cap), at most
+ * max bytes in all. 0, PB_ETOO_LARGE ([limits] max_upload), PB_EINTERNAL (no memory). */
+static int bytes_append(char **p, size_t *used, size_t *cap, size_t first_cap, size_t max,
+                        const char *buf, size_t len)
+{
+    if (len > max - *used)
+        return PB_ETOO_LARGE;
+    if (*cap - *used < len) {
+        size_t c = *cap ? *cap : first_cap;
+        while (c - *used < len)
+            c *= 2;
+        char *q = realloc(*p, c);
+        if (q == NULL)
+            return PB_EINTERNAL;
+        *p = q;
+        *cap = c;
+    }
+    memcpy(*p + *used, buf, len);
+    *used += len;
+    return 0;
+}
+
 static int wb_collect(struct import_job *j, const char *buf, size_t len)
 {
-    if (len > j->max_wb - j->wb_len)
-        return PB_ETOO_LARGE;
-    if (j->wb_cap - j->wb_len < len) {
-        size_t cap = j->wb_cap ? j->wb_cap : 64 * 1024;
-        while (cap - j->wb_len < len)
-            cap *= 2;
-        char *p = realloc(j->wb, cap);
-        if (p == NULL)
-            return PB_EINTERNAL;
-        j->wb = p;
-        j->wb_cap = cap;
-    }
-    memcpy(j->wb + j->wb_len, buf, len);
-    j->wb_len += len;
-    return 0;
+    return bytes_append(&j->wb, &j->wb_len, &j->wb_cap, 64 * 1024, j->max_wb, buf, len);
 }
 
 /* SPEC §10: a multipart "file" part whose filename ends in .xlsx is a workbook. (lws_spa
@@ -327,21 +335,9 @@ static int import_feed(struct http_req *r, const char *buf, size_t len)
 {
     struct import_job *j = r->stream_job;
     if (j->board_wait != NULL) {
-        if (len > j->max_wb - j->pending_len)
-            return PB_ETOO_LARGE;       /* [limits] max_upload, as the importer would say */
-        if (j->pending_len + len > j->pending_cap) {
-            size_t cap = j->pending_cap ? j->pending_cap : 16384;
-            while (cap < j->pending_len + len)
-                cap *= 2;
-            char *p = realloc(j->pending, cap);
-            if (p == NULL)
-                return PB_EINTERNAL;
-            j->pending = p;
-            j->pending_cap = cap;
-        }
-        memcpy(j->pending + j->pending_len, buf, len);
-        j->pending_len += len;
-        return 0;
+        /* [limits] max_upload, as the importer would say */
+        return bytes_append(&j->pending, &j->pending_len, &j->pending_cap, 16384, j->max_wb,
+                            buf, len);
     }
     if (j->spa != NULL) {
         if (lws_spa_process(j->spa, buf, (int)len) < 0)

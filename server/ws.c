@@ -654,8 +654,8 @@ static int ws_open_finish(struct app *app, struct ws_conn *c, const struct user 
     return 0;
 }
 
-/* Free what a connection that never opened holds: its queued messages and partial message. */
-static void ws_drop_unopened(struct ws_conn *c)
+/* Free a connection's queued messages and partial message (at its close, opened or not). */
+static void ws_drop_queued(struct ws_conn *c)
 {
     free(c->rx);
     c->rx = NULL;
@@ -730,14 +730,14 @@ static void ws_open_done(void *ctx, int status)
     if (c->close_code != 0) {
         /* closed meanwhile (logout, rights gone, shutdown): its close frame goes out at the
          * next writable; CLOSED then finds it never opened */
-        ws_drop_unopened(c);
+        ws_drop_queued(c);
         ws_open_job_free(j);
         return;
     }
     if (status != 0 || !j->have_user || session_revoked(app, &c->claims)
         || ws_open_finish(app, c, &j->user, j->have_tenant ? &j->tenant : NULL) != 0) {
         conn_unlink(app, c);
-        ws_drop_unopened(c);
+        ws_drop_queued(c);
         c->app = NULL;                  /* RECEIVE and WRITEABLE drop it, CLOSED skips it */
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_LAGGING, LWS_TO_KILL_ASYNC);
         ws_open_job_free(j);
@@ -885,7 +885,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             conn_unlink(app, c);
             wait_unlink(c);
             woken_unlink(c);
-            ws_drop_unopened(c);
+            ws_drop_queued(c);
             c->app = NULL;
             return 0;
         }
@@ -896,8 +896,6 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         woken_unlink(c);
         if (room_conn_close(app, &c->rd) == 0 && !app->stopping)
             op_release_user_locks(app, c->claims.tenant_id, c->claims.user_id, "disconnected");
-        free(c->rx);
-        c->rx = NULL;
         while (c->moves != NULL) {
             struct ws_move *w = c->moves;
             c->moves = w->next;
@@ -911,13 +909,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         }
         c->moves_tail = NULL;
         c->in_flight = 0;
-        while (c->queue != NULL) {
-            struct ws_queued *q = c->queue;
-            c->queue = q->next;
-            free(q);
-        }
-        c->queue_tail = NULL;
-        c->queued = 0;
+        ws_drop_queued(c);
         c->app = NULL;
         return 0;
 
