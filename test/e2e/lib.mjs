@@ -323,6 +323,24 @@ export class Server {
   }
 
   /**
+   * PostgreSQL: a test trigger on room_events refuses (raises on) every row whose frame
+   * contains `marker`, as a failing log write would: the change that causes such an event must
+   * then not happen at all (SPEC §12, issue 13 item 2). acceptEvents() drops it.
+   */
+  refuseEvents(marker) {
+    this.sql(`CREATE OR REPLACE FUNCTION pb_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF strpos(NEW.frame, TG_ARGV[0]) > 0 THEN RAISE EXCEPTION 'refused by the test'; END IF;
+      RETURN NEW; END $$;
+      DROP TRIGGER IF EXISTS pb_test_refuse ON room_events;
+      CREATE TRIGGER pb_test_refuse BEFORE INSERT ON room_events FOR EACH ROW
+        EXECUTE FUNCTION pb_test_refuse('${marker}')`, [], { write: true });
+  }
+
+  acceptEvents() {
+    this.sql('DROP TRIGGER IF EXISTS pb_test_refuse ON room_events', [], { write: true });
+  }
+
+  /**
    * Run one SQL statement on this server's database from another process, on either backend:
    * `sqlite3 -json -readonly` on the SQLite file (WAL lets it read while the server runs), or
    * `psql` on the server's PostgreSQL database with the rows folded by json_agg. Returns the

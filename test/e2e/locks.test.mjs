@@ -158,17 +158,8 @@ test("the holder's last WebSocket connection closing ends the lock with reason d
 // log write would: the lock change that causes such an event must then not happen at all.
 const PG_ONLY = BACKEND !== 'postgresql' && 'needs PostgreSQL (PB_TEST_PG)';
 
-function refuseEvents(marker) {
-  srv.sql(`CREATE OR REPLACE FUNCTION pb_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN IF strpos(NEW.frame, TG_ARGV[0]) > 0 THEN RAISE EXCEPTION 'refused by the test'; END IF;
-    RETURN NEW; END $$;
-    DROP TRIGGER IF EXISTS pb_test_refuse ON room_events;
-    CREATE TRIGGER pb_test_refuse BEFORE INSERT ON room_events FOR EACH ROW
-      EXECUTE FUNCTION pb_test_refuse('${marker}')`, [], { write: true });
-}
-function acceptEvents() {
-  srv.sql('DROP TRIGGER IF EXISTS pb_test_refuse ON room_events', [], { write: true });
-}
+const refuseEvents = (marker) => srv.refuseEvents(marker);
+const acceptEvents = () => srv.acceptEvents();
 const lockRows = (id) => srv.sql('SELECT user_id FROM drag_locks WHERE order_id = $1', [id]);
 /** The newest logged event of `name` about order id ({seq, frame}), or undefined. (xmin cannot
  * tell one transaction: the writer runs each job in a savepoint, a subtransaction of its own.) */

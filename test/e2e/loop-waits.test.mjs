@@ -768,12 +768,7 @@ test('a dead node\'s user_left is written in its sweep\'s transaction: refused, 
   const [{ id: tenant }] = srv.sql("SELECT id FROM tenants WHERE slug = 'demo'");
   const watcher = await srv.ws(admin);
   const marker = `ghost-${process.pid}`;
-  srv.sql(`CREATE OR REPLACE FUNCTION pb_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN IF strpos(NEW.frame, TG_ARGV[0]) > 0 THEN RAISE EXCEPTION 'refused by the test'; END IF;
-    RETURN NEW; END $$;
-    DROP TRIGGER IF EXISTS pb_test_refuse ON room_events;
-    CREATE TRIGGER pb_test_refuse BEFORE INSERT ON room_events FOR EACH ROW
-      EXECUTE FUNCTION pb_test_refuse('${marker}')`, [], { write: true });
+  srv.refuseEvents(marker);
   try {
     // a node that stopped beating a minute ago, with the viewer online through it only
     srv.sql(`INSERT INTO nodes(node, seen_ms) VALUES ('dead-node-test', $1);
@@ -789,7 +784,7 @@ test('a dead node\'s user_left is written in its sweep\'s transaction: refused, 
     // ... and this node's own heartbeat went on (a job of its own)
     assert.ok(lastBeat() > Date.now() - 5000, 'this node\'s heartbeat is fresh');
   } finally {
-    srv.sql('DROP TRIGGER IF EXISTS pb_test_refuse ON room_events', [], { write: true });
+    srv.acceptEvents();
   }
   const ev = await watcher.waitFor((m) => m.event === 'user_left' && m.data.username === marker, { timeout: 10000 });
   assert.equal(ev.data.userId, viewer.id);
