@@ -31,14 +31,6 @@
 
 #define BOARD_LOAD_TRIES 3              /* loads of one tenant in a row made stale: then inline */
 
-/* One waiting for a load: its first field is the owner, which the owner's side clears when it
- * goes away (http.c: CLOSED_HTTP clears the first field of r->job). */
-struct board_waiter {
-    void *owner;                        /* NULL once the client went away */
-    void (*ready)(void *owner);
-    struct board_waiter *next;
-};
-
 /* One tenant's load in flight (app->board_loads, keyed by tenant id). Loop thread only, but
  * for board, which the reader thread fills while the load runs. */
 struct board_load {
@@ -47,7 +39,7 @@ struct board_load {
     struct board *board;                /* loaded (the reader's; handed over at done), or NULL */
     bool stale;                         /* a change may have missed the snapshot: load again */
     int tries;                          /* loads run so far */
-    struct board_waiter *waiters, *last;
+    struct waitlist waiters;            /* the requests waiting for it (waitlist.c) */
 };
 
 static int load_run(struct store *rs, void *ctx)
@@ -64,17 +56,8 @@ static int load_submit(struct board_load *l);
  * cached, or loads it inline when the load did not install one). */
 static void release_waiters(struct board_load *l)
 {
-    struct board_waiter *w = l->waiters, *next;
-    l->waiters = l->last = NULL;
-    for (; w != NULL; w = next) {
-        next = w->next;
-        void *owner = w->owner;
-        void (*ready)(void *) = w->ready;
-        l->app->board_load_waiters--;
-        free(w);
-        if (owner != NULL)
-            ready(owner);
-    }
+    struct app *app = l->app;
+    app->board_load_waiters -= waitlist_release(&l->waiters);
 }
 
 static void load_done(void *ctx, int status)
@@ -150,24 +133,13 @@ static bool wanted(struct app *app, int64_t tenant_id)
 void *board_load_wait(struct app *app, int64_t tenant_id, void (*ready)(void *owner),
                       void *owner)
 {
-    struct board_waiter *w;
+    struct waiter *w;
     struct board_load *l;
 
-    if (!wanted(app, tenant_id))
-        return NULL;
-    if ((w = calloc(1, sizeof(*w))) == NULL)
-        return NULL;                    /* out of memory: inline, as before */
-    if ((l = load_get(app, tenant_id)) == NULL) {
-        free(w);
-        return NULL;
-    }
-    w->owner = owner;
-    w->ready = ready;
-    if (l->last != NULL)
-        l->last->next = w;
-    else
-        l->waiters = w;
-    l->last = w;
+    if (!wanted(app, tenant_id) || (l = load_get(app, tenant_id)) == NULL
+        || (w = waitlist_add(&l->waiters, ready, owner)) == NULL)
+        return NULL;                    /* out of memory: inline, as before (a load started
+                                         * still installs its board) */
     app->board_load_waiters++;
     return w;
 }

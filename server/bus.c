@@ -99,11 +99,15 @@ static void h_notified(void *ctx, int64_t tenant_id, uint64_t seq, const char *n
     if (!own) {
         app->bus.foreign++;
         room_applied_seq(app, tenant_id, &found);
+        if (!found)
+            room_load_touch(app, tenant_id);
         if (!found && store_follow_loaded(app->store, tenant_id)) {
             /* a board but no room (REST clients only): this node reads no log of the
              * tenant, so it cannot follow it: from now on it does (the room reads the log
-             * when made), and this once the board is reloaded */
-            room_get(app, tenant_id);
+             * when made: off the loop, room_load.c), and until then the board is reloaded
+             * at each such NOTIFY */
+            if (!room_load_prefetch(app, tenant_id))
+                room_get(app, tenant_id);
             follow_board_stale(app, tenant_id);
         }
     }
@@ -395,6 +399,7 @@ int bus_start(struct app *app)
     hmap_init(&app->follow, NULL, NULL);
     if (!app->postgres)
         return 0;
+    app->room_linked = bus_want;        /* a room read off the loop: what was logged after */
     if (uv_timer_init(app->loop, &bs->retry) != 0 || uv_timer_init(app->loop, &bs->sweep) != 0
         || uv_timer_init(app->loop, &bs->wait_timer) != 0)
         return PB_EINTERNAL;

@@ -327,7 +327,9 @@ static bool content_type_is(struct lws *wsi, const char *type)
  * others (GET, the import stream, the drag-lock routes) write nothing on the loop's connection,
  * so no request waits for the writer here. A route that had to write there would call
  * writes_exclusive itself. */
-static bool online_wait(struct http_req *r, int64_t tenant_id);
+static bool park(struct http_req *r, bool *waited,
+                 void *(*wait)(struct app *, int64_t, void (*)(void *), void *),
+                 int64_t tenant_id);
 
 static void dispatch(struct http_req *r)
 {
@@ -357,6 +359,19 @@ static void dispatch(struct http_req *r)
             return;
         }
     }
+    /* PostgreSQL: a node's lock mirror follows the tenant's drag locks from the making of its
+     * room on (room_locks_load, then the bus): a node serving only REST requests of the tenant
+     * makes the room at the first one, so its moves are checked against the locks taken
+     * through other nodes (SPEC §5; cluster locks test: a move passed them before). The room
+     * is read off the loop first (room_load.c; issue 13), before the board: a board loaded
+     * after the room is followed from its load on; dispatched again when it is read */
+    if (r->app->postgres && (r->route->flags & ROUTE_BOARD) && r->route->roles != R_PUBLIC) {
+        if (park(r, &r->room_waited, room_load_wait, r->claims.tenant_id)) {
+            cJSON_Delete(body);
+            return;
+        }
+        (void)room_get(r->app, r->claims.tenant_id);    /* made: found; else inline */
+    }
     /* PostgreSQL: the caller's board, when not cached, is loaded off the loop first (issue
      * 13); dispatched again when it is (http_redispatch) */
     if ((r->route->flags & ROUTE_BOARD) && r->route->roles != R_PUBLIC
@@ -364,15 +379,9 @@ static void dispatch(struct http_req *r)
         cJSON_Delete(body);
         return;
     }
-    /* PostgreSQL: a node's lock mirror follows the tenant's drag locks from the making of its
-     * room on (room_locks_load, then the bus): a node serving only REST requests of the tenant
-     * makes the room at the first one, so its moves are checked against the locks taken
-     * through other nodes (SPEC §5; cluster locks test: a move passed them before) */
-    if (r->app->postgres && (r->route->flags & ROUTE_BOARD) && r->route->roles != R_PUBLIC)
-        (void)room_get(r->app, r->claims.tenant_id);
     /* ... and the room's online list (room.c), when the answer carries it */
     if ((r->route->flags & ROUTE_ONLINE) && r->route->roles != R_PUBLIC
-        && online_wait(r, r->claims.tenant_id)) {
+        && park(r, &r->online_waited, room_online_wait, r->claims.tenant_id)) {
         cJSON_Delete(body);
         return;
     }
@@ -394,30 +403,25 @@ static void board_ready(void *owner)
     http_redispatch(r);
 }
 
-bool http_board_wait(struct http_req *r, int64_t tenant_id)
+/* Park r on wait (board_load_wait, room_load_wait, room_online_wait) for tenant_id, once per
+ * kind (*waited); true when parked (dispatched again by board_ready). */
+static bool park(struct http_req *r, bool *waited,
+                 void *(*wait)(struct app *, int64_t, void (*)(void *), void *),
+                 int64_t tenant_id)
 {
-    if (r->board_waited || r->job != NULL)
+    if (*waited || r->job != NULL)
         return false;
-    void *w = board_load_wait(r->app, tenant_id, board_ready, r);
+    void *w = wait(r->app, tenant_id, board_ready, r);
     if (w == NULL)
         return false;
-    r->board_waited = true;             /* dispatched once more at most */
+    *waited = true;                     /* dispatched once more at most */
     r->job = w;
     return true;
 }
 
-/* PostgreSQL: park r until its room's online list is read off the loop (room_online_wait),
- * once; true when parked (dispatched again by board_ready). */
-static bool online_wait(struct http_req *r, int64_t tenant_id)
+bool http_board_wait(struct http_req *r, int64_t tenant_id)
 {
-    if (r->online_waited || r->job != NULL)
-        return false;
-    void *w = room_online_wait(r->app, tenant_id, board_ready, r);
-    if (w == NULL)
-        return false;
-    r->online_waited = true;
-    r->job = w;
-    return true;
+    return park(r, &r->board_waited, board_load_wait, tenant_id);
 }
 
 /* Answer an error before the body was read: the connection closes after the answer

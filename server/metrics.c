@@ -124,6 +124,9 @@ static void r_metrics(struct http_req *r, const cJSON *body)
         counter(&t, "planboard_board_loads_total", "Boards not cached loaded on the reader "
                 "thread (board_load.c): one per tenant however many requests wait for it; a "
                 "load made stale by a change meanwhile counts again.", app->board_loads_total);
+        counter(&t, "planboard_room_loads_total", "Rooms (event log, drag locks) read on the "
+                "reader thread at this node's first use of their tenant (room_load.c): one "
+                "per tenant however many requests wait for it.", app->room_loads_total);
         counter(&t, "planboard_presence_beats_total", "Presence heartbeats with their sweep "
                 "of dead nodes done on the reader thread (room.c), one a second.",
                 app->presence_beats);

@@ -106,6 +106,7 @@ static int ring_refill(void *ctx, uint64_t seq, const char *frame, size_t len)
      * room and process, at most PB_ROOM_LOG_BYTES. */
     if (!utf8_text_valid(frame, len) || !frame_is_event(frame, len, seq))
         return 0;
+
     if ((m = malloc(sizeof(*m) + LWS_PRE + len + 1)) == NULL)
         return PB_EINTERNAL;
     m->refs = 1;
@@ -121,11 +122,6 @@ static int ring_refill(void *ctx, uint64_t seq, const char *frame, size_t len)
     return 0;
 }
 
-/* A new room continues the logged one (issue 13 item 2): its epoch, its seq, and its last
- * events back in the ring, so a client that reconnects with {sinceSeq, epoch} after a clean
- * restart is replayed what it missed. A room never logged (or no store: unit tests) gets a
- * new epoch and starts at seq 0. A failed read starts the room afresh and marks the log
- * dirty, so the next start renews every epoch rather than replay a log this run broke. */
 /* PostgreSQL: a lock row the new room's mirror must know (room_load). */
 static void mirror_lock(void *ctx, const struct drag_lock_row *row)
 {
@@ -146,39 +142,62 @@ static void room_locks_load(struct app *app, int64_t tenant_id)
         pb_log(LOG_WARN, "room %lld: cannot read its drag locks", (long long)tenant_id);
 }
 
+/* store_room_log_load's callback at a room's making: an event committed after the room's row
+ * was read (PostgreSQL: each statement its own snapshot) is past r->seq: the bus brings it. */
+static int log_refill(void *ctx, uint64_t seq, const char *frame, size_t len)
+{
+    struct room *r = ctx;
+    return seq > r->seq ? 0 : ring_refill(r, seq, frame, len);
+}
+
+static void ring_clear(struct room *r)
+{
+    for (size_t i = 0; i < PB_ROOM_RING; i++) {
+        ws_msg_unref(r->ring[i]);
+        r->ring[i] = NULL;
+        r->ring_end[i] = 0;
+    }
+    r->bytes = 0;
+    r->seq = 0;
+}
+
+/* r's logged epoch, seq and last events from s (the loop's store, or the reader's: r is not
+ * linked anywhere yet). On PostgreSQL a tenant never logged gets its row first: the epoch is
+ * the cluster's, the first node to write the row sets it. *found false: never logged (SQLite).
+ * 0 or PB_EINTERNAL (r's ring then holds what was read: ring_clear). */
+static int room_read_log(struct store *s, bool postgres, struct room *r, bool *found)
+{
+    int rc = store_room_log_load(s, r->tenant_id, 0, found, r->epoch, &r->seq, log_refill, r);
+    if (rc == 0 && !*found && postgres) {
+        char mine[PB_EPOCH_LEN + 1];
+        if (auth_random_hex(mine, PB_EPOCH_LEN / 2) != 0
+            || store_room_log_claim(s, r->tenant_id, mine) != 0)
+            return PB_EINTERNAL;
+        rc = store_room_log_load(s, r->tenant_id, 0, found, r->epoch, &r->seq, log_refill, r);
+        if (rc == 0 && !*found)
+            rc = PB_EINTERNAL;
+    }
+    return rc;
+}
+
+/* A new room continues the logged one (issue 13 item 2): its epoch, its seq, and its last
+ * events back in the ring, so a client that reconnects with {sinceSeq, epoch} after a clean
+ * restart is replayed what it missed. A room never logged (or no store: unit tests) gets a
+ * new epoch and starts at seq 0. A failed read starts the room afresh and marks the log
+ * dirty, so the next start renews every epoch rather than replay a log this run broke.
+ * Inline, on the loop's connection: on PostgreSQL a room is made so only when its load off the
+ * loop (room_load.c) could not run or failed. */
 static int room_load(struct app *app, struct room *r)
 {
     bool found = false;
-    uint64_t seq = 0;
-    int rc = 0;
 
     if (app->store != NULL) {
-        rc = store_room_log_load(app->store, r->tenant_id, 0, &found, r->epoch, &seq,
-                                 ring_refill, r);
+        int rc = room_read_log(app->store, app->postgres, r, &found);
         if (rc == 0 && found) {
-            r->seq = seq;
             room_locks_load(app, r->tenant_id);
             return 0;
         }
-        if (rc == 0 && app->postgres) {
-            /* the epoch is the cluster's: the first node to write the row sets it */
-            char mine[PB_EPOCH_LEN + 1];
-            if (auth_random_hex(mine, PB_EPOCH_LEN / 2) == 0
-                && store_room_log_claim(app->store, r->tenant_id, mine) == 0
-                && store_room_log_load(app->store, r->tenant_id, 0, &found, r->epoch, &seq,
-                                       ring_refill, r) == 0 && found) {
-                r->seq = seq;
-                room_locks_load(app, r->tenant_id);
-                return 0;
-            }
-            rc = PB_EINTERNAL;
-        }
-        for (size_t i = 0; i < PB_ROOM_RING; i++) {
-            ws_msg_unref(r->ring[i]);
-            r->ring[i] = NULL;
-            r->ring_end[i] = 0;
-        }
-        r->bytes = 0;
+        ring_clear(r);
         if (rc != 0) {
             pb_log(LOG_ERROR, "room %lld: cannot read its event log (%s): starting afresh",
                    (long long)r->tenant_id, store_errmsg(app->store));
@@ -186,6 +205,24 @@ static int room_load(struct app *app, struct room *r)
         }
     }
     return auth_random_hex(r->epoch, PB_EPOCH_LEN / 2);
+}
+
+static void room_free(struct room *r)
+{
+    for (size_t i = 0; i < PB_ROOM_RING; i++)
+        ws_msg_unref(r->ring[i]);
+    free(r->online);
+    free(r->cluster_online.u);
+    blob_unref(r->board_json);
+    free(r);
+}
+
+/* Link r (made, read) into app's rooms; app->room_index has room for it (hmap_reserve). */
+static void room_link(struct app *app, struct room *r)
+{
+    r->next = app->rooms;
+    app->rooms = r;
+    hmap_put_int(&app->room_index, r->tenant_id, r);
 }
 
 struct room *room_get(struct app *app, int64_t tenant_id)
@@ -198,15 +235,93 @@ struct room *room_get(struct app *app, int64_t tenant_id)
         return NULL;
     r->tenant_id = tenant_id;
     if (hmap_reserve(&app->room_index, app->room_index.len + 1) != 0 || room_load(app, r) != 0) {
-        for (size_t i = 0; i < PB_ROOM_RING; i++)
-            ws_msg_unref(r->ring[i]);
-        free(r);
+        room_free(r);
         return NULL;
     }
-    r->next = app->rooms;
-    app->rooms = r;
-    hmap_put_int(&app->room_index, tenant_id, r);      /* room reserved above */
+    room_link(app, r);                  /* room reserved above */
     return r;
+}
+
+bool room_exists(struct app *app, int64_t tenant_id)
+{
+    return room_find(app, tenant_id) != NULL;
+}
+
+/* ---------------------------------------------------------------- a room read off the loop */
+
+struct room_prefetch {
+    struct room *room;                  /* read, not linked: the reader thread's until done */
+    struct drag_lock_row *locks;        /* the tenant's live drag locks as read */
+    size_t n_locks, cap_locks;
+    bool oom;
+};
+
+struct room_prefetch *room_prefetch_new(int64_t tenant_id)
+{
+    struct room_prefetch *p = calloc(1, sizeof(*p));
+    if (p == NULL || (p->room = calloc(1, sizeof(*p->room))) == NULL) {
+        free(p);
+        return NULL;
+    }
+    p->room->tenant_id = tenant_id;
+    return p;
+}
+
+static void prefetch_lock(void *ctx, const struct drag_lock_row *row)
+{
+    struct room_prefetch *p = ctx;
+    if (p->n_locks == p->cap_locks) {
+        size_t cap = p->cap_locks ? p->cap_locks * 2 : 8;
+        struct drag_lock_row *nl = realloc(p->locks, cap * sizeof(*nl));
+        if (nl == NULL) {
+            p->oom = true;
+            return;
+        }
+        p->locks = nl;
+        p->cap_locks = cap;
+    }
+    p->locks[p->n_locks++] = *row;
+}
+
+int room_prefetch_read(struct store *rs, struct room_prefetch *p)
+{
+    bool found = false;
+    ring_clear(p->room);                /* a rerun (after a failed batch) starts over */
+    p->n_locks = 0;
+    p->oom = false;
+    int rc = room_read_log(rs, true, p->room, &found);
+    if (rc != 0)
+        return rc;
+    /* after the log: a lock event after the room's seq is applied again by the bus (a lock
+     * put twice, an unlock of a lock not read: both harmless) */
+    if (store_drag_lock_list(rs, p->room->tenant_id, pb_now_ms(), prefetch_lock, p) < 0
+        || p->oom)
+        return PB_EINTERNAL;
+    return 0;
+}
+
+bool room_prefetch_install(struct app *app, struct room_prefetch *p)
+{
+    struct room *r = p->room;
+    if (r == NULL || room_find(app, r->tenant_id) != NULL
+        || hmap_reserve(&app->room_index, app->room_index.len + 1) != 0)
+        return false;
+    if (app->locks != NULL)
+        for (size_t i = 0; i < p->n_locks; i++)
+            mirror_lock(app, &p->locks[i]);
+    room_link(app, r);
+    p->room = NULL;
+    return true;
+}
+
+void room_prefetch_free(struct room_prefetch *p)
+{
+    if (p == NULL)
+        return;
+    if (p->room != NULL)
+        room_free(p->room);
+    free(p->locks);
+    free(p);
 }
 
 void room_each_joined(struct app *app, void (*fn)(struct app *app, int64_t tenant_id, void *ctx),
@@ -222,12 +337,7 @@ void room_free_all(struct app *app)
     struct room *r = app->rooms, *next;
     for (; r != NULL; r = next) {
         next = r->next;
-        for (size_t i = 0; i < PB_ROOM_RING; i++)
-            ws_msg_unref(r->ring[i]);
-        free(r->online);
-        free(r->cluster_online.u);      /* a read in flight finds no room at its done */
-        blob_unref(r->board_json);
-        free(r);
+        room_free(r);                   /* an online read in flight finds no room at its done */
     }
     app->rooms = NULL;
     hmap_cleanup(&app->room_index);
@@ -1076,12 +1186,6 @@ struct online_change {
     char username[PB_LOCK_USERNAME_MAX + 1];
 };
 
-struct online_waiter {
-    void *owner;                        /* first: the owner's side clears it when it goes */
-    void (*ready)(void *owner);
-    struct online_waiter *next;
-};
-
 struct online_read {
     struct app *app;
     int64_t tenant_id;
@@ -1090,7 +1194,7 @@ struct online_read {
     bool stale;                         /* a gap in the room's events meanwhile: not used */
     struct online_change *journal;      /* presence events the room took in meanwhile */
     size_t n_journal, cap_journal;
-    struct online_waiter *waiters, *last;
+    struct waitlist waiters;            /* the requests waiting for it (waitlist.c) */
 };
 
 /* Set user_id online (on) or not in s, keeping s by user id. 0, or -1 (out of memory). */
@@ -1219,15 +1323,8 @@ static void online_done(void *ctx, int status)
                    (long long)j->tenant_id, status);
         }
     }
-    for (struct online_waiter *w = j->waiters, *next; w != NULL; w = next) {
-        next = w->next;
-        void *owner = w->owner;
-        void (*ready)(void *) = w->ready;
-        free(w);
-        if (owner != NULL)
-            ready(owner);               /* dispatched again: room_online reads inline when
-                                         * the list is still unknown */
-    }
+    /* dispatched again: room_online reads inline when the list is still unknown */
+    (void)waitlist_release(&j->waiters);
     free(j->got.u);
     free(j->journal);
     free(j);
@@ -1260,18 +1357,10 @@ void *room_online_wait(struct app *app, int64_t tenant_id, void (*ready)(void *o
 {
     struct room *r;
     struct online_read *j;
-    struct online_waiter *w;
     if (!app->postgres || (r = room_get(app, tenant_id)) == NULL || r->online_known
-        || (j = online_read_start(app, r)) == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+        || (j = online_read_start(app, r)) == NULL)
         return NULL;                    /* known, or room_online reads inline */
-    w->owner = owner;
-    w->ready = ready;
-    if (j->last != NULL)
-        j->last->next = w;
-    else
-        j->waiters = w;
-    j->last = w;
-    return w;
+    return waitlist_add(&j->waiters, ready, owner);
 }
 
 cJSON *room_online(struct app *app, int64_t tenant_id)

@@ -427,6 +427,7 @@ void server_cleanup(struct app *app)
     webhooks_free(app);
     hmap_cleanup(&app->move_batches);   /* empty: every batch ended with its done */
     hmap_cleanup(&app->board_loads);    /* empty: every load ended with its done */
+    hmap_cleanup(&app->room_loads);     /* empty: every read ended with its done */
     user_names_free(app);
     addr_table_free(app->addrs);        /* after the last WSI_DESTROY */
     app->addrs = NULL;

@@ -183,6 +183,13 @@ struct app {
                                          * (board_load.c); loop thread only */
     uint64_t board_loads_total;         /* boards loaded off the loop (reads run), /metrics */
     uint64_t board_load_waiters;        /* requests waiting for one of them now, /metrics */
+    struct hmap room_loads;             /* PostgreSQL: tenant id -> its room read in flight
+                                         * (room_load.c); loop thread only */
+    uint64_t room_loads_total;          /* rooms read off the loop (reads submitted), /metrics */
+    /* PostgreSQL: called when a room read off the loop is linked (room_load.c), so the bus
+     * fetches what was logged after the read: bus_want, set by bus_start (a hook: bus.c calls
+     * down into room_load.c, not the other way) */
+    void (*room_linked)(struct app *app, int64_t tenant_id);
     bool lock_sweep_busy;               /* PostgreSQL: an expiry sweep job is at the writer
                                          * (board_ops.c; one at a time) */
     bool lock_sweep_due;                /* PostgreSQL: one is due once that one is done */
@@ -308,6 +315,42 @@ void room_presence_beat(struct app *app);
 /* PostgreSQL: drop tenant_id's cached board answer (a change was published whose event has
  * not reached the room yet). */
 void room_board_forget(struct app *app, int64_t tenant_id);
+
+/* ---------------------------------------------------------------- waitlists (waitlist.c)
+ * Requests parked until a read off the loop is done. Loop thread only. */
+struct waiter;
+struct waitlist {
+    struct waiter *head, *last;
+};
+/* Park owner on l: ready(owner) is called by waitlist_release unless the owner's side set the
+ * waiter's first field (a `void *`, owner) to NULL meanwhile (its client went away). The
+ * waiter is freed by waitlist_release. NULL: out of memory (nothing parked). */
+struct waiter *waitlist_add(struct waitlist *l, void (*ready)(void *owner), void *owner);
+/* Empty l (a ready() may park on l again) and call each waiter's ready in the order parked;
+ * returns how many waiters it held. */
+size_t waitlist_release(struct waitlist *l);
+
+/* ---------------------------------------------------------------- room loads (room_load.c)
+ * On PostgreSQL a room this node has not made yet is read on the reader thread and linked at
+ * the read's done (issue 13; docs/postgresql.md "A room's first use"). Loop thread only. */
+
+/*
+ * When app->postgres and tenant_id has no room here: start reading it off the loop (or join
+ * the read running: one per tenant) and return a wait handle whose first field is a `void *`
+ * set to owner; when the read ends (room linked, or failed), ready(owner) is called on the
+ * loop, unless the caller set that first field to NULL meanwhile (its client went away). NULL
+ * (go on at once: room_get makes the room inline, as before): SQLite, the room exists, the
+ * reader closing, out of memory, the reader's queue full. The handle is freed by this file.
+ */
+void *room_load_wait(struct app *app, int64_t tenant_id, void (*ready)(void *owner),
+                     void *owner);
+/* Start reading tenant_id's room off the loop if it has none and none is being read; nothing
+ * waits. True when a read is in flight now; false as room_load_wait's NULL (room_get then
+ * makes it inline at its next use). */
+bool room_load_prefetch(struct app *app, int64_t tenant_id);
+/* Another node's NOTIFY for tenant_id, which has no room here: a room read in flight then
+ * reloads the tenant's cached board when it links the room. No read in flight: nothing. */
+void room_load_touch(struct app *app, int64_t tenant_id);
 
 /* ---------------------------------------------------------------- board loads (board_load.c)
  * On PostgreSQL a board that is not cached is loaded on the reader thread and handed to the
@@ -492,8 +535,23 @@ struct room_reader {
     size_t q_bytes;                     /* payload bytes in q */
 };
 
-/* The tenant's room, created on first use. NULL on allocation failure. */
+/* The tenant's room, created on first use (on PostgreSQL that reads its log inline, on the
+ * loop's connection: room_load.c reads it off the loop first where it can). NULL on allocation
+ * failure. */
 struct room *room_get(struct app *app, int64_t tenant_id);
+/* True when tenant_id's room was made on this node. */
+bool room_exists(struct app *app, int64_t tenant_id);
+/* A room read off the loop (room_load.c): made by room_prefetch_new (NULL: out of memory),
+ * filled on the reader thread by room_prefetch_read(rs: the reader's store) with the room's
+ * log, as room_get would (0, or PB_EINTERNAL: a failed read or out of memory), and linked on
+ * the loop by room_prefetch_install (true; false when a room of the tenant was made meanwhile
+ * or out of memory: nothing changed). The drag locks read go into app->locks at the install.
+ * room_prefetch_free frees what was not installed (NULL: nothing). */
+struct room_prefetch;
+struct room_prefetch *room_prefetch_new(int64_t tenant_id);
+int room_prefetch_read(struct store *rs, struct room_prefetch *p);
+bool room_prefetch_install(struct app *app, struct room_prefetch *p);
+void room_prefetch_free(struct room_prefetch *p);
 void room_free_all(struct app *app);
 /* The room's current seq (last event published; 0 before any). */
 uint64_t room_seq(const struct room *r);
@@ -615,6 +673,9 @@ struct ws_conn {
                                          * room's connections (room_conn_open) */
     struct ws_open *open_job;           /* PostgreSQL: the user and tenant read in flight at
                                          * its open (ws.c); its messages queue meanwhile */
+    void *board_wait;                   /* PostgreSQL: the board load a message of it waits
+                                         * for (board_load_wait); its messages queue meanwhile */
+    bool board_waited;                  /* that load ended: the next such message goes on */
 };
 
 /* Direct reply (no seq): {"event", "ref"?, "data"}; data consumed. Queued behind the room
@@ -881,6 +942,7 @@ struct http_req {
                                          * off the loop before the route ran again (malloc,
                                          * strings owned; freed with the request), or NULL */
     bool online_waited;                 /* waited once for its room's online list (room.c) */
+    bool room_waited;                   /* waited once for its room's read (room_load.c) */
     void *job;                          /* off-loop work in flight, or NULL; what it points to
                                          * starts with a struct http_req *owner that
                                          * CLOSED_HTTP clears */

@@ -361,10 +361,12 @@ static void enqueue(struct ws_conn *c, const char *text, size_t len)
 }
 
 /* A complete message: handled now, or queued behind the moves in flight (see above) or, on
- * PostgreSQL, until the connection's open has read its user (ws_open below). */
+ * PostgreSQL, until the connection's open has read its user (ws_open below) or its tenant's
+ * board is loaded (board_park). */
 static void receive_message(struct ws_conn *c, const char *text, size_t len)
 {
-    if (c->open_job != NULL || c->queue != NULL || (c->moves != NULL && !is_move(text, len)))
+    if (c->open_job != NULL || c->board_wait != NULL || c->queue != NULL
+        || (c->moves != NULL && !is_move(text, len)))
         enqueue(c, text, len);
     else
         handle_message(c, text, len);
@@ -390,7 +392,8 @@ static void flush_moves(struct ws_conn *c)
             free(w->ref);
             free(w);
         }
-        if ((q = c->queue) == NULL || (c->moves != NULL && !is_move(q->text, q->len)))
+        if ((q = c->queue) == NULL || c->board_wait != NULL
+            || (c->moves != NULL && !is_move(q->text, q->len)))
             break;
         c->queue = q->next;
         if (c->queue == NULL)
@@ -495,6 +498,48 @@ static void ws_drag(struct ws_conn *c, const struct op_user *u, const struct cli
     flush_moves(c);
 }
 
+/* A board load a message waited for ended (board_load_wait's ready): the queue goes on. */
+static void board_ready(void *owner)
+{
+    struct ws_conn *c = owner;
+    c->board_wait = NULL;
+    c->board_waited = true;
+    flush_moves(c);
+}
+
+/*
+ * PostgreSQL (issue 13: the loop never waits on a PostgreSQL round trip): a message that
+ * takes its tenant's board (a drag start or end, a move, a preview) while the board is not
+ * cached — sent right after the join, before the join's prefetch (board_load_prefetch) ended,
+ * or after the board was dropped — waits for the board's load off the loop instead of loading
+ * it inline: put back at the head of the queue (it came first; the messages after it wait
+ * behind it) and handled when the load ends. True when parked. Once per load: after a load
+ * that installed nothing (failed) the message goes on and loads inline, as before.
+ */
+static bool board_park(struct ws_conn *c, const char *text, size_t len)
+{
+    struct ws_queued *q;
+    if (c->board_waited) {
+        c->board_waited = false;
+        return false;
+    }
+    if ((q = malloc(sizeof(*q) + len + 1)) == NULL)
+        return false;
+    if ((c->board_wait = board_load_wait(c->app, c->claims.tenant_id, board_ready, c)) == NULL) {
+        free(q);                        /* cached, SQLite, or no load could start: inline */
+        return false;
+    }
+    q->len = len;
+    memcpy(q->text, text, len);
+    q->text[len] = '\0';
+    q->next = c->queue;
+    c->queue = q;
+    if (c->queue_tail == NULL)
+        c->queue_tail = q;
+    c->queued++;
+    return true;
+}
+
 static void handle_message(struct ws_conn *c, const char *text, size_t len)
 {
     struct client_msg m;
@@ -542,14 +587,18 @@ static void handle_message(struct ws_conn *c, const char *text, size_t len)
         break;
     case CLIENT_START_DRAG:
     case CLIENT_END_DRAG:
-        ws_drag(c, &u, &m);
-        break;
     case CLIENT_MOVE_ORDER:
-        ws_move(c, &u, &m);
-        break;
-    case CLIENT_PREVIEW_MOVE:           /* SPEC §9 what-if: after this connection's moves */
-        op_preview_move(c->app, &u, m.order_id, m.data, &res);
-        reply_op(c, m.ref, &res);
+    case CLIENT_PREVIEW_MOVE:
+        if (c->app->postgres && board_park(c, text, len))
+            break;                      /* handled again when the board is loaded */
+        if (m.event == CLIENT_MOVE_ORDER) {
+            ws_move(c, &u, &m);
+        } else if (m.event == CLIENT_PREVIEW_MOVE) {    /* SPEC §9 what-if: after its moves */
+            op_preview_move(c->app, &u, m.order_id, m.data, &res);
+            reply_op(c, m.ref, &res);
+        } else {
+            ws_drag(c, &u, &m);
+        }
         break;
     }
     client_msg_cleanup(&m);
@@ -761,6 +810,10 @@ static int ws_open_submit(struct app *app, struct ws_conn *c)
     c->app = app;
     c->open_job = j;
     conn_link(app, c);
+    /* the tenant's room, when this node has none, is read off the loop too (room_load.c),
+     * queued first: the reader runs in order, so it is linked before this read's done (else,
+     * failed, ws_open_finish makes it inline) */
+    (void)room_load_prefetch(app, c->claims.tenant_id);
     if (reads_submit(app, ws_open_read, ws_open_done, j) != 0) {
         conn_unlink(app, c);
         c->open_job = NULL;
@@ -890,6 +943,9 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             return 0;
         }
         pb_log(LOG_INFO, "ws %llu close user=%s", (unsigned long long)c->id, c->rd.username);
+        if (c->board_wait != NULL)
+            *(void **)c->board_wait = NULL;     /* the load's end skips it (board_load.c) */
+        c->board_wait = NULL;
         room_leave(app, &c->rd);
         conn_unlink(app, c);
         wait_unlink(c);

@@ -995,3 +995,133 @@ test('20 WebSocket connections opened and joined cost the loop no round trip', {
   }
   for (const c of [first, ...conns]) await c.close();
 });
+
+// ---------------------------------------------------------------- a room's first use on a node
+// A node makes a tenant's room at its first use (its log's last events, epoch and seq, the
+// tenant's drag locks): four round trips that ran on the loop's connection (room_load.c now
+// reads them on the reader thread). With room_events locked, an inline read gave up after the
+// loop's 100 ms lock_timeout and started the room afresh (a new epoch).
+
+test('a tenant\'s first WebSocket connection reads its room off the loop while room_events is locked', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-room-ws');
+  const admin = await srv.token('admin');
+  const watcher = await srv.ws(admin);                      // demo's room exists
+  const loads0 = metric((await srv.req('GET', '/metrics')).text, 'planboard_room_loads_total');
+  const lock = await holdLock(srv, 'LOCK TABLE room_events IN ACCESS EXCLUSIVE MODE');
+  let c;
+  try {
+    c = new WsClient(new WebSocket(`${srv.wsBase}/ws?token=${encodeURIComponent(t.token)}`));
+    await new Promise((resolve, reject) => { c.ws.once('open', resolve); c.ws.once('error', reject); });
+    c.send({ event: 'ping', ref: 'early-ping' });           // sent before hello: queued
+    await until(waitingOnLock, { timeout: 5000, what: 'the room read waiting on the lock' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    assert.equal((await srv.board(admin)).status, 200);
+    assert.equal((await watcher.request('ping')).event, 'pong');
+    assert.ok(waitingOnLock(), 'the room read still waits');
+    assert.equal(c.closeInfo, null, 'the connection was dropped while room_events was locked');
+    assert.deepEqual(c.messages, [], 'the connection was answered while room_events was locked');
+  } finally {
+    await lock.release();
+  }
+  const hello = await c.waitFor((m) => m.event === 'hello', { timeout: 10000, what: 'hello' });
+  assert.equal(hello.data.tenant.slug, 'fresh-room-ws');
+  const [{ epoch }] = srv.sql('SELECT epoch FROM room_log WHERE tenant_id = $1', [t.id]);
+  assert.equal(hello.data.epoch, epoch, 'the epoch is the logged one (not a room started afresh)');
+  assert.equal(c.messages[1].event, 'pong');
+  assert.equal(c.messages[1].ref, 'early-ping');
+  const j = await c.request('join_planning_board', {});
+  assert.equal(j.event, 'ack', JSON.stringify(j));
+  assert.equal(j.data.epoch, epoch);
+  assert.equal(metric((await srv.req('GET', '/metrics')).text, 'planboard_room_loads_total') - loads0, 1, 'one room read');
+  await c.close();
+  await watcher.close();
+});
+
+test('a tenant\'s first board read waits off the loop for its room, then its board; 10 at once read the room once', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-room-rest');
+  const admin = await srv.token('admin');
+  assert.equal((await srv.board(admin)).status, 200);       // demo's: cached
+  const m0 = (await srv.req('GET', '/metrics')).text;
+  const lock = await holdLock(srv, 'LOCK TABLE room_events IN ACCESS EXCLUSIVE MODE');
+  let answered = 0;
+  const pending = [];
+  for (let i = 0; i < 10; i++) {
+    pending.push(srv.req('GET', '/api/planning-board', { token: t.token, timeout: 20000 })
+      .then((r) => { answered++; return r; }));
+  }
+  try {
+    await until(waitingOnLock, { timeout: 5000, what: 'the room read waiting on the lock' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    assert.equal((await srv.board(admin)).status, 200);
+    assert.ok(waitingOnLock(), 'the room read still waits');
+    assert.equal(answered, 0, 'a board was answered while room_events was locked');
+  } finally {
+    await lock.release();
+  }
+  const [{ epoch }] = srv.sql('SELECT epoch FROM room_log WHERE tenant_id = $1', [t.id]);
+  for (const r of await Promise.all(pending)) {
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.epoch, epoch);
+    assert.deepEqual(r.body.workCentres.flatMap((w) => w.orders.map((o) => o.orderNumber)), ['MO-FRESH-1']);
+  }
+  const m1 = (await srv.req('GET', '/metrics')).text;
+  assert.equal(metric(m1, 'planboard_room_loads_total') - metric(m0, 'planboard_room_loads_total'), 1, 'one room read');
+  assert.equal(metric(m1, 'planboard_board_loads_total') - metric(m0, 'planboard_board_loads_total'), 1, 'one board load');
+});
+
+test('a tenant\'s first WebSocket connection, join and board read cost the loop no round trip', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-room-trips');
+  const admin = await srv.token('admin');
+  const watcher = await srv.ws(admin);
+  const trips = async () => metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
+  const t0 = await trips();
+  const c = await srv.ws(t.token);
+  const b = await srv.board(t.token);
+  assert.equal(b.status, 200, b.text);
+  const t1 = await trips();
+  // before: 4 (the room's log row, its events, the claim's read back, its drag locks)
+  assert.equal(t1 - t0, 0, `${t1 - t0} loop round trips for a tenant's first connection and board read`);
+  assert.equal(b.body.epoch, c.hello.data.epoch);
+  await c.close();
+  await watcher.close();
+});
+
+test('a drag start sent right after the join waits off the loop for the board the join is loading, then is answered in order', { skip: PG }, async () => {
+  const t = await freshTenant('fresh-drag');
+  const [{ id: orderId }] = srv.sql("SELECT id FROM orders WHERE order_number = 'MO-FRESH-1' AND tenant_id = $1", [t.id]);
+  const admin = await srv.token('admin');
+  assert.equal((await srv.board(admin)).status, 200);       // demo's: cached
+  const c = await srv.ws(t.token, { join: false });
+  const trips = async () => metric((await srv.req('GET', '/metrics')).text, 'planboard_loop_db_round_trips_total');
+  const t0 = await trips();
+  const lock = await holdLock(srv, 'LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+  try {
+    c.send({ event: 'join_planning_board', ref: 'j1', data: {} });
+    c.send({ event: 'start_drag', ref: 'd1', data: { orderId } });
+    c.send({ event: 'ping', ref: 'p1' });
+    await until(waitingOnLock, { timeout: 5000, what: 'the board load waiting on the lock' });
+    await c.waitFor((m) => m.ref === 'j1', { what: 'the join ack' });
+    const h = await srv.req('GET', '/api/health');
+    assert.equal(h.status, 200, h.text);
+    assert.equal((await srv.board(admin)).status, 200);
+    // (inline, the drag start loaded the board on the loop's connection and was answered an
+    // error after the loop's 100 ms lock_timeout)
+    assert.ok(waitingOnLock(), 'the board load still waits');
+    assert.deepEqual(c.messages.filter((m) => m.ref === 'd1' || m.ref === 'p1'), [],
+      'the drag start (or the ping behind it) was answered while orders was locked');
+  } finally {
+    await lock.release();
+  }
+  const d = await c.waitFor((m) => m.ref === 'd1', { timeout: 10000, what: 'the drag start answer' });
+  assert.equal(d.event, 'ack', JSON.stringify(d));
+  const p = await c.waitFor((m) => m.ref === 'p1', { what: 'the ping answer' });
+  assert.equal(p.event, 'pong');
+  assert.ok(c.messages.indexOf(d) < c.messages.indexOf(p), 'answered in the order sent');
+  await c.waitFor((m) => m.event === 'order_locked' && m.data.orderId === orderId, { what: 'order_locked' });
+  assert.equal(await trips() - t0, 0, 'the loop made a round trip');
+  c.send({ event: 'end_drag', ref: 'd2', data: { orderId, completed: false } });
+  assert.equal((await c.waitFor((m) => m.ref === 'd2', { what: 'the drag end answer' })).event, 'ack');
+  await c.close();
+});

@@ -73,13 +73,25 @@ test('PostgreSQL: the loop thread\'s own round trips are counted', async () => {
   const t0 = metric(text0, 'planboard_loop_db_round_trips_total');
   const w0 = metric(text0, 'planboard_loop_db_wait_seconds_total');
   assert.ok(Number.isInteger(t0) && t0 > 0, 'the start and the login read on the loop');
-  // a room's first use on the node reads its room_log row and events on the loop's own
-  // connection today: they count (the audit log, a join's online list and a WebSocket
-  // connection's user and tenant, each the example here once, are read on the reader thread
-  // now). A tenant this server never served: its first request makes its room.
+  // a room whose read off the loop failed is made inline, on the loop's own connection
+  // (server/room.c room_load; room_load.c reads it off the loop first): they count. Here the
+  // claim of a new tenant's room_log row is refused by a test trigger, on the reader and then
+  // inline (the room then starts afresh). A tenant this server never served: its first
+  // request makes its room.
   await srv.createTenant('metrics-rt');
   const token = await srv.token('boss', OTHER_PASSWORD, 'metrics-rt');
-  const b = await srv.board(token);
+  const [{ id }] = srv.sql("SELECT id FROM tenants WHERE slug = 'metrics-rt'");
+  srv.sql(`CREATE OR REPLACE FUNCTION pb_test_refuse_room() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF NEW.tenant_id = ${id} THEN RAISE EXCEPTION 'refused by the test'; END IF;
+    RETURN NEW; END $$;
+    CREATE TRIGGER pb_test_refuse_room BEFORE INSERT ON room_log FOR EACH ROW
+      EXECUTE FUNCTION pb_test_refuse_room()`, [], { write: true });
+  let b;
+  try {
+    b = await srv.board(token);
+  } finally {
+    srv.sql('DROP TRIGGER pb_test_refuse_room ON room_log', [], { write: true });
+  }
   assert.equal(b.status, 200, b.text);
   const text1 = (await srv.req('GET', '/metrics')).text;
   const t1 = metric(text1, 'planboard_loop_db_round_trips_total');

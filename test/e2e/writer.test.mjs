@@ -34,6 +34,18 @@ after(async () => {
 });
 
 /**
+ * Wait until the writer has nothing outstanding: a join (or any board read) renews the
+ * projection when the minute changed since it was computed (SPEC §9), and publishing that
+ * schedule_updated is a writer job on PostgreSQL; a test counting writer jobs reads its
+ * baseline after it (once in about six runs the minute changed between two tests).
+ */
+async function quiet() {
+  await srv.settled();
+  await until(async () => await metric('planboard_writer_outstanding') === 0,
+    { what: 'the writer to have nothing outstanding' });
+}
+
+/**
  * Another process holding the database's write lock until release(). SQLite: python3's sqlite3
  * in BEGIN IMMEDIATE. PostgreSQL: psql in a transaction holding every table of the schema in
  * EXCLUSIVE mode (plain SELECTs go on; every INSERT, UPDATE, DELETE and SELECT ... FOR UPDATE
@@ -87,9 +99,10 @@ async function metric(name) {
 }
 
 test('an import in flight on the writer: the loop answers, another tenant\'s move waits for it and then lands', async () => {
+  const ws = await srv.ws(other.token);
+  await quiet();
   const jobsBefore = await metric('planboard_writer_jobs_total');
   const waitsBefore = await metric('planboard_writer_exclusive_waits_total');
-  const ws = await srv.ws(other.token);
 
   const lock = await holdWriteLock();
   let importDone = false, moveDone = false;
@@ -250,6 +263,7 @@ test('an order update and a scanner event sent while the writer is held are answ
   const id = cr.body.id, v0 = cr.body.version;
   await srv.settled();                  // PostgreSQL: order_created is out before the join
   const ws = await srv.ws(other.token);
+  await quiet();
   const jobsBefore = await metric('planboard_writer_jobs_total');
 
   const lock = await holdWriteLock();
@@ -301,9 +315,10 @@ test('an order update and a scanner event sent while the writer is held are answ
 });
 
 test('a work centre create, a calendar PUT and a tenant PUT while the writer is held: answered after it, in order, the loop answering meanwhile', async () => {
+  const ws = await srv.ws(other.token);
+  await quiet();
   const jobsBefore = await metric('planboard_writer_jobs_total');
   const waitsBefore = await metric('planboard_writer_exclusive_waits_total');
-  const ws = await srv.ws(other.token);
   const lock = await holdWriteLock();
   const answered = [];
   const track = (name, p) => p.then((r) => { answered.push(name); return r; });
