@@ -312,6 +312,8 @@ struct ws_move {                        /* a move's place in its connection's an
 
 struct ws_queued {
     struct ws_queued *next;
+    int err;                            /* 0: a message; else a frame refused with this SPEC §4
+                                         * code and text as its message (reject_frame) */
     size_t len;
     char text[];                        /* the message, NUL-terminated */
 };
@@ -340,7 +342,7 @@ static bool is_move(const char *text, size_t len)
     return move;
 }
 
-static void enqueue(struct ws_conn *c, const char *text, size_t len)
+static void enqueue(struct ws_conn *c, const char *text, size_t len, int err)
 {
     struct ws_queued *q;
     if (c->queued >= PB_WS_MAX_QUEUED || (q = malloc(sizeof(*q) + len + 1)) == NULL) {
@@ -349,6 +351,7 @@ static void enqueue(struct ws_conn *c, const char *text, size_t len)
         return;
     }
     q->next = NULL;
+    q->err = err;
     q->len = len;
     memcpy(q->text, text, len);
     q->text[len] = '\0';
@@ -367,9 +370,21 @@ static void receive_message(struct ws_conn *c, const char *text, size_t len)
 {
     if (c->open_job != NULL || c->board_wait != NULL || c->queue != NULL
         || (c->moves != NULL && !is_move(text, len)))
-        enqueue(c, text, len);
+        enqueue(c, text, len, 0);
     else
         handle_message(c, text, len);
+    rx_update(c);
+}
+
+/* A frame refused whole (binary, or a message past PB_WS_MAX_MESSAGE): its error now, or, when
+ * messages before it wait (the open's read, a board load, moves in flight), in its place
+ * behind them; before, the error of a frame sent before hello was lost (no reader queue yet). */
+static void reject_frame(struct ws_conn *c, int err, const char *why)
+{
+    if (c->open_job != NULL || c->board_wait != NULL || c->queue != NULL || c->moves != NULL)
+        enqueue(c, why, strlen(why), err);
+    else
+        reply_error(c, NULL, err, why, NULL);
     rx_update(c);
 }
 
@@ -393,13 +408,16 @@ static void flush_moves(struct ws_conn *c)
             free(w);
         }
         if ((q = c->queue) == NULL || c->board_wait != NULL
-            || (c->moves != NULL && !is_move(q->text, q->len)))
+            || (c->moves != NULL && (q->err != 0 || !is_move(q->text, q->len))))
             break;
         c->queue = q->next;
         if (c->queue == NULL)
             c->queue_tail = NULL;
         c->queued--;
-        handle_message(c, q->text, q->len);
+        if (q->err != 0)
+            reply_error(c, NULL, q->err, q->text, NULL);
+        else
+            handle_message(c, q->text, q->len);
         free(q);
     }
     c->flushing = false;
@@ -529,6 +547,7 @@ static bool board_park(struct ws_conn *c, const char *text, size_t len)
         free(q);                        /* cached, SQLite, or no load could start: inline */
         return false;
     }
+    q->err = 0;
     q->len = len;
     memcpy(q->text, text, len);
     q->text[len] = '\0';
@@ -873,7 +892,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             return -1;
         if (lws_frame_is_binary(wsi)) {
             if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0)
-                reply_error(c, NULL, PB_EVALIDATION, "expected UTF-8 JSON text frames", NULL);
+                reject_frame(c, PB_EVALIDATION, "expected UTF-8 JSON text frames");
             return 0;
         }
         bool complete = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
@@ -896,7 +915,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         }
         if (complete) {
             if (c->rx_discard)
-                reply_error(c, NULL, PB_ETOO_LARGE, "message larger than 64 KiB", NULL);
+                reject_frame(c, PB_ETOO_LARGE, "message larger than 64 KiB");
             else
                 receive_message(c, c->rx, c->rx_len);
             free(c->rx);

@@ -1125,3 +1125,27 @@ test('a drag start sent right after the join waits off the loop for the board th
   assert.equal((await c.waitFor((m) => m.ref === 'd2', { what: 'the drag end answer' })).event, 'ack');
   await c.close();
 });
+
+test('a binary and an oversized frame sent while a WebSocket open waits are answered their errors after hello, in order', { skip: PG }, async () => {
+  const viewer = await srv.token('viewer');                  // logins read users: before the lock
+  const lock = await holdLock(srv, 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+  let c;
+  try {
+    c = new WsClient(new WebSocket(`${srv.wsBase}/ws?token=${encodeURIComponent(viewer)}`));
+    await new Promise((resolve, reject) => { c.ws.once('open', resolve); c.ws.once('error', reject); });
+    c.send({ event: 'ping', ref: 'before' });
+    c.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    c.ws.send(JSON.stringify({ event: 'ping', ref: 'x'.repeat(70 * 1024) }));
+    c.send({ event: 'ping', ref: 'after' });
+    await until(waitingOnLock, { timeout: 5000, what: 'the open\'s user read waiting on the lock' });
+    assert.equal((await srv.req('GET', '/api/health')).status, 200);
+    assert.deepEqual(c.messages, [], 'the connection was answered while users was locked');
+  } finally {
+    await lock.release();
+  }
+  await c.waitFor((m) => m.ref === 'after', { timeout: 10000, what: 'the last pong' });
+  // before: the two errors were lost (no reader queue before hello)
+  assert.deepEqual(c.messages.map((m) => [m.event, m.ref ?? m.data?.code]),
+    [['hello', undefined], ['pong', 'before'], ['error', 'validation_failed'], ['error', 'payload_too_large'], ['pong', 'after']]);
+  await c.close();
+});
