@@ -486,14 +486,23 @@ static void describe(struct strbuf *d, const struct scanner_event_input *in, con
               res->order_completed ? "true" : "false", p->order_change ? "true" : "false");
 }
 
+/* Insert in's scanner_events row. *inserted: true, or false when (tenant_id, event_id) is
+ * recorded already (by a transaction committed since the look-up: another connection or node;
+ * one still open is waited for): then nothing was written. ON CONFLICT DO NOTHING rather than
+ * the unique key's error: on PostgreSQL a failed statement aborts the whole transaction (the
+ * writer's group, every job of it: store/writer.c run_group). 0 or PB_EINTERNAL. */
 static int insert_event(struct store *s, int64_t tenant_id, const struct scanner_event_input *in,
-                        int64_t order_id, int64_t wc_id, const char *now, int *ext)
+                        int64_t order_id, int64_t wc_id, const char *now, bool *inserted)
 {
     static const char sql[] =
         "INSERT INTO scanner_events(tenant_id, event_id, order_id, work_centre_id, "
         "operation_name, event_type, quantity, operator_badge, scanner_id, timestamp, "
-        "processed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1)";
+        "processed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1) "
+        "ON CONFLICT (tenant_id, event_id) DO NOTHING";
     struct db_stmt *st;
+    int changes = 0;
+
+    *inserted = false;
     if ((st = store__prepare(s, sql, "prepare")) == NULL)
         return PB_EINTERNAL;
     db_bind_int64(st, 1, tenant_id);
@@ -507,7 +516,10 @@ static int insert_event(struct store *s, int64_t tenant_id, const struct scanner
     store__bind_text_opt(st, 8, in->operator_badge);
     store__bind_text_opt(st, 9, in->scanner_id);
     db_bind_text(st, 10, now, -1, DB_STATIC);
-    return store__run_final(s, st, "scanner event insert", ext, NULL);
+    if (store__run_final(s, st, "scanner event insert", NULL, &changes) != 0)
+        return PB_EINTERNAL;
+    *inserted = changes == 1;
+    return 0;
 }
 
 
@@ -773,7 +785,8 @@ int store_scanner_write(struct store *s, struct scanner_job *j)
 {
     const struct plan *p = &j->p;
     int64_t t = j->b->tenant_id;
-    int ext = DB_OK, r;
+    bool inserted = false;
+    int r;
 
     j->dup_at_write = false;            /* a rerun decides again */
     if (j->duplicate)
@@ -788,14 +801,14 @@ int store_scanner_write(struct store *s, struct scanner_job *j)
         if (j->invalid != NULL)
             return PB_EVALIDATION;
     }
-    /* the event row first: if another connection recorded the eventId meanwhile, its unique
-     * key refuses it (a statement error: nothing of this job was written) */
-    if (insert_event(s, t, &j->in, j->o->id, j->wc_id, j->now, &ext) != 0) {
-        if (ext == DB_CONSTRAINT_UNIQUE) {
-            j->dup_at_write = true;
-            return 0;
-        }
+    /* the event row first: if another connection recorded the eventId meanwhile, nothing is
+     * inserted (ON CONFLICT DO NOTHING, no statement error: the transaction goes on) and
+     * nothing of this job is written */
+    if (insert_event(s, t, &j->in, j->o->id, j->wc_id, j->now, &inserted) != 0)
         return PB_EINTERNAL;
+    if (!inserted) {
+        j->dup_at_write = true;
+        return 0;
     }
     if (p->move) {
         if (rank__write(s, t, &p->rp) != 0

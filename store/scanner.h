@@ -143,8 +143,9 @@ int store_scanner_event(struct store *s, struct board *b, const struct scanner_e
  *   write (the thread that owns connection s, a sibling store, inside a transaction the caller
  *     opened; it must not BEGIN/COMMIT): the scanner_events row, the move's relabel and
  *     "order_moved" audit row, the order and step rows, the "scanner_event" audit row. When
- *     another connection recorded the eventId meanwhile (its unique key), nothing is written
- *     and the event becomes a duplicate. Reads b, frozen until apply. May run again after a
+ *     another connection recorded the eventId meanwhile (the INSERT meets its unique key: ON
+ *     CONFLICT DO NOTHING, no statement error, so the caller's transaction goes on, PostgreSQL
+ *     too), nothing is written and the event becomes a duplicate. Reads b, frozen until apply. May run again after a
  *     rollback (it decides the duplicate again; nothing else in the job changes).
  *     0 or PB_EINTERNAL; a job of store_scanner_prepare_cached first looks the eventId up
  *     on s (a duplicate: 0, nothing written) and then refuses the order or work centre

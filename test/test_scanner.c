@@ -686,8 +686,8 @@ static void test_event_phases_on_a_sibling_connection_with_a_rerun(void **state)
 }
 
 /* The eventId was free at prepare but another connection recorded it before the write: the
- * write writes nothing (the unique key refuses the event row first), the event is answered
- * as a duplicate, and neither the cache nor SQLite changed. */
+ * write writes nothing (its event row's INSERT .. ON CONFLICT DO NOTHING, first, inserts
+ * none), the event is answered as a duplicate, and neither the cache nor SQLite changed. */
 static void test_event_recorded_meanwhile_is_a_duplicate_at_write_and_changes_nothing(void **state)
 {
     struct fx *f = *state;

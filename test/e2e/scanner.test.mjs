@@ -4,7 +4,10 @@
 // tenant isolation, drag locks ended by a scanner move. Choices: server/routes_scanner.c.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, assertError, boardColumns, utcDay, OTHER_PASSWORD } from './lib.mjs';
+import { spawn } from 'node:child_process';
+import { startServer, assertError, boardColumns, utcDay, until, BACKEND, OTHER_PASSWORD } from './lib.mjs';
+
+const PG = BACKEND === 'postgresql' ? false : 'needs PostgreSQL (PB_TEST_PG): another session racing the scan';
 
 let srv, tok = {}, wc, ws, key, today;
 before(async () => {
@@ -366,4 +369,135 @@ test("job_start's startDate is the day in the tenant's timezone, the zone change
   }
   const back = await json('PUT', '/api/tenant', { timezone: 'UTC' });
   assert.equal(back.status, 200, back.text);
+});
+
+/** PostgreSQL: another session that ran `BEGIN; <sql>` and keeps its transaction open until
+ * commit() (as loop-waits.test.mjs holdLock). */
+async function holdOpen(sql) {
+  const p = spawn('psql', [srv.pgUrl(), '-X', '-q', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  p.stdout.on('data', (d) => { out += d; });
+  p.stderr.on('data', (d) => { err += d; });
+  p.stdin.write(`BEGIN; ${sql}; SELECT 'held';\n`);
+  await until(() => out.includes('held') || p.exitCode !== null, { timeout: 10000, what: `psql: ${sql}` });
+  assert.ok(out.includes('held'), `psql: ${err}`);
+  return { commit: () => new Promise((resolve) => { p.on('exit', resolve); p.stdin.end('COMMIT;\n'); }) };
+}
+
+const waitingOnLock = () => srv.sql('SELECT count(*) AS n FROM pg_locks WHERE NOT granted')[0].n > 0;
+const writerOutstanding = async () => {
+  const line = (await srv.req('GET', '/metrics')).text.split('\n').find((l) => l.startsWith('planboard_writer_outstanding '));
+  return Number(line.split(' ').pop());
+};
+
+/** Another session (another node) records eventId for order o at centre CUT, uncommitted. */
+function recordElsewhere(o, eventId) {
+  const [{ tenant_id: tid }] = srv.sql('SELECT tenant_id FROM orders WHERE id = $1', [o.id]);
+  return holdOpen(`INSERT INTO scanner_events(tenant_id, event_id, order_id, work_centre_id, event_type,
+    quantity, timestamp, processed) VALUES (${tid}, '${eventId}', ${o.id}, ${wc.byCode.CUT},
+    'progress_update', 5, '2026-01-05T08:00:00.000Z', 1)`);
+}
+
+// Issue 13 leftover: the scan's run inserts its scanner_events row while another connection
+// (another node) has inserted the same new eventId and not committed yet: the INSERT waits on
+// the unique index, then meets the committed row. SPEC §4: a repeated eventId is accepted and
+// ignored, as a retry through the normal path is. (Before: PostgreSQL's unique-key error aborted
+// the writer's transaction, RELEASE failed and the scan was answered 500.)
+test('a scan racing another connection that records the same eventId is a duplicate (PostgreSQL)', { skip: PG }, async () => {
+  const o = await newOrder('SC-RACE', { workCentreId: wc.byCode.CUT });
+  assert.equal((await srv.board(tok.admin)).status, 200);         // cached: nothing loads meanwhile
+  const scans0 = await auditTotal(`&orderId=${o.id}&eventType=scanner_event`);
+  const id = evId();
+  const ev = { eventId: id, orderNumber: 'SC-RACE', workCentreCode: 'CUT', eventType: 'progress_update', quantity: 3 };
+  const other = await recordElsewhere(o, id);
+  let answered = null;
+  const pending = srv.req('POST', '/api/scanner/events', { headers: { 'x-api-key': key }, json: ev, timeout: 20000 })
+    .then((r) => { answered = r; return r; });
+  try {
+    await until(() => waitingOnLock() || answered !== null, { timeout: 5000, what: 'the scan waiting on the other insert' });
+    assert.equal(answered, null, `the scan was answered before the other session committed: ${answered?.status} ${answered?.text}`);
+  } finally {
+    await other.commit();
+  }
+  const from = ws.messages.length;
+  const r = await pending;
+  assert.equal(r.status, 202, r.text);
+  assert.deepEqual(r.body, { eventId: id, applied: false, duplicate: true });
+  // the same answer as a retry of a recorded eventId through the normal path
+  const again = await scan(ev);
+  assert.equal(again.status, r.status, again.text);
+  assert.deepEqual(again.body, r.body);
+  // the order is as the other session left it (it changed no order), nothing written or broadcast
+  const now = await order(o.id);
+  assert.equal(now.quantityCompleted, o.quantityCompleted);
+  assert.equal(now.version, o.version);
+  assert.equal(await auditTotal(`&orderId=${o.id}&eventType=scanner_event`), scans0);
+  await srv.settled();
+  assert.ok(!ws.messages.slice(from).some((m) => m.data?.order?.id === o.id), 'nothing broadcast for the duplicate');
+  // the server keeps serving: a new scan is applied, the board reads
+  const next = await scan({ ...ev, eventId: evId() });
+  assert.equal(next.status, 202, next.text);
+  assert.equal(next.body.applied, true);
+  assert.equal((await order(o.id)).quantityCompleted, o.quantityCompleted + 3);
+  const b = await srv.board(tok.admin);
+  assert.equal(b.status, 200, b.text);
+  boardColumns(b.body);
+});
+
+// The same race with another job behind the scan in the same writer group (one transaction,
+// a savepoint each): the writer is held by a third job (the other tenant's order create, its
+// tenant row locked by another session) while the scan and then an API key create (no tenant
+// gate) queue behind it; both are taken as one group when it finishes. The scan's duplicate
+// must not cost the key create anything.
+test('a racing duplicate scan does not harm the next job of its writer group (PostgreSQL)', { skip: PG }, async () => {
+  const o = await newOrder('SC-RACE-GROUP', { workCentreId: wc.byCode.CUT });
+  assert.equal((await srv.board(tok.admin)).status, 200);
+  assert.equal((await srv.board(tok.other)).status, 200);
+  const [{ id: otherTenant }] = srv.sql("SELECT id FROM tenants WHERE slug = 'other'");
+  const id = evId();
+  const ev = { eventId: id, orderNumber: 'SC-RACE-GROUP', workCentreCode: 'CUT', eventType: 'progress_update', quantity: 2 };
+  const racer = await recordElsewhere(o, id);
+  const holder = await holdOpen(`SELECT id FROM tenants WHERE id = ${otherTenant} FOR UPDATE`);
+  const base = await writerOutstanding();
+  const log0 = srv.stderr.length;
+  let heldAnswered = null, scanAnswered = null, keyAnswered = null;
+  let held, pending, keyCreate;
+  try {
+    held = json('POST', '/api/orders', { orderNumber: 'SC-HOLDER', stockCode: 'S', description: 'holds the writer', quantityToMake: 1 }, tok.other)
+      .then((r) => { heldAnswered = r; return r; });
+    await until(() => waitingOnLock() || heldAnswered !== null, { timeout: 5000, what: 'the other tenant\'s create waiting on its tenant row' });
+    assert.equal(heldAnswered, null, `the holder was answered: ${heldAnswered?.status} ${heldAnswered?.text}`);
+    pending = srv.req('POST', '/api/scanner/events', { headers: { 'x-api-key': key }, json: ev, timeout: 20000 })
+      .then((r) => { scanAnswered = r; return r; });
+    await until(async () => (await writerOutstanding()) >= base + 2, { timeout: 5000, what: 'the scan queued at the writer' });
+    keyCreate = json('POST', '/api/api-keys', { name: 'behind the race' }).then((r) => { keyAnswered = r; return r; });
+    await until(async () => (await writerOutstanding()) >= base + 3, { timeout: 5000, what: 'the key create queued at the writer' });
+  } finally {
+    await holder.commit();
+  }
+  try {
+    const h = await held;
+    assert.equal(h.status, 201, h.text);
+    // the group [scan, key create]: the scan's insert waits on the racer's row
+    await until(() => waitingOnLock() || scanAnswered !== null, { timeout: 5000, what: 'the scan waiting on the other insert' });
+    assert.equal(scanAnswered, null, `the scan was answered before the other session committed: ${scanAnswered?.status} ${scanAnswered?.text}`);
+    assert.equal(keyAnswered, null, 'the key create was answered before its group');
+  } finally {
+    await racer.commit();
+  }
+  const r = await pending;
+  assert.equal(r.status, 202, r.text);
+  assert.deepEqual(r.body, { eventId: id, applied: false, duplicate: true });
+  const k = await keyCreate;
+  assert.equal(k.status, 201, k.text);
+  assert.ok((await get('/api/api-keys')).body.data.some((x) => x.id === k.body.id), 'the key was created');
+  const withKey = await scan({ ...ev, eventId: evId() }, k.body.key);
+  assert.equal(withKey.status, 202, withKey.text);
+  assert.equal(withKey.body.applied, true);
+  const now = await order(o.id);
+  assert.equal(now.quantityCompleted, o.quantityCompleted + 2, 'only the new scan counted');
+  // the group's transaction was not lost (then rolled back whole and run again job by job,
+  // store/writer.c run_group: the writer logs the failed statement)
+  const lost = /^writer: .*$/m.exec(srv.stderr.slice(log0));
+  assert.equal(lost, null, `the writer group failed: ${lost?.[0]}`);
 });
