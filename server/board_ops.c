@@ -687,6 +687,20 @@ static void batch_resubmit(struct move_batch *mb)
     free(mb);
 }
 
+static void batch_resubmit_ready(void *owner)
+{
+    batch_resubmit(owner);
+}
+
+/* batch_resubmit once the tenant's board is cached: when it was dropped, it is loaded off the
+ * loop first (board_load_wait; issue 13: the moves' prepare would load it on the loop's
+ * connection, 4+ round trips). Cached, or no load could start: at once, as before. */
+static void batch_resubmit_loaded(struct move_batch *mb)
+{
+    if (board_load_wait(mb->app, mb->tenant_id, batch_resubmit_ready, mb) == NULL)
+        batch_resubmit(mb);
+}
+
 /* bus_wait's callback: the bus applied the tenant's log up to what was notified (caught_up),
  * or did not in time (then the board is reloaded, as soon as nothing points into it). */
 static void batch_resume(struct app *app, void *ctx, bool caught_up)
@@ -694,7 +708,7 @@ static void batch_resume(struct app *app, void *ctx, bool caught_up)
     struct move_batch *mb = ctx;
     if (!caught_up)
         follow_board_stale(app, mb->tenant_id);
-    batch_resubmit(mb);
+    batch_resubmit_loaded(mb);
 }
 
 /* PostgreSQL, a batch refused as stale (another node changed the tenant's columns since this
@@ -721,7 +735,7 @@ static bool batch_retry(struct move_batch *mb)
         app->bus.reloads++;
     store_board_drop(app->store, mb->tenant_id);
     room_board_forget(app, mb->tenant_id);      /* a reloaded board restarts its versions */
-    batch_resubmit(mb);
+    batch_resubmit_loaded(mb);
     return true;
 }
 
