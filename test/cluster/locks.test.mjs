@@ -8,12 +8,13 @@
 //      node, published by whichever surviving node's sweep removed the row;
 //   3. presence across nodes (SPEC §12 "the union of the nodes' connections"): one user on
 //      two nodes is one user_joined, stays online while either connection does, and leaves
-//      (user_left, once) when the node of their last connection dies.
+//      (user_left, once: the surviving node and a fourth started on the same database both
+//      sweep the dead node each second) when the node of their last connection dies.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Cluster, DEMO_PASSWORD, OTHER_PASSWORD, until } from './lib.mjs';
+import { Cluster, DEMO_PASSWORD, OTHER_PASSWORD, until, startServer } from './lib.mjs';
 
 const ROUNDS = 20;
 let cl;
@@ -143,7 +144,11 @@ test('presence across nodes: one user_joined for a user on two nodes, online whi
   const t = await cl.front.token('roamer');
   const viewer = await cl.front.token('viewer');
   const watch = await cl.nodes[0].ws(viewer);           // node 1
-  const from = watch.messages.length;
+  // a fourth node on the same database (node 3 died in the test above): with node 1 it sweeps
+  // node 2 when it dies
+  const extra = await startServer({ command: 'serve', config: { database: { url: cl.dbUrl } } });
+  const watch4 = await extra.ws(await extra.token('viewer'));
+  const from = watch.messages.length, from4 = watch4.messages.length;
   const onNode1 = await cl.nodes[0].ws(t);
   const onNode2 = await cl.nodes[1].ws(t);
   await watch.waitFor((m) => m.event === 'user_joined' && m.data.username === 'roamer', { timeout: 5000, what: 'user_joined of roamer' });
@@ -164,5 +169,21 @@ test('presence across nodes: one user_joined for a user on two nodes, online whi
   await until(async () => !(await online(0)).includes('roamer'), { timeout: 5000, what: 'roamer off the online list' });
   const joins = watch.messages.slice(from).filter((m) => m.event === 'user_joined' && m.data.username === 'roamer');
   assert.equal(joins.length, 1, JSON.stringify(joins));
+  // both surviving nodes sweep node 2 every second (SKIP LOCKED: the one that locked the dead
+  // node's row reports it): after three more sweeps on each, still one user_left, seen alike
+  // on node 1 and the fourth node
+  const beat = async (srv) => Number(/^planboard_presence_beats_total (\S+)$/m.exec((await srv.req('GET', '/metrics')).text)[1]);
+  const beats = async () => [await beat(cl.nodes[0]), await beat(extra)];
+  const b0 = await beats();
+  await until(async () => (await beats()).every((b, k) => b >= b0[k] + 3), { timeout: 15000, what: 'three more sweeps on node 1 and the fourth node' });
+  await watch4.waitFor((m) => m.event === 'user_left' && m.data.username === 'roamer', { timeout: 5000, what: 'user_left of roamer at the fourth node' });
+  await cl.nodes[0].settled();
+  await extra.settled();
+  const lefts = (w, k) => w.messages.slice(k).filter((m) => m.event === 'user_left' && m.data.username === 'roamer');
+  assert.equal(lefts(watch, from).length, 1, JSON.stringify(lefts(watch, from)));
+  assert.equal(lefts(watch4, from4).length, 1, JSON.stringify(lefts(watch4, from4)));
+  assert.equal(lefts(watch, from)[0].seq, lefts(watch4, from4)[0].seq, 'one event, one seq');
+  await watch4.close();
+  await extra.stop();
   void onNode2;
 });
