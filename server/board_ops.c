@@ -108,11 +108,13 @@ void op_wip_mark(cJSON *obj, const struct wip_check *w)
  * orders.rank as a decimal string, "rank", when the move rewrote no other order's rank: the
  * other nodes apply the move to their cached boards with it (store/follow.h; docs/api-notes.md
  * "Following another node's changes"). */
-static cJSON *moved_json(const struct app *app, const struct op_user *u,
-                         const struct move_result *mr)
+cJSON *op_moved_json(const struct app *app, const struct op_user *u,
+                     const struct move_result *mr)
 {
     cJSON *ev = cJSON_CreateObject();
-    cJSON_AddItemToObject(ev, "order", json_order(mr->order, NULL));
+    /* at mr->position: what order_position() of the applied order is (mr->order may be a
+     * copy as the move will make it: store_update_move_tried) */
+    cJSON_AddItemToObject(ev, "order", json_order_at(mr->order, NULL, mr->position));
     if (mr->from_work_centre_id > 0)
         cJSON_AddNumberToObject(ev, "fromWorkCentreId", (double)mr->from_work_centre_id);
     else
@@ -146,7 +148,7 @@ static void publish_moved(struct app *app, const struct op_user *u, const struct
         room_board_forget(app, u->tenant_id);
         return;
     }
-    room_publish(app, u->tenant_id, "order_moved", moved_json(app, u, mr));
+    room_publish(app, u->tenant_id, "order_moved", op_moved_json(app, u, mr));
     if (had_lock)
         publish_unlocked(app, u->tenant_id, order_id, "moved");
 }
@@ -158,10 +160,10 @@ void op_publish_moved(struct app *app, const struct op_user *u, const struct mov
 }
 
 void op_publish_moved_released(struct app *app, const struct op_user *u,
-                               const struct move_result *mr, bool had_lock)
+                               const struct move_result *mr, bool had_lock, bool logged)
 {
     lock_release(app->locks, u->tenant_id, mr->order->id, u->user_id, NULL);    /* the mirror */
-    publish_moved(app, u, mr, false, had_lock);
+    publish_moved(app, u, mr, logged, had_lock);
 }
 
 /* The answer of a lock taken or renewed (SPEC §4 start-move, §5 the ack of start_drag). */
@@ -583,7 +585,7 @@ static int batch_prepare(void *ctx)
         if (mb->app->postgres) {        /* SPEC §12: the event goes in with the move */
             struct move_result mr;
             store_move_tried(m->job, &mr);
-            m->event = room_encode("order_moved", moved_json(mb->app, &m->u, &mr));
+            m->event = room_encode("order_moved", op_moved_json(mb->app, &m->u, &mr));
         }
     }
     if (mb->app->postgres && mb->any) {

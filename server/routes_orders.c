@@ -6,8 +6,8 @@
  * Choices where SPEC is silent: docs/api-notes.md.
  * On PostgreSQL (SPEC §12, server/job_events.c) the events of a field update, a delete (with
  * the order_unlocked of the lock it ends) and a work-centre change are rows of the change's own
- * transaction; an update that moves the order still publishes its order_moved after the commit
- * (docs/postgresql.md). On SQLite every event is published after the commit (room_publish).
+ * transaction, an update that moves the order its order_moved (and the mover's order_unlocked)
+ * too. On SQLite every event is published after the commit (room_publish).
  */
 #include "server/server_int.h"
 
@@ -482,7 +482,13 @@ static int update_op_prepare(void *ctx)
     if (rc2 == PB_EWIP_LIMIT)           /* SPEC §9: the column it would enter or count in */
         store_wip_check(u->b, mv.to_work_centre_id, 1, false, &u->wip);
     job_events_init(&u->ev, u->app, u->u.tenant_id);
-    if (rc2 == 0 && !u->is_move && store_update_writes(u->job)) {
+    struct order moved;
+    struct move_result mr;
+    if (rc2 == 0 && u->is_move && store_update_move_tried(u->job, &moved, &mr)) {
+        /* SPEC §12: ONE order_moved with the updated order, sequenced by the run (and the
+         * order_unlocked {moved} after it when the run's DELETE ends the mover's lock) */
+        job_events_add(&u->ev, "order_moved", op_moved_json(u->app, &u->u, &mr));
+    } else if (rc2 == 0 && !u->is_move && store_update_writes(u->job)) {
         /* SPEC §12: order_updated as apply will make the order, sequenced by the run */
         struct order tried;
         struct wip_check wip;
@@ -516,6 +522,12 @@ static int update_op_run(struct db *db, void *ctx)
         if (n < 0)
             return n == PB_EUNAVAILABLE ? n : PB_EINTERNAL;
         u->lock_removed = n > 0;
+        if (u->lock_removed) {
+            cJSON *d = cJSON_CreateObject();
+            cJSON_AddNumberToObject(d, "orderId", (double)u->order_id);
+            cJSON_AddStringToObject(d, "reason", "moved");
+            job_events_add_run(&u->ev, "order_unlocked", d);
+        }
     }
     return job_events_sequence(&u->ev);
 }
@@ -568,8 +580,9 @@ static void update_op_done(void *ctx, int status, uint64_t commit_seq)
     store_update_wip(u->job, &wip);
     struct order *o = store_update_apply(u->b, u->job, &changed, &mr);
     if (u->is_move) {
-        if (u->app->postgres)           /* its lock row went in update_op_run */
-            op_publish_moved_released(u->app, &u->u, &mr, u->lock_removed);
+        if (u->app->postgres)           /* its lock row went in update_op_run, and its events
+                                         * with it when logged (SPEC §12) */
+            op_publish_moved_released(u->app, &u->u, &mr, u->lock_removed, logged);
         else
             op_publish_moved(u->app, &u->u, &mr);   /* ONE order_moved with the updated order */
         schedule_changed(u->app, u->u.tenant_id,

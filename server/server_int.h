@@ -764,10 +764,17 @@ void op_publish_moved(struct app *app, const struct op_user *u, const struct mov
 /* The same after a committed move whose writer transaction ended the mover's lock row itself
  * (PostgreSQL: a field update that moved the order, its DELETE in the update's transaction
  * like the plain moves' in their batch's; issue 13): had_lock = that DELETE returned the row.
- * This node's lock mirror drops the lock; order_moved, then order_unlocked {moved} when
- * had_lock, are published. */
+ * This node's lock mirror drops the lock; then, unless logged (the transaction sequenced them
+ * itself, server/job_events.c: the webhook outbox is nudged and the cached board answer
+ * dropped instead), order_moved and, when had_lock, order_unlocked {moved} are published. */
 void op_publish_moved_released(struct app *app, const struct op_user *u,
-                               const struct move_result *mr, bool had_lock);
+                               const struct move_result *mr, bool had_lock, bool logged);
+/* The data of a move's order_moved (SPEC §5 {order, fromWorkCentreId, toWorkCentreId, position,
+ * movedBy: u}; on PostgreSQL "rank" when the move relabelled no other order), a new cJSON
+ * object (the caller's). mr->order is the order at mr->position (the applied one, or a copy as
+ * the move will make it). */
+cJSON *op_moved_json(const struct app *app, const struct op_user *u,
+                     const struct move_result *mr);
 /* SPEC §9 WIP limits. op_wip_extra: the members a PB_EWIP_LIMIT error adds to its body,
  * {"reason": "wip_limit", "wipLimit", "count"} (owned by the caller). op_wip_mark: adds
  * "wipExceeded": true to obj when w says a limit was passed (soft, or overridden); nothing

@@ -434,6 +434,28 @@ int store_update_write(struct store *s, struct update_job *j)
     return 0;
 }
 
+bool store_update_move_tried(const struct update_job *j, struct order *order,
+                             struct move_result *out)
+{
+    const struct move_plan *mp = &j->mp;
+    if (!j->has_move)
+        return false;
+    store_update_tried(j, order);       /* the fields: apply_fields bumps no version here */
+    order->rank = mp->rp.rank;          /* as move_apply_keep */
+    order->work_centre_id = mp->dst->work_centre_id;
+    order->version++;
+    memcpy(order->updated_at, j->now, sizeof(order->updated_at));
+    out->order = order;
+    out->from_work_centre_id = mp->src->work_centre_id;
+    out->to_work_centre_id = mp->dst->work_centre_id;
+    out->position = mp->p;
+    out->queue_depth_from = mp->depth_from;
+    out->queue_depth_to = mp->depth_to;
+    out->wip = mp->wip;
+    out->relabelled = mp->rp.count > 0;
+    return true;
+}
+
 struct order *store_update_apply(struct board *b, struct update_job *j, bool *changed,
                                  struct move_result *moved)
 {

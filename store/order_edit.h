@@ -119,6 +119,13 @@ void store_update_wip(const struct update_job *j, struct wip_check *out);
  * column node is not usable: the position is order_position() of the board's order. Any
  * thread that may read b (the writer's gate keeps it still). */
 void store_update_tried(const struct update_job *j, struct order *out);
+/* SPEC §12 (the event goes in with its change): for a job with a move, *order = the order as
+ * apply will make it (the planned fields, its new column and rank, version and updatedAt; the
+ * same borrowing as store_update_tried) and *out = the move as apply will report it, with
+ * out->order = order (its position is out->position); returns true. A job without a move:
+ * false, nothing set. Any thread that may read b. */
+bool store_update_move_tried(const struct update_job *j, struct order *order,
+                             struct move_result *out);
 
 /*
  * Soft delete (deleted_at) of order order_id: the orders after it in its column close up

@@ -83,6 +83,33 @@ test('every kind of write has its events in room_events, with the next seqs, whe
   assert.equal(ev[0].data.order.description, 'updated in one transaction');
   assert.equal(srv.sql('SELECT description FROM orders WHERE id = $1', [id])[0].description, 'updated in one transaction');
 
+  // a field update that moves the order, by the holder of its drag lock: ONE order_moved with
+  // the updated order, then the lock's end {moved} (before: both sequenced by a job of their
+  // own after the update's commit)
+  const holder = await srv.ws(tok.admin);
+  const lk = await holder.request('start_drag', { orderId: id });
+  assert.equal(lk.event, 'ack', JSON.stringify(lk));
+  [r, ev] = await expectEvents(['order_moved', 'order_unlocked'], () => json('PUT', `/api/orders/${id}`,
+    { version: 2, description: 'updated and moved', workCentreId: wc.byCode.ASM, position: 0 }));
+  assert.equal(r.status, 200, r.text);
+  assert.equal(ev[0].data.toWorkCentreId, wc.byCode.ASM);
+  assert.equal(ev[0].data.fromWorkCentreId, null);
+  assert.equal(ev[0].data.position, 0);
+  assert.equal(ev[0].data.movedBy.username, 'admin');
+  for (const k of ['id', 'version', 'updatedAt', 'description', 'workCentreId', 'position']) {
+    assert.deepEqual(ev[0].data.order[k], r.body[k], `the event's order.${k} is the answer's`);
+  }
+  assert.equal(ev[0].data.order.version, 3);
+  assert.deepEqual(ev[1].data, { orderId: id, reason: 'moved' });
+  assert.equal(srv.sql('SELECT count(*) AS n FROM drag_locks WHERE order_id = $1', [id])[0].n, 0);
+  await holder.waitFor((m) => m.event === 'order_unlocked' && m.data.orderId === id);
+  await holder.close();
+  // and back to the backlog, no lock held: order_moved alone
+  [r, ev] = await expectEvents(['order_moved'], () => json('PUT', `/api/orders/${id}`, { version: 3, workCentreId: null }));
+  assert.equal(r.status, 200, r.text);
+  assert.equal(ev[0].data.toWorkCentreId, null);
+  assert.equal(rowsAfter(ev[0].seq).filter((e) => e.event === 'order_unlocked').length, 0);
+
   // scanner job_start: the order moves and starts (order_moved, then order_updated)
   [r, ev] = await expectEvents(['order_moved', 'order_updated'], () => scan({ eventId: evId(), orderNumber: 'EVTX-1', workCentreCode: 'CUT', eventType: 'job_start' }));
   assert.equal(r.status, 202, r.text);
@@ -153,6 +180,13 @@ test('a write whose events cannot be sequenced does not commit (nothing changed,
   assert.deepEqual(srv.sql('SELECT description, version FROM orders WHERE id = $1', [id]), [{ description: 'before', version: o.body.version }]);
   const again = await srv.req('GET', `/api/orders/${id}`, { token: tok.admin });
   assert.equal(again.body.description, 'before', 'the cache did not take it either');
+
+  // update that moves the order (its order_moved names the order: refused by the pattern)
+  r = await json('PUT', `/api/orders/${o3.body.id}`, { version: o3.body.version, workCentreId: wc.byCode.ASM });
+  failed(r, 'update with a move');
+  assert.deepEqual(srv.sql('SELECT work_centre_id, version FROM orders WHERE id = $1', [o3.body.id]), [{ work_centre_id: null, version: o3.body.version }]);
+  const still = await srv.req('GET', `/api/orders/${o3.body.id}`, { token: tok.admin });
+  assert.equal(still.body.workCentreId, null, 'the cache did not take it either');
 
   // create
   r = await json('POST', '/api/orders', { orderNumber: 'EVTX-FAIL-C', stockCode: 'S', description: 'x', quantityToMake: 1 });
