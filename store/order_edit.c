@@ -445,14 +445,7 @@ bool store_update_move_tried(const struct update_job *j, struct order *order,
     order->work_centre_id = mp->dst->work_centre_id;
     order->version++;
     memcpy(order->updated_at, j->now, sizeof(order->updated_at));
-    out->order = order;
-    out->from_work_centre_id = mp->src->work_centre_id;
-    out->to_work_centre_id = mp->dst->work_centre_id;
-    out->position = mp->p;
-    out->queue_depth_from = mp->depth_from;
-    out->queue_depth_to = mp->depth_to;
-    out->wip = mp->wip;
-    out->relabelled = mp->rp.count > 0;
+    store__move_result(mp, order, out);
     return true;
 }
 

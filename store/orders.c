@@ -481,16 +481,20 @@ static void move_apply_keep(struct board *b, struct move_plan *mp, const char *n
     memcpy(o->updated_at, now, sizeof(o->updated_at));
     b->version++;
     assert(board__order_check(b, o));
-    if (out != NULL) {
-        out->order = o;
-        out->from_work_centre_id = src->work_centre_id;
-        out->to_work_centre_id = dst->work_centre_id;
-        out->position = p;
-        out->queue_depth_from = mp->depth_from;
-        out->queue_depth_to = mp->depth_to;
-        out->wip = mp->wip;
-        out->relabelled = mp->rp.count > 0;
-    }
+    if (out != NULL)
+        store__move_result(mp, o, out);
+}
+
+void store__move_result(const struct move_plan *mp, struct order *o, struct move_result *out)
+{
+    out->order = o;
+    out->from_work_centre_id = mp->src->work_centre_id;
+    out->to_work_centre_id = mp->dst->work_centre_id;
+    out->position = mp->p;
+    out->queue_depth_from = mp->depth_from;
+    out->queue_depth_to = mp->depth_to;
+    out->wip = mp->wip;
+    out->relabelled = mp->rp.count > 0;
 }
 
 void store__move_apply(struct board *b, struct move_plan *mp, const char *now,
@@ -607,15 +611,7 @@ int store_move_try(struct board *b, struct move_job *j)
 
 void store_move_tried(const struct move_job *j, struct move_result *out)
 {
-    const struct move_plan *mp = &j->mp;
-    out->order = mp->o;
-    out->from_work_centre_id = mp->src->work_centre_id;
-    out->to_work_centre_id = mp->dst->work_centre_id;
-    out->position = mp->p;
-    out->queue_depth_from = mp->depth_from;
-    out->queue_depth_to = mp->depth_to;
-    out->wip = mp->wip;
-    out->relabelled = mp->rp.count > 0;
+    store__move_result(&j->mp, j->mp.o, out);
 }
 
 void store_move_untry(struct board *b, struct move_job *j)

@@ -330,6 +330,9 @@ int store__move_write(struct store *s, struct board *b, const struct move_plan *
 void store__move_apply(struct board *b, struct move_plan *mp, const char *now,
                        struct move_result *out);
 void store__move_cleanup(struct move_plan *mp);
+/* *out = the move of mp as its apply reports it, with out->order = o (the moved order, or a
+ * copy as the move will make it). */
+void store__move_result(const struct move_plan *mp, struct order *o, struct move_result *out);
 
 /* Insert one audit_log row (inside the caller's transaction). 0 or PB_EINTERNAL. */
 int store__audit(struct store *s, int64_t tenant_id, const char *event_type, int64_t order_id,
