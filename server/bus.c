@@ -99,16 +99,17 @@ static void h_notified(void *ctx, int64_t tenant_id, uint64_t seq, const char *n
     if (!own) {
         app->bus.foreign++;
         room_applied_seq(app, tenant_id, &found);
-        if (!found)
+        if (!found) {
             room_load_touch(app, tenant_id);
-        if (!found && store_follow_loaded(app->store, tenant_id)) {
             /* a board but no room (REST clients only): this node reads no log of the
              * tenant, so it cannot follow it: from now on it does (the room reads the log
              * when made: off the loop, room_load.c), and until then the board is reloaded
              * at each such NOTIFY */
-            if (!room_load_prefetch(app, tenant_id))
-                room_get(app, tenant_id);
-            follow_board_stale(app, tenant_id);
+            if (store_follow_loaded(app->store, tenant_id)) {
+                if (!room_load_prefetch(app, tenant_id))
+                    room_get(app, tenant_id);
+                follow_board_stale(app, tenant_id);
+            }
         }
     }
     follow_notified(app, tenant_id, seq, own);

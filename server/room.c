@@ -106,7 +106,6 @@ static int ring_refill(void *ctx, uint64_t seq, const char *frame, size_t len)
      * room and process, at most PB_ROOM_LOG_BYTES. */
     if (!utf8_text_valid(frame, len) || !frame_is_event(frame, len, seq))
         return 0;
-
     if ((m = malloc(sizeof(*m) + LWS_PRE + len + 1)) == NULL)
         return PB_EINTERNAL;
     m->refs = 1;

@@ -342,19 +342,28 @@ static bool is_move(const char *text, size_t len)
     return move;
 }
 
-static void enqueue(struct ws_conn *c, const char *text, size_t len, int err)
+/* A queued copy of text (err: see struct ws_queued), not linked; NULL when out of memory. */
+static struct ws_queued *queued_new(const char *text, size_t len, int err)
 {
-    struct ws_queued *q;
-    if (c->queued >= PB_WS_MAX_QUEUED || (q = malloc(sizeof(*q) + len + 1)) == NULL) {
-        ws_reply(c, "error", NULL, error_reply_json(c->app, PB_ERATE_LIMITED,
-                                                    "too many messages waiting", NULL));
-        return;
-    }
+    struct ws_queued *q = malloc(sizeof(*q) + len + 1);
+    if (q == NULL)
+        return NULL;
     q->next = NULL;
     q->err = err;
     q->len = len;
     memcpy(q->text, text, len);
     q->text[len] = '\0';
+    return q;
+}
+
+static void enqueue(struct ws_conn *c, const char *text, size_t len, int err)
+{
+    struct ws_queued *q;
+    if (c->queued >= PB_WS_MAX_QUEUED || (q = queued_new(text, len, err)) == NULL) {
+        ws_reply(c, "error", NULL, error_reply_json(c->app, PB_ERATE_LIMITED,
+                                                    "too many messages waiting", NULL));
+        return;
+    }
     if (c->queue_tail != NULL)
         c->queue_tail->next = q;
     else
@@ -537,20 +546,18 @@ static void board_ready(void *owner)
 static bool board_park(struct ws_conn *c, const char *text, size_t len)
 {
     struct ws_queued *q;
+    void *w;
     if (c->board_waited) {
         c->board_waited = false;
         return false;
     }
-    if ((q = malloc(sizeof(*q) + len + 1)) == NULL)
-        return false;
-    if ((c->board_wait = board_load_wait(c->app, c->claims.tenant_id, board_ready, c)) == NULL) {
-        free(q);                        /* cached, SQLite, or no load could start: inline */
+    if ((w = board_load_wait(c->app, c->claims.tenant_id, board_ready, c)) == NULL)
+        return false;                   /* cached (the usual case), or no load could start */
+    if ((q = queued_new(text, len, 0)) == NULL) {
+        *(void **)w = NULL;             /* out of memory: the load's end skips it; inline */
         return false;
     }
-    q->err = 0;
-    q->len = len;
-    memcpy(q->text, text, len);
-    q->text[len] = '\0';
+    c->board_wait = w;
     q->next = c->queue;
     c->queue = q;
     if (c->queue_tail == NULL)

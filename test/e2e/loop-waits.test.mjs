@@ -223,6 +223,13 @@ async function freshTenant(slug) {
   return { id, wc, token };
 }
 
+/** A WebSocket client past its upgrade, before its hello (the open's reads may still wait). */
+async function openBeforeHello(token) {
+  const c = new WsClient(new WebSocket(`${srv.wsBase}/ws?token=${encodeURIComponent(token)}`));
+  await new Promise((resolve, reject) => { c.ws.once('open', resolve); c.ws.once('error', reject); });
+  return c;
+}
+
 const waitingOnLock = () => srv.sql('SELECT count(*) AS n FROM pg_locks WHERE NOT granted')[0].n > 0;
 
 test('a tenant\'s first board read waits off the loop while orders is locked, and is answered with its board after', { skip: PG }, async () => {
@@ -882,8 +889,7 @@ test('a WebSocket open waits off the loop while users is locked, and the connect
   const lock = await holdLock(srv, 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
   let c;
   try {
-    c = new WsClient(new WebSocket(`${srv.wsBase}/ws?token=${encodeURIComponent(viewer)}`));
-    await new Promise((resolve, reject) => { c.ws.once('open', resolve); c.ws.once('error', reject); });
+    c = await openBeforeHello(viewer);
     c.send({ event: 'ping', ref: 'early-ping' });           // sent before hello: queued
     await until(waitingOnLock, { timeout: 5000, what: 'the open\'s user read waiting on the lock' });
     // the loop goes on: health, another tenant's board and demo's board answer, a joined
@@ -927,8 +933,7 @@ test('a WebSocket open closed while its read waits is dropped cleanly; an inacti
   const viewer = await srv.token('viewer');
   const lock = await holdLock(srv, 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
   try {
-    const early = new WsClient(new WebSocket(`${srv.wsBase}/ws?token=${encodeURIComponent(viewer)}`));
-    await new Promise((resolve, reject) => { early.ws.once('open', resolve); early.ws.once('error', reject); });
+    const early = await openBeforeHello(viewer);
     await until(waitingOnLock, { timeout: 5000, what: 'the open waiting on the lock' });
     early.terminate();                                      // gone before its read is done
     await early.closed;
@@ -960,8 +965,7 @@ test('a logout while its WebSocket open waits closes the connection with 1008, a
   const lock = await holdLock(srv, 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
   let c;
   try {
-    c = new WsClient(new WebSocket(`${srv.wsBase}/ws?token=${encodeURIComponent(own)}`));
-    await new Promise((resolve, reject) => { c.ws.once('open', resolve); c.ws.once('error', reject); });
+    c = await openBeforeHello(own);
     await until(waitingOnLock, { timeout: 5000, what: 'the open waiting on the lock' });
     const out = await srv.req('POST', '/api/auth/logout', { token: own });
     assert.equal(out.status, 204, out.text);
@@ -1010,8 +1014,7 @@ test('a tenant\'s first WebSocket connection reads its room off the loop while r
   const lock = await holdLock(srv, 'LOCK TABLE room_events IN ACCESS EXCLUSIVE MODE');
   let c;
   try {
-    c = new WsClient(new WebSocket(`${srv.wsBase}/ws?token=${encodeURIComponent(t.token)}`));
-    await new Promise((resolve, reject) => { c.ws.once('open', resolve); c.ws.once('error', reject); });
+    c = await openBeforeHello(t.token);
     c.send({ event: 'ping', ref: 'early-ping' });           // sent before hello: queued
     await until(waitingOnLock, { timeout: 5000, what: 'the room read waiting on the lock' });
     const h = await srv.req('GET', '/api/health');
@@ -1131,8 +1134,7 @@ test('a binary and an oversized frame sent while a WebSocket open waits are answ
   const lock = await holdLock(srv, 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
   let c;
   try {
-    c = new WsClient(new WebSocket(`${srv.wsBase}/ws?token=${encodeURIComponent(viewer)}`));
-    await new Promise((resolve, reject) => { c.ws.once('open', resolve); c.ws.once('error', reject); });
+    c = await openBeforeHello(viewer);
     c.send({ event: 'ping', ref: 'before' });
     c.ws.send(Buffer.from([1, 2, 3]), { binary: true });
     c.ws.send(JSON.stringify({ event: 'ping', ref: 'x'.repeat(70 * 1024) }));
